@@ -26,6 +26,29 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo(args: argparse.Namespace) -> int:
+    from local_aws import stack
+
+    requested = [d for item in args.dags or [] for d in item.replace(",", " ").split()]
+    try:
+        return stack.run_demo(
+            requested or None, timeout_s=args.timeout, sandbox_port=args.sandbox_port, api_port=args.port
+        )
+    except stack.StackError as err:
+        print(err, file=sys.stderr, flush=True)
+        return err.exit_code
+
+
+def up(args: argparse.Namespace) -> int:
+    from local_aws import stack
+
+    try:
+        return stack.run_up(sandbox_port=args.sandbox_port, api_port=args.port, api_host=args.host)
+    except stack.StackError as err:
+        print(err, file=sys.stderr, flush=True)
+        return err.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_aws", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -33,6 +56,29 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     serve_parser.set_defaults(func=serve)
+
+    demo_parser = commands.add_parser(
+        "demo", help="start the sandbox and Airflow, run every DAG once with its demo data, report, stop"
+    )
+    demo_parser.add_argument(
+        "--dags", nargs="*", metavar="DAG_ID", help="only these DAG ids (space or comma separated); default: all"
+    )
+    demo_parser.add_argument(
+        "--timeout", type=float, default=3600, metavar="SECONDS", help="overall time limit (default 3600)"
+    )
+    demo_parser.add_argument(
+        "--sandbox-port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}, or a free one if taken"
+    )
+    demo_parser.add_argument("--port", type=int, default=8080, help="api-server port (default 8080, or a free one)")
+    demo_parser.set_defaults(func=demo)
+
+    up_parser = commands.add_parser("up", help="start the sandbox and Airflow with the web UI; Ctrl-C stops them")
+    up_parser.add_argument("--port", type=int, default=8080, help="web UI / api-server port (default 8080)")
+    up_parser.add_argument("--host", default="127.0.0.1", help="address the web UI listens on (default 127.0.0.1)")
+    up_parser.add_argument(
+        "--sandbox-port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}, or a free one if taken"
+    )
+    up_parser.set_defaults(func=up)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     return args.func(args)

@@ -27,6 +27,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         engine.install(endpoint_url=self.url)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per API call
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         self._wait_until_up()

@@ -1,0 +1,165 @@
+"""AWS Batch jobs that really run: SUBMITTED → (PENDING) → RUNNABLE → STARTING → RUNNING → SUCCEEDED | FAILED.
+
+Replaces moto's Docker-based job thread. STARTING is the image pull (the job environment is built
+on first use), RUNNING is the container command, and the end state carries the exit code and
+AWS's statusReason. The job's output goes, line by line, to /aws/batch/job.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from moto.batch import models as moto_batch
+from moto.batch.utils import JobStatus
+
+from local_aws import containers, images, jobs
+from local_aws.cloudwatch import BATCH_GROUP, LogStream
+from local_aws.process import run_process
+
+log = logging.getLogger(__name__)
+
+ESSENTIAL_CONTAINER_EXITED = "Essential container in task exited"
+ATTEMPT_TIMED_OUT = "Job attempt duration exceeded timeout"
+
+
+class SandboxBatchJob(moto_batch.Job):
+    """moto's Batch job with its `run` replaced by a real process."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._stop_signal = jobs.new_stop_signal()
+        self._container_reason: str | None = None
+
+    # The job's own thread drives the state; moto's ManagedState would advance it on describe.
+    @property
+    def status(self) -> str | None:  # type: ignore[override]
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        self._status = value
+
+    def terminate(self, reason: str) -> None:
+        super().terminate(reason)
+        self._stop_signal.set()
+
+    def run(self) -> None:
+        try:
+            if self.depends_on:
+                self.status = JobStatus.PENDING.value
+                if not self._wait_for_dependencies():
+                    return
+            self.status = JobStatus.RUNNABLE.value
+            self._run_attempts()
+        except Exception as error:  # never leave a job RUNNING because the sandbox broke
+            log.exception("Batch job %s failed in the sandbox", self.job_id)
+            self._fail(f"sandbox error: {error}")
+        finally:
+            jobs.release(self._stop_signal)
+
+    def _run_attempts(self) -> None:
+        max_attempts = int((self.job_definition.retry_strategy or {}).get("attempts", 1) or 1)
+        for attempt in range(1, max_attempts + 1):
+            if self.stop:
+                return self._fail(self.job_stopped_reason or "Job terminated")
+            succeeded, reason = self._run_one_attempt()
+            if succeeded:
+                return self._mark_stopped(success=True)
+            if attempt == max_attempts or not self._should_retry(reason):
+                return self._fail(reason)
+            self.job_stopped_at = datetime.now()
+            self._stop_attempt()
+            self.status = JobStatus.RUNNABLE.value
+
+    def _run_one_attempt(self) -> tuple[bool, str]:
+        self.status = JobStatus.STARTING.value
+        self.exit_code = None
+        self._container_reason = None
+        image_uri = self._get_container_property("image", "")
+        try:
+            image = images.resolve(image_uri)
+        except images.UnmappedImage as error:
+            self._container_reason = str(error)
+            return False, str(error)
+        stream = self._open_log_stream()
+        self.job_started_at = datetime.now()
+        self._start_attempt()
+        container = containers.prepare(image, self._command(), self._environment(), stream.write)
+        self.status = JobStatus.RUNNING.value
+        outcome = run_process(
+            container.argv,
+            cwd=container.cwd,
+            env=container.env,
+            log=stream.write,
+            stop=self._stop_signal,
+            timeout_s=self._get_attempt_duration(),
+        )
+        self.exit_code = outcome.exit_code
+        if outcome.stopped:
+            return False, self.job_stopped_reason or "Job terminated"
+        if outcome.timed_out:
+            return False, ATTEMPT_TIMED_OUT
+        if outcome.exit_code != 0:
+            self._container_reason = f"exit code {outcome.exit_code}"
+            return False, ESSENTIAL_CONTAINER_EXITED
+        return True, ""
+
+    def _open_log_stream(self) -> LogStream:
+        # AWS names the stream <job definition name>/default/<ECS task id>, new for every attempt.
+        self.log_stream_name = f"{self.job_definition.name}/default/{uuid.uuid4().hex}"
+        region = self.job_definition._region
+        return LogStream(self.backend.account_id, region, BATCH_GROUP, self.log_stream_name)
+
+    def _command(self) -> list[str]:
+        return self._add_parameters_to_command(self._get_container_property("command", []))
+
+    def _environment(self) -> dict[str, str]:
+        env = {e["name"]: e["value"] for e in self._get_container_property("environment", [])}
+        env["AWS_BATCH_JQ_NAME"] = self.job_queue.name
+        env["AWS_BATCH_JOB_ATTEMPT"] = str(len(self.attempts))
+        return {**jobs.aws_env(self.job_definition._region), **env}
+
+    def _should_retry(self, reason: str) -> bool:
+        """AWS semantics: the first evaluateOnExit rule that matches decides; none matching retries."""
+        for rule in (self.job_definition.retry_strategy or {}).get("evaluateOnExit", []):
+            if _rule_matches(rule, self.exit_code, reason, self._container_reason):
+                return rule.get("action", "").upper() == "RETRY"
+        return True
+
+    def _fail(self, reason: str) -> None:
+        self.job_stopped_reason = reason
+        self._mark_stopped(success=False)
+
+    def _stop_attempt(self) -> None:
+        super()._stop_attempt()
+        if self.latest_attempt:
+            self.latest_attempt["container"]["exitCode"] = self.exit_code
+            if self._container_reason:
+                self.latest_attempt["container"]["reason"] = self._container_reason
+            self.latest_attempt["statusReason"] = self.job_stopped_reason or ""
+
+    def _container_details(self) -> dict[str, Any]:
+        details = super()._container_details()
+        details["image"] = self._get_container_property("image", "")
+        if self.job_stopped and self.exit_code is not None:
+            details["exitCode"] = self.exit_code
+        if self._container_reason:
+            details["reason"] = self._container_reason
+        return details
+
+
+def _rule_matches(rule: dict[str, str], exit_code: int | None, status_reason: str, reason: str | None) -> bool:
+    checks = [
+        ("onExitCode", "" if exit_code is None else str(exit_code)),
+        ("onStatusReason", status_reason or ""),
+        ("onReason", reason or ""),
+    ]
+    return all(fnmatch.fnmatchcase(value, rule[key]) for key, value in checks if key in rule)
+
+
+def install() -> None:
+    moto_batch.Job = SandboxBatchJob  # BatchBackend.submit_job builds jobs through this name

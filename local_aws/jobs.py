@@ -1,0 +1,61 @@
+"""What every sandbox job shares: its stop signal, the endpoint it talks to, its scratch space."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from local_aws import client_env
+
+_running: set[threading.Event] = set()
+_lock = threading.Lock()
+_endpoint_url = "http://127.0.0.1:4566"
+
+
+def configure(endpoint_url: str) -> None:
+    global _endpoint_url
+    _endpoint_url = endpoint_url
+
+
+def endpoint_url() -> str:
+    return _endpoint_url
+
+
+def aws_env(region: str) -> dict[str, str]:
+    """What a job's AWS SDK needs to reach this sandbox instead of AWS."""
+    return {**client_env(_endpoint_url), "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+
+
+def new_stop_signal() -> threading.Event:
+    stop = threading.Event()
+    with _lock:
+        _running.add(stop)
+    return stop
+
+
+def release(stop: threading.Event) -> None:
+    with _lock:
+        _running.discard(stop)
+
+
+def stop_all() -> None:
+    """Stop every running job process (sandbox reset or shutdown)."""
+    with _lock:
+        signals = list(_running)
+    for stop in signals:
+        stop.set()
+
+
+def workspace(kind: str, name: str) -> Path:
+    """A fresh scratch folder for one job (the container's filesystem)."""
+    root = Path(os.environ.get("ORCHARD_JOB_WORKDIR", Path(tempfile.gettempdir()) / "orchard-jobs"))
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-{name[:40]}-", dir=root))
+
+
+def discard(path: Path) -> None:
+    if not os.environ.get("ORCHARD_KEEP_JOB_WORKDIR"):
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,78 @@
+"""Moving job data between the sandbox's S3 and a job's local folders, as the AWS services do."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import boto3
+
+from local_aws import jobs
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def client(region: str = "us-east-1"):
+    return boto3.client("s3", endpoint_url=jobs.endpoint_url(), region_name=region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def download_prefix(uri: str, dest: Path) -> int:
+    """Copy every object under a key prefix (a literal prefix, as SageMaker's S3Prefix) into dest."""
+    s3 = client()
+    bucket, prefix = split_uri(uri)
+    dest.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            relative = obj["Key"][len(prefix):].lstrip("/") or Path(obj["Key"]).name
+            if obj["Key"].endswith("/"):
+                continue
+            target = dest / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(target))
+            count += 1
+    return count
+
+
+def download_file(uri: str, dest: Path) -> Path:
+    bucket, key = split_uri(uri)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    client().download_file(bucket, key, str(dest))
+    return dest
+
+
+def upload_dir(src: Path, uri: str) -> int:
+    s3 = client()
+    bucket, prefix = split_uri(uri)
+    count = 0
+    for path in sorted(p for p in src.rglob("*") if p.is_file()):
+        key = f"{prefix.rstrip('/')}/{path.relative_to(src).as_posix()}" if prefix else path.relative_to(src).as_posix()
+        s3.upload_file(str(path), bucket, key)
+        count += 1
+    return count
+
+
+def upload_file(src: Path, uri: str) -> str:
+    bucket, key = split_uri(uri)
+    client().upload_file(str(src), bucket, key)
+    return uri
+
+
+def tar_dir(src: Path, dest: Path) -> Path:
+    """A gzipped tarball of src's contents (no leading folder), as SageMaker packs model.tar.gz."""
+    with tarfile.open(dest, "w:gz") as tar:
+        for path in sorted(src.iterdir()):
+            tar.add(path, arcname=path.name)
+    return dest
+
+
+def untar(archive: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")  # refuses absolute paths and '..'

@@ -1,0 +1,834 @@
+"""The local stack: the sandbox and Airflow wired to it, as `make demo` and `make up` run them.
+
+One `Stack` starts, as child processes of this one, the sandbox (`python -m local_aws serve`) and
+Airflow's scheduler, dag-processor, triggerer and api-server on an SQLite database in `.airflow/`
+(LocalExecutor, SimpleAuthManager). Every Airflow process gets the AWS connection and the `AWS_*`
+variables that point boto3 / aiobotocore at the sandbox, so the DAGs run unchanged. `Stack.stop()`
+stops all of them (also on Ctrl-C, SIGTERM or a failure); if this process is killed outright, Linux
+sends each child SIGTERM (PR_SET_PDEATHSIG).
+
+`run_demo()` triggers every DAG (or the ones asked for) with its demo data and reports; `run_up()`
+leaves the stack running with the web UI.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import local_aws
+from local_aws import DEFAULT_PORT, DEFAULT_REGION
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PLUGINS_FOLDER = REPO_ROOT / "plugins"
+
+DAGS_FOLDER_ENV = "ORCHARD_DAGS_FOLDER"  # default: dags/ of the repository
+AIRFLOW_HOME_ENV = "ORCHARD_AIRFLOW_HOME"  # default: .airflow/ of the repository
+DEFAULT_API_PORT = 8080
+DEFAULT_DEMO_TIMEOUT_S = 3600
+ADMIN_USER = "admin"
+AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+TERMINAL_STATES = {"success", "failed"}
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
+
+class StackError(Exception):
+    """A failure the user can act on; `exit_code` is what `python -m local_aws` exits with."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Interrupted(BaseException):
+    """SIGTERM / SIGHUP, turned into an exception so that everything started gets stopped."""
+
+
+# --------------------------------------------------------------------------------------------- paths
+
+
+def dags_folder() -> Path:
+    return Path(os.environ.get(DAGS_FOLDER_ENV) or REPO_ROOT / "dags").resolve()
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get(AIRFLOW_HOME_ENV) or REPO_ROOT / ".airflow").resolve()
+
+
+def _shown(path: Path) -> str:
+    """A path as the user reads it: relative to the repository when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------------------------------- DAG discovery
+
+
+@dataclass
+class DagFolder:
+    """What Airflow finds in a dags folder: DAG ids (→ file) and import errors (file → error)."""
+
+    path: Path
+    dags: dict[str, str] = field(default_factory=dict)
+    import_errors: dict[str, str] = field(default_factory=dict)
+
+
+def candidate_files(folder: Path) -> list[Path]:
+    """Python files Airflow would parse in safe mode: those mentioning both "airflow" and "dag"."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        if any(part.startswith((".", "__")) for part in path.relative_to(folder).parts):
+            continue
+        text = path.read_bytes().lower()
+        if b"airflow" in text and b"dag" in text:
+            found.append(path)
+    return found
+
+
+_LIST_DAGS = """
+import json, sys
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
+folder = Path(sys.argv[1])
+bag = BundleDagBag(dag_folder=folder, bundle_path=folder, bundle_name="dags-folder", safe_mode=True)
+result = {"dags": {d: str(dag.fileloc) for d, dag in bag.dags.items()}, "import_errors": bag.import_errors}
+print("ORCHARD_DAGS=" + json.dumps(result))
+"""
+
+
+def list_dags(folder: Path, env: dict[str, str] | None = None, timeout_s: float = 300) -> DagFolder:
+    """The DAG ids in `folder`, as Airflow's own DagBag parses them (in a child process).
+
+    A folder with no candidate file is answered without starting Python, so `make demo` with no DAGs
+    yet returns at once.
+    """
+    result = DagFolder(folder)
+    if not candidate_files(folder):
+        return result
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIST_DAGS, str(folder)],
+        env=env if env is not None else airflow_env(airflow_home(), folder),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("ORCHARD_DAGS="):
+            parsed = json.loads(line.removeprefix("ORCHARD_DAGS="))
+            result.dags = dict(sorted(parsed["dags"].items()))
+            result.import_errors = parsed["import_errors"]
+            return result
+    raise StackError(f"could not list the DAGs in {folder}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+
+
+def select_dags(found: DagFolder, requested: Sequence[str] | None) -> list[str]:
+    """The DAG ids to run: all of them, or those requested (each must exist)."""
+    if not requested:
+        return list(found.dags)
+    unknown = [d for d in requested if d not in found.dags]
+    if unknown:
+        known = ", ".join(found.dags) if found.dags else f"none (no DAGs in {_shown(found.path)}/ yet)"
+        errors = ""
+        if found.import_errors:
+            errors = f"\n(and {len(found.import_errors)} file(s) failed to import: {', '.join(found.import_errors)})"
+        raise StackError(f"demo: unknown DAG id(s): {', '.join(unknown)}\nknown DAG ids: {known}{errors}", 2)
+    return list(dict.fromkeys(requested))
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+
+def load_settings() -> Any:
+    """`orchard.settings.load_settings()`, the same settings the DAGs read (plugins/ on sys.path)."""
+    if str(PLUGINS_FOLDER) not in sys.path:
+        sys.path.insert(0, str(PLUGINS_FOLDER))
+    try:
+        from orchard.settings import load_settings as _load
+    except ModuleNotFoundError as err:  # TEMPORARY, until plugins/orchard/settings.py lands
+        if err.name not in ("orchard", "orchard.settings"):
+            raise
+        return SimpleNamespace(
+            data_bucket=os.environ.get("ORCHARD_DATA_BUCKET", "orchard-data"),
+            artifacts_bucket=os.environ.get("ORCHARD_ARTIFACTS_BUCKET", "orchard-artifacts"),
+            region=os.environ.get("ORCHARD_REGION", DEFAULT_REGION),
+        )
+    return _load()
+
+
+def bucket_names(settings: Any) -> list[str]:
+    """Every bucket the settings name (fields ending in `_bucket`)."""
+    names = {
+        getattr(settings, name)
+        for name in dir(settings)
+        if name.endswith("_bucket") and not name.startswith("_") and isinstance(getattr(settings, name), str)
+    }
+    return sorted(n for n in names if n)
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(preferred: int, host: str = "127.0.0.1") -> int:
+    """`preferred` when nothing listens on it, else a free port the OS picks."""
+    if preferred and port_is_free(preferred, host):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the stack's process dies (Linux only)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def airflow_env(
+    home: Path,
+    dags: Path,
+    *,
+    db_path: Path | None = None,
+    api_port: int = DEFAULT_API_PORT,
+    api_host: str = "127.0.0.1",
+    sandbox_url: str | None = None,
+) -> dict[str, str]:
+    """The environment every Airflow process of the stack runs with."""
+    db_path = db_path or home / "airflow.db"
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(password_file(home)),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db_path}",
+            "AIRFLOW__API__HOST": api_host,
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{api_port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            # The sandbox's state lives in memory for one session: runs start when triggered (or by an
+            # Asset event), never from a schedule catching up on a fresh stack.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    )
+    if sandbox_url:
+        env.update(local_aws.client_env(sandbox_url))
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(sandbox_url)
+    return env
+
+
+def aws_connection(endpoint_url: str) -> str:
+    """`aws_default` as JSON: the sandbox endpoint, and the botocore retries every orchard connection sets."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "extra": {
+                "endpoint_url": endpoint_url,
+                "region_name": DEFAULT_REGION,
+                "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}},
+            },
+        }
+    )
+
+
+def password_file(home: Path) -> Path:
+    return home / "simple_auth_manager_passwords.json.generated"
+
+
+def admin_password(home: Path) -> str:
+    """The admin password of the stack's SimpleAuthManager, created once and kept in `.airflow/`."""
+    path = password_file(home)
+    passwords = {}
+    if path.exists():
+        with contextlib.suppress(ValueError):
+            passwords = json.loads(path.read_text() or "{}")
+    if ADMIN_USER not in passwords:
+        passwords[ADMIN_USER] = secrets.token_urlsafe(12)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(passwords) + "\n")
+        path.chmod(0o600)
+    return passwords[ADMIN_USER]
+
+
+class Stack:
+    """The sandbox and Airflow, as child processes of this one. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        home: Path | None = None,
+        dags: Path | None = None,
+        sandbox_port: int = DEFAULT_PORT,
+        api_port: int = DEFAULT_API_PORT,
+        api_host: str = "127.0.0.1",
+        fresh_db: bool = False,
+        db_name: str = "airflow.db",
+        say=print,
+    ):
+        self.home = home or airflow_home()
+        self.dags = dags or dags_folder()
+        self.sandbox_port = sandbox_port
+        self.api_port = api_port
+        self.api_host = api_host
+        self.fresh_db = fresh_db
+        self.db_path = self.home / db_name
+        self.log_dir = self.home / "logs" / "stack"
+        self.say = say
+        self.children: list[Child] = []
+        self._token: str | None = None
+
+    # -- URLs and environment
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://localhost:{self.api_port}"
+
+    def env(self) -> dict[str, str]:
+        return airflow_env(
+            self.home,
+            self.dags,
+            db_path=self.db_path,
+            api_port=self.api_port,
+            api_host=self.api_host,
+            sandbox_url=self.sandbox_url,
+        )
+
+    # -- lifecycle
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, startup_timeout_s: float = 300) -> Stack:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.start_sandbox()
+        self.init_airflow()
+        self.start_airflow(startup_timeout_s)
+        return self
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        log_path = self.log_dir / f"{name}.log"
+        log_file = open(log_path, "w")  # noqa: SIM115 - the child owns it
+        try:
+            process = subprocess.Popen(
+                argv,
+                cwd=REPO_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches this process only; it stops the children in order
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        finally:
+            log_file.close()
+        child = Child(name, process, log_path)
+        self.children.append(child)
+        return child
+
+    def _check_alive(self, child: Child) -> None:
+        if not child.alive():
+            raise StackError(
+                f"{child.name} exited with status {child.process.returncode}; "
+                f"its log ({_shown(child.log_path)}) ends with:\n{child.log_tail()}"
+            )
+
+    def start_sandbox(self, timeout_s: float = 60) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        child = self._spawn(
+            "sandbox",
+            [sys.executable, "-m", "local_aws", "serve", "--port", str(self.sandbox_port)],
+            env,
+        )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._check_alive(child)
+            try:
+                urllib.request.urlopen(f"{self.sandbox_url}/moto-api/data.json", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise StackError(f"the sandbox did not answer on {self.sandbox_url} in {timeout_s:.0f} s")
+                time.sleep(0.2)
+        self.say(f"stack: sandbox up on {self.sandbox_url} (log: {_shown(child.log_path)})")
+
+    def init_airflow(self) -> None:
+        if self.fresh_db:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+        admin_password(self.home)
+        log_path = self.log_dir / "db-migrate.log"
+        with open(log_path, "w") as log_file:
+            proc = subprocess.run(
+                [sys.executable, "-m", "airflow", "db", "migrate"],
+                cwd=REPO_ROOT,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        if proc.returncode != 0:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+            raise StackError(f"`airflow db migrate` failed ({_shown(log_path)}):\n{tail}")
+
+    def start_airflow(self, timeout_s: float = 300) -> None:
+        env = self.env()
+        for component in AIRFLOW_COMPONENTS:
+            self._spawn(component, [sys.executable, "-m", "airflow", component], env)
+        deadline = time.monotonic() + timeout_s
+        health: dict = {}
+        while True:
+            for child in self.children:
+                self._check_alive(child)
+            with contextlib.suppress(OSError, ValueError):
+                health = self._get_json("/api/v2/monitor/health", auth=False)
+                statuses = [health.get(k, {}).get("status") for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")]
+                if all(s == "healthy" for s in statuses):
+                    break
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"Airflow was not healthy after {timeout_s:.0f} s: {health or 'api-server not answering'}; "
+                    f"logs in {_shown(self.log_dir)}/"
+                )
+            time.sleep(1)
+        self.say(f"stack: Airflow up on {self.ui_url} (scheduler, dag-processor, triggerer, api-server; "
+                 f"logs in {_shown(self.log_dir)}/)")
+
+    def dead_children(self) -> list[Child]:
+        return [c for c in self.children if not c.alive()]
+
+    def stop(self, timeout_s: float = 20) -> None:
+        """Stop every process started, Airflow first (its tasks talk to the sandbox), then the sandbox."""
+        if not self.children:
+            return
+        order = [c for c in self.children if c.name != "sandbox"] + [c for c in self.children if c.name == "sandbox"]
+        for group in ([c for c in order if c.name != "sandbox"], [c for c in order if c.name == "sandbox"]):
+            for child in group:
+                _signal_group(child.process, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            for child in group:
+                try:
+                    child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass
+                # the process group: LocalExecutor workers, task processes, jobs the sandbox runs
+                _signal_group(child.process, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.process.wait(timeout=5)
+        self.children.clear()
+        self.say("stack: stopped")
+
+    # -- REST API (/api/v2, JWT from SimpleAuthManager's /auth/token)
+    def token(self) -> str:
+        if self._token is None:
+            body = json.dumps({"username": ADMIN_USER, "password": admin_password(self.home)}).encode()
+            request = urllib.request.Request(
+                f"{self.api_url}/auth/token", data=body, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                self._token = json.loads(response.read())["access_token"]
+        return self._token
+
+    def _request(self, method: str, path: str, body: Any = None, auth: bool = True, timeout: float = 30) -> Any:
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token()}"
+        request = urllib.request.Request(f"{self.api_url}{path}", data=data, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def _get_json(self, path: str, auth: bool = True) -> Any:
+        return self._request("GET", path, auth=auth)
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call /api/v2 (retrying transient errors: SQLite is busy now and then with four writers)."""
+        for attempt in range(5):
+            try:
+                return self._request(method, f"/api/v2{path}", body)
+            except urllib.error.HTTPError as err:
+                if err.code == 401 and attempt == 0:
+                    self._token = None
+                    continue
+                if err.code < 500 or attempt == 4:
+                    detail = err.read().decode(errors="replace")[:500]
+                    raise StackError(f"{method} /api/v2{path} → {err.code}: {detail}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError):
+                if attempt == 4:
+                    raise
+            time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
+
+    # -- the sandbox, seen from here
+    def s3_client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.sandbox_url,
+            region_name=DEFAULT_REGION,
+            aws_access_key_id=local_aws.CLIENT_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=local_aws.CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def seed(self, dag_ids: Iterable[str]) -> dict[str, dict]:
+        """Create the buckets the settings name and upload each DAG's demo data; the confs to run them with."""
+        from local_aws import demo_data
+
+        # the settings as the DAGs will see them: same ORCHARD_* environment, endpoint on the sandbox
+        with _environ(local_aws.client_env(self.sandbox_url)):
+            settings = load_settings()
+        s3 = self.s3_client()
+        for bucket in bucket_names(settings):
+            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+                s3.create_bucket(Bucket=bucket)
+        return demo_data.upload_all(s3, list(dag_ids), settings)
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts():
+    """SIGTERM and SIGHUP unwind the stack like Ctrl-C does, so `finally` stops the children."""
+
+    def handler(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# ----------------------------------------------------------------------------------------------- demo
+
+
+@dataclass
+class RunResult:
+    dag_id: str
+    run_id: str = "-"
+    state: str = "not started"
+    duration_s: float | None = None
+    report_uri: str = "-"
+    failed_tasks: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.state == "success"
+
+
+def summary_line(succeeded: int, total: int, seconds: float) -> str:
+    """The demo's very last line."""
+    return f"demo: {succeeded}/{total} runs succeeded in {round(seconds)} s"
+
+
+def format_table(results: Sequence[RunResult]) -> str:
+    rows = [("DAG", "state", "duration", "report")]
+    for r in results:
+        duration = "-" if r.duration_s is None else f"{r.duration_s:.0f} s"
+        rows.append((r.dag_id, r.state, duration, r.report_uri))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * max(6, max(len(r[3]) for r in rows)))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _run_result(stack: Stack, dag_id: str, run_id: str, run: dict) -> RunResult:
+    result = RunResult(dag_id, run_id, run["state"])
+    start, end = _parse_time(run.get("start_date")), _parse_time(run.get("end_date"))
+    if run.get("duration") is not None:
+        result.duration_s = float(run["duration"])
+    elif start:
+        result.duration_s = ((end or dt.datetime.now(dt.timezone.utc)) - start).total_seconds()
+    quoted = urllib.parse.quote(run_id, safe="")
+    with contextlib.suppress(StackError):
+        entries = stack.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/~/xcomEntries?xcom_key=report_uri")
+        for entry in entries.get("xcom_entries", []):
+            value = stack.api(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{entry['task_id']}/xcomEntries/report_uri"
+                f"?map_index={entry.get('map_index', -1)}",
+            ).get("value")
+            if isinstance(value, str) and value:
+                result.report_uri = value
+                break
+    if not result.succeeded:
+        with contextlib.suppress(StackError):
+            tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=1000")
+            result.failed_tasks = sorted(
+                ti["task_id"] for ti in tis.get("task_instances", []) if ti.get("state") in ("failed", "upstream_failed")
+            )
+    return result
+
+
+def wait_until_parsed(stack: Stack, dag_ids: Sequence[str], timeout_s: float) -> None:
+    """Wait until the dag-processor has stored every DAG (triggering needs the serialized DAG)."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(dag_ids)
+    while pending:
+        for child in stack.children:
+            stack._check_alive(child)
+        still = []
+        for dag_id in pending:
+            try:
+                stack.api("GET", f"/dags/{dag_id}")
+            except StackError:
+                still.append(dag_id)
+        pending = still
+        if pending:
+            if time.monotonic() > deadline:
+                errors = stack.api("GET", "/importErrors").get("import_errors", [])
+                detail = "".join(f"\n  {e.get('filename')}: {e.get('stack_trace', '')[-500:]}" for e in errors)
+                raise StackError(f"Airflow has not parsed {', '.join(pending)} after {timeout_s:.0f} s{detail}")
+            time.sleep(1)
+
+
+def run_demo(
+    requested: Sequence[str] | None = None,
+    *,
+    timeout_s: float = DEFAULT_DEMO_TIMEOUT_S,
+    sandbox_port: int = DEFAULT_PORT,
+    api_port: int = DEFAULT_API_PORT,
+    poll_s: float = 3.0,
+    say=print,
+) -> int:
+    """`make demo`: run every DAG (or `requested`) once on the local stack; 0 only if every run succeeded."""
+    started = time.monotonic()
+    folder = dags_folder()
+    home = airflow_home()
+    found = list_dags(folder, airflow_env(home, folder, db_path=home / "demo.db"))
+    if not found.dags and not found.import_errors and not requested:
+        say(f"demo: no DAGs in {_shown(folder)}/ yet — nothing to run")
+        say(summary_line(0, 0, time.monotonic() - started))
+        return 0
+    dag_ids = select_dags(found, requested)
+    if found.import_errors and not requested:
+        errors = "\n".join(f"  {path}:\n    " + err.strip().replace("\n", "\n    ")[-1500:] for path, err in found.import_errors.items())
+        raise StackError(
+            f"demo: {len(found.import_errors)} file(s) in {_shown(folder)}/ failed to import:\n{errors}\n"
+            f"fix them, or run only some DAGs: make demo DAGS=\"{' '.join(dag_ids)}\""
+        )
+
+    say(f"demo: {len(dag_ids)} DAG(s): {', '.join(dag_ids)}")
+    results = {d: RunResult(d) for d in dag_ids}
+    stack = Stack(
+        home=home,
+        dags=folder,
+        sandbox_port=pick_port(sandbox_port),
+        api_port=pick_port(api_port),
+        fresh_db=True,
+        db_name="demo.db",
+        say=say,
+    )
+    interrupted = None
+    try:
+        with _signals_as_interrupts():
+            try:
+                stack.start()
+                confs = stack.seed(dag_ids)
+                say(f"demo: demo data uploaded ({', '.join(d for d in dag_ids if confs.get(d)) or 'none registered'})")
+                wait_until_parsed(stack, dag_ids, timeout_s=min(300, timeout_s))
+                stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+                for dag_id in dag_ids:
+                    run_id = f"demo__{stamp}"
+                    stack.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+                    stack.api("POST", f"/dags/{dag_id}/dagRuns",
+                              {"dag_run_id": run_id, "logical_date": None, "conf": confs.get(dag_id, {})})
+                    results[dag_id] = RunResult(dag_id, run_id, "queued")
+                    say(f"demo: triggered {dag_id} ({run_id})")
+                deadline = started + timeout_s
+                pending = set(dag_ids)
+                last_states: dict[str, str] = {}
+                while pending:
+                    for dag_id in sorted(pending):
+                        run_id = results[dag_id].run_id
+                        run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
+                        if run["state"] != last_states.get(dag_id):
+                            last_states[dag_id] = run["state"]
+                            say(f"demo: {dag_id} {run['state']}")
+                        if run["state"] in TERMINAL_STATES:
+                            results[dag_id] = _run_result(stack, dag_id, run_id, run)
+                            pending.discard(dag_id)
+                    if not pending:
+                        break
+                    dead = stack.dead_children()
+                    if dead:
+                        stack._check_alive(dead[0])
+                    if time.monotonic() > deadline:
+                        for dag_id in pending:
+                            run_id = results[dag_id].run_id
+                            run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
+                            results[dag_id] = _run_result(stack, dag_id, run_id, run)
+                            results[dag_id].state = f"timed out ({run['state']})"
+                        say(f"demo: timed out after {timeout_s:.0f} s")
+                        break
+                    time.sleep(poll_s)
+            except StackError as err:
+                say(str(err))
+            except (KeyboardInterrupt, Interrupted) as err:
+                interrupted = err
+                say(f"demo: interrupted ({type(err).__name__ if isinstance(err, KeyboardInterrupt) else err}) — stopping")
+            finally:
+                ordered = [results[d] for d in dag_ids]
+                say("")
+                say(format_table(ordered))
+                for r in ordered:
+                    if r.failed_tasks:
+                        say(f"  {r.dag_id}: failed task(s) {', '.join(r.failed_tasks)} — logs in "
+                            f"{_shown(home / 'logs' / f'dag_id={r.dag_id}' / f'run_id={r.run_id}')}/")
+                say("")
+                stack.stop()
+    finally:
+        ordered = [results[d] for d in dag_ids]
+        succeeded = sum(r.succeeded for r in ordered)
+        say(summary_line(succeeded, len(ordered), time.monotonic() - started))
+    if interrupted is not None:
+        return 130
+    return 0 if succeeded == len(ordered) else 1
+
+
+# ------------------------------------------------------------------------------------------------- up
+
+
+def run_up(*, sandbox_port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT, api_host: str = "127.0.0.1",
+           say=print) -> int:
+    """`make up`: the stack in the foreground, web UI on http://localhost:8080, until Ctrl-C."""
+    if not port_is_free(api_port, api_host):
+        raise StackError(f"up: port {api_port} is in use; stop what runs there or pass --port")
+    folder = dags_folder()
+    home = airflow_home()
+    stack = Stack(home=home, dags=folder, sandbox_port=pick_port(sandbox_port), api_port=api_port,
+                  api_host=api_host, say=say)
+    try:
+        with _signals_as_interrupts():
+            try:
+                stack.start()
+                found = list_dags(folder, stack.env())
+                confs = stack.seed(found.dags) if found.dags else {}
+                say("")
+                say(f"up: Airflow UI   {stack.ui_url}")
+                say(f"up: log in as    {ADMIN_USER} / {admin_password(home)}"
+                    f"   (password kept in {_shown(password_file(home))})")
+                say(f"up: sandbox      {stack.sandbox_url}   e.g. AWS_ENDPOINT_URL={stack.sandbox_url} "
+                    f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws s3 ls")
+                say(f"up: DAGs         {', '.join(found.dags) or f'none in {_shown(folder)}/ yet'}")
+                for dag_id, conf in confs.items():
+                    if conf:
+                        say(f"up: demo data for {dag_id} uploaded; trigger it with conf {json.dumps(conf)}")
+                if found.import_errors:
+                    say(f"up: import errors in {', '.join(found.import_errors)} (see the UI)")
+                say("up: schedules are off on the local stack: trigger DAGs from the UI. Ctrl-C stops everything.")
+                while True:
+                    dead = stack.dead_children()
+                    if dead:
+                        stack._check_alive(dead[0])
+                    time.sleep(1)
+            except (KeyboardInterrupt, Interrupted):
+                say("")
+                say("up: stopping")
+                return 0
+            finally:
+                stack.stop()
+    except StackError:
+        raise
