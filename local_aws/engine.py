@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local_aws import batch, jobs, sagemaker
+from local_aws import batch, emr, jobs, sagemaker
 
 _installed = False
 
@@ -15,6 +15,7 @@ def install(endpoint_url: str) -> None:
         return
     batch.install()
     sagemaker.install()
+    emr.install()
     _installed = True
 
 

@@ -28,8 +28,17 @@ def env_key(requirements: str, label: str) -> str:
     return f"{safe_label}-{digest}"
 
 
-def ensure_env(requirements: str, label: str, log: Callable[[str], None] = print) -> Path:
-    """Return the bin/ folder of a venv holding `requirements` (text of a requirements file)."""
+def ensure_env(
+    requirements: str,
+    label: str,
+    log: Callable[[str], None] = print,
+    setup: Callable[[Path], None] | None = None,
+) -> Path:
+    """Return the bin/ folder of a venv holding `requirements` (text of a requirements file).
+
+    `setup(bin_dir)` runs once after the install (EMR bootstrap actions); its identity must be part
+    of `requirements` (e.g. a comment with a digest) so a different setup gets its own environment.
+    """
     target = cache_dir() / env_key(requirements, label)
     ready = target / ".ready"
     if ready.exists():
@@ -39,6 +48,8 @@ def ensure_env(requirements: str, label: str, log: Callable[[str], None] = print
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per env, even across sandbox processes
         if not ready.exists():
             _build(target, requirements, log)
+            if setup is not None:
+                setup(target / "bin")
             ready.touch()
     return target / "bin"
 

@@ -190,7 +190,10 @@ def bucket_names(settings: Any) -> list[str]:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on `port` (as uvicorn and werkzeug do: SO_REUSEADDR, so a port
+    whose last connections are in TIME_WAIT counts as free)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
