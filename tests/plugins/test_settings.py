@@ -65,7 +65,9 @@ def test_empty_env_counts_as_unset():
 def test_precedence_with_monkeypatched_process_env(monkeypatch):
     monkeypatch.setenv("ORCHARD_IMAGE_TAG", "1.2.3")
     monkeypatch.setenv("ORCHARD_REPORTS_PREFIX", "/runs/reports")
-    got = load_settings(variables=variables(orchard_image_tag="9.9.9", orchard_ecr_registry="registry.local:5000"))
+    got = load_settings(
+        variables=variables(orchard_image_tag="9.9.9", orchard_ecr_registry="registry.local:5000")
+    )
     assert got.image_tag == "1.2.3"
     assert got.reports_prefix == "runs/reports/"
     assert got.image_uri("orchard/pose-training") == "registry.local:5000/orchard/pose-training:1.2.3"
@@ -121,7 +123,9 @@ def test_region_honours_aws_default_region_after_orchard_region():
 
 
 def test_derived_defaults_follow_their_source_fields():
-    got = load_settings({"ORCHARD_ARTIFACTS_BUCKET": "my-artifacts", "ORCHARD_REGION": "eu-west-1"}, variables=False)
+    got = load_settings(
+        {"ORCHARD_ARTIFACTS_BUCKET": "my-artifacts", "ORCHARD_REGION": "eu-west-1"}, variables=False
+    )
     assert got.reports_bucket == "my-artifacts"
     assert got.ecr_registry == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
     got = load_settings({"ORCHARD_REPORTS_BUCKET": "my-reports"}, variables=False)
