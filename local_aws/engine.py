@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from moto.moto_api._internal import models as moto_api
+
 from local_aws import batch, emr, jobs, sagemaker
 
 _installed = False
@@ -16,7 +18,19 @@ def install(endpoint_url: str) -> None:
     batch.install()
     sagemaker.install()
     emr.install()
+    _stop_jobs_on_reset()
     _installed = True
+
+
+def _stop_jobs_on_reset() -> None:
+    """`POST /moto-api/reset` forgets every resource: the jobs still running go with them."""
+    reset = moto_api.MotoAPIBackend.reset
+
+    def reset_and_stop_jobs(self: moto_api.MotoAPIBackend) -> None:
+        jobs.stop_all()
+        reset(self)
+
+    moto_api.MotoAPIBackend.reset = reset_and_stop_jobs
 
 
 def stop_all_jobs() -> None:

@@ -469,21 +469,26 @@ class Stack:
     def dead_children(self) -> list[Child]:
         return [c for c in self.children if not c.alive()]
 
-    def stop(self, timeout_s: float = 20) -> None:
-        """Stop every process started, Airflow first (its tasks talk to the sandbox), then the sandbox."""
+    def stop(self, grace_s: float = 10) -> None:
+        """Stop every process started, in three steps, each given `grace_s` to exit before SIGKILL:
+        the scheduler (with the tasks it runs), triggerer and dag-processor; then the api-server (tasks
+        report to it until they end); then the sandbox (tasks and triggers talk to it)."""
         if not self.children:
             return
-        order = [c for c in self.children if c.name != "sandbox"] + [c for c in self.children if c.name == "sandbox"]
-        for group in ([c for c in order if c.name != "sandbox"], [c for c in order if c.name == "sandbox"]):
+        steps = (
+            [c for c in self.children if c.name in ("scheduler", "triggerer", "dag-processor")],
+            [c for c in self.children if c.name == "api-server"],
+            [c for c in self.children if c.name == "sandbox"],
+        )
+        for group in steps:
             for child in group:
                 _signal_group(child.process, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
+            deadline = time.monotonic() + grace_s
             for child in group:
-                try:
-                    child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
-                # the process group: LocalExecutor workers, task processes, jobs the sandbox runs
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.process.wait(timeout=max(0.05, deadline - time.monotonic()))
+            for child in group:
+                # the whole process group: LocalExecutor workers and their tasks, jobs the sandbox runs
                 _signal_group(child.process, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.process.wait(timeout=5)
@@ -742,13 +747,12 @@ def run_demo(
                     say(f"demo: triggered {dag_id} ({run_id})")
                 deadline = started + timeout_s
                 pending = set(dag_ids)
-                last_states: dict[str, str] = {}
                 while pending:
                     for dag_id in sorted(pending):
                         run_id = results[dag_id].run_id
                         run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
-                        if run["state"] != last_states.get(dag_id):
-                            last_states[dag_id] = run["state"]
+                        if run["state"] != results[dag_id].state:
+                            results[dag_id].state = run["state"]
                             say(f"demo: {dag_id} {run['state']}")
                         if run["state"] in TERMINAL_STATES:
                             results[dag_id] = _run_result(stack, dag_id, run_id, run)
@@ -771,6 +775,9 @@ def run_demo(
                 say(str(err))
             except (KeyboardInterrupt, Interrupted) as err:
                 interrupted = err
+                for r in results.values():
+                    if r.state not in TERMINAL_STATES:
+                        r.state = f"interrupted ({r.state})"
                 say(f"demo: interrupted ({type(err).__name__ if isinstance(err, KeyboardInterrupt) else err}) — stopping")
             finally:
                 ordered = [results[d] for d in dag_ids]
@@ -808,7 +815,7 @@ def run_up(*, sandbox_port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT
             try:
                 stack.start()
                 found = list_dags(folder, stack.env())
-                confs = stack.seed(found.dags) if found.dags else {}
+                confs = stack.seed(found.dags)
                 say("")
                 say(f"up: Airflow UI   {stack.ui_url}")
                 say(f"up: log in as    {ADMIN_USER} / {admin_password(home)}"

@@ -14,3 +14,55 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+# Small job folders that exercise the sandbox (the pipelines' own code lives in include/).
+TEST_JOB_ROOT = REPO_ROOT / "tests" / "local_aws" / "jobs"
+os.environ["ORCHARD_JOB_ROOTS"] = str(TEST_JOB_ROOT)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def aws_connection(endpoint_url: str) -> str:
+    """The `aws_default` connection as Airflow reads it from AIRFLOW_CONN_AWS_DEFAULT."""
+    extra = {
+        "endpoint_url": endpoint_url,
+        "region_name": "us-east-1",
+        "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}},
+    }
+    return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra})
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[object]:
+    """The local AWS sandbox, started once per test session; boto3 and Airflow point at it."""
+    from local_aws import client_env
+    from local_aws.server import Sandbox
+
+    running = Sandbox(port=_free_port()).start()
+    previous = {name: os.environ.get(name) for name in [*client_env(running.url), "AIRFLOW_CONN_AWS_DEFAULT"]}
+    os.environ.update(client_env(running.url))
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(running.url)
+    yield running
+    running.stop()
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def aws(sandbox):
+    """A clean sandbox for this test: every resource and running job of earlier tests is gone."""
+    sandbox.reset()
+    return sandbox

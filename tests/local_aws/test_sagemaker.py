@@ -1,0 +1,208 @@
+"""SageMaker jobs in the sandbox: script mode, the training contract, outputs in S3, failures, stops."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import boto3
+import pytest
+
+from tests.conftest import TEST_JOB_ROOT
+from tests.local_aws.polling import watch_states
+
+PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-cpu-py311"
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+ROLE = "arn:aws:iam::123456789012:role/orchard-sagemaker-execution"
+BUCKET = "ml-bucket"
+
+
+def tarball(folder, names) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name in names:
+            archive.add(folder / name, arcname=name)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def s3(aws):
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    client.put_object(Bucket=BUCKET, Key="data/train/data.csv", Body=b"a\nb\nc\n")
+    source = tarball(TEST_JOB_ROOT / "tiny_training", ["train.py", "requirements.txt"])
+    client.put_object(Bucket=BUCKET, Key="code/sourcedir.tar.gz", Body=source)
+    return client
+
+
+def start_training(name: str, fail: bool = False, checkpoints: str | None = None, seconds_per_epoch: int = 0) -> None:
+    boto3.client("sagemaker").create_training_job(
+        TrainingJobName=name,
+        RoleArn=ROLE,
+        AlgorithmSpecification={
+            "TrainingImage": PYTORCH_IMAGE,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": [{"Name": "train:loss", "Regex": r"loss=([0-9.]+)"}],
+        },
+        HyperParameters={  # as the SageMaker Python SDK sends them: JSON-encoded
+            "sagemaker_program": json.dumps("train.py"),
+            "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/sourcedir.tar.gz"),
+            "epochs": "3",
+            "fail": json.dumps("yes" if fail else "no"),
+            "seconds-per-epoch": str(seconds_per_epoch),
+        },
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train"}}}],
+        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/models"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+        CheckpointConfig={"S3Uri": checkpoints or f"s3://{BUCKET}/checkpoints/{name}"},
+    )
+
+
+def wait_training(name: str) -> tuple[dict, list[str]]:
+    sagemaker = boto3.client("sagemaker")
+    describe = lambda: sagemaker.describe_training_job(TrainingJobName=name)  # noqa: E731
+    seen = watch_states(lambda: f"{describe()['TrainingJobStatus']}/{describe()['SecondaryStatus']}",
+                        {"Completed/Completed", "Failed/Failed", "Stopped/Stopped"})
+    return describe(), seen
+
+
+def test_script_mode_training_job_lands_model_tar_gz_in_s3(s3):
+    start_training("tiny-train")
+
+    job, seen = wait_training("tiny-train")
+
+    assert job["TrainingJobStatus"] == "Completed"
+    assert "InProgress/Training" in seen and seen[-1] == "Completed/Completed"
+    artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact == f"s3://{BUCKET}/models/tiny-train/output/model.tar.gz"
+    body = s3.get_object(Bucket=BUCKET, Key="models/tiny-train/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        model = json.load(archive.extractfile("model.json"))
+    assert model == {"rows": 3, "epochs": 3}  # it read its channel and got its hyperparameters
+    assert {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]} == {"train:loss": 0.3333}
+    assert job["BillableTimeInSeconds"] >= 1
+    checkpoints = s3.list_objects_v2(Bucket=BUCKET, Prefix="checkpoints/tiny-train/")["KeyCount"]
+    assert checkpoints == 3
+
+
+def test_training_logs_are_in_the_stream_sagemaker_print_log_reads(s3):
+    start_training("logged-train")
+    wait_training("logged-train")
+
+    logs = boto3.client("logs")
+    streams = logs.describe_log_streams(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="logged-train/"
+    )["logStreams"]
+    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                 logStreamName=streams[0]["logStreamName"])["events"]
+    assert streams[0]["logStreamName"].startswith("logged-train/algo-1-")
+    assert "epoch=2 loss=0.3333" in [e["message"] for e in events]
+
+
+def test_a_failing_training_job_reports_the_failure_file_as_reason(s3):
+    start_training("failing-train", fail=True)
+
+    job, _ = wait_training("failing-train")
+
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"] == "ValueError: asked to fail"
+    assert "ModelArtifacts" not in job
+
+
+def test_a_job_resumes_from_the_checkpoints_of_an_earlier_one(s3):
+    shared = f"s3://{BUCKET}/checkpoints/shared"
+    start_training("first-attempt", checkpoints=shared)
+    wait_training("first-attempt")
+    start_training("second-attempt", checkpoints=shared)
+    wait_training("second-attempt")
+
+    logs = boto3.client("logs")
+    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                       logStreamNamePrefix="second-attempt/")["logStreams"][0]["logStreamName"]
+    lines = [e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)["events"]]
+    assert lines[0] == "resuming from ['epoch-0.ckpt', 'epoch-1.ckpt', 'epoch-2.ckpt']"
+
+
+def test_a_job_name_can_be_used_once(s3):
+    start_training("once")
+    with pytest.raises(boto3.client("sagemaker").exceptions.ResourceInUse):
+        start_training("once")
+
+
+def test_stop_training_job_stops_the_running_process(s3):
+    sagemaker = boto3.client("sagemaker")
+    start_training("stopped", seconds_per_epoch=60)
+    watch_states(lambda: sagemaker.describe_training_job(TrainingJobName="stopped")["SecondaryStatus"], {"Training"})
+
+    sagemaker.stop_training_job(TrainingJobName="stopped")
+
+    job, seen = wait_training("stopped")
+    assert seen[-1] == "Stopped/Stopped"
+    assert job["TrainingTimeInSeconds"] < 60
+
+
+def test_processing_job_runs_its_script_and_uploads_outputs(s3):
+    s3.put_object(Bucket=BUCKET, Key="raw/a.txt", Body=b"1\n2\n")
+    s3.put_object(Bucket=BUCKET, Key="raw/b.txt", Body=b"1\n")
+    s3.upload_file(str(TEST_JOB_ROOT / "tiny_processing" / "prepare.py"), BUCKET, "code/prepare.py")
+    s3.put_object(Bucket=BUCKET, Key="code/requirements.txt", Body=b"")
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_processing_job(
+        ProcessingJobName="count-lines",
+        RoleArn=ROLE,
+        AppSpecification={
+            "ImageUri": SKLEARN_IMAGE,
+            "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/prepare.py"],
+            "ContainerArguments": ["/opt/ml/processing/input/raw", "/opt/ml/processing/output"],
+        },
+        ProcessingInputs=[
+            {"InputName": "code", "S3Input": {"S3Uri": f"s3://{BUCKET}/code", "LocalPath": "/opt/ml/processing/input/code",
+                                              "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+            {"InputName": "raw", "S3Input": {"S3Uri": f"s3://{BUCKET}/raw", "LocalPath": "/opt/ml/processing/input/raw",
+                                             "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+        ],
+        ProcessingOutputConfig={"Outputs": [{"OutputName": "counts", "S3Output": {
+            "S3Uri": f"s3://{BUCKET}/counted", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+
+    seen = watch_states(lambda: sagemaker.describe_processing_job(ProcessingJobName="count-lines")["ProcessingJobStatus"],
+                        {"Completed", "Failed", "Stopped"})
+
+    assert seen[-1] == "Completed", sagemaker.describe_processing_job(ProcessingJobName="count-lines").get("FailureReason")
+    counts = json.loads(s3.get_object(Bucket=BUCKET, Key="counted/counts.json")["Body"].read())
+    assert counts == {"a.txt": 2, "b.txt": 1}
+
+
+def test_transform_job_applies_the_models_inference_handler(s3):
+    model_data = io.BytesIO()
+    with tarfile.open(fileobj=model_data, mode="w:gz") as archive:
+        payload = json.dumps({"name": "echo-v1"}).encode()
+        info = tarfile.TarInfo("model.json")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    s3.put_object(Bucket=BUCKET, Key="models/echo/model.tar.gz", Body=model_data.getvalue())
+    s3.put_object(Bucket=BUCKET, Key="batch-in/request.json", Body=json.dumps({"items": [1, 2, 3]}).encode())
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model(ModelName="echo", ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/echo-model:1.0",
+        "ModelDataUrl": f"s3://{BUCKET}/models/echo/model.tar.gz"})
+    sagemaker.create_transform_job(
+        TransformJobName="echo-batch", ModelName="echo",
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/batch-in"}},
+                        "ContentType": "application/json"},
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/batch-out", "Accept": "application/json"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+
+    seen = watch_states(lambda: sagemaker.describe_transform_job(TransformJobName="echo-batch")["TransformJobStatus"],
+                        {"Completed", "Failed", "Stopped"})
+
+    assert seen[-1] == "Completed", sagemaker.describe_transform_job(TransformJobName="echo-batch").get("FailureReason")
+    answer = json.loads(s3.get_object(Bucket=BUCKET, Key="batch-out/request.json.out")["Body"].read())
+    assert answer == {"items": 3, "model": "echo-v1"}
