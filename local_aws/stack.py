@@ -30,7 +30,6 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import local_aws
@@ -160,20 +159,16 @@ def select_dags(found: DagFolder, requested: Sequence[str] | None) -> list[str]:
 
 
 def load_settings() -> Any:
-    """`orchard.settings.load_settings()`, the same settings the DAGs read (plugins/ on sys.path)."""
+    """`orchard.settings.load_settings()` from the environment (ORCHARD_*), as the DAGs read them.
+
+    Airflow Variables are not read here: the demo's database is new, and this process is not an Airflow
+    component. Set ORCHARD_* in the environment of `make demo` / `make up` to change buckets or region.
+    """
     if str(PLUGINS_FOLDER) not in sys.path:
         sys.path.insert(0, str(PLUGINS_FOLDER))
-    try:
-        from orchard.settings import load_settings as _load
-    except ModuleNotFoundError as err:  # TEMPORARY, until plugins/orchard/settings.py lands
-        if err.name not in ("orchard", "orchard.settings"):
-            raise
-        return SimpleNamespace(
-            data_bucket=os.environ.get("ORCHARD_DATA_BUCKET", "orchard-data"),
-            artifacts_bucket=os.environ.get("ORCHARD_ARTIFACTS_BUCKET", "orchard-artifacts"),
-            region=os.environ.get("ORCHARD_REGION", DEFAULT_REGION),
-        )
-    return _load()
+    from orchard.settings import load_settings as _load
+
+    return _load(variables=False)
 
 
 def bucket_names(settings: Any) -> list[str]:
@@ -480,6 +475,16 @@ class Stack:
             [c for c in self.children if c.name == "api-server"],
             [c for c in self.children if c.name == "sandbox"],
         )
+        try:
+            self._stop_steps(steps, grace_s)
+        except (KeyboardInterrupt, Interrupted):  # asked again: no more waiting
+            for child in self.children:
+                _signal_group(child.process, signal.SIGKILL)
+        self.children.clear()
+        self.say("stack: stopped")
+
+    @staticmethod
+    def _stop_steps(steps: Sequence[list[Child]], grace_s: float) -> None:
         for group in steps:
             for child in group:
                 _signal_group(child.process, signal.SIGTERM)
@@ -492,8 +497,6 @@ class Stack:
                 _signal_group(child.process, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.process.wait(timeout=5)
-        self.children.clear()
-        self.say("stack: stopped")
 
     # -- REST API (/api/v2, JWT from SimpleAuthManager's /auth/token)
     def token(self) -> str:
@@ -778,7 +781,8 @@ def run_demo(
                 for r in results.values():
                     if r.state not in TERMINAL_STATES:
                         r.state = f"interrupted ({r.state})"
-                say(f"demo: interrupted ({type(err).__name__ if isinstance(err, KeyboardInterrupt) else err}) — stopping")
+                say(f"demo: interrupted ({'Ctrl-C' if isinstance(err, KeyboardInterrupt) else err}) — stopping; "
+                    "Ctrl-C again kills at once")
             finally:
                 ordered = [results[d] for d in dag_ids]
                 say("")
