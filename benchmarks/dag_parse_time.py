@@ -1,0 +1,111 @@
+"""DAG parse time as Airflow's DAG processor pays it, against the budgets of DESIGN.md ("Tests").
+
+For each DAG file: the time to import its modules beyond airflow.sdk (budget 300 ms; the airflow.*
+part is pre-imported once by the processor, the rest is imported again by every parse) and the time to
+execute the file once they are loaded (budget 50 ms), each the median of --runs fresh processes.
+The measurer is tests/dags/parse_budget.py, the same one the DAG integrity tests use.
+
+    .venv/bin/python benchmarks/dag_parse_time.py                 # every file in dags/
+    .venv/bin/python benchmarks/dag_parse_time.py --runs 9 tests/dags/samples/good_dag.py
+
+Exits 1 when a file does not load or is over budget, so CI can run it as is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.dags.parse_budget import IMPORT_BUDGET_MS, PARSE_BUDGET_MS, ParseTiming, measure  # noqa: E402
+
+DAGS_FOLDER = REPO_ROOT / "dags"
+EXAMPLE = "tests/dags/samples/good_dag.py"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    files = args.files or sorted(p for p in DAGS_FOLDER.glob("*.py") if p.name != "__init__.py")
+    if not files:
+        print(f"No DAG files in {DAGS_FOLDER.relative_to(REPO_ROOT)}/ yet. To see the measurer work, run:")
+        print(f"  .venv/bin/python benchmarks/dag_parse_time.py {EXAMPLE}")
+        return 0
+    print(_environment(args.runs))
+    timings = measure(files, runs=args.runs)
+    print(_table(timings.values()))
+    return 0 if all(_verdict(t) == "ok" for t in timings.values()) else 1
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("files", nargs="*", type=Path, help="DAG files (default: every file in dags/)")
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per file; medians reported")
+    return parser.parse_args(argv)
+
+
+def _environment(runs: int) -> str:
+    return (
+        f"Python {platform.python_version()}, apache-airflow {version('apache-airflow')}, "
+        f"apache-airflow-providers-amazon {version('apache-airflow-providers-amazon')}, "
+        f"{os.cpu_count()} CPUs; median of {runs} runs; times in ms\n"
+    )
+
+
+def _table(timings) -> str:
+    header = (
+        "file",
+        "airflow.* imports",
+        "other imports",
+        f"imports (<= {IMPORT_BUDGET_MS:.0f})",
+        f"parse (<= {PARSE_BUDGET_MS:.0f})",
+        "verdict",
+    )
+    rows = [header] + [_row(t) for t in timings]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(_aligned(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    errors = [f"{t.path.name}: {t.error}" for t in timings if t.error]
+    return "\n".join(lines + [""] + errors).rstrip()
+
+
+def _aligned(row: tuple[str, ...], widths: list[int]) -> list[str]:
+    """File left, figures right, verdict left."""
+    last = len(row) - 1
+    pairs = enumerate(zip(row, widths))
+    return [cell.ljust(w) if i in (0, last) else cell.rjust(w) for i, (cell, w) in pairs]
+
+
+def _row(timing: ParseTiming) -> tuple[str, ...]:
+    name = _shown_path(timing.path)
+    if timing.error:
+        return (name, "-", "-", "-", "-", _verdict(timing))
+    return (
+        name,
+        f"{timing.airflow_import_ms:.1f}",
+        f"{timing.other_import_ms:.1f}",
+        f"{timing.import_ms:.1f}",
+        f"{timing.parse_ms:.1f}",
+        _verdict(timing),
+    )
+
+
+def _verdict(timing: ParseTiming) -> str:
+    if timing.error:
+        return "does not load"
+    checks = (("imports", timing.imports_within_budget), ("parse", timing.parse_within_budget))
+    over = [what for what, within in checks if not within]
+    return "ok" if not over else "over budget: " + ", ".join(over)
+
+
+def _shown_path(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
