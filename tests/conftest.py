@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -14,8 +15,20 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+# Two DAG bundles: the pipelines, and the small DAGs the e2e harness tests run (`dag.test()` syncs
+# the bundle that holds the DAG under test).
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
+        {
+            "name": "e2e-test-dags",
+            "classpath": _LOCAL_BUNDLE,
+            "kwargs": {"path": str(REPO_ROOT / "tests" / "e2e" / "dags")},
+        },
+    ]
+)
 
-import json
 import socket
 from collections.abc import Iterator
 

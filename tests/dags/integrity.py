@@ -214,7 +214,10 @@ def _operator_class(task) -> type:
 
 def _offers_deferrable(task, cls: type) -> bool:
     """A `deferrable` parameter, or attribute (a subclass may pass it on through **kwargs)."""
-    return "deferrable" in inspect.signature(cls.__init__).parameters or _field(task, "deferrable") is not _MISSING
+    return (
+        "deferrable" in inspect.signature(cls.__init__).parameters
+        or _field(task, "deferrable") is not _MISSING
+    )
 
 
 def _field(task, name: str) -> Any:

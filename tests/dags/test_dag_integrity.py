@@ -192,7 +192,9 @@ NAME_CASES = {
         ["config['Transform']['TransformJobName']"],
     ),
     "emr-job-flow": (
-        lambda: EmrCreateJobFlowOperator(task_id="t", job_flow_overrides={"Name": "literal", "Instances": {}}),
+        lambda: EmrCreateJobFlowOperator(
+            task_id="t", job_flow_overrides={"Name": "literal", "Instances": {}}
+        ),
         ["job_flow_overrides['Name']"],
     ),
     "emr-job-flow-unnamed": (

@@ -14,12 +14,16 @@ TERMINAL = {"SUCCEEDED", "FAILED"}
 @pytest.fixture
 def batch(aws):
     client = boto3.client("batch")
-    role = boto3.client("iam").create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = boto3.client("iam").create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
     env = client.create_compute_environment(
         computeEnvironmentName="sandbox-ce", type="UNMANAGED", state="ENABLED", serviceRole=role
     )
     client.create_job_queue(
-        jobQueueName="sandbox-queue", state="ENABLED", priority=1,
+        jobQueueName="sandbox-queue",
+        state="ENABLED",
+        priority=1,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}],
     )
     boto3.client("s3").create_bucket(Bucket="results")
@@ -28,7 +32,8 @@ def batch(aws):
 
 def register(batch, name: str, image: str, **extra) -> None:
     batch.register_job_definition(
-        jobDefinitionName=name, type="container",
+        jobDefinitionName=name,
+        type="container",
         containerProperties={
             "image": f"{REGISTRY}/orchard/{image}:1.0",
             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
@@ -39,8 +44,9 @@ def register(batch, name: str, image: str, **extra) -> None:
 
 
 def run(batch, definition: str, **overrides) -> tuple[dict, list[str]]:
-    job_id = batch.submit_job(jobName=f"{definition}-run", jobQueue="sandbox-queue", jobDefinition=definition,
-                              **overrides)["jobId"]
+    job_id = batch.submit_job(
+        jobName=f"{definition}-run", jobQueue="sandbox-queue", jobDefinition=definition, **overrides
+    )["jobId"]
     describe = lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]  # noqa: E731
     seen = watch_states(lambda: describe()["status"], TERMINAL)
     return describe(), seen
@@ -56,7 +62,9 @@ def log_lines(job: dict) -> list[str]:
 def test_a_job_that_succeeds_runs_its_code_and_logs_to_cloudwatch(batch):
     register(batch, "hello", "hello-batch")
 
-    job, seen = run(batch, "hello", containerOverrides={"environment": [{"name": "OUTPUT_KEY", "value": "out/marker"}]})
+    job, seen = run(
+        batch, "hello", containerOverrides={"environment": [{"name": "OUTPUT_KEY", "value": "out/marker"}]}
+    )
 
     assert seen[-2:] == ["RUNNING", "SUCCEEDED"]
     assert job["container"]["exitCode"] == 0
@@ -91,13 +99,18 @@ def test_an_image_with_no_job_folder_fails_naming_the_image_and_the_fix(batch):
 
 def test_retry_strategy_retries_only_what_evaluate_on_exit_allows(batch):
     register(batch, "retried", "failing-batch", retryStrategy={"attempts": 3})
-    register(batch, "not-retried", "failing-batch", retryStrategy={
-        "attempts": 3,
-        "evaluateOnExit": [
-            {"onStatusReason": "Host EC2*", "action": "RETRY"},  # spot interruption
-            {"onReason": "*", "action": "EXIT"},
-        ],
-    })
+    register(
+        batch,
+        "not-retried",
+        "failing-batch",
+        retryStrategy={
+            "attempts": 3,
+            "evaluateOnExit": [
+                {"onStatusReason": "Host EC2*", "action": "RETRY"},  # spot interruption
+                {"onReason": "*", "action": "EXIT"},
+            ],
+        },
+    )
 
     retried, _ = run(batch, "retried")
     not_retried, _ = run(batch, "not-retried")
@@ -110,14 +123,20 @@ def test_retry_strategy_retries_only_what_evaluate_on_exit_allows(batch):
 def test_terminate_job_stops_the_running_process(batch):
     register(batch, "sleepy", "hello-batch")
     job_id = batch.submit_job(
-        jobName="sleepy", jobQueue="sandbox-queue", jobDefinition="sleepy",
-        containerOverrides={"command": ["python", "-c", "import time; print('sleeping', flush=True); time.sleep(120)"]},
+        jobName="sleepy",
+        jobQueue="sandbox-queue",
+        jobDefinition="sleepy",
+        containerOverrides={
+            "command": ["python", "-c", "import time; print('sleeping', flush=True); time.sleep(120)"]
+        },
     )["jobId"]
     watch_states(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"], {"RUNNING"})
 
     batch.terminate_job(jobId=job_id, reason="stopped by the test")
 
-    seen = watch_states(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"], TERMINAL, timeout_s=30)
+    seen = watch_states(
+        lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"], TERMINAL, timeout_s=30
+    )
     job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
     assert seen[-1] == "FAILED"
     assert job["statusReason"] == "stopped by the test"

@@ -12,12 +12,15 @@ from local_aws import containers, environments, images
 from tests.conftest import TEST_JOB_ROOT
 
 
-@pytest.mark.parametrize(("uri", "repository"), [
-    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/pose-training:0.1.0", "orchard/pose-training"),
-    ("orchard/pose-training:latest", "orchard/pose-training"),
-    ("localhost:5000/orchard/fruit-features", "orchard/fruit-features"),
-    ("123.dkr.ecr.eu-west-3.amazonaws.com/orchard/x@sha256:abc", "orchard/x"),
-])
+@pytest.mark.parametrize(
+    ("uri", "repository"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/pose-training:0.1.0", "orchard/pose-training"),
+        ("orchard/pose-training:latest", "orchard/pose-training"),
+        ("localhost:5000/orchard/fruit-features", "orchard/fruit-features"),
+        ("123.dkr.ecr.eu-west-3.amazonaws.com/orchard/x@sha256:abc", "orchard/x"),
+    ],
+)
 def test_repository_of(uri, repository):
     assert images.repository_of(uri) == repository
 
@@ -28,7 +31,9 @@ def test_an_orchard_image_maps_to_its_folder():
 
 
 def test_aws_framework_images_run_script_mode():
-    image = images.resolve("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker")
+    image = images.resolve(
+        "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker"
+    )
     assert image.is_framework
 
 
@@ -39,9 +44,9 @@ def test_an_unmapped_image_says_how_to_map_it():
 
 def test_dockerfile_gives_entrypoint_cmd_workdir_and_env(tmp_path):
     (tmp_path / "Dockerfile").write_text(
-        "FROM python:3.11 AS build\nENTRYPOINT [\"wrong\"]\n"
-        "FROM python:3.11-slim\nWORKDIR /opt/app\nENV A=1 B=\"two words\"\n"
-        "ENTRYPOINT [\"python\", \"/opt/app/main.py\"]\nCMD [\"--flag\"]\n"
+        'FROM python:3.11 AS build\nENTRYPOINT ["wrong"]\n'
+        'FROM python:3.11-slim\nWORKDIR /opt/app\nENV A=1 B="two words"\n'
+        'ENTRYPOINT ["python", "/opt/app/main.py"]\nCMD ["--flag"]\n'
     )
     spec = containers.read_dockerfile(tmp_path)
     assert spec.entrypoint == ["python", "/opt/app/main.py"]
@@ -58,7 +63,9 @@ def test_a_container_runs_in_its_own_environment_not_airflows(monkeypatch):
 
     assert container.argv[1] == str(TEST_JOB_ROOT / "failing_batch" / "job.py")  # WORKDIR path mapped
     assert "PYTHONPATH" not in container.env and "AIRFLOW_HOME" not in container.env
-    probe = subprocess.run([container.argv[0], "-c", "import airflow"], env=container.env, capture_output=True)
+    probe = subprocess.run(
+        [container.argv[0], "-c", "import airflow"], env=container.env, capture_output=True
+    )
     assert probe.returncode != 0  # the job's python does not see Airflow's packages
 
 
@@ -78,7 +85,9 @@ def test_environments_are_built_once_and_cached(tmp_path, monkeypatch):
 def test_concurrent_first_uses_build_one_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ORCHARD_ENV_CACHE", str(tmp_path))
     built: list[str] = []
-    threads = [threading.Thread(target=environments.ensure_env, args=("", "race", built.append)) for _ in range(3)]
+    threads = [
+        threading.Thread(target=environments.ensure_env, args=("", "race", built.append)) for _ in range(3)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -36,7 +36,9 @@ def s3(aws):
     return client
 
 
-def start_training(name: str, fail: bool = False, checkpoints: str | None = None, seconds_per_epoch: int = 0) -> None:
+def start_training(
+    name: str, fail: bool = False, checkpoints: str | None = None, seconds_per_epoch: int = 0
+) -> None:
     boto3.client("sagemaker").create_training_job(
         TrainingJobName=name,
         RoleArn=ROLE,
@@ -52,8 +54,14 @@ def start_training(name: str, fail: bool = False, checkpoints: str | None = None
             "fail": json.dumps("yes" if fail else "no"),
             "seconds-per-epoch": str(seconds_per_epoch),
         },
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train"}}}],
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train"}
+                },
+            }
+        ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/models"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 600},
@@ -64,8 +72,10 @@ def start_training(name: str, fail: bool = False, checkpoints: str | None = None
 def wait_training(name: str) -> tuple[dict, list[str]]:
     sagemaker = boto3.client("sagemaker")
     describe = lambda: sagemaker.describe_training_job(TrainingJobName=name)  # noqa: E731
-    seen = watch_states(lambda: f"{describe()['TrainingJobStatus']}/{describe()['SecondaryStatus']}",
-                        {"Completed/Completed", "Failed/Failed", "Stopped/Stopped"})
+    seen = watch_states(
+        lambda: f"{describe()['TrainingJobStatus']}/{describe()['SecondaryStatus']}",
+        {"Completed/Completed", "Failed/Failed", "Stopped/Stopped"},
+    )
     return describe(), seen
 
 
@@ -96,8 +106,9 @@ def test_training_logs_are_in_the_stream_sagemaker_print_log_reads(s3):
     streams = logs.describe_log_streams(
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="logged-train/"
     )["logStreams"]
-    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
-                                 logStreamName=streams[0]["logStreamName"])["events"]
+    events = logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"]
+    )["events"]
     assert streams[0]["logStreamName"].startswith("logged-train/algo-1-")
     assert "epoch=2 loss=0.3333" in [e["message"] for e in events]
 
@@ -120,10 +131,15 @@ def test_a_job_resumes_from_the_checkpoints_of_an_earlier_one(s3):
     wait_training("second-attempt")
 
     logs = boto3.client("logs")
-    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                       logStreamNamePrefix="second-attempt/")["logStreams"][0]["logStreamName"]
-    lines = [e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)["events"]]
+    stream = logs.describe_log_streams(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="second-attempt/"
+    )["logStreams"][0]["logStreamName"]
+    lines = [
+        e["message"]
+        for e in logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)[
+            "events"
+        ]
+    ]
     assert lines[0] == "resuming from ['epoch-0.ckpt', 'epoch-1.ckpt', 'epoch-2.ckpt']"
 
 
@@ -136,7 +152,9 @@ def test_a_job_name_can_be_used_once(s3):
 def test_stop_training_job_stops_the_running_process(s3):
     sagemaker = boto3.client("sagemaker")
     start_training("stopped", seconds_per_epoch=60)
-    watch_states(lambda: sagemaker.describe_training_job(TrainingJobName="stopped")["SecondaryStatus"], {"Training"})
+    watch_states(
+        lambda: sagemaker.describe_training_job(TrainingJobName="stopped")["SecondaryStatus"], {"Training"}
+    )
 
     sagemaker.stop_training_job(TrainingJobName="stopped")
 
@@ -160,21 +178,51 @@ def test_processing_job_runs_its_script_and_uploads_outputs(s3):
             "ContainerArguments": ["/opt/ml/processing/input/raw", "/opt/ml/processing/output"],
         },
         ProcessingInputs=[
-            {"InputName": "code", "S3Input": {"S3Uri": f"s3://{BUCKET}/code", "LocalPath": "/opt/ml/processing/input/code",
-                                              "S3DataType": "S3Prefix", "S3InputMode": "File"}},
-            {"InputName": "raw", "S3Input": {"S3Uri": f"s3://{BUCKET}/raw", "LocalPath": "/opt/ml/processing/input/raw",
-                                             "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+            {
+                "InputName": "code",
+                "S3Input": {
+                    "S3Uri": f"s3://{BUCKET}/code",
+                    "LocalPath": "/opt/ml/processing/input/code",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
+            {
+                "InputName": "raw",
+                "S3Input": {
+                    "S3Uri": f"s3://{BUCKET}/raw",
+                    "LocalPath": "/opt/ml/processing/input/raw",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
         ],
-        ProcessingOutputConfig={"Outputs": [{"OutputName": "counts", "S3Output": {
-            "S3Uri": f"s3://{BUCKET}/counted", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "counts",
+                    "S3Output": {
+                        "S3Uri": f"s3://{BUCKET}/counted",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}
+        },
         StoppingCondition={"MaxRuntimeInSeconds": 600},
     )
 
-    seen = watch_states(lambda: sagemaker.describe_processing_job(ProcessingJobName="count-lines")["ProcessingJobStatus"],
-                        {"Completed", "Failed", "Stopped"})
+    seen = watch_states(
+        lambda: sagemaker.describe_processing_job(ProcessingJobName="count-lines")["ProcessingJobStatus"],
+        {"Completed", "Failed", "Stopped"},
+    )
 
-    assert seen[-1] == "Completed", sagemaker.describe_processing_job(ProcessingJobName="count-lines").get("FailureReason")
+    assert seen[-1] == "Completed", sagemaker.describe_processing_job(ProcessingJobName="count-lines").get(
+        "FailureReason"
+    )
     counts = json.loads(s3.get_object(Bucket=BUCKET, Key="counted/counts.json")["Body"].read())
     assert counts == {"a.txt": 2, "b.txt": 1}
 
@@ -189,20 +237,32 @@ def test_transform_job_applies_the_models_inference_handler(s3):
     s3.put_object(Bucket=BUCKET, Key="models/echo/model.tar.gz", Body=model_data.getvalue())
     s3.put_object(Bucket=BUCKET, Key="batch-in/request.json", Body=json.dumps({"items": [1, 2, 3]}).encode())
     sagemaker = boto3.client("sagemaker")
-    sagemaker.create_model(ModelName="echo", ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/echo-model:1.0",
-        "ModelDataUrl": f"s3://{BUCKET}/models/echo/model.tar.gz"})
+    sagemaker.create_model(
+        ModelName="echo",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={
+            "Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/echo-model:1.0",
+            "ModelDataUrl": f"s3://{BUCKET}/models/echo/model.tar.gz",
+        },
+    )
     sagemaker.create_transform_job(
-        TransformJobName="echo-batch", ModelName="echo",
-        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/batch-in"}},
-                        "ContentType": "application/json"},
+        TransformJobName="echo-batch",
+        ModelName="echo",
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/batch-in"}},
+            "ContentType": "application/json",
+        },
         TransformOutput={"S3OutputPath": f"s3://{BUCKET}/batch-out", "Accept": "application/json"},
         TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
     )
 
-    seen = watch_states(lambda: sagemaker.describe_transform_job(TransformJobName="echo-batch")["TransformJobStatus"],
-                        {"Completed", "Failed", "Stopped"})
+    seen = watch_states(
+        lambda: sagemaker.describe_transform_job(TransformJobName="echo-batch")["TransformJobStatus"],
+        {"Completed", "Failed", "Stopped"},
+    )
 
-    assert seen[-1] == "Completed", sagemaker.describe_transform_job(TransformJobName="echo-batch").get("FailureReason")
+    assert seen[-1] == "Completed", sagemaker.describe_transform_job(TransformJobName="echo-batch").get(
+        "FailureReason"
+    )
     answer = json.loads(s3.get_object(Bucket=BUCKET, Key="batch-out/request.json.out")["Body"].read())
     assert answer == {"items": 3, "model": "echo-v1"}

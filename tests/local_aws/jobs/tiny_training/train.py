@@ -14,6 +14,7 @@ args = parser.parse_args()
 
 rows = Path(os.environ["SM_CHANNEL_TRAIN"], "data.csv").read_text().splitlines()
 checkpoints = Path(os.environ["SM_CHECKPOINT_DIR"])
+checkpoints.mkdir(parents=True, exist_ok=True)  # exists only with a CheckpointConfig
 resumed_from = sorted(p.name for p in checkpoints.glob("*.ckpt"))
 print(f"resuming from {resumed_from}" if resumed_from else "starting fresh")
 for epoch in range(args.epochs):
@@ -24,4 +25,6 @@ for epoch in range(args.epochs):
 if args.fail == "yes":
     Path(os.environ["SM_OUTPUT_DIR"], "failure").write_text("ValueError: asked to fail")
     raise SystemExit(2)
-Path(os.environ["SM_MODEL_DIR"], "model.json").write_text(json.dumps({"rows": len(rows), "epochs": args.epochs}))
+Path(os.environ["SM_MODEL_DIR"], "model.json").write_text(
+    json.dumps({"rows": len(rows), "epochs": args.epochs})
+)
