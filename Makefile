@@ -1,0 +1,70 @@
+# orchard — `make demo` and `make test` are the two commands of the README's quick start.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+VENV_PY := $(VENV)/bin/python
+# Re-installs when any of these change; otherwise the venv is up to date and `make` goes straight on.
+VENV_STAMP := $(VENV)/.installed
+VENV_INPUTS := requirements.txt requirements-dev.txt constraints.txt
+
+PYTEST_ARGS ?=
+DAGS ?=
+DEMO_TIMEOUT ?= 3600
+SANDBOX_PORT ?= 4566
+PORT ?= 8080
+BENCH ?=
+RUNS ?= 1
+
+.PHONY: help venv .venv test demo up sandbox bench clean distclean
+
+help: ## list the targets
+	@echo "orchard — make targets:"
+	@grep -E '^[a-zA-Z_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
+	@echo
+	@echo "variables: PYTEST_ARGS='-k x' (test), DAGS='id1 id2' and DEMO_TIMEOUT=s (demo),"
+	@echo "           PORT=8080 (up), SANDBOX_PORT=4566 (sandbox, up, demo), BENCH=name RUNS=n (bench)"
+
+.venv: $(VENV_STAMP) ## create .venv (python3.11) with requirements-dev.txt under constraints.txt
+venv: .venv
+
+$(VENV_STAMP): $(VENV_INPUTS)
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: orchard needs Python 3.11 (set PYTHON=...)"; exit 1; }
+	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+test: $(VENV_STAMP) ## run every test CI runs (PYTEST_ARGS passes through to pytest)
+	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(VENV_STAMP) ## start the sandbox and Airflow, run every DAG (or DAGS="id1 id2") once, report, stop
+	$(VENV_PY) -m local_aws demo --timeout $(DEMO_TIMEOUT) --sandbox-port $(SANDBOX_PORT) $(if $(strip $(DAGS)),--dags $(DAGS))
+
+up: $(VENV_STAMP) ## start the sandbox and Airflow with the web UI on http://localhost:8080; Ctrl-C stops
+	$(VENV_PY) -m local_aws up --port $(PORT) --sandbox-port $(SANDBOX_PORT)
+
+sandbox: $(VENV_STAMP) ## run the local AWS sandbox alone in the foreground (port SANDBOX_PORT, default 4566)
+	$(VENV_PY) -m local_aws serve --port $(SANDBOX_PORT)
+
+bench: $(VENV_STAMP) ## run the benchmarks/ scripts (or only BENCH=name); make_test_time runs `make test` RUNS times
+	@shopt -s nullglob; ran=0; \
+	for script in benchmarks/*.py benchmarks/*.sh; do \
+	  name=$$(basename "$${script%.*}"); \
+	  if [[ -n "$(BENCH)" && "$$name" != "$(BENCH)" ]]; then continue; fi; \
+	  echo "== $$script"; ran=1; \
+	  case "$$script" in \
+	    *make_test_time*) RUNS=$(RUNS) bash "$$script" ;; \
+	    *.py) PYTHONPATH=plugins:. $(VENV_PY) "$$script" ;; \
+	    *.sh) bash "$$script" ;; \
+	  esac; \
+	done; \
+	if [[ $$ran == 0 ]]; then echo "no benchmark named '$(BENCH)' in benchmarks/"; exit 1; fi
+
+clean: ## remove run state (.airflow/: demo and `make up` database, logs) and caches; keeps .venv
+	rm -rf .airflow .pytest_cache
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and remove .venv
+	rm -rf $(VENV)
