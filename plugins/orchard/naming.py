@@ -119,7 +119,7 @@ def resource_name(kind: str, dag_id: str, run_id: str, suffix: str = "") -> str:
     digest = _digest(dag_id, run_id, suffix)
     pieces = [p for p in (_clean(x, rule) for x in (dag_id, run_part(run_id), suffix)) if p]
     room = rule.max_length - len(digest) - len(rule.separator) * len(pieces)
-    return rule.separator.join([*_fit(pieces, room, rule), digest])
+    return rule.separator.join([*_fit(pieces, room), digest])
 
 
 def run_part(run_id: str) -> str:
@@ -162,7 +162,7 @@ def _illegal(allowed: str) -> re.Pattern[str]:
 
 
 def _clean(text: str, rule: NameRule) -> str:
-    """Legal characters only: others become '-', runs of '-' collapse, ends are trimmed to alphanumerics."""
+    """Legal characters only: others become "-", runs of "-" collapse, punctuation is trimmed off the ends."""
     text = text[: rule.max_length * 2]  # no piece can use more; bounds the work on huge run ids
     if rule.case == "lower":
         text = text.lower()
@@ -173,7 +173,7 @@ def _trim(text: str) -> str:
     return text.strip(_PUNCTUATION)
 
 
-def _fit(pieces: list[str], room: int, rule: NameRule) -> list[str]:
+def _fit(pieces: list[str], room: int) -> list[str]:
     """Shorten pieces to fit ``room`` characters, water-filling: short pieces keep their whole length."""
     if sum(map(len, pieces)) <= room:
         return pieces

@@ -59,10 +59,10 @@ USE_VARIABLES_ENV = "ORCHARD_USE_AIRFLOW_VARIABLES"
 VariableGetter = Callable[[str], "str | None"]
 
 _PARTITION = r"arn:aws(?:-cn|-us-gov|-iso|-iso-[a-z])?"
-_IAM_PATH_NAME = r"(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}"
+_IAM_PATH_NAME = r"(?:[A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,128}"
 _ROLE_ARN = re.compile(rf"{_PARTITION}:iam::\d{{12}}:role/{_IAM_PATH_NAME}")
 _PROFILE_ARN = re.compile(rf"{_PARTITION}:iam::\d{{12}}:instance-profile/{_IAM_PATH_NAME}")
-_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}")
+_IAM_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,128}")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
 # S3 bucket naming rules: 3-63 chars, lowercase letters, digits, dots, hyphens, alnum at both ends.
 _BUCKET = re.compile(r"(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
