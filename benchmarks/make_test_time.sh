@@ -37,7 +37,7 @@ for ((i = 1; i <= runs; i++)); do
   end=$(date +%s.%N)
   seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   times+=("$seconds")
-  echo "run $i: ${seconds} s ($status; $(grep -E '^=+ .*(passed|failed|error).* in ' "$log_dir/run-$i.log" | tail -n 1 | tr -d '=' | sed 's/^ *//'))"
+  echo "run $i: ${seconds} s ($status; $(grep -E '^=+ .*(passed|failed|error).* in ' "$log_dir/run-$i.log" | tail -n 1 | tr -d '=' | sed 's/^ *//; s/ *$//'))"
   if [[ $fresh == 1 ]]; then rm -rf "$workdir"; fi
 done
 

@@ -43,7 +43,9 @@ def up(args: argparse.Namespace) -> int:
     from local_aws import stack
 
     try:
-        return stack.run_up(sandbox_port=args.sandbox_port, api_port=args.port, api_host=args.host)
+        return stack.run_up(
+            sandbox_port=args.sandbox_port, api_port=args.port, api_host=args.host, schedules=args.schedules
+        )
     except stack.StackError as err:
         print(err, file=sys.stderr, flush=True)
         return err.exit_code
@@ -78,10 +80,16 @@ def main(argv: list[str] | None = None) -> int:
     up_parser.add_argument(
         "--sandbox-port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}, or a free one if taken"
     )
+    up_parser.add_argument(
+        "--schedules", action="store_true", help="let schedules and Asset events start runs (default: off)"
+    )
     up_parser.set_defaults(func=up)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # before anything was started, or `serve` stopping
+        return 130
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -241,6 +242,7 @@ def airflow_env(
     api_port: int = DEFAULT_API_PORT,
     api_host: str = "127.0.0.1",
     sandbox_url: str | None = None,
+    schedules: bool = False,
 ) -> dict[str, str]:
     """The environment every Airflow process of the stack runs with."""
     db_path = db_path or home / "airflow.db"
@@ -265,9 +267,9 @@ def airflow_env(
             "AIRFLOW__API__PORT": str(api_port),
             "AIRFLOW__API__BASE_URL": f"http://localhost:{api_port}",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            # The sandbox's state lives in memory for one session: runs start when triggered (or by an
-            # Asset event), never from a schedule catching up on a fresh stack.
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # Runs start when triggered, not from a schedule or an Asset event: the demo runs each DAG once
+            # with its own demo data (`up --schedules` turns them back on).
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(schedules),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__CORE__PARALLELISM": "8",
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -325,6 +327,7 @@ class Stack:
         api_host: str = "127.0.0.1",
         fresh_db: bool = False,
         db_name: str = "airflow.db",
+        schedules: bool = False,
         say=print,
     ):
         self.home = home or airflow_home()
@@ -333,6 +336,7 @@ class Stack:
         self.api_port = api_port
         self.api_host = api_host
         self.fresh_db = fresh_db
+        self.schedules = schedules
         self.db_path = self.home / db_name
         self.log_dir = self.home / "logs" / "stack"
         self.say = say
@@ -360,6 +364,7 @@ class Stack:
             api_port=self.api_port,
             api_host=self.api_host,
             sandbox_url=self.sandbox_url,
+            schedules=self.schedules,
         )
 
     # -- lifecycle
@@ -560,8 +565,12 @@ class Stack:
             aws_secret_access_key=local_aws.CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
         )
 
-    def seed(self, dag_ids: Iterable[str]) -> dict[str, dict]:
-        """Create the buckets the settings name and upload each DAG's demo data; the confs to run them with."""
+    def seed(self, dag_ids: Iterable[str], failures: dict[str, str] | None = None) -> dict[str, dict]:
+        """Create the buckets the settings name and upload each DAG's demo data; the confs to run them with.
+
+        With `failures`, a DAG whose demo data fails to upload is left out of the confs and its traceback
+        goes to `failures[dag_id]`, so the other DAGs still run; without it, the error is raised.
+        """
         from local_aws import demo_data
 
         # the settings as the DAGs will see them: same ORCHARD_* environment, endpoint on the sandbox
@@ -571,7 +580,15 @@ class Stack:
         for bucket in bucket_names(settings):
             with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
                 s3.create_bucket(Bucket=bucket)
-        return demo_data.upload_all(s3, list(dag_ids), settings)
+        if failures is None:
+            return demo_data.upload_all(s3, list(dag_ids), settings)
+        confs = {}
+        for dag_id in dag_ids:
+            try:
+                confs.update(demo_data.upload_all(s3, [dag_id], settings))
+            except Exception:
+                failures[dag_id] = traceback.format_exc()
+        return confs
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -678,11 +695,17 @@ def _run_result(stack: Stack, dag_id: str, run_id: str, run: dict) -> RunResult:
     return result
 
 
-def wait_until_parsed(stack: Stack, dag_ids: Sequence[str], timeout_s: float) -> None:
-    """Wait until the dag-processor has stored every DAG (triggering needs the serialized DAG)."""
+def wait_until_parsed(stack: Stack, found: DagFolder, dag_ids: Sequence[str], timeout_s: float) -> dict[str, str]:
+    """Wait until the dag-processor has stored every DAG (triggering needs the serialized DAG).
+
+    Returns the DAGs it could not load, with why: an import error it reported for the DAG's file (known
+    at once), or no DAG after `timeout_s`.
+    """
     deadline = time.monotonic() + timeout_s
     pending = list(dag_ids)
-    while pending:
+    files = {d: Path(found.dags[d]).name for d in dag_ids if d in found.dags}
+    failed: dict[str, str] = {}
+    while True:
         for child in stack.children:
             stack._check_alive(child)
         still = []
@@ -693,11 +716,71 @@ def wait_until_parsed(stack: Stack, dag_ids: Sequence[str], timeout_s: float) ->
                 still.append(dag_id)
         pending = still
         if pending:
-            if time.monotonic() > deadline:
-                errors = stack.api("GET", "/importErrors").get("import_errors", [])
-                detail = "".join(f"\n  {e.get('filename')}: {e.get('stack_trace', '')[-500:]}" for e in errors)
-                raise StackError(f"Airflow has not parsed {', '.join(pending)} after {timeout_s:.0f} s{detail}")
-            time.sleep(1)
+            errors = {
+                Path(e.get("filename") or "").name: (e.get("stack_trace") or "").strip()
+                for e in stack.api("GET", "/importErrors?limit=1000").get("import_errors", [])
+            }
+            for dag_id in list(pending):
+                if files.get(dag_id) in errors:
+                    failed[dag_id] = errors[files[dag_id]]
+                    pending.remove(dag_id)
+        if not pending:
+            return failed
+        if time.monotonic() > deadline:
+            failed.update({d: f"not loaded by the dag-processor after {timeout_s:.0f} s" for d in pending})
+            return failed
+        time.sleep(1)
+
+
+def _quoted(run_id: str) -> str:
+    return urllib.parse.quote(run_id, safe="")
+
+
+def trigger(stack: Stack, dag_ids: Sequence[str], confs: dict[str, dict], say=print) -> dict[str, RunResult]:
+    """Unpause each DAG and start one run of it with its conf; run ids are `demo__<UTC time>`."""
+    run_id = f"demo__{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    results = {}
+    for dag_id in dag_ids:
+        stack.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        stack.api(
+            "POST",
+            f"/dags/{dag_id}/dagRuns",
+            {"dag_run_id": run_id, "logical_date": None, "conf": confs.get(dag_id, {})},
+        )
+        results[dag_id] = RunResult(dag_id, run_id, "queued")
+        say(f"demo: triggered {dag_id} ({run_id})")
+    return results
+
+
+def wait_for_runs(
+    stack: Stack, results: dict[str, RunResult], deadline: float, poll_s: float, say=print
+) -> None:
+    """Poll each run until it succeeds or fails, or until `deadline` (time.monotonic()); update `results`."""
+    pending = sorted(d for d, r in results.items() if r.run_id != "-")
+    while pending:
+        for dag_id in list(pending):
+            result = results[dag_id]
+            run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{_quoted(result.run_id)}")
+            if run["state"] != result.state:
+                result.state = run["state"]
+                say(f"demo: {dag_id} {run['state']}")
+            if run["state"] in TERMINAL_STATES:
+                results[dag_id] = _run_result(stack, dag_id, result.run_id, run)
+                pending.remove(dag_id)
+        if not pending:
+            return
+        dead = stack.dead_children()
+        if dead:
+            stack._check_alive(dead[0])
+        if time.monotonic() > deadline:
+            for dag_id in pending:
+                run_id = results[dag_id].run_id
+                run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{_quoted(run_id)}")
+                results[dag_id] = _run_result(stack, dag_id, run_id, run)
+                results[dag_id].state = f"timed out ({run['state']})"
+            say("demo: timed out")
+            return
+        time.sleep(poll_s)
 
 
 def run_demo(
@@ -709,7 +792,10 @@ def run_demo(
     poll_s: float = 3.0,
     say=print,
 ) -> int:
-    """`make demo`: run every DAG (or `requested`) once on the local stack; 0 only if every run succeeded."""
+    """`make demo`: run every DAG (or `requested`) once on the local stack; 0 only if every run succeeded.
+
+    Its last line is always `summary_line(...)` once the DAGs to run are known.
+    """
     started = time.monotonic()
     folder = dags_folder()
     home = airflow_home()
@@ -720,10 +806,13 @@ def run_demo(
         return 0
     dag_ids = select_dags(found, requested)
     if found.import_errors and not requested:
-        errors = "\n".join(f"  {path}:\n    " + err.strip().replace("\n", "\n    ")[-1500:] for path, err in found.import_errors.items())
+        errors = "\n".join(
+            f"  {path}:\n    " + err.strip()[-1500:].replace("\n", "\n    ")
+            for path, err in found.import_errors.items()
+        )
         raise StackError(
             f"demo: {len(found.import_errors)} file(s) in {_shown(folder)}/ failed to import:\n{errors}\n"
-            f"fix them, or run only some DAGs: make demo DAGS=\"{' '.join(dag_ids)}\""
+            f"fix them, or run only the DAGs that load: make demo DAGS=\"{' '.join(dag_ids)}\""
         )
 
     say(f"demo: {len(dag_ids)} DAG(s): {', '.join(dag_ids)}")
@@ -737,117 +826,107 @@ def run_demo(
         db_name="demo.db",
         say=say,
     )
-    interrupted = None
+    interrupted = False
     try:
         with _signals_as_interrupts():
             try:
                 stack.start()
-                confs = stack.seed(dag_ids)
-                say(f"demo: demo data uploaded ({', '.join(d for d in dag_ids if confs.get(d)) or 'none registered'})")
-                wait_until_parsed(stack, dag_ids, timeout_s=min(300, timeout_s))
-                stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-                for dag_id in dag_ids:
-                    run_id = f"demo__{stamp}"
-                    stack.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
-                    stack.api("POST", f"/dags/{dag_id}/dagRuns",
-                              {"dag_run_id": run_id, "logical_date": None, "conf": confs.get(dag_id, {})})
-                    results[dag_id] = RunResult(dag_id, run_id, "queued")
-                    say(f"demo: triggered {dag_id} ({run_id})")
-                deadline = started + timeout_s
-                pending = set(dag_ids)
-                while pending:
-                    for dag_id in sorted(pending):
-                        run_id = results[dag_id].run_id
-                        run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
-                        if run["state"] != results[dag_id].state:
-                            results[dag_id].state = run["state"]
-                            say(f"demo: {dag_id} {run['state']}")
-                        if run["state"] in TERMINAL_STATES:
-                            results[dag_id] = _run_result(stack, dag_id, run_id, run)
-                            pending.discard(dag_id)
-                    if not pending:
-                        break
-                    dead = stack.dead_children()
-                    if dead:
-                        stack._check_alive(dead[0])
-                    if time.monotonic() > deadline:
-                        for dag_id in pending:
-                            run_id = results[dag_id].run_id
-                            run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
-                            results[dag_id] = _run_result(stack, dag_id, run_id, run)
-                            results[dag_id].state = f"timed out ({run['state']})"
-                        say(f"demo: timed out after {timeout_s:.0f} s")
-                        break
-                    time.sleep(poll_s)
+                no_data: dict[str, str] = {}
+                confs = stack.seed(dag_ids, failures=no_data)
+                say(f"demo: demo data uploaded for {', '.join(d for d in dag_ids if confs.get(d)) or 'no DAG'}")
+                for dag_id, why in no_data.items():
+                    results[dag_id].state = "demo data failed"
+                    say(f"demo: the demo data of {dag_id} failed to upload:\n    " + why.strip().replace("\n", "\n    "))
+                to_run = [d for d in dag_ids if d not in no_data]
+                unloaded = wait_until_parsed(stack, found, to_run, timeout_s=min(300.0, timeout_s))
+                for dag_id, why in unloaded.items():
+                    results[dag_id].state = "import error"
+                    say(f"demo: Airflow could not load {dag_id}:\n    " + why[-1500:].replace("\n", "\n    "))
+                results.update(trigger(stack, [d for d in to_run if d not in unloaded], confs, say))
+                wait_for_runs(stack, results, started + timeout_s, poll_s, say)
             except StackError as err:
                 say(str(err))
             except (KeyboardInterrupt, Interrupted) as err:
-                interrupted = err
+                interrupted = True
                 for r in results.values():
                     if r.state not in TERMINAL_STATES:
                         r.state = f"interrupted ({r.state})"
                 say(f"demo: interrupted ({'Ctrl-C' if isinstance(err, KeyboardInterrupt) else err}) — stopping; "
                     "Ctrl-C again kills at once")
+            except Exception:  # a pipeline's demo data, an API answer we did not expect: report, then stop
+                say(f"demo: failed\n{traceback.format_exc()}")
             finally:
-                ordered = [results[d] for d in dag_ids]
                 say("")
-                say(format_table(ordered))
-                for r in ordered:
+                say(format_table([results[d] for d in dag_ids]))
+                for r in results.values():
                     if r.failed_tasks:
                         say(f"  {r.dag_id}: failed task(s) {', '.join(r.failed_tasks)} — logs in "
                             f"{_shown(home / 'logs' / f'dag_id={r.dag_id}' / f'run_id={r.run_id}')}/")
                 say("")
                 stack.stop()
     finally:
-        ordered = [results[d] for d in dag_ids]
-        succeeded = sum(r.succeeded for r in ordered)
-        say(summary_line(succeeded, len(ordered), time.monotonic() - started))
-    if interrupted is not None:
+        succeeded = sum(r.succeeded for r in results.values())
+        say(summary_line(succeeded, len(results), time.monotonic() - started))
+    if interrupted:
         return 130
-    return 0 if succeeded == len(ordered) else 1
+    return 0 if succeeded == len(results) else 1
 
 
 # ------------------------------------------------------------------------------------------------- up
 
 
-def run_up(*, sandbox_port: int = DEFAULT_PORT, api_port: int = DEFAULT_API_PORT, api_host: str = "127.0.0.1",
-           say=print) -> int:
+def run_up(
+    *,
+    sandbox_port: int = DEFAULT_PORT,
+    api_port: int = DEFAULT_API_PORT,
+    api_host: str = "127.0.0.1",
+    schedules: bool = False,
+    say=print,
+) -> int:
     """`make up`: the stack in the foreground, web UI on http://localhost:8080, until Ctrl-C."""
     if not port_is_free(api_port, api_host):
         raise StackError(f"up: port {api_port} is in use; stop what runs there or pass --port")
     folder = dags_folder()
     home = airflow_home()
-    stack = Stack(home=home, dags=folder, sandbox_port=pick_port(sandbox_port), api_port=api_port,
-                  api_host=api_host, say=say)
-    try:
-        with _signals_as_interrupts():
-            try:
-                stack.start()
-                found = list_dags(folder, stack.env())
-                confs = stack.seed(found.dags)
-                say("")
-                say(f"up: Airflow UI   {stack.ui_url}")
-                say(f"up: log in as    {ADMIN_USER} / {admin_password(home)}"
-                    f"   (password kept in {_shown(password_file(home))})")
-                say(f"up: sandbox      {stack.sandbox_url}   e.g. AWS_ENDPOINT_URL={stack.sandbox_url} "
-                    f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws s3 ls")
-                say(f"up: DAGs         {', '.join(found.dags) or f'none in {_shown(folder)}/ yet'}")
-                for dag_id, conf in confs.items():
-                    if conf:
-                        say(f"up: demo data for {dag_id} uploaded; trigger it with conf {json.dumps(conf)}")
-                if found.import_errors:
-                    say(f"up: import errors in {', '.join(found.import_errors)} (see the UI)")
-                say("up: schedules are off on the local stack: trigger DAGs from the UI. Ctrl-C stops everything.")
-                while True:
-                    dead = stack.dead_children()
-                    if dead:
-                        stack._check_alive(dead[0])
-                    time.sleep(1)
-            except (KeyboardInterrupt, Interrupted):
-                say("")
-                say("up: stopping")
-                return 0
-            finally:
-                stack.stop()
-    except StackError:
-        raise
+    stack = Stack(
+        home=home,
+        dags=folder,
+        sandbox_port=pick_port(sandbox_port),
+        api_port=api_port,
+        api_host=api_host,
+        schedules=schedules,
+        say=say,
+    )
+    with _signals_as_interrupts():
+        try:
+            stack.start()
+            found = list_dags(folder, stack.env())
+            confs = stack.seed(found.dags)
+            say("")
+            say(f"up: Airflow UI   {stack.ui_url}")
+            say(f"up: log in as    {ADMIN_USER} / {admin_password(home)}"
+                f"   (password kept in {_shown(password_file(home))})")
+            say(f"up: sandbox      {stack.sandbox_url}   (AWS_ENDPOINT_URL={stack.sandbox_url}, "
+                "AWS_ACCESS_KEY_ID=testing, AWS_SECRET_ACCESS_KEY=testing)")
+            say(f"up: DAGs         {', '.join(found.dags) or f'none in {_shown(folder)}/ yet'}")
+            for dag_id, conf in confs.items():
+                if conf:
+                    say(f"up: demo data for {dag_id} is uploaded; trigger it with conf {json.dumps(conf)}")
+            if found.import_errors:
+                say(f"up: import errors in {', '.join(found.import_errors)} (see the UI)")
+            if schedules:
+                say("up: schedules and Asset triggers are on. Ctrl-C stops everything.")
+            else:
+                say("up: schedules and Asset triggers are off (--schedules turns them on): trigger DAGs from "
+                    "the UI. Ctrl-C stops everything.")
+            while True:
+                dead = stack.dead_children()
+                if dead:
+                    stack._check_alive(dead[0])
+                time.sleep(1)
+        except (KeyboardInterrupt, Interrupted):
+            say("")
+            say("up: stopping")
+            return 0
+        finally:
+            stack.stop()
