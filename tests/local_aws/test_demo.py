@@ -11,7 +11,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import time
+import urllib.request
 import sys
 import textwrap
 from pathlib import Path
@@ -306,6 +309,18 @@ def test_upload_all_rejects_a_conf_that_is_not_a_dict(aws, fake_registry):
         demo.seed(["not_a_dict"])
 
 
+def test_seed_reports_a_failing_module_and_uploads_the_others(aws, fake_registry):
+    (fake_registry / "broken_data.py").write_text("def upload(s3_client, settings):\n    raise ValueError('nope')\n")
+    demo = stack.Stack(sandbox_port=int(aws.url.rsplit(":", 1)[1]))
+    failures: dict[str, str] = {}
+
+    confs = demo.seed(["broken_data", "fake_pipeline"], failures=failures)
+
+    assert list(confs) == ["fake_pipeline"]
+    assert list(failures) == ["broken_data"]
+    assert "ValueError: nope" in failures["broken_data"]
+
+
 def test_every_demo_data_module_is_named_after_a_dag_in_dags():
     modules = demo_data.module_names()
     if not modules:
@@ -356,3 +371,54 @@ def test_demo_runs_the_dags_on_the_local_stack_and_reports(tmp_path):
     ports = [int(p) for p in re.findall(r"up on http://(?:127\.0\.0\.1|localhost):(\d+)", out)]
     assert len(ports) == 2, out
     assert all(stack.port_is_free(port) for port in ports)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(240)
+def test_up_serves_the_ui_until_ctrl_c_then_stops_everything(tmp_path):
+    dags = write_dags(tmp_path / "dags", hello_sandbox=HELLO_DAG)
+    port = stack.pick_port(0)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_aws", "up", "--port", str(port), "--sandbox-port", "0"],
+        cwd=REPO_ROOT,
+        env=clean_env(tmp_path, dags),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        out = "".join(lines)
+        assert f"up: Airflow UI   http://localhost:{port}" in out, out
+        password = json.loads((tmp_path / "airflow-home" / "simple_auth_manager_passwords.json.generated").read_text())
+        assert f"up: log in as    admin / {password['admin']}" in out
+        assert "up: DAGs         hello_sandbox" in out
+
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30).status == 200
+        login = urllib.request.Request(
+            f"http://127.0.0.1:{port}/auth/token",
+            data=json.dumps({"username": "admin", "password": password["admin"]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        token = json.loads(urllib.request.urlopen(login, timeout=30).read())["access_token"]
+        dags_request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v2/dags", headers={"Authorization": f"Bearer {token}"}
+        )
+        deadline = time.monotonic() + 60
+        while True:  # the dag-processor stores the DAG shortly after start
+            listed = [d["dag_id"] for d in json.loads(urllib.request.urlopen(dags_request, timeout=30).read())["dags"]]
+            if listed or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert listed == ["hello_sandbox"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=90)
+    assert process.returncode == 0, rest
+    assert "up: stopping" in rest and "stack: stopped" in rest
+    sandbox_port = int(re.search(r"sandbox up on http://127\.0\.0\.1:(\d+)", out).group(1))
+    assert stack.port_is_free(port) and stack.port_is_free(sandbox_port)
