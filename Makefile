@@ -15,6 +15,7 @@ DAGS ?=
 DEMO_TIMEOUT ?= 3600
 SANDBOX_PORT ?= 4566
 PORT ?= 8080
+SCHEDULES ?=
 BENCH ?=
 RUNS ?= 1
 
@@ -25,7 +26,7 @@ help: ## list the targets
 	@grep -E '^[a-zA-Z_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
 	@echo
 	@echo "variables: PYTEST_ARGS='-k x' (test), DAGS='id1 id2' and DEMO_TIMEOUT=s (demo),"
-	@echo "           PORT=8080 (up), SANDBOX_PORT=4566 (sandbox, up, demo), BENCH=name RUNS=n (bench)"
+	@echo "           PORT=8080 SCHEDULES=1 (up), SANDBOX_PORT=4566 (sandbox, up, demo), BENCH=name RUNS=n (bench)"
 
 .venv: $(VENV_STAMP) ## create .venv (python3.11) with requirements-dev.txt under constraints.txt
 venv: .venv
@@ -43,7 +44,7 @@ demo: $(VENV_STAMP) ## start the sandbox and Airflow, run every DAG (or DAGS="id
 	$(VENV_PY) -m local_aws demo --timeout $(DEMO_TIMEOUT) --sandbox-port $(SANDBOX_PORT) $(if $(strip $(DAGS)),--dags $(DAGS))
 
 up: $(VENV_STAMP) ## start the sandbox and Airflow with the web UI on http://localhost:8080; Ctrl-C stops
-	$(VENV_PY) -m local_aws up --port $(PORT) --sandbox-port $(SANDBOX_PORT)
+	$(VENV_PY) -m local_aws up --port $(PORT) --sandbox-port $(SANDBOX_PORT) $(if $(SCHEDULES),--schedules)
 
 sandbox: $(VENV_STAMP) ## run the local AWS sandbox alone in the foreground (port SANDBOX_PORT, default 4566)
 	$(VENV_PY) -m local_aws serve --port $(SANDBOX_PORT)
