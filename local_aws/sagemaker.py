@@ -16,10 +16,11 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from moto.core.utils import utcnow
 from moto.sagemaker import models as moto_sm
 from moto.sagemaker import responses as moto_sm_responses
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
@@ -35,7 +36,7 @@ SCRIPT_MODE_KEYS = ("sagemaker_program", "sagemaker_submit_directory")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return utcnow()  # naive UTC, as moto stores every other time of the job
 
 
 class _SandboxJob:
@@ -148,7 +149,10 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         run = self._run
         try:
             self._set_secondary("Downloading", "Downloading input data")
-            self._download_inputs()
+            try:
+                self._download_inputs()
+            except Exception as error:
+                raise RuntimeError(f"Data download failed: {error}") from error
             image = images.resolve(self.algorithm_specification.get("TrainingImage", ""))
             self._set_secondary("Training", "Training image download completed. Training in progress.")
             self.training_start_time = _now()

@@ -36,10 +36,8 @@ def s3(aws):
     return client
 
 
-def start_training(
-    name: str, fail: bool = False, checkpoints: str | None = None, seconds_per_epoch: int = 0
-) -> None:
-    boto3.client("sagemaker").create_training_job(
+def training_request(name: str, fail: bool = False, checkpoints: str | None = None, seconds_per_epoch: int = 0) -> dict:
+    return dict(
         TrainingJobName=name,
         RoleArn=ROLE,
         AlgorithmSpecification={
@@ -54,19 +52,17 @@ def start_training(
             "fail": json.dumps("yes" if fail else "no"),
             "seconds-per-epoch": str(seconds_per_epoch),
         },
-        InputDataConfig=[
-            {
-                "ChannelName": "train",
-                "DataSource": {
-                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train"}
-                },
-            }
-        ],
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train"}}}],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/models"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 600},
         CheckpointConfig={"S3Uri": checkpoints or f"s3://{BUCKET}/checkpoints/{name}"},
     )
+
+
+def start_training(name: str, **options) -> None:
+    boto3.client("sagemaker").create_training_job(**training_request(name, **options))
 
 
 def wait_training(name: str) -> tuple[dict, list[str]]:
@@ -121,6 +117,18 @@ def test_a_failing_training_job_reports_the_failure_file_as_reason(s3):
     assert job["TrainingJobStatus"] == "Failed"
     assert job["FailureReason"] == "ValueError: asked to fail"
     assert "ModelArtifacts" not in job
+
+
+def test_a_channel_that_cannot_be_downloaded_fails_the_job_with_a_reason(s3):
+    request = training_request("bad-channel")
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = "s3://no-such-bucket/data"
+    boto3.client("sagemaker").create_training_job(**request)
+
+    job, seen = wait_training("bad-channel")
+
+    assert seen[-1] == "Failed/Failed"
+    assert job["FailureReason"].startswith("ClientError: Data download failed")
+    assert "NoSuchBucket" in job["FailureReason"]
 
 
 def test_a_job_resumes_from_the_checkpoints_of_an_earlier_one(s3):
