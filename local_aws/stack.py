@@ -13,7 +13,6 @@ leaves the stack running with the web UI.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import json
@@ -99,7 +98,8 @@ def candidate_files(folder: Path) -> list[Path]:
         return []
     found = []
     for path in sorted(folder.rglob("*.py")):
-        if any(part.startswith((".", "__")) for part in path.relative_to(folder).parts):
+        parts = path.relative_to(folder).parts
+        if any(part.startswith(".") or part == "__pycache__" for part in parts):
             continue
         text = path.read_bytes().lower()
         if b"airflow" in text and b"dag" in text:
