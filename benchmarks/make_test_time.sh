@@ -4,7 +4,9 @@
 #
 #   bash benchmarks/make_test_time.sh            # once, in this checkout (venv already built: no install)
 #   bash benchmarks/make_test_time.sh 3          # three times; RUNS=3 works too (make bench RUNS=3)
-#   bash benchmarks/make_test_time.sh --fresh    # in a fresh clone of HEAD: venv creation + install included
+#   bash benchmarks/make_test_time.sh --fresh    # as on a fresh CI machine: a fresh clone of HEAD (venv
+#                                                # creation + install included) and an empty cache of the
+#                                                # sandbox's job environments (ORCHARD_ENV_CACHE)
 #
 # PYTEST_ARGS passes through to `make test`. Exits 1 if any run fails (its times are still printed).
 set -euo pipefail
@@ -28,17 +30,20 @@ times=()
 failed=0
 for ((i = 1; i <= runs; i++)); do
   workdir="$repo"
+  run_env=()
   if [[ $fresh == 1 ]]; then
     workdir="$log_dir/clone-$i"
+    run_env=(ORCHARD_ENV_CACHE="$log_dir/env-cache-$i")
     git clone --quiet "$repo" "$workdir"
   fi
   start=$(date +%s.%N)
-  if make -C "$workdir" test PYTEST_ARGS="${PYTEST_ARGS:-}" >"$log_dir/run-$i.log" 2>&1; then status=ok; else status=FAILED; failed=1; fi
+  if env "${run_env[@]}" make -C "$workdir" test PYTEST_ARGS="${PYTEST_ARGS:-}" >"$log_dir/run-$i.log" 2>&1
+  then status=ok; else status=FAILED; failed=1; fi
   end=$(date +%s.%N)
   seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   times+=("$seconds")
   echo "run $i: ${seconds} s ($status; $(grep -E '^=+ .*(passed|failed|error).* in ' "$log_dir/run-$i.log" | tail -n 1 | tr -d '=' | sed 's/^ *//; s/ *$//'))"
-  if [[ $fresh == 1 ]]; then rm -rf "$workdir"; fi
+  if [[ $fresh == 1 ]]; then rm -rf "$workdir" "$log_dir/env-cache-$i"; fi
 done
 
 median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
