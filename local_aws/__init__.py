@@ -3,6 +3,8 @@
 The DAGs never know about it: they speak AWS to whatever `AWS_ENDPOINT_URL` names.
 """
 
+import json
+
 DEFAULT_PORT = 4566
 DEFAULT_REGION = "us-east-1"
 
@@ -17,3 +19,14 @@ CLIENT_ENV = {
 def client_env(endpoint_url: str) -> dict[str, str]:
     """Environment variables that point boto3 / aiobotocore at the sandbox."""
     return {**CLIENT_ENV, "AWS_ENDPOINT_URL": endpoint_url}
+
+
+def aws_connection(endpoint_url: str, region: str = DEFAULT_REGION) -> str:
+    """`aws_default` as AIRFLOW_CONN_AWS_DEFAULT JSON: the sandbox, and the botocore retries every
+    orchard connection sets. Credentials come from CLIENT_ENV in the environment."""
+    extra = {
+        "endpoint_url": endpoint_url,
+        "region_name": region,
+        "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}},
+    }
+    return json.dumps({"conn_type": "aws", "extra": extra})

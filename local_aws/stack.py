@@ -277,22 +277,8 @@ def airflow_env(
     )
     if sandbox_url:
         env.update(local_aws.client_env(sandbox_url))
-        env["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(sandbox_url)
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(sandbox_url)
     return env
-
-
-def aws_connection(endpoint_url: str) -> str:
-    """`aws_default` as JSON: the sandbox endpoint, and the botocore retries every orchard connection sets."""
-    return json.dumps(
-        {
-            "conn_type": "aws",
-            "extra": {
-                "endpoint_url": endpoint_url,
-                "region_name": DEFAULT_REGION,
-                "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}},
-            },
-        }
-    )
 
 
 def password_file(home: Path) -> Path:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,11 +33,6 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
     ]
 )
 
-import socket
-from collections.abc import Iterator
-
-import pytest
-
 # Small job folders that exercise the sandbox (the pipelines' own code lives in include/).
 TEST_JOB_ROOT = REPO_ROOT / "tests" / "local_aws" / "jobs"
 os.environ["ORCHARD_JOB_ROOTS"] = str(TEST_JOB_ROOT)
@@ -45,33 +44,19 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def aws_connection(endpoint_url: str) -> str:
-    """The `aws_default` connection as Airflow reads it from AIRFLOW_CONN_AWS_DEFAULT."""
-    extra = {
-        "endpoint_url": endpoint_url,
-        "region_name": "us-east-1",
-        "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}},
-    }
-    return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra})
-
-
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[object]:
     """The local AWS sandbox, started once per test session; boto3 and Airflow point at it."""
-    from local_aws import client_env
+    from local_aws import aws_connection, client_env
     from local_aws.server import Sandbox
 
     running = Sandbox(port=_free_port()).start()
-    previous = {name: os.environ.get(name) for name in [*client_env(running.url), "AIRFLOW_CONN_AWS_DEFAULT"]}
-    os.environ.update(client_env(running.url))
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(running.url)
-    yield running
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in client_env(running.url).items():
+            env.setenv(name, value)
+        env.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(running.url))
+        yield running
     running.stop()
-    for name, value in previous.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 @pytest.fixture

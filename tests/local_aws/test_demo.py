@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import local_aws
 from local_aws import demo_data, stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -228,7 +229,7 @@ def test_table_lists_dag_state_duration_and_report():
 
 
 def test_aws_connection_points_at_the_sandbox_with_retries():
-    conn = json.loads(stack.aws_connection("http://127.0.0.1:4566"))
+    conn = json.loads(local_aws.aws_connection("http://127.0.0.1:4566"))
     assert conn["conn_type"] == "aws"
     assert conn["extra"] == {
         "endpoint_url": "http://127.0.0.1:4566",
@@ -237,7 +238,7 @@ def test_aws_connection_points_at_the_sandbox_with_retries():
     }
     env = stack.airflow_env(Path("/tmp/h"), Path("/tmp/d"), sandbox_url="http://127.0.0.1:4566")
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
-    assert env["AIRFLOW_CONN_AWS_DEFAULT"] == stack.aws_connection("http://127.0.0.1:4566")
+    assert env["AIRFLOW_CONN_AWS_DEFAULT"] == local_aws.aws_connection("http://127.0.0.1:4566")
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/tmp/d"
 
 
