@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from moto.logs.exceptions import ResourceNotFoundException
 from moto.logs.models import logs_backends
 
 # The groups AWS writes each service's container output to.
@@ -12,7 +13,6 @@ BATCH_GROUP = "/aws/batch/job"
 TRAINING_GROUP = "/aws/sagemaker/TrainingJobs"
 PROCESSING_GROUP = "/aws/sagemaker/ProcessingJobs"
 TRANSFORM_GROUP = "/aws/sagemaker/TransformJobs"
-ENDPOINT_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 
 
 class LogStream:
@@ -28,4 +28,7 @@ class LogStream:
     def write(self, line: str) -> None:
         event = {"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")}
         with self._lock:
-            self._backend.put_log_events(self.group, self.stream, [event])
+            try:
+                self._backend.put_log_events(self.group, self.stream, [event])
+            except ResourceNotFoundException:
+                pass  # the sandbox was reset (or the group deleted) under a job still printing

@@ -67,7 +67,6 @@ class _RunningJob:
         self.kind, self.name, self.account_id, self.region, self.group = kind, name, account_id, region, group
         self.stop = jobs.new_stop_signal()
         self.root = jobs.workspace(kind, name)
-        self.stream_prefix = f"{name}/"
 
     def log_stream(self, host: str = "algo-1") -> LogStream:
         return LogStream(self.account_id, self.region, self.group, f"{self.name}/{host}-{int(time.time())}")
@@ -184,6 +183,7 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         hyperparameters = dict(self.hyper_parameters or {})
         tail = _Tail(run.log_stream().write, self.algorithm_specification.get("MetricDefinitions"))
         env = {**jobs.aws_env(run.region), **self._environment(hyperparameters)}
+        self._write_config_files(hyperparameters, json.loads(env["SM_HOSTS"]))
         if image.is_framework:  # script mode: the framework image runs the submitted program
             code_dir = self._script_mode_code(hyperparameters)
             program = _decode(hyperparameters["sagemaker_program"])
@@ -215,7 +215,7 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         return code_dir
 
     def _environment(self, hyperparameters: dict[str, str]) -> dict[str, str]:
-        ml = f"{OPT_ML}"
+        ml = OPT_ML
         channels = [c["ChannelName"] for c in self.input_data_config or []]
         hosts = [f"algo-{i + 1}" for i in range(int(self.resource_config.get("InstanceCount", 1)))]
         user_hps = {k: _decode(v) for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
@@ -246,7 +246,6 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         for key, value in user_hps.items():
             env[f"SM_HP_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         env.update(self.environment)
-        self._write_config_files(hyperparameters, hosts)
         return env
 
     def _write_config_files(self, hyperparameters: dict[str, str], hosts: list[str]) -> None:
