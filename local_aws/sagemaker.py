@@ -217,7 +217,9 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
     def _environment(self, hyperparameters: dict[str, str]) -> dict[str, str]:
         ml = OPT_ML
         channels = [c["ChannelName"] for c in self.input_data_config or []]
-        hosts = [f"algo-{i + 1}" for i in range(int(self.resource_config.get("InstanceCount", 1)))]
+        # One process runs whatever InstanceCount says: a list of N hosts would leave distributed code
+        # waiting for peers that never start. Billing still counts every instance asked for.
+        hosts = ["algo-1"]
         user_hps = {k: _decode(v) for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
         env = {
             "TRAINING_JOB_NAME": self.training_job_name,

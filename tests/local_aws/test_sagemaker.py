@@ -222,3 +222,14 @@ def test_transform_job_applies_the_models_inference_handler(s3):
     )
     answer = json.loads(s3.get_object(Bucket=BUCKET, Key="batch-out/request.json.out")["Body"].read())
     assert answer == {"items": 3, "model": "echo-v1"}
+
+
+def test_a_multi_instance_job_runs_as_one_host_and_bills_every_instance(s3):
+    request = training_request("two-instances")
+    request["ResourceConfig"]["InstanceCount"] = 2
+    boto3.client("sagemaker").create_training_job(**request)
+
+    job, seen = wait_training("two-instances")
+
+    assert seen[-1] == "Completed/Completed"
+    assert job["BillableTimeInSeconds"] == 2 * job["TrainingTimeInSeconds"]
