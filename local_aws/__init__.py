@@ -21,6 +21,19 @@ def client_env(endpoint_url: str) -> dict[str, str]:
     return {**CLIENT_ENV, "AWS_ENDPOINT_URL": endpoint_url}
 
 
+def sandbox_client(service: str, endpoint_url: str, region: str = DEFAULT_REGION):
+    """A boto3 client of the sandbox at `endpoint_url`, whatever this process's environment says."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=CLIENT_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def aws_connection(endpoint_url: str, region: str = DEFAULT_REGION) -> str:
     """`aws_default` as AIRFLOW_CONN_AWS_DEFAULT JSON: the sandbox, and the botocore retries every
     orchard connection sets. Credentials come from CLIENT_ENV in the environment."""

@@ -100,7 +100,7 @@ class SandboxCluster(moto_emr.Cluster):
                 f"release {self.release_label!r} is not supported by the sandbox "
                 f"(supported: {', '.join(f'{r}.x' for r in SPARK_BY_RELEASE)})"
             )
-        scripts = [(action, self._fetch_bootstrap(action)) for action in self.bootstrap_actions]
+        scripts = [(action, s3io.read(action.script_path)) for action in self.bootstrap_actions]
         digest = hashlib.sha256(b"".join(text for _, text in scripts)).hexdigest()[:12]
 
         def bootstrap(bin_dir: Path) -> None:
@@ -108,22 +108,19 @@ class SandboxCluster(moto_emr.Cluster):
             for action, text in scripts:
                 self._run_bootstrap(bin_dir, action, text)
 
-        bin_dir = ensure_env(f"{spark}\n# bootstrap {digest}\n", label=self.release_label, log=log.info, setup=bootstrap)
-        return bin_dir
+        return ensure_env(f"{spark}\n# bootstrap {digest}\n", label=self.release_label, log=log.info, setup=bootstrap)
 
-    def _fetch_bootstrap(self, action: moto_emr.BootstrapAction) -> bytes:
-        workdir = jobs.workspace("emr-bootstrap", self.id)
-        try:
-            return s3io.download_file(action.script_path, workdir / "bootstrap.sh").read_bytes()
-        finally:
-            jobs.discard(workdir)
+    def _node_env(self, bin_dir: Path) -> dict[str, str]:
+        """What a process on a cluster node sees: the cluster's Python first on PATH, AWS = the sandbox."""
+        return {**jobs.aws_env(self.emr_backend.region_name),
+                "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
 
     def _run_bootstrap(self, bin_dir: Path, action: moto_emr.BootstrapAction, script: bytes) -> None:
         workdir = jobs.workspace("emr-bootstrap", self.id)
         (workdir / "bootstrap.sh").write_bytes(script)
         _install_sudo_shim(bin_dir)
-        env = {**jobs.aws_env(self.emr_backend.region_name), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
-        outcome = run_process(["bash", str(workdir / "bootstrap.sh"), *action.args], cwd=workdir, env=env,
+        outcome = run_process(["bash", str(workdir / "bootstrap.sh"), *action.args], cwd=workdir,
+                              env=self._node_env(bin_dir),
                               log=lambda line: log.info("[bootstrap %s] %s", action.name, line.rstrip()), stop=self._stop)
         jobs.discard(workdir)
         if outcome.exit_code != 0:
@@ -156,7 +153,7 @@ class SandboxCluster(moto_emr.Cluster):
         try:
             staged = stage_arguments(step.args, workdir)
             argv = spark_submit_argv(staged.args, bin_dir)
-            env = {**jobs.aws_env(self.emr_backend.region_name), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            env = {**self._node_env(bin_dir),
                    "PYSPARK_PYTHON": str(bin_dir / "python"), "SPARK_LOCAL_IP": "127.0.0.1"}
             outcome = run_process(argv, cwd=workdir, env=env, log=output.append, stop=self._stop)
             if outcome.exit_code == 0:

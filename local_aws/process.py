@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +53,13 @@ def _pump(process: subprocess.Popen, log: Callable[[str], None]) -> None:
 
 
 def _wait(process: subprocess.Popen, stop: threading.Event, timeout_s: float | None) -> Outcome:
-    waited = 0.0
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         try:
-            code = process.wait(timeout=0.1)
-            return Outcome(exit_code=code)
+            return Outcome(exit_code=process.wait(timeout=0.1))
         except subprocess.TimeoutExpired:
-            waited += 0.1
-        if stop.is_set() or (timeout_s is not None and waited >= timeout_s):
+            pass
+        if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
             _terminate(process)
             return Outcome(exit_code=process.returncode, timed_out=not stop.is_set(), stopped=stop.is_set())
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-import boto3
-
-from local_aws import jobs
+from local_aws import jobs, sandbox_client
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -17,9 +15,13 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def client(region: str = "us-east-1"):
-    return boto3.client("s3", endpoint_url=jobs.endpoint_url(), region_name=region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+def client():
+    return sandbox_client("s3", jobs.endpoint_url())
+
+
+def read(uri: str) -> bytes:
+    bucket, key = split_uri(uri)
+    return client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 def download_prefix(uri: str, dest: Path) -> int:

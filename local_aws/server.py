@@ -47,11 +47,16 @@ class Sandbox:
 
     def _wait_until_up(self, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=2).read()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        while not is_up(self.url):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sandbox did not answer on {self.url} in {timeout_s:.0f} s")
+            time.sleep(0.05)
+
+
+def is_up(url: str) -> bool:
+    """Whether a sandbox answers on `url`."""
+    try:
+        urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2).read()
+        return True
+    except OSError:
+        return False

@@ -403,16 +403,14 @@ class Stack:
             [sys.executable, "-m", "local_aws", "serve", "--port", str(self.sandbox_port)],
             env,
         )
+        from local_aws.server import is_up
+
         deadline = time.monotonic() + timeout_s
-        while True:
+        while not is_up(self.sandbox_url):
             self._check_alive(child)
-            try:
-                urllib.request.urlopen(f"{self.sandbox_url}/moto-api/data.json", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise StackError(f"the sandbox did not answer on {self.sandbox_url} in {timeout_s:.0f} s")
-                time.sleep(0.2)
+            if time.monotonic() > deadline:
+                raise StackError(f"the sandbox did not answer on {self.sandbox_url} in {timeout_s:.0f} s")
+            time.sleep(0.2)
         self.say(f"stack: sandbox up on {self.sandbox_url} (log: {_shown(child.log_path)})")
 
     def init_airflow(self) -> None:
@@ -541,15 +539,7 @@ class Stack:
 
     # -- the sandbox, seen from here
     def s3_client(self):
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.sandbox_url,
-            region_name=DEFAULT_REGION,
-            aws_access_key_id=local_aws.CLIENT_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=local_aws.CLIENT_ENV["AWS_SECRET_ACCESS_KEY"],
-        )
+        return local_aws.sandbox_client("s3", self.sandbox_url)
 
     def seed(self, dag_ids: Iterable[str], failures: dict[str, str] | None = None) -> dict[str, dict]:
         """Create the buckets the settings name and upload each DAG's demo data; the confs to run them with.

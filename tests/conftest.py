@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,19 +37,14 @@ TEST_JOB_ROOT = REPO_ROOT / "tests" / "local_aws" / "jobs"
 os.environ["ORCHARD_JOB_ROOTS"] = str(TEST_JOB_ROOT)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[object]:
     """The local AWS sandbox, started once per test session; boto3 and Airflow point at it."""
     from local_aws import aws_connection, client_env
     from local_aws.server import Sandbox
+    from local_aws.stack import pick_port
 
-    running = Sandbox(port=_free_port()).start()
+    running = Sandbox(port=pick_port(0)).start()
     with pytest.MonkeyPatch.context() as env:
         for name, value in client_env(running.url).items():
             env.setenv(name, value)

@@ -5,9 +5,7 @@ Not a pipeline (those live in dags/): it uses the test job folders of tests/loca
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 from airflow.providers.amazon.aws.operators.batch import BatchOperator
@@ -37,17 +35,13 @@ def sandbox_roundtrip():
     def create_resources() -> None:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        session = AwsBaseHook(aws_conn_id="aws_default", client_type="s3").get_session()
-        endpoint = AwsBaseHook(aws_conn_id="aws_default", client_type="s3").conn_config.endpoint_url
-        client = lambda name: session.client(name, endpoint_url=endpoint)  # noqa: E731
-        s3, batch, iam = client("s3"), client("batch"), client("iam")
+        from tests.local_aws.training_jobs import tarball
+
+        s3, batch, iam = (AwsBaseHook(aws_conn_id="aws_default", client_type=name).conn for name in ("s3", "batch", "iam"))
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="data/train/data.csv", Body=b"a\nb\n")
-        source = io.BytesIO()
-        with tarfile.open(fileobj=source, mode="w:gz") as archive:
-            for name in ("train.py", "requirements.txt"):
-                archive.add(JOBS / "tiny_training" / name, arcname=name)
-        s3.put_object(Bucket=BUCKET, Key="code/sourcedir.tar.gz", Body=source.getvalue())
+        source = tarball(JOBS / "tiny_training", ["train.py", "requirements.txt"])
+        s3.put_object(Bucket=BUCKET, Key="code/sourcedir.tar.gz", Body=source)
         role = iam.create_role(RoleName="roundtrip-batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         environment = batch.create_compute_environment(
             computeEnvironmentName="roundtrip-ce", type="UNMANAGED", state="ENABLED", serviceRole=role
