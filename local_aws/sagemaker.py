@@ -290,7 +290,8 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         started = self.training_start_time or self.creation_time
         seconds = max(1, int((self.training_end_time - started).total_seconds()))
         self.training_time_in_seconds = seconds
-        self.billable_time_in_seconds = seconds * int(self.resource_config.get("InstanceCount", 1))
+        # Per instance, as AWS reports it: the bill is BillableTimeInSeconds x InstanceCount.
+        self.billable_time_in_seconds = seconds
         if reason:
             self.failure_reason = reason
         self._set_secondary(secondary, reason.splitlines()[0] if reason else f"Training job {status.lower()}")
