@@ -175,18 +175,37 @@ def project_zip(files: Iterator[tuple[str, bytes]] | None = None) -> bytes:
 
 
 def upload(s3_client: Any, settings: Any) -> dict:
-    """Create the event path (idempotent), then upload the zip under the watched prefix: the run starts."""
-    from orchard.pose_training import events
+    """What ops do once on AWS (Batch roles, the event path), then the lab's upload: the run starts."""
+    from orchard.hooks import pose_infra
 
-    boto_session_clients = {
-        name: s3_client._endpoint and _client_like(s3_client, name) for name in ("events", "sqs")
-    }
-    events.ensure_event_path(
-        s3=s3_client, events=boto_session_clients["events"], sqs=boto_session_clients["sqs"], settings=settings
-    )
-    key = f"{events.WATCHED_PREFIX}{PROJECT}.zip"
-    s3_client.put_object(Bucket=settings.data_bucket, Key=key, Body=project_zip())
-    return {"project_uri": f"s3://{settings.data_bucket}/{key}"}
+    iam, events, sqs = (_client_like(s3_client, name) for name in ("iam", "events", "sqs"))
+    create_batch_roles(iam, settings)
+    pose_infra.ensure_event_path(s3_client, events, sqs, settings, log=lambda line: None)
+    key = f"{pose_infra.WATCHED_PREFIX}{PROJECT}.zip"
+    s3_client.put_object(Bucket=settings.data_bucket, Key=key, Body=project_zip(), Metadata=SANDBOX_TRAINING)
+    return {"project_uri": f"s3://{settings.data_bucket}/{key}", **{k.replace("-", "_"): v for k, v in
+                                                                      SANDBOX_TRAINING.items()}}
+
+
+# Training settings the upload carries as S3 object metadata (x-amz-meta-*): a run started by the upload
+# takes them over the DAG's defaults. Offline, from scratch; tiny, so a CPU trains it in seconds.
+SANDBOX_TRAINING = {"epochs": "2", "batch-size": "4", "backbone-weights": "none", "train-crop": "96x80"}
+
+
+def create_batch_roles(iam: Any, settings: Any) -> None:
+    """The Batch service role and instance profile the settings name, as ops create them once on AWS."""
+    trust = '{"Version": "2012-10-17", "Statement": []}'
+    for arn in (settings.batch_service_role_arn, settings.batch_job_role_arn):
+        name = arn.rsplit("/", 1)[-1]
+        try:
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+    profile = settings.batch_instance_role_arn.rsplit("/", 1)[-1]
+    try:
+        iam.create_instance_profile(InstanceProfileName=profile)
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
 
 
 def _client_like(s3_client: Any, service: str) -> Any:

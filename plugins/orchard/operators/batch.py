@@ -18,7 +18,18 @@ FAILED = "FAILED"
 
 
 class ReattachingBatchOperator(BatchOperator):
-    """`BatchOperator` whose `submit_job` first looks for this run's job by its deterministic name."""
+    """`BatchOperator` whose `submit_job` first looks for this run's job by its deterministic name.
+
+    `poll_interval` and `max_retries` (the trigger's delay and attempts) are templated too, so a DAG
+    can size the wait from its params (the job's max runtime, a poll delay the sandbox keeps short).
+    """
+
+    template_fields = (*BatchOperator.template_fields, "poll_interval", "max_retries")
+
+    def execute(self, context: Any) -> str | None:
+        self.poll_interval = int(self.poll_interval)
+        self.max_retries = int(self.max_retries)
+        return super().execute(context)
 
     def submit_job(self, context: Any) -> None:
         existing = self.find_live_job()
