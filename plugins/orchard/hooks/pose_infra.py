@@ -270,7 +270,10 @@ def _ensure_job_definition(batch: Any, settings: Any, spec: BatchSpec, log) -> s
 def _same_definition(registered: dict, wanted: dict) -> bool:
     def normal(container: dict) -> dict:
         picked = {key: container.get(key) for key in _COMPARED}
-        picked["environment"] = sorted((e["name"], e["value"]) for e in container.get("environment") or [])
+        # empty values (the per-run placeholders) are dropped by some APIs: compare without them
+        picked["environment"] = sorted(
+            (e["name"], e["value"]) for e in container.get("environment") or [] if e.get("value")
+        )
         picked["resourceRequirements"] = sorted(
             (r["type"], str(r["value"])) for r in container.get("resourceRequirements") or []
         )
