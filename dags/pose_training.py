@@ -202,7 +202,7 @@ def pose_training():
         max_retries="{{ (params.max_runtime_minutes * 60) // params.poll_seconds + 20 }}",
         execution_timeout=timedelta(minutes=MAX_RUNTIME_MINUTES + 30),
     )
-    chain([run, batch], train)
+    chain(run, batch, train)  # validation first: nothing is created for a project that cannot train
     train >> stop_training(batch).as_teardown(setups=batch)
     check_export(run, batch, train.output)
 
