@@ -183,8 +183,9 @@ def upload(s3_client: Any, settings: Any) -> dict:
     pose_infra.ensure_event_path(s3_client, events, sqs, settings, log=lambda line: None)
     key = f"{pose_infra.WATCHED_PREFIX}{PROJECT}.zip"
     s3_client.put_object(Bucket=settings.data_bucket, Key=key, Body=project_zip(), Metadata=SANDBOX_TRAINING)
-    return {"project_uri": f"s3://{settings.data_bucket}/{key}", **{k.replace("-", "_"): v for k, v in
-                                                                      SANDBOX_TRAINING.items()}}
+    # the conf to re-run it by hand (`make up`), with the same settings as the upload's metadata
+    return {"project_uri": f"s3://{settings.data_bucket}/{key}", "epochs": 2, "batch_size": 4,
+            "backbone_weights": "none", "train_crop": "96x80", "poll_seconds": 2}
 
 
 # Training settings the upload carries as S3 object metadata (x-amz-meta-*): a run started by the upload
