@@ -140,3 +140,28 @@ def test_choose_project_and_training_settings():
     environment = {e["name"]: e["value"] for e in overrides["environment"]}
     assert environment["DLC_PROJECT_PATH"] == "k.zip" and environment["TGT_S3_BUCKET"] == "b"
     assert "DLC_TRAIN_CROP" not in environment  # empty: the image's default
+
+
+def test_teardown_terminates_the_runs_job_only_while_it_still_runs(clients):
+    batch = clients["batch"]
+    made = pose_infra.ensure_batch(batch, clients["ec2"], SETTINGS, spec(), poll_s=0.1, log=quiet)
+    batch.register_job_definition(
+        jobDefinitionName="sleeper", type="container",
+        containerProperties={"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/hello-batch:1.0",
+                             "command": ["python", "-c", "import time; time.sleep(60)"],
+                             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]},
+    )
+    job = batch.submit_job(jobName="pose_training-run-a", jobQueue=made["job_queue"], jobDefinition="sleeper")
+    other = batch.submit_job(jobName="pose_training-run-b", jobQueue=made["job_queue"], jobDefinition="sleeper")
+
+    stopped = pose_infra.stop_run_job(batch, made["job_queue"], "pose_training-run-a", "run ended")
+
+    assert stopped == [job["jobId"]]
+    for _ in range(100):
+        if batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]["status"] == "FAILED":
+            break
+        __import__("time").sleep(0.1)
+    states = {j["jobId"]: j["status"] for j in batch.describe_jobs(jobs=[job["jobId"], other["jobId"]])["jobs"]}
+    assert states[job["jobId"]] == "FAILED" and states[other["jobId"]] != "FAILED"  # another run's job untouched
+    assert pose_infra.stop_run_job(batch, made["job_queue"], "pose_training-run-a", "again") == []
+    batch.terminate_job(jobId=other["jobId"], reason="test over")
