@@ -126,7 +126,7 @@ def pose_training():
             "key": key,
             "project_uri": f"s3://{bucket}/{key}",
             "source": source,
-            "output_uri": f"s3://{SETTINGS.artifacts_bucket}/pose_training/{output}",
+            "output_uri": f"s3://{SETTINGS.artifacts_bucket}/{output}",  # pose_training/<run>/model/
             "training": pose_upload.training_settings(params, metadata, source),
         }
 
