@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import stat
@@ -302,7 +303,7 @@ def evaluation_metrics(project: Path) -> dict[str, float]:
         raise JobError("evaluate_network wrote no CombinedEvaluation-results.csv", EXIT_EXPORT)
     row = pd.read_csv(results[-1]).iloc[-1]
     return {  # NaN (no prediction above pcutoff) becomes null: the manifest stays strict JSON
-        str(name).strip(): (float(value) if value == value else None)
+        str(name).strip(): (None if math.isnan(value) else float(value))
         for name, value in row.items()
         if isinstance(value, (int, float)) and not str(name).startswith("Unnamed")
     }
@@ -317,7 +318,7 @@ def learning_curve(project: Path) -> list[dict[str, float]]:
         return []
     table = pd.read_csv(stats[-1])
     keep = [c for c in table.columns if c == "step" or "loss" in c]
-    return [{k: float(v) for k, v in row.items() if v == v} for row in table[keep].to_dict("records")]
+    return [{k: float(v) for k, v in row.items() if not math.isnan(v)} for row in table[keep].to_dict("records")]
 
 
 def _upload(s3, path: Path, bucket: str, key: str) -> None:
@@ -350,25 +351,23 @@ def run(env: dict[str, str]) -> dict:
 
 
 def _run_steps(s3, job: JobConfig) -> dict:
-    steps = (("import", EXIT_S3), ("train", EXIT_TRAINING), ("export", EXIT_EXPORT))
-    config: Path | None = None
-    manifest: dict = {}
-    for step, exit_code in steps:
-        started = time.monotonic()
-        try:
-            if step == "import":
-                config = import_dlc_zip_project(s3, job)
-            elif step == "train":
-                train_dlc_model(config, job)
-            else:
-                manifest = export_dlc_model_s3(s3, config, job)
-        except JobError:
-            raise
-        except Exception as error:
-            raise JobError(f"{step} failed: {type(error).__name__}: {error}", exit_code) from error
-        job.timings[step] = round(time.monotonic() - started, 2)
-        print(f"[{step}] done in {job.timings[step]:.1f} s", flush=True)
-    return manifest
+    config = _step(job, "import", EXIT_S3, lambda: import_dlc_zip_project(s3, job))
+    _step(job, "train", EXIT_TRAINING, lambda: train_dlc_model(config, job))
+    return _step(job, "export", EXIT_EXPORT, lambda: export_dlc_model_s3(s3, config, job))
+
+
+def _step(job: JobConfig, name: str, exit_code: int, action):
+    """Run one step, timed; an unexpected exception becomes a JobError with the step's exit code."""
+    started = time.monotonic()
+    try:
+        result = action()
+    except JobError:
+        raise
+    except Exception as error:
+        raise JobError(f"{name} failed: {type(error).__name__}: {error}", exit_code) from error
+    job.timings[name] = round(time.monotonic() - started, 2)
+    print(f"[{name}] done in {job.timings[name]:.1f} s", flush=True)
+    return result
 
 
 def main() -> int:

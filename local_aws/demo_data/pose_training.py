@@ -210,15 +210,7 @@ def create_batch_roles(iam: Any, settings: Any) -> None:
 
 
 def _client_like(s3_client: Any, service: str) -> Any:
-    """A client of `service` on the same endpoint, region and credentials as `s3_client`."""
-    import boto3
+    """A sandbox client of `service` on the same endpoint and region as `s3_client`."""
+    from local_aws import sandbox_client
 
-    meta = s3_client.meta
-    credentials = s3_client._request_signer._credentials
-    return boto3.client(
-        service,
-        endpoint_url=meta.endpoint_url,
-        region_name=meta.region_name,
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-    )
+    return sandbox_client(service, s3_client.meta.endpoint_url, s3_client.meta.region_name)
