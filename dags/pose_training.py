@@ -24,21 +24,20 @@ and uploads it under **`s3://{SETTINGS.data_bucket}/{pose_infra.WATCHED_PREFIX}`
 EventBridge rule `{pose_infra.UPLOAD_RULE}` → SQS `{pose_infra.UPLOAD_QUEUE}` → this DAG's Asset watcher
 starts a run for that key. Or trigger by hand with **`project_uri`** = any `s3://…/<name>.zip`.
 
-1. `resolve_project`: the uploaded key (from the triggering Asset event) or `project_uri`; an upload's
+1. `validate_project`: the uploaded key (from the triggering Asset event) or `project_uri`; an upload's
    S3 object metadata (`epochs`, `batch-size`, `net-type`, `backbone-weights`, `train-crop`) overrides the
-   param defaults for upload-triggered runs.
-2. `validate_project`: reads the zip through ranged GETs (never whole) and refuses, before any GPU
-   starts: not a zip, empty, over `max_zip_mb`, absolute / `..` / link paths, no `config.yaml`, no
+   param defaults for upload-triggered runs. Reads the zip through ranged GETs (never whole) and refuses,
+   before any GPU starts: not a zip, empty, over `max_zip_mb`, absolute / `..` / link paths, no `config.yaml`, no
    bodyparts, no `labeled-data/`, labels naming frames that are not in the zip.
 3. `ensure_event_path`, `ensure_batch` (setup): the upload path, and a managed EC2 compute environment on
    `gpu_family` (ON_DEMAND or SPOT with SPOT_PRICE_CAPACITY_OPTIMIZED), **minvCpus 0** (no instance
    between trainings), its queue and the job definition `{pose_infra.JOB_DEFINITION}` (1 vCPU, 10 GiB,
    1 GPU, retried only when EC2 reclaims a spot host). Reused when they exist; a changed definition
    gets a new revision.
-4. `train`: the Batch job (image `orchard/pose-training`, `include/pose_training/`), deferrable, its
+3. `train`: the Batch job (image `orchard/pose-training`, `include/pose_training/`), deferrable, its
    CloudWatch log in the task log. A retry of this task reattaches to the run's job instead of
    submitting another. `stop_training` (teardown) terminates it if the run fails or is stopped.
-5. `check_export`: the exported model, evaluation and manifest are in
+4. `check_export`: the exported model, evaluation and manifest are in
    `s3://{SETTINGS.artifacts_bucket}/pose_training/<run>/model/`; publishes the run report (metrics,
    learning curve, console link, cost) and the Asset `pose_training_models`.
 
@@ -100,51 +99,23 @@ AWS_RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_expone
 )
 def pose_training():
     @task
-    def resolve_project(params: dict, dag_run=None, triggering_asset_events=None) -> dict:
+    def validate_project(params: dict, dag_run=None, triggering_asset_events=None) -> dict:
+        """Which zip this run trains (its upload, or project_uri), and whether it can train at all."""
         from airflow.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from orchard.hooks import pose_upload
-
-        uploads = pose_upload.uploads_in_events(
-            event for events in (triggering_asset_events or {}).values() for event in events
-        )
-        watched = f"s3://{SETTINGS.data_bucket}/{pose_infra.WATCHED_PREFIX}"
-        try:
-            bucket, key, source = pose_upload.choose_project(uploads, params["project_uri"], watched)
-        except pose_upload.NoProject as error:
-            raise AirflowFailException(str(error)) from None
-        metadata = {}
-        if source == "upload":
-            s3 = S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn()
-            metadata = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {})
-        output = naming.resource_name("s3_prefix", dag_run.dag_id, dag_run.run_id, "model")
-        return {
-            "dag_id": dag_run.dag_id,
-            "run_id": dag_run.run_id,
-            "bucket": bucket,
-            "key": key,
-            "project_uri": f"s3://{bucket}/{key}",
-            "source": source,
-            "output_uri": f"s3://{SETTINGS.artifacts_bucket}/{output}",  # pose_training/<run>/model/
-            "training": pose_upload.training_settings(params, metadata, source),
-        }
-
-    @task
-    def validate_project(run: dict, params: dict) -> dict:
-        from airflow.exceptions import AirflowFailException
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from orchard.hooks.pose_project import MiB, ProjectRejected, validate_project
-        from orchard.hooks.pose_upload import container_overrides
 
         s3 = S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn()
+        events = [event for events in (triggering_asset_events or {}).values() for event in events]
         try:
+            run = pose_upload.resolve_run(s3, params, dag_run.dag_id, dag_run.run_id, events, SETTINGS)
             summary = validate_project(s3, run["bucket"], run["key"], params["max_zip_mb"] * MiB)
-        except ProjectRejected as error:
+        except (pose_upload.NoProject, ProjectRejected) as error:
             raise AirflowFailException(str(error)) from None  # bad input: no retry, nothing started
         print(f"project OK: {summary}")
-        overrides = container_overrides(run["bucket"], run["key"], run["output_uri"], run["training"])
+        overrides = pose_upload.container_overrides(run["bucket"], run["key"], run["output_uri"], run["training"])
         return {**run, "labeled_frames": summary.labeled_frames, "container_overrides": overrides}
 
     @task
@@ -188,7 +159,7 @@ def pose_training():
         ti.xcom_push(key="report_uri", value=report_uri)  # what `make demo` and ops look for
         return {"model_uri": run["output_uri"], "report_uri": report_uri, "metrics": manifest["metrics"]}
 
-    run = validate_project(resolve_project())
+    run = validate_project()
     batch = ensure_batch()
     train = ReattachingBatchOperator(
         task_id="train",

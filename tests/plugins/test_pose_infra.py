@@ -105,10 +105,18 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     key = f"{pose_infra.WATCHED_PREFIX}lab-a/mouse.zip"
     s3.put_object(Bucket=SETTINGS.data_bucket, Key="pose-training/projects/notes.txt", Body=b"not a zip")
     s3.put_object(Bucket=SETTINGS.data_bucket, Key="elsewhere/mouse.zip", Body=b"outside the prefix")
-    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=b"zip")
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=b"zip", Metadata={"epochs": "3"})
 
     event = asyncio.run(_first_event(pose_infra.upload_queue_url(SETTINGS)))
-    assert pose_upload.uploads_in_events([{"extra": {"payload": event.payload}}]) == [(SETTINGS.data_bucket, key)]
+    asset_events = [{"extra": {"payload": event.payload}}]  # what the triggerer records for the Asset
+    assert pose_upload.uploads_in_events(asset_events) == [(SETTINGS.data_bucket, key)]
+    params = {"project_uri": "", "epochs": 200, "batch_size": 8, "net_type": "resnet_50", "backbone_weights": "",
+              "train_crop": ""}
+    run = pose_upload.resolve_run(s3, params, "pose_training", "asset_triggered__2026-11-21T10:00:00+00:00_ab",
+                                  asset_events, SETTINGS)
+    assert (run["bucket"], run["key"], run["source"]) == (SETTINGS.data_bucket, key, "upload")
+    assert run["training"]["epochs"] == 3  # the upload's metadata over the param default
+    assert run["output_uri"].startswith(f"s3://{SETTINGS.artifacts_bucket}/pose_training/asset-20261121t100000-ab-")
     left = clients["sqs"].receive_message(QueueUrl=made["queue_url"], WaitTimeSeconds=0).get("Messages", [])
     assert left == []  # only the .zip under the prefix was sent, and the trigger consumed it
 

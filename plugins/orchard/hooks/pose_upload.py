@@ -82,6 +82,38 @@ def training_settings(params: Mapping[str, Any], metadata: Mapping[str, str], so
     return settings
 
 
+def resolve_run(s3: Any, params: Mapping[str, Any], dag_id: str, run_id: str, asset_events: list,
+                settings: Any) -> dict[str, Any]:
+    """The run's project, output prefix and training settings (JSON-safe, for XCom)."""
+    from orchard import naming
+    from orchard.hooks.pose_infra import WATCHED_PREFIX
+
+    watched = f"s3://{settings.data_bucket}/{WATCHED_PREFIX}"
+    bucket, key, source = choose_project(uploads_in_events(asset_events), params["project_uri"], watched)
+    metadata = _object_metadata(s3, bucket, key) if source == "upload" else {}
+    output = naming.resource_name("s3_prefix", dag_id, run_id, "model")  # pose_training/<run>/model/
+    return {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "bucket": bucket,
+        "key": key,
+        "project_uri": f"s3://{bucket}/{key}",
+        "source": source,
+        "output_uri": f"s3://{settings.artifacts_bucket}/{output}",
+        "training": training_settings(params, metadata, source),
+    }
+
+
+def _object_metadata(s3: Any, bucket: str, key: str) -> dict[str, str]:
+    """The upload's x-amz-meta-* (empty if it is gone: validate_project then says it does not exist)."""
+    try:
+        return s3.head_object(Bucket=bucket, Key=key).get("Metadata", {})
+    except Exception as error:
+        if getattr(error, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return {}
+        raise
+
+
 def container_overrides(bucket: str, key: str, output_uri: str, training: Mapping[str, Any]) -> dict:
     """The job's containerOverrides: this run's project and output, and its training settings."""
     environment = {
