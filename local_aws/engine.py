@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from moto.moto_api._internal import models as moto_api
 
-from local_aws import batch, emr, jobs, sagemaker
+from local_aws import batch, emr, jobs, s3_events, sagemaker
 
 _installed = False
 
@@ -18,6 +18,7 @@ def install(endpoint_url: str) -> None:
     batch.install()
     sagemaker.install()
     emr.install()
+    s3_events.install()  # GetBucketNotificationConfiguration shows EventBridgeConfiguration
     _stop_jobs_on_reset()
     _installed = True
 

@@ -728,6 +728,49 @@ def trigger(stack: Stack, dag_ids: Sequence[str], confs: dict[str, dict], say=pr
     return results
 
 
+def triggered_by_upload(dag_ids: Iterable[str]) -> list[str]:
+    """DAGs whose demo upload itself starts their run (an S3 upload → EventBridge → SQS → Asset watcher):
+    their `local_aws/demo_data/<dag_id>.py` sets `TRIGGERED_BY_UPLOAD = True`. The demo does not trigger
+    them through the API; it unpauses them and waits for the run their upload starts."""
+    import importlib
+
+    from local_aws import demo_data
+
+    registered = set(demo_data.module_names())
+    return [
+        dag_id
+        for dag_id in dag_ids
+        if dag_id in registered
+        and getattr(importlib.import_module(f"{demo_data.__name__}.{dag_id}"), "TRIGGERED_BY_UPLOAD", False)
+    ]
+
+
+def await_upload_runs(
+    stack: Stack, dag_ids: Sequence[str], timeout_s: float, poll_s: float = 2.0, say=print
+) -> dict[str, RunResult]:
+    """Unpause each DAG and wait for the asset-triggered run its demo upload starts (the dag-processor
+    registers the Asset watcher on its next parse of the unpaused DAG; the triggerer then reads the queue)."""
+    results = {}
+    for dag_id in dag_ids:
+        stack.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        results[dag_id] = RunResult(dag_id, state="waiting for its upload's run")
+        say(f"demo: unpaused {dag_id}; its run starts from the demo upload (S3 → EventBridge → SQS → Asset)")
+    deadline = time.monotonic() + timeout_s
+    pending = list(dag_ids)
+    while pending and time.monotonic() < deadline:
+        for dag_id in list(pending):
+            runs = stack.api("GET", f"/dags/{dag_id}/dagRuns?limit=100").get("dag_runs", [])
+            triggered = [r for r in runs if r.get("run_type") == "asset_triggered"]
+            if triggered:
+                results[dag_id] = RunResult(dag_id, triggered[0]["dag_run_id"], triggered[0]["state"])
+                say(f"demo: {dag_id} started by its upload ({triggered[0]['dag_run_id']})")
+                pending.remove(dag_id)
+        time.sleep(poll_s)
+    for dag_id in pending:
+        results[dag_id].state = f"no run from its upload after {timeout_s:.0f} s"
+    return results
+
+
 def wait_for_runs(
     stack: Stack, results: dict[str, RunResult], deadline: float, poll_s: float, say=print
 ) -> None:
@@ -793,6 +836,7 @@ def run_demo(
 
     say(f"demo: {len(dag_ids)} DAG(s): {', '.join(dag_ids)}")
     results = {d: RunResult(d) for d in dag_ids}
+    by_upload = triggered_by_upload(dag_ids)
     stack = Stack(
         home=home,
         dags=folder,
@@ -800,6 +844,9 @@ def run_demo(
         api_port=pick_port(api_port),
         fresh_db=True,
         db_name="demo.db",
+        # Asset-triggered runs are created by the scheduler's job scheduling: on only when a DAG's run
+        # comes from its upload (a DAG with a time schedule then also gets its scheduled run).
+        schedules=bool(by_upload),
         say=say,
     )
     interrupted = False
@@ -818,7 +865,9 @@ def run_demo(
                 for dag_id, why in unloaded.items():
                     results[dag_id].state = "import error"
                     say(f"demo: Airflow could not load {dag_id}:\n    " + why[-1500:].replace("\n", "\n    "))
-                results.update(trigger(stack, [d for d in to_run if d not in unloaded], confs, say))
+                loaded = [d for d in to_run if d not in unloaded]
+                results.update(trigger(stack, [d for d in loaded if d not in by_upload], confs, say))
+                results.update(await_upload_runs(stack, [d for d in loaded if d in by_upload], 300.0, say=say))
                 wait_for_runs(stack, results, started + timeout_s, poll_s, say)
             except StackError as err:
                 say(str(err))

@@ -1,0 +1,74 @@
+"""pose_training end to end on the sandbox: upload → run → exported model, metrics and report in S3."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from local_aws.demo_data import pose_training as demo
+from orchard.hooks import pose_infra
+from orchard.settings import load_settings
+
+pytestmark = pytest.mark.e2e
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "pose_training.py"
+SETTINGS = load_settings(variables=False)
+FAST = {"epochs": 2, "batch_size": 4, "backbone_weights": "none", "train_crop": "96x80", "poll_seconds": 2}
+
+
+@pytest.fixture
+def pose_dag(aws, airflow_db):
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    s3 = boto3.client("s3")
+    for bucket in {SETTINGS.data_bucket, SETTINGS.artifacts_bucket, SETTINGS.reports_bucket}:
+        s3.create_bucket(Bucket=bucket)
+    demo.create_batch_roles(boto3.client("iam"), SETTINGS)
+    bag = BundleDagBag(dag_folder=str(DAG_FILE), bundle_path=DAG_FILE.parent)
+    assert not bag.import_errors
+    return bag.dags["pose_training"]
+
+
+def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(pose_dag, inline_triggers, capfd):
+    s3 = boto3.client("s3")
+    key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip())
+
+    run = pose_dag.test(run_conf={"project_uri": f"s3://{SETTINGS.data_bucket}/{key}", **FAST})
+    task_log = capfd.readouterr().out
+
+    assert run.state == "success", task_log[-5000:]
+    assert [(t.__class__.__name__, e.payload["status"]) for t, e in inline_triggers] == [("BatchJobTrigger", "success")]
+    assert "Epoch 2/2" in task_log  # the job's own CloudWatch lines, in the train task's log
+    [job] = boto3.client("batch").list_jobs(
+        jobQueue="orchard-pose-g4dn-spot-queue", filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}]
+    )["jobSummaryList"]
+    assert job["status"] == "SUCCEEDED"
+
+    artifacts = {o["Key"] for o in s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket)["Contents"]}
+    [manifest_key] = [k for k in artifacts if k.endswith("model/manifest.json")]
+    manifest = json.loads(s3.get_object(Bucket=SETTINGS.artifacts_bucket, Key=manifest_key)["Body"].read())
+    assert manifest["project"] == f"s3://{SETTINGS.data_bucket}/{key}" and manifest["epochs"] == 2
+    assert manifest["metrics"]["test rmse"] > 0
+    assert any(k.endswith(".pt") and "/model/model/" in k for k in artifacts)
+    [report_key] = [k for k in artifacts if k.endswith("report.md")]
+    report = s3.get_object(Bucket=SETTINGS.reports_bucket, Key=report_key)["Body"].read().decode()
+    assert "test rmse" in report and "figures/learning_curve.png" in report and "console.aws.amazon.com" in report
+    assert "g4dn.xlarge" in report  # the cost line
+
+
+def test_a_broken_project_fails_in_validation_before_any_batch_resource(pose_dag):
+    s3 = boto3.client("s3")
+    key = f"{pose_infra.WATCHED_PREFIX}broken.zip"
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=b"not a zip at all")
+
+    run = pose_dag.test(run_conf={"project_uri": f"s3://{SETTINGS.data_bucket}/{key}", **FAST})
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["validate_project"] == "failed" and states["train"] == "upstream_failed"
+    assert boto3.client("batch").describe_job_queues()["jobQueues"] == []  # no queue, no job: nothing billable
+    assert s3.get_object(Bucket=SETTINGS.data_bucket, Key=key)["Body"].read() == b"not a zip at all"  # kept

@@ -1,0 +1,26 @@
+"""The job image: pinned DeepLabCut base, non-root, and the entry point the sandbox and AWS both run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from local_aws.containers import _instructions, read_dockerfile
+
+FOLDER = Path(__file__).resolve().parents[3] / "include" / "pose_training"
+
+
+def test_base_image_is_pinned_and_the_job_runs_as_a_non_root_user():
+    lines = _instructions((FOLDER / "Dockerfile").read_text())
+    [base] = [value for instruction, value in lines if instruction == "FROM"]
+    image, _, tag = base.strip().partition(":")
+    assert image == "deeplabcut/deeplabcut" and tag and tag != "latest" and tag.startswith("3.")
+    users = [value.strip() for instruction, value in lines if instruction == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert not any("privileged" in value for _, value in lines)
+
+
+def test_entry_point_is_the_training_script_with_pretrained_weights_by_default():
+    spec = read_dockerfile(FOLDER)
+    assert spec.entrypoint + spec.cmd == ["python", "dlc_train.py"]
+    assert spec.env["DLC_BACKBONE_WEIGHTS"] == "pretrained"  # on AWS; runs offline override it
+    assert "deeplabcut==3.0.2" in (FOLDER / "requirements.txt").read_text().splitlines()

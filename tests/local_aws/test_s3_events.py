@@ -1,0 +1,33 @@
+"""S3 → EventBridge → SQS in the sandbox: the bucket's setting reads back, and events reach the queue."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+
+def test_eventbridge_notifications_read_back_and_route_object_created_to_sqs(aws):
+    s3, events, sqs = boto3.client("s3"), boto3.client("events"), boto3.client("sqs")
+    s3.create_bucket(Bucket="lab-uploads")
+    assert "EventBridgeConfiguration" not in s3.get_bucket_notification_configuration(Bucket="lab-uploads")
+
+    s3.put_bucket_notification_configuration(
+        Bucket="lab-uploads", NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    assert s3.get_bucket_notification_configuration(Bucket="lab-uploads")["EventBridgeConfiguration"] == {}
+
+    queue = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"],
+               "detail": {"object": {"key": [{"wildcard": "in/*.zip"}]}}}
+    events.put_rule(Name="zips", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="zips", Targets=[{"Id": "q", "Arn": queue_arn}])
+    s3.put_object(Bucket="lab-uploads", Key="in/a.zip", Body=b"1")
+    s3.put_object(Bucket="lab-uploads", Key="in/a.txt", Body=b"2")
+
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    details = [json.loads(m["Body"])["detail"] for m in messages]
+    assert [(d["bucket"]["name"], d["object"]["key"]) for d in details] == [
+        ("lab-uploads", "in/a.zip")
+    ]
