@@ -57,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup_teacher_temp", type=float, default=0.04)
     p.add_argument("--teacher_temp", type=float, default=0.07)
     p.add_argument("--warmup_teacher_temp_epochs", type=int, default=30)
+    p.add_argument("--center_momentum", type=float, default=0.9)
     p.add_argument("--clip_grad", type=float, default=3.0)
     p.add_argument("--freeze_last_layer", type=int, default=1)
     p.add_argument("--drop_path_rate", type=float, default=0.1)
@@ -118,7 +119,8 @@ class DinoTrainer:
             param.requires_grad = False
         self.student_ddp = self._wrap_ddp(world_size)
         self.loss = DINOLoss(args.out_dim, args.local_crops_number + 2, args.warmup_teacher_temp, args.teacher_temp,
-                             args.warmup_teacher_temp_epochs, args.epochs).to(self.device)
+                             args.warmup_teacher_temp_epochs, args.epochs,
+                             center_momentum=args.center_momentum).to(self.device)
         decay = [p for n, p in self.student.named_parameters() if p.requires_grad and not (n.endswith(".bias") or p.ndim == 1)]
         no_decay = [p for n, p in self.student.named_parameters() if p.requires_grad and (n.endswith(".bias") or p.ndim == 1)]
         self.optimizer = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
