@@ -45,7 +45,7 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
             self.log.info("training job %s ended %s: starting %s, which resumes from the shared checkpoints",
                           description["TrainingJobName"], description["TrainingJobStatus"], attempt_name(base, attempt + 1))
         self.config["TrainingJobName"] = attempt_name(base, attempt + 1)
-        self.hook.create_training_job(self.config, wait_for_completion=False)
+        self.hook.create_training_job(self.config, wait_for_completion=False, print_log=False)
         self.log.info("started SageMaker training job %s", self.config["TrainingJobName"])
         return self._wait(self.config["TrainingJobName"])
 
