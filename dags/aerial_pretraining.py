@@ -8,7 +8,7 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
 
 **Steps**
 1. `validate_inputs` (cheap, no GPU): params consistent; split and exclusion lists, baseline checkpoint present.
-2. `stage_code`: `include/aerial_pretraining/` → `sourcedir.tar.gz` (script mode) in the run's S3 prefix.
+2. `plan_jobs`: `include/aerial_pretraining/` → `sourcedir.tar.gz` (script mode) in the run's S3 prefix; job requests.
 3. `prepare_dataset` (SageMaker processing, CPU): metadata → `final_ben_s2.parquet` (snow / cloud / shadow
    patches out, original split, BEN-19 labels), RGB images from B04/B03/B02 (÷2000 × 255, clipped at 255);
    fails naming the file or label on an unknown label, a missing band file, an empty split, or a baseline
@@ -53,7 +53,7 @@ from orchard.settings import load_settings
 DAG_ID = "aerial_pretraining"
 JOB_CODE = Path(__file__).resolve().parents[1] / "include" / "aerial_pretraining"
 _SETTINGS = load_settings(variables=False)  # parse-time defaults only; tasks read the live settings
-BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", uri=f"s3://{_SETTINGS.artifacts_bucket}/aerial_pretraining/backbone")
+BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", group="model")
 
 # GPUs per instance: the per-device batch is batch_size / (GPUs x instances).
 GPUS = {
@@ -254,7 +254,7 @@ def probe_request(params: dict, settings, run_id: str, code: dict, backbone: str
 def decide_promotion(new_map: float, baseline_map: float, margin: float) -> dict:
     """Promote only when the new backbone's macro mAP beats the baseline's by at least `margin`."""
     needed = baseline_map + margin
-    promoted = new_map >= needed
+    promoted = new_map - baseline_map >= margin - 1e-9  # a gain of exactly the margin counts, float noise aside
     verdict = "beats" if promoted else "does not beat"
     return {
         "promoted": promoted,
@@ -308,9 +308,9 @@ def aerial_pretraining():
             raise ValueError("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
         return {"checked": True}
 
-    @task
-    def stage_code(run_id: str | None = None) -> dict:
-        """Upload the job code: a tarball for script mode and loose files for the processing job's code input."""
+    @task(multiple_outputs=True)
+    def plan_jobs(params: dict | None = None, run_id: str | None = None) -> dict:
+        """Stage the job code (script-mode tarball + loose files for the processing job) and build the requests."""
         import io
         import tarfile
 
@@ -326,28 +326,24 @@ def aerial_pretraining():
                 archive.add(path, arcname=path.name)
                 s3.load_file(str(path), f"{prefix}files/{path.name}", settings.artifacts_bucket, replace=True)
         s3.load_bytes(buffer.getvalue(), f"{prefix}sourcedir.tar.gz", settings.artifacts_bucket, replace=True)
-        return {"sourcedir_uri": f"s3://{settings.artifacts_bucket}/{prefix}sourcedir.tar.gz",
+        code = {"sourcedir_uri": f"s3://{settings.artifacts_bucket}/{prefix}sourcedir.tar.gz",
                 "files_uri": f"s3://{settings.artifacts_bucket}/{prefix}files/"}
-
-    @task(multiple_outputs=True)
-    def job_requests(code: dict, params: dict | None = None, run_id: str | None = None) -> dict:
-        settings = load_settings()
-        return {"prepare": prepare_request(params, settings, run_id, code), "pretrain": pretrain_request(params, settings, run_id, code)}
+        return {"code": code, "prepare": prepare_request(params, settings, run_id, code),
+                "pretrain": pretrain_request(params, settings, run_id, code)}
 
     checked = validate_inputs()
-    code = stage_code()
-    requests = job_requests(code)
+    plan = plan_jobs()
 
     prepare_dataset = OrchardSageMakerProcessingOperator(
         task_id="prepare_dataset",
-        config=requests["prepare"],
+        config=plan["prepare"],
         check_interval="{{ params.poll_seconds }}",
         execution_timeout=timedelta(hours=8),
     )
 
     pretrain = OrchardSageMakerTrainingOperator(
         task_id="pretrain",
-        config=requests["pretrain"],
+        config=plan["pretrain"],
         check_interval="{{ params.poll_seconds }}",
         execution_timeout=PRETRAIN_TIMEOUT,
     )
@@ -365,7 +361,7 @@ def aerial_pretraining():
         task_id="linear_probe",
         check_interval="{{ params.poll_seconds }}",
         execution_timeout=timedelta(hours=6),
-    ).expand(config=probe_requests(code, pretrain.output))
+    ).expand(config=probe_requests(plan["code"], pretrain.output))
 
     @task
     def evaluate(probes: list[dict], run_id: str | None = None) -> dict:
@@ -458,8 +454,7 @@ def aerial_pretraining():
     skipped = not_promoted()
     report = publish_report(prepare_dataset.output, pretrain.output, linear_probe.output, evaluation)
 
-    chain(checked, code)
-    chain(requests, prepare_dataset, pretrain)
+    chain(checked, plan, prepare_dataset, pretrain)
     chain(gate, [registered, skipped], report)
 
 
