@@ -22,6 +22,7 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
    succeeds either way and the outcome is in XCom `promotion` and the report.
 8. `publish_report`: loss curve, mAP table, per-class AP bars, console links, cost estimate (XCom `report_uri`);
    updates Asset `aerial_pretraining.backbone`.
+9. `stop_jobs_left_running` (teardown, runs whatever failed): stops any job of this run still in progress.
 
 **Inputs**: `raw_dataset_uri` (BigEarthNet-S2 v1.0 layout: `<patch>/<patch>_B0{2,3,4}.tif`,
 `<patch>/<patch>_labels_metadata.json`, `train.csv`, `val.csv`, `test.csv`,
@@ -448,6 +449,29 @@ def aerial_pretraining():
         }
         return uri
 
+    @task
+    def stop_jobs_left_running(run_id: str | None = None) -> list[str]:
+        """Teardown: whatever failed or timed out, no job of this run keeps billing (all attempts)."""
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        from orchard.operators.sagemaker_job_retry import attempt_name, latest_attempt
+
+        hook = SageMakerHook(aws_conn_id=load_settings().aws_conn_id)
+        stopped = []
+        jobs = [("sagemaker_processing_job", "prepare", hook.describe_processing_job, "ProcessingJobStatus", hook.conn.stop_processing_job, "ProcessingJobName")]
+        for suffix in ("pretrain", "probe-aerial-dino", "probe-baseline"):
+            jobs.append(("sagemaker_training_job", suffix, hook.describe_training_job, "TrainingJobStatus", hook.conn.stop_training_job, "TrainingJobName"))
+        for kind, suffix, describe, status_key, stop, name_key in jobs:
+            base = job_name(kind, run_id, suffix)
+            attempts, _ = latest_attempt(base, describe)
+            for attempt in range(1, attempts + 1):
+                name = attempt_name(base, attempt)
+                if describe(name)[status_key] == "InProgress":
+                    stop(**{name_key: name})
+                    stopped.append(name)
+        print(f"stopped jobs left running: {stopped or 'none'}")
+        return stopped
+
     evaluation = evaluate(linear_probe.output)
     gate = promotion_gate(evaluation)
     registered = register_model(pretrain.output, evaluation)
@@ -456,6 +480,7 @@ def aerial_pretraining():
 
     chain(checked, plan, prepare_dataset, pretrain)
     chain(gate, [registered, skipped], report)
+    report >> stop_jobs_left_running().as_teardown(setups=plan)
 
 
 # ----------------------------------------------------------------------------- report helpers (run in tasks)
