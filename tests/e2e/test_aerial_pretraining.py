@@ -19,7 +19,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "aerial_pretraining.py"
-PATCHES = 100
+PATCHES = 60
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def demo(aws):
     for bucket in {settings.data_bucket, settings.artifacts_bucket, settings.reports_bucket}:
         s3.create_bucket(Bucket=bucket)
     conf = demo_data.upload(s3, settings, patches=PATCHES)
-    return settings, {**conf, "poll_seconds": 1}
+    return settings, {**conf, "poll_seconds": 1, "probe_epochs": 10}
 
 
 def run_dag(conf: dict):
@@ -118,6 +118,7 @@ def test_not_promoted_is_a_successful_run_with_a_clear_outcome(demo, airflow_db,
     assert run.state == "success", task_log[-3000:]
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["register_model"] == "skipped" and states["not_promoted"] == "success"
+    assert states["stop_jobs_left_running"] == "success" and "stopped jobs left running: none" in task_log
     assert "NOT PROMOTED: new mAP" in task_log
 
     promotion = xcom(run, "not_promoted", key="promotion")
