@@ -292,6 +292,7 @@ def aerial_pretraining():
     @task
     def validate_inputs(params: dict | None = None) -> dict:
         """Everything checkable without a job: params, split/exclusion lists, the baseline checkpoint."""
+        from airflow.exceptions import AirflowFailException  # bad input: fail now, retrying cannot fix it
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         problems = parameter_problems(params)
@@ -306,7 +307,7 @@ def aerial_pretraining():
         if not s3.check_for_key(base_key, base_bucket):
             problems.append(f"baseline checkpoint {params['baseline_checkpoint_uri']} does not exist")
         if problems:
-            raise ValueError("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
+            raise AirflowFailException("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
         return {"checked": True}
 
     @task(multiple_outputs=True)

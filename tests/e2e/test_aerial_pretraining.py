@@ -128,3 +128,21 @@ def test_not_promoted_is_a_successful_run_with_a_clear_outcome(demo, airflow_db,
     report_uri = xcom(run, "publish_report", key="report_uri")
     bucket, key = report_uri.removeprefix("s3://").split("/", 1)
     assert "**NOT PROMOTED**" in boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+
+def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
+    settings, conf = demo
+    s3 = boto3.client("s3")
+    s3.delete_object(Bucket=settings.data_bucket, Key="aerial_pretraining/bigearthnet-s2/val.csv")
+    run = run_dag({**conf, "baseline_checkpoint_uri": f"s3://{settings.artifacts_bucket}/nope/dino.pth",
+                   "use_spot_instances": True, "spot_max_wait_hours": 1, "max_runtime_hours": 2})
+    task_log = "".join(capfd.readouterr())
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["validate_inputs"] == "failed" and states["prepare_dataset"] != "success"
+    assert "missing s3://orchard-data/aerial_pretraining/bigearthnet-s2/val.csv" in task_log
+    assert f"baseline checkpoint s3://{settings.artifacts_bucket}/nope/dino.pth does not exist" in task_log
+    assert "spot_max_wait_hours (1) must be >= max_runtime_hours (2)" in task_log
+    sagemaker = boto3.client("sagemaker")
+    assert sagemaker.list_processing_jobs()["ProcessingJobSummaries"] == []
+    assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == []
