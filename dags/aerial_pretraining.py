@@ -292,7 +292,10 @@ def aerial_pretraining():
     @task
     def validate_inputs(params: dict | None = None) -> dict:
         """Everything checkable without a job: params, split/exclusion lists, the baseline checkpoint."""
-        from airflow.exceptions import AirflowFailException  # bad input: fail now, retrying cannot fix it
+        try:  # bad input: fail now, a retry cannot fix it
+            from airflow.sdk.exceptions import AirflowFailException
+        except ImportError:  # Airflow 3.0.x
+            from airflow.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         problems = parameter_problems(params)
