@@ -50,7 +50,9 @@ EC2: dict[str, dict[str, float]] = {
 
 SAGEMAKER: dict[str, dict[str, float]] = {
     "us-east-1": {
+        "ml.p4d.24xlarge": 37.688,
         "ml.p3.16xlarge": 28.152,
+        "ml.p3.8xlarge": 14.688,
         "ml.p3.2xlarge": 3.825,
         "ml.g5.xlarge": 1.408,
         "ml.g5.2xlarge": 1.515,
@@ -60,7 +62,9 @@ SAGEMAKER: dict[str, dict[str, float]] = {
         "ml.c5.xlarge": 0.204,
     },
     "eu-west-1": {  # est. throughout: us-east-1 x the EC2 eu-west-1/us-east-1 ratio of the family
+        "ml.p4d.24xlarge": 40.703,
         "ml.p3.16xlarge": 30.404,
+        "ml.p3.8xlarge": 15.863,
         "ml.p3.2xlarge": 4.131,
         "ml.g5.xlarge": 1.572,
         "ml.g5.2xlarge": 1.691,
@@ -105,7 +109,7 @@ EMR_UPLIFT: dict[str, dict[str, float]] = {
 }
 
 # Types AWS does not offer in a region (as opposed to ones this table lacks).
-NOT_OFFERED: dict[str, frozenset[str]] = {"eu-west-3": frozenset({"ml.p3.2xlarge", "ml.p3.16xlarge"})}
+NOT_OFFERED: dict[str, frozenset[str]] = {"eu-west-3": frozenset({"ml.p3.2xlarge", "ml.p3.8xlarge", "ml.p3.16xlarge"})}
 
 _TABLES = {"sagemaker": SAGEMAKER, "ec2": EC2, "batch": EC2, "emr": EC2}
 SERVICES = tuple(_TABLES)
