@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from moto.moto_api._internal import models as moto_api
 
-from local_aws import batch, emr, jobs, sagemaker
+from local_aws import batch, edge, emr, jobs, sagemaker
 
 _installed = False
 
@@ -18,6 +18,7 @@ def install(endpoint_url: str) -> None:
     batch.install()
     sagemaker.install()
     emr.install()
+    edge.install()  # Neo compilation, IoT jobs + device side, simulated devices
     _stop_jobs_on_reset()
     _installed = True
 
