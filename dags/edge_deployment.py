@@ -35,18 +35,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from orchard import naming
-from orchard.operators.edge_package import EdgePackageOperator
+from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator
 
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
-PACKAGE_PREFIX = "edge_deployment/packages/"
 CAPTURE_PREFIX = "edge_deployment/captures"
-PACKAGES = Asset("s3://orchard-artifacts/edge_deployment/packages/")
 TARGETS = ["linux_x86_64", "linux_arm64", "linux_arm_eabihf", "ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5",
            "ml_m6i", "ml_c6g", "ml_m6g", "rasp3b", "rasp4b", "jetson_nano", "jetson_xavier"]
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"
@@ -179,7 +177,7 @@ def edge_deployment():
 
     teardown = remove_fleet(fleet).as_teardown(setups=fleet)
 
-    @task(trigger_rule="all_done", outlets=[PACKAGES], retries=0)
+    @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
     def report(checked: dict, ti=None, dag_run=None) -> str:
         """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
         from airflow.providers.common.compat.sdk import AirflowException

@@ -11,7 +11,6 @@ from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.common.compat.sdk import AirflowException
 
 from orchard.hooks.neo import TERMINAL, NeoHook
-from orchard.triggers.neo import NeoCompilationTrigger
 
 # "linux_x86_64"-style platforms (OutputConfig.TargetPlatform); anything else is a Neo TargetDevice.
 PLATFORMS = {
@@ -73,6 +72,8 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
             if existing["CompilationJobStatus"] in TERMINAL:
                 return self._result(existing, context)
         if self.deferrable:
+            from orchard.triggers.neo import NeoCompilationTrigger  # here: the DAG file's parse does not pay for the trigger's imports
+
             self.defer(
                 trigger=NeoCompilationTrigger(job_name=self.job_name, waiter_delay=int(self.waiter_delay),
                                               waiter_max_attempts=self._attempts(), aws_conn_id=self.aws_conn_id,
