@@ -65,7 +65,7 @@ class IotHook(AwsBaseHook):
     def waiter_path(self) -> Path:
         return WAITERS / "iot.json"
 
-    def _client(self, service: str):
+    def _service_client(self, service: str):
         """A client of another service on the same connection (IAM for the role, Secrets Manager for keys)."""
         clients = self.__dict__.setdefault("_other_clients", {})
         if service not in clients:
@@ -90,7 +90,7 @@ class IotHook(AwsBaseHook):
                 "role_alias_arn": alias_arn, "role_arn": role_arn, "policy_name": spec.policy_name, "devices": devices}
 
     def _ensure_role(self, spec: FleetSpec) -> str:
-        iam = self._client("iam")
+        iam = self._service_client("iam")
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                  "Principal": {"Service": "credentials.iot.amazonaws.com"}}]}
         try:
@@ -117,10 +117,12 @@ class IotHook(AwsBaseHook):
             iot.create_policy(policyName=spec.policy_name, policyDocument=document)
 
     def _ensure_device(self, spec: FleetSpec, name: str, index: int, endpoints: dict[str, str]) -> dict[str, Any]:
-        iot, secrets = self.conn, self._client("secretsmanager")
+        iot, secrets = self.conn, self._service_client("secretsmanager")
         attributes = {"fleet": spec.fleet_name, "provisioning_secret": spec.secret_name(name)}
         if spec.simulated:
-            attributes.update({"simulated": "true", "camera_uri": f"{spec.camera_images_uri.rstrip('/')}/{index}/"})
+            attributes["simulated"] = "true"
+            if spec.camera_images_uri:
+                attributes["camera_uri"] = f"{spec.camera_images_uri.rstrip('/')}/{index}/"
         try:
             thing = iot.describe_thing(thingName=name)
             iot.update_thing(thingName=name, attributePayload={"attributes": attributes, "merge": True})
@@ -137,7 +139,7 @@ class IotHook(AwsBaseHook):
 
     def _usable_certificate(self, spec: FleetSpec, name: str) -> str | None:
         """The thing's certificate from an earlier try, if its provisioning secret exists; else clean it up."""
-        iot, secrets = self.conn, self._client("secretsmanager")
+        iot, secrets = self.conn, self._service_client("secretsmanager")
         principals = iot.list_thing_principals(thingName=name)["principals"]
         try:
             bundle = json.loads(secrets.get_secret_value(SecretId=spec.secret_name(name))["SecretString"])
@@ -179,7 +181,7 @@ class IotHook(AwsBaseHook):
     # ----------------------------------------------------------------------------------- teardown
     def delete_fleet(self, spec: FleetSpec) -> list[str]:
         """Remove what ensure_fleet made (the thing type stays: deleting one takes a 5-minute deprecation)."""
-        iot, secrets, removed = self.conn, self._client("secretsmanager"), []
+        iot, secrets, removed = self.conn, self._service_client("secretsmanager"), []
         for name in spec.device_names:
             principals = (_ignore_missing(lambda: iot.list_thing_principals(thingName=name)) or {}).get("principals", [])
             for certificate_arn in principals:
@@ -195,7 +197,7 @@ class IotHook(AwsBaseHook):
             removed.append(f"policy {spec.policy_name}")
         if _ignore_missing(lambda: iot.delete_role_alias(roleAlias=spec.role_alias)) is not None:
             removed.append(f"role alias {spec.role_alias}")
-        iam = self._client("iam")
+        iam = self._service_client("iam")
         _ignore_missing(lambda: iam.delete_role_policy(RoleName=spec.role_name, PolicyName="edge-device"))
         if _ignore_missing(lambda: iam.delete_role(RoleName=spec.role_name)) is not None:
             removed.append(f"role {spec.role_name}")
