@@ -18,6 +18,7 @@ class Target:
     name: str
     tvm_target: dict
     cc: str  # the C compiler that links the shared library for that machine
+    native: bool  # this machine can run what is compiled (same architecture)
 
 
 # Neo TargetDevice -> (triple, mcpu). x86 instances by generation, ARM boards by core.
@@ -62,11 +63,15 @@ def resolve(spec: dict) -> Target:
             raise _error(f"TargetPlatform Arch {arch!r}: expected one of {', '.join(_ARCHES)}")
         triple, mcpu = _ARCHES[arch]
         name = f"linux_{arch.lower()}"
-    return Target(name, {"kind": "llvm", "mtriple": triple, "mcpu": mcpu}, _linker(triple, name))
+    native = _is_native(triple)
+    return Target(name, {"kind": "llvm", "mtriple": triple, "mcpu": mcpu}, _linker(triple, name, native), native)
 
 
-def _linker(triple: str, name: str) -> str:
-    native = platform.machine() == triple.split("-")[0] or (platform.machine() == "x86_64" and triple.startswith("x86_64"))
+def _is_native(triple: str) -> bool:
+    return platform.machine() == triple.split("-")[0]
+
+
+def _linker(triple: str, name: str, native: bool) -> str:
     if native:
         return "g++" if shutil.which("g++") else "gcc"
     cross = _CROSS_CC.get(triple, f"{triple}-gcc")

@@ -51,4 +51,5 @@ def upload(s3_client: Any, settings: Any, per_device: int = 24, calibration: int
         "simulated_devices": True,
         "camera_images_uri": f"s3://{bucket}/{PREFIX}/images/",
         "cleanup": True,
+        "poll_seconds": 2,  # the sandbox's jobs end in seconds: poll them at that pace
     }
