@@ -61,11 +61,13 @@ def _graph(weights: dict[str, np.ndarray], with_head: bool):
     names = ["conv1_w", "conv1_b", "conv2_w", "conv2_b"]
     output = helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, weights["conv2_w"].shape[0]])
     if with_head:
-        nodes += [
-            helper.make_node("Gemm", ["features", "fc_w", "fc_b"], ["logits"], transB=1),
+        nodes += [  # standardise the features, then the softmax layer (kept apart: both stay int8-friendly)
+            helper.make_node("Sub", ["features", "feature_mean"], ["centred"]),
+            helper.make_node("Mul", ["centred", "feature_inv_std"], ["standardised"]),
+            helper.make_node("Gemm", ["standardised", "fc_w", "fc_b"], ["logits"], transB=1),
             helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
         ]
-        names += ["fc_w", "fc_b"]
+        names += ["feature_mean", "feature_inv_std", "fc_w", "fc_b"]
         output = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, len(CLASSES)])
     graph = helper.make_graph(
         nodes, "fruit_colour_classifier",
@@ -84,12 +86,20 @@ def _features(weights: dict[str, np.ndarray], images: np.ndarray) -> np.ndarray:
     return np.concatenate([session.run(None, {INPUT: x[None]})[0] for x in to_input(images)])
 
 
+def _colour_filters(rng: np.random.Generator) -> np.ndarray:
+    """Six opponent-colour detectors (what tells these fruits apart) and ten random 3x3 filters."""
+    opponents = np.array([[1, -1, 0], [-1, 1, 0], [-0.5, -0.5, 1], [0.5, 0.5, -1], [1, 0, -1], [-1, 0, 1]], np.float32)
+    filters = rng.normal(0, 0.4, size=(16, 3, 3, 3)).astype(np.float32)
+    filters[:6] = opponents[:, :, None, None] / 9.0 * 3.0  # a 3x3 average of each opponent channel, x3
+    return filters
+
+
 def train(rng: np.random.Generator, count: int) -> tuple[object, float]:
     labels = rng.integers(0, len(CLASSES), size=count)
     images = np.stack([make_image(int(label), rng) for label in labels])
     weights = {
-        "conv1_w": rng.normal(0, 0.4, size=(16, 3, 3, 3)).astype(np.float32),
-        "conv1_b": np.zeros(16, np.float32),
+        "conv1_w": _colour_filters(rng),
+        "conv1_b": np.array([-0.15] * 6 + [0.0] * 10, np.float32),
         "conv2_w": rng.normal(0, 0.15, size=(48, 16, 3, 3)).astype(np.float32),
         "conv2_b": np.zeros(48, np.float32),
     }
@@ -105,9 +115,10 @@ def train(rng: np.random.Generator, count: int) -> tuple[object, float]:
         w -= 0.5 * ((p - onehot).T @ x / count + 1e-3 * w)
         b -= 0.5 * (p - onehot).mean(axis=0)
     accuracy = float(((x @ w.T + b).argmax(axis=1) == labels).mean())
-    # Fold the feature standardisation into the head: logits = ((f - mean) / std) W^T + b.
-    weights["fc_w"] = (w / std).astype(np.float32)
-    weights["fc_b"] = (b - (w / std) @ mean).astype(np.float32)
+    weights["feature_mean"] = mean.astype(np.float32)[None]
+    weights["feature_inv_std"] = (1.0 / std).astype(np.float32)[None]
+    weights["fc_w"] = w.astype(np.float32)
+    weights["fc_b"] = b.astype(np.float32)
     return _graph(weights, with_head=True), accuracy
 
 
