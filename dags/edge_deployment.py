@@ -92,11 +92,11 @@ AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponenti
 )
 def edge_deployment():
     @task(retries=0)
-    def validate_model(params: dict) -> dict:
+    def validate_model(params: dict, dag_run=None) -> dict:
         """Refuse a model that is not there, not the declared framework or not of the declared shape."""
         from orchard.edge_tasks import validate
 
-        return validate(params)
+        return validate(params, dag_run.run_id)
 
     @task
     def ensure_signing_key() -> str:

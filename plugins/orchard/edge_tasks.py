@@ -39,9 +39,8 @@ def _hook(client_type: str):
 # ------------------------------------------------------------------------------------------ validate
 
 
-def validate(params: dict[str, Any]) -> dict[str, Any]:
+def validate(params: dict[str, Any], run_id: str) -> dict[str, Any]:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-    from airflow.sdk import get_current_context
 
     from orchard.model_formats import ModelCheckError, check_archive, parse_input_shape
 
@@ -64,7 +63,6 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         check = check_archive(s3.get_key(key, bucket).get()["Body"].read(), params["framework"], shapes)
     except ModelCheckError as error:
         raise InvalidRequest(f"{params['model_uri']}: {error}") from None
-    run_id = get_current_context()["dag_run"].run_id
     options: dict[str, str] = {}
     if params.get("calibration_uri"):
         options["orchard_calibration_uri"] = params["calibration_uri"]

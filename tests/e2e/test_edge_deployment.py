@@ -87,9 +87,23 @@ def test_edge_deployment_end_to_end(buckets, airflow_db, inline_triggers, capfd)
     # No private key in any S3 object, any XCom value or the task log.
     assert not [k for k, body in objects.items() if any(m.encode() in body for m in PRIVATE_KEY_MARKERS)]
     assert not any(m in task_log for m in PRIVATE_KEY_MARKERS)
+    device_and_job_logs = all_log_messages()
+    assert any("verified (sha256, KMS signature" in line for line in device_and_job_logs)  # the agents' own lines
+    assert not any(m in line for line in device_and_job_logs for m in PRIVATE_KEY_MARKERS)
     xcoms = run_xcoms(run.run_id)
     assert len(xcoms) >= 8 and any("certificate_arn" in value for value in xcoms)
     assert not any(m in value for value in xcoms for m in PRIVATE_KEY_MARKERS)
+
+
+def all_log_messages() -> list[str]:
+    """Every CloudWatch Logs line of the run: compilation job, simulated devices' agents."""
+    logs = boto3.client("logs")
+    lines = []
+    for group in logs.describe_log_groups()["logGroups"]:
+        for stream in logs.describe_log_streams(logGroupName=group["logGroupName"])["logStreams"]:
+            events = logs.get_log_events(logGroupName=group["logGroupName"], logStreamName=stream["logStreamName"])
+            lines += [e["message"] for e in events["events"]]
+    return lines
 
 
 def run_xcoms(run_id: str) -> list[str]:

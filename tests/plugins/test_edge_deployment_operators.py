@@ -136,3 +136,40 @@ def test_a_simulated_device_refuses_a_tampered_package(s3):
     finally:
         IotHook(aws_conn_id="aws_default").delete_fleet(spec)
     assert "PRIVATE KEY" not in json.dumps(fleet)
+
+
+# ------------------------------------------------------------------------------ validate_model task
+
+
+def demo_params(**overrides) -> dict:
+    from local_aws.demo_data.edge_deployment import DEVICES
+
+    params = {"model_uri": "s3://orchard-data/m/model.tar.gz", "framework": "ONNX", "input_shape": '{"data": [1, 3, 32, 32]}',
+              "quantization": "none", "calibration_uri": "", "simulated_devices": False, "camera_images_uri": "",
+              "device_names": list(DEVICES), "capture_batch_size": 10, "capture_buffer_size": 30}
+    return {**params, **overrides}
+
+
+def test_validate_model_refuses_bad_input_before_any_compilation(s3, tmp_path):
+    from local_aws.demo_data import edge_deployment as demo
+    from orchard.edge_tasks import InvalidRequest, validate
+
+    model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
+    s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
+    checked = validate(demo_params(), "manual__2026-11-21T10:00:00+00:00")
+    assert checked["model_files"] == ["model.onnx"] and checked["compiler_options"] == ""
+
+    refusals = {
+        "does not fit the model's [1, 3, 32, 32]": demo_params(input_shape='{"data": [1, 3, 64, 64]}'),
+        "takes ['data']": demo_params(input_shape='{"images": [1, 3, 32, 32]}'),
+        "does not exist": demo_params(model_uri="s3://orchard-data/m/missing.tar.gz"),
+        "one .pt/.pth file": demo_params(framework="PYTORCH"),
+        "needs calibration_uri": demo_params(quantization="int8"),
+        "needs camera_images_uri": demo_params(simulated_devices=True),
+        "repeats a name": demo_params(device_names=["a", "a"]),
+        "exceeds capture_buffer_size": demo_params(capture_batch_size=50),
+    }
+    for message, params in refusals.items():
+        with pytest.raises(InvalidRequest, match=message.replace("[", r"\[").replace("]", r"\]")):
+            validate(params, "manual__2026-11-21T10:00:00+00:00")
+    assert boto3.client("sagemaker").list_compilation_jobs()["CompilationJobSummaries"] == []
