@@ -186,3 +186,12 @@ def test_credentials_provider_trades_a_certificate_for_the_role_alias_credential
     assert credentials_request(sandbox.url, "edge", "dev-2", pem, key)[0] == 403  # not this thing's certificate
     iot.update_certificate(certificateId=created["certificateId"], newStatus="INACTIVE")
     assert credentials_request(sandbox.url, "edge", "dev-1", pem, key)[0] == 403  # revoked
+
+
+def test_stop_compilation_job_ends_it_stopped(bucket, demo_model):
+    bucket.upload_file(str(demo_model / "model.tar.gz"), "edge", "models/model.tar.gz")
+    sm = boto3.client("sagemaker")
+    compile_job(sm, "neo-stop", "s3://edge/models/model.tar.gz")
+    sm.stop_compilation_job(CompilationJobName="neo-stop")  # while the compiler still starts (TVM loads in ~1 s)
+    seen = watch_states(status_of(sm, "neo-stop"), {"COMPLETED", "FAILED", "STOPPED"}, timeout_s=120)
+    assert seen[-1] == "STOPPED" and not sm.describe_compilation_job(CompilationJobName="neo-stop").get("ModelArtifacts")
