@@ -79,7 +79,8 @@ class Agent:
     def client(self, service: str):
         import boto3
 
-        if self._credentials is None:
+        if self._credentials is None or self._credentials.expires_within(300):
+            self._clients.clear()  # clients hold the old session's keys
             c = self.config
             self._credentials = credentials.fetch(c.credentials_endpoint, c.role_alias, c.device_name,
                                                   c.certificate_file, c.private_key_file, c.root_ca_file)
@@ -93,7 +94,7 @@ class Agent:
     @property
     def capture(self) -> CaptureBuffer:
         if self._capture is None:
-            self._capture = CaptureBuffer(self.config.capture, self.client("s3"), self.config.device_name)
+            self._capture = CaptureBuffer(self.config.capture, lambda: self.client("s3"), self.config.device_name)
         return self._capture
 
     # ----------------------------------------------------------------------------------- the job loop

@@ -43,7 +43,9 @@ def decode_tensor(record: dict) -> np.ndarray:
 
 class CaptureBuffer:
     def __init__(self, settings: CaptureSettings, s3_client, device: str):
-        self.settings, self._s3, self._device = settings, s3_client, device
+        """`s3_client`: a client, or a callable returning the current one (credentials rotate)."""
+        self.settings, self._device = settings, device
+        self._s3 = s3_client if callable(s3_client) else (lambda: s3_client)
         self._records: collections.deque = collections.deque()
         self._lock = threading.Condition()
         self._sequence = 0
@@ -105,6 +107,6 @@ class CaptureBuffer:
         key = (f"{self.settings.prefix.strip('/')}/{self._device}/{first['model']}/"
                f"{time.strftime('%Y/%m/%d/%H', stamp)}/{int(first['time'] * 1000)}-{sequence:05d}.jsonl")
         body = "\n".join(json.dumps(r) for r in batch).encode()
-        self._s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body, ContentType="application/jsonl")
+        self._s3().put_object(Bucket=self.settings.bucket, Key=key, Body=body, ContentType="application/jsonl")
         self.pushed_records += len(batch)
         self.pushed_objects.append(key)

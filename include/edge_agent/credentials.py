@@ -11,6 +11,7 @@ handshake proves on AWS. The private key itself never leaves the device.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import ssl
 import time
@@ -29,6 +30,10 @@ class Credentials:
     secret_access_key: str
     session_token: str
     expiration: str
+
+    def expires_within(self, seconds: float) -> bool:
+        expires = datetime.datetime.strptime(self.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        return expires - datetime.datetime.now(datetime.UTC) < datetime.timedelta(seconds=seconds)
 
     def boto3_kwargs(self) -> dict[str, str]:
         return {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key,
