@@ -21,6 +21,7 @@ MAX_INSPECTED_MODEL_BYTES = 512 * 1024 * 1024
 # actions (job executions), Secrets Manager secret-month, KMS asymmetric requests. Neo compiles for free.
 IOT_JOB_EXECUTION_USD = 0.0036
 SECRET_MONTH_USD = 0.40
+HOURS_PER_MONTH = 730
 KMS_ASYMMETRIC_REQUEST_USD = 0.15 / 10_000
 EDGE_PRICES_AS_OF = "2026-11-01"
 
@@ -214,7 +215,8 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
     report = Report("Edge deployment", dag_id, run_id)
     if package:
         report.add_text(_package_text(package))
-        report.add_table(sorted(package["files"].items()), ["File", "Bytes"], title="Package contents")
+        report.add_table(sorted(package["files"].items()), ["File", "Bytes"],
+                         title="Package contents (+ manifest.json and its signature manifest.json.sig)")
         report.add_metrics(_model_metrics(package, compiled), title="Model")
     else:
         report.add_text("No package was published in this run (an earlier task failed: see its log).")
@@ -267,7 +269,8 @@ def _add_drift(report: Any, s3: Any, drift: dict[str, Any]) -> None:
                        s["prediction_drift"]] for d, s in drift["devices"].items()],
                      ["Device", "Captured", "Mean brightness", "Input PSI", "Input", "Prediction PSI", "Predictions"],
                      title="Drift against the packaging-time reference")
-    report.add_metrics({f"{d} input PSI": s["input_psi"] for d, s in drift["devices"].items()}, title="Drift")
+    report.add_metrics({f"{d} input PSI": s["input_psi"] for d, s in drift["devices"].items()},
+                       title="Drift (input PSI per device; > 0.25 is drift)")
     for name, figure in figures(stored["summary"], stored["reference"]).items():
         report.add_figure(name, figure, caption=name.replace("_", " "))
 
@@ -285,9 +288,10 @@ def _add_links_and_cost(report: Any, region: str, compiled: dict | None, fleet: 
     if fleet:
         for device in fleet["devices"]:
             report.add_console_link("iot_thing", device["thing_name"], region)
-        usd = SECRET_MONTH_USD * len(fleet["devices"]) / 30
+        usd = SECRET_MONTH_USD * len(fleet["devices"]) / HOURS_PER_MONTH
         total += usd
-        rows.append(["Secrets Manager", f"{len(fleet['devices'])} secrets", "one day of a month", f"{usd:.4f}"])
+        rows.append(["Secrets Manager", f"{len(fleet['devices'])} secrets", "prorated: one hour each (with cleanup off, "
+                     f"${SECRET_MONTH_USD} per secret-month until removed)", f"{usd:.4f}"])
         usd = KMS_ASYMMETRIC_REQUEST_USD * (1 + len(fleet["devices"]))
         total += usd
         rows.append(["KMS", "1 sign + 1 verify per device", "", f"{usd:.6f}"])
