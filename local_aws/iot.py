@@ -86,11 +86,20 @@ def _next_execution_number(iot: iot_models.IoTBackend, thing_name: str) -> int:
 
 
 def refresh_job(iot: iot_models.IoTBackend, job_id: str) -> None:
-    """Count the job's executions into jobProcessDetails; a job whose executions all ended is COMPLETED."""
+    """Count the job's executions into jobProcessDetails; a job whose executions all ended is COMPLETED.
+
+    An execution IN_PROGRESS longer than timeoutConfig.inProgressTimeoutInMinutes becomes TIMED_OUT.
+    """
     job = iot.jobs.get(job_id)
     if job is None:
         return
     executions = [e for (jid, _), e in iot.job_executions.items() if jid == job_id]
+    timeout_minutes = (job.timeout_config or {}).get("inProgressTimeoutInMinutes")
+    if timeout_minutes:
+        limit = utcnow() - datetime.timedelta(minutes=float(timeout_minutes))
+        for execution in executions:
+            if execution.status == "IN_PROGRESS" and execution.started_at is not None and execution.started_at < limit:
+                execution.status, execution.last_updated_at = "TIMED_OUT", utcnow()
     counts = {s: sum(1 for e in executions if e.status == s) for s in ("QUEUED", "IN_PROGRESS", *TERMINAL)}
     job.job_process_details.update({
         "numberOfQueuedThings": counts["QUEUED"], "numberOfInProgressThings": counts["IN_PROGRESS"],
@@ -102,6 +111,17 @@ def refresh_job(iot: iot_models.IoTBackend, job_id: str) -> None:
     if job.status == "IN_PROGRESS" and executions and all(e.status in TERMINAL for e in executions):
         job.status = "COMPLETED"
         job.completed_at = utcnow()
+
+
+def _refreshed(original: Any) -> Any:
+    """DescribeJob and the execution listings see timeouts as soon as they are due."""
+
+    def call(self: iot_models.IoTBackend, job_id: str, *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            refresh_job(self, job_id)
+        return original(self, job_id, *args, **kwargs)
+
+    return call
 
 
 def _cancel_job(original: Any) -> Any:
@@ -350,5 +370,7 @@ def install() -> None:
     backend_class = iot_models.IoTBackend
     backend_class.create_job = _create_job(backend_class.create_job)
     backend_class.cancel_job = _cancel_job(backend_class.cancel_job)
+    backend_class.describe_job = _refreshed(backend_class.describe_job)
+    backend_class.list_job_executions_for_job = _refreshed(backend_class.list_job_executions_for_job)
     dispatcher = werkzeug_app.DomainDispatcherApplication
     dispatcher.get_application = _route_device_side(dispatcher.get_application)

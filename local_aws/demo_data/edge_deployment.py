@@ -19,7 +19,7 @@ PREFIX = "edge_deployment/demo"
 DEVICES = ("edge-demo-camera-1", "edge-demo-camera-2")
 
 
-def generate(out: Path, per_device: int = 24, calibration: int = 40) -> Path:
+def generate(out: Path, per_device: int = 150, calibration: int = 40) -> Path:
     folder = INCLUDE / "edge_compiler"
     python = ensure_env((folder / "requirements.txt").read_text(), label="edge-compiler", log=lambda line: None) / "python"
     subprocess.run(
@@ -30,7 +30,8 @@ def generate(out: Path, per_device: int = 24, calibration: int = 40) -> Path:
     return out
 
 
-def upload(s3_client: Any, settings: Any, per_device: int = 24, calibration: int = 40) -> dict:
+def upload(s3_client: Any, settings: Any, per_device: int = 150, calibration: int = 40) -> dict:
+    """A few hundred frames: `per_device` per simulated camera, plus the calibration set."""
     bucket = settings.data_bucket
     with tempfile.TemporaryDirectory(prefix="edge-demo-") as tmp:
         out = generate(Path(tmp), per_device, calibration)

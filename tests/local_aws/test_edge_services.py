@@ -195,3 +195,21 @@ def test_stop_compilation_job_ends_it_stopped(bucket, demo_model):
     sm.stop_compilation_job(CompilationJobName="neo-stop")  # while the compiler still starts (TVM loads in ~1 s)
     seen = watch_states(status_of(sm, "neo-stop"), {"COMPLETED", "FAILED", "STOPPED"}, timeout_s=120)
     assert seen[-1] == "STOPPED" and not sm.describe_compilation_job(CompilationJobName="neo-stop").get("ModelArtifacts")
+
+
+def test_an_execution_in_progress_past_its_timeout_times_out(fleet):
+    import datetime
+
+    from local_aws import iot as sandbox_iot
+
+    iot, group_arn, _ = fleet
+    iot.create_job(jobId="deploy-3", targets=[group_arn], document="{}", timeoutConfig={"inProgressTimeoutInMinutes": 1})
+    jobs_data = boto3.client("iot-jobs-data")
+    for thing in ("dev-1", "dev-2"):
+        jobs_data.start_next_pending_job_execution(thingName=thing)
+    jobs_data.update_job_execution(jobId="deploy-3", thingName="dev-2", status="SUCCEEDED")
+    execution = sandbox_iot.backend().job_executions[("deploy-3", "dev-1")]
+    execution.started_at -= datetime.timedelta(minutes=2)  # dev-1 hung two minutes ago
+
+    job = iot.describe_job(jobId="deploy-3")["job"]
+    assert job["status"] == "COMPLETED" and job["jobProcessDetails"]["numberOfTimedOutThings"] == 1
