@@ -26,7 +26,7 @@ summary, the run report (`report_uri` XCom) and the Asset `s3://<artifacts>/edge
 Secrets Manager $0.40 per secret-month; KMS key $1/month (one key, kept) + sign/verify requests;
 S3 storage. The report estimates the run's share.
 
-**IAM:** `include/iam/edge_deployment.json` (Airflow's role; `iam:PassRole` only to SageMaker and IoT);
+**IAM:** `include/iam/edge_deployment.json` (Airflow's role; `iam:PassRole` only to SageMaker and IoT), `include/iam/edge_deployment_neo_execution_role.json` (the role Neo jobs run as);
 devices get `device_role_policy` (orchard/hooks/iot.py) through the role alias. Docs:
 `docs/pipelines/edge_deployment.md`.
 """

@@ -87,10 +87,11 @@ def compiled_output(s3) -> str:
     return "s3://edge/compiled/m.tar.gz"
 
 
-def package_operator(uri: str, key: str, force: bool = False) -> EdgePackageOperator:
+def package_operator(uri: str, key: str, force: bool = False, job: str = "compile-1") -> EdgePackageOperator:
     return EdgePackageOperator(task_id="package", compiled_uri=uri, model_name="m", model_version="1.0.0",
                                framework="ONNX", input_shape='{"data": [1, 3, 8, 8]}', target="linux_x86_64",
-                               bucket="edge", prefix="packages/", signing_key=key, force=force)
+                               bucket="edge", prefix="packages/", signing_key=key, force=force,
+                               source={"model_uri": "s3://edge/model.tar.gz", "compilation_job": job})
 
 
 def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
@@ -111,9 +112,12 @@ def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
     assert kms.verify(KeyId=key, Message=hashlib.sha256(manifest_bytes).digest(), MessageType="DIGEST",
                       Signature=signature, SigningAlgorithm=published["signing_algorithm"])["SignatureValid"]
 
+    # A retry of the same run (same compilation) finds its package; another run's compilation is refused.
+    assert package_operator(uri, key).execute(context()) == published
     with pytest.raises(AirflowException, match="already published. Bump model_version, or set force_repackage"):
-        package_operator(uri, key).execute(context())
-    assert package_operator(uri, key, force=True).execute(context())["package_uri"] == published["package_uri"]
+        package_operator(uri, key, job="compile-2").execute(context())
+    forced = package_operator(uri, key, force=True, job="compile-2").execute(context())
+    assert forced["package_uri"] == published["package_uri"] and forced["sha256"] != published["sha256"]
 
 
 # ------------------------------------------------------------------------------------ deployment

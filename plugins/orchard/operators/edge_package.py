@@ -104,12 +104,17 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
 
     def execute(self, context: Any) -> dict[str, Any]:
         s3, key = self.hook, package_key(self.prefix, self.model_name, self.model_version)
+        kms = AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type="kms").conn
+        key_arn = kms.describe_key(KeyId=self.signing_key)["KeyMetadata"]["Arn"]
         if s3.check_for_key(key, self.bucket) and not _truthy(self.force):
+            archive = s3.get_key(key, self.bucket).get()["Body"].read()
+            manifest, signature = _read_package(archive)
+            if manifest.get("source") == dict(self.source) and self.source:  # this run's own package: a retry
+                self.log.info("s3://%s/%s was published from this compilation already: reusing it", self.bucket, key)
+                return self._describe(key, archive, manifest, signature, key_arn)
             raise AirflowException(
                 f"s3://{self.bucket}/{key} exists: package version {self.model_version} of {self.model_name} was "
                 "already published. Bump model_version, or set force_repackage to replace it.")
-        kms = AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type="kms").conn
-        key_arn = kms.describe_key(KeyId=self.signing_key)["KeyMetadata"]["Arn"]
         files = self._compiled_files()
         compiled = json.loads(files.pop("compiled.json"))
         if self.variant not in compiled["files"]:
@@ -125,16 +130,20 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
         s3.load_bytes(manifest_bytes, f"{base}/{MANIFEST}", self.bucket, replace=True)
         if "reference.json" in files:
             s3.load_bytes(files["reference.json"], f"{base}/reference.json", self.bucket, replace=True)
-        sha256 = hashlib.sha256(archive).hexdigest()
         self.log.info("Published s3://%s/%s (%d bytes, sha256 %s), manifest signed with %s", self.bucket, key,
-                      len(archive), sha256, key_arn)
+                      len(archive), hashlib.sha256(archive).hexdigest(), key_arn)
+        return self._describe(key, archive, manifest, signature, key_arn)
+
+    def _describe(self, key: str, archive: bytes, manifest: dict, signature: bytes, key_arn: str) -> dict[str, Any]:
+        """What the deploy step and the report need to know about a published package (XCom-sized)."""
+        base, compiled = key.rsplit("/", 1)[0], manifest["compiled"]
         return {
-            "package_uri": f"s3://{self.bucket}/{key}", "sha256": sha256, "size_bytes": len(archive),
-            "signature": base64.b64encode(signature).decode(), "signing_key_arn": key_arn,
+            "package_uri": f"s3://{self.bucket}/{key}", "sha256": hashlib.sha256(archive).hexdigest(),
+            "size_bytes": len(archive), "signature": base64.b64encode(signature).decode(), "signing_key_arn": key_arn,
             "signing_algorithm": SIGNING_ALGORITHM, "manifest_uri": f"s3://{self.bucket}/{base}/{MANIFEST}",
-            "reference_uri": f"s3://{self.bucket}/{base}/reference.json" if "reference.json" in files else "",
-            "files": manifest["sizes_bytes"], "variant": self.variant, "model_name": self.model_name,
-            "version": self.model_version, "compiled": {k: compiled.get(k) for k in (
+            "reference_uri": f"s3://{self.bucket}/{base}/reference.json" if "reference.json" in manifest["files"] else "",
+            "files": manifest["sizes_bytes"], "variant": manifest["default_variant"], "model_name": manifest["name"],
+            "version": manifest["version"], "compiled": {k: compiled.get(k) for k in (
                 "sizes_bytes", "int8_top1_agreement", "int8_agreement_images", "compiler", "tvm_target", "quantization")},
         }
 
@@ -144,6 +153,11 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
             local = Path(self.hook.download_file(key=key, bucket_name=bucket, local_path=tmp, preserve_file_name=True))
             with tarfile.open(local) as tar:
                 return {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def _read_package(archive: bytes) -> tuple[dict, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return json.loads(tar.extractfile(MANIFEST).read()), tar.extractfile(SIGNATURE).read()
 
 
 def _truthy(value: Any) -> bool:
