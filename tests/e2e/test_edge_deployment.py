@@ -113,3 +113,20 @@ def run_xcoms(run_id: str) -> list[str]:
     with create_session() as session:
         rows = session.query(XComModel).filter_by(dag_id="edge_deployment", run_id=run_id).all()
         return [json.dumps(row.value, default=str) for row in rows]
+
+
+def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or_provisioned(buckets, airflow_db):
+    s3, settings = buckets
+    conf = demo.upload(s3, settings, per_device=1, calibration=4)
+    conf.update(poll_seconds=1, input_shape='{"data": [1, 3, 224, 224]}')
+
+    run = load_dag().test(run_conf=conf)
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["validate_model"] == "failed" and states["compile"] == "upstream_failed"
+    assert boto3.client("sagemaker").list_compilation_jobs()["CompilationJobSummaries"] == []
+    assert boto3.client("iot").list_things()["things"] == []
+    # The report still tells what happened.
+    reports = s3.list_objects_v2(Bucket=settings.reports_bucket, Prefix="reports/edge_deployment/").get("Contents", [])
+    assert any(o["Key"].endswith("report.md") for o in reports)
