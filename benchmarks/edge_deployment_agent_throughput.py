@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from local_aws.environments import ensure_env  # noqa: E402
+from local_aws.environments import ensure_env
 
 COMPILER, AGENT = REPO / "include" / "edge_compiler", REPO / "include" / "edge_agent"
 

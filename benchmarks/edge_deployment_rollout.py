@@ -25,10 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "plugins"))
 
-from local_aws import aws_connection, client_env  # noqa: E402
-from local_aws.demo_data import edge_deployment as demo  # noqa: E402
-from local_aws.server import Sandbox  # noqa: E402
-from local_aws.stack import pick_port  # noqa: E402
+from local_aws import aws_connection, client_env
+from local_aws.demo_data import edge_deployment as demo
+from local_aws.server import Sandbox
+from local_aws.stack import pick_port
 
 
 def wait_for(predicate, timeout_s: float = 300, every_s: float = 0.05):
@@ -57,7 +57,6 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     import boto3
-
     from orchard.hooks.iot import FleetSpec, IotHook
     from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 
@@ -98,7 +97,8 @@ def run(args: argparse.Namespace) -> None:
 
         started = time.perf_counter()
         iot.create_job(jobId=f"bench-rollout-{attempt}", targets=[fleet["thing_group_arn"]], document=json.dumps(deploy_document(package)))
-        job = wait_for(lambda: (j := iot.describe_job(jobId=f"bench-rollout-{attempt}")["job"])["status"] == "COMPLETED" and j)
+        job_id = f"bench-rollout-{attempt}"
+        job = wait_for(lambda job_id=job_id: (j := iot.describe_job(jobId=job_id)["job"])["status"] == "COMPLETED" and j)
         elapsed = time.perf_counter() - started
         assert job["jobProcessDetails"]["numberOfSucceededThings"] == len(devices), job["jobProcessDetails"]
         seconds.append(elapsed)

@@ -36,7 +36,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
-
 from orchard import naming
 from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
 from orchard.operators.iot import IotDeployOperator
@@ -182,7 +181,6 @@ def edge_deployment():
     def report(ti=None, dag_run=None) -> str:
         """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
         from airflow.providers.common.compat.sdk import AirflowException
-
         from orchard.edge_tasks import failed_tasks, publish_report
 
         uri = publish_report(ti, DAG_ID, dag_run.run_id)

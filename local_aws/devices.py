@@ -71,7 +71,7 @@ def _run_device(thing: iot_models.FakeThing, stop: threading.Event) -> None:
         container = containers.prepare(images.resolve(AGENT_IMAGE), argv, env, stream.write)
         outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=stream.write, stop=stop)
         stream.write(f"[sandbox] device {thing.thing_name} agent exited with status {outcome.exit_code}")
-    except Exception as error:
+    except Exception as error:  # a device that cannot start says why in its log stream
         log.warning("simulated device %s failed to start: %s", thing.thing_name, error)
         stream.write(f"[sandbox] device {thing.thing_name} could not start: {error}")
     finally:

@@ -63,7 +63,7 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
         root = jobs.workspace("compilation", self.compilation_job_name)
         try:
             self._compile(root)
-        except Exception as error:
+        except Exception as error:  # never leave a job INPROGRESS because the sandbox broke
             log.warning("compilation job %s failed in the sandbox: %s", self.compilation_job_name, error)
             self._end("FAILED", f"ClientError: {error}"[:1024])
         finally:

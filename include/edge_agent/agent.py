@@ -24,9 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 import credentials
+import numpy as np
 import package
 from capture import CaptureBuffer, CaptureSettings
 from models import ModelManager
@@ -120,7 +119,7 @@ class Agent:
         except (package.PackageRejected, ValueError, KeyError) as error:
             print(f"job {job_id}: REFUSED {error}", flush=True)
             return self._report(job_id, "FAILED", {"reason": str(error)[:1000]})
-        except Exception as error:
+        except Exception as error:  # any failure must end as a FAILED execution, never a silent agent
             print(f"job {job_id}: FAILED {type(error).__name__}: {error}", flush=True)
             return self._report(job_id, "FAILED", {"reason": f"{type(error).__name__}: {error}"[:1000]})
         self._report(job_id, "SUCCEEDED", details)

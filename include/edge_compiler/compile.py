@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 import targets
 from errors import CompilationError
 from reference import input_summary, prediction_summary
@@ -260,7 +259,7 @@ def _int8(model_path: Path, shapes: dict, images: np.ndarray, float_top1: np.nda
             "compiled_int8": (output_dir / INT8_COMPILED_NAME).stat().st_size,
         },
         "int8_top1_agreement": round(agreement, 4),
-        "int8_agreement_images": int(len(held_out)),
+        "int8_agreement_images": len(held_out),
         "int8_agreement_measured_on": measured_on,
         "quantization": "onnxruntime static QDQ (activations uint8, weights int8 per channel)",
     }

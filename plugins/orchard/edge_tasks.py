@@ -208,8 +208,8 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
 
     settings = load_settings()
     s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
-    pull = lambda task_id, key="return_value": ti.xcom_pull(task_ids=task_id, key=key)  # noqa: E731
-    checked, compiled, package, fleet = pull("validate_model"), pull("compile"), pull("package"), pull("ensure_fleet")
+    pull = lambda task_id, key="return_value": ti.xcom_pull(task_ids=task_id, key=key)
+    compiled, package, fleet = pull("compile"), pull("package"), pull("ensure_fleet")
     deployment, drift, removed = pull("deploy"), pull("monitor"), pull("remove_fleet")
     outcomes = (deployment or {}).get("outcomes") or pull("deploy", "device_outcomes") or []
     report = Report("Edge deployment", dag_id, run_id)
@@ -290,8 +290,8 @@ def _add_links_and_cost(report: Any, region: str, compiled: dict | None, fleet: 
             report.add_console_link("iot_thing", device["thing_name"], region)
         usd = SECRET_MONTH_USD * len(fleet["devices"]) / HOURS_PER_MONTH
         total += usd
-        rows.append(["Secrets Manager", f"{len(fleet['devices'])} secrets", "prorated: one hour each (with cleanup off, "
-                     f"${SECRET_MONTH_USD} per secret-month until removed)", f"{usd:.4f}"])
+        note = f"prorated: one hour each (with cleanup off, ${SECRET_MONTH_USD} per secret-month until removed)"
+        rows.append(["Secrets Manager", f"{len(fleet['devices'])} secrets", note, f"{usd:.4f}"])
         usd = KMS_ASYMMETRIC_REQUEST_USD * (1 + len(fleet["devices"]))
         total += usd
         rows.append(["KMS", "1 sign + 1 verify per device", "", f"{usd:.6f}"])

@@ -96,7 +96,7 @@ def _tflite(files: dict[str, bytes], shapes: dict[str, list[int]]) -> dict:
 
 def _keras(files: dict[str, bytes], shapes: dict[str, list[int]]) -> dict:
     name, data = _one(files, (".h5", ".keras"), "KERAS")
-    if not (data.startswith(b"\x89HDF\r\n\x1a\n") or data.startswith(b"PK")):
+    if not data.startswith((b"\x89HDF\r\n\x1a\n", b"PK")):
         raise ModelCheckError(f"{name} is neither an HDF5 (.h5) nor a .keras (zip) model")
     return {}
 
@@ -104,7 +104,7 @@ def _keras(files: dict[str, bytes], shapes: dict[str, list[int]]) -> dict:
 def _darknet(files: dict[str, bytes], shapes: dict[str, list[int]]) -> dict:
     cfg_name, cfg = _one(files, (".cfg",), "DARKNET")
     _one(files, (".weights",), "DARKNET")
-    net = dict(re.findall(r"^\s*(width|height|channels)\s*=\s*(\d+)", cfg.decode(errors="replace"), re.M))
+    net = dict(re.findall(r"^\s*(width|height|channels)\s*=\s*(\d+)", cfg.decode(errors="replace"), re.MULTILINE))
     [(key, shape)] = shapes.items() if len(shapes) == 1 else [(None, None)]
     if key is None:
         raise ModelCheckError("a DARKNET model has one input: input_shape must name exactly one")

@@ -13,7 +13,6 @@ from unittest import mock
 import boto3
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
-
 from orchard.hooks.iot import FleetSpec, IotHook
 from orchard.model_formats import ModelCheckError, check_archive, parse_input_shape
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
@@ -155,8 +154,9 @@ def demo_params(**overrides) -> dict:
 
 
 def test_validate_model_refuses_bad_input_before_any_compilation(s3, tmp_path):
-    from local_aws.demo_data import edge_deployment as demo
     from orchard.edge_tasks import InvalidRequest, validate
+
+    from local_aws.demo_data import edge_deployment as demo
 
     model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
     s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")

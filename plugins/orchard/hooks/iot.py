@@ -75,11 +75,11 @@ class IotHook(AwsBaseHook):
     # -------------------------------------------------------------------------------------- fleet
     def ensure_fleet(self, spec: FleetSpec) -> dict[str, Any]:
         iot = self.conn
-        _ignore_exists(lambda: iot.create_thing_type(thingTypeName=spec.thing_type, thingTypeProperties={
+        _ignore_exists(iot.create_thing_type, thingTypeName=spec.thing_type, thingTypeProperties={
             "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
-            "searchableAttributes": ["fleet", "simulated"]}))
-        group_arn = _ignore_exists(lambda: iot.create_thing_group(thingGroupName=spec.fleet_name)) or {}
-        group_arn = group_arn.get("thingGroupArn") or iot.describe_thing_group(thingGroupName=spec.fleet_name)["thingGroupArn"]
+            "searchableAttributes": ["fleet", "simulated"]})
+        _ignore_exists(iot.create_thing_group, thingGroupName=spec.fleet_name)
+        group_arn = iot.describe_thing_group(thingGroupName=spec.fleet_name)["thingGroupArn"]
         role_arn = self._ensure_role(spec)
         alias_arn = self._ensure_role_alias(spec, role_arn)
         self._ensure_policy(spec, alias_arn)
@@ -171,35 +171,35 @@ class IotHook(AwsBaseHook):
     def _delete_certificate(self, thing: str, certificate_arn: str) -> None:
         iot = self.conn
         certificate_id = certificate_arn.rsplit("/", 1)[-1]
-        _ignore_missing(lambda: iot.detach_thing_principal(thingName=thing, principal=certificate_arn))
-        attached = (_ignore_missing(lambda: iot.list_attached_policies(target=certificate_arn)) or {}).get("policies", [])
+        _ignore_missing(iot.detach_thing_principal, thingName=thing, principal=certificate_arn)
+        attached = (_ignore_missing(iot.list_attached_policies, target=certificate_arn) or {}).get("policies", [])
         for policy in attached:
             iot.detach_policy(policyName=policy["policyName"], target=certificate_arn)
-        _ignore_missing(lambda: iot.update_certificate(certificateId=certificate_id, newStatus="INACTIVE"))
-        _ignore_missing(lambda: iot.delete_certificate(certificateId=certificate_id, forceDelete=True))
+        _ignore_missing(iot.update_certificate, certificateId=certificate_id, newStatus="INACTIVE")
+        _ignore_missing(iot.delete_certificate, certificateId=certificate_id, forceDelete=True)
 
     # ----------------------------------------------------------------------------------- teardown
     def delete_fleet(self, spec: FleetSpec) -> list[str]:
         """Remove what ensure_fleet made (the thing type stays: deleting one takes a 5-minute deprecation)."""
         iot, secrets, removed = self.conn, self._service_client("secretsmanager"), []
         for name in spec.device_names:
-            principals = (_ignore_missing(lambda: iot.list_thing_principals(thingName=name)) or {}).get("principals", [])
+            principals = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
             for certificate_arn in principals:
                 self._delete_certificate(name, certificate_arn)
                 removed.append(f"certificate {certificate_arn.rsplit('/', 1)[-1][:12]}...")
-            if _ignore_missing(lambda: iot.delete_thing(thingName=name)) is not None:
+            if _ignore_missing(iot.delete_thing, thingName=name) is not None:
                 removed.append(f"thing {name}")
-            if _ignore_missing(lambda: secrets.delete_secret(SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True)) is not None:
+            if _ignore_missing(secrets.delete_secret, SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True) is not None:
                 removed.append(f"secret {spec.secret_name(name)}")
-        if _ignore_missing(lambda: iot.delete_thing_group(thingGroupName=spec.fleet_name)) is not None:
+        if _ignore_missing(iot.delete_thing_group, thingGroupName=spec.fleet_name) is not None:
             removed.append(f"thing group {spec.fleet_name}")
-        if _ignore_missing(lambda: iot.delete_policy(policyName=spec.policy_name)) is not None:
+        if _ignore_missing(iot.delete_policy, policyName=spec.policy_name) is not None:
             removed.append(f"policy {spec.policy_name}")
-        if _ignore_missing(lambda: iot.delete_role_alias(roleAlias=spec.role_alias)) is not None:
+        if _ignore_missing(iot.delete_role_alias, roleAlias=spec.role_alias) is not None:
             removed.append(f"role alias {spec.role_alias}")
         iam = self._service_client("iam")
-        _ignore_missing(lambda: iam.delete_role_policy(RoleName=spec.role_name, PolicyName="edge-device"))
-        if _ignore_missing(lambda: iam.delete_role(RoleName=spec.role_name)) is not None:
+        _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")
+        if _ignore_missing(iam.delete_role, RoleName=spec.role_name) is not None:
             removed.append(f"role {spec.role_name}")
         return removed
 
@@ -250,18 +250,20 @@ def device_iot_policy(alias_arn: str) -> dict[str, Any]:
     ]}
 
 
-def _ignore_exists(call):
+def _ignore_exists(call, *args, **kwargs):
+    """`call(...)`, or None when what it creates exists already (a retry)."""
     try:
-        return call()
+        return call(*args, **kwargs)
     except Exception as error:
         if "AlreadyExists" in type(error).__name__ or "ResourceAlreadyExists" in str(error):
             return None
         raise
 
 
-def _ignore_missing(call):
+def _ignore_missing(call, *args, **kwargs):
+    """`call(...)`, or None when what it reads or removes is gone already (teardown of a half-made fleet)."""
     try:
-        return call()
+        return call(*args, **kwargs)
     except Exception as error:
         if "NotFound" in type(error).__name__ or "NoSuchEntity" in type(error).__name__:
             return None

@@ -70,7 +70,9 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
             )
             self.log.info("Created IoT job %s on %s: %s", self.job_id, self.thing_group_arn, package["package_uri"])
         if self.deferrable:
-            from orchard.triggers.iot_job import IotJobCompletedTrigger  # here: the DAG file's parse does not pay for the trigger's imports
+            from orchard.triggers.iot_job import (
+                IotJobCompletedTrigger,  # here: the DAG file's parse does not pay for the trigger's imports
+            )
 
             self.defer(
                 trigger=IotJobCompletedTrigger(job_id=self.job_id, waiter_delay=int(self.waiter_delay),

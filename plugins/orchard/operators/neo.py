@@ -9,6 +9,7 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.common.compat.sdk import AirflowException
+from botocore.exceptions import WaiterError
 
 from orchard.hooks.neo import TERMINAL, NeoHook
 
@@ -72,7 +73,9 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
             if existing["CompilationJobStatus"] in TERMINAL:
                 return self._result(existing, context)
         if self.deferrable:
-            from orchard.triggers.neo import NeoCompilationTrigger  # here: the DAG file's parse does not pay for the trigger's imports
+            from orchard.triggers.neo import (
+                NeoCompilationTrigger,  # here: the DAG file's parse does not pay for the trigger's imports
+            )
 
             self.defer(
                 trigger=NeoCompilationTrigger(job_name=self.job_name, waiter_delay=int(self.waiter_delay),
@@ -84,8 +87,8 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
             self.hook.get_waiter("compilation_job_complete").wait(
                 CompilationJobName=self.job_name,
                 WaiterConfig={"Delay": int(self.waiter_delay), "MaxAttempts": self._attempts()})
-        except Exception:
-            pass  # the job's own status says why, below
+        except WaiterError as error:  # FAILED/STOPPED end the waiter too: the job's status says why, below
+            self.log.info("Waiter ended: %s", error)
         return self._result(self.hook.conn.describe_compilation_job(CompilationJobName=self.job_name), context)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def test_several_models_load_by_name_predict_and_unload(tmp_path):
                     str(out / "compiled"), "--compiler-options", json.dumps(options)],
                    cwd=INCLUDE / "edge_compiler", check=True, capture_output=True)
     result = subprocess.run([str(job_env_python("edge_agent")), "-c", DRIVER, str(out / "compiled"), str(out / "images" / "0")],
-                            cwd=INCLUDE / "edge_agent", capture_output=True, text=True, timeout=120)
+                            cwd=INCLUDE / "edge_agent", capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["names"] == ["fruit"] and answer["gone"]

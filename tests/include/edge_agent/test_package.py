@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
-import tarfile
 
 import boto3
 import pytest
-
 from orchard.operators.edge_package import (
     SIGNING_ALGORITHM,
     build_manifest,
