@@ -2,7 +2,8 @@
 
     PYTHONPATH=plugins:. .venv/bin/python benchmarks/edge_deployment_agent_throughput.py [--runs 5] [--images 200]
 
-Compiles the demo classifier (include/edge_compiler, Apache TVM, linux_x86_64, int8 too), then in the
+Prepares and compiles the demo classifier, float32 and int8 (include/edge_compiler: ONNX Runtime
+quantization, Apache TVM for linux_x86_64), then in the
 agent's own environment loads each variant with the agent's ModelManager and times the agent's
 predict_and_capture path over the frames (capture to an in-memory S3 stand-in, batches of 10: the
 upload itself is network-bound and not measured). One process, batch size 1 as on a device, TVM runtime threads left at their default.
@@ -21,9 +22,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from local_aws.demo_data import edge_deployment as demo
 from local_aws.environments import ensure_env
 
-COMPILER, AGENT = REPO / "include" / "edge_compiler", REPO / "include" / "edge_agent"
+AGENT = REPO / "include" / "edge_agent"
 
 DRIVER = r"""
 import json, statistics, sys, time
@@ -33,8 +35,8 @@ from agent import Agent, Config
 from capture import CaptureBuffer, CaptureSettings
 from models import ModelManager
 
-compiled, frames, runs = Path(sys.argv[1]), sorted(Path(sys.argv[2]).glob("*.npy")), int(sys.argv[3])
-metadata = json.loads((compiled / "compiled.json").read_text())
+folders = {"float32": Path(sys.argv[1]), "int8": Path(sys.argv[4])}
+frames, runs = sorted(Path(sys.argv[2]).glob("*.npy")), int(sys.argv[3])
 images = [np.load(p) for p in frames]
 
 class MemoryS3:
@@ -45,8 +47,10 @@ for variant in ("float32", "int8"):
     agent = Agent.__new__(Agent)
     agent.models = ModelManager()
     agent._capture = CaptureBuffer(CaptureSettings("b", "p", buffer_size=1000, batch_size=10, push_period_seconds=5), MemoryS3(), "bench")
-    manifest = {"name": "demo", "version": "1", "compiled": metadata, "input_shape": metadata["data_input_config"]}
-    agent.models.load("demo", compiled, manifest, variant)
+    metadata = json.loads((folders[variant] / "compiled.json").read_text())
+    manifest = {"name": "demo", "version": "1", "variant": variant, "compiled": metadata,
+                "input_shape": metadata["data_input_config"]}
+    agent.models.load("demo", folders[variant], manifest)
     rates = []
     for attempt in range(runs + 1):
         started = time.perf_counter()
@@ -66,20 +70,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--images", type=int, default=200)
     args = parser.parse_args()
-    compiler = ensure_env((COMPILER / "requirements.txt").read_text(), label="edge-compiler") / "python"
     agent = ensure_env((AGENT / "requirements.txt").read_text(), label="edge-agent") / "python"
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        subprocess.run([str(compiler), "demo_model.py", "--out", str(out), "--calibration", "40",
-                        "--per-device", str(args.images), "--devices", "1"], cwd=COMPILER, check=True, capture_output=True)
-        options = {"orchard_quantization": "int8", "orchard_calibration_uri": str(out / "images" / "calibration")}
-        subprocess.run([str(compiler), "compile.py", "--model", str(out / "model.tar.gz"), "--framework", "ONNX",
-                        "--data-input-config", '{"data": [1, 3, 32, 32]}',
-                        "--target", '{"TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}}',
-                        "--output-dir", str(out / "compiled"), "--compiler-options", json.dumps(options)],
-                       cwd=COMPILER, check=True, capture_output=True)
-        done = subprocess.run([str(agent), "-c", DRIVER, str(out / "compiled"), str(out / "images" / "0"), str(args.runs)],
-                              cwd=AGENT, check=True, capture_output=True, text=True)
+        out = demo.generate(Path(tmp), per_device=args.images, calibration=40)
+        float_dir, int8_dir = demo.prepare_and_compile(out, "none"), demo.prepare_and_compile(out, "int8")
+        done = subprocess.run([str(agent), "-c", DRIVER, str(float_dir), str(out / "images" / "0"), str(args.runs),
+                               str(int8_dir)], cwd=AGENT, check=True, capture_output=True, text=True)
     results = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"agent predict_and_capture, 32x32 RGB demo classifier, {args.images} frames x {args.runs} runs, "
           f"batch 1, TVM runtime default threads on this machine (linux_x86_64 libraries)")

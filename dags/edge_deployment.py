@@ -40,6 +40,7 @@ from orchard import naming
 from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator
+from orchard.operators.processing import ResumableProcessingOperator
 
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
@@ -106,16 +107,23 @@ def edge_deployment():
     checked = validate_model()
     key_arn = ensure_signing_key()
 
+    prepare = ResumableProcessingOperator(
+        task_id="prepare",
+        config=checked["processing_config"],
+        deferrable=True,
+        check_interval="{{ params.poll_seconds }}",  # polls sized from the job's MaxRuntimeInSeconds (30 min)
+        execution_timeout=timedelta(hours=2),
+    )
+
     compile_model = NeoCompilationOperator(
         task_id="compile",
         job_name="{{ aws_name('sagemaker_compilation_job', dag.dag_id, run_id) }}",
         role_arn=checked["role_arn"],
-        model_uri="{{ params.model_uri }}",
+        model_uri=checked["prepared_model_uri"],
         framework="{{ params.framework }}",
         data_input_config=checked["input_shape"],
         target="{{ params.target_device }}",
         output_uri=checked["compile_output_uri"],
-        compiler_options=checked["compiler_options"],
         max_runtime_s="{{ params.compile_max_runtime_s }}",
         deferrable=True,
         waiter_delay="{{ params.poll_seconds }}",
@@ -130,7 +138,7 @@ def edge_deployment():
         framework="{{ params.framework }}",
         input_shape=checked["input_shape"],
         target="{{ params.target_device }}",
-        variant="{{ 'int8' if params.quantization == 'int8' else 'float32' }}",
+        extra_files=checked["prepared_reference_uri"],
         bucket=checked["artifacts_bucket"],
         prefix=PACKAGE_PREFIX,
         signing_key=key_arn,
@@ -191,6 +199,7 @@ def edge_deployment():
         return uri
 
     published = report()
+    prepare >> compile_model
     package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
     deploy >> teardown
     [drift, teardown] >> published

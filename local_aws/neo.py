@@ -86,12 +86,12 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
         target = {k: self.output_config[k] for k in ("TargetDevice", "TargetPlatform") if self.output_config.get(k)}
         out, failure = root / "output", root / "failure"
         command = [
-            "python", "compile.py", "--model", str(archive), "--framework", input_config.get("Framework", ""),
+            "--model", str(archive), "--framework", input_config.get("Framework", ""),
             "--data-input-config", input_config.get("DataInputConfig", "{}"), "--target", json.dumps(target),
-            "--output-dir", str(out), "--compiler-options", self.output_config.get("CompilerOptions", ""),
-            "--failure-file", str(failure),
+            "--output-dir", str(out), "--failure-file", str(failure),
         ]
-        container = containers.prepare(images.resolve(COMPILER_IMAGE), command, jobs.aws_env(self._region), log_line)
+        container = containers.prepare(images.resolve(COMPILER_IMAGE), command, jobs.aws_env(self._region), log_line,
+                                       entrypoint=["python3", "/opt/program/compile.py"])
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_S)
         outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=log_line,
                               stop=self._stop, timeout_s=float(max_runtime))

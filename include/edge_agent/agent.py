@@ -145,7 +145,7 @@ class Agent:
               f"{len(manifest['files'])} files)", flush=True)
         if model_name in self.models.names():
             self.models.unload(model_name)  # the new version replaces the old one under the same name
-        model = self.models.load(model_name, folder, manifest, document.get("variant"))
+        model = self.models.load(model_name, folder, manifest)
         details = {"model": model_name, "version": version, "variant": model.variant}
         if images is not None:
             details.update(self.predict_folder(model_name, images))

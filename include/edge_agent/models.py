@@ -1,7 +1,7 @@
 """Models loaded by name on the device, several side by side: load, unload, predict (TVM runtime).
 
-A model is an installed package folder: its manifest names the compiled library of each variant
-(float32, int8) and the input. The TVM runtime loads the library and runs its Relax VM; nothing of the
+A model is an installed package folder: its manifest names the compiled library, its variant
+(float32 or int8) and the input. The TVM runtime loads the library and runs its Relax VM; nothing of the
 compiler is needed on the device.
 """
 
@@ -43,18 +43,19 @@ class ModelManager:
         self._models: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
 
-    def load(self, name: str, folder: Path, manifest: dict, variant: str | None = None) -> LoadedModel:
+    def load(self, name: str, folder: Path, manifest: dict) -> LoadedModel:
+        """Load the package's compiled library under `name` (replacing a model of that name)."""
         import tvm
         from tvm import relax
 
-        variant = variant or manifest.get("default_variant", "float32")
-        files = manifest["compiled"]["files"]
-        if variant not in files:
-            raise ModelError(f"package {manifest['name']} {manifest['version']} has no {variant} model ({sorted(files)})")
+        library = folder / manifest["compiled"]["file"]
+        if not library.is_file():
+            raise ModelError(f"package {manifest['name']} {manifest['version']} has no {library.name}")
+        variant = manifest.get("variant", "float32")
         [(input_name, shape)] = manifest["input_shape"].items()
         started = time.perf_counter()
         device = tvm.cpu()
-        vm = relax.VirtualMachine(tvm.runtime.load_module(str(folder / files[variant])), device)
+        vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), device)
         model = LoadedModel(name, manifest["version"], variant, input_name, list(shape), vm, device)
         with self._lock:
             self._models[name] = model

@@ -19,15 +19,41 @@ PREFIX = "edge_deployment/demo"
 DEVICES = ("edge-demo-camera-1", "edge-demo-camera-2")
 
 
-def generate(out: Path, per_device: int = 150, calibration: int = 40) -> Path:
+def compiler_python() -> Path:
     folder = INCLUDE / "edge_compiler"
-    python = ensure_env((folder / "requirements.txt").read_text(), label="edge-compiler", log=lambda line: None) / "python"
+    return ensure_env((folder / "requirements.txt").read_text(), label="edge-compiler", log=lambda line: None) / "python"
+
+
+def generate(out: Path, per_device: int = 150, calibration: int = 40, seed: int = 7) -> Path:
+    folder = INCLUDE / "edge_compiler"
+    python = compiler_python()
     subprocess.run(
         [str(python), "demo_model.py", "--out", str(out), "--per-device", str(per_device),
-         "--calibration", str(calibration), "--devices", str(len(DEVICES))],
+         "--calibration", str(calibration), "--devices", str(len(DEVICES)), "--seed", str(seed)],
         cwd=folder, check=True, capture_output=True, text=True,
     )
     return out
+
+
+def prepare_and_compile(out: Path, quantization: str) -> Path:
+    """What the pipeline's prepare and compile jobs do, here and now (tests, benchmarks): returns the folder
+    holding model.so, compiled.json, reference.json and prepare.json."""
+    folder, python = INCLUDE / "edge_compiler", compiler_python()
+    work = out / f"prepared-{quantization}"
+    (work / "input" / "model").mkdir(parents=True, exist_ok=True)
+    (work / "input" / "model" / "model.tar.gz").write_bytes((out / "model.tar.gz").read_bytes())
+    (work / "input" / "calibration").symlink_to((out / "images" / "calibration").resolve(), target_is_directory=True)
+    shape = '{"data": [1, 3, 32, 32]}'
+    subprocess.run([str(python), "prepare.py", "--input-shape", shape, "--quantization", quantization, "--root", str(work),
+                    "--failure-file", str(work / "failure")], cwd=folder, check=True, capture_output=True)
+    compiled = out / f"compiled-{quantization}"
+    subprocess.run([str(python), "compile.py", "--model", str(work / "output" / "model" / "model.tar.gz"),
+                    "--framework", "ONNX", "--data-input-config", shape,
+                    "--target", '{"TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}}', "--output-dir", str(compiled)],
+                   cwd=folder, check=True, capture_output=True)
+    for name in ("reference.json", "prepare.json"):
+        (compiled / name).write_bytes((work / "output" / "reference" / name).read_bytes())
+    return compiled
 
 
 def upload(s3_client: Any, settings: Any, per_device: int = 150, calibration: int = 40) -> dict:

@@ -64,18 +64,16 @@ def validate(params: dict[str, Any], run_id: str) -> dict[str, Any]:
         check = check_archive(s3.get_key(key, bucket).get()["Body"].read(), params["framework"], shapes)
     except ModelCheckError as error:
         raise InvalidRequest(f"{params['model_uri']}: {error}") from None
-    options: dict[str, str] = {}
-    if params.get("calibration_uri"):
-        options["orchard_calibration_uri"] = params["calibration_uri"]
-    if params["quantization"] == "int8":
-        options["orchard_quantization"] = "int8"
     log.info("model %s: %s, inputs %s, %d bytes", params["model_uri"], check.framework, check.inputs, check.size_bytes)
+    prepared = f"s3://{settings.artifacts_bucket}/" + naming.resource_name("s3_prefix", "edge_deployment", run_id, "prepared")
     return {
         "role_arn": settings.sagemaker_execution_role_arn,
         "input_shape": json.dumps(shapes),
+        "processing_config": processing_config(params, json.dumps(shapes), prepared, run_id, settings),
+        "prepared_model_uri": f"{prepared}model/model.tar.gz",
+        "prepared_reference_uri": f"{prepared}reference/",
         "compile_output_uri": f"s3://{settings.artifacts_bucket}/"
                               + naming.resource_name("s3_prefix", "edge_deployment", run_id, "compiled"),
-        "compiler_options": json.dumps(options) if options else "",
         "artifacts_bucket": settings.artifacts_bucket,
         "data_bucket": settings.data_bucket,
         "model_files": check.files,
@@ -83,10 +81,47 @@ def validate(params: dict[str, Any], run_id: str) -> dict[str, Any]:
     }
 
 
+PREPARE_INSTANCE_TYPE = "ml.m5.large"
+PREPARE_MAX_RUNTIME_S = 1800
+
+
+def processing_config(params: dict[str, Any], input_shape: str, prepared: str, run_id: str, settings: Any) -> dict:
+    """The prepare job (include/edge_compiler/prepare.py): reference distribution, and the int8 model if asked."""
+
+    def channel(name: str, uri: str) -> dict:
+        return {"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": f"/opt/ml/processing/input/{name}",
+                                               "S3DataType": "S3Prefix", "S3InputMode": "File"}}
+
+    def output(name: str) -> dict:
+        return {"OutputName": name, "S3Output": {"S3Uri": f"{prepared}{name}/", "S3UploadMode": "EndOfJob",
+                                                 "LocalPath": f"/opt/ml/processing/output/{name}"}}
+
+    return {
+        "ProcessingJobName": naming.resource_name("sagemaker_processing_job", "edge_deployment", run_id, "prepare"),
+        "RoleArn": settings.sagemaker_execution_role_arn,
+        "AppSpecification": {
+            "ImageUri": settings.image_uri("orchard/edge-compiler"),
+            "ContainerEntrypoint": ["python3", "/opt/program/prepare.py"],
+            "ContainerArguments": ["--input-shape", input_shape, "--quantization", params["quantization"],
+                                   "--framework", params["framework"], "--root", "/opt/ml/processing",
+                                   "--failure-file", "/opt/ml/output/failure"],
+        },
+        "ProcessingInputs": [channel("model", params["model_uri"]), channel("calibration", params["calibration_uri"])],
+        "ProcessingOutputConfig": {"Outputs": [output("model"), output("reference")]},
+        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": PREPARE_INSTANCE_TYPE,
+                                                  "VolumeSizeInGB": 10}},
+        "StoppingCondition": {"MaxRuntimeInSeconds": PREPARE_MAX_RUNTIME_S},
+    }
+
+
 def _check_conf(params: dict[str, Any]) -> None:
     problems = []
-    if params["quantization"] == "int8" and not params.get("calibration_uri"):
-        problems.append("quantization=int8 needs calibration_uri (an S3 prefix of .npy images to calibrate on)")
+    if not params.get("calibration_uri"):
+        problems.append("calibration_uri is needed: the S3 prefix of .npy frames the drift reference (and int8 "
+                        "calibration) is computed on")
+    if params["framework"].upper() != "ONNX" and params["quantization"] == "int8":
+        problems.append(f"quantization=int8 quantizes ONNX models (ONNX Runtime); for {params['framework']}, "
+                        "quantize before upload (e.g. a LiteRT full-integer model) and use quantization=none")
     if params.get("simulated_devices") and not params.get("camera_images_uri"):
         problems.append("simulated_devices needs camera_images_uri (the frames the simulated cameras see)")
     names = params["device_names"]
@@ -250,13 +285,18 @@ def _package_text(package: dict[str, Any]) -> str:
 
 
 def _model_metrics(package: dict[str, Any], compiled: dict[str, Any] | None) -> dict[str, Any]:
-    info = package.get("compiled") or {}
-    metrics: dict[str, Any] = {"compiler": info.get("compiler"), "compile seconds": (compiled or {}).get("seconds")}
-    for name, size in (info.get("sizes_bytes") or {}).items():
-        metrics[f"size {name} (bytes)"] = size
-    if info.get("int8_top1_agreement") is not None:
-        metrics["int8 top-1 agreement with float32"] = info["int8_top1_agreement"]
-        metrics["int8 agreement images"] = info.get("int8_agreement_images")
+    info, prepared = package.get("compiled") or {}, package.get("prepared") or {}
+    metrics: dict[str, Any] = {"compiler": info.get("compiler"), "compile seconds": (compiled or {}).get("seconds"),
+                               "variant": package["variant"]}
+    for name, size in (prepared.get("sizes_bytes") or {}).items():
+        metrics[f"model size {name.replace('onnx_', '')} (ONNX bytes)"] = size
+    metrics["compiled library (bytes)"] = (info.get("sizes_bytes") or {}).get("compiled")
+    if prepared.get("int8_top1_agreement") is not None:
+        metrics["int8 top-1 agreement with float32"] = prepared["int8_top1_agreement"]
+        metrics["int8 agreement images"] = prepared.get("int8_agreement_images")
+        metrics["int8 method"] = prepared.get("int8_method")
+    if prepared.get("note"):
+        metrics["note"] = prepared["note"]
     return metrics
 
 

@@ -60,7 +60,8 @@ def test_edge_deployment_end_to_end(buckets, airflow_db, inline_triggers, capfd)
     package_key = f"s3://{settings.artifacts_bucket}/edge_deployment/packages/fruit-colour/1.0.0/package.tar.gz"
     assert package_key in objects
     manifest = json.loads(objects[package_key.replace("package.tar.gz", "manifest.json")])
-    assert manifest["default_variant"] == "int8" and set(manifest["files"]) >= {"model.so", "model-int8.so", "reference.json"}
+    assert manifest["variant"] == "int8" and manifest["compiled"]["quantized"]
+    assert set(manifest["files"]) == {"model.so", "reference.json"} and manifest["prepared"]["int8_top1_agreement"] >= 0
 
     # Both simulated devices captured every frame they classified, in batches.
     captures = [k for k in objects if "/edge_deployment/captures/edge-demo-fleet/" in k]
@@ -78,6 +79,8 @@ def test_edge_deployment_end_to_end(buckets, airflow_db, inline_triggers, capfd)
     report = json.loads(objects[report_json])
     assert any(f.endswith("input_drift.png") for f in report["figures"])
     assert "int8 top-1 agreement with float32" in report["metrics"]
+    # The prepare step ran as a SageMaker processing job; Neo compiled the int8 model it wrote.
+    assert boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"][0]["ProcessingJobStatus"] == "Completed"
 
     # Teardown removed the fleet.
     iot = boto3.client("iot")

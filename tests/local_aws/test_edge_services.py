@@ -35,10 +35,8 @@ def bucket(aws):
     return s3
 
 
-def compile_job(sm, name: str, model_uri: str, target: dict | None = None, options: str = "") -> None:
+def compile_job(sm, name: str, model_uri: str, target: dict | None = None) -> None:
     output = {"S3OutputLocation": "s3://edge/compiled/", **(target or {"TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}})}
-    if options:
-        output["CompilerOptions"] = options
     sm.create_compilation_job(CompilationJobName=name, RoleArn=ROLE,
                               InputConfig={"S3Uri": model_uri, "DataInputConfig": SHAPE, "Framework": "ONNX"},
                               OutputConfig=output, StoppingCondition={"MaxRuntimeInSeconds": 300})
@@ -50,11 +48,8 @@ def status_of(sm, name: str):
 
 def test_compilation_job_really_compiles_with_tvm(bucket, demo_model):
     bucket.upload_file(str(demo_model / "model.tar.gz"), "edge", "models/model.tar.gz")
-    for path in (demo_model / "images" / "calibration").glob("*.npy"):
-        bucket.upload_file(str(path), "edge", f"calibration/{path.name}")
     sm = boto3.client("sagemaker")
-    compile_job(sm, "neo-ok", "s3://edge/models/model.tar.gz",
-                options=json.dumps({"orchard_quantization": "int8", "orchard_calibration_uri": "s3://edge/calibration/"}))
+    compile_job(sm, "neo-ok", "s3://edge/models/model.tar.gz")
 
     assert watch_states(status_of(sm, "neo-ok"), {"COMPLETED", "FAILED"}, timeout_s=300) == ["INPROGRESS", "COMPLETED"]
     job = sm.describe_compilation_job(CompilationJobName="neo-ok")
@@ -65,9 +60,10 @@ def test_compilation_job_really_compiles_with_tvm(bucket, demo_model):
         names = set(tar.getnames())
         metadata = json.load(tar.extractfile("compiled.json"))
         library = tar.extractfile("model.so").read()
-    assert {"model.so", "model-int8.so", "compiled.json", "reference.json"} <= names
+    assert names == {"model.so", "compiled.json"}
     assert library[:4] == b"\x7fELF"  # a real shared library, built by TVM and linked for x86_64
-    assert metadata["compiler"].startswith("apache-tvm") and 0.0 <= metadata["int8_top1_agreement"] <= 1.0
+    assert metadata["compiler"].startswith("apache-tvm") and metadata["output_shape"] == [1, 4]  # it ran once
+    assert not metadata["quantized"]
     assert len(job["ModelDigests"]["ArtifactDigest"]) == 64
     logs = boto3.client("logs").get_log_events(logGroupName="/aws/sagemaker/CompilationJobs", logStreamName="neo-ok")
     assert any("with Apache TVM" in e["message"] for e in logs["events"])

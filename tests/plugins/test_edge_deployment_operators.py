@@ -80,7 +80,7 @@ def test_compile_failure_is_surfaced_with_the_jobs_reason(s3):
 
 
 def compiled_output(s3) -> str:
-    compiled = {"files": {"float32": "model.so"}, "sizes_bytes": {}, "compiler": "test"}
+    compiled = {"file": "model.so", "quantized": False, "sizes_bytes": {}, "compiler": "test"}
     s3.put_object(Bucket="edge", Key="compiled/m.tar.gz",
                   Body=tarball({"model.so": b"\x7fELF", "compiled.json": json.dumps(compiled).encode()}))
     return "s3://edge/compiled/m.tar.gz"
@@ -148,7 +148,7 @@ def demo_params(**overrides) -> dict:
     from local_aws.demo_data.edge_deployment import DEVICES
 
     params = {"model_uri": "s3://orchard-data/m/model.tar.gz", "framework": "ONNX", "input_shape": '{"data": [1, 3, 32, 32]}',
-              "quantization": "none", "calibration_uri": "", "simulated_devices": False, "camera_images_uri": "",
+              "quantization": "none", "calibration_uri": "s3://orchard-data/m/calibration/", "simulated_devices": False, "camera_images_uri": "",
               "device_names": list(DEVICES), "capture_batch_size": 10, "capture_buffer_size": 30}
     return {**params, **overrides}
 
@@ -161,14 +161,18 @@ def test_validate_model_refuses_bad_input_before_any_compilation(s3, tmp_path):
     model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
     s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
     checked = validate(demo_params(), "manual__2026-11-21T10:00:00+00:00")
-    assert checked["model_files"] == ["model.onnx"] and checked["compiler_options"] == ""
+    assert checked["model_files"] == ["model.onnx"]
+    processing = checked["processing_config"]
+    assert processing["ProcessingJobName"].startswith("edge-deployment-manual-20261121t100000")
+    assert processing["AppSpecification"]["ContainerArguments"][3:6] == ["none", "--framework", "ONNX"]
 
     refusals = {
         "does not fit the model's [1, 3, 32, 32]": demo_params(input_shape='{"data": [1, 3, 64, 64]}'),
         "takes ['data']": demo_params(input_shape='{"images": [1, 3, 32, 32]}'),
         "does not exist": demo_params(model_uri="s3://orchard-data/m/missing.tar.gz"),
         "one .pt/.pth file": demo_params(framework="PYTORCH"),
-        "needs calibration_uri": demo_params(quantization="int8"),
+        "calibration_uri is needed": demo_params(calibration_uri=""),
+        "quantizes ONNX models": demo_params(framework="PYTORCH", quantization="int8"),
         "needs camera_images_uri": demo_params(simulated_devices=True),
         "repeats a name": demo_params(device_names=["a", "a"]),
         "exceeds capture_buffer_size": demo_params(capture_batch_size=50),

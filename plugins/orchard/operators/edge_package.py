@@ -53,8 +53,8 @@ def package_key(prefix: str, model_name: str, version: str) -> str:
     return f"{prefix.rstrip('/')}/{model_name}/{version}/package.tar.gz".lstrip("/")
 
 
-def build_manifest(files: dict[str, bytes], *, model_name: str, version: str, framework: str,
-                   input_shape: dict, target: str, compiled: dict, variant: str, source: dict) -> dict[str, Any]:
+def build_manifest(files: dict[str, bytes], *, model_name: str, version: str, framework: str, input_shape: dict,
+                   target: str, compiled: dict, variant: str, source: dict, prepared: dict | None = None) -> dict[str, Any]:
     return {
         "format": "orchard-edge-package/1",
         "name": model_name,
@@ -62,10 +62,11 @@ def build_manifest(files: dict[str, bytes], *, model_name: str, version: str, fr
         "framework": framework,
         "input_shape": input_shape,
         "target": target,
-        "default_variant": variant,
+        "variant": variant,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
         "sizes_bytes": {name: len(data) for name, data in sorted(files.items())},
         "compiled": compiled,
+        "prepared": prepared or {},
         "source": source,
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -91,14 +92,15 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
 
     aws_hook_class = S3Hook
     template_fields: Sequence[str] = ("compiled_uri", "model_name", "model_version", "framework", "input_shape",
-                                      "target", "variant", "bucket", "prefix", "signing_key", "force", "source")
+                                      "target", "extra_files", "bucket", "prefix", "signing_key", "force", "source")
 
     def __init__(self, *, compiled_uri: str, model_name: str, model_version: str, framework: str,
                  input_shape: str, target: str, bucket: str, prefix: str, signing_key: str,
-                 variant: str = "float32", force: bool = False, source: dict | None = None, **kwargs):
+                 extra_files: str = "", force: bool = False, source: dict | None = None, **kwargs):
+        """`extra_files`: an S3 prefix whose files join the package (the prepare job's reference.json, prepare.json)."""
         super().__init__(**kwargs)
         self.compiled_uri, self.model_name, self.model_version = compiled_uri, model_name, model_version
-        self.framework, self.input_shape, self.target, self.variant = framework, input_shape, target, variant
+        self.framework, self.input_shape, self.target, self.extra_files = framework, input_shape, target, extra_files
         self.bucket, self.prefix, self.signing_key, self.force = bucket, prefix, signing_key, force
         self.source = source or {}
 
@@ -117,11 +119,12 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
                 "already published. Bump model_version, or set force_repackage to replace it.")
         files = self._compiled_files()
         compiled = json.loads(files.pop("compiled.json"))
-        if self.variant not in compiled["files"]:
-            raise AirflowException(f"the compilation has no {self.variant} model (it has {sorted(compiled['files'])})")
+        files.update(self._extra_files())
+        prepared = json.loads(files.pop("prepare.json", b"{}"))
         manifest = build_manifest(files, model_name=self.model_name, version=self.model_version,
                                   framework=self.framework, input_shape=json.loads(self.input_shape), target=self.target,
-                                  compiled=compiled, variant=self.variant, source=dict(self.source))
+                                  compiled=compiled, variant="int8" if compiled.get("quantized") else "float32",
+                                  source=dict(self.source), prepared=prepared)
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
         signature = sign_manifest(kms, key_arn, manifest_bytes)
         archive = write_archive(files, manifest_bytes, signature)
@@ -142,10 +145,20 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
             "size_bytes": len(archive), "signature": base64.b64encode(signature).decode(), "signing_key_arn": key_arn,
             "signing_algorithm": SIGNING_ALGORITHM, "manifest_uri": f"s3://{self.bucket}/{base}/{MANIFEST}",
             "reference_uri": f"s3://{self.bucket}/{base}/reference.json" if "reference.json" in manifest["files"] else "",
-            "files": manifest["sizes_bytes"], "variant": manifest["default_variant"], "model_name": manifest["name"],
-            "version": manifest["version"], "compiled": {k: compiled.get(k) for k in (
-                "sizes_bytes", "int8_top1_agreement", "int8_agreement_images", "compiler", "tvm_target", "quantization")},
+            "files": manifest["sizes_bytes"], "variant": manifest["variant"], "model_name": manifest["name"],
+            "version": manifest["version"],
+            "compiled": {k: compiled.get(k) for k in ("sizes_bytes", "compiler", "tvm_target", "quantized", "output_shape")},
+            "prepared": {k: manifest.get("prepared", {}).get(k) for k in (
+                "sizes_bytes", "int8_top1_agreement", "int8_agreement_images", "int8_method", "note")},
         }
+
+    def _extra_files(self) -> dict[str, bytes]:
+        if not self.extra_files:
+            return {}
+        bucket, _, prefix = self.extra_files[5:].partition("/")
+        keys = self.hook.list_keys(bucket_name=bucket, prefix=prefix) or []
+        return {key[len(prefix):].lstrip("/"): self.hook.get_key(key, bucket).get()["Body"].read()
+                for key in keys if not key.endswith("/")}
 
     def _compiled_files(self) -> dict[str, bytes]:
         bucket, _, key = self.compiled_uri[5:].partition("/")
