@@ -2,8 +2,9 @@
 ### Edge deployment: Neo compile → signed edge package → IoT fleet → deploy → devices predict and capture
 
 Seed 004. SageMaker Edge Manager (packaging jobs, device fleets, its agent) was retired on 2024-04-26;
-this pipeline keeps its workflow on current services: **SageMaker Neo** compiles the model for the
-target device, orchard's **edge package** (compiled files + `manifest.json` signed with a **KMS**
+this pipeline keeps its workflow on current services: a **SageMaker processing** job prepares the model
+(the reference distribution for drift monitoring, and the int8 model when asked), **SageMaker Neo**
+compiles it for the target device, orchard's **edge package** (compiled files + `manifest.json` signed with a **KMS**
 asymmetric key) replaces the packaging job, an **IoT thing group** is the fleet, an **IoT job** deploys,
 and orchard's agent (`include/edge_agent/`) runs on the devices: it authenticates with its certificate
 through the IoT credentials provider, verifies and loads the package, predicts and captures inputs and
@@ -13,7 +14,8 @@ packaging time.
 **Inputs (trigger form):** `model_uri` (model.tar.gz in S3, e.g. another orchard pipeline's model),
 `framework`, `input_shape` (`{"data": [1, 3, 224, 224]}`), `target_device` (a Neo TargetDevice or a
 `linux_<arch>` platform), `quantization` (`none` | `int8`, with `calibration_uri` images), `model_name`,
-`model_version`, `fleet_name`, `device_names`, capture settings, `cleanup`.
+`model_version`, `fleet_name`, `device_names`, capture settings, `cleanup`. `calibration_uri` (S3 prefix
+of .npy frames) is required: the drift reference (and int8 calibration) is computed on it.
 
 **Outputs:** `s3://<artifacts>/edge_deployment/packages/<model>/<version>/package.tar.gz` (+ manifest.json,
 reference.json), captured data under `s3://<data>/edge_deployment/captures/<fleet>/<device>/...`, the drift
@@ -22,11 +24,11 @@ summary, the run report (`report_uri` XCom) and the Asset `s3://<artifacts>/edge
 **Secrets:** each device's private key exists only in its Secrets Manager provisioning bundle
 (`orchard/edge/<fleet>/<device>/provisioning`), never in S3, XCom or a log.
 
-**Cost:** Neo compilation has no charge; IoT Device Management jobs ≈ $0.0036 per device execution;
+**Cost:** the prepare job (ml.m5.large, a minute or two); Neo compilation has no charge; IoT Device Management jobs ≈ $0.0036 per device execution;
 Secrets Manager $0.40 per secret-month; KMS key $1/month (one key, kept) + sign/verify requests;
 S3 storage. The report estimates the run's share.
 
-**IAM:** `include/iam/edge_deployment.json` (Airflow's role; `iam:PassRole` only to SageMaker and IoT), `include/iam/edge_deployment_neo_execution_role.json` (the role Neo jobs run as);
+**IAM:** `include/iam/edge_deployment.json` (Airflow's role; `iam:PassRole` only to SageMaker and IoT), `include/iam/edge_deployment_execution_role.json` (the role the prepare and Neo jobs run as);
 devices get `device_role_policy` (orchard/hooks/iot.py) through the role alias. Docs:
 `docs/pipelines/edge_deployment.md`.
 """
@@ -69,8 +71,9 @@ AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponenti
         "target_device": Param("linux_x86_64", type="string", enum=TARGETS,
                                description="Neo TargetDevice, or linux_<arch> (TargetPlatform)"),
         "quantization": Param("none", type="string", enum=["none", "int8"]),
-        "calibration_uri": Param("", type="string", pattern=r"^$|^s3://[a-z0-9.-]{3,63}/.*$",
-                                 description="S3 prefix of .npy images: int8 calibration and the drift reference"),
+        "calibration_uri": Param("s3://orchard-data/edge_deployment/demo/images/calibration/", type="string",
+                                 pattern=r"^s3://[a-z0-9.-]{3,63}/.*$",
+                                 description="S3 prefix of .npy frames: the drift reference and int8 calibration"),
         "model_name": Param("fruit-colour", type="string", pattern=NAME_PATTERN),
         "model_version": Param("1.0.0", type="string", pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$"),
         "force_repackage": Param(False, type="boolean", description="replace an existing package version"),

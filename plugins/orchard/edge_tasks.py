@@ -265,6 +265,7 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
         _add_drift(report, s3, drift)
     report.add_text("## Teardown\n\n" + ("\n".join(f"- {line}" for line in removed) if removed else
                                          "Nothing removed (cleanup off, or the fleet was never made)."))
+    _add_prepare_cost(report, settings.region, pull("validate_model", "processing_config"))
     _add_links_and_cost(report, settings.region, compiled, fleet, deployment)
     return report.publish(s3, settings.reports_bucket, settings.reports_prefix)
 
@@ -315,6 +316,26 @@ def _add_drift(report: Any, s3: Any, drift: dict[str, Any]) -> None:
         report.add_figure(name, figure, caption=name.replace("_", " "))
 
 
+def _add_prepare_cost(report: Any, region: str, config: dict | None) -> None:
+    """The prepare job is the run's one instance-billed job: its seconds × the ml.m5.large price."""
+    if not config:
+        return
+    name = config["ProcessingJobName"]
+    from botocore.exceptions import ClientError
+
+    try:
+        job = _hook("sagemaker").conn.describe_processing_job(ProcessingJobName=name)
+    except ClientError as error:  # never started: nothing billed, nothing to link
+        log.info("no prepare job to cost (%s)", error)
+        return
+    report.add_console_link("sagemaker_processing_job", name, region)
+    if job.get("ProcessingStartTime") and job.get("ProcessingEndTime"):
+        seconds = (job["ProcessingEndTime"] - job["ProcessingStartTime"]).total_seconds()
+        cluster = config["ProcessingResources"]["ClusterConfig"]
+        report.add_cost([{"job": name, "service": "sagemaker", "instance_type": cluster["InstanceType"],
+                          "instance_count": cluster["InstanceCount"], "billable_seconds": max(seconds, 1.0)}], region)
+
+
 def _add_links_and_cost(report: Any, region: str, compiled: dict | None, fleet: dict | None, deployment: dict | None) -> None:
     rows, total = [], 0.0
     if compiled:
@@ -336,7 +357,7 @@ def _add_links_and_cost(report: Any, region: str, compiled: dict | None, fleet: 
         total += usd
         rows.append(["KMS", "1 sign + 1 verify per device", "", f"{usd:.6f}"])
     rows.append(["**Total**", "", "", f"**{total:.4f}**"])
-    report.cost_usd = round(total, 6)
-    report.add_table(rows, ["Item", "What", "Note", "USD"], title="Estimated cost")
-    report.add_text(f"Per-request list prices (us-east-1) as of {EDGE_PRICES_AS_OF}; no instance runs in this "
-                    "pipeline. The signing key ($1/month) and S3 storage are not counted per run.")
+    report.cost_usd = round((report.cost_usd or 0.0) + total, 6)
+    report.add_table(rows, ["Item", "What", "Note", "USD"], title="Estimated cost: per-request services")
+    report.add_text(f"Per-request list prices (us-east-1) as of {EDGE_PRICES_AS_OF}; the prepare job above is the only instance-billed "
+                    "job. The signing key ($1/month) and S3 storage are not counted per run.")
