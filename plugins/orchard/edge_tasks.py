@@ -359,5 +359,5 @@ def _add_links_and_cost(report: Any, region: str, compiled: dict | None, fleet: 
     rows.append(["**Total**", "", "", f"**{total:.4f}**"])
     report.cost_usd = round((report.cost_usd or 0.0) + total, 6)
     report.add_table(rows, ["Item", "What", "Note", "USD"], title="Estimated cost: per-request services")
-    report.add_text(f"Per-request list prices (us-east-1) as of {EDGE_PRICES_AS_OF}; the prepare job above is the only instance-billed "
-                    "job. The signing key ($1/month) and S3 storage are not counted per run.")
+    report.add_text(f"Per-request list prices (us-east-1) as of {EDGE_PRICES_AS_OF}; the prepare job above is the "
+                    "only instance-billed job. The signing key ($1/month) and S3 storage are not counted per run.")
