@@ -116,7 +116,7 @@ def _load_onnx(path: Path, shapes: dict):
         raise CompilationError(f"DataInputConfig names {sorted(shapes)}, the model's inputs are {sorted(inputs)}")
     for name, shape in shapes.items():
         declared = inputs[name]
-        if len(declared) != len(shape) or any(isinstance(d, int) and d != s for d, s in zip(declared, shape)):
+        if len(declared) != len(shape) or any(isinstance(d, int) and d != s for d, s in zip(declared, shape, strict=True)):
             raise CompilationError(f"input {name!r}: DataInputConfig shape {shape} does not fit the model's {declared}")
     return model
 

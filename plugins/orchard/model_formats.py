@@ -75,7 +75,7 @@ def _onnx(files: dict[str, bytes], shapes: dict[str, list[int]]) -> dict[str, li
         raise ModelCheckError(f"input_shape names {sorted(shapes)} but {name} takes {sorted(inputs)}")
     for key, shape in shapes.items():
         declared = inputs[key]
-        if len(declared) != len(shape) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(declared, shape)):
+        if len(declared) != len(shape) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(declared, shape, strict=True)):
             raise ModelCheckError(f"input {key!r}: input_shape {shape} does not fit the model's {declared}")
     return inputs
 
