@@ -47,7 +47,7 @@ from orchard.operators.processing import ResumableProcessingOperator
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
 CAPTURE_PREFIX = "edge_deployment/captures"
-TARGETS = ["linux_x86_64", "linux_arm64", "linux_arm_eabihf", "ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5",
+TARGETS = ["linux_x86_64", "linux_arm64", "linux_arm_eabihf", "linux_arm64_nvidia", "linux_x86_64_nvidia", "ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5",
            "ml_m6i", "ml_c6g", "ml_m6g", "rasp3b", "rasp4b", "jetson_nano", "jetson_xavier"]
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"
 
@@ -69,7 +69,7 @@ AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponenti
         "framework": Param("ONNX", type="string", enum=["ONNX", "PYTORCH", "TFLITE", "KERAS", "DARKNET"]),
         "input_shape": Param('{"data": [1, 3, 32, 32]}', type="string", description='JSON: {"input name": [shape]}'),
         "target_device": Param("linux_x86_64", type="string", enum=TARGETS,
-                               description="Neo TargetDevice, or linux_<arch> (TargetPlatform)"),
+                               description="Neo TargetDevice, or linux_<arch>[_<accelerator>] (TargetPlatform)"),
         "quantization": Param("none", type="string", enum=["none", "int8"]),
         "calibration_uri": Param("s3://orchard-data/edge_deployment/demo/images/calibration/", type="string",
                                  pattern=r"^s3://[a-z0-9.-]{3,63}/.*$",

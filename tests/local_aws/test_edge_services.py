@@ -209,3 +209,12 @@ def test_an_execution_in_progress_past_its_timeout_times_out(fleet):
 
     job = iot.describe_job(jobId="deploy-3")["job"]
     assert job["status"] == "COMPLETED" and job["jobProcessDetails"]["numberOfTimedOutThings"] == 1
+
+
+def test_an_accelerator_target_fails_with_the_reason(bucket, demo_model):
+    bucket.upload_file(str(demo_model / "model.tar.gz"), "edge", "models/model.tar.gz")
+    sm = boto3.client("sagemaker")
+    compile_job(sm, "neo-gpu", "s3://edge/models/model.tar.gz",
+                target={"TargetPlatform": {"Os": "LINUX", "Arch": "ARM64", "Accelerator": "NVIDIA"}})
+    assert watch_states(status_of(sm, "neo-gpu"), {"COMPLETED", "FAILED"}, timeout_s=300)[-1] == "FAILED"
+    assert "Accelerator 'NVIDIA': only CPU code is generated here" in sm.describe_compilation_job(CompilationJobName="neo-gpu")["FailureReason"]

@@ -13,11 +13,13 @@ from botocore.exceptions import WaiterError
 
 from orchard.hooks.neo import TERMINAL, NeoHook
 
-# "linux_x86_64"-style platforms (OutputConfig.TargetPlatform); anything else is a Neo TargetDevice.
+# "linux_<arch>[_<accelerator>]" platforms (OutputConfig.TargetPlatform); anything else is a Neo TargetDevice.
 PLATFORMS = {
     "linux_x86_64": {"Os": "LINUX", "Arch": "X86_64"},
     "linux_arm64": {"Os": "LINUX", "Arch": "ARM64"},
     "linux_arm_eabihf": {"Os": "LINUX", "Arch": "ARM_EABIHF"},
+    "linux_arm64_nvidia": {"Os": "LINUX", "Arch": "ARM64", "Accelerator": "NVIDIA"},
+    "linux_x86_64_nvidia": {"Os": "LINUX", "Arch": "X86_64", "Accelerator": "NVIDIA"},
 }
 
 
