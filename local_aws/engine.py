@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from moto.moto_api._internal import models as moto_api
 
-from local_aws import batch, emr, jobs, s3_events, sagemaker
+from local_aws import batch, edge, emr, jobs, s3_events, sagemaker
 
 _installed = False
 
@@ -19,6 +19,7 @@ def install(endpoint_url: str) -> None:
     sagemaker.install()
     emr.install()
     s3_events.install()  # GetBucketNotificationConfiguration shows EventBridgeConfiguration
+    edge.install()  # Neo compilation, IoT jobs + device side, simulated devices
     _stop_jobs_on_reset()
     _installed = True
 

@@ -1,0 +1,211 @@
+"""
+### Edge deployment: Neo compile → signed edge package → IoT fleet → deploy → devices predict and capture
+
+Seed 004. SageMaker Edge Manager (packaging jobs, device fleets, its agent) was retired on 2024-04-26;
+this pipeline keeps its workflow on current services: a **SageMaker processing** job prepares the model
+(the reference distribution for drift monitoring, and the int8 model when asked), **SageMaker Neo**
+compiles it for the target device, orchard's **edge package** (compiled files + `manifest.json` signed with a **KMS**
+asymmetric key) replaces the packaging job, an **IoT thing group** is the fleet, an **IoT job** deploys,
+and orchard's agent (`include/edge_agent/`) runs on the devices: it authenticates with its certificate
+through the IoT credentials provider, verifies and loads the package, predicts and captures inputs and
+outputs to S3. A monitor compares what the devices saw and predicted with the reference captured at
+packaging time.
+
+**Inputs (trigger form):** `model_uri` (model.tar.gz in S3, e.g. another orchard pipeline's model),
+`framework`, `input_shape` (`{"data": [1, 3, 224, 224]}`), `target_device` (a Neo TargetDevice or a
+`linux_<arch>` platform), `quantization` (`none` | `int8`, with `calibration_uri` images), `model_name`,
+`model_version`, `fleet_name`, `device_names`, capture settings, `cleanup`. `calibration_uri` (S3 prefix
+of .npy frames) is required: the drift reference (and int8 calibration) is computed on it.
+
+**Outputs:** `s3://<artifacts>/edge_deployment/packages/<model>/<version>/package.tar.gz` (+ manifest.json,
+reference.json), captured data under `s3://<data>/edge_deployment/captures/<fleet>/<device>/...`, the drift
+summary, the run report (`report_uri` XCom) and the Asset `s3://<artifacts>/edge_deployment/packages/`.
+
+**Secrets:** each device's private key exists only in its Secrets Manager provisioning bundle
+(`orchard/edge/<fleet>/<device>/provisioning`), never in S3, XCom or a log.
+
+**Cost:** the prepare job (ml.m5.large, a minute or two); Neo compilation has no charge; IoT Device Management jobs ≈ $0.0036 per device execution;
+Secrets Manager $0.40 per secret-month; KMS key $1/month (one key, kept) + sign/verify requests;
+S3 storage. The report estimates the run's share.
+
+**IAM:** `include/iam/edge_deployment.json` (Airflow's role; `iam:PassRole` only to SageMaker and IoT), `include/iam/edge_deployment_execution_role.json` (the role the prepare and Neo jobs run as);
+devices get `device_role_policy` (orchard/hooks/iot.py) through the role alias. Docs:
+`docs/pipelines/edge_deployment.md`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Param, dag, task
+from orchard import naming
+from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
+from orchard.operators.iot import IotDeployOperator
+from orchard.operators.neo import NeoCompilationOperator
+from orchard.operators.processing import ResumableProcessingOperator
+
+DAG_ID = "edge_deployment"
+SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
+CAPTURE_PREFIX = "edge_deployment/captures"
+TARGETS = ["linux_x86_64", "linux_arm64", "linux_arm_eabihf", "linux_arm64_nvidia", "linux_x86_64_nvidia", "ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5",
+           "ml_m6i", "ml_c6g", "ml_m6g", "rasp3b", "rasp4b", "jetson_nano", "jetson_xavier"]
+NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"
+
+AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True}
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=None,
+    catchup=False,
+    tags=["edge", "neo", "iot", "seed-004"],
+    default_args={"owner": "ml-platform", **AWS_TASK},
+    user_defined_macros=naming.MACROS,
+    doc_md=__doc__,
+    max_active_runs=1,
+    params={
+        "model_uri": Param("s3://orchard-data/edge_deployment/demo/model/model.tar.gz", type="string",
+                           pattern=r"^s3://[a-z0-9.-]{3,63}/.+\.(tar\.gz|tgz)$", description="model.tar.gz in S3"),
+        "framework": Param("ONNX", type="string", enum=["ONNX", "PYTORCH", "TFLITE", "KERAS", "DARKNET"]),
+        "input_shape": Param('{"data": [1, 3, 32, 32]}', type="string", description='JSON: {"input name": [shape]}'),
+        "target_device": Param("linux_x86_64", type="string", enum=TARGETS,
+                               description="Neo TargetDevice, or linux_<arch>[_<accelerator>] (TargetPlatform)"),
+        "quantization": Param("none", type="string", enum=["none", "int8"]),
+        "calibration_uri": Param("s3://orchard-data/edge_deployment/demo/images/calibration/", type="string",
+                                 pattern=r"^s3://[a-z0-9.-]{3,63}/.*$",
+                                 description="S3 prefix of .npy frames: the drift reference and int8 calibration"),
+        "model_name": Param("fruit-colour", type="string", pattern=NAME_PATTERN),
+        "model_version": Param("1.0.0", type="string", pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$"),
+        "force_repackage": Param(False, type="boolean", description="replace an existing package version"),
+        "fleet_name": Param("edge-demo-fleet", type="string", pattern=NAME_PATTERN),
+        "device_names": Param(["edge-demo-camera-1", "edge-demo-camera-2"], type="array",
+                              items={"type": "string", "pattern": r"^[a-zA-Z0-9:_-]{1,128}$"}, minItems=1, maxItems=100),
+        "simulated_devices": Param(False, type="boolean",
+                                   description="mark things simulated=true: the local sandbox runs the agent for them"),
+        "camera_images_uri": Param("", type="string", pattern=r"^$|^s3://[a-z0-9.-]{3,63}/.*$",
+                                   description="simulated devices' camera frames: <uri><device index>/*.npy"),
+        "capture_buffer_size": Param(30, type="integer", minimum=1, maximum=10000),
+        "capture_batch_size": Param(10, type="integer", minimum=1, maximum=1000),
+        "capture_push_period_seconds": Param(4, type="integer", minimum=1, maximum=3600),
+        "compile_max_runtime_s": Param(900, type="integer", minimum=60, maximum=86400),
+        "device_timeout_minutes": Param(30, type="integer", minimum=1, maximum=10080),
+        "poll_seconds": Param(30, type="integer", minimum=1, maximum=600, description="wait poll delay (s)"),
+        "cleanup": Param(True, type="boolean", description="remove the fleet (things, certificates, secrets...) at the end"),
+    },
+)
+def edge_deployment():
+    @task(retries=0)
+    def validate_model(params: dict, dag_run=None) -> dict:
+        """Refuse a model that is not there, not the declared framework or not of the declared shape."""
+        from orchard.edge_tasks import validate
+
+        return validate(params, dag_run.run_id)
+
+    @task
+    def ensure_signing_key() -> str:
+        from orchard.edge_tasks import signing_key
+
+        return signing_key(SIGNING_KEY_ALIAS)
+
+    checked = validate_model()
+    key_arn = ensure_signing_key()
+
+    prepare = ResumableProcessingOperator(
+        task_id="prepare",
+        config=checked["processing_config"],
+        deferrable=True,
+        check_interval="{{ params.poll_seconds }}",  # polls sized from the job's MaxRuntimeInSeconds (30 min)
+        execution_timeout=timedelta(hours=2),
+    )
+
+    compile_model = NeoCompilationOperator(
+        task_id="compile",
+        job_name="{{ aws_name('sagemaker_compilation_job', dag.dag_id, run_id) }}",
+        role_arn=checked["role_arn"],
+        model_uri=checked["prepared_model_uri"],
+        framework="{{ params.framework }}",
+        data_input_config=checked["input_shape"],
+        target="{{ params.target_device }}",
+        output_uri=checked["compile_output_uri"],
+        max_runtime_s="{{ params.compile_max_runtime_s }}",
+        deferrable=True,
+        waiter_delay="{{ params.poll_seconds }}",
+        execution_timeout=timedelta(hours=25),
+    )
+
+    package = EdgePackageOperator(
+        task_id="package",
+        compiled_uri=compile_model.output["model_artifacts"],
+        model_name="{{ params.model_name }}",
+        model_version="{{ params.model_version }}",
+        framework="{{ params.framework }}",
+        input_shape=checked["input_shape"],
+        target="{{ params.target_device }}",
+        extra_files=checked["prepared_reference_uri"],
+        bucket=checked["artifacts_bucket"],
+        prefix=PACKAGE_PREFIX,
+        signing_key=key_arn,
+        force="{{ params.force_repackage }}",
+        source={"model_uri": "{{ params.model_uri }}", "compilation_job": compile_model.output["job_name"]},
+    )
+
+    @task
+    def ensure_fleet(signing_key_arn: str, params: dict) -> dict:
+        """IoT thing type, thing group (the fleet), things, certificates, policy, role alias + role."""
+        from orchard.edge_tasks import provision_fleet
+
+        return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX)
+
+    fleet = ensure_fleet(key_arn)
+
+    deploy = IotDeployOperator(
+        task_id="deploy",
+        job_id="{{ aws_name('iot_job', dag.dag_id, run_id) }}",
+        thing_group_arn=fleet["thing_group_arn"],
+        package=package.output,
+        device_timeout_minutes="{{ params.device_timeout_minutes }}",
+        deferrable=True,
+        waiter_delay="{{ params.poll_seconds }}",
+        execution_timeout=timedelta(days=8),
+    )
+
+    @task
+    def monitor(package_info: dict, deployment: dict, params: dict, dag_run=None) -> dict:
+        """Compare captured inputs and predictions with the packaging-time reference; write drift.json."""
+        from orchard.edge_tasks import monitor_drift
+
+        return monitor_drift(package_info, deployment, params, CAPTURE_PREFIX, DAG_ID, dag_run.run_id)
+
+    drift = monitor(package.output, deploy.output)
+
+    @task(trigger_rule="all_done")
+    def remove_fleet(params: dict, dag_run=None) -> list[str]:
+        """Cancel the IoT job if still running; remove certificates, things, group, policy, alias, role, secrets."""
+        from orchard.edge_tasks import teardown_fleet
+
+        return teardown_fleet(params, DAG_ID, dag_run.run_id)
+
+    # Names come from params, not from ensure_fleet's XCom: a half-made fleet is removed too.
+    teardown = remove_fleet().as_teardown(setups=fleet)
+
+    @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
+    def report(ti=None, dag_run=None) -> str:
+        """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
+        from airflow.providers.common.compat.sdk import AirflowException
+        from orchard.edge_tasks import failed_tasks, publish_report
+
+        uri = publish_report(ti, DAG_ID, dag_run.run_id)
+        ti.xcom_push(key="report_uri", value=uri)
+        failed = failed_tasks(ti)
+        if failed:  # the report is the run's last word: it must not turn a failed deployment green
+            raise AirflowException(f"the run failed at {', '.join(failed)}; its report: {uri}")
+        return uri
+
+    published = report()
+    prepare >> compile_model
+    package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
+    deploy >> teardown
+    [drift, teardown] >> published
+
+
+edge_deployment()

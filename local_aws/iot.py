@@ -1,0 +1,376 @@
+"""AWS IoT as devices see it: job lifecycles, the IoT Jobs data plane and the credentials provider.
+
+moto stores IoT jobs but treats every target as a thing (a thing group's ARN becomes a "thing" named
+after the group), never moves a job or an execution, and has no device-side API. Here:
+
+* CreateJob expands thing-group targets into one QUEUED execution per member thing (per-thing execution
+  numbers); the job is IN_PROGRESS until every execution is terminal, then COMPLETED, with
+  jobProcessDetails counted from the executions. CancelJob cancels the QUEUED executions (and the
+  IN_PROGRESS ones when forced).
+* The IoT Jobs data plane (`iot-jobs-data`: StartNextPendingJobExecution, UpdateJobExecution,
+  DescribeJobExecution, GetPendingJobExecutions) on the same port, as moto-style handlers.
+* The credentials provider, `GET /role-aliases/<alias>/credentials`: the certificate must be ACTIVE,
+  attached to the thing named in `x-amzn-iot-thingname`, and carry a policy allowing
+  iot:AssumeRoleWithCertificate on the alias; the answer is an STS session of the alias's role.
+  Sandbox simplification: instead of a TLS client certificate, the device sends its certificate in a
+  header and a signature of `<thing>|<unix time>` made with its private key (see
+  include/edge_agent/credentials.py): the same proof of possession, over plain HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import fnmatch
+import json
+import threading
+import time
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.utils import utcnow
+from moto.iot import models as iot_models
+from moto.moto_server import werkzeug_app
+
+TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED", "CANCELED", "TIMED_OUT", "REMOVED")
+JOBS_DATA_SIGNING_NAME = "iot-jobs-data"
+CREDENTIALS_PATH = "/role-aliases/"
+PROOF_MAX_AGE_S = 300
+
+_lock = threading.RLock()
+
+
+def backend(account_id: str = DEFAULT_ACCOUNT_ID, region: str = "us-east-1") -> iot_models.IoTBackend:
+    return iot_models.iot_backends[account_id][region]
+
+
+# ------------------------------------------------------------------------------------ job lifecycle
+
+
+def _member_things(iot: iot_models.IoTBackend, target_arn: str) -> list[iot_models.FakeThing]:
+    kind, _, name = target_arn.split(":", 5)[-1].partition("/")
+    if kind == "thinggroup":
+        return list(iot.describe_thing_group(name).things.values())
+    return [iot.describe_thing(name)]
+
+
+def _create_job(original: Any) -> Any:
+    def create_job(self: iot_models.IoTBackend, *args: Any, **kwargs: Any) -> Any:
+        job_id = kwargs["job_id"]
+        if job_id in self.jobs:
+            raise iot_models.ResourceAlreadyExistsException(f"Job {job_id} already exists", job_id, self.jobs[job_id].job_arn)
+        things = {t.thing_name: t for target in kwargs["targets"] for t in _member_things(self, target)}
+        with _lock:
+            result = original(self, *args, **kwargs)
+            for key in [k for k in self.job_executions if k[0] == job_id]:
+                del self.job_executions[key]  # moto's one-per-target executions
+            for thing in things.values():
+                execution = iot_models.FakeJobExecution(job_id, thing.arn)
+                execution.execution_number = _next_execution_number(self, thing.thing_name)
+                execution.version_number = 1
+                execution.started_at = None
+                execution.status_details_map = {}
+                self.job_executions[(job_id, thing.thing_name)] = execution
+            job = self.jobs[job_id]
+            job.status = "IN_PROGRESS"
+            job.job_process_details["processingTargets"] = sorted(things)
+            refresh_job(self, job_id)
+        return result
+
+    return create_job
+
+
+def _next_execution_number(iot: iot_models.IoTBackend, thing_name: str) -> int:
+    numbers = [e.execution_number for (_, name), e in iot.job_executions.items() if name == thing_name]
+    return max(numbers, default=0) + 1
+
+
+def refresh_job(iot: iot_models.IoTBackend, job_id: str) -> None:
+    """Count the job's executions into jobProcessDetails; a job whose executions all ended is COMPLETED.
+
+    An execution IN_PROGRESS longer than timeoutConfig.inProgressTimeoutInMinutes becomes TIMED_OUT.
+    """
+    job = iot.jobs.get(job_id)
+    if job is None:
+        return
+    executions = [e for (jid, _), e in iot.job_executions.items() if jid == job_id]
+    timeout_minutes = (job.timeout_config or {}).get("inProgressTimeoutInMinutes")
+    if timeout_minutes:
+        limit = utcnow() - datetime.timedelta(minutes=float(timeout_minutes))
+        for execution in executions:
+            if execution.status == "IN_PROGRESS" and execution.started_at is not None and execution.started_at < limit:
+                execution.status, execution.last_updated_at = "TIMED_OUT", utcnow()
+    counts = {s: sum(1 for e in executions if e.status == s) for s in ("QUEUED", "IN_PROGRESS", *TERMINAL)}
+    job.job_process_details.update({
+        "numberOfQueuedThings": counts["QUEUED"], "numberOfInProgressThings": counts["IN_PROGRESS"],
+        "numberOfSucceededThings": counts["SUCCEEDED"], "numberOfFailedThings": counts["FAILED"],
+        "numberOfRejectedThings": counts["REJECTED"], "numberOfCanceledThings": counts["CANCELED"],
+        "numberOfTimedOutThings": counts["TIMED_OUT"], "numberOfRemovedThings": counts["REMOVED"],
+    })
+    job.last_updated_at = utcnow()
+    if job.status == "IN_PROGRESS" and executions and all(e.status in TERMINAL for e in executions):
+        job.status = "COMPLETED"
+        job.completed_at = utcnow()
+
+
+def _refreshed(original: Any) -> Any:
+    """DescribeJob and the execution listings see timeouts as soon as they are due."""
+
+    def call(self: iot_models.IoTBackend, job_id: str, *args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            refresh_job(self, job_id)
+        return original(self, job_id, *args, **kwargs)
+
+    return call
+
+
+def _cancel_job(original: Any) -> Any:
+    def cancel_job(self: iot_models.IoTBackend, job_id: str, reason_code: str, comment: str, force: bool) -> Any:
+        if job_id not in self.jobs:
+            raise iot_models.ResourceNotFoundException()
+        with _lock:
+            job = original(self, job_id, reason_code, comment, force)
+            for (jid, _), execution in self.job_executions.items():
+                if jid == job_id and (execution.status == "QUEUED" or (force and execution.status == "IN_PROGRESS")):
+                    execution.status = "CANCELED"
+                    execution.last_updated_at = utcnow()
+            refresh_job(self, job_id)
+            job.status = "CANCELED"
+        return job
+
+    return cancel_job
+
+
+# -------------------------------------------------------------------------------- jobs data plane
+
+
+class DataPlaneError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _execution_view(iot: iot_models.IoTBackend, execution: iot_models.FakeJobExecution, thing: str,
+                    with_document: bool = True) -> dict[str, Any]:
+    view = {
+        "jobId": execution.job_id, "thingName": thing, "status": execution.status,
+        "statusDetails": dict(execution.status_details_map or {}),
+        "queuedAt": _epoch(execution.queued_at), "lastUpdatedAt": _epoch(execution.last_updated_at),
+        "versionNumber": execution.version_number, "executionNumber": execution.execution_number,
+    }
+    if execution.started_at is not None:
+        view["startedAt"] = _epoch(execution.started_at)
+    if with_document:
+        view["jobDocument"] = iot.jobs[execution.job_id].document
+    return view
+
+
+def _epoch(value: datetime.datetime | None) -> int | None:
+    return None if value is None else int(value.replace(tzinfo=datetime.UTC).timestamp())
+
+
+def start_next_pending(iot: iot_models.IoTBackend, thing: str, details: dict | None) -> dict[str, Any]:
+    iot.describe_thing(thing)
+    with _lock:
+        mine = sorted(((jid, e) for (jid, name), e in iot.job_executions.items()
+                       if name == thing and e.status in ("QUEUED", "IN_PROGRESS")), key=lambda item: item[1].queued_at)
+        in_progress = [item for item in mine if item[1].status == "IN_PROGRESS"]
+        chosen = (in_progress or mine or [None])[0]
+        if chosen is None:
+            return {}
+        job_id, execution = chosen
+        if execution.status == "QUEUED":
+            execution.status, execution.started_at = "IN_PROGRESS", utcnow()
+            execution.status_details_map = dict(details or {})
+            execution.last_updated_at, execution.version_number = utcnow(), execution.version_number + 1
+            refresh_job(iot, job_id)
+        return {"execution": _execution_view(iot, execution, thing)}
+
+
+def update_execution(iot: iot_models.IoTBackend, thing: str, job_id: str, body: dict) -> dict[str, Any]:
+    status = body.get("status", "")
+    if status not in ("IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED", "REMOVED", "CANCELED", "TIMED_OUT"):
+        raise DataPlaneError(400, "InvalidRequestException", f"status {status!r} is not a valid job execution status")
+    with _lock:
+        execution = iot.job_executions.get((job_id, thing))
+        if execution is None:
+            raise DataPlaneError(404, "ResourceNotFoundException", f"no execution of job {job_id} for thing {thing}")
+        if execution.status in TERMINAL:
+            raise DataPlaneError(409, "InvalidStateTransitionException",
+                                 f"job execution {job_id}/{thing} is already {execution.status}")
+        expected = body.get("expectedVersion")
+        if expected is not None and int(expected) != execution.version_number:
+            raise DataPlaneError(409, "VersionConflictException", f"expected version {expected}, is {execution.version_number}")
+        execution.status = status
+        execution.status_details_map = {**(execution.status_details_map or {}), **(body.get("statusDetails") or {})}
+        execution.last_updated_at, execution.version_number = utcnow(), execution.version_number + 1
+        refresh_job(iot, job_id)
+        answer: dict[str, Any] = {"executionState": {"status": execution.status,
+                                                     "statusDetails": execution.status_details_map,
+                                                     "versionNumber": execution.version_number}}
+        if body.get("includeJobDocument"):
+            answer["jobDocument"] = iot.jobs[job_id].document
+        return answer
+
+
+def describe_execution(iot: iot_models.IoTBackend, thing: str, job_id: str) -> dict[str, Any]:
+    with _lock:
+        if job_id == "$next":
+            pending = [(jid, e) for (jid, name), e in iot.job_executions.items()
+                       if name == thing and e.status in ("QUEUED", "IN_PROGRESS")]
+            if not pending:
+                raise DataPlaneError(404, "ResourceNotFoundException", f"no pending job execution for thing {thing}")
+            job_id = min(pending, key=lambda item: item[1].queued_at)[0]
+        execution = iot.job_executions.get((job_id, thing))
+        if execution is None:
+            raise DataPlaneError(404, "ResourceNotFoundException", f"no execution of job {job_id} for thing {thing}")
+        return {"execution": _execution_view(iot, execution, thing)}
+
+
+def pending_executions(iot: iot_models.IoTBackend, thing: str) -> dict[str, Any]:
+    with _lock:
+        mine = [(jid, e) for (jid, name), e in iot.job_executions.items() if name == thing]
+        summary = lambda e: {"jobId": e.job_id, "queuedAt": _epoch(e.queued_at), "startedAt": _epoch(e.started_at),
+                             "lastUpdatedAt": _epoch(e.last_updated_at), "versionNumber": e.version_number,
+                             "executionNumber": e.execution_number}
+        return {"inProgressJobs": [summary(e) for _, e in mine if e.status == "IN_PROGRESS"],
+                "queuedJobs": [summary(e) for _, e in mine if e.status == "QUEUED"]}
+
+
+# ---------------------------------------------------------------------------- credentials provider
+
+
+def issue_credentials(iot: iot_models.IoTBackend, alias_name: str, headers: dict[str, str]) -> dict[str, Any]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from moto.sts.models import sts_backends
+
+    thing = headers.get("x-amzn-iot-thingname", "")
+    pem = base64.b64decode(headers.get("x-orchard-client-certificate", "") or b"").decode(errors="replace")
+    certificate = next((c for c in iot.certificates.values() if c.certificate_pem.strip() == pem.strip()), None)
+    if certificate is None or certificate.status != "ACTIVE":
+        raise DataPlaneError(403, "ForbiddenException", "the client certificate is not a registered ACTIVE IoT certificate")
+    try:
+        signed_at = int(headers.get("x-orchard-signed-at", "0"))
+        public_key = x509.load_pem_x509_certificate(pem.encode()).public_key()
+        public_key.verify(base64.b64decode(headers.get("x-orchard-signature", "")), f"{thing}|{signed_at}".encode(),
+                          padding.PKCS1v15(), hashes.SHA256())
+    except Exception as error:
+        raise DataPlaneError(403, "ForbiddenException", f"no proof of the certificate's private key ({error})") from error
+    if abs(time.time() - signed_at) > PROOF_MAX_AGE_S:
+        raise DataPlaneError(403, "ForbiddenException", "the proof of possession is stale")
+    if (certificate.arn, thing) not in iot.principal_things:
+        raise DataPlaneError(403, "ForbiddenException", f"certificate is not attached to thing {thing!r}")
+    alias = iot.role_aliases.get(alias_name)
+    if alias is None:
+        raise DataPlaneError(404, "NotFoundException", f"role alias {alias_name} does not exist")
+    if not _policy_allows(iot, certificate.arn, "iot:AssumeRoleWithCertificate", alias.arn, thing):
+        raise DataPlaneError(403, "ForbiddenException",
+                             f"no policy of the certificate allows iot:AssumeRoleWithCertificate on {alias.arn}")
+    session = sts_backends[iot.account_id]["aws"].assume_role(
+        region_name=iot.region_name, role_session_name=thing[:64] or "device", role_arn=alias.role_arn,
+        policy="", duration=int(alias.credential_duration_seconds), external_id="")
+    return {"credentials": {"accessKeyId": session.access_key_id, "secretAccessKey": session.secret_access_key,
+                            "sessionToken": session.session_token,
+                            "expiration": session.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+
+
+def _policy_allows(iot: iot_models.IoTBackend, principal_arn: str, action: str, resource: str, thing: str) -> bool:
+    for (target, policy_name) in list(iot.principal_policies):
+        if target != principal_arn:
+            continue
+        policy = iot.policies.get(policy_name)
+        document = policy.document if policy is not None else {}
+        document = json.loads(document) if isinstance(document, str) else document
+        for statement in document.get("Statement", []):
+            actions = _as_list(statement.get("Action"))
+            resources = [r.replace("${iot:Connection.Thing.ThingName}", thing) for r in _as_list(statement.get("Resource"))]
+            if statement.get("Effect") == "Allow" and any(fnmatch.fnmatch(action, a) for a in actions) \
+                    and any(fnmatch.fnmatch(resource, r) for r in resources):
+                return True
+    return False
+
+
+def _as_list(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+# ------------------------------------------------------------------------------- HTTP and install
+
+
+def _region_of(environ: dict[str, Any]) -> str:
+    try:
+        return environ["HTTP_AUTHORIZATION"].split(",")[0].split()[1].split("/")[2]
+    except (KeyError, IndexError):
+        return "us-east-1"
+
+
+def _is_jobs_data(environ: dict[str, Any]) -> bool:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    return f"/{JOBS_DATA_SIGNING_NAME}/aws4_request" in auth
+
+
+def make_app():
+    from flask import Flask, Response, request
+
+    app = Flask("orchard-iot-device-side")
+
+    def answer(call, *args: Any) -> Response:
+        try:
+            payload, status = call(*args), 200
+        except DataPlaneError as error:
+            payload, status = {"message": error.message}, error.status
+            return Response(json.dumps(payload), status=status, mimetype="application/json",
+                            headers={"x-amzn-ErrorType": error.code})
+        except iot_models.ResourceNotFoundException:
+            payload, status = {"message": "resource not found"}, 404
+            return Response(json.dumps(payload), status, mimetype="application/json",
+                            headers={"x-amzn-ErrorType": "ResourceNotFoundException"})
+        return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+    def iot() -> iot_models.IoTBackend:
+        return backend(DEFAULT_ACCOUNT_ID, _region_of(request.environ))
+
+    @app.route("/things/<thing>/jobs/<job_id>", methods=["PUT", "GET", "POST"])
+    def job_execution(thing: str, job_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        if request.method == "PUT" and job_id == "$next":
+            return answer(start_next_pending, iot(), thing, body.get("statusDetails"))
+        if request.method == "POST":
+            return answer(update_execution, iot(), thing, job_id, body)
+        return answer(describe_execution, iot(), thing, job_id)
+
+    @app.route("/things/<thing>/jobs", methods=["GET"])
+    def pending(thing: str) -> Response:
+        return answer(pending_executions, iot(), thing)
+
+    @app.route("/role-aliases/<alias>/credentials", methods=["GET"])
+    def credentials(alias: str) -> Response:
+        return answer(issue_credentials, backend(), alias, {k.lower(): v for k, v in request.headers.items()})
+
+    return app
+
+
+def _route_device_side(original: Any) -> Any:
+    app_holder: dict[str, Any] = {}
+
+    def get_application(self: werkzeug_app.DomainDispatcherApplication, environ: dict[str, Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if _is_jobs_data(environ) or (path.startswith(CREDENTIALS_PATH) and path.endswith("/credentials")):
+            if "app" not in app_holder:
+                app_holder["app"] = make_app()
+            return app_holder["app"]
+        return original(self, environ)
+
+    return get_application
+
+
+def install() -> None:
+    backend_class = iot_models.IoTBackend
+    backend_class.create_job = _create_job(backend_class.create_job)
+    backend_class.cancel_job = _cancel_job(backend_class.cancel_job)
+    backend_class.describe_job = _refreshed(backend_class.describe_job)
+    backend_class.list_job_executions_for_job = _refreshed(backend_class.list_job_executions_for_job)
+    dispatcher = werkzeug_app.DomainDispatcherApplication
+    dispatcher.get_application = _route_device_side(dispatcher.get_application)

@@ -1,0 +1,135 @@
+"""edge_deployment end to end in the sandbox: TVM compile, signed package, fleet of two simulated devices
+running the real agent, IoT job, captured data, drift report, teardown — and no private key anywhere."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from orchard.settings import load_settings
+
+from local_aws.demo_data import edge_deployment as demo
+
+pytestmark = pytest.mark.e2e
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "edge_deployment.py"
+PRIVATE_KEY_MARKERS = ("PRIVATE KEY",)  # matches BEGIN RSA PRIVATE KEY and BEGIN PRIVATE KEY
+
+
+def load_dag():
+    spec = importlib.util.spec_from_file_location("edge_deployment", DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.edge_deployment()
+
+
+@pytest.fixture
+def buckets(aws):
+    settings = load_settings(variables=False)
+    s3 = boto3.client("s3")
+    for bucket in {settings.data_bucket, settings.artifacts_bucket, settings.reports_bucket}:
+        s3.create_bucket(Bucket=bucket)
+    return s3, settings
+
+
+def all_objects(s3) -> dict[str, bytes]:
+    found = {}
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                found[f"s3://{bucket}/{item['Key']}"] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+    return found
+
+
+def test_edge_deployment_end_to_end(buckets, airflow_db, inline_triggers, capfd):
+    s3, settings = buckets
+    conf = demo.upload(s3, settings, per_device=12, calibration=24)
+    conf.update(poll_seconds=1, capture_batch_size=5, capture_push_period_seconds=1)
+
+    run = load_dag().test(run_conf=conf)
+    task_log = "".join(capfd.readouterr())
+
+    assert run.state == "success", task_log[-4000:]
+    # The compile and deploy waits went through their triggers.
+    assert {type(t).__name__ for t, _ in inline_triggers} >= {"NeoCompilationTrigger", "IotJobCompletedTrigger"}
+
+    objects = all_objects(s3)
+    package_key = f"s3://{settings.artifacts_bucket}/edge_deployment/packages/fruit-colour/1.0.0/package.tar.gz"
+    assert package_key in objects
+    manifest = json.loads(objects[package_key.replace("package.tar.gz", "manifest.json")])
+    assert manifest["variant"] == "int8" and manifest["compiled"]["quantized"]
+    assert set(manifest["files"]) == {"model.so", "reference.json"} and manifest["prepared"]["int8_top1_agreement"] >= 0
+
+    # Both simulated devices captured every frame they classified, in batches.
+    captures = [k for k in objects if "/edge_deployment/captures/edge-demo-fleet/" in k]
+    for device in demo.DEVICES:
+        records = [json.loads(line) for k in captures if f"/{device}/" in k for line in objects[k].splitlines()]
+        assert len(records) == 12 and {r["model"] for r in records} == {"fruit-colour"}
+    assert len(captures) >= 2 * (12 // 5)
+
+    # The drift report flags the brighter camera and not the other one.
+    [drift_key] = [k for k in objects if k.endswith("/monitor/drift.json")]
+    devices = json.loads(objects[drift_key])["summary"]["devices"]
+    assert devices["edge-demo-camera-2"]["input_psi"] > devices["edge-demo-camera-1"]["input_psi"]
+    assert devices["edge-demo-camera-2"]["input_drift"] == "drift"
+    [report_json] = [k for k in objects if k.endswith("/report.json") and "/edge_deployment/" in k]
+    report = json.loads(objects[report_json])
+    assert any(f.endswith("input_drift.png") for f in report["figures"])
+    assert "int8 top-1 agreement with float32" in report["metrics"]
+    # The prepare step ran as a SageMaker processing job; Neo compiled the int8 model it wrote.
+    assert boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"][0]["ProcessingJobStatus"] == "Completed"
+
+    # Teardown removed the fleet.
+    iot = boto3.client("iot")
+    assert iot.list_things()["things"] == []
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+
+    # No private key in any S3 object, any XCom value or the task log.
+    assert not [k for k, body in objects.items() if any(m.encode() in body for m in PRIVATE_KEY_MARKERS)]
+    assert not any(m in task_log for m in PRIVATE_KEY_MARKERS)
+    device_and_job_logs = all_log_messages()
+    assert any("verified (sha256, KMS signature" in line for line in device_and_job_logs)  # the agents' own lines
+    assert not any(m in line for line in device_and_job_logs for m in PRIVATE_KEY_MARKERS)
+    xcoms = run_xcoms(run.run_id)
+    assert len(xcoms) >= 8 and any("certificate_arn" in value for value in xcoms)
+    assert not any(m in value for value in xcoms for m in PRIVATE_KEY_MARKERS)
+
+
+def all_log_messages() -> list[str]:
+    """Every CloudWatch Logs line of the run: compilation job, simulated devices' agents."""
+    logs = boto3.client("logs")
+    lines = []
+    for group in logs.describe_log_groups()["logGroups"]:
+        for stream in logs.describe_log_streams(logGroupName=group["logGroupName"])["logStreams"]:
+            events = logs.get_log_events(logGroupName=group["logGroupName"], logStreamName=stream["logStreamName"])
+            lines += [e["message"] for e in events["events"]]
+    return lines
+
+
+def run_xcoms(run_id: str) -> list[str]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(XComModel).filter_by(dag_id="edge_deployment", run_id=run_id).all()
+        return [json.dumps(row.value, default=str) for row in rows]
+
+
+def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or_provisioned(buckets, airflow_db):
+    s3, settings = buckets
+    conf = demo.upload(s3, settings, per_device=1, calibration=4)
+    conf.update(poll_seconds=1, input_shape='{"data": [1, 3, 224, 224]}')
+
+    run = load_dag().test(run_conf=conf)
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["validate_model"] == "failed" and states["compile"] == "upstream_failed"
+    assert boto3.client("sagemaker").list_compilation_jobs()["CompilationJobSummaries"] == []
+    assert boto3.client("iot").list_things()["things"] == []
+    # The report still tells what happened.
+    reports = s3.list_objects_v2(Bucket=settings.reports_bucket, Prefix="reports/edge_deployment/").get("Contents", [])
+    assert any(o["Key"].endswith("report.md") for o in reports)
