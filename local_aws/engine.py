@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from moto.moto_api._internal import models as moto_api
 
-from local_aws import batch, emr, jobs, sagemaker
+from local_aws import async_endpoints, batch, emr, jobs, labeling, latency, sagemaker
 
 _installed = False
 
@@ -18,6 +18,9 @@ def install(endpoint_url: str) -> None:
     batch.install()
     sagemaker.install()
     emr.install()
+    async_endpoints.install()
+    labeling.install()
+    latency.install()
     _stop_jobs_on_reset()
     _installed = True
 
