@@ -98,14 +98,18 @@ def test_frames_are_prelabeled_verified_and_every_resource_removed(dag, inline_t
 def test_teardown_removes_the_endpoint_when_invoke_fails(dag, monkeypatch):
     from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
 
+    endpoints_during_invoke = []
+
     def broken_invoke(self, context):
-        assert boto3.client("sagemaker").list_endpoints()["Endpoints"], "the endpoint exists while invoke runs"
+        endpoints_during_invoke.extend(e["EndpointStatus"] for e in boto3.client("sagemaker").list_endpoints()["Endpoints"])
         raise RuntimeError("injected invoke failure")
 
     monkeypatch.setattr(SageMakerAsyncInvokeOperator, "execute", broken_invoke)
+    dag.get_task("invoke").partial_kwargs["retries"] = 0  # fail now, not after the retries' backoff
     run = dag.test(run_conf=conf())
 
     assert run.state == "failed"
+    assert endpoints_during_invoke == ["InService"]  # it existed, and the teardown removed it
     assert_no_billable_resources()
     assert keys(ARTIFACTS, "manifest/") == []
 
