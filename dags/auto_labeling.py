@@ -45,6 +45,8 @@ DAG_ID = "auto_labeling"
 VERIFIED = Asset("s3://orchard-artifacts/auto_labeling/verified")
 # How often waits poll AWS. Endpoint creation takes minutes on AWS; the sandbox sets a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
+# InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
+INVOKE_CONCURRENCY = 16
 INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge", "ml.p3.2xlarge"]
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
@@ -61,8 +63,6 @@ PARAMS = {
     "instance_type": Param("ml.m5.xlarge", type="string", enum=INSTANCE_TYPES),
     "max_instances": Param(2, type="integer", minimum=1, maximum=20, description="Autoscaling maximum (minimum is 0)"),
     "max_concurrent_invocations_per_instance": Param(4, type="integer", minimum=1, maximum=1000),
-    "invoke_concurrency": Param(16, type="integer", minimum=1, maximum=64,
-                                description="InvokeEndpointAsync calls in flight per shard (client side)"),
     "frames_per_shard": Param(500, type="integer", minimum=1, maximum=10000),
     "max_frames": Param(5000, type="integer", minimum=1, maximum=200000),
     "score_threshold": Param(0.5, type="number", minimum=0, maximum=1),
@@ -74,8 +74,6 @@ PARAMS = {
     "task_availability_s": Param(864000, type="integer", minimum=60, maximum=2592000,
                                  description="How long tasks wait for workers (up to 30 days)"),
     "stop_at_manifest": Param(False, type="boolean", description="End at the manifest: no Ground Truth job"),
-    "max_wait_s": Param(7200, type="integer", minimum=60, maximum=86400, description="Longest wait for one shard's outputs"),
-    "poll_seconds": Param(POLL_SECONDS, type="integer", minimum=1, maximum=600),
 }
 
 
@@ -107,14 +105,10 @@ def auto_labeling():
 
     @task
     def create_model(plan: dict) -> str:
-        from orchard.auto_labeling import create_model
+        """The model, and its endpoint config with AsyncInferenceConfig (S3 output and failure paths)."""
+        from orchard.auto_labeling import create_endpoint_config, create_model
 
-        return create_model(plan)
-
-    @task
-    def create_endpoint_config(plan: dict) -> str:
-        from orchard.auto_labeling import create_endpoint_config
-
+        create_model(plan)
         return create_endpoint_config(plan)
 
     deploy_endpoint = SageMakerAsyncEndpointOperator(
@@ -139,7 +133,7 @@ def auto_labeling():
     invoke = SageMakerAsyncInvokeOperator.partial(
         task_id="invoke",
         endpoint_name="{{ ti.xcom_pull(task_ids='validate_inputs')['endpoint_name'] }}",
-        max_concurrency="{{ params.invoke_concurrency }}",
+        max_concurrency=INVOKE_CONCURRENCY,
         content_type="image/png",
         waiter_delay=POLL_SECONDS,
         max_wait_s=7200,
@@ -153,15 +147,11 @@ def auto_labeling():
         return collect_predictions(list(summaries), plan)
 
     @task
-    def remove_autoscaling(plan: dict) -> None:
-        from orchard.auto_labeling import remove_autoscaling
+    def delete_endpoint(plan: dict) -> None:
+        """Scaling policies and alarm, scalable target, endpoint, endpoint config, model: what this run made."""
+        from orchard.auto_labeling import delete_endpoint_stack, remove_autoscaling
 
         remove_autoscaling(plan)
-
-    @task
-    def delete_endpoint(plan: dict) -> None:
-        from orchard.auto_labeling import delete_endpoint_stack
-
         delete_endpoint_stack(plan)
 
     @task
@@ -210,13 +200,10 @@ def auto_labeling():
         return uri
 
     model = create_model(plan)
-    config = create_endpoint_config(plan)
     scaling = scale_endpoint(plan)
-    chain(model, config, deploy_endpoint, scaling, invoke)
+    chain(model, deploy_endpoint, scaling, invoke)
     collected = collect_predictions(invoke.output, plan)
-    unscale = remove_autoscaling(plan).as_teardown(setups=scaling)
-    deleted = delete_endpoint(plan).as_teardown(setups=[model, config, deploy_endpoint])
-    chain(collected, unscale, deleted)
+    collected >> delete_endpoint(plan).as_teardown(setups=[model, deploy_endpoint, scaling])
     manifest = build_manifest(plan, collected)
     gate = send_to_labeling()
     verified = read_verified(plan, label.output)
