@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 
@@ -26,10 +27,10 @@ class SageMakerAsyncInferenceHook(AwsBaseHook):
         kwargs["client_type"] = "sagemaker-runtime"
         super().__init__(*args, **kwargs)
 
-    def invoke_async(self, endpoint_name: str, input_location: str, content_type: str) -> dict[str, str]:
+    def invoke_async(self, endpoint_name: str, input_location: str, content_type: str, client: Any = None) -> dict[str, str]:
         """One invocation: {input, inference_id, output, failure} or {input, error} when the call is refused."""
         try:
-            response = self.conn.invoke_endpoint_async(
+            response = (client or self.conn).invoke_endpoint_async(
                 EndpointName=endpoint_name,
                 InputLocation=input_location,
                 ContentType=content_type,
@@ -55,10 +56,13 @@ class SageMakerAsyncInferenceHook(AwsBaseHook):
         """Invoke for every input, at most `max_concurrency` calls in flight; results in input order."""
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be ≥ 1, got {max_concurrency}")
-        self.conn  # build the (thread-safe) client once, before the threads share it
+        # One (thread-safe) client shared by the threads, with a connection per thread: botocore's default
+        # pool of 10 would make every call past the tenth open a new connection.
+        config = (self.config or Config()).merge(Config(max_pool_connections=max(10, max_concurrency)))
+        client = self.get_client_type(config=config)
         results = []
         with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="invoke-async") as pool:
-            for result in pool.map(lambda uri: self.invoke_async(endpoint_name, uri, content_type), input_locations):
+            for result in pool.map(lambda uri: self.invoke_async(endpoint_name, uri, content_type, client), input_locations):
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
