@@ -8,8 +8,9 @@ adjustment) labeling job**, reads the verified labels back and removes every bil
 happens (teardown tasks).
 
 **Trigger** from the UI form. Required: `frames_prefix` (s3://… with .png/.jpg frames) and either
-`model_data_uri` (+ `image_uri`, default the orchard `auto-labeling` image: OpenCV's HOG pedestrian
-detector) or `existing_endpoint_name` (an async endpoint you own: used as is, never deleted).
+`model_data_uri` (a model.tar.gz with `code/inference.py`; `image_uri` defaults to AWS's PyTorch CPU inference
+image, which runs it — the demo's is OpenCV's HOG pedestrian detector) or `existing_endpoint_name` (an async
+endpoint you own: used as is, never deleted).
 `stop_at_manifest` ends the run at the manifest (Ground Truth no longer takes new customers: label elsewhere).
 
 **Steps**: validate inputs (before anything billable) → model, endpoint config (`AsyncInferenceConfig`),

@@ -90,4 +90,4 @@ def upload(s3_client: Any, settings: Any) -> dict:
     upload_frames(s3_client, bucket, FRAMES_PREFIX, DEMO_FRAMES)
     s3_client.put_object(Bucket=bucket, Key=MODEL_KEY, Body=model_tarball())
     return {"frames_prefix": f"s3://{bucket}/{FRAMES_PREFIX}", "model_data_uri": f"s3://{bucket}/{MODEL_KEY}",
-            "frames_per_shard": 50, "poll_seconds": 2}
+            "frames_per_shard": 50}

@@ -36,7 +36,7 @@ def dag(aws, airflow_db, monkeypatch):
 
 def conf(**overrides):
     return {"frames_prefix": f"s3://{DATA}/frames/", "model_data_uri": f"s3://{DATA}/model/model.tar.gz",
-            "frames_per_shard": 8, "poll_seconds": 1, **overrides}
+            "frames_per_shard": 8, **overrides}
 
 
 def read(uri: str) -> bytes:

@@ -86,9 +86,9 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     invoked: list[str] = []
     original = SageMakerAsyncInferenceHook.invoke_async
 
-    def counting(self, endpoint_name, input_location, content_type):
+    def counting(self, endpoint_name, input_location, content_type, client=None):
         invoked.append(input_location.rsplit("/", 1)[-1])
-        return original(self, endpoint_name, input_location, content_type)
+        return original(self, endpoint_name, input_location, content_type, client)
 
     monkeypatch.setattr(SageMakerAsyncInferenceHook, "invoke_async", counting)
     shard = shard_with_frames(5)
@@ -140,3 +140,60 @@ def test_autoscaling_follows_the_backlog_and_is_removed(aws):
     assert scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"] == []
     assert boto3.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
     hook.remove_scaling("detector", "AllTraffic")  # a retried teardown finds nothing left, and succeeds
+
+
+# ------------------------------------------------------------------------------ input validation
+
+PARAMS = {"frames_prefix": f"s3://{BUCKET}/frames/", "model_id": "m", "model_data_uri": f"s3://{BUCKET}/model.tar.gz",
+          "image_uri": "", "existing_endpoint_name": "", "instance_type": "ml.m5.xlarge", "max_instances": 2,
+          "max_concurrent_invocations_per_instance": 4, "frames_per_shard": 2, "max_frames": 5, "score_threshold": 0.5,
+          "label_categories": ["pedestrian"], "labeling_mode": "verify", "stop_at_manifest": False}
+RUN_ID = "manual__2026-11-21T10:00:00+00:00"
+
+
+@pytest.fixture
+def data(aws):
+    s3 = boto3.client("s3")
+    for bucket in (BUCKET, "orchard-artifacts"):
+        s3.create_bucket(Bucket=bucket)
+    for index in range(7):
+        s3.put_object(Bucket=BUCKET, Key=f"frames/{index}.png", Body=b"png")
+    s3.put_object(Bucket=BUCKET, Key="frames/notes.txt", Body=b"not a frame")
+    s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=b"tar")
+    return s3
+
+
+def test_a_plan_caps_the_frames_and_splits_them_into_shards(data):
+    from orchard.auto_labeling import plan_run
+
+    plan = plan_run(PARAMS, "auto_labeling", RUN_ID)
+
+    assert plan["owned"] and plan["frames"] == 5 and len(plan["shards"]) == 3
+    assert plan["endpoint_name"].startswith("auto-labeling-manual-20261121t100000")
+    first = json.loads(data.get_object(Bucket="orchard-artifacts", Key=plan["shards"][0]["frames_uri"].split("/", 3)[3])["Body"].read())
+    assert first == [f"s3://{BUCKET}/frames/0.png", f"s3://{BUCKET}/frames/1.png"]
+    assert "pytorch-inference" in plan["image_uri"] and plan["output_path"] != plan["failure_path"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"frames_prefix": f"s3://{BUCKET}/nothing/"}, "no frames"),
+    ({"frames_prefix": "s3://no-such-bucket/frames/"}, "does not exist"),
+    ({"model_data_uri": f"s3://{BUCKET}/missing.tar.gz"}, "does not exist: upload"),
+    ({"model_data_uri": ""}, "existing_endpoint_name"),
+    ({"label_categories": ["car", "car"]}, "duplicates"),
+    ({"existing_endpoint_name": "nobody"}, "existing_endpoint_name nobody"),
+])
+def test_bad_input_is_refused_before_anything_billable(data, change, message):
+    from orchard.auto_labeling import InputError, plan_run
+
+    with pytest.raises(InputError, match=message):
+        plan_run({**PARAMS, **change}, "auto_labeling", RUN_ID)
+    assert boto3.client("sagemaker").list_models()["Models"] == []
+
+
+def test_an_existing_endpoint_must_be_asynchronous(data):
+    from orchard.auto_labeling import InputError, plan_run
+
+    assert deploy(boto3.client("sagemaker"), "realtime", async_config=False)[-1] == "InService"
+    with pytest.raises(InputError, match="not asynchronous"):
+        plan_run({**PARAMS, "existing_endpoint_name": "realtime", "model_data_uri": ""}, "auto_labeling", RUN_ID)
