@@ -50,8 +50,13 @@ def start_sandbox(latency_ms: int) -> subprocess.Popen:
     port = pick_port(0)
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ORCHARD_SANDBOX_LATENCY_MS": str(latency_ms), "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "local_aws", "serve", "--port", str(port)], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not is_up(url):
         if time.monotonic() > deadline or process.poll() is not None:
@@ -66,18 +71,35 @@ def start_sandbox(latency_ms: int) -> subprocess.Popen:
 def deploy_detector(name: str) -> str:
     s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
     s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=demo.model_tarball())
-    sagemaker.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::123456789012:role/bench",
-                           PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"})
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/bench",
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"},
+    )
     sagemaker.create_endpoint_config(
         EndpointConfigName=name,
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.xlarge", "InitialInstanceCount": 1}],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/{name}/out/", "S3FailurePath": f"s3://{BUCKET}/{name}/fail/"}},
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        AsyncInferenceConfig={
+            "OutputConfig": {
+                "S3OutputPath": f"s3://{BUCKET}/{name}/out/",
+                "S3FailurePath": f"s3://{BUCKET}/{name}/fail/",
+            }
+        },
     )
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
     while (status := sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"]) == "Creating":
         time.sleep(0.1)
     if status != "InService":
-        raise RuntimeError(f"endpoint {name}: {sagemaker.describe_endpoint(EndpointName=name).get('FailureReason')}")
+        raise RuntimeError(
+            f"endpoint {name}: {sagemaker.describe_endpoint(EndpointName=name).get('FailureReason')}"
+        )
     return name
 
 
@@ -97,9 +119,8 @@ def count_objects(prefix: str) -> int:
 
 
 def submission_rates(frames: int, runs: int) -> tuple[float, float]:
-    from PIL import Image
-
     from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("RGB", (64, 128), (120, 120, 120)).save(buffer, "PNG")
@@ -140,7 +161,10 @@ def detector_alone_seconds(frames: list[bytes]) -> float:
     from local_aws.environments import ensure_env
 
     folder = REPO / "include" / "auto_labeling"
-    python = ensure_env((folder / "requirements.txt").read_text(), label="auto-labeling", log=lambda line: None) / "python"
+    python = (
+        ensure_env((folder / "requirements.txt").read_text(), label="auto-labeling", log=lambda line: None)
+        / "python"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         paths = []
         for index, body in enumerate(frames):
@@ -148,8 +172,13 @@ def detector_alone_seconds(frames: list[bytes]) -> float:
             paths.append(str(Path(scratch, f"{index}.png")))
         Path(scratch, "detector.json").write_text(json.dumps(demo.DETECTOR_SETTINGS))
         Path(scratch, "driver.py").write_text(DETECT_ALONE)
-        done = subprocess.run([str(python), str(Path(scratch, "driver.py")), scratch, *paths], cwd=folder,
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [str(python), str(Path(scratch, "driver.py")), scratch, *paths],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return json.loads(done.stdout.splitlines()[-1])["seconds"]
 
 
@@ -182,9 +211,12 @@ def collect_times(count: int, runs: int) -> tuple[float, float, float]:
         else:
             alone.append(detector_alone_seconds(frames))
             through.append(collect_seconds(endpoint, uris, run))
-        print(f"  run {run + 1}: detector alone {alone[-1]:.2f} s, through the endpoint {through[-1]:.2f} s "
-              f"({through[-1] / alone[-1]:.2f}x)", flush=True)
-    ratio = statistics.median(t / a for t, a in zip(through, alone))
+        print(
+            f"  run {run + 1}: detector alone {alone[-1]:.2f} s, through the endpoint {through[-1]:.2f} s "
+            f"({through[-1] / alone[-1]:.2f}x)",
+            flush=True,
+        )
+    ratio = statistics.median(t / a for t, a in zip(through, alone, strict=True))
     return statistics.median(alone), statistics.median(through), ratio
 
 
@@ -206,8 +238,10 @@ def main() -> None:
         finally:
             sandbox.terminate()
             sandbox.wait()
-        print(f"  median of {args.runs}: one-by-one loop {loop:.1f}/s; fan-out ({FAN_OUT} in flight) {fan:.1f}/s "
-              f"= {fan / loop:.1f}x the loop\n")
+        print(
+            f"  median of {args.runs}: one-by-one loop {loop:.1f}/s; fan-out ({FAN_OUT} in flight) {fan:.1f}/s "
+            f"= {fan / loop:.1f}x the loop\n"
+        )
     if args.only != "rate":
         sandbox = start_sandbox(0)
         try:
@@ -216,8 +250,10 @@ def main() -> None:
         finally:
             sandbox.terminate()
             sandbox.wait()
-        print(f"  median of {args.runs}: detector alone {alone:.2f} s ({args.collect_frames / alone:.1f} frames/s); "
-              f"through the async endpoint {through:.2f} s; median per-run ratio {ratio:.2f}x")
+        print(
+            f"  median of {args.runs}: detector alone {alone:.2f} s ({args.collect_frames / alone:.1f} frames/s); "
+            f"through the async endpoint {through:.2f} s; median per-run ratio {ratio:.2f}x"
+        )
 
 
 if __name__ == "__main__":

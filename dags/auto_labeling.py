@@ -36,7 +36,6 @@ import os
 from datetime import timedelta
 
 from airflow.sdk import Asset, Param, chain, dag, task
-
 from orchard import naming
 from orchard.operators.async_endpoint import SageMakerAsyncEndpointOperator
 from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
@@ -48,32 +47,72 @@ VERIFIED = Asset("s3://orchard-artifacts/auto_labeling/verified")
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 # InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
 INVOKE_CONCURRENCY = 16
-INSTANCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge", "ml.p3.2xlarge"]
+INSTANCE_TYPES = [
+    "ml.m5.large",
+    "ml.m5.xlarge",
+    "ml.c5.xlarge",
+    "ml.g4dn.xlarge",
+    "ml.g5.xlarge",
+    "ml.p3.2xlarge",
+]
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 PARAMS = {
-    "frames_prefix": Param("s3://orchard-data/auto_labeling/frames/", type="string", pattern=S3_URI,
-                           description="S3 prefix holding the camera frames (.png, .jpg, .jpeg)"),
-    "model_id": Param("opencv-hog-people-detector", type="string", minLength=1, maxLength=128,
-                      description="Name of the model (registry / JumpStart id) that produces the labels; the report names it"),
-    "model_data_uri": Param("s3://orchard-data/auto_labeling/model/model.tar.gz", type="string",
-                            pattern=r"^(s3://.+\.tar\.gz)?$", description="model.tar.gz; empty with an existing endpoint"),
-    "image_uri": Param("", type="string", description="Inference image; empty: the AWS PyTorch CPU inference image, which runs code/inference.py from model.tar.gz"),
-    "existing_endpoint_name": Param("", type="string", pattern=r"^([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})?$",
-                                    description="Use this async endpoint as is (never deleted) instead of deploying one"),
+    "frames_prefix": Param(
+        "s3://orchard-data/auto_labeling/frames/",
+        type="string",
+        pattern=S3_URI,
+        description="S3 prefix holding the camera frames (.png, .jpg, .jpeg)",
+    ),
+    "model_id": Param(
+        "opencv-hog-people-detector",
+        type="string",
+        minLength=1,
+        maxLength=128,
+        description="Name of the model (registry / JumpStart id) that produces the labels; the report names it",
+    ),
+    "model_data_uri": Param(
+        "s3://orchard-data/auto_labeling/model/model.tar.gz",
+        type="string",
+        pattern=r"^(s3://.+\.tar\.gz)?$",
+        description="model.tar.gz; empty with an existing endpoint",
+    ),
+    "image_uri": Param(
+        "",
+        type="string",
+        description="Inference image; empty: AWS's PyTorch CPU inference image (runs model.tar.gz's code/inference.py)",
+    ),
+    "existing_endpoint_name": Param(
+        "",
+        type="string",
+        pattern=r"^([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})?$",
+        description="Use this async endpoint as is (never deleted) instead of deploying one",
+    ),
     "instance_type": Param("ml.m5.xlarge", type="string", enum=INSTANCE_TYPES),
-    "max_instances": Param(2, type="integer", minimum=1, maximum=20, description="Autoscaling maximum (minimum is 0)"),
+    "max_instances": Param(
+        2, type="integer", minimum=1, maximum=20, description="Autoscaling maximum (minimum is 0)"
+    ),
     "max_concurrent_invocations_per_instance": Param(4, type="integer", minimum=1, maximum=1000),
     "frames_per_shard": Param(500, type="integer", minimum=1, maximum=10000),
     "max_frames": Param(5000, type="integer", minimum=1, maximum=200000),
     "score_threshold": Param(0.5, type="number", minimum=0, maximum=1),
-    "label_categories": Param(["pedestrian"], type="array", items={"type": "string", "minLength": 1}, minItems=1),
+    "label_categories": Param(
+        ["pedestrian"], type="array", items={"type": "string", "minLength": 1}, minItems=1
+    ),
     "labeling_mode": Param("verify", type="string", enum=["verify", "adjust"]),
-    "workteam_arn": Param("arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/orchard-labelers",
-                          type="string", pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:workteam/.+$"),
+    "workteam_arn": Param(
+        "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/orchard-labelers",
+        type="string",
+        pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:workteam/.+$",
+    ),
     "task_time_limit_s": Param(600, type="integer", minimum=30, maximum=28800),
-    "task_availability_s": Param(864000, type="integer", minimum=60, maximum=2592000,
-                                 description="How long tasks wait for workers (up to 30 days)"),
+    "task_availability_s": Param(
+        864000,
+        type="integer",
+        minimum=60,
+        maximum=2592000,
+        description="How long tasks wait for workers (up to 30 days)",
+    ),
     "stop_at_manifest": Param(False, type="boolean", description="End at the manifest: no Ground Truth job"),
 }
 
@@ -87,8 +126,12 @@ PARAMS = {
     params=PARAMS,
     doc_md=__doc__,
     user_defined_macros=naming.MACROS,
-    default_args={"owner": "adas-ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30),
-                  "retry_exponential_backoff": True},
+    default_args={
+        "owner": "adas-ml-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+    },
 )
 def auto_labeling():
     @task
@@ -192,8 +235,15 @@ def auto_labeling():
         return read_verified(plan, job)
 
     @task(trigger_rule="none_failed", outlets=[VERIFIED])
-    def publish_report(plan: dict, collected: dict, manifest: dict, verified: dict | None = None,
-                       dag=None, run_id=None, ti=None) -> str:
+    def publish_report(
+        plan: dict,
+        collected: dict,
+        manifest: dict,
+        verified: dict | None = None,
+        dag=None,
+        run_id=None,
+        ti=None,
+    ) -> str:
         from orchard.auto_labeling import publish_report
 
         uri = publish_report(plan, collected, manifest, verified, dag.dag_id, run_id)

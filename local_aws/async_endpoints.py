@@ -17,7 +17,6 @@ import logging
 import queue
 import subprocess
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +64,19 @@ class EndpointRuntime:
         self.pending: queue.Queue[Invocation | None] = queue.Queue()
         self.in_flight: dict[str, Invocation] = {}
         self.process: subprocess.Popen | None = None
-        self.log = LogStream(account_id, region, ENDPOINT_GROUP.format(name=endpoint.endpoint_name),
-                             f"{self.variant}/i-{uuid.uuid4().hex[:17]}")
+        self.log = LogStream(
+            account_id,
+            region,
+            ENDPOINT_GROUP.format(name=endpoint.endpoint_name),
+            f"{self.variant}/i-{uuid.uuid4().hex[:17]}",
+        )
 
     # ---------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        threading.Thread(target=self._serve, daemon=True, name=f"endpoint-{self.endpoint.endpoint_name}").start()
+        threading.Thread(
+            target=self._serve, daemon=True, name=f"endpoint-{self.endpoint.endpoint_name}"
+        ).start()
 
     def shutdown(self) -> None:
         self.stop.set()
@@ -102,8 +107,14 @@ class EndpointRuntime:
         command = ["python", str(WORKER), str(model_dir), str(code_dir)]
         prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[])
         self.process = subprocess.Popen(
-            prepared.argv, cwd=prepared.cwd, env={**prepared.env, "PYTHONUNBUFFERED": "1"},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            prepared.argv,
+            cwd=prepared.cwd,
+            env={**prepared.env, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
             start_new_session=True,
         )
         assert self.process.stdout is not None
@@ -113,8 +124,10 @@ class EndpointRuntime:
                 return
             self.log.write(line)
             tail = [*tail[-4:], line.rstrip()]
-        raise RuntimeError(f"The primary container for production variant {self.variant} did not pass the ping "
-                           f"health check: the model process exited ({self.process.wait()}): {' | '.join(tail)}")
+        raise RuntimeError(
+            f"The primary container for production variant {self.variant} did not pass the ping "
+            f"health check: the model process exited ({self.process.wait()}): {' | '.join(tail)}"
+        )
 
     def _set_status(self, status: str) -> None:
         self.endpoint.endpoint_status = status
@@ -159,10 +172,18 @@ class EndpointRuntime:
         try:
             local.write_bytes(self._s3_get(invocation.input_location))
         except Exception as error:
-            self._write(invocation.failure_location, f"Failed to download the input {invocation.input_location}: {error}")
+            self._write(
+                invocation.failure_location,
+                f"Failed to download the input {invocation.input_location}: {error}",
+            )
             return None
-        return {"id": invocation.inference_id, "input": str(local), "output": f"{local}.out",
-                "content_type": invocation.content_type, "accept": invocation.accept}
+        return {
+            "id": invocation.inference_id,
+            "input": str(local),
+            "output": f"{local}.out",
+            "content_type": invocation.content_type,
+            "accept": invocation.accept,
+        }
 
     def _read_answers(self) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -170,7 +191,7 @@ class EndpointRuntime:
             if not line.startswith(ANSWER_PREFIX):
                 self.log.write(line)
                 continue
-            result = json.loads(line[len(ANSWER_PREFIX):])
+            result = json.loads(line[len(ANSWER_PREFIX) :])
             invocation = self.in_flight.pop(result["id"], None)
             if invocation is None:
                 continue
@@ -241,10 +262,16 @@ def _invoke_endpoint_async(self: runtime_responses.SageMakerRuntimeResponse) -> 
     endpoint_name = unquote(self.path.split("/")[2])
     runtime = runtime_of(self.current_account, self.region, endpoint_name)
     if runtime is None:
-        raise JsonRESTError("ValidationError", f"Endpoint {endpoint_name} of account {self.current_account} not found "
-                            "or is not an asynchronous endpoint.")
+        raise JsonRESTError(
+            "ValidationError",
+            f"Endpoint {endpoint_name} of account {self.current_account} not found "
+            "or is not an asynchronous endpoint.",
+        )
     if runtime.endpoint.endpoint_status != "InService":
-        raise JsonRESTError("ValidationError", f"Endpoint {endpoint_name} is {runtime.endpoint.endpoint_status}, not InService.")
+        raise JsonRESTError(
+            "ValidationError",
+            f"Endpoint {endpoint_name} is {runtime.endpoint.endpoint_status}, not InService.",
+        )
     input_location = self.headers.get("X-Amzn-SageMaker-InputLocation")
     if not input_location or not input_location.startswith("s3://"):
         raise JsonRESTError("ValidationError", f"InputLocation must be an s3:// URI, not {input_location!r}.")
@@ -261,9 +288,15 @@ def _invoke_endpoint_async(self: runtime_responses.SageMakerRuntimeResponse) -> 
         accept=self.headers.get("X-Amzn-SageMaker-Accept") or "application/json",
     )
     runtime.submit(invocation)
-    headers = {"X-Amzn-SageMaker-OutputLocation": invocation.output_location,
-               "X-Amzn-SageMaker-FailureLocation": invocation.failure_location}
-    return 202, headers, json.dumps({"InferenceId": invocation.inference_id, "OutputLocation": invocation.output_location})
+    headers = {
+        "X-Amzn-SageMaker-OutputLocation": invocation.output_location,
+        "X-Amzn-SageMaker-FailureLocation": invocation.failure_location,
+    }
+    return (
+        202,
+        headers,
+        json.dumps({"InferenceId": invocation.inference_id, "OutputLocation": invocation.output_location}),
+    )
 
 
 def stop_all() -> None:

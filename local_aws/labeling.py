@@ -18,9 +18,9 @@ from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
+from moto.s3.models import s3_backends
 from moto.sagemaker import responses as moto_sm_responses
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
-from moto.s3.models import s3_backends
 
 from local_aws import s3io
 
@@ -43,8 +43,13 @@ class LabelingJob:
         self.status = "InProgress"
         self.failure_reason: str | None = None
         self.created = self.modified = utcnow()
-        self.counters = {"TotalLabeled": 0, "HumanLabeled": 0, "MachineLabeled": 0,
-                         "FailedNonRetryableError": 0, "Unlabeled": 0}
+        self.counters = {
+            "TotalLabeled": 0,
+            "HumanLabeled": 0,
+            "MachineLabeled": 0,
+            "FailedNonRetryableError": 0,
+            "Unlabeled": 0,
+        }
         self.output: dict[str, str] | None = None
         self._stop = threading.Event()
 
@@ -73,32 +78,54 @@ class LabelingJob:
         categories = json.loads(self._get(self.request["LabelCategoryConfigS3Uri"]))
         source = categories.get("auditLabelAttributeName")
         if not source:
-            raise ValueError("the label category configuration names no auditLabelAttributeName: a verification "
-                             "or adjustment job must name the attribute that holds the labels to check")
+            raise ValueError(
+                "the label category configuration names no auditLabelAttributeName: a verification "
+                "or adjustment job must name the attribute that holds the labels to check"
+            )
         attribute = self.request["LabelAttributeName"]
-        manifest = self._get(self.request["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"]).decode()
+        manifest = self._get(
+            self.request["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"]
+        ).decode()
         lines = [json.loads(line) for line in manifest.splitlines() if line.strip()]
         now = datetime.now().strftime("%Y-%m-%dT%H:%M:%S.%f")
         output = [self._accepted(line, mode, source, attribute, categories, now) for line in lines]
         base = f"{self.request['OutputConfig']['S3OutputPath'].rstrip('/')}/{self.name}"
         manifest_uri = f"{base}/manifests/output/output.manifest"
         self._put(manifest_uri, "".join(json.dumps(line) + "\n" for line in output))
-        self._put(f"{base}/annotations/auto-accept-policy.txt", AUTO_ACCEPT_POLICY.format(job=self.name, mode=mode))
+        self._put(
+            f"{base}/annotations/auto-accept-policy.txt", AUTO_ACCEPT_POLICY.format(job=self.name, mode=mode)
+        )
         self.output = {"OutputDatasetS3Uri": manifest_uri}
         self.counters.update(TotalLabeled=len(output), MachineLabeled=len(output))
 
-    def _accepted(self, line: dict, mode: str, source: str, attribute: str, categories: dict, now: str) -> dict:
+    def _accepted(
+        self, line: dict, mode: str, source: str, attribute: str, categories: dict, now: str
+    ) -> dict:
         if source not in line:
-            raise ValueError(f"{line.get('source-ref')}: the input line has no {source!r} attribute to {mode}")
+            raise ValueError(
+                f"{line.get('source-ref')}: the input line has no {source!r} attribute to {mode}"
+            )
         job_name = f"labeling-job/{self.name}"
         if mode == "verify":
             labels = [entry["label"] for entry in categories.get("labels", [])]
             grade = "good" if "good" in labels else labels[0]
-            metadata = {"class-name": grade, "confidence": 0.0, "type": "groundtruth/label", "job-name": job_name,
-                        "human-annotated": "no", "creation-date": now, "worker-feedback": []}
+            metadata = {
+                "class-name": grade,
+                "confidence": 0.0,
+                "type": "groundtruth/label",
+                "job-name": job_name,
+                "human-annotated": "no",
+                "creation-date": now,
+                "worker-feedback": [],
+            }
             return {**line, attribute: labels.index(grade), f"{attribute}-metadata": metadata}
-        metadata = {**line[f"{source}-metadata"], "job-name": job_name, "human-annotated": "no",
-                    "creation-date": now, "adjustment-status": "unadjusted"}
+        metadata = {
+            **line[f"{source}-metadata"],
+            "job-name": job_name,
+            "human-annotated": "no",
+            "creation-date": now,
+            "adjustment-status": "unadjusted",
+        }
         return {**line, attribute: line[source], f"{attribute}-metadata": metadata}
 
     def _get(self, uri: str) -> bytes:
@@ -112,11 +139,18 @@ class LabelingJob:
     def describe(self) -> dict[str, Any]:
         request = self.request
         response = {
-            "LabelingJobName": self.name, "LabelingJobArn": self.arn, "LabelingJobStatus": self.status,
-            "LabelCounters": dict(self.counters), "CreationTime": self.created, "LastModifiedTime": self.modified,
-            "JobReferenceCode": self.name, "LabelAttributeName": request["LabelAttributeName"],
-            "InputConfig": request["InputConfig"], "OutputConfig": request["OutputConfig"],
-            "RoleArn": request["RoleArn"], "HumanTaskConfig": request["HumanTaskConfig"],
+            "LabelingJobName": self.name,
+            "LabelingJobArn": self.arn,
+            "LabelingJobStatus": self.status,
+            "LabelCounters": dict(self.counters),
+            "CreationTime": self.created,
+            "LastModifiedTime": self.modified,
+            "JobReferenceCode": self.name,
+            "LabelAttributeName": request["LabelAttributeName"],
+            "InputConfig": request["InputConfig"],
+            "OutputConfig": request["OutputConfig"],
+            "RoleArn": request["RoleArn"],
+            "HumanTaskConfig": request["HumanTaskConfig"],
         }
         for key in ("LabelCategoryConfigS3Uri", "StoppingConditions", "Tags"):
             if key in request:
@@ -134,24 +168,48 @@ def task_mode(pre_lambda_arn: str) -> str:
         return "verify"
     if function.endswith("AdjustmentBoundingBox"):
         return "adjust"
-    raise ValueError(f"{function}: the sandbox completes only bounding-box verification and adjustment jobs "
-                     "(their pre-labels can be auto-accepted); a job that needs boxes drawn from nothing cannot")
+    raise ValueError(
+        f"{function}: the sandbox completes only bounding-box verification and adjustment jobs "
+        "(their pre-labels can be auto-accepted); a job that needs boxes drawn from nothing cannot"
+    )
 
 
 def _validate(request: dict[str, Any]) -> None:
-    for key in ("LabelingJobName", "LabelAttributeName", "InputConfig", "OutputConfig", "RoleArn", "HumanTaskConfig"):
+    for key in (
+        "LabelingJobName",
+        "LabelAttributeName",
+        "InputConfig",
+        "OutputConfig",
+        "RoleArn",
+        "HumanTaskConfig",
+    ):
         if key not in request:
-            raise ValidationError(message=f"1 validation error detected: Value null at '{key}' failed to satisfy constraint: Member must not be null")
+            raise ValidationError(
+                message=f"1 validation error detected: Value null at '{key}' failed to satisfy constraint: "
+                "Member must not be null"
+            )
     task = request["HumanTaskConfig"]
-    for key in ("WorkteamArn", "UiConfig", "PreHumanTaskLambdaArn", "TaskTitle", "TaskDescription",
-                "NumberOfHumanWorkersPerDataObject", "TaskTimeLimitInSeconds", "AnnotationConsolidationConfig"):
+    for key in (
+        "WorkteamArn",
+        "UiConfig",
+        "PreHumanTaskLambdaArn",
+        "TaskTitle",
+        "TaskDescription",
+        "NumberOfHumanWorkersPerDataObject",
+        "TaskTimeLimitInSeconds",
+        "AnnotationConsolidationConfig",
+    ):
         if key not in task:
             raise ValidationError(message=f"HumanTaskConfig.{key} is required")
     availability = task.get("TaskAvailabilityLifetimeInSeconds", 864000)
     if not 60 <= availability <= MAX_TASK_AVAILABILITY_S:
-        raise ValidationError(message=f"TaskAvailabilityLifetimeInSeconds {availability} is outside 60..{MAX_TASK_AVAILABILITY_S}")
+        raise ValidationError(
+            message=f"TaskAvailabilityLifetimeInSeconds {availability} is outside 60..{MAX_TASK_AVAILABILITY_S}"
+        )
     if not 30 <= task["TaskTimeLimitInSeconds"] <= MAX_TASK_TIME_LIMIT_S:
-        raise ValidationError(message=f"TaskTimeLimitInSeconds {task['TaskTimeLimitInSeconds']} is outside 30..{MAX_TASK_TIME_LIMIT_S}")
+        raise ValidationError(
+            message=f"TaskTimeLimitInSeconds {task['TaskTimeLimitInSeconds']} is outside 30..{MAX_TASK_TIME_LIMIT_S}"
+        )
 
 
 def _jobs(backend: Any) -> dict[str, LabelingJob]:
@@ -165,7 +223,9 @@ def create_labeling_job(self: moto_sm_responses.SageMakerResponse) -> ActionResu
     _validate(request)
     jobs = _jobs(self.sagemaker_backend)
     if request["LabelingJobName"] in jobs:
-        raise ResourceInUseException(message=f"A labeling job named {request['LabelingJobName']} already exists")
+        raise ResourceInUseException(
+            message=f"A labeling job named {request['LabelingJobName']} already exists"
+        )
     job = LabelingJob(request, self.current_account, self.region)
     jobs[job.name] = job
     job.start()
@@ -193,12 +253,28 @@ def list_labeling_jobs(self: moto_sm_responses.SageMakerResponse) -> ActionResul
     status = self._get_param("StatusEquals")
     contains = self._get_param("NameContains")
     summaries = [
-        {k: v for k, v in job.describe().items() if k in ("LabelingJobName", "LabelingJobArn", "CreationTime",
-         "LastModifiedTime", "LabelingJobStatus", "LabelCounters", "LabelingJobOutput", "FailureReason", "InputConfig")}
+        {
+            k: v
+            for k, v in job.describe().items()
+            if k
+            in (
+                "LabelingJobName",
+                "LabelingJobArn",
+                "CreationTime",
+                "LastModifiedTime",
+                "LabelingJobStatus",
+                "LabelCounters",
+                "LabelingJobOutput",
+                "FailureReason",
+                "InputConfig",
+            )
+        }
         for job in _jobs(self.sagemaker_backend).values()
         if (not status or job.status == status) and (not contains or contains in job.name)
     ]
-    return ActionResult({"LabelingJobSummaryList": sorted(summaries, key=lambda s: s["CreationTime"], reverse=True)})
+    return ActionResult(
+        {"LabelingJobSummaryList": sorted(summaries, key=lambda s: s["CreationTime"], reverse=True)}
+    )
 
 
 def install() -> None:

@@ -24,7 +24,10 @@ IMAGE_TYPES = {"image/png", "image/jpeg", "image/jpg", "application/x-image"}
 
 def model_fn(model_dir: str) -> dict:
     settings_file = Path(model_dir) / "detector.json"
-    settings = {**DEFAULT_SETTINGS, **(json.loads(settings_file.read_text()) if settings_file.exists() else {})}
+    settings = {
+        **DEFAULT_SETTINGS,
+        **(json.loads(settings_file.read_text()) if settings_file.exists() else {}),
+    }
     hog = cv2.HOGDescriptor()
     hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
     return {"hog": hog, "settings": settings}
@@ -32,7 +35,9 @@ def model_fn(model_dir: str) -> dict:
 
 def input_fn(body: bytes, content_type: str) -> np.ndarray:
     if content_type.split(";")[0].strip() not in IMAGE_TYPES:
-        raise ValueError(f"unsupported content type {content_type!r}: send an image ({', '.join(sorted(IMAGE_TYPES))})")
+        raise ValueError(
+            f"unsupported content type {content_type!r}: send an image ({', '.join(sorted(IMAGE_TYPES))})"
+        )
     image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"the request body ({len(body)} bytes) is not a decodable image")
@@ -46,16 +51,27 @@ def predict_fn(image: np.ndarray, model: dict) -> dict:
         image, winStride=(stride, stride), padding=(padding, padding), scale=float(settings["scale"])
     )
     detections = []
-    for (x, y, w, h), margin in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).ravel()):
-        detections.append({
-            "label": settings["label"],
-            "box": [int(x), int(y), int(w), int(h)],  # left, top, width, height in pixels
-            # The SVM gives a margin, not a probability: squash it to (0, 1) so one threshold fits all models.
-            "score": round(1.0 / (1.0 + math.exp(-float(margin))), 4),
-        })
+    for (x, y, w, h), margin in zip(
+        np.asarray(rects).reshape(-1, 4), np.asarray(weights).ravel(), strict=True
+    ):
+        detections.append(
+            {
+                "label": settings["label"],
+                "box": [int(x), int(y), int(w), int(h)],  # left, top, width, height in pixels
+                # The SVM gives a margin, not a probability: squash it to (0, 1) so one threshold fits all models.
+                "score": round(1.0 / (1.0 + math.exp(-float(margin))), 4),
+            }
+        )
     height, width = image.shape[:2]
-    return {"model": os.environ.get("MODEL_NAME", MODEL_NAME), "image_size": {"width": width, "height": height,
-            "depth": int(image.shape[2]) if image.ndim == 3 else 1}, "detections": detections}
+    return {
+        "model": os.environ.get("MODEL_NAME", MODEL_NAME),
+        "image_size": {
+            "width": width,
+            "height": height,
+            "depth": int(image.shape[2]) if image.ndim == 3 else 1,
+        },
+        "detections": detections,
+    }
 
 
 def output_fn(prediction: dict, accept: str) -> str:

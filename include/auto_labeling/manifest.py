@@ -43,19 +43,28 @@ def detections_from_response(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def _from_mask_rcnn(response: dict[str, Any]) -> list[dict[str, Any]]:
-    ids, scores, boxes, names = (_flat(response["ids"]), _flat(response["scores"]), response["bboxes"], response["labels"])
+    ids, scores, boxes, names = (
+        _flat(response["ids"]),
+        _flat(response["scores"]),
+        response["bboxes"],
+        response["labels"],
+    )
     if len(ids) != len(scores) or len(ids) != len(boxes):
-        raise ResponseFormatError(f"Mask R-CNN response with {len(ids)} ids, {len(scores)} scores, {len(boxes)} boxes")
+        raise ResponseFormatError(
+            f"Mask R-CNN response with {len(ids)} ids, {len(scores)} scores, {len(boxes)} boxes"
+        )
     detections = []
-    for class_id, score, box in zip(ids, scores, boxes):
+    for class_id, score, box in zip(ids, scores, boxes, strict=True):
         if class_id < 0 or score < 0:
             continue  # GluonCV padding
         xmin, ymin, xmax, ymax = (float(v) for v in box)
-        detections.append({
-            "label": names[int(class_id)] if int(class_id) < len(names) else str(int(class_id)),
-            "box": [round(xmin), round(ymin), round(xmax - xmin), round(ymax - ymin)],
-            "score": float(score),
-        })
+        detections.append(
+            {
+                "label": names[int(class_id)] if int(class_id) < len(names) else str(int(class_id)),
+                "box": [round(xmin), round(ymin), round(xmax - xmin), round(ymax - ymin)],
+                "score": float(score),
+            }
+        )
     return detections
 
 
@@ -92,7 +101,15 @@ def manifest_line(
         if box is None:
             continue
         left, top, width, height = box
-        annotations.append({"class_id": class_ids[detection["label"]], "left": left, "top": top, "width": width, "height": height})
+        annotations.append(
+            {
+                "class_id": class_ids[detection["label"]],
+                "left": left,
+                "top": top,
+                "width": width,
+                "height": height,
+            }
+        )
         objects.append({"confidence": round(float(detection["score"]), 4)})
     return {
         "source-ref": source_ref,
@@ -130,15 +147,24 @@ def label_categories(categories: Sequence[str], mode: str) -> dict[str, Any]:
     are named by the manifest's class-map.
     """
     if mode == "verify":
-        return {"document-version": "2018-11-28", "labels": [{"label": "good"}, {"label": "bad"}],
-                "instructions": {"shortInstruction": "Are the boxes tight around every object of the listed classes?",
-                                 "fullInstruction": f"Classes: {', '.join(categories)}. Choose bad if a box is missing, loose or wrong."}}
+        return {
+            "document-version": "2018-11-28",
+            "labels": [{"label": "good"}, {"label": "bad"}],
+            "instructions": {
+                "shortInstruction": "Are the boxes tight around every object of the listed classes?",
+                "fullInstruction": f"Classes: {', '.join(categories)}. Choose bad if a box is missing, loose or wrong.",
+            },
+        }
     return {"document-version": "2018-11-28", "labels": [{"label": name} for name in categories]}
 
 
 def worker_template(mode: str, source_label_attribute: str) -> str:
     """The worker UI (crowd-bounding-box Liquid template): the pre-labels are shown as initial boxes."""
-    header = "Check the boxes: are they tight around every object?" if mode == "verify" else "Adjust the boxes so each one is tight around one object"
+    header = (
+        "Check the boxes: are they tight around every object?"
+        if mode == "verify"
+        else "Adjust the boxes so each one is tight around one object"
+    )
     return f"""<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
 <crowd-form>
   <crowd-bounding-box
@@ -157,7 +183,9 @@ def worker_template(mode: str, source_label_attribute: str) -> str:
 """
 
 
-def verified_dataset(output_lines: Iterable[dict[str, Any]], *, source_attribute: str, verified_attribute: str, mode: str) -> dict[str, Any]:
+def verified_dataset(
+    output_lines: Iterable[dict[str, Any]], *, source_attribute: str, verified_attribute: str, mode: str
+) -> dict[str, Any]:
     """Read a labeling job's output manifest: the verified boxes and verified / adjusted / rejected counts.
 
     verify: the job's attribute holds the grade (class-name `good` → verified, `bad` → rejected) and the
@@ -179,7 +207,11 @@ def verified_dataset(output_lines: Iterable[dict[str, Any]], *, source_attribute
             boxes = line[source_attribute]["annotations"] if accepted else []
         else:
             boxes = line[verified_attribute].get("annotations", [])
-            status = "rejected" if not boxes else ("adjusted" if metadata.get("adjustment-status") == "adjusted" else "verified")
+            status = (
+                "rejected"
+                if not boxes
+                else ("adjusted" if metadata.get("adjustment-status") == "adjusted" else "verified")
+            )
         counts[status] += 1
         records.append({"source-ref": line["source-ref"], "status": status, "annotations": boxes})
     return {"counts": counts, "records": records}

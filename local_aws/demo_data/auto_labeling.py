@@ -31,7 +31,10 @@ def frame(seed: int, width: int = 640, height: int = 360) -> tuple[bytes, list[l
     draw = ImageDraw.Draw(image)
     horizon = int(height * 0.45)
     draw.rectangle([0, horizon, width, height], fill=(95, 95, 100))
-    draw.polygon([(width * 0.45, horizon), (width * 0.55, horizon), (width * 0.9, height), (width * 0.1, height)], fill=(70, 70, 75))
+    draw.polygon(
+        [(width * 0.45, horizon), (width * 0.55, horizon), (width * 0.9, height), (width * 0.1, height)],
+        fill=(70, 70, 75),
+    )
     for y in range(horizon + 10, height, 30):
         draw.rectangle([width / 2 - 2, y, width / 2 + 2, y + 12], fill=(230, 230, 230))
     boxes = [_pedestrian(draw, rng, width, height, horizon) for _ in range(int(rng.integers(1, 4)))]
@@ -50,12 +53,20 @@ def _pedestrian(draw: Any, rng: Any, width: int, height: int, horizon: int) -> l
     colour = tuple(int(v) for v in rng.integers(10, 60, 3))
     centre, head = left + wide // 2, tall // 14
     draw.ellipse([centre - head, top + tall * 0.06, centre + head, top + tall * 0.06 + 2 * head], fill=colour)
-    draw.rectangle([centre - wide * 0.22, top + tall * 0.2, centre + wide * 0.22, top + tall * 0.55], fill=colour)
+    draw.rectangle(
+        [centre - wide * 0.22, top + tall * 0.2, centre + wide * 0.22, top + tall * 0.55], fill=colour
+    )
     for side in (-1, 1):
-        draw.line([centre + side * wide * 0.22, top + tall * 0.22, centre + side * wide * 0.32, top + tall * 0.5],
-                  fill=colour, width=max(3, wide // 10))
-        draw.line([centre + side * wide * 0.1, top + tall * 0.55, centre + side * wide * 0.16, top + tall * 0.92],
-                  fill=colour, width=max(4, wide // 8))
+        draw.line(
+            [centre + side * wide * 0.22, top + tall * 0.22, centre + side * wide * 0.32, top + tall * 0.5],
+            fill=colour,
+            width=max(3, wide // 10),
+        )
+        draw.line(
+            [centre + side * wide * 0.1, top + tall * 0.55, centre + side * wide * 0.16, top + tall * 0.92],
+            fill=colour,
+            width=max(4, wide // 8),
+        )
     return [left, top, wide, tall]
 
 
@@ -89,5 +100,8 @@ def upload(s3_client: Any, settings: Any) -> dict:
     bucket = settings.data_bucket
     upload_frames(s3_client, bucket, FRAMES_PREFIX, DEMO_FRAMES)
     s3_client.put_object(Bucket=bucket, Key=MODEL_KEY, Body=model_tarball())
-    return {"frames_prefix": f"s3://{bucket}/{FRAMES_PREFIX}", "model_data_uri": f"s3://{bucket}/{MODEL_KEY}",
-            "frames_per_shard": 50}
+    return {
+        "frames_prefix": f"s3://{bucket}/{FRAMES_PREFIX}",
+        "model_data_uri": f"s3://{bucket}/{MODEL_KEY}",
+        "frames_per_shard": 50,
+    }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from orchard import naming
@@ -63,29 +62,47 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
     if len(set(categories)) != len(categories):
         raise InputError(f"label_categories has duplicates: {categories}; give each category once")
     plan = {
-        "dag_id": dag_id, "region": settings.region, "conn_id": conn, "owned": not existing,
-        "model_id": params["model_id"], "instance_type": params["instance_type"],
-        "max_instances": params["max_instances"], "frames": len(frames), "categories": categories,
-        "threshold": float(params["score_threshold"]), "mode": params["labeling_mode"],
-        "base_uri": base, "role_arn": settings.sagemaker_execution_role_arn,
-        "labeling_output_uri": f"{base}labeling/", "verified_attribute": f"verified-{params['labeling_mode']}",
+        "dag_id": dag_id,
+        "region": settings.region,
+        "conn_id": conn,
+        "owned": not existing,
+        "model_id": params["model_id"],
+        "instance_type": params["instance_type"],
+        "max_instances": params["max_instances"],
+        "frames": len(frames),
+        "categories": categories,
+        "threshold": float(params["score_threshold"]),
+        "mode": params["labeling_mode"],
+        "base_uri": base,
+        "role_arn": settings.sagemaker_execution_role_arn,
+        "labeling_output_uri": f"{base}labeling/",
+        "verified_attribute": f"verified-{params['labeling_mode']}",
         "labeling_job_name": naming.resource_name("sagemaker_labeling_job", dag_id, run_id),
     }
     if existing:
-        plan.update(endpoint_name=existing, endpoint_config_name="", model_name="", **_existing_endpoint(conn, existing))
+        plan.update(
+            endpoint_name=existing,
+            endpoint_config_name="",
+            model_name="",
+            **_existing_endpoint(conn, existing),
+        )
     else:
         model_data = params["model_data_uri"].strip()
         if not model_data:
             raise InputError("give model_data_uri (an s3://…/model.tar.gz) or existing_endpoint_name")
         bucket, key = split(model_data)
         if not s3.check_for_key(key, bucket):
-            raise InputError(f"model_data_uri {model_data} does not exist: upload the model.tar.gz or fix the URI")
+            raise InputError(
+                f"model_data_uri {model_data} does not exist: upload the model.tar.gz or fix the URI"
+            )
         plan.update(
             endpoint_name=naming.resource_name("sagemaker_endpoint", dag_id, run_id),
             endpoint_config_name=naming.resource_name("sagemaker_endpoint_config", dag_id, run_id),
             model_name=naming.resource_name("sagemaker_model", dag_id, run_id),
-            model_data_uri=model_data, image_uri=params["image_uri"].strip() or inference_image(settings.region),
-            output_path=f"{base}async/output/", failure_path=f"{base}async/failure/",
+            model_data_uri=model_data,
+            image_uri=params["image_uri"].strip() or inference_image(settings.region),
+            output_path=f"{base}async/output/",
+            failure_path=f"{base}async/failure/",
             max_concurrent_per_instance=params["max_concurrent_invocations_per_instance"],
         )
     plan["shards"] = _write_shards(s3, frames, params["frames_per_shard"], base)
@@ -96,7 +113,9 @@ def _list_frames(s3: Any, prefix_uri: str, max_frames: int) -> list[str]:
     bucket, prefix = split(prefix_uri)
     if not s3.check_for_bucket(bucket):
         raise InputError(f"frames_prefix {prefix_uri}: bucket {bucket} does not exist or is not readable")
-    keys = sorted(k for k in s3.list_keys(bucket_name=bucket, prefix=prefix) if k.lower().endswith(IMAGE_SUFFIXES))
+    keys = sorted(
+        k for k in s3.list_keys(bucket_name=bucket, prefix=prefix) if k.lower().endswith(IMAGE_SUFFIXES)
+    )
     if not keys:
         raise InputError(f"no frames (.png, .jpg, .jpeg) under {prefix_uri}: check the prefix")
     if len(keys) > max_frames:
@@ -117,10 +136,15 @@ def _existing_endpoint(conn: str, name: str) -> dict[str, Any]:
     config = hook.conn.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     output = config.get("AsyncInferenceConfig", {}).get("OutputConfig")
     if not output:
-        raise InputError(f"endpoint {name} is not asynchronous (its config has no AsyncInferenceConfig): "
-                         "give an async endpoint, or a model to deploy one")
-    return {"output_path": output["S3OutputPath"], "failure_path": output.get("S3FailurePath", output["S3OutputPath"]),
-            "instance_type": config["ProductionVariants"][0].get("InstanceType", "unknown")}
+        raise InputError(
+            f"endpoint {name} is not asynchronous (its config has no AsyncInferenceConfig): "
+            "give an async endpoint, or a model to deploy one"
+        )
+    return {
+        "output_path": output["S3OutputPath"],
+        "failure_path": output.get("S3FailurePath", output["S3OutputPath"]),
+        "instance_type": config["ProductionVariants"][0].get("InstanceType", "unknown"),
+    }
 
 
 def _write_shards(s3: Any, frames: list[str], per_shard: int, base: str) -> list[dict[str, Any]]:
@@ -128,8 +152,14 @@ def _write_shards(s3: Any, frames: list[str], per_shard: int, base: str) -> list
     for index, start in enumerate(range(0, len(frames), per_shard)):
         frames_uri = f"{base}invocations/shard-{index:05d}.frames.json"
         bucket, key = split(frames_uri)
-        s3.load_string(json.dumps(frames[start:start + per_shard]), key, bucket, replace=True)
-        shards.append({"index": index, "frames_uri": frames_uri, "record_uri": f"{base}invocations/shard-{index:05d}.record.json"})
+        s3.load_string(json.dumps(frames[start : start + per_shard]), key, bucket, replace=True)
+        shards.append(
+            {
+                "index": index,
+                "frames_uri": frames_uri,
+                "record_uri": f"{base}invocations/shard-{index:05d}.record.json",
+            }
+        )
     return shards
 
 
@@ -142,9 +172,13 @@ def create_model(plan: dict[str, Any]) -> str:
     hook = _sagemaker(plan["conn_id"])
     if not _exists(hook.conn.describe_model, ModelName=plan["model_name"]):
         hook.conn.create_model(
-            ModelName=plan["model_name"], ExecutionRoleArn=plan["role_arn"],
-            PrimaryContainer={"Image": plan["image_uri"], "ModelDataUrl": plan["model_data_uri"],
-                              "Environment": {"MODEL_NAME": plan["model_id"]}},
+            ModelName=plan["model_name"],
+            ExecutionRoleArn=plan["role_arn"],
+            PrimaryContainer={
+                "Image": plan["image_uri"],
+                "ModelDataUrl": plan["model_data_uri"],
+                "Environment": {"MODEL_NAME": plan["model_id"]},
+            },
             Tags=[{"Key": "orchard:dag", "Value": plan["dag_id"]}],
         )
     return plan["model_name"]
@@ -157,8 +191,14 @@ def create_endpoint_config(plan: dict[str, Any]) -> str:
     if not _exists(hook.conn.describe_endpoint_config, EndpointConfigName=plan["endpoint_config_name"]):
         hook.conn.create_endpoint_config(
             EndpointConfigName=plan["endpoint_config_name"],
-            ProductionVariants=[{"VariantName": VARIANT, "ModelName": plan["model_name"],
-                                 "InstanceType": plan["instance_type"], "InitialInstanceCount": 1}],
+            ProductionVariants=[
+                {
+                    "VariantName": VARIANT,
+                    "ModelName": plan["model_name"],
+                    "InstanceType": plan["instance_type"],
+                    "InitialInstanceCount": 1,
+                }
+            ],
             AsyncInferenceConfig={
                 "OutputConfig": {"S3OutputPath": plan["output_path"], "S3FailurePath": plan["failure_path"]},
                 "ClientConfig": {"MaxConcurrentInvocationsPerInstance": plan["max_concurrent_per_instance"]},
@@ -175,7 +215,10 @@ def _exists(describe: Any, **kwargs: Any) -> bool:
         describe(**kwargs)
         return True
     except ClientError as error:
-        if "Could not find" in error.response["Error"]["Message"] or error.response["Error"]["Code"] == "ResourceNotFound":
+        if (
+            "Could not find" in error.response["Error"]["Message"]
+            or error.response["Error"]["Code"] == "ResourceNotFound"
+        ):
             return False
         raise
 
@@ -198,7 +241,9 @@ def remove_autoscaling(plan: dict[str, Any]) -> None:
 
     if not plan["owned"]:
         return print(f"endpoint {plan['endpoint_name']} is not this run's: its scaling is left as it is")
-    removed = EndpointAutoScalingHook(aws_conn_id=plan["conn_id"]).remove_scaling(plan["endpoint_name"], VARIANT)
+    removed = EndpointAutoScalingHook(aws_conn_id=plan["conn_id"]).remove_scaling(
+        plan["endpoint_name"], VARIANT
+    )
     print("removed: " + ", ".join(removed))
 
 
@@ -209,7 +254,12 @@ def delete_endpoint_stack(plan: dict[str, Any]) -> None:
     conn = _sagemaker(plan["conn_id"]).conn
     for describe, delete, key, name in (
         (conn.describe_endpoint, conn.delete_endpoint, "EndpointName", plan["endpoint_name"]),
-        (conn.describe_endpoint_config, conn.delete_endpoint_config, "EndpointConfigName", plan["endpoint_config_name"]),
+        (
+            conn.describe_endpoint_config,
+            conn.delete_endpoint_config,
+            "EndpointConfigName",
+            plan["endpoint_config_name"],
+        ),
         (conn.describe_model, conn.delete_model, "ModelName", plan["model_name"]),
     ):
         if _exists(describe, **{key: name}):
@@ -238,8 +288,13 @@ def collect_predictions(summaries: list[dict[str, Any]], plan: dict[str, Any]) -
         s3.load_string(json.dumps(body), key, bucket, replace=True)
     for failure in failures[:20]:
         print(f"failed: {failure['input']}: {failure['reason'][:300]}")
-    return {"answered": len(answered), "failed": len(failures), "predictions_uri": predictions_uri,
-            "failures_uri": failures_uri, "endpoint_seconds": _endpoint_seconds(plan)}
+    return {
+        "answered": len(answered),
+        "failed": len(failures),
+        "predictions_uri": predictions_uri,
+        "failures_uri": failures_uri,
+        "endpoint_seconds": _endpoint_seconds(plan),
+    }
 
 
 def _endpoint_seconds(plan: dict[str, Any]) -> float:
@@ -264,20 +319,39 @@ def build_manifest(plan: dict[str, Any], collected: dict[str, Any]) -> dict[str,
         response = json.loads(s3.read_key(out_key, out_bucket))
         models.add(response.get("model", plan["model_id"]))
         size = None if response.get("image_size") else _image_size(s3, item["input"])
-        line = manifest.manifest_line(item["input"], response, label_attribute=PRELABEL_ATTRIBUTE,
-                                      categories=plan["categories"], threshold=plan["threshold"],
-                                      job_name=plan["labeling_job_name"], image_size=size)
+        line = manifest.manifest_line(
+            item["input"],
+            response,
+            label_attribute=PRELABEL_ATTRIBUTE,
+            categories=plan["categories"],
+            threshold=plan["threshold"],
+            job_name=plan["labeling_job_name"],
+            image_size=size,
+        )
         boxes += len(line[PRELABEL_ATTRIBUTE]["annotations"])
         lines.append(line)
     if not lines:
-        raise RuntimeError(f"no frame was answered ({collected['failed']} failed: see {collected['failures_uri']}): "
-                           "nothing to label")
-    uris = {name: f"{plan['base_uri']}manifest/{file}" for name, file in (
-        ("manifest_uri", "prelabels.manifest"), ("categories_uri", "label-categories.json"),
-        ("template_uri", "worker-template.liquid"))}
-    categories = {**manifest.label_categories(plan["categories"], plan["mode"]), "auditLabelAttributeName": PRELABEL_ATTRIBUTE}
-    for name, body in (("manifest_uri", manifest.to_jsonl(lines)), ("categories_uri", json.dumps(categories, indent=1)),
-                       ("template_uri", manifest.worker_template(plan["mode"], PRELABEL_ATTRIBUTE))):
+        raise RuntimeError(
+            f"no frame was answered ({collected['failed']} failed: see {collected['failures_uri']}): "
+            "nothing to label"
+        )
+    uris = {
+        name: f"{plan['base_uri']}manifest/{file}"
+        for name, file in (
+            ("manifest_uri", "prelabels.manifest"),
+            ("categories_uri", "label-categories.json"),
+            ("template_uri", "worker-template.liquid"),
+        )
+    }
+    categories = {
+        **manifest.label_categories(plan["categories"], plan["mode"]),
+        "auditLabelAttributeName": PRELABEL_ATTRIBUTE,
+    }
+    for name, body in (
+        ("manifest_uri", manifest.to_jsonl(lines)),
+        ("categories_uri", json.dumps(categories, indent=1)),
+        ("template_uri", manifest.worker_template(plan["mode"], PRELABEL_ATTRIBUTE)),
+    ):
         out_bucket, out_key = split(uris[name])
         s3.load_string(body, out_key, out_bucket, replace=True)
     return {**uris, "lines": len(lines), "boxes": boxes, "models": sorted(models)}
@@ -301,58 +375,104 @@ def read_verified(plan: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     s3 = _s3(plan["conn_id"])
     bucket, key = split(job["output_manifest"])
     lines = [json.loads(line) for line in s3.read_key(key, bucket).splitlines() if line.strip()]
-    dataset = manifest.verified_dataset(lines, source_attribute=PRELABEL_ATTRIBUTE,
-                                        verified_attribute=job["label_attribute"], mode=plan["mode"])
+    dataset = manifest.verified_dataset(
+        lines,
+        source_attribute=PRELABEL_ATTRIBUTE,
+        verified_attribute=job["label_attribute"],
+        mode=plan["mode"],
+    )
     verified_uri = f"{plan['base_uri']}verified/verified.jsonl"
     out_bucket, out_key = split(verified_uri)
-    s3.load_string("".join(json.dumps(r) + "\n" for r in dataset["records"]), out_key, out_bucket, replace=True)
+    s3.load_string(
+        "".join(json.dumps(r) + "\n" for r in dataset["records"]), out_key, out_bucket, replace=True
+    )
     policy_key = f"{key.split('/manifests/')[0]}/annotations/auto-accept-policy.txt"
     policy = s3.read_key(policy_key, bucket) if s3.check_for_key(policy_key, bucket) else ""
-    return {**dataset["counts"], "verified_uri": verified_uri, "job_name": job["job_name"],
-            "output_manifest": job["output_manifest"], "auto_accept_policy": policy}
+    return {
+        **dataset["counts"],
+        "verified_uri": verified_uri,
+        "job_name": job["job_name"],
+        "output_manifest": job["output_manifest"],
+        "auto_accept_policy": policy,
+    }
 
 
 # ---------------------------------------------------------------------------------- report
 
-GROUND_TRUTH_PRICE_PER_OBJECT = 0.08  # USD, first 50,000 objects a month (aws.amazon.com/sagemaker/groundtruth/pricing, 2026-11)
+GROUND_TRUTH_PRICE_PER_OBJECT = (
+    0.08  # USD, first 50,000 objects a month (aws.amazon.com/sagemaker/groundtruth/pricing, 2026-11)
+)
 
 
-def publish_report(plan: dict[str, Any], collected: dict[str, Any], manifest: dict[str, Any],
-                   verified: dict[str, Any] | None, dag_id: str, run_id: str) -> str:
+def publish_report(
+    plan: dict[str, Any],
+    collected: dict[str, Any],
+    manifest: dict[str, Any],
+    verified: dict[str, Any] | None,
+    dag_id: str,
+    run_id: str,
+) -> str:
     from orchard.reports import Report
 
     settings = load_settings()
     s3 = _s3(plan["conn_id"])
     report = Report("Auto-labeling", dag_id, run_id)
     models = ", ".join(manifest["models"]) or plan["model_id"]
-    report.add_text(f"Labels produced by **{models}** (model id `{plan['model_id']}`) on endpoint "
-                    f"`{plan['endpoint_name']}` ({'deployed by this run' if plan['owned'] else 'existing, left running'}).")
-    metrics = {"frames": plan["frames"], "answered": collected["answered"], "failed": collected["failed"],
-               "manifest lines": manifest["lines"], "pre-label boxes (score ≥ %.2f)" % plan["threshold"]: manifest["boxes"]}
+    report.add_text(
+        f"Labels produced by **{models}** (model id `{plan['model_id']}`) on endpoint "
+        f"`{plan['endpoint_name']}` ({'deployed by this run' if plan['owned'] else 'existing, left running'})."
+    )
+    metrics = {
+        "frames": plan["frames"],
+        "answered": collected["answered"],
+        "failed": collected["failed"],
+        "manifest lines": manifest["lines"],
+        f"pre-label boxes (score ≥ {plan['threshold']:.2f})": manifest["boxes"],
+    }
     if verified:
-        metrics.update({k: verified[k] for k in ("verified", "adjusted", "rejected", "unlabeled", "human_annotated")})
+        metrics.update(
+            {k: verified[k] for k in ("verified", "adjusted", "rejected", "unlabeled", "human_annotated")}
+        )
     report.add_metrics(metrics)
     if verified and verified["auto_accept_policy"]:
         report.add_text(f"> **No human verified these labels.** {verified['auto_accept_policy']}")
     elif not verified:
-        report.add_text("No labeling job ran (stop_at_manifest): the manifest is ready for labeling elsewhere: "
-                        f"`{manifest['manifest_uri']}`.")
+        report.add_text(
+            "No labeling job ran (stop_at_manifest): the manifest is ready for labeling elsewhere: "
+            f"`{manifest['manifest_uri']}`."
+        )
     if collected["failed"]:
-        report.add_text(f"{collected['failed']} frames failed; reasons in `{collected['failures_uri']}`.")
-    report.add_figure("samples", _sample_grid(s3, manifest["manifest_uri"], verified),
-                      "Sample frames: predicted boxes (red), verified boxes (green, dashed)")
+        report.add_text(f"Failed frames: {collected['failed']}; reasons in `{collected['failures_uri']}`.")
+    report.add_figure(
+        "samples",
+        _sample_grid(s3, manifest["manifest_uri"], verified),
+        "Sample frames: predicted boxes (red), verified boxes (green, dashed)",
+    )
     if plan["owned"]:
         report.add_console_link("sagemaker_endpoint", plan["endpoint_name"], plan["region"])
-        report.add_cost([{"job": plan["endpoint_name"], "service": "sagemaker", "instance_type": plan["instance_type"],
-                          "billable_seconds": collected["endpoint_seconds"], "region": plan["region"]}])
-        report.add_text("Endpoint cost: one instance for the endpoint's lifetime until the predictions were "
-                        "collected (autoscaling may have run more instances, or none while idle).")
+        report.add_cost(
+            [
+                {
+                    "job": plan["endpoint_name"],
+                    "service": "sagemaker",
+                    "instance_type": plan["instance_type"],
+                    "billable_seconds": collected["endpoint_seconds"],
+                    "region": plan["region"],
+                }
+            ]
+        )
+        report.add_text(
+            "Endpoint cost: one instance for the endpoint's lifetime until the predictions were "
+            "collected (autoscaling may have run more instances, or none while idle)."
+        )
     if verified:
         report.add_console_link("sagemaker_labeling_job", verified["job_name"], plan["region"])
         labeled = verified["verified"] + verified["adjusted"] + verified["rejected"]
-        report.add_text(f"Ground Truth: {labeled} objects × ${GROUND_TRUTH_PRICE_PER_OBJECT:.2f} ≈ "
-                        f"${labeled * GROUND_TRUTH_PRICE_PER_OBJECT:,.2f} (list price, first 50,000 objects a month; "
-                        "workforce charges extra for vendor workforces).")
+        report.add_text(
+            f"Ground Truth: {labeled} objects × ${GROUND_TRUTH_PRICE_PER_OBJECT:.2f} ≈ "
+            f"${labeled * GROUND_TRUTH_PRICE_PER_OBJECT:,.2f} (list price, first 50,000 objects a month; "
+            "workforce charges extra for vendor workforces)."
+        )
     bucket = settings.reports_bucket or settings.artifacts_bucket
     return report.publish(s3, bucket, settings.reports_prefix)
 
@@ -367,7 +487,7 @@ def _sample_grid(s3: Any, manifest_uri: str, verified: dict[str, Any] | None, co
 
     bucket, key = split(manifest_uri)
     lines = [json.loads(line) for line in s3.read_key(key, bucket).splitlines() if line.strip()]
-    lines = sorted(lines, key=lambda l: -len(l[PRELABEL_ATTRIBUTE]["annotations"]))[:count]
+    lines = sorted(lines, key=lambda line: -len(line[PRELABEL_ATTRIBUTE]["annotations"]))[:count]
     verified_boxes: dict[str, list[dict]] = {}
     if verified:
         v_bucket, v_key = split(verified["verified_uri"])
@@ -383,10 +503,23 @@ def _sample_grid(s3: Any, manifest_uri: str, verified: dict[str, Any] | None, co
         with Image.open(io.BytesIO(s3.get_key(f_key, f_bucket).get()["Body"].read())) as image:
             axes.imshow(image.convert("RGB"))
         for box in line[PRELABEL_ATTRIBUTE]["annotations"]:
-            axes.add_patch(Rectangle((box["left"], box["top"]), box["width"], box["height"], fill=False, color="red", lw=1.5))
+            axes.add_patch(
+                Rectangle(
+                    (box["left"], box["top"]), box["width"], box["height"], fill=False, color="red", lw=1.5
+                )
+            )
         for box in verified_boxes.get(line["source-ref"], []):
-            axes.add_patch(Rectangle((box["left"] + 2, box["top"] + 2), box["width"] - 4, box["height"] - 4,
-                                     fill=False, color="lime", lw=1.2, ls="--"))
+            axes.add_patch(
+                Rectangle(
+                    (box["left"] + 2, box["top"] + 2),
+                    box["width"] - 4,
+                    box["height"] - 4,
+                    fill=False,
+                    color="lime",
+                    lw=1.2,
+                    ls="--",
+                )
+            )
         axes.set_title(line["source-ref"].rsplit("/", 1)[-1], fontsize=8)
         axes.axis("off")
     figure.tight_layout()

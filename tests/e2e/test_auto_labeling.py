@@ -35,8 +35,12 @@ def dag(aws, airflow_db, monkeypatch):
 
 
 def conf(**overrides):
-    return {"frames_prefix": f"s3://{DATA}/frames/", "model_data_uri": f"s3://{DATA}/model/model.tar.gz",
-            "frames_per_shard": 8, **overrides}
+    return {
+        "frames_prefix": f"s3://{DATA}/frames/",
+        "model_data_uri": f"s3://{DATA}/model/model.tar.gz",
+        "frames_per_shard": 8,
+        **overrides,
+    }
 
 
 def read(uri: str) -> bytes:
@@ -85,8 +89,11 @@ def test_frames_are_prelabeled_verified_and_every_resource_removed(dag, inline_t
     job = boto3.client("sagemaker").list_labeling_jobs()["LabelingJobSummaryList"]
     assert [j["LabelingJobStatus"] for j in job] == ["Completed"]
     # The report names the model, states the auto-accept policy, and has its sample grid.
-    report_uri = run.get_task_instance("publish_report").xcom_pull(task_ids="publish_report", key="report_uri") \
-        if hasattr(run, "get_task_instance") else None
+    report_uri = (
+        run.get_task_instance("publish_report").xcom_pull(task_ids="publish_report", key="report_uri")
+        if hasattr(run, "get_task_instance")
+        else None
+    )
     [report_key] = keys(ARTIFACTS, "report.md")
     report = read(f"s3://{ARTIFACTS}/{report_key}").decode()
     assert "opencv-hog-people-detector" in report and "auto-accept policy" in report
@@ -101,7 +108,9 @@ def test_teardown_removes_the_endpoint_when_invoke_fails(dag, monkeypatch):
     endpoints_during_invoke = []
 
     def broken_invoke(self, context):
-        endpoints_during_invoke.extend(e["EndpointStatus"] for e in boto3.client("sagemaker").list_endpoints()["Endpoints"])
+        endpoints_during_invoke.extend(
+            e["EndpointStatus"] for e in boto3.client("sagemaker").list_endpoints()["Endpoints"]
+        )
         raise RuntimeError("injected invoke failure")
 
     monkeypatch.setattr(SageMakerAsyncInvokeOperator, "execute", broken_invoke)
@@ -116,18 +125,37 @@ def test_teardown_removes_the_endpoint_when_invoke_fails(dag, monkeypatch):
 
 def test_an_existing_endpoint_is_used_as_is_and_kept_and_the_run_can_stop_at_the_manifest(dag):
     sagemaker = boto3.client("sagemaker")
-    sagemaker.create_model(ModelName="team-detector", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
-                           PrimaryContainer={"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
-                                             "ModelDataUrl": f"s3://{DATA}/model/model.tar.gz"})
+    sagemaker.create_model(
+        ModelName="team-detector",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        PrimaryContainer={
+            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+            "ModelDataUrl": f"s3://{DATA}/model/model.tar.gz",
+        },
+    )
     sagemaker.create_endpoint_config(
-        EndpointConfigName="team-detector", ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "team-detector",
-                                                                 "InstanceType": "ml.m5.xlarge", "InitialInstanceCount": 1}],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{DATA}/team/out/", "S3FailurePath": f"s3://{DATA}/team/fail/"}},
+        EndpointConfigName="team-detector",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "team-detector",
+                "InstanceType": "ml.m5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        AsyncInferenceConfig={
+            "OutputConfig": {
+                "S3OutputPath": f"s3://{DATA}/team/out/",
+                "S3FailurePath": f"s3://{DATA}/team/fail/",
+            }
+        },
     )
     sagemaker.create_endpoint(EndpointName="team-detector", EndpointConfigName="team-detector")
     sagemaker.get_waiter("endpoint_in_service").wait(EndpointName="team-detector", WaiterConfig={"Delay": 1})
 
-    run = dag.test(run_conf=conf(existing_endpoint_name="team-detector", model_data_uri="", stop_at_manifest=True))
+    run = dag.test(
+        run_conf=conf(existing_endpoint_name="team-detector", model_data_uri="", stop_at_manifest=True)
+    )
 
     assert run.state == "success"
     assert sagemaker.describe_endpoint(EndpointName="team-detector")["EndpointStatus"] == "InService"

@@ -26,14 +26,39 @@ def sagemaker(aws):
 def deploy(sagemaker, name="detector", model_data=None, async_config=True):
     s3 = boto3.client("s3")
     s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=model_data or demo.model_tarball())
-    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE,
-                           PrimaryContainer={"Image": PYTORCH_INFERENCE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"})
-    config = {"AsyncInferenceConfig": {"OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/out/",
-                                                        "S3FailurePath": f"s3://{BUCKET}/fail/"}}} if async_config else {}
-    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.xlarge", "InitialInstanceCount": 1}], **config)
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": PYTORCH_INFERENCE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"},
+    )
+    config = (
+        {
+            "AsyncInferenceConfig": {
+                "OutputConfig": {
+                    "S3OutputPath": f"s3://{BUCKET}/out/",
+                    "S3FailurePath": f"s3://{BUCKET}/fail/",
+                }
+            }
+        }
+        if async_config
+        else {}
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        **config,
+    )
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    return watch_states(lambda: sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"], {"InService", "Failed"})
+    return watch_states(
+        lambda: sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"], {"InService", "Failed"}
+    )
 
 
 def wait_for(bucket, key, timeout_s=60):
@@ -56,9 +81,15 @@ def test_an_async_endpoint_runs_the_handler_and_writes_outputs_and_failures(sage
     s3.put_object(Bucket=BUCKET, Key="in/frame.png", Body=png)
     s3.put_object(Bucket=BUCKET, Key="in/broken.png", Body=b"garbage")
 
-    answers = {key: runtime.invoke_endpoint_async(EndpointName="detector", InputLocation=f"s3://{BUCKET}/in/{key}",
-                                                  ContentType="image/png", InferenceId=f"id-{i}")
-               for i, key in enumerate(["frame.png", "broken.png", "missing.png"])}
+    answers = {
+        key: runtime.invoke_endpoint_async(
+            EndpointName="detector",
+            InputLocation=f"s3://{BUCKET}/in/{key}",
+            ContentType="image/png",
+            InferenceId=f"id-{i}",
+        )
+        for i, key in enumerate(["frame.png", "broken.png", "missing.png"])
+    }
 
     assert answers["frame.png"]["InferenceId"] == "id-0"
     output = answers["frame.png"]["OutputLocation"]
@@ -121,18 +152,24 @@ def test_api_latency_applies_to_every_request_and_concurrent_callers_wait_togeth
 
 def labeling_request(name, mode="Verification", manifest_uri=f"s3://{BUCKET}/manifest/in.manifest", **task):
     return {
-        "LabelingJobName": name, "LabelAttributeName": "checked",
+        "LabelingJobName": name,
+        "LabelAttributeName": "checked",
         "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest_uri}}},
-        "OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/labeling/"}, "RoleArn": ROLE,
+        "OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/labeling/"},
+        "RoleArn": ROLE,
         "LabelCategoryConfigS3Uri": f"s3://{BUCKET}/manifest/categories.json",
         "HumanTaskConfig": {
             "WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team",
             "UiConfig": {"UiTemplateS3Uri": f"s3://{BUCKET}/manifest/template.liquid"},
             "PreHumanTaskLambdaArn": f"arn:aws:lambda:us-east-1:432418664414:function:PRE-{mode}BoundingBox",
-            "TaskTitle": "t", "TaskDescription": "d", "NumberOfHumanWorkersPerDataObject": 1,
-            "TaskTimeLimitInSeconds": 300, "TaskAvailabilityLifetimeInSeconds": 30 * 24 * 3600,
-            "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn":
-                                              f"arn:aws:lambda:us-east-1:432418664414:function:ACS-{mode}BoundingBox"},
+            "TaskTitle": "t",
+            "TaskDescription": "d",
+            "NumberOfHumanWorkersPerDataObject": 1,
+            "TaskTimeLimitInSeconds": 300,
+            "TaskAvailabilityLifetimeInSeconds": 30 * 24 * 3600,
+            "AnnotationConsolidationConfig": {
+                "AnnotationConsolidationLambdaArn": f"arn:aws:lambda:us-east-1:432418664414:function:ACS-{mode}BoundingBox"
+            },
             **task,
         },
     }
@@ -141,13 +178,31 @@ def labeling_request(name, mode="Verification", manifest_uri=f"s3://{BUCKET}/man
 @pytest.fixture
 def manifest_in_s3(sagemaker):
     s3 = boto3.client("s3")
-    line = {"source-ref": f"s3://{BUCKET}/f.png", "pre": {"image_size": [{"width": 4, "height": 4, "depth": 3}],
-            "annotations": [{"class_id": 0, "left": 0, "top": 0, "width": 2, "height": 2}]},
-            "pre-metadata": {"objects": [{"confidence": 0.9}], "class-map": {"0": "pedestrian"},
-                             "type": "groundtruth/object-detection", "human-annotated": "no"}}
+    line = {
+        "source-ref": f"s3://{BUCKET}/f.png",
+        "pre": {
+            "image_size": [{"width": 4, "height": 4, "depth": 3}],
+            "annotations": [{"class_id": 0, "left": 0, "top": 0, "width": 2, "height": 2}],
+        },
+        "pre-metadata": {
+            "objects": [{"confidence": 0.9}],
+            "class-map": {"0": "pedestrian"},
+            "type": "groundtruth/object-detection",
+            "human-annotated": "no",
+        },
+    }
     s3.put_object(Bucket=BUCKET, Key="manifest/in.manifest", Body=(json.dumps(line) + "\n") * 3)
-    s3.put_object(Bucket=BUCKET, Key="manifest/categories.json", Body=json.dumps(
-        {"document-version": "2018-11-28", "labels": [{"label": "good"}, {"label": "bad"}], "auditLabelAttributeName": "pre"}))
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="manifest/categories.json",
+        Body=json.dumps(
+            {
+                "document-version": "2018-11-28",
+                "labels": [{"label": "good"}, {"label": "bad"}],
+                "auditLabelAttributeName": "pre",
+            }
+        ),
+    )
     return sagemaker
 
 
@@ -156,7 +211,10 @@ def test_a_labeling_job_completes_under_the_auto_accept_policy(manifest_in_s3, m
     sagemaker = manifest_in_s3
     sagemaker.create_labeling_job(**labeling_request("job-1", mode))
 
-    states = watch_states(lambda: sagemaker.describe_labeling_job(LabelingJobName="job-1")["LabelingJobStatus"], {"Completed", "Failed"})
+    states = watch_states(
+        lambda: sagemaker.describe_labeling_job(LabelingJobName="job-1")["LabelingJobStatus"],
+        {"Completed", "Failed"},
+    )
 
     assert states == ["InProgress", "Completed"]
     job = sagemaker.describe_labeling_job(LabelingJobName="job-1")
@@ -168,21 +226,31 @@ def test_a_labeling_job_completes_under_the_auto_accept_policy(manifest_in_s3, m
     if mode == "Verification":
         assert lines[0]["checked"] == 0 and lines[0]["checked-metadata"]["class-name"] == "good"
     else:
-        assert lines[0]["checked"] == lines[0]["pre"] and lines[0]["checked-metadata"]["adjustment-status"] == "unadjusted"
+        assert (
+            lines[0]["checked"] == lines[0]["pre"]
+            and lines[0]["checked-metadata"]["adjustment-status"] == "unadjusted"
+        )
     policy = wait_for(BUCKET, "labeling/job-1/annotations/auto-accept-policy.txt").decode()
     assert "no human saw these images" in policy
-    assert [j["LabelingJobName"] for j in sagemaker.list_labeling_jobs()["LabelingJobSummaryList"]] == ["job-1"]
+    assert [j["LabelingJobName"] for j in sagemaker.list_labeling_jobs()["LabelingJobSummaryList"]] == [
+        "job-1"
+    ]
 
 
 def test_labeling_jobs_are_validated_stopped_and_unique(manifest_in_s3):
     sagemaker = manifest_in_s3
     with pytest.raises(ClientError, match="TaskAvailabilityLifetimeInSeconds"):
-        sagemaker.create_labeling_job(**labeling_request("too-long", TaskAvailabilityLifetimeInSeconds=31 * 24 * 3600))
+        sagemaker.create_labeling_job(
+            **labeling_request("too-long", TaskAvailabilityLifetimeInSeconds=31 * 24 * 3600)
+        )
     sagemaker.create_labeling_job(**labeling_request("job-2"))
     with pytest.raises(ClientError, match="already exists"):
         sagemaker.create_labeling_job(**labeling_request("job-2"))
     sagemaker.stop_labeling_job(LabelingJobName="job-2")
-    states = watch_states(lambda: sagemaker.describe_labeling_job(LabelingJobName="job-2")["LabelingJobStatus"], {"Stopped", "Completed"})
+    states = watch_states(
+        lambda: sagemaker.describe_labeling_job(LabelingJobName="job-2")["LabelingJobStatus"],
+        {"Stopped", "Completed"},
+    )
     assert states[-1] == "Stopped"
     assert sagemaker.list_labeling_jobs(StatusEquals="Completed")["LabelingJobSummaryList"] == []
     with pytest.raises(ClientError, match="Could not find labeling job"):
@@ -192,7 +260,12 @@ def test_labeling_jobs_are_validated_stopped_and_unique(manifest_in_s3):
 def test_a_task_type_that_cannot_be_auto_accepted_fails_saying_so(manifest_in_s3):
     sagemaker = manifest_in_s3
     request = labeling_request("draw")
-    request["HumanTaskConfig"]["PreHumanTaskLambdaArn"] = "arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox"
+    request["HumanTaskConfig"]["PreHumanTaskLambdaArn"] = (
+        "arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox"
+    )
     sagemaker.create_labeling_job(**request)
-    watch_states(lambda: sagemaker.describe_labeling_job(LabelingJobName="draw")["LabelingJobStatus"], {"Failed", "Completed"})
+    watch_states(
+        lambda: sagemaker.describe_labeling_job(LabelingJobName="draw")["LabelingJobStatus"],
+        {"Failed", "Completed"},
+    )
     assert "cannot" in sagemaker.describe_labeling_job(LabelingJobName="draw")["FailureReason"]

@@ -8,13 +8,13 @@ import json
 import boto3
 import pytest
 from airflow.exceptions import TaskDeferred
-
-from local_aws.demo_data import auto_labeling as demo
 from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
 from orchard.hooks.autoscaling import EndpointAutoScalingHook
 from orchard.hooks.labeling_job import task_lambda_arns
 from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
 from orchard.operators.labeling_job import SageMakerLabelingJobOperator
+
+from local_aws.demo_data import auto_labeling as demo
 from tests.local_aws.test_async_endpoints_and_labeling import BUCKET, deploy
 
 
@@ -23,7 +23,10 @@ def test_ground_truth_lambda_arns_per_region_and_mode():
         "pre": "arn:aws:lambda:us-east-1:432418664414:function:PRE-VerificationBoundingBox",
         "consolidation": "arn:aws:lambda:us-east-1:432418664414:function:ACS-VerificationBoundingBox",
     }
-    assert task_lambda_arns("adjust", "eu-west-1")["pre"] == "arn:aws:lambda:eu-west-1:568282634449:function:PRE-AdjustmentBoundingBox"
+    assert (
+        task_lambda_arns("adjust", "eu-west-1")["pre"]
+        == "arn:aws:lambda:eu-west-1:568282634449:function:PRE-AdjustmentBoundingBox"
+    )
     with pytest.raises(ValueError, match="stop_at_manifest"):
         task_lambda_arns("verify", "eu-west-3")
     with pytest.raises(ValueError, match="verify, adjust"):
@@ -31,10 +34,18 @@ def test_ground_truth_lambda_arns_per_region_and_mode():
 
 
 def labeling_operator(**overrides):
-    arguments = dict(task_id="label", job_name="job", manifest_uri="s3://b/m", output_uri="s3://b/o/",
-                     label_categories_uri="s3://b/c.json", ui_template_uri="s3://b/t.liquid",
-                     workteam_arn="arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
-                     role_arn="arn:aws:iam::123456789012:role/r", label_attribute="verified", region_name="us-east-1")
+    arguments = dict(
+        task_id="label",
+        job_name="job",
+        manifest_uri="s3://b/m",
+        output_uri="s3://b/o/",
+        label_categories_uri="s3://b/c.json",
+        ui_template_uri="s3://b/t.liquid",
+        workteam_arn="arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
+        role_arn="arn:aws:iam::123456789012:role/r",
+        label_attribute="verified",
+        region_name="us-east-1",
+    )
     return SageMakerLabelingJobOperator(**{**arguments, **overrides})
 
 
@@ -43,7 +54,9 @@ def test_labeling_tasks_may_wait_up_to_30_days_and_no_longer():
     task = request["HumanTaskConfig"]
     assert task["TaskAvailabilityLifetimeInSeconds"] == 2592000
     assert task["PreHumanTaskLambdaArn"].endswith("PRE-AdjustmentBoundingBox")
-    assert task["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"].endswith("ACS-AdjustmentBoundingBox")
+    assert task["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"].endswith(
+        "ACS-AdjustmentBoundingBox"
+    )
     with pytest.raises(ValueError, match="30 days"):
         labeling_operator(task_availability_s=31 * 24 * 3600).request()
 
@@ -71,7 +84,11 @@ def shard_with_frames(count: int) -> dict:
     s3.put_object(Bucket=BUCKET, Key="frames/broken.png", Body=b"nope")
     frames = [f"s3://{BUCKET}/{key}" for key in [*keys, "frames/broken.png"]]
     s3.put_object(Bucket=BUCKET, Key="shards/0.json", Body=json.dumps(frames))
-    return {"index": 0, "frames_uri": f"s3://{BUCKET}/shards/0.json", "record_uri": f"s3://{BUCKET}/shards/0.record.json"}
+    return {
+        "index": 0,
+        "frames_uri": f"s3://{BUCKET}/shards/0.json",
+        "record_uri": f"s3://{BUCKET}/shards/0.record.json",
+    }
 
 
 def run_trigger(trigger):
@@ -92,8 +109,14 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
 
     monkeypatch.setattr(SageMakerAsyncInferenceHook, "invoke_async", counting)
     shard = shard_with_frames(5)
-    operator = SageMakerAsyncInvokeOperator(task_id="invoke", endpoint_name=endpoint, shard=shard, max_concurrency=3,
-                                            waiter_delay=1, max_wait_s=60)
+    operator = SageMakerAsyncInvokeOperator(
+        task_id="invoke",
+        endpoint_name=endpoint,
+        shard=shard,
+        max_concurrency=3,
+        waiter_delay=1,
+        max_wait_s=60,
+    )
 
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute({})
@@ -103,7 +126,9 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     summary = operator.execute_complete({}, event)
 
     assert summary == {"shard": 0, "answered": 5, "failed": 1, "record_uri": shard["record_uri"]}
-    record = json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key="shards/0.record.json")["Body"].read())
+    record = json.loads(
+        boto3.client("s3").get_object(Bucket=BUCKET, Key="shards/0.record.json")["Body"].read()
+    )
     [failed] = [r for r in record["results"] if r["status"] == "failed"]
     assert failed["input"].endswith("broken.png") and "not a decodable image" in failed["reason"]
     assert len({i["inference_id"] for i in record["invocations"]}) == 6
@@ -116,7 +141,9 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
 
 def test_a_shard_the_endpoint_refuses_entirely_fails_with_the_reason(endpoint):
     shard = shard_with_frames(1)
-    operator = SageMakerAsyncInvokeOperator(task_id="invoke", endpoint_name="no-such-endpoint", shard=shard, waiter_delay=1)
+    operator = SageMakerAsyncInvokeOperator(
+        task_id="invoke", endpoint_name="no-such-endpoint", shard=shard, waiter_delay=1
+    )
     with pytest.raises(RuntimeError, match="refused every invocation.*not found"):
         operator.execute({})
 
@@ -128,12 +155,19 @@ def test_autoscaling_follows_the_backlog_and_is_removed(aws):
     scaling = boto3.client("application-autoscaling")
     [target] = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 3)
-    policies = {p["PolicyType"]: p for p in scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]}
+    policies = {
+        p["PolicyType"]: p
+        for p in scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    }
     tracking = policies["TargetTrackingScaling"]["TargetTrackingScalingPolicyConfiguration"]
-    assert tracking["TargetValue"] == 5.0 and tracking["ScaleInCooldown"] == tracking["ScaleOutCooldown"] == 300
+    assert (
+        tracking["TargetValue"] == 5.0 and tracking["ScaleInCooldown"] == tracking["ScaleOutCooldown"] == 300
+    )
     assert tracking["CustomizedMetricSpecification"]["MetricName"] == "ApproximateBacklogSizePerInstance"
     [alarm] = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    assert alarm["MetricName"] == "HasBacklogWithoutCapacity" and alarm["AlarmActions"] == [created["step_policy"]]
+    assert alarm["MetricName"] == "HasBacklogWithoutCapacity" and alarm["AlarmActions"] == [
+        created["step_policy"]
+    ]
 
     hook.remove_scaling("detector", "AllTraffic")
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
@@ -144,10 +178,22 @@ def test_autoscaling_follows_the_backlog_and_is_removed(aws):
 
 # ------------------------------------------------------------------------------ input validation
 
-PARAMS = {"frames_prefix": f"s3://{BUCKET}/frames/", "model_id": "m", "model_data_uri": f"s3://{BUCKET}/model.tar.gz",
-          "image_uri": "", "existing_endpoint_name": "", "instance_type": "ml.m5.xlarge", "max_instances": 2,
-          "max_concurrent_invocations_per_instance": 4, "frames_per_shard": 2, "max_frames": 5, "score_threshold": 0.5,
-          "label_categories": ["pedestrian"], "labeling_mode": "verify", "stop_at_manifest": False}
+PARAMS = {
+    "frames_prefix": f"s3://{BUCKET}/frames/",
+    "model_id": "m",
+    "model_data_uri": f"s3://{BUCKET}/model.tar.gz",
+    "image_uri": "",
+    "existing_endpoint_name": "",
+    "instance_type": "ml.m5.xlarge",
+    "max_instances": 2,
+    "max_concurrent_invocations_per_instance": 4,
+    "frames_per_shard": 2,
+    "max_frames": 5,
+    "score_threshold": 0.5,
+    "label_categories": ["pedestrian"],
+    "labeling_mode": "verify",
+    "stop_at_manifest": False,
+}
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
 
 
@@ -170,19 +216,26 @@ def test_a_plan_caps_the_frames_and_splits_them_into_shards(data):
 
     assert plan["owned"] and plan["frames"] == 5 and len(plan["shards"]) == 3
     assert plan["endpoint_name"].startswith("auto-labeling-manual-20261121t100000")
-    first = json.loads(data.get_object(Bucket="orchard-artifacts", Key=plan["shards"][0]["frames_uri"].split("/", 3)[3])["Body"].read())
+    first = json.loads(
+        data.get_object(Bucket="orchard-artifacts", Key=plan["shards"][0]["frames_uri"].split("/", 3)[3])[
+            "Body"
+        ].read()
+    )
     assert first == [f"s3://{BUCKET}/frames/0.png", f"s3://{BUCKET}/frames/1.png"]
     assert "pytorch-inference" in plan["image_uri"] and plan["output_path"] != plan["failure_path"]
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"frames_prefix": f"s3://{BUCKET}/nothing/"}, "no frames"),
-    ({"frames_prefix": "s3://no-such-bucket/frames/"}, "does not exist"),
-    ({"model_data_uri": f"s3://{BUCKET}/missing.tar.gz"}, "does not exist: upload"),
-    ({"model_data_uri": ""}, "existing_endpoint_name"),
-    ({"label_categories": ["car", "car"]}, "duplicates"),
-    ({"existing_endpoint_name": "nobody"}, "existing_endpoint_name nobody"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"frames_prefix": f"s3://{BUCKET}/nothing/"}, "no frames"),
+        ({"frames_prefix": "s3://no-such-bucket/frames/"}, "does not exist"),
+        ({"model_data_uri": f"s3://{BUCKET}/missing.tar.gz"}, "does not exist: upload"),
+        ({"model_data_uri": ""}, "existing_endpoint_name"),
+        ({"label_categories": ["car", "car"]}, "duplicates"),
+        ({"existing_endpoint_name": "nobody"}, "existing_endpoint_name nobody"),
+    ],
+)
 def test_bad_input_is_refused_before_anything_billable(data, change, message):
     from orchard.auto_labeling import InputError, plan_run
 
@@ -196,4 +249,6 @@ def test_an_existing_endpoint_must_be_asynchronous(data):
 
     assert deploy(boto3.client("sagemaker"), "realtime", async_config=False)[-1] == "InService"
     with pytest.raises(InputError, match="not asynchronous"):
-        plan_run({**PARAMS, "existing_endpoint_name": "realtime", "model_data_uri": ""}, "auto_labeling", RUN_ID)
+        plan_run(
+            {**PARAMS, "existing_endpoint_name": "realtime", "model_data_uri": ""}, "auto_labeling", RUN_ID
+        )

@@ -27,7 +27,9 @@ class SageMakerAsyncInferenceHook(AwsBaseHook):
         kwargs["client_type"] = "sagemaker-runtime"
         super().__init__(*args, **kwargs)
 
-    def invoke_async(self, endpoint_name: str, input_location: str, content_type: str, client: Any = None) -> dict[str, str]:
+    def invoke_async(
+        self, endpoint_name: str, input_location: str, content_type: str, client: Any = None
+    ) -> dict[str, str]:
         """One invocation: {input, inference_id, output, failure} or {input, error} when the call is refused."""
         try:
             response = (client or self.conn).invoke_endpoint_async(
@@ -62,7 +64,9 @@ class SageMakerAsyncInferenceHook(AwsBaseHook):
         client = self.get_client_type(config=config)
         results = []
         with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="invoke-async") as pool:
-            for result in pool.map(lambda uri: self.invoke_async(endpoint_name, uri, content_type, client), input_locations):
+            for result in pool.map(
+                lambda uri: self.invoke_async(endpoint_name, uri, content_type, client), input_locations
+            ):
                 results.append(result)
                 if on_result is not None:
                     on_result(result)

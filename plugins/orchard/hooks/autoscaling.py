@@ -35,42 +35,73 @@ class EndpointAutoScalingHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
 
     def scale_with_backlog(
-        self, endpoint_name: str, variant: str, *, max_instances: int, target_backlog: float = 5.0,
-        scale_in_cooldown: int = 300, scale_out_cooldown: int = 300,
+        self,
+        endpoint_name: str,
+        variant: str,
+        *,
+        max_instances: int,
+        target_backlog: float = 5.0,
+        scale_in_cooldown: int = 300,
+        scale_out_cooldown: int = 300,
     ) -> dict[str, str]:
         rid, names = resource_id(endpoint_name, variant), policy_names(endpoint_name)
         self.conn.register_scalable_target(
-            ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION, MinCapacity=0, MaxCapacity=max_instances
+            ServiceNamespace=NAMESPACE,
+            ResourceId=rid,
+            ScalableDimension=DIMENSION,
+            MinCapacity=0,
+            MaxCapacity=max_instances,
         )
         target = self.conn.put_scaling_policy(
-            PolicyName=names["target"], ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION,
+            PolicyName=names["target"],
+            ServiceNamespace=NAMESPACE,
+            ResourceId=rid,
+            ScalableDimension=DIMENSION,
             PolicyType="TargetTrackingScaling",
             TargetTrackingScalingPolicyConfiguration={
                 "TargetValue": target_backlog,
                 "CustomizedMetricSpecification": {
-                    "MetricName": "ApproximateBacklogSizePerInstance", "Namespace": "AWS/SageMaker",
-                    "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name}], "Statistic": "Average",
+                    "MetricName": "ApproximateBacklogSizePerInstance",
+                    "Namespace": "AWS/SageMaker",
+                    "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name}],
+                    "Statistic": "Average",
                 },
                 "ScaleInCooldown": scale_in_cooldown,
                 "ScaleOutCooldown": scale_out_cooldown,
             },
         )
         step = self.conn.put_scaling_policy(
-            PolicyName=names["step"], ServiceNamespace=NAMESPACE, ResourceId=rid, ScalableDimension=DIMENSION,
+            PolicyName=names["step"],
+            ServiceNamespace=NAMESPACE,
+            ResourceId=rid,
+            ScalableDimension=DIMENSION,
             PolicyType="StepScaling",
             StepScalingPolicyConfiguration={
-                "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average", "Cooldown": scale_out_cooldown,
+                "AdjustmentType": "ChangeInCapacity",
+                "MetricAggregationType": "Average",
+                "Cooldown": scale_out_cooldown,
                 "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
             },
         )
         self._cloudwatch().put_metric_alarm(
-            AlarmName=names["alarm"], MetricName="HasBacklogWithoutCapacity", Namespace="AWS/SageMaker",
-            Statistic="Average", EvaluationPeriods=2, DatapointsToAlarm=2, Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="missing",
-            Dimensions=[{"Name": "EndpointName", "Value": endpoint_name}], Period=60,
+            AlarmName=names["alarm"],
+            MetricName="HasBacklogWithoutCapacity",
+            Namespace="AWS/SageMaker",
+            Statistic="Average",
+            EvaluationPeriods=2,
+            DatapointsToAlarm=2,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="missing",
+            Dimensions=[{"Name": "EndpointName", "Value": endpoint_name}],
+            Period=60,
             AlarmActions=[step["PolicyARN"]],
         )
-        return {"target_policy": target["PolicyARN"], "step_policy": step["PolicyARN"], "alarm": names["alarm"]}
+        return {
+            "target_policy": target["PolicyARN"],
+            "step_policy": step["PolicyARN"],
+            "alarm": names["alarm"],
+        }
 
     def remove_scaling(self, endpoint_name: str, variant: str) -> list[str]:
         """Delete the alarm, both policies and the scalable target; what was already gone is skipped."""
@@ -79,17 +110,29 @@ class EndpointAutoScalingHook(AwsBaseHook):
         self._cloudwatch().delete_alarms(AlarmNames=[names["alarm"]])
         removed.append(f"alarm {names['alarm']}")
         for name in (names["target"], names["step"]):
-            if self._ignore_missing(self.conn.delete_scaling_policy, PolicyName=name, ServiceNamespace=NAMESPACE,
-                                    ResourceId=rid, ScalableDimension=DIMENSION):
+            if self._ignore_missing(
+                self.conn.delete_scaling_policy,
+                PolicyName=name,
+                ServiceNamespace=NAMESPACE,
+                ResourceId=rid,
+                ScalableDimension=DIMENSION,
+            ):
                 removed.append(f"policy {name}")
-        if self._ignore_missing(self.conn.deregister_scalable_target, ServiceNamespace=NAMESPACE, ResourceId=rid,
-                                ScalableDimension=DIMENSION):
+        if self._ignore_missing(
+            self.conn.deregister_scalable_target,
+            ServiceNamespace=NAMESPACE,
+            ResourceId=rid,
+            ScalableDimension=DIMENSION,
+        ):
             removed.append(f"scalable target {rid}")
         return removed
 
     def _cloudwatch(self) -> Any:
         return AwsBaseHook(
-            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.config,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.config,
             client_type="cloudwatch",
         ).conn
 

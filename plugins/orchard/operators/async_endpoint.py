@@ -21,6 +21,8 @@ class SageMakerAsyncEndpointOperator(SageMakerEndpointOperator):
 
     def execute(self, context: Any) -> dict:
         if self.existing_endpoint_name:
-            self.log.info("using the existing endpoint %s as is: nothing created", self.existing_endpoint_name)
+            self.log.info(
+                "using the existing endpoint %s as is: nothing created", self.existing_endpoint_name
+            )
             return {"Endpoint": serialize(self.hook.describe_endpoint(self.existing_endpoint_name))}
         return super().execute(context)

@@ -28,10 +28,21 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
     """`shard`: {"index", "frames_uri", "record_uri"}; returns {"shard", "answered", "failed", "record_uri"}."""
 
     aws_hook_class = SageMakerAsyncInferenceHook
-    template_fields: Sequence[str] = aws_template_fields("endpoint_name", "shard", "content_type", "max_concurrency")
+    template_fields: Sequence[str] = aws_template_fields(
+        "endpoint_name", "shard", "content_type", "max_concurrency"
+    )
 
-    def __init__(self, *, endpoint_name: str, shard: dict[str, Any], content_type: str = "image/png",
-                 max_concurrency: int | str = 16, max_wait_s: int = 3600, waiter_delay: int = 30, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        shard: dict[str, Any],
+        content_type: str = "image/png",
+        max_concurrency: int | str = 16,
+        max_wait_s: int = 3600,
+        waiter_delay: int = 30,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.endpoint_name, self.shard, self.content_type = endpoint_name, shard, content_type
         self.max_concurrency, self.max_wait_s, self.waiter_delay = max_concurrency, max_wait_s, waiter_delay
@@ -43,8 +54,14 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         done = {i["input"]: i for i in record["invocations"] if "output" in i}
         retry_failed = self._failed_inputs(s3, list(done.values()))
         todo = [f for f in frames if f not in done or f in retry_failed]
-        self.log.info("shard %s: %d frames, %d already invoked, invoking %d (%d again after a failure)",
-                      self.shard["index"], len(frames), len(done) - len(retry_failed), len(todo), len(retry_failed))
+        self.log.info(
+            "shard %s: %d frames, %d already invoked, invoking %d (%d again after a failure)",
+            self.shard["index"],
+            len(frames),
+            len(done) - len(retry_failed),
+            len(todo),
+            len(retry_failed),
+        )
         kept = [i for i in record["invocations"] if "output" in i and i["input"] not in retry_failed]
         fresh: list[dict[str, str]] = []
 
@@ -53,17 +70,23 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
             if len(fresh) % SAVE_EVERY == 0:
                 self._save(s3, {**record, "invocations": kept + fresh})
 
-        self.hook.invoke_many(self.endpoint_name, todo, self.content_type, int(self.max_concurrency), on_result=save_progress)
+        self.hook.invoke_many(
+            self.endpoint_name, todo, self.content_type, int(self.max_concurrency), on_result=save_progress
+        )
         record = {**record, "invocations": kept + fresh}
         self._save(s3, record)
         refused = [i for i in fresh if "error" in i]
         if todo and len(refused) == len(todo):
-            raise RuntimeError(f"the endpoint refused every invocation of shard {self.shard['index']}: {refused[0]['error']}")
+            raise RuntimeError(
+                f"the endpoint refused every invocation of shard {self.shard['index']}: {refused[0]['error']}"
+            )
         self.defer(
             trigger=AsyncInferenceOutputsTrigger(
-                record_uri=self.shard["record_uri"], waiter_delay=self.waiter_delay,
+                record_uri=self.shard["record_uri"],
+                waiter_delay=self.waiter_delay,
                 waiter_max_attempts=max(1, self.max_wait_s // max(1, self.waiter_delay)),
-                aws_conn_id=self.aws_conn_id, region_name=self.region_name,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
             ),
             method_name="execute_complete",
             timeout=datetime.timedelta(seconds=self.max_wait_s + 300),
@@ -74,19 +97,34 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         record = self._load_record(s3)
         results = self._results(s3, record["invocations"])
         self._save(s3, {**record, "results": results})
-        counts = {status: sum(1 for r in results if r["status"] == status) for status in ("answered", "failed", "pending")}
+        counts = {
+            status: sum(1 for r in results if r["status"] == status)
+            for status in ("answered", "failed", "pending")
+        }
         if counts["pending"]:
-            raise RuntimeError(f"shard {self.shard['index']}: {counts['pending']} invocations unanswered after "
-                               f"{self.max_wait_s} s; a retry waits for them without invoking them again")
-        self.log.info("shard %s: %d answered, %d failed", self.shard["index"], counts["answered"], counts["failed"])
-        return {"shard": self.shard["index"], "answered": counts["answered"], "failed": counts["failed"],
-                "record_uri": self.shard["record_uri"]}
+            raise RuntimeError(
+                f"shard {self.shard['index']}: {counts['pending']} invocations unanswered after "
+                f"{self.max_wait_s} s; a retry waits for them without invoking them again"
+            )
+        self.log.info(
+            "shard %s: %d answered, %d failed", self.shard["index"], counts["answered"], counts["failed"]
+        )
+        return {
+            "shard": self.shard["index"],
+            "answered": counts["answered"],
+            "failed": counts["failed"],
+            "record_uri": self.shard["record_uri"],
+        }
 
     # ------------------------------------------------------------------ record
 
     def _s3(self) -> S3Hook:
-        return S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
-                      config=self.botocore_config)
+        return S3Hook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
 
     def _load_record(self, s3: S3Hook) -> dict[str, Any]:
         bucket, key = split_uri(self.shard["record_uri"])
@@ -107,9 +145,13 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         results = []
         for invocation in invocations:
             if "error" in invocation:
-                results.append({"input": invocation["input"], "status": "failed", "reason": invocation["error"]})
+                results.append(
+                    {"input": invocation["input"], "status": "failed", "reason": invocation["error"]}
+                )
             elif invocation["output"] in existing:
-                results.append({"input": invocation["input"], "status": "answered", "output": invocation["output"]})
+                results.append(
+                    {"input": invocation["input"], "status": "answered", "output": invocation["output"]}
+                )
             elif invocation.get("failure") in existing:
                 bucket, key = split_uri(invocation["failure"])
                 reason = s3.read_key(key, bucket)[:2000]

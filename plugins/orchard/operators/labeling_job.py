@@ -19,6 +19,7 @@ from orchard.hooks.labeling_job import MAX_TASK_AVAILABILITY_S, LabelingJobHook,
 from orchard.triggers.labeling_job import SageMakerLabelingJobTrigger
 
 TERMINAL = ("Completed", "Failed", "Stopped")
+TASK_WORDS = {"verify": "verification", "adjust": "adjustment"}
 
 
 class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
@@ -29,21 +30,49 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
 
     aws_hook_class = LabelingJobHook
     template_fields: Sequence[str] = aws_template_fields(
-        "job_name", "manifest_uri", "output_uri", "label_categories_uri", "ui_template_uri", "workteam_arn",
-        "role_arn", "mode", "label_attribute", "task_time_limit_s", "task_availability_s", "workers_per_object",
+        "job_name",
+        "manifest_uri",
+        "output_uri",
+        "label_categories_uri",
+        "ui_template_uri",
+        "workteam_arn",
+        "role_arn",
+        "mode",
+        "label_attribute",
+        "task_time_limit_s",
+        "task_availability_s",
+        "workers_per_object",
     )
 
     def __init__(
-        self, *, job_name: str, manifest_uri: str, output_uri: str, label_categories_uri: str, ui_template_uri: str,
-        workteam_arn: str, role_arn: str, mode: str = "verify", label_attribute: str,
-        task_time_limit_s: int | str = 600, task_availability_s: int | str = 10 * 24 * 3600,
-        workers_per_object: int | str = 1, title: str = "Check the pre-labeled boxes", waiter_delay: int = 60,
-        deferrable: bool = True, **kwargs: Any,
+        self,
+        *,
+        job_name: str,
+        manifest_uri: str,
+        output_uri: str,
+        label_categories_uri: str,
+        ui_template_uri: str,
+        workteam_arn: str,
+        role_arn: str,
+        mode: str = "verify",
+        label_attribute: str,
+        task_time_limit_s: int | str = 600,
+        task_availability_s: int | str = 10 * 24 * 3600,
+        workers_per_object: int | str = 1,
+        title: str = "Check the pre-labeled boxes",
+        waiter_delay: int = 60,
+        deferrable: bool = True,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.job_name, self.manifest_uri, self.output_uri = job_name, manifest_uri, output_uri
         self.label_categories_uri, self.ui_template_uri = label_categories_uri, ui_template_uri
-        self.workteam_arn, self.role_arn, self.mode, self.label_attribute = workteam_arn, role_arn, mode, label_attribute
+        self.workteam_arn, self.role_arn, self.mode, self.label_attribute = (
+            workteam_arn,
+            role_arn,
+            mode,
+            label_attribute,
+        )
         self.task_time_limit_s, self.task_availability_s = task_time_limit_s, task_availability_s
         self.workers_per_object, self.title = workers_per_object, title
         self.waiter_delay, self.deferrable = waiter_delay, deferrable
@@ -51,7 +80,9 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
     def request(self) -> dict[str, Any]:
         availability = int(self.task_availability_s)
         if not 60 <= availability <= MAX_TASK_AVAILABILITY_S:
-            raise ValueError(f"task availability {availability} s must be within 60 s .. 30 days ({MAX_TASK_AVAILABILITY_S} s)")
+            raise ValueError(
+                f"task availability {availability} s must be within 60 s .. 30 days ({MAX_TASK_AVAILABILITY_S} s)"
+            )
         arns = task_lambda_arns(self.mode, self.hook.conn_region_name)
         return {
             "LabelingJobName": self.job_name,
@@ -65,7 +96,7 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
                 "UiConfig": {"UiTemplateS3Uri": self.ui_template_uri},
                 "PreHumanTaskLambdaArn": arns["pre"],
                 "TaskTitle": self.title,
-                "TaskDescription": f"Bounding box {'verification' if self.mode == 'verify' else 'adjustment'} of model pre-labels",
+                "TaskDescription": f"Bounding box {TASK_WORDS[self.mode]} of model pre-labels",
                 "TaskKeywords": ["bounding box", "image", "verification"],
                 "NumberOfHumanWorkersPerDataObject": int(self.workers_per_object),
                 "TaskTimeLimitInSeconds": int(self.task_time_limit_s),
@@ -88,8 +119,12 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
         attempts = max(1, max_wait // max(1, self.waiter_delay))
         self.defer(
             trigger=SageMakerLabelingJobTrigger(
-                job_name=self.job_name, waiter_delay=self.waiter_delay, waiter_max_attempts=attempts,
-                aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                job_name=self.job_name,
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
                 botocore_config=self.botocore_config,
             ),
             method_name="execute_complete",
@@ -98,7 +133,9 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         if not event or event.get("status") != "success":
-            raise RuntimeError(f"labeling job {self.job_name} did not complete: {event and event.get('message')}")
+            raise RuntimeError(
+                f"labeling job {self.job_name} did not complete: {event and event.get('message')}"
+            )
         return self._result()
 
     def _existing_status(self) -> str | None:
@@ -112,7 +149,9 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
     def _result(self) -> dict[str, Any]:
         job = self.hook.conn.describe_labeling_job(LabelingJobName=self.job_name)
         if job["LabelingJobStatus"] != "Completed":
-            raise RuntimeError(f"labeling job {self.job_name} ended {job['LabelingJobStatus']}: {job.get('FailureReason', '')}")
+            raise RuntimeError(
+                f"labeling job {self.job_name} ended {job['LabelingJobStatus']}: {job.get('FailureReason', '')}"
+            )
         return {
             "job_name": self.job_name,
             "status": job["LabelingJobStatus"],

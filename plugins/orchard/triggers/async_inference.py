@@ -27,18 +27,34 @@ def folders(locations: list[str]) -> set[tuple[str, str]]:
 
 
 class AsyncInferenceOutputsTrigger(BaseTrigger):
-    def __init__(self, *, record_uri: str, waiter_delay: int, waiter_max_attempts: int,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None):
+    def __init__(
+        self,
+        *,
+        record_uri: str,
+        waiter_delay: int,
+        waiter_max_attempts: int,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+    ):
         super().__init__()
-        self.record_uri, self.waiter_delay, self.waiter_max_attempts = record_uri, waiter_delay, waiter_max_attempts
+        self.record_uri, self.waiter_delay, self.waiter_max_attempts = (
+            record_uri,
+            waiter_delay,
+            waiter_max_attempts,
+        )
         self.aws_conn_id, self.region_name = aws_conn_id, region_name
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{self.__class__.__module__}.{self.__class__.__qualname__}", {
-            "record_uri": self.record_uri, "waiter_delay": self.waiter_delay,
-            "waiter_max_attempts": self.waiter_max_attempts, "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name,
-        })
+        return (
+            f"{self.__class__.__module__}.{self.__class__.__qualname__}",
+            {
+                "record_uri": self.record_uri,
+                "waiter_delay": self.waiter_delay,
+                "waiter_max_attempts": self.waiter_max_attempts,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+            },
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = AwsGenericHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type="s3")
@@ -46,9 +62,19 @@ class AsyncInferenceOutputsTrigger(BaseTrigger):
             record = json.loads(await _read(s3, self.record_uri))
             invocations = [i for i in record["invocations"] if "output" in i]
             for attempt in range(1, self.waiter_max_attempts + 1):
-                existing = await _existing(s3, [i["output"] for i in invocations] + [i["failure"] for i in invocations if i["failure"]])
-                pending = [i for i in invocations if i["output"] not in existing and i["failure"] not in existing]
-                self.log.info("attempt %d: %d of %d invocations answered", attempt, len(invocations) - len(pending), len(invocations))
+                existing = await _existing(
+                    s3,
+                    [i["output"] for i in invocations] + [i["failure"] for i in invocations if i["failure"]],
+                )
+                pending = [
+                    i for i in invocations if i["output"] not in existing and i["failure"] not in existing
+                ]
+                self.log.info(
+                    "attempt %d: %d of %d invocations answered",
+                    attempt,
+                    len(invocations) - len(pending),
+                    len(invocations),
+                )
                 if not pending:
                     yield TriggerEvent({"status": "success", "record_uri": self.record_uri})
                     return

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from orchard.hooks.labeling_job import LabelingJobHook
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+
+from orchard.hooks.labeling_job import LabelingJobHook
 
 
 class SageMakerLabelingJobTrigger(AwsBaseWaiterTrigger):
     aws_hook_class = LabelingJobHook
 
-    def __init__(self, *, job_name: str, waiter_delay: int, waiter_max_attempts: int, aws_conn_id: str | None = "aws_default",
-                 region_name: str | None = None, verify: bool | str | None = None, botocore_config: dict | None = None):
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        waiter_delay: int,
+        waiter_max_attempts: int,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+    ):
         super().__init__(
             serialized_fields={"job_name": job_name},
             waiter_name="labeling_job_complete",

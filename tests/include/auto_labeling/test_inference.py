@@ -42,13 +42,19 @@ def test_the_hog_detector_finds_the_drawn_pedestrians(run_job_python, tmp_path):
     (tmp_path / "detector.json").write_text(json.dumps(demo.DETECTOR_SETTINGS))
     (tmp_path / "driver.py").write_text(DRIVER)
 
-    done = run_job_python("auto_labeling", str(tmp_path / "driver.py"), str(tmp_path), *paths, str(tmp_path / "broken.png"))
+    done = run_job_python(
+        "auto_labeling", str(tmp_path / "driver.py"), str(tmp_path), *paths, str(tmp_path / "broken.png")
+    )
 
     assert done.returncode == 0, done.stderr
     *results, broken = json.loads(done.stdout)
     assert "not a decodable image" in broken["error"]
-    found = sum(1 for boxes, result in zip(drawn, results) for box in boxes
-                if any(iou(box, d["box"]) > 0.3 for d in result["detections"]))
+    found = sum(
+        1
+        for boxes, result in zip(drawn, results, strict=True)
+        for box in boxes
+        if any(iou(box, d["box"]) > 0.3 for d in result["detections"])
+    )
     assert found >= 0.7 * sum(len(b) for b in drawn)
     assert all(0 < d["score"] < 1 and d["label"] == "pedestrian" for r in results for d in r["detections"])
     assert results[0]["image_size"] == {"width": 640, "height": 360, "depth": 3}

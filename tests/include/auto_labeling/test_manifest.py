@@ -30,9 +30,16 @@ HANDLER_RESPONSE = {
 
 
 def line(response, threshold=0.5, **kwargs):
-    return manifest.manifest_line("s3://bucket/images/IMG_1186.png", response, label_attribute="bounding-box",
-                                  categories=["Echo", "Echo Dot"], threshold=threshold, job_name="my-job",
-                                  creation_date="2013-11-18T02:53:27", **kwargs)
+    return manifest.manifest_line(
+        "s3://bucket/images/IMG_1186.png",
+        response,
+        label_attribute="bounding-box",
+        categories=["Echo", "Echo Dot"],
+        threshold=threshold,
+        job_name="my-job",
+        creation_date="2013-11-18T02:53:27",
+        **kwargs,
+    )
 
 
 def test_a_line_has_the_documented_shape_and_values():
@@ -68,9 +75,16 @@ def test_threshold_keeps_only_confident_boxes_of_the_categories(threshold, kept)
 
 
 def test_boxes_are_clipped_to_the_image_and_empty_ones_dropped():
-    response = {"image_size": {"width": 100, "height": 50}, "detections": [
-        {"label": "Echo", "box": [-10, 40, 50, 30], "score": 0.9}, {"label": "Echo", "box": [120, 0, 10, 10], "score": 0.9}]}
-    assert line(response)["bounding-box"]["annotations"] == [{"class_id": 0, "left": 0, "top": 40, "width": 40, "height": 10}]
+    response = {
+        "image_size": {"width": 100, "height": 50},
+        "detections": [
+            {"label": "Echo", "box": [-10, 40, 50, 30], "score": 0.9},
+            {"label": "Echo", "box": [120, 0, 10, 10], "score": 0.9},
+        ],
+    }
+    assert line(response)["bounding-box"]["annotations"] == [
+        {"class_id": 0, "left": 0, "top": 40, "width": 40, "height": 10}
+    ]
 
 
 # JumpStart's Mask R-CNN (GluonCV) response: parallel lists, pixel corner boxes, -1 padding, class names.
@@ -103,8 +117,14 @@ def test_unknown_response_is_refused_with_the_formats_expected():
 
 
 def test_label_categories_and_worker_template():
-    assert manifest.label_categories(["car", "pedestrian"], "adjust")["labels"] == [{"label": "car"}, {"label": "pedestrian"}]
-    assert [label["label"] for label in manifest.label_categories(["car"], "verify")["labels"]] == ["good", "bad"]
+    assert manifest.label_categories(["car", "pedestrian"], "adjust")["labels"] == [
+        {"label": "car"},
+        {"label": "pedestrian"},
+    ]
+    assert [label["label"] for label in manifest.label_categories(["car"], "verify")["labels"]] == [
+        "good",
+        "bad",
+    ]
     template = manifest.worker_template("adjust", "prelabel")
     assert "<crowd-bounding-box" in template and "task.input.manifestLine.prelabel.annotations" in template
     assert "grant_read_access" in template
@@ -114,13 +134,30 @@ def test_verified_dataset_counts_verify_and_adjust_outputs():
     source = line(HANDLER_RESPONSE)
     good = {**source, "check": 0, "check-metadata": {"class-name": "good", "human-annotated": "yes"}}
     bad = {**source, "check": 1, "check-metadata": {"class-name": "bad", "human-annotated": "yes"}}
-    verified = manifest.verified_dataset([good, bad, source], source_attribute="bounding-box", verified_attribute="check", mode="verify")
-    assert verified["counts"] == {"verified": 1, "adjusted": 0, "rejected": 1, "unlabeled": 1, "human_annotated": 2}
+    verified = manifest.verified_dataset(
+        [good, bad, source], source_attribute="bounding-box", verified_attribute="check", mode="verify"
+    )
+    assert verified["counts"] == {
+        "verified": 1,
+        "adjusted": 0,
+        "rejected": 1,
+        "unlabeled": 1,
+        "human_annotated": 2,
+    }
     assert verified["records"][0]["annotations"] == source["bounding-box"]["annotations"]
 
-    moved = {"image_size": source["bounding-box"]["image_size"], "annotations": source["bounding-box"]["annotations"][:1]}
-    adjusted = {**source, "fix": moved, "fix-metadata": {"adjustment-status": "adjusted", "human-annotated": "yes"}}
+    moved = {
+        "image_size": source["bounding-box"]["image_size"],
+        "annotations": source["bounding-box"]["annotations"][:1],
+    }
+    adjusted = {
+        **source,
+        "fix": moved,
+        "fix-metadata": {"adjustment-status": "adjusted", "human-annotated": "yes"},
+    }
     same = {**source, "fix": source["bounding-box"], "fix-metadata": {"adjustment-status": "unadjusted"}}
     emptied = {**source, "fix": {"annotations": []}, "fix-metadata": {"adjustment-status": "adjusted"}}
-    counts = manifest.verified_dataset([adjusted, same, emptied], source_attribute="bounding-box", verified_attribute="fix", mode="adjust")["counts"]
+    counts = manifest.verified_dataset(
+        [adjusted, same, emptied], source_attribute="bounding-box", verified_attribute="fix", mode="adjust"
+    )["counts"]
     assert counts == {"verified": 1, "adjusted": 1, "rejected": 1, "unlabeled": 0, "human_annotated": 1}
