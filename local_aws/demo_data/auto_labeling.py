@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 JOB_FOLDER = Path(__file__).resolve().parents[2] / "include" / "auto_labeling"
-DEMO_FRAMES = 200
+DEMO_FRAMES = 300
 FRAMES_PREFIX = "auto_labeling/frames/"
 MODEL_KEY = "auto_labeling/model/model.tar.gz"
 DETECTOR_SETTINGS = {"win_stride": 8, "padding": 8, "scale": 1.05, "label": "pedestrian"}

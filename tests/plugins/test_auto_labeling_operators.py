@@ -252,3 +252,47 @@ def test_an_existing_endpoint_must_be_asynchronous(data):
         plan_run(
             {**PARAMS, "existing_endpoint_name": "realtime", "model_data_uri": ""}, "auto_labeling", RUN_ID
         )
+
+
+# ------------------------------------------------------------------------------------- deploy
+
+
+def deploy_operator(**kwargs):
+    from orchard.operators.async_endpoint import SageMakerAsyncEndpointOperator
+
+    return SageMakerAsyncEndpointOperator(
+        task_id="deploy_endpoint",
+        config={"EndpointName": "detector", "EndpointConfigName": "detector"},
+        deferrable=True,
+        check_interval=1,
+        **kwargs,
+    )
+
+
+def test_a_retried_deploy_finds_its_endpoint_instead_of_creating_or_updating_it(endpoint):
+    result = deploy_operator().execute({})
+    assert result["Endpoint"]["EndpointStatus"] == "InService"
+    assert [e["EndpointName"] for e in boto3.client("sagemaker").list_endpoints()["Endpoints"]] == [
+        "detector"
+    ]
+
+
+def test_a_retried_deploy_of_a_failed_endpoint_fails_with_the_reason(aws):
+    import io
+    import tarfile
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        code = b"def model_fn(model_dir):\n    raise RuntimeError('weights are corrupt')\n"
+        info = tarfile.TarInfo("code/inference.py")
+        info.size = len(code)
+        archive.addfile(info, io.BytesIO(code))
+    assert deploy(boto3.client("sagemaker"), model_data=buffer.getvalue())[-1] == "Failed"
+    with pytest.raises(RuntimeError, match="weights are corrupt"):
+        deploy_operator().execute({})
+
+
+def test_an_existing_endpoint_is_described_not_created(endpoint):
+    result = deploy_operator(existing_endpoint_name=endpoint).execute({})
+    assert result["Endpoint"]["EndpointName"] == endpoint
