@@ -35,6 +35,9 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
+# The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
+# (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
+import airflow.providers.amazon.aws.assets.s3  # noqa: F401
 from airflow.sdk import Asset, Param, chain, dag, task
 from orchard import naming
 from orchard.operators.async_endpoint import SageMakerAsyncEndpointOperator
@@ -43,6 +46,9 @@ from orchard.operators.labeling_job import SageMakerLabelingJobOperator
 
 DAG_ID = "auto_labeling"
 VERIFIED = Asset("s3://orchard-artifacts/auto_labeling/verified")
+# A producer of frames (a capture pipeline, an upload job) that updates this Asset triggers a run on the
+# default params; the UI form triggers one on any prefix.
+NEW_FRAMES = Asset("s3://orchard-data/auto_labeling/frames/")
 # How often waits poll AWS. Endpoint creation takes minutes on AWS; the sandbox sets a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 # InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
@@ -119,7 +125,7 @@ PARAMS = {
 
 @dag(
     dag_id=DAG_ID,
-    schedule=None,
+    schedule=[NEW_FRAMES],
     catchup=False,
     max_active_runs=4,
     tags=["sagemaker", "ground-truth", "labeling", "seed-001"],
@@ -135,17 +141,17 @@ PARAMS = {
 )
 def auto_labeling():
     @task
-    def validate_inputs(params=None, run_id=None, dag=None) -> dict:
-        """Everything that can be wrong, checked before anything billable starts."""
+    def validate_inputs(params=None, run_id=None, dag=None, ti=None) -> list[dict]:
+        """Everything that can be wrong, checked before anything billable starts. Returns the shards to
+        map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`."""
         from orchard.auto_labeling import plan_run
 
-        return plan_run(params, dag.dag_id, run_id)
-
-    plan = validate_inputs()
-
-    @task
-    def shards_of(plan: dict) -> list[dict]:
+        plan = plan_run(params, dag.dag_id, run_id)
+        ti.xcom_push(key="plan", value=plan)
         return plan["shards"]
+
+    shards = validate_inputs()
+    plan = shards["plan"]
 
     @task
     def create_model(plan: dict) -> str:
@@ -176,13 +182,13 @@ def auto_labeling():
 
     invoke = SageMakerAsyncInvokeOperator.partial(
         task_id="invoke",
-        endpoint_name="{{ ti.xcom_pull(task_ids='validate_inputs')['endpoint_name'] }}",
+        endpoint_name="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['endpoint_name'] }}",
         max_concurrency=INVOKE_CONCURRENCY,
         content_type="image/png",
         waiter_delay=POLL_SECONDS,
         max_wait_s=7200,
         execution_timeout=timedelta(hours=3),
-    ).expand(shard=shards_of(plan))
+    ).expand(shard=shards)
 
     @task
     def collect_predictions(summaries: list[dict], plan: dict) -> dict:
@@ -216,9 +222,9 @@ def auto_labeling():
         manifest_uri="{{ ti.xcom_pull(task_ids='build_manifest')['manifest_uri'] }}",
         label_categories_uri="{{ ti.xcom_pull(task_ids='build_manifest')['categories_uri'] }}",
         ui_template_uri="{{ ti.xcom_pull(task_ids='build_manifest')['template_uri'] }}",
-        output_uri="{{ ti.xcom_pull(task_ids='validate_inputs')['labeling_output_uri'] }}",
-        label_attribute="{{ ti.xcom_pull(task_ids='validate_inputs')['verified_attribute'] }}",
-        role_arn="{{ ti.xcom_pull(task_ids='validate_inputs')['role_arn'] }}",
+        output_uri="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['labeling_output_uri'] }}",
+        label_attribute="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['verified_attribute'] }}",
+        role_arn="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['role_arn'] }}",
         workteam_arn="{{ params.workteam_arn }}",
         mode="{{ params.labeling_mode }}",
         task_time_limit_s="{{ params.task_time_limit_s }}",
