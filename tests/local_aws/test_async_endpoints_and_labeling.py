@@ -269,3 +269,13 @@ def test_a_task_type_that_cannot_be_auto_accepted_fails_saying_so(manifest_in_s3
         {"Failed", "Completed"},
     )
     assert "cannot" in sagemaker.describe_labeling_job(LabelingJobName="draw")["FailureReason"]
+
+
+def test_a_bad_latency_setting_is_refused_with_the_fix(monkeypatch):
+    from local_aws.latency import latency_s
+
+    monkeypatch.setenv("ORCHARD_SANDBOX_LATENCY_MS", "fast")
+    with pytest.raises(ValueError, match="number of milliseconds"):
+        latency_s()
+    monkeypatch.setenv("ORCHARD_SANDBOX_LATENCY_MS", "50")
+    assert latency_s() == 0.05

@@ -12,14 +12,16 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
 from orchard.triggers.async_inference import AsyncInferenceOutputsTrigger, split_uri
+
+if TYPE_CHECKING:  # the S3 hook module is only needed when a task runs, not when a DAG file is parsed
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 SAVE_EVERY = 200  # invocations between two saves of the record: a crash loses at most this many ids
 
@@ -119,6 +121,8 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
     # ------------------------------------------------------------------ record
 
     def _s3(self) -> S3Hook:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
         return S3Hook(
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
