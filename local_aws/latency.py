@@ -31,6 +31,7 @@ def latency_s() -> float:
 
 
 def install() -> None:
+    latency_s()  # a bad value stops the sandbox at start, with the fix, rather than failing every request
     dispatch = DomainDispatcherApplication.__call__
 
     def delayed(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
