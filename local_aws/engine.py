@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from moto.moto_api._internal import models as moto_api
 
-from local_aws import batch, edge, emr, jobs, s3_events, sagemaker
+from local_aws import async_endpoints, batch, edge, emr, jobs, labeling, latency, s3_events, sagemaker
 
 _installed = False
 
@@ -20,6 +20,9 @@ def install(endpoint_url: str) -> None:
     emr.install()
     s3_events.install()  # GetBucketNotificationConfiguration shows EventBridgeConfiguration
     edge.install()  # Neo compilation, IoT jobs + device side, simulated devices
+    async_endpoints.install()  # invoke_endpoint_async runs the model's handler
+    labeling.install()  # Ground Truth labeling jobs, under an explicit auto-accept policy
+    latency.install()  # optional per-request latency (ORCHARD_SANDBOX_LATENCY_MS)
     _stop_jobs_on_reset()
     _installed = True
 

@@ -1,0 +1,1 @@
+"""orchard's custom hooks, only for AWS APIs the Amazon provider lacks."""

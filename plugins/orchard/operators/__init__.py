@@ -1,0 +1,1 @@
+"""orchard's custom operators, only for AWS APIs the Amazon provider lacks."""

@@ -1,0 +1,1 @@
+"""orchard's custom triggers, only for AWS APIs the Amazon provider lacks."""

@@ -1,0 +1,271 @@
+"""
+# auto_labeling — pre-label camera frames on an async SageMaker endpoint, then verify them in Ground Truth
+
+An ADAS team points this DAG at camera frames in S3 and a pretrained detector. The DAG deploys the model
+on an **asynchronous endpoint** that scales with its backlog and down to zero, pre-labels every frame,
+turns the predictions into a Ground Truth **bounding-box manifest**, sends it to a **verification (or
+adjustment) labeling job**, reads the verified labels back and removes every billable resource whatever
+happens (teardown tasks).
+
+**Trigger** from the UI form. Required: `frames_prefix` (s3://… with .png/.jpg frames) and either
+`model_data_uri` (a model.tar.gz with `code/inference.py`; `image_uri` defaults to AWS's PyTorch CPU inference
+image, which runs it — the demo's is OpenCV's HOG pedestrian detector) or `existing_endpoint_name` (an async
+endpoint you own: used as is, never deleted).
+`stop_at_manifest` ends the run at the manifest (Ground Truth no longer takes new customers: label elsewhere).
+
+**Steps**: validate inputs (before anything billable) → model, endpoint config (`AsyncInferenceConfig`),
+endpoint, autoscaling (target tracking on `ApproximateBacklogSizePerInstance` + step policy on
+`HasBacklogWithoutCapacity` to scale up from zero) → invoke, mapped over shards of frames, bounded
+concurrency, deferred wait for outputs/failures → teardown (scaling, endpoint, config, model) → manifest,
+label categories, worker template in S3 → labeling job (deferred, up to 30 days) → verified dataset → report.
+
+**Outputs** (artifacts bucket, under `auto_labeling/<run>/`): `invocations/` (per-shard records: inference
+ids, output locations, failures with reasons), `manifest/prelabels.manifest`, `manifest/label-categories.json`,
+`manifest/worker-template.liquid`, `labeling/` (the job's output), `verified/verified.jsonl`; a run report
+(XCom `report_uri`) and the Asset `s3://<artifacts>/auto_labeling/verified`.
+
+**Cost**: endpoint instance-hours (instance type × lifetime; scale-to-zero stops billing when idle) plus
+Ground Truth per labeled object; the report estimates both. **IAM**: `include/iam/auto_labeling.json`
+(this DAG's tasks) and `include/iam/auto_labeling_execution.json` (the SageMaker execution role).
+Docs: `docs/pipelines/auto_labeling.md`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+# The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
+# (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
+import airflow.providers.amazon.aws.assets.s3  # noqa: F401
+from airflow.sdk import Asset, Param, chain, dag, task
+from orchard import naming
+from orchard.operators.async_endpoint import SageMakerAsyncEndpointOperator
+from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
+from orchard.operators.labeling_job import SageMakerLabelingJobOperator
+
+DAG_ID = "auto_labeling"
+VERIFIED = Asset("s3://orchard-artifacts/auto_labeling/verified")
+# A producer of frames (a capture pipeline, an upload job) that updates this Asset triggers a run on the
+# default params; the UI form triggers one on any prefix.
+NEW_FRAMES = Asset("s3://orchard-data/auto_labeling/frames/")
+# How often waits poll AWS. Endpoint creation takes minutes on AWS; the sandbox sets a few seconds.
+POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
+# InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
+INVOKE_CONCURRENCY = 16
+INSTANCE_TYPES = [
+    "ml.m5.large",
+    "ml.m5.xlarge",
+    "ml.c5.xlarge",
+    "ml.g4dn.xlarge",
+    "ml.g5.xlarge",
+    "ml.p3.2xlarge",
+]
+S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+
+PARAMS = {
+    "frames_prefix": Param(
+        "s3://orchard-data/auto_labeling/frames/",
+        type="string",
+        pattern=S3_URI,
+        description="S3 prefix holding the camera frames (.png, .jpg, .jpeg)",
+    ),
+    "model_id": Param(
+        "opencv-hog-people-detector",
+        type="string",
+        minLength=1,
+        maxLength=128,
+        description="Name of the model (registry / JumpStart id) that produces the labels; the report names it",
+    ),
+    "model_data_uri": Param(
+        "s3://orchard-data/auto_labeling/model/model.tar.gz",
+        type="string",
+        pattern=r"^(s3://.+\.tar\.gz)?$",
+        description="model.tar.gz; empty with an existing endpoint",
+    ),
+    "image_uri": Param(
+        "",
+        type="string",
+        description="Inference image; empty: AWS's PyTorch CPU inference image (runs model.tar.gz's code/inference.py)",
+    ),
+    "existing_endpoint_name": Param(
+        "",
+        type="string",
+        pattern=r"^([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})?$",
+        description="Use this async endpoint as is (never deleted) instead of deploying one",
+    ),
+    "instance_type": Param("ml.m5.xlarge", type="string", enum=INSTANCE_TYPES),
+    "max_instances": Param(
+        2, type="integer", minimum=1, maximum=20, description="Autoscaling maximum (minimum is 0)"
+    ),
+    "max_concurrent_invocations_per_instance": Param(4, type="integer", minimum=1, maximum=1000),
+    "frames_per_shard": Param(500, type="integer", minimum=1, maximum=10000),
+    "max_frames": Param(5000, type="integer", minimum=1, maximum=200000),
+    "score_threshold": Param(0.5, type="number", minimum=0, maximum=1),
+    "label_categories": Param(
+        ["pedestrian"], type="array", items={"type": "string", "minLength": 1}, minItems=1
+    ),
+    "labeling_mode": Param("verify", type="string", enum=["verify", "adjust"]),
+    "workteam_arn": Param(
+        "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/orchard-labelers",
+        type="string",
+        pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:workteam/.+$",
+    ),
+    "task_time_limit_s": Param(600, type="integer", minimum=30, maximum=28800),
+    "task_availability_s": Param(
+        864000,
+        type="integer",
+        minimum=60,
+        maximum=2592000,
+        description="How long tasks wait for workers (up to 30 days)",
+    ),
+    "stop_at_manifest": Param(False, type="boolean", description="End at the manifest: no Ground Truth job"),
+}
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule=[NEW_FRAMES],
+    catchup=False,
+    max_active_runs=4,
+    tags=["sagemaker", "ground-truth", "labeling", "seed-001"],
+    params=PARAMS,
+    doc_md=__doc__,
+    user_defined_macros=naming.MACROS,
+    default_args={
+        "owner": "adas-ml-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+    },
+)
+def auto_labeling():
+    @task
+    def validate_inputs(params=None, run_id=None, dag=None, ti=None) -> list[dict]:
+        """Everything that can be wrong, checked before anything billable starts. Returns the shards to
+        map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`."""
+        from orchard.auto_labeling import plan_run
+
+        plan = plan_run(params, dag.dag_id, run_id)
+        ti.xcom_push(key="plan", value=plan)
+        return plan["shards"]
+
+    shards = validate_inputs()
+    plan = shards["plan"]
+
+    @task
+    def create_model(plan: dict) -> str:
+        """The model, and its endpoint config with AsyncInferenceConfig (S3 output and failure paths)."""
+        from orchard.auto_labeling import create_endpoint_config, create_model
+
+        create_model(plan)
+        return create_endpoint_config(plan)
+
+    deploy_endpoint = SageMakerAsyncEndpointOperator(
+        task_id="deploy_endpoint",
+        existing_endpoint_name="{{ params.existing_endpoint_name }}",
+        config={
+            "EndpointName": "{{ aws_name('sagemaker_endpoint', dag.dag_id, run_id) }}",
+            "EndpointConfigName": "{{ aws_name('sagemaker_endpoint_config', dag.dag_id, run_id) }}",
+        },
+        deferrable=True,
+        check_interval=POLL_SECONDS,
+        max_ingestion_time=3600,
+        execution_timeout=timedelta(minutes=70),
+    )
+
+    @task
+    def scale_endpoint(plan: dict) -> dict:
+        from orchard.auto_labeling import scale_endpoint
+
+        return scale_endpoint(plan)
+
+    invoke = SageMakerAsyncInvokeOperator.partial(
+        task_id="invoke",
+        endpoint_name="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['endpoint_name'] }}",
+        max_concurrency=INVOKE_CONCURRENCY,
+        content_type="image/png",
+        waiter_delay=POLL_SECONDS,
+        max_wait_s=7200,
+        execution_timeout=timedelta(hours=3),
+    ).expand(shard=shards)
+
+    @task
+    def collect_predictions(summaries: list[dict], plan: dict) -> dict:
+        from orchard.auto_labeling import collect_predictions
+
+        return collect_predictions(list(summaries), plan)
+
+    @task
+    def delete_endpoint(plan: dict) -> None:
+        """Scaling policies and alarm, scalable target, endpoint, endpoint config, model: what this run made."""
+        from orchard.auto_labeling import delete_endpoint_stack, remove_autoscaling
+
+        remove_autoscaling(plan)
+        delete_endpoint_stack(plan)
+
+    @task
+    def build_manifest(plan: dict, collected: dict) -> dict:
+        from orchard.auto_labeling import build_manifest
+
+        return build_manifest(plan, collected)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def send_to_labeling(params=None) -> bool:
+        if params["stop_at_manifest"]:
+            print("stop_at_manifest: the run ends at the manifest, no labeling job")
+        return not params["stop_at_manifest"]
+
+    label = SageMakerLabelingJobOperator(
+        task_id="label",
+        job_name="{{ aws_name('sagemaker_labeling_job', dag.dag_id, run_id) }}",
+        manifest_uri="{{ ti.xcom_pull(task_ids='build_manifest')['manifest_uri'] }}",
+        label_categories_uri="{{ ti.xcom_pull(task_ids='build_manifest')['categories_uri'] }}",
+        ui_template_uri="{{ ti.xcom_pull(task_ids='build_manifest')['template_uri'] }}",
+        output_uri="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['labeling_output_uri'] }}",
+        label_attribute="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['verified_attribute'] }}",
+        role_arn="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['role_arn'] }}",
+        workteam_arn="{{ params.workteam_arn }}",
+        mode="{{ params.labeling_mode }}",
+        task_time_limit_s="{{ params.task_time_limit_s }}",
+        task_availability_s="{{ params.task_availability_s }}",
+        waiter_delay=POLL_SECONDS,
+        deferrable=True,
+        execution_timeout=timedelta(days=31),
+    )
+
+    @task
+    def read_verified(plan: dict, job: dict) -> dict:
+        from orchard.auto_labeling import read_verified
+
+        return read_verified(plan, job)
+
+    @task(trigger_rule="none_failed", outlets=[VERIFIED])
+    def publish_report(
+        plan: dict,
+        collected: dict,
+        manifest: dict,
+        verified: dict | None = None,
+        dag=None,
+        run_id=None,
+        ti=None,
+    ) -> str:
+        from orchard.auto_labeling import publish_report
+
+        uri = publish_report(plan, collected, manifest, verified, dag.dag_id, run_id)
+        ti.xcom_push(key="report_uri", value=uri)
+        return uri
+
+    model = create_model(plan)
+    scaling = scale_endpoint(plan)
+    chain(model, deploy_endpoint, scaling, invoke)
+    collected = collect_predictions(invoke.output, plan)
+    collected >> delete_endpoint(plan).as_teardown(setups=[model, deploy_endpoint, scaling])
+    manifest = build_manifest(plan, collected)
+    gate = send_to_labeling()
+    verified = read_verified(plan, label.output)
+    chain(manifest, gate, label, verified)
+    publish_report(plan, collected, manifest, verified)
+
+
+auto_labeling()

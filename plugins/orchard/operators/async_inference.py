@@ -1,0 +1,173 @@
+"""Invoke an async endpoint for every frame of one shard, then wait deferred for the answers.
+
+The shard's frames come from S3 (a JSON list of S3 URIs); the invocation record — inference id,
+output and failure location per frame — goes back to S3 as it grows, so a retried task finds which
+frames were already invoked and does not invoke them again (only frames whose invocation failed are
+invoked again). The result per frame (answered with its output, or failed with the reason the
+endpoint wrote) is written to the same record when the wait ends; XCom gets only counts and the URI.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
+from orchard.triggers.async_inference import AsyncInferenceOutputsTrigger, split_uri
+
+if TYPE_CHECKING:  # the S3 hook module is only needed when a task runs, not when a DAG file is parsed
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+SAVE_EVERY = 200  # invocations between two saves of the record: a crash loses at most this many ids
+
+
+class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook]):
+    """`shard`: {"index", "frames_uri", "record_uri"}; returns {"shard", "answered", "failed", "record_uri"}."""
+
+    aws_hook_class = SageMakerAsyncInferenceHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "endpoint_name", "shard", "content_type", "max_concurrency"
+    )
+
+    def __init__(
+        self,
+        *,
+        endpoint_name: str,
+        shard: dict[str, Any],
+        content_type: str = "image/png",
+        max_concurrency: int | str = 16,
+        max_wait_s: int = 3600,
+        waiter_delay: int = 30,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.endpoint_name, self.shard, self.content_type = endpoint_name, shard, content_type
+        self.max_concurrency, self.max_wait_s, self.waiter_delay = max_concurrency, max_wait_s, waiter_delay
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        s3 = self._s3()
+        frames = json.loads(s3.read_key(*reversed(split_uri(self.shard["frames_uri"]))))
+        record = self._load_record(s3)
+        done = {i["input"]: i for i in record["invocations"] if "output" in i}
+        retry_failed = self._failed_inputs(s3, list(done.values()))
+        todo = [f for f in frames if f not in done or f in retry_failed]
+        self.log.info(
+            "shard %s: %d frames, %d already invoked, invoking %d (%d again after a failure)",
+            self.shard["index"],
+            len(frames),
+            len(done) - len(retry_failed),
+            len(todo),
+            len(retry_failed),
+        )
+        kept = [i for i in record["invocations"] if "output" in i and i["input"] not in retry_failed]
+        fresh: list[dict[str, str]] = []
+
+        def save_progress(result: dict[str, str]) -> None:
+            fresh.append(result)
+            if len(fresh) % SAVE_EVERY == 0:
+                self._save(s3, {**record, "invocations": kept + fresh})
+
+        self.hook.invoke_many(
+            self.endpoint_name, todo, self.content_type, int(self.max_concurrency), on_result=save_progress
+        )
+        record = {**record, "invocations": kept + fresh}
+        self._save(s3, record)
+        refused = [i for i in fresh if "error" in i]
+        if todo and len(refused) == len(todo):
+            raise RuntimeError(
+                f"the endpoint refused every invocation of shard {self.shard['index']}: {refused[0]['error']}"
+            )
+        self.defer(
+            trigger=AsyncInferenceOutputsTrigger(
+                record_uri=self.shard["record_uri"],
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=max(1, self.max_wait_s // max(1, self.waiter_delay)),
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+            ),
+            method_name="execute_complete",
+            timeout=datetime.timedelta(seconds=self.max_wait_s + 300),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        s3 = self._s3()
+        record = self._load_record(s3)
+        results = self._results(s3, record["invocations"])
+        self._save(s3, {**record, "results": results})
+        counts = {
+            status: sum(1 for r in results if r["status"] == status)
+            for status in ("answered", "failed", "pending")
+        }
+        if counts["pending"]:
+            raise RuntimeError(
+                f"shard {self.shard['index']}: {counts['pending']} invocations unanswered after "
+                f"{self.max_wait_s} s; a retry waits for them without invoking them again"
+            )
+        self.log.info(
+            "shard %s: %d answered, %d failed", self.shard["index"], counts["answered"], counts["failed"]
+        )
+        return {
+            "shard": self.shard["index"],
+            "answered": counts["answered"],
+            "failed": counts["failed"],
+            "record_uri": self.shard["record_uri"],
+        }
+
+    # ------------------------------------------------------------------ record
+
+    def _s3(self) -> S3Hook:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        )
+
+    def _load_record(self, s3: S3Hook) -> dict[str, Any]:
+        bucket, key = split_uri(self.shard["record_uri"])
+        if s3.check_for_key(key, bucket):
+            return json.loads(s3.read_key(key, bucket))
+        return {"endpoint": self.endpoint_name, "shard": self.shard["index"], "invocations": []}
+
+    def _save(self, s3: S3Hook, record: dict[str, Any]) -> None:
+        bucket, key = split_uri(self.shard["record_uri"])
+        s3.load_string(json.dumps(record), key, bucket, replace=True)
+
+    def _failed_inputs(self, s3: S3Hook, invocations: list[dict[str, str]]) -> set[str]:
+        failures = {i["failure"]: i["input"] for i in invocations if i.get("failure")}
+        return {failures[uri] for uri in _existing(s3, list(failures))} if failures else set()
+
+    def _results(self, s3: S3Hook, invocations: list[dict[str, str]]) -> list[dict[str, str]]:
+        existing = _existing(s3, [i[k] for i in invocations for k in ("output", "failure") if i.get(k)])
+        results = []
+        for invocation in invocations:
+            if "error" in invocation:
+                results.append(
+                    {"input": invocation["input"], "status": "failed", "reason": invocation["error"]}
+                )
+            elif invocation["output"] in existing:
+                results.append(
+                    {"input": invocation["input"], "status": "answered", "output": invocation["output"]}
+                )
+            elif invocation.get("failure") in existing:
+                bucket, key = split_uri(invocation["failure"])
+                reason = s3.read_key(key, bucket)[:2000]
+                results.append({"input": invocation["input"], "status": "failed", "reason": reason})
+            else:
+                results.append({"input": invocation["input"], "status": "pending"})
+        return results
+
+
+def _existing(s3: S3Hook, locations: list[str]) -> set[str]:
+    """Which of `locations` exist, listing each folder once (not one HEAD per object)."""
+    found: set[str] = set()
+    for bucket, prefix in {(split_uri(u)[0], split_uri(u)[1].rsplit("/", 1)[0] + "/") for u in locations}:
+        found.update(f"s3://{bucket}/{key}" for key in s3.list_keys(bucket_name=bucket, prefix=prefix))
+    return found

@@ -1,0 +1,281 @@
+"""The sandbox's async endpoints (real handler runs, outputs and failures in S3), labeling jobs and API latency."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from local_aws.demo_data import auto_labeling as demo
+from tests.local_aws.polling import watch_states
+
+BUCKET = "async-bucket"
+PYTORCH_INFERENCE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311"
+ROLE = "arn:aws:iam::123456789012:role/x"
+
+
+@pytest.fixture
+def sagemaker(aws):
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    return boto3.client("sagemaker")
+
+
+def deploy(sagemaker, name="detector", model_data=None, async_config=True):
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=model_data or demo.model_tarball())
+    sagemaker.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": PYTORCH_INFERENCE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"},
+    )
+    config = (
+        {
+            "AsyncInferenceConfig": {
+                "OutputConfig": {
+                    "S3OutputPath": f"s3://{BUCKET}/out/",
+                    "S3FailurePath": f"s3://{BUCKET}/fail/",
+                }
+            }
+        }
+        if async_config
+        else {}
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        **config,
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    return watch_states(
+        lambda: sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"], {"InService", "Failed"}
+    )
+
+
+def wait_for(bucket, key, timeout_s=60):
+    s3 = boto3.client("s3")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError:
+            time.sleep(0.1)
+    raise TimeoutError(f"s3://{bucket}/{key} never appeared")
+
+
+def test_an_async_endpoint_runs_the_handler_and_writes_outputs_and_failures(sagemaker):
+    s3, runtime = boto3.client("s3"), boto3.client("sagemaker-runtime")
+    assert deploy(sagemaker) == ["Creating", "InService"]
+    config = sagemaker.describe_endpoint_config(EndpointConfigName="detector")
+    assert config["AsyncInferenceConfig"]["OutputConfig"]["S3FailurePath"] == f"s3://{BUCKET}/fail/"
+    png, _boxes = demo.frame(3)
+    s3.put_object(Bucket=BUCKET, Key="in/frame.png", Body=png)
+    s3.put_object(Bucket=BUCKET, Key="in/broken.png", Body=b"garbage")
+
+    answers = {
+        key: runtime.invoke_endpoint_async(
+            EndpointName="detector",
+            InputLocation=f"s3://{BUCKET}/in/{key}",
+            ContentType="image/png",
+            InferenceId=f"id-{i}",
+        )
+        for i, key in enumerate(["frame.png", "broken.png", "missing.png"])
+    }
+
+    assert answers["frame.png"]["InferenceId"] == "id-0"
+    output = answers["frame.png"]["OutputLocation"]
+    assert output.startswith(f"s3://{BUCKET}/out/") and output.endswith(".out")
+    result = json.loads(wait_for(BUCKET, output.split("/", 3)[3]))
+    assert result["model"] == "opencv-hog-people-detector" and result["detections"]
+    broken = answers["broken.png"]["FailureLocation"]
+    assert broken.startswith(f"s3://{BUCKET}/fail/") and broken.endswith("-error.out")
+    assert b"not a decodable image" in wait_for(BUCKET, broken.split("/", 3)[3])
+    assert b"NoSuchKey" in wait_for(BUCKET, answers["missing.png"]["FailureLocation"].split("/", 3)[3])
+    logs = boto3.client("logs").filter_log_events(logGroupName="/aws/sagemaker/Endpoints/detector")["events"]
+    assert any("answered id-0" in e["message"] for e in logs)
+
+    sagemaker.delete_endpoint(EndpointName="detector")
+    assert sagemaker.list_endpoints()["Endpoints"] == []
+    with pytest.raises(ClientError, match="not found"):
+        runtime.invoke_endpoint_async(EndpointName="detector", InputLocation=f"s3://{BUCKET}/in/frame.png")
+
+
+def test_an_endpoint_whose_model_does_not_load_fails_with_the_reason(sagemaker):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        code = b"def model_fn(model_dir):\n    raise RuntimeError('weights are corrupt')\n"
+        info = tarfile.TarInfo("code/inference.py")
+        info.size = len(code)
+        archive.addfile(info, io.BytesIO(code))
+
+    assert deploy(sagemaker, "broken", model_data=buffer.getvalue()) == ["Creating", "Failed"]
+    reason = sagemaker.describe_endpoint(EndpointName="broken")["FailureReason"]
+    assert "ping health check" in reason and "weights are corrupt" in reason
+
+
+def test_a_second_endpoint_with_the_same_name_is_refused(sagemaker):
+    deploy(sagemaker)
+    with pytest.raises(ClientError, match="Cannot create already existing endpoint"):
+        sagemaker.create_endpoint(EndpointName="detector", EndpointConfigName="detector")
+
+
+def test_api_latency_applies_to_every_request_and_concurrent_callers_wait_together(aws, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    s3 = boto3.client("s3")
+    s3.list_buckets()  # connection warm
+    monkeypatch.setenv("ORCHARD_SANDBOX_LATENCY_MS", "200")
+    started = time.perf_counter()
+    s3.list_buckets()
+    one = time.perf_counter() - started
+    started = time.perf_counter()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: boto3.client("s3").list_buckets(), range(4)))
+    four = time.perf_counter() - started
+    assert 0.2 <= one < 0.6 and 0.2 <= four < 0.6 * 2
+
+
+# ------------------------------------------------------------------------------- labeling jobs
+
+
+def labeling_request(name, mode="Verification", manifest_uri=f"s3://{BUCKET}/manifest/in.manifest", **task):
+    return {
+        "LabelingJobName": name,
+        "LabelAttributeName": "checked",
+        "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": manifest_uri}}},
+        "OutputConfig": {"S3OutputPath": f"s3://{BUCKET}/labeling/"},
+        "RoleArn": ROLE,
+        "LabelCategoryConfigS3Uri": f"s3://{BUCKET}/manifest/categories.json",
+        "HumanTaskConfig": {
+            "WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team",
+            "UiConfig": {"UiTemplateS3Uri": f"s3://{BUCKET}/manifest/template.liquid"},
+            "PreHumanTaskLambdaArn": f"arn:aws:lambda:us-east-1:432418664414:function:PRE-{mode}BoundingBox",
+            "TaskTitle": "t",
+            "TaskDescription": "d",
+            "NumberOfHumanWorkersPerDataObject": 1,
+            "TaskTimeLimitInSeconds": 300,
+            "TaskAvailabilityLifetimeInSeconds": 30 * 24 * 3600,
+            "AnnotationConsolidationConfig": {
+                "AnnotationConsolidationLambdaArn": f"arn:aws:lambda:us-east-1:432418664414:function:ACS-{mode}BoundingBox"
+            },
+            **task,
+        },
+    }
+
+
+@pytest.fixture
+def manifest_in_s3(sagemaker):
+    s3 = boto3.client("s3")
+    line = {
+        "source-ref": f"s3://{BUCKET}/f.png",
+        "pre": {
+            "image_size": [{"width": 4, "height": 4, "depth": 3}],
+            "annotations": [{"class_id": 0, "left": 0, "top": 0, "width": 2, "height": 2}],
+        },
+        "pre-metadata": {
+            "objects": [{"confidence": 0.9}],
+            "class-map": {"0": "pedestrian"},
+            "type": "groundtruth/object-detection",
+            "human-annotated": "no",
+        },
+    }
+    s3.put_object(Bucket=BUCKET, Key="manifest/in.manifest", Body=(json.dumps(line) + "\n") * 3)
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="manifest/categories.json",
+        Body=json.dumps(
+            {
+                "document-version": "2018-11-28",
+                "labels": [{"label": "good"}, {"label": "bad"}],
+                "auditLabelAttributeName": "pre",
+            }
+        ),
+    )
+    return sagemaker
+
+
+@pytest.mark.parametrize("mode", ["Verification", "Adjustment"])
+def test_a_labeling_job_completes_under_the_auto_accept_policy(manifest_in_s3, mode):
+    sagemaker = manifest_in_s3
+    sagemaker.create_labeling_job(**labeling_request("job-1", mode))
+
+    states = watch_states(
+        lambda: sagemaker.describe_labeling_job(LabelingJobName="job-1")["LabelingJobStatus"],
+        {"Completed", "Failed"},
+    )
+
+    assert states == ["InProgress", "Completed"]
+    job = sagemaker.describe_labeling_job(LabelingJobName="job-1")
+    assert job["LabelCounters"]["TotalLabeled"] == 3 and job["LabelCounters"]["HumanLabeled"] == 0
+    output = job["LabelingJobOutput"]["OutputDatasetS3Uri"]
+    assert output == f"s3://{BUCKET}/labeling/job-1/manifests/output/output.manifest"
+    lines = [json.loads(line) for line in wait_for(BUCKET, output.split("/", 3)[3]).splitlines()]
+    assert all(line["checked-metadata"]["human-annotated"] == "no" for line in lines)
+    if mode == "Verification":
+        assert lines[0]["checked"] == 0 and lines[0]["checked-metadata"]["class-name"] == "good"
+    else:
+        assert (
+            lines[0]["checked"] == lines[0]["pre"]
+            and lines[0]["checked-metadata"]["adjustment-status"] == "unadjusted"
+        )
+    policy = wait_for(BUCKET, "labeling/job-1/annotations/auto-accept-policy.txt").decode()
+    assert "no human saw these images" in policy
+    assert [j["LabelingJobName"] for j in sagemaker.list_labeling_jobs()["LabelingJobSummaryList"]] == [
+        "job-1"
+    ]
+
+
+def test_labeling_jobs_are_validated_stopped_and_unique(manifest_in_s3):
+    sagemaker = manifest_in_s3
+    with pytest.raises(ClientError, match="TaskAvailabilityLifetimeInSeconds"):
+        sagemaker.create_labeling_job(
+            **labeling_request("too-long", TaskAvailabilityLifetimeInSeconds=31 * 24 * 3600)
+        )
+    sagemaker.create_labeling_job(**labeling_request("job-2"))
+    with pytest.raises(ClientError, match="already exists"):
+        sagemaker.create_labeling_job(**labeling_request("job-2"))
+    sagemaker.stop_labeling_job(LabelingJobName="job-2")
+    states = watch_states(
+        lambda: sagemaker.describe_labeling_job(LabelingJobName="job-2")["LabelingJobStatus"],
+        {"Stopped", "Completed"},
+    )
+    assert states[-1] == "Stopped"
+    assert sagemaker.list_labeling_jobs(StatusEquals="Completed")["LabelingJobSummaryList"] == []
+    with pytest.raises(ClientError, match="Could not find labeling job"):
+        sagemaker.describe_labeling_job(LabelingJobName="nope")
+
+
+def test_a_task_type_that_cannot_be_auto_accepted_fails_saying_so(manifest_in_s3):
+    sagemaker = manifest_in_s3
+    request = labeling_request("draw")
+    request["HumanTaskConfig"]["PreHumanTaskLambdaArn"] = (
+        "arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox"
+    )
+    sagemaker.create_labeling_job(**request)
+    watch_states(
+        lambda: sagemaker.describe_labeling_job(LabelingJobName="draw")["LabelingJobStatus"],
+        {"Failed", "Completed"},
+    )
+    assert "cannot" in sagemaker.describe_labeling_job(LabelingJobName="draw")["FailureReason"]
+
+
+def test_a_bad_latency_setting_is_refused_with_the_fix(monkeypatch):
+    from local_aws.latency import latency_s
+
+    monkeypatch.setenv("ORCHARD_SANDBOX_LATENCY_MS", "fast")
+    with pytest.raises(ValueError, match="number of milliseconds"):
+        latency_s()
+    monkeypatch.setenv("ORCHARD_SANDBOX_LATENCY_MS", "50")
+    assert latency_s() == 0.05
