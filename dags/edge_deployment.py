@@ -42,7 +42,7 @@ from orchard import naming
 from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator
-from orchard.operators.processing import ResumableProcessingOperator
+from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
@@ -110,7 +110,7 @@ def edge_deployment():
     checked = validate_model()
     key_arn = ensure_signing_key()
 
-    prepare = ResumableProcessingOperator(
+    prepare = OrchardSageMakerProcessingOperator(
         task_id="prepare",
         config=checked["processing_config"],
         deferrable=True,
