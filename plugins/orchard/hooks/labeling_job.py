@@ -52,4 +52,4 @@ class LabelingJobHook(SageMakerHook):
 
     @property
     def waiter_path(self) -> Path:
-        return Path(__file__).with_name("waiters") / "sagemaker_labeling.json"
+        return Path(__file__).resolve().parent.parent / "waiters" / "sagemaker_labeling.json"
