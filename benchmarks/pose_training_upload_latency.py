@@ -24,7 +24,7 @@ sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 from local_aws.demo_data import pose_training as demo  # noqa: E402
 from local_aws.stack import Stack, load_settings, pick_port, wait_until_parsed, list_dags, dags_folder  # noqa: E402
-from orchard.hooks import pose_infra  # noqa: E402
+from orchard.pose_training import infra as pose_infra  # noqa: E402
 
 DAG = "pose_training"
 WATCH_POLL_SECONDS = 10  # dags/pose_training.py's AssetWatcher waiter_delay

@@ -8,7 +8,7 @@ from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTr
 from airflow.sdk import Asset, AssetWatcher, Param, chain, dag, task
 
 from orchard import naming
-from orchard.hooks import pose_infra
+from orchard.pose_training import infra as pose_infra
 from orchard.operators.batch import ReattachingBatchOperator
 from orchard.settings import load_settings
 
@@ -104,8 +104,8 @@ def pose_training():
         from airflow.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from orchard.hooks import pose_upload
-        from orchard.hooks.pose_project import MiB, ProjectRejected, validate_project
+        from orchard.pose_training import upload as pose_upload
+        from orchard.pose_training.project import MiB, ProjectRejected, validate_project
 
         s3 = S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn()
         events = [event for events in (triggering_asset_events or {}).values() for event in events]
@@ -146,7 +146,7 @@ def pose_training():
     def check_export(run: dict, batch: dict, job_id: str, outlet_events=None, ti=None) -> dict:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        from orchard.hooks.pose_report import build_report, check_export as checked_manifest
+        from orchard.pose_training.report import build_report, check_export as checked_manifest
 
         s3, client = (AwsBaseHook(aws_conn_id=SETTINGS.aws_conn_id, client_type=n).conn for n in ("s3", "batch"))
         bucket, _, prefix = run["output_uri"][len("s3://"):].partition("/")

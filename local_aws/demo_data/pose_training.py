@@ -176,7 +176,7 @@ def project_zip(files: Iterator[tuple[str, bytes]] | None = None) -> bytes:
 
 def upload(s3_client: Any, settings: Any) -> dict:
     """What ops do once on AWS (Batch roles, the event path), then the lab's upload: the run starts."""
-    from orchard.hooks import pose_infra
+    from orchard.pose_training import infra as pose_infra
 
     iam, events, sqs = (_client_like(s3_client, name) for name in ("iam", "events", "sqs"))
     create_batch_roles(iam, settings)

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from local_aws.demo_data import pose_training as demo
-from orchard.hooks import pose_infra
+from orchard.pose_training import infra as pose_infra
 from orchard.settings import load_settings
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ import boto3
 from local_aws import sandbox_client
 from local_aws.demo_data import pose_training as demo
 from local_aws.stack import load_settings, triggered_by_upload
-from orchard.hooks import pose_infra
+from orchard.pose_training import infra as pose_infra
 
 
 def test_only_dags_whose_demo_module_says_so_wait_for_their_upload():

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from local_aws.demo_data import pose_training as demo
-from orchard.hooks import pose_infra, pose_upload
+from orchard.pose_training import infra as pose_infra, upload as pose_upload
 from orchard.settings import load_settings
 
 SETTINGS = load_settings(variables=False)

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from local_aws.demo_data import pose_training as tiny
-from orchard.hooks.pose_project import MiB, ProjectRejected, validate_project
+from orchard.pose_training.project import MiB, ProjectRejected, validate_project
 
 BUCKET = "lab-uploads"
 ROOT = tiny.PROJECT

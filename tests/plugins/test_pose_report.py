@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from orchard.hooks.pose_report import ExportIncomplete, billable_seconds, build_report, check_export
+from orchard.pose_training.report import ExportIncomplete, billable_seconds, build_report, check_export
 
 BUCKET, PREFIX = "artifacts", "pose_training/run-1/model/"
 FILES = {

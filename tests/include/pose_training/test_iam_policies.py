@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 IAM = Path(__file__).resolve().parents[3] / "include" / "iam"
-# Every AWS call the DAG's tasks and its operator make (orchard/hooks/pose_*, orchard/operators/batch.py,
+# Every AWS call the DAG's tasks and its operator make (orchard/pose_training/*, orchard/operators/batch.py,
 # the provider's BatchOperator / BatchJobTrigger / log fetcher, the SQS Asset watcher).
 CALLS = {
     "s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:GetBucketNotification", "s3:PutBucketNotification",

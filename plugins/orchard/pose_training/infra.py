@@ -10,7 +10,7 @@ Event path: the data bucket sends its events to EventBridge; a rule matching "Ob
 watches. An SQS target takes no RoleArn: EventBridge is authorised by the queue's resource policy.
 
 One-time setup (before the first upload; the DAG's setup task repeats it each run, harmlessly):
-    PYTHONPATH=plugins python -m orchard.hooks.pose_infra
+    PYTHONPATH=plugins python -m orchard.pose_training.infra
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def resolve_run(s3: Any, params: Mapping[str, Any], dag_id: str, run_id: str, as
                 settings: Any) -> dict[str, Any]:
     """The run's project, output prefix and training settings (JSON-safe, for XCom)."""
     from orchard import naming
-    from orchard.hooks.pose_infra import WATCHED_PREFIX
+    from orchard.pose_training.infra import WATCHED_PREFIX
 
     watched = f"s3://{settings.data_bucket}/{WATCHED_PREFIX}"
     bucket, key, source = choose_project(uploads_in_events(asset_events), params["project_uri"], watched)

@@ -1,0 +1,1 @@
+"""pose_training's Airflow-side steps: project checks, Batch and event-path setup, run inputs, report."""
