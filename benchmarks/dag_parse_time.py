@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  .venv/bin/python benchmarks/dag_parse_time.py {EXAMPLE}")
         return 0
     print(_environment(args.runs))
-    timings = measure(files, runs=args.runs)
+    timings = measure(files, runs=args.runs, statistic=statistics.median)
     print(_table(timings.values()))
     return 0 if all(_verdict(t) == "ok" for t in timings.values()) else 1
 

@@ -144,7 +144,7 @@ def auto_labeling():
     def validate_inputs(params=None, run_id=None, dag=None, ti=None) -> list[dict]:
         """Everything that can be wrong, checked before anything billable starts. Returns the shards to
         map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`."""
-        from orchard.auto_labeling import plan_run
+        from orchard.auto_labeling.steps import plan_run
 
         plan = plan_run(params, dag.dag_id, run_id)
         ti.xcom_push(key="plan", value=plan)
@@ -156,7 +156,7 @@ def auto_labeling():
     @task
     def create_model(plan: dict) -> str:
         """The model, and its endpoint config with AsyncInferenceConfig (S3 output and failure paths)."""
-        from orchard.auto_labeling import create_endpoint_config, create_model
+        from orchard.auto_labeling.steps import create_endpoint_config, create_model
 
         create_model(plan)
         return create_endpoint_config(plan)
@@ -176,7 +176,7 @@ def auto_labeling():
 
     @task
     def scale_endpoint(plan: dict) -> dict:
-        from orchard.auto_labeling import scale_endpoint
+        from orchard.auto_labeling.steps import scale_endpoint
 
         return scale_endpoint(plan)
 
@@ -192,21 +192,21 @@ def auto_labeling():
 
     @task
     def collect_predictions(summaries: list[dict], plan: dict) -> dict:
-        from orchard.auto_labeling import collect_predictions
+        from orchard.auto_labeling.steps import collect_predictions
 
         return collect_predictions(list(summaries), plan)
 
     @task
     def delete_endpoint(plan: dict) -> None:
         """Scaling policies and alarm, scalable target, endpoint, endpoint config, model: what this run made."""
-        from orchard.auto_labeling import delete_endpoint_stack, remove_autoscaling
+        from orchard.auto_labeling.steps import delete_endpoint_stack, remove_autoscaling
 
         remove_autoscaling(plan)
         delete_endpoint_stack(plan)
 
     @task
     def build_manifest(plan: dict, collected: dict) -> dict:
-        from orchard.auto_labeling import build_manifest
+        from orchard.auto_labeling.steps import build_manifest
 
         return build_manifest(plan, collected)
 
@@ -236,7 +236,7 @@ def auto_labeling():
 
     @task
     def read_verified(plan: dict, job: dict) -> dict:
-        from orchard.auto_labeling import read_verified
+        from orchard.auto_labeling.steps import read_verified
 
         return read_verified(plan, job)
 
@@ -250,7 +250,7 @@ def auto_labeling():
         run_id=None,
         ti=None,
     ) -> str:
-        from orchard.auto_labeling import publish_report
+        from orchard.auto_labeling.steps import publish_report
 
         uri = publish_report(plan, collected, manifest, verified, dag.dag_id, run_id)
         ti.xcom_push(key="report_uri", value=uri)

@@ -97,13 +97,13 @@ def edge_deployment():
     @task(retries=0)
     def validate_model(params: dict, dag_run=None) -> dict:
         """Refuse a model that is not there, not the declared framework or not of the declared shape."""
-        from orchard.edge_tasks import validate
+        from orchard.edge_deployment.tasks import validate
 
         return validate(params, dag_run.run_id)
 
     @task
     def ensure_signing_key() -> str:
-        from orchard.edge_tasks import signing_key
+        from orchard.edge_deployment.tasks import signing_key
 
         return signing_key(SIGNING_KEY_ALIAS)
 
@@ -152,7 +152,7 @@ def edge_deployment():
     @task
     def ensure_fleet(signing_key_arn: str, params: dict) -> dict:
         """IoT thing type, thing group (the fleet), things, certificates, policy, role alias + role."""
-        from orchard.edge_tasks import provision_fleet
+        from orchard.edge_deployment.tasks import provision_fleet
 
         return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX)
 
@@ -172,7 +172,7 @@ def edge_deployment():
     @task
     def monitor(package_info: dict, deployment: dict, params: dict, dag_run=None) -> dict:
         """Compare captured inputs and predictions with the packaging-time reference; write drift.json."""
-        from orchard.edge_tasks import monitor_drift
+        from orchard.edge_deployment.tasks import monitor_drift
 
         return monitor_drift(package_info, deployment, params, CAPTURE_PREFIX, DAG_ID, dag_run.run_id)
 
@@ -181,7 +181,7 @@ def edge_deployment():
     @task(trigger_rule="all_done")
     def remove_fleet(params: dict, dag_run=None) -> list[str]:
         """Cancel the IoT job if still running; remove certificates, things, group, policy, alias, role, secrets."""
-        from orchard.edge_tasks import teardown_fleet
+        from orchard.edge_deployment.tasks import teardown_fleet
 
         return teardown_fleet(params, DAG_ID, dag_run.run_id)
 
@@ -192,7 +192,7 @@ def edge_deployment():
     def report(ti=None, dag_run=None) -> str:
         """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
         from airflow.providers.common.compat.sdk import AirflowException
-        from orchard.edge_tasks import failed_tasks, publish_report
+        from orchard.edge_deployment.tasks import failed_tasks, publish_report
 
         uri = publish_report(ti, DAG_ID, dag_run.run_id)
         ti.xcom_push(key="report_uri", value=uri)

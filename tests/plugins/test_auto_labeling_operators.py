@@ -210,7 +210,7 @@ def data(aws):
 
 
 def test_a_plan_caps_the_frames_and_splits_them_into_shards(data):
-    from orchard.auto_labeling import plan_run
+    from orchard.auto_labeling.steps import plan_run
 
     plan = plan_run(PARAMS, "auto_labeling", RUN_ID)
 
@@ -237,7 +237,7 @@ def test_a_plan_caps_the_frames_and_splits_them_into_shards(data):
     ],
 )
 def test_bad_input_is_refused_before_anything_billable(data, change, message):
-    from orchard.auto_labeling import InputError, plan_run
+    from orchard.auto_labeling.steps import InputError, plan_run
 
     with pytest.raises(InputError, match=message):
         plan_run({**PARAMS, **change}, "auto_labeling", RUN_ID)
@@ -245,7 +245,7 @@ def test_bad_input_is_refused_before_anything_billable(data, change, message):
 
 
 def test_an_existing_endpoint_must_be_asynchronous(data):
-    from orchard.auto_labeling import InputError, plan_run
+    from orchard.auto_labeling.steps import InputError, plan_run
 
     assert deploy(boto3.client("sagemaker"), "realtime", async_config=False)[-1] == "InService"
     with pytest.raises(InputError, match="not asynchronous"):

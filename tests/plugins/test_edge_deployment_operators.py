@@ -14,7 +14,7 @@ import boto3
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 from orchard.hooks.iot import FleetSpec, IotHook
-from orchard.model_formats import ModelCheckError, check_archive, parse_input_shape
+from orchard.edge_deployment.model_formats import ModelCheckError, check_archive, parse_input_shape
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator, target_output_config
@@ -154,7 +154,7 @@ def demo_params(**overrides) -> dict:
 
 
 def test_validate_model_refuses_bad_input_before_any_compilation(s3, tmp_path):
-    from orchard.edge_tasks import InvalidRequest, validate
+    from orchard.edge_deployment.tasks import InvalidRequest, validate
 
     from local_aws.demo_data import edge_deployment as demo
 

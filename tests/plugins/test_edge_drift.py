@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-from orchard.edge_drift import figures, psi, summarise, verdict
+from orchard.edge_deployment.drift import figures, psi, summarise, verdict
 
 
 def record(device: str, brightness: int, top1: int) -> dict:

@@ -43,7 +43,7 @@ def _hook(client_type: str):
 def validate(params: dict[str, Any], run_id: str) -> dict[str, Any]:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    from orchard.model_formats import ModelCheckError, check_archive, parse_input_shape
+    from orchard.edge_deployment.model_formats import ModelCheckError, check_archive, parse_input_shape
 
     settings = load_settings()
     _check_conf(params)
@@ -201,7 +201,7 @@ def monitor_drift(package: dict[str, Any], deployment: dict[str, Any], params: d
                   capture_prefix: str, dag_id: str, run_id: str) -> dict[str, Any]:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    from orchard.edge_drift import parse_records, summarise
+    from orchard.edge_deployment.drift import parse_records, summarise
 
     settings = load_settings()
     s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
@@ -302,7 +302,7 @@ def _model_metrics(package: dict[str, Any], compiled: dict[str, Any] | None) -> 
 
 
 def _add_drift(report: Any, s3: Any, drift: dict[str, Any]) -> None:
-    from orchard.edge_drift import figures
+    from orchard.edge_deployment.drift import figures
 
     bucket, _, key = drift["drift_uri"][5:].partition("/")
     stored = json.loads(s3.read_key(key, bucket))
