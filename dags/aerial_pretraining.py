@@ -47,40 +47,19 @@ from pathlib import Path
 from airflow.sdk import Asset, Param, chain, dag, task
 
 from orchard import naming
+from orchard.aerial_pretraining import DAG_ID
+from orchard.aerial_pretraining.instances import CPU_INSTANCES, GPUS
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
 from orchard.settings import load_settings
 
-DAG_ID = "aerial_pretraining"
 JOB_CODE = Path(__file__).resolve().parents[1] / "include" / "aerial_pretraining"
 _SETTINGS = load_settings(variables=False)  # parse-time defaults only; tasks read the live settings
 BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", group="model")
 
-# GPUs per instance: the per-device batch is batch_size / (GPUs x instances).
-GPUS = {
-    "ml.p4d.24xlarge": 8, "ml.p3.16xlarge": 8, "ml.p3.8xlarge": 4, "ml.p3.2xlarge": 1,
-    "ml.g5.2xlarge": 1, "ml.g5.xlarge": 1, "ml.g4dn.xlarge": 1, "ml.m5.xlarge": 0,
-}
-# SMDDP (SageMaker's data-parallel library) runs only on these with the PyTorch 2.x images.
-SMDDP_INSTANCES = {"ml.p4d.24xlarge", "ml.p4de.24xlarge", "ml.p5.48xlarge"}
-CPU_INSTANCES = {"ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge"}
-PYTORCH_ACCOUNT = "763104351884"  # AWS Deep Learning Containers
 # The provider's wait must outlive the job: MaxRuntime (or spot MaxWait, up to 3 x 24 h) + margins.
 PRETRAIN_TIMEOUT = timedelta(hours=3 * 24 + 2)
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
-
-# Metric definitions: SageMaker applies them to the job's log lines (FinalMetricDataList, CloudWatch).
-PRETRAIN_METRICS = [
-    {"Name": "train:loss", "Regex": r"\[dino\] epoch=\d+ step=\d+ loss=([0-9.eE+-]+)"},
-    {"Name": "train:lr", "Regex": r"\[dino\] epoch=\d+ step=\d+ loss=[0-9.eE+-]+ lr=([0-9.eE+-]+)"},
-    {"Name": "train:epoch_loss", "Regex": r"\[dino\] epoch_end=\d+ train_loss=([0-9.eE+-]+)"},
-    {"Name": "train:images_per_s", "Regex": r"images_per_s=([0-9.eE+-]+)"},
-]
-PROBE_METRICS = [
-    {"Name": "validation:mAP", "Regex": r"\[probe\] epoch=\d+ loss=[0-9.eE+-]+ val_mAP=([0-9.eE+-]+)"},
-    {"Name": "test:mAP", "Regex": r"\[probe\] test_mAP=([0-9.eE+-]+)"},
-    {"Name": "test:micro_AP", "Regex": r"test_micro_AP=([0-9.eE+-]+)"},
-]
 
 PARAMS = {
     "raw_dataset_uri": Param(
@@ -128,155 +107,6 @@ PARAMS = {
 }
 
 
-# --------------------------------------------------------------------------- request builders (pure)
-
-
-def job_name(kind: str, run_id: str, suffix: str) -> str:
-    return naming.resource_name(kind, DAG_ID, run_id, suffix)
-
-
-def run_prefix(run_id: str) -> str:
-    return naming.resource_name("s3_prefix", DAG_ID, run_id)
-
-
-def pytorch_image(params: dict, region: str, instance_type: str) -> str:
-    device = "cpu" if GPUS.get(instance_type, 0) == 0 else "gpu"
-    return f"{PYTORCH_ACCOUNT}.dkr.ecr.{region}.amazonaws.com/pytorch-training:{params['pytorch_image_tag'].format(device=device)}"
-
-
-def encode(hyperparameters: dict) -> dict[str, str]:
-    """JSON-encode every value, as the SageMaker Python SDK does (script mode decodes them)."""
-    return {key: json.dumps(value) for key, value in hyperparameters.items()}
-
-
-def distribution_hyperparameters(instance_type: str, instance_count: int) -> dict:
-    if instance_type in SMDDP_INSTANCES:
-        return {"sagemaker_distributed_dataparallel_enabled": True, "sagemaker_instance_type": instance_type}
-    if GPUS.get(instance_type, 0) * instance_count > 1:
-        return {"sagemaker_torch_distributed_enabled": True}
-    return {}
-
-
-def per_device_batch(params: dict) -> int:
-    devices = max(GPUS.get(params["pretrain_instance_type"], 0), 1) * params["pretrain_instance_count"]
-    return max(params["batch_size"] // devices, 1)
-
-
-def dataset_uri(params: dict, settings, run_id: str) -> str:
-    chosen = params["prepared_dataset_uri"].strip()
-    return chosen.rstrip("/") + "/" if chosen else f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}dataset/"
-
-
-def _s3_input(name: str, uri: str, local: str) -> dict:
-    return {"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix", "S3InputMode": "File"}}
-
-
-def _channel(name: str, uri: str) -> dict:
-    return {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
-
-
-def prepare_request(params: dict, settings, run_id: str, code: dict) -> dict:
-    code_dir, raw_dir, baseline_dir = "/opt/ml/processing/input/code", "/opt/ml/processing/input/raw", "/opt/ml/processing/input/baseline"
-    return {
-        "ProcessingJobName": job_name("sagemaker_processing_job", run_id, "prepare"),
-        "RoleArn": settings.sagemaker_execution_role_arn,
-        "AppSpecification": {
-            "ImageUri": pytorch_image(params, settings.region, params["prepare_instance_type"]),
-            "ContainerEntrypoint": ["python3", f"{code_dir}/prepare_dataset.py"],
-            "ContainerArguments": ["--input_dir", raw_dir, "--output_dir", "/opt/ml/processing/output", "--baseline_dir",
-                                   baseline_dir, "--arch", params["arch"], "--patch_size", str(params["patch_size"])],
-        },
-        "ProcessingInputs": [
-            _s3_input("code", code["files_uri"], code_dir),
-            _s3_input("raw", params["raw_dataset_uri"], raw_dir),
-            _s3_input("baseline", params["baseline_checkpoint_uri"], baseline_dir),
-        ],
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "dataset", "S3Output": {
-            "S3Uri": dataset_uri(params, settings, run_id), "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": params["prepare_instance_type"], "VolumeSizeInGB": 200}},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 6 * 3600},
-    }
-
-
-def pretrain_request(params: dict, settings, run_id: str, code: dict) -> dict:
-    instance_type, count = params["pretrain_instance_type"], params["pretrain_instance_count"]
-    dataset = dataset_uri(params, settings, run_id)
-    hyperparameters = {
-        "sagemaker_program": "train.py", "sagemaker_submit_directory": code["sourcedir_uri"], "sagemaker_region": settings.region,
-        **distribution_hyperparameters(instance_type, count),
-        "arch": params["arch"], "patch_size": params["patch_size"], "epochs": params["epochs"], "batch_size": per_device_batch(params),
-        "saveckp_freq": params["checkpoint_frequency"], "out_dim": params["out_dim"],
-        "global_crop_size": params["global_crop_size"], "local_crop_size": params["local_crop_size"],
-        "local_crops_number": params["local_crops_number"], "warmup_epochs": min(10, max(params["epochs"] // 10, 0)),
-        "warmup_teacher_temp_epochs": min(30, params["epochs"] // 3),
-    }
-    stopping = {"MaxRuntimeInSeconds": params["max_runtime_hours"] * 3600}
-    if params["use_spot_instances"]:
-        stopping["MaxWaitTimeInSeconds"] = params["spot_max_wait_hours"] * 3600
-    return {
-        "TrainingJobName": job_name("sagemaker_training_job", run_id, "pretrain"),
-        "RoleArn": settings.sagemaker_execution_role_arn,
-        "AlgorithmSpecification": {"TrainingImage": pytorch_image(params, settings.region, instance_type),
-                                   "TrainingInputMode": "File", "MetricDefinitions": PRETRAIN_METRICS},
-        "HyperParameters": encode(hyperparameters),
-        "InputDataConfig": [_channel("metadata", f"{dataset}metadata/"), _channel("train", f"{dataset}rgb/")],
-        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}models/"},
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 100},
-        "StoppingCondition": stopping,
-        "EnableManagedSpotTraining": bool(params["use_spot_instances"]),
-        "CheckpointConfig": {"S3Uri": f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}checkpoints/pretrain/",
-                             "LocalPath": "/opt/ml/checkpoints"},
-    }
-
-
-def probe_request(params: dict, settings, run_id: str, code: dict, backbone: str, backbone_uri: str) -> dict:
-    dataset = dataset_uri(params, settings, run_id)
-    hyperparameters = {
-        "sagemaker_program": "probe.py", "sagemaker_submit_directory": code["sourcedir_uri"], "sagemaker_region": settings.region,
-        "arch": params["arch"], "patch_size": params["patch_size"], "backbone_name": backbone,
-        "image_size": params["probe_image_size"], "epochs": params["probe_epochs"],
-        "n_last_blocks": 4 if params["arch"] in ("vit_small", "vit_tiny") else 1,
-        "avgpool_patchtokens": params["arch"] == "vit_base",
-    }
-    return {
-        "TrainingJobName": job_name("sagemaker_training_job", run_id, f"probe-{backbone}"),
-        "RoleArn": settings.sagemaker_execution_role_arn,
-        "AlgorithmSpecification": {"TrainingImage": pytorch_image(params, settings.region, params["probe_instance_type"]),
-                                   "TrainingInputMode": "File", "MetricDefinitions": PROBE_METRICS},
-        "HyperParameters": encode(hyperparameters),
-        "InputDataConfig": [_channel("metadata", f"{dataset}metadata/"), _channel("train", f"{dataset}rgb/"),
-                            _channel("backbone", backbone_uri)],
-        "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}models/"},
-        "ResourceConfig": {"InstanceType": params["probe_instance_type"], "InstanceCount": 1, "VolumeSizeInGB": 100},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 4 * 3600},
-    }
-
-
-def decide_promotion(new_map: float, baseline_map: float, margin: float) -> dict:
-    """Promote only when the new backbone's macro mAP beats the baseline's by at least `margin`."""
-    needed = baseline_map + margin
-    promoted = new_map - baseline_map >= margin - 1e-9  # a gain of exactly the margin counts, float noise aside
-    verdict = "beats" if promoted else "does not beat"
-    return {
-        "promoted": promoted,
-        "new_mAP": new_map, "baseline_mAP": baseline_map, "margin": margin,
-        "reason": f"new mAP {new_map:.4f} {verdict} baseline {baseline_map:.4f} + margin {margin:.4f} = {needed:.4f}",
-    }
-
-
-def parameter_problems(params: dict) -> list[str]:
-    problems = []
-    if params["use_spot_instances"] and params["spot_max_wait_hours"] < params["max_runtime_hours"]:
-        problems.append(f"spot_max_wait_hours ({params['spot_max_wait_hours']}) must be >= max_runtime_hours ({params['max_runtime_hours']})")
-    if params["global_crop_size"] % params["patch_size"] or params["local_crop_size"] % params["patch_size"]:
-        problems.append(f"crop sizes ({params['global_crop_size']}, {params['local_crop_size']}) must be multiples of patch_size {params['patch_size']}")
-    if params["probe_image_size"] % params["patch_size"]:
-        problems.append(f"probe_image_size {params['probe_image_size']} must be a multiple of patch_size {params['patch_size']}")
-    if params["arch"] == "vit_demo" and GPUS.get(params["pretrain_instance_type"], 0):
-        problems.append("arch vit_demo is the CPU demo model: pick vit_small (or larger) for GPU instances")
-    return problems
-
-
 @dag(
     dag_id=DAG_ID,
     schedule=None,
@@ -297,6 +127,8 @@ def aerial_pretraining():
         except ImportError:  # Airflow 3.0.x
             from airflow.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from orchard.aerial_pretraining.inputs import parameter_problems
 
         problems = parameter_problems(params)
         s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id)
@@ -320,6 +152,8 @@ def aerial_pretraining():
         import tarfile
 
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from orchard.aerial_pretraining.requests import prepare_request, pretrain_request, run_prefix
 
         settings = load_settings()
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
@@ -355,6 +189,8 @@ def aerial_pretraining():
 
     @task
     def probe_requests(code: dict, pretrained: dict, params: dict | None = None, run_id: str | None = None) -> list[dict]:
+        from orchard.aerial_pretraining.requests import probe_request
+
         settings = load_settings()
         new_backbone = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
         return [
@@ -373,11 +209,14 @@ def aerial_pretraining():
         """Both probes' test metrics side by side → evaluation.json; a small summary to XCom."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from orchard.aerial_pretraining.report import read_from_model_tar
+        from orchard.aerial_pretraining.requests import run_prefix
+
         settings = load_settings()
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
         results = {}
         for probe in probes:
-            metrics = _read_from_model_tar(s3, probe["Training"]["ModelArtifacts"]["S3ModelArtifacts"], "metrics.json")
+            metrics = read_from_model_tar(s3, probe["Training"]["ModelArtifacts"]["S3ModelArtifacts"], "metrics.json")
             results[metrics["backbone"]] = {**metrics, "job": probe["Training"]["TrainingJobName"]}
         key = f"{run_prefix(run_id)}evaluation.json"
         s3.load_string(json.dumps(results, indent=2), key, settings.artifacts_bucket, replace=True)
@@ -389,6 +228,8 @@ def aerial_pretraining():
 
     @task.branch
     def promotion_gate(evaluation: dict, params: dict | None = None, ti=None) -> str:
+        from orchard.aerial_pretraining.promotion import decide_promotion
+
         decision = decide_promotion(evaluation["new_mAP"], evaluation["baseline_mAP"], params["promotion_margin"])
         ti.xcom_push(key="promotion", value=decision)
         print(f"promotion gate: {decision['reason']}")
@@ -398,6 +239,8 @@ def aerial_pretraining():
     def register_model(pretrained: dict, evaluation: dict, params: dict | None = None, run_id: str | None = None, ti=None) -> dict:
         """A model package version (PendingManualApproval) in the group; a retry finds the one it made."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        from orchard.aerial_pretraining.requests import pytorch_image
 
         settings = load_settings()
         hook = SageMakerHook(aws_conn_id=settings.aws_conn_id)
@@ -438,13 +281,15 @@ def aerial_pretraining():
                        params: dict | None = None, run_id: str | None = None, ti=None, outlet_events=None) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from orchard.aerial_pretraining.report import build_report, read_history
+
         settings = load_settings()
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
         decision = ti.xcom_pull(task_ids="promotion_gate", key="promotion")
         registered = ti.xcom_pull(task_ids="register_model")
-        history = _read_history(s3, pretrained)
+        history = read_history(s3, pretrained)
         evaluation_doc = json.loads(s3.read_key(*reversed(S3Hook.parse_s3_url(evaluation["evaluation_uri"]))))
-        report = _build_report(run_id, settings, params, prepared, pretrained, probes, evaluation_doc, decision, registered, history)
+        report = build_report(run_id, settings, params, prepared, pretrained, probes, evaluation_doc, decision, registered, history)
         uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
         ti.xcom_push(key="report_uri", value=uri)
         outlet_events[BACKBONE_ASSET].extra = {
@@ -458,6 +303,7 @@ def aerial_pretraining():
         """Teardown: whatever failed or timed out, no job of this run keeps billing (all attempts)."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
+        from orchard.aerial_pretraining.requests import job_name
         from orchard.operators.sagemaker_job_retry import attempt_name, latest_attempt
 
         hook = SageMakerHook(aws_conn_id=load_settings().aws_conn_id)
@@ -485,87 +331,6 @@ def aerial_pretraining():
     chain(checked, plan, prepare_dataset, pretrain)
     chain(gate, [registered, skipped], report)
     report >> stop_jobs_left_running().as_teardown(setups=plan)
-
-
-# ----------------------------------------------------------------------------- report helpers (run in tasks)
-
-
-def _read_from_model_tar(s3, uri: str, member: str) -> dict:
-    import io
-    import tarfile
-
-    bucket, key = s3.parse_s3_url(uri)
-    body = s3.get_key(key, bucket).get()["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-        handle = archive.extractfile(member)
-        if handle is None:
-            raise FileNotFoundError(f"{member} missing from {uri}")
-        return json.load(handle)
-
-
-def _read_history(s3, pretrained: dict) -> list[dict]:
-    output = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"].replace("model.tar.gz", "output.tar.gz")
-    try:
-        return _read_from_model_tar(s3, output, "history.json")
-    except Exception as error:  # a report without the curve beats no report
-        print(f"no loss history in {output}: {error}")
-        return []
-
-
-def _cost_lines(prepared: dict, pretrained: dict, probes: list[dict], settings, params: dict) -> list[dict]:
-    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
-    # The XCom copy has its times as repr() strings: ask SageMaker for the real ones.
-    processing = SageMakerHook(aws_conn_id=settings.aws_conn_id).describe_processing_job(prepared["Processing"]["ProcessingJobName"])
-    start, end = processing.get("ProcessingStartTime"), processing.get("ProcessingEndTime")
-    lines = [{"job": processing["ProcessingJobName"], "service": "sagemaker", "instance_type": params["prepare_instance_type"],
-              "instance_count": 1, "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0}]
-    for job in [pretrained["Training"], *(p["Training"] for p in probes)]:
-        # AWS: BillableTimeInSeconds is per instance (spot discount already applied) x InstanceCount.
-        lines.append({"job": job["TrainingJobName"], "service": "sagemaker", "instance_type": job["ResourceConfig"]["InstanceType"],
-                      "instance_count": job["ResourceConfig"]["InstanceCount"],
-                      "billable_seconds": job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0})
-    return [{**line, "region": settings.region} for line in lines]
-
-
-def _build_report(run_id, settings, params, prepared, pretrained, probes, evaluation, decision, registered, history):
-    from orchard.reports import Report, new_figure
-
-    report = Report("Aerial pretraining: DINO on BigEarthNet-S2", DAG_ID, run_id)
-    outcome = "**PROMOTED**" if decision["promoted"] else "**NOT PROMOTED**"
-    arn = (registered or {}).get("model_package_arn")
-    report.add_text(f"{outcome}: {decision['reason']}." + (f" Model package: `{arn}` (PendingManualApproval)." if arn else ""))
-    new, base = evaluation["aerial-dino"], evaluation["baseline"]
-    report.add_metrics({"new backbone test mAP (macro)": round(new["macro_mAP"], 4), "baseline test mAP (macro)": round(base["macro_mAP"], 4),
-                        "mAP gain": round(new["macro_mAP"] - base["macro_mAP"], 4), "test patches": new["samples"],
-                        "arch": f"{params['arch']}/{params['patch_size']}", "epochs": params["epochs"]})
-    report.add_table([[f"{params['arch']}/{params['patch_size']} (baseline checkpoint)", f"{base['macro_mAP']:.3f}", f"{base['micro_AP']:.3f}"],
-                      [f"{params['arch']}/{params['patch_size']} (BigEarthNet-S2, this run)", f"{new['macro_mAP']:.3f}", f"{new['micro_AP']:.3f}"]],
-                     headers=["Model", "Mean average precision (macro)", "Micro AP"], title="Linear probe on the test split")
-    if history:
-        fig = new_figure(figsize=(6, 3.5))
-        axis = fig.add_subplot()
-        axis.plot([h["epoch"] + 1 for h in history], [h["loss"] for h in history], marker="o")
-        axis.set(xlabel="epoch", ylabel="DINO loss (train)", title="Pretraining loss")
-        report.add_figure("loss_curve", fig, "Mean DINO loss per epoch")
-    labels = list(new["per_class_AP"])
-    fig = new_figure(figsize=(8, 6))
-    axis = fig.add_subplot()
-    positions = range(len(labels))
-    for offset, (name, metrics) in ((-0.2, ("baseline", base)), (0.2, ("this run", new))):
-        axis.barh([p + offset for p in positions], [metrics["per_class_AP"][k] or 0 for k in labels], height=0.4, label=name)
-    axis.set_yticks(list(positions), [label[:40] for label in labels], fontsize=7)
-    axis.set(xlabel="average precision (test)", title="Per-class AP")
-    axis.legend()
-    fig.tight_layout()
-    report.add_figure("per_class_ap", fig, "Per-class AP; classes without a test positive show 0 and are left out of the macro mean")
-    region = settings.region
-    report.add_console_link("sagemaker_processing_job", prepared["Processing"]["ProcessingJobName"], region)
-    report.add_console_link("sagemaker_training_job", pretrained["Training"]["TrainingJobName"], region)
-    for probe in probes:
-        report.add_console_link("sagemaker_training_job", probe["Training"]["TrainingJobName"], region)
-    report.add_cost(_cost_lines(prepared, pretrained, probes, settings, params))
-    return report
 
 
 aerial_pretraining()

@@ -1,4 +1,7 @@
-"""aerial_pretraining's pure pieces: the promotion gate, parameter checks and the SageMaker requests it sends."""
+"""aerial_pretraining's pure pieces: the promotion gate, parameter checks and the SageMaker requests it sends.
+
+The requests are built from the DAG's own trigger-form defaults (its PARAMS), so the DAG file is loaded once.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +11,24 @@ from pathlib import Path
 
 import pytest
 
+from orchard.aerial_pretraining.inputs import parameter_problems
+from orchard.aerial_pretraining.promotion import decide_promotion
+from orchard.aerial_pretraining.requests import PRETRAIN_METRICS, PROBE_METRICS, pretrain_request, probe_request
+
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "aerial_pretraining.py"
 
 
 @pytest.fixture(scope="module")
-def pipeline():
+def dag_params() -> dict:
     spec = importlib.util.spec_from_file_location("aerial_pretraining_module", DAG_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    return module.PARAMS
 
 
 @pytest.fixture
-def params(pipeline) -> dict:
-    return {key: param.value for key, param in pipeline.PARAMS.items()}
+def params(dag_params) -> dict:
+    return {key: param.value for key, param in dag_params.items()}
 
 
 @pytest.fixture
@@ -35,12 +42,12 @@ CODE = {"sourcedir_uri": "s3://orchard-artifacts/x/code/sourcedir.tar.gz", "file
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
 
 
-def test_gate_promotes_only_when_the_margin_is_met(pipeline):
-    seed = pipeline.decide_promotion(0.732, 0.685, 0.01)  # the seed's numbers
+def test_gate_promotes_only_when_the_margin_is_met():
+    seed = decide_promotion(0.732, 0.685, 0.01)  # the seed's numbers
     assert seed["promoted"] is True and "beats baseline 0.6850 + margin 0.0100" in seed["reason"]
-    short = pipeline.decide_promotion(0.690, 0.685, 0.01)
+    short = decide_promotion(0.690, 0.685, 0.01)
     assert short["promoted"] is False and "does not beat" in short["reason"]
-    assert pipeline.decide_promotion(0.695, 0.685, 0.01)["promoted"] is True  # exactly the margin counts
+    assert decide_promotion(0.695, 0.685, 0.01)["promoted"] is True  # exactly the margin counts
 
 
 def test_defaults_are_the_seeds(params):
@@ -49,8 +56,8 @@ def test_defaults_are_the_seeds(params):
     assert (params["global_crop_size"], params["local_crop_size"], params["local_crops_number"]) == (224, 96, 8)
 
 
-def test_pretrain_request_on_the_seed_defaults(pipeline, params, settings):
-    request = pipeline.pretrain_request(params, settings, RUN_ID, CODE)
+def test_pretrain_request_on_the_seed_defaults(params, settings):
+    request = pretrain_request(params, settings, RUN_ID, CODE)
     hps = {k: json.loads(v) for k, v in request["HyperParameters"].items()}
     assert hps["sagemaker_program"] == "train.py" and hps["sagemaker_submit_directory"] == CODE["sourcedir_uri"]
     assert hps["sagemaker_torch_distributed_enabled"] is True  # 8 V100s: torchrun (SMDDP needs p4d+ on PyTorch 2)
@@ -61,8 +68,8 @@ def test_pretrain_request_on_the_seed_defaults(pipeline, params, settings):
     assert {m["Name"] for m in request["AlgorithmSpecification"]["MetricDefinitions"]} >= {"train:loss", "train:lr"}
 
 
-def test_spot_and_smddp(pipeline, params, settings):
-    request = pipeline.pretrain_request({**params, "use_spot_instances": True, "pretrain_instance_type": "ml.p4d.24xlarge",
+def test_spot_and_smddp(params, settings):
+    request = pretrain_request({**params, "use_spot_instances": True, "pretrain_instance_type": "ml.p4d.24xlarge",
                                          "pretrain_instance_count": 2}, settings, RUN_ID, CODE)
     hps = {k: json.loads(v) for k, v in request["HyperParameters"].items()}
     assert hps["sagemaker_distributed_dataparallel_enabled"] is True and hps["batch_size"] == 8
@@ -70,20 +77,20 @@ def test_spot_and_smddp(pipeline, params, settings):
     assert request["EnableManagedSpotTraining"] is True
 
 
-def test_metric_regexes_match_the_job_log_lines(pipeline):
+def test_metric_regexes_match_the_job_log_lines():
     import re
 
     lines = {"train:loss": "[dino] epoch=3 step=10 loss=7.123456 lr=0.00012500", "train:lr": "[dino] epoch=3 step=10 loss=7.123456 lr=0.00012500",
              "train:epoch_loss": "[dino] epoch_end=3 train_loss=6.5 images_per_s=812.5", "test:mAP": "[probe] test_mAP=0.732000 test_micro_AP=0.8"}
     wanted = {"train:loss": 7.123456, "train:lr": 0.000125, "train:epoch_loss": 6.5, "test:mAP": 0.732}
-    definitions = {m["Name"]: m["Regex"] for m in pipeline.PRETRAIN_METRICS + pipeline.PROBE_METRICS}
+    definitions = {m["Name"]: m["Regex"] for m in PRETRAIN_METRICS + PROBE_METRICS}
     for name, line in lines.items():
         assert float(re.search(definitions[name], line).group(1)) == wanted[name]
 
 
-def test_probe_requests_name_one_job_per_backbone(pipeline, params, settings):
-    new = pipeline.probe_request(params, settings, RUN_ID, CODE, "aerial-dino", "s3://b/model.tar.gz")
-    base = pipeline.probe_request(params, settings, RUN_ID, CODE, "baseline", params["baseline_checkpoint_uri"])
+def test_probe_requests_name_one_job_per_backbone(params, settings):
+    new = probe_request(params, settings, RUN_ID, CODE, "aerial-dino", "s3://b/model.tar.gz")
+    base = probe_request(params, settings, RUN_ID, CODE, "baseline", params["baseline_checkpoint_uri"])
     assert new["TrainingJobName"] != base["TrainingJobName"] and "probe-baseline" in base["TrainingJobName"]
     assert [c["ChannelName"] for c in base["InputDataConfig"]] == ["metadata", "train", "backbone"]
     assert json.loads(new["HyperParameters"]["epochs"]) == 50
@@ -97,6 +104,6 @@ def test_probe_requests_name_one_job_per_backbone(pipeline, params, settings):
         ({"arch": "vit_demo"}, "vit_demo is the CPU demo model"),
     ],
 )
-def test_inconsistent_params_are_refused_before_any_job(pipeline, params, change, problem):
-    assert any(problem in p for p in pipeline.parameter_problems({**params, **change}))
-    assert pipeline.parameter_problems(params) == []
+def test_inconsistent_params_are_refused_before_any_job(params, change, problem):
+    assert any(problem in p for p in parameter_problems({**params, **change}))
+    assert parameter_problems(params) == []

@@ -1,0 +1,92 @@
+"""aerial_pretraining's run report: loss curve, mAP table, per-class AP, console links, cost estimate.
+
+Runs in tasks only; S3 access goes through the S3Hook the task passes in.
+"""
+
+from __future__ import annotations
+
+import json
+
+from orchard.aerial_pretraining import DAG_ID
+
+
+def read_from_model_tar(s3, uri: str, member: str) -> dict:
+    """One JSON member of a SageMaker model.tar.gz / output.tar.gz in S3."""
+    import io
+    import tarfile
+
+    bucket, key = s3.parse_s3_url(uri)
+    body = s3.get_key(key, bucket).get()["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        handle = archive.extractfile(member)
+        if handle is None:
+            raise FileNotFoundError(f"{member} missing from {uri}")
+        return json.load(handle)
+
+
+def read_history(s3, pretrained: dict) -> list[dict]:
+    """The pretraining job's per-epoch loss history (history.json in its output.tar.gz); [] if absent."""
+    output = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"].replace("model.tar.gz", "output.tar.gz")
+    try:
+        return read_from_model_tar(s3, output, "history.json")
+    except Exception as error:  # a report without the curve beats no report
+        print(f"no loss history in {output}: {error}")
+        return []
+
+
+def cost_lines(prepared: dict, pretrained: dict, probes: list[dict], settings, params: dict) -> list[dict]:
+    """One cost line per job of the run: instance type x count x the billable seconds AWS reports."""
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    # The XCom copy has its times as repr() strings: ask SageMaker for the real ones.
+    processing = SageMakerHook(aws_conn_id=settings.aws_conn_id).describe_processing_job(prepared["Processing"]["ProcessingJobName"])
+    start, end = processing.get("ProcessingStartTime"), processing.get("ProcessingEndTime")
+    lines = [{"job": processing["ProcessingJobName"], "service": "sagemaker", "instance_type": params["prepare_instance_type"],
+              "instance_count": 1, "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0}]
+    for job in [pretrained["Training"], *(p["Training"] for p in probes)]:
+        # AWS: BillableTimeInSeconds is per instance (spot discount already applied) x InstanceCount.
+        lines.append({"job": job["TrainingJobName"], "service": "sagemaker", "instance_type": job["ResourceConfig"]["InstanceType"],
+                      "instance_count": job["ResourceConfig"]["InstanceCount"],
+                      "billable_seconds": job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0})
+    return [{**line, "region": settings.region} for line in lines]
+
+
+def build_report(run_id, settings, params, prepared, pretrained, probes, evaluation, decision, registered, history):
+    """The run's Report (not yet published): outcome, metrics, mAP table, figures, console links, cost."""
+    from orchard.reports import Report, new_figure
+
+    report = Report("Aerial pretraining: DINO on BigEarthNet-S2", DAG_ID, run_id)
+    outcome = "**PROMOTED**" if decision["promoted"] else "**NOT PROMOTED**"
+    arn = (registered or {}).get("model_package_arn")
+    report.add_text(f"{outcome}: {decision['reason']}." + (f" Model package: `{arn}` (PendingManualApproval)." if arn else ""))
+    new, base = evaluation["aerial-dino"], evaluation["baseline"]
+    report.add_metrics({"new backbone test mAP (macro)": round(new["macro_mAP"], 4), "baseline test mAP (macro)": round(base["macro_mAP"], 4),
+                        "mAP gain": round(new["macro_mAP"] - base["macro_mAP"], 4), "test patches": new["samples"],
+                        "arch": f"{params['arch']}/{params['patch_size']}", "epochs": params["epochs"]})
+    report.add_table([[f"{params['arch']}/{params['patch_size']} (baseline checkpoint)", f"{base['macro_mAP']:.3f}", f"{base['micro_AP']:.3f}"],
+                      [f"{params['arch']}/{params['patch_size']} (BigEarthNet-S2, this run)", f"{new['macro_mAP']:.3f}", f"{new['micro_AP']:.3f}"]],
+                     headers=["Model", "Mean average precision (macro)", "Micro AP"], title="Linear probe on the test split")
+    if history:
+        fig = new_figure(figsize=(6, 3.5))
+        axis = fig.add_subplot()
+        axis.plot([h["epoch"] + 1 for h in history], [h["loss"] for h in history], marker="o")
+        axis.set(xlabel="epoch", ylabel="DINO loss (train)", title="Pretraining loss")
+        report.add_figure("loss_curve", fig, "Mean DINO loss per epoch")
+    labels = list(new["per_class_AP"])
+    fig = new_figure(figsize=(8, 6))
+    axis = fig.add_subplot()
+    positions = range(len(labels))
+    for offset, (name, metrics) in ((-0.2, ("baseline", base)), (0.2, ("this run", new))):
+        axis.barh([p + offset for p in positions], [metrics["per_class_AP"][k] or 0 for k in labels], height=0.4, label=name)
+    axis.set_yticks(list(positions), [label[:40] for label in labels], fontsize=7)
+    axis.set(xlabel="average precision (test)", title="Per-class AP")
+    axis.legend()
+    fig.tight_layout()
+    report.add_figure("per_class_ap", fig, "Per-class AP; classes without a test positive show 0 and are left out of the macro mean")
+    region = settings.region
+    report.add_console_link("sagemaker_processing_job", prepared["Processing"]["ProcessingJobName"], region)
+    report.add_console_link("sagemaker_training_job", pretrained["Training"]["TrainingJobName"], region)
+    for probe in probes:
+        report.add_console_link("sagemaker_training_job", probe["Training"]["TrainingJobName"], region)
+    report.add_cost(cost_lines(prepared, pretrained, probes, settings, params))
+    return report
