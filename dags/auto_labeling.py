@@ -26,7 +26,7 @@ ids, output locations, failures with reasons), `manifest/prelabels.manifest`, `m
 
 **Cost**: endpoint instance-hours (instance type × lifetime; scale-to-zero stops billing when idle) plus
 Ground Truth per labeled object; the report estimates both. **IAM**: `include/iam/auto_labeling.json`
-(this DAG's tasks) and `include/iam/auto_labeling_execution.json` (the SageMaker execution role).
+(this DAG's tasks) and `include/iam/auto_labeling_execution_role.json` (the SageMaker execution role).
 Docs: `docs/pipelines/auto_labeling.md`.
 """
 

@@ -43,7 +43,7 @@ starts a run for that key. Or trigger by hand with **`project_uri`** = any `s3:/
 
 **Cost**: the GPU instance's hourly price for the job's run time (g4dn.xlarge ≈ $0.53/h on demand in
 us-east-1; SPOT less); nothing between runs. **IAM**: `include/iam/pose_training.json` (Airflow's
-role) and `include/iam/pose_training_job.json` (the job role). Docs: `docs/pipelines/pose_training.md`.
+role) and `include/iam/pose_training_job_role.json` (the job role). Docs: `docs/pipelines/pose_training.md`.
 """
 
 UPLOADS = Asset(

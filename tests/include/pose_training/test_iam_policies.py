@@ -37,7 +37,7 @@ def test_the_airflow_policy_allows_every_call_and_passes_roles_to_batch_only():
 
 
 def test_the_job_role_reads_projects_and_writes_models_only():
-    policy = json.loads((IAM / "pose_training_job.json").read_text())
+    policy = json.loads((IAM / "pose_training_job_role.json").read_text())
     assert actions(policy) == {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
     [write] = [s for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
     assert write["Resource"] == "arn:aws:s3:::orchard-artifacts/pose_training/*"
