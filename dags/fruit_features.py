@@ -27,7 +27,10 @@ test), each on its own EMR cluster, and the report compares their wall time and 
 - **Cost:** per scaling point, 1 primary + n core instances × (EC2 + EMR uplift) for the cluster's life
   (start-up ≈ 7-10 min on AWS + the step), plus the export job (ml.m5.xlarge, minutes) when it runs.
 - **IAM:** `include/iam/fruit_features.json` (Airflow's role; `iam:PassRole` only to EMR, EC2 and
-  SageMaker). Details: `docs/pipelines/fruit_features.md`.
+  SageMaker), `fruit_features_cluster.json` (the nodes' role), `fruit_features_export.json` (the export
+  job's role). Details: `docs/pipelines/fruit_features.md`.
+- **Sandbox:** every cluster runs Spark in local[2] on one machine whatever its node count: the scaling
+  figures then measure the sandbox, not EMR.
 """
 
 from __future__ import annotations
