@@ -141,3 +141,15 @@ def test_the_output_check_fails_when_rows_are_missing(s3):
 def test_speedups_are_relative_to_the_smallest_cluster():
     rows = outputs.speedups([{"core_nodes": 4, "step_wall_s": 50.0}, {"core_nodes": 2, "step_wall_s": 80.0}])
     assert [(r["core_nodes"], r["speedup"], r["efficiency"]) for r in rows] == [(2, 1.0, 1.0), (4, 1.6, 0.8)]
+
+
+def test_the_iam_policy_limits_passrole_by_service_and_covers_the_emr_calls():
+    from pathlib import Path
+
+    policy = json.loads((Path(__file__).resolve().parents[2] / "include" / "iam" / "fruit_features.json").read_text())
+    statements = policy["Statement"]
+    passrole = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert passrole and all("iam:PassedToService" in s["Condition"]["StringEquals"] for s in passrole)
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"elasticmapreduce:RunJobFlow", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:DescribeStep",
+            "elasticmapreduce:TerminateJobFlows", "sagemaker:CreateProcessingJob"} <= actions
