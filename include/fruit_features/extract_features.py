@@ -25,6 +25,7 @@ import sys
 import time
 from typing import Any
 
+EMPTY_FILE = "empty file (0 bytes)"
 SCATTER_SAMPLE = 2000  # points of the first two components kept in metrics.json for the report's plot
 
 
@@ -99,7 +100,7 @@ def empty_files(extracted, listed: list[str], root: str) -> list[dict[str, str]]
         return []
     seen = {row.path for row in extracted.select("path").collect()}
     relative = (path[len(root):] if path.startswith(root) else path for path in listed)
-    return [{"path": path, "error": "empty file (0 bytes)"} for path in relative if path not in seen]
+    return [{"path": path, "error": EMPTY_FILE} for path in relative if path not in seen]
 
 
 def qualified_root(spark, folder: str) -> str:
@@ -148,9 +149,49 @@ def write_text(spark, uri: str, text: str) -> None:
         stream.close()
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def extract(spark, args: argparse.Namespace, timings: dict[str, float]):
+    """Features of every image (cached), the corrupt images with their paths, and the image files found."""
     from pyspark import StorageLevel
-    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import functions as F
+
+    import image_model
+
+    root = qualified_root(spark, args.images)
+    images, listed = read_images(spark, args.images, root)
+    if not listed:
+        raise ValueError(f"no images ({', '.join(image_model.IMAGE_EXTENSIONS)}) under {args.images}")
+    out = features_udf(args.model, args.batch_size)("content").alias("out")
+    extracted = (images.select("path", "label", out).select("path", "label", "out.features", "out.error")
+                 .persist(StorageLevel.MEMORY_AND_DISK))  # read by the corrupt listing, PCA fit and write
+    mark = time.perf_counter()
+    decoded = extracted.count()
+    timings["features_s"] = time.perf_counter() - mark
+    unreadable = [row.asDict() for row in extracted.where(F.col("error").isNotNull()).select("path", "error").collect()]
+    corrupt = unreadable + empty_files(extracted, listed, root)
+    return extracted, corrupt, decoded
+
+
+def reduce_and_write(spark, args: argparse.Namespace, readable, dim: int, rows: int, timings: dict[str, float]):
+    """Fit the PCA, write path/label/features/pca as parquet; returns (k, curve, scatter sample)."""
+    from pyspark.ml.functions import vector_to_array
+    from pyspark.sql import functions as F
+
+    mark = time.perf_counter()
+    model, k, curve = fit_pca(readable, dim, rows, args.pca_k, args.pca_variance)
+    timings["pca_fit_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    features_uri = f"{args.output.rstrip('/')}/features"
+    pca = F.slice(vector_to_array("pca"), 1, k).alias("pca")
+    model.transform(readable).select("path", "label", "features", pca).write.mode("overwrite").parquet(features_uri)
+    timings["write_s"] = time.perf_counter() - mark
+    sample = spark.read.parquet(features_uri).select("label", "pca").limit(SCATTER_SAMPLE).collect()
+    scatter = [[row.label, float(row.pca[0]), float(row.pca[1]) if k > 1 else 0.0] for row in sample]
+    return k, curve, scatter
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from pyspark.ml.functions import array_to_vector
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
@@ -165,39 +206,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import image_model
 
     info = image_model.model_info(image_model.open_session(model_path(args.model)))
-    root = qualified_root(spark, args.images)
-    images, listed = read_images(spark, args.images, root)
-    if not listed:
-        raise ValueError(f"no images ({', '.join(image_model.IMAGE_EXTENSIONS)}) under {args.images}")
-    extracted = images.select("path", "label", features_udf(args.model, args.batch_size)("content").alias("out"))
-    extracted = extracted.select("path", "label", "out.features", "out.error").persist(StorageLevel.MEMORY_AND_DISK)
-    mark = time.perf_counter()
-    decoded = extracted.count()
-    timings["features_s"] = time.perf_counter() - mark
-
-    unreadable = [row.asDict() for row in extracted.where(F.col("error").isNotNull()).select("path", "error").collect()]
-    corrupt = unreadable + empty_files(extracted, listed, root)
-    found = decoded + len(corrupt) - len(unreadable)
+    extracted, corrupt, decoded = extract(spark, args, timings)
     readable = extracted.where(F.col("error").isNull()).select(
         "path", "label", "features", array_to_vector("features").alias("vector")
     )
-    rows = decoded - len(unreadable)
+    rows = decoded - sum(1 for item in corrupt if item["error"] != EMPTY_FILE)
     if rows < 2:
-        raise ValueError(f"PCA needs at least 2 readable images; {found} found, {len(corrupt)} unreadable")
-
-    mark = time.perf_counter()
-    model, k, curve = fit_pca(readable, info["feature_dim"], rows, args.pca_k, args.pca_variance)
-    timings["pca_fit_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    pca = F.slice(vector_to_array("pca"), 1, k).alias("pca")
-    projected = model.transform(readable).select("path", "label", "features", pca)
-    projected.write.mode("overwrite").parquet(f"{args.output.rstrip('/')}/features")
-    timings["write_s"] = time.perf_counter() - mark
-    scatter = [
-        [row.label, float(row.pca[0]), float(row.pca[1]) if k > 1 else 0.0]
-        for row in spark.read.parquet(f"{args.output.rstrip('/')}/features").select("label", "pca").limit(SCATTER_SAMPLE).collect()
-    ]
+        raise ValueError(f"PCA needs at least 2 readable images; {rows} of {decoded + len(corrupt)} are readable")
+    k, curve, scatter = reduce_and_write(spark, args, readable, info["feature_dim"], rows, timings)
     timings["total_s"] = time.perf_counter() - started
 
     labels = {row.label: row["count"] for row in readable.groupBy("label").count().collect()}
@@ -205,7 +221,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model": info.get("model"),
         "weights": info.get("weights"),
         "feature_dim": info["feature_dim"],
-        "images_found": found,
+        "images_found": rows + len(corrupt),
         "images_readable": rows,
         "corrupt_count": len(corrupt),
         "corrupt": sorted(corrupt, key=lambda item: item["path"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 from pathlib import Path
 
 import boto3
@@ -90,3 +91,13 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(fruit_pho
     assert "efficientnet_lite0" in markdown and "Horizontal scaling" in markdown and "local[2]" in markdown
     assert report["metrics"]["rows written (readable images)"] == readable
     assert report["cost_usd"] > 0
+    keep_report(s3, report_keys)
+
+
+def keep_report(s3, report_keys: list[str]) -> None:
+    """FRUIT_FEATURES_REPORT_DIR=<folder>: keep the report and its figures there to look at."""
+    folder = os.environ.get("FRUIT_FEATURES_REPORT_DIR")
+    for key in report_keys if folder else []:
+        target = Path(folder) / key.split("/", 3)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket=ARTIFACTS, Key=key)["Body"].read())
