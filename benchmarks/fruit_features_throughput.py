@@ -31,9 +31,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-from local_aws.demo_data.fruit_features import generate  # noqa: E402
-from tests.include.conftest import job_env_python  # noqa: E402
-from tests.include.fruit_features.spark_envs import EMR7_PYSPARK, JOB_DIR, PYSPARK_4, spark_bin  # noqa: E402
+from local_aws.demo_data.fruit_features import generate
+from tests.include.conftest import job_env_python
+from tests.include.fruit_features.spark_envs import EMR7_PYSPARK, JOB_DIR, PYSPARK_4, spark_bin
 
 SPARK_VERSIONS = {"3.5": EMR7_PYSPARK, "4.0": PYSPARK_4}
 
@@ -75,31 +75,67 @@ spark.stop()
 
 
 def spark_env(bin_dir: Path) -> dict[str, str]:
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYSPARK_PYTHON": str(bin_dir / "python"),
-            "SPARK_LOCAL_IP": "127.0.0.1"}
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYSPARK_PYTHON": str(bin_dir / "python"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
 
 
 def run(argv: list[str], **kwargs) -> str:
-    result = subprocess.run(argv, capture_output=True, text=True, **kwargs)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv[:3])} ... failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        raise RuntimeError(
+            f"{' '.join(argv[:3])} ... failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+        )
     return result.stdout
 
 
 def export_model(folder: Path) -> Path:
-    run([str(job_env_python("fruit_features_export")), "export.py", "--model", "efficientnet_lite0", "--output",
-         str(folder), "--check-images", "1"], cwd=REPO / "include" / "fruit_features_export")
+    run(
+        [
+            str(job_env_python("fruit_features_export")),
+            "export.py",
+            "--model",
+            "efficientnet_lite0",
+            "--output",
+            str(folder),
+            "--check-images",
+            "1",
+        ],
+        cwd=REPO / "include" / "fruit_features_export",
+    )
     return folder / "model.onnx"
 
 
 def plain_rate(model: Path, images: Path, batch: int) -> float:
-    out = run([str(job_env_python("fruit_features")), "-c", PLAIN, str(JOB_DIR), str(model), str(images), str(batch)])
+    out = run(
+        [
+            str(job_env_python("fruit_features")),
+            "-c",
+            PLAIN,
+            str(JOB_DIR),
+            str(model),
+            str(images),
+            str(batch),
+        ]
+    )
     return json.loads(out.strip().splitlines()[-1])["images_per_s"]
 
 
 def spark_submit(bin_dir: Path, model: Path, app: Path, *args: str) -> str:
-    argv = [str(bin_dir / "spark-submit"), "--master", "local[2]", "--py-files",
-            f"{JOB_DIR / 'image_model.py'},{JOB_DIR / 'extract_features.py'}", "--files", str(model), str(app), *args]
+    argv = [
+        str(bin_dir / "spark-submit"),
+        "--master",
+        "local[2]",
+        "--py-files",
+        f"{JOB_DIR / 'image_model.py'},{JOB_DIR / 'extract_features.py'}",
+        "--files",
+        str(model),
+        str(app),
+        *args,
+    ]
     return run(argv, env=spark_env(bin_dir), cwd=JOB_DIR)
 
 
@@ -114,8 +150,21 @@ def steady_state(bin_dir: Path, model: Path, images: Path, batch: int, arrow: in
 
 def full_job(bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, work: Path) -> dict:
     output = work / "job-output"
-    spark_submit(bin_dir, model, JOB_DIR / "extract_features.py", "--images", str(images), "--output", str(output),
-                 "--pca-variance", "0.9", "--batch-size", str(batch), "--arrow-batch", str(arrow))
+    spark_submit(
+        bin_dir,
+        model,
+        JOB_DIR / "extract_features.py",
+        "--images",
+        str(images),
+        "--output",
+        str(output),
+        "--pca-variance",
+        "0.9",
+        "--batch-size",
+        str(batch),
+        "--arrow-batch",
+        str(arrow),
+    )
     return json.loads((output / "metrics.json").read_text())
 
 
@@ -129,20 +178,27 @@ def measure(version: str, model: Path, images: Path, args: argparse.Namespace, w
     med = statistics.median
     spark_rate = med(s["images_per_s"] for s in steady)
     return {
-        "pyspark": steady[0]["spark"], "images": steady[0]["images"], "partitions": steady[0]["partitions"],
-        "plain_images_per_s": round(med(plain), 2), "spark_steady_images_per_s": round(spark_rate, 2),
+        "pyspark": steady[0]["spark"],
+        "images": steady[0]["images"],
+        "partitions": steady[0]["partitions"],
+        "plain_images_per_s": round(med(plain), 2),
+        "spark_steady_images_per_s": round(spark_rate, 2),
         "ratio": round(spark_rate / med(plain), 3),
         "spark_startup_s": round(med(j["timings"]["spark_startup_s"] for j in jobs), 2),
         "job_feature_stage_images_per_s": round(med(j["images_per_second"] for j in jobs), 2),
         "pca_fit_s": round(med(j["timings"]["pca_fit_s"] for j in jobs), 2),
-        "pca_k": jobs[0]["pca_k"], "write_s": round(med(j["timings"]["write_s"] for j in jobs), 2),
-        "job_total_s": round(med(j["timings"]["total_s"] for j in jobs), 2), "runs": args.runs,
+        "pca_k": jobs[0]["pca_k"],
+        "write_s": round(med(j["timings"]["write_s"] for j in jobs), 2),
+        "job_total_s": round(med(j["timings"]["total_s"] for j in jobs), 2),
+        "runs": args.runs,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=300, help="readable photos generated (+3 corrupt files)")
+    parser.add_argument(
+        "--images", type=int, default=300, help="readable photos generated (+3 corrupt files)"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--spark", nargs="+", default=list(SPARK_VERSIONS), choices=list(SPARK_VERSIONS))
     parser.add_argument("--batch-size", type=int, default=32)
@@ -156,8 +212,10 @@ def main() -> None:
             (work / "photos" / key).parent.mkdir(parents=True, exist_ok=True)
             (work / "photos" / key).write_bytes(body)
         results = [measure(version, model, work / "photos", args, work) for version in args.spark]
-    print(f"fruit_features throughput: {args.images} photos 256 px, EfficientNet-Lite0 ONNX, batch {args.batch_size}, "
-          f"arrow batch {args.arrow_batch}, median of {args.runs} runs, {os.cpu_count()} CPUs\n")
+    print(
+        f"fruit_features throughput: {args.images} photos 256 px, EfficientNet-Lite0 ONNX, batch {args.batch_size}, "
+        f"arrow batch {args.arrow_batch}, median of {args.runs} runs, {os.cpu_count()} CPUs\n"
+    )
     keys = list(results[0])
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
     for result in results:

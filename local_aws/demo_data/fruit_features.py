@@ -45,7 +45,9 @@ def fruit_photo(fruit: str, rng: np.random.Generator, size: int = 256) -> Image.
             r = radius / 4
             draw.ellipse([gx - r, gy - r, gx + r, gy + r], fill=tint)
     highlight = (int(cx - radius / 3), int(cy - radius / 3))
-    draw.ellipse([highlight[0] - 6, highlight[1] - 6, highlight[0] + 6, highlight[1] + 6], fill=(250, 250, 250))
+    draw.ellipse(
+        [highlight[0] - 6, highlight[1] - 6, highlight[0] + 6, highlight[1] + 6], fill=(250, 250, 250)
+    )
     noisy = np.asarray(image, dtype=np.float32) + rng.normal(0, 6, (size, size, 3))
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
 
@@ -72,7 +74,9 @@ def generate(count: int, seed: int = 0, size: int = 256) -> tuple[dict[str, byte
         "lime/empty_0003.png": b"",
     }
     files.update(corrupt)
-    files["README.txt"] = b"Fruit photos, one folder per fruit. Not an image: the job must ignore this file.\n"
+    files["README.txt"] = (
+        b"Fruit photos, one folder per fruit. Not an image: the job must ignore this file.\n"
+    )
     return files, sorted(corrupt)
 
 

@@ -31,8 +31,10 @@ def test_every_cluster_is_terminated_whatever_fails(dag):
 
 def test_the_scaling_test_maps_cluster_step_and_timing_per_node_count(dag):
     group = dag.task_group_dict["scaling_run"]
-    assert {t.task_id for t in group} == {f"scaling_run.{name}" for name in (
-        "create_cluster", "extract", "wait_for_extract", "record_timing", "terminate_cluster")}
+    assert {t.task_id for t in group} == {
+        f"scaling_run.{name}"
+        for name in ("create_cluster", "extract", "wait_for_extract", "record_timing", "terminate_cluster")
+    }
     assert dag.get_task("check_output").upstream_task_ids >= {"scaling_run.record_timing"}
 
 

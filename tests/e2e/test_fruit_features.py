@@ -49,21 +49,39 @@ def fruit_photos(aws):
     return files, corrupt
 
 
-def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(fruit_photos, airflow_db, inline_triggers,
-                                                                      monkeypatch):
+def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
+    fruit_photos, airflow_db, inline_triggers, monkeypatch
+):
     files, corrupt = fruit_photos
     dag = load_dag(monkeypatch)
 
-    run = dag.test(run_conf={"images_prefix": IMAGES, "output_prefix": OUTPUT, "core_node_counts": [1, 2],
-                             "feature_model": "efficientnet_lite0", "pca_k": 4, "onnx_batch_size": 8})
+    run = dag.test(
+        run_conf={
+            "images_prefix": IMAGES,
+            "output_prefix": OUTPUT,
+            "core_node_counts": [1, 2],
+            "feature_model": "efficientnet_lite0",
+            "pca_k": 4,
+            "onnx_batch_size": 8,
+        }
+    )
 
     assert run.state == "success"
     triggers = {type(trigger).__name__ for trigger, _ in inline_triggers}
     # The waits deferred (the step sensor finds its step already COMPLETED after the add-steps wait).
-    assert {"SageMakerTrigger", "EmrCreateJobFlowTrigger", "EmrAddStepsTrigger", "EmrTerminateJobFlowTrigger"} <= triggers
+    assert {
+        "SageMakerTrigger",
+        "EmrCreateJobFlowTrigger",
+        "EmrAddStepsTrigger",
+        "EmrTerminateJobFlowTrigger",
+    } <= triggers
     s3 = boto3.client("s3")
     # The model was exported once, by the processing job, with what it measured against torch.
-    [model_json] = [k for k in keys(s3, ARTIFACTS, "fruit_features/models/efficientnet_lite0/") if k.endswith("model.json")]
+    [model_json] = [
+        k
+        for k in keys(s3, ARTIFACTS, "fruit_features/models/efficientnet_lite0/")
+        if k.endswith("model.json")
+    ]
     export = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=model_json)["Body"].read())
     assert export["model"] == "efficientnet_lite0" and export["max_abs_diff"] < 1e-3
     # Each scaling point wrote parquet rows for the readable images only, and listed the corrupt ones.
@@ -76,8 +94,11 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(fruit_pho
         assert sorted(item["path"] for item in metrics["corrupt"]) == corrupt
         parts = [k for k in outputs if f"core_nodes={nodes}/features/" in k and k.endswith(".parquet")]
         assert parts
-    rows = sum(pq.read_table(io.BytesIO(s3.get_object(Bucket=DATA, Key=k)["Body"].read())).num_rows
-               for k in outputs if "core_nodes=1/features/" in k and k.endswith(".parquet"))
+    rows = sum(
+        pq.read_table(io.BytesIO(s3.get_object(Bucket=DATA, Key=k)["Body"].read())).num_rows
+        for k in outputs
+        if "core_nodes=1/features/" in k and k.endswith(".parquet")
+    )
     assert rows == readable
     # Both clusters were terminated by the teardown.
     emr = boto3.client("emr", region_name="eu-west-3")
@@ -85,9 +106,19 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(fruit_pho
     assert len(clusters) == 2 and {c["Status"]["State"] for c in clusters} <= {"TERMINATED", "TERMINATING"}
     # The report names the model, holds the scaling table and the figures.
     report_keys = keys(s3, ARTIFACTS, "reports/fruit_features/")
-    report = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=next(k for k in report_keys if k.endswith("report.json")))["Body"].read())
-    assert {"figures/explained_variance.png", "figures/pca_scatter.png", "figures/speedup.png"} <= set(report["figures"])
-    markdown = s3.get_object(Bucket=ARTIFACTS, Key=next(k for k in report_keys if k.endswith("report.md")))["Body"].read().decode()
+    report = json.loads(
+        s3.get_object(Bucket=ARTIFACTS, Key=next(k for k in report_keys if k.endswith("report.json")))[
+            "Body"
+        ].read()
+    )
+    assert {"figures/explained_variance.png", "figures/pca_scatter.png", "figures/speedup.png"} <= set(
+        report["figures"]
+    )
+    markdown = (
+        s3.get_object(Bucket=ARTIFACTS, Key=next(k for k in report_keys if k.endswith("report.md")))["Body"]
+        .read()
+        .decode()
+    )
     assert "efficientnet_lite0" in markdown and "Horizontal scaling" in markdown and "local[2]" in markdown
     assert report["metrics"]["rows written (readable images)"] == readable
     assert report["cost_usd"] > 0

@@ -15,10 +15,18 @@ from orchard.fruit_features import outputs, plan
 from orchard.settings import Settings
 
 PARAMS = {
-    "images_prefix": "s3://data/fruits", "output_prefix": "s3://data/features/", "feature_model": "efficientnet_lite0",
-    "pca_k": None, "pca_variance": 0.9, "emr_release": "emr-7.5.0", "master_instance_type": "m5.xlarge",
-    "core_instance_type": "m5.2xlarge", "core_node_counts": [2, 4], "idle_timeout_minutes": 60,
-    "onnx_batch_size": 32, "region": "eu-west-3",
+    "images_prefix": "s3://data/fruits",
+    "output_prefix": "s3://data/features/",
+    "feature_model": "efficientnet_lite0",
+    "pca_k": None,
+    "pca_variance": 0.9,
+    "emr_release": "emr-7.5.0",
+    "master_instance_type": "m5.xlarge",
+    "core_instance_type": "m5.2xlarge",
+    "core_node_counts": [2, 4],
+    "idle_timeout_minutes": 60,
+    "onnx_batch_size": 32,
+    "region": "eu-west-3",
 }
 
 
@@ -72,8 +80,15 @@ def test_the_cluster_request_is_named_and_safe(s3):
     planned = plan.check_inputs({**PARAMS, "pca_k": 2}, s3, "fruit_features", "manual__1")
     code = {name: f"s3://artifacts/code/{name}" for name in plan.JOB_FILES}
 
-    request = plan.cluster_request(planned, planned["points"][1], code, "s3://artifacts/m/model.onnx", Settings(),
-                                   "fruit_features", "manual__1")
+    request = plan.cluster_request(
+        planned,
+        planned["points"][1],
+        code,
+        "s3://artifacts/m/model.onnx",
+        Settings(),
+        "fruit_features",
+        "manual__1",
+    )
 
     overrides = request["overrides"]
     assert overrides["Name"].startswith("fruit_features-manual__1-nodes4-")
@@ -85,7 +100,11 @@ def test_the_cluster_request_is_named_and_safe(s3):
     assert overrides["LogUri"].startswith("s3://orchard-artifacts/")
     [step] = request["steps"]
     args = step["HadoopJarStep"]["Args"]
-    assert args[:2] == ["spark-submit", "--deploy-mode"] and "--files" in args and "s3://artifacts/m/model.onnx" in args
+    assert (
+        args[:2] == ["spark-submit", "--deploy-mode"]
+        and "--files" in args
+        and "s3://artifacts/m/model.onnx" in args
+    )
     assert args[args.index("--output") + 1] == planned["points"][1]["output"]
     assert args[args.index("--pca-k") + 1] == "2" and "--pca-variance" not in args
 
@@ -94,10 +113,17 @@ def test_the_export_job_uses_the_registry_of_the_run_region(tmp_path):
     for name in plan.EXPORT_FILES:
         (tmp_path / name).write_text(name)
     location = plan.model_location(Settings(), "mobilenet_v2", tmp_path)
-    request = plan.export_request(plan.regional(Settings(), "eu-west-3"), location, "fruit_features", "manual__1")
+    request = plan.export_request(
+        plan.regional(Settings(), "eu-west-3"), location, "fruit_features", "manual__1"
+    )
 
-    assert location["uri"] == f"s3://orchard-artifacts/fruit_features/models/mobilenet_v2/{location['version']}/model.onnx"
-    assert request["AppSpecification"]["ImageUri"].startswith("123456789012.dkr.ecr.eu-west-3.amazonaws.com/orchard/")
+    assert (
+        location["uri"]
+        == f"s3://orchard-artifacts/fruit_features/models/mobilenet_v2/{location['version']}/model.onnx"
+    )
+    assert request["AppSpecification"]["ImageUri"].startswith(
+        "123456789012.dkr.ecr.eu-west-3.amazonaws.com/orchard/"
+    )
     assert request["AppSpecification"]["ContainerArguments"][:2] == ["--model", "mobilenet_v2"]
     assert request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == location["prefix"]
     (tmp_path / "export.py").write_text("changed")
@@ -105,18 +131,28 @@ def test_the_export_job_uses_the_registry_of_the_run_region(tmp_path):
 
 
 def write_output(s3, rows: int, readable: int, k: int = 2):
-    table = pa.table({
-        "path": [f"apple/{i}.jpg" for i in range(rows)], "label": ["apple"] * rows,
-        "features": pa.array([[0.5] * 1280] * rows, pa.list_(pa.float32())),
-        "pca": pa.array([[1.0] * k] * rows, pa.list_(pa.float64())),
-    })
+    table = pa.table(
+        {
+            "path": [f"apple/{i}.jpg" for i in range(rows)],
+            "label": ["apple"] * rows,
+            "features": pa.array([[0.5] * 1280] * rows, pa.list_(pa.float32())),
+            "pca": pa.array([[1.0] * k] * rows, pa.list_(pa.float64())),
+        }
+    )
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     s3.put_object(Bucket="data", Key="out/features/part-0.parquet", Body=buffer.getvalue())
-    metrics = {"images_found": readable + 1, "images_readable": readable, "corrupt_count": 1,
-               "corrupt": [{"path": "apple/bad.jpg", "error": "OSError: truncated"}], "pca_k": k,
-               "explained_variance": 0.95, "explained_variance_curve": [0.6, 0.95], "model": "efficientnet_lite0",
-               "weights": "wheel"}
+    metrics = {
+        "images_found": readable + 1,
+        "images_readable": readable,
+        "corrupt_count": 1,
+        "corrupt": [{"path": "apple/bad.jpg", "error": "OSError: truncated"}],
+        "pca_k": k,
+        "explained_variance": 0.95,
+        "explained_variance_curve": [0.6, 0.95],
+        "model": "efficientnet_lite0",
+        "weights": "wheel",
+    }
     s3.put_object(Bucket="data", Key="out/metrics.json", Body=json.dumps(metrics))
 
 
@@ -146,10 +182,19 @@ def test_speedups_are_relative_to_the_smallest_cluster():
 def test_the_iam_policy_limits_passrole_by_service_and_covers_the_emr_calls():
     from pathlib import Path
 
-    policy = json.loads((Path(__file__).resolve().parents[2] / "include" / "iam" / "fruit_features.json").read_text())
+    policy = json.loads(
+        (Path(__file__).resolve().parents[2] / "include" / "iam" / "fruit_features.json").read_text()
+    )
     statements = policy["Statement"]
     passrole = [s for s in statements if s["Action"] == "iam:PassRole"]
     assert passrole and all("iam:PassedToService" in s["Condition"]["StringEquals"] for s in passrole)
-    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert {"elasticmapreduce:RunJobFlow", "elasticmapreduce:AddJobFlowSteps", "elasticmapreduce:DescribeStep",
-            "elasticmapreduce:TerminateJobFlows", "sagemaker:CreateProcessingJob"} <= actions
+    actions = {
+        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert {
+        "elasticmapreduce:RunJobFlow",
+        "elasticmapreduce:AddJobFlowSteps",
+        "elasticmapreduce:DescribeStep",
+        "elasticmapreduce:TerminateJobFlows",
+        "sagemaker:CreateProcessingJob",
+    } <= actions

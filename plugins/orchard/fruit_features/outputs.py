@@ -14,8 +14,12 @@ from typing import Any
 
 from orchard.fruit_features.plan import FEATURE_DIM, split_uri
 
-EXPECTED_SCHEMA = {"path": "string", "label": "string", "features": "list<element: float>",
-                   "pca": "list<element: double>"}
+EXPECTED_SCHEMA = {
+    "path": "string",
+    "label": "string",
+    "features": "list<element: float>",
+    "pca": "list<element: double>",
+}
 
 
 class OutputError(ValueError):
@@ -31,7 +35,11 @@ def parquet_parts(s3: Any, folder: str) -> list[tuple[str, int]]:
     bucket, prefix = split_uri(folder)
     parts = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        parts += [(item["Key"], item["Size"]) for item in page.get("Contents", []) if item["Key"].endswith(".parquet")]
+        parts += [
+            (item["Key"], item["Size"])
+            for item in page.get("Contents", [])
+            if item["Key"].endswith(".parquet")
+        ]
     return [(f"s3://{bucket}/{key}", size) for key, size in parts]
 
 
@@ -42,7 +50,9 @@ def parquet_footer(s3: Any, uri: str, size: int):
     bucket, key = split_uri(uri)
     tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={size - 8}-{size - 1}")["Body"].read()
     length = struct.unpack("<I", tail[:4])[0]
-    footer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={size - 8 - length}-{size - 9}")["Body"].read()
+    footer = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={size - 8 - length}-{size - 9}")[
+        "Body"
+    ].read()
     return pq.read_metadata(io.BytesIO(b"PAR1" + footer + tail))
 
 
@@ -51,7 +61,9 @@ def vector_lengths(s3: Any, uri: str) -> dict[str, set[int]]:
     import pyarrow.parquet as pq
 
     bucket, key = split_uri(uri)
-    table = pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), columns=["features", "pca"])
+    table = pq.read_table(
+        io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), columns=["features", "pca"]
+    )
     return {name: set(pc.list_value_length(table[name]).to_pylist()) for name in ("features", "pca")}
 
 
@@ -75,10 +87,14 @@ def check_output(s3: Any, plan: dict[str, Any], output: str) -> dict[str, Any]:
         problems.append(f"{rows} parquet rows but the job read {metrics['images_readable']} images")
     if metrics["images_found"] != listed:
         problems.append(f"the job saw {metrics['images_found']} image files, S3 lists {listed}")
-    if metrics["images_found"] - metrics["images_readable"] != metrics["corrupt_count"] or \
-            len(metrics["corrupt"]) != metrics["corrupt_count"]:
-        problems.append(f"corrupt images: {metrics['corrupt_count']} counted, {len(metrics['corrupt'])} listed, "
-                        f"{metrics['images_found'] - metrics['images_readable']} missing from the rows")
+    if (
+        metrics["images_found"] - metrics["images_readable"] != metrics["corrupt_count"]
+        or len(metrics["corrupt"]) != metrics["corrupt_count"]
+    ):
+        problems.append(
+            f"corrupt images: {metrics['corrupt_count']} counted, {len(metrics['corrupt'])} listed, "
+            f"{metrics['images_found'] - metrics['images_readable']} missing from the rows"
+        )
     if lengths["features"] - {FEATURE_DIM}:
         problems.append(f"feature vectors of lengths {sorted(lengths['features'])}, expected {FEATURE_DIM}")
     if lengths["pca"] - {metrics["pca_k"]}:
@@ -86,17 +102,28 @@ def check_output(s3: Any, plan: dict[str, Any], output: str) -> dict[str, Any]:
     if params["pca_k"] is not None and metrics["pca_k"] != params["pca_k"]:
         problems.append(f"PCA kept {metrics['pca_k']} components, {params['pca_k']} asked")
     target = params["pca_variance"]
-    if target is not None and metrics["explained_variance"] < target - 1e-6 and \
-            metrics["pca_k"] < len(metrics["explained_variance_curve"]):
+    if (
+        target is not None
+        and metrics["explained_variance"] < target - 1e-6
+        and metrics["pca_k"] < len(metrics["explained_variance_curve"])
+    ):
         problems.append(f"explained variance {metrics['explained_variance']} is below the target {target}")
     if problems:
         raise OutputError(f"output {output} failed its checks:\n- " + "\n- ".join(problems))
     return {
-        "output": output, "rows": rows, "parquet_files": len(parts), "schema": schema,
-        "images_found": metrics["images_found"], "corrupt_count": metrics["corrupt_count"],
-        "corrupt": [f"{params['images_prefix']}{item['path']}: {item['error']}" for item in metrics["corrupt"]],
-        "pca_k": metrics["pca_k"], "explained_variance": metrics["explained_variance"],
-        "model": metrics["model"], "weights": metrics["weights"],
+        "output": output,
+        "rows": rows,
+        "parquet_files": len(parts),
+        "schema": schema,
+        "images_found": metrics["images_found"],
+        "corrupt_count": metrics["corrupt_count"],
+        "corrupt": [
+            f"{params['images_prefix']}{item['path']}: {item['error']}" for item in metrics["corrupt"]
+        ],
+        "pca_k": metrics["pca_k"],
+        "explained_variance": metrics["explained_variance"],
+        "model": metrics["model"],
+        "weights": metrics["weights"],
     }
 
 
@@ -107,11 +134,15 @@ def scaling_record(emr: Any, s3: Any, cluster_id: str, step_id: str, point: dict
     wall = (timeline["EndDateTime"] - timeline["StartDateTime"]).total_seconds()
     metrics = read_json(s3, f"{point['output']}metrics.json")
     return {
-        "core_nodes": point["core_nodes"], "cluster_id": cluster_id, "step_id": step_id,
-        "step_wall_s": round(wall, 2), "images": metrics["images_found"],
+        "core_nodes": point["core_nodes"],
+        "cluster_id": cluster_id,
+        "step_id": step_id,
+        "step_wall_s": round(wall, 2),
+        "images": metrics["images_found"],
         "images_per_s": round(metrics["images_found"] / wall, 3) if wall > 0 else None,
         "feature_stage_images_per_s": metrics["images_per_second"],
-        "spark_parallelism": metrics["default_parallelism"], "timings": metrics["timings"],
+        "spark_parallelism": metrics["default_parallelism"],
+        "timings": metrics["timings"],
     }
 
 
@@ -123,8 +154,13 @@ def speedups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for record in ordered:
         speedup = base["step_wall_s"] / record["step_wall_s"] if record["step_wall_s"] else None
         ideal = record["core_nodes"] / base["core_nodes"]
-        rows.append({**record, "speedup": round(speedup, 3) if speedup else None,
-                     "efficiency": round(speedup / ideal, 3) if speedup else None})
+        rows.append(
+            {
+                **record,
+                "speedup": round(speedup, 3) if speedup else None,
+                "efficiency": round(speedup / ideal, 3) if speedup else None,
+            }
+        )
     return rows
 
 

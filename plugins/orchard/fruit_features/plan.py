@@ -31,8 +31,12 @@ JOB_FILES = ("extract_features.py", "image_model.py", "bootstrap.sh")
 EXPORT_FILES = ("export.py", "efficientnet_lite.py", "requirements.txt", "Dockerfile")
 # EMR security configuration that makes cluster nodes require IMDSv2 (session tokens for instance metadata).
 IMDS_SECURITY_CONFIGURATION = "orchard-fruit-features-imdsv2"
-IMDS_SETTINGS = {"InstanceMetadataServiceConfiguration": {"MinimumInstanceMetadataServiceVersion": 2,
-                                                         "HttpPutResponseHopLimit": 1}}
+IMDS_SETTINGS = {
+    "InstanceMetadataServiceConfiguration": {
+        "MinimumInstanceMetadataServiceVersion": 2,
+        "HttpPutResponseHopLimit": 1,
+    }
+}
 
 
 class InputError(ValueError):
@@ -76,8 +80,14 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
         raise InputError(f"pca_k {k} must be between 1 and the feature dimension {FEATURE_DIM}")
     if k is None and not 0 < float(variance) <= 1:
         raise InputError(f"pca_variance {variance} must be in (0, 1], e.g. 0.9")
-    return {**params, "images_prefix": images, "output_prefix": output, "core_node_counts": counts,
-            "pca_k": None if k is None else int(k), "pca_variance": None if k is not None else float(variance)}
+    return {
+        **params,
+        "images_prefix": images,
+        "output_prefix": output,
+        "core_node_counts": counts,
+        "pca_k": None if k is None else int(k),
+        "pca_variance": None if k is not None else float(variance),
+    }
 
 
 def list_images(s3: Any, images_prefix: str) -> dict[str, Any]:
@@ -86,7 +96,7 @@ def list_images(s3: Any, images_prefix: str) -> dict[str, Any]:
     count, classes, loose, empty = 0, set(), [], []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix):]
+            relative = item["Key"][len(prefix) :]
             if relative.rsplit(".", 1)[-1].lower() not in IMAGE_EXTENSIONS or relative.endswith("/"):
                 continue
             count += 1
@@ -168,11 +178,16 @@ def export_request(settings: Settings, location: dict[str, str], dag_id: str, ru
             "ClusterConfig": {"InstanceCount": 1, "InstanceType": EXPORT_INSTANCE_TYPE, "VolumeSizeInGB": 10}
         },
         "ProcessingOutputConfig": {
-            "Outputs": [{
-                "OutputName": "model",
-                "S3Output": {"S3Uri": location["prefix"], "LocalPath": "/opt/ml/processing/output",
-                             "S3UploadMode": "EndOfJob"},
-            }]
+            "Outputs": [
+                {
+                    "OutputName": "model",
+                    "S3Output": {
+                        "S3Uri": location["prefix"],
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": EXPORT_MAX_RUNTIME_S},
         # MobileNetV2's weights are fetched from download.pytorch.org by the job.
@@ -189,7 +204,9 @@ def upload_job_code(s3: Any, settings: Settings, job_dir: Path) -> dict[str, str
     base = f"fruit_features/code/{files_digest(job_dir, JOB_FILES)}"
     uris = {}
     for name in JOB_FILES:
-        s3.put_object(Bucket=settings.artifacts_bucket, Key=f"{base}/{name}", Body=(job_dir / name).read_bytes())
+        s3.put_object(
+            Bucket=settings.artifacts_bucket, Key=f"{base}/{name}", Body=(job_dir / name).read_bytes()
+        )
         uris[name] = f"s3://{settings.artifacts_bucket}/{base}/{name}"
     return uris
 
@@ -205,17 +222,32 @@ def ensure_imds_configuration(emr: Any) -> str:
     return IMDS_SECURITY_CONFIGURATION
 
 
-def cluster_request(plan: dict[str, Any], point: dict[str, Any], code: dict[str, str], model_uri: str,
-                    settings: Settings, dag_id: str, run_id: str) -> dict[str, Any]:
+def cluster_request(
+    plan: dict[str, Any],
+    point: dict[str, Any],
+    code: dict[str, str],
+    model_uri: str,
+    settings: Settings,
+    dag_id: str,
+    run_id: str,
+) -> dict[str, Any]:
     """{"overrides": RunJobFlow request, "steps": [spark-submit step], "point": the scaling point}."""
     params, nodes = plan["params"], point["core_nodes"]
     suffix = f"nodes{nodes}"
     instances: dict[str, Any] = {
         "InstanceGroups": [
-            {"Name": "primary", "InstanceRole": "MASTER", "InstanceType": params["master_instance_type"],
-             "InstanceCount": 1},
-            {"Name": "core", "InstanceRole": "CORE", "InstanceType": params["core_instance_type"],
-             "InstanceCount": nodes},
+            {
+                "Name": "primary",
+                "InstanceRole": "MASTER",
+                "InstanceType": params["master_instance_type"],
+                "InstanceCount": 1,
+            },
+            {
+                "Name": "core",
+                "InstanceRole": "CORE",
+                "InstanceType": params["core_instance_type"],
+                "InstanceCount": nodes,
+            },
         ],
         "KeepJobFlowAliveWhenNoSteps": True,  # the step is added after start-up; teardown ends the cluster
         "TerminationProtected": False,
@@ -241,17 +273,33 @@ def cluster_request(plan: dict[str, Any], point: dict[str, Any], code: dict[str,
         "VisibleToAllUsers": True,
         "Tags": [{"Key": "orchard:dag", "Value": dag_id}, {"Key": "orchard:core-nodes", "Value": str(nodes)}],
     }
-    pca = ["--pca-k", str(params["pca_k"])] if params["pca_k"] else ["--pca-variance", str(params["pca_variance"])]
+    pca = (
+        ["--pca-k", str(params["pca_k"])]
+        if params["pca_k"]
+        else ["--pca-variance", str(params["pca_variance"])]
+    )
     args = [
-        "spark-submit", "--deploy-mode", "client",
-        "--py-files", code["image_model.py"], "--files", model_uri,
+        "spark-submit",
+        "--deploy-mode",
+        "client",
+        "--py-files",
+        code["image_model.py"],
+        "--files",
+        model_uri,
         code["extract_features.py"],
-        "--images", params["images_prefix"], "--output", point["output"],
-        *pca, "--batch-size", str(params["onnx_batch_size"]),
+        "--images",
+        params["images_prefix"],
+        "--output",
+        point["output"],
+        *pca,
+        "--batch-size",
+        str(params["onnx_batch_size"]),
     ]
-    steps = [{
-        "Name": naming.resource_name("emr_step", dag_id, run_id, f"extract-{suffix}"),
-        "ActionOnFailure": "CONTINUE",  # the teardown terminates the cluster; its logs stay for the failure
-        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args},
-    }]
+    steps = [
+        {
+            "Name": naming.resource_name("emr_step", dag_id, run_id, f"extract-{suffix}"),
+            "ActionOnFailure": "CONTINUE",  # the teardown terminates the cluster; its logs stay for the failure
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args},
+        }
+    ]
     return {"overrides": overrides, "steps": steps, "point": point}

@@ -52,9 +52,20 @@ def speedup_figure(rows: list[dict[str, Any]]):
     return figure
 
 
-def build_report(*, emr: Any, sagemaker: Any, s3: Any, plan: dict[str, Any], checked: dict[str, Any],
-                 records: list[dict[str, Any]], export_job: str | None, region: str, sandbox: bool,
-                 dag_id: str, run_id: str) -> Report:
+def build_report(
+    *,
+    emr: Any,
+    sagemaker: Any,
+    s3: Any,
+    plan: dict[str, Any],
+    checked: dict[str, Any],
+    records: list[dict[str, Any]],
+    export_job: str | None,
+    region: str,
+    sandbox: bool,
+    dag_id: str,
+    run_id: str,
+) -> Report:
     params = plan["params"]
     metrics = read_json(s3, f"{checked['output']}metrics.json")
     rows = speedups(records)
@@ -65,23 +76,54 @@ def build_report(*, emr: Any, sagemaker: Any, s3: Any, plan: dict[str, Any], che
         f"**Images:** `{params['images_prefix']}` → **features:** `{checked['output']}features/` "
         f"(parquet: path, label, features, pca) and `{checked['output']}metrics.json`."
     )
-    report.add_metrics({
-        "images found": checked["images_found"], "rows written (readable images)": checked["rows"],
-        "corrupt images skipped": checked["corrupt_count"], "PCA components (k)": checked["pca_k"],
-        "explained variance": checked["explained_variance"],
-        "PCA target": params["pca_variance"] if params["pca_k"] is None else f"k = {params['pca_k']}",
-        "fruits": ", ".join(f"{k} ({v})" for k, v in metrics["labels"].items()),
-    }, title="Output")
+    report.add_metrics(
+        {
+            "images found": checked["images_found"],
+            "rows written (readable images)": checked["rows"],
+            "corrupt images skipped": checked["corrupt_count"],
+            "PCA components (k)": checked["pca_k"],
+            "explained variance": checked["explained_variance"],
+            "PCA target": params["pca_variance"] if params["pca_k"] is None else f"k = {params['pca_k']}",
+            "fruits": ", ".join(f"{k} ({v})" for k, v in metrics["labels"].items()),
+        },
+        title="Output",
+    )
     if checked["corrupt"]:
-        report.add_text("## Corrupt images (skipped)\n\n" + "\n".join(f"- `{line}`" for line in checked["corrupt"]))
-    report.add_figure("explained_variance", variance_figure(metrics, params["pca_variance"]),
-                      "Cumulative explained variance of the principal components")
-    report.add_figure("pca_scatter", scatter_figure(metrics), "First two principal components, coloured by fruit")
+        report.add_text(
+            "## Corrupt images (skipped)\n\n" + "\n".join(f"- `{line}`" for line in checked["corrupt"])
+        )
+    report.add_figure(
+        "explained_variance",
+        variance_figure(metrics, params["pca_variance"]),
+        "Cumulative explained variance of the principal components",
+    )
+    report.add_figure(
+        "pca_scatter", scatter_figure(metrics), "First two principal components, coloured by fruit"
+    )
     report.add_table(
-        [[r["core_nodes"], r["step_wall_s"], r["images"], r["images_per_s"], r["feature_stage_images_per_s"],
-          r["speedup"], r["efficiency"], r["spark_parallelism"]] for r in rows],
-        ["Core nodes", "Step wall s", "Images", "Images/s (step)", "Images/s (feature stage)", "Speed-up",
-         "Efficiency", "Spark parallelism"],
+        [
+            [
+                r["core_nodes"],
+                r["step_wall_s"],
+                r["images"],
+                r["images_per_s"],
+                r["feature_stage_images_per_s"],
+                r["speedup"],
+                r["efficiency"],
+                r["spark_parallelism"],
+            ]
+            for r in rows
+        ],
+        [
+            "Core nodes",
+            "Step wall s",
+            "Images",
+            "Images/s (step)",
+            "Images/s (feature stage)",
+            "Speed-up",
+            "Efficiency",
+            "Spark parallelism",
+        ],
         title="Horizontal scaling",
     )
     report.add_figure("speedup", speedup_figure(rows), "Speed-up of the step with the core node count")
@@ -89,18 +131,41 @@ def build_report(*, emr: Any, sagemaker: Any, s3: Any, plan: dict[str, Any], che
         report.add_text(f"*{SANDBOX_NOTE}*")
     costs = []
     for record in rows:
-        report.add_console_link("emr_cluster", record["cluster_id"], region, f"EMR cluster {record['cluster_id']} "
-                                f"({record['core_nodes']} core nodes)")
+        report.add_console_link(
+            "emr_cluster",
+            record["cluster_id"],
+            region,
+            f"EMR cluster {record['cluster_id']} ({record['core_nodes']} core nodes)",
+        )
         seconds = cluster_seconds(emr, record["cluster_id"])
-        costs.append({"job": f"{record['cluster_id']} primary", "service": "emr",
-                      "instance_type": params["master_instance_type"], "billable_seconds": seconds})
-        costs.append({"job": f"{record['cluster_id']} core", "service": "emr", "instance_count": record["core_nodes"],
-                      "instance_type": params["core_instance_type"], "billable_seconds": seconds})
+        costs.append(
+            {
+                "job": f"{record['cluster_id']} primary",
+                "service": "emr",
+                "instance_type": params["master_instance_type"],
+                "billable_seconds": seconds,
+            }
+        )
+        costs.append(
+            {
+                "job": f"{record['cluster_id']} core",
+                "service": "emr",
+                "instance_count": record["core_nodes"],
+                "instance_type": params["core_instance_type"],
+                "billable_seconds": seconds,
+            }
+        )
     if export_job:
         job = sagemaker.describe_processing_job(ProcessingJobName=export_job)
         seconds = (job["ProcessingEndTime"] - job["ProcessingStartTime"]).total_seconds()
         report.add_console_link("sagemaker_processing_job", export_job, region, f"ONNX export {export_job}")
-        costs.append({"job": export_job, "service": "sagemaker", "instance_type": EXPORT_INSTANCE_TYPE,
-                      "billable_seconds": seconds})
+        costs.append(
+            {
+                "job": export_job,
+                "service": "sagemaker",
+                "instance_type": EXPORT_INSTANCE_TYPE,
+                "billable_seconds": seconds,
+            }
+        )
     report.add_cost(costs, region=region)
     return report

@@ -12,8 +12,16 @@ from local_aws.demo_data.fruit_features import generate
 @pytest.fixture(scope="session")
 def onnx_model(tmp_path_factory, run_job_python) -> Path:
     folder = tmp_path_factory.mktemp("model")
-    result = run_job_python("fruit_features_export", "export.py", "--model", "efficientnet_lite0",
-                            "--output", str(folder), "--check-images", "2")
+    result = run_job_python(
+        "fruit_features_export",
+        "export.py",
+        "--model",
+        "efficientnet_lite0",
+        "--output",
+        str(folder),
+        "--check-images",
+        "2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return folder / "model.onnx"
 

@@ -22,14 +22,30 @@ def spark_bin(pyspark: str = EMR7_PYSPARK) -> Path:
     requirements = (JOB_DIR / "requirements.txt").read_text()
     if pyspark == EMR7_PYSPARK:
         return ensure_env(requirements, label="fruit-features", log=lambda line: None)
-    return ensure_env(requirements.replace(EMR7_PYSPARK, pyspark), label="fruit-features-pyspark4", log=lambda line: None)
+    return ensure_env(
+        requirements.replace(EMR7_PYSPARK, pyspark), label="fruit-features-pyspark4", log=lambda line: None
+    )
 
 
-def spark_submit(bin_dir: Path, model: Path, *job_args: str, master: str = "local[2]",
-                 timeout: float = 600) -> subprocess.CompletedProcess:
+def spark_submit(
+    bin_dir: Path, model: Path, *job_args: str, master: str = "local[2]", timeout: float = 600
+) -> subprocess.CompletedProcess:
     """`spark-submit` of the job as an EMR step runs it: --py-files image_model.py --files model.onnx."""
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYSPARK_PYTHON": str(bin_dir / "python"),
-           "SPARK_LOCAL_IP": "127.0.0.1"}
-    argv = [str(bin_dir / "spark-submit"), "--master", master, "--py-files", str(JOB_DIR / "image_model.py"),
-            "--files", str(model), str(JOB_DIR / "extract_features.py"), *job_args]
-    return subprocess.run(argv, cwd=JOB_DIR, env=env, capture_output=True, text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYSPARK_PYTHON": str(bin_dir / "python"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    argv = [
+        str(bin_dir / "spark-submit"),
+        "--master",
+        master,
+        "--py-files",
+        str(JOB_DIR / "image_model.py"),
+        "--files",
+        str(model),
+        str(JOB_DIR / "extract_features.py"),
+        *job_args,
+    ]
+    return subprocess.run(argv, cwd=JOB_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False)

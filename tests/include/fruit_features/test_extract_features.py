@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 
@@ -23,11 +24,17 @@ print(json.dumps({"rows": table.num_rows, "schema": {f.name: str(f.type) for f i
 
 
 def run_job(bin_dir, model, images, output, *pca: str) -> dict:
-    result = spark_submit(bin_dir, model, "--images", str(images), "--output", str(output), *pca, "--batch-size", "8")
+    result = spark_submit(
+        bin_dir, model, "--images", str(images), "--output", str(output), *pca, "--batch-size", "8"
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     metrics = json.loads((output / "metrics.json").read_text())
-    table = subprocess.run([str(bin_dir / "python"), "-c", READ_PARQUET, str(output / "features")],
-                           capture_output=True, text=True, check=True)
+    table = subprocess.run(
+        [str(bin_dir / "python"), "-c", READ_PARQUET, str(output / "features")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return {"metrics": metrics, "table": json.loads(table.stdout), "log": result.stdout}
 
 
@@ -47,8 +54,12 @@ def test_rows_are_the_readable_images_with_their_folder_as_label(emr7_run):
     assert table["rows"] == 50
     assert table["labels"] == ["apple", "banana", "grape", "lime", "orange"]
     assert table["paths"][0] == "apple/apple_0000.jpg"  # relative to --images
-    assert table["schema"] == {"path": "string", "label": "string", "features": "list<element: float>",
-                               "pca": "list<element: double not null>"}
+    assert table["schema"] == {
+        "path": "string",
+        "label": "string",
+        "features": "list<element: float>",
+        "pca": "list<element: double not null>",
+    }
     assert table["features"] == [1280] and metrics["model"] == "efficientnet_lite0"
 
 
@@ -70,7 +81,7 @@ def test_pca_keeps_the_smallest_k_reaching_the_variance_target(emr7_run):
     assert table["pca"] == [k] and 1 < k < 50
     assert curve[k - 1] >= 0.8 > curve[k - 2]
     assert metrics["explained_variance"] == curve[k - 1]
-    assert all(a <= b + 1e-9 for a, b in zip(curve, curve[1:])) and curve[-1] <= 1 + 1e-6
+    assert all(a <= b + 1e-9 for a, b in itertools.pairwise(curve)) and curve[-1] <= 1 + 1e-6
     assert len(metrics["scatter"]) == 50 and {row[0] for row in metrics["scatter"]} == set(table["labels"])
 
 
@@ -85,8 +96,16 @@ def test_a_fixed_k_on_pyspark_4(tmp_path, onnx_model):
 
 
 def test_a_bad_pca_request_fails_before_spark_starts(tmp_path, onnx_model):
-    result = spark_submit(spark_bin(), onnx_model, "--images", str(tmp_path), "--output", str(tmp_path / "out"),
-                          "--pca-variance", "1.5")
+    result = spark_submit(
+        spark_bin(),
+        onnx_model,
+        "--images",
+        str(tmp_path),
+        "--output",
+        str(tmp_path / "out"),
+        "--pca-variance",
+        "1.5",
+    )
     assert result.returncode != 0
     assert "--pca-variance must be in (0, 1], got 1.5" in result.stdout + result.stderr
     assert "SparkContext" not in result.stdout + result.stderr
@@ -94,8 +113,11 @@ def test_a_bad_pca_request_fails_before_spark_starts(tmp_path, onnx_model):
 
 def test_bootstrap_installs_the_packages_pinned_in_requirements():
     """bootstrap.sh (EMR nodes) and requirements.txt (tests, sandbox) must pin the same packages."""
-    pins = {line.strip() for line in (JOB_DIR / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#") and not line.startswith("pyspark")}
+    pins = {
+        line.strip()
+        for line in (JOB_DIR / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and not line.startswith("pyspark")
+    }
     bootstrap = (JOB_DIR / "bootstrap.sh").read_text()
     installed = {token.strip('"\\ ') for token in bootstrap.split() if "==" in token}
     assert installed == pins

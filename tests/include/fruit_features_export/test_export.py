@@ -35,5 +35,7 @@ def test_onnx_export_matches_torch(tmp_path, run_job_python):
 
 
 def test_an_unknown_model_is_refused(tmp_path, run_job_python):
-    result = run_job_python("fruit_features_export", "export.py", "--model", "resnet50", "--output", str(tmp_path))
+    result = run_job_python(
+        "fruit_features_export", "export.py", "--model", "resnet50", "--output", str(tmp_path)
+    )
     assert result.returncode != 0 and "invalid choice: 'resnet50'" in result.stderr
