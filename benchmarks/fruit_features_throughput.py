@@ -13,8 +13,9 @@ On the same generated photos (JPEG/PNG, 256 px) and the same EfficientNet-Lite0 
 * the full job (`spark-submit extract_features.py`): Spark start-up, feature stage, PCA fit, write, total;
 
 for pyspark 3.5 (EMR 7.x's Spark, the job's requirements.txt) and 4.x. Each figure is the median of
---runs runs, alternating plain and Spark so machine load hits both alike. Prints a markdown table and a
-JSON line. Needs Java 17, and builds the job environments on first use.
+--runs runs; each run's ratio divides the Spark rate by the mean of plain rates measured just before and
+just after it (the machine may be shared). Prints a markdown table and a JSON line. Needs Java 17, and
+builds the job environments on first use.
 """
 
 from __future__ import annotations
@@ -170,20 +171,25 @@ def full_job(bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, w
 
 def measure(version: str, model: Path, images: Path, args: argparse.Namespace, work: Path) -> dict:
     bin_dir = spark_bin(SPARK_VERSIONS[version])
-    plain, steady, jobs = [], [], []
+    plain, steady, ratios, jobs = [], [], [], []
     for _ in range(args.runs):
-        plain.append(plain_rate(model, images, args.batch_size))
+        # The machine is shared: the plain rate is taken just before and just after each Spark measurement
+        # and the run's ratio uses their mean, so a load change hits both sides of the ratio alike.
+        before = plain_rate(model, images, args.batch_size)
         steady.append(steady_state(bin_dir, model, images, args.batch_size, args.arrow_batch, work))
+        after = plain_rate(model, images, args.batch_size)
+        plain += [before, after]
+        ratios.append(steady[-1]["images_per_s"] / ((before + after) / 2))
         jobs.append(full_job(bin_dir, model, images, args.batch_size, args.arrow_batch, work))
     med = statistics.median
-    spark_rate = med(s["images_per_s"] for s in steady)
     return {
         "pyspark": steady[0]["spark"],
         "images": steady[0]["images"],
         "partitions": steady[0]["partitions"],
         "plain_images_per_s": round(med(plain), 2),
-        "spark_steady_images_per_s": round(spark_rate, 2),
-        "ratio": round(spark_rate / med(plain), 3),
+        "spark_steady_images_per_s": round(med(s["images_per_s"] for s in steady), 2),
+        "ratio": round(med(ratios), 3),
+        "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
         "spark_startup_s": round(med(j["timings"]["spark_startup_s"] for j in jobs), 2),
         "job_feature_stage_images_per_s": round(med(j["images_per_second"] for j in jobs), 2),
         "pca_fit_s": round(med(j["timings"]["pca_fit_s"] for j in jobs), 2),

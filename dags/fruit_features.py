@@ -99,7 +99,7 @@ def aws_clients(*names: str, region: str | None = None):
             "s3://orchard-data/fruit_features/features/",
             type="string",
             pattern=S3_PREFIX,
-            description="Each run writes under <prefix>/<run>/core_nodes=<n>/",
+            description="Each run writes under <prefix>/fruit_features/<run>/core_nodes=<n>/",
         ),
         "feature_model": Param(
             "mobilenet_v2",
