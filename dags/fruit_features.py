@@ -262,6 +262,7 @@ def fruit_features():
         create_cluster = EmrCreateJobFlowOperator(
             task_id="create_cluster",
             job_flow_overrides=overrides,
+            emr_conn_id=None,  # the whole request is in job_flow_overrides: no emr_default connection
             region_name=REGION,
             wait_for_completion=True,
             deferrable=True,
