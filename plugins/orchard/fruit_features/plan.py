@@ -1,0 +1,305 @@
+"""What a `fruit_features` run will do, checked before anything billable starts, and the AWS requests for it.
+
+* `check_inputs`: params + the images in S3 -> the run's plan (one scaling point per core node count),
+  or an `InputError` that names the problem and the fix;
+* `model_location` / `export_request`: where the ONNX model of a model version lives, and the SageMaker
+  processing job that exports it when it is not there yet;
+* `upload_job_code`: the Spark job and its bootstrap script, content-addressed in S3;
+* `cluster_request`: the EMR cluster and spark-submit step of one scaling point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from orchard import naming
+from orchard.settings import Settings
+
+MODELS = ("mobilenet_v2", "efficientnet_lite0")
+FEATURE_DIM = 1280
+# The extensions the Spark job reads (include/fruit_features/image_model.py), matched case-insensitively.
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "webp")
+EXPORT_REPOSITORY = "orchard/fruit-features-export"
+EXPORT_INSTANCE_TYPE = "ml.m5.xlarge"
+EXPORT_MAX_RUNTIME_S = 1800
+JOB_FILES = ("extract_features.py", "image_model.py", "bootstrap.sh")
+EXPORT_FILES = ("export.py", "efficientnet_lite.py", "requirements.txt", "Dockerfile")
+# EMR security configuration that makes cluster nodes require IMDSv2 (session tokens for instance metadata).
+IMDS_SECURITY_CONFIGURATION = "orchard-fruit-features-imdsv2"
+IMDS_SETTINGS = {
+    "InstanceMetadataServiceConfiguration": {
+        "MinimumInstanceMetadataServiceVersion": 2,
+        "HttpPutResponseHopLimit": 1,
+    }
+}
+
+
+class InputError(ValueError):
+    """A param or input that cannot work; raised before any billable resource starts."""
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    if not isinstance(uri, str) or not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise InputError(f"{uri!r} is not an S3 prefix: expected s3://<bucket>/<prefix>/")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def as_prefix(uri: str) -> str:
+    return uri if uri.endswith("/") else f"{uri}/"
+
+
+# --- inputs -----------------------------------------------------------------------------------------
+
+
+def check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The params a run needs, normalised; an InputError for combinations the form's schema cannot catch."""
+    images, output = as_prefix(params["images_prefix"]), as_prefix(params["output_prefix"])
+    split_uri(images), split_uri(output)
+    if output.startswith(images) or images.startswith(output):
+        raise InputError(
+            f"output_prefix {output} and images_prefix {images} overlap: the job would read its own output "
+            "(or overwrite the images). Choose an output prefix outside the images prefix."
+        )
+    counts = [int(n) for n in params["core_node_counts"]]
+    if not counts or len(set(counts)) != len(counts) or min(counts) < 1:
+        raise InputError(
+            f"core_node_counts {counts} must list distinct node counts >= 1, e.g. [2] or [2, 4, 8]"
+        )
+    if params["feature_model"] not in MODELS:
+        raise InputError(f"feature_model {params['feature_model']!r} is not one of {', '.join(MODELS)}")
+    k, variance = params.get("pca_k"), params.get("pca_variance")
+    if k is None and variance is None:
+        raise InputError("give pca_k (number of components) or pca_variance (explained-variance target)")
+    if k is not None and not 1 <= int(k) <= FEATURE_DIM:
+        raise InputError(f"pca_k {k} must be between 1 and the feature dimension {FEATURE_DIM}")
+    if k is None and not 0 < float(variance) <= 1:
+        raise InputError(f"pca_variance {variance} must be in (0, 1], e.g. 0.9")
+    return {
+        **params,
+        "images_prefix": images,
+        "output_prefix": output,
+        "core_node_counts": counts,
+        "pca_k": None if k is None else int(k),
+        "pca_variance": None if k is not None else float(variance),
+    }
+
+
+def list_images(s3: Any, images_prefix: str) -> dict[str, Any]:
+    """Image files under the prefix: count, classes (first folder level), empty ones, files in no folder."""
+    bucket, prefix = split_uri(images_prefix)
+    count, classes, loose, empty = 0, set(), [], []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            relative = item["Key"][len(prefix) :]
+            if relative.rsplit(".", 1)[-1].lower() not in IMAGE_EXTENSIONS or relative.endswith("/"):
+                continue
+            count += 1
+            if item["Size"] == 0:
+                empty.append(relative)
+            if "/" in relative:
+                classes.add(posixpath.dirname(relative).rsplit("/", 1)[-1])
+            else:
+                loose.append(relative)
+    return {"count": count, "classes": sorted(classes), "empty": empty, "loose": loose}
+
+
+def check_inputs(params: dict[str, Any], s3: Any, dag_id: str, run_id: str) -> dict[str, Any]:
+    """The run's plan: checked params, the images found, and one output prefix per scaling point."""
+    checked = check_params(params)
+    images = list_images(s3, checked["images_prefix"])
+    if images["count"] == 0:
+        raise InputError(
+            f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {checked['images_prefix']}: upload the photos "
+            "in one folder per fruit (<prefix>/<fruit>/<photo>.jpg) or fix images_prefix"
+        )
+    if images["loose"]:
+        raise InputError(
+            f"{len(images['loose'])} images sit directly under {checked['images_prefix']} (e.g. "
+            f"{images['loose'][0]}): the label is the folder name, so put each photo in a folder per fruit"
+        )
+    readable = images["count"] - len(images["empty"])
+    if checked["pca_k"] is not None and checked["pca_k"] > readable:
+        raise InputError(
+            f"pca_k {checked['pca_k']} is more than the {readable} non-empty images found: ask for fewer "
+            "components (or use pca_variance)"
+        )
+    run_prefix = checked["output_prefix"] + naming.resource_name("s3_prefix", dag_id, run_id)
+    points = [
+        {"index": index, "core_nodes": nodes, "output": f"{run_prefix}core_nodes={nodes}/"}
+        for index, nodes in enumerate(checked["core_node_counts"])
+    ]
+    return {"params": checked, "images": {**images, "loose": []}, "run_prefix": run_prefix, "points": points}
+
+
+# --- model --------------------------------------------------------------------------------------------
+
+
+def files_digest(folder: Path, names: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def model_location(settings: Settings, model: str, export_dir: Path) -> dict[str, str]:
+    """s3://<artifacts>/fruit_features/models/<model>/<version>/model.onnx; version = export code digest."""
+    version = files_digest(export_dir, EXPORT_FILES)
+    prefix = f"s3://{settings.artifacts_bucket}/fruit_features/models/{model}/{version}/"
+    return {"model": model, "version": version, "prefix": prefix, "uri": f"{prefix}model.onnx"}
+
+
+def object_exists(s3: Any, uri: str) -> bool:
+    bucket, key = split_uri(uri)
+    return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"))
+
+
+def regional(settings: Settings, region: str) -> Settings:
+    """Settings for `region`: the ECR registry follows unless one was set explicitly for another region."""
+    derived = settings.ecr_registry == replace(settings, ecr_registry="").ecr_registry
+    return replace(settings, region=region, ecr_registry="" if derived else settings.ecr_registry)
+
+
+def export_request(settings: Settings, location: dict[str, str], dag_id: str, run_id: str) -> dict[str, Any]:
+    """The SageMaker processing job that exports the model to location['prefix'] (model.onnx, model.json)."""
+    return {
+        "ProcessingJobName": naming.resource_name("sagemaker_processing_job", dag_id, run_id, "export"),
+        "RoleArn": settings.sagemaker_execution_role_arn,
+        "AppSpecification": {
+            "ImageUri": settings.image_uri(EXPORT_REPOSITORY),
+            "ContainerArguments": ["--model", location["model"], "--output", "/opt/ml/processing/output"],
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": EXPORT_INSTANCE_TYPE, "VolumeSizeInGB": 10}
+        },
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "model",
+                    "S3Output": {
+                        "S3Uri": location["prefix"],
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": EXPORT_MAX_RUNTIME_S},
+        # MobileNetV2's weights are fetched from download.pytorch.org by the job.
+        "NetworkConfig": {"EnableNetworkIsolation": False},
+        "Tags": [{"Key": "orchard:dag", "Value": dag_id}],
+    }
+
+
+# --- cluster and step ----------------------------------------------------------------------------------
+
+
+def upload_job_code(s3: Any, settings: Settings, job_dir: Path) -> dict[str, str]:
+    """The job's files under a content digest, so a changed bootstrap script gets a fresh cluster image."""
+    base = f"fruit_features/code/{files_digest(job_dir, JOB_FILES)}"
+    uris = {}
+    for name in JOB_FILES:
+        s3.put_object(
+            Bucket=settings.artifacts_bucket, Key=f"{base}/{name}", Body=(job_dir / name).read_bytes()
+        )
+        uris[name] = f"s3://{settings.artifacts_bucket}/{base}/{name}"
+    return uris
+
+
+def ensure_imds_configuration(emr: Any) -> str:
+    """Create (once per account and region) the security configuration that enforces IMDSv2."""
+    try:
+        emr.describe_security_configuration(Name=IMDS_SECURITY_CONFIGURATION)
+    except emr.exceptions.InvalidRequestException:  # EMR's answer for a name it does not know
+        emr.create_security_configuration(
+            Name=IMDS_SECURITY_CONFIGURATION, SecurityConfiguration=json.dumps(IMDS_SETTINGS)
+        )
+    return IMDS_SECURITY_CONFIGURATION
+
+
+def cluster_request(
+    plan: dict[str, Any],
+    point: dict[str, Any],
+    code: dict[str, str],
+    model_uri: str,
+    settings: Settings,
+    dag_id: str,
+    run_id: str,
+) -> dict[str, Any]:
+    """{"overrides": RunJobFlow request, "steps": [spark-submit step], "point": the scaling point}."""
+    params, nodes = plan["params"], point["core_nodes"]
+    suffix = f"nodes{nodes}"
+    instances: dict[str, Any] = {
+        "InstanceGroups": [
+            {
+                "Name": "primary",
+                "InstanceRole": "MASTER",
+                "InstanceType": params["master_instance_type"],
+                "InstanceCount": 1,
+            },
+            {
+                "Name": "core",
+                "InstanceRole": "CORE",
+                "InstanceType": params["core_instance_type"],
+                "InstanceCount": nodes,
+            },
+        ],
+        "KeepJobFlowAliveWhenNoSteps": True,  # the step is added after start-up; teardown ends the cluster
+        "TerminationProtected": False,
+    }
+    if settings.subnet_ids:
+        instances["Ec2SubnetIds"] = list(settings.subnet_ids)
+    if settings.security_group_ids:
+        instances["AdditionalMasterSecurityGroups"] = list(settings.security_group_ids)
+        instances["AdditionalSlaveSecurityGroups"] = list(settings.security_group_ids)
+    overrides = {
+        "Name": naming.resource_name("emr_cluster", dag_id, run_id, suffix),
+        "ReleaseLabel": params["emr_release"],
+        "Applications": [{"Name": "Spark"}],
+        "LogUri": f"s3://{settings.artifacts_bucket}/fruit_features/emr-logs/",
+        "Instances": instances,
+        "BootstrapActions": [
+            {"Name": "python-packages", "ScriptBootstrapAction": {"Path": code["bootstrap.sh"]}}
+        ],
+        "AutoTerminationPolicy": {"IdleTimeout": int(params["idle_timeout_minutes"]) * 60},
+        "SecurityConfiguration": IMDS_SECURITY_CONFIGURATION,
+        "JobFlowRole": settings.emr_instance_profile,
+        "ServiceRole": settings.emr_service_role,
+        "VisibleToAllUsers": True,
+        "Tags": [{"Key": "orchard:dag", "Value": dag_id}, {"Key": "orchard:core-nodes", "Value": str(nodes)}],
+    }
+    pca = (
+        ["--pca-k", str(params["pca_k"])]
+        if params["pca_k"]
+        else ["--pca-variance", str(params["pca_variance"])]
+    )
+    args = [
+        "spark-submit",
+        "--deploy-mode",
+        "client",
+        "--py-files",
+        code["image_model.py"],
+        "--files",
+        model_uri,
+        code["extract_features.py"],
+        "--images",
+        params["images_prefix"],
+        "--output",
+        point["output"],
+        *pca,
+        "--batch-size",
+        str(params["onnx_batch_size"]),
+    ]
+    steps = [
+        {
+            "Name": naming.resource_name("emr_step", dag_id, run_id, f"extract-{suffix}"),
+            "ActionOnFailure": "CONTINUE",  # the teardown terminates the cluster; its logs stay for the failure
+            "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args},
+        }
+    ]
+    return {"overrides": overrides, "steps": steps, "point": point}

@@ -1,0 +1,134 @@
+"""fruit_features end to end through the sandbox: ONNX export job, two EMR clusters (scaling test), report."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+from pathlib import Path
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+
+from local_aws.demo_data.fruit_features import generate
+
+pytestmark = pytest.mark.e2e
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruit_features.py"
+DATA, ARTIFACTS = "orchard-data", "orchard-artifacts"
+IMAGES = f"s3://{DATA}/fruits/images/"
+OUTPUT = f"s3://{DATA}/fruits/features/"
+
+
+def load_dag(monkeypatch):
+    monkeypatch.setenv("ORCHARD_POLL_SECONDS", "1")  # read when the DAG file loads
+    spec = importlib.util.spec_from_file_location("fruit_features_dag", DAG_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.fruit_features()
+    for task in dag.tasks:
+        task.retries = 0  # dag.test() sleeps through retry delays: a failure should end the test at once
+    return dag
+
+
+def keys(s3, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@pytest.fixture
+def fruit_photos(aws):
+    s3 = boto3.client("s3")
+    for bucket in (DATA, ARTIFACTS):
+        s3.create_bucket(Bucket=bucket)
+    files, corrupt = generate(16, seed=1, size=128)
+    for key, body in files.items():
+        s3.put_object(Bucket=DATA, Key=f"fruits/images/{key}", Body=body)
+    return files, corrupt
+
+
+def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
+    fruit_photos, airflow_db, inline_triggers, monkeypatch
+):
+    files, corrupt = fruit_photos
+    dag = load_dag(monkeypatch)
+
+    run = dag.test(
+        run_conf={
+            "images_prefix": IMAGES,
+            "output_prefix": OUTPUT,
+            "core_node_counts": [1, 2],
+            "feature_model": "efficientnet_lite0",
+            "pca_k": 4,
+            "onnx_batch_size": 8,
+        }
+    )
+
+    assert run.state == "success"
+    triggers = {type(trigger).__name__ for trigger, _ in inline_triggers}
+    # The waits deferred (the step sensor finds its step already COMPLETED after the add-steps wait).
+    assert {
+        "SageMakerTrigger",
+        "EmrCreateJobFlowTrigger",
+        "EmrAddStepsTrigger",
+        "EmrTerminateJobFlowTrigger",
+    } <= triggers
+    s3 = boto3.client("s3")
+    # The model was exported once, by the processing job, with what it measured against torch.
+    [model_json] = [
+        k
+        for k in keys(s3, ARTIFACTS, "fruit_features/models/efficientnet_lite0/")
+        if k.endswith("model.json")
+    ]
+    export = json.loads(s3.get_object(Bucket=ARTIFACTS, Key=model_json)["Body"].read())
+    assert export["model"] == "efficientnet_lite0" and export["max_abs_diff"] < 1e-3
+    # Each scaling point wrote parquet rows for the readable images only, and listed the corrupt ones.
+    readable = len(files) - len(corrupt) - 1  # minus README.txt
+    outputs = keys(s3, DATA, "fruits/features/")
+    for nodes in (1, 2):
+        [metrics_key] = [k for k in outputs if k.endswith(f"core_nodes={nodes}/metrics.json")]
+        metrics = json.loads(s3.get_object(Bucket=DATA, Key=metrics_key)["Body"].read())
+        assert metrics["images_readable"] == readable
+        assert sorted(item["path"] for item in metrics["corrupt"]) == corrupt
+        parts = [k for k in outputs if f"core_nodes={nodes}/features/" in k and k.endswith(".parquet")]
+        assert parts
+    rows = sum(
+        pq.read_table(io.BytesIO(s3.get_object(Bucket=DATA, Key=k)["Body"].read())).num_rows
+        for k in outputs
+        if "core_nodes=1/features/" in k and k.endswith(".parquet")
+    )
+    assert rows == readable
+    # Both clusters were terminated by the teardown.
+    emr = boto3.client("emr", region_name="eu-west-3")
+    clusters = emr.list_clusters()["Clusters"]
+    assert len(clusters) == 2 and {c["Status"]["State"] for c in clusters} <= {"TERMINATED", "TERMINATING"}
+    # The report names the model, holds the scaling table and the figures.
+    report_keys = keys(s3, ARTIFACTS, "reports/fruit_features/")
+    report = json.loads(
+        s3.get_object(Bucket=ARTIFACTS, Key=next(k for k in report_keys if k.endswith("report.json")))[
+            "Body"
+        ].read()
+    )
+    assert {"figures/explained_variance.png", "figures/pca_scatter.png", "figures/speedup.png"} <= set(
+        report["figures"]
+    )
+    markdown = (
+        s3.get_object(Bucket=ARTIFACTS, Key=next(k for k in report_keys if k.endswith("report.md")))["Body"]
+        .read()
+        .decode()
+    )
+    assert "efficientnet_lite0" in markdown and "Horizontal scaling" in markdown and "local[2]" in markdown
+    assert report["metrics"]["rows written (readable images)"] == readable
+    assert report["cost_usd"] > 0
+    keep_report(s3, report_keys)
+
+
+def keep_report(s3, report_keys: list[str]) -> None:
+    """FRUIT_FEATURES_REPORT_DIR=<folder>: keep the report and its figures there to look at."""
+    folder = os.environ.get("FRUIT_FEATURES_REPORT_DIR")
+    for key in report_keys if folder else []:
+        target = Path(folder) / key.split("/", 3)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket=ARTIFACTS, Key=key)["Body"].read())

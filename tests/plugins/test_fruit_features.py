@@ -1,0 +1,200 @@
+"""orchard.fruit_features: input checks before anything billable, AWS requests, output checks, speed-ups."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import boto3
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
+
+from orchard.fruit_features import outputs, plan
+from orchard.settings import Settings
+
+PARAMS = {
+    "images_prefix": "s3://data/fruits",
+    "output_prefix": "s3://data/features/",
+    "feature_model": "efficientnet_lite0",
+    "pca_k": None,
+    "pca_variance": 0.9,
+    "emr_release": "emr-7.5.0",
+    "master_instance_type": "m5.xlarge",
+    "core_instance_type": "m5.2xlarge",
+    "core_node_counts": [2, 4],
+    "idle_timeout_minutes": 60,
+    "onnx_batch_size": 32,
+    "region": "eu-west-3",
+}
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="data")
+        yield client
+
+
+def put_photos(s3, keys):
+    for key in keys:
+        s3.put_object(Bucket="data", Key=f"fruits/{key}", Body=b"" if "empty" in key else b"jpeg bytes")
+
+
+def test_a_run_plans_one_output_per_core_node_count(s3):
+    put_photos(s3, ["apple/a.jpg", "apple/b.PNG", "pear/c.jpeg", "pear/empty.jpg", "notes.txt"])
+
+    result = plan.check_inputs(PARAMS, s3, "fruit_features", "manual__2026-11-21T10:00:00+00:00")
+
+    assert result["images"]["count"] == 4 and result["images"]["classes"] == ["apple", "pear"]
+    assert result["images"]["empty"] == ["pear/empty.jpg"]
+    assert result["params"]["images_prefix"] == "s3://data/fruits/"
+    outputs_ = [point["output"] for point in result["points"]]
+    assert [p["core_nodes"] for p in result["points"]] == [2, 4]
+    assert outputs_[0].startswith("s3://data/features/fruit_features/manual-20261121t100000-")
+    assert outputs_[0].endswith("/core_nodes=2/") and outputs_[1].endswith("/core_nodes=4/")
+
+
+@pytest.mark.parametrize(
+    ("change", "photos", "message"),
+    [
+        ({}, [], "no images (jpg, jpeg, png, bmp, webp) under s3://data/fruits/"),
+        ({}, ["loose.jpg", "apple/a.jpg"], "1 images sit directly under s3://data/fruits/"),
+        ({"pca_k": 5, "pca_variance": None}, ["apple/a.jpg", "apple/b.jpg"], "pca_k 5 is more than the 2"),
+        ({"output_prefix": "s3://data/fruits/out/"}, ["apple/a.jpg"], "overlap"),
+        ({"core_node_counts": [2, 2]}, ["apple/a.jpg"], "distinct node counts"),
+        ({"pca_k": None, "pca_variance": None}, ["apple/a.jpg"], "give pca_k"),
+        ({"images_prefix": "data/fruits/"}, ["apple/a.jpg"], "is not an S3 prefix"),
+    ],
+)
+def test_bad_inputs_fail_before_anything_billable_with_the_fix(s3, change, photos, message):
+    put_photos(s3, photos)
+    with pytest.raises(plan.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plan.check_inputs({**PARAMS, **change}, s3, "fruit_features", "manual__1")
+
+
+def test_the_cluster_request_is_named_and_safe(s3):
+    put_photos(s3, ["apple/a.jpg", "apple/b.jpg"])
+    planned = plan.check_inputs({**PARAMS, "pca_k": 2}, s3, "fruit_features", "manual__1")
+    code = {name: f"s3://artifacts/code/{name}" for name in plan.JOB_FILES}
+
+    request = plan.cluster_request(
+        planned,
+        planned["points"][1],
+        code,
+        "s3://artifacts/m/model.onnx",
+        Settings(),
+        "fruit_features",
+        "manual__1",
+    )
+
+    overrides = request["overrides"]
+    assert overrides["Name"].startswith("fruit_features-manual__1-nodes4-")
+    core = next(g for g in overrides["Instances"]["InstanceGroups"] if g["InstanceRole"] == "CORE")
+    assert core == {"Name": "core", "InstanceRole": "CORE", "InstanceType": "m5.2xlarge", "InstanceCount": 4}
+    assert overrides["AutoTerminationPolicy"] == {"IdleTimeout": 3600}
+    assert overrides["SecurityConfiguration"] == plan.IMDS_SECURITY_CONFIGURATION
+    assert overrides["BootstrapActions"][0]["ScriptBootstrapAction"]["Path"] == code["bootstrap.sh"]
+    assert overrides["LogUri"].startswith("s3://orchard-artifacts/")
+    [step] = request["steps"]
+    args = step["HadoopJarStep"]["Args"]
+    assert (
+        args[:2] == ["spark-submit", "--deploy-mode"]
+        and "--files" in args
+        and "s3://artifacts/m/model.onnx" in args
+    )
+    assert args[args.index("--output") + 1] == planned["points"][1]["output"]
+    assert args[args.index("--pca-k") + 1] == "2" and "--pca-variance" not in args
+
+
+def test_the_export_job_uses_the_registry_of_the_run_region(tmp_path):
+    for name in plan.EXPORT_FILES:
+        (tmp_path / name).write_text(name)
+    location = plan.model_location(Settings(), "mobilenet_v2", tmp_path)
+    request = plan.export_request(
+        plan.regional(Settings(), "eu-west-3"), location, "fruit_features", "manual__1"
+    )
+
+    assert (
+        location["uri"]
+        == f"s3://orchard-artifacts/fruit_features/models/mobilenet_v2/{location['version']}/model.onnx"
+    )
+    assert request["AppSpecification"]["ImageUri"].startswith(
+        "123456789012.dkr.ecr.eu-west-3.amazonaws.com/orchard/"
+    )
+    assert request["AppSpecification"]["ContainerArguments"][:2] == ["--model", "mobilenet_v2"]
+    assert request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == location["prefix"]
+    (tmp_path / "export.py").write_text("changed")
+    assert plan.model_location(Settings(), "mobilenet_v2", tmp_path)["version"] != location["version"]
+
+
+def write_output(s3, rows: int, readable: int, k: int = 2):
+    table = pa.table(
+        {
+            "path": [f"apple/{i}.jpg" for i in range(rows)],
+            "label": ["apple"] * rows,
+            "features": pa.array([[0.5] * 1280] * rows, pa.list_(pa.float32())),
+            "pca": pa.array([[1.0] * k] * rows, pa.list_(pa.float64())),
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    s3.put_object(Bucket="data", Key="out/features/part-0.parquet", Body=buffer.getvalue())
+    metrics = {
+        "images_found": readable + 1,
+        "images_readable": readable,
+        "corrupt_count": 1,
+        "corrupt": [{"path": "apple/bad.jpg", "error": "OSError: truncated"}],
+        "pca_k": k,
+        "explained_variance": 0.95,
+        "explained_variance_curve": [0.6, 0.95],
+        "model": "efficientnet_lite0",
+        "weights": "wheel",
+    }
+    s3.put_object(Bucket="data", Key="out/metrics.json", Body=json.dumps(metrics))
+
+
+def test_the_output_check_reads_parquet_footers_and_lists_corrupt_images(s3):
+    write_output(s3, rows=3, readable=3)
+    planned = {"params": {**PARAMS, "images_prefix": "s3://data/fruits/"}, "images": {"count": 4}}
+
+    checked = outputs.check_output(s3, planned, "s3://data/out/")
+
+    assert checked["rows"] == 3 and checked["pca_k"] == 2
+    assert checked["corrupt"] == ["s3://data/fruits/apple/bad.jpg: OSError: truncated"]
+
+
+def test_the_output_check_fails_when_rows_are_missing(s3):
+    write_output(s3, rows=2, readable=3)
+    planned = {"params": {**PARAMS}, "images": {"count": 4}}
+
+    with pytest.raises(outputs.OutputError, match="2 parquet rows but the job read 3 images"):
+        outputs.check_output(s3, planned, "s3://data/out/")
+
+
+def test_speedups_are_relative_to_the_smallest_cluster():
+    rows = outputs.speedups([{"core_nodes": 4, "step_wall_s": 50.0}, {"core_nodes": 2, "step_wall_s": 80.0}])
+    assert [(r["core_nodes"], r["speedup"], r["efficiency"]) for r in rows] == [(2, 1.0, 1.0), (4, 1.6, 0.8)]
+
+
+def test_the_iam_policy_limits_passrole_by_service_and_covers_the_emr_calls():
+    from pathlib import Path
+
+    policy = json.loads(
+        (Path(__file__).resolve().parents[2] / "include" / "iam" / "fruit_features.json").read_text()
+    )
+    statements = policy["Statement"]
+    passrole = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert passrole and all("iam:PassedToService" in s["Condition"]["StringEquals"] for s in passrole)
+    actions = {
+        a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert {
+        "elasticmapreduce:RunJobFlow",
+        "elasticmapreduce:AddJobFlowSteps",
+        "elasticmapreduce:DescribeStep",
+        "elasticmapreduce:TerminateJobFlows",
+        "sagemaker:CreateProcessingJob",
+    } <= actions
