@@ -27,7 +27,7 @@ test), each on its own EMR cluster, and the report compares their wall time and 
 - **Cost:** per scaling point, 1 primary + n core instances × (EC2 + EMR uplift) for the cluster's life
   (start-up ≈ 7-10 min on AWS + the step), plus the export job (ml.m5.xlarge, minutes) when it runs.
 - **IAM:** `include/iam/fruit_features.json` (Airflow's role; `iam:PassRole` only to EMR, EC2 and
-  SageMaker), `fruit_features_cluster.json` (the nodes' role), `fruit_features_export.json` (the export
+  SageMaker), `fruit_features_cluster_role.json` (the nodes' role), `fruit_features_export_role.json` (the export
   job's role). Details: `docs/pipelines/fruit_features.md`.
 - **Sandbox:** every cluster runs Spark in local[2] on one machine whatever its node count: the scaling
   figures then measure the sandbox, not EMR.
@@ -44,11 +44,11 @@ from airflow.providers.amazon.aws.operators.emr import (
     EmrCreateJobFlowOperator,
     EmrTerminateJobFlowOperator,
 )
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerProcessingOperator
 from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 from airflow.sdk import Asset, Param, chain, dag, task, task_group
 
 from orchard import naming
+from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 
 # How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
@@ -198,16 +198,12 @@ def fruit_features():
     plan = check_inputs()
     model = find_model(plan)
     request = export_request(plan, model)
-    export_model = SageMakerProcessingOperator(
+    export_model = OrchardSageMakerProcessingOperator(  # a retry waits on the job its first try started
         task_id="export_model",
         config=request,
         region_name=REGION,
-        action_if_job_exists="fail",
-        wait_for_completion=True,
         deferrable=True,
-        check_interval=POLL_SECONDS,
-        max_attempts=attempts(EXPORT_LIMIT),
-        max_ingestion_time=int(EXPORT_LIMIT.total_seconds()),
+        check_interval=POLL_SECONDS,  # polls sized from the request's MaxRuntimeInSeconds
         execution_timeout=EXPORT_LIMIT + timedelta(minutes=10),
     )
 
