@@ -10,12 +10,10 @@ apart and left out of the median: on a fresh machine it builds the image's envir
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -26,6 +24,7 @@ os.environ.setdefault("ORCHARD_JOB_ROOTS", str(REPO / "tests" / "local_aws" / "j
 import boto3  # noqa: E402
 
 from local_aws import client_env  # noqa: E402
+from local_aws.s3io import tar_gz  # noqa: E402
 from local_aws.server import Sandbox  # noqa: E402
 
 POLL_S = 0.02
@@ -67,13 +66,7 @@ def set_up(url: str) -> tuple:
     os.environ.update(client_env(url))
     s3, batch, sagemaker = boto3.client("s3"), boto3.client("batch"), boto3.client("sagemaker")
     s3.create_bucket(Bucket="bench")
-    source = io.BytesIO()
-    with tarfile.open(fileobj=source, mode="w:gz") as archive:
-        body = b"print('done')\n"
-        info = tarfile.TarInfo("noop.py")
-        info.size = len(body)
-        archive.addfile(info, io.BytesIO(body))
-    s3.put_object(Bucket="bench", Key="code/sourcedir.tar.gz", Body=source.getvalue())
+    s3.put_object(Bucket="bench", Key="code/sourcedir.tar.gz", Body=tar_gz({"noop.py": b"print('done')\n"}))
     role = boto3.client("iam").create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     env = batch.create_compute_environment(computeEnvironmentName="bench-ce", type="UNMANAGED", state="ENABLED",
                                            serviceRole=role)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import tarfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from local_aws import jobs, sandbox_client
@@ -78,3 +80,14 @@ def untar(archive: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         tar.extractall(dest, filter="data")  # refuses absolute paths and '..'
+
+
+def tar_gz(files: Mapping[str, bytes]) -> bytes:
+    """A gzipped tarball of in-memory files, `{"code/inference.py": b"..."}`: model.tar.gz and source dirs."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

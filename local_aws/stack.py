@@ -278,6 +278,9 @@ def airflow_env(
     if sandbox_url:
         env.update(local_aws.client_env(sandbox_url))
         env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(sandbox_url)
+        # The sandbox's jobs and clusters are ready in seconds: DAGs that read their poll delay from the
+        # environment (fruit_features, auto_labeling) wait at that pace, not AWS's 30 s.
+        env.setdefault("ORCHARD_POLL_SECONDS", "2")
     return env
 
 

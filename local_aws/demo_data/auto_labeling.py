@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from pathlib import Path
 from typing import Any
+
+from local_aws.s3io import tar_gz
 
 JOB_FOLDER = Path(__file__).resolve().parents[2] / "include" / "auto_labeling"
 DEMO_FRAMES = 300
@@ -77,13 +78,7 @@ def model_tarball(settings: dict[str, Any] | None = None) -> bytes:
         "code/inference.py": (JOB_FOLDER / "inference.py").read_bytes(),
         "code/requirements.txt": (JOB_FOLDER / "requirements.txt").read_bytes(),
     }
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return tar_gz(members)
 
 
 def upload_frames(s3_client: Any, bucket: str, prefix: str, count: int, first_seed: int = 0) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_aws.demo_data import auto_labeling as demo
+from local_aws.s3io import tar_gz
 from tests.local_aws.polling import watch_states
 
 BUCKET = "async-bucket"
@@ -110,17 +111,9 @@ def test_an_async_endpoint_runs_the_handler_and_writes_outputs_and_failures(sage
 
 
 def test_an_endpoint_whose_model_does_not_load_fails_with_the_reason(sagemaker):
-    import io
-    import tarfile
+    code = b"def model_fn(model_dir):\n    raise RuntimeError('weights are corrupt')\n"
 
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        code = b"def model_fn(model_dir):\n    raise RuntimeError('weights are corrupt')\n"
-        info = tarfile.TarInfo("code/inference.py")
-        info.size = len(code)
-        archive.addfile(info, io.BytesIO(code))
-
-    assert deploy(sagemaker, "broken", model_data=buffer.getvalue()) == ["Creating", "Failed"]
+    assert deploy(sagemaker, "broken", model_data=tar_gz({"code/inference.py": code})) == ["Creating", "Failed"]
     reason = sagemaker.describe_endpoint(EndpointName="broken")["FailureReason"]
     assert "ping health check" in reason and "weights are corrupt" in reason
 

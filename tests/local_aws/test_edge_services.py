@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from local_aws.demo_data import edge_deployment as demo
+from local_aws.s3io import tar_gz
 from tests.local_aws.polling import watch_states
 
 ROLE = "arn:aws:iam::123456789012:role/orchard-sagemaker-execution"
@@ -70,13 +71,8 @@ def test_compilation_job_really_compiles_with_tvm(bucket, demo_model):
 
 
 def test_a_bad_model_ends_failed_with_the_reason(bucket):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = b"this is not an onnx model"
-        info = tarfile.TarInfo("model.onnx")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    bucket.put_object(Bucket="edge", Key="models/bad.tar.gz", Body=buffer.getvalue())
+    bad_model = tar_gz({"model.onnx": b"this is not an onnx model"})
+    bucket.put_object(Bucket="edge", Key="models/bad.tar.gz", Body=bad_model)
     sm = boto3.client("sagemaker")
     compile_job(sm, "neo-bad", "s3://edge/models/bad.tar.gz")
 

@@ -9,6 +9,7 @@ import tarfile
 import boto3
 import pytest
 
+from local_aws.s3io import tar_gz
 from tests.conftest import TEST_JOB_ROOT
 from tests.local_aws.polling import watch_states
 from tests.local_aws.training_jobs import BUCKET, ROLE, SKLEARN_IMAGE, start_training, training_request
@@ -184,13 +185,8 @@ def test_processing_job_runs_its_script_and_uploads_outputs(s3):
 
 
 def test_transform_job_applies_the_models_inference_handler(s3):
-    model_data = io.BytesIO()
-    with tarfile.open(fileobj=model_data, mode="w:gz") as archive:
-        payload = json.dumps({"name": "echo-v1"}).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(payload)
-        archive.addfile(info, io.BytesIO(payload))
-    s3.put_object(Bucket=BUCKET, Key="models/echo/model.tar.gz", Body=model_data.getvalue())
+    model_data = tar_gz({"model.json": json.dumps({"name": "echo-v1"}).encode()})
+    s3.put_object(Bucket=BUCKET, Key="models/echo/model.tar.gz", Body=model_data)
     s3.put_object(Bucket=BUCKET, Key="batch-in/request.json", Body=json.dumps({"items": [1, 2, 3]}).encode())
     sagemaker = boto3.client("sagemaker")
     sagemaker.create_model(

@@ -278,17 +278,11 @@ def test_a_retried_deploy_finds_its_endpoint_instead_of_creating_or_updating_it(
 
 
 def test_a_retried_deploy_of_a_failed_endpoint_fails_with_the_reason(aws):
-    import io
-    import tarfile
+    from local_aws.s3io import tar_gz
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        code = b"def model_fn(model_dir):\n    raise RuntimeError('weights are corrupt')\n"
-        info = tarfile.TarInfo("code/inference.py")
-        info.size = len(code)
-        archive.addfile(info, io.BytesIO(code))
-    assert deploy(boto3.client("sagemaker"), model_data=buffer.getvalue())[-1] == "Failed"
+    code = b"def model_fn(model_dir):\n    raise RuntimeError('weights are corrupt')\n"
+    assert deploy(boto3.client("sagemaker"), model_data=tar_gz({"code/inference.py": code}))[-1] == "Failed"
     with pytest.raises(RuntimeError, match="weights are corrupt"):
         deploy_operator().execute({})
 

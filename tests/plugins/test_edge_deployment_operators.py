@@ -13,21 +13,13 @@ from unittest import mock
 import boto3
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException
+
+from local_aws.s3io import tar_gz
 from orchard.hooks.iot import FleetSpec, IotHook
 from orchard.edge_deployment.model_formats import ModelCheckError, check_archive, parse_input_shape
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator, target_output_config
-
-
-def tarball(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def context() -> dict:
@@ -46,14 +38,14 @@ def s3(aws):
 
 
 def test_model_checks_refuse_wrong_framework_shape_and_archive():
-    onnx_archive = tarball({"model.onnx": b"\x08\x08"})  # ir_version only: no graph
+    onnx_archive = tar_gz({"model.onnx": b"\x08\x08"})  # ir_version only: no graph
     with pytest.raises(ModelCheckError, match="not an ONNX model"):
         check_archive(onnx_archive, "ONNX", {"data": [1, 3, 8, 8]})
     with pytest.raises(ModelCheckError, match="one .tflite file"):
         check_archive(onnx_archive, "TFLITE", {"data": [1, 3, 8, 8]})
     with pytest.raises(ModelCheckError, match="not a .tar.gz"):
         check_archive(b"plain bytes", "ONNX", {"data": [1]})
-    darknet = tarball({"yolo.cfg": b"[net]\nwidth=416\nheight=416\nchannels=3\n", "yolo.weights": b"w"})
+    darknet = tar_gz({"yolo.cfg": b"[net]\nwidth=416\nheight=416\nchannels=3\n", "yolo.weights": b"w"})
     assert check_archive(darknet, "DARKNET", {"data": [1, 3, 416, 416]}).inputs == {"data": [1, 3, 416, 416]}
     with pytest.raises(ModelCheckError, match=r"expected \[1, 3, 416, 416\]"):
         check_archive(darknet, "DARKNET", {"data": [1, 3, 224, 224]})
@@ -67,7 +59,7 @@ def test_model_checks_refuse_wrong_framework_shape_and_archive():
 
 
 def test_compile_failure_is_surfaced_with_the_jobs_reason(s3):
-    s3.put_object(Bucket="edge", Key="bad.tar.gz", Body=tarball({"model.onnx": b"not onnx"}))
+    s3.put_object(Bucket="edge", Key="bad.tar.gz", Body=tar_gz({"model.onnx": b"not onnx"}))
     operator = NeoCompilationOperator(
         task_id="compile", job_name="bad-compile", role_arn="arn:aws:iam::123456789012:role/x",
         model_uri="s3://edge/bad.tar.gz", framework="ONNX", data_input_config='{"data": [1, 3, 32, 32]}',
@@ -82,7 +74,7 @@ def test_compile_failure_is_surfaced_with_the_jobs_reason(s3):
 def compiled_output(s3) -> str:
     compiled = {"file": "model.so", "quantized": False, "sizes_bytes": {}, "compiler": "test"}
     s3.put_object(Bucket="edge", Key="compiled/m.tar.gz",
-                  Body=tarball({"model.so": b"\x7fELF", "compiled.json": json.dumps(compiled).encode()}))
+                  Body=tar_gz({"model.so": b"\x7fELF", "compiled.json": json.dumps(compiled).encode()}))
     return "s3://edge/compiled/m.tar.gz"
 
 
@@ -127,7 +119,7 @@ def test_a_simulated_device_refuses_a_tampered_package(s3):
     key = ensure_signing_key(kms, "alias/test-signing")
     published = package_operator(compiled_output(s3), key).execute(context())
     # Someone with write access to the bucket swaps the package for one of their own.
-    s3.put_object(Bucket="edge", Key="packages/m/1.0.0/package.tar.gz", Body=tarball({"model.so": b"evil"}))
+    s3.put_object(Bucket="edge", Key="packages/m/1.0.0/package.tar.gz", Body=tar_gz({"model.so": b"evil"}))
     spec = FleetSpec("tamper-fleet", ("tamper-device",), "orchard-data", "captures/tamper-fleet", "edge", "packages/",
                      key, {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1}, simulated=True, poll_seconds=0.5)
     fleet = IotHook(aws_conn_id="aws_default").ensure_fleet(spec)
