@@ -58,7 +58,7 @@ class StackError(Exception):
 
 
 class Interrupted(BaseException):
-    """SIGTERM / SIGHUP, turned into an exception so that everything started gets stopped."""
+    """SIGINT / SIGTERM / SIGHUP, turned into an exception so that everything started gets stopped."""
 
 
 # --------------------------------------------------------------------------------------------- paths
@@ -591,12 +591,16 @@ def _environ(values: dict[str, str]):
 
 @contextlib.contextmanager
 def _signals_as_interrupts():
-    """SIGTERM and SIGHUP unwind the stack like Ctrl-C does, so `finally` stops the children."""
+    """SIGINT, SIGTERM and SIGHUP unwind the stack, so `finally` stops the children.
+
+    SIGINT is handled explicitly, not left to Python's KeyboardInterrupt: a process started in the
+    background by a non-interactive shell (a CI runner's `cmd &`) inherits SIGINT *ignored*, and Python then
+    installs no handler, so Ctrl-C (or the test's SIGINT) would be lost and the stack left running."""
 
     def handler(signum, _frame):
         raise Interrupted(signal.Signals(signum).name)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
