@@ -7,7 +7,6 @@ succeeds, with a clear "not promoted" outcome and nothing registered).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import tarfile
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from tests.dag_files import load_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -36,10 +36,7 @@ def demo(aws):
 
 
 def run_dag(conf: dict):
-    spec = importlib.util.spec_from_file_location("aerial_pretraining_dag", DAG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag = module.aerial_pretraining()
+    dag = load_dag(DAG_FILE)
     for task in dag.tasks:
         task.retries = 0  # fail fast: the test is about the happy paths, retries have their own tests
     return dag.test(run_conf=conf)

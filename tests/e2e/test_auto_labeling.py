@@ -3,7 +3,6 @@ sandbox stand-in auto-accepts them, and every billable resource is gone at the e
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import boto3
 import pytest
 
 from local_aws.demo_data import auto_labeling as demo
+from tests.dag_files import load_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -28,10 +28,7 @@ def dag(aws, airflow_db, monkeypatch):
     demo.upload_frames(s3, DATA, "frames/", FRAMES)
     s3.put_object(Bucket=DATA, Key="frames/frame-broken.png", Body=b"not an image")  # one frame fails
     s3.put_object(Bucket=DATA, Key="model/model.tar.gz", Body=demo.model_tarball())
-    spec = importlib.util.spec_from_file_location("auto_labeling_dag", DAG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.auto_labeling()
+    return load_dag(DAG_FILE)
 
 
 def conf(**overrides):

@@ -3,7 +3,6 @@ running the real agent, IoT job, captured data, drift report, teardown — and n
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,18 +11,12 @@ import pytest
 from orchard.settings import load_settings
 
 from local_aws.demo_data import edge_deployment as demo
+from tests.dag_files import load_dag
 
 pytestmark = pytest.mark.e2e
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "edge_deployment.py"
 PRIVATE_KEY_MARKERS = ("PRIVATE KEY",)  # matches BEGIN RSA PRIVATE KEY and BEGIN PRIVATE KEY
-
-
-def load_dag():
-    spec = importlib.util.spec_from_file_location("edge_deployment", DAG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.edge_deployment()
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def test_edge_deployment_end_to_end(buckets, airflow_db, inline_triggers, capfd)
     conf = demo.upload(s3, settings, per_device=12, calibration=24)
     conf.update(poll_seconds=1, capture_batch_size=5, capture_push_period_seconds=1)
 
-    run = load_dag().test(run_conf=conf)
+    run = load_dag(DAG_FILE).test(run_conf=conf)
     task_log = "".join(capfd.readouterr())
 
     assert run.state == "success", task_log[-4000:]
@@ -123,7 +116,7 @@ def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or
     conf = demo.upload(s3, settings, per_device=1, calibration=4)
     conf.update(poll_seconds=1, input_shape='{"data": [1, 3, 224, 224]}')
 
-    run = load_dag().test(run_conf=conf)
+    run = load_dag(DAG_FILE).test(run_conf=conf)
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from local_aws.demo_data.fruit_features import generate
+from tests.dag_files import load_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -22,12 +22,9 @@ IMAGES = f"s3://{DATA}/fruits/images/"
 OUTPUT = f"s3://{DATA}/fruits/features/"
 
 
-def load_dag(monkeypatch):
+def fruit_dag(monkeypatch):
     monkeypatch.setenv("ORCHARD_POLL_SECONDS", "1")  # read when the DAG file loads
-    spec = importlib.util.spec_from_file_location("fruit_features_dag", DAG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag = module.fruit_features()
+    dag = load_dag(DAG_FILE)
     for task in dag.tasks:
         task.retries = 0  # dag.test() sleeps through retry delays: a failure should end the test at once
     return dag
@@ -53,7 +50,7 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
     fruit_photos, airflow_db, inline_triggers, monkeypatch
 ):
     files, corrupt = fruit_photos
-    dag = load_dag(monkeypatch)
+    dag = fruit_dag(monkeypatch)
 
     run = dag.test(
         run_conf={

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import tarfile
@@ -10,17 +9,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from tests.dag_files import load_dag
 
 pytestmark = pytest.mark.e2e
 
 DAG_FILE = Path(__file__).parent / "dags" / "sandbox_roundtrip.py"
-
-
-def load_dag(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, path.stem)()
 
 
 def test_deferrable_batch_and_training_operators_defer_and_resume(aws, airflow_db, inline_triggers, capfd):

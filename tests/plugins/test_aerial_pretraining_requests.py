@@ -5,7 +5,6 @@ The requests are built from the DAG's own trigger-form defaults (its PARAMS), so
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,16 +13,14 @@ import pytest
 from orchard.aerial_pretraining.inputs import parameter_problems
 from orchard.aerial_pretraining.promotion import decide_promotion
 from orchard.aerial_pretraining.requests import PRETRAIN_METRICS, PROBE_METRICS, pretrain_request, probe_request
+from tests.dag_files import load_dag_module
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "aerial_pretraining.py"
 
 
 @pytest.fixture(scope="module")
 def dag_params() -> dict:
-    spec = importlib.util.spec_from_file_location("aerial_pretraining_module", DAG_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PARAMS
+    return load_dag_module(DAG_FILE).PARAMS
 
 
 @pytest.fixture
