@@ -69,6 +69,7 @@ class SandboxCluster(moto_emr.Cluster):
 
     def __init__(self, *args: Any, **kwargs: Any):
         self.state_change_code: str | None = None
+        self.node_python = ""
         self._wake = threading.Event()
         self._stop = jobs.new_stop_signal()
         self._started = False
@@ -143,6 +144,9 @@ class SandboxCluster(moto_emr.Cluster):
     def _provision(self, release: emr_releases.Release) -> Path:
         """The nodes' environment: a venv from the release's python3 with its Spark, then the bootstraps."""
         interpreter = emr_releases.find_interpreter(release.python)
+        self.node_python = (f"Python {release.python} ({interpreter})" if interpreter else
+                            f"host Python {sys.version.split()[0]} (no python{release.python} here; "
+                            f"bootstrap pip installs resolved for {release.python})")
         if interpreter:
             log.info("EMR cluster %s (%s): node python3 = %s (Python %s, as on %s)", self.id,
                      release.label, interpreter, release.python, release.os)
@@ -217,7 +221,7 @@ class SandboxCluster(moto_emr.Cluster):
         try:
             staged = stage_arguments(step.args, workdir)
             argv = spark_submit_argv(staged.args, bin_dir)
-            controller.start(argv, bin_dir)
+            controller.start(argv, bin_dir, self.node_python)
             env = {**self._node_env(bin_dir),
                    "PYSPARK_PYTHON": str(bin_dir / "python"), "SPARK_LOCAL_IP": "127.0.0.1"}
             # stdout and stderr apart, as EMR keeps them (run_process merges what it reads).
@@ -288,12 +292,13 @@ class StepController:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         self.lines.append(f"{stamp} {level} {text}\n")
 
-    def start(self, argv: list[str], bin_dir: Path) -> None:
+    def start(self, argv: list[str], bin_dir: Path, node_python: str) -> None:
         command = " ".join(["hadoop", "jar", "/var/lib/aws/emr/step-runner/hadoop-jars/command-runner.jar",
                             *self.step.args])
         self.line("INFO", f"startExec '{command}'")
         self.line("INFO", f"redirectOutput to /mnt/var/log/hadoop/steps/{self.step.id}/stdout")
         self.line("INFO", f"redirectError to /mnt/var/log/hadoop/steps/{self.step.id}/stderr")
+        self.line("INFO", f"sandbox: node python3 = {node_python}")
         self.line("INFO", f"sandbox: runs {' '.join(argv)} with PYSPARK_PYTHON={bin_dir / 'python'}")
 
     def finish(self, exit_code: int, seconds: int) -> None:

@@ -162,7 +162,7 @@ def test_the_step_runs_on_the_release_python_and_writes_the_three_step_logs(clus
     # spark-submit's own log (log4j, to stderr) apart from what the job prints
     assert "INFO SparkContext: Running Spark version 3.5.2" in stderr and "INFO SparkContext" not in stdout
     assert "command-runner.jar spark-submit" in controller
-    assert "Step succeeded with exitCode 0" in controller
+    assert "Step succeeded with exitCode 0" in controller and "node python3 = Python 3.9" in controller
 
 
 def test_a_failed_step_points_at_its_stderr_and_says_so_in_the_controller_log(cluster):
