@@ -49,3 +49,18 @@ def test_resolution_for_another_python_is_wheels_only_for_that_cpython_and_linux
     assert args[args.index("--python-version") + 1] == "3.9"
     assert "cp39" in args and "manylinux_2_34_x86_64" in args and "manylinux_2_35_x86_64" not in args
     assert args[-1] == "numpy==2.1.3"
+
+
+def test_ensure_env_builds_from_the_interpreter_asked_for_and_keys_by_it(tmp_path, monkeypatch):
+    from local_aws import environments
+
+    python = emr_releases.find_interpreter("3.9")
+    if python is None:
+        pytest.skip("no Python 3.9 on this machine")
+    monkeypatch.setenv("ORCHARD_ENV_CACHE", str(tmp_path))
+    host = environments.ensure_env("", "probe", log=lambda line: None)
+    release = environments.ensure_env("", "probe", log=lambda line: None, python=python)
+    assert host != release
+    out = subprocess.run([str(release / "python"), "-c", "import sys; print(sys.version_info[:2])"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "(3, 9)"
