@@ -1,9 +1,16 @@
 """EMR clusters whose steps really run: spark-submit in local mode, s3:// arguments staged in and out.
 
-Cluster: STARTING (the release's Spark environment is built) → BOOTSTRAPPING (bootstrap actions run
-in that environment) → RUNNING while a step runs → WAITING → TERMINATING → TERMINATED, or
-TERMINATED_WITH_ERRORS. Step: PENDING → RUNNING → COMPLETED | FAILED (FailureDetails with the log
-file) | CANCELLED. Step stdout/stderr go to <LogUri>/<cluster id>/steps/<step id>/ as EMR writes them.
+Cluster: STARTING (the release's node environment is built: a venv from the release's `python3`,
+see emr_releases.py, with that release's Spark) → BOOTSTRAPPING (bootstrap actions run in it) →
+RUNNING while a step runs → WAITING → TERMINATING → TERMINATED, or TERMINATED_WITH_ERRORS.
+Status.StateChangeReason carries AWS's Code (ClusterStateChangeReason: ALL_STEPS_COMPLETED,
+USER_REQUEST, STEP_FAILURE, BOOTSTRAP_FAILURE, VALIDATION_ERROR, INTERNAL_ERROR) and Message —
+https://docs.aws.amazon.com/emr/latest/APIReference/API_ClusterStateChangeReason.html.
+Step: PENDING → RUNNING → COMPLETED | FAILED (FailureDetails: Reason, Message, LogFile —
+https://docs.aws.amazon.com/emr/latest/APIReference/API_FailureDetails.html) | CANCELLED.
+Step logs go to <LogUri>/<cluster id>/steps/<step id>/ as EMR writes them: controller.gz (the
+command-runner's own lines), stdout.gz and stderr.gz (the process's) —
+https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-manage-view-web-log-files.html.
 """
 
 from __future__ import annotations
@@ -12,22 +19,24 @@ import gzip
 import hashlib
 import logging
 import os
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from moto.core.utils import utcnow
 from moto.emr import models as moto_emr
 
-from local_aws import jobs, s3io
+from local_aws import emr_releases, jobs, s3io
 from local_aws.environments import ensure_env
 from local_aws.process import run_process
 
 log = logging.getLogger(__name__)
 
-# The Spark each EMR release line ships (EMR 7.x: Spark 3.5).
-SPARK_BY_RELEASE = {"emr-7": "pyspark==3.5.9"}
+NODE_PIP = Path(__file__).with_name("emr_node_pip.py")
 LOCAL_MASTER = "local[2]"
 # spark-submit options whose next argument is a value (so it is not mistaken for the application).
 SPARK_VALUE_OPTIONS = {
@@ -35,6 +44,14 @@ SPARK_VALUE_OPTIONS = {
     "--driver-memory", "--executor-memory", "--executor-cores", "--num-executors", "--class",
     "--archives", "--properties-file", "--driver-cores", "--total-executor-cores", "--queue",
 }
+
+
+class BootstrapFailure(RuntimeError):
+    """A bootstrap action ended non-zero: the cluster ends TERMINATED_WITH_ERRORS, BOOTSTRAP_FAILURE."""
+
+
+class ClusterStopped(RuntimeError):
+    """TerminateJobFlows arrived while the cluster was still starting or bootstrapping."""
 
 
 class SandboxStep(moto_emr.Step):
@@ -51,12 +68,30 @@ class SandboxCluster(moto_emr.Cluster):
     """moto's cluster, with its instant lifecycle replaced by a thread that runs the steps."""
 
     def __init__(self, *args: Any, **kwargs: Any):
+        self.state_change_code: str | None = None
+        self.node_python = ""
         self._wake = threading.Event()
         self._stop = jobs.new_stop_signal()
         self._started = False
         super().__init__(*args, **kwargs)
         self._started = True
         threading.Thread(target=self._lifecycle, daemon=True, name=f"emr-{self.id}").start()
+
+    @property
+    def status(self) -> dict[str, Any]:
+        status = super().status
+        reason: dict[str, str] = {}
+        if self.state_change_code:
+            reason["Code"] = self.state_change_code
+        if getattr(self, "last_state_change_reason", None):
+            reason["Message"] = self.last_state_change_reason
+        status["StateChangeReason"] = reason
+        return status
+
+    @property
+    def master_instance_id(self) -> str:
+        """The id EMR's messages name the master by ("On the master instance (i-...), ...")."""
+        return "i-" + hashlib.sha256(self.id.encode()).hexdigest()[:17]
 
     # moto calls these from __init__ to jump to WAITING / TERMINATED at once: the thread does it instead.
     def start_cluster(self) -> None:
@@ -77,61 +112,90 @@ class SandboxCluster(moto_emr.Cluster):
         if self.state in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
             return
         self.state = "TERMINATING"
+        self.state_change_code = "USER_REQUEST"
         self.last_state_change_reason = "Terminated by user request"
         self._stop.set()
         self._wake.set()
 
     def _lifecycle(self) -> None:
         try:
-            bin_dir = self._provision()
+            release = emr_releases.lookup(self.release_label)
+            bin_dir = self._provision(release)
             self.state = "WAITING"
             self.ready_datetime = utcnow()
             self._run_steps(bin_dir)
+        except emr_releases.UnsupportedRelease as error:
+            self._fail("VALIDATION_ERROR", str(error))
+        except BootstrapFailure as error:
+            self._fail("BOOTSTRAP_FAILURE", str(error))
+        except ClusterStopped:
+            self._cancel_pending()
+            self._end("TERMINATED", "USER_REQUEST", "Terminated by user request")
         except Exception as error:
             log.exception("EMR cluster %s failed in the sandbox", self.id)
-            self._end("TERMINATED_WITH_ERRORS", f"Bootstrap failure or unsupported configuration: {error}")
+            self._fail("INTERNAL_ERROR", f"An internal error occurred. (sandbox: {error})")
         finally:
             jobs.release(self._stop)
 
-    def _provision(self) -> Path:
-        spark = SPARK_BY_RELEASE.get((self.release_label or "").rsplit(".", 1)[0].split(".")[0])
-        if spark is None:
-            raise ValueError(
-                f"release {self.release_label!r} is not supported by the sandbox "
-                f"(supported: {', '.join(f'{r}.x' for r in SPARK_BY_RELEASE)})"
-            )
+    def _fail(self, code: str, message: str) -> None:
+        self._cancel_pending()
+        self._end("TERMINATED_WITH_ERRORS", code, message)
+
+    def _provision(self, release: emr_releases.Release) -> Path:
+        """The nodes' environment: a venv from the release's python3 with its Spark, then the bootstraps."""
+        interpreter = emr_releases.find_interpreter(release.python)
+        self.node_python = (f"Python {release.python} ({interpreter})" if interpreter else
+                            f"host Python {sys.version.split()[0]} (no python{release.python} here; "
+                            f"bootstrap pip installs resolved for {release.python})")
+        if interpreter:
+            log.info("EMR cluster %s (%s): node python3 = %s (Python %s, as on %s)", self.id,
+                     release.label, interpreter, release.python, release.os)
+        else:
+            log.warning("EMR cluster %s (%s): no python%s on this machine; the node venv uses the host "
+                        "Python %s and bootstrap pip installs are resolved for Python %s (wheels only)",
+                        self.id, release.label, release.python, sys.version.split()[0], release.python)
         scripts = [(action, s3io.read(action.script_path)) for action in self.bootstrap_actions]
         digest = hashlib.sha256(b"".join(text for _, text in scripts)).hexdigest()[:12]
 
         def bootstrap(bin_dir: Path) -> None:
             self.state = "BOOTSTRAPPING"
-            for action, text in scripts:
-                self._run_bootstrap(bin_dir, action, text)
+            for number, (action, text) in enumerate(scripts, start=1):
+                self._run_bootstrap(bin_dir, number, action, text, release, resolve=not interpreter)
 
-        return ensure_env(f"{spark}\n# bootstrap {digest}\n", label=self.release_label, log=log.info, setup=bootstrap)
+        return ensure_env(f"{release.pyspark}\n# bootstrap {digest}\n", label=release.label, log=log.info,
+                          setup=bootstrap, python=interpreter)
 
     def _node_env(self, bin_dir: Path) -> dict[str, str]:
         """What a process on a cluster node sees: the cluster's Python first on PATH, AWS = the sandbox."""
         return {**jobs.aws_env(self.emr_backend.region_name),
                 "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
 
-    def _run_bootstrap(self, bin_dir: Path, action: moto_emr.BootstrapAction, script: bytes) -> None:
-        workdir = jobs.workspace("emr-bootstrap", self.id)
+    def _run_bootstrap(self, bin_dir: Path, number: int, action: moto_emr.BootstrapAction, script: bytes,
+                       release: emr_releases.Release, resolve: bool) -> None:
+        workdir = jobs.workspace("emr-bootstrap", f"{self.id}-{number}")
         (workdir / "bootstrap.sh").write_bytes(script)
-        _install_sudo_shim(bin_dir)
-        outcome = run_process(["bash", str(workdir / "bootstrap.sh"), *action.args], cwd=workdir,
-                              env=self._node_env(bin_dir),
-                              log=lambda line: log.info("[bootstrap %s] %s", action.name, line.rstrip()), stop=self._stop)
+        node_bin = _node_commands(workdir / "node-bin", bin_dir, release.python if resolve else None)
+        env = self._node_env(bin_dir)
+        env["PATH"] = f"{node_bin}{os.pathsep}{env['PATH']}"
+        outcome = run_process(["bash", str(workdir / "bootstrap.sh"), *action.args], cwd=workdir, env=env,
+                              log=lambda line: log.info("[bootstrap %s] %s", action.name, line.rstrip()),
+                              stop=self._stop)
         jobs.discard(workdir)
+        if outcome.stopped:
+            raise ClusterStopped()
         if outcome.exit_code != 0:
-            raise RuntimeError(f"bootstrap action {action.name!r} exited with {outcome.exit_code}")
+            # AWS's wording: "On the master instance (i-...), bootstrap action 1 returned a non-zero
+            # return code" (seen in DescribeCluster / the console; e.g. github.com/Wittline/
+            # pyspark-on-aws-emr/issues/4).
+            raise BootstrapFailure(f"On the master instance ({self.master_instance_id}), bootstrap action "
+                                   f"{number} returned a non-zero return code")
 
     def _run_steps(self, bin_dir: Path) -> None:
         while not self._stop.is_set():
             step = next((s for s in self.steps if s.state == "PENDING"), None)
             if step is None:
                 if not self.keep_job_flow_alive_when_no_steps:
-                    return self._end("TERMINATED", "Steps completed")
+                    return self._end("TERMINATED", "ALL_STEPS_COMPLETED", "Steps completed")
                 self.state = "WAITING"
                 self._wake.wait(timeout=1)
                 self._wake.clear()
@@ -139,30 +203,41 @@ class SandboxCluster(moto_emr.Cluster):
             self.state = "RUNNING"
             if not self._run_step(step, bin_dir) and step.action_on_failure in ("TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
                 self._cancel_pending()
-                return self._end("TERMINATED_WITH_ERRORS", f"Step {step.id} failed")
+                return self._end("TERMINATED_WITH_ERRORS", "STEP_FAILURE", "Shut down as step failed")
             if step.state == "FAILED" and step.action_on_failure == "CANCEL_AND_WAIT":
                 self._cancel_pending()
         self._cancel_pending()
-        self._end("TERMINATED", "Terminated by user request")
+        self._end("TERMINATED", "USER_REQUEST", "Terminated by user request")
 
     def _run_step(self, step: moto_emr.Step, bin_dir: Path) -> bool:
         step.state = "RUNNING"
         step.start()
         workdir = jobs.workspace("emr-step", step.id)
-        output: list[str] = []
+        controller = StepController(step)
+        stdout: list[str] = []
+        stderr_file = workdir / ".step-stderr"
+        outcome = None
+        started = time.monotonic()
         try:
             staged = stage_arguments(step.args, workdir)
             argv = spark_submit_argv(staged.args, bin_dir)
+            controller.start(argv, bin_dir, self.node_python)
             env = {**self._node_env(bin_dir),
                    "PYSPARK_PYTHON": str(bin_dir / "python"), "SPARK_LOCAL_IP": "127.0.0.1"}
-            outcome = run_process(argv, cwd=workdir, env=env, log=output.append, stop=self._stop)
+            # stdout and stderr apart, as EMR keeps them (run_process merges what it reads).
+            split = ["bash", "-c", 'exec "$@" 2>"$0"', str(stderr_file), *argv]
+            outcome = run_process(split, cwd=workdir, env=env, log=stdout.append, stop=self._stop)
             if outcome.exit_code == 0:
                 staged.sync_back()
         except Exception as error:
-            output.append(f"sandbox: {error}\n")
+            controller.line("ERROR", f"sandbox: {error}")
             outcome = None
-        log_file = self._upload_step_log(step, output)
+        stderr = _read_lines(stderr_file)
         ok = outcome is not None and outcome.exit_code == 0
+        seconds = int(time.monotonic() - started)
+        if outcome is not None:
+            controller.finish(outcome.exit_code, seconds)
+        log_folder = self._upload_step_logs(step, controller.lines, stdout, stderr)
         step.end_date_time = utcnow()
         if ok:
             step.state = "COMPLETED"
@@ -170,32 +245,75 @@ class SandboxCluster(moto_emr.Cluster):
             step.state = "CANCELLED"
         else:
             step.state = "FAILED"
+            # FailureDetails: "Reason: The reason for the step failure. In the case where the service
+            # cannot successfully determine the root cause of the failure, it returns 'Unknown Error'
+            # as a reason. LogFile: The path to the log file where the step failure root cause was
+            # originally recorded." — API_FailureDetails.html. EMR points at the step's stderr.gz.
             step.failure_details = {
                 "Reason": "Unknown Error.",
-                "Message": _last_error(output),
-                "LogFile": log_file or "",
+                "Message": _last_error(stderr + stdout + controller.lines),
+                "LogFile": f"{log_folder}/stderr.gz" if log_folder else "",
             }
         jobs.discard(workdir)
         return ok
 
-    def _upload_step_log(self, step: moto_emr.Step, output: list[str]) -> str | None:
+    def _upload_step_logs(self, step: moto_emr.Step, controller: list[str], stdout: list[str],
+                          stderr: list[str]) -> str | None:
+        """<LogUri>/<cluster id>/steps/<step id>/{controller,stdout,stderr}.gz; returns the folder URI."""
         if not self.log_uri:
             return None
         prefix = f"{self.log_uri.rstrip('/')}/{self.id}/steps/{step.id}"
         s3 = s3io.client()
         bucket, key = s3io.split_uri(prefix)
-        s3.put_object(Bucket=bucket, Key=f"{key}/stderr.gz", Body=gzip.compress("".join(output).encode()))
-        return f"{prefix}/stderr.gz"
+        for name, lines in (("controller", controller), ("stdout", stdout), ("stderr", stderr)):
+            s3.put_object(Bucket=bucket, Key=f"{key}/{name}.gz", Body=gzip.compress("".join(lines).encode()))
+        return prefix
 
     def _cancel_pending(self) -> None:
         for step in self.steps:
             if step.state == "PENDING":
                 step.state = "CANCELLED"
 
-    def _end(self, state: str, reason: str) -> None:
+    def _end(self, state: str, code: str, reason: str) -> None:
+        self.state_change_code = code
         self.last_state_change_reason = reason
         self.end_datetime = utcnow()
         self.state = state
+
+
+class StepController:
+    """The command-runner's own lines (controller.gz), in the form EMR's step controller writes them."""
+
+    def __init__(self, step: moto_emr.Step):
+        self.step = step
+        self.lines: list[str] = []
+
+    def line(self, level: str, text: str) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        self.lines.append(f"{stamp} {level} {text}\n")
+
+    def start(self, argv: list[str], bin_dir: Path, node_python: str) -> None:
+        command = " ".join(["hadoop", "jar", "/var/lib/aws/emr/step-runner/hadoop-jars/command-runner.jar",
+                            *self.step.args])
+        self.line("INFO", f"startExec '{command}'")
+        self.line("INFO", f"redirectOutput to /mnt/var/log/hadoop/steps/{self.step.id}/stdout")
+        self.line("INFO", f"redirectError to /mnt/var/log/hadoop/steps/{self.step.id}/stderr")
+        self.line("INFO", f"sandbox: node python3 = {node_python}")
+        self.line("INFO", f"sandbox: runs {' '.join(argv)} with PYSPARK_PYTHON={bin_dir / 'python'}")
+
+    def finish(self, exit_code: int, seconds: int) -> None:
+        self.line("INFO", f"waitProcessCompletion ended with exit code {exit_code}")
+        self.line("INFO", f"total process run time: {seconds} seconds")
+        if exit_code == 0:
+            self.line("INFO", f"Step succeeded with exitCode 0 and took {seconds} seconds")
+        else:
+            self.line("WARN", f"Step failed with exitCode {exit_code} and took {seconds} seconds")
+
+
+def _read_lines(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return path.read_text(errors="replace").splitlines(keepends=True)
 
 
 @dataclass
@@ -273,12 +391,22 @@ def _last_error(output: list[str]) -> str:
     return (errors or lines or ["no output"])[-1][:1024]
 
 
-def _install_sudo_shim(bin_dir: Path) -> None:
-    """Bootstrap scripts run `sudo pip install ...` on EMR nodes; here sudo just runs the command."""
-    shim = bin_dir / "sudo"
-    if not shim.exists():
-        shim.write_text('#!/bin/sh\nwhile [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n')
-        shim.chmod(0o755)
+def _node_commands(folder: Path, bin_dir: Path, resolve_for: str | None) -> Path:
+    """Commands a bootstrap script finds first on PATH: `sudo` (EMR bootstraps run `sudo pip install`;
+    here it just runs the command) and, when the venv is not the release's Python (`resolve_for` set),
+    `python3`/`pip`/`pip3` that resolve every `pip install` for that Python first (emr_node_pip.py)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scripts = {"sudo": '#!/bin/sh\nwhile [ "${1#-}" != "$1" ]; do shift; done\nexec "$@"\n'}
+    if resolve_for:
+        python, helper = bin_dir / "python", NODE_PIP
+        pip = f'exec "{python}" "{helper}" {resolve_for} "{python}" "$@"'
+        scripts["python3"] = (f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "pip" ]; then shift 2; {pip}; fi\n'
+                              f'exec "{python}" "$@"\n')
+        scripts["pip"] = scripts["pip3"] = f"#!/bin/sh\n{pip}\n"
+    for name, text in scripts.items():
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
+    return folder
 
 
 def install() -> None:

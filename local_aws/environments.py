@@ -22,8 +22,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ORCHARD_ENV_CACHE", DEFAULT_CACHE))
 
 
-def env_key(requirements: str, label: str) -> str:
-    digest = hashlib.sha256(f"{sys.version_info[:2]}\n{requirements}".encode()).hexdigest()[:16]
+def env_key(requirements: str, label: str, python: str | None = None) -> str:
+    # The interpreter is part of the key: the host's version, or the path of the one asked for.
+    interpreter = sys.version_info[:2] if python is None else python
+    digest = hashlib.sha256(f"{interpreter}\n{requirements}".encode()).hexdigest()[:16]
     safe_label = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40]
     return f"{safe_label}-{digest}"
 
@@ -33,13 +35,15 @@ def ensure_env(
     label: str,
     log: Callable[[str], None] = print,
     setup: Callable[[Path], None] | None = None,
+    python: str | None = None,
 ) -> Path:
     """Return the bin/ folder of a venv holding `requirements` (text of a requirements file).
 
     `setup(bin_dir)` runs once after the install (EMR bootstrap actions); its identity must be part
     of `requirements` (e.g. a comment with a digest) so a different setup gets its own environment.
+    `python`: the interpreter the venv is made from (default: the host's, sys.executable).
     """
-    target = cache_dir() / env_key(requirements, label)
+    target = cache_dir() / env_key(requirements, label, python)
     ready = target / ".ready"
     if ready.exists():
         return target / "bin"
@@ -47,18 +51,18 @@ def ensure_env(
     with open(f"{target}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per env, even across sandbox processes
         if not ready.exists():
-            _build(target, requirements, log)
+            _build(target, requirements, log, python)
             if setup is not None:
                 setup(target / "bin")
             ready.touch()
     return target / "bin"
 
 
-def _build(target: Path, requirements: str, log: Callable[[str], None]) -> None:
+def _build(target: Path, requirements: str, log: Callable[[str], None], python: str | None = None) -> None:
     shutil.rmtree(target, ignore_errors=True)
     log(f"[sandbox] building job environment {target.name} (first use; cached afterwards)")
     has_requirements = any(line.strip() and not line.lstrip().startswith("#") for line in requirements.splitlines())
-    venv_cmd = [sys.executable, "-m", "venv", str(target)]
+    venv_cmd = [python or sys.executable, "-m", "venv", str(target)]
     if not has_requirements:
         venv_cmd.insert(3, "--without-pip")
     _run(venv_cmd, log)

@@ -102,8 +102,8 @@ def test_a_failing_step_reports_its_error_and_log_file(cluster):
     assert seen[-1] == "FAILED"
     details = step["Status"]["FailureDetails"]
     assert "IndexError" in details["Message"]
-    bucket, _, key = details["LogFile"][5:].partition("/")
-    log = gzip.decompress(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()).decode()
+    # A client-mode PySpark driver's stderr is merged into spark-submit's stdout (Spark's PythonRunner).
+    log = read_log(details["LogFile"].replace("stderr.gz", "stdout.gz"))
     assert "IndexError: list index out of range" in log
 
 
@@ -138,5 +138,122 @@ def test_an_unsupported_release_fails_the_cluster_with_a_reason(aws):
         {"TERMINATED_WITH_ERRORS"},
         timeout_s=30,
     )
-    reason = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["StateChangeReason"]["Message"]
-    assert "emr-5.36.0" in reason and "emr-7.x" in reason
+    reason = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["StateChangeReason"]
+    assert reason["Code"] == "VALIDATION_ERROR"
+    assert "emr-5.36.0" in reason["Message"] and "emr-7.5.0" in reason["Message"]
+
+
+def read_log(uri: str) -> str:
+    bucket, _, key = uri[5:].partition("/")
+    return gzip.decompress(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()).decode()
+
+
+def test_the_step_runs_on_the_release_python_and_writes_the_three_step_logs(cluster):
+    """emr-7.x nodes run python3 3.9 (Amazon Linux 2023): driver and executors, not the host's 3.11."""
+    boto3.client("s3").upload_file(
+        str(TEST_JOB_ROOT / "spark_step" / "python_version.py"), BUCKET, "code/python_version.py"
+    )
+    step, seen = add_step(cluster, ["spark-submit", f"s3://{BUCKET}/code/python_version.py"])
+
+    assert seen[-1] == "COMPLETED"
+    folder = f"s3://{BUCKET}/logs/{cluster}/steps/{step['Id']}"
+    stdout, stderr, controller = (read_log(f"{folder}/{name}.gz") for name in ("stdout", "stderr", "controller"))
+    assert "driver python 3.9" in stdout and "executor python 3.9\n" in stdout
+    # spark-submit's own log (log4j, to stderr) apart from what the job prints
+    assert "INFO SparkContext: Running Spark version 3.5.2" in stderr and "INFO SparkContext" not in stdout
+    assert "command-runner.jar spark-submit" in controller
+    assert "Step succeeded with exitCode 0" in controller and "node python3 = Python 3.9" in controller
+
+
+def test_a_failed_step_points_at_its_stderr_and_says_so_in_the_controller_log(cluster):
+    step, _ = add_step(cluster, ["spark-submit", f"s3://{BUCKET}/code/word_lengths.py"])  # no arguments
+
+    details = step["Status"]["FailureDetails"]
+    assert details["Reason"] == "Unknown Error."
+    assert details["LogFile"] == f"s3://{BUCKET}/logs/{cluster}/steps/{step['Id']}/stderr.gz"
+    controller = read_log(details["LogFile"].replace("stderr.gz", "controller.gz"))
+    assert "Step failed with exitCode 1" in controller
+
+
+def run_cluster(bootstrap: str | None, keep_alive: bool, steps: list[dict] | None = None) -> str:
+    s3, emr = boto3.client("s3"), boto3.client("emr")
+    s3.create_bucket(Bucket=BUCKET)
+    actions = []
+    if bootstrap:
+        s3.upload_file(str(TEST_JOB_ROOT / "spark_step" / bootstrap), BUCKET, f"code/{bootstrap}")
+        actions = [{"Name": "packages", "ScriptBootstrapAction": {"Path": f"s3://{BUCKET}/code/{bootstrap}"}}]
+    return emr.run_job_flow(
+        Name="codes",
+        ReleaseLabel="emr-7.5.0",
+        LogUri=f"s3://{BUCKET}/logs/",
+        Applications=[{"Name": "Spark"}],
+        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": keep_alive},
+        BootstrapActions=actions,
+        Steps=steps or [],
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+
+
+def final_status(cluster_id: str, timeout_s: float = 600) -> dict:
+    emr = boto3.client("emr")
+    watch_states(
+        lambda: emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"],
+        {"TERMINATED", "TERMINATED_WITH_ERRORS"},
+        timeout_s=timeout_s,
+    )
+    return emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]
+
+
+def assert_bootstrap_failure(cluster_id: str) -> None:
+    status = final_status(cluster_id)
+    assert status["State"] == "TERMINATED_WITH_ERRORS"
+    assert status["StateChangeReason"]["Code"] == "BOOTSTRAP_FAILURE"
+    message = status["StateChangeReason"]["Message"]
+    assert message.startswith("On the master instance (i-")
+    assert message.endswith("bootstrap action 1 returned a non-zero return code")
+    steps = boto3.client("emr").list_steps(ClusterId=cluster_id)["Steps"]
+    assert [s["Status"]["State"] for s in steps] == ["CANCELLED"]
+
+
+STEP = {
+    "Name": "never runs",
+    "ActionOnFailure": "TERMINATE_CLUSTER",
+    "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://emr-bucket/none.py"]},
+}
+
+
+def test_a_pin_with_no_wheel_for_the_release_python_fails_the_bootstrap(aws):
+    """numpy 2.1.3 needs Python >= 3.10: on EMR 7 (python3 3.9) the bootstrap fails, so here too."""
+    assert_bootstrap_failure(run_cluster("bootstrap_py310_only.sh", keep_alive=True, steps=[STEP]))
+
+
+def test_without_the_release_python_the_bootstrap_is_resolved_for_it(aws, monkeypatch):
+    """No python3.9 on the machine: the venv is the host's, but pip installs are resolved for 3.9 first."""
+    from local_aws import emr_releases
+
+    monkeypatch.setattr(emr_releases, "find_interpreter", lambda version: None)
+    assert_bootstrap_failure(run_cluster("bootstrap_py310_only.sh", keep_alive=True, steps=[STEP]))
+
+
+def test_state_change_codes_follow_aws(aws):
+    emr = boto3.client("emr")
+    done = run_cluster(None, keep_alive=False)
+    status = final_status(done)
+    assert (status["State"], status["StateChangeReason"]) == (
+        "TERMINATED",
+        {"Code": "ALL_STEPS_COMPLETED", "Message": "Steps completed"},
+    )
+
+    failed_step = run_cluster(None, keep_alive=True, steps=[STEP])
+    status = final_status(failed_step)
+    assert status["State"] == "TERMINATED_WITH_ERRORS"
+    assert status["StateChangeReason"]["Code"] == "STEP_FAILURE"
+
+    stopped = run_cluster(None, keep_alive=True)
+    watch_states(
+        lambda: emr.describe_cluster(ClusterId=stopped)["Cluster"]["Status"]["State"], {"WAITING"}, timeout_s=300
+    )
+    emr.terminate_job_flows(JobFlowIds=[stopped])
+    status = final_status(stopped, timeout_s=30)
+    assert (status["State"], status["StateChangeReason"]["Code"]) == ("TERMINATED", "USER_REQUEST")
