@@ -23,8 +23,8 @@ from pathlib import Path
 
 UNSHARE_VARIABLE = "ORCHARD_UNSHARE"  # the unshare binary to use (tests point it at a missing one)
 INSTALL_HINT = (
-    "install util-linux (unshare) or bubblewrap (e.g. apt-get install util-linux), and run the sandbox as "
-    "root or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
+    "install util-linux, which provides unshare (apt-get install util-linux), and run the sandbox as root "
+    "or enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
 )
 # Runs inside the new namespace: bind each host folder at its container path, then become the job.
 _LAUNCHER = r"""
@@ -37,7 +37,10 @@ done
 cd -- "$cwd" || exit 125
 exec "$@"
 """
-_probed: dict[str, tuple[str | None, str]] = {}  # unshare name -> (binary or None, the problem)
+# As root a mount namespace is enough; elsewhere a user namespace mapping the user to root gives one.
+_UNSHARE_MODES = (["--mount", "--propagation", "private"],
+                  ["--user", "--map-root-user", "--mount", "--propagation", "private"])
+_probed: dict[str, tuple[list[str] | None, str]] = {}  # unshare name -> (its command or None, the problem)
 
 
 class NamespaceUnavailable(RuntimeError):
@@ -101,14 +104,20 @@ def namespaced(
         if not source.exists():
             raise FileNotFoundError(f"the host path {source} to mount at {target} does not exist")
         point = Path(target)  # the (empty) mount point on the host: a bind needs one
-        if source.is_dir():
-            point.mkdir(parents=True, exist_ok=True)
-        elif not point.exists():
-            point.parent.mkdir(parents=True, exist_ok=True)
-            point.touch()
+        try:
+            if source.is_dir():
+                point.mkdir(parents=True, exist_ok=True)
+            elif not point.exists():
+                point.parent.mkdir(parents=True, exist_ok=True)
+                point.touch()
+        except PermissionError as error:
+            raise NamespaceUnavailable(
+                f"the job's mount point {target} does not exist and cannot be created ({error}): create it "
+                f"once as root (mkdir -p {target}; it stays empty) or run the sandbox as root"
+            ) from error
         pairs += [target, str(source), "ro" if target in {str(Path(r)) for r in read_only} else "rw"]
     inner = container_path(cwd, mounts)
-    wrapper = [unshare, "--mount", "--propagation", "private", "/bin/sh", "-c", _LAUNCHER, "orchard-container",
+    wrapper = [*unshare, "/bin/sh", "-c", _LAUNCHER, "orchard-container",
                inner, str(len(pairs) // 3), *pairs, *argv]
     return wrapper, Path("/")
 
@@ -146,26 +155,25 @@ def _is_under(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _unshare() -> str:
-    """The unshare binary, once checked able to create a mount namespace here."""
+def _unshare() -> list[str]:
+    """The unshare command, once checked able to create a mount namespace here."""
     name = os.environ.get(UNSHARE_VARIABLE, "unshare")
     if name not in _probed:
-        binary, problem = shutil.which(name), ""
-        if binary is None:
-            problem = f"no {name!r} on PATH"
-        else:
-            probe = subprocess.run([binary, "--mount", "--propagation", "private", "true"],
-                                   capture_output=True, text=True)
-            if probe.returncode != 0:
-                problem = probe.stderr.strip() or f"{binary} exited {probe.returncode}"
-        _probed[name] = (None if problem else binary, problem)
-    binary, problem = _probed[name]
-    if binary is None:
+        binary, command, problem = shutil.which(name), None, f"no {name!r} on PATH"
+        for mode in _UNSHARE_MODES if binary else ():
+            probe = subprocess.run([binary, *mode, "true"], capture_output=True, text=True)
+            if probe.returncode == 0:
+                command = [binary, *mode]
+                break
+            problem = probe.stderr.strip() or f"{binary} exited {probe.returncode}"
+        _probed[name] = (command, problem)
+    command, problem = _probed[name]
+    if command is None:
         raise NamespaceUnavailable(
             f"the sandbox cannot give the job its own mount namespace ({problem}), so "
             f"/opt/ml and the job's mount points cannot be its real paths: {INSTALL_HINT}"
         )
-    return binary
+    return command
 
 
 def _pump(process: subprocess.Popen, log: Callable[[str], None]) -> None:

@@ -207,7 +207,8 @@ def test_without_a_mount_namespace_the_job_fails_saying_what_to_install(probe_co
     job = wait_training("fs-no-unshare")
 
     assert job["TrainingJobStatus"] == "Failed"
-    assert "install util-linux (unshare) or bubblewrap" in job["FailureReason"]
+    assert "no '/nonexistent/unshare' on PATH" in job["FailureReason"]
+    assert "install util-linux, which provides unshare" in job["FailureReason"]
     assert "run the sandbox as root or enable unprivileged user namespaces" in job["FailureReason"]
 
 
