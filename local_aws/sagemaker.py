@@ -9,7 +9,9 @@ job code use the paths AWS defines:
 - training: "How Amazon SageMaker AI Provides Training Information"
   https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html
 - processing: "How Amazon SageMaker Processing Runs Your Processing Container Image"
-  https://docs.aws.amazon.com/sagemaker/latest/dg/build-your-own-processing-container.html
+  https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-run-image.html and "How Amazon SageMaker
+  Processing Configures Your Processing Container" (/opt/ml/config/processingjobconfig.json,
+  resourceconfig.json) https://docs.aws.amazon.com/sagemaker/latest/dg/build-your-own-processing-container.html
 """
 
 from __future__ import annotations
@@ -395,12 +397,26 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
         for item in (self.processing_output_config or {}).get("Outputs", []):
             if item.get("S3Output"):  # the output folders exist (empty) when the container starts
                 run.host_path(item["S3Output"]["LocalPath"])
+        self._write_config_files()
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds")
         outcome = run_process(
             container.argv, cwd=container.cwd, env=container.env, log=tail, stop=run.stop,
             timeout_s=float(max_runtime) if max_runtime else None, mounts={**container.mounts, **run.mounts},
         )
         return outcome, tail
+
+    def _write_config_files(self) -> None:
+        config = self._run.opt_ml("config")
+        job = {
+            "ProcessingJobArn": self.arn, "ProcessingJobName": self.processing_job_name,
+            "AppSpecification": self.app_specification, "Environment": self.environment,
+            "ProcessingInputs": self.processing_inputs or [],
+            "ProcessingOutputConfig": self.processing_output_config or {},
+            "RoleArn": self.role_arn,  # ProcessingResources too on AWS: moto does not keep it
+            "StoppingCondition": self.stopping_condition or {},
+        }
+        (config / "processingjobconfig.json").write_text(json.dumps(job, default=str))
+        (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
 
     def _end(self, status: str, reason: str | None) -> None:
         self.processing_end_time = self.last_modified_time = _now()

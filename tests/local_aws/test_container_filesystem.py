@@ -125,7 +125,8 @@ def test_processing_code_reads_and_writes_the_real_processing_paths(processing_d
 
     assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
     result = processing_data.get_object(Bucket=BUCKET, Key="processed/fs-process/result.json")["Body"].read()
-    assert json.loads(result) == {"counts": {"a.txt": 2, "b.txt": 1}, "cwd": "/opt/ml/processing/input/code"}
+    assert json.loads(result) == {"counts": {"a.txt": 2, "b.txt": 1}, "cwd": "/opt/ml/processing/input/code",
+                                  "job": "fs-process", "hosts": ["algo-1"]}  # /opt/ml/config/*.json
 
 
 def test_a_framework_processor_runproc_script_cds_into_its_code_folder(processing_data):
