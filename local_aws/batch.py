@@ -128,14 +128,15 @@ class SandboxBatchJob(moto_batch.Job):
         for point in self._get_container_property("mountPoints", []) or []:
             name, target = point.get("sourceVolume"), point.get("containerPath")
             if name not in volumes:
+                known = ", ".join(map(str, volumes)) or "none"
                 raise ValueError(f"mountPoints names sourceVolume {name!r}, which is not in volumes "
-                                 f"({', '.join(map(str, volumes)) or 'none'}): add it to containerProperties.volumes")
+                                 f"({known}): add it to containerProperties.volumes")
             if not target or not str(target).startswith("/"):
-                raise ValueError(f"mountPoints containerPath {target!r} must be an absolute path in the container")
+                raise ValueError(f"mountPoints containerPath {target!r} must be an absolute container path")
             volume = volumes[name]
             if volume.get("efsVolumeConfiguration"):
-                raise ValueError(f"volume {name!r} is an EFS volume, which the local sandbox cannot mount: use a "
-                                 "host.sourcePath volume")
+                raise ValueError(f"volume {name!r} is an EFS volume, which the local sandbox cannot mount: "
+                                 "use a host.sourcePath volume")
             source = (volume.get("host") or {}).get("sourcePath")
             host = Path(source) if source else root / "volumes" / name
             host.mkdir(parents=True, exist_ok=True)

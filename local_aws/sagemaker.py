@@ -10,8 +10,9 @@ job code use the paths AWS defines:
   https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html
 - processing: "How Amazon SageMaker Processing Runs Your Processing Container Image"
   https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-run-image.html and "How Amazon SageMaker
-  Processing Configures Your Processing Container" (/opt/ml/config/processingjobconfig.json,
-  resourceconfig.json) https://docs.aws.amazon.com/sagemaker/latest/dg/build-your-own-processing-container.html
+  Processing Configures Your Processing Container" (/opt/ml/config/processingjobconfig.json and
+  resourceconfig.json)
+  https://docs.aws.amazon.com/sagemaker/latest/dg/build-your-own-processing-container.html
 """
 
 from __future__ import annotations
@@ -366,7 +367,8 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
             for item in self.processing_inputs or []:
                 source = item.get("S3Input")
                 if source:
-                    s3io.download_prefix(source["S3Uri"], run.host_path(_processing_path(source["LocalPath"])))
+                    local = run.host_path(_processing_path(source["LocalPath"]))
+                    s3io.download_prefix(source["S3Uri"], local)
             outcome, tail = self._process()
             if outcome.stopped:
                 return self._end("Stopped", None)
@@ -416,7 +418,8 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
             "StoppingCondition": self.stopping_condition or {},
         }
         (config / "processingjobconfig.json").write_text(json.dumps(job, default=str))
-        (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+        hosts = {"current_host": "algo-1", "hosts": ["algo-1"]}
+        (config / "resourceconfig.json").write_text(json.dumps(hosts))
 
     def _end(self, status: str, reason: str | None) -> None:
         self.processing_end_time = self.last_modified_time = _now()
@@ -428,7 +431,8 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
 
 def _processing_path(local_path: str) -> str:
     """A ProcessingS3Input's LocalPath "must begin with /opt/ml/processing/" (SageMaker API reference,
-    ProcessingS3Input: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html)."""
+    ProcessingS3Input:
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html)."""
     if not local_path.startswith("/opt/ml/processing/"):
         raise ValueError(f"LocalPath {local_path!r} must begin with /opt/ml/processing/")
     return local_path

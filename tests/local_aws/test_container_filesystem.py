@@ -21,6 +21,7 @@ from tests.local_aws.test_batch import batch, log_lines, run  # noqa: F401 (batc
 from tests.local_aws.training_jobs import BUCKET, ROLE, SKLEARN_IMAGE, training_request
 
 PROBE = TEST_JOB_ROOT / "fs_probe"
+PROCESS_SCRIPT = (PROBE / "process.py").read_bytes()
 HOST_OPT_ML = Path("/opt/ml")
 
 
@@ -45,7 +46,8 @@ def wait_training(name: str) -> dict:
 def model_files(s3, name: str) -> dict[str, str]:
     body = s3.get_object(Bucket=BUCKET, Key=f"models/{name}/output/model.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-        return {m.name.removeprefix("./"): archive.extractfile(m).read().decode() for m in archive if m.isfile()}
+        return {m.name.removeprefix("./"): archive.extractfile(m).read().decode()
+                for m in archive if m.isfile()}
 
 
 @pytest.fixture
@@ -78,7 +80,8 @@ def test_two_concurrent_jobs_see_only_their_own_files(probe_code):
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
         assert sorted(model_files(probe_code, name)) == sorted(["x", name])
     left, right = results["fs-left"], results["fs-right"]
-    assert left["TrainingStartTime"] < right["TrainingEndTime"] and right["TrainingStartTime"] < left["TrainingEndTime"]
+    assert left["TrainingStartTime"] < right["TrainingEndTime"]  # they ran at the same time
+    assert right["TrainingStartTime"] < left["TrainingEndTime"]
     assert not any(HOST_OPT_ML.iterdir()), "a job wrote to the host's /opt/ml"
 
 
@@ -87,7 +90,8 @@ def processing_request(name: str, entrypoint: list[str], inputs: dict[str, str])
         ProcessingJobName=name,
         RoleArn=ROLE,
         AppSpecification={"ImageUri": SKLEARN_IMAGE, "ContainerEntrypoint": entrypoint},
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5}},
+        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
+                                               "VolumeSizeInGB": 5}},
         ProcessingInputs=[
             {"InputName": local.rsplit("/", 1)[-1], "S3Input": {
                 "S3Uri": f"s3://{BUCKET}/{prefix}", "LocalPath": local, "S3DataType": "S3Prefix",
@@ -116,9 +120,11 @@ def processing_data(s3):
 
 
 def test_processing_code_reads_and_writes_the_real_processing_paths(processing_data):
-    processing_data.put_object(Bucket=BUCKET, Key="pcode/process.py", Body=(PROBE / "process.py").read_bytes())
-    request = processing_request("fs-process", ["python3", "/opt/ml/processing/input/code/process.py"],
-                                 {"/opt/ml/processing/input/code": "pcode", "/opt/ml/processing/input/data": "raw"})
+    processing_data.put_object(Bucket=BUCKET, Key="pcode/process.py", Body=PROCESS_SCRIPT)
+    request = processing_request(
+        "fs-process", ["python3", "/opt/ml/processing/input/code/process.py"],
+        {"/opt/ml/processing/input/code": "pcode", "/opt/ml/processing/input/data": "raw"},
+    )
     boto3.client("sagemaker").create_processing_job(**request)
 
     job = wait_processing("fs-process")
@@ -130,8 +136,9 @@ def test_processing_code_reads_and_writes_the_real_processing_paths(processing_d
 
 
 def test_a_framework_processor_runproc_script_cds_into_its_code_folder(processing_data):
-    """The SageMaker Python SDK's FrameworkProcessor runs runproc.sh, which does `cd /opt/ml/processing/input/code/`."""
-    processing_data.put_object(Bucket=BUCKET, Key="fp/entrypoint/runproc.sh", Body=(PROBE / "runproc.sh").read_bytes())
+    """The SageMaker Python SDK's FrameworkProcessor runs runproc.sh: `cd /opt/ml/processing/input/code/`."""
+    runproc = (PROBE / "runproc.sh").read_bytes()
+    processing_data.put_object(Bucket=BUCKET, Key="fp/entrypoint/runproc.sh", Body=runproc)
     processing_data.put_object(Bucket=BUCKET, Key="fp/code/sourcedir.tar.gz",
                                Body=tar_gz({"process.py": (PROBE / "process.py").read_bytes()}))
     request = processing_request(
@@ -149,7 +156,7 @@ def test_a_framework_processor_runproc_script_cds_into_its_code_folder(processin
 
 
 def test_a_processing_input_outside_opt_ml_processing_fails_naming_the_rule(processing_data):
-    processing_data.put_object(Bucket=BUCKET, Key="pcode/process.py", Body=(PROBE / "process.py").read_bytes())
+    processing_data.put_object(Bucket=BUCKET, Key="pcode/process.py", Body=PROCESS_SCRIPT)
     request = processing_request("fs-bad-path", ["python3", "/opt/ml/processing/input/code/process.py"],
                                  {"/opt/ml/processing/input/code": "pcode", "/data/raw": "raw"})
     boto3.client("sagemaker").create_processing_job(**request)

@@ -27,7 +27,8 @@ if args.marker:
     Path(f"/opt/ml/model/{args.marker}").write_text(args.marker)
     Path(f"/tmp/{args.marker}").write_text(args.marker)
     time.sleep(args.wait)
-    seen = sorted(p.name for p in Path("/opt/ml/model").iterdir()) + sorted(p.name for p in Path("/tmp").iterdir())
+    seen = sorted(p.name for p in Path("/opt/ml/model").iterdir())
+    seen += sorted(p.name for p in Path("/tmp").iterdir())
     hidden = Path(args.jobs_root)
     others = sorted(p.name for p in hidden.iterdir()) if args.jobs_root and hidden.is_dir() else []
     print(f"sees {seen}, jobs root {others}")
