@@ -99,11 +99,12 @@ def namespaced(
     if not mounts:
         return list(argv), cwd
     unshare = _unshare()
+    mounts = {str(Path(target)): Path(source) for target, source in mounts.items()}
     pairs: list[str] = []
     for target, source in _mount_order(mounts):
         if not source.exists():
             raise FileNotFoundError(f"the host path {source} to mount at {target} does not exist")
-        point = Path(target)  # the (empty) mount point on the host: a bind needs one
+        point = _mount_point(target, mounts)  # a bind needs an (empty) folder or file to cover
         try:
             if source.is_dir():
                 point.mkdir(parents=True, exist_ok=True)
@@ -132,6 +133,17 @@ def container_path(host: Path | str, mounts: dict[str, Path]) -> str:
             if best is None or depth > best[0]:
                 best = (depth, str(Path(target) / host_path.relative_to(source)))
     return best[1] if best else str(host_path)
+
+
+def _mount_point(target: str, mounts: dict[str, Path]) -> Path:
+    """Where `target` is before it is mounted: in the folder of the mount it lies under, if any (so
+    /opt/ml/code under /opt/ml is made in that job's folder), else on the host itself."""
+    path = Path(target)
+    parents = [Path(t) for t in mounts if Path(t) != path and _is_under(path, Path(t))]
+    if not parents:
+        return path
+    parent = max(parents, key=lambda t: len(t.parts))
+    return mounts[str(parent)] / path.relative_to(parent)
 
 
 def _mount_order(mounts: dict[str, Path]) -> list[tuple[str, Path]]:

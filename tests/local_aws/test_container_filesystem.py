@@ -242,3 +242,23 @@ def test_mounts_are_ordered_so_none_hides_another_s_host_folder(tmp_path):
         assert order[-1] == "/tmp"
     assert process.container_path(job / "opt" / "ml" / "model", mounts) == "/opt/ml/model"
     assert process.container_path(tmp_path / "elsewhere", {}) == str(tmp_path / "elsewhere")
+
+
+def test_a_mount_inside_another_gets_its_mount_point_in_that_folder_not_on_the_host(tmp_path):
+    job, extra = tmp_path / "job", tmp_path / "extra"
+    job.mkdir()
+    extra.mkdir()
+    (extra / "f.txt").write_text("nested\n")
+    (job / "own.txt").write_text("own\n")
+    lines: list[str] = []
+
+    outcome = process.run_process(
+        ["sh", "-c", "cat /opt/ml/own.txt /opt/ml/extra/f.txt; pwd; touch /opt/ml/extra/made"],
+        cwd=job, env={"PATH": "/usr/bin:/bin"}, log=lines.append, stop=threading.Event(),
+        mounts={"/opt/ml/extra/": extra, "/opt/ml": job},
+    )
+
+    assert outcome.exit_code == 0, lines
+    assert [line.strip() for line in lines] == ["own", "nested", "/opt/ml"]
+    assert (job / "extra").is_dir() and not Path("/opt/ml/extra").exists()
+    assert (extra / "made").exists() and not any(HOST_OPT_ML.iterdir())
