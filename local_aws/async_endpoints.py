@@ -31,10 +31,12 @@ from moto.sagemakerruntime import responses as runtime_responses
 
 from local_aws import containers, images, jobs, s3io
 from local_aws.cloudwatch import LogStream
+from local_aws.process import container_path, namespaced
 
 log = logging.getLogger(__name__)
 
 WORKER = Path(__file__).with_name("async_worker.py")
+_CODE_DIR = "<code dir>"  # filled in once prepare() says where the image's code folder is mounted
 ANSWER_PREFIX = "@@answer@@ "
 ENDPOINT_GROUP = "/aws/sagemaker/Endpoints/{name}"
 _runtimes: dict[tuple[str, str, str], EndpointRuntime] = {}
@@ -60,6 +62,10 @@ class EndpointRuntime:
         self.container = model.primary_container or model.containers[0]
         self.variant = config.production_variants[0]["VariantName"]
         self.root = jobs.workspace("endpoint", endpoint.endpoint_name)
+        # The model process's own filesystem (/opt/ml, /tmp) in its mount namespace; requests wait
+        # for it in its /tmp (the sandbox's stand-in for the HTTP body AWS's model server receives).
+        self.mounts = jobs.private_mounts(self.root)
+        self.requests = self.root / "tmp" / "orchard-requests"
         self.stop = jobs.new_stop_signal()
         self.pending: queue.Queue[Invocation | None] = queue.Queue()
         self.in_flight: dict[str, Invocation] = {}
@@ -104,11 +110,14 @@ class EndpointRuntime:
             s3io.untar(archive, model_dir)
         code_dir = image.folder or (model_dir / "code")
         env = {**jobs.aws_env(self.region), **(self.container.get("Environment") or {})}
-        command = ["python", str(WORKER), str(model_dir), str(code_dir)]
+        command = ["python", str(WORKER), "/opt/ml/model", _CODE_DIR]
         prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[])
+        mounts = {**prepared.mounts, **self.mounts}
+        prepared.argv[prepared.argv.index(_CODE_DIR)] = container_path(code_dir, mounts)
+        argv, cwd = namespaced(prepared.argv, prepared.cwd, mounts)
         self.process = subprocess.Popen(
-            prepared.argv,
-            cwd=prepared.cwd,
+            argv,
+            cwd=cwd,
             env={**prepared.env, "PYTHONUNBUFFERED": "1"},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -167,7 +176,7 @@ class EndpointRuntime:
 
     def _stage(self, invocation: Invocation) -> dict[str, str] | None:
         """Download the input next to the process; a missing input is the invocation's failure."""
-        local = self.root / "requests" / invocation.inference_id
+        local = self.requests / invocation.inference_id
         local.parent.mkdir(parents=True, exist_ok=True)
         try:
             local.write_bytes(self._s3_get(invocation.input_location))
@@ -179,8 +188,8 @@ class EndpointRuntime:
             return None
         return {
             "id": invocation.inference_id,
-            "input": str(local),
-            "output": f"{local}.out",
+            "input": container_path(local, self.mounts),
+            "output": container_path(Path(f"{local}.out"), self.mounts),
             "content_type": invocation.content_type,
             "accept": invocation.accept,
         }
@@ -195,7 +204,7 @@ class EndpointRuntime:
             invocation = self.in_flight.pop(result["id"], None)
             if invocation is None:
                 continue
-            local = self.root / "requests" / invocation.inference_id
+            local = self.requests / invocation.inference_id
             if result["ok"]:
                 self._write(invocation.output_location, Path(f"{local}.out").read_bytes())
             else:

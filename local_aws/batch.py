@@ -11,6 +11,7 @@ import fnmatch
 import logging
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from moto.batch import models as moto_batch
@@ -89,15 +90,22 @@ class SandboxBatchJob(moto_batch.Job):
         self.job_started_at = datetime.now()
         self._start_attempt()
         container = containers.prepare(image, self._command(), self._environment(), stream.write)
-        self.status = JobStatus.RUNNING.value
-        outcome = run_process(
-            container.argv,
-            cwd=container.cwd,
-            env=container.env,
-            log=stream.write,
-            stop=self._stop_signal,
-            timeout_s=self._get_attempt_duration(),
-        )
+        root = jobs.workspace("batch", self.job_id)
+        try:
+            mounts, read_only = self._volumes(root)
+            self.status = JobStatus.RUNNING.value
+            outcome = run_process(
+                container.argv,
+                cwd=container.cwd,
+                env=container.env,
+                log=stream.write,
+                stop=self._stop_signal,
+                timeout_s=self._get_attempt_duration(),
+                mounts={**container.mounts, **jobs.private_mounts(root, opt_ml=False), **mounts},
+                read_only=read_only,
+            )
+        finally:
+            jobs.discard(root)
         self.exit_code = outcome.exit_code
         if outcome.stopped:
             return False, self.job_stopped_reason or "Job terminated"
@@ -107,6 +115,35 @@ class SandboxBatchJob(moto_batch.Job):
             self._container_reason = f"exit code {outcome.exit_code}"
             return False, ESSENTIAL_CONTAINER_EXITED
         return True, ""
+
+    def _volumes(self, root: Path) -> tuple[dict[str, Path], set[str]]:
+        """The job definition's mountPoints, each bound at its containerPath (AWS Batch API reference:
+        MountPoint https://docs.aws.amazon.com/batch/latest/APIReference/API_MountPoint.html, Volume and
+        Host https://docs.aws.amazon.com/batch/latest/APIReference/API_Host.html): a volume's
+        host.sourcePath is that host folder (created if missing, as the Docker daemon does); a volume
+        without one is a fresh folder of this job's own."""
+        volumes = {v.get("name"): v for v in self._get_container_property("volumes", []) or []}
+        mounts: dict[str, Path] = {}
+        read_only: set[str] = set()
+        for point in self._get_container_property("mountPoints", []) or []:
+            name, target = point.get("sourceVolume"), point.get("containerPath")
+            if name not in volumes:
+                known = ", ".join(map(str, volumes)) or "none"
+                raise ValueError(f"mountPoints names sourceVolume {name!r}, which is not in volumes "
+                                 f"({known}): add it to containerProperties.volumes")
+            if not target or not str(target).startswith("/"):
+                raise ValueError(f"mountPoints containerPath {target!r} must be an absolute container path")
+            volume = volumes[name]
+            if volume.get("efsVolumeConfiguration"):
+                raise ValueError(f"volume {name!r} is an EFS volume, which the local sandbox cannot mount: "
+                                 "use a host.sourcePath volume")
+            source = (volume.get("host") or {}).get("sourcePath")
+            host = Path(source) if source else root / "volumes" / name
+            host.mkdir(parents=True, exist_ok=True)
+            mounts[target] = host
+            if point.get("readOnly"):
+                read_only.add(target)
+        return mounts, read_only
 
     def _open_log_stream(self) -> LogStream:
         # AWS names the stream <job definition name>/default/<ECS task id>, new for every attempt.

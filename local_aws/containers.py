@@ -1,7 +1,8 @@
 """What `docker run <image> <command>` means here: a process in the image's environment.
 
 The image folder's Dockerfile (when there is one) gives the ENTRYPOINT, CMD, WORKDIR and ENV the
-real container would have; the folder stands in for WORKDIR, and `python` is the image's venv.
+real container would have; the folder is bound at WORKDIR (`Container.mounts`, the process runs in its
+own mount namespace: local_aws/process.py), and `python` is the image's venv.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Container:
     argv: list[str]
     cwd: Path
     env: dict[str, str]
+    mounts: dict[str, Path] = field(default_factory=dict)  # container path -> host path
 
 
 def read_dockerfile(folder: Path) -> DockerfileSpec:
@@ -102,9 +104,11 @@ def prepare(
     argv = [*(entrypoint or spec.entrypoint), *(command if command else spec.cmd)]
     if not argv:
         raise ValueError(f"image {image.uri} has no ENTRYPOINT or CMD and the job gives no command")
-    argv = [_map_token(token, spec.workdir, folder, bin_dir) for token in argv]
-    if (folder / argv[0]).is_file():  # an executable of the image's WORKDIR, e.g. SageMaker's `train`
-        argv[0] = str(folder / argv[0])
+    argv = [str(bin_dir / "python") if token in PYTHON_NAMES else token for token in argv]
+    # The image's code at its WORKDIR, e.g. /opt/program, as the real container has it.
+    mounts = {spec.workdir: folder} if spec.workdir != "/" else {}
+    if not argv[0].startswith("/") and (folder / argv[0]).is_file():  # e.g. SageMaker's `train` in WORKDIR
+        argv[0] = f"{spec.workdir.rstrip('/')}/{argv[0]}" if mounts else str(folder / argv[0])
     host = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
     job_env = {
         **host,
@@ -113,13 +117,4 @@ def prepare(
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "VIRTUAL_ENV": str(bin_dir.parent),
     }
-    return Container(argv=argv, cwd=folder, env=job_env)
-
-
-def _map_token(token: str, workdir: str, folder: Path, bin_dir: Path) -> str:
-    if token in PYTHON_NAMES:
-        return str(bin_dir / "python")
-    prefix = workdir.rstrip("/") + "/"
-    if workdir != "/" and token.startswith(prefix):
-        return str(folder / token[len(prefix):])
-    return token
+    return Container(argv=argv, cwd=folder, env=job_env, mounts=mounts)

@@ -69,7 +69,8 @@ def _run_device(thing: iot_models.FakeThing, stop: threading.Event) -> None:
         argv = ["python", "agent.py", "--config", str(config_file)] + (["--images", str(camera)] if camera else [])
         env = {k: v for k, v in jobs.aws_env(thing.region_name).items() if not k.startswith("AWS_SECRET") and k != "AWS_ACCESS_KEY_ID"}
         container = containers.prepare(images.resolve(AGENT_IMAGE), argv, env, stream.write)
-        outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=stream.write, stop=stop)
+        outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=stream.write,
+                              stop=stop, mounts=container.mounts)
         stream.write(f"[sandbox] device {thing.thing_name} agent exited with status {outcome.exit_code}")
     except Exception as error:  # a device that cannot start says why in its log stream
         log.warning("simulated device %s failed to start: %s", thing.thing_name, error)

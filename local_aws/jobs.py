@@ -49,11 +49,34 @@ def stop_all() -> None:
         stop.set()
 
 
-def workspace(kind: str, name: str) -> Path:
-    """A fresh scratch folder for one job (the container's filesystem)."""
+def jobs_root() -> Path:
+    """The folder holding every job's workspace (ORCHARD_JOB_WORKDIR, else <tmp>/orchard-jobs)."""
     root = Path(os.environ.get("ORCHARD_JOB_WORKDIR", Path(tempfile.gettempdir()) / "orchard-jobs"))
     root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{kind}-{name[:40]}-", dir=root))
+    return root
+
+
+def workspace(kind: str, name: str) -> Path:
+    """A fresh scratch folder for one job (the container's filesystem)."""
+    return Path(tempfile.mkdtemp(prefix=f"{kind}-{name[:40]}-", dir=jobs_root()))
+
+
+def private_mounts(root: Path, opt_ml: bool = True) -> dict[str, Path]:
+    """A job's own filesystem, for `run_process(mounts=...)`: its workspace's opt/ml at /opt/ml, its
+    own /tmp, and the other jobs' workspaces out of sight (an empty folder over the jobs root)."""
+    tmp = root / "tmp"
+    tmp.mkdir(exist_ok=True)
+    tmp.chmod(0o1777)
+    mounts = {"/tmp": tmp}
+    if opt_ml:
+        (root / "opt" / "ml").mkdir(parents=True, exist_ok=True)
+        mounts["/opt/ml"] = root / "opt" / "ml"
+    everything = jobs_root()
+    if Path("/tmp") not in everything.parents:  # under /tmp the job's own /tmp already hides it
+        empty = everything / ".empty"
+        empty.mkdir(exist_ok=True)
+        mounts[str(everything)] = empty
+    return mounts
 
 
 def discard(path: Path) -> None:

@@ -94,7 +94,7 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
                                        entrypoint=["python3", "/opt/program/compile.py"])
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_S)
         outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=log_line,
-                              stop=self._stop, timeout_s=float(max_runtime))
+                              stop=self._stop, timeout_s=float(max_runtime), mounts=container.mounts)
         if outcome.stopped or outcome.timed_out:
             return self._end("STOPPED", "MaxRuntimeExceeded" if outcome.timed_out else None)
         if outcome.exit_code != 0:

@@ -3,8 +3,16 @@
 moto creates these jobs already Completed. Here a job is InProgress while its container runs
 (SecondaryStatus Starting → Downloading → Training → Uploading → Completed), and ends Completed,
 Failed (with FailureReason) or Stopped, with ModelArtifacts, final metrics and logs in
-/aws/sagemaker/<Kind>Jobs as AWS writes them. `/opt/ml` is a per-job folder; paths under it in
-arguments and environment values are mapped there.
+/aws/sagemaker/<Kind>Jobs as AWS writes them. Each job's process runs in its own mount namespace with
+its workspace's opt/ml bound at the real `/opt/ml` (local_aws/process.py), so arguments, SM_* values and
+job code use the paths AWS defines:
+- training: "How Amazon SageMaker AI Provides Training Information"
+  https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-running-container.html
+- processing: "How Amazon SageMaker Processing Runs Your Processing Container Image"
+  https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-run-image.html and "How Amazon SageMaker
+  Processing Configures Your Processing Container" (/opt/ml/config/processingjobconfig.json and
+  resourceconfig.json)
+  https://docs.aws.amazon.com/sagemaker/latest/dg/build-your-own-processing-container.html
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 
 from local_aws import containers, images, jobs, s3io
 from local_aws.cloudwatch import PROCESSING_GROUP, TRAINING_GROUP, TRANSFORM_GROUP, LogStream
-from local_aws.process import Outcome, run_process
+from local_aws.process import Outcome, container_path, run_process
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +75,24 @@ class _RunningJob:
         self.kind, self.name, self.account_id, self.region, self.group = kind, name, account_id, region, group
         self.stop = jobs.new_stop_signal()
         self.root = jobs.workspace(kind, name)
+        self.mounts = jobs.private_mounts(self.root)  # /opt/ml, /tmp; more for paths outside /opt/ml
+
+    def host_path(self, container_path: str) -> Path:
+        """The host folder behind a container path: under /opt/ml it is the workspace's, any other
+        (e.g. a CheckpointConfig.LocalPath) gets its own folder mounted at that path."""
+        path = Path(container_path)
+        if not path.is_absolute():
+            raise ValueError(f"{container_path!r} is not an absolute path in the container")
+        if path == Path(OPT_ML) or Path(OPT_ML) in path.parents:
+            host = self.root.joinpath("opt", "ml", *path.relative_to(OPT_ML).parts)
+        else:
+            host = self.mounts.get(str(path)) or self.root / "mounts" / str(len(self.mounts))
+            self.mounts[str(path)] = host
+        host.mkdir(parents=True, exist_ok=True)
+        return host
 
     def log_stream(self, host: str = "algo-1") -> LogStream:
         return LogStream(self.account_id, self.region, self.group, f"{self.name}/{host}-{int(time.time())}")
-
-    def map_path(self, value: str) -> str:
-        """`/opt/ml/...` inside the container is `<workspace>/opt/ml/...` here."""
-        return re.sub(r"(?<![\w/])/opt/ml(?=/|$)", str(self.root / "opt" / "ml"), value)
 
     def opt_ml(self, *parts: str) -> Path:
         path = self.root.joinpath("opt", "ml", *parts)
@@ -173,10 +192,7 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
             s3io.download_prefix(checkpoint_uri, self._checkpoint_dir())
 
     def _checkpoint_dir(self) -> Path:
-        local = (self.checkpoint_config or {}).get("LocalPath", "/opt/ml/checkpoints")
-        path = Path(self._run.map_path(local))
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        return self._run.host_path((self.checkpoint_config or {}).get("LocalPath", "/opt/ml/checkpoints"))
 
     def _train(self, image: images.JobImage) -> tuple[Outcome, _Tail]:
         run = self._run
@@ -192,13 +208,15 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         else:
             container = _byo_container(image, env, tail)
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds")
+        self._checkpoint_dir()  # its mount point exists before the job starts
         outcome = run_process(
-            [run.map_path(a) for a in container.argv],
+            container.argv,
             cwd=container.cwd,
-            env={k: run.map_path(v) for k, v in container.env.items()},
+            env=container.env,
             log=tail,
             stop=run.stop,
             timeout_s=float(max_runtime) if max_runtime else None,
+            mounts={**container.mounts, **run.mounts},
         )
         return outcome, tail
 
@@ -349,7 +367,8 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
             for item in self.processing_inputs or []:
                 source = item.get("S3Input")
                 if source:
-                    s3io.download_prefix(source["S3Uri"], Path(run.map_path(source["LocalPath"])))
+                    local = run.host_path(_processing_path(source["LocalPath"]))
+                    s3io.download_prefix(source["S3Uri"], local)
             outcome, tail = self._process()
             if outcome.stopped:
                 return self._end("Stopped", None)
@@ -359,7 +378,7 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
             for item in (self.processing_output_config or {}).get("Outputs", []):
                 target = item.get("S3Output")
                 if target:
-                    s3io.upload_dir(Path(run.map_path(target["LocalPath"])), target["S3Uri"])
+                    s3io.upload_dir(run.host_path(target["LocalPath"]), target["S3Uri"])
             self._end("Completed", None)
         except Exception as error:
             log.exception("processing job %s failed in the sandbox", self.processing_job_name)
@@ -373,16 +392,34 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
         image = images.resolve(spec.get("ImageUri", ""))
         tail = _Tail(run.log_stream().write)
         env = {**jobs.aws_env(run.region), **self.environment}
-        entrypoint = [run.map_path(a) for a in spec.get("ContainerEntrypoint", [])]
-        arguments = [run.map_path(a) for a in spec.get("ContainerArguments", [])]
-        code_dir = _script_folder(entrypoint + arguments) if image.is_framework else None
+        entrypoint = list(spec.get("ContainerEntrypoint", []))
+        arguments = list(spec.get("ContainerArguments", []))
+        code_dir = _script_folder(run, entrypoint + arguments) if image.is_framework else None
         container = containers.prepare(image, arguments, env, tail, code_dir=code_dir, entrypoint=entrypoint)
+        for item in (self.processing_output_config or {}).get("Outputs", []):
+            if item.get("S3Output"):  # the output folders exist (empty) when the container starts
+                run.host_path(item["S3Output"]["LocalPath"])
+        self._write_config_files()
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds")
         outcome = run_process(
-            container.argv, cwd=container.cwd, env={k: run.map_path(v) for k, v in container.env.items()},
-            log=tail, stop=run.stop, timeout_s=float(max_runtime) if max_runtime else None,
+            container.argv, cwd=container.cwd, env=container.env, log=tail, stop=run.stop,
+            timeout_s=float(max_runtime) if max_runtime else None, mounts={**container.mounts, **run.mounts},
         )
         return outcome, tail
+
+    def _write_config_files(self) -> None:
+        config = self._run.opt_ml("config")
+        job = {
+            "ProcessingJobArn": self.arn, "ProcessingJobName": self.processing_job_name,
+            "AppSpecification": self.app_specification, "Environment": self.environment,
+            "ProcessingInputs": self.processing_inputs or [],
+            "ProcessingOutputConfig": self.processing_output_config or {},
+            "RoleArn": self.role_arn,  # ProcessingResources too on AWS: moto does not keep it
+            "StoppingCondition": self.stopping_condition or {},
+        }
+        (config / "processingjobconfig.json").write_text(json.dumps(job, default=str))
+        hosts = {"current_host": "algo-1", "hosts": ["algo-1"]}
+        (config / "resourceconfig.json").write_text(json.dumps(hosts))
 
     def _end(self, status: str, reason: str | None) -> None:
         self.processing_end_time = self.last_modified_time = _now()
@@ -392,11 +429,23 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
         self.processing_job_status = status
 
 
-def _script_folder(argv: list[str]) -> Path:
-    """A framework processing image runs a script given as an input (e.g. .../input/code/prep.py)."""
+def _processing_path(local_path: str) -> str:
+    """A ProcessingS3Input's LocalPath "must begin with /opt/ml/processing/" (SageMaker API reference,
+    ProcessingS3Input:
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProcessingS3Input.html)."""
+    if not local_path.startswith("/opt/ml/processing/"):
+        raise ValueError(f"LocalPath {local_path!r} must begin with /opt/ml/processing/")
+    return local_path
+
+
+def _script_folder(run: _RunningJob, argv: list[str]) -> Path:
+    """A framework processing image runs a script given as an input (e.g. .../input/code/prep.py, or
+    the SDK FrameworkProcessor's .../input/entrypoint/runproc.sh): its host folder."""
     for token in argv:
-        if token.endswith(".py") and Path(token).is_file():
-            return Path(token).parent
+        if token.endswith((".py", ".sh")) and token.startswith(OPT_ML + "/"):
+            script = run.host_path(str(Path(token).parent)) / Path(token).name
+            if script.is_file():
+                return script.parent
     raise ValueError(
         "an AWS framework processing image needs its script as a ProcessingInput and its path in "
         "ContainerEntrypoint, e.g. ['python3', '/opt/ml/processing/input/code/prepare.py']"
@@ -453,6 +502,7 @@ class SandboxTransformJob(_SandboxJob, moto_sm.FakeTransformJob):
 
 
 INFERENCE_RUNNER = Path(__file__).with_name("inference_runner.py")
+_CODE_DIR = "<code dir>"  # filled in once prepare() says where the image's code folder is mounted
 
 
 def run_inference(
@@ -475,15 +525,23 @@ def run_inference(
     env = {**jobs.aws_env(run.region), **(model_container.get("Environment") or {}), **(extra_env or {})}
     code_dir = image.folder or (model_dir / "code")
     tail = _Tail(run.log_stream().write)
-    requests = [{"input": str(p), "output": str(output_root / f"{p.relative_to(input_root)}.out")} for p in input_files]
-    request_file = run.root / "requests.json"
+    # The model process sees its own filesystem: every path it is given is a container path.
+    mounts = dict(run.mounts)
+    requests = [{"input": container_path(p, mounts),
+                 "output": container_path(output_root / f"{p.relative_to(input_root)}.out", mounts)}
+                for p in input_files]
+    request_file = run.opt_ml("sandbox") / "requests.json"
     request_file.write_text(json.dumps(requests))
-    command = ["python", str(INFERENCE_RUNNER), "--model-dir", str(model_dir), "--code-dir", str(code_dir),
-               "--requests", str(request_file), "--content-type", content_type, "--accept", accept]
+    command = ["python", str(INFERENCE_RUNNER), "--model-dir", "/opt/ml/model",
+               "--code-dir", _CODE_DIR, "--requests", container_path(request_file, mounts),
+               "--content-type", content_type, "--accept", accept]
     if split_lines:
         command.append("--split-lines")
     container = containers.prepare(image, command, env, tail, code_dir=code_dir, entrypoint=[])
-    outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=tail, stop=run.stop)
+    mounts.update(container.mounts)  # the image's folder at its WORKDIR, if it has one
+    container.argv[container.argv.index(_CODE_DIR)] = container_path(code_dir, mounts)
+    outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=tail, stop=run.stop,
+                          mounts=mounts)
     return outcome, tail
 
 
