@@ -300,3 +300,171 @@ def test_a_job_reading_a_bucket_in_its_own_region_runs(aws):
     )
     assert seen[-1] == "Completed", sagemaker.describe_processing_job(ProcessingJobName="same-region").get("FailureReason")
     assert json.loads(s3.get_object(Bucket=BUCKET, Key="counts/counts.json")["Body"].read()) == {"a.txt": 2}
+
+
+# --------------------------------------------------------------------------- List*/Describe* sweep
+
+
+def _create_resources_the_pipelines_read(fargate: dict) -> dict[str, str]:
+    """One of each resource the DAGs, their hooks and the provider operators list or describe."""
+    from tests.local_aws.test_async_endpoints_and_labeling import BUCKET as LABELING_BUCKET
+    from tests.local_aws.test_async_endpoints_and_labeling import labeling_request
+
+    s3, sagemaker, batch = boto3.client("s3"), boto3.client("sagemaker"), boto3.client("batch")
+    iam, ec2, emr, iot = boto3.client("iam"), boto3.client("ec2"), boto3.client("emr"), boto3.client("iot")
+    for bucket in (BUCKET, LABELING_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    ids: dict[str, str] = {}
+    # SageMaker: every job kind (their images map to nothing, so they end Failed at once), a model,
+    # an endpoint, a compilation job for a platform, a labeling job, a model package.
+    unmapped = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/nope:1"
+    sagemaker.create_processing_job(**{**_tiny_processing_request("sweep-processing", f"s3://{BUCKET}/x/"),
+                                       "AppSpecification": {"ImageUri": unmapped}})
+    sagemaker.create_training_job(
+        TrainingJobName="sweep-training", RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": unmapped, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+    assert _deploy(sagemaker, "sweep-echo", {"model.json": b'{"name": "s"}'})[-1] == "InService"
+    sagemaker.create_transform_job(
+        TransformJobName="sweep-transform", ModelName="sweep-echo",
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/x/"}}},
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/transform/"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    sagemaker.create_compilation_job(
+        CompilationJobName="sweep-neo", RoleArn=ROLE,
+        InputConfig={"S3Uri": f"s3://{BUCKET}/m.tar.gz", "DataInputConfig": '{"x": [1, 3]}', "Framework": "ONNX"},
+        OutputConfig={"S3OutputLocation": f"s3://{BUCKET}/neo", "TargetPlatform": {"Os": "LINUX", "Arch": "ARM64"}},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+    s3.put_object(Bucket=LABELING_BUCKET, Key="manifest/in.manifest", Body=b'{"source-ref": "s3://b/f.png"}\n')
+    s3.put_object(Bucket=LABELING_BUCKET, Key="manifest/categories.json",
+                  Body=json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}]}))
+    sagemaker.create_labeling_job(**labeling_request("sweep-labeling", mode="BoundingBox"))
+    sagemaker.create_model_package_group(ModelPackageGroupName="sweep-group")
+    ids["model_package"] = sagemaker.create_model_package(
+        ModelPackageGroupName="sweep-group", ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={"Containers": [{"Image": ECHO_IMAGE}], "SupportedContentTypes": ["application/json"],
+                                "SupportedResponseMIMETypes": ["application/json"]},
+    )["ModelPackageArn"]
+    # Batch: environment, queue, definition, a job.
+    batch.create_compute_environment(computeEnvironmentName="sweep-ce", type="MANAGED", computeResources=fargate)
+    batch.create_job_queue(jobQueueName="sweep-q", priority=1,
+                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "sweep-ce"}])
+    batch.register_job_definition(jobDefinitionName="sweep-jd", type="container",
+                                  containerProperties={"image": unmapped, "vcpus": 1, "memory": 512})
+    ids["batch_job"] = batch.submit_job(jobName="sweep", jobQueue="sweep-q", jobDefinition="sweep-jd")["jobId"]
+    # EMR: a cluster of a release the sandbox refuses (it ends at once) with one step.
+    ids["cluster"] = emr.run_job_flow(
+        Name="sweep", ReleaseLabel="emr-6.0.0", Instances={"InstanceCount": 1, "MasterInstanceType": "m5.xlarge",
+                                                           "KeepJobFlowAliveWhenNoSteps": False},
+        JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole",
+        Steps=[{"Name": "s", "ActionOnFailure": "CONTINUE",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://x/y.py"]}}],
+    )["JobFlowId"]
+    ids["step"] = emr.list_steps(ClusterId=ids["cluster"])["Steps"][0]["Id"]
+    emr.create_security_configuration(Name="sweep-sc", SecurityConfiguration=json.dumps({}))
+    # IoT: a thing in a group, a role alias, a job for the group; its principal.
+    iot.create_thing(thingName="sweep-thing")
+    group_arn = iot.create_thing_group(thingGroupName="sweep-group")["thingGroupArn"]
+    iot.add_thing_to_thing_group(thingGroupName="sweep-group", thingName="sweep-thing")
+    role_arn = iam.create_role(RoleName="sweep-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    iot.create_role_alias(roleAlias="sweep-alias", roleArn=role_arn)
+    iot.create_job(jobId="sweep-job", targets=[group_arn], document="{}")
+    cert = iot.create_keys_and_certificate(setAsActive=True)["certificateArn"]
+    iot.attach_thing_principal(thingName="sweep-thing", principal=cert)
+    ids["policy"] = iam.create_policy(PolicyName="sweep-policy", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    ids["key"] = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    boto3.client("secretsmanager").create_secret(Name="sweep-secret", SecretString="s")
+    ids["queue"] = boto3.client("sqs").create_queue(QueueName="sweep-queue")["QueueUrl"]
+    boto3.client("events").put_rule(Name="sweep-rule", EventPattern=json.dumps({"source": ["aws.s3"]}))
+    autoscaling = boto3.client("application-autoscaling")
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker", ResourceId="endpoint/sweep-echo/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount", MinCapacity=0, MaxCapacity=1,
+    )
+    ids["subnet"], ids["group"] = fargate["subnets"][0], fargate["securityGroupIds"][0]
+    ec2.describe_vpcs()
+    return ids
+
+
+def _reads(ids: dict[str, str]) -> list[tuple[str, str, dict]]:
+    jobs = ("training", "processing", "transform")
+    reads = [("sagemaker", f"describe_{kind}_job", {f"{kind.capitalize()}JobName": f"sweep-{kind}"}) for kind in jobs]
+    reads += [("sagemaker", f"list_{kind}_jobs", {}) for kind in jobs]
+    reads += [
+        ("sagemaker", "list_training_jobs", {"NameContains": "sweep"}),  # the operators' name check
+        ("sagemaker", "list_processing_jobs", {"NameContains": "sweep"}),
+        ("sagemaker", "describe_model", {"ModelName": "sweep-echo"}),
+        ("sagemaker", "list_models", {}),
+        ("sagemaker", "describe_endpoint_config", {"EndpointConfigName": "sweep-echo"}),
+        ("sagemaker", "list_endpoint_configs", {}),
+        ("sagemaker", "describe_endpoint", {"EndpointName": "sweep-echo"}),
+        ("sagemaker", "list_endpoints", {}),
+        ("sagemaker", "describe_compilation_job", {"CompilationJobName": "sweep-neo"}),
+        ("sagemaker", "list_compilation_jobs", {}),
+        ("sagemaker", "describe_labeling_job", {"LabelingJobName": "sweep-labeling"}),
+        ("sagemaker", "list_labeling_jobs", {}),
+        ("sagemaker", "describe_model_package", {"ModelPackageName": ids["model_package"]}),
+        ("sagemaker", "list_model_packages", {"ModelPackageGroupName": "sweep-group"}),
+        ("sagemaker", "describe_model_package_group", {"ModelPackageGroupName": "sweep-group"}),
+        ("sagemaker", "list_model_package_groups", {}),
+        ("batch", "describe_compute_environments", {}),
+        ("batch", "describe_job_queues", {}),
+        ("batch", "describe_job_definitions", {}),
+        ("batch", "describe_jobs", {"jobs": [ids["batch_job"]]}),
+        ("batch", "list_jobs", {"jobQueue": "sweep-q"}),
+        ("emr", "describe_cluster", {"ClusterId": ids["cluster"]}),
+        ("emr", "list_clusters", {}),
+        ("emr", "describe_step", {"ClusterId": ids["cluster"], "StepId": ids["step"]}),
+        ("emr", "list_steps", {"ClusterId": ids["cluster"]}),
+        ("emr", "describe_security_configuration", {"Name": "sweep-sc"}),
+        ("logs", "describe_log_groups", {}),
+        ("logs", "describe_log_streams", {"logGroupName": "/aws/sagemaker/Endpoints/sweep-echo"}),
+        ("iot", "describe_thing", {"thingName": "sweep-thing"}),
+        ("iot", "list_things", {}),
+        ("iot", "describe_thing_group", {"thingGroupName": "sweep-group"}),
+        ("iot", "list_thing_groups", {}),
+        ("iot", "describe_role_alias", {"roleAlias": "sweep-alias"}),
+        ("iot", "describe_job", {"jobId": "sweep-job"}),
+        ("iot", "list_jobs", {}),
+        ("iot", "describe_job_execution", {"jobId": "sweep-job", "thingName": "sweep-thing"}),
+        ("iot", "list_job_executions_for_job", {"jobId": "sweep-job"}),
+        ("iot", "list_thing_principals", {"thingName": "sweep-thing"}),
+        ("iam", "get_role", {"RoleName": "sweep-role"}),
+        ("iam", "get_policy", {"PolicyArn": ids["policy"]}),
+        ("kms", "describe_key", {"KeyId": ids["key"]}),
+        ("secretsmanager", "get_secret_value", {"SecretId": "sweep-secret"}),
+        ("secretsmanager", "describe_secret", {"SecretId": "sweep-secret"}),
+        ("sqs", "get_queue_attributes", {"QueueUrl": ids["queue"], "AttributeNames": ["All"]}),
+        ("s3", "get_bucket_notification_configuration", {"Bucket": BUCKET}),
+        ("s3", "list_objects_v2", {"Bucket": BUCKET}),
+        ("events", "list_rules", {}),
+        ("events", "describe_rule", {"Name": "sweep-rule"}),
+        ("ec2", "describe_subnets", {"SubnetIds": [ids["subnet"]]}),
+        ("ec2", "describe_security_groups", {"GroupIds": [ids["group"]]}),
+        ("application-autoscaling", "describe_scalable_targets", {"ServiceNamespace": "sagemaker"}),
+        ("application-autoscaling", "describe_scaling_policies", {"ServiceNamespace": "sagemaker"}),
+    ]
+    return reads
+
+
+def test_no_list_or_describe_call_the_pipelines_make_answers_500(fargate):
+    from botocore.config import Config
+
+    ids = _create_resources_the_pipelines_read(fargate)
+    no_retry = Config(retries={"max_attempts": 1, "mode": "standard"})
+    failures = []
+    for service, operation, kwargs in _reads(ids):
+        client = boto3.client(service, config=no_retry)
+        try:
+            getattr(client, operation)(**kwargs)
+        except ClientError as error:
+            status = error.response["ResponseMetadata"]["HTTPStatusCode"]
+            failures.append(f"{service}.{operation}: HTTP {status} {error.response['Error']}")
+    # Every call names a resource that exists: none may fail at all, a 5xx least of all.
+    assert failures == []
