@@ -186,18 +186,26 @@ class EndpointRuntime:
         local = self.root / "requests" / invocation.inference_id
         local.parent.mkdir(parents=True, exist_ok=True)
         try:
-            local.write_bytes(self._s3_get(invocation.input_location))
+            stored = self._s3_get(invocation.input_location)
+            local.write_bytes(stored.value)
         except Exception as error:
             self._write(
                 invocation.failure_location,
                 f"Failed to download the input {invocation.input_location}: {error}",
             )
             return None
+        # No ContentType in the request: the input object's own Content-Type, which is how the SageMaker
+        # Python SDK's AsyncPredictor.predict_async() states it (it puts the input with ContentType and
+        # sends no ContentType to InvokeEndpointAsync).
+        stored_type = stored.metadata.get("Content-Type")
+        content_type = invocation.content_type or (
+            stored_type if stored_type and stored_type != "binary/octet-stream" else "application/octet-stream"
+        )
         return {
             "id": invocation.inference_id,
             "input": str(local),
             "output": f"{local}.out",
-            "content_type": invocation.content_type,
+            "content_type": content_type,
             "accept": invocation.accept,
         }
 
@@ -247,12 +255,12 @@ class EndpointRuntime:
             for path in (local, Path(f"{local}.out")):
                 path.unlink(missing_ok=True)
 
-    def _s3_get(self, uri: str) -> bytes:
+    def _s3_get(self, uri: str) -> Any:
         bucket, key = s3io.split_uri(uri)
         stored = s3_backends[self.account_id]["aws"].get_object(bucket, key)
         if stored is None:
             raise FileNotFoundError(f"NoSuchKey: {uri}")
-        return stored.value
+        return stored
 
     def _write(self, uri: str, body: bytes | str) -> None:
         bucket, key = s3io.split_uri(uri)
@@ -331,7 +339,7 @@ def _invoke_endpoint_async(self: runtime_responses.SageMakerRuntimeResponse) -> 
         input_location=input_location,
         output_location=f"{output_path}/{object_id}.out",
         failure_location=f"{failure_path}/{object_id}-error.out",
-        content_type=self.headers.get("X-Amzn-SageMaker-Content-Type") or "application/octet-stream",
+        content_type=self.headers.get("X-Amzn-SageMaker-Content-Type") or "",
         accept=self.headers.get("X-Amzn-SageMaker-Accept") or "application/json",
     )
     runtime.submit(invocation)
