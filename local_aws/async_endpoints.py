@@ -9,7 +9,8 @@ input and the result lands at `<S3OutputPath>/<uuid>.out`, a failure's message a
 `<S3FailurePath>/<uuid>-error.out` as the model server's JSON error ({"code", "type", "message"}),
 with the handler's real latency. A real-time endpoint (no AsyncInferenceConfig) runs the same way:
 `InvokeEndpoint` hands the body to its model process and returns the answer, or ModelError with the
-model's message. Deleting the endpoint stops its process. The instance count does not follow autoscaling: one process serves the endpoint.
+model's message. Deleting the endpoint stops its process. The instance count does not follow
+autoscaling: one process serves the endpoint.
 """
 
 from __future__ import annotations
@@ -198,9 +199,9 @@ class EndpointRuntime:
         # Python SDK's AsyncPredictor.predict_async() states it (it puts the input with ContentType and
         # sends no ContentType to InvokeEndpointAsync).
         stored_type = stored.metadata.get("Content-Type")
-        content_type = invocation.content_type or (
-            stored_type if stored_type and stored_type != "binary/octet-stream" else "application/octet-stream"
-        )
+        if not stored_type or stored_type == "binary/octet-stream":  # S3's default: none was given
+            stored_type = "application/octet-stream"
+        content_type = invocation.content_type or stored_type
         return {
             "id": invocation.inference_id,
             "input": str(local),
@@ -370,8 +371,8 @@ class ModelError(JsonRESTError):
         # AWS's wording, e.g. aws/amazon-sagemaker-examples issue #407.
         message = (
             f'Received server error ({status}) from primary with message "{original_message}". See '
-            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group} "
-            f"in account {account} for more information."
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#logEventViewer:group={group} in account {account} for more information."
         )
         super().__init__("ModelError", message)
         self.description = json.dumps({
@@ -379,7 +380,8 @@ class ModelError(JsonRESTError):
             "message": message,
             "OriginalStatusCode": status,
             "OriginalMessage": original_message,
-            "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:{runtime.log.stream}",
+            "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{group}"
+            f":log-stream:{runtime.log.stream}",
         })
 
 
@@ -392,9 +394,8 @@ def _invoke_endpoint(original: Any) -> Any:
         if runtime is None:
             backend = moto_sm.sagemaker_backends[self.current_account][self.region]
             if endpoint_name not in backend.endpoints:
-                raise JsonRESTError(
-                    "ValidationError", f"Endpoint {endpoint_name} of account {self.current_account} not found."
-                )
+                message = f"Endpoint {endpoint_name} of account {self.current_account} not found."
+                raise JsonRESTError("ValidationError", message)
             return original(self)  # an endpoint without a model the sandbox can run
         if runtime.async_config is not None:
             # "The presence of an AsyncInferenceConfig ... implies that the endpoint can only receive

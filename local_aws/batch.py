@@ -16,6 +16,7 @@ from typing import Any
 
 from moto.batch import models as moto_batch
 from moto.batch.utils import JobStatus
+from moto.iam.exceptions import NotFoundException as IAMNotFoundException
 
 from local_aws import containers, images, jobs
 from local_aws.cloudwatch import BATCH_GROUP, LogStream
@@ -177,10 +178,12 @@ def _service_linked_role_arn(backend: moto_batch.BatchBackend) -> str:
     iam = backend.iam_backend
     try:
         return iam.get_role(BATCH_SERVICE_LINKED_ROLE).arn
-    except Exception:
+    except IAMNotFoundException:
         policy = {
             "Version": "2012-10-17",
-            "Statement": [{"Action": ["sts:AssumeRole"], "Effect": "Allow", "Principal": {"Service": [_BATCH_SERVICE]}}],
+            "Statement": [
+                {"Action": ["sts:AssumeRole"], "Effect": "Allow", "Principal": {"Service": [_BATCH_SERVICE]}}
+            ],
         }
         role = iam.create_role(
             BATCH_SERVICE_LINKED_ROLE, json.dumps(policy), f"/aws-service-role/{_BATCH_SERVICE}/",
@@ -210,7 +213,8 @@ def _create_job_queue(original: Any) -> Any:
                          tags: dict[str, str] | None = None) -> Any:
         # CreateJobQueue: `state` is optional (Required: No) and a new queue is ENABLED
         # (https://docs.aws.amazon.com/batch/latest/APIReference/API_CreateJobQueue.html).
-        return original(self, queue_name, priority, schedule_policy, state or "ENABLED", compute_env_order, tags)
+        state = state or "ENABLED"
+        return original(self, queue_name, priority, schedule_policy, state, compute_env_order, tags)
 
     return create_job_queue
 

@@ -45,26 +45,34 @@ def fargate(aws) -> dict:
 def test_a_managed_compute_environment_without_service_role_uses_the_service_linked_role(fargate):
     batch, iam = boto3.client("batch"), boto3.client("iam")
 
-    batch.create_compute_environment(computeEnvironmentName="orchard-ce", type="MANAGED", computeResources=fargate)
+    batch.create_compute_environment(
+        computeEnvironmentName="orchard-ce", type="MANAGED", computeResources=fargate
+    )
 
     [env] = batch.describe_compute_environments(computeEnvironments=["orchard-ce"])["computeEnvironments"]
     role = iam.get_role(RoleName="AWSServiceRoleForBatch")["Role"]
     assert env["serviceRole"] == role["Arn"]
     assert role["Path"] == "/aws-service-role/batch.amazonaws.com/"
-    batch.create_compute_environment(computeEnvironmentName="orchard-ce2", type="MANAGED", computeResources=fargate)
+    batch.create_compute_environment(
+        computeEnvironmentName="orchard-ce2", type="MANAGED", computeResources=fargate
+    )
     assert len([r for r in iam.list_roles()["Roles"] if r["RoleName"] == "AWSServiceRoleForBatch"]) == 1
 
 
 def test_an_unmanaged_compute_environment_still_needs_a_service_role(aws):
     code, message = error_of(
-        lambda: boto3.client("batch").create_compute_environment(computeEnvironmentName="orchard-ce", type="UNMANAGED")
+        lambda: boto3.client("batch").create_compute_environment(
+            computeEnvironmentName="orchard-ce", type="UNMANAGED"
+        )
     )
     assert code == "ClientException" and "ServiceRole is required" in message
 
 
 def test_a_job_queue_without_state_is_enabled_and_a_bad_state_is_refused(fargate):
     batch = boto3.client("batch")
-    batch.create_compute_environment(computeEnvironmentName="orchard-ce", type="MANAGED", computeResources=fargate)
+    batch.create_compute_environment(
+        computeEnvironmentName="orchard-ce", type="MANAGED", computeResources=fargate
+    )
     order = [{"order": 1, "computeEnvironment": "orchard-ce"}]
 
     batch.create_job_queue(jobQueueName="orchard-q", priority=1, computeEnvironmentOrder=order)
@@ -72,7 +80,9 @@ def test_a_job_queue_without_state_is_enabled_and_a_bad_state_is_refused(fargate
     [queue] = batch.describe_job_queues(jobQueues=["orchard-q"])["jobQueues"]
     assert queue["state"] == "ENABLED"
     code, message = error_of(
-        lambda: batch.create_job_queue(jobQueueName="orchard-q2", priority=1, state="ON", computeEnvironmentOrder=order)
+        lambda: batch.create_job_queue(
+            jobQueueName="orchard-q2", priority=1, state="ON", computeEnvironmentOrder=order
+        )
     )
     assert code == "ClientException" and "state ON must be one of ENABLED | DISABLED" in message
 
@@ -95,8 +105,10 @@ def test_describe_processing_job_returns_processing_resources(aws):
 
     described = sagemaker.describe_processing_job(ProcessingJobName="p1")
     assert described["ProcessingResources"] == resources
-    watch_states(lambda: sagemaker.describe_processing_job(ProcessingJobName="p1")["ProcessingJobStatus"],
-                 {"Completed", "Failed", "Stopped"})
+    watch_states(
+        lambda: sagemaker.describe_processing_job(ProcessingJobName="p1")["ProcessingJobStatus"],
+        {"Completed", "Failed", "Stopped"},
+    )
     assert sagemaker.describe_processing_job(ProcessingJobName="p1")["ProcessingResources"] == resources
 
 
@@ -109,12 +121,18 @@ def test_list_compilation_jobs_answers_with_a_target_platform_job(aws):
         sagemaker.create_compilation_job(
             CompilationJobName=name,
             RoleArn=ROLE,
-            InputConfig={"S3Uri": f"s3://{BUCKET}/m.tar.gz", "DataInputConfig": '{"x": [1, 3]}', "Framework": "ONNX"},
+            InputConfig={
+                "S3Uri": f"s3://{BUCKET}/m.tar.gz",
+                "DataInputConfig": '{"x": [1, 3]}',
+                "Framework": "ONNX",
+            },
             OutputConfig={"S3OutputLocation": f"s3://{BUCKET}/out", **output},
             StoppingCondition={"MaxRuntimeInSeconds": 60},
         )
 
-    summaries = {s["CompilationJobName"]: s for s in sagemaker.list_compilation_jobs()["CompilationJobSummaries"]}
+    summaries = {
+        s["CompilationJobName"]: s for s in sagemaker.list_compilation_jobs()["CompilationJobSummaries"]
+    }
 
     assert summaries["cpu-platform"]["CompilationTargetPlatformOs"] == "LINUX"
     assert summaries["cpu-platform"]["CompilationTargetPlatformArch"] == "X86_64"
@@ -133,13 +151,20 @@ def _deploy(sagemaker, name: str, model_files: dict[str, bytes], image: str = EC
     extra = {"AsyncInferenceConfig": {"OutputConfig": async_paths}} if async_paths else {}
     sagemaker.create_endpoint_config(
         EndpointConfigName=name,
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large",
-                             "InitialInstanceCount": 1}],
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InstanceType": "ml.m5.large",
+                "InitialInstanceCount": 1,
+            }
+        ],
         **extra,
     )
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    return watch_states(lambda: sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"],
-                        {"InService", "Failed"})
+    return watch_states(
+        lambda: sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"], {"InService", "Failed"}
+    )
 
 
 @pytest.fixture
@@ -158,14 +183,18 @@ def test_a_real_time_endpoint_runs_its_model_handler(sagemaker):
 
     assert json.loads(answer["Body"].read()) == {"items": 4, "model": "echo-v7"}
     assert answer["InvokedProductionVariant"] == "AllTraffic"
-    second = runtime.invoke_endpoint(EndpointName="echo", Body=json.dumps({"items": []}), ContentType="application/json")
+    second = runtime.invoke_endpoint(
+        EndpointName="echo", Body=json.dumps({"items": []}), ContentType="application/json"
+    )
     assert json.loads(second["Body"].read()) == {"items": 0, "model": "echo-v7"}
 
 
 def test_a_real_time_handler_that_raises_answers_model_error_with_its_message(sagemaker):
     runtime = boto3.client("sagemaker-runtime")
     code = b"def predict_fn(data, model):\n    raise ValueError('input has no field pixels')\n"
-    assert _deploy(sagemaker, "raises", {"code/inference.py": code}, image=PYTORCH_INFERENCE)[-1] == "InService"
+    assert (
+        _deploy(sagemaker, "raises", {"code/inference.py": code}, image=PYTORCH_INFERENCE)[-1] == "InService"
+    )
 
     with pytest.raises(ClientError) as caught:
         runtime.invoke_endpoint(EndpointName="raises", Body=b"{}", ContentType="application/json")
@@ -192,7 +221,9 @@ def test_a_real_time_model_without_a_handler_answers_model_error_naming_it(sagem
 def test_invoke_endpoint_on_an_async_endpoint_or_a_missing_one_is_refused(sagemaker):
     runtime = boto3.client("sagemaker-runtime")
     paths = {"S3OutputPath": f"s3://{BUCKET}/out/", "S3FailurePath": f"s3://{BUCKET}/fail/"}
-    assert _deploy(sagemaker, "queued", {"model.json": b'{"name": "q"}'}, async_paths=paths)[-1] == "InService"
+    assert (
+        _deploy(sagemaker, "queued", {"model.json": b'{"name": "q"}'}, async_paths=paths)[-1] == "InService"
+    )
 
     code, message = error_of(lambda: runtime.invoke_endpoint(EndpointName="queued", Body=b"{}"))
     assert code == "ValidationError" and "InvokeEndpointAsync" in message
@@ -203,7 +234,10 @@ def test_invoke_endpoint_on_an_async_endpoint_or_a_missing_one_is_refused(sagema
 def test_an_async_failure_object_is_the_model_servers_json_error(sagemaker):
     s3, runtime = boto3.client("s3"), boto3.client("sagemaker-runtime")
     paths = {"S3OutputPath": f"s3://{BUCKET}/out/", "S3FailurePath": f"s3://{BUCKET}/fail/"}
-    assert _deploy(sagemaker, "echo-async", {"model.json": b'{"name": "e"}'}, async_paths=paths)[-1] == "InService"
+    assert (
+        _deploy(sagemaker, "echo-async", {"model.json": b'{"name": "e"}'}, async_paths=paths)[-1]
+        == "InService"
+    )
     s3.put_object(Bucket=BUCKET, Key="in/bad.json", Body=b'{"no_items": true}')
 
     failure = runtime.invoke_endpoint_async(
@@ -234,11 +268,19 @@ def _tiny_processing_request(name: str, input_uri: str) -> dict:
             "ContainerArguments": ["/opt/ml/processing/input/data", "/opt/ml/processing/output"],
         },
         ProcessingInputs=[
-            {"InputName": "data", "S3Input": {"S3Uri": input_uri, "LocalPath": "/opt/ml/processing/input/data",
-                                              "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+            {
+                "InputName": "data",
+                "S3Input": {
+                    "S3Uri": input_uri,
+                    "LocalPath": "/opt/ml/processing/input/data",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
         ],
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
-                                               "VolumeSizeInGB": 30}},
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+        },
         StoppingCondition={"MaxRuntimeInSeconds": 120},
     )
 
@@ -255,8 +297,12 @@ def test_a_job_reading_a_bucket_in_another_region_fails_naming_both_regions(aws)
         TrainingJobName="cross-region-training",
         RoleArn=ROLE,
         AlgorithmSpecification={"TrainingImage": ECHO_IMAGE, "TrainingInputMode": "File"},
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": "s3://west-data/train/"}}}],
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://west-data/train/"}},
+            }
+        ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/out"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 60},
@@ -283,22 +329,47 @@ def test_a_job_reading_a_bucket_in_its_own_region_runs(aws):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     s3.put_object(Bucket=BUCKET, Key="data/a.txt", Body=b"1\n2\n")
-    s3.put_object(Bucket=BUCKET, Key="code/prepare.py", Body=(TEST_JOB_ROOT / "tiny_processing" / "prepare.py").read_bytes())
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="code/prepare.py",
+        Body=(TEST_JOB_ROOT / "tiny_processing" / "prepare.py").read_bytes(),
+    )
     request = _tiny_processing_request("same-region", f"s3://{BUCKET}/data/")
     request["ProcessingInputs"].append(
-        {"InputName": "code", "S3Input": {"S3Uri": f"s3://{BUCKET}/code/", "LocalPath": "/opt/ml/processing/input/code",
-                                          "S3DataType": "S3Prefix", "S3InputMode": "File"}})
-    request["ProcessingOutputConfig"] = {"Outputs": [{"OutputName": "counts", "S3Output": {
-        "S3Uri": f"s3://{BUCKET}/counts", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]}
+        {
+            "InputName": "code",
+            "S3Input": {
+                "S3Uri": f"s3://{BUCKET}/code/",
+                "LocalPath": "/opt/ml/processing/input/code",
+                "S3DataType": "S3Prefix",
+                "S3InputMode": "File",
+            },
+        }
+    )
+    request["ProcessingOutputConfig"] = {
+        "Outputs": [
+            {
+                "OutputName": "counts",
+                "S3Output": {
+                    "S3Uri": f"s3://{BUCKET}/counts",
+                    "LocalPath": "/opt/ml/processing/output",
+                    "S3UploadMode": "EndOfJob",
+                },
+            }
+        ]
+    }
     sagemaker = boto3.client("sagemaker")
 
     sagemaker.create_processing_job(**request)
 
     seen = watch_states(
         lambda: sagemaker.describe_processing_job(ProcessingJobName="same-region")["ProcessingJobStatus"],
-        {"Completed", "Failed"}, timeout_s=600,
+        {"Completed", "Failed"},
+        timeout_s=600,
     )
-    assert seen[-1] == "Completed", sagemaker.describe_processing_job(ProcessingJobName="same-region").get("FailureReason")
+    assert seen[-1] == "Completed", sagemaker.describe_processing_job(ProcessingJobName="same-region").get(
+        "FailureReason"
+    )
     assert json.loads(s3.get_object(Bucket=BUCKET, Key="counts/counts.json")["Body"].read()) == {"a.txt": 2}
 
 
@@ -318,10 +389,15 @@ def _create_resources_the_pipelines_read(fargate: dict) -> dict[str, str]:
     # SageMaker: every job kind (their images map to nothing, so they end Failed at once), a model,
     # an endpoint, a compilation job for a platform, a labeling job, a model package.
     unmapped = "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/nope:1"
-    sagemaker.create_processing_job(**{**_tiny_processing_request("sweep-processing", f"s3://{BUCKET}/x/"),
-                                       "AppSpecification": {"ImageUri": unmapped}})
+    sagemaker.create_processing_job(
+        **{
+            **_tiny_processing_request("sweep-processing", f"s3://{BUCKET}/x/"),
+            "AppSpecification": {"ImageUri": unmapped},
+        }
+    )
     sagemaker.create_training_job(
-        TrainingJobName="sweep-training", RoleArn=ROLE,
+        TrainingJobName="sweep-training",
+        RoleArn=ROLE,
         AlgorithmSpecification={"TrainingImage": unmapped, "TrainingInputMode": "File"},
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/out"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
@@ -329,41 +405,82 @@ def _create_resources_the_pipelines_read(fargate: dict) -> dict[str, str]:
     )
     assert _deploy(sagemaker, "sweep-echo", {"model.json": b'{"name": "s"}'})[-1] == "InService"
     sagemaker.create_transform_job(
-        TransformJobName="sweep-transform", ModelName="sweep-echo",
-        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/x/"}}},
+        TransformJobName="sweep-transform",
+        ModelName="sweep-echo",
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/x/"}}
+        },
         TransformOutput={"S3OutputPath": f"s3://{BUCKET}/transform/"},
         TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
     )
     sagemaker.create_compilation_job(
-        CompilationJobName="sweep-neo", RoleArn=ROLE,
-        InputConfig={"S3Uri": f"s3://{BUCKET}/m.tar.gz", "DataInputConfig": '{"x": [1, 3]}', "Framework": "ONNX"},
-        OutputConfig={"S3OutputLocation": f"s3://{BUCKET}/neo", "TargetPlatform": {"Os": "LINUX", "Arch": "ARM64"}},
+        CompilationJobName="sweep-neo",
+        RoleArn=ROLE,
+        InputConfig={
+            "S3Uri": f"s3://{BUCKET}/m.tar.gz",
+            "DataInputConfig": '{"x": [1, 3]}',
+            "Framework": "ONNX",
+        },
+        OutputConfig={
+            "S3OutputLocation": f"s3://{BUCKET}/neo",
+            "TargetPlatform": {"Os": "LINUX", "Arch": "ARM64"},
+        },
         StoppingCondition={"MaxRuntimeInSeconds": 60},
     )
-    s3.put_object(Bucket=LABELING_BUCKET, Key="manifest/in.manifest", Body=b'{"source-ref": "s3://b/f.png"}\n')
-    s3.put_object(Bucket=LABELING_BUCKET, Key="manifest/categories.json",
-                  Body=json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}]}))
+    s3.put_object(
+        Bucket=LABELING_BUCKET, Key="manifest/in.manifest", Body=b'{"source-ref": "s3://b/f.png"}\n'
+    )
+    s3.put_object(
+        Bucket=LABELING_BUCKET,
+        Key="manifest/categories.json",
+        Body=json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}]}),
+    )
     sagemaker.create_labeling_job(**labeling_request("sweep-labeling", mode="BoundingBox"))
     sagemaker.create_model_package_group(ModelPackageGroupName="sweep-group")
     ids["model_package"] = sagemaker.create_model_package(
-        ModelPackageGroupName="sweep-group", ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={"Containers": [{"Image": ECHO_IMAGE}], "SupportedContentTypes": ["application/json"],
-                                "SupportedResponseMIMETypes": ["application/json"]},
+        ModelPackageGroupName="sweep-group",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": ECHO_IMAGE}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
     )["ModelPackageArn"]
     # Batch: environment, queue, definition, a job.
-    batch.create_compute_environment(computeEnvironmentName="sweep-ce", type="MANAGED", computeResources=fargate)
-    batch.create_job_queue(jobQueueName="sweep-q", priority=1,
-                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "sweep-ce"}])
-    batch.register_job_definition(jobDefinitionName="sweep-jd", type="container",
-                                  containerProperties={"image": unmapped, "vcpus": 1, "memory": 512})
-    ids["batch_job"] = batch.submit_job(jobName="sweep", jobQueue="sweep-q", jobDefinition="sweep-jd")["jobId"]
+    batch.create_compute_environment(
+        computeEnvironmentName="sweep-ce", type="MANAGED", computeResources=fargate
+    )
+    batch.create_job_queue(
+        jobQueueName="sweep-q",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "sweep-ce"}],
+    )
+    batch.register_job_definition(
+        jobDefinitionName="sweep-jd",
+        type="container",
+        containerProperties={"image": unmapped, "vcpus": 1, "memory": 512},
+    )
+    ids["batch_job"] = batch.submit_job(jobName="sweep", jobQueue="sweep-q", jobDefinition="sweep-jd")[
+        "jobId"
+    ]
     # EMR: a cluster of a release the sandbox refuses (it ends at once) with one step.
     ids["cluster"] = emr.run_job_flow(
-        Name="sweep", ReleaseLabel="emr-6.0.0", Instances={"InstanceCount": 1, "MasterInstanceType": "m5.xlarge",
-                                                           "KeepJobFlowAliveWhenNoSteps": False},
-        JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole",
-        Steps=[{"Name": "s", "ActionOnFailure": "CONTINUE",
-                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://x/y.py"]}}],
+        Name="sweep",
+        ReleaseLabel="emr-6.0.0",
+        Instances={
+            "InstanceCount": 1,
+            "MasterInstanceType": "m5.xlarge",
+            "KeepJobFlowAliveWhenNoSteps": False,
+        },
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+        Steps=[
+            {
+                "Name": "s",
+                "ActionOnFailure": "CONTINUE",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "s3://x/y.py"]},
+            }
+        ],
     )["JobFlowId"]
     ids["step"] = emr.list_steps(ClusterId=ids["cluster"])["Steps"][0]["Id"]
     emr.create_security_configuration(Name="sweep-sc", SecurityConfiguration=json.dumps({}))
@@ -376,16 +493,23 @@ def _create_resources_the_pipelines_read(fargate: dict) -> dict[str, str]:
     iot.create_job(jobId="sweep-job", targets=[group_arn], document="{}")
     cert = iot.create_keys_and_certificate(setAsActive=True)["certificateArn"]
     iot.attach_thing_principal(thingName="sweep-thing", principal=cert)
-    ids["policy"] = iam.create_policy(PolicyName="sweep-policy", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    ids["policy"] = iam.create_policy(
+        PolicyName="sweep-policy",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+        ),
+    )["Policy"]["Arn"]
     ids["key"] = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
     boto3.client("secretsmanager").create_secret(Name="sweep-secret", SecretString="s")
     ids["queue"] = boto3.client("sqs").create_queue(QueueName="sweep-queue")["QueueUrl"]
     boto3.client("events").put_rule(Name="sweep-rule", EventPattern=json.dumps({"source": ["aws.s3"]}))
     autoscaling = boto3.client("application-autoscaling")
     autoscaling.register_scalable_target(
-        ServiceNamespace="sagemaker", ResourceId="endpoint/sweep-echo/variant/AllTraffic",
-        ScalableDimension="sagemaker:variant:DesiredInstanceCount", MinCapacity=0, MaxCapacity=1,
+        ServiceNamespace="sagemaker",
+        ResourceId="endpoint/sweep-echo/variant/AllTraffic",
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=0,
+        MaxCapacity=1,
     )
     ids["subnet"], ids["group"] = fargate["subnets"][0], fargate["securityGroupIds"][0]
     ec2.describe_vpcs()
@@ -394,7 +518,10 @@ def _create_resources_the_pipelines_read(fargate: dict) -> dict[str, str]:
 
 def _reads(ids: dict[str, str]) -> list[tuple[str, str, dict]]:
     jobs = ("training", "processing", "transform")
-    reads = [("sagemaker", f"describe_{kind}_job", {f"{kind.capitalize()}JobName": f"sweep-{kind}"}) for kind in jobs]
+    reads = [
+        ("sagemaker", f"describe_{kind}_job", {f"{kind.capitalize()}JobName": f"sweep-{kind}"})
+        for kind in jobs
+    ]
     reads += [("sagemaker", f"list_{kind}_jobs", {}) for kind in jobs]
     reads += [
         ("sagemaker", "list_training_jobs", {"NameContains": "sweep"}),  # the operators' name check

@@ -7,7 +7,6 @@ and names the default bucket (the SDK otherwise asks STS at its hard-coded regio
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -22,31 +21,49 @@ def estimator_fit(session, bucket):
 
     session.upload_string_as_file_body("a\nb\nc\n", bucket, "sdk/train/data.txt")
     estimator = PyTorch(
-        entry_point="train.py", source_dir=str(HERE / "code"), role=ROLE, framework_version="2.5",
-        py_version="py311", instance_count=1, instance_type="ml.m5.large", sagemaker_session=session,
-        hyperparameters={"epochs": 2}, output_path=f"s3://{bucket}/sdk/models",
+        entry_point="train.py",
+        source_dir=str(HERE / "code"),
+        role=ROLE,
+        framework_version="2.5",
+        py_version="py311",
+        instance_count=1,
+        instance_type="ml.m5.large",
+        sagemaker_session=session,
+        hyperparameters={"epochs": 2},
+        output_path=f"s3://{bucket}/sdk/models",
         metric_definitions=[{"Name": "loss", "Regex": r"loss=([0-9.]+)"}],
     )
     estimator.fit({"train": f"s3://{bucket}/sdk/train/"})  # defaults: wait=True, logs="All"
     description = estimator.latest_training_job.describe()
-    return {"status": description["TrainingJobStatus"], "model": estimator.model_data,
-            "metrics": description.get("FinalMetricDataList", [])}
+    return {
+        "status": description["TrainingJobStatus"],
+        "model": estimator.model_data,
+        "metrics": description.get("FinalMetricDataList", []),
+    }
 
 
 def processor_run(session, bucket, image):
     from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
 
     session.upload_string_as_file_body("1\n2\n", bucket, "sdk/proc/in/a.txt")
-    processor = Processor(role=ROLE, image_uri=image, instance_count=1, instance_type="ml.m5.large",
-                          sagemaker_session=session)
+    processor = Processor(
+        role=ROLE, image_uri=image, instance_count=1, instance_type="ml.m5.large", sagemaker_session=session
+    )
     processor.run(
-        inputs=[ProcessingInput(source=f"s3://{bucket}/sdk/proc/in/", destination="/opt/ml/processing/input")],
-        outputs=[ProcessingOutput(source="/opt/ml/processing/output", destination=f"s3://{bucket}/sdk/proc/out")],
+        inputs=[
+            ProcessingInput(source=f"s3://{bucket}/sdk/proc/in/", destination="/opt/ml/processing/input")
+        ],
+        outputs=[
+            ProcessingOutput(source="/opt/ml/processing/output", destination=f"s3://{bucket}/sdk/proc/out")
+        ],
         arguments=["/opt/ml/processing/input", "/opt/ml/processing/output"],
     )
     description = processor.latest_job.describe()
-    return {"status": description["ProcessingJobStatus"], "reason": description.get("FailureReason"),
-            "output": session.read_s3_file(bucket, "sdk/proc/out/counts.json")}
+    return {
+        "status": description["ProcessingJobStatus"],
+        "reason": description.get("FailureReason"),
+        "output": session.read_s3_file(bucket, "sdk/proc/out/counts.json"),
+    }
 
 
 def framework_processor_run(session, bucket):
@@ -55,25 +72,44 @@ def framework_processor_run(session, bucket):
 
     session.upload_string_as_file_body("1\n2\n3\n", bucket, "sdk/fproc/in/a.txt")
     processor = FrameworkProcessor(
-        estimator_cls=PyTorch, framework_version="2.5", py_version="py311", role=ROLE, instance_count=1,
-        instance_type="ml.m5.large", sagemaker_session=session,
+        estimator_cls=PyTorch,
+        framework_version="2.5",
+        py_version="py311",
+        role=ROLE,
+        instance_count=1,
+        instance_type="ml.m5.large",
+        sagemaker_session=session,
     )
     processor.run(
-        code="process.py", source_dir=str(HERE / "code"),
-        inputs=[ProcessingInput(source=f"s3://{bucket}/sdk/fproc/in/", destination="/opt/ml/processing/input/data")],
-        outputs=[ProcessingOutput(source="/opt/ml/processing/output", destination=f"s3://{bucket}/sdk/fproc/out")],
+        code="process.py",
+        source_dir=str(HERE / "code"),
+        inputs=[
+            ProcessingInput(
+                source=f"s3://{bucket}/sdk/fproc/in/", destination="/opt/ml/processing/input/data"
+            )
+        ],
+        outputs=[
+            ProcessingOutput(source="/opt/ml/processing/output", destination=f"s3://{bucket}/sdk/fproc/out")
+        ],
     )
     description = processor.latest_job.describe()
-    return {"status": description["ProcessingJobStatus"], "reason": description.get("FailureReason"),
-            "output": session.read_s3_file(bucket, "sdk/fproc/out/counts.json")}
+    return {
+        "status": description["ProcessingJobStatus"],
+        "reason": description.get("FailureReason"),
+        "output": session.read_s3_file(bucket, "sdk/fproc/out/counts.json"),
+    }
 
 
 def async_predict(session, bucket, image):
-    from sagemaker.async_inference import AsyncInferenceConfig
-    from sagemaker.model import Model
-    from sagemaker.serializers import JSONSerializer
+    import io
+    import tarfile
+
+    from sagemaker.async_inference import AsyncInferenceConfig, WaiterConfig
     from sagemaker.deserializers import JSONDeserializer
-    import io, tarfile
+    from sagemaker.exceptions import AsyncInferenceModelError
+    from sagemaker.model import Model
+    from sagemaker.predictor import Predictor
+    from sagemaker.serializers import JSONSerializer
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -82,18 +118,24 @@ def async_predict(session, bucket, image):
         info.size = len(data)
         archive.addfile(info, io.BytesIO(data))
     session.upload_string_as_file_body(buffer.getvalue(), bucket, "sdk/async/model.tar.gz")
-    from sagemaker.predictor import Predictor
-
-    model = Model(image_uri=image, model_data=f"s3://{bucket}/sdk/async/model.tar.gz", role=ROLE,
-                  sagemaker_session=session, name="sdk-echo", predictor_cls=Predictor)
-    predictor = model.deploy(
-        initial_instance_count=1, instance_type="ml.m5.large", endpoint_name="sdk-echo",
-        async_inference_config=AsyncInferenceConfig(output_path=f"s3://{bucket}/sdk/async/out/",
-                                                    failure_path=f"s3://{bucket}/sdk/async/fail/"),
-        serializer=JSONSerializer(), deserializer=JSONDeserializer(),
+    model = Model(
+        image_uri=image,
+        model_data=f"s3://{bucket}/sdk/async/model.tar.gz",
+        role=ROLE,
+        sagemaker_session=session,
+        name="sdk-echo",
+        predictor_cls=Predictor,
     )
-    from sagemaker.async_inference import WaiterConfig
-
+    predictor = model.deploy(
+        initial_instance_count=1,
+        instance_type="ml.m5.large",
+        endpoint_name="sdk-echo",
+        async_inference_config=AsyncInferenceConfig(
+            output_path=f"s3://{bucket}/sdk/async/out/", failure_path=f"s3://{bucket}/sdk/async/fail/"
+        ),
+        serializer=JSONSerializer(),
+        deserializer=JSONDeserializer(),
+    )
     # get_result() without a WaiterConfig looks once; with one it polls the output and failure paths.
     waiter = WaiterConfig(max_attempts=120, delay=1)
     response = predictor.predict_async(data={"items": [1, 2, 3]})
@@ -102,7 +144,7 @@ def async_predict(session, bucket, image):
     try:
         failing.get_result(waiter)
         failure = None
-    except Exception as error:  # the SDK raises AsyncInferenceModelError with the failure object
+    except AsyncInferenceModelError as error:  # raised with the failure object's content
         failure = f"{type(error).__name__}: {error}"
     predictor.delete_endpoint()
     return {"result": result, "failure": failure}
