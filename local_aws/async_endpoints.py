@@ -385,43 +385,46 @@ class ModelError(JsonRESTError):
         })
 
 
-def _invoke_endpoint(original: Any) -> Any:
-    """InvokeEndpoint on an endpoint the sandbox runs: its model's handler answers the body."""
-
-    def invoke_endpoint(self: runtime_responses.SageMakerRuntimeResponse) -> Any:
-        endpoint_name = unquote(self.path.split("/")[2])
-        runtime = runtime_of(self.current_account, self.region, endpoint_name)
-        if runtime is None:
-            backend = moto_sm.sagemaker_backends[self.current_account][self.region]
-            if endpoint_name not in backend.endpoints:
-                message = f"Endpoint {endpoint_name} of account {self.current_account} not found."
-                raise JsonRESTError("ValidationError", message)
-            return original(self)  # an endpoint without a model the sandbox can run
-        if runtime.async_config is not None:
-            # "The presence of an AsyncInferenceConfig ... implies that the endpoint can only receive
-            # asynchronous invocations" (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html)
-            raise JsonRESTError(
-                "ValidationError",
-                f"Endpoint {endpoint_name} is an asynchronous endpoint: call InvokeEndpointAsync with an "
-                "InputLocation in S3.",
+def _invoke_endpoint(self: runtime_responses.SageMakerRuntimeResponse) -> Any:
+    """InvokeEndpoint: the endpoint's model handler answers the body (never moto's canned b'body')."""
+    endpoint_name = unquote(self.path.split("/")[2])
+    runtime = runtime_of(self.current_account, self.region, endpoint_name)
+    if runtime is None:
+        backend = moto_sm.sagemaker_backends[self.current_account][self.region]
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is None:
+            message = f"Endpoint {endpoint_name} of account {self.current_account} not found."
+        else:  # Failed, deleted under us, or a variant with no model: never moto's canned answer
+            message = (
+                f"Endpoint {endpoint_name} is {endpoint.endpoint_status} and runs no model in the sandbox"
+                f"{': ' + endpoint.failure_reason if getattr(endpoint, 'failure_reason', None) else ''}."
             )
-        if runtime.endpoint.endpoint_status != "InService":
-            raise JsonRESTError(
-                "ValidationError",
-                f"Endpoint {endpoint_name} is {runtime.endpoint.endpoint_status}, not InService.",
-            )
-        content_type = self.headers.get("Content-Type") or "application/octet-stream"
-        accept = self.headers.get("Accept") or "application/json"
-        body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
-        answer = runtime.invoke(body, content_type, accept, REALTIME_TIMEOUT_S)
-        if not answer["ok"]:
-            if answer.get("timeout"):
-                raise ModelError(runtime, model_server_error(answer["error"], 504), 504)
-            raise ModelError(runtime, model_server_error(answer["error"]))
-        headers = {"Content-Type": accept, "x-Amzn-Invoked-Production-Variant": runtime.variant}
-        return 200, headers, answer["body"]
-
-    return invoke_endpoint
+        raise JsonRESTError("ValidationError", message)
+    if runtime.async_config is not None:
+        # "The presence of an AsyncInferenceConfig ... implies that the endpoint can only receive
+        # asynchronous invocations" (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html)
+        raise JsonRESTError(
+            "ValidationError",
+            f"Endpoint {endpoint_name} is an asynchronous endpoint: call InvokeEndpointAsync with an "
+            "InputLocation in S3.",
+        )
+    if runtime.endpoint.endpoint_status != "InService":
+        reason = getattr(runtime.endpoint, "failure_reason", None)
+        raise JsonRESTError(
+            "ValidationError",
+            f"Endpoint {endpoint_name} is {runtime.endpoint.endpoint_status}, not InService"
+            f"{': ' + reason if reason else '.'}",
+        )
+    content_type = self.headers.get("Content-Type") or "application/octet-stream"
+    accept = self.headers.get("Accept") or "application/json"
+    body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
+    answer = runtime.invoke(body, content_type, accept, REALTIME_TIMEOUT_S)
+    if not answer["ok"]:
+        if answer.get("timeout"):
+            raise ModelError(runtime, model_server_error(answer["error"], 504), 504)
+        raise ModelError(runtime, model_server_error(answer["error"]))
+    headers = {"Content-Type": accept, "x-Amzn-Invoked-Production-Variant": runtime.variant}
+    return 200, headers, answer["body"]
 
 
 def stop_all() -> None:
@@ -437,5 +440,4 @@ def install() -> None:
     backend.create_endpoint = _create_endpoint(backend.create_endpoint)
     backend.delete_endpoint = _delete_endpoint(backend.delete_endpoint)
     runtime_responses.SageMakerRuntimeResponse.invoke_endpoint_async = _invoke_endpoint_async
-    responses = runtime_responses.SageMakerRuntimeResponse
-    responses.invoke_endpoint = _invoke_endpoint(responses.invoke_endpoint)
+    runtime_responses.SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint

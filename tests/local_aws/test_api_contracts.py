@@ -218,6 +218,16 @@ def test_a_real_time_model_without_a_handler_answers_model_error_naming_it(sagem
     assert code == "ModelError" and "no inference handler" in message and "inference.py" in message
 
 
+def test_invoke_endpoint_on_a_failed_endpoint_is_refused_with_its_reason(sagemaker):
+    runtime = boto3.client("sagemaker-runtime")
+    code = b"def model_fn(model_dir):\n    raise RuntimeError('weights are corrupt')\n"
+    assert _deploy(sagemaker, "broken", {"code/inference.py": code}, image=PYTORCH_INFERENCE)[-1] == "Failed"
+
+    code, message = error_of(lambda: runtime.invoke_endpoint(EndpointName="broken", Body=b"{}"))
+
+    assert code == "ValidationError" and "Failed" in message and "weights are corrupt" in message
+
+
 def test_invoke_endpoint_on_an_async_endpoint_or_a_missing_one_is_refused(sagemaker):
     runtime = boto3.client("sagemaker-runtime")
     paths = {"S3OutputPath": f"s3://{BUCKET}/out/", "S3FailurePath": f"s3://{BUCKET}/fail/"}
