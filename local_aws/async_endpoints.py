@@ -6,8 +6,11 @@ model loads — one long-lived process per endpoint (the instance), the model's 
 its image's environment — then InService, or Failed with the reason if the model does not load.
 Each invocation is queued; the process applies model_fn/input_fn/predict_fn/output_fn to the S3
 input and the result lands at `<S3OutputPath>/<uuid>.out`, a failure's message at
-`<S3FailurePath>/<uuid>-error.out`, with the handler's real latency. Deleting the endpoint stops
-its process. The instance count does not follow autoscaling: one process serves the endpoint.
+`<S3FailurePath>/<uuid>-error.out` as the model server's JSON error ({"code", "type", "message"}),
+with the handler's real latency. A real-time endpoint (no AsyncInferenceConfig) runs the same way:
+`InvokeEndpoint` hands the body to its model process and returns the answer, or ModelError with the
+model's message. Deleting the endpoint stops its process. The instance count does not follow
+autoscaling: one process serves the endpoint.
 """
 
 from __future__ import annotations
@@ -51,6 +54,19 @@ class Invocation:
     failure_location: str
     content_type: str
     accept: str
+    # A real-time InvokeEndpoint: the body comes with the request and the caller waits for the answer.
+    body: bytes | None = None
+    done: threading.Event | None = None
+    answer: dict[str, Any] | None = None
+
+
+def model_server_error(message: str, code: int = 500) -> str:
+    """A failed inference as the SageMaker model servers answer it (Multi Model Server / TorchServe, the
+    servers of SageMaker's framework inference images): {"code", "type", "message"} JSON, e.g.
+    {"code": 599, "type": "InternalServerException", "message": "Some Prediction Error"} in
+    https://github.com/awslabs/multi-model-server/pull/969. Async inference writes the model's error
+    response to S3FailurePath; InvokeEndpoint returns it as ModelError's OriginalMessage."""
+    return json.dumps({"code": code, "type": "InternalServerException", "message": message})
 
 
 class EndpointRuntime:
@@ -58,7 +74,7 @@ class EndpointRuntime:
 
     def __init__(self, endpoint: Any, config: Any, model: Any, account_id: str, region: str):
         self.endpoint, self.account_id, self.region = endpoint, account_id, region
-        self.async_config = config.async_inference_config
+        self.async_config = config.async_inference_config  # None: a real-time endpoint
         self.container = model.primary_container or model.containers[0]
         self.variant = config.production_variants[0]["VariantName"]
         self.root = jobs.workspace("endpoint", endpoint.endpoint_name)
@@ -109,6 +125,7 @@ class EndpointRuntime:
             archive = s3io.download_file(self.container["ModelDataUrl"], self.root / "model.tar.gz")
             s3io.untar(archive, model_dir)
         code_dir = image.folder or (model_dir / "code")
+        code_dir.mkdir(parents=True, exist_ok=True)  # a model.tar.gz with no code/: the server starts bare
         env = {**jobs.aws_env(self.region), **(self.container.get("Environment") or {})}
         command = ["python", str(WORKER), "/opt/ml/model", _CODE_DIR]
         prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[])
@@ -163,7 +180,7 @@ class EndpointRuntime:
                     continue
                 if invocation is None:
                     break
-                request = self._stage(invocation)
+                request = self._stage_local(invocation) if invocation.done else self._stage(invocation)
                 if request is None:
                     continue
                 self.in_flight[invocation.inference_id] = invocation
@@ -179,13 +196,33 @@ class EndpointRuntime:
         local = self.requests / invocation.inference_id
         local.parent.mkdir(parents=True, exist_ok=True)
         try:
-            local.write_bytes(self._s3_get(invocation.input_location))
+            stored = self._s3_get(invocation.input_location)
+            local.write_bytes(stored.value)
         except Exception as error:
             self._write(
                 invocation.failure_location,
                 f"Failed to download the input {invocation.input_location}: {error}",
             )
             return None
+        # No ContentType in the request: the input object's own Content-Type, which is how the SageMaker
+        # Python SDK's AsyncPredictor.predict_async() states it (it puts the input with ContentType and
+        # sends no ContentType to InvokeEndpointAsync).
+        stored_type = stored.metadata.get("Content-Type")
+        if not stored_type or stored_type == "binary/octet-stream":  # S3's default: none was given
+            stored_type = "application/octet-stream"
+        content_type = invocation.content_type or stored_type
+        return {
+            "id": invocation.inference_id,
+            "input": container_path(local, self.mounts),
+            "output": container_path(Path(f"{local}.out"), self.mounts),
+            "content_type": content_type,
+            "accept": invocation.accept,
+        }
+
+    def _stage_local(self, invocation: Invocation) -> dict[str, str]:
+        local = self.requests / invocation.inference_id
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(invocation.body or b"")
         return {
             "id": invocation.inference_id,
             "input": container_path(local, self.mounts),
@@ -193,6 +230,18 @@ class EndpointRuntime:
             "content_type": invocation.content_type,
             "accept": invocation.accept,
         }
+
+    def invoke(self, body: bytes, content_type: str, accept: str, timeout_s: float) -> dict[str, Any]:
+        """A real-time invocation: the model process answers this body; {"ok", "body" | "error"}."""
+        invocation = Invocation(
+            inference_id=str(uuid.uuid4()), input_location="", output_location="", failure_location="",
+            content_type=content_type, accept=accept, body=body, done=threading.Event(),
+        )
+        self.submit(invocation)
+        if not invocation.done.wait(timeout_s):
+            self.in_flight.pop(invocation.inference_id, None)
+            return {"ok": False, "timeout": True, "error": f"the model did not answer in {timeout_s:.0f} s"}
+        return invocation.answer or {"ok": False, "error": "the model process stopped"}
 
     def _read_answers(self) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -205,19 +254,23 @@ class EndpointRuntime:
             if invocation is None:
                 continue
             local = self.requests / invocation.inference_id
-            if result["ok"]:
+            if invocation.done is not None:
+                body = Path(f"{local}.out").read_bytes() if result["ok"] else b""
+                invocation.answer = {"ok": result["ok"], "body": body, "error": result.get("error", "")}
+                invocation.done.set()
+            elif result["ok"]:
                 self._write(invocation.output_location, Path(f"{local}.out").read_bytes())
             else:
-                self._write(invocation.failure_location, result["error"])
+                self._write(invocation.failure_location, model_server_error(result["error"]))
             for path in (local, Path(f"{local}.out")):
                 path.unlink(missing_ok=True)
 
-    def _s3_get(self, uri: str) -> bytes:
+    def _s3_get(self, uri: str) -> Any:
         bucket, key = s3io.split_uri(uri)
         stored = s3_backends[self.account_id]["aws"].get_object(bucket, key)
         if stored is None:
             raise FileNotFoundError(f"NoSuchKey: {uri}")
-        return stored.value
+        return stored
 
     def _write(self, uri: str, body: bytes | str) -> None:
         bucket, key = s3io.split_uri(uri)
@@ -244,8 +297,11 @@ def _create_endpoint(original: Any) -> Any:
             raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
         endpoint = original(self, endpoint_name, endpoint_config_name, tags)
         config = self.endpoint_configs[endpoint_config_name]
-        if config.async_inference_config:
-            model = self._models[config.production_variants[0]["ModelName"]]
+        variant = config.production_variants[0]
+        # Real-time and async endpoints alike run their model; a serverless or model-less variant
+        # (e.g. inference components) keeps moto's behaviour.
+        if variant.get("ModelName") in self._models:
+            model = self._models[variant["ModelName"]]
             runtime = EndpointRuntime(endpoint, config, model, self.account_id, self.region_name)
             endpoint.endpoint_status = "Creating"
             with _lock:
@@ -270,7 +326,7 @@ def _delete_endpoint(original: Any) -> Any:
 def _invoke_endpoint_async(self: runtime_responses.SageMakerRuntimeResponse) -> Any:
     endpoint_name = unquote(self.path.split("/")[2])
     runtime = runtime_of(self.current_account, self.region, endpoint_name)
-    if runtime is None:
+    if runtime is None or runtime.async_config is None:
         raise JsonRESTError(
             "ValidationError",
             f"Endpoint {endpoint_name} of account {self.current_account} not found "
@@ -293,7 +349,7 @@ def _invoke_endpoint_async(self: runtime_responses.SageMakerRuntimeResponse) -> 
         input_location=input_location,
         output_location=f"{output_path}/{object_id}.out",
         failure_location=f"{failure_path}/{object_id}-error.out",
-        content_type=self.headers.get("X-Amzn-SageMaker-Content-Type") or "application/octet-stream",
+        content_type=self.headers.get("X-Amzn-SageMaker-Content-Type") or "",
         accept=self.headers.get("X-Amzn-SageMaker-Accept") or "application/json",
     )
     runtime.submit(invocation)
@@ -306,6 +362,78 @@ def _invoke_endpoint_async(self: runtime_responses.SageMakerRuntimeResponse) -> 
         headers,
         json.dumps({"InferenceId": invocation.inference_id, "OutputLocation": invocation.output_location}),
     )
+
+
+REALTIME_TIMEOUT_S = 60.0  # "Your model containers must respond to requests within 60 seconds"
+
+
+class ModelError(JsonRESTError):
+    """InvokeEndpoint's ModelError (HTTP 424): "Model (owned by the customer in the container) returned 4xx
+    or 5xx error code", with OriginalStatusCode, OriginalMessage and LogStreamArn
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html)."""
+
+    code = 424
+
+    def __init__(self, runtime: EndpointRuntime, original_message: str, status: int = 500):
+        name, region, account = runtime.endpoint.endpoint_name, runtime.region, runtime.account_id
+        group = ENDPOINT_GROUP.format(name=name)
+        # AWS's wording, e.g. aws/amazon-sagemaker-examples issue #407.
+        message = (
+            f'Received server error ({status}) from primary with message "{original_message}". See '
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#logEventViewer:group={group} in account {account} for more information."
+        )
+        super().__init__("ModelError", message)
+        self.description = json.dumps({
+            "__type": "ModelError",
+            "message": message,
+            "OriginalStatusCode": status,
+            "OriginalMessage": original_message,
+            "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{group}"
+            f":log-stream:{runtime.log.stream}",
+        })
+
+
+def _invoke_endpoint(self: runtime_responses.SageMakerRuntimeResponse) -> Any:
+    """InvokeEndpoint: the endpoint's model handler answers the body (never moto's canned b'body')."""
+    endpoint_name = unquote(self.path.split("/")[2])
+    runtime = runtime_of(self.current_account, self.region, endpoint_name)
+    if runtime is None:
+        backend = moto_sm.sagemaker_backends[self.current_account][self.region]
+        endpoint = backend.endpoints.get(endpoint_name)
+        if endpoint is None:
+            message = f"Endpoint {endpoint_name} of account {self.current_account} not found."
+        else:  # Failed, deleted under us, or a variant with no model: never moto's canned answer
+            message = (
+                f"Endpoint {endpoint_name} is {endpoint.endpoint_status} and runs no model in the sandbox"
+                f"{': ' + endpoint.failure_reason if getattr(endpoint, 'failure_reason', None) else ''}."
+            )
+        raise JsonRESTError("ValidationError", message)
+    if runtime.async_config is not None:
+        # "The presence of an AsyncInferenceConfig ... implies that the endpoint can only receive
+        # asynchronous invocations" (https://docs.aws.amazon.com/sagemaker/latest/dg/async-inference.html)
+        raise JsonRESTError(
+            "ValidationError",
+            f"Endpoint {endpoint_name} is an asynchronous endpoint: call InvokeEndpointAsync with an "
+            "InputLocation in S3.",
+        )
+    if runtime.endpoint.endpoint_status != "InService":
+        reason = getattr(runtime.endpoint, "failure_reason", None)
+        raise JsonRESTError(
+            "ValidationError",
+            f"Endpoint {endpoint_name} is {runtime.endpoint.endpoint_status}, not InService"
+            f"{': ' + reason if reason else '.'}",
+        )
+    content_type = self.headers.get("Content-Type") or "application/octet-stream"
+    accept = self.headers.get("Accept") or "application/json"
+    body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
+    answer = runtime.invoke(body, content_type, accept, REALTIME_TIMEOUT_S)
+    if not answer["ok"]:
+        if answer.get("timeout"):
+            raise ModelError(runtime, model_server_error(answer["error"], 504), 504)
+        raise ModelError(runtime, model_server_error(answer["error"]))
+    headers = {"Content-Type": accept, "x-Amzn-Invoked-Production-Variant": runtime.variant}
+    return 200, headers, answer["body"]
 
 
 def stop_all() -> None:
@@ -321,3 +449,4 @@ def install() -> None:
     backend.create_endpoint = _create_endpoint(backend.create_endpoint)
     backend.delete_endpoint = _delete_endpoint(backend.delete_endpoint)
     runtime_responses.SageMakerRuntimeResponse.invoke_endpoint_async = _invoke_endpoint_async
+    runtime_responses.SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint

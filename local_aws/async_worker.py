@@ -23,13 +23,20 @@ def reply(request_id: str, ok: bool, error: str = "") -> None:
 
 def main() -> int:
     model_dir, code_dir = sys.argv[1], sys.argv[2]
-    handler = load_handler(Path(code_dir))
+    try:
+        handler = load_handler(Path(code_dir))
+        missing = None
+    except FileNotFoundError as error:  # no handler: the server starts, every invocation fails with this
+        handler, missing = None, error
+        print(f"model server started without an inference handler: {error}", flush=True)
     model = handler.model_fn(model_dir) if hasattr(handler, "model_fn") else None
     print(ANSWER_PREFIX + json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         started = time.perf_counter()
         try:
+            if missing is not None:
+                raise missing
             body = Path(request["input"]).read_bytes()
             result = answer(handler, model, body, request["content_type"], request["accept"])
             Path(request["output"]).write_bytes(result)

@@ -8,6 +8,7 @@ AWS's statusReason. The job's output goes, line by line, to /aws/batch/job.
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 import uuid
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 from moto.batch import models as moto_batch
 from moto.batch.utils import JobStatus
+from moto.iam.exceptions import NotFoundException as IAMNotFoundException
 
 from local_aws import containers, images, jobs
 from local_aws.cloudwatch import BATCH_GROUP, LogStream
@@ -198,5 +200,64 @@ def _rule_matches(rule: dict[str, str], exit_code: int | None, status_reason: st
     return all(fnmatch.fnmatchcase(value, rule[key]) for key, value in checks if key in rule)
 
 
+BATCH_SERVICE_LINKED_ROLE = "AWSServiceRoleForBatch"
+_BATCH_SERVICE = "batch.amazonaws.com"
+
+
+def _service_linked_role_arn(backend: moto_batch.BatchBackend) -> str:
+    """The Batch service-linked role, created on first use as AWS does.
+
+    CreateComputeEnvironment, serviceRole: "If your account already created the Batch service-linked role,
+    that role is used by default ... If [it] doesn't exist in your account, and no role is specified here,
+    the service attempts to create [it]" (AWS Batch API Reference, CreateComputeEnvironment,
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_CreateComputeEnvironment.html).
+    """
+    iam = backend.iam_backend
+    try:
+        return iam.get_role(BATCH_SERVICE_LINKED_ROLE).arn
+    except IAMNotFoundException:
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Action": ["sts:AssumeRole"], "Effect": "Allow", "Principal": {"Service": [_BATCH_SERVICE]}}
+            ],
+        }
+        role = iam.create_role(
+            BATCH_SERVICE_LINKED_ROLE, json.dumps(policy), f"/aws-service-role/{_BATCH_SERVICE}/",
+            permissions_boundary=None, description="Service-linked role for AWS Batch", tags=[],
+            max_session_duration="3600", linked_service=_BATCH_SERVICE,
+        )
+        return role.arn
+
+
+def _create_compute_environment(original: Any) -> Any:
+    def create_compute_environment(self: moto_batch.BatchBackend, compute_environment_name: str, _type: str,
+                                   state: str, compute_resources: dict[str, Any], service_role: str,
+                                   tags: dict[str, str] | None = None) -> Any:
+        # Only a MANAGED environment falls back to the service-linked role; an UNMANAGED one without
+        # serviceRole keeps moto's (and AWS's) "ServiceRole is required" ClientException (Batch User Guide,
+        # "Using service-linked roles for AWS Batch").
+        if not service_role and _type == "MANAGED":
+            service_role = _service_linked_role_arn(self)
+        return original(self, compute_environment_name, _type, state, compute_resources, service_role, tags)
+
+    return create_compute_environment
+
+
+def _create_job_queue(original: Any) -> Any:
+    def create_job_queue(self: moto_batch.BatchBackend, queue_name: str, priority: str,
+                         schedule_policy: str | None, state: str, compute_env_order: list[dict[str, str]],
+                         tags: dict[str, str] | None = None) -> Any:
+        # CreateJobQueue: `state` is optional (Required: No) and a new queue is ENABLED
+        # (https://docs.aws.amazon.com/batch/latest/APIReference/API_CreateJobQueue.html).
+        state = state or "ENABLED"
+        return original(self, queue_name, priority, schedule_policy, state, compute_env_order, tags)
+
+    return create_job_queue
+
+
 def install() -> None:
     moto_batch.Job = SandboxBatchJob  # BatchBackend.submit_job builds jobs through this name
+    backend = moto_batch.BatchBackend
+    backend.create_compute_environment = _create_compute_environment(backend.create_compute_environment)
+    backend.create_job_queue = _create_job_queue(backend.create_job_queue)

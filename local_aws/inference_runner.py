@@ -34,6 +34,9 @@ def default_output_fn(prediction, accept: str):
 
 
 def answer(handler, model, body: bytes, content_type: str, accept: str) -> bytes:
+    if not hasattr(handler, "predict_fn"):
+        source = getattr(handler, "__file__", handler)
+        raise NotImplementedError(f"the inference handler {source} defines no predict_fn(data, model)")
     data = getattr(handler, "input_fn", default_input_fn)(body, content_type)
     prediction = handler.predict_fn(data, model)
     out = getattr(handler, "output_fn", default_output_fn)(prediction, accept)

@@ -59,6 +59,28 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
     def describe(self) -> dict[str, Any]:
         return {k: v for k, v in super().describe().items() if v is not None}
 
+    def summary(self) -> dict[str, Any]:
+        """ListCompilationJobs' CompilationJobSummary. moto reads TargetPlatform["Accelerator"], which
+        TargetPlatform leaves optional (Os and Arch are required), so a job for a CPU platform made the
+        whole list answer 500. CompilationTargetPlatformAccelerator is optional in the summary too
+        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CompilationJobSummary.html)."""
+        summary = {
+            "CompilationJobName": self.compilation_job_name,
+            "CompilationJobArn": self.arn,
+            "CreationTime": self.creation_time,
+            "CompilationStartTime": self.compilation_start_time,
+            "CompilationEndTime": self.compilation_end_time,
+            "LastModifiedTime": self.last_modified_time,
+            "CompilationJobStatus": self.compilation_job_status,
+        }
+        platform = self.output_config.get("TargetPlatform") or {}
+        if self.output_config.get("TargetDevice"):
+            summary["CompilationTargetDevice"] = self.output_config["TargetDevice"]
+        for key in ("Os", "Arch", "Accelerator"):
+            if platform.get(key):
+                summary[f"CompilationTargetPlatform{key}"] = platform[key]
+        return {k: v for k, v in summary.items() if v is not None}
+
     def _execute(self) -> None:
         root = jobs.workspace("compilation", self.compilation_job_name)
         try:

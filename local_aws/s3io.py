@@ -26,6 +26,33 @@ def read(uri: str) -> bytes:
     return client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+class BucketInOtherRegion(ValueError):
+    """A job read an input bucket outside its own Region."""
+
+
+def bucket_region(bucket: str) -> str:
+    """The bucket's Region as GetBucketLocation says it (no LocationConstraint is us-east-1)."""
+    return client().get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+
+
+def require_same_region(uri: str, job_region: str) -> None:
+    """SageMaker reads job input only from a bucket in the job's Region.
+
+    S3DataSource.S3Uri: "Your input bucket must be located in same Amazon Web Services region as your
+    training job" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html);
+    S3 itself answers a request sent to another Region's endpoint with 301 PermanentRedirect
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+    """
+    bucket, _ = split_uri(uri)
+    region = bucket_region(bucket)
+    if region != job_region:
+        raise BucketInOtherRegion(
+            f"PermanentRedirect: the S3 bucket {bucket!r} of {uri} is in {region}, but the job runs in "
+            f"{job_region}; a SageMaker job reads its input only from a bucket in its own Region. Copy the "
+            f"data to a bucket in {job_region}, or run the job in {region}."
+        )
+
+
 def download_prefix(uri: str, dest: Path) -> int:
     """Copy every object under a key prefix (a literal prefix, as SageMaker's S3Prefix) into dest."""
     s3 = client()

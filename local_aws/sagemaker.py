@@ -186,6 +186,7 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
     def _download_inputs(self) -> None:
         for channel in self.input_data_config or []:
             source = channel["DataSource"]["S3DataSource"]
+            s3io.require_same_region(source["S3Uri"], self._run.region)
             s3io.download_prefix(source["S3Uri"], self._run.opt_ml("input", "data", channel["ChannelName"]))
         checkpoint_uri = (self.checkpoint_config or {}).get("S3Uri")
         if checkpoint_uri:  # a resumed (e.g. spot-interrupted) job finds its earlier checkpoints
@@ -367,6 +368,7 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
             for item in self.processing_inputs or []:
                 source = item.get("S3Input")
                 if source:
+                    s3io.require_same_region(source["S3Uri"], run.region)
                     local = run.host_path(_processing_path(source["LocalPath"]))
                     s3io.download_prefix(source["S3Uri"], local)
             outcome, tail = self._process()
@@ -569,12 +571,21 @@ def _unique(create: Callable[..., Any], registry: str, name_arg: str) -> Callabl
     return create_unique
 
 
+# Request fields moto's create_* does not store but Describe* returns: DescribeProcessingJob answers
+# ProcessingResources (Required in its response syntax; the SDK's Processor.run(logs=True) reads
+# ProcessingResources.ClusterConfig.InstanceCount), see
+# https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeProcessingJob.html
+_DROPPED_BY_MOTO = {"processing_jobs": ("ProcessingResources",)}
+
+
 def _starting(create: Callable[..., Any], registry: str, name_param: str) -> Callable[..., Any]:
     """Wrap an API call: moto stores the job; then it starts with the request's Environment."""
 
     def create_and_start(self: moto_sm_responses.SageMakerResponse) -> Any:
         result = create(self)
         job = getattr(self.sagemaker_backend, registry)[self._get_param(name_param)]
+        for field in _DROPPED_BY_MOTO.get(registry, ()):  # request fields AWS describes back
+            setattr(job, re.sub(r"(?<!^)(?=[A-Z])", "_", field).lower(), self._get_param(field))
         job.start(self._get_param("Environment"))
         return result
 
