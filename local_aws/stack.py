@@ -302,9 +302,12 @@ def deployed_layout_env(env: dict[str, str]) -> dict[str, str]:
 def deploy_job_code(s3: Any, settings: Any) -> dict[str, dict]:
     """The deploy step (`make deploy`) against the sandbox: the job code AWS runs from S3, where the DAGs
     look for it (`orchard.job_code`)."""
-    from deploy.job_code import deploy
+    from deploy.job_code import DeployError, deploy
 
-    return deploy(bucket=settings.artifacts_bucket, image_tag=settings.image_tag, s3=s3)
+    try:
+        return deploy(bucket=settings.artifacts_bucket, image_tag=settings.image_tag, s3=s3)
+    except DeployError as error:
+        raise StackError(f"the deploy step (make deploy) failed against the sandbox: {error}") from None
 
 
 def password_file(home: Path) -> Path:
