@@ -1,6 +1,6 @@
 # orchard's Airflow image: the official Airflow 3.3.2 image plus orchard's pinned requirements.
-# docker-compose.yaml builds it and mounts dags/, plugins/ and include/ into every Airflow service, so
-# code edits show up without a rebuild (as in Airflow's own docker-compose).
+# docker-compose.yaml builds it and mounts dags/ and plugins/ (not include/: job code is deployed apart,
+# `make deploy`) into every Airflow service, so code edits show up without a rebuild.
 FROM apache/airflow:3.3.2-python3.11
 
 # Pip runs as the airflow user: the official image installs into that user's environment, never root's.

@@ -18,8 +18,10 @@ PORT ?= 8080
 SCHEDULES ?=
 BENCH ?=
 RUNS ?= 1
+BUCKET ?=
+IMAGE_TAG ?=
 
-.PHONY: help venv .venv test demo up sandbox bench clean distclean
+.PHONY: help venv .venv test demo up sandbox deploy bench clean distclean
 
 help: ## list the targets
 	@echo "orchard — make targets:"
@@ -27,6 +29,7 @@ help: ## list the targets
 	@echo
 	@echo "variables: PYTEST_ARGS='-k x' (test), DAGS='id1 id2' and DEMO_TIMEOUT=s (demo),"
 	@echo "           PORT=8080 SCHEDULES=1 (up), SANDBOX_PORT=4566 (sandbox, up, demo), BENCH=name RUNS=n (bench)"
+	@echo "           BUCKET=artifacts-bucket IMAGE_TAG=tag (deploy; default: ORCHARD_ARTIFACTS_BUCKET, ORCHARD_IMAGE_TAG)"
 
 .venv: $(VENV_STAMP) ## create .venv (python3.11) with requirements-dev.txt under constraints.txt
 venv: .venv
@@ -48,6 +51,9 @@ up: $(VENV_STAMP) ## start the sandbox and Airflow with the web UI on http://loc
 
 sandbox: $(VENV_STAMP) ## run the local AWS sandbox alone in the foreground (port SANDBOX_PORT, default 4566)
 	$(VENV_PY) -m local_aws serve --port $(SANDBOX_PORT)
+
+deploy: $(VENV_STAMP) ## upload the job code AWS runs from S3 to s3://<BUCKET>/job-code/<IMAGE_TAG>/ (settings' defaults)
+	$(VENV_PY) -m deploy job-code $(if $(strip $(BUCKET)),--bucket $(BUCKET)) $(if $(strip $(IMAGE_TAG)),--image-tag $(IMAGE_TAG))
 
 bench: $(VENV_STAMP) ## run the benchmarks/ scripts (or only BENCH=name); make_test_time runs `make test` RUNS times
 	@shopt -s nullglob; ran=0; \

@@ -7,8 +7,9 @@ model registry **only if** its test mAP beats the baseline backbone (ImageNet DI
 Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `docs/pipelines/aerial_pretraining.md`.
 
 **Steps**
-1. `validate_inputs` (cheap, no GPU): params consistent; split and exclusion lists, baseline checkpoint present.
-2. `plan_jobs`: `include/aerial_pretraining/` → `sourcedir.tar.gz` (script mode) in the run's S3 prefix; job requests.
+1. `validate_inputs` (cheap, no GPU): params consistent; split and exclusion lists, baseline checkpoint and the
+   deployed job code (`s3://<artifacts bucket>/job-code/<image_tag>/aerial_pretraining/`) present.
+2. `plan_jobs`: the job requests; the job code is the release's, deployed by `make deploy` (`orchard.job_code`).
 3. `prepare_dataset` (SageMaker processing, CPU): metadata → `final_ben_s2.parquet` (snow / cloud / shadow
    patches out, original split, BEN-19 labels), RGB images from B04/B03/B02 (÷2000 × 255, clipped at 255);
    fails naming the file or label on an unknown label, a missing band file, an empty split, or a baseline
@@ -42,7 +43,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 from airflow.sdk import Asset, Param, chain, dag, task
 
@@ -53,7 +53,6 @@ from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOpe
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
 from orchard.settings import load_settings
 
-JOB_CODE = Path(__file__).resolve().parents[1] / "include" / "aerial_pretraining"
 _SETTINGS = load_settings(variables=False)  # parse-time defaults only; tasks read the live settings
 BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", group="model")
 
@@ -129,6 +128,7 @@ def aerial_pretraining():
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from orchard.aerial_pretraining.inputs import parameter_problems
+        from orchard.job_code import JobCodeNotDeployed, check_deployed
 
         problems = parameter_problems(params)
         s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id)
@@ -141,32 +141,23 @@ def aerial_pretraining():
         base_bucket, base_key = S3Hook.parse_s3_url(params["baseline_checkpoint_uri"])
         if not s3.check_for_key(base_key, base_bucket):
             problems.append(f"baseline checkpoint {params['baseline_checkpoint_uri']} does not exist")
+        try:
+            check_deployed(s3.get_conn(), load_settings(), "aerial_pretraining")
+        except JobCodeNotDeployed as error:
+            problems.append(str(error))
         if problems:
             raise AirflowFailException("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
         return {"checked": True}
 
     @task(multiple_outputs=True)
     def plan_jobs(params: dict | None = None, run_id: str | None = None) -> dict:
-        """Stage the job code (script-mode tarball + loose files for the processing job) and build the requests."""
-        import io
-        import tarfile
-
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from orchard.aerial_pretraining.requests import prepare_request, pretrain_request, run_prefix
+        """The job requests, running the job code `make deploy` put in S3 for this image_tag."""
+        from orchard import job_code
+        from orchard.aerial_pretraining.requests import prepare_request, pretrain_request
 
         settings = load_settings()
-        s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
-        prefix = f"{run_prefix(run_id)}code/"
-        files = sorted(p for p in JOB_CODE.iterdir() if p.is_file() and p.suffix in (".py", ".txt"))
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            for path in files:
-                archive.add(path, arcname=path.name)
-                s3.load_file(str(path), f"{prefix}files/{path.name}", settings.artifacts_bucket, replace=True)
-        s3.load_bytes(buffer.getvalue(), f"{prefix}sourcedir.tar.gz", settings.artifacts_bucket, replace=True)
-        code = {"sourcedir_uri": f"s3://{settings.artifacts_bucket}/{prefix}sourcedir.tar.gz",
-                "files_uri": f"s3://{settings.artifacts_bucket}/{prefix}files/"}
+        code = {"sourcedir_uri": job_code.sourcedir_uri(settings, "aerial_pretraining"),
+                "files_uri": job_code.files_uri(settings, "aerial_pretraining")}
         return {"code": code, "prepare": prepare_request(params, settings, run_id, code),
                 "pretrain": pretrain_request(params, settings, run_id, code)}
 

@@ -6,12 +6,12 @@ transfer-learning feature vector (ImageNet CNN, run with ONNX Runtime inside Spa
 stored as parquet. The same Spark step runs once per entry of `core_node_counts` (a horizontal scaling
 test), each on its own EMR cluster, and the report compares their wall time and images/s.
 
-1. `check_inputs`: params, images in S3 (count, one folder per fruit), PCA request: a clear error
-   before anything billable starts.
+1. `check_inputs`: params, images in S3 (count, one folder per fruit), PCA request, the job code
+   `make deploy` puts in S3 (`job-code/<image_tag>/fruit_features/`): a clear error before anything billable.
 2. Setup: `export_request` → `export_model` (SageMaker processing job, image
    `orchard/fruit-features-export`: the feature model exported to ONNX, **skipped when the ONNX of that
-   model version is already in S3**) → `model_ready`; `upload_job_code` (Spark job + bootstrap script with
-   pinned packages); `imds_configuration` (EMR security configuration enforcing IMDSv2).
+   model version (= image_tag) is already in S3**) → `model_ready`; `imds_configuration` (EMR security
+   configuration enforcing IMDSv2). The Spark job and its bootstrap script are the deployed job code.
 3. `scaling_run` (mapped over `core_node_counts`): `create_cluster` (EMR 7.x, Spark 3.5, bootstrap
    action, auto-termination idle timeout, logs to S3) → `extract` (one `spark-submit` step) →
    `wait_for_extract` → `record_timing` → `terminate_cluster` (teardown: always runs).
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 from airflow.providers.amazon.aws.operators.emr import (
     EmrAddStepsOperator,
@@ -56,8 +55,6 @@ CLUSTER_START_LIMIT = timedelta(minutes=45)  # EMR start-up + bootstrap is ~10 m
 STEP_LIMIT = timedelta(hours=4)  # the longest step we accept: ~1M images on a few m5.xlarge core nodes
 EXPORT_LIMIT = timedelta(minutes=30)  # the export job's MaxRuntimeInSeconds (plan.EXPORT_MAX_RUNTIME_S)
 REGION = "{{ params.region }}"
-ROOT = Path(__file__).resolve().parent.parent
-JOB_DIR, EXPORT_DIR = ROOT / "include" / "fruit_features", ROOT / "include" / "fruit_features_export"
 FEATURES = Asset(name="fruit_features.features", uri="s3://orchard-data/fruit_features/features/")
 INSTANCE_TYPES = ["m5.xlarge", "m5.2xlarge"]
 S3_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+"
@@ -163,10 +160,13 @@ def fruit_features():
     @task(retries=0)  # a bad input stays bad: fail at once, with the reason
     def check_inputs(params=None, dag=None, run_id=None) -> dict:
         """Fail fast, before anything billable: params, images in S3, PCA request."""
+        from orchard import job_code
         from orchard.fruit_features import plan
+        from orchard.settings import load_settings
 
         [s3] = aws_clients("s3")
         result = plan.check_inputs(dict(params), s3, dag.dag_id, run_id)
+        job_code.check_deployed(s3, load_settings(), "fruit_features")  # the cluster's bootstrap and job
         images = result["images"]
         print(
             f"{images['count']} images in {len(images['classes'])} fruit folders ({', '.join(images['classes'])}); "
@@ -180,7 +180,7 @@ def fruit_features():
         from orchard.fruit_features.plan import model_location, object_exists
         from orchard.settings import load_settings
 
-        location = model_location(load_settings(), plan["params"]["feature_model"], EXPORT_DIR)
+        location = model_location(load_settings(), plan["params"]["feature_model"])
         [s3] = aws_clients("s3")
         return {**location, "exists": object_exists(s3, location["uri"])}
 
@@ -225,14 +225,6 @@ def fruit_features():
         return {**model, "info": info}
 
     @task
-    def upload_job_code() -> dict:
-        from orchard.fruit_features.plan import upload_job_code
-        from orchard.settings import load_settings
-
-        [s3] = aws_clients("s3")
-        return upload_job_code(s3, load_settings(), JOB_DIR)
-
-    @task
     def imds_configuration(plan: dict) -> str:
         from orchard.fruit_features.plan import ensure_imds_configuration
 
@@ -241,13 +233,14 @@ def fruit_features():
 
     @task
     def cluster_requests(
-        plan: dict, code: dict, model: dict, security_configuration: str, dag=None, run_id=None
+        plan: dict, model: dict, security_configuration: str, dag=None, run_id=None
     ) -> list[dict]:
-        """One RunJobFlow request + spark-submit step per scaling point."""
-        from orchard.fruit_features.plan import cluster_request
+        """One RunJobFlow request + spark-submit step per scaling point, running the deployed job code."""
+        from orchard.fruit_features.plan import cluster_request, job_code_uris
         from orchard.settings import load_settings
 
         settings = load_settings()
+        code = job_code_uris(settings)
         return [
             cluster_request(plan, point, code, model["uri"], settings, dag.dag_id, run_id)
             for point in plan["points"]
@@ -374,8 +367,7 @@ def fruit_features():
 
     ready = model_ready(model)
     export_model >> ready
-    code = upload_job_code()
-    requests = cluster_requests(plan, code, ready, imds_configuration(plan))
+    requests = cluster_requests(plan, ready, imds_configuration(plan))
     timings = scaling_run.expand_kwargs(requests)
     checked = check_output(plan)
     chain(timings, checked)

@@ -275,6 +275,7 @@ def airflow_env(
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
+    env.update(deployed_layout_env(env))
     if sandbox_url:
         env.update(local_aws.client_env(sandbox_url))
         env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(sandbox_url)
@@ -282,6 +283,31 @@ def airflow_env(
         # environment (fruit_features, auto_labeling) wait at that pace, not AWS's 30 s.
         env.setdefault("ORCHARD_POLL_SECONDS", "2")
     return env
+
+
+def deployed_layout_env(env: dict[str, str]) -> dict[str, str]:
+    """What keeps Airflow's processes to what a deployment ships, as docker-compose and MWAA do: only
+    `dags/` and `plugins/` importable (Airflow adds both to sys.path itself). The repository root leaves
+    PYTHONPATH, and PYTHONSAFEPATH=1 stops `python -m airflow` / `-c` from putting the working directory
+    first on sys.path, so `include` and `local_aws` cannot be imported by a DAG or a task."""
+    root = REPO_ROOT.resolve()
+    kept = [
+        entry
+        for entry in env.get("PYTHONPATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() != root
+    ]
+    return {"PYTHONPATH": os.pathsep.join(kept), "PYTHONSAFEPATH": "1"}
+
+
+def deploy_job_code(s3: Any, settings: Any) -> dict[str, dict]:
+    """The deploy step (`make deploy`) against the sandbox: the job code AWS runs from S3, where the DAGs
+    look for it (`orchard.job_code`)."""
+    from deploy.job_code import DeployError, deploy
+
+    try:
+        return deploy(bucket=settings.artifacts_bucket, image_tag=settings.image_tag, s3=s3)
+    except DeployError as error:
+        raise StackError(f"the deploy step (make deploy) failed against the sandbox: {error}") from None
 
 
 def password_file(home: Path) -> Path:
@@ -371,13 +397,13 @@ class Stack:
         self.start_airflow(startup_timeout_s)
         return self
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> Child:
         log_path = self.log_dir / f"{name}.log"
         log_file = open(log_path, "w")  # noqa: SIM115 - the child owns it
         try:
             process = subprocess.Popen(
                 argv,
-                cwd=REPO_ROOT,
+                cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -425,7 +451,7 @@ class Stack:
         with open(log_path, "w") as log_file:
             proc = subprocess.run(
                 [sys.executable, "-m", "airflow", "db", "migrate"],
-                cwd=REPO_ROOT,
+                cwd=self.home,
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -438,7 +464,8 @@ class Stack:
     def start_airflow(self, timeout_s: float = 300) -> None:
         env = self.env()
         for component in AIRFLOW_COMPONENTS:
-            self._spawn(component, [sys.executable, "-m", "airflow", component], env)
+            # cwd: Airflow's home, not the repository (a relative path to include/ must not resolve)
+            self._spawn(component, [sys.executable, "-m", "airflow", component], env, cwd=self.home)
         deadline = time.monotonic() + timeout_s
         health: dict = {}
         while True:
@@ -559,6 +586,8 @@ class Stack:
         for bucket in bucket_names(settings):
             with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
                 s3.create_bucket(Bucket=bucket)
+        for name, manifest in deploy_job_code(s3, settings).items():
+            self.say(f"stack: deployed job code {name} → {manifest['prefix']}")
         if failures is None:
             return demo_data.upload_all(s3, list(dag_ids), settings)
         confs = {}

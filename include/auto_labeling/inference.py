@@ -4,7 +4,7 @@ model_fn / input_fn / predict_fn / output_fn, as SageMaker's framework container
 detector is OpenCV's pretrained HOG + linear SVM people detector (the weights ship in the
 opencv-python-headless wheel, so nothing is downloaded). `model.tar.gz` carries `detector.json`:
 the detection settings, not weights. The response is this handler's own format (see output_fn);
-`manifest.py` also reads the JumpStart Mask R-CNN response.
+`plugins/orchard/auto_labeling/manifest.py` (Airflow side) also reads the JumpStart Mask R-CNN response.
 """
 
 from __future__ import annotations

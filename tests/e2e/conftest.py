@@ -1,4 +1,5 @@
-"""e2e fixtures: Airflow's metadata DB, and a record of the triggers `dag.test()` runs in line."""
+"""e2e fixtures: Airflow's metadata DB, a record of the triggers `dag.test()` runs in line, the deploy step
+on each clean sandbox, and the deployed-layout guard around every `dag.test()` (tests/e2e/layout_guard.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+
+from tests.e2e.layout_guard import LayoutGuard
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +32,39 @@ def inline_triggers(monkeypatch):
 
     monkeypatch.setattr(dag_module, "_run_inline_trigger", record)
     return seen
+
+
+@pytest.fixture
+def aws(aws):
+    """A clean sandbox with the release's job code deployed, as `make deploy` does on AWS (and the local
+    stack after creating its buckets): the DAGs find it at the URIs `orchard.job_code` derives."""
+    import contextlib
+
+    import boto3
+
+    from deploy.job_code import deploy
+    from orchard.settings import load_settings
+
+    settings = load_settings(variables=False)
+    s3 = boto3.client("s3", region_name=settings.region)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=settings.artifacts_bucket)
+    deploy(bucket=settings.artifacts_bucket, image_tag=settings.image_tag, s3=s3)
+    return aws
+
+
+@pytest.fixture(autouse=True)
+def deployed_layout_guard(monkeypatch):
+    """Every `dag.test()` runs under the layout guard; any violation fails the test, even a swallowed one."""
+    from airflow.sdk.definitions.dag import DAG
+
+    original = DAG.test
+
+    def guarded_test(self, *args, **kwargs):
+        with LayoutGuard() as guard:
+            result = original(self, *args, **kwargs)
+        if guard.violations:
+            pytest.fail(guard.report(), pytrace=False)
+        return result
+
+    monkeypatch.setattr(DAG, "test", guarded_test)

@@ -131,6 +131,9 @@ def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
     settings, conf = demo
     s3 = boto3.client("s3")
     s3.delete_object(Bucket=settings.data_bucket, Key="aerial_pretraining/bigearthnet-s2/val.csv")
+    # the job code of this release was never deployed (`make deploy` not run)
+    s3.delete_object(Bucket=settings.artifacts_bucket,
+                     Key=f"job-code/{settings.image_tag}/aerial_pretraining/manifest.json")
     run = run_dag({**conf, "baseline_checkpoint_uri": f"s3://{settings.artifacts_bucket}/nope/dino.pth",
                    "use_spot_instances": True, "spot_max_wait_hours": 1, "max_runtime_hours": 2})
     task_log = "".join(capfd.readouterr())
@@ -140,6 +143,8 @@ def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
     assert "missing s3://orchard-data/aerial_pretraining/bigearthnet-s2/val.csv" in task_log
     assert f"baseline checkpoint s3://{settings.artifacts_bucket}/nope/dino.pth does not exist" in task_log
     assert "spot_max_wait_hours (1) must be >= max_runtime_hours (2)" in task_log
+    assert (f"s3://{settings.artifacts_bucket}/job-code/{settings.image_tag}/aerial_pretraining/manifest.json "
+            "does not exist" in task_log and "run `make deploy`" in task_log)
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.list_processing_jobs()["ProcessingJobSummaries"] == []
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == []

@@ -302,6 +302,35 @@ def test_seed_creates_the_buckets_and_uploads_each_dags_data(aws, fake_registry)
     s3 = demo.s3_client()
     assert {"orchard-data", "orchard-artifacts"} <= {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert s3.get_object(Bucket="orchard-data", Key="fake_pipeline/input.csv")["Body"].read() == b"a,b\n1,2\n"
+    # the deploy step ran against the sandbox: the job code is where the DAGs look for it
+    from orchard import job_code
+    from orchard.settings import Settings
+
+    for name in job_code.PACKAGES:
+        assert job_code.check_deployed(s3, Settings(), name)["package"] == name
+
+
+def test_airflow_processes_see_only_what_a_deployment_ships(tmp_path, monkeypatch):
+    """docker-compose and MWAA put dags/ and plugins/ on sys.path, not the repository: neither does the
+    stack, even with the repository on PYTHONPATH and as the working directory."""
+    monkeypatch.setenv("PYTHONPATH", f"{stack.REPO_ROOT}{os.pathsep}{stack.REPO_ROOT}/")
+    env = stack.airflow_env(tmp_path / "home", stack.REPO_ROOT / "dags")
+    assert env["PYTHONSAFEPATH"] == "1" and str(stack.REPO_ROOT) not in env["PYTHONPATH"]
+    probe = (
+        "import importlib.util as u, json\n"
+        "before = {n: u.find_spec(n) is not None for n in ('include', 'local_aws', 'deploy', 'orchard')}\n"
+        "import airflow.settings\n"  # Airflow puts its plugins folder on sys.path, as in a deployment
+        "after = [u.find_spec(n) is not None for n in ('orchard', 'include')]\n"
+        "print(json.dumps([before, *after]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=stack.REPO_ROOT, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, orchard_after, include_after = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert before == {"include": False, "local_aws": False, "deploy": False, "orchard": False}
+    assert orchard_after and not include_after
 
 
 def test_upload_all_rejects_a_conf_that_is_not_a_dict(aws, fake_registry):

@@ -109,10 +109,8 @@ def test_the_cluster_request_is_named_and_safe(s3):
     assert args[args.index("--pca-k") + 1] == "2" and "--pca-variance" not in args
 
 
-def test_the_export_job_uses_the_registry_of_the_run_region(tmp_path):
-    for name in plan.EXPORT_FILES:
-        (tmp_path / name).write_text(name)
-    location = plan.model_location(Settings(), "mobilenet_v2", tmp_path)
+def test_the_export_job_uses_the_registry_of_the_run_region():
+    location = plan.model_location(Settings(), "mobilenet_v2")
     request = plan.export_request(
         plan.regional(Settings(), "eu-west-3"), location, "fruit_features", "manual__1"
     )
@@ -126,8 +124,9 @@ def test_the_export_job_uses_the_registry_of_the_run_region(tmp_path):
     )
     assert request["AppSpecification"]["ContainerArguments"][:2] == ["--model", "mobilenet_v2"]
     assert request["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == location["prefix"]
-    (tmp_path / "export.py").write_text("changed")
-    assert plan.model_location(Settings(), "mobilenet_v2", tmp_path)["version"] != location["version"]
+    # The model version is the export image's tag: a new release exports again, with no disk read.
+    assert location["version"] == Settings().image_tag
+    assert plan.model_location(Settings(image_tag="0.2.0"), "mobilenet_v2")["version"] == "0.2.0"
 
 
 def write_output(s3, rows: int, readable: int, k: int = 2):

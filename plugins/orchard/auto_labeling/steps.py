@@ -309,7 +309,7 @@ def _endpoint_seconds(plan: dict[str, Any]) -> float:
 
 
 def build_manifest(plan: dict[str, Any], collected: dict[str, Any]) -> dict[str, Any]:
-    from include.auto_labeling import manifest
+    from orchard.auto_labeling import manifest
 
     s3 = _s3(plan["conn_id"])
     bucket, key = split(collected["predictions_uri"])
@@ -370,7 +370,7 @@ def _image_size(s3: Any, uri: str) -> dict[str, int]:
 
 
 def read_verified(plan: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-    from include.auto_labeling import manifest
+    from orchard.auto_labeling import manifest
 
     s3 = _s3(plan["conn_id"])
     bucket, key = split(job["output_manifest"])

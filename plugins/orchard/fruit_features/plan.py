@@ -4,20 +4,18 @@
   or an `InputError` that names the problem and the fix;
 * `model_location` / `export_request`: where the ONNX model of a model version lives, and the SageMaker
   processing job that exports it when it is not there yet;
-* `upload_job_code`: the Spark job and its bootstrap script, content-addressed in S3;
+* `job_code_uris`: the Spark job and its bootstrap script, where `make deploy` put them (`orchard.job_code`);
 * `cluster_request`: the EMR cluster and spark-submit step of one scaling point.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from orchard import naming
+from orchard import job_code, naming
 from orchard.settings import Settings
 
 MODELS = ("mobilenet_v2", "efficientnet_lite0")
@@ -28,7 +26,6 @@ EXPORT_REPOSITORY = "orchard/fruit-features-export"
 EXPORT_INSTANCE_TYPE = "ml.m5.xlarge"
 EXPORT_MAX_RUNTIME_S = 1800
 JOB_FILES = ("extract_features.py", "image_model.py", "bootstrap.sh")
-EXPORT_FILES = ("export.py", "efficientnet_lite.py", "requirements.txt", "Dockerfile")
 # EMR security configuration that makes cluster nodes require IMDSv2 (session tokens for instance metadata).
 IMDS_SECURITY_CONFIGURATION = "orchard-fruit-features-imdsv2"
 IMDS_SETTINGS = {
@@ -140,16 +137,13 @@ def check_inputs(params: dict[str, Any], s3: Any, dag_id: str, run_id: str) -> d
 # --- model --------------------------------------------------------------------------------------------
 
 
-def files_digest(folder: Path, names: tuple[str, ...]) -> str:
-    digest = hashlib.sha256()
-    for name in names:
-        digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
-    return digest.hexdigest()[:12]
+def model_location(settings: Settings, model: str) -> dict[str, str]:
+    """s3://<artifacts>/fruit_features/models/<model>/<version>/model.onnx; version = image_tag.
 
-
-def model_location(settings: Settings, model: str, export_dir: Path) -> dict[str, str]:
-    """s3://<artifacts>/fruit_features/models/<model>/<version>/model.onnx; version = export code digest."""
-    version = files_digest(export_dir, EXPORT_FILES)
+    The model is what the export image `orchard/fruit-features-export:<image_tag>` produces, so a new
+    release (new tag) exports again and an unchanged one reuses the model.
+    """
+    version = settings.image_tag
     prefix = f"s3://{settings.artifacts_bucket}/fruit_features/models/{model}/{version}/"
     return {"model": model, "version": version, "prefix": prefix, "uri": f"{prefix}model.onnx"}
 
@@ -199,16 +193,9 @@ def export_request(settings: Settings, location: dict[str, str], dag_id: str, ru
 # --- cluster and step ----------------------------------------------------------------------------------
 
 
-def upload_job_code(s3: Any, settings: Settings, job_dir: Path) -> dict[str, str]:
-    """The job's files under a content digest, so a changed bootstrap script gets a fresh cluster image."""
-    base = f"fruit_features/code/{files_digest(job_dir, JOB_FILES)}"
-    uris = {}
-    for name in JOB_FILES:
-        s3.put_object(
-            Bucket=settings.artifacts_bucket, Key=f"{base}/{name}", Body=(job_dir / name).read_bytes()
-        )
-        uris[name] = f"s3://{settings.artifacts_bucket}/{base}/{name}"
-    return uris
+def job_code_uris(settings: Settings) -> dict[str, str]:
+    """The S3 URI of each file the cluster runs (JOB_FILES), deployed by `make deploy` for this image_tag."""
+    return {name: job_code.file_uri(settings, "fruit_features", name) for name in JOB_FILES}
 
 
 def ensure_imds_configuration(emr: Any) -> str:

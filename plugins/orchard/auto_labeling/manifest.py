@@ -28,7 +28,7 @@ class ResponseFormatError(ValueError):
 def detections_from_response(response: dict[str, Any]) -> dict[str, Any]:
     """Normalise a model response to {image_size, detections: [{label, box: [l, t, w, h], score}]}.
 
-    Accepts the handler's own format (include/auto_labeling/inference.py) and the JumpStart Mask R-CNN
+    Accepts the endpoint handler's own format (include/auto_labeling/inference.py) and the JumpStart Mask R-CNN
     (GluonCV) response: parallel lists `ids`, `scores`, `bboxes` ([xmin, ymin, xmax, ymax] pixels) plus
     `labels`, the class names indexed by id; GluonCV pads with id -1 / score -1, dropped here.
     """

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from include.auto_labeling import manifest
+from orchard.auto_labeling import manifest
 
 # The bounding-box job output line AWS documents (SageMaker Ground Truth "Bounding Box Job Output", as
 # quoted by Rekognition Custom Labels' "Object localization in manifest files"), with its values.
