@@ -20,7 +20,6 @@ from orchard.settings import load_settings
 PARSE_SETTINGS = load_settings(variables=False)
 MAX_RUNTIME_MINUTES = 2880  # the max_runtime_minutes param's maximum: the train task's timeout covers it
 WATCH_POLL_SECONDS = 10  # how often the triggerer polls the upload queue (long polls of 1 s in between)
-INFRA_COMMAND = "PYTHONPATH=plugins python -m orchard.pose_training.infra"
 
 DOC_MD = f"""
 ### DeepLabCut pose training on AWS Batch (GPU)
@@ -32,7 +31,7 @@ watcher. Airflow folds the uploads queued since the last run into one run: **eac
 on its own** (one mapped `project` group per upload). Or trigger by hand with **`project_uri`** = any
 `s3://…/<name>.zip`.
 
-**Before the first upload** the event path must exist: run `{INFRA_COMMAND}` once (or trigger this DAG by
+**Before the first upload** the event path must exist: run `{pose_infra.INFRA_COMMAND}` once (or trigger this DAG by
 hand once: its setup task creates it). Settings (buckets, account, region) are read in each task
 (environment, then Airflow Variables `orchard_*`); the Asset watcher's queue is fixed at parse time from
 the environment (`ORCHARD_REGION`, `ORCHARD_BATCH_JOB_ROLE_ARN`'s account, `ORCHARD_DATA_BUCKET`), and a run
@@ -122,7 +121,7 @@ def pose_training():
     @task
     def ensure_event_path() -> dict:
         """The upload path (bucket → EventBridge → SQS), created or repaired; the watcher must poll its queue."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         settings = load_settings()
@@ -137,7 +136,7 @@ def pose_training():
     @task
     def find_projects(params: dict, dag_run=None, triggering_asset_events=None) -> list[dict]:
         """Every project this run trains: each upload of its Asset events, or project_uri."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from orchard.pose_training import upload as pose_upload
 
@@ -152,7 +151,7 @@ def pose_training():
     @task
     def validate_project(project: dict, params: dict, dag=None) -> dict:
         """Whether this project can train at all, and with which (validated) settings."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from orchard.pose_training import upload as pose_upload

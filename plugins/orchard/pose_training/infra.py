@@ -9,7 +9,8 @@ Event path: the data bucket sends its events to EventBridge; a rule matching "Ob
 `<WATCHED_PREFIX>*.zip` targets an SQS queue (its policy lets only that rule send), which the DAG's Asset
 watches. An SQS target takes no RoleArn: EventBridge is authorised by the queue's resource policy.
 
-One-time setup (before the first upload; the DAG's setup task repeats it each run, harmlessly):
+One-time setup (before the first upload: the watcher polls a queue that must exist; the DAG's setup task
+`ensure_event_path` repeats it each run, harmlessly, so a first manual run sets it up too):
     PYTHONPATH=plugins python -m orchard.pose_training.infra
 """
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 WATCHED_PREFIX = "pose-training/projects/"
+INFRA_COMMAND = "PYTHONPATH=plugins python -m orchard.pose_training.infra"  # the one-time setup
 UPLOAD_QUEUE = "orchard-pose-training-uploads"
 UPLOAD_RULE = "orchard-pose-training-uploads"
 UPLOAD_TARGET_ID = "pose-training-upload-queue"
