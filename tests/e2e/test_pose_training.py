@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "pose_training.py"
 SETTINGS = load_settings(variables=False)
+MODELS_BUCKET = "lab-models-from-a-variable"
 FAST = {"epochs": 2, "batch_size": 4, "backbone_weights": "none", "train_crop": "96x80", "poll_seconds": 2}
 
 
@@ -32,8 +33,14 @@ def pose_dag(aws, airflow_db):
     return bag.dags["pose_training"]
 
 
-def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(pose_dag, inline_triggers, capfd):
+def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(pose_dag, inline_triggers, capfd,
+                                                                           monkeypatch):
     s3 = boto3.client("s3")
+    # an Airflow Variable (environment backend), not an ORCHARD_* variable: only tasks that read the live
+    # settings see it; the DAG parsed without it (its Assets name the default bucket)
+    monkeypatch.delenv("ORCHARD_ARTIFACTS_BUCKET", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_ORCHARD_ARTIFACTS_BUCKET", MODELS_BUCKET)
+    s3.create_bucket(Bucket=MODELS_BUCKET)
     key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
     s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip())
 
@@ -48,15 +55,20 @@ def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(pos
     )["jobSummaryList"]
     assert job["status"] == "SUCCEEDED"
 
-    artifacts = {o["Key"] for o in s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket)["Contents"]}
+    assert "Contents" not in s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket)  # the Variable's bucket won
+    artifacts = {o["Key"] for o in s3.list_objects_v2(Bucket=MODELS_BUCKET)["Contents"]}
     [manifest_key] = [k for k in artifacts if k.endswith("model/manifest.json")]
-    manifest = json.loads(s3.get_object(Bucket=SETTINGS.artifacts_bucket, Key=manifest_key)["Body"].read())
+    manifest = json.loads(s3.get_object(Bucket=MODELS_BUCKET, Key=manifest_key)["Body"].read())
     assert manifest["project"] == f"s3://{SETTINGS.data_bucket}/{key}" and manifest["epochs"] == 2
     assert manifest["metrics"]["test rmse"] > 0
     assert any(k.endswith(".pt") and "/model/model/" in k for k in artifacts)
+    # DeepLabCut's evaluation plots (plotting=True): train and test images, exported and listed
+    plots = manifest["evaluation_plots"]
+    assert plots["train"] and plots["test"] and set(plots["train"] + plots["test"]) <= artifacts
     [report_key] = [k for k in artifacts if k.endswith("report.md")]
-    report = s3.get_object(Bucket=SETTINGS.reports_bucket, Key=report_key)["Body"].read().decode()
+    report = s3.get_object(Bucket=MODELS_BUCKET, Key=report_key)["Body"].read().decode()
     assert "test rmse" in report and "figures/learning_curve.png" in report and "console.aws.amazon.com" in report
+    assert "figures/evaluation_train_1.png" in report and "figures/evaluation_test_1.png" in report
     assert "g4dn.xlarge" in report  # the cost line
 
 
@@ -69,6 +81,7 @@ def test_a_broken_project_fails_in_validation_before_any_batch_resource(pose_dag
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["validate_project"] == "failed" and states["train"] == "upstream_failed"
+    assert states["project.validate_project"] == "failed" and states["project.train"] == "upstream_failed"
+    assert states["ensure_batch"] == "upstream_failed"
     assert boto3.client("batch").describe_job_queues()["jobQueues"] == []  # no queue, no job: nothing billable
     assert s3.get_object(Bucket=SETTINGS.data_bucket, Key=key)["Body"].read() == b"not a zip at all"  # kept
