@@ -31,11 +31,11 @@ watcher. Airflow folds the uploads queued since the last run into one run: **eac
 on its own** (one mapped `project` group per upload). Or trigger by hand with **`project_uri`** = any
 `s3://…/<name>.zip`.
 
-**Before the first upload** the event path must exist: run `{pose_infra.INFRA_COMMAND}` once (or trigger this DAG by
-hand once: its setup task creates it). Settings (buckets, account, region) are read in each task
-(environment, then Airflow Variables `orchard_*`); the Asset watcher's queue is fixed at parse time from
-the environment (`ORCHARD_REGION`, `ORCHARD_BATCH_JOB_ROLE_ARN`'s account, `ORCHARD_DATA_BUCKET`), and a run
-whose live settings disagree fails at once, saying which variable to set.
+**Before the first upload** the event path must exist: run `{pose_infra.INFRA_COMMAND}` once
+(or trigger this DAG by hand once: its setup task creates it). Settings (buckets, account, region) are
+read in each task (environment, then Airflow Variables `orchard_*`); the Asset watcher's queue is fixed
+at parse time from the environment (`ORCHARD_REGION`, `ORCHARD_BATCH_JOB_ROLE_ARN`'s account,
+`ORCHARD_DATA_BUCKET`), and a run whose live settings disagree fails at once, naming the variable to set.
 
 1. `ensure_event_path` (setup): bucket → EventBridge, the rule and the queue, created or repaired (safe to
    repeat); fails if the live settings name another queue than the one the watcher polls.
@@ -120,7 +120,7 @@ AWS_RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_expone
 def pose_training():
     @task
     def ensure_event_path() -> dict:
-        """The upload path (bucket → EventBridge → SQS), created or repaired; the watcher must poll its queue."""
+        """The upload path (bucket → EventBridge → SQS), created or repaired; the watcher polls its queue."""
         from airflow.sdk.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -142,7 +142,9 @@ def pose_training():
 
         events = [event for events in (triggering_asset_events or {}).values() for event in events]
         try:
-            projects = pose_upload.projects_of_run(params, dag_run.dag_id, dag_run.run_id, events, load_settings())
+            projects = pose_upload.projects_of_run(
+                params, dag_run.dag_id, dag_run.run_id, events, load_settings()
+            )
         except pose_upload.NoProject as error:
             raise AirflowFailException(str(error)) from None
         print(f"{len(projects)} project(s) to train: {[p['project_uri'] for p in projects]}")
@@ -175,7 +177,8 @@ def pose_training():
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         settings = load_settings()
-        batch, ec2 = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn for name in ("batch", "ec2"))
+        batch, ec2 = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
+                      for name in ("batch", "ec2"))
         spec = pose_infra.BatchSpec(
             gpu_family=params["gpu_family"],
             capacity=params["capacity"],
@@ -193,7 +196,7 @@ def pose_training():
         stopped = []
         for project in projects:
             name = project["job_name"]
-            ids = pose_infra.stop_run_job(client, batch["job_queue"], name, "pose_training run ended (teardown)")
+            ids = pose_infra.stop_run_job(client, batch["job_queue"], name, "pose_training run ended")
             print(f"terminated {ids}" if ids else f"no job of {name} left running")
             stopped += ids
         return stopped
@@ -202,10 +205,12 @@ def pose_training():
     def check_export(run: dict, batch: dict, job_id: str, outlet_events=None, ti=None) -> dict:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        from orchard.pose_training.report import build_report, check_export as checked_manifest, evaluation_plots
+        from orchard.pose_training.report import build_report, evaluation_plots
+        from orchard.pose_training.report import check_export as checked_manifest
 
         settings = load_settings()
-        s3, client = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=n).conn for n in ("s3", "batch"))
+        s3, client = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=n).conn
+                      for n in ("s3", "batch"))
         bucket, _, prefix = run["output_uri"][len("s3://"):].partition("/")
         manifest = checked_manifest(s3, bucket, prefix)
         [job] = client.describe_jobs(jobs=[job_id])["jobs"]

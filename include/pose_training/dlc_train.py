@@ -315,12 +315,13 @@ def evaluation_metrics(project: Path) -> dict[str, float]:
 
 
 def evaluation_plot_keys(uploaded: list[dict]) -> dict[str, list[str]]:
-    """The S3 keys of DeepLabCut's evaluation plots, by split (its names: Training-<video>-<image>, Test-...)."""
+    """The S3 keys of DeepLabCut's evaluation plots by split (its names: Training-<video>-<image>, Test-…)."""
     plots: dict[str, list[str]] = {"train": [], "test": []}
     for item in uploaded:
         key = item["key"]
         folder, _, name = key.rpartition("/")
-        if "/evaluation/" not in f"/{key}" or "/LabeledImages_" not in f"/{folder}" or not name.endswith(".png"):
+        in_plots = "/evaluation/" in f"/{key}" and "/LabeledImages_" in f"/{folder}"
+        if not in_plots or not name.endswith(".png"):
             continue
         if name.startswith("Training-"):
             plots["train"].append(key)

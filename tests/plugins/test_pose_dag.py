@@ -105,11 +105,13 @@ def test_upload_metadata_is_validated_with_the_dags_param_schema(pose_dag):
     schema = {name: pose_dag.params.get_param(name) for name in pose_upload.METADATA_SETTINGS.values()}
     where = "s3://orchard-data/pose-training/projects/a.zip"
 
-    good = pose_upload.validated_metadata({"epochs": "50", "batch-size": "16", "train-crop": "96x80"}, schema, where)
+    metadata = {"epochs": "50", "batch-size": "16", "train-crop": "96x80"}
+    good = pose_upload.validated_metadata(metadata, schema, where)
     assert good == {"epochs": 50, "batch_size": 16, "train_crop": "96x80"}
-    for metadata, key in [({"epochs": "many"}, "epochs"), ({"epochs": "0"}, "epochs"),
-                          ({"batch-size": "500"}, "batch-size"), ({"net-type": "resnet_9000"}, "net-type"),
-                          ({"train-crop": "huge"}, "train-crop"), ({"backbone-weights": "imagenet"}, "backbone-weights")]:
+    bad = [({"epochs": "many"}, "epochs"), ({"epochs": "0"}, "epochs"), ({"batch-size": "500"}, "batch-size"),
+           ({"net-type": "resnet_9000"}, "net-type"), ({"train-crop": "huge"}, "train-crop"),
+           ({"backbone-weights": "imagenet"}, "backbone-weights")]
+    for metadata, key in bad:
         with pytest.raises(pose_upload.BadMetadata, match=rf"upload metadata {key}=.* x-amz-meta-{key}"):
             pose_upload.validated_metadata(metadata, schema, where)
     assert pose_dag.params.get_param("epochs").value == 200  # validating did not change the DAG's defaults
@@ -119,7 +121,8 @@ def test_an_upload_with_bad_metadata_fails_its_validation_at_once_naming_the_key
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="orchard-data")
     key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
-    s3.put_object(Bucket="orchard-data", Key=key, Body=demo.project_zip(), Metadata={"net-type": "resnet_9000"})
+    s3.put_object(Bucket="orchard-data", Key=key, Body=demo.project_zip(),
+                  Metadata={"net-type": "resnet_9000"})
     run = SimpleNamespace(dag_id="pose_training", run_id=RUN_ID)
     [project] = call(pose_dag, "find_projects", params=PARAMS, dag_run=run,
                      triggering_asset_events={"uploads": [upload_event("orchard-data", key)]})
@@ -154,11 +157,13 @@ def test_the_event_path_is_set_up_by_the_dag_before_anything_else(pose_dag, aws,
     assert target["Arn"] == made["queue_arn"]
 
 
-def test_a_variable_moving_the_upload_path_away_from_the_watched_queue_fails_the_run(pose_dag, aws, variables):
+def test_a_variable_moving_the_upload_path_away_from_the_watched_queue_fails_the_run(pose_dag, aws,
+                                                                                     variables):
     variables["orchard_data_bucket"] = "lab-uploads"  # the watcher, built at parse time, watches orchard-data
     boto3.client("s3").create_bucket(Bucket="lab-uploads")
 
-    with pytest.raises(AirflowFailException, match=r"uploads would start no run.*ORCHARD_DATA_BUCKET=lab-uploads"):
+    expected = r"uploads would start no run.*ORCHARD_DATA_BUCKET=lab-uploads"
+    with pytest.raises(AirflowFailException, match=expected):
         call(pose_dag, "ensure_event_path")
 
 

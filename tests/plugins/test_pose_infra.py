@@ -121,10 +121,11 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     assert pose_upload.uploads_in_events(asset_events) == [(SETTINGS.data_bucket, key)]
     params = {"project_uri": "", "epochs": 200, "batch_size": 8, "net_type": "resnet_50", "backbone_weights": "",
               "train_crop": ""}
-    [project] = pose_upload.projects_of_run(params, "pose_training", "asset_triggered__2026-11-21T10:00:00+00:00_ab",
-                                            asset_events, SETTINGS)
+    run_id = "asset_triggered__2026-11-21T10:00:00+00:00_ab"
+    [project] = pose_upload.projects_of_run(params, "pose_training", run_id, asset_events, SETTINGS)
     assert (project["bucket"], project["key"], project["source"]) == (SETTINGS.data_bucket, key, "upload")
-    assert pose_upload.project_training(s3, project, params, SCHEMA)["epochs"] == 3  # metadata over the default
+    # the upload's metadata over the param default
+    assert pose_upload.project_training(s3, project, params, SCHEMA)["epochs"] == 3
     assert project["output_uri"].startswith(
         f"s3://{SETTINGS.artifacts_bucket}/pose_training/asset-20261121t100000-ab-")
     left = clients["sqs"].receive_message(QueueUrl=made["queue_url"], WaitTimeSeconds=0).get("Messages", [])
@@ -143,15 +144,17 @@ async def _first_event(queue_url: str):
 def test_choose_projects_and_training_settings():
     watched = "s3://orchard-data/pose-training/projects/"
     assert pose_upload.choose_projects([("b", "k.zip")], "", watched) == [("b", "k.zip", "upload")]
-    assert pose_upload.choose_projects([], "s3://lab-bucket/p/x.zip", watched) == [("lab-bucket", "p/x.zip", "manual")]
+    manual = pose_upload.choose_projects([], "s3://lab-bucket/p/x.zip", watched)
+    assert manual == [("lab-bucket", "p/x.zip", "manual")]
     with pytest.raises(pose_upload.NoProject, match="upload a zip under s3://orchard-data/pose-training/projects/"):
         pose_upload.choose_projects([], "", watched)
     two = [("b", "1.zip"), ("b", "2.zip")]
-    assert pose_upload.choose_projects(two, "", watched) == [("b", "1.zip", "upload"), ("b", "2.zip", "upload")]
+    assert pose_upload.choose_projects(two, "", watched) == [(b, k, "upload") for b, k in two]
 
     params = {"epochs": 200, "batch_size": 8, "net_type": "resnet_50", "backbone_weights": "", "train_crop": ""}
     metadata = {"epochs": "2", "backbone-weights": "none"}
-    upload = pose_upload.training_settings(params, pose_upload.validated_metadata(metadata, SCHEMA, "s3://b/k.zip"))
+    values = pose_upload.validated_metadata(metadata, SCHEMA, "s3://b/k.zip")
+    upload = pose_upload.training_settings(params, values)
     assert upload["epochs"] == 2 and upload["backbone_weights"] == "none" and upload["batch_size"] == 8
     assert pose_upload.training_settings(params, {}) == params
     overrides = pose_upload.container_overrides("b", "k.zip", "s3://out/model/", upload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -79,7 +80,7 @@ def test_a_complete_export_passes_and_its_report_has_metrics_curve_link_and_cost
     assert "figures/evaluation_train_1.png" in markdown and "1 train and 1 test plots" in markdown
     # each project of a run has its own report folder (a run can train several uploads)
     assert report.key_prefix("reports/").startswith("reports/pose_training/manual-20261121t100000-")
-    assert report.key_prefix("reports/").endswith("/p-" + __import__("hashlib").sha256(b"p.zip").hexdigest()[:8] + "/")
+    assert report.key_prefix("reports/").endswith(f"/p-{hashlib.sha256(b'p.zip').hexdigest()[:8]}/")
     assert "batch/home?region=us-east-1#jobs/detail/abc-123" in markdown
     assert report.cost_usd == pytest.approx(0.526 * 1200 / 3600, abs=1e-6)
     assert "upper bound for this SPOT capacity" in markdown

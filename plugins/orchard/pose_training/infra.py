@@ -66,7 +66,8 @@ def watcher_mismatch(live: Any, parsed: Any, queue_url: str) -> str:
         f"the settings' account ({account_of(parsed)}) is not the queue's ({queue_url})"
     )
     return (
-        f"the upload watcher polls {upload_queue_url(parsed)} for s3://{parsed.data_bucket}/{WATCHED_PREFIX}, "
+        f"the upload watcher polls {upload_queue_url(parsed)} for "
+        f"s3://{parsed.data_bucket}/{WATCHED_PREFIX}, "
         f"but this run's settings put the upload path at {queue_url} for s3://{live.data_bucket}/"
         f"{WATCHED_PREFIX}: uploads would start no run. The watcher is built when the DAG file is parsed, "
         f"from the environment only: set {fixes} in the environment of the dag-processor and triggerer "

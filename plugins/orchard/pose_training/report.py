@@ -51,7 +51,8 @@ def check_export(s3: Any, bucket: str, prefix: str) -> dict:
 PLOTS_PER_SPLIT = 1  # figures per split in the report; all of them stay in S3 under evaluation/
 
 
-def evaluation_plots(s3: Any, bucket: str, manifest: dict, per_split: int = PLOTS_PER_SPLIT) -> dict[str, bytes]:
+def evaluation_plots(s3: Any, bucket: str, manifest: dict,
+                     per_split: int = PLOTS_PER_SPLIT) -> dict[str, bytes]:
     """The first `per_split` train and test plots (PNG bytes), by figure name, for the report."""
     figures = {}
     for split in ("train", "test"):
@@ -104,12 +105,14 @@ def build_report(run: dict, manifest: dict, job: dict, batch: dict, region: str,
         axis.set_ylabel("loss")
         axis.legend()
         report.add_figure("learning_curve", fig, caption="Training loss per epoch (learning_stats.csv)")
-    total = {split: len((manifest.get("evaluation_plots") or {}).get(split, [])) for split in ("train", "test")}
+    listed = manifest.get("evaluation_plots") or {}
+    total = {split: len(listed.get(split, [])) for split in ("train", "test")}
     for name, png in (plots or {}).items():
         split = "training" if "_train_" in name else "test"
         report.add_figure(name, png, caption=(
-            f"DeepLabCut evaluation, a {split} image: human labels (+) against predictions (dots: likelihood >= "
-            f"pcutoff, x: below); {total['train']} train and {total['test']} test plots under evaluation/"
+            f"DeepLabCut evaluation, a {split} image: human labels (+) against predictions (dots: "
+            f"likelihood >= pcutoff, x: below); {total['train']} train and {total['test']} test plots "
+            "under evaluation/"
         ))
     report.add_table(
         [[f["key"].rsplit("/", 1)[-1], f"{f['bytes']:,}"] for f in manifest["files"]], headers=["file", "bytes"],

@@ -63,7 +63,8 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return match["bucket"], match["key"]
 
 
-def choose_projects(uploads: list[tuple[str, str]], project_uri: str, watched: str) -> list[tuple[str, str, str]]:
+def choose_projects(uploads: list[tuple[str, str]], project_uri: str,
+                    watched: str) -> list[tuple[str, str, str]]:
     """(bucket, key, source) of each project the run trains: all its uploads, else its project_uri param."""
     if uploads:
         return [(bucket, key, "upload") for bucket, key in uploads]
@@ -94,7 +95,8 @@ def projects_of_run(params: Mapping[str, Any], dag_id: str, run_id: str, asset_e
 
     watched = f"s3://{settings.data_bucket}/{WATCHED_PREFIX}"
     projects = []
-    for bucket, key, source in choose_projects(uploads_in_events(asset_events), params["project_uri"], watched):
+    chosen = choose_projects(uploads_in_events(asset_events), params["project_uri"], watched)
+    for bucket, key, source in chosen:
         output = naming.resource_name("s3_prefix", dag_id, run_id, f"{project_slug(key)}/model")
         projects.append({
             "dag_id": dag_id,
