@@ -85,3 +85,36 @@ def test_a_broken_project_fails_in_validation_before_any_batch_resource(pose_dag
     assert states["ensure_batch"] == "upstream_failed"
     assert boto3.client("batch").describe_job_queues()["jobQueues"] == []  # no queue, no job: nothing billable
     assert s3.get_object(Bucket=SETTINGS.data_bucket, Key=key)["Body"].read() == b"not a zip at all"  # kept
+
+
+def test_every_upload_folded_into_one_run_trains_and_a_bad_one_fails_alone(pose_dag, monkeypatch):
+    """Airflow folds the Asset events queued since the last run into one run: each upload trains on its own.
+
+    `dag.test()` cannot create an asset-triggered run, so the run's uploads are what the watcher's events
+    would carry, handed to `find_projects` through `uploads_in_events`; everything after is the real DAG.
+    """
+    from orchard.pose_training import upload as pose_upload
+
+    s3 = boto3.client("s3")
+    good = f"{pose_infra.WATCHED_PREFIX}lab-a/{demo.PROJECT}.zip"
+    bad = f"{pose_infra.WATCHED_PREFIX}lab-b/broken.zip"
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=good, Body=demo.project_zip(), Metadata=demo.SANDBOX_TRAINING)
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=bad, Body=demo.project_zip(),
+                  Metadata={**demo.SANDBOX_TRAINING, "epochs": "lots"})
+    uploads = [(SETTINGS.data_bucket, good), (SETTINGS.data_bucket, bad)]
+    monkeypatch.setattr(pose_upload, "uploads_in_events", lambda events: uploads)
+
+    run = pose_dag.test(run_conf={"poll_seconds": 2})
+
+    assert run.state == "failed"  # one project failed: the run says so
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states[("project.validate_project", 0)] == "success"
+    assert states[("project.validate_project", 1)] == "failed"  # epochs=lots, named in its log
+    assert states[("project.train", 0)] == "success" and states[("project.check_export", 0)] == "success"
+    assert states[("project.train", 1)] == "upstream_failed"
+    artifacts = {o["Key"] for o in s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket)["Contents"]}
+    [manifest_key] = [k for k in artifacts if k.endswith("model/manifest.json")]
+    manifest = json.loads(s3.get_object(Bucket=SETTINGS.artifacts_bucket, Key=manifest_key)["Body"].read())
+    assert manifest["project"] == f"s3://{SETTINGS.data_bucket}/{good}" and manifest["epochs"] == 2
+    assert f"/{pose_upload.project_slug(good)}/model/" in manifest_key
+    assert [k for k in artifacts if k.endswith("report.md")]
