@@ -1,18 +1,23 @@
-"""pose_training: a DeepLabCut project zip in S3 -> GPU training on AWS Batch -> exported model in S3."""
+"""pose_training: DeepLabCut project zips in S3 -> GPU training on AWS Batch -> exported models in S3."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
-from airflow.sdk import Asset, AssetWatcher, Param, chain, dag, task
+from airflow.sdk import Asset, AssetWatcher, Param, chain, dag, task, task_group
 
 from orchard import naming
 from orchard.pose_training import infra as pose_infra
 from orchard.operators.batch import ReattachingBatchOperator
 from orchard.settings import load_settings
 
-SETTINGS = load_settings(variables=False)  # env + defaults only: no Variable lookups at parse time
+# Parse time: environment + defaults only (no Variable lookups at parse time, as Airflow's best practices
+# ask). Only what the DAG's *structure* needs comes from it: the Asset watcher's queue URL (a trigger's
+# arguments are fixed when the file is parsed) and the Assets' URIs. Every task reads the live settings
+# (`load_settings()`: environment, then Airflow Variables, then defaults), and `ensure_event_path` fails
+# the run when the live settings name another queue or bucket than the ones watched here.
+PARSE_SETTINGS = load_settings(variables=False)
 MAX_RUNTIME_MINUTES = 2880  # the max_runtime_minutes param's maximum: the train task's timeout covers it
 WATCH_POLL_SECONDS = 10  # how often the triggerer polls the upload queue (long polls of 1 s in between)
 
@@ -20,26 +25,41 @@ DOC_MD = f"""
 ### DeepLabCut pose training on AWS Batch (GPU)
 
 A scientist labels frames in the lab, zips the DeepLabCut project (`zip -r <name>.zip <project folder>`)
-and uploads it under **`s3://{SETTINGS.data_bucket}/{pose_infra.WATCHED_PREFIX}`**: S3 "Object Created" →
-EventBridge rule `{pose_infra.UPLOAD_RULE}` → SQS `{pose_infra.UPLOAD_QUEUE}` → this DAG's Asset watcher
-starts a run for that key. Or trigger by hand with **`project_uri`** = any `s3://…/<name>.zip`.
+and uploads it under **`s3://{PARSE_SETTINGS.data_bucket}/{pose_infra.WATCHED_PREFIX}`**: S3 "Object
+Created" → EventBridge rule `{pose_infra.UPLOAD_RULE}` → SQS `{pose_infra.UPLOAD_QUEUE}` → this DAG's Asset
+watcher. Airflow folds the uploads queued since the last run into one run: **each upload of a run trains
+on its own** (one mapped `project` group per upload). Or trigger by hand with **`project_uri`** = any
+`s3://…/<name>.zip`.
 
-1. `validate_project`: the uploaded key (from the triggering Asset event) or `project_uri`; an upload's
-   S3 object metadata (`epochs`, `batch-size`, `net-type`, `backbone-weights`, `train-crop`) overrides the
-   param defaults for upload-triggered runs. Reads the zip through ranged GETs (never whole) and refuses,
-   before any GPU starts: not a zip, empty, over `max_zip_mb`, absolute / `..` / link paths, no `config.yaml`, no
-   bodyparts, no `labeled-data/`, labels naming frames that are not in the zip.
-3. `ensure_event_path`, `ensure_batch` (setup): the upload path, and a managed EC2 compute environment on
+**Before the first upload** the event path must exist: run `{pose_infra.INFRA_COMMAND}` once
+(or trigger this DAG by hand once: its setup task creates it). Settings (buckets, account, region) are
+read in each task (environment, then Airflow Variables `orchard_*`); the Asset watcher's queue is fixed
+at parse time from the environment (`ORCHARD_REGION`, `ORCHARD_BATCH_JOB_ROLE_ARN`'s account,
+`ORCHARD_DATA_BUCKET`), and a run whose live settings disagree fails at once, naming the variable to set.
+
+1. `ensure_event_path` (setup): bucket → EventBridge, the rule and the queue, created or repaired (safe to
+   repeat); fails if the live settings name another queue than the one the watcher polls.
+2. `find_projects`: the run's uploads (every triggering Asset event) or `project_uri`; each gets its own
+   job name and output prefix (`orchard.naming`, deterministic: a retry finds the same job).
+3. `project.validate_project` (mapped, one per project): an upload's S3 object metadata (`epochs`,
+   `batch-size`, `net-type`, `backbone-weights`, `train-crop`) overrides the param defaults, validated with
+   the same Param schema as the trigger form (a bad value fails that project at once, naming the key).
+   Reads the zip through ranged GETs (never whole) and refuses, before any GPU starts: not a zip, empty,
+   over `max_zip_mb`, absolute / `..` / link paths, no `config.yaml`, no bodyparts, no `labeled-data/`,
+   labels naming frames that are not in the zip.
+4. `ensure_batch` (setup, once at least one project is valid): a managed EC2 compute environment on
    `gpu_family` (ON_DEMAND or SPOT with SPOT_PRICE_CAPACITY_OPTIMIZED), **minvCpus 0** (no instance
    between trainings), its queue and the job definition `{pose_infra.JOB_DEFINITION}` (1 vCPU, 10 GiB,
    1 GPU, retried only when EC2 reclaims a spot host). Reused when they exist; a changed definition
    gets a new revision.
-3. `train`: the Batch job (image `orchard/pose-training`, `include/pose_training/`), deferrable, its
-   CloudWatch log in the task log. A retry of this task reattaches to the run's job instead of
-   submitting another. `stop_training` (teardown) terminates it if the run fails or is stopped.
-4. `check_export`: the exported model, evaluation and manifest are in
-   `s3://{SETTINGS.artifacts_bucket}/pose_training/<run>/model/`; publishes the run report (metrics,
-   learning curve, console link, cost) and the Asset `pose_training_models`.
+5. `project.train` (mapped): the project's Batch job (image `orchard/pose-training`,
+   `include/pose_training/`), deferrable, its CloudWatch log in the task log. A retry reattaches to the
+   project's job instead of submitting another. `stop_training` (teardown) terminates the run's jobs if
+   the run fails or is stopped.
+6. `project.check_export` (mapped): the exported model, evaluation (with DeepLabCut's train/test plots)
+   and manifest are in `s3://<artifacts_bucket>/pose_training/<run>/<project>/model/`; publishes the
+   project's run report (metrics, learning curve, evaluation plots, console link, cost) and the Asset
+   `pose_training_models`.
 
 **Cost**: the GPU instance's hourly price for the job's run time (g4dn.xlarge ≈ $0.53/h on demand in
 us-east-1; SPOT less); nothing between runs. **IAM**: `include/iam/pose_training.json` (Airflow's
@@ -48,22 +68,22 @@ role) and `include/iam/pose_training_job_role.json` (the job role). Docs: `docs/
 
 UPLOADS = Asset(
     name="pose_training_uploads",
-    uri=f"s3://{SETTINGS.data_bucket}/{pose_infra.WATCHED_PREFIX}",
+    uri=f"s3://{PARSE_SETTINGS.data_bucket}/{pose_infra.WATCHED_PREFIX}",
     watchers=[
         AssetWatcher(
             name="pose_training_upload_queue",
             trigger=MessageQueueTrigger(
                 scheme="sqs",
-                sqs_queue=pose_infra.upload_queue_url(SETTINGS),
-                aws_conn_id=SETTINGS.aws_conn_id,
-                region_name=SETTINGS.region,
+                sqs_queue=pose_infra.upload_queue_url(PARSE_SETTINGS),
+                aws_conn_id=PARSE_SETTINGS.aws_conn_id,
+                region_name=PARSE_SETTINGS.region,
                 max_messages=1,  # one upload per Asset event
                 waiter_delay=WATCH_POLL_SECONDS,
             ),
         )
     ],
 )
-MODELS = Asset(name="pose_training_models", uri=f"s3://{SETTINGS.artifacts_bucket}/pose_training/")
+MODELS = Asset(name="pose_training_models", uri=f"s3://{PARSE_SETTINGS.artifacts_bucket}/pose_training/")
 
 AWS_RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": 2.0,
                "max_retry_delay": timedelta(minutes=10)}
@@ -99,83 +119,137 @@ AWS_RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_expone
 )
 def pose_training():
     @task
-    def validate_project(params: dict, dag_run=None, triggering_asset_events=None) -> dict:
-        """Which zip this run trains (its upload, or project_uri), and whether it can train at all."""
-        from airflow.exceptions import AirflowFailException
+    def ensure_event_path() -> dict:
+        """The upload path (bucket → EventBridge → SQS), created or repaired; the watcher polls its queue."""
+        from airflow.sdk.exceptions import AirflowFailException
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        settings = load_settings()
+        s3, events, sqs = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
+                           for name in ("s3", "events", "sqs"))
+        made = pose_infra.ensure_event_path(s3, events, sqs, settings)
+        problem = pose_infra.watcher_mismatch(settings, PARSE_SETTINGS, made["queue_url"])
+        if problem:
+            raise AirflowFailException(problem)  # a configuration error: retrying cannot fix it
+        return made
+
+    @task
+    def find_projects(params: dict, dag_run=None, triggering_asset_events=None) -> list[dict]:
+        """Every project this run trains: each upload of its Asset events, or project_uri."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from orchard.pose_training import upload as pose_upload
+
+        events = [event for events in (triggering_asset_events or {}).values() for event in events]
+        try:
+            projects = pose_upload.projects_of_run(
+                params, dag_run.dag_id, dag_run.run_id, events, load_settings()
+            )
+        except pose_upload.NoProject as error:
+            raise AirflowFailException(str(error)) from None
+        print(f"{len(projects)} project(s) to train: {[p['project_uri'] for p in projects]}")
+        return projects
+
+    @task
+    def validate_project(project: dict, params: dict, dag=None) -> dict:
+        """Whether this project can train at all, and with which (validated) settings."""
+        from airflow.sdk.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from orchard.pose_training import upload as pose_upload
         from orchard.pose_training.project import MiB, ProjectRejected, validate_project
 
-        s3 = S3Hook(aws_conn_id=SETTINGS.aws_conn_id).get_conn()
-        events = [event for events in (triggering_asset_events or {}).values() for event in events]
+        s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id).get_conn()
+        schema = {name: dag.params.get_param(name) for name in pose_upload.METADATA_SETTINGS.values()}
         try:
-            run = pose_upload.resolve_run(s3, params, dag_run.dag_id, dag_run.run_id, events, SETTINGS)
-            summary = validate_project(s3, run["bucket"], run["key"], params["max_zip_mb"] * MiB)
-        except (pose_upload.NoProject, ProjectRejected) as error:
+            training = pose_upload.project_training(s3, project, params, schema)
+            summary = validate_project(s3, project["bucket"], project["key"], params["max_zip_mb"] * MiB)
+        except (pose_upload.BadMetadata, ProjectRejected) as error:
             raise AirflowFailException(str(error)) from None  # bad input: no retry, nothing started
-        print(f"project OK: {summary}")
-        overrides = pose_upload.container_overrides(run["bucket"], run["key"], run["output_uri"], run["training"])
-        return {**run, "labeled_frames": summary.labeled_frames, "container_overrides": overrides}
+        print(f"project OK: {summary}; training {training}")
+        overrides = pose_upload.container_overrides(project["bucket"], project["key"], project["output_uri"],
+                                                    training)
+        return {**project, "training": training, "labeled_frames": summary.labeled_frames,
+                "container_overrides": overrides}
 
-    @task
+    @task(trigger_rule="one_success")  # once any project is valid; none valid: nothing billable is created
     def ensure_batch(params: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        batch, ec2 = (AwsBaseHook(aws_conn_id=SETTINGS.aws_conn_id, client_type=name).conn for name in ("batch", "ec2"))
+        settings = load_settings()
+        batch, ec2 = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
+                      for name in ("batch", "ec2"))
         spec = pose_infra.BatchSpec(
             gpu_family=params["gpu_family"],
             capacity=params["capacity"],
             max_vcpus=params["max_vcpus"],
             max_runtime_s=params["max_runtime_minutes"] * 60,
-            data_bucket=SETTINGS.data_bucket,
+            data_bucket=settings.data_bucket,
         )
-        return pose_infra.ensure_batch(batch, ec2, SETTINGS, spec, poll_s=params["poll_seconds"])
+        return pose_infra.ensure_batch(batch, ec2, settings, spec, poll_s=params["poll_seconds"])
 
     @task
-    def stop_training(batch: dict, dag_run=None) -> list:
+    def stop_training(batch: dict, projects: list[dict]) -> list:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        client = AwsBaseHook(aws_conn_id=SETTINGS.aws_conn_id, client_type="batch").conn
-        name = naming.resource_name("batch_job", dag_run.dag_id, dag_run.run_id)
-        stopped = pose_infra.stop_run_job(client, batch["job_queue"], name, "pose_training run ended (teardown)")
-        print(f"terminated {stopped}" if stopped else f"no job of {name} left running")
+        client = AwsBaseHook(aws_conn_id=load_settings().aws_conn_id, client_type="batch").conn
+        stopped = []
+        for project in projects:
+            name = project["job_name"]
+            ids = pose_infra.stop_run_job(client, batch["job_queue"], name, "pose_training run ended")
+            print(f"terminated {ids}" if ids else f"no job of {name} left running")
+            stopped += ids
         return stopped
 
     @task(outlets=[MODELS])
     def check_export(run: dict, batch: dict, job_id: str, outlet_events=None, ti=None) -> dict:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        from orchard.pose_training.report import build_report, check_export as checked_manifest
+        from orchard.pose_training.report import build_report, evaluation_plots
+        from orchard.pose_training.report import check_export as checked_manifest
 
-        s3, client = (AwsBaseHook(aws_conn_id=SETTINGS.aws_conn_id, client_type=n).conn for n in ("s3", "batch"))
+        settings = load_settings()
+        s3, client = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=n).conn
+                      for n in ("s3", "batch"))
         bucket, _, prefix = run["output_uri"][len("s3://"):].partition("/")
         manifest = checked_manifest(s3, bucket, prefix)
         [job] = client.describe_jobs(jobs=[job_id])["jobs"]
-        report = build_report(run, manifest, job, batch, SETTINGS.region)
-        report_uri = report.publish(s3, SETTINGS.reports_bucket, SETTINGS.reports_prefix)
+        plots = evaluation_plots(s3, bucket, manifest)
+        report = build_report(run, manifest, job, batch, settings.region, plots=plots)
+        report_uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
         outlet_events[MODELS].extra = {"model_uri": run["output_uri"], "report_uri": report_uri,
+                                       "project_uri": run["project_uri"],
                                        "test_rmse": manifest["metrics"].get("test rmse")}
         ti.xcom_push(key="report_uri", value=report_uri)  # what `make demo` and ops look for
-        return {"model_uri": run["output_uri"], "report_uri": report_uri, "metrics": manifest["metrics"]}
+        return {"project_uri": run["project_uri"], "model_uri": run["output_uri"], "report_uri": report_uri,
+                "metrics": manifest["metrics"]}
 
-    run = validate_project()
+    @task_group
+    def project(upload: dict):
+        """One project of the run: validate, train, check its export. Each map index is independent."""
+        valid = validate_project(upload)
+        valid >> batch
+        train = ReattachingBatchOperator(
+            task_id="train",
+            job_name=valid["job_name"],
+            job_queue=batch["job_queue"],
+            job_definition=batch["job_definition_arn"],
+            container_overrides=valid["container_overrides"],
+            deferrable=True,
+            awslogs_enabled=True,
+            poll_interval="{{ params.poll_seconds }}",
+            max_retries="{{ (params.max_runtime_minutes * 60) // params.poll_seconds + 20 }}",
+            execution_timeout=timedelta(minutes=MAX_RUNTIME_MINUTES + 30),
+        )
+        check_export(valid, batch, train.output)
+        return train
+
+    event_path = ensure_event_path()
+    projects = find_projects()
     batch = ensure_batch()
-    train = ReattachingBatchOperator(
-        task_id="train",
-        job_name="{{ aws_name('batch_job', dag.dag_id, run_id) }}",
-        job_queue=batch["job_queue"],
-        job_definition=batch["job_definition_arn"],
-        container_overrides=run["container_overrides"],
-        deferrable=True,
-        awslogs_enabled=True,
-        poll_interval="{{ params.poll_seconds }}",
-        max_retries="{{ (params.max_runtime_minutes * 60) // params.poll_seconds + 20 }}",
-        execution_timeout=timedelta(minutes=MAX_RUNTIME_MINUTES + 30),
-    )
-    chain(run, batch, train)  # validation first: nothing is created for a project that cannot train
-    train >> stop_training(batch).as_teardown(setups=batch)
-    check_export(run, batch, train.output)
+    chain(event_path, projects)
+    trains = project.expand(upload=projects)  # validation first: nothing is created for no valid project
+    trains >> stop_training(batch, projects).as_teardown(setups=batch)
 
 
 pose_training()

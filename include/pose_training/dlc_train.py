@@ -7,8 +7,10 @@ The three steps of the seed's `dlc-train.py`, each a function:
    where it now lies;
 2. `train_dlc_model`: labels CSV → H5 where only the CSV was zipped, training dataset if the lab did not
    create it, then `deeplabcut.train_network` for $DLC_EPOCHS epochs of $DLC_BATCH_SIZE images;
-3. `export_dlc_model_s3`: `deeplabcut.evaluate_network` and `deeplabcut.export_model`, then the exported
-   model, the evaluation results, the learning curve and a `manifest.json` go to $OUTPUT_PATH.
+3. `export_dlc_model_s3`: `deeplabcut.evaluate_network` (plotting on: DeepLabCut draws every train and
+   test image with the human labels against the predictions, `LabeledImages_*/Training-*.png` and
+   `Test-*.png`) and `deeplabcut.export_model`, then the exported model, the evaluation results and
+   plots, the learning curve and a `manifest.json` (listing the plots by split) go to $OUTPUT_PATH.
 
 Backbone weights ($DLC_BACKBONE_WEIGHTS): `pretrained` (default, as on AWS: DeepLabCut downloads the
 ImageNet weights from its hub), `none` (train from scratch: offline sandbox and tests), or the path of
@@ -253,7 +255,9 @@ def export_dlc_model_s3(s3, config: Path, job: JobConfig) -> dict:
     """Evaluate, export, upload; return the manifest (also uploaded as manifest.json, last)."""
     import deeplabcut
 
-    deeplabcut.evaluate_network(str(config), Shuffles=[SHUFFLE], plotting=False)
+    # plotting=True: the article's evaluation figures (DeepLabCut 3 `evaluate_network` writes them under
+    # evaluation-results-pytorch/iteration-*/<model>/LabeledImages_<scorer>/, Training-* and Test-*)
+    deeplabcut.evaluate_network(str(config), Shuffles=[SHUFFLE], plotting=True)
     deeplabcut.export_model(str(config), shuffle=SHUFFLE)
     project = config.parent
     outputs = {
@@ -278,6 +282,7 @@ def export_dlc_model_s3(s3, config: Path, job: JobConfig) -> dict:
         "backbone_weights": job.weights,
         "metrics": evaluation_metrics(project),
         "learning_curve": learning_curve(project),
+        "evaluation_plots": evaluation_plot_keys(uploaded),
         "timings_s": job.timings,
         "files": uploaded,
     }
@@ -307,6 +312,22 @@ def evaluation_metrics(project: Path) -> dict[str, float]:
         for name, value in row.items()
         if isinstance(value, (int, float)) and not str(name).startswith("Unnamed")
     }
+
+
+def evaluation_plot_keys(uploaded: list[dict]) -> dict[str, list[str]]:
+    """The S3 keys of DeepLabCut's evaluation plots by split (its names: Training-<video>-<image>, Test-…)."""
+    plots: dict[str, list[str]] = {"train": [], "test": []}
+    for item in uploaded:
+        key = item["key"]
+        folder, _, name = key.rpartition("/")
+        in_plots = "/evaluation/" in f"/{key}" and "/LabeledImages_" in f"/{folder}"
+        if not in_plots or not name.endswith(".png"):
+            continue
+        if name.startswith("Training-"):
+            plots["train"].append(key)
+        elif name.startswith("Test-"):
+            plots["test"].append(key)
+    return plots
 
 
 def learning_curve(project: Path) -> list[dict[str, float]]:

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "pose_training.py"
 SETTINGS = load_settings(variables=False)
+MODELS_BUCKET = "lab-models-from-a-variable"
 FAST = {"epochs": 2, "batch_size": 4, "backbone_weights": "none", "train_crop": "96x80", "poll_seconds": 2}
 
 
@@ -32,8 +33,14 @@ def pose_dag(aws, airflow_db):
     return bag.dags["pose_training"]
 
 
-def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(pose_dag, inline_triggers, capfd):
+def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(pose_dag, inline_triggers, capfd,
+                                                                           monkeypatch):
     s3 = boto3.client("s3")
+    # an Airflow Variable (environment backend), not an ORCHARD_* variable: only tasks that read the live
+    # settings see it; the DAG parsed without it (its Assets name the default bucket)
+    monkeypatch.delenv("ORCHARD_ARTIFACTS_BUCKET", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_ORCHARD_ARTIFACTS_BUCKET", MODELS_BUCKET)
+    s3.create_bucket(Bucket=MODELS_BUCKET)
     key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
     s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip())
 
@@ -48,15 +55,20 @@ def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(pos
     )["jobSummaryList"]
     assert job["status"] == "SUCCEEDED"
 
-    artifacts = {o["Key"] for o in s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket)["Contents"]}
+    assert "Contents" not in s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket)  # the Variable's bucket won
+    artifacts = {o["Key"] for o in s3.list_objects_v2(Bucket=MODELS_BUCKET)["Contents"]}
     [manifest_key] = [k for k in artifacts if k.endswith("model/manifest.json")]
-    manifest = json.loads(s3.get_object(Bucket=SETTINGS.artifacts_bucket, Key=manifest_key)["Body"].read())
+    manifest = json.loads(s3.get_object(Bucket=MODELS_BUCKET, Key=manifest_key)["Body"].read())
     assert manifest["project"] == f"s3://{SETTINGS.data_bucket}/{key}" and manifest["epochs"] == 2
     assert manifest["metrics"]["test rmse"] > 0
     assert any(k.endswith(".pt") and "/model/model/" in k for k in artifacts)
+    # DeepLabCut's evaluation plots (plotting=True): train and test images, exported and listed
+    plots = manifest["evaluation_plots"]
+    assert plots["train"] and plots["test"] and set(plots["train"] + plots["test"]) <= artifacts
     [report_key] = [k for k in artifacts if k.endswith("report.md")]
-    report = s3.get_object(Bucket=SETTINGS.reports_bucket, Key=report_key)["Body"].read().decode()
+    report = s3.get_object(Bucket=MODELS_BUCKET, Key=report_key)["Body"].read().decode()
     assert "test rmse" in report and "figures/learning_curve.png" in report and "console.aws.amazon.com" in report
+    assert "figures/evaluation_train_1.png" in report and "figures/evaluation_test_1.png" in report
     assert "g4dn.xlarge" in report  # the cost line
 
 
@@ -69,6 +81,40 @@ def test_a_broken_project_fails_in_validation_before_any_batch_resource(pose_dag
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["validate_project"] == "failed" and states["train"] == "upstream_failed"
+    assert states["project.validate_project"] == "failed" and states["project.train"] == "upstream_failed"
+    assert states["ensure_batch"] == "upstream_failed"
     assert boto3.client("batch").describe_job_queues()["jobQueues"] == []  # no queue, no job: nothing billable
     assert s3.get_object(Bucket=SETTINGS.data_bucket, Key=key)["Body"].read() == b"not a zip at all"  # kept
+
+
+def test_every_upload_folded_into_one_run_trains_and_a_bad_one_fails_alone(pose_dag, monkeypatch):
+    """Airflow folds the Asset events queued since the last run into one run: each upload trains on its own.
+
+    `dag.test()` cannot create an asset-triggered run, so the run's uploads are what the watcher's events
+    would carry, handed to `find_projects` through `uploads_in_events`; everything after is the real DAG.
+    """
+    from orchard.pose_training import upload as pose_upload
+
+    s3 = boto3.client("s3")
+    good = f"{pose_infra.WATCHED_PREFIX}lab-a/{demo.PROJECT}.zip"
+    bad = f"{pose_infra.WATCHED_PREFIX}lab-b/broken.zip"
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=good, Body=demo.project_zip(), Metadata=demo.SANDBOX_TRAINING)
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=bad, Body=demo.project_zip(),
+                  Metadata={**demo.SANDBOX_TRAINING, "epochs": "lots"})
+    uploads = [(SETTINGS.data_bucket, good), (SETTINGS.data_bucket, bad)]
+    monkeypatch.setattr(pose_upload, "uploads_in_events", lambda events: uploads)
+
+    run = pose_dag.test(run_conf={"poll_seconds": 2})
+
+    assert run.state == "failed"  # one project failed: the run says so
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states[("project.validate_project", 0)] == "success"
+    assert states[("project.validate_project", 1)] == "failed"  # epochs=lots, named in its log
+    assert states[("project.train", 0)] == "success" and states[("project.check_export", 0)] == "success"
+    assert states[("project.train", 1)] == "upstream_failed"
+    artifacts = {o["Key"] for o in s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket)["Contents"]}
+    [manifest_key] = [k for k in artifacts if k.endswith("model/manifest.json")]
+    manifest = json.loads(s3.get_object(Bucket=SETTINGS.artifacts_bucket, Key=manifest_key)["Body"].read())
+    assert manifest["project"] == f"s3://{SETTINGS.data_bucket}/{good}" and manifest["epochs"] == 2
+    assert f"/{pose_upload.project_slug(good)}/model/" in manifest_key
+    assert [k for k in artifacts if k.endswith("report.md")]

@@ -9,12 +9,21 @@ from dataclasses import replace
 
 import boto3
 import pytest
+from airflow.sdk import Param
 
 from local_aws.demo_data import pose_training as demo
 from orchard.pose_training import infra as pose_infra, upload as pose_upload
 from orchard.settings import load_settings
 
 SETTINGS = load_settings(variables=False)
+# A copy of the DAG's training params (tests/plugins/test_pose_dag.py validates with the DAG's own)
+SCHEMA = {
+    "epochs": Param(200, type="integer", minimum=1, maximum=5000),
+    "batch_size": Param(8, type="integer", minimum=1, maximum=128),
+    "net_type": Param("resnet_50", type="string", enum=["resnet_50", "resnet_101", "hrnet_w18", "hrnet_w32"]),
+    "backbone_weights": Param("", type="string", pattern=r"^$|^pretrained$|^none$|^/.+\.pt$"),
+    "train_crop": Param("", type="string", pattern=r"^$|^\d{2,4}x\d{2,4}$"),
+}
 
 
 @pytest.fixture
@@ -112,11 +121,13 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     assert pose_upload.uploads_in_events(asset_events) == [(SETTINGS.data_bucket, key)]
     params = {"project_uri": "", "epochs": 200, "batch_size": 8, "net_type": "resnet_50", "backbone_weights": "",
               "train_crop": ""}
-    run = pose_upload.resolve_run(s3, params, "pose_training", "asset_triggered__2026-11-21T10:00:00+00:00_ab",
-                                  asset_events, SETTINGS)
-    assert (run["bucket"], run["key"], run["source"]) == (SETTINGS.data_bucket, key, "upload")
-    assert run["training"]["epochs"] == 3  # the upload's metadata over the param default
-    assert run["output_uri"].startswith(f"s3://{SETTINGS.artifacts_bucket}/pose_training/asset-20261121t100000-ab-")
+    run_id = "asset_triggered__2026-11-21T10:00:00+00:00_ab"
+    [project] = pose_upload.projects_of_run(params, "pose_training", run_id, asset_events, SETTINGS)
+    assert (project["bucket"], project["key"], project["source"]) == (SETTINGS.data_bucket, key, "upload")
+    # the upload's metadata over the param default
+    assert pose_upload.project_training(s3, project, params, SCHEMA)["epochs"] == 3
+    assert project["output_uri"].startswith(
+        f"s3://{SETTINGS.artifacts_bucket}/pose_training/asset-20261121t100000-ab-")
     left = clients["sqs"].receive_message(QueueUrl=made["queue_url"], WaitTimeSeconds=0).get("Messages", [])
     assert left == []  # only the .zip under the prefix was sent, and the trigger consumed it
 
@@ -130,20 +141,22 @@ async def _first_event(queue_url: str):
     return await asyncio.wait_for(anext(trigger.run()), timeout=30)
 
 
-def test_choose_project_and_training_settings():
+def test_choose_projects_and_training_settings():
     watched = "s3://orchard-data/pose-training/projects/"
-    assert pose_upload.choose_project([("b", "k.zip")], "", watched) == ("b", "k.zip", "upload")
-    assert pose_upload.choose_project([], "s3://lab-bucket/p/x.zip", watched) == ("lab-bucket", "p/x.zip", "manual")
+    assert pose_upload.choose_projects([("b", "k.zip")], "", watched) == [("b", "k.zip", "upload")]
+    manual = pose_upload.choose_projects([], "s3://lab-bucket/p/x.zip", watched)
+    assert manual == [("lab-bucket", "p/x.zip", "manual")]
     with pytest.raises(pose_upload.NoProject, match="upload a zip under s3://orchard-data/pose-training/projects/"):
-        pose_upload.choose_project([], "", watched)
-    with pytest.raises(pose_upload.NoProject, match="one run trains one project"):
-        pose_upload.choose_project([("b", "1.zip"), ("b", "2.zip")], "", watched)
+        pose_upload.choose_projects([], "", watched)
+    two = [("b", "1.zip"), ("b", "2.zip")]
+    assert pose_upload.choose_projects(two, "", watched) == [(b, k, "upload") for b, k in two]
 
     params = {"epochs": 200, "batch_size": 8, "net_type": "resnet_50", "backbone_weights": "", "train_crop": ""}
     metadata = {"epochs": "2", "backbone-weights": "none"}
-    upload = pose_upload.training_settings(params, metadata, "upload")
+    values = pose_upload.validated_metadata(metadata, SCHEMA, "s3://b/k.zip")
+    upload = pose_upload.training_settings(params, values)
     assert upload["epochs"] == 2 and upload["backbone_weights"] == "none" and upload["batch_size"] == 8
-    assert pose_upload.training_settings(params, metadata, "manual") == params
+    assert pose_upload.training_settings(params, {}) == params
     overrides = pose_upload.container_overrides("b", "k.zip", "s3://out/model/", upload)
     environment = {e["name"]: e["value"] for e in overrides["environment"]}
     assert environment["DLC_PROJECT_PATH"] == "k.zip" and environment["TGT_S3_BUCKET"] == "b"

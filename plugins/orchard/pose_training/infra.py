@@ -9,7 +9,8 @@ Event path: the data bucket sends its events to EventBridge; a rule matching "Ob
 `<WATCHED_PREFIX>*.zip` targets an SQS queue (its policy lets only that rule send), which the DAG's Asset
 watches. An SQS target takes no RoleArn: EventBridge is authorised by the queue's resource policy.
 
-One-time setup (before the first upload; the DAG's setup task repeats it each run, harmlessly):
+One-time setup (before the first upload: the watcher polls a queue that must exist; the DAG's setup task
+`ensure_event_path` repeats it each run, harmlessly, so a first manual run sets it up too):
     PYTHONPATH=plugins python -m orchard.pose_training.infra
 """
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 WATCHED_PREFIX = "pose-training/projects/"
+INFRA_COMMAND = "PYTHONPATH=plugins python -m orchard.pose_training.infra"  # the one-time setup
 UPLOAD_QUEUE = "orchard-pose-training-uploads"
 UPLOAD_RULE = "orchard-pose-training-uploads"
 UPLOAD_TARGET_ID = "pose-training-upload-queue"
@@ -42,6 +44,35 @@ def account_of(settings: Any) -> str:
 def upload_queue_url(settings: Any) -> str:
     """The queue's URL as AWS spells it, known without an API call (the Asset watcher needs it at parse)."""
     return f"https://sqs.{settings.region}.amazonaws.com/{account_of(settings)}/{UPLOAD_QUEUE}"
+
+
+# What the Asset watcher's queue depends on, and the variable that sets each where the DAG is parsed.
+WATCHER_FIELDS = {"region": "ORCHARD_REGION", "batch_job_role_arn": "ORCHARD_BATCH_JOB_ROLE_ARN",
+                  "data_bucket": "ORCHARD_DATA_BUCKET", "aws_conn_id": "ORCHARD_AWS_CONN_ID"}
+
+
+def watcher_mismatch(live: Any, parsed: Any, queue_url: str) -> str:
+    """Why the DAG's Asset watcher (built from the parse-time settings `parsed`) would not see this
+    deployment's uploads, or "" when it does. `live` are the run's settings (with Airflow Variables),
+    `queue_url` the URL of the queue `ensure_event_path` just made.
+
+    A trigger's arguments are fixed at parse time, where orchard reads no Variable: the fields below must
+    come from the environment of the dag-processor and the triggerer, not from Variables.
+    """
+    differing = [field for field in WATCHER_FIELDS if getattr(live, field) != getattr(parsed, field)]
+    if not differing and queue_url.rstrip("/").split("/")[-2:] == [account_of(parsed), UPLOAD_QUEUE]:
+        return ""
+    fixes = ", ".join(f"{WATCHER_FIELDS[f]}={getattr(live, f)}" for f in differing) or (
+        f"the settings' account ({account_of(parsed)}) is not the queue's ({queue_url})"
+    )
+    return (
+        f"the upload watcher polls {upload_queue_url(parsed)} for "
+        f"s3://{parsed.data_bucket}/{WATCHED_PREFIX}, "
+        f"but this run's settings put the upload path at {queue_url} for s3://{live.data_bucket}/"
+        f"{WATCHED_PREFIX}: uploads would start no run. The watcher is built when the DAG file is parsed, "
+        f"from the environment only: set {fixes} in the environment of the dag-processor and triggerer "
+        "(not as Airflow Variables), then re-run"
+    )
 
 
 def upload_event_pattern(bucket: str, prefix: str = WATCHED_PREFIX) -> dict:

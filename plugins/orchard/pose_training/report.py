@@ -1,7 +1,12 @@
 """What `pose_training` checks after the job, and the run report it publishes.
 
 `check_export` trusts the job's manifest only as far as S3 agrees: every file it lists must be in the
-output prefix with its size, and the exported model and the evaluation results must be among them.
+output prefix with its size, and the exported model, the evaluation results and DeepLabCut's evaluation
+plots (`evaluate_network(..., plotting=True)`: the labeled train and test images, human labels against
+the network's predictions) must be among them. The report shows the first train and test plot.
+
+A run can train several projects (one per upload): each project's report goes to its own folder,
+`<reports_prefix>/<dag_id>/<run>/<project>/report.md`.
 """
 
 from __future__ import annotations
@@ -34,7 +39,26 @@ def check_export(s3: Any, bucket: str, prefix: str) -> dict:
         raise ExportIncomplete(f"no evaluation results (CombinedEvaluation-results.csv) in {where}")
     if not manifest.get("metrics"):
         raise ExportIncomplete(f"the manifest in {where} has no evaluation metrics")
+    plots = manifest.get("evaluation_plots") or {}
+    if not any(plots.get(split) for split in ("train", "test")):
+        raise ExportIncomplete(f"no evaluation plots (evaluate_network plotting=True) in {where}")
+    unlisted = [k for split in ("train", "test") for k in plots.get(split, []) if k not in keys]
+    if unlisted:
+        raise ExportIncomplete(f"evaluation plots not among the exported files in {where}: {unlisted[:5]}")
     return manifest
+
+
+PLOTS_PER_SPLIT = 1  # figures per split in the report; all of them stay in S3 under evaluation/
+
+
+def evaluation_plots(s3: Any, bucket: str, manifest: dict,
+                     per_split: int = PLOTS_PER_SPLIT) -> dict[str, bytes]:
+    """The first `per_split` train and test plots (PNG bytes), by figure name, for the report."""
+    figures = {}
+    for split in ("train", "test"):
+        for index, key in enumerate((manifest.get("evaluation_plots") or {}).get(split, [])[:per_split]):
+            figures[f"evaluation_{split}_{index + 1}"] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return figures
 
 
 def billable_seconds(job: dict) -> float:
@@ -51,11 +75,17 @@ def billable_seconds(job: dict) -> float:
 KEY_METRICS = ("train rmse", "test rmse", "train rmse_pcutoff", "test rmse_pcutoff", "test mAP", "test mAR")
 
 
-def build_report(run: dict, manifest: dict, job: dict, batch: dict, region: str) -> Any:
-    """The run report: project, key metrics, learning curve, Batch console link, cost estimate."""
+def build_report(run: dict, manifest: dict, job: dict, batch: dict, region: str,
+                 plots: dict[str, bytes] | None = None) -> Any:
+    """The project's report: key metrics, learning curve, evaluation plots, console link, cost estimate."""
+    from orchard.pose_training.upload import project_slug
     from orchard.reports import Report, new_figure
 
-    report = Report("Pose training (DeepLabCut on AWS Batch)", run["dag_id"], run["run_id"])
+    class ProjectReport(Report):
+        def key_prefix(self, prefix: str = "") -> str:
+            return f"{super().key_prefix(prefix)}{project_slug(run.get('key') or run['project_uri'])}/"
+
+    report = ProjectReport("Pose training (DeepLabCut on AWS Batch)", run["dag_id"], run["run_id"])
     report.add_text(
         f"Project `{run['project_uri']}` ({run['source']}), {manifest['net_type']}, "
         f"{manifest['epochs']} epoch(s), batch size {manifest['batch_size']}, backbone weights: "
@@ -75,6 +105,15 @@ def build_report(run: dict, manifest: dict, job: dict, batch: dict, region: str)
         axis.set_ylabel("loss")
         axis.legend()
         report.add_figure("learning_curve", fig, caption="Training loss per epoch (learning_stats.csv)")
+    listed = manifest.get("evaluation_plots") or {}
+    total = {split: len(listed.get(split, [])) for split in ("train", "test")}
+    for name, png in (plots or {}).items():
+        split = "training" if "_train_" in name else "test"
+        report.add_figure(name, png, caption=(
+            f"DeepLabCut evaluation, a {split} image: human labels (+) against predictions (dots: "
+            f"likelihood >= pcutoff, x: below); {total['train']} train and {total['test']} test plots "
+            "under evaluation/"
+        ))
     report.add_table(
         [[f["key"].rsplit("/", 1)[-1], f"{f['bytes']:,}"] for f in manifest["files"]], headers=["file", "bytes"],
         title="Exported files",

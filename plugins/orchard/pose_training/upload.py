@@ -1,16 +1,23 @@
-"""Which project zip a `pose_training` run trains, and with which settings.
+"""Which project zips a `pose_training` run trains, and with which settings.
 
-An upload-triggered run reads the key from its triggering Asset event: the watcher's SqsSensorTrigger
-puts the SQS messages it received in the event's payload (`{"message_batch": [...]}`), each message body
-being the EventBridge "Object Created" event. A manual run names the zip with the `project_uri` param.
+An upload-triggered run reads the keys from its triggering Asset events: the watcher's SqsSensorTrigger
+puts the SQS messages it received in each event's payload (`{"message_batch": [...]}`), each message body
+being the EventBridge "Object Created" event. The scheduler folds every Asset event queued since the
+DAG's last run into ONE run (Airflow 3: a run's `triggering_asset_events` lists all of them), so a run
+trains every upload it carries, one mapped task-group instance per project (`projects_of_run`). A manual
+run names one zip with the `project_uri` param.
 
 Training settings: the DAG's params; an upload may carry its own as S3 object metadata
-(`aws s3 cp p.zip s3://.../ --metadata epochs=50,batch-size=8`), which an upload-triggered run takes
-over the params' defaults (a manual run takes its params, as the trigger form shows them).
+(`aws s3 cp p.zip s3://.../ --metadata epochs=50,batch-size=8`), which that upload's training takes over
+the params' defaults (a manual run takes its params, as the trigger form shows them). Metadata values are
+checked against the same Param schema as the trigger form (`validated_metadata`): a bad value fails that
+project's validation at once, naming the key.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -25,10 +32,15 @@ METADATA_SETTINGS = {
     "backbone-weights": "backbone_weights",
     "train-crop": "train_crop",
 }
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 class NoProject(ValueError):
     """The run cannot tell which project to train; the message says how to give it one."""
+
+
+class BadMetadata(ValueError):
+    """An upload's object metadata fails the DAG's Param schema; the message names the key and the fix."""
 
 
 def uploads_in_events(asset_events: Iterable[Any]) -> list[tuple[str, str]]:
@@ -51,57 +63,96 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return match["bucket"], match["key"]
 
 
-def choose_project(uploads: list[tuple[str, str]], project_uri: str, watched: str) -> tuple[str, str, str]:
-    """(bucket, key, source) from the run's uploads, else its project_uri param."""
-    if len(uploads) > 1:
-        listed = ", ".join(f"s3://{b}/{k}" for b, k in uploads)
-        raise NoProject(
-            f"this run was triggered by {len(uploads)} uploads ({listed}); one run trains one project: "
-            "trigger pose_training by hand once per project with project_uri=<each of these>"
-        )
+def choose_projects(uploads: list[tuple[str, str]], project_uri: str,
+                    watched: str) -> list[tuple[str, str, str]]:
+    """(bucket, key, source) of each project the run trains: all its uploads, else its project_uri param."""
     if uploads:
-        bucket, key = uploads[0]
-        return bucket, key, "upload"
+        return [(bucket, key, "upload") for bucket, key in uploads]
     if not project_uri:
         raise NoProject(
             f"no project to train: upload a zip under {watched} (the upload starts a run), or trigger "
             "with project_uri=s3://<bucket>/<key>.zip"
         )
     bucket, key = parse_s3_uri(project_uri)
-    return bucket, key, "manual"
+    return [(bucket, key, "manual")]
 
 
-def training_settings(params: Mapping[str, Any], metadata: Mapping[str, str], source: str) -> dict[str, Any]:
-    """The params, with an upload's object metadata over them for upload-triggered runs."""
-    settings = {name: params[name] for name in METADATA_SETTINGS.values()}
-    if source == "upload":
-        for meta_key, name in METADATA_SETTINGS.items():
-            if meta_key in metadata:
-                value = metadata[meta_key]
-                settings[name] = int(value) if isinstance(params[name], int) else value
-    return settings
+def project_slug(key: str) -> str:
+    """A short folder name for one project of a run: the zip's name and a hash of its whole key."""
+    stem = key.rsplit("/", 1)[-1].removesuffix(".zip")
+    return f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-def resolve_run(s3: Any, params: Mapping[str, Any], dag_id: str, run_id: str, asset_events: list,
-                settings: Any) -> dict[str, Any]:
-    """The run's project, output prefix and training settings (JSON-safe, for XCom)."""
+def projects_of_run(params: Mapping[str, Any], dag_id: str, run_id: str, asset_events: list,
+                    settings: Any) -> list[dict[str, Any]]:
+    """One entry per project the run trains (JSON-safe, for XCom): where it is, its job and output names.
+
+    Names are deterministic in (dag, run, key): a retry finds the same job (ReattachingBatchOperator) and
+    writes to the same prefix.
+    """
     from orchard import naming
     from orchard.pose_training.infra import WATCHED_PREFIX
 
     watched = f"s3://{settings.data_bucket}/{WATCHED_PREFIX}"
-    bucket, key, source = choose_project(uploads_in_events(asset_events), params["project_uri"], watched)
-    metadata = _object_metadata(s3, bucket, key) if source == "upload" else {}
-    output = naming.resource_name("s3_prefix", dag_id, run_id, "model")  # pose_training/<run>/model/
-    return {
-        "dag_id": dag_id,
-        "run_id": run_id,
-        "bucket": bucket,
-        "key": key,
-        "project_uri": f"s3://{bucket}/{key}",
-        "source": source,
-        "output_uri": f"s3://{settings.artifacts_bucket}/{output}",
-        "training": training_settings(params, metadata, source),
-    }
+    projects = []
+    chosen = choose_projects(uploads_in_events(asset_events), params["project_uri"], watched)
+    for bucket, key, source in chosen:
+        output = naming.resource_name("s3_prefix", dag_id, run_id, f"{project_slug(key)}/model")
+        projects.append({
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "bucket": bucket,
+            "key": key,
+            "project_uri": f"s3://{bucket}/{key}",
+            "source": source,
+            "job_name": naming.resource_name("batch_job", dag_id, run_id, f"s3://{bucket}/{key}"),
+            "output_uri": f"s3://{settings.artifacts_bucket}/{output}",
+        })
+    return projects
+
+
+def validated_metadata(metadata: Mapping[str, str], schema: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The upload's training metadata as param values, each checked with the DAG's Param of that name.
+
+    `schema` maps param names to the DAG's `Param` objects (`dag.params.get_param(name)`): the same JSON
+    schema the trigger form validates. Integers arrive as text (S3 metadata is text): a whole number is
+    converted, anything else is left for the schema to refuse.
+    """
+    values: dict[str, Any] = {}
+    for meta_key, name in METADATA_SETTINGS.items():
+        if meta_key not in metadata:
+            continue
+        raw = metadata[meta_key]
+        param = schema[name]
+        value: Any = raw
+        if param.schema.get("type") == "integer" and _INTEGER.fullmatch(raw.strip()):
+            value = int(raw)
+        try:
+            values[name] = copy.deepcopy(param).resolve(value)
+        except Exception as error:  # ParamValidationError: its first line says what is wrong
+            reason = str(error).strip().splitlines()[0]
+            raise BadMetadata(
+                f"upload metadata {meta_key}={raw!r} of {where} is not a valid {name} ({reason}): re-upload "
+                f"with a valid x-amz-meta-{meta_key} (e.g. --metadata {meta_key}={param.value}), or drop it "
+                "to use the DAG's default"
+            ) from None
+    return values
+
+
+def training_settings(params: Mapping[str, Any], metadata_values: Mapping[str, Any]) -> dict[str, Any]:
+    """The params, with an upload's validated metadata values over them."""
+    settings = {name: params[name] for name in METADATA_SETTINGS.values()}
+    settings.update(metadata_values)
+    return settings
+
+
+def project_training(s3: Any, project: Mapping[str, Any], params: Mapping[str, Any],
+                     schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The training settings of one project: the params, and for an upload its validated metadata."""
+    if project["source"] != "upload":
+        return training_settings(params, {})
+    metadata = _object_metadata(s3, project["bucket"], project["key"])
+    return training_settings(params, validated_metadata(metadata, schema, project["project_uri"]))
 
 
 def _object_metadata(s3: Any, bucket: str, key: str) -> dict[str, str]:
@@ -115,7 +166,7 @@ def _object_metadata(s3: Any, bucket: str, key: str) -> dict[str, str]:
 
 
 def container_overrides(bucket: str, key: str, output_uri: str, training: Mapping[str, Any]) -> dict:
-    """The job's containerOverrides: this run's project and output, and its training settings."""
+    """The job's containerOverrides: this project and its output, and its training settings."""
     environment = {
         "TGT_S3_BUCKET": bucket,
         "DLC_PROJECT_PATH": key,

@@ -55,6 +55,12 @@ def test_trains_the_tiny_project_and_exports_model_metrics_and_manifest(aws, s3,
         assert stored[entry["key"]] == entry["bytes"]
     assert any(k.startswith("models/run-1/model/") and k.endswith(".pt") for k in stored)
     assert any(k.endswith("CombinedEvaluation-results.csv") for k in stored)
+    # plotting=True: one plot per labeled image, 6 train and 2 test (TrainingFraction 0.75 of 8 frames)
+    plots = manifest["evaluation_plots"]
+    assert (len(plots["train"]), len(plots["test"])) == (6, 2), plots
+    assert all("/LabeledImages_" in k and k in stored for k in plots["train"] + plots["test"])
+    first = s3.get_object(Bucket=BUCKET, Key=plots["test"][0])["Body"].read()
+    assert first.startswith(b"\x89PNG")
 
 
 def test_a_zip_slip_project_exits_2_with_the_reason_and_writes_nothing(aws, s3, run_job_python):
