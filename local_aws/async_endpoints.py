@@ -105,7 +105,8 @@ class EndpointRuntime:
         code_dir = image.folder or (model_dir / "code")
         env = {**jobs.aws_env(self.region), **(self.container.get("Environment") or {})}
         command = ["python", str(WORKER), str(model_dir), str(code_dir)]
-        prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[])
+        prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[],
+                                      install_requirements=True)  # as the inference toolkit does
         self.process = subprocess.Popen(
             prepared.argv,
             cwd=prepared.cwd,
