@@ -121,7 +121,7 @@ def release_of(image: JobImage) -> tuple[str, Release, list[str]]:
         tag_python = f"{match.group('py')}.{match.group('minor')}"
         if tag_python != ".".join(release.python.split(".")[:2]):
             raise UnknownFrameworkImage(f"CannotPullContainerError: {image.uri}: {repository} {release.version} "
-                                        f"is built for Python {release.python}, not py{tag_python}")
+                                        f"is built for Python {release.python}, not py{tag_python.replace('.', '')}")
         if match.group("device") == "gpu":
             notes.append(f"{repository}:{tag} is a GPU image; the sandbox has no GPU and installs the CPU build of "
                          f"torch {release.version}")
