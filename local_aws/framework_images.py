@@ -125,7 +125,9 @@ def release_of(image: JobImage) -> tuple[str, Release, list[str]]:
         if match.group("device") == "gpu":
             notes.append(f"{repository}:{tag} is a GPU image; the sandbox has no GPU and installs the CPU build of "
                          f"torch {release.version}")
-    return f"{repository}-{release.version}", release, notes
+    # Labelled by framework, not repository: the training and inference images of a release share one env
+    # when their catalogued content is the same (the cache key is the Python version and the install list).
+    return f"{release.framework}-{release.version}", release, notes
 
 
 def cpu_torch(version: str, python: str) -> tuple[str, str | None]:

@@ -154,7 +154,7 @@ def submit_batch(batch, image: str) -> dict:  # noqa: F811
 
 def test_framework_tags_map_to_their_catalogued_release_and_unknown_ones_fail():
     label, release, notes = framework_images.release_of(images.resolve(PYTORCH_TRAINING_GPU))
-    assert (label, release.python, release.version) == ("pytorch-training-2.5.1", "3.11.9", "2.5.1")
+    assert (label, release.python, release.version) == ("torch-2.5.1", "3.11.9", "2.5.1")
     assert "numpy==1.26.4" in release.packages  # the 2.5 DLC pins numpy<2
     assert any("GPU image" in note and "CPU build" in note for note in notes)
     with pytest.raises(framework_images.UnknownFrameworkImage, match=r"catalogued: .*pytorch-training:2\.5\.1"):
