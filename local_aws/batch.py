@@ -118,7 +118,8 @@ class SandboxBatchJob(moto_batch.Job):
         if outcome.exit_code != 0:
             # AWS says only that the container exited; the sandbox adds the job's last exception line
             # (e.g. `ModuleNotFoundError: No module named 'x'`) so the reason names the problem.
-            self._container_reason = f"exit code {outcome.exit_code}" + (f": {errors[0]}"[:900] if errors else "")
+            error = f": {errors[0]}"[:900] if errors else ""
+            self._container_reason = f"exit code {outcome.exit_code}{error}"
             return False, ESSENTIAL_CONTAINER_EXITED
         return True, ""
 

@@ -145,7 +145,7 @@ def _image_environment(
         return code_dir, framework.bin_dir
     # sagemaker-training toolkit: `pip install -r requirements.txt` of the source dir before the entry point
     # (https://github.com/aws/sagemaker-training-toolkit, modules.install / "requirements.txt").
-    log("[sandbox] installing the source dir's requirements.txt on top of the image, as the SageMaker toolkit does")
+    log("[sandbox] installing the source dir's requirements.txt on top of the image (as AWS's toolkit does)")
     bin_dir = ensure_env(requirements, label=f"{label}-code", log=log, python=framework.python,
                          base=framework.bin_dir)
     return code_dir, bin_dir

@@ -31,14 +31,18 @@ from local_aws.images import ImageError
 
 # Official Docker Hub python images (https://hub.docker.com/_/python): CPython of the tag's version, pip
 # and nothing else importable. `python:3.11-slim`, `python:3.11.7-slim`, `python:3.12-bookworm`, ...
-PYTHON_BASE = re.compile(r"^(?:docker\.io/)?(?:library/)?python:(?P<version>3\.\d+(?:\.\d+)?)(?:-[a-z0-9.-]+)?$")
+PYTHON_BASE = re.compile(
+    r"^(?:docker\.io/)?(?:library/)?python:(?P<version>3\.\d+(?:\.\d+)?)(?:-[a-z0-9.-]+)?$"
+)
 
 # Other bases the project may use, with what they ship (Python version, pinned packages). None today:
 # deeplabcut/deeplabcut:* ships a conda environment whose package list is not published per tag, so
 # include/pose_training builds from python:3.11-slim with its frozen requirements instead.
 BASE_IMAGES: dict[str, tuple[str, tuple[str, ...]]] = {}
 
-PIP_OPTIONS_WITH_VALUE = {"-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links"}
+PIP_OPTIONS_WITH_VALUE = {
+    "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
+}
 REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!_-]+$")
 
 
@@ -103,8 +107,10 @@ def interpret(folder: Path) -> ImageRecipe:
 def _copy(recipe: ImageRecipe, folder: Path, dockerfile: Path, instruction: str, value: str) -> None:
     words = _exec_or_shell_words(value)
     if any(w.startswith("--from") for w in words):
-        raise DockerfileError(f"{dockerfile}: {instruction} --from (multi-stage copies) is not reproduced by the "
-                              "sandbox; build the files in the final stage or COPY them from the build context")
+        raise DockerfileError(
+            f"{dockerfile}: {instruction} --from (multi-stage copies) is not reproduced by the sandbox; "
+            "build the files in the final stage or COPY them from the build context"
+        )
     words = [w for w in words if not w.startswith("--")]
     *sources, dest = words
     dest_path = PurePosixPath(recipe.workdir) / dest
@@ -115,7 +121,9 @@ def _copy(recipe: ImageRecipe, folder: Path, dockerfile: Path, instruction: str,
         matches = sorted(p for p in folder.glob(source) if p.name != "Dockerfile") if any(
             c in source for c in "*?[") else [folder / source]
         if not matches or not all(m.exists() for m in matches):
-            raise DockerfileError(f"{dockerfile}: {instruction} {source}: no such file in the build context {folder}")
+            raise DockerfileError(
+                f"{dockerfile}: {instruction} {source}: no such file in the build context {folder}"
+            )
         for match in matches:
             files = sorted(p for p in match.rglob("*") if p.is_file()) if match.is_dir() else [match]
             for file in files:
@@ -180,11 +188,13 @@ def _pip_install(recipe: ImageRecipe, folder: Path, dockerfile: Path, args: list
 
 def _requirements_file(recipe: ImageRecipe, dockerfile: Path, name: str) -> None:
     path = str(PurePosixPath(recipe.workdir) / name)
-    relative = str(PurePosixPath(path).relative_to(recipe.workdir)) if path.startswith(recipe.workdir) else None
-    source = recipe.files.get(relative) if relative is not None else None
+    inside = PurePosixPath(path).is_relative_to(recipe.workdir)
+    source = recipe.files.get(str(PurePosixPath(path).relative_to(recipe.workdir))) if inside else None
     if source is None:
-        raise DockerfileError(f"{dockerfile}: pip install -r {name}: {path} is not in the image at that point; "
-                              f"COPY {name} before the RUN that installs it")
+        raise DockerfileError(
+            f"{dockerfile}: pip install -r {name}: {path} is not in the image at that point; "
+            f"COPY {name} before the RUN that installs it"
+        )
     for line in source.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
@@ -194,13 +204,15 @@ def _requirements_file(recipe: ImageRecipe, dockerfile: Path, name: str) -> None
 def _add_requirement(recipe: ImageRecipe, where: Path, requirement: str) -> None:
     requirement = requirement.replace(" ", "")
     if not REQUIREMENT.match(requirement):
-        raise DockerfileError(f"{where}: requirement {requirement!r} is not pinned: an image's content must be "
-                              f"defined; pin it as name==version")
+        raise DockerfileError(
+            f"{where}: requirement {requirement!r} is not pinned: an image's content must be defined; "
+            "pin it as name==version"
+        )
     recipe.requirements.append(requirement)
 
 
 def build(folder: Path, label: str, log: Callable[[str], None]) -> BuiltImage:
-    """The image of `folder`'s Dockerfile: its staged WORKDIR and its Python environment (built once, cached)."""
+    """The image of `folder`'s Dockerfile: its staged WORKDIR and its Python environment (cached)."""
     recipe = interpret(folder)
     python = environments.find_python(recipe.python)
     log(f"[sandbox] image {label}: FROM {recipe.base} -> Python {python.version}; "

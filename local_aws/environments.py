@@ -1,4 +1,4 @@
-"""One Python environment per job image: an interpreter of the image's Python version and a pinned install list.
+"""One Python environment per job image: the image's Python version and a pinned install list.
 
 Built on first use (the sandbox's "image pull"), cached under ORCHARD_ENV_CACHE keyed by the Python
 version, the install list and (for a layered environment) its base, and never Airflow's own environment:
@@ -133,9 +133,10 @@ def _build(target: Path, requirements: str, log: Callable[[str], None], interpre
     if not has_requirements:
         venv_cmd.insert(3, "--without-pip")
     _run(venv_cmd, log)
-    if base is not None:  # the base environment's packages, after this one's (a .pth line appends to sys.path)
+    if base is not None:  # the base environment's packages, after this one's (.pth lines append to sys.path)
+        base_sites = "".join(f"{p}\n" for p in _site_packages(base.parent))
         for site in _site_packages(target):
-            (site / "_orchard_base_image.pth").write_text("".join(f"{p}\n" for p in _site_packages(base.parent)))
+            (site / "_orchard_base_image.pth").write_text(base_sites)
     if has_requirements:
         requirements_file = target / "requirements.txt"
         requirements_file.write_text(requirements)
@@ -152,4 +153,5 @@ def _run(cmd: list[str], log: Callable[[str], None]) -> None:
     for line in (result.stdout + result.stderr).splitlines():
         log(f"[sandbox] {line}")
     if result.returncode != 0:
-        raise BuildFailed(f"CannotPullContainerError: building the job environment failed ({' '.join(cmd[:4])} ... exit {result.returncode})")
+        raise BuildFailed(f"CannotPullContainerError: building the job environment failed "
+                          f"({' '.join(cmd[:4])} ... exit {result.returncode})")

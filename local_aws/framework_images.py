@@ -67,7 +67,8 @@ CATALOG: dict[tuple[str, str], Release] = {
     ("pytorch-training", "2.5.1"): Release(
         "3.11.9", "torch", "2.5.1", _PYTORCH_25_PACKAGES,
         "aws/deep-learning-containers pytorch/training/docker/2.5/py3/Dockerfile.cpu; " + DLC_IMAGES_PAGE,
-        ("torchvision==0.20.1", "torchaudio==2.5.1", "fastai", "sagemaker-training", "sagemaker-pytorch-training"),
+        ("torchvision==0.20.1", "torchaudio==2.5.1", "fastai", "sagemaker-training",
+         "sagemaker-pytorch-training"),
     ),
     ("pytorch-inference", "2.5.1"): Release(
         "3.11.9", "torch", "2.5.1", _PYTORCH_25_PACKAGES,
@@ -77,8 +78,8 @@ CATALOG: dict[tuple[str, str], Release] = {
     ("sagemaker-scikit-learn", "1.2-1"): Release(
         "3.9", "scikit-learn", "1.2.1",
         ("numpy==1.24.1", "pandas==1.1.3", "scipy==1.10.1", "boto3==1.28.57"),
-        "https://github.com/aws/sagemaker-scikit-learn-container (1.2-1); https://docs.aws.amazon.com/sagemaker/"
-        "latest/dg/pre-built-docker-containers-scikit-learn-spark.html",
+        "https://github.com/aws/sagemaker-scikit-learn-container (1.2-1); "
+        "https://docs.aws.amazon.com/sagemaker/latest/dg/pre-built-docker-containers-scikit-learn-spark.html",
         ("sagemaker-training", "sagemaker-scikit-learn-container"),
     ),
 }
@@ -114,17 +115,19 @@ def release_of(image: JobImage) -> tuple[str, Release, list[str]]:
         raise UnknownFrameworkImage(
             f"CannotPullContainerError: {image.uri}: the local sandbox does not know what AWS image "
             f"{repository}:{tag} holds (catalogued: {known}; tags like 2.5.1-cpu-py311). Use a catalogued "
-            f"image, or add the release to CATALOG in local_aws/framework_images.py from its DLC release notes "
-            f"({DLC_IMAGES_PAGE})."
+            "image, or add the release to CATALOG in local_aws/framework_images.py from its DLC release "
+            f"notes ({DLC_IMAGES_PAGE})."
         )
     if repository.startswith("pytorch-"):
         tag_python = f"{match.group('py')}.{match.group('minor')}"
         if tag_python != ".".join(release.python.split(".")[:2]):
-            raise UnknownFrameworkImage(f"CannotPullContainerError: {image.uri}: {repository} {release.version} "
-                                        f"is built for Python {release.python}, not py{tag_python.replace('.', '')}")
+            raise UnknownFrameworkImage(
+                f"CannotPullContainerError: {image.uri}: {repository} {release.version} is built for "
+                f"Python {release.python}, not py{tag_python.replace('.', '')}"
+            )
         if match.group("device") == "gpu":
-            notes.append(f"{repository}:{tag} is a GPU image; the sandbox has no GPU and installs the CPU build of "
-                         f"torch {release.version}")
+            notes.append(f"{repository}:{tag} is a GPU image; the sandbox has no GPU and installs the CPU "
+                         f"build of torch {release.version}")
     # Labelled by framework, not repository: the training and inference images of a release share one env
     # when their catalogued content is the same (the cache key is the Python version and the install list).
     return f"{release.framework}-{release.version}", release, notes
@@ -144,8 +147,10 @@ def cpu_torch(version: str, python: str) -> tuple[str, str | None]:
         return f"torch=={version}", (f"no CPU build of torch is on this machine's index ({CPU_WHEELS}); "
                                      f"installing torch=={version} from PyPI")
     nearest = min(available, key=lambda v: _distance(_version_key(v), _version_key(version)))
-    return f"torch=={nearest}+cpu", (f"torch {version}+cpu is not on this machine's index ({CPU_WHEELS} has "
-                                     f"{', '.join(available)}); using the nearest CPU build, torch {nearest}+cpu")
+    return f"torch=={nearest}+cpu", (
+        f"torch {version}+cpu is not on this machine's index ({CPU_WHEELS} has {', '.join(available)}); "
+        f"using the nearest CPU build, torch {nearest}+cpu"
+    )
 
 
 def _version_key(version: str) -> tuple[int, ...]:

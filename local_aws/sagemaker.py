@@ -195,7 +195,8 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
             code_dir = self._script_mode_code(hyperparameters)
             program = _decode(hyperparameters["sagemaker_program"])
             command = ["python", program, *_user_args(hyperparameters)]
-            container = containers.prepare(image, command, env, tail, code_dir=code_dir, install_requirements=True)
+            container = containers.prepare(image, command, env, tail, code_dir=code_dir,
+                                           install_requirements=True)  # as the training toolkit does
         else:
             container = _byo_container(image, env, tail)
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds")

@@ -21,7 +21,8 @@ DEVICES = ("edge-demo-camera-1", "edge-demo-camera-2")
 
 def compiler_python() -> Path:
     """The Python of the orchard/edge-compiler image (its Dockerfile's environment, shared with the jobs)."""
-    return dockerfiles.build(INCLUDE / "edge_compiler", "edge-compiler", log=lambda line: None).bin_dir / "python"
+    built = dockerfiles.build(INCLUDE / "edge_compiler", "edge-compiler", log=lambda line: None)
+    return built.bin_dir / "python"
 
 
 def generate(out: Path, per_device: int = 150, calibration: int = 40, seed: int = 7) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import tarfile
 import textwrap
 from pathlib import Path
@@ -78,10 +79,8 @@ def test_a_dockerfile_gives_the_image_its_pins_its_copied_files_and_its_bases_py
 
     lines: list[str] = []
     container = containers.prepare(images.resolve("orchard/probe-image:1"), None, {}, lines.append)
-    import subprocess
-
-    done = subprocess.run(container.argv, cwd=container.cwd, env=container.env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(container.argv, cwd=container.cwd, env=container.env, capture_output=True,
+                          text=True, timeout=60)
 
     assert "python 3.9" in done.stdout  # the base image's Python, not the sandbox's 3.11
     assert "has idna 1.16.0" in done.stdout
@@ -93,9 +92,11 @@ def test_a_dockerfile_gives_the_image_its_pins_its_copied_files_and_its_bases_py
 @pytest.mark.parametrize(
     ("dockerfile", "message"),
     [
-        ("FROM deeplabcut/deeplabcut:3.0.0-core-cuda12.4-cudnn9\n", r"base image FROM 'deeplabcut/.*BASE_IMAGES"),
+        ("FROM deeplabcut/deeplabcut:3.0.0-core-cuda12.4-cudnn9\n",
+         r"base image FROM 'deeplabcut/.*BASE_IMAGES"),
         ("FROM python:3.11-slim\nRUN pip install numpy\n", r"'numpy' is not pinned.*name==version"),
-        ("FROM python:3.11-slim\nRUN pip install -r requirements.txt\n", r"COPY requirements.txt before the RUN"),
+        ("FROM python:3.11-slim\nRUN pip install -r requirements.txt\n",
+         r"COPY requirements.txt before the RUN"),
         ("FROM python:3.11-slim AS b\nFROM python:3.11-slim\nCOPY --from=b /x .\n", r"--from"),
     ],
 )
@@ -126,7 +127,9 @@ def test_a_batch_job_on_an_image_with_an_unknown_base_fails_clearly(batch, job_r
     assert "python:<version>" in job["container"]["reason"]
 
 
-def test_a_batch_job_importing_what_its_image_lacks_fails_with_the_module_error(batch, job_root):  # noqa: F811
+def test_a_batch_job_importing_what_its_image_lacks_fails_with_the_module_error(
+    batch, job_root  # noqa: F811
+):
     image_folder(job_root, "bare_python", {
         "Dockerfile": 'FROM python:3.11-slim\nWORKDIR /job\nCOPY job.py .\nCMD ["python", "job.py"]\n',
         "job.py": "import sys\nprint('python', sys.version_info[:2])\nimport yaml\n",
@@ -157,14 +160,16 @@ def test_framework_tags_map_to_their_catalogued_release_and_unknown_ones_fail():
     assert (label, release.python, release.version) == ("torch-2.5.1", "3.11.9", "2.5.1")
     assert "numpy==1.26.4" in release.packages  # the 2.5 DLC pins numpy<2
     assert any("GPU image" in note and "CPU build" in note for note in notes)
-    with pytest.raises(framework_images.UnknownFrameworkImage, match=r"catalogued: .*pytorch-training:2\.5\.1"):
+    unknown = framework_images.UnknownFrameworkImage
+    with pytest.raises(unknown, match=r"catalogued: .*pytorch-training:2\.5\.1"):
         framework_images.release_of(images.resolve(f"{REGISTRY}/pytorch-training:1.8.0-cpu-py36"))
-    with pytest.raises(framework_images.UnknownFrameworkImage, match="not py310"):
+    with pytest.raises(unknown, match="not py310"):
         framework_images.release_of(images.resolve(f"{REGISTRY}/pytorch-training:2.5.1-cpu-py310"))
 
 
 def test_the_nearest_cpu_torch_build_is_used_and_said(tmp_path, monkeypatch):
-    for name in ("torch-2.4.0+cpu-cp311-cp311-linux_x86_64.whl", "torch-2.13.0+cpu-cp311-cp311-linux_x86_64.whl",
+    for name in ("torch-2.4.0+cpu-cp311-cp311-linux_x86_64.whl",
+                 "torch-2.13.0+cpu-cp311-cp311-linux_x86_64.whl",
                  "torch-2.5.1+cpu-cp312-cp312-linux_x86_64.whl"):
         (tmp_path / name).touch()
     monkeypatch.setattr(framework_images, "CPU_WHEELS", tmp_path)
@@ -188,9 +193,11 @@ TRAIN_PY = """\
     import json, os, sys
     import numpy, torch
     import tifffile  # not in the PyTorch image: from the source dir's requirements.txt
-    print("python", ".".join(map(str, sys.version_info[:2])), "torch", torch.__version__, "numpy", numpy.__version__)
+    python = ".".join(map(str, sys.version_info[:2]))
+    print("python", python, "torch", torch.__version__, "numpy", numpy.__version__)
     print("sum", float(torch.tensor(numpy.arange(4.0)).sum()))
-    open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w").write(json.dumps({"ok": tifffile.__name__}))
+    with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.json"), "w") as model:
+        model.write(json.dumps({"ok": tifffile.__name__}))
     """
 
 
@@ -222,8 +229,9 @@ def test_script_mode_training_runs_on_the_frameworks_python_with_its_requirement
 def test_a_processing_job_on_a_framework_image_installs_nothing_and_fails_on_the_missing_module(aws):
     s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="prep/prepare.py", Body=b"import numpy, torch\nprint('ok')\nimport tifffile\n")
-    s3.put_object(Bucket=BUCKET, Key="prep/requirements.txt", Body=b"tifffile==2024.9.20\n")  # never installed
+    script = b"import numpy, torch\nprint('ok')\nimport tifffile\n"
+    s3.put_object(Bucket=BUCKET, Key="prep/prepare.py", Body=script)
+    s3.put_object(Bucket=BUCKET, Key="prep/requirements.txt", Body=b"tifffile==2024.9.20\n")  # not installed
     sagemaker.create_processing_job(
         ProcessingJobName="framework-prep", RoleArn=ROLE,
         AppSpecification={"ImageUri": PYTORCH_TRAINING,
@@ -247,5 +255,6 @@ def test_a_processing_job_on_a_framework_image_installs_nothing_and_fails_on_the
 def job_log(group: str, job_name: str) -> str:
     logs = boto3.client("logs")
     streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=job_name)["logStreams"]
-    return "\n".join(e["message"] for s in streams
-                     for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"])["events"])
+    events = [e for s in streams
+              for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"])["events"]]
+    return "\n".join(e["message"] for e in events)

@@ -62,7 +62,8 @@ def test_a_container_runs_in_its_own_environment_not_airflows(monkeypatch):
     container = containers.prepare(image, None, {"JOB_VAR": "1"}, log=lambda line: None)
 
     assert container.argv[1] == str(container.cwd / "job.py")  # WORKDIR path mapped to the image's copy
-    assert (container.cwd / "job.py").read_bytes() == (TEST_JOB_ROOT / "failing_batch" / "job.py").read_bytes()
+    original = TEST_JOB_ROOT / "failing_batch" / "job.py"
+    assert (container.cwd / "job.py").read_bytes() == original.read_bytes()
     assert "PYTHONPATH" not in container.env and "AIRFLOW_HOME" not in container.env
     probe = subprocess.run(
         [container.argv[0], "-c", "import airflow"], env=container.env, capture_output=True

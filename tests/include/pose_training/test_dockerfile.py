@@ -16,7 +16,8 @@ def test_base_image_is_pinned_and_the_job_runs_as_a_non_root_user():
     image, _, tag = base.strip().partition(":")
     assert image == "python" and tag.startswith("3.11")  # a base whose content the sandbox knows
     recipe = dockerfiles.interpret(FOLDER)  # every package pinned, from the COPY'd requirements.txt
-    assert "deeplabcut==3.0.2" in recipe.requirements and sorted(recipe.files) == ["dlc_train.py", "requirements.txt"]
+    assert "deeplabcut==3.0.2" in recipe.requirements
+    assert sorted(recipe.files) == ["dlc_train.py", "requirements.txt"]
     users = [value.strip() for instruction, value in lines if instruction == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert not any("privileged" in value for _, value in lines)
