@@ -128,7 +128,8 @@ class EndpointRuntime:
         code_dir.mkdir(parents=True, exist_ok=True)  # a model.tar.gz with no code/: the server starts bare
         env = {**jobs.aws_env(self.region), **(self.container.get("Environment") or {})}
         command = ["python", str(WORKER), "/opt/ml/model", _CODE_DIR]
-        prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[])
+        prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[],
+                                      install_requirements=True)  # as the inference toolkit does
         mounts = {**prepared.mounts, **self.mounts}
         prepared.argv[prepared.argv.index(_CODE_DIR)] = container_path(code_dir, mounts)
         argv, cwd = namespaced(prepared.argv, prepared.cwd, mounts)

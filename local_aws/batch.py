@@ -22,6 +22,7 @@ from moto.iam.exceptions import NotFoundException as IAMNotFoundException
 from local_aws import containers, images, jobs
 from local_aws.cloudwatch import BATCH_GROUP, LogStream
 from local_aws.process import run_process
+from local_aws.sagemaker import ERROR_LINE
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,21 @@ class SandboxBatchJob(moto_batch.Job):
             self._container_reason = str(error)
             return False, str(error)
         stream = self._open_log_stream()
+        try:
+            container = containers.prepare(image, self._command(), self._environment(), stream.write)
+        except images.ImageError as error:  # unmapped image, unknown base image, unpinned Dockerfile
+            self._container_reason = str(error)[:1024]
+            return False, str(error)[:1024]
         self.job_started_at = datetime.now()
         self._start_attempt()
-        container = containers.prepare(image, self._command(), self._environment(), stream.write)
         root = jobs.workspace("batch", self.job_id)
+        errors: list[str] = []
+
+        def log_line(line: str) -> None:
+            stream.write(line)
+            if ERROR_LINE.match(line):
+                errors[:] = [line.strip()]
+
         try:
             mounts, read_only = self._volumes(root)
             self.status = JobStatus.RUNNING.value
@@ -100,7 +112,7 @@ class SandboxBatchJob(moto_batch.Job):
                 container.argv,
                 cwd=container.cwd,
                 env=container.env,
-                log=stream.write,
+                log=log_line,
                 stop=self._stop_signal,
                 timeout_s=self._get_attempt_duration(),
                 mounts={**container.mounts, **jobs.private_mounts(root, opt_ml=False), **mounts},
@@ -114,7 +126,10 @@ class SandboxBatchJob(moto_batch.Job):
         if outcome.timed_out:
             return False, ATTEMPT_TIMED_OUT
         if outcome.exit_code != 0:
-            self._container_reason = f"exit code {outcome.exit_code}"
+            # AWS says only that the container exited; the sandbox adds the job's last exception line
+            # (e.g. `ModuleNotFoundError: No module named 'x'`) so the reason names the problem.
+            error = f": {errors[0]}"[:900] if errors else ""
+            self._container_reason = f"exit code {outcome.exit_code}{error}"
             return False, ESSENTIAL_CONTAINER_EXITED
         return True, ""
 

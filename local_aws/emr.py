@@ -31,7 +31,7 @@ from moto.core.utils import utcnow
 from moto.emr import models as moto_emr
 
 from local_aws import emr_releases, jobs, s3io
-from local_aws.environments import ensure_env
+from local_aws.environments import ensure_env, python_of_minor
 from local_aws.process import run_process
 
 log = logging.getLogger(__name__)
@@ -143,13 +143,13 @@ class SandboxCluster(moto_emr.Cluster):
 
     def _provision(self, release: emr_releases.Release) -> Path:
         """The nodes' environment: a venv from the release's python3 with its Spark, then the bootstraps."""
-        interpreter = emr_releases.find_interpreter(release.python)
-        self.node_python = (f"Python {release.python} ({interpreter})" if interpreter else
+        interpreter = python_of_minor(release.python)
+        self.node_python = (f"Python {interpreter.version} ({interpreter.path})" if interpreter else
                             f"host Python {sys.version.split()[0]} (no python{release.python} here; "
                             f"bootstrap pip installs resolved for {release.python})")
         if interpreter:
             log.info("EMR cluster %s (%s): node python3 = %s (Python %s, as on %s)", self.id,
-                     release.label, interpreter, release.python, release.os)
+                     release.label, interpreter.path, interpreter.version, release.os)
         else:
             log.warning("EMR cluster %s (%s): no python%s on this machine; the node venv uses the host "
                         "Python %s and bootstrap pip installs are resolved for Python %s (wheels only)",

@@ -20,12 +20,8 @@ The Spark version is the Apache release the -amzn build is based on; the sandbox
 
 from __future__ import annotations
 
-import glob
-import os
 import re
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -89,20 +85,3 @@ def lookup(label: str | None) -> Release:
     raise UnsupportedRelease(
         f"release {label} is not a known Amazon EMR release; the sandbox runs: {supported}"
     )
-
-
-def find_interpreter(version: str) -> str | None:
-    """A `python<version>` on this machine: pyenv's versions (PYENV_ROOT or ~/.pyenv), then PATH.
-
-    Shims are skipped: a pyenv shim may resolve to another version than its name says.
-    """
-    roots = [os.environ.get("PYENV_ROOT"), str(Path.home() / ".pyenv")]
-    for root in dict.fromkeys(r for r in roots if r):
-        for folder in sorted(glob.glob(os.path.join(root, "versions", f"{version}.*")), reverse=True):
-            candidate = Path(folder) / "bin" / f"python{version}"
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
-    found = shutil.which(f"python{version}")
-    if found and "shims" not in Path(found).parts:
-        return found
-    return None

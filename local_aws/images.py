@@ -23,7 +23,11 @@ FRAMEWORK_REPOSITORIES = re.compile(
 )
 
 
-class UnmappedImage(Exception):
+class ImageError(Exception):
+    """An image the sandbox cannot give a job (unmapped, unknown content); the message says the fix."""
+
+
+class UnmappedImage(ImageError):
     """An image that names no job folder; the message says how to map it."""
 
 
@@ -36,6 +40,12 @@ class JobImage:
     @property
     def is_framework(self) -> bool:
         return self.folder is None
+
+    @property
+    def tag(self) -> str:
+        without_digest = self.uri.split("@", 1)[0]
+        last = without_digest.rsplit("/", 1)[-1]
+        return last.split(":", 1)[1] if ":" in last else "latest"
 
 
 def job_roots() -> list[Path]:

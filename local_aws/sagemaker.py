@@ -100,12 +100,19 @@ class _RunningJob:
         return path
 
 
+ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+
+
 def _failure_reason(outcome: Outcome, output_dir: Path, tail: list[str]) -> str:
     """SageMaker's convention: the container's /opt/ml/output/failure file, else the last log lines."""
     failure_file = output_dir / "failure"
     if failure_file.exists() and failure_file.read_text().strip():
         return failure_file.read_text().strip()[:1024]
-    message = "\n".join(tail[-5:]) or "no output"
+    last = tail[-5:]
+    error = next((line for line in reversed(tail) if ERROR_LINE.match(line)), None)
+    if error and error not in last:  # the exception line (e.g. ModuleNotFoundError: ...) always shows
+        last = [error, *last[-4:]]
+    message = "\n".join(last) or "no output"
     return f"AlgorithmError: ExecuteUserScriptError:\nExitCode {outcome.exit_code}\nErrorMessage \"{message}\""[:1024]
 
 
@@ -205,7 +212,8 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
             code_dir = self._script_mode_code(hyperparameters)
             program = _decode(hyperparameters["sagemaker_program"])
             command = ["python", program, *_user_args(hyperparameters)]
-            container = containers.prepare(image, command, env, tail, code_dir=code_dir)
+            container = containers.prepare(image, command, env, tail, code_dir=code_dir,
+                                           install_requirements=True)  # as the training toolkit does
         else:
             container = _byo_container(image, env, tail)
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds")
@@ -539,7 +547,9 @@ def run_inference(
                "--content-type", content_type, "--accept", accept]
     if split_lines:
         command.append("--split-lines")
-    container = containers.prepare(image, command, env, tail, code_dir=code_dir, entrypoint=[])
+    # The framework inference toolkits install code/requirements.txt before loading the model.
+    container = containers.prepare(image, command, env, tail, code_dir=code_dir, entrypoint=[],
+                                   install_requirements=True)
     mounts.update(container.mounts)  # the image's folder at its WORKDIR, if it has one
     container.argv[container.argv.index(_CODE_DIR)] = container_path(code_dir, mounts)
     outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=tail, stop=run.stop,

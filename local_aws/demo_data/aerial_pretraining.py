@@ -146,10 +146,10 @@ def generate(root: Path, patches: int = 240, seed: int = 0) -> dict[str, list[st
 
 def write_random_baseline(path: Path, arch: str = "vit_demo", patch_size: int = 16) -> None:
     """A randomly initialised backbone, written with the job image's own torch (not Airflow's)."""
-    from local_aws.environments import ensure_env
+    from local_aws import dockerfiles
 
-    requirements = (INCLUDE / "requirements.txt").read_text()
-    python = ensure_env(requirements, label="pytorch-training") / "python"
+    # The environment of the prepare job's image (include/aerial_pretraining/Dockerfile), which loads it.
+    python = dockerfiles.build(INCLUDE, "aerial-pretraining", log=lambda line: None).bin_dir / "python"
     subprocess.run([str(python), "checkpoint.py", str(path), "--arch", arch, "--patch_size", str(patch_size)],
                    cwd=INCLUDE, check=True, capture_output=True, text=True)
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from local_aws.environments import ensure_env
+from local_aws import dockerfiles
 
 INCLUDE = Path(__file__).resolve().parents[2] / "include"
 PREFIX = "edge_deployment/demo"
@@ -20,8 +20,9 @@ DEVICES = ("edge-demo-camera-1", "edge-demo-camera-2")
 
 
 def compiler_python() -> Path:
-    folder = INCLUDE / "edge_compiler"
-    return ensure_env((folder / "requirements.txt").read_text(), label="edge-compiler", log=lambda line: None) / "python"
+    """The Python of the orchard/edge-compiler image (its Dockerfile's environment, shared with the jobs)."""
+    built = dockerfiles.build(INCLUDE / "edge_compiler", "edge-compiler", log=lambda line: None)
+    return built.bin_dir / "python"
 
 
 def generate(out: Path, per_device: int = 150, calibration: int = 40, seed: int = 7) -> Path:

@@ -230,9 +230,9 @@ def test_a_pin_with_no_wheel_for_the_release_python_fails_the_bootstrap(aws):
 
 def test_without_the_release_python_the_bootstrap_is_resolved_for_it(aws, monkeypatch):
     """No python3.9 on the machine: the venv is the host's, but pip installs are resolved for 3.9 first."""
-    from local_aws import emr_releases
+    from local_aws import emr as sandbox_emr
 
-    monkeypatch.setattr(emr_releases, "find_interpreter", lambda version: None)
+    monkeypatch.setattr(sandbox_emr, "python_of_minor", lambda version: None)
     assert_bootstrap_failure(run_cluster("bootstrap_py310_only.sh", keep_alive=True, steps=[STEP]))
 
 

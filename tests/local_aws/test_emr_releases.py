@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from local_aws import emr_node_pip, emr_releases
+from local_aws.environments import python_of_minor
 
 
 def test_emr_7_releases_run_spark_3_5_on_python_3_9():
@@ -34,11 +35,11 @@ def test_a_label_the_sandbox_cannot_run_names_itself_and_the_supported_ones(labe
 
 
 def test_the_release_python_is_found_by_version_not_by_shim():
-    python = emr_releases.find_interpreter("3.9")
+    python = python_of_minor("3.9")
     if python is None:
         pytest.skip("no Python 3.9 on this machine (the sandbox then resolves bootstraps for 3.9)")
-    assert "shims" not in python
-    out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+    assert "shims" not in python.path.parts
+    out = subprocess.run([str(python.path), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "3.9"
 
@@ -54,7 +55,7 @@ def test_resolution_for_another_python_is_wheels_only_for_that_cpython_and_linux
 def test_ensure_env_builds_from_the_interpreter_asked_for_and_keys_by_it(tmp_path, monkeypatch):
     from local_aws import environments
 
-    python = emr_releases.find_interpreter("3.9")
+    python = python_of_minor("3.9")
     if python is None:
         pytest.skip("no Python 3.9 on this machine")
     monkeypatch.setenv("ORCHARD_ENV_CACHE", str(tmp_path))

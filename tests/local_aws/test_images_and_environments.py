@@ -61,8 +61,10 @@ def test_a_container_runs_in_its_own_environment_not_airflows(monkeypatch):
     image = images.resolve("orchard/failing-batch:1")
     container = containers.prepare(image, None, {"JOB_VAR": "1"}, log=lambda line: None)
 
-    assert container.argv[1] == "/opt/job/job.py"  # the WORKDIR path as is: the folder is bound there
-    assert container.mounts == {"/opt/job": TEST_JOB_ROOT / "failing_batch"}
+    assert container.argv[1] == "/opt/job/job.py"  # the WORKDIR path as is: the image's copy is bound there
+    assert container.mounts == {"/opt/job": container.cwd}
+    original = TEST_JOB_ROOT / "failing_batch" / "job.py"
+    assert (container.cwd / "job.py").read_bytes() == original.read_bytes()
     assert "PYTHONPATH" not in container.env and "AIRFLOW_HOME" not in container.env
     probe = subprocess.run(
         [container.argv[0], "-c", "import airflow"], env=container.env, capture_output=True

@@ -71,13 +71,17 @@ def _channel(name: str, uri: str) -> dict:
     return {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
 
 
+PREPARE_REPOSITORY = "orchard/aerial-pretraining"
+
+
 def prepare_request(params: dict, settings, run_id: str, code: dict) -> dict:
     code_dir, raw_dir, baseline_dir = "/opt/ml/processing/input/code", "/opt/ml/processing/input/raw", "/opt/ml/processing/input/baseline"
     return {
         "ProcessingJobName": job_name("sagemaker_processing_job", run_id, "prepare"),
         "RoleArn": settings.sagemaker_execution_role_arn,
         "AppSpecification": {
-            "ImageUri": pytorch_image(params, settings.region, params["prepare_instance_type"]),
+            # tifffile/pyarrow: not in the PyTorch DLC; include/aerial_pretraining/Dockerfile installs them.
+            "ImageUri": settings.image_uri(PREPARE_REPOSITORY),
             "ContainerEntrypoint": ["python3", f"{code_dir}/prepare_dataset.py"],
             "ContainerArguments": ["--input_dir", raw_dir, "--output_dir", "/opt/ml/processing/output", "--baseline_dir",
                                    baseline_dir, "--arch", params["arch"], "--patch_size", str(params["patch_size"])],

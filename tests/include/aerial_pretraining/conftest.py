@@ -1,7 +1,7 @@
 """Fixtures for the aerial_pretraining job code: its own environment, generated BigEarthNet-format data.
 
-The jobs run on the AWS PyTorch framework image (script mode), so the sandbox builds their environment under
-the label "pytorch-training"; these tests use that same cached environment rather than building a second one.
+The code's requirements.txt is what include/aerial_pretraining/Dockerfile installs (the prepare job's image)
+and what the training jobs install on top of the PyTorch image; these tests use that image's environment.
 Torch runs single-threaded: on a shared 2-core machine, oversubscribed threads make it many times slower.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from local_aws import dockerfiles
 from local_aws.environments import ensure_env
 
 JOB_CODE = Path(__file__).resolve().parents[3] / "include" / "aerial_pretraining"
@@ -42,7 +43,7 @@ def result(done: subprocess.CompletedProcess) -> object:
 
 @pytest.fixture(scope="session")
 def job() -> Callable[..., subprocess.CompletedProcess]:
-    python = _python((JOB_CODE / "requirements.txt").read_text(), "pytorch-training")
+    python = dockerfiles.build(JOB_CODE, "aerial-pretraining", log=lambda line: None).bin_dir / "python"
     return lambda code, **kwargs: run_snippet(python, code, **kwargs)
 
 

@@ -2,7 +2,7 @@
 
 The job must run unchanged on both; the pyspark 4 environment is the same requirements with only the
 pyspark pin changed. The EMR 7.x one is built on the release's python3 (3.9, as on the nodes) where this
-machine has it (local_aws.emr_releases.find_interpreter), else on the host's Python. Used by the tests and
+machine has it (local_aws.environments.python_of_minor), else on the host's Python. Used by the tests and
 by benchmarks/fruit_features_throughput.py.
 """
 
@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from local_aws import emr_releases
-from local_aws.environments import ensure_env
+from local_aws.environments import ensure_env, python_of_minor
 
 JOB_DIR = Path(__file__).resolve().parents[3] / "include" / "fruit_features"
 EMR7_RELEASE = emr_releases.lookup("emr-7.5.0")  # the DAG's default release
@@ -25,7 +25,7 @@ def spark_bin(pyspark: str = EMR7_PYSPARK) -> Path:
     """bin/ of the job's environment with `pyspark` (built on first use, then cached)."""
     requirements = (JOB_DIR / "requirements.txt").read_text()
     if pyspark == EMR7_PYSPARK:
-        python = emr_releases.find_interpreter(EMR7_RELEASE.python)
+        python = python_of_minor(EMR7_RELEASE.python)
         return ensure_env(requirements, label="fruit-features", log=lambda line: None, python=python)
     return ensure_env(
         requirements.replace(EMR7_PYSPARK, pyspark), label="fruit-features-pyspark4", log=lambda line: None

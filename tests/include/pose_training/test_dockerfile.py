@@ -1,9 +1,10 @@
-"""The job image: pinned DeepLabCut base, non-root, and the entry point the sandbox and AWS both run."""
+"""The job image: pinned base and packages, non-root, and the entry point the sandbox and AWS both run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from local_aws import dockerfiles
 from local_aws.containers import _instructions, read_dockerfile
 
 FOLDER = Path(__file__).resolve().parents[3] / "include" / "pose_training"
@@ -13,7 +14,10 @@ def test_base_image_is_pinned_and_the_job_runs_as_a_non_root_user():
     lines = _instructions((FOLDER / "Dockerfile").read_text())
     [base] = [value for instruction, value in lines if instruction == "FROM"]
     image, _, tag = base.strip().partition(":")
-    assert image == "deeplabcut/deeplabcut" and tag and tag != "latest" and tag.startswith("3.")
+    assert image == "python" and tag.startswith("3.11")  # a base whose content the sandbox knows
+    recipe = dockerfiles.interpret(FOLDER)  # every package pinned, from the COPY'd requirements.txt
+    assert "deeplabcut==3.0.2" in recipe.requirements
+    assert sorted(recipe.files) == ["dlc_train.py", "requirements.txt"]
     users = [value.strip() for instruction, value in lines if instruction == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert not any("privileged" in value for _, value in lines)
