@@ -1,4 +1,4 @@
-"""DAG parse time as Airflow's DAG processor pays it, against the budgets of DESIGN.md ("Tests").
+"""DAG parse time as Airflow's DAG processor pays it, against the budgets of docs/architecture.md ("Tests").
 
 For each DAG file: the time to import its modules beyond airflow.sdk (budget 300 ms; the airflow.*
 part is pre-imported once by the processor, the rest is imported again by every parse) and the time to

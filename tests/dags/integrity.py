@@ -1,4 +1,4 @@
-"""The DAG integrity rules (DESIGN.md, "Conventions for DAGs"), one function per rule.
+"""The DAG integrity rules (docs/architecture.md, "Conventions for DAGs"), one function per rule.
 
 Each rule returns a list of problems, one sentence each, naming the file or task and the fix; an empty
 list means the rule holds. test_dag_integrity.py applies them to every file in dags/ and proves each one

@@ -1,4 +1,4 @@
-"""DAG integrity: every file in dags/ keeps the rules of DESIGN.md ("Conventions for DAGs", "Tests").
+"""DAG integrity: every file in dags/ keeps the rules of docs/architecture.md ("Conventions for DAGs", "Tests").
 
 The rules live in integrity.py. The first part applies them to each file in dags/; the rest proves each
 rule on tests/dags/samples/ (good_dag.py breaks none, each bad_*.py exactly its own) and on operators

@@ -1,4 +1,4 @@
-"""Every pipeline ships its least-privilege IAM policy (DESIGN.md, "Conventions for DAGs")."""
+"""Every pipeline ships its least-privilege IAM policy (docs/architecture.md, "Conventions for DAGs")."""
 
 from __future__ import annotations
 
