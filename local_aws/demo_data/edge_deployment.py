@@ -37,7 +37,7 @@ def generate(out: Path, per_device: int = 150, calibration: int = 40, seed: int 
 
 def prepare_and_compile(out: Path, quantization: str) -> Path:
     """What the pipeline's prepare and compile jobs do, here and now (tests, benchmarks): returns the folder
-    holding model.so, compiled.json, reference.json and prepare.json."""
+    holding Neo's compiled.so and compiled.meta, reference.json and prepare.json."""
     folder, python = INCLUDE / "edge_compiler", compiler_python()
     work = out / f"prepared-{quantization}"
     (work / "input" / "model").mkdir(parents=True, exist_ok=True)

@@ -71,10 +71,13 @@ def test_compile_failure_is_surfaced_with_the_jobs_reason(s3):
 # ---------------------------------------------------------------------------------------- package
 
 
-def compiled_output(s3) -> str:
-    compiled = {"file": "model.so", "quantized": False, "sizes_bytes": {}, "compiler": "test"}
-    s3.put_object(Bucket="edge", Key="compiled/m.tar.gz",
-                  Body=tar_gz({"model.so": b"\x7fELF", "compiled.json": json.dumps(compiled).encode()}))
+SANDBOX_META = json.dumps({"Requirements": {"TargetDevice": "linux_x86_64"}, "Runtime": "tvm-relax-vm",
+                           "Model": {"Inputs": [{"name": "data", "shape": [1, 3, 8, 8]}]}}).encode()
+
+
+def compiled_output(s3, files: dict[str, bytes] | None = None) -> str:
+    files = files or {"compiled.so": b"\x7fELF", "compiled.meta": SANDBOX_META}
+    s3.put_object(Bucket="edge", Key="compiled/m.tar.gz", Body=tar_gz(files))
     return "s3://edge/compiled/m.tar.gz"
 
 
@@ -97,7 +100,9 @@ def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
         manifest_bytes = tar.extractfile("manifest.json").read()
         signature = tar.extractfile("manifest.json.sig").read()
     manifest = json.loads(manifest_bytes)
-    assert manifest["files"] == {"model.so": hashlib.sha256(b"\x7fELF").hexdigest()}
+    assert manifest["files"] == {"compiled.so": hashlib.sha256(b"\x7fELF").hexdigest(),
+                                 "compiled.meta": hashlib.sha256(SANDBOX_META).hexdigest()}
+    assert manifest["artifacts"]["runtime"] == "tvm-relax-vm" and manifest["artifacts"]["layout"] == "neo-sandbox"
     assert manifest["name"] == "m" and manifest["input_shape"] == {"data": [1, 3, 8, 8]}
     assert base64.b64decode(published["signature"]) == signature
     assert kms.verify(KeyId=key, Message=hashlib.sha256(manifest_bytes).digest(), MessageType="DIGEST",
@@ -111,6 +116,22 @@ def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
     assert forced["package_uri"] == published["package_uri"] and forced["sha256"] != published["sha256"]
 
 
+def test_real_neo_output_for_a_dlr_target_is_packaged_and_described_as_dlr(s3):
+    """Issue 12: real Neo writes compiled.so/.params/_model.json/.meta for DLR targets and no compiled.json;
+    the package must describe what is there (today's code pops the orchard-only compiled.json: KeyError)."""
+    kms = boto3.client("kms")
+    key = ensure_signing_key(kms, "alias/test-signing")
+    neo = {"compiled.so": b"\x7fELF lib", "compiled.params": b"params", "compiled_model.json": b'{"nodes": []}',
+           "compiled.meta": json.dumps({"Requirements": {"TargetDevice": "rasp4b"}}).encode()}
+    published = package_operator(compiled_output(s3, neo), key).execute(context())
+    manifest = json.loads(s3.get_object(Bucket="edge", Key="packages/m/1.0.0/manifest.json")["Body"].read())
+    assert set(manifest["files"]) == set(neo)
+    assert manifest["artifacts"]["layout"] == "neo-dlr" and manifest["artifacts"]["runtime"] == "dlr"
+    assert manifest["artifacts"]["meta"] == {"Requirements": {"TargetDevice": "rasp4b"}}
+    assert published["compiled"]["runtime"] == "dlr" and published["compiled"]["sizes_bytes"]["compiled.so"] == 8
+    assert published["variant"] == "float32"
+
+
 # ------------------------------------------------------------------------------------ deployment
 
 
@@ -119,7 +140,7 @@ def test_a_simulated_device_refuses_a_tampered_package(s3):
     key = ensure_signing_key(kms, "alias/test-signing")
     published = package_operator(compiled_output(s3), key).execute(context())
     # Someone with write access to the bucket swaps the package for one of their own.
-    s3.put_object(Bucket="edge", Key="packages/m/1.0.0/package.tar.gz", Body=tar_gz({"model.so": b"evil"}))
+    s3.put_object(Bucket="edge", Key="packages/m/1.0.0/package.tar.gz", Body=tar_gz({"compiled.so": b"evil"}))
     spec = FleetSpec("tamper-fleet", ("tamper-device",), "orchard-data", "captures/tamper-fleet", "edge", "packages/",
                      key, {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1}, simulated=True, poll_seconds=0.5)
     fleet = IotHook(aws_conn_id="aws_default").ensure_fleet(spec)

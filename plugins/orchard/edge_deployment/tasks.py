@@ -291,7 +291,8 @@ def _model_metrics(package: dict[str, Any], compiled: dict[str, Any] | None) -> 
                                "variant": package["variant"]}
     for name, size in (prepared.get("sizes_bytes") or {}).items():
         metrics[f"model size {name.replace('onnx_', '')} (ONNX bytes)"] = size
-    metrics["compiled library (bytes)"] = (info.get("sizes_bytes") or {}).get("compiled")
+    metrics["compiled library (bytes)"] = (info.get("sizes_bytes") or {}).get("compiled.so")
+    metrics["artifact layout"] = f"{info.get('layout')} (runtime {info.get('runtime')})"
     if prepared.get("int8_top1_agreement") is not None:
         metrics["int8 top-1 agreement with float32"] = prepared["int8_top1_agreement"]
         metrics["int8 agreement images"] = prepared.get("int8_agreement_images")
