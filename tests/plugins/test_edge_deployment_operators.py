@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import tarfile
+import time
 from unittest import mock
 
 import boto3
@@ -17,6 +18,7 @@ from airflow.providers.common.compat.sdk import AirflowException
 from local_aws.s3io import tar_gz
 from orchard.hooks.iot import FleetSpec, IotHook
 from orchard.edge_deployment.model_formats import ModelCheckError, check_archive, parse_input_shape
+from orchard.operators.edge_package import SIGNING_ALGORITHM as SIGNING
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator, target_output_config
@@ -145,13 +147,129 @@ def test_a_simulated_device_refuses_a_tampered_package(s3):
                      key, {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1}, simulated=True, poll_seconds=0.5)
     fleet = IotHook(aws_conn_id="aws_default").ensure_fleet(spec)
     deploy = IotDeployOperator(task_id="deploy", job_id="tampered-deploy", thing_group_arn=fleet["thing_group_arn"],
-                               package=published, deferrable=False, waiter_delay=1, waiter_max_attempts=120)
+                               package=published, deferrable=False, waiter_delay=1, rollout_window_minutes=2)
     try:
         with pytest.raises(AirflowException, match="1 of 1 devices did not succeed: tamper-device FAILED package sha256"):
             deploy.execute(context())
     finally:
         IotHook(aws_conn_id="aws_default").delete_fleet(spec)
     assert "PRIVATE KEY" not in json.dumps(fleet)
+
+
+def fleet_spec(name: str, devices: tuple[str, ...]) -> FleetSpec:
+    return FleetSpec(name, devices, "orchard-data", f"captures/{name}", "edge", "packages/",
+                     "arn:aws:kms:us-east-1:123456789012:key/k", {"buffer_size": 4, "batch_size": 2,
+                                                                  "push_period_seconds": 1})
+
+
+def test_a_fleet_orchard_did_not_create_is_deployed_to_and_never_modified(aws):
+    """Issue 12: hooks/iot.py detached, deactivated and deleted every certificate of a thing without an orchard
+    secret, and delete_fleet removed things and group it never made."""
+    iot = boto3.client("iot")
+    iot.create_thing_group(thingGroupName="plant-cameras")
+    iot.create_thing(thingName="cam-7", attributePayload={"attributes": {"site": "north"}})
+    iot.add_thing_to_thing_group(thingGroupName="plant-cameras", thingName="cam-7")
+    cert = iot.create_keys_and_certificate(setAsActive=True)
+    iot.attach_thing_principal(thingName="cam-7", principal=cert["certificateArn"])
+    hook = IotHook(aws_conn_id="aws_default")
+    spec = fleet_spec("plant-cameras", ("cam-7",))
+
+    fleet = hook.ensure_fleet(spec)
+    assert fleet["managed"] is False and [d["thing_name"] for d in fleet["devices"]] == ["cam-7"]
+    assert hook.delete_fleet(spec) == ["nothing: thing group plant-cameras is not orchard's (left as it is)"]
+    assert iot.list_thing_principals(thingName="cam-7")["principals"] == [cert["certificateArn"]]
+    assert iot.describe_certificate(certificateId=cert["certificateId"])["certificateDescription"]["status"] == "ACTIVE"
+    assert iot.describe_thing(thingName="cam-7")["attributes"] == {"site": "north"}
+    assert iot.list_policies()["policies"] == [] and boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+
+    # A foreign thing named in an orchard fleet is refused, not taken over.
+    with pytest.raises(ValueError, match="thing cam-7 exists and is not orchard's"):
+        hook.ensure_fleet(fleet_spec("orchard-fleet", ("cam-7",)))
+    assert iot.list_thing_principals(thingName="cam-7")["principals"] == [cert["certificateArn"]]
+
+
+def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_explicit(aws):
+    """Issue 12: each run made new certificates and deleted them at its end (cleanup=true by default). Now the
+    DAG's defaults keep the fleet, a second run reuses each certificate, rotation is asked for, and
+    delete_fleet removes only what orchard recorded as its own."""
+    from orchard.edge_deployment.tasks import provision_fleet, teardown_fleet
+
+    from local_aws.demo_data.edge_deployment import DEVICES
+    from tests.dag_files import load_dag
+    from tests.e2e.test_edge_deployment import DAG_FILE
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    assert "cleanup" not in params and params["delete_fleet"] is False and params["rotate_certificates"] is False
+    iot = boto3.client("iot")
+    first = provision_fleet(params, "arn:aws:kms:us-east-1:123456789012:key/k", "packages/", "captures")
+    assert teardown_fleet(params, "edge_deployment", "run-1") == []  # the run ends: nothing is deleted
+    second = provision_fleet(params, "arn:aws:kms:us-east-1:123456789012:key/k", "packages/", "captures")
+    assert [d["certificate_arn"] for d in second["devices"]] == [d["certificate_arn"] for d in first["devices"]]
+    assert {d["certificate"] for d in second["devices"]} == {"kept"}
+    for device in first["devices"]:
+        status = iot.describe_certificate(certificateId=device["certificate_id"])["certificateDescription"]["status"]
+        assert status == "ACTIVE"
+
+    rotated = provision_fleet({**params, "rotate_certificates": True}, "arn:aws:kms:us-east-1:123456789012:key/k",
+                              "packages/", "captures")
+    old, new = first["devices"][0], rotated["devices"][0]
+    assert new["certificate_arn"] != old["certificate_arn"]
+    assert iot.list_thing_principals(thingName=new["thing_name"])["principals"] == [new["certificate_arn"]]
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_certificate(certificateId=old["certificate_id"])
+
+    # A certificate someone else attached to an orchard thing survives the fleet's deletion, and so does the thing.
+    foreign = iot.create_keys_and_certificate(setAsActive=True)
+    iot.attach_thing_principal(thingName=DEVICES[1], principal=foreign["certificateArn"])
+    removed = teardown_fleet({**params, "delete_fleet": True}, "edge_deployment", "run-3")
+    assert f"thing {DEVICES[0]}" in removed and f"thing group {params['fleet_name']}" in removed
+    assert any(line.startswith(f"thing {DEVICES[1]} kept") for line in removed)
+    assert [t["thingName"] for t in iot.list_things()["things"]] == [DEVICES[1]]
+    assert iot.list_thing_principals(thingName=DEVICES[1])["principals"] == [foreign["certificateArn"]]
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(aws):
+    """Issue 12: QUEUED executions of offline devices never time out on AWS; the deploy task gave up on
+    them (its waiter ran out). Now it creates the job with rollout, abort and timeout configurations and
+    succeeds when min_success_percent of the fleet succeeded within the rollout window."""
+    import threading
+
+    hook = IotHook(aws_conn_id="aws_default")
+    fleet = hook.ensure_fleet(fleet_spec("rollout-fleet", ("online-cam", "offline-cam")))
+    package = {"model_name": "m", "version": "1", "variant": "float32", "package_uri": "s3://edge/p.tar.gz",
+               "sha256": "0" * 64, "signature": "", "signing_key_arn": "k", "signing_algorithm": SIGNING}
+    jobs_data = boto3.client("iot-jobs-data")
+
+    def online_device(job_id: str) -> None:  # one camera is online: it takes the job and succeeds
+        for _ in range(100):
+            if jobs_data.start_next_pending_job_execution(thingName="online-cam").get("execution"):
+                jobs_data.update_job_execution(jobId=job_id, thingName="online-cam", status="SUCCEEDED")
+                return
+            time.sleep(0.1)
+
+    def deploy(job_id: str, min_success: float) -> dict:
+        device = threading.Thread(target=online_device, args=(job_id,))
+        device.start()
+        try:
+            return IotDeployOperator(task_id="deploy", job_id=job_id, thing_group_arn=fleet["thing_group_arn"],
+                                     package=package, deferrable=False, waiter_delay=1, rollout_window_minutes=0.1,
+                                     min_success_percent=min_success, max_per_minute=10,
+                                     abort_failure_percent=50).execute(context())
+        finally:
+            device.join()
+
+    result = deploy("rollout-half", 50)
+    assert result["succeeded"] == ["online-cam"] and result["pending"] == ["offline-cam"] and result["failed"] == []
+    job = boto3.client("iot").describe_job(jobId="rollout-half")["job"]
+    assert job["status"] == "IN_PROGRESS"  # left open: the offline camera gets the model when it comes online
+    assert job["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 10}
+    assert job["abortConfig"]["criteriaList"] == [{"failureType": "ALL", "action": "CANCEL", "thresholdPercentage": 50.0,
+                                                   "minNumberOfExecutedThings": 1}]
+    assert job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
+    with pytest.raises(AirflowException, match=r"succeeded on 1 of 2 devices \(50%\), under min_success_percent 100.*"
+                                               r"offline-cam QUEUED"):
+        deploy("rollout-all", 100)
 
 
 # ------------------------------------------------------------------------------ validate_model task
