@@ -364,10 +364,11 @@ def _add_links_and_cost(report: Any, region: str, compiled: dict | None, fleet: 
     if fleet:
         for device in fleet["devices"]:
             report.add_console_link("iot_thing", device["thing_name"], region)
-        usd = SECRET_MONTH_USD * len(fleet["devices"]) / HOURS_PER_MONTH
+        secrets = [d for d in fleet["devices"] if d.get("secret_name")]  # none for a fleet orchard did not create
+        usd = SECRET_MONTH_USD * len(secrets) / HOURS_PER_MONTH
         total += usd
         note = f"prorated: one hour each (the fleet stays: ${SECRET_MONTH_USD} per secret-month until deleted)"
-        rows.append(["Secrets Manager", f"{len(fleet['devices'])} secrets", note, f"{usd:.4f}"])
+        rows.append(["Secrets Manager", f"{len(secrets)} secrets", note, f"{usd:.4f}"])
         usd = KMS_ASYMMETRIC_REQUEST_USD * (1 + len(fleet["devices"]))
         total += usd
         rows.append(["KMS", "1 sign + 1 verify per device", "", f"{usd:.6f}"])

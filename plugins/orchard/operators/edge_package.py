@@ -50,10 +50,10 @@ def ensure_signing_key(kms: Any, alias: str) -> str:
         return key["KeyMetadata"]["Arn"]
 
 
-# Neo's output for a DLR target: the TVM graph-executor library, its weights and graph, and Neo's metadata
-# ("Deploy a compiled model using DLR": https://docs.aws.amazon.com/sagemaker/latest/dg/neo-edge-devices.html,
-# neo-ai-dlr's DLRModel loads a folder holding *.so, *.params and the graph *.json).
-DLR_LAYOUT = ("compiled.so", "compiled.params", "compiled_model.json")
+# Neo's output for a DLR target: the library, its weights and its graph (compiled.so, compiled.params,
+# compiled_model.json) + Neo's compiled.meta. DLR loads "a directory containing the compiled model artifacts
+# (.so, .params, .json)" (https://pypi.org/project/dlr/; Neo's "Deploy Models":
+# https://docs.aws.amazon.com/sagemaker/latest/dg/neo-deployment-edge.html).
 NEO_META = "compiled.meta"
 ORCHARD_FILES = ("reference.json", "prepare.json")  # the prepare job's files, not Neo's
 
@@ -69,16 +69,16 @@ def describe_artifacts(files: dict[str, bytes]) -> dict[str, Any]:
             meta = json.loads(files[NEO_META])
         except ValueError:
             meta = {}
-    if set(DLR_LAYOUT) <= names:
+    suffixes = {Path(name).suffix for name in names - {NEO_META}}
+    if {".so", ".params", ".json"} <= suffixes:
         layout, runtime = "neo-dlr", "dlr"
-    elif "compiled.so" in names and meta.get("Runtime") == "tvm-relax-vm":  # the sandbox's Neo (docs/sandbox.md §8)
+    elif "compiled.so" in names and meta.get("Runtime") == "tvm-relax-vm":  # the sandbox's Neo (sandbox.md §8)
         layout, runtime = "neo-sandbox", "tvm-relax-vm"
     else:
         layout, runtime = "unknown", None
+    compiler = " ".join(str(v) for v in (meta.get("Compiler") or {}).values() if isinstance(v, str))
     return {"layout": layout, "runtime": runtime, "files": sorted(names), "meta": meta,
-            "quantized": bool(meta.get("Quantized")),
-            "compiler": " ".join(str(v) for v in (meta.get("Compiler") or {}).values() if isinstance(v, str))[:80]
-                        or None}
+            "quantized": bool(meta.get("Quantized")), "compiler": compiler[:80] or None}
 
 
 def package_key(prefix: str, model_name: str, version: str) -> str:
