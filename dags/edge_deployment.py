@@ -54,7 +54,7 @@ TARGETS = ["linux_x86_64", "linux_arm64", "linux_arm_eabihf", "linux_arm64_nvidi
            "ml_m6i", "ml_c6g", "ml_m6g", "rasp3b", "rasp4b", "jetson_nano", "jetson_xavier"]
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"
 
-# Defaults name the deployment's own buckets (settings: ORCHARD_DATA_BUCKET...), read without Variables at parse.
+# Defaults name the deployment's own buckets (settings, ORCHARD_DATA_BUCKET...), read without Variables.
 DATA_BUCKET = load_settings(variables=False).data_bucket
 AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True}
 
@@ -76,7 +76,8 @@ AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponenti
         "target_device": Param("linux_x86_64", type="string", enum=TARGETS,
                                description="Neo TargetDevice, or linux_<arch>[_<accelerator>] (TargetPlatform)"),
         "quantization": Param("none", type="string", enum=["none", "int8"]),
-        "calibration_uri": Param(f"s3://{DATA_BUCKET}/edge_deployment/demo/images/calibration/", type="string",
+        "calibration_uri": Param(f"s3://{DATA_BUCKET}/edge_deployment/demo/images/calibration/",
+                                 type="string",
                                  pattern=r"^s3://[a-z0-9.-]{3,63}/.*$",
                                  description="S3 prefix of .npy frames: the drift reference and int8 calibration"),
         "model_name": Param("fruit-colour", type="string", pattern=NAME_PATTERN),
@@ -93,25 +94,32 @@ AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponenti
         "capture_batch_size": Param(10, type="integer", minimum=1, maximum=1000),
         "capture_push_period_seconds": Param(4, type="integer", minimum=1, maximum=3600),
         "compile_max_runtime_s": Param(900, type="integer", minimum=60, maximum=86400),
-        "device_timeout_minutes": Param(30, type="integer", minimum=1, maximum=10080,
-                                        description="IoT timeoutConfig: minutes a device has once IN_PROGRESS"),
-        "rollout_window_minutes": Param(60, type="integer", minimum=1, maximum=10080,
-                                        description="judge the rollout this long after the job starts (offline "
-                                                    "devices stay QUEUED on AWS, never timing out)"),
-        "min_success_percent": Param(100, type="number", minimum=1, maximum=100,
-                                     description="share of the fleet that must have SUCCEEDED within the window"),
-        "max_devices_per_minute": Param(100, type="integer", minimum=1, maximum=1000,
-                                        description="IoT jobExecutionsRolloutConfig.maximumPerMinute"),
-        "abort_failure_percent": Param(50, type="number", minimum=0, maximum=100,
-                                       description="IoT abortConfig: cancel the job when this share of the devices "
-                                                   "that got it failed (0: never)"),
+        "device_timeout_minutes": Param(
+            30, type="integer", minimum=1, maximum=10080,
+            description="IoT timeoutConfig: minutes a device has once IN_PROGRESS"),
+        "rollout_window_minutes": Param(
+            60, type="integer", minimum=1, maximum=10080,
+            description="judge the rollout this long after the job starts (offline devices stay QUEUED "
+                        "on AWS, never timing out)"),
+        "min_success_percent": Param(
+            100, type="number", minimum=1, maximum=100,
+            description="share of the fleet that must have SUCCEEDED within the window"),
+        "max_devices_per_minute": Param(
+            100, type="integer", minimum=1, maximum=1000,
+            description="IoT jobExecutionsRolloutConfig.maximumPerMinute"),
+        "abort_failure_percent": Param(
+            50, type="number", minimum=0, maximum=100,
+            description="IoT abortConfig: cancel the job when this share of the devices that got it failed "
+                        "(0: never)"),
         "poll_seconds": Param(30, type="integer", minimum=1, maximum=600, description="wait poll delay (s)"),
-        "rotate_certificates": Param(False, type="boolean",
-                                     description="give each orchard device a new certificate, revoke its old one"),
-        "delete_fleet": Param(False, type="boolean",
-                              description="delete the fleet orchard created (things, certificates, secrets, group, "
-                                          "policy, role) after this run; a fleet orchard did not create is never "
-                                          "touched. Off: devices keep their identity across runs"),
+        "rotate_certificates": Param(
+            False, type="boolean",
+            description="give each orchard device a new certificate, revoke its old one"),
+        "delete_fleet": Param(
+            False, type="boolean",
+            description="delete the fleet orchard created (things, certificates, secrets, group, policy, "
+                        "role) after this run; a fleet orchard did not create is never touched. Off: devices "
+                        "keep their identity across runs"),
     },
 )
 def edge_deployment():

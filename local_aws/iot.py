@@ -6,8 +6,8 @@ after the group), never moves a job or an execution, and has no device-side API.
 * CreateJob expands thing-group targets into one QUEUED execution per member thing (per-thing execution
   numbers); the job is IN_PROGRESS until every execution is terminal, then COMPLETED, with
   jobProcessDetails counted from the executions. A QUEUED execution never times out (as on AWS: the
-  in-progress timer starts at IN_PROGRESS); abortConfig's CANCEL criteria cancel the job when met. CancelJob cancels the QUEUED executions (and the
-  IN_PROGRESS ones when forced).
+  in-progress timer starts at IN_PROGRESS); abortConfig's CANCEL criteria cancel the job when met.
+  CancelJob cancels the QUEUED executions (and the IN_PROGRESS ones when forced).
 * The IoT Jobs data plane (`iot-jobs-data`: StartNextPendingJobExecution, UpdateJobExecution,
   DescribeJobExecution, GetPendingJobExecutions) on the same port, as moto-style handlers.
 * The credentials provider, `GET /role-aliases/<alias>/credentials`: the certificate must be ACTIVE,
@@ -110,7 +110,7 @@ def refresh_job(iot: iot_models.IoTBackend, job_id: str) -> None:
     })
     job.last_updated_at = utcnow()
     if job.status == "IN_PROGRESS" and _abort_due(job, executions):
-        for execution in executions:  # AbortCriteria action CANCEL: the job is canceled, QUEUED executions too
+        for execution in executions:  # AbortCriteria action CANCEL: the job is canceled, QUEUED ones too
             if execution.status == "QUEUED":
                 execution.status, execution.last_updated_at = "CANCELED", utcnow()
         job.status, job.reason_code = "CANCELED", "orchard-abort-config"
@@ -131,7 +131,8 @@ def _abort_due(job: Any, executions: list) -> bool:
     failureType reach thresholdPercentage of them."""
     executed = [e for e in executions if e.status != "QUEUED"]
     for criteria in ((job.abort_config or {}).get("criteriaList") or []):
-        if criteria.get("action") != "CANCEL" or len(executed) < int(criteria.get("minNumberOfExecutedThings", 1)):
+        minimum = int(criteria.get("minNumberOfExecutedThings", 1))
+        if criteria.get("action") != "CANCEL" or len(executed) < minimum:
             continue
         failures = sum(1 for e in executed if e.status in FAILURE_TYPES.get(criteria.get("failureType"), ()))
         if executed and 100.0 * failures / len(executed) >= float(criteria.get("thresholdPercentage", 100)):

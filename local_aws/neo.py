@@ -111,7 +111,7 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
         s3io.upload_file(archive, uri)
         self.model_artifacts = {"S3ModelArtifacts": uri}
         self.model_digests = {"ArtifactDigest": hashlib.sha256(archive.read_bytes()).hexdigest()}
-        metadata = json.loads((out / "compiled.meta").read_text())  # Neo's metadata file (include/edge_compiler)
+        metadata = json.loads((out / "compiled.meta").read_text())  # Neo's metadata (include/edge_compiler)
         inputs = {i["name"]: i["shape"] for i in metadata["Model"]["Inputs"]}
         self.derived_information = {"DerivedDataInputConfig": json.dumps(inputs)}
 

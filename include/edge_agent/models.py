@@ -54,11 +54,12 @@ def _dlr_loader(folder: Path, artifacts: dict, input_name: str):
 
         model = dlr.DLRModel(str(folder), "cpu", 0)
     except Exception as error:  # ImportError, or DLR's DLRLibraryNotFound: no libdlr.so for this platform
+        files = ", ".join(artifacts.get("files", []))
         raise ModelError(
-            f"the package holds Neo's DLR artifacts ({', '.join(artifacts.get('files', []))}) and this device "
-            f"cannot load them: the DLR runtime is not usable here ({type(error).__name__}: {error}). Install "
-            "DLR with its libdlr.so for this device (neo-ai-dlr releases), or deploy a package compiled for a "
-            "runtime this device has") from None
+            f"the package holds Neo's DLR artifacts ({files}) and this device cannot load them: the DLR "
+            f"runtime is not usable here ({type(error).__name__}: {error}). Install DLR with its libdlr.so "
+            "for this device (neo-ai-dlr releases), or deploy a package compiled for a runtime this device "
+            "has") from None
     return lambda batch: model.run({input_name: batch})[0]
 
 
@@ -76,10 +77,11 @@ class ModelManager:
         label = f"package {manifest.get('name')} {manifest.get('version')}"
         loader = LOADERS.get(artifacts.get("runtime"))
         if loader is None:
+            files = artifacts.get("files") or sorted(manifest.get("files", {}))
             raise ModelError(f"{label}: no runtime on this device loads its artifacts (layout "
-                             f"{artifacts.get('layout', 'not described')}, runtime {artifacts.get('runtime')}, files "
-                             f"{artifacts.get('files') or sorted(manifest.get('files', {}))}); this agent loads "
-                             f"{', '.join(sorted(LOADERS))}")
+                             f"{artifacts.get('layout', 'not described')}, "
+                             f"runtime {artifacts.get('runtime')}, "
+                             f"files {files}); this agent loads {', '.join(sorted(LOADERS))}")
         missing = [f for f in artifacts.get("files", []) if not (folder / f).is_file()]
         if missing:
             raise ModelError(f"{label} lacks {', '.join(missing)}")

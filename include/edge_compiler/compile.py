@@ -74,13 +74,16 @@ def compile_job(archive: Path, framework: str, shapes: dict, target_spec: dict, 
     output_shape = None
     if target.native:  # prove the library loads and runs before it is shipped
         [shape] = shapes.values()
-        output_shape = list(_run_compiled(output_dir / COMPILED_NAME, np.zeros([1, *shape[1:]], np.float32)).shape)
+        scores = _run_compiled(output_dir / COMPILED_NAME, np.zeros([1, *shape[1:]], np.float32))
+        output_shape = list(scores.shape)
     metadata = {
         # Neo's compiled.meta keys (Requirements, Model.Inputs/Outputs), then what this compiler adds.
         "Requirements": {"TargetDevice": target.name, "TargetDeviceType": "cpu"},
         "Model": {
-            "Inputs": [{"name": name, "shape": list(shape), "dtype": "float32"} for name, shape in shapes.items()],
-            "Outputs": [{"name": o.name, "shape": output_shape, "dtype": "float32"} for o in model.graph.output],
+            "Inputs": [{"name": name, "shape": list(shape), "dtype": "float32"}
+                       for name, shape in shapes.items()],
+            "Outputs": [{"name": o.name, "shape": output_shape, "dtype": "float32"}
+                        for o in model.graph.output],
         },
         "Runtime": SANDBOX_RUNTIME,
         "Compiler": {"name": "apache-tvm", "version": _tvm_version(), "target": target.tvm_target,

@@ -77,6 +77,6 @@ def upload(s3_client: Any, settings: Any, per_device: int = 150, calibration: in
         "calibration_uri": f"s3://{bucket}/{PREFIX}/images/calibration/",
         "simulated_devices": True,
         "camera_images_uri": f"s3://{bucket}/{PREFIX}/images/",
-        "delete_fleet": True,  # the sandbox demo deletes its fleet (an explicit action; default: the fleet stays)
+        "delete_fleet": True,  # the demo deletes its fleet (an explicit action; by default the fleet stays)
         "poll_seconds": 2,  # the sandbox's jobs end in seconds: poll them at that pace
     }

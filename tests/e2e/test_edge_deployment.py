@@ -54,7 +54,8 @@ def test_edge_deployment_end_to_end(buckets, airflow_db, inline_triggers, capfd)
     assert package_key in objects
     manifest = json.loads(objects[package_key.replace("package.tar.gz", "manifest.json")])
     assert manifest["variant"] == "int8" and manifest["artifacts"]["quantized"]
-    assert manifest["artifacts"]["layout"] == "neo-sandbox" and manifest["artifacts"]["runtime"] == "tvm-relax-vm"
+    artifacts = manifest["artifacts"]
+    assert artifacts["layout"] == "neo-sandbox" and artifacts["runtime"] == "tvm-relax-vm"
     assert set(manifest["files"]) == {"compiled.so", "compiled.meta", "reference.json"}
     assert manifest["prepared"]["int8_top1_agreement"] >= 0
 

@@ -104,7 +104,8 @@ def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
     manifest = json.loads(manifest_bytes)
     assert manifest["files"] == {"compiled.so": hashlib.sha256(b"\x7fELF").hexdigest(),
                                  "compiled.meta": hashlib.sha256(SANDBOX_META).hexdigest()}
-    assert manifest["artifacts"]["runtime"] == "tvm-relax-vm" and manifest["artifacts"]["layout"] == "neo-sandbox"
+    assert manifest["artifacts"]["runtime"] == "tvm-relax-vm"
+    assert manifest["artifacts"]["layout"] == "neo-sandbox"
     assert manifest["name"] == "m" and manifest["input_shape"] == {"data": [1, 3, 8, 8]}
     assert base64.b64decode(published["signature"]) == signature
     assert kms.verify(KeyId=key, Message=hashlib.sha256(manifest_bytes).digest(), MessageType="DIGEST",
@@ -123,14 +124,16 @@ def test_real_neo_output_for_a_dlr_target_is_packaged_and_described_as_dlr(s3):
     the package must describe what is there (today's code pops the orchard-only compiled.json: KeyError)."""
     kms = boto3.client("kms")
     key = ensure_signing_key(kms, "alias/test-signing")
-    neo = {"compiled.so": b"\x7fELF lib", "compiled.params": b"params", "compiled_model.json": b'{"nodes": []}',
+    neo = {"compiled.so": b"\x7fELF lib", "compiled.params": b"params",
+           "compiled_model.json": b'{"nodes": []}',
            "compiled.meta": json.dumps({"Requirements": {"TargetDevice": "rasp4b"}}).encode()}
     published = package_operator(compiled_output(s3, neo), key).execute(context())
     manifest = json.loads(s3.get_object(Bucket="edge", Key="packages/m/1.0.0/manifest.json")["Body"].read())
     assert set(manifest["files"]) == set(neo)
     assert manifest["artifacts"]["layout"] == "neo-dlr" and manifest["artifacts"]["runtime"] == "dlr"
     assert manifest["artifacts"]["meta"] == {"Requirements": {"TargetDevice": "rasp4b"}}
-    assert published["compiled"]["runtime"] == "dlr" and published["compiled"]["sizes_bytes"]["compiled.so"] == 8
+    assert published["compiled"]["runtime"] == "dlr"
+    assert published["compiled"]["sizes_bytes"]["compiled.so"] == 8
     assert published["variant"] == "float32"
 
 
@@ -156,15 +159,17 @@ def test_a_simulated_device_refuses_a_tampered_package(s3):
     assert "PRIVATE KEY" not in json.dumps(fleet)
 
 
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/k"
+
+
 def fleet_spec(name: str, devices: tuple[str, ...]) -> FleetSpec:
-    return FleetSpec(name, devices, "orchard-data", f"captures/{name}", "edge", "packages/",
-                     "arn:aws:kms:us-east-1:123456789012:key/k", {"buffer_size": 4, "batch_size": 2,
-                                                                  "push_period_seconds": 1})
+    return FleetSpec(name, devices, "orchard-data", f"captures/{name}", "edge", "packages/", KEY_ARN,
+                     {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1})
 
 
 def test_a_fleet_orchard_did_not_create_is_deployed_to_and_never_modified(aws):
-    """Issue 12: hooks/iot.py detached, deactivated and deleted every certificate of a thing without an orchard
-    secret, and delete_fleet removed things and group it never made."""
+    """Issue 12: hooks/iot.py detached, deactivated and deleted every certificate of a thing without an
+    orchard secret, and delete_fleet removed things and group it never made."""
     iot = boto3.client("iot")
     iot.create_thing_group(thingGroupName="plant-cameras")
     iot.create_thing(thingName="cam-7", attributePayload={"attributes": {"site": "north"}})
@@ -178,9 +183,11 @@ def test_a_fleet_orchard_did_not_create_is_deployed_to_and_never_modified(aws):
     assert fleet["managed"] is False and [d["thing_name"] for d in fleet["devices"]] == ["cam-7"]
     assert hook.delete_fleet(spec) == ["nothing: thing group plant-cameras is not orchard's (left as it is)"]
     assert iot.list_thing_principals(thingName="cam-7")["principals"] == [cert["certificateArn"]]
-    assert iot.describe_certificate(certificateId=cert["certificateId"])["certificateDescription"]["status"] == "ACTIVE"
+    described = iot.describe_certificate(certificateId=cert["certificateId"])["certificateDescription"]
+    assert described["status"] == "ACTIVE"
     assert iot.describe_thing(thingName="cam-7")["attributes"] == {"site": "north"}
-    assert iot.list_policies()["policies"] == [] and boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+    assert iot.list_policies()["policies"] == []
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
 
     # A foreign thing named in an orchard fleet is refused, not taken over.
     with pytest.raises(ValueError, match="thing cam-7 exists and is not orchard's"):
@@ -199,26 +206,28 @@ def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_expli
     from tests.e2e.test_edge_deployment import DAG_FILE
 
     params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
-    assert "cleanup" not in params and params["delete_fleet"] is False and params["rotate_certificates"] is False
+    assert "cleanup" not in params
+    assert params["delete_fleet"] is False and params["rotate_certificates"] is False
     iot = boto3.client("iot")
-    first = provision_fleet(params, "arn:aws:kms:us-east-1:123456789012:key/k", "packages/", "captures")
+    first = provision_fleet(params, KEY_ARN, "packages/", "captures")
     assert teardown_fleet(params, "edge_deployment", "run-1") == []  # the run ends: nothing is deleted
-    second = provision_fleet(params, "arn:aws:kms:us-east-1:123456789012:key/k", "packages/", "captures")
-    assert [d["certificate_arn"] for d in second["devices"]] == [d["certificate_arn"] for d in first["devices"]]
+    second = provision_fleet(params, KEY_ARN, "packages/", "captures")
+    certificates = [d["certificate_arn"] for d in first["devices"]]
+    assert [d["certificate_arn"] for d in second["devices"]] == certificates
     assert {d["certificate"] for d in second["devices"]} == {"kept"}
     for device in first["devices"]:
-        status = iot.describe_certificate(certificateId=device["certificate_id"])["certificateDescription"]["status"]
-        assert status == "ACTIVE"
+        described = iot.describe_certificate(certificateId=device["certificate_id"])["certificateDescription"]
+        assert described["status"] == "ACTIVE"
 
-    rotated = provision_fleet({**params, "rotate_certificates": True}, "arn:aws:kms:us-east-1:123456789012:key/k",
-                              "packages/", "captures")
+    rotated = provision_fleet({**params, "rotate_certificates": True}, KEY_ARN, "packages/", "captures")
     old, new = first["devices"][0], rotated["devices"][0]
     assert new["certificate_arn"] != old["certificate_arn"]
     assert iot.list_thing_principals(thingName=new["thing_name"])["principals"] == [new["certificate_arn"]]
     with pytest.raises(iot.exceptions.ResourceNotFoundException):
         iot.describe_certificate(certificateId=old["certificate_id"])
 
-    # A certificate someone else attached to an orchard thing survives the fleet's deletion, and so does the thing.
+    # A certificate someone else attached to an orchard thing survives the fleet's deletion, and so does
+    # the thing.
     foreign = iot.create_keys_and_certificate(setAsActive=True)
     iot.attach_thing_principal(thingName=DEVICES[1], principal=foreign["certificateArn"])
     removed = teardown_fleet({**params, "delete_fleet": True}, "edge_deployment", "run-3")
@@ -252,23 +261,25 @@ def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(a
         device = threading.Thread(target=online_device, args=(job_id,))
         device.start()
         try:
-            return IotDeployOperator(task_id="deploy", job_id=job_id, thing_group_arn=fleet["thing_group_arn"],
-                                     package=package, deferrable=False, waiter_delay=1, rollout_window_minutes=0.1,
-                                     min_success_percent=min_success, max_per_minute=10,
-                                     abort_failure_percent=50).execute(context())
+            return IotDeployOperator(
+                task_id="deploy", job_id=job_id, thing_group_arn=fleet["thing_group_arn"], package=package,
+                deferrable=False, waiter_delay=1, rollout_window_minutes=0.1, min_success_percent=min_success,
+                max_per_minute=10, abort_failure_percent=50).execute(context())
         finally:
             device.join()
 
     result = deploy("rollout-half", 50)
-    assert result["succeeded"] == ["online-cam"] and result["pending"] == ["offline-cam"] and result["failed"] == []
+    assert result["succeeded"] == ["online-cam"] and result["pending"] == ["offline-cam"]
+    assert result["failed"] == []
     job = boto3.client("iot").describe_job(jobId="rollout-half")["job"]
     assert job["status"] == "IN_PROGRESS"  # left open: the offline camera gets the model when it comes online
     assert job["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 10}
-    assert job["abortConfig"]["criteriaList"] == [{"failureType": "ALL", "action": "CANCEL", "thresholdPercentage": 50.0,
+    assert job["abortConfig"]["criteriaList"] == [{"failureType": "ALL", "action": "CANCEL",
+                                                   "thresholdPercentage": 50.0,
                                                    "minNumberOfExecutedThings": 1}]
     assert job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
-    with pytest.raises(AirflowException, match=r"succeeded on 1 of 2 devices \(50%\), under min_success_percent 100.*"
-                                               r"offline-cam QUEUED"):
+    refused = r"succeeded on 1 of 2 devices \(50%\), under min_success_percent 100.*offline-cam QUEUED"
+    with pytest.raises(AirflowException, match=refused):
         deploy("rollout-all", 100)
 
 

@@ -175,8 +175,9 @@ def provision_fleet(params: dict[str, Any], signing_key_arn: str, package_prefix
                  spec.fleet_name, len(fleet["devices"]))
     for device in fleet["devices"]:
         if device.get("certificate_id"):
-            log.info("device %s: certificate %s... (%s), provisioning bundle in secret %s", device["thing_name"],
-                     device["certificate_id"][:12], device["certificate"], device["secret_name"])
+            log.info("device %s: certificate %s... (%s), provisioning bundle in secret %s",
+                     device["thing_name"], device["certificate_id"][:12], device["certificate"],
+                     device["secret_name"])
     return {**fleet, "capture_bucket": spec.capture_bucket, "capture_prefix": spec.capture_prefix}
 
 
@@ -197,7 +198,8 @@ def teardown_fleet(params: dict[str, Any], dag_id: str, run_id: str) -> list[str
     try:
         status = hook.conn.describe_job(jobId=job_id)["job"]["status"]
         if status == "IN_PROGRESS":
-            hook.conn.cancel_job(jobId=job_id, reasonCode="orchard-delete-fleet", comment="fleet deleted", force=True)
+            hook.conn.cancel_job(jobId=job_id, reasonCode="orchard-delete-fleet", comment="fleet deleted",
+                                 force=True)
             removed.append(f"IoT job {job_id} canceled")
     except hook.conn.exceptions.ResourceNotFoundException:
         pass
@@ -277,8 +279,9 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
                          title="Deployment per device")
     if drift and drift.get("devices"):
         _add_drift(report, s3, drift)
-    report.add_text("## Fleet deletion\n\n" + ("\n".join(f"- {line}" for line in removed) if removed else
-                                               "Nothing removed: the fleet stays (delete_fleet was not asked)."))
+    kept = "Nothing removed: the fleet stays (delete_fleet was not asked)."
+    lines = "\n".join(f"- {line}" for line in removed)
+    report.add_text("## Fleet deletion\n\n" + (lines if removed else kept))
     _add_prepare_cost(report, settings.region, pull("validate_model", "processing_config"))
     _add_links_and_cost(report, settings.region, compiled, fleet, deployment)
     return report.publish(s3, settings.reports_bucket, settings.reports_prefix)
@@ -364,10 +367,10 @@ def _add_links_and_cost(report: Any, region: str, compiled: dict | None, fleet: 
     if fleet:
         for device in fleet["devices"]:
             report.add_console_link("iot_thing", device["thing_name"], region)
-        secrets = [d for d in fleet["devices"] if d.get("secret_name")]  # none for a fleet orchard did not create
+        secrets = [d for d in fleet["devices"] if d.get("secret_name")]  # none in someone else's fleet
         usd = SECRET_MONTH_USD * len(secrets) / HOURS_PER_MONTH
         total += usd
-        note = f"prorated: one hour each (the fleet stays: ${SECRET_MONTH_USD} per secret-month until deleted)"
+        note = f"prorated: one hour each (the fleet stays: ${SECRET_MONTH_USD} a secret-month until deleted)"
         rows.append(["Secrets Manager", f"{len(secrets)} secrets", note, f"{usd:.4f}"])
         usd = KMS_ASYMMETRIC_REQUEST_USD * (1 + len(fleet["devices"]))
         total += usd

@@ -3,9 +3,10 @@
 This replaces SageMaker Edge Manager's device fleet (retired 2024-04-26). Everything is idempotent, so a
 retried task — or the next run — finds what the first one made: a device keeps its identity (certificate)
 across runs until rotation is asked for, and a fleet is deleted only by an explicit `delete_fleet`, which
-removes only what is recorded as orchard's. A fleet orchard did not create is deployed to, never modified. A device's private key exists once, in the
-CreateKeysAndCertificate answer: it goes straight into the device's provisioning bundle in Secrets Manager
-(with its certificate and agent config), and nowhere else — not S3, not XCom, not a log line.
+removes only what is recorded as orchard's. A fleet orchard did not create is deployed to, never modified.
+A device's private key exists once, in the CreateKeysAndCertificate answer: it goes straight into the
+device's provisioning bundle in Secrets Manager (with its certificate and agent config), and nowhere
+else — not S3, not XCom, not a log line.
 """
 
 from __future__ import annotations
@@ -119,10 +120,11 @@ class IotHook(AwsBaseHook):
         names = [name for page in iot.get_paginator("list_things_in_thing_group").paginate(
             thingGroupName=spec.fleet_name) for name in page["things"]]
         if not names:
-            raise ValueError(f"thing group {spec.fleet_name} exists, is not orchard's and has no things: orchard "
-                             "deploys to an existing fleet as it is; add its devices to it, or pick a new fleet_name")
-        devices = [{"thing_name": name, "thing_arn": iot.describe_thing(thingName=name)["thingArn"], "managed": False}
-                   for name in sorted(names)]
+            raise ValueError(f"thing group {spec.fleet_name} exists, is not orchard's and has no things: "
+                             "orchard deploys to an existing fleet as it is; add its devices to it, or "
+                             "pick a new fleet_name")
+        devices = [{"thing_name": name, "thing_arn": iot.describe_thing(thingName=name)["thingArn"],
+                    "managed": False} for name in sorted(names)]
         return {"fleet_name": spec.fleet_name, "thing_group_arn": group["thingGroupArn"], "managed": False,
                 "devices": devices}
 
@@ -134,11 +136,15 @@ class IotHook(AwsBaseHook):
         if _ignore_missing(iot.describe_role_alias, roleAlias=spec.role_alias) is not None:
             taken.append(f"role alias {spec.role_alias}")
         role = _ignore_missing(iam.get_role, RoleName=spec.role_name)
-        if role is not None and not _has_orchard_tag(iam.list_role_tags(RoleName=spec.role_name).get("Tags", [])):
+        if role is not None and not self._role_is_orchards(spec.role_name):
             taken.append(f"IAM role {spec.role_name}")
         if taken:
-            raise ValueError(f"fleet {spec.fleet_name}: {', '.join(taken)} exist and are not orchard's; orchard "
-                             "modifies only what it created: pick another fleet_name or remove them")
+            raise ValueError(f"fleet {spec.fleet_name}: {', '.join(taken)} exist and are not orchard's; "
+                             "orchard modifies only what it created: pick another fleet_name or remove them")
+
+    def _role_is_orchards(self, role_name: str) -> bool:
+        tags = self._service_client("iam").list_role_tags(RoleName=role_name).get("Tags", [])
+        return _has_orchard_tag(tags)
 
     def _ensure_role(self, spec: FleetSpec) -> str:
         iam = self._service_client("iam")
@@ -186,8 +192,9 @@ class IotHook(AwsBaseHook):
                                      attributePayload={"attributes": attributes})
         else:
             if (thing.get("attributes") or {}).get(MANAGED_ATTRIBUTE) != "true":
-                raise ValueError(f"thing {name} exists and is not orchard's: orchard does not modify a device it did "
-                                 f"not create. Deploy to its own thing group (fleet_name), or pick another device name")
+                raise ValueError(f"thing {name} exists and is not orchard's: orchard does not modify a "
+                                 "device it did not create. Deploy to its own thing group (fleet_name), or "
+                                 "pick another device name")
             iot.update_thing(thingName=name, attributePayload={"attributes": attributes, "merge": True})
         iot.add_thing_to_thing_group(thingGroupName=spec.fleet_name, thingName=name)
         current = self._recorded_certificate(spec, name)
@@ -197,7 +204,7 @@ class IotHook(AwsBaseHook):
         iot.attach_policy(policyName=spec.policy_name, target=certificate_arn)
         iot.attach_thing_principal(thingName=name, principal=certificate_arn)  # the device powers on
         if rotate and current is not None and current != certificate_arn:
-            self._delete_certificate(name, current)  # the old identity is revoked once the new one is in place
+            self._delete_certificate(name, current)  # the old identity is revoked once the new one is on
         return {"thing_name": name, "thing_arn": thing["thingArn"], "certificate_arn": certificate_arn,
                 "certificate_id": certificate_arn.rsplit("/", 1)[-1], "secret_name": spec.secret_name(name),
                 "certificate": "created" if created else "kept", "managed": True}
@@ -256,7 +263,8 @@ class IotHook(AwsBaseHook):
             return [f"nothing: thing group {spec.fleet_name} is not orchard's (left as it is)"]
         members = set(spec.device_names)
         if group is not None:
-            for page in iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=spec.fleet_name):
+            pages = iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=spec.fleet_name)
+            for page in pages:
                 members.update(page["things"])
         for name in sorted(members):
             thing = _ignore_missing(iot.describe_thing, thingName=name)
@@ -268,7 +276,7 @@ class IotHook(AwsBaseHook):
                 removed.append(f"certificate {recorded.rsplit('/', 1)[-1][:12]}...")
             others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
             if others:
-                removed.append(f"thing {name} kept: it holds {len(others)} certificate(s) orchard did not create")
+                removed.append(f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's")
             elif _ignore_missing(iot.delete_thing, thingName=name) is not None:
                 removed.append(f"thing {name}")
             if _ignore_missing(secrets.delete_secret, SecretId=spec.secret_name(name),
@@ -284,7 +292,7 @@ class IotHook(AwsBaseHook):
             removed.append(f"role alias {spec.role_alias}")
         iam = self._service_client("iam")
         role = _ignore_missing(iam.get_role, RoleName=spec.role_name)
-        if role is not None and _has_orchard_tag(iam.list_role_tags(RoleName=spec.role_name).get("Tags", [])):
+        if role is not None and self._role_is_orchards(spec.role_name):
             _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")
             if _ignore_missing(iam.delete_role, RoleName=spec.role_name) is not None:
                 removed.append(f"role {spec.role_name}")

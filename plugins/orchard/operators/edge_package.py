@@ -72,7 +72,7 @@ def describe_artifacts(files: dict[str, bytes]) -> dict[str, Any]:
     suffixes = {Path(name).suffix for name in names - {NEO_META}}
     if {".so", ".params", ".json"} <= suffixes:
         layout, runtime = "neo-dlr", "dlr"
-    elif "compiled.so" in names and meta.get("Runtime") == "tvm-relax-vm":  # the sandbox's Neo (sandbox.md §8)
+    elif "compiled.so" in names and meta.get("Runtime") == "tvm-relax-vm":  # the sandbox's Neo (sandbox.md)
         layout, runtime = "neo-sandbox", "tvm-relax-vm"
     else:
         layout, runtime = "unknown", None
@@ -86,7 +86,8 @@ def package_key(prefix: str, model_name: str, version: str) -> str:
 
 
 def build_manifest(files: dict[str, bytes], *, model_name: str, version: str, framework: str, input_shape: dict,
-                   target: str, artifacts: dict, variant: str, source: dict, prepared: dict | None = None) -> dict[str, Any]:
+                   target: str, artifacts: dict, variant: str, source: dict,
+                   prepared: dict | None = None) -> dict[str, Any]:
     return {
         "format": "orchard-edge-package/2",
         "name": model_name,
@@ -185,8 +186,8 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
             "version": manifest["version"],
             "compiled": {"layout": artifacts.get("layout"), "runtime": artifacts.get("runtime"),
                          "compiler": artifacts.get("compiler"), "quantized": artifacts.get("quantized"),
-                         "sizes_bytes": {name: manifest["sizes_bytes"][name] for name in artifacts.get("files", [])
-                                         if name in manifest["sizes_bytes"]}},
+                         "sizes_bytes": {name: size for name, size in manifest["sizes_bytes"].items()
+                                         if name in artifacts.get("files", [])}},
             "prepared": {k: manifest.get("prepared", {}).get(k) for k in (
                 "sizes_bytes", "int8_top1_agreement", "int8_agreement_images", "int8_method", "note")},
         }

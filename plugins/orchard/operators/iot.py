@@ -42,7 +42,8 @@ def rollout_configs(max_per_minute: int, abort_failure_percent: float, abort_min
     }
     if float(abort_failure_percent) > 0:
         configs["abortConfig"] = {"criteriaList": [{
-            "failureType": "ALL", "action": "CANCEL", "thresholdPercentage": round(float(abort_failure_percent), 2),
+            "failureType": "ALL", "action": "CANCEL",
+            "thresholdPercentage": round(float(abort_failure_percent), 2),
             "minNumberOfExecutedThings": int(abort_min_executed)}]}
     return configs
 
@@ -61,17 +62,19 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
     """
 
     aws_hook_class = IotHook
-    template_fields: Sequence[str] = ("job_id", "thing_group_arn", "package", "waiter_delay", "device_timeout_minutes",
-                                      "rollout_window_minutes", "min_success_percent", "max_per_minute",
-                                      "abort_failure_percent", "abort_min_executed")
+    template_fields: Sequence[str] = ("job_id", "thing_group_arn", "package", "waiter_delay",
+                                      "device_timeout_minutes", "rollout_window_minutes",
+                                      "min_success_percent", "max_per_minute", "abort_failure_percent",
+                                      "abort_min_executed")
 
     def __init__(self, *, job_id: str, thing_group_arn: str, package: dict[str, Any] | str,
-                 device_timeout_minutes: int = 30, rollout_window_minutes: float = 60, min_success_percent: float = 100,
-                 max_per_minute: int = 100, abort_failure_percent: float = 50, abort_min_executed: int = 1,
-                 deferrable: bool = True, waiter_delay: int = 30, **kwargs):
+                 device_timeout_minutes: int = 30, rollout_window_minutes: float = 60,
+                 min_success_percent: float = 100, max_per_minute: int = 100,
+                 abort_failure_percent: float = 50, abort_min_executed: int = 1, deferrable: bool = True, waiter_delay: int = 30, **kwargs):
         super().__init__(**kwargs)
         self.job_id, self.thing_group_arn, self.package = job_id, thing_group_arn, package
-        self.device_timeout_minutes, self.rollout_window_minutes = device_timeout_minutes, rollout_window_minutes
+        self.device_timeout_minutes = device_timeout_minutes
+        self.rollout_window_minutes = rollout_window_minutes
         self.min_success_percent, self.max_per_minute = min_success_percent, max_per_minute
         self.abort_failure_percent, self.abort_min_executed = abort_failure_percent, abort_min_executed
         self.deferrable, self.waiter_delay = deferrable, waiter_delay
@@ -126,16 +129,17 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
             self.log.info("device %s: %s %s", outcome["device"], outcome["status"], json.dumps(outcome["details"]))
         succeeded = [o["device"] for o in outcomes if o["status"] == "SUCCEEDED"]
         pending = [o["device"] for o in outcomes if o["status"] in ("QUEUED", "IN_PROGRESS")]
-        failed = [o["device"] for o in outcomes if o["device"] not in succeeded and o["device"] not in pending]
+        failed = [o["device"] for o in outcomes if o["device"] not in {*succeeded, *pending}]
         share = 100.0 * len(succeeded) / len(outcomes) if outcomes else 0.0
         if job_status == "CANCELED" or share < float(self.min_success_percent) or not succeeded:
             why = ("was canceled (its abortConfig, or CancelJob)" if job_status == "CANCELED" else
                    f"succeeded on {len(succeeded)} of {len(outcomes)} devices ({share:.0f}%), under "
                    f"min_success_percent {self.min_success_percent} within {self.rollout_window_minutes} min")
-            raise AirflowException(f"IoT job {job_id} {why}: {len(outcomes) - len(succeeded)} of {len(outcomes)} "
-                                   "devices did not succeed: " + "; ".join(
-                                       f"{o['device']} {o['status']} {o['details'].get('reason', '')}".rstrip()
-                                       for o in outcomes if o["status"] != "SUCCEEDED"))
+            others = "; ".join(f"{o['device']} {o['status']} {o['details'].get('reason', '')}".rstrip()
+                               for o in outcomes if o["status"] != "SUCCEEDED")
+            missing = len(outcomes) - len(succeeded)
+            raise AirflowException(f"IoT job {job_id} {why}: {missing} of {len(outcomes)} devices did not "
+                                   f"succeed: {others}")
         if pending:
             self.log.info("rollout policy met (%.0f%% succeeded); job %s stays open for %s", share, job_id,
                           ", ".join(pending))
