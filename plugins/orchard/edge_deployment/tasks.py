@@ -280,8 +280,8 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
     if drift and drift.get("devices"):
         _add_drift(report, s3, drift)
     kept = "Nothing removed: the fleet stays (delete_fleet was not asked)."
-    lines = "\n".join(f"- {line}" for line in removed)
-    report.add_text("## Fleet deletion\n\n" + (lines if removed else kept))
+    lines = "\n".join(f"- {line}" for line in removed or [])
+    report.add_text("## Fleet deletion\n\n" + (lines or kept))
     _add_prepare_cost(report, settings.region, pull("validate_model", "processing_config"))
     _add_links_and_cost(report, settings.region, compiled, fleet, deployment)
     return report.publish(s3, settings.reports_bucket, settings.reports_prefix)
