@@ -47,9 +47,10 @@ for variant in ("float32", "int8"):
     agent = Agent.__new__(Agent)
     agent.models = ModelManager()
     agent._capture = CaptureBuffer(CaptureSettings("b", "p", buffer_size=1000, batch_size=10, push_period_seconds=5), MemoryS3(), "bench")
-    metadata = json.loads((folders[variant] / "compiled.json").read_text())
-    manifest = {"name": "demo", "version": "1", "variant": variant, "compiled": metadata,
-                "input_shape": metadata["data_input_config"]}
+    meta = json.loads((folders[variant] / "compiled.meta").read_text())
+    manifest = {"name": "demo", "version": "1", "variant": variant,
+                "artifacts": {"runtime": meta["Runtime"], "files": ["compiled.so", "compiled.meta"]},
+                "input_shape": {i["name"]: i["shape"] for i in meta["Model"]["Inputs"]}}
     agent.models.load("demo", folders[variant], manifest)
     rates = []
     for attempt in range(runs + 1):

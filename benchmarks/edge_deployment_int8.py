@@ -28,7 +28,7 @@ def one_run(seed: int, workdir: Path) -> dict:
     out = demo.generate(workdir / f"seed-{seed}", per_device=1, calibration=40, seed=seed)
     float_dir, int8_dir = demo.prepare_and_compile(out, "none"), demo.prepare_and_compile(out, "int8")
     prepared = json.loads((int8_dir / "prepare.json").read_text())
-    compiled = {name: json.loads((folder / "compiled.json").read_text())["sizes_bytes"]["compiled"]
+    compiled = {name: (folder / "compiled.so").stat().st_size
                 for name, folder in (("float32", float_dir), ("int8", int8_dir))}
     return {**prepared, "compiled_bytes": compiled}
 

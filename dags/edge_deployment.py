@@ -14,7 +14,9 @@ packaging time.
 **Inputs (trigger form):** `model_uri` (model.tar.gz in S3, e.g. another orchard pipeline's model),
 `framework`, `input_shape` (`{"data": [1, 3, 224, 224]}`), `target_device` (a Neo TargetDevice or a
 `linux_<arch>` platform), `quantization` (`none` | `int8`, with `calibration_uri` images), `model_name`,
-`model_version`, `fleet_name`, `device_names`, capture settings, `cleanup`. `calibration_uri` (S3 prefix
+`model_version`, `fleet_name`, `device_names`, capture settings, the rollout policy (`min_success_percent`
+within `rollout_window_minutes`, `max_devices_per_minute`, `abort_failure_percent`), `rotate_certificates`,
+`delete_fleet`. `calibration_uri` (S3 prefix
 of .npy frames) is required: the drift reference (and int8 calibration) is computed on it.
 
 **Outputs:** `s3://<artifacts>/edge_deployment/packages/<model>/<version>/package.tar.gz` (+ manifest.json,
@@ -43,6 +45,7 @@ from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgeP
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
+from orchard.settings import load_settings
 
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
@@ -51,6 +54,8 @@ TARGETS = ["linux_x86_64", "linux_arm64", "linux_arm_eabihf", "linux_arm64_nvidi
            "ml_m6i", "ml_c6g", "ml_m6g", "rasp3b", "rasp4b", "jetson_nano", "jetson_xavier"]
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"
 
+# Defaults name the deployment's own buckets (settings, ORCHARD_DATA_BUCKET...), read without Variables.
+DATA_BUCKET = load_settings(variables=False).data_bucket
 AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True}
 
 
@@ -64,14 +69,15 @@ AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponenti
     doc_md=__doc__,
     max_active_runs=1,
     params={
-        "model_uri": Param("s3://orchard-data/edge_deployment/demo/model/model.tar.gz", type="string",
+        "model_uri": Param(f"s3://{DATA_BUCKET}/edge_deployment/demo/model/model.tar.gz", type="string",
                            pattern=r"^s3://[a-z0-9.-]{3,63}/.+\.(tar\.gz|tgz)$", description="model.tar.gz in S3"),
         "framework": Param("ONNX", type="string", enum=["ONNX", "PYTORCH", "TFLITE", "KERAS", "DARKNET"]),
         "input_shape": Param('{"data": [1, 3, 32, 32]}', type="string", description='JSON: {"input name": [shape]}'),
         "target_device": Param("linux_x86_64", type="string", enum=TARGETS,
                                description="Neo TargetDevice, or linux_<arch>[_<accelerator>] (TargetPlatform)"),
         "quantization": Param("none", type="string", enum=["none", "int8"]),
-        "calibration_uri": Param("s3://orchard-data/edge_deployment/demo/images/calibration/", type="string",
+        "calibration_uri": Param(f"s3://{DATA_BUCKET}/edge_deployment/demo/images/calibration/",
+                                 type="string",
                                  pattern=r"^s3://[a-z0-9.-]{3,63}/.*$",
                                  description="S3 prefix of .npy frames: the drift reference and int8 calibration"),
         "model_name": Param("fruit-colour", type="string", pattern=NAME_PATTERN),
@@ -88,9 +94,32 @@ AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponenti
         "capture_batch_size": Param(10, type="integer", minimum=1, maximum=1000),
         "capture_push_period_seconds": Param(4, type="integer", minimum=1, maximum=3600),
         "compile_max_runtime_s": Param(900, type="integer", minimum=60, maximum=86400),
-        "device_timeout_minutes": Param(30, type="integer", minimum=1, maximum=10080),
+        "device_timeout_minutes": Param(
+            30, type="integer", minimum=1, maximum=10080,
+            description="IoT timeoutConfig: minutes a device has once IN_PROGRESS"),
+        "rollout_window_minutes": Param(
+            60, type="integer", minimum=1, maximum=10080,
+            description="judge the rollout this long after the job starts (offline devices stay QUEUED "
+                        "on AWS, never timing out)"),
+        "min_success_percent": Param(
+            100, type="number", minimum=1, maximum=100,
+            description="share of the fleet that must have SUCCEEDED within the window"),
+        "max_devices_per_minute": Param(
+            100, type="integer", minimum=1, maximum=1000,
+            description="IoT jobExecutionsRolloutConfig.maximumPerMinute"),
+        "abort_failure_percent": Param(
+            50, type="number", minimum=0, maximum=100,
+            description="IoT abortConfig: cancel the job when this share of the devices that got it failed "
+                        "(0: never)"),
         "poll_seconds": Param(30, type="integer", minimum=1, maximum=600, description="wait poll delay (s)"),
-        "cleanup": Param(True, type="boolean", description="remove the fleet (things, certificates, secrets...) at the end"),
+        "rotate_certificates": Param(
+            False, type="boolean",
+            description="give each orchard device a new certificate, revoke its old one"),
+        "delete_fleet": Param(
+            False, type="boolean",
+            description="delete the fleet orchard created (things, certificates, secrets, group, policy, "
+                        "role) after this run; a fleet orchard did not create is never touched. Off: devices "
+                        "keep their identity across runs"),
     },
 )
 def edge_deployment():
@@ -164,6 +193,10 @@ def edge_deployment():
         thing_group_arn=fleet["thing_group_arn"],
         package=package.output,
         device_timeout_minutes="{{ params.device_timeout_minutes }}",
+        rollout_window_minutes="{{ params.rollout_window_minutes }}",
+        min_success_percent="{{ params.min_success_percent }}",
+        max_per_minute="{{ params.max_devices_per_minute }}",
+        abort_failure_percent="{{ params.abort_failure_percent }}",
         deferrable=True,
         waiter_delay="{{ params.poll_seconds }}",
         execution_timeout=timedelta(days=8),
@@ -180,12 +213,12 @@ def edge_deployment():
 
     @task(trigger_rule="all_done")
     def remove_fleet(params: dict, dag_run=None) -> list[str]:
-        """Cancel the IoT job if still running; remove certificates, things, group, policy, alias, role, secrets."""
+        """Only with delete_fleet: cancel the IoT job, delete what orchard created for the fleet."""
         from orchard.edge_deployment.tasks import teardown_fleet
 
         return teardown_fleet(params, DAG_ID, dag_run.run_id)
 
-    # Names come from params, not from ensure_fleet's XCom: a half-made fleet is removed too.
+    # Names come from params, not from ensure_fleet's XCom: a half-made fleet is removed too (when asked).
     teardown = remove_fleet().as_teardown(setups=fleet)
 
     @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)

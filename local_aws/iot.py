@@ -5,8 +5,9 @@ after the group), never moves a job or an execution, and has no device-side API.
 
 * CreateJob expands thing-group targets into one QUEUED execution per member thing (per-thing execution
   numbers); the job is IN_PROGRESS until every execution is terminal, then COMPLETED, with
-  jobProcessDetails counted from the executions. CancelJob cancels the QUEUED executions (and the
-  IN_PROGRESS ones when forced).
+  jobProcessDetails counted from the executions. A QUEUED execution never times out (as on AWS: the
+  in-progress timer starts at IN_PROGRESS); abortConfig's CANCEL criteria cancel the job when met.
+  CancelJob cancels the QUEUED executions (and the IN_PROGRESS ones when forced).
 * The IoT Jobs data plane (`iot-jobs-data`: StartNextPendingJobExecution, UpdateJobExecution,
   DescribeJobExecution, GetPendingJobExecutions) on the same port, as moto-style handlers.
 * The credentials provider, `GET /role-aliases/<alias>/credentials`: the certificate must be ACTIVE,
@@ -108,9 +109,35 @@ def refresh_job(iot: iot_models.IoTBackend, job_id: str) -> None:
         "numberOfTimedOutThings": counts["TIMED_OUT"], "numberOfRemovedThings": counts["REMOVED"],
     })
     job.last_updated_at = utcnow()
+    if job.status == "IN_PROGRESS" and _abort_due(job, executions):
+        for execution in executions:  # AbortCriteria action CANCEL: the job is canceled, QUEUED ones too
+            if execution.status == "QUEUED":
+                execution.status, execution.last_updated_at = "CANCELED", utcnow()
+        job.status, job.reason_code = "CANCELED", "orchard-abort-config"
+        job.comment = "abortConfig: the share of failed executions reached its threshold"
+        return
     if job.status == "IN_PROGRESS" and executions and all(e.status in TERMINAL for e in executions):
         job.status = "COMPLETED"
         job.completed_at = utcnow()
+
+
+FAILURE_TYPES = {"FAILED": ("FAILED",), "REJECTED": ("REJECTED",), "TIMED_OUT": ("TIMED_OUT",),
+                 "ALL": ("FAILED", "REJECTED", "TIMED_OUT")}
+
+
+def _abort_due(job: Any, executions: list) -> bool:
+    """AbortConfig (https://docs.aws.amazon.com/iot/latest/apireference/API_AbortCriteria.html): once at least
+    minNumberOfExecutedThings devices got the job (left QUEUED), the job is canceled when the failures of
+    failureType reach thresholdPercentage of them."""
+    executed = [e for e in executions if e.status != "QUEUED"]
+    for criteria in ((job.abort_config or {}).get("criteriaList") or []):
+        minimum = int(criteria.get("minNumberOfExecutedThings", 1))
+        if criteria.get("action") != "CANCEL" or len(executed) < minimum:
+            continue
+        failures = sum(1 for e in executed if e.status in FAILURE_TYPES.get(criteria.get("failureType"), ()))
+        if executed and 100.0 * failures / len(executed) >= float(criteria.get("thresholdPercentage", 100)):
+            return True
+    return False
 
 
 def _refreshed(original: Any) -> Any:

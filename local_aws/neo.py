@@ -133,8 +133,9 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
         s3io.upload_file(archive, uri)
         self.model_artifacts = {"S3ModelArtifacts": uri}
         self.model_digests = {"ArtifactDigest": hashlib.sha256(archive.read_bytes()).hexdigest()}
-        metadata = json.loads((out / "compiled.json").read_text())
-        self.derived_information = {"DerivedDataInputConfig": json.dumps(metadata["data_input_config"])}
+        metadata = json.loads((out / "compiled.meta").read_text())  # Neo's metadata (include/edge_compiler)
+        inputs = {i["name"]: i["shape"] for i in metadata["Model"]["Inputs"]}
+        self.derived_information = {"DerivedDataInputConfig": json.dumps(inputs)}
 
     def _end(self, status: str, reason: str | None) -> None:
         self.compilation_end_time = self.last_modified_time = utcnow()

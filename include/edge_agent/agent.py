@@ -28,7 +28,7 @@ import credentials
 import numpy as np
 import package
 from capture import CaptureBuffer, CaptureSettings
-from models import ModelManager
+from models import ModelError, ModelManager
 
 DEPLOY_OPERATION = "orchard.deploy-edge-package"
 
@@ -116,7 +116,7 @@ class Agent:
         print(f"job {job_id}: execution {execution.get('executionNumber')} started", flush=True)
         try:
             details = self.deploy(json.loads(document), images)
-        except (package.PackageRejected, ValueError, KeyError) as error:
+        except (package.PackageRejected, ModelError, ValueError, KeyError) as error:
             print(f"job {job_id}: REFUSED {error}", flush=True)
             return self._report(job_id, "FAILED", {"reason": str(error)[:1000]})
         except Exception as error:  # any failure must end as a FAILED execution, never a silent agent

@@ -2,8 +2,13 @@
 
 Neo is built on TVM; this job does what a Neo compilation job does, with the TVM release on PyPI:
 read the model archive (InputConfig.S3Uri, already downloaded), import it for the declared input shape,
-compile it for the target's CPU (OutputConfig.TargetDevice or TargetPlatform) and write a tarball of
-the compiled library (`model.so`) and its metadata (`compiled.json`). Any error ends the job with a
+compile it for the target's CPU (OutputConfig.TargetDevice or TargetPlatform) and write the artifact
+layout Neo writes for a DLR target, as far as TVM's current release can: `compiled.so` (the library) and
+`compiled.meta` (Neo's metadata: Requirements, Model inputs and outputs). Real Neo also writes
+`compiled_model.json` + `compiled.params` (TVM's graph-executor graph and weights) for DLR to load; TVM's
+current release has no graph executor (Relay was removed: the library is a Relax VM executable with the
+weights inside), so those two files are not written and `compiled.meta` says which runtime loads this
+library (`Runtime`: "tvm-relax-vm"; see docs/sandbox.md, "Neo and IoT"). Any error ends the job with a
 FailureReason (written to --failure-file, then exit 1). A quantized (QDQ) ONNX model compiles the same way.
 
     python compile.py --model model.tar.gz --framework ONNX --data-input-config '{"data":[1,3,32,32]}'
@@ -24,7 +29,9 @@ import numpy as np
 import targets
 from errors import CompilationError
 
-COMPILED_NAME = "model.so"
+COMPILED_NAME = "compiled.so"  # Neo's names for a DLR target's library and its metadata
+META_NAME = "compiled.meta"
+SANDBOX_RUNTIME = "tvm-relax-vm"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,24 +70,30 @@ def compile_job(archive: Path, framework: str, shapes: dict, target_spec: dict, 
     output_dir.mkdir(parents=True, exist_ok=True)
     print(f"compiling {model_path.name} for {target.name} ({target.tvm_target}) with Apache TVM", flush=True)
     _compile(model, shapes, target, output_dir / COMPILED_NAME)
-    metadata = {
-        "framework": framework.upper(),
-        "data_input_config": shapes,
-        "target": target.name,
-        "tvm_target": target.tvm_target,
-        "compiler": f"apache-tvm {_tvm_version()}",
-        "file": COMPILED_NAME,
-        "quantized": _is_quantized(model),
-        "sizes_bytes": {"onnx": model_path.stat().st_size, "compiled": (output_dir / COMPILED_NAME).stat().st_size},
-        "outputs": [o.name for o in model.graph.output],
-    }
+    quantized = _is_quantized(model)
+    output_shape = None
     if target.native:  # prove the library loads and runs before it is shipped
         [shape] = shapes.values()
         scores = _run_compiled(output_dir / COMPILED_NAME, np.zeros([1, *shape[1:]], np.float32))
-        metadata["output_shape"] = list(scores.shape)
-    metadata["compile_seconds"] = round(time.perf_counter() - started, 2)
-    (output_dir / "compiled.json").write_text(json.dumps(metadata, indent=2))
-    print(f"compiled in {metadata['compile_seconds']} s: {json.dumps(metadata['sizes_bytes'])}", flush=True)
+        output_shape = list(scores.shape)
+    metadata = {
+        # Neo's compiled.meta keys (Requirements, Model.Inputs/Outputs), then what this compiler adds.
+        "Requirements": {"TargetDevice": target.name, "TargetDeviceType": "cpu"},
+        "Model": {
+            "Inputs": [{"name": name, "shape": list(shape), "dtype": "float32"}
+                       for name, shape in shapes.items()],
+            "Outputs": [{"name": o.name, "shape": output_shape, "dtype": "float32"}
+                        for o in model.graph.output],
+        },
+        "Runtime": SANDBOX_RUNTIME,
+        "Compiler": {"name": "apache-tvm", "version": _tvm_version(), "target": target.tvm_target,
+                     "framework": framework.upper()},
+        "Quantized": quantized,
+    }
+    metadata["CompileSeconds"] = round(time.perf_counter() - started, 2)
+    (output_dir / META_NAME).write_text(json.dumps(metadata, indent=2))
+    sizes = {"onnx": model_path.stat().st_size, "compiled": (output_dir / COMPILED_NAME).stat().st_size}
+    print(f"compiled in {metadata['CompileSeconds']} s: {json.dumps(sizes)}", flush=True)
     return metadata
 
 

@@ -38,7 +38,7 @@ def generate(out: Path, per_device: int = 150, calibration: int = 40, seed: int 
 
 def prepare_and_compile(out: Path, quantization: str) -> Path:
     """What the pipeline's prepare and compile jobs do, here and now (tests, benchmarks): returns the folder
-    holding model.so, compiled.json, reference.json and prepare.json."""
+    holding Neo's compiled.so and compiled.meta, reference.json and prepare.json."""
     folder, python = INCLUDE / "edge_compiler", compiler_python()
     work = out / f"prepared-{quantization}"
     (work / "input" / "model").mkdir(parents=True, exist_ok=True)
@@ -78,6 +78,6 @@ def upload(s3_client: Any, settings: Any, per_device: int = 150, calibration: in
         "calibration_uri": f"s3://{bucket}/{PREFIX}/images/calibration/",
         "simulated_devices": True,
         "camera_images_uri": f"s3://{bucket}/{PREFIX}/images/",
-        "cleanup": True,
+        "delete_fleet": True,  # the demo deletes its fleet (an explicit action; by default the fleet stays)
         "poll_seconds": 2,  # the sandbox's jobs end in seconds: poll them at that pace
     }

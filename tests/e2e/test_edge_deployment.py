@@ -53,8 +53,11 @@ def test_edge_deployment_end_to_end(buckets, airflow_db, inline_triggers, capfd)
     package_key = f"s3://{settings.artifacts_bucket}/edge_deployment/packages/fruit-colour/1.0.0/package.tar.gz"
     assert package_key in objects
     manifest = json.loads(objects[package_key.replace("package.tar.gz", "manifest.json")])
-    assert manifest["variant"] == "int8" and manifest["compiled"]["quantized"]
-    assert set(manifest["files"]) == {"model.so", "reference.json"} and manifest["prepared"]["int8_top1_agreement"] >= 0
+    assert manifest["variant"] == "int8" and manifest["artifacts"]["quantized"]
+    artifacts = manifest["artifacts"]
+    assert artifacts["layout"] == "neo-sandbox" and artifacts["runtime"] == "tvm-relax-vm"
+    assert set(manifest["files"]) == {"compiled.so", "compiled.meta", "reference.json"}
+    assert manifest["prepared"]["int8_top1_agreement"] >= 0
 
     # Both simulated devices captured every frame they classified, in batches.
     captures = [k for k in objects if "/edge_deployment/captures/edge-demo-fleet/" in k]

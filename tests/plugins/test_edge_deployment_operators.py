@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import tarfile
+import time
 from unittest import mock
 
 import boto3
@@ -17,6 +18,7 @@ from airflow.providers.common.compat.sdk import AirflowException
 from local_aws.s3io import tar_gz
 from orchard.hooks.iot import FleetSpec, IotHook
 from orchard.edge_deployment.model_formats import ModelCheckError, check_archive, parse_input_shape
+from orchard.operators.edge_package import SIGNING_ALGORITHM as SIGNING
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator, target_output_config
@@ -71,10 +73,13 @@ def test_compile_failure_is_surfaced_with_the_jobs_reason(s3):
 # ---------------------------------------------------------------------------------------- package
 
 
-def compiled_output(s3) -> str:
-    compiled = {"file": "model.so", "quantized": False, "sizes_bytes": {}, "compiler": "test"}
-    s3.put_object(Bucket="edge", Key="compiled/m.tar.gz",
-                  Body=tar_gz({"model.so": b"\x7fELF", "compiled.json": json.dumps(compiled).encode()}))
+SANDBOX_META = json.dumps({"Requirements": {"TargetDevice": "linux_x86_64"}, "Runtime": "tvm-relax-vm",
+                           "Model": {"Inputs": [{"name": "data", "shape": [1, 3, 8, 8]}]}}).encode()
+
+
+def compiled_output(s3, files: dict[str, bytes] | None = None) -> str:
+    files = files or {"compiled.so": b"\x7fELF", "compiled.meta": SANDBOX_META}
+    s3.put_object(Bucket="edge", Key="compiled/m.tar.gz", Body=tar_gz(files))
     return "s3://edge/compiled/m.tar.gz"
 
 
@@ -97,7 +102,10 @@ def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
         manifest_bytes = tar.extractfile("manifest.json").read()
         signature = tar.extractfile("manifest.json.sig").read()
     manifest = json.loads(manifest_bytes)
-    assert manifest["files"] == {"model.so": hashlib.sha256(b"\x7fELF").hexdigest()}
+    assert manifest["files"] == {"compiled.so": hashlib.sha256(b"\x7fELF").hexdigest(),
+                                 "compiled.meta": hashlib.sha256(SANDBOX_META).hexdigest()}
+    assert manifest["artifacts"]["runtime"] == "tvm-relax-vm"
+    assert manifest["artifacts"]["layout"] == "neo-sandbox"
     assert manifest["name"] == "m" and manifest["input_shape"] == {"data": [1, 3, 8, 8]}
     assert base64.b64decode(published["signature"]) == signature
     assert kms.verify(KeyId=key, Message=hashlib.sha256(manifest_bytes).digest(), MessageType="DIGEST",
@@ -111,6 +119,24 @@ def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
     assert forced["package_uri"] == published["package_uri"] and forced["sha256"] != published["sha256"]
 
 
+def test_real_neo_output_for_a_dlr_target_is_packaged_and_described_as_dlr(s3):
+    """Issue 12: real Neo writes compiled.so/.params/_model.json/.meta for DLR targets and no compiled.json;
+    the package must describe what is there (today's code pops the orchard-only compiled.json: KeyError)."""
+    kms = boto3.client("kms")
+    key = ensure_signing_key(kms, "alias/test-signing")
+    neo = {"compiled.so": b"\x7fELF lib", "compiled.params": b"params",
+           "compiled_model.json": b'{"nodes": []}',
+           "compiled.meta": json.dumps({"Requirements": {"TargetDevice": "rasp4b"}}).encode()}
+    published = package_operator(compiled_output(s3, neo), key).execute(context())
+    manifest = json.loads(s3.get_object(Bucket="edge", Key="packages/m/1.0.0/manifest.json")["Body"].read())
+    assert set(manifest["files"]) == set(neo)
+    assert manifest["artifacts"]["layout"] == "neo-dlr" and manifest["artifacts"]["runtime"] == "dlr"
+    assert manifest["artifacts"]["meta"] == {"Requirements": {"TargetDevice": "rasp4b"}}
+    assert published["compiled"]["runtime"] == "dlr"
+    assert published["compiled"]["sizes_bytes"]["compiled.so"] == 8
+    assert published["variant"] == "float32"
+
+
 # ------------------------------------------------------------------------------------ deployment
 
 
@@ -119,18 +145,142 @@ def test_a_simulated_device_refuses_a_tampered_package(s3):
     key = ensure_signing_key(kms, "alias/test-signing")
     published = package_operator(compiled_output(s3), key).execute(context())
     # Someone with write access to the bucket swaps the package for one of their own.
-    s3.put_object(Bucket="edge", Key="packages/m/1.0.0/package.tar.gz", Body=tar_gz({"model.so": b"evil"}))
+    s3.put_object(Bucket="edge", Key="packages/m/1.0.0/package.tar.gz", Body=tar_gz({"compiled.so": b"evil"}))
     spec = FleetSpec("tamper-fleet", ("tamper-device",), "orchard-data", "captures/tamper-fleet", "edge", "packages/",
                      key, {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1}, simulated=True, poll_seconds=0.5)
     fleet = IotHook(aws_conn_id="aws_default").ensure_fleet(spec)
     deploy = IotDeployOperator(task_id="deploy", job_id="tampered-deploy", thing_group_arn=fleet["thing_group_arn"],
-                               package=published, deferrable=False, waiter_delay=1, waiter_max_attempts=120)
+                               package=published, deferrable=False, waiter_delay=1, rollout_window_minutes=2)
     try:
         with pytest.raises(AirflowException, match="1 of 1 devices did not succeed: tamper-device FAILED package sha256"):
             deploy.execute(context())
     finally:
         IotHook(aws_conn_id="aws_default").delete_fleet(spec)
     assert "PRIVATE KEY" not in json.dumps(fleet)
+
+
+KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/k"
+
+
+def fleet_spec(name: str, devices: tuple[str, ...]) -> FleetSpec:
+    return FleetSpec(name, devices, "orchard-data", f"captures/{name}", "edge", "packages/", KEY_ARN,
+                     {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1})
+
+
+def test_a_fleet_orchard_did_not_create_is_deployed_to_and_never_modified(aws):
+    """Issue 12: hooks/iot.py detached, deactivated and deleted every certificate of a thing without an
+    orchard secret, and delete_fleet removed things and group it never made."""
+    iot = boto3.client("iot")
+    iot.create_thing_group(thingGroupName="plant-cameras")
+    iot.create_thing(thingName="cam-7", attributePayload={"attributes": {"site": "north"}})
+    iot.add_thing_to_thing_group(thingGroupName="plant-cameras", thingName="cam-7")
+    cert = iot.create_keys_and_certificate(setAsActive=True)
+    iot.attach_thing_principal(thingName="cam-7", principal=cert["certificateArn"])
+    hook = IotHook(aws_conn_id="aws_default")
+    spec = fleet_spec("plant-cameras", ("cam-7",))
+
+    fleet = hook.ensure_fleet(spec)
+    assert fleet["managed"] is False and [d["thing_name"] for d in fleet["devices"]] == ["cam-7"]
+    assert hook.delete_fleet(spec) == ["nothing: thing group plant-cameras is not orchard's (left as it is)"]
+    assert iot.list_thing_principals(thingName="cam-7")["principals"] == [cert["certificateArn"]]
+    described = iot.describe_certificate(certificateId=cert["certificateId"])["certificateDescription"]
+    assert described["status"] == "ACTIVE"
+    assert iot.describe_thing(thingName="cam-7")["attributes"] == {"site": "north"}
+    assert iot.list_policies()["policies"] == []
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+
+    # A foreign thing named in an orchard fleet is refused, not taken over.
+    with pytest.raises(ValueError, match="thing cam-7 exists and is not orchard's"):
+        hook.ensure_fleet(fleet_spec("orchard-fleet", ("cam-7",)))
+    assert iot.list_thing_principals(thingName="cam-7")["principals"] == [cert["certificateArn"]]
+
+
+def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_explicit(aws):
+    """Issue 12: each run made new certificates and deleted them at its end (cleanup=true by default). Now the
+    DAG's defaults keep the fleet, a second run reuses each certificate, rotation is asked for, and
+    delete_fleet removes only what orchard recorded as its own."""
+    from orchard.edge_deployment.tasks import provision_fleet, teardown_fleet
+
+    from local_aws.demo_data.edge_deployment import DEVICES
+    from tests.dag_files import load_dag
+    from tests.e2e.test_edge_deployment import DAG_FILE
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    assert "cleanup" not in params
+    assert params["delete_fleet"] is False and params["rotate_certificates"] is False
+    iot = boto3.client("iot")
+    first = provision_fleet(params, KEY_ARN, "packages/", "captures")
+    assert teardown_fleet(params, "edge_deployment", "run-1") == []  # the run ends: nothing is deleted
+    second = provision_fleet(params, KEY_ARN, "packages/", "captures")
+    certificates = [d["certificate_arn"] for d in first["devices"]]
+    assert [d["certificate_arn"] for d in second["devices"]] == certificates
+    assert {d["certificate"] for d in second["devices"]} == {"kept"}
+    for device in first["devices"]:
+        described = iot.describe_certificate(certificateId=device["certificate_id"])["certificateDescription"]
+        assert described["status"] == "ACTIVE"
+
+    rotated = provision_fleet({**params, "rotate_certificates": True}, KEY_ARN, "packages/", "captures")
+    old, new = first["devices"][0], rotated["devices"][0]
+    assert new["certificate_arn"] != old["certificate_arn"]
+    assert iot.list_thing_principals(thingName=new["thing_name"])["principals"] == [new["certificate_arn"]]
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_certificate(certificateId=old["certificate_id"])
+
+    # A certificate someone else attached to an orchard thing survives the fleet's deletion, and so does
+    # the thing.
+    foreign = iot.create_keys_and_certificate(setAsActive=True)
+    iot.attach_thing_principal(thingName=DEVICES[1], principal=foreign["certificateArn"])
+    removed = teardown_fleet({**params, "delete_fleet": True}, "edge_deployment", "run-3")
+    assert f"thing {DEVICES[0]}" in removed and f"thing group {params['fleet_name']}" in removed
+    assert any(line.startswith(f"thing {DEVICES[1]} kept") for line in removed)
+    assert [t["thingName"] for t in iot.list_things()["things"]] == [DEVICES[1]]
+    assert iot.list_thing_principals(thingName=DEVICES[1])["principals"] == [foreign["certificateArn"]]
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(aws):
+    """Issue 12: QUEUED executions of offline devices never time out on AWS; the deploy task gave up on
+    them (its waiter ran out). Now it creates the job with rollout, abort and timeout configurations and
+    succeeds when min_success_percent of the fleet succeeded within the rollout window."""
+    import threading
+
+    hook = IotHook(aws_conn_id="aws_default")
+    fleet = hook.ensure_fleet(fleet_spec("rollout-fleet", ("online-cam", "offline-cam")))
+    package = {"model_name": "m", "version": "1", "variant": "float32", "package_uri": "s3://edge/p.tar.gz",
+               "sha256": "0" * 64, "signature": "", "signing_key_arn": "k", "signing_algorithm": SIGNING}
+    jobs_data = boto3.client("iot-jobs-data")
+
+    def online_device(job_id: str) -> None:  # one camera is online: it takes the job and succeeds
+        for _ in range(100):
+            if jobs_data.start_next_pending_job_execution(thingName="online-cam").get("execution"):
+                jobs_data.update_job_execution(jobId=job_id, thingName="online-cam", status="SUCCEEDED")
+                return
+            time.sleep(0.1)
+
+    def deploy(job_id: str, min_success: float) -> dict:
+        device = threading.Thread(target=online_device, args=(job_id,))
+        device.start()
+        try:
+            return IotDeployOperator(
+                task_id="deploy", job_id=job_id, thing_group_arn=fleet["thing_group_arn"], package=package,
+                deferrable=False, waiter_delay=1, rollout_window_minutes=0.1, min_success_percent=min_success,
+                max_per_minute=10, abort_failure_percent=50).execute(context())
+        finally:
+            device.join()
+
+    result = deploy("rollout-half", 50)
+    assert result["succeeded"] == ["online-cam"] and result["pending"] == ["offline-cam"]
+    assert result["failed"] == []
+    job = boto3.client("iot").describe_job(jobId="rollout-half")["job"]
+    assert job["status"] == "IN_PROGRESS"  # left open: the offline camera gets the model when it comes online
+    assert job["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 10}
+    assert job["abortConfig"]["criteriaList"] == [{"failureType": "ALL", "action": "CANCEL",
+                                                   "thresholdPercentage": 50.0,
+                                                   "minNumberOfExecutedThings": 1}]
+    assert job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
+    refused = r"succeeded on 1 of 2 devices \(50%\), under min_success_percent 100.*offline-cam QUEUED"
+    with pytest.raises(AirflowException, match=refused):
+        deploy("rollout-all", 100)
 
 
 # ------------------------------------------------------------------------------ validate_model task

@@ -159,22 +159,37 @@ def fleet_spec(params: dict[str, Any], signing_key_arn: str, package_prefix: str
 
 
 def provision_fleet(params: dict[str, Any], signing_key_arn: str, package_prefix: str, capture_prefix: str) -> dict:
+    """The fleet, made on the first run and kept: devices keep their certificates across runs (new ones only
+    with rotate_certificates); someone else's thing group is deployed to as it is."""
     from orchard.hooks.iot import IotHook
 
     settings = load_settings()
     spec = fleet_spec(params, signing_key_arn, package_prefix, capture_prefix)
-    fleet = IotHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region).ensure_fleet(spec)
+    hook = IotHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
+    try:
+        fleet = hook.ensure_fleet(spec, rotate_certificates=bool(params.get("rotate_certificates")))
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from None
+    if not fleet["managed"]:
+        log.info("thing group %s is not orchard's: deploying to its %d things as they are (nothing modified)",
+                 spec.fleet_name, len(fleet["devices"]))
     for device in fleet["devices"]:
-        log.info("device %s: certificate %s..., provisioning bundle in secret %s", device["thing_name"],
-                 device["certificate_id"][:12], device["secret_name"])
+        if device.get("certificate_id"):
+            log.info("device %s: certificate %s... (%s), provisioning bundle in secret %s",
+                     device["thing_name"], device["certificate_id"][:12], device["certificate"],
+                     device["secret_name"])
     return {**fleet, "capture_bucket": spec.capture_bucket, "capture_prefix": spec.capture_prefix}
 
 
 def teardown_fleet(params: dict[str, Any], dag_id: str, run_id: str) -> list[str]:
+    """Nothing, unless delete_fleet asks for it: a fleet outlives runs (devices keep their identity, and the
+    run's IoT job stays open for devices that are offline now). With delete_fleet: cancel this run's job,
+    then delete what orchard created for the fleet (never what it did not)."""
     from orchard.hooks.iot import IotHook
 
-    if not params.get("cleanup"):
-        log.info("cleanup is off: the fleet %s stays (things, certificates, secrets)", params["fleet_name"])
+    if not params.get("delete_fleet"):
+        log.info("the fleet %s stays (things, certificates, secrets): delete_fleet=true deletes it",
+                 params["fleet_name"])
         return []
     settings = load_settings()
     hook = IotHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
@@ -183,7 +198,8 @@ def teardown_fleet(params: dict[str, Any], dag_id: str, run_id: str) -> list[str
     try:
         status = hook.conn.describe_job(jobId=job_id)["job"]["status"]
         if status == "IN_PROGRESS":
-            hook.conn.cancel_job(jobId=job_id, reasonCode="orchard-teardown", comment="run ended", force=True)
+            hook.conn.cancel_job(jobId=job_id, reasonCode="orchard-delete-fleet", comment="fleet deleted",
+                                 force=True)
             removed.append(f"IoT job {job_id} canceled")
     except hook.conn.exceptions.ResourceNotFoundException:
         pass
@@ -263,8 +279,9 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
                          title="Deployment per device")
     if drift and drift.get("devices"):
         _add_drift(report, s3, drift)
-    report.add_text("## Teardown\n\n" + ("\n".join(f"- {line}" for line in removed) if removed else
-                                         "Nothing removed (cleanup off, or the fleet was never made)."))
+    kept = "Nothing removed: the fleet stays (delete_fleet was not asked)."
+    lines = "\n".join(f"- {line}" for line in removed or [])
+    report.add_text("## Fleet deletion\n\n" + (lines or kept))
     _add_prepare_cost(report, settings.region, pull("validate_model", "processing_config"))
     _add_links_and_cost(report, settings.region, compiled, fleet, deployment)
     return report.publish(s3, settings.reports_bucket, settings.reports_prefix)
@@ -291,7 +308,8 @@ def _model_metrics(package: dict[str, Any], compiled: dict[str, Any] | None) -> 
                                "variant": package["variant"]}
     for name, size in (prepared.get("sizes_bytes") or {}).items():
         metrics[f"model size {name.replace('onnx_', '')} (ONNX bytes)"] = size
-    metrics["compiled library (bytes)"] = (info.get("sizes_bytes") or {}).get("compiled")
+    metrics["compiled library (bytes)"] = (info.get("sizes_bytes") or {}).get("compiled.so")
+    metrics["artifact layout"] = f"{info.get('layout')} (runtime {info.get('runtime')})"
     if prepared.get("int8_top1_agreement") is not None:
         metrics["int8 top-1 agreement with float32"] = prepared["int8_top1_agreement"]
         metrics["int8 agreement images"] = prepared.get("int8_agreement_images")
@@ -349,10 +367,11 @@ def _add_links_and_cost(report: Any, region: str, compiled: dict | None, fleet: 
     if fleet:
         for device in fleet["devices"]:
             report.add_console_link("iot_thing", device["thing_name"], region)
-        usd = SECRET_MONTH_USD * len(fleet["devices"]) / HOURS_PER_MONTH
+        secrets = [d for d in fleet["devices"] if d.get("secret_name")]  # none in someone else's fleet
+        usd = SECRET_MONTH_USD * len(secrets) / HOURS_PER_MONTH
         total += usd
-        note = f"prorated: one hour each (with cleanup off, ${SECRET_MONTH_USD} per secret-month until removed)"
-        rows.append(["Secrets Manager", f"{len(fleet['devices'])} secrets", note, f"{usd:.4f}"])
+        note = f"prorated: one hour each (the fleet stays: ${SECRET_MONTH_USD} a secret-month until deleted)"
+        rows.append(["Secrets Manager", f"{len(secrets)} secrets", note, f"{usd:.4f}"])
         usd = KMS_ASYMMETRIC_REQUEST_USD * (1 + len(fleet["devices"]))
         total += usd
         rows.append(["KMS", "1 sign + 1 verify per device", "", f"{usd:.6f}"])

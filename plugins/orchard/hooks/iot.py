@@ -1,9 +1,12 @@
 """An IoT fleet for edge deployment: thing type, thing group, things, certificates, policy, role alias.
 
 This replaces SageMaker Edge Manager's device fleet (retired 2024-04-26). Everything is idempotent, so a
-retried task finds what its first try made. A device's private key exists once, in the
-CreateKeysAndCertificate answer: it goes straight into the device's provisioning bundle in Secrets Manager
-(with its certificate and agent config), and nowhere else — not S3, not XCom, not a log line.
+retried task — or the next run — finds what the first one made: a device keeps its identity (certificate)
+across runs until rotation is asked for, and a fleet is deleted only by an explicit `delete_fleet`, which
+removes only what is recorded as orchard's. A fleet orchard did not create is deployed to, never modified.
+A device's private key exists once, in the CreateKeysAndCertificate answer: it goes straight into the
+device's provisioning bundle in Secrets Manager (with its certificate and agent config), and nowhere
+else — not S3, not XCom, not a log line.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 WAITERS = Path(__file__).resolve().parent.parent / "waiters"
 JOB_EXECUTION_TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED", "CANCELED", "TIMED_OUT", "REMOVED")
+# What orchard created is recorded as orchard's: IoT things and thing groups by this attribute (IoT things
+# take no tags), the IAM role and the provisioning secrets by this tag. Nothing else is ever deleted.
+MANAGED_ATTRIBUTE = "orchard_managed"
+ORCHARD_TAG = {"Key": "orchard:managed-by", "Value": "orchard"}
 
 
 @dataclass(frozen=True)
@@ -73,21 +80,71 @@ class IotHook(AwsBaseHook):
         return clients[service]
 
     # -------------------------------------------------------------------------------------- fleet
-    def ensure_fleet(self, spec: FleetSpec) -> dict[str, Any]:
+    def ensure_fleet(self, spec: FleetSpec, rotate_certificates: bool = False) -> dict[str, Any]:
+        """The fleet, made once and kept: a second run finds its things and certificates and changes nothing
+        (`rotate_certificates` gives each orchard device a new certificate and revokes its old one).
+
+        A thing group orchard did not create (no `orchard_managed` attribute) is a fleet someone else runs:
+        it is deployed to as it is and never modified — no thing, certificate, policy or attribute changes.
+        """
         iot = self.conn
+        try:
+            group = iot.describe_thing_group(thingGroupName=spec.fleet_name)
+        except iot.exceptions.ResourceNotFoundException:
+            group = None
+        if group is not None and not _is_orchards(group.get("thingGroupProperties")):
+            return self._existing_fleet(spec, group)
+        if group is None:
+            self._refuse_foreign_names(spec)
+            iot.create_thing_group(thingGroupName=spec.fleet_name, thingGroupProperties={
+                "thingGroupDescription": "orchard edge fleet (orchard.hooks.iot)",
+                "attributePayload": {"attributes": {MANAGED_ATTRIBUTE: "true"}}})
+            group = iot.describe_thing_group(thingGroupName=spec.fleet_name)
         _ignore_exists(iot.create_thing_type, thingTypeName=spec.thing_type, thingTypeProperties={
             "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
             "searchableAttributes": ["fleet", "simulated"]})
-        _ignore_exists(iot.create_thing_group, thingGroupName=spec.fleet_name)
-        group_arn = iot.describe_thing_group(thingGroupName=spec.fleet_name)["thingGroupArn"]
         role_arn = self._ensure_role(spec)
         alias_arn = self._ensure_role_alias(spec, role_arn)
         self._ensure_policy(spec, alias_arn)
         endpoints = {kind: iot.describe_endpoint(endpointType=kind)["endpointAddress"]
                      for kind in ("iot:CredentialProvider", "iot:Jobs")}
-        devices = [self._ensure_device(spec, name, index, endpoints) for index, name in enumerate(spec.device_names)]
-        return {"fleet_name": spec.fleet_name, "thing_group_arn": group_arn, "role_alias": spec.role_alias,
-                "role_alias_arn": alias_arn, "role_arn": role_arn, "policy_name": spec.policy_name, "devices": devices}
+        devices = [self._ensure_device(spec, name, index, endpoints, rotate_certificates)
+                   for index, name in enumerate(spec.device_names)]
+        return {"fleet_name": spec.fleet_name, "thing_group_arn": group["thingGroupArn"], "managed": True,
+                "role_alias": spec.role_alias, "role_alias_arn": alias_arn, "role_arn": role_arn,
+                "policy_name": spec.policy_name, "devices": devices}
+
+    def _existing_fleet(self, spec: FleetSpec, group: dict[str, Any]) -> dict[str, Any]:
+        """Someone else's fleet: read its members, change nothing."""
+        iot = self.conn
+        names = [name for page in iot.get_paginator("list_things_in_thing_group").paginate(
+            thingGroupName=spec.fleet_name) for name in page["things"]]
+        if not names:
+            raise ValueError(f"thing group {spec.fleet_name} exists, is not orchard's and has no things: "
+                             "orchard deploys to an existing fleet as it is; add its devices to it, or "
+                             "pick a new fleet_name")
+        devices = [{"thing_name": name, "thing_arn": iot.describe_thing(thingName=name)["thingArn"],
+                    "managed": False} for name in sorted(names)]
+        return {"fleet_name": spec.fleet_name, "thing_group_arn": group["thingGroupArn"], "managed": False,
+                "devices": devices}
+
+    def _refuse_foreign_names(self, spec: FleetSpec) -> None:
+        """Before a new fleet is recorded as orchard's: the names it will own must be free."""
+        iot, iam, taken = self.conn, self._service_client("iam"), []
+        if _ignore_missing(iot.get_policy, policyName=spec.policy_name) is not None:
+            taken.append(f"IoT policy {spec.policy_name}")
+        if _ignore_missing(iot.describe_role_alias, roleAlias=spec.role_alias) is not None:
+            taken.append(f"role alias {spec.role_alias}")
+        role = _ignore_missing(iam.get_role, RoleName=spec.role_name)
+        if role is not None and not self._role_is_orchards(spec.role_name):
+            taken.append(f"IAM role {spec.role_name}")
+        if taken:
+            raise ValueError(f"fleet {spec.fleet_name}: {', '.join(taken)} exist and are not orchard's; "
+                             "orchard modifies only what it created: pick another fleet_name or remove them")
+
+    def _role_is_orchards(self, role_name: str) -> bool:
+        tags = self._service_client("iam").list_role_tags(RoleName=role_name).get("Tags", [])
+        return _has_orchard_tag(tags)
 
     def _ensure_role(self, spec: FleetSpec) -> str:
         iam = self._service_client("iam")
@@ -97,8 +154,10 @@ class IotHook(AwsBaseHook):
             arn = iam.get_role(RoleName=spec.role_name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
             arn = iam.create_role(RoleName=spec.role_name, AssumeRolePolicyDocument=json.dumps(trust),
-                                  Description=f"orchard edge devices of fleet {spec.fleet_name}")["Role"]["Arn"]
-        iam.put_role_policy(RoleName=spec.role_name, PolicyName="edge-device", PolicyDocument=json.dumps(device_role_policy(spec)))
+                                  Description=f"orchard edge devices of fleet {spec.fleet_name}",
+                                  Tags=[ORCHARD_TAG])["Role"]["Arn"]
+        iam.put_role_policy(RoleName=spec.role_name, PolicyName="edge-device",
+                            PolicyDocument=json.dumps(device_role_policy(spec)))
         return arn
 
     def _ensure_role_alias(self, spec: FleetSpec, role_arn: str) -> str:
@@ -106,7 +165,8 @@ class IotHook(AwsBaseHook):
         try:
             return iot.describe_role_alias(roleAlias=spec.role_alias)["roleAliasDescription"]["roleAliasArn"]
         except iot.exceptions.ResourceNotFoundException:
-            return iot.create_role_alias(roleAlias=spec.role_alias, roleArn=role_arn, credentialDurationSeconds=3600)["roleAliasArn"]
+            return iot.create_role_alias(roleAlias=spec.role_alias, roleArn=role_arn,
+                                         credentialDurationSeconds=3600)["roleAliasArn"]
 
     def _ensure_policy(self, spec: FleetSpec, alias_arn: str) -> None:
         iot = self.conn
@@ -116,41 +176,54 @@ class IotHook(AwsBaseHook):
         except iot.exceptions.ResourceNotFoundException:
             iot.create_policy(policyName=spec.policy_name, policyDocument=document)
 
-    def _ensure_device(self, spec: FleetSpec, name: str, index: int, endpoints: dict[str, str]) -> dict[str, Any]:
-        iot, secrets = self.conn, self._service_client("secretsmanager")
-        attributes = {"fleet": spec.fleet_name, "provisioning_secret": spec.secret_name(name)}
+    def _ensure_device(self, spec: FleetSpec, name: str, index: int, endpoints: dict[str, str],
+                       rotate: bool) -> dict[str, Any]:
+        iot = self.conn
+        attributes = {MANAGED_ATTRIBUTE: "true", "fleet": spec.fleet_name,
+                      "provisioning_secret": spec.secret_name(name)}
         if spec.simulated:
             attributes["simulated"] = "true"
             if spec.camera_images_uri:
                 attributes["camera_uri"] = f"{spec.camera_images_uri.rstrip('/')}/{index}/"
         try:
             thing = iot.describe_thing(thingName=name)
-            iot.update_thing(thingName=name, attributePayload={"attributes": attributes, "merge": True})
         except iot.exceptions.ResourceNotFoundException:
-            thing = iot.create_thing(thingName=name, thingTypeName=spec.thing_type, attributePayload={"attributes": attributes})
+            thing = iot.create_thing(thingName=name, thingTypeName=spec.thing_type,
+                                     attributePayload={"attributes": attributes})
+        else:
+            if (thing.get("attributes") or {}).get(MANAGED_ATTRIBUTE) != "true":
+                raise ValueError(f"thing {name} exists and is not orchard's: orchard does not modify a "
+                                 "device it did not create. Deploy to its own thing group (fleet_name), or "
+                                 "pick another device name")
+            iot.update_thing(thingName=name, attributePayload={"attributes": attributes, "merge": True})
         iot.add_thing_to_thing_group(thingGroupName=spec.fleet_name, thingName=name)
-        certificate_arn = self._usable_certificate(spec, name)
-        if certificate_arn is None:
-            certificate_arn = self._new_certificate(spec, name, endpoints, secrets)
+        current = self._recorded_certificate(spec, name)
+        certificate_arn, created = current, False
+        if current is None or rotate:
+            certificate_arn, created = self._new_certificate(spec, name, endpoints), True
         iot.attach_policy(policyName=spec.policy_name, target=certificate_arn)
         iot.attach_thing_principal(thingName=name, principal=certificate_arn)  # the device powers on
+        if rotate and current is not None and current != certificate_arn:
+            self._delete_certificate(name, current)  # the old identity is revoked once the new one is on
         return {"thing_name": name, "thing_arn": thing["thingArn"], "certificate_arn": certificate_arn,
-                "certificate_id": certificate_arn.rsplit("/", 1)[-1], "secret_name": spec.secret_name(name)}
+                "certificate_id": certificate_arn.rsplit("/", 1)[-1], "secret_name": spec.secret_name(name),
+                "certificate": "created" if created else "kept", "managed": True}
 
-    def _usable_certificate(self, spec: FleetSpec, name: str) -> str | None:
-        """The thing's certificate from an earlier try, if its provisioning secret exists; else clean it up."""
+    def _recorded_certificate(self, spec: FleetSpec, name: str) -> str | None:
+        """The ARN of the ACTIVE certificate orchard made for this device (recorded in its provisioning
+        secret), or None. A certificate orchard did not record is someone else's: it is never touched."""
         iot, secrets = self.conn, self._service_client("secretsmanager")
-        principals = iot.list_thing_principals(thingName=name)["principals"]
         try:
             bundle = json.loads(secrets.get_secret_value(SecretId=spec.secret_name(name))["SecretString"])
         except secrets.exceptions.ResourceNotFoundException:
-            bundle = {}
-        usable = [p for p in principals if p.rsplit("/", 1)[-1] == bundle.get("certificateId")]
-        for stale in set(principals) - set(usable):  # a certificate whose key was never stored is useless
-            self._delete_certificate(name, stale)
-        return usable[0] if usable else None
+            return None
+        described = _ignore_missing(iot.describe_certificate, certificateId=bundle.get("certificateId", ""))
+        if described is None or described["certificateDescription"]["status"] != "ACTIVE":
+            return None
+        return described["certificateDescription"]["certificateArn"]
 
-    def _new_certificate(self, spec: FleetSpec, name: str, endpoints: dict[str, str], secrets) -> str:
+    def _new_certificate(self, spec: FleetSpec, name: str, endpoints: dict[str, str]) -> str:
+        secrets = self._service_client("secretsmanager")
         created = self.conn.create_keys_and_certificate(setAsActive=True)
         bundle = {
             "certificateId": created["certificateId"],
@@ -160,7 +233,7 @@ class IotHook(AwsBaseHook):
         }
         secret = spec.secret_name(name)
         try:
-            secrets.create_secret(Name=secret, SecretString=json.dumps(bundle),
+            secrets.create_secret(Name=secret, SecretString=json.dumps(bundle), Tags=[ORCHARD_TAG],
                                   Description=f"orchard edge device {name}: certificate, private key, agent config")
         except secrets.exceptions.ResourceExistsException:
             secrets.put_secret_value(SecretId=secret, SecretString=json.dumps(bundle))
@@ -180,17 +253,37 @@ class IotHook(AwsBaseHook):
 
     # ----------------------------------------------------------------------------------- teardown
     def delete_fleet(self, spec: FleetSpec) -> list[str]:
-        """Remove what ensure_fleet made (the thing type stays: deleting one takes a 5-minute deprecation)."""
+        """Delete what orchard made for this fleet — an explicit action, never the end of a run. Only what is
+        recorded as orchard's goes: things with `orchard_managed`, the certificate recorded in each one's
+        provisioning secret, the group, and the policy, role alias and role of an orchard group. A fleet
+        orchard did not create is left as it is (the thing type stays: deleting one takes 5 minutes)."""
         iot, secrets, removed = self.conn, self._service_client("secretsmanager"), []
-        for name in spec.device_names:
-            principals = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
-            for certificate_arn in principals:
-                self._delete_certificate(name, certificate_arn)
-                removed.append(f"certificate {certificate_arn.rsplit('/', 1)[-1][:12]}...")
-            if _ignore_missing(iot.delete_thing, thingName=name) is not None:
+        group = _ignore_missing(iot.describe_thing_group, thingGroupName=spec.fleet_name)
+        if group is not None and not _is_orchards(group.get("thingGroupProperties")):
+            return [f"nothing: thing group {spec.fleet_name} is not orchard's (left as it is)"]
+        members = set(spec.device_names)
+        if group is not None:
+            pages = iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=spec.fleet_name)
+            for page in pages:
+                members.update(page["things"])
+        for name in sorted(members):
+            thing = _ignore_missing(iot.describe_thing, thingName=name)
+            if thing is None or (thing.get("attributes") or {}).get(MANAGED_ATTRIBUTE) != "true":
+                continue
+            recorded = self._recorded_certificate(spec, name)
+            if recorded is not None:
+                self._delete_certificate(name, recorded)
+                removed.append(f"certificate {recorded.rsplit('/', 1)[-1][:12]}...")
+            others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
+            if others:
+                removed.append(f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's")
+            elif _ignore_missing(iot.delete_thing, thingName=name) is not None:
                 removed.append(f"thing {name}")
-            if _ignore_missing(secrets.delete_secret, SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True) is not None:
+            if _ignore_missing(secrets.delete_secret, SecretId=spec.secret_name(name),
+                               ForceDeleteWithoutRecovery=True) is not None:
                 removed.append(f"secret {spec.secret_name(name)}")
+        if group is None:
+            return removed
         if _ignore_missing(iot.delete_thing_group, thingGroupName=spec.fleet_name) is not None:
             removed.append(f"thing group {spec.fleet_name}")
         if _ignore_missing(iot.delete_policy, policyName=spec.policy_name) is not None:
@@ -198,9 +291,11 @@ class IotHook(AwsBaseHook):
         if _ignore_missing(iot.delete_role_alias, roleAlias=spec.role_alias) is not None:
             removed.append(f"role alias {spec.role_alias}")
         iam = self._service_client("iam")
-        _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")
-        if _ignore_missing(iam.delete_role, RoleName=spec.role_name) is not None:
-            removed.append(f"role {spec.role_name}")
+        role = _ignore_missing(iam.get_role, RoleName=spec.role_name)
+        if role is not None and self._role_is_orchards(spec.role_name):
+            _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")
+            if _ignore_missing(iam.delete_role, RoleName=spec.role_name) is not None:
+                removed.append(f"role {spec.role_name}")
         return removed
 
     # ----------------------------------------------------------------------------------------- jobs
@@ -248,6 +343,15 @@ def device_iot_policy(alias_arn: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate", "Resource": alias_arn},
     ]}
+
+
+def _is_orchards(group_properties: dict[str, Any] | None) -> bool:
+    attributes = ((group_properties or {}).get("attributePayload") or {}).get("attributes") or {}
+    return attributes.get(MANAGED_ATTRIBUTE) == "true"
+
+
+def _has_orchard_tag(tags: list[dict[str, str]]) -> bool:
+    return any(t.get("Key") == ORCHARD_TAG["Key"] and t.get("Value") == ORCHARD_TAG["Value"] for t in tags)
 
 
 def _ignore_exists(call, *args, **kwargs):

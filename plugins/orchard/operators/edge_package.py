@@ -1,8 +1,9 @@
 """orchard's edge package: the replacement for SageMaker Edge Manager's retired packaging job.
 
 A package is one .tar.gz under a versioned key, `<prefix><model name>/<version>/package.tar.gz`, holding
-the compiled model files, `manifest.json` (name, version, framework, input shape, target, sha256 and size
-of every file, the compiler's metadata) and `manifest.json.sig`: a KMS asymmetric signature
+the compiled model files as Neo wrote them, `manifest.json` (name, version, framework, input shape, target,
+sha256 and size of every file, `artifacts`: which layout Neo wrote and which runtime loads it — see
+`describe_artifacts`) and `manifest.json.sig`: a KMS asymmetric signature
 (RSASSA_PSS_SHA_256 over the manifest's sha256) that devices check with kms:Verify before loading anything.
 manifest.json and reference.json are also stored next to the archive for people and the monitor.
 Packaging a version that already exists is refused unless `force` is set: a version names one content.
@@ -49,14 +50,46 @@ def ensure_signing_key(kms: Any, alias: str) -> str:
         return key["KeyMetadata"]["Arn"]
 
 
+# Neo's output for a DLR target: the library, its weights and its graph (compiled.so, compiled.params,
+# compiled_model.json) + Neo's compiled.meta. DLR loads "a directory containing the compiled model artifacts
+# (.so, .params, .json)" (https://pypi.org/project/dlr/; Neo's "Deploy Models":
+# https://docs.aws.amazon.com/sagemaker/latest/dg/neo-deployment-edge.html).
+NEO_META = "compiled.meta"
+ORCHARD_FILES = ("reference.json", "prepare.json")  # the prepare job's files, not Neo's
+
+
+def describe_artifacts(files: dict[str, bytes]) -> dict[str, Any]:
+    """What Neo wrote, described from the files themselves (no orchard-only file is required):
+    `layout` ("neo-dlr", "neo-sandbox" or "unknown"), `runtime` (what loads it on a device: "dlr",
+    "tvm-relax-vm" or None), `files` (Neo's files), `meta` (compiled.meta, when Neo wrote one)."""
+    names = set(files) - set(ORCHARD_FILES)
+    meta: dict[str, Any] = {}
+    if NEO_META in files:
+        try:
+            meta = json.loads(files[NEO_META])
+        except ValueError:
+            meta = {}
+    suffixes = {Path(name).suffix for name in names - {NEO_META}}
+    if {".so", ".params", ".json"} <= suffixes:
+        layout, runtime = "neo-dlr", "dlr"
+    elif "compiled.so" in names and meta.get("Runtime") == "tvm-relax-vm":  # the sandbox's Neo (sandbox.md)
+        layout, runtime = "neo-sandbox", "tvm-relax-vm"
+    else:
+        layout, runtime = "unknown", None
+    compiler = " ".join(str(v) for v in (meta.get("Compiler") or {}).values() if isinstance(v, str))
+    return {"layout": layout, "runtime": runtime, "files": sorted(names), "meta": meta,
+            "quantized": bool(meta.get("Quantized")), "compiler": compiler[:80] or None}
+
+
 def package_key(prefix: str, model_name: str, version: str) -> str:
     return f"{prefix.rstrip('/')}/{model_name}/{version}/package.tar.gz".lstrip("/")
 
 
 def build_manifest(files: dict[str, bytes], *, model_name: str, version: str, framework: str, input_shape: dict,
-                   target: str, compiled: dict, variant: str, source: dict, prepared: dict | None = None) -> dict[str, Any]:
+                   target: str, artifacts: dict, variant: str, source: dict,
+                   prepared: dict | None = None) -> dict[str, Any]:
     return {
-        "format": "orchard-edge-package/1",
+        "format": "orchard-edge-package/2",
         "name": model_name,
         "version": version,
         "framework": framework,
@@ -65,7 +98,7 @@ def build_manifest(files: dict[str, bytes], *, model_name: str, version: str, fr
         "variant": variant,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
         "sizes_bytes": {name: len(data) for name, data in sorted(files.items())},
-        "compiled": compiled,
+        "artifacts": artifacts,
         "prepared": prepared or {},
         "source": source,
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -118,12 +151,16 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
                 f"s3://{self.bucket}/{key} exists: package version {self.model_version} of {self.model_name} was "
                 "already published. Bump model_version, or set force_repackage to replace it.")
         files = self._compiled_files()
-        compiled = json.loads(files.pop("compiled.json"))
+        artifacts = describe_artifacts(files)
+        if artifacts["runtime"] is None:
+            self.log.warning("%s holds no layout this package knows (%s): devices will refuse it",
+                             self.compiled_uri, ", ".join(artifacts["files"]))
         files.update(self._extra_files())
         prepared = json.loads(files.pop("prepare.json", b"{}"))
+        int8 = prepared.get("quantization") == "int8" or artifacts["quantized"]
         manifest = build_manifest(files, model_name=self.model_name, version=self.model_version,
                                   framework=self.framework, input_shape=json.loads(self.input_shape), target=self.target,
-                                  compiled=compiled, variant="int8" if compiled.get("quantized") else "float32",
+                                  artifacts=artifacts, variant="int8" if int8 else "float32",
                                   source=dict(self.source), prepared=prepared)
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
         signature = sign_manifest(kms, key_arn, manifest_bytes)
@@ -139,7 +176,7 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
 
     def _describe(self, key: str, archive: bytes, manifest: dict, signature: bytes, key_arn: str) -> dict[str, Any]:
         """What the deploy step and the report need to know about a published package (XCom-sized)."""
-        base, compiled = key.rsplit("/", 1)[0], manifest["compiled"]
+        base, artifacts = key.rsplit("/", 1)[0], manifest.get("artifacts") or {}
         return {
             "package_uri": f"s3://{self.bucket}/{key}", "sha256": hashlib.sha256(archive).hexdigest(),
             "size_bytes": len(archive), "signature": base64.b64encode(signature).decode(), "signing_key_arn": key_arn,
@@ -147,7 +184,10 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
             "reference_uri": f"s3://{self.bucket}/{base}/reference.json" if "reference.json" in manifest["files"] else "",
             "files": manifest["sizes_bytes"], "variant": manifest["variant"], "model_name": manifest["name"],
             "version": manifest["version"],
-            "compiled": {k: compiled.get(k) for k in ("sizes_bytes", "compiler", "tvm_target", "quantized", "output_shape")},
+            "compiled": {"layout": artifacts.get("layout"), "runtime": artifacts.get("runtime"),
+                         "compiler": artifacts.get("compiler"), "quantized": artifacts.get("quantized"),
+                         "sizes_bytes": {name: size for name, size in manifest["sizes_bytes"].items()
+                                         if name in artifacts.get("files", [])}},
             "prepared": {k: manifest.get("prepared", {}).get(k) for k in (
                 "sizes_bytes", "int8_top1_agreement", "int8_agreement_images", "int8_method", "note")},
         }

@@ -39,7 +39,8 @@ def signed(aws):
     kms = boto3.client("kms")
     key = ensure_signing_key(kms, "alias/test-edge-signing")
     manifest = build_manifest(FILES, model_name="m", version="1.0.0", framework="ONNX", input_shape={"data": [1, 3, 8, 8]},
-                              target="linux_x86_64", compiled={"files": {"float32": "model.so"}}, variant="float32", source={})
+                              target="linux_x86_64", artifacts={"files": ["model.so"]}, variant="float32",
+                              source={})
     body = json.dumps(manifest).encode()
     return key, body, sign_manifest(kms, key, body)
 

@@ -17,7 +17,7 @@ def test_prepare_writes_the_reference_and_an_int8_model_that_neo_compiles(tmp_pa
     assert 0.0 <= prepared["int8_top1_agreement"] <= 1.0 and prepared["int8_agreement_images"] == 8
     reference = json.loads((compiled / "reference.json").read_text())
     assert sum(reference["inputs"]["counts"]) == 16 and sum(reference["predictions"]["counts"]) == 16
-    assert json.loads((compiled / "compiled.json").read_text())["quantized"] is True
+    assert json.loads((compiled / "compiled.meta").read_text())["Quantized"] is True
     with tarfile.open(out / "prepared-int8" / "output" / "model" / "model.tar.gz") as tar:
         assert tar.getnames() == ["model.onnx"]
 
