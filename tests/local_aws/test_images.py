@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from local_aws import containers, dockerfiles, framework_images, images
+from local_aws.process import namespaced
 from tests.conftest import TEST_JOB_ROOT
 from tests.local_aws.polling import watch_states
 from tests.local_aws.test_batch import batch, log_lines  # noqa: F401  (the Batch queue fixture)
@@ -79,8 +80,8 @@ def test_a_dockerfile_gives_the_image_its_pins_its_copied_files_and_its_bases_py
 
     lines: list[str] = []
     container = containers.prepare(images.resolve("orchard/probe-image:1"), None, {}, lines.append)
-    done = subprocess.run(container.argv, cwd=container.cwd, env=container.env, capture_output=True,
-                          text=True, timeout=60)
+    argv, cwd = namespaced(container.argv, container.cwd, container.mounts)  # WORKDIR bound as a container
+    done = subprocess.run(argv, cwd=cwd, env=container.env, capture_output=True, text=True, timeout=60)
 
     assert "python 3.9" in done.stdout  # the base image's Python, not the sandbox's 3.11
     assert "has idna 1.16.0" in done.stdout

@@ -71,9 +71,6 @@ def test_processor_run_with_defaults_waits_streams_logs_and_uploads_outputs(aws,
     assert "counted 1 files" in output  # Processor.run(logs=True) read ProcessingResources and the logs
 
 
-@pytest.mark.xfail(
-    strict=False, reason="needs contract 1/2 branch: runproc.sh does cd /opt/ml/processing/input/code/"
-)
 def test_framework_processor_run_with_defaults(aws, sdk_python):
     result, output = run_sdk(sdk_python, aws, "framework_processor", BUCKET)
 
