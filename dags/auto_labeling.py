@@ -51,7 +51,8 @@ _SETTINGS = load_settings(variables=False)
 VERIFIED = Asset(f"s3://{_SETTINGS.artifacts_bucket}/auto_labeling/verified")
 # A producer of frames (a capture pipeline, an upload job) that updates this Asset triggers a run on the
 # default params; the UI form triggers one on any prefix.
-NEW_FRAMES = Asset(f"s3://{_SETTINGS.data_bucket}/auto_labeling/frames/")
+FRAMES_PREFIX = f"s3://{_SETTINGS.data_bucket}/auto_labeling/frames/"
+NEW_FRAMES = Asset(FRAMES_PREFIX)
 # How often waits poll AWS. Endpoint creation takes minutes on AWS; the sandbox sets a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 # InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
@@ -68,7 +69,7 @@ S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 PARAMS = {
     "frames_prefix": Param(
-        NEW_FRAMES.uri,
+        FRAMES_PREFIX,
         type="string",
         pattern=S3_URI,
         description="S3 prefix holding the camera frames (.png, .jpg, .jpeg)",
@@ -154,7 +155,10 @@ def auto_labeling():
     def validate_inputs(params=None, run_id=None, dag=None, ti=None) -> list[dict]:
         """Everything that can be wrong, checked before anything billable starts. Returns the shards to
         map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`."""
-        from airflow.exceptions import AirflowFailException
+        try:
+            from airflow.sdk.exceptions import AirflowFailException
+        except ImportError:  # Airflow before the task SDK exported it
+            from airflow.exceptions import AirflowFailException
 
         from orchard.auto_labeling.steps import InputError, plan_run
 
