@@ -12,8 +12,12 @@ happens (teardown tasks).
 image, which runs it — the demo's is OpenCV's HOG pedestrian detector) or `existing_endpoint_name` (an async
 endpoint you own: used as is, never deleted).
 `stop_at_manifest` ends the run at the manifest (Ground Truth no longer takes new customers: label elsewhere).
+`model_format` picks what the model is sent and asked for: `orchard` (each frame's own image type, JSON back)
+or `jumpstart` (`application/x-image` in, `application/json;verbose` out).
+Buckets (Assets, defaults) come from the settings: `ORCHARD_DATA_BUCKET`, `ORCHARD_ARTIFACTS_BUCKET`.
 
-**Steps**: validate inputs (before anything billable) → model, endpoint config (`AsyncInferenceConfig`),
+**Steps**: validate inputs (before anything billable, no retry; with labeling: Ground Truth in the region,
+the workteam, the frames bucket's CORS rule) → model, endpoint config (`AsyncInferenceConfig`),
 endpoint, autoscaling (target tracking on `ApproximateBacklogSizePerInstance` + step policy on
 `HasBacklogWithoutCapacity` to scale up from zero) → invoke, mapped over shards of frames, bounded
 concurrency, deferred wait for outputs/failures → teardown (scaling, endpoint, config, model) → manifest,
