@@ -154,7 +154,8 @@ def labeling_request(name, mode="Verification", manifest_uri=f"s3://{BUCKET}/man
         "RoleArn": ROLE,
         "LabelCategoryConfigS3Uri": f"s3://{BUCKET}/manifest/categories.json",
         "HumanTaskConfig": {
-            "WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team",
+            # The public workforce's team exists in every Ground Truth region; a private one must be created.
+            "WorkteamArn": "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default",
             "UiConfig": {"UiTemplateS3Uri": f"s3://{BUCKET}/manifest/{mode}.liquid"},
             "PreHumanTaskLambdaArn": f"arn:aws:lambda:us-east-1:432418664414:function:PRE-{mode}BoundingBox",
             "TaskTitle": "t",
@@ -328,6 +329,10 @@ def test_a_workteam_that_does_not_exist_is_refused(manifest_in_s3):
         manifest_in_s3.describe_workteam(WorkteamName="nobody")
     team = manifest_in_s3.describe_workteam(WorkteamName="team")["Workteam"]
     assert team["WorkteamArn"] == "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team"
+    request["HumanTaskConfig"]["WorkteamArn"] = team["WorkteamArn"]  # the team that exists: accepted
+    manifest_in_s3.create_labeling_job(**request)
+    assert ended(manifest_in_s3, "no-team")["LabelingJobStatus"] == "Completed"
+    assert [t["WorkteamName"] for t in manifest_in_s3.list_workteams()["Workteams"]] == ["team"]
 
 
 def test_input_images_in_a_bucket_without_the_cors_rule_fail_the_job(manifest_in_s3):
