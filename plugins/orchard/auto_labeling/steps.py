@@ -416,10 +416,10 @@ def build_manifest(plan: dict[str, Any], collected: dict[str, Any]) -> dict[str,
             ("template_uri", "worker-template.liquid"),
         )
     }
-    categories = {
-        **manifest.label_categories(plan["categories"], plan["mode"]),
-        "auditLabelAttributeName": PRELABEL_ATTRIBUTE,
-    }
+    # The image label file is `document-version` + `labels` (API_CreateLabelingJob, LabelCategoryConfigS3Uri):
+    # `auditLabelAttributeName` is for 3D point cloud and video frame jobs; for images, the worker template
+    # names the attribute whose labels are checked.
+    categories = manifest.label_categories(plan["categories"], plan["mode"])
     for name, body in (
         ("manifest_uri", manifest.to_jsonl(lines)),
         ("categories_uri", json.dumps(categories, indent=1)),
