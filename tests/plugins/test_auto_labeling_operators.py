@@ -324,11 +324,15 @@ def test_bad_input_is_refused_before_anything_billable(data, change, message):
             "nobody does not exist: create the private workteam",
         ),
         (
-            {"workteam_arn": "arn:aws:sagemaker:us-west-2:123456789012:workteam/private-crowd/orchard-labelers"},
+            {"workteam_arn": PARAMS["workteam_arn"].replace("us-east-1", "us-west-2")},
             "us-east-1",
             "is in us-west-2, but the labeling job runs in us-east-1",
         ),
-        ({"cors": None}, "us-east-1", f"frames bucket {BUCKET} has no CORS rule allowing GET.*put-bucket-cors"),
+        (
+            {"cors": None},
+            "us-east-1",
+            f"frames bucket {BUCKET} has no CORS rule allowing GET.*put-bucket-cors",
+        ),
         (
             {"cors": {"CORSRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"]}]}},
             "us-east-1",
@@ -336,7 +340,9 @@ def test_bad_input_is_refused_before_anything_billable(data, change, message):
         ),
     ],
 )
-def test_ground_truth_prerequisites_are_checked_before_the_endpoint(data, monkeypatch, change, region, message):
+def test_ground_truth_prerequisites_are_checked_before_the_endpoint(
+    data, monkeypatch, change, region, message
+):
     """Region, workteam and CORS: refused in validate_inputs, not after every frame was inferred."""
     from orchard.auto_labeling.steps import InputError, plan_run
 
@@ -368,7 +374,7 @@ def test_bad_input_fails_the_task_at_once_without_retry(data):
 
 
 def test_assets_and_param_defaults_name_the_buckets_of_the_settings(monkeypatch):
-    """S3 bucket names are global: a user's buckets come from ORCHARD_DATA_BUCKET / ORCHARD_ARTIFACTS_BUCKET."""
+    """S3 names are global: the buckets come from ORCHARD_DATA_BUCKET and ORCHARD_ARTIFACTS_BUCKET."""
     from tests.dag_files import load_dag_module
 
     monkeypatch.setenv("ORCHARD_DATA_BUCKET", "acme-frames")

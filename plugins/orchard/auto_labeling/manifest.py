@@ -192,7 +192,8 @@ def worker_template(mode: str, source_label_attribute: str) -> str:
     overlay="{{ boundingBox: {{ labels: {{{{ task.input.labels | to_json | escape }}}}, value: {boxes} }} }}"
   >
     <full-instructions header="Verification instructions">
-      <p>good: every object of the listed classes has one tight box. bad: a box is missing, loose or wrong.</p>
+      <p>good: every object of the listed classes has one tight box.</p>
+      <p>bad: a box is missing, loose or wrong.</p>
     </full-instructions>
     <short-instructions>{header}</short-instructions>
   </crowd-image-classifier>
