@@ -367,3 +367,21 @@ def test_a_bad_latency_setting_is_refused_with_the_fix(monkeypatch):
         latency_s()
     monkeypatch.setenv("ORCHARD_SANDBOX_LATENCY_MS", "50")
     assert latency_s() == 0.05
+
+
+def test_the_demo_data_prepares_what_ground_truth_needs(aws, monkeypatch):
+    """`make demo`'s upload sets the frames bucket's CORS rule and creates the DAG's default workteam."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(demo, "DEMO_FRAMES", 2)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="demo-frames")
+    conf = demo.upload(s3, SimpleNamespace(data_bucket="demo-frames", region="us-east-1"))
+
+    assert conf["workteam_arn"] == (
+        "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/orchard-labelers"
+    )
+    [rule] = s3.get_bucket_cors(Bucket="demo-frames")["CORSRules"]
+    assert rule["AllowedMethods"] == ["GET"] and rule["AllowedOrigins"] == ["*"]
+    again = demo.upload(s3, SimpleNamespace(data_bucket="demo-frames", region="us-east-1"))
+    assert again["workteam_arn"] == conf["workteam_arn"]  # a second demo finds the team
