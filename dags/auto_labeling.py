@@ -12,8 +12,12 @@ happens (teardown tasks).
 image, which runs it — the demo's is OpenCV's HOG pedestrian detector) or `existing_endpoint_name` (an async
 endpoint you own: used as is, never deleted).
 `stop_at_manifest` ends the run at the manifest (Ground Truth no longer takes new customers: label elsewhere).
+`model_format` picks what the model is sent and asked for: `orchard` (each frame's own image type, JSON back)
+or `jumpstart` (`application/x-image` in, `application/json;verbose` out).
+Buckets (Assets, defaults) come from the settings: `ORCHARD_DATA_BUCKET`, `ORCHARD_ARTIFACTS_BUCKET`.
 
-**Steps**: validate inputs (before anything billable) → model, endpoint config (`AsyncInferenceConfig`),
+**Steps**: validate inputs (before anything billable, no retry; with labeling: Ground Truth in the region,
+the workteam, the frames bucket's CORS rule) → model, endpoint config (`AsyncInferenceConfig`),
 endpoint, autoscaling (target tracking on `ApproximateBacklogSizePerInstance` + step policy on
 `HasBacklogWithoutCapacity` to scale up from zero) → invoke, mapped over shards of frames, bounded
 concurrency, deferred wait for outputs/failures → teardown (scaling, endpoint, config, model) → manifest,
@@ -43,12 +47,16 @@ from orchard import naming
 from orchard.operators.async_endpoint import SageMakerAsyncEndpointOperator
 from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
 from orchard.operators.labeling_job import SageMakerLabelingJobOperator
+from orchard.settings import PLACEHOLDER_ACCOUNT, load_settings
 
 DAG_ID = "auto_labeling"
-VERIFIED = Asset("s3://orchard-artifacts/auto_labeling/verified")
+# S3 names are global: the buckets come from the settings (parse-time defaults; tasks read the live ones).
+_SETTINGS = load_settings(variables=False)
+VERIFIED = Asset(f"s3://{_SETTINGS.artifacts_bucket}/auto_labeling/verified")
 # A producer of frames (a capture pipeline, an upload job) that updates this Asset triggers a run on the
 # default params; the UI form triggers one on any prefix.
-NEW_FRAMES = Asset("s3://orchard-data/auto_labeling/frames/")
+FRAMES_PREFIX = f"s3://{_SETTINGS.data_bucket}/auto_labeling/frames/"
+NEW_FRAMES = Asset(FRAMES_PREFIX)
 # How often waits poll AWS. Endpoint creation takes minutes on AWS; the sandbox sets a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 # InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
@@ -65,7 +73,7 @@ S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 PARAMS = {
     "frames_prefix": Param(
-        "s3://orchard-data/auto_labeling/frames/",
+        FRAMES_PREFIX,
         type="string",
         pattern=S3_URI,
         description="S3 prefix holding the camera frames (.png, .jpg, .jpeg)",
@@ -78,7 +86,7 @@ PARAMS = {
         description="Name of the model (registry / JumpStart id) that produces the labels; the report names it",
     ),
     "model_data_uri": Param(
-        "s3://orchard-data/auto_labeling/model/model.tar.gz",
+        f"s3://{_SETTINGS.data_bucket}/auto_labeling/model/model.tar.gz",
         type="string",
         pattern=r"^(s3://.+\.tar\.gz)?$",
         description="model.tar.gz; empty with an existing endpoint",
@@ -94,6 +102,13 @@ PARAMS = {
         pattern=r"^([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})?$",
         description="Use this async endpoint as is (never deleted) instead of deploying one",
     ),
+    "model_format": Param(
+        "orchard",
+        type="string",
+        enum=["orchard", "jumpstart"],
+        description="orchard: each frame's own type in, JSON out (include/auto_labeling/inference.py); "
+        "jumpstart: application/x-image in, application/json;verbose out (JumpStart object detectors)",
+    ),
     "instance_type": Param("ml.m5.xlarge", type="string", enum=INSTANCE_TYPES),
     "max_instances": Param(
         2, type="integer", minimum=1, maximum=20, description="Autoscaling maximum (minimum is 0)"
@@ -107,7 +122,7 @@ PARAMS = {
     ),
     "labeling_mode": Param("verify", type="string", enum=["verify", "adjust"]),
     "workteam_arn": Param(
-        "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/orchard-labelers",
+        f"arn:aws:sagemaker:{_SETTINGS.region}:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/orchard-labelers",
         type="string",
         pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:workteam/.+$",
     ),
@@ -144,9 +159,17 @@ def auto_labeling():
     def validate_inputs(params=None, run_id=None, dag=None, ti=None) -> list[dict]:
         """Everything that can be wrong, checked before anything billable starts. Returns the shards to
         map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`."""
-        from orchard.auto_labeling.steps import plan_run
+        try:
+            from airflow.sdk.exceptions import AirflowFailException
+        except ImportError:  # Airflow before the task SDK exported it
+            from airflow.exceptions import AirflowFailException
 
-        plan = plan_run(params, dag.dag_id, run_id)
+        from orchard.auto_labeling.steps import InputError, plan_run
+
+        try:
+            plan = plan_run(params, dag.dag_id, run_id)
+        except InputError as error:
+            raise AirflowFailException(str(error)) from None  # bad input: no retry, nothing billable started
         ti.xcom_push(key="plan", value=plan)
         return plan["shards"]
 
@@ -184,7 +207,8 @@ def auto_labeling():
         task_id="invoke",
         endpoint_name="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['endpoint_name'] }}",
         max_concurrency=INVOKE_CONCURRENCY,
-        content_type="image/png",
+        content_type="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['content_type'] }}",
+        accept="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['accept'] }}",
         waiter_delay=POLL_SECONDS,
         max_wait_s=7200,
         execution_timeout=timedelta(hours=3),

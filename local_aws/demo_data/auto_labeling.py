@@ -20,6 +20,14 @@ DEMO_FRAMES = 300
 FRAMES_PREFIX = "auto_labeling/frames/"
 MODEL_KEY = "auto_labeling/model/model.tar.gz"
 DETECTOR_SETTINGS = {"win_stride": 8, "padding": 8, "scale": 1.05, "label": "pedestrian"}
+WORKTEAM = "orchard-labelers"  # the DAG's default workteam_arn names it
+# What Ground Truth needs on a bucket of input images (https://docs.aws.amazon.com/sagemaker/latest/dg/
+# sms-cors-update.html), as a user sets it once: `aws s3api put-bucket-cors`.
+GROUND_TRUTH_CORS = {
+    "CORSRules": [
+        {"AllowedHeaders": [], "AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "ExposeHeaders": []}
+    ]
+}
 
 
 def frame(seed: int, width: int = 640, height: int = 360) -> tuple[bytes, list[list[int]]]:
@@ -91,12 +99,40 @@ def upload_frames(s3_client: Any, bucket: str, prefix: str, count: int, first_se
     return keys
 
 
+def prepare_ground_truth(s3_client: Any, sagemaker_client: Any, frames_bucket: str) -> str:
+    """What a Ground Truth user sets up once: the frames bucket's CORS rule and a private workteam.
+    Returns the workteam's ARN."""
+    s3_client.put_bucket_cors(Bucket=frames_bucket, CORSConfiguration=GROUND_TRUTH_CORS)
+    try:
+        return sagemaker_client.describe_workteam(WorkteamName=WORKTEAM)["Workteam"]["WorkteamArn"]
+    except sagemaker_client.exceptions.ClientError:
+        pass
+    return sagemaker_client.create_workteam(
+        WorkteamName=WORKTEAM,
+        Description="orchard demo labelers (no human works in the sandbox)",
+        MemberDefinitions=[
+            {
+                "CognitoMemberDefinition": {
+                    "UserPool": f"{sagemaker_client.meta.region_name}_orchard",
+                    "UserGroup": "labelers",
+                    "ClientId": "orchard-demo",
+                }
+            }
+        ],
+    )["WorkteamArn"]
+
+
 def upload(s3_client: Any, settings: Any) -> dict:
+    import local_aws
+
     bucket = settings.data_bucket
     upload_frames(s3_client, bucket, FRAMES_PREFIX, DEMO_FRAMES)
     s3_client.put_object(Bucket=bucket, Key=MODEL_KEY, Body=model_tarball())
+    sagemaker = local_aws.sandbox_client("sagemaker", s3_client.meta.endpoint_url, settings.region)
+    workteam_arn = prepare_ground_truth(s3_client, sagemaker, bucket)
     return {
         "frames_prefix": f"s3://{bucket}/{FRAMES_PREFIX}",
         "model_data_uri": f"s3://{bucket}/{MODEL_KEY}",
         "frames_per_shard": 50,
+        "workteam_arn": workteam_arn,
     }

@@ -28,6 +28,7 @@ def dag(aws, airflow_db, monkeypatch):
     demo.upload_frames(s3, DATA, "frames/", FRAMES)
     s3.put_object(Bucket=DATA, Key="frames/frame-broken.png", Body=b"not an image")  # one frame fails
     s3.put_object(Bucket=DATA, Key="model/model.tar.gz", Body=demo.model_tarball())
+    demo.prepare_ground_truth(s3, boto3.client("sagemaker"), DATA)  # CORS rule + workteam
     return load_dag(DAG_FILE)
 
 
@@ -97,6 +98,20 @@ def test_frames_are_prelabeled_verified_and_every_resource_removed(dag, inline_t
     assert keys(ARTIFACTS, "figures/samples.png")
     assert report_uri is None or report_uri.endswith(report_key)
     assert_no_billable_resources()
+
+
+def test_ground_truth_prerequisites_fail_the_run_at_validation_before_any_endpoint(dag):
+    """No CORS rule on the frames bucket: validate_inputs fails once (no retry), nothing billable starts."""
+    boto3.client("s3").delete_bucket_cors(Bucket=DATA)
+
+    run = dag.test(run_conf=conf())
+
+    assert run.state == "failed"
+    validate = run.get_task_instance("validate_inputs")
+    assert validate.state == "failed" and validate.try_number == 1
+    assert run.get_task_instance("deploy_endpoint").state != "success"
+    assert_no_billable_resources()
+    assert boto3.client("sagemaker").list_labeling_jobs()["LabelingJobSummaryList"] == []
 
 
 def test_teardown_removes_the_endpoint_when_invoke_fails(dag, monkeypatch):

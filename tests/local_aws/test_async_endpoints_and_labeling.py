@@ -154,8 +154,9 @@ def labeling_request(name, mode="Verification", manifest_uri=f"s3://{BUCKET}/man
         "RoleArn": ROLE,
         "LabelCategoryConfigS3Uri": f"s3://{BUCKET}/manifest/categories.json",
         "HumanTaskConfig": {
-            "WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team",
-            "UiConfig": {"UiTemplateS3Uri": f"s3://{BUCKET}/manifest/template.liquid"},
+            # The public workforce's team exists in every Ground Truth region; a private one must be created.
+            "WorkteamArn": "arn:aws:sagemaker:us-east-1:394669845002:workteam/public-crowd/default",
+            "UiConfig": {"UiTemplateS3Uri": f"s3://{BUCKET}/manifest/{mode}.liquid"},
             "PreHumanTaskLambdaArn": f"arn:aws:lambda:us-east-1:432418664414:function:PRE-{mode}BoundingBox",
             "TaskTitle": "t",
             "TaskDescription": "d",
@@ -187,18 +188,52 @@ def manifest_in_s3(sagemaker):
         },
     }
     s3.put_object(Bucket=BUCKET, Key="manifest/in.manifest", Body=(json.dumps(line) + "\n") * 3)
-    s3.put_object(
-        Bucket=BUCKET,
-        Key="manifest/categories.json",
-        Body=json.dumps(
+    put_categories(["pedestrian"])
+    put_templates()
+    s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": GROUND_TRUTH_CORS})
+    sagemaker.create_workteam(
+        WorkteamName="team",
+        Description="labelers",
+        MemberDefinitions=[
             {
-                "document-version": "2018-11-28",
-                "labels": [{"label": "good"}, {"label": "bad"}],
-                "auditLabelAttributeName": "pre",
+                "CognitoMemberDefinition": {
+                    "UserPool": "us-east-1_abc",
+                    "UserGroup": "labelers",
+                    "ClientId": "client",
+                }
             }
-        ),
+        ],
     )
     return sagemaker
+
+
+GROUND_TRUTH_CORS = [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]
+
+
+def put_categories(labels):
+    boto3.client("s3").put_object(
+        Bucket=BUCKET,
+        Key="manifest/categories.json",
+        Body=json.dumps({"document-version": "2018-11-28", "labels": [{"label": x} for x in labels]}),
+    )
+
+
+def put_templates(verification=None):
+    """The pipeline's own templates (plugins/orchard/auto_labeling/manifest.py) for the 'pre' attribute."""
+    from orchard.auto_labeling import manifest
+
+    s3 = boto3.client("s3")
+    for mode, key in (("verify", "Verification"), ("adjust", "Adjustment")):
+        body = verification if mode == "verify" and verification else manifest.worker_template(mode, "pre")
+        s3.put_object(Bucket=BUCKET, Key=f"manifest/{key}.liquid", Body=body)
+
+
+def ended(sagemaker, name):
+    watch_states(
+        lambda: sagemaker.describe_labeling_job(LabelingJobName=name)["LabelingJobStatus"],
+        {"Failed", "Completed"},
+    )
+    return sagemaker.describe_labeling_job(LabelingJobName=name)
 
 
 @pytest.mark.parametrize("mode", ["Verification", "Adjustment"])
@@ -266,6 +301,64 @@ def test_a_task_type_that_cannot_be_auto_accepted_fails_saying_so(manifest_in_s3
     assert "cannot" in sagemaker.describe_labeling_job(LabelingJobName="draw")["FailureReason"]
 
 
+def test_labeling_is_refused_in_a_region_without_ground_truth(manifest_in_s3):
+    paris = boto3.client("sagemaker", region_name="eu-west-3")
+    request = labeling_request("paris")
+    request["HumanTaskConfig"]["WorkteamArn"] = (
+        "arn:aws:sagemaker:eu-west-3:123456789012:workteam/private-crowd/t"
+    )
+    with pytest.raises(ClientError, match="Ground Truth is not available in eu-west-3"):
+        paris.create_labeling_job(**request)
+    # Task functions of another region are refused too: they are not this region's built-in ones.
+    request = labeling_request("ohio-functions")
+    request["HumanTaskConfig"]["PreHumanTaskLambdaArn"] = (
+        "arn:aws:lambda:us-east-2:266458841044:function:PRE-VerificationBoundingBox"
+    )
+    with pytest.raises(ClientError, match="not one of Ground Truth's built-in functions of us-east-1"):
+        manifest_in_s3.create_labeling_job(**request)
+
+
+def test_a_workteam_that_does_not_exist_is_refused(manifest_in_s3):
+    request = labeling_request("no-team")
+    request["HumanTaskConfig"]["WorkteamArn"] = (
+        "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/nobody"
+    )
+    with pytest.raises(ClientError, match="Workteam .*nobody does not exist"):
+        manifest_in_s3.create_labeling_job(**request)
+    with pytest.raises(ClientError, match="Workteam nobody does not exist"):
+        manifest_in_s3.describe_workteam(WorkteamName="nobody")
+    team = manifest_in_s3.describe_workteam(WorkteamName="team")["Workteam"]
+    assert team["WorkteamArn"] == "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/team"
+    request["HumanTaskConfig"]["WorkteamArn"] = team["WorkteamArn"]  # the team that exists: accepted
+    manifest_in_s3.create_labeling_job(**request)
+    assert ended(manifest_in_s3, "no-team")["LabelingJobStatus"] == "Completed"
+    assert [t["WorkteamName"] for t in manifest_in_s3.list_workteams()["Workteams"]] == ["team"]
+
+
+def test_input_images_in_a_bucket_without_the_cors_rule_fail_the_job(manifest_in_s3):
+    boto3.client("s3").delete_bucket_cors(Bucket=BUCKET)
+    manifest_in_s3.create_labeling_job(**labeling_request("no-cors"))
+    job = ended(manifest_in_s3, "no-cors")
+    assert job["LabelingJobStatus"] == "Failed"
+    assert f"s3://{BUCKET} cannot be shown to workers" in job["FailureReason"]
+    assert "CORS" in job["FailureReason"]
+
+
+def test_a_verification_job_needs_the_original_labels_and_a_verification_template(manifest_in_s3):
+    put_categories(["good", "bad"])  # grades are not the original job's labels
+    manifest_in_s3.create_labeling_job(**labeling_request("grades-as-labels"))
+    job = ended(manifest_in_s3, "grades-as-labels")
+    assert job["LabelingJobStatus"] == "Failed" and "lacks ['pedestrian']" in job["FailureReason"]
+
+    put_categories(["pedestrian"])
+    from orchard.auto_labeling import manifest
+
+    put_templates(verification=manifest.worker_template("adjust", "pre"))  # boxes workers can change
+    manifest_in_s3.create_labeling_job(**labeling_request("adjust-template"))
+    job = ended(manifest_in_s3, "adjust-template")
+    assert job["LabelingJobStatus"] == "Failed" and "crowd-image-classifier" in job["FailureReason"]
+
+
 def test_a_bad_latency_setting_is_refused_with_the_fix(monkeypatch):
     from local_aws.latency import latency_s
 
@@ -274,3 +367,21 @@ def test_a_bad_latency_setting_is_refused_with_the_fix(monkeypatch):
         latency_s()
     monkeypatch.setenv("ORCHARD_SANDBOX_LATENCY_MS", "50")
     assert latency_s() == 0.05
+
+
+def test_the_demo_data_prepares_what_ground_truth_needs(aws, monkeypatch):
+    """`make demo`'s upload sets the frames bucket's CORS rule and creates the DAG's default workteam."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(demo, "DEMO_FRAMES", 2)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="demo-frames")
+    conf = demo.upload(s3, SimpleNamespace(data_bucket="demo-frames", region="us-east-1"))
+
+    assert conf["workteam_arn"] == (
+        "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/orchard-labelers"
+    )
+    [rule] = s3.get_bucket_cors(Bucket="demo-frames")["CORSRules"]
+    assert rule["AllowedMethods"] == ["GET"] and rule["AllowedOrigins"] == ["*"]
+    again = demo.upload(s3, SimpleNamespace(data_bucket="demo-frames", region="us-east-1"))
+    assert again["workteam_arn"] == conf["workteam_arn"]  # a second demo finds the team

@@ -121,13 +121,25 @@ def test_label_categories_and_worker_template():
         {"label": "car"},
         {"label": "pedestrian"},
     ]
-    assert [label["label"] for label in manifest.label_categories(["car"], "verify")["labels"]] == [
-        "good",
-        "bad",
-    ]
     template = manifest.worker_template("adjust", "prelabel")
     assert "<crowd-bounding-box" in template and "task.input.manifestLine.prelabel.annotations" in template
-    assert "grant_read_access" in template
+    assert "initial-value=" in template and "grant_read_access" in template
+
+
+def test_verification_keeps_the_original_labels_and_uses_the_verification_template():
+    """Ground Truth: a verification job's label category file "must contain the same labels used in the
+    original labeling job" (sms-data-verify-start-api); a bounding-box verification worker grades the boxes
+    on a crowd-image-classifier overlay, without changing them (sms-ui-template-crowd-image-classifier)."""
+    assert manifest.label_categories(["car", "pedestrian"], "verify")["labels"] == [
+        {"label": "car"},
+        {"label": "pedestrian"},
+    ]
+    template = manifest.worker_template("verify", "prelabel")
+    assert "<crowd-image-classifier" in template and "<crowd-bounding-box" not in template
+    assert "categories=\"['good', 'bad']\"" in template
+    assert "overlay=\"{ boundingBox: {" in template
+    assert "task.input.manifestLine.prelabel.annotations" in template
+    assert "task.input.manifestLine.prelabel-metadata.class-map" in template
 
 
 def test_verified_dataset_counts_verify_and_adjust_outputs():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -16,6 +18,8 @@ from orchard.operators.labeling_job import SageMakerLabelingJobOperator
 
 from local_aws.demo_data import auto_labeling as demo
 from tests.local_aws.test_async_endpoints_and_labeling import BUCKET, deploy
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "auto_labeling.py"
 
 
 def test_ground_truth_lambda_arns_per_region_and_mode():
@@ -103,9 +107,9 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     invoked: list[str] = []
     original = SageMakerAsyncInferenceHook.invoke_async
 
-    def counting(self, endpoint_name, input_location, content_type, client=None):
+    def counting(self, endpoint_name, input_location, content_type, client=None, accept=""):
         invoked.append(input_location.rsplit("/", 1)[-1])
-        return original(self, endpoint_name, input_location, content_type, client)
+        return original(self, endpoint_name, input_location, content_type, client, accept=accept)
 
     monkeypatch.setattr(SageMakerAsyncInferenceHook, "invoke_async", counting)
     shard = shard_with_frames(5)
@@ -137,6 +141,61 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     with pytest.raises(TaskDeferred):  # a retry of the same task
         operator.execute({})
     assert invoked == ["broken.png"]  # answered frames are not invoked again
+
+
+def test_each_frame_is_sent_with_its_own_type_and_the_models_accept(endpoint, monkeypatch):
+    """A JPEG goes as image/jpeg, a PNG as image/png (no longer everything as image/png), with Accept."""
+    from PIL import Image
+
+    sent: dict[str, tuple[str, str]] = {}
+    original = SageMakerAsyncInferenceHook.invoke_async
+
+    def recording(self, endpoint_name, input_location, content_type, client=None, accept=""):
+        sent[input_location.rsplit("/", 1)[-1]] = (content_type, accept)
+        return original(self, endpoint_name, input_location, content_type, client, accept=accept)
+
+    monkeypatch.setattr(SageMakerAsyncInferenceHook, "invoke_async", recording)
+    s3 = boto3.client("s3")
+    png, _ = demo.frame(1)
+    jpeg = io.BytesIO()
+    Image.open(io.BytesIO(png)).convert("RGB").save(jpeg, "JPEG")
+    s3.put_object(Bucket=BUCKET, Key="mixed/a.png", Body=png)
+    s3.put_object(Bucket=BUCKET, Key="mixed/b.JPG", Body=jpeg.getvalue())
+    frames = [f"s3://{BUCKET}/mixed/a.png", f"s3://{BUCKET}/mixed/b.JPG"]
+    s3.put_object(Bucket=BUCKET, Key="shards/m.json", Body=json.dumps(frames))
+    shard = {"index": 0, "frames_uri": f"s3://{BUCKET}/shards/m.json", "record_uri": f"s3://{BUCKET}/m.rec"}
+    operator = SageMakerAsyncInvokeOperator(
+        task_id="invoke", endpoint_name=endpoint, shard=shard, accept="application/json", waiter_delay=1
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+    assert sent == {"a.png": ("image/png", "application/json"), "b.JPG": ("image/jpeg", "application/json")}
+    summary = operator.execute_complete({}, run_trigger(deferred.value.trigger))
+    assert (summary["answered"], summary["failed"]) == (2, 0)  # the handler decoded both
+
+
+def test_the_model_adapter_sets_content_type_and_accept(data):
+    """orchard's handler: each frame's type, JSON back; a JumpStart detector: application/x-image in,
+    application/json;verbose out (its class names come only in the verbose answer)."""
+    from orchard.auto_labeling.steps import plan_run
+
+    plan = plan_run(PARAMS, "auto_labeling", RUN_ID)
+    assert (plan["content_type"], plan["accept"]) == ("", "application/json")
+    plan = plan_run({**PARAMS, "model_format": "jumpstart"}, "auto_labeling", RUN_ID)
+    assert (plan["content_type"], plan["accept"]) == ("application/x-image", "application/json;verbose")
+    from tests.dag_files import load_dag
+
+    invoke = load_dag(DAG_FILE).get_task("invoke")
+    assert "['content_type']" in invoke.partial_kwargs["content_type"]
+    assert "['accept']" in invoke.partial_kwargs["accept"]
+
+
+def test_a_frame_without_an_image_suffix_is_refused_before_any_invocation():
+    from orchard.operators.async_inference import content_type_of
+
+    assert content_type_of("s3://b/x/frame.JPEG") == "image/jpeg"
+    with pytest.raises(ValueError, match="frame.bmp.*'.bmp'"):
+        content_type_of("s3://b/x/frame.bmp")
 
 
 def test_a_shard_the_endpoint_refuses_entirely_fails_with_the_reason(endpoint):
@@ -192,8 +251,11 @@ PARAMS = {
     "score_threshold": 0.5,
     "label_categories": ["pedestrian"],
     "labeling_mode": "verify",
+    "workteam_arn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/orchard-labelers",
+    "model_format": "orchard",
     "stop_at_manifest": False,
 }
+CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
 
 
@@ -206,6 +268,14 @@ def data(aws):
         s3.put_object(Bucket=BUCKET, Key=f"frames/{index}.png", Body=b"png")
     s3.put_object(Bucket=BUCKET, Key="frames/notes.txt", Body=b"not a frame")
     s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=b"tar")
+    s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=CORS)
+    boto3.client("sagemaker").create_workteam(
+        WorkteamName="orchard-labelers",
+        Description="labelers",
+        MemberDefinitions=[
+            {"CognitoMemberDefinition": {"UserPool": "us-east-1_a", "UserGroup": "g", "ClientId": "c"}}
+        ],
+    )
     return s3
 
 
@@ -242,6 +312,84 @@ def test_bad_input_is_refused_before_anything_billable(data, change, message):
     with pytest.raises(InputError, match=message):
         plan_run({**PARAMS, **change}, "auto_labeling", RUN_ID)
     assert boto3.client("sagemaker").list_models()["Models"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "region", "message"),
+    [
+        ({}, "eu-west-3", "not listed for eu-west-3.*stop_at_manifest"),
+        (
+            {"workteam_arn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/nobody"},
+            "us-east-1",
+            "nobody does not exist: create the private workteam",
+        ),
+        (
+            {"workteam_arn": PARAMS["workteam_arn"].replace("us-east-1", "us-west-2")},
+            "us-east-1",
+            "is in us-west-2, but the labeling job runs in us-east-1",
+        ),
+        (
+            {"cors": None},
+            "us-east-1",
+            f"frames bucket {BUCKET} has no CORS rule allowing GET.*put-bucket-cors",
+        ),
+        (
+            {"cors": {"CORSRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"]}]}},
+            "us-east-1",
+            "no CORS rule allowing GET",
+        ),
+    ],
+)
+def test_ground_truth_prerequisites_are_checked_before_the_endpoint(
+    data, monkeypatch, change, region, message
+):
+    """Region, workteam and CORS: refused in validate_inputs, not after every frame was inferred."""
+    from orchard.auto_labeling.steps import InputError, plan_run
+
+    monkeypatch.setenv("ORCHARD_REGION", region)
+    if "cors" in change:
+        data.delete_bucket_cors(Bucket=BUCKET)
+        if change["cors"]:
+            data.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=change.pop("cors"))
+        change.pop("cors", None)
+    with pytest.raises(InputError, match=message):
+        plan_run({**PARAMS, **change}, "auto_labeling", RUN_ID)
+    assert boto3.client("sagemaker").list_models()["Models"] == []
+    # Ending at the manifest needs no Ground Truth: the same input plans.
+    assert plan_run({**PARAMS, **change, "stop_at_manifest": True}, "auto_labeling", RUN_ID)["frames"] == 5
+
+
+def test_bad_input_fails_the_task_at_once_without_retry(data):
+    """validate_inputs turns InputError into AirflowFailException: the DAG's retries=2 do not apply."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from tests.dag_files import load_dag
+
+    dag = load_dag(DAG_FILE)
+    task = dag.get_task("validate_inputs")
+    with pytest.raises(AirflowFailException, match="no frames"):
+        task.python_callable(
+            params={**PARAMS, "frames_prefix": f"s3://{BUCKET}/nothing/"}, run_id=RUN_ID, dag=dag, ti=None
+        )
+
+
+def test_assets_and_param_defaults_name_the_buckets_of_the_settings(monkeypatch):
+    """S3 names are global: the buckets come from ORCHARD_DATA_BUCKET and ORCHARD_ARTIFACTS_BUCKET."""
+    from tests.dag_files import load_dag_module
+
+    monkeypatch.setenv("ORCHARD_DATA_BUCKET", "acme-frames")
+    monkeypatch.setenv("ORCHARD_ARTIFACTS_BUCKET", "acme-ml-artifacts")
+    monkeypatch.setenv("ORCHARD_REGION", "eu-west-1")
+    module = load_dag_module(DAG_FILE)
+
+    assert module.NEW_FRAMES.uri.rstrip("/") == "s3://acme-frames/auto_labeling/frames"
+    assert module.VERIFIED.uri == "s3://acme-ml-artifacts/auto_labeling/verified"
+    defaults = {name: param.value for name, param in module.PARAMS.items()}
+    assert defaults["frames_prefix"] == "s3://acme-frames/auto_labeling/frames/"
+    assert defaults["model_data_uri"] == "s3://acme-frames/auto_labeling/model/model.tar.gz"
+    assert defaults["workteam_arn"].startswith("arn:aws:sagemaker:eu-west-1:")
+    source = DAG_FILE.read_text()
+    assert "orchard-data" not in source and "orchard-artifacts" not in source
 
 
 def test_an_existing_endpoint_must_be_asynchronous(data):

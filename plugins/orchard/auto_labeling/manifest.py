@@ -140,31 +140,68 @@ def to_jsonl(lines: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(line, separators=(", ", ": ")) + "\n" for line in lines)
 
 
+# The grades a verification worker chooses from (crowd-image-classifier `categories`); the first accepts.
+VERIFICATION_GRADES = ("good", "bad")
+
+
 def label_categories(categories: Sequence[str], mode: str) -> dict[str, Any]:
     """The label category configuration file Ground Truth reads (LabelCategoryConfigS3Uri).
 
-    Verification jobs ask the worker to grade the boxes: their labels are the grades, and the boxes to grade
-    are named by the manifest's class-map.
+    Verification and adjustment alike: it "must contain the same labels used in the original labeling job"
+    ("Start a label verification or adjustment job (API)",
+    https://docs.aws.amazon.com/sagemaker/latest/dg/sms-data-verify-start-api.html) — here the pre-labels'
+    class-map, i.e. `categories`. A verification worker's grades are not labels: they are the template's.
     """
-    if mode == "verify":
-        return {
-            "document-version": "2018-11-28",
-            "labels": [{"label": "good"}, {"label": "bad"}],
-            "instructions": {
-                "shortInstruction": "Are the boxes tight around every object of the listed classes?",
-                "fullInstruction": f"Classes: {', '.join(categories)}. Choose bad if a box is missing, loose or wrong.",
-            },
-        }
+    if mode not in ("verify", "adjust"):
+        raise ValueError(f"labeling mode {mode!r} is not verify or adjust")
     return {"document-version": "2018-11-28", "labels": [{"label": name} for name in categories]}
 
 
-def worker_template(mode: str, source_label_attribute: str) -> str:
-    """The worker UI (crowd-bounding-box Liquid template): the pre-labels are shown as initial boxes."""
-    header = (
-        "Check the boxes: are they tight around every object?"
-        if mode == "verify"
-        else "Adjust the boxes so each one is tight around one object"
+def _boxes(source_label_attribute: str) -> str:
+    """Liquid: the pre-labels of the manifest line as [{label, left, top, width, height}, ...]."""
+    line = "task.input.manifestLine"
+    return (
+        f"[{{% for box in {line}.{source_label_attribute}.annotations %}}"
+        "{% capture class_id %}{{ box.class_id }}{% endcapture %}"
+        f"{{% assign label = {line}.{source_label_attribute}-metadata.class-map[class_id] %}}"
+        "{ label: {{label | to_json | escape}}, left: {{box.left}}, top: {{box.top}}, width: {{box.width}}, "
+        "height: {{box.height}} },{% endfor %}]"
     )
+
+
+def worker_template(mode: str, source_label_attribute: str) -> str:
+    """The worker UI, a Liquid template showing the pre-labels of `source_label_attribute`.
+
+    adjust: `crowd-bounding-box` with the pre-labels as `initial-value` (the worker moves, adds, removes
+    boxes). verify: `crowd-image-classifier` with the pre-labels as its bounding-box `overlay` and the grades
+    as `categories`, the element Ground Truth documents "for verification workflows of bounding-box ...
+    tasks" (https://docs.aws.amazon.com/sagemaker/latest/dg/sms-ui-template-crowd-image-classifier.html);
+    the worker grades the boxes and cannot change them.
+    """
+    boxes = _boxes(source_label_attribute)
+    if mode == "verify":
+        grades = ", ".join(f"'{grade}'" for grade in VERIFICATION_GRADES)
+        header = "Are the boxes tight around every object of the listed classes?"
+        return f"""<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
+<crowd-form>
+  <crowd-image-classifier
+    name="verification"
+    src="{{{{ task.input.taskObject | grant_read_access }}}}"
+    header="{header}"
+    categories="[{grades}]"
+    overlay="{{ boundingBox: {{ labels: {{{{ task.input.labels | to_json | escape }}}}, value: {boxes} }} }}"
+  >
+    <full-instructions header="Verification instructions">
+      <p>good: every object of the listed classes has one tight box.</p>
+      <p>bad: a box is missing, loose or wrong.</p>
+    </full-instructions>
+    <short-instructions>{header}</short-instructions>
+  </crowd-image-classifier>
+</crowd-form>
+"""
+    if mode != "adjust":
+        raise ValueError(f"labeling mode {mode!r} is not verify or adjust")
+    header = "Adjust the boxes so each one is tight around one object"
     return f"""<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
 <crowd-form>
   <crowd-bounding-box
@@ -172,7 +209,7 @@ def worker_template(mode: str, source_label_attribute: str) -> str:
     src="{{{{ task.input.taskObject | grant_read_access }}}}"
     header="{header}"
     labels="{{{{ task.input.labels | to_json | escape }}}}"
-    initial-value="[{{% for box in task.input.manifestLine.{source_label_attribute}.annotations %}}{{% capture class_id %}}{{{{ box.class_id }}}}{{% endcapture %}}{{% assign label = task.input.manifestLine.{source_label_attribute}-metadata.class-map[class_id] %}}{{ label: {{{{label | to_json}}}}, left: {{{{box.left}}}}, top: {{{{box.top}}}}, width: {{{{box.width}}}}, height: {{{{box.height}}}} }},{{% endfor %}}]"
+    initial-value="{boxes}"
   >
     <full-instructions header="Bounding box instructions">
       <p>Draw one tight box per object; remove boxes around nothing.</p>
@@ -202,7 +239,7 @@ def verified_dataset(
         if metadata.get("human-annotated") == "yes":
             counts["human_annotated"] += 1
         if mode == "verify":
-            accepted = metadata.get("class-name") == "good"
+            accepted = metadata.get("class-name") == VERIFICATION_GRADES[0]
             status = "verified" if accepted else "rejected"
             boxes = line[source_attribute]["annotations"] if accepted else []
         else:

@@ -18,6 +18,22 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 VARIANT = "AllTraffic"
 PRELABEL_ATTRIBUTE = "prelabel"
 CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+# What each kind of model is sent and asked for (InvokeEndpointAsync ContentType / Accept). An empty
+# content type: each frame's own (CONTENT_TYPES, by suffix; the invoke operator applies it).
+# orchard: include/auto_labeling/inference.py takes image/png, image/jpeg (input_fn) and answers JSON.
+# jumpstart: SageMaker JumpStart's object detectors take `application/x-image` and answer the class
+# names with the boxes (`labels`, which manifest.detections_from_response needs) only for
+# `application/json;verbose` (the JumpStart notebooks of aws/amazon-sagemaker-examples invoke with
+# ContentType="application/x-image", Accept="application/json;verbose").
+MODEL_ADAPTERS = {
+    "orchard": {"content_type": "", "accept": "application/json"},
+    "jumpstart": {"content_type": "application/x-image", "accept": "application/json;verbose"},
+}
+# Ground Truth's CORS rule for input images ("CORS Requirement for Input Image Data",
+# https://docs.aws.amazon.com/sagemaker/latest/dg/sms-cors-update.html): without it, tasks fail.
+GROUND_TRUTH_CORS = [
+    {"AllowedHeaders": [], "AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "ExposeHeaders": []}
+]
 
 
 def inference_image(region: str) -> str:
@@ -61,6 +77,11 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
     categories = [c.strip() for c in params["label_categories"] if c.strip()]
     if len(set(categories)) != len(categories):
         raise InputError(f"label_categories has duplicates: {categories}; give each category once")
+    adapter = params.get("model_format", "orchard")
+    if adapter not in MODEL_ADAPTERS:
+        raise InputError(f"model_format {adapter!r} is not one of {', '.join(MODEL_ADAPTERS)}")
+    if not params.get("stop_at_manifest"):
+        _check_ground_truth(settings, params, frames_uri=params["frames_prefix"])
     plan = {
         "dag_id": dag_id,
         "region": settings.region,
@@ -78,6 +99,7 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
         "labeling_output_uri": f"{base}labeling/",
         "verified_attribute": f"verified-{params['labeling_mode']}",
         "labeling_job_name": naming.resource_name("sagemaker_labeling_job", dag_id, run_id),
+        **MODEL_ADAPTERS[adapter],
     }
     if existing:
         plan.update(
@@ -107,6 +129,57 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
         )
     plan["shards"] = _write_shards(s3, frames, params["frames_per_shard"], base)
     return plan
+
+
+def _check_ground_truth(settings: Any, params: dict[str, Any], frames_uri: str) -> None:
+    """What Ground Truth needs, checked before the endpoint exists rather than after every frame was
+    inferred: its task functions in this region, the workteam, and the frames bucket's CORS rule."""
+    from botocore.exceptions import ClientError
+
+    from orchard.hooks.labeling_job import task_lambda_arns
+
+    try:
+        task_lambda_arns(params["labeling_mode"], settings.region)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    arn = params["workteam_arn"]
+    parts = arn.split(":")
+    region, resource = parts[3], parts[5]
+    if region != settings.region:
+        raise InputError(
+            f"workteam_arn {arn} is in {region}, but the labeling job runs in {settings.region}: "
+            f"give a workteam of {settings.region}"
+        )
+    kind, _, name = resource.removeprefix("workteam/").partition("/")
+    # the public (Mechanical Turk) and vendor workforces are not yours to describe
+    if kind == "private-crowd":
+        try:
+            _sagemaker(settings.aws_conn_id).conn.describe_workteam(WorkteamName=name)
+        except ClientError as error:
+            raise InputError(
+                f"workteam_arn {arn}: {error.response['Error']['Message']}: create the private workteam "
+                "(SageMaker console, Ground Truth > Labeling workforces) or give an existing one"
+            ) from None
+    bucket, _ = split(frames_uri)
+    try:
+        rules = _s3(settings.aws_conn_id).get_conn().get_bucket_cors(Bucket=bucket)["CORSRules"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NoSuchCORSConfiguration":
+            raise InputError(
+                f"frames bucket {bucket}: cannot read its CORS configuration "
+                f"({error.response['Error']['Code']}): allow s3:GetBucketCors"
+            ) from None
+        rules = []
+    if not any(
+        "GET" in rule.get("AllowedMethods", []) and "*" in rule.get("AllowedOrigins", []) for rule in rules
+    ):
+        raise InputError(
+            f"frames bucket {bucket} has no CORS rule allowing GET from any origin: Ground Truth's "
+            "workers could not load the frames (https://docs.aws.amazon.com/sagemaker/latest/dg/"
+            f"sms-cors-update.html). Add it: aws s3api put-bucket-cors --bucket {bucket} "
+            f"--cors-configuration '{json.dumps({'CORSRules': GROUND_TRUTH_CORS})}' "
+            "— or set stop_at_manifest"
+        )
 
 
 def _list_frames(s3: Any, prefix_uri: str, max_frames: int) -> list[str]:
@@ -343,10 +416,10 @@ def build_manifest(plan: dict[str, Any], collected: dict[str, Any]) -> dict[str,
             ("template_uri", "worker-template.liquid"),
         )
     }
-    categories = {
-        **manifest.label_categories(plan["categories"], plan["mode"]),
-        "auditLabelAttributeName": PRELABEL_ATTRIBUTE,
-    }
+    # The image label file is `document-version` + `labels` (API_CreateLabelingJob, LabelCategoryConfigS3Uri):
+    # `auditLabelAttributeName` is for 3D point cloud and video frame jobs; for images, the worker template
+    # names the attribute whose labels are checked.
+    categories = manifest.label_categories(plan["categories"], plan["mode"])
     for name, body in (
         ("manifest_uri", manifest.to_jsonl(lines)),
         ("categories_uri", json.dumps(categories, indent=1)),

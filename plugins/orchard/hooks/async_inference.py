@@ -28,15 +28,23 @@ class SageMakerAsyncInferenceHook(AwsBaseHook):
         super().__init__(*args, **kwargs)
 
     def invoke_async(
-        self, endpoint_name: str, input_location: str, content_type: str, client: Any = None
+        self,
+        endpoint_name: str,
+        input_location: str,
+        content_type: str,
+        client: Any = None,
+        accept: str = "",
     ) -> dict[str, str]:
-        """One invocation: {input, inference_id, output, failure} or {input, error} when the call is refused."""
+        """One invocation: {input, inference_id, output, failure} or {input, error} when the call is refused.
+
+        `accept`: the answer's MIME type asked of the model ([InvokeEndpointAsync] `Accept`); empty: none."""
         try:
             response = (client or self.conn).invoke_endpoint_async(
                 EndpointName=endpoint_name,
                 InputLocation=input_location,
                 ContentType=content_type,
                 InferenceId=inference_id(endpoint_name, input_location),
+                **({"Accept": accept} if accept else {}),
             )
         except (ClientError, BotoCoreError) as error:
             return {"input": input_location, "error": f"InvokeEndpointAsync refused: {error}"}
@@ -51,11 +59,14 @@ class SageMakerAsyncInferenceHook(AwsBaseHook):
         self,
         endpoint_name: str,
         input_locations: Iterable[str],
-        content_type: str,
+        content_type: str | Callable[[str], str],
         max_concurrency: int,
         on_result: Callable[[dict[str, str]], None] | None = None,
+        accept: str = "",
     ) -> list[dict[str, str]]:
-        """Invoke for every input, at most `max_concurrency` calls in flight; results in input order."""
+        """Invoke for every input, at most `max_concurrency` calls in flight; results in input order.
+
+        `content_type`: one MIME type for every input, or a function of the input's location."""
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be ≥ 1, got {max_concurrency}")
         # One (thread-safe) client shared by the threads, with a connection per thread: botocore's default
@@ -65,7 +76,14 @@ class SageMakerAsyncInferenceHook(AwsBaseHook):
         results = []
         with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="invoke-async") as pool:
             for result in pool.map(
-                lambda uri: self.invoke_async(endpoint_name, uri, content_type, client), input_locations
+                lambda uri: self.invoke_async(
+                    endpoint_name,
+                    uri,
+                    content_type(uri) if callable(content_type) else content_type,
+                    client,
+                    accept=accept,
+                ),
+                input_locations,
             ):
                 results.append(result)
                 if on_result is not None:

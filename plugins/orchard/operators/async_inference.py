@@ -24,14 +24,31 @@ if TYPE_CHECKING:  # the S3 hook module is only needed when a task runs, not whe
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 SAVE_EVERY = 200  # invocations between two saves of the record: a crash loses at most this many ids
+# A frame's own MIME type, by suffix: what `content_type=""` sends.
+IMAGE_CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+def content_type_of(location: str) -> str:
+    """The MIME type of an image by its suffix; a location with another suffix is refused, naming it."""
+    suffix = "." + location.rsplit(".", 1)[-1].lower() if "." in location.rsplit("/", 1)[-1] else ""
+    if suffix not in IMAGE_CONTENT_TYPES:
+        raise ValueError(
+            f"{location}: no image content type for suffix {suffix or '(none)'!r}; "
+            f"frames must end in {', '.join(IMAGE_CONTENT_TYPES)}, or give content_type"
+        )
+    return IMAGE_CONTENT_TYPES[suffix]
 
 
 class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook]):
-    """`shard`: {"index", "frames_uri", "record_uri"}; returns {"shard", "answered", "failed", "record_uri"}."""
+    """`shard`: {"index", "frames_uri", "record_uri"}; returns {"shard", "answered", "failed", "record_uri"}.
+
+    `content_type`: the ContentType of every invocation; empty: each frame's own (image/png, image/jpeg by
+    suffix). `accept`: the Accept of every invocation (what the model is asked to answer); empty: none.
+    """
 
     aws_hook_class = SageMakerAsyncInferenceHook
     template_fields: Sequence[str] = aws_template_fields(
-        "endpoint_name", "shard", "content_type", "max_concurrency"
+        "endpoint_name", "shard", "content_type", "accept", "max_concurrency"
     )
 
     def __init__(
@@ -39,7 +56,8 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         *,
         endpoint_name: str,
         shard: dict[str, Any],
-        content_type: str = "image/png",
+        content_type: str = "",
+        accept: str = "",
         max_concurrency: int | str = 16,
         max_wait_s: int = 3600,
         waiter_delay: int = 30,
@@ -47,6 +65,7 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
     ):
         super().__init__(**kwargs)
         self.endpoint_name, self.shard, self.content_type = endpoint_name, shard, content_type
+        self.accept = accept
         self.max_concurrency, self.max_wait_s, self.waiter_delay = max_concurrency, max_wait_s, waiter_delay
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -72,8 +91,15 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
             if len(fresh) % SAVE_EVERY == 0:
                 self._save(s3, {**record, "invocations": kept + fresh})
 
+        for frame in todo if not self.content_type else ():
+            content_type_of(frame)  # an unknown suffix fails here, before any invocation
         self.hook.invoke_many(
-            self.endpoint_name, todo, self.content_type, int(self.max_concurrency), on_result=save_progress
+            self.endpoint_name,
+            todo,
+            self.content_type or content_type_of,
+            int(self.max_concurrency),
+            on_result=save_progress,
+            accept=self.accept,
         )
         record = {**record, "invocations": kept + fresh}
         self._save(s3, record)
