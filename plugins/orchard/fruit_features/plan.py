@@ -128,9 +128,11 @@ def in_eu(region: str) -> bool:
 def check_bucket_regions(s3: Any, region: str, buckets: dict[str, str]) -> dict[str, str]:
     """{bucket: its region} for `buckets` ({bucket: what names it}); InputError for one outside `region`.
 
-    The clusters, the export job and the data stay in one region: SageMaker processing reads and writes S3
-    in the job's own region, and cross-region EMRFS traffic is billed per GB. A run in an EU region keeps
-    every bucket in the EU (GDPR: the photos and their features stay in the EU) and says so first.
+    orchard's rule, stricter than the S3 API (EMRFS can read a bucket in another region, billed per GB of
+    inter-region transfer): the clusters, the export job and the data stay in one region, as SageMaker
+    requires of training inputs ("Your input bucket must be in the same AWS region as your training job",
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html). A run in an EU region
+    keeps every bucket in the EU (GDPR: the photos and their features stay in the EU), said first.
     """
     regions = {bucket: bucket_region(s3, bucket) for bucket in buckets}
     for bucket, where in regions.items():
