@@ -38,15 +38,15 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.providers.amazon.aws.operators.emr import (
-    EmrAddStepsOperator,
-    EmrCreateJobFlowOperator,
-    EmrTerminateJobFlowOperator,
-)
-from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
 from airflow.sdk import Asset, Param, chain, dag, task, task_group
 
 from orchard import naming
+from orchard.compat import (  # the provider's EMR classes; their triggers get the task's region
+    EmrAddStepsOperator,
+    EmrCreateJobFlowOperator,
+    EmrStepSensor,
+    EmrTerminateJobFlowOperator,
+)
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 
 # How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
