@@ -21,7 +21,7 @@ RUNS ?= 1
 BUCKET ?=
 IMAGE_TAG ?=
 
-.PHONY: help venv .venv test demo up sandbox deploy bench clean distclean
+.PHONY: help venv .venv test demo up sandbox deploy bench compat clean distclean
 
 help: ## list the targets
 	@echo "orchard — make targets:"
@@ -69,9 +69,44 @@ bench: $(VENV_STAMP) ## run the benchmarks/ scripts (or only BENCH=name); make_t
 	done; \
 	if [[ $$ran == 0 ]]; then echo "no benchmark named '$(BENCH)' in benchmarks/"; exit 1; fi
 
+# MWAA compatibility (outside CI, not part of `make test`): the newest Airflow 3 Amazon MWAA offers, on its
+# Python, under the pins of compat/mwaa-$(MWAA_AIRFLOW).txt (sources cited there). Runs the DAG integrity
+# tests, orchard.compat's tests and one pipeline's e2e test (COMPAT_E2E) in .venv-compat. Not the parse
+# budget: a timing calibrated on CI's Python 3.11 (this pyenv 3.12.1 parses pose_training ~1.5x slower),
+# not a compatibility property (Airflow's dag_file_processor_timeout defaults to 50 s). The venv gets
+# orchard's own pins (requirements*.txt) minus its Airflow lines, plus MWAA's Airflow and Amazon provider.
+MWAA_AIRFLOW ?= 3.3.1
+MWAA_PYTHON_MINOR := 3.12
+COMPAT_PINS := compat/mwaa-$(MWAA_AIRFLOW).txt
+COMPAT_VENV := .venv-compat
+COMPAT_PY := $(COMPAT_VENV)/bin/python
+COMPAT_STAMP := $(COMPAT_VENV)/.installed-$(MWAA_AIRFLOW)
+COMPAT_E2E ?= tests/e2e/test_edge_deployment.py
+# pyenv's newest 3.12 (its shim may refuse a version not selected), else python3.12 on PATH
+PYENV_COMPAT := $(wildcard $(HOME)/.pyenv/versions/$(MWAA_PYTHON_MINOR).*/bin/python$(MWAA_PYTHON_MINOR))
+PATH_COMPAT := $(shell command -v python$(MWAA_PYTHON_MINOR) 2>/dev/null)
+PYTHON_COMPAT ?= $(or $(lastword $(sort $(PYENV_COMPAT))),$(PATH_COMPAT))
+
+$(COMPAT_STAMP): $(COMPAT_PINS) requirements.txt requirements-dev.txt
+	@test -n "$(PYTHON_COMPAT)" || { echo "python$(MWAA_PYTHON_MINOR) not found: MWAA's Airflow" \
+	  "$(MWAA_AIRFLOW) runs Python $(MWAA_PYTHON_MINOR) (set PYTHON_COMPAT=...)"; exit 1; }
+	test -x $(COMPAT_PY) || $(PYTHON_COMPAT) -m venv $(COMPAT_VENV)
+	rm -f $(COMPAT_VENV)/.installed-*
+	$(COMPAT_PY) -m pip install --quiet -c $(COMPAT_PINS) "apache-airflow==$(MWAA_AIRFLOW)" \
+	  "apache-airflow-providers-amazon[aiobotocore,common-messaging]" \
+	  -r <(grep -hv -e '^-r' -e '^apache-airflow' requirements.txt requirements-dev.txt)
+	touch $@
+
+compat: $(COMPAT_STAMP) ## MWAA check (not in CI): DAG integrity + COMPAT_E2E on MWAA's Airflow/provider pins
+	@$(COMPAT_PY) -c 'import sys, airflow, airflow.providers.amazon as a; \
+	  print(f"make compat: Python {sys.version.split()[0]}, Airflow {airflow.__version__},", \
+	        f"Amazon provider {a.__version__}")'
+	$(COMPAT_PY) -m pytest -p no:cacheprovider tests/plugins/test_compat.py tests/dags $(COMPAT_E2E) \
+	  --deselect "tests/dags/test_dag_integrity.py::test_parse_within_budget" $(PYTEST_ARGS)
+
 clean: ## remove run state (.airflow/: demo and `make up` database, logs) and caches; keeps .venv
 	rm -rf .airflow .pytest_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
-distclean: clean ## clean, and remove .venv
-	rm -rf $(VENV)
+distclean: clean ## clean, and remove .venv and .venv-compat
+	rm -rf $(VENV) $(COMPAT_VENV)

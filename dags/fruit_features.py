@@ -44,10 +44,13 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from airflow.providers.amazon.aws.operators.emr import EmrCreateJobFlowOperator, EmrTerminateJobFlowOperator
 from airflow.sdk import Asset, Param, chain, dag, task, task_group
 
 from orchard import naming
+from orchard.compat import (  # the provider's EMR classes; their triggers get the task's region
+    EmrCreateJobFlowOperator,
+    EmrTerminateJobFlowOperator,
+)
 from orchard.fruit_features.waits import (
     STEP_TIMEOUT_MAX_MINUTES,
     STEP_TIMEOUT_PARAM,

@@ -7,8 +7,7 @@ run's param decides it: `"{{ params.step_timeout_minutes * 60 // <poll seconds> 
 
 from __future__ import annotations
 
-from airflow.providers.amazon.aws.operators.emr import EmrAddStepsOperator
-from airflow.providers.amazon.aws.sensors.emr import EmrStepSensor
+from orchard.compat import EmrAddStepsOperator, EmrStepSensor  # their triggers keep the task's region
 
 STEP_TIMEOUT_PARAM = "step_timeout_minutes"
 STEP_TIMEOUT_MAX_MINUTES = 24 * 60  # the param's maximum; execution_timeout is sized from it

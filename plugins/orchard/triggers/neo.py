@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
-
+from orchard.compat import AwsBaseWaiterTrigger
 from orchard.hooks.neo import NeoHook
 
 
