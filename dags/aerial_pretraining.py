@@ -49,6 +49,7 @@ from airflow.sdk import Asset, Param, chain, dag, task
 from orchard import naming
 from orchard.aerial_pretraining import DAG_ID
 from orchard.aerial_pretraining.instances import CPU_INSTANCES, GPUS
+from orchard.operators.sagemaker_job_retry import START_AND_UPLOAD_MARGIN_S
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
 from orchard.settings import load_settings
@@ -56,8 +57,6 @@ from orchard.settings import load_settings
 _SETTINGS = load_settings(variables=False)  # parse-time defaults only; tasks read the live settings
 BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", group="model")
 
-# The provider's wait must outlive the job: MaxRuntime (or spot MaxWait, up to 3 x 24 h) + margins.
-PRETRAIN_TIMEOUT = timedelta(hours=3 * 24 + 2)
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 PARAMS = {
@@ -104,6 +103,14 @@ PARAMS = {
                                description="AWS PyTorch training image tag; {device} becomes gpu or cpu."),
     "poll_seconds": Param(60, type="integer", minimum=1, maximum=600, description="Seconds between job status polls."),
 }
+
+# The task must outlive the longest job the form allows: MaxRuntime or, with spot, MaxWaitTime (their form
+# maxima), plus what happens outside it (provisioning, download, upload: the operator's wait margin) and an
+# hour of polling slack. Derived, so raising a maximum above can never leave the task killing a legal job.
+PRETRAIN_TIMEOUT = timedelta(
+    hours=max(PARAMS["max_runtime_hours"].schema["maximum"], PARAMS["spot_max_wait_hours"].schema["maximum"]),
+    seconds=START_AND_UPLOAD_MARGIN_S + 3600,
+)
 
 
 @dag(
