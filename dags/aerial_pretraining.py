@@ -238,6 +238,7 @@ def aerial_pretraining():
         """A model package version (PendingManualApproval) in the group; a retry finds the one it made."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
+        from orchard.aerial_pretraining.promotion import find_run_package
         from orchard.aerial_pretraining.requests import pytorch_image
 
         settings = load_settings()
@@ -245,12 +246,11 @@ def aerial_pretraining():
         group = params["model_package_group"]
         model_url = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
         hook.create_model_package_group(group, "DINO ViT backbones pretrained on aerial imagery (orchard aerial_pretraining)")
-        for package in hook.conn.list_model_packages(ModelPackageGroupName=group).get("ModelPackageSummaryList", []):
-            described = hook.conn.describe_model_package(ModelPackageName=package["ModelPackageArn"])
-            if described.get("CustomerMetadataProperties", {}).get("run_id") == run_id:
-                outcome = {"promoted": True, "model_package_arn": package["ModelPackageArn"], "reused": True}
-                ti.xcom_push(key="promotion", value={**ti.xcom_pull(task_ids="promotion_gate", key="promotion"), **outcome})
-                return outcome
+        existing = find_run_package(hook.conn, group, run_id)  # every page: a retry must not register twice
+        if existing:
+            outcome = {"promoted": True, "model_package_arn": existing, "reused": True}
+            ti.xcom_push(key="promotion", value={**ti.xcom_pull(task_ids="promotion_gate", key="promotion"), **outcome})
+            return outcome
         arn = hook.conn.create_model_package(
             ModelPackageGroupName=group,
             ModelPackageDescription=f"{params['arch']}/{params['patch_size']} DINO; test mAP {evaluation['new_mAP']:.4f} vs baseline {evaluation['baseline_mAP']:.4f}",
