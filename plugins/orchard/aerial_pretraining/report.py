@@ -34,20 +34,41 @@ def read_history(s3, pretrained: dict) -> list[dict]:
         return []
 
 
-def cost_lines(prepared: dict, pretrained: dict, probes: list[dict], settings, params: dict) -> list[dict]:
-    """One cost line per job of the run: instance type x count x the billable seconds AWS reports."""
+def job_attempts(base: str, describe) -> list[dict]:
+    """Every attempt a task started under `base` (`base`, `base-r2`, ...: orchard's retry naming), oldest first."""
+    from orchard.operators.sagemaker_job_retry import attempt_name, latest_attempt
+
+    count, _ = latest_attempt(base, describe)
+    return [describe(attempt_name(base, attempt)) for attempt in range(1, count + 1)]
+
+
+def cost_lines(run_id: str, settings, params: dict, hook=None) -> list[dict]:
+    """One cost line per job ATTEMPT of the run: instance type x count x the billable seconds AWS reports.
+
+    A task retry after a failed or stopped job starts a new job (`<name>-r2`): the failed one billed its
+    instances too, so every attempt is a line, not only the one the XCom holds. A managed-spot job restarted
+    after an interruption is still one job: its BillableTimeInSeconds covers all of its runs ("Managed Spot
+    Training", https://docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training.html).
+    """
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-    # The XCom copy has its times as repr() strings: ask SageMaker for the real ones.
-    processing = SageMakerHook(aws_conn_id=settings.aws_conn_id).describe_processing_job(prepared["Processing"]["ProcessingJobName"])
-    start, end = processing.get("ProcessingStartTime"), processing.get("ProcessingEndTime")
-    lines = [{"job": processing["ProcessingJobName"], "service": "sagemaker", "instance_type": params["prepare_instance_type"],
-              "instance_count": 1, "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0}]
-    for job in [pretrained["Training"], *(p["Training"] for p in probes)]:
-        # AWS: BillableTimeInSeconds is per instance (spot discount already applied) x InstanceCount.
-        lines.append({"job": job["TrainingJobName"], "service": "sagemaker", "instance_type": job["ResourceConfig"]["InstanceType"],
-                      "instance_count": job["ResourceConfig"]["InstanceCount"],
-                      "billable_seconds": job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0})
+    from orchard.aerial_pretraining.requests import job_name
+
+    hook = hook or SageMakerHook(aws_conn_id=settings.aws_conn_id)
+    lines = []
+    for processing in job_attempts(job_name("sagemaker_processing_job", run_id, "prepare"), hook.describe_processing_job):
+        # Processing jobs report no billable time: their instances bill from start to end.
+        start, end = processing.get("ProcessingStartTime"), processing.get("ProcessingEndTime")
+        cluster = processing["ProcessingResources"]["ClusterConfig"]
+        lines.append({"job": processing["ProcessingJobName"], "service": "sagemaker", "instance_type": cluster["InstanceType"],
+                      "instance_count": cluster["InstanceCount"],
+                      "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0})
+    for suffix in ("pretrain", "probe-aerial-dino", "probe-baseline"):
+        for job in job_attempts(job_name("sagemaker_training_job", run_id, suffix), hook.describe_training_job):
+            # AWS: BillableTimeInSeconds is per instance (spot discount already applied) x InstanceCount.
+            lines.append({"job": job["TrainingJobName"], "service": "sagemaker", "instance_type": job["ResourceConfig"]["InstanceType"],
+                          "instance_count": job["ResourceConfig"]["InstanceCount"],
+                          "billable_seconds": job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0})
     return [{**line, "region": settings.region} for line in lines]
 
 
@@ -88,5 +109,5 @@ def build_report(run_id, settings, params, prepared, pretrained, probes, evaluat
     report.add_console_link("sagemaker_training_job", pretrained["Training"]["TrainingJobName"], region)
     for probe in probes:
         report.add_console_link("sagemaker_training_job", probe["Training"]["TrainingJobName"], region)
-    report.add_cost(cost_lines(prepared, pretrained, probes, settings, params))
+    report.add_cost(cost_lines(run_id, settings, params))
     return report
