@@ -34,6 +34,81 @@ def read_history(s3, pretrained: dict) -> list[dict]:
         return []
 
 
+# SageMaker's instance metrics of training jobs ("Amazon SageMaker AI metrics in Amazon CloudWatch", job metrics:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html): namespace, one `Host` dimension
+# `<job>/algo-<n>` per instance, 1-minute data; GPU and CPU utilization are summed over devices / cores.
+METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+INSTANCE_METRICS = ("GPUUtilization", "GPUMemoryUtilization", "CPUUtilization", "MemoryUtilization")
+
+
+def metrics_period(start, end, now) -> int:
+    """60 s (SageMaker's resolution); 10 s for a job under 10 min that started < 3 h ago (GetMetricData only
+    serves sub-minute periods for data under 3 h old), so a short job still shows a curve."""
+    from datetime import timedelta
+
+    return 10 if end - start < timedelta(minutes=10) and now - start < timedelta(hours=3) else 60
+
+
+def read_instance_metrics(cloudwatch, job: dict) -> dict[str, dict[str, tuple[list, list]]]:
+    """{metric: {host: (timestamps, values)}} of a training job, from CloudWatch; metrics without data are left out.
+
+    `job` is DescribeTrainingJob's answer (real datetimes, not the XCom's strings).
+    """
+    from datetime import datetime, timedelta, timezone
+
+    name, count = job["TrainingJobName"], job["ResourceConfig"]["InstanceCount"]
+    now = datetime.now(timezone.utc)
+    start = job.get("TrainingStartTime") or job["CreationTime"]
+    end = job.get("TrainingEndTime") or now
+    period = metrics_period(start, end, now)
+    hosts = [f"{name}/algo-{n}" for n in range(1, count + 1)]
+    queries, keys = [], {}
+    for i, metric in enumerate(INSTANCE_METRICS):
+        for j, host in enumerate(hosts):
+            keys[f"m{i}h{j}"] = (metric, host)
+            queries.append({"Id": f"m{i}h{j}", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": METRICS_NAMESPACE, "MetricName": metric,
+                           "Dimensions": [{"Name": "Host", "Value": host}]},
+                "Period": period, "Stat": "Average"}})
+    series: dict[str, dict[str, tuple[list, list]]] = {}
+    pages = cloudwatch.get_paginator("get_metric_data").paginate(
+        MetricDataQueries=queries, StartTime=start - timedelta(seconds=period), EndTime=end + timedelta(seconds=period),
+        ScanBy="TimestampAscending")
+    for page in pages:
+        for result in page["MetricDataResults"]:
+            if result["Values"]:
+                metric, host = keys[result["Id"]]
+                times, values = series.setdefault(metric, {}).setdefault(host, ([], []))
+                for timestamp, value in sorted(zip(result["Timestamps"], result["Values"])):
+                    times.append(timestamp)
+                    values.append(value)
+    return series
+
+
+def add_instance_metrics(report, series: dict[str, dict[str, tuple[list, list]]], job_name: str) -> None:
+    """One panel per metric with data (a line per host); the caption names the metrics that had none."""
+    from orchard.reports import new_figure
+
+    missing = [m for m in INSTANCE_METRICS if m not in series]
+    absent = (f" No data for {', '.join(missing)}: a CPU instance, or the local sandbox (no GPU), publishes none."
+              if missing else "")
+    if not series:
+        report.add_text(f"No instance metrics in CloudWatch `{METRICS_NAMESPACE}` for `{job_name}`.{absent}")
+        return
+    fig = new_figure(figsize=(7, 2.4 * len(series)))
+    for index, (metric, hosts) in enumerate(series.items(), start=1):
+        axis = fig.add_subplot(len(series), 1, index)
+        for host, (times, values) in hosts.items():
+            start = times[0]
+            axis.plot([(t - start).total_seconds() / 60 for t in times], values, marker=".", label=host.rsplit("/", 1)[1])
+        axis.set(ylabel=f"{metric} (%)")
+        axis.legend(fontsize=7)
+    axis.set(xlabel="minutes since the first data point")
+    fig.tight_layout()
+    report.add_figure("instance_metrics", fig, f"Pretraining job instance metrics from CloudWatch `{METRICS_NAMESPACE}` "
+                                               f"(Host `{job_name}/algo-N`; GPU and CPU summed over devices / cores).{absent}")
+
+
 def job_attempts(base: str, describe) -> list[dict]:
     """Every attempt a task started under `base` (`base`, `base-r2`, ...: orchard's retry naming), oldest first."""
     from orchard.operators.sagemaker_job_retry import attempt_name, latest_attempt
@@ -93,6 +168,7 @@ def build_report(run_id, settings, params, prepared, pretrained, probes, evaluat
         axis.plot([h["epoch"] + 1 for h in history], [h["loss"] for h in history], marker="o")
         axis.set(xlabel="epoch", ylabel="DINO loss (train)", title="Pretraining loss")
         report.add_figure("loss_curve", fig, "Mean DINO loss per epoch")
+    add_pretrain_instance_metrics(report, settings, pretrained)
     labels = list(new["per_class_AP"])
     fig = new_figure(figsize=(8, 6))
     axis = fig.add_subplot()
@@ -111,3 +187,21 @@ def build_report(run_id, settings, params, prepared, pretrained, probes, evaluat
         report.add_console_link("sagemaker_training_job", probe["Training"]["TrainingJobName"], region)
     report.add_cost(cost_lines(run_id, settings, params))
     return report
+
+
+def add_pretrain_instance_metrics(report, settings, pretrained: dict) -> None:
+    """The pretraining job's GPU / CPU / memory utilization (CloudWatch) in the report; a failure to read
+    them is said in the report instead of failing it."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    name = pretrained["Training"]["TrainingJobName"]
+    job = SageMakerHook(aws_conn_id=settings.aws_conn_id).describe_training_job(name)
+    cloudwatch = AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="cloudwatch").get_conn()
+    try:
+        series = read_instance_metrics(cloudwatch, job)
+    except (BotoCoreError, ClientError) as error:  # e.g. no cloudwatch:GetMetricData on the role
+        report.add_text(f"Instance metrics of `{name}` unavailable: {error}")
+        return
+    add_instance_metrics(report, series, name)
