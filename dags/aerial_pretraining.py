@@ -249,7 +249,8 @@ def aerial_pretraining():
         existing = find_run_package(hook.conn, group, run_id)  # every page: a retry must not register twice
         if existing:
             outcome = {"promoted": True, "model_package_arn": existing, "reused": True}
-            ti.xcom_push(key="promotion", value={**ti.xcom_pull(task_ids="promotion_gate", key="promotion"), **outcome})
+            gate = ti.xcom_pull(task_ids="promotion_gate", key="promotion")
+            ti.xcom_push(key="promotion", value={**gate, **outcome})
             return outcome
         arn = hook.conn.create_model_package(
             ModelPackageGroupName=group,

@@ -1,4 +1,4 @@
-"""local_aws.instance_metrics: a training job's CPU / memory, measured from /proc, in CloudWatch as SageMaker puts them."""
+"""instance_metrics: a training job's CPU / memory from /proc, in CloudWatch as SageMaker has them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from moto import mock_aws
 
 from local_aws import instance_metrics
 
-BUSY = "import time\nblob = bytearray(64 * 1024 * 1024)\nend = time.time() + 30\nwhile time.time() < end: pass\n"
+BUSY = ("import time\nblob = bytearray(64 * 1024 * 1024)\nend = time.time() + 30\n"
+        "while time.time() < end: pass\n")
 
 
 @pytest.fixture
@@ -53,7 +54,8 @@ def test_no_process_no_sample():
 def test_published_under_sagemakers_namespace_and_host_dimension():
     with mock_aws():
         account = "123456789012"
-        instance_metrics.put(account, "us-east-1", "job-a", {"CPUUtilization": 150.0, "MemoryUtilization": 12.5})
+        values = {"CPUUtilization": 150.0, "MemoryUtilization": 12.5}
+        instance_metrics.put(account, "us-east-1", "job-a", values)
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
         listed = cloudwatch.list_metrics(Namespace="/aws/sagemaker/TrainingJobs")["Metrics"]
         assert {(m["MetricName"], m["Dimensions"][0]["Value"]) for m in listed} == {
@@ -62,6 +64,7 @@ def test_published_under_sagemakers_namespace_and_host_dimension():
         data = cloudwatch.get_metric_data(
             MetricDataQueries=[{"Id": "cpu", "MetricStat": {"Metric": {
                 "Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": "CPUUtilization",
-                "Dimensions": [{"Name": "Host", "Value": "job-a/algo-1"}]}, "Period": 60, "Stat": "Average"}}],
+                "Dimensions": [{"Name": "Host", "Value": "job-a/algo-1"}]},
+                "Period": 60, "Stat": "Average"}}],
             StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1))
         assert data["MetricDataResults"][0]["Values"] == [150.0]

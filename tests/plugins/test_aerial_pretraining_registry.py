@@ -10,14 +10,15 @@ from orchard.aerial_pretraining.promotion import find_run_package
 
 GROUP = "aerial-dino-vit"
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311"
 
 
 def _register(client, run_id: str) -> str:
     return client.create_model_package(
         ModelPackageGroupName=GROUP, ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={"Containers": [{"Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
-                                                "ModelDataUrl": "s3://b/model.tar.gz"}],
-                                "SupportedContentTypes": ["application/x-npy"], "SupportedResponseMIMETypes": ["application/json"]},
+        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://b/model.tar.gz"}],
+                                "SupportedContentTypes": ["application/x-npy"],
+                                "SupportedResponseMIMETypes": ["application/json"]},
         CustomerMetadataProperties={"run_id": run_id},
     )["ModelPackageArn"]
 
@@ -57,7 +58,7 @@ def _first_page_only(client, run_id):  # the pre-issue-12 check, for the record 
 
 
 def test_the_first_page_alone_misses_a_package(client):
-    for n in range(105):  # ListModelPackages' default order is CreationTime ascending: the newest is on page 2
+    for n in range(105):  # ListModelPackages' default order: CreationTime ascending, the newest on page 2
         _register(client, f"other-{n}")
     mine = _register(client, RUN_ID)
     assert _first_page_only(client, RUN_ID) is None

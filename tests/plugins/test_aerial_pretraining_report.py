@@ -27,7 +27,8 @@ class _SageMaker:
 
     def _describe(self, name: str) -> dict:
         if name not in self.jobs:
-            raise ClientError({"Error": {"Code": "ValidationException", "Message": f"Could not find job {name}"}}, "Describe")
+            error = {"Error": {"Code": "ValidationException", "Message": f"Could not find job {name}"}}
+            raise ClientError(error, "Describe")
         return self.jobs[name]
 
     describe_training_job = describe_processing_job = _describe
@@ -41,8 +42,9 @@ def _training(name: str, seconds: int, instance_type="ml.p3.16xlarge", count=1) 
 def _jobs(pretrain_attempts: list[int]) -> dict[str, dict]:
     prepare = job_name("sagemaker_processing_job", RUN_ID, "prepare")
     start = datetime(2026, 11, 21, 10)
-    jobs = {prepare: {"ProcessingJobName": prepare, "ProcessingStartTime": start, "ProcessingEndTime": start + timedelta(minutes=30),
-                      "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}}}
+    cluster = {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
+    jobs = {prepare: {"ProcessingJobName": prepare, "ProcessingStartTime": start,
+                      "ProcessingEndTime": start + timedelta(minutes=30), "ProcessingResources": cluster}}
     base = job_name("sagemaker_training_job", RUN_ID, "pretrain")
     for attempt, seconds in enumerate(pretrain_attempts, start=1):
         jobs[attempt_name(base, attempt)] = _training(attempt_name(base, attempt), seconds)
@@ -98,7 +100,8 @@ def test_report_plots_the_training_jobs_instance_metrics_from_cloudwatch():
                 cloudwatch.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=data)
         # another job's host, and another namespace: not this job's
         cloudwatch.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=[
-            {"MetricName": "GPUUtilization", "Value": 1.0, "Dimensions": [{"Name": "Host", "Value": "other/algo-1"}]}])
+            {"MetricName": "GPUUtilization", "Value": 1.0,
+             "Dimensions": [{"Name": "Host", "Value": "other/algo-1"}]}])
         series = read_instance_metrics(cloudwatch, job)
 
     assert set(series) == {"GPUUtilization", "CPUUtilization"}  # nothing put for memory: left out

@@ -19,7 +19,8 @@ def find_run_package(client, group: str, run_id: str) -> str | None:
     """The ARN of the model package this run already registered in `group`, or None.
 
     ListModelPackages returns at most MaxResults (1-100) summaries per call and a NextToken for the rest
-    ("ListModelPackages", https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ListModelPackages.html):
+    ("ListModelPackages",
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ListModelPackages.html):
     every page is read, newest first, so a retry of register_model never registers the run twice.
     """
     pages = client.get_paginator("list_model_packages").paginate(

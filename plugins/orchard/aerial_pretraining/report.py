@@ -34,9 +34,9 @@ def read_history(s3, pretrained: dict) -> list[dict]:
         return []
 
 
-# SageMaker's instance metrics of training jobs ("Amazon SageMaker AI metrics in Amazon CloudWatch", job metrics:
-# https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html): namespace, one `Host` dimension
-# `<job>/algo-<n>` per instance, 1-minute data; GPU and CPU utilization are summed over devices / cores.
+# Training jobs' instance metrics ("Amazon SageMaker AI metrics in Amazon CloudWatch", job metrics:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html): namespace, one `Host`
+# dimension `<job>/algo-<n>` per instance, 1-minute data; GPU and CPU utilization summed over devices / cores.
 METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 INSTANCE_METRICS = ("GPUUtilization", "GPUMemoryUtilization", "CPUUtilization", "MemoryUtilization")
 
@@ -50,7 +50,7 @@ def metrics_period(start, end, now) -> int:
 
 
 def read_instance_metrics(cloudwatch, job: dict) -> dict[str, dict[str, tuple[list, list]]]:
-    """{metric: {host: (timestamps, values)}} of a training job, from CloudWatch; metrics without data are left out.
+    """{metric: {host: (timestamps, values)}} of a training job from CloudWatch (metrics with data only).
 
     `job` is DescribeTrainingJob's answer (real datetimes, not the XCom's strings).
     """
@@ -72,8 +72,8 @@ def read_instance_metrics(cloudwatch, job: dict) -> dict[str, dict[str, tuple[li
                 "Period": period, "Stat": "Average"}})
     series: dict[str, dict[str, tuple[list, list]]] = {}
     pages = cloudwatch.get_paginator("get_metric_data").paginate(
-        MetricDataQueries=queries, StartTime=start - timedelta(seconds=period), EndTime=end + timedelta(seconds=period),
-        ScanBy="TimestampAscending")
+        MetricDataQueries=queries, StartTime=start - timedelta(seconds=period),
+        EndTime=end + timedelta(seconds=period), ScanBy="TimestampAscending")
     for page in pages:
         for result in page["MetricDataResults"]:
             if result["Values"]:
@@ -90,8 +90,8 @@ def add_instance_metrics(report, series: dict[str, dict[str, tuple[list, list]]]
     from orchard.reports import new_figure
 
     missing = [m for m in INSTANCE_METRICS if m not in series]
-    absent = (f" No data for {', '.join(missing)}: a CPU instance, or the local sandbox (no GPU), publishes none."
-              if missing else "")
+    absent = (f" No data for {', '.join(missing)}: a CPU instance, or the local sandbox (no GPU), "
+              "publishes none." if missing else "")
     if not series:
         report.add_text(f"No instance metrics in CloudWatch `{METRICS_NAMESPACE}` for `{job_name}`.{absent}")
         return
@@ -100,17 +100,19 @@ def add_instance_metrics(report, series: dict[str, dict[str, tuple[list, list]]]
         axis = fig.add_subplot(len(series), 1, index)
         for host, (times, values) in hosts.items():
             start = times[0]
-            axis.plot([(t - start).total_seconds() / 60 for t in times], values, marker=".", label=host.rsplit("/", 1)[1])
+            minutes = [(t - start).total_seconds() / 60 for t in times]
+            axis.plot(minutes, values, marker=".", label=host.rsplit("/", 1)[1])
         axis.set(ylabel=f"{metric} (%)")
         axis.legend(fontsize=7)
     axis.set(xlabel="minutes since the first data point")
     fig.tight_layout()
-    report.add_figure("instance_metrics", fig, f"Pretraining job instance metrics from CloudWatch `{METRICS_NAMESPACE}` "
-                                               f"(Host `{job_name}/algo-N`; GPU and CPU summed over devices / cores).{absent}")
+    report.add_figure("instance_metrics", fig,
+                      f"Pretraining job instance metrics from CloudWatch `{METRICS_NAMESPACE}` (Host "
+                      f"`{job_name}/algo-N`; GPU and CPU summed over devices / cores).{absent}")
 
 
 def job_attempts(base: str, describe) -> list[dict]:
-    """Every attempt a task started under `base` (`base`, `base-r2`, ...: orchard's retry naming), oldest first."""
+    """Every attempt a task started under `base` (`base`, `base-r2`, ...: orchard's retries), oldest first."""
     from orchard.operators.sagemaker_job_retry import attempt_name, latest_attempt
 
     count, _ = latest_attempt(base, describe)
@@ -131,19 +133,23 @@ def cost_lines(run_id: str, settings, params: dict, hook=None) -> list[dict]:
 
     hook = hook or SageMakerHook(aws_conn_id=settings.aws_conn_id)
     lines = []
-    for processing in job_attempts(job_name("sagemaker_processing_job", run_id, "prepare"), hook.describe_processing_job):
+    prepare = job_name("sagemaker_processing_job", run_id, "prepare")
+    for processing in job_attempts(prepare, hook.describe_processing_job):
         # Processing jobs report no billable time: their instances bill from start to end.
         start, end = processing.get("ProcessingStartTime"), processing.get("ProcessingEndTime")
         cluster = processing["ProcessingResources"]["ClusterConfig"]
-        lines.append({"job": processing["ProcessingJobName"], "service": "sagemaker", "instance_type": cluster["InstanceType"],
-                      "instance_count": cluster["InstanceCount"],
+        lines.append({"job": processing["ProcessingJobName"], "service": "sagemaker",
+                      "instance_type": cluster["InstanceType"], "instance_count": cluster["InstanceCount"],
                       "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0})
     for suffix in ("pretrain", "probe-aerial-dino", "probe-baseline"):
-        for job in job_attempts(job_name("sagemaker_training_job", run_id, suffix), hook.describe_training_job):
+        base = job_name("sagemaker_training_job", run_id, suffix)
+        for job in job_attempts(base, hook.describe_training_job):
             # AWS: BillableTimeInSeconds is per instance (spot discount already applied) x InstanceCount.
-            lines.append({"job": job["TrainingJobName"], "service": "sagemaker", "instance_type": job["ResourceConfig"]["InstanceType"],
+            billable = job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0
+            lines.append({"job": job["TrainingJobName"], "service": "sagemaker",
+                          "instance_type": job["ResourceConfig"]["InstanceType"],
                           "instance_count": job["ResourceConfig"]["InstanceCount"],
-                          "billable_seconds": job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0})
+                          "billable_seconds": billable})
     return [{**line, "region": settings.region} for line in lines]
 
 

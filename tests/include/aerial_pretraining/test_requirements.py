@@ -49,6 +49,6 @@ def test_script_mode_requirements_do_not_replace_the_images_framework_or_package
 
 
 def test_the_prepare_image_still_installs_torch_and_numpy():
-    # include/aerial_pretraining/Dockerfile builds from python:3.11-slim: it adds what the framework image has.
+    # include/aerial_pretraining/Dockerfile builds from python:3.11-slim: it adds what the PyTorch image has.
     dockerfile = (ROOT / "include" / "aerial_pretraining" / "Dockerfile").read_text()
     assert re.search(r"RUN pip install .*torch==[\d.]+ .*numpy==[\d.]+ .*-r requirements.txt", dockerfile)
