@@ -21,7 +21,9 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
 6. `evaluate`: test-split macro / micro / per-class AP of both → `evaluation.json`.
 7. `promotion_gate` → `register_model` (model package, PendingManualApproval) or `not_promoted`; the run
    succeeds either way and the outcome is in XCom `promotion` and the report.
-8. `publish_report`: loss curve, mAP table, per-class AP bars, console links, cost estimate (XCom `report_uri`);
+8. `publish_report`: loss curve, mAP table, per-class AP bars, the pretraining job's GPU / CPU / memory
+   utilization (CloudWatch `/aws/sagemaker/TrainingJobs`), console links, cost estimate of every job attempt
+   (XCom `report_uri`);
    updates Asset `aerial_pretraining.backbone`.
 9. `stop_jobs_left_running` (teardown, runs whatever failed): stops any job of this run still in progress.
 
@@ -35,7 +37,7 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
 managed spot usually saves 60–70 %. Each run's report has its own estimate.
 
 **IAM**: `include/iam/aerial_pretraining.json` (Airflow's role: SageMaker jobs and model registry, S3,
-CloudWatch Logs, `iam:PassRole` to SageMaker only) and `include/iam/aerial_pretraining_execution_role.json`
+CloudWatch Logs, `cloudwatch:GetMetricData` for the report, `iam:PassRole` to SageMaker only) and `include/iam/aerial_pretraining_execution_role.json`
 (the role the jobs assume).
 """
 
