@@ -11,8 +11,9 @@ frequency while the job runs, among them
 Here the "instance" is the job's processes on this machine (found by the TRAINING_JOB_NAME their
 environment carries, children included, read from /proc: no psutil in the sandbox's environment). CPU and
 memory are measured and published; the sandbox has no GPU, so it publishes no GPU metric (a report must
-cope with their absence, as it must on a CPU instance). Samples come every `SAMPLE_PERIOD_S` seconds
-(ORCHARD_INSTANCE_METRICS_PERIOD_S; AWS: 60 s), so that the short jobs of the demo have points too.
+cope with their absence, as it must on a CPU instance). The processes are sampled every second and a
+point (the mean) is put every `SAMPLE_PERIOD_S` seconds (ORCHARD_INSTANCE_METRICS_PERIOD_S; AWS: 60 s) and
+when they end, so that the short jobs of the demo have points too.
 """
 
 from __future__ import annotations
@@ -112,17 +113,24 @@ def put(account_id: str, region: str, job_name: str, values: dict[str, float], h
 
 def publish_while(running: Callable[[], bool], account_id: str, region: str, job_name: str,
                   period_s: float | None = None) -> threading.Thread:
-    """Sample the job's processes and put their metrics every period while `running()` (a daemon thread)."""
+    """While `running()`: sample the job's processes every second and put the period's mean every period,
+    and what is left when its processes end, so a job shorter than a period still has a point."""
     period = SAMPLE_PERIOD_S if period_s is None else period_s
 
     def loop() -> None:
-        sampler, stop = Sampler(job_name), threading.Event()
+        import time
+
+        sampler, tick, samples, published = Sampler(job_name), threading.Event(), [], time.monotonic()
         while running():
-            stop.wait(period)
+            tick.wait(min(1.0, period))
             try:
                 values = sampler.sample()
                 if values:
-                    put(account_id, region, job_name, values)
+                    samples.append(values)
+                if samples and (values is None or time.monotonic() - published >= period):
+                    put(account_id, region, job_name,
+                        {name: round(sum(v[name] for v in samples) / len(samples), 3) for name in samples[0]})
+                    samples, published = [], time.monotonic()
             except Exception:  # metrics never fail the job
                 log.exception("instance metrics of %s", job_name)
 

@@ -68,3 +68,18 @@ def test_published_under_sagemakers_namespace_and_host_dimension():
                 "Period": 60, "Stat": "Average"}}],
             StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1))
         assert data["MetricDataResults"][0]["Values"] == [150.0]
+
+
+def test_a_job_shorter_than_the_period_still_gets_a_point():
+    name = f"metrics-short-{os.getpid()}-{time.monotonic_ns()}"
+    short = "import time\nend = time.time() + 2.5\nwhile time.time() < end: pass\n"
+    with mock_aws():
+        done = False
+        thread = instance_metrics.publish_while(lambda: not done, "123456789012", "us-east-1", name, period_s=60)
+        subprocess.run([sys.executable, "-c", short], env={**os.environ, "TRAINING_JOB_NAME": name}, check=True)
+        time.sleep(2.5)  # the sampler notices the processes are gone and puts what it has
+        done = True
+        thread.join(timeout=5)
+        listed = boto3.client("cloudwatch", region_name="us-east-1").list_metrics(
+            Namespace="/aws/sagemaker/TrainingJobs", Dimensions=[{"Name": "Host", "Value": f"{name}/algo-1"}])
+        assert {m["MetricName"] for m in listed["Metrics"]} == {"CPUUtilization", "MemoryUtilization"}
