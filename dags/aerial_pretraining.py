@@ -21,7 +21,9 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
 6. `evaluate`: test-split macro / micro / per-class AP of both → `evaluation.json`.
 7. `promotion_gate` → `register_model` (model package, PendingManualApproval) or `not_promoted`; the run
    succeeds either way and the outcome is in XCom `promotion` and the report.
-8. `publish_report`: loss curve, mAP table, per-class AP bars, console links, cost estimate (XCom `report_uri`);
+8. `publish_report`: loss curve, mAP table, per-class AP bars, the pretraining job's GPU / CPU / memory
+   utilization (CloudWatch `/aws/sagemaker/TrainingJobs`), console links, cost estimate of every job attempt
+   (XCom `report_uri`);
    updates Asset `aerial_pretraining.backbone`.
 9. `stop_jobs_left_running` (teardown, runs whatever failed): stops any job of this run still in progress.
 
@@ -35,7 +37,7 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
 managed spot usually saves 60–70 %. Each run's report has its own estimate.
 
 **IAM**: `include/iam/aerial_pretraining.json` (Airflow's role: SageMaker jobs and model registry, S3,
-CloudWatch Logs, `iam:PassRole` to SageMaker only) and `include/iam/aerial_pretraining_execution_role.json`
+CloudWatch Logs, `cloudwatch:GetMetricData` for the report, `iam:PassRole` to SageMaker only) and `include/iam/aerial_pretraining_execution_role.json`
 (the role the jobs assume).
 """
 
@@ -49,6 +51,7 @@ from airflow.sdk import Asset, Param, chain, dag, task
 from orchard import naming
 from orchard.aerial_pretraining import DAG_ID
 from orchard.aerial_pretraining.instances import CPU_INSTANCES, GPUS
+from orchard.operators.sagemaker_job_retry import START_AND_UPLOAD_MARGIN_S
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
 from orchard.settings import load_settings
@@ -56,8 +59,6 @@ from orchard.settings import load_settings
 _SETTINGS = load_settings(variables=False)  # parse-time defaults only; tasks read the live settings
 BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", group="model")
 
-# The provider's wait must outlive the job: MaxRuntime (or spot MaxWait, up to 3 x 24 h) + margins.
-PRETRAIN_TIMEOUT = timedelta(hours=3 * 24 + 2)
 S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
 
 PARAMS = {
@@ -104,6 +105,14 @@ PARAMS = {
                                description="AWS PyTorch training image tag; {device} becomes gpu or cpu."),
     "poll_seconds": Param(60, type="integer", minimum=1, maximum=600, description="Seconds between job status polls."),
 }
+
+# The task must outlive the longest job the form allows: MaxRuntime or, with spot, MaxWaitTime (their form
+# maxima), plus what happens outside it (provisioning, download, upload: the operator's wait margin) and an
+# hour of polling slack. Derived, so raising a maximum above can never leave the task killing a legal job.
+PRETRAIN_TIMEOUT = timedelta(
+    hours=max(PARAMS["max_runtime_hours"].schema["maximum"], PARAMS["spot_max_wait_hours"].schema["maximum"]),
+    seconds=START_AND_UPLOAD_MARGIN_S + 3600,
+)
 
 
 @dag(
@@ -231,6 +240,7 @@ def aerial_pretraining():
         """A model package version (PendingManualApproval) in the group; a retry finds the one it made."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
+        from orchard.aerial_pretraining.promotion import find_run_package
         from orchard.aerial_pretraining.requests import pytorch_image
 
         settings = load_settings()
@@ -238,12 +248,12 @@ def aerial_pretraining():
         group = params["model_package_group"]
         model_url = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
         hook.create_model_package_group(group, "DINO ViT backbones pretrained on aerial imagery (orchard aerial_pretraining)")
-        for package in hook.conn.list_model_packages(ModelPackageGroupName=group).get("ModelPackageSummaryList", []):
-            described = hook.conn.describe_model_package(ModelPackageName=package["ModelPackageArn"])
-            if described.get("CustomerMetadataProperties", {}).get("run_id") == run_id:
-                outcome = {"promoted": True, "model_package_arn": package["ModelPackageArn"], "reused": True}
-                ti.xcom_push(key="promotion", value={**ti.xcom_pull(task_ids="promotion_gate", key="promotion"), **outcome})
-                return outcome
+        existing = find_run_package(hook.conn, group, run_id)  # every page: a retry must not register twice
+        if existing:
+            outcome = {"promoted": True, "model_package_arn": existing, "reused": True}
+            gate = ti.xcom_pull(task_ids="promotion_gate", key="promotion")
+            ti.xcom_push(key="promotion", value={**gate, **outcome})
+            return outcome
         arn = hook.conn.create_model_package(
             ModelPackageGroupName=group,
             ModelPackageDescription=f"{params['arch']}/{params['patch_size']} DINO; test mAP {evaluation['new_mAP']:.4f} vs baseline {evaluation['baseline_mAP']:.4f}",

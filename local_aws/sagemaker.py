@@ -33,7 +33,7 @@ from moto.sagemaker import models as moto_sm
 from moto.sagemaker import responses as moto_sm_responses
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 
-from local_aws import containers, images, jobs, s3io
+from local_aws import containers, images, instance_metrics, jobs, s3io
 from local_aws.cloudwatch import PROCESSING_GROUP, TRAINING_GROUP, TRANSFORM_GROUP, LogStream
 from local_aws.process import Outcome, container_path, run_process
 
@@ -218,6 +218,7 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
             container = _byo_container(image, env, tail)
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds")
         self._checkpoint_dir()  # its mount point exists before the job starts
+        instance_metrics.publish_for(self)  # CPU / memory in CloudWatch while the job runs, as SageMaker does
         outcome = run_process(
             container.argv,
             cwd=container.cwd,

@@ -105,7 +105,13 @@ def test_promoted_when_the_gate_passes(demo, airflow_db, inline_triggers, capfd)
     report = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert "**PROMOTED**" in report and "Estimated cost" in report and "loss_curve.png" in report
     figures = s3.list_objects_v2(Bucket=bucket, Prefix=key.rsplit("/", 1)[0] + "/figures/")["Contents"]
-    assert {Path(o["Key"]).name for o in figures} == {"loss_curve.png", "per_class_ap.png"}
+    assert {Path(o["Key"]).name for o in figures} == {"loss_curve.png", "per_class_ap.png", "instance_metrics.png"}
+    # the sandbox published the pretraining job's CPU / memory as SageMaker does (no GPU here: none of those)
+    host = f"{pretrained['TrainingJobName']}/algo-1"
+    listed = boto3.client("cloudwatch").list_metrics(Namespace="/aws/sagemaker/TrainingJobs",
+                                                     Dimensions=[{"Name": "Host", "Value": host}])["Metrics"]
+    assert {m["MetricName"] for m in listed} == {"CPUUtilization", "MemoryUtilization"}
+    assert "No data for GPUUtilization, GPUMemoryUtilization" in report
 
 
 def test_not_promoted_is_a_successful_run_with_a_clear_outcome(demo, airflow_db, capfd):
@@ -140,7 +146,7 @@ def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["validate_inputs"] == "failed" and states["prepare_dataset"] != "success"
-    assert "missing s3://orchard-data/aerial_pretraining/bigearthnet-s2/val.csv" in task_log
+    assert f"missing s3://{settings.data_bucket}/aerial_pretraining/bigearthnet-s2/val.csv" in task_log
     assert f"baseline checkpoint s3://{settings.artifacts_bucket}/nope/dino.pth does not exist" in task_log
     assert "spot_max_wait_hours (1) must be >= max_runtime_hours (2)" in task_log
     assert (f"s3://{settings.artifacts_bucket}/job-code/{settings.image_tag}/aerial_pretraining/manifest.json "

@@ -34,20 +34,122 @@ def read_history(s3, pretrained: dict) -> list[dict]:
         return []
 
 
-def cost_lines(prepared: dict, pretrained: dict, probes: list[dict], settings, params: dict) -> list[dict]:
-    """One cost line per job of the run: instance type x count x the billable seconds AWS reports."""
+# Training jobs' instance metrics ("Amazon SageMaker AI metrics in Amazon CloudWatch", job metrics:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html): namespace, one `Host`
+# dimension `<job>/algo-<n>` per instance, 1-minute data; GPU and CPU utilization summed over devices / cores.
+METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
+INSTANCE_METRICS = ("GPUUtilization", "GPUMemoryUtilization", "CPUUtilization", "MemoryUtilization")
+
+
+def metrics_period(start, end, now) -> int:
+    """60 s (SageMaker's resolution); 10 s for a job under 10 min that started < 3 h ago (GetMetricData only
+    serves sub-minute periods for data under 3 h old), so a short job still shows a curve."""
+    from datetime import timedelta
+
+    return 10 if end - start < timedelta(minutes=10) and now - start < timedelta(hours=3) else 60
+
+
+def read_instance_metrics(cloudwatch, job: dict) -> dict[str, dict[str, tuple[list, list]]]:
+    """{metric: {host: (timestamps, values)}} of a training job from CloudWatch (metrics with data only).
+
+    `job` is DescribeTrainingJob's answer (real datetimes, not the XCom's strings).
+    """
+    from datetime import datetime, timedelta, timezone
+
+    name, count = job["TrainingJobName"], job["ResourceConfig"]["InstanceCount"]
+    now = datetime.now(timezone.utc)
+    start = job.get("TrainingStartTime") or job["CreationTime"]
+    end = job.get("TrainingEndTime") or now
+    period = metrics_period(start, end, now)
+    hosts = [f"{name}/algo-{n}" for n in range(1, count + 1)]
+    queries, keys = [], {}
+    for i, metric in enumerate(INSTANCE_METRICS):
+        for j, host in enumerate(hosts):
+            keys[f"m{i}h{j}"] = (metric, host)
+            queries.append({"Id": f"m{i}h{j}", "ReturnData": True, "MetricStat": {
+                "Metric": {"Namespace": METRICS_NAMESPACE, "MetricName": metric,
+                           "Dimensions": [{"Name": "Host", "Value": host}]},
+                "Period": period, "Stat": "Average"}})
+    series: dict[str, dict[str, tuple[list, list]]] = {}
+    pages = cloudwatch.get_paginator("get_metric_data").paginate(
+        MetricDataQueries=queries, StartTime=start - timedelta(seconds=period),
+        EndTime=end + timedelta(seconds=period), ScanBy="TimestampAscending")
+    for page in pages:
+        for result in page["MetricDataResults"]:
+            if result["Values"]:
+                metric, host = keys[result["Id"]]
+                times, values = series.setdefault(metric, {}).setdefault(host, ([], []))
+                for timestamp, value in sorted(zip(result["Timestamps"], result["Values"])):
+                    times.append(timestamp)
+                    values.append(value)
+    return series
+
+
+def add_instance_metrics(report, series: dict[str, dict[str, tuple[list, list]]], job_name: str) -> None:
+    """One panel per metric with data (a line per host); the caption names the metrics that had none."""
+    from orchard.reports import new_figure
+
+    missing = [m for m in INSTANCE_METRICS if m not in series]
+    absent = (f" No data for {', '.join(missing)}: a CPU instance, or the local sandbox (no GPU), "
+              "publishes none." if missing else "")
+    if not series:
+        report.add_text(f"No instance metrics in CloudWatch `{METRICS_NAMESPACE}` for `{job_name}`.{absent}")
+        return
+    fig = new_figure(figsize=(7, 2.4 * len(series)))
+    for index, (metric, hosts) in enumerate(series.items(), start=1):
+        axis = fig.add_subplot(len(series), 1, index)
+        for host, (times, values) in hosts.items():
+            start = times[0]
+            minutes = [(t - start).total_seconds() / 60 for t in times]
+            axis.plot(minutes, values, marker=".", label=host.rsplit("/", 1)[1])
+        axis.set(ylabel=f"{metric} (%)")
+        axis.legend(fontsize=7)
+    axis.set(xlabel="minutes since the first data point")
+    fig.tight_layout()
+    report.add_figure("instance_metrics", fig,
+                      f"Pretraining job instance metrics from CloudWatch `{METRICS_NAMESPACE}` (Host "
+                      f"`{job_name}/algo-N`; GPU and CPU summed over devices / cores).{absent}")
+
+
+def job_attempts(base: str, describe) -> list[dict]:
+    """Every attempt a task started under `base` (`base`, `base-r2`, ...: orchard's retries), oldest first."""
+    from orchard.operators.sagemaker_job_retry import attempt_name, latest_attempt
+
+    count, _ = latest_attempt(base, describe)
+    return [describe(attempt_name(base, attempt)) for attempt in range(1, count + 1)]
+
+
+def cost_lines(run_id: str, settings, params: dict, hook=None) -> list[dict]:
+    """One cost line per job ATTEMPT of the run: instance type x count x the billable seconds AWS reports.
+
+    A task retry after a failed or stopped job starts a new job (`<name>-r2`): the failed one billed its
+    instances too, so every attempt is a line, not only the one the XCom holds. A managed-spot job restarted
+    after an interruption is still one job: its BillableTimeInSeconds covers all of its runs ("Managed Spot
+    Training", https://docs.aws.amazon.com/sagemaker/latest/dg/model-managed-spot-training.html).
+    """
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-    # The XCom copy has its times as repr() strings: ask SageMaker for the real ones.
-    processing = SageMakerHook(aws_conn_id=settings.aws_conn_id).describe_processing_job(prepared["Processing"]["ProcessingJobName"])
-    start, end = processing.get("ProcessingStartTime"), processing.get("ProcessingEndTime")
-    lines = [{"job": processing["ProcessingJobName"], "service": "sagemaker", "instance_type": params["prepare_instance_type"],
-              "instance_count": 1, "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0}]
-    for job in [pretrained["Training"], *(p["Training"] for p in probes)]:
-        # AWS: BillableTimeInSeconds is per instance (spot discount already applied) x InstanceCount.
-        lines.append({"job": job["TrainingJobName"], "service": "sagemaker", "instance_type": job["ResourceConfig"]["InstanceType"],
-                      "instance_count": job["ResourceConfig"]["InstanceCount"],
-                      "billable_seconds": job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0})
+    from orchard.aerial_pretraining.requests import job_name
+
+    hook = hook or SageMakerHook(aws_conn_id=settings.aws_conn_id)
+    lines = []
+    prepare = job_name("sagemaker_processing_job", run_id, "prepare")
+    for processing in job_attempts(prepare, hook.describe_processing_job):
+        # Processing jobs report no billable time: their instances bill from start to end.
+        start, end = processing.get("ProcessingStartTime"), processing.get("ProcessingEndTime")
+        cluster = processing["ProcessingResources"]["ClusterConfig"]
+        lines.append({"job": processing["ProcessingJobName"], "service": "sagemaker",
+                      "instance_type": cluster["InstanceType"], "instance_count": cluster["InstanceCount"],
+                      "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0})
+    for suffix in ("pretrain", "probe-aerial-dino", "probe-baseline"):
+        base = job_name("sagemaker_training_job", run_id, suffix)
+        for job in job_attempts(base, hook.describe_training_job):
+            # AWS: BillableTimeInSeconds is per instance (spot discount already applied) x InstanceCount.
+            billable = job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0
+            lines.append({"job": job["TrainingJobName"], "service": "sagemaker",
+                          "instance_type": job["ResourceConfig"]["InstanceType"],
+                          "instance_count": job["ResourceConfig"]["InstanceCount"],
+                          "billable_seconds": billable})
     return [{**line, "region": settings.region} for line in lines]
 
 
@@ -72,6 +174,7 @@ def build_report(run_id, settings, params, prepared, pretrained, probes, evaluat
         axis.plot([h["epoch"] + 1 for h in history], [h["loss"] for h in history], marker="o")
         axis.set(xlabel="epoch", ylabel="DINO loss (train)", title="Pretraining loss")
         report.add_figure("loss_curve", fig, "Mean DINO loss per epoch")
+    add_pretrain_instance_metrics(report, settings, pretrained)
     labels = list(new["per_class_AP"])
     fig = new_figure(figsize=(8, 6))
     axis = fig.add_subplot()
@@ -88,5 +191,23 @@ def build_report(run_id, settings, params, prepared, pretrained, probes, evaluat
     report.add_console_link("sagemaker_training_job", pretrained["Training"]["TrainingJobName"], region)
     for probe in probes:
         report.add_console_link("sagemaker_training_job", probe["Training"]["TrainingJobName"], region)
-    report.add_cost(cost_lines(prepared, pretrained, probes, settings, params))
+    report.add_cost(cost_lines(run_id, settings, params))
     return report
+
+
+def add_pretrain_instance_metrics(report, settings, pretrained: dict) -> None:
+    """The pretraining job's GPU / CPU / memory utilization (CloudWatch) in the report; a failure to read
+    them is said in the report instead of failing it."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    name = pretrained["Training"]["TrainingJobName"]
+    job = SageMakerHook(aws_conn_id=settings.aws_conn_id).describe_training_job(name)
+    cloudwatch = AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="cloudwatch").get_conn()
+    try:
+        series = read_instance_metrics(cloudwatch, job)
+    except (BotoCoreError, ClientError) as error:  # e.g. no cloudwatch:GetMetricData on the role
+        report.add_text(f"Instance metrics of `{name}` unavailable: {error}")
+        return
+    add_instance_metrics(report, series, name)

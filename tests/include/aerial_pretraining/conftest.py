@@ -1,7 +1,7 @@
 """Fixtures for the aerial_pretraining job code: its own environment, generated BigEarthNet-format data.
 
-The code's requirements.txt is what include/aerial_pretraining/Dockerfile installs (the prepare job's image)
-and what the training jobs install on top of the PyTorch image; these tests use that image's environment.
+include/aerial_pretraining/Dockerfile (the prepare job's image) installs torch, numpy and the code's
+requirements.txt, which the training jobs install on top of the PyTorch image; these tests use that image.
 Torch runs single-threaded: on a shared 2-core machine, oversubscribed threads make it many times slower.
 """
 

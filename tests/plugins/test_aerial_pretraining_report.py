@@ -1,0 +1,125 @@
+"""aerial_pretraining's report: the cost of every job attempt, the training job's instance metrics."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+
+from orchard import pricing
+from orchard.aerial_pretraining.report import cost_lines
+from orchard.aerial_pretraining.requests import job_name
+from orchard.operators.sagemaker_job_retry import attempt_name
+
+RUN_ID = "manual__2026-11-21T10:00:00+00:00"
+
+
+class _Settings:
+    region, aws_conn_id = "us-east-1", "aws_default"
+
+
+class _SageMaker:
+    """describe_* over a fixed set of jobs; an unknown name fails as SageMaker does."""
+
+    def __init__(self, jobs: dict[str, dict]):
+        self.jobs = jobs
+
+    def _describe(self, name: str) -> dict:
+        if name not in self.jobs:
+            error = {"Error": {"Code": "ValidationException", "Message": f"Could not find job {name}"}}
+            raise ClientError(error, "Describe")
+        return self.jobs[name]
+
+    describe_training_job = describe_processing_job = _describe
+
+
+def _training(name: str, seconds: int, instance_type="ml.p3.16xlarge", count=1) -> dict:
+    return {"TrainingJobName": name, "BillableTimeInSeconds": seconds, "TrainingTimeInSeconds": seconds,
+            "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count}}
+
+
+def _jobs(pretrain_attempts: list[int]) -> dict[str, dict]:
+    prepare = job_name("sagemaker_processing_job", RUN_ID, "prepare")
+    start = datetime(2026, 11, 21, 10)
+    cluster = {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
+    jobs = {prepare: {"ProcessingJobName": prepare, "ProcessingStartTime": start,
+                      "ProcessingEndTime": start + timedelta(minutes=30), "ProcessingResources": cluster}}
+    base = job_name("sagemaker_training_job", RUN_ID, "pretrain")
+    for attempt, seconds in enumerate(pretrain_attempts, start=1):
+        jobs[attempt_name(base, attempt)] = _training(attempt_name(base, attempt), seconds)
+    for backbone in ("aerial-dino", "baseline"):
+        name = job_name("sagemaker_training_job", RUN_ID, f"probe-{backbone}")
+        jobs[name] = _training(name, 600, "ml.p3.2xlarge")
+    return jobs
+
+
+def test_every_attempt_of_a_retried_job_is_billed():
+    # attempt 1 failed after 5 h on 8 GPUs, attempt 2 (-r2) completed in 11 h: both billed their instances.
+    lines = cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([5 * 3600, 11 * 3600])))
+    base = job_name("sagemaker_training_job", RUN_ID, "pretrain")
+    pretrain = [line for line in lines if line["job"] in (base, attempt_name(base, 2))]
+    assert [line["billable_seconds"] for line in pretrain] == [5 * 3600, 11 * 3600]
+    assert pretrain[1]["job"].endswith("-r2")
+    assert len(lines) == 5  # prepare + 2 pretrain attempts + 2 probes
+    assert {line["region"] for line in lines} == {"us-east-1"}
+
+
+def test_total_cost_counts_the_failed_attempt():
+    from orchard.reports import Report
+
+    single = Report("t", "aerial_pretraining", RUN_ID).add_cost(
+        cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([11 * 3600])))).cost_usd
+    retried = Report("t", "aerial_pretraining", RUN_ID).add_cost(
+        cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([5 * 3600, 11 * 3600])))).cost_usd
+    # the failed 5 h attempt on ml.p3.16xlarge adds 5/11 of the completed attempt's cost
+    pretrain_11h = 11 * pricing.hourly_price("sagemaker", "ml.p3.16xlarge", "us-east-1")
+    assert retried - single == pytest.approx(pretrain_11h * 5 / 11, rel=1e-6)
+
+
+def test_report_plots_the_training_jobs_instance_metrics_from_cloudwatch():
+    import boto3
+    from moto import mock_aws
+
+    from orchard.aerial_pretraining.report import add_instance_metrics, read_instance_metrics
+    from orchard.reports import Report
+
+    name = job_name("sagemaker_training_job", RUN_ID, "pretrain")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    job = {"TrainingJobName": name, "ResourceConfig": {"InstanceType": "ml.p3.16xlarge", "InstanceCount": 2},
+           "CreationTime": now - timedelta(minutes=6), "TrainingStartTime": now - timedelta(minutes=5),
+           "TrainingEndTime": now}
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        for minute in range(5):
+            at = now - timedelta(minutes=5 - minute)
+            for host, gpu in (("algo-1", 700.0), ("algo-2", 650.0)):
+                data = [{"MetricName": metric, "Value": value, "Unit": "Percent", "Timestamp": at,
+                         "Dimensions": [{"Name": "Host", "Value": f"{name}/{host}"}]}
+                        for metric, value in (("GPUUtilization", gpu + minute), ("CPUUtilization", 300.0))]
+                cloudwatch.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=data)
+        # another job's host, and another namespace: not this job's
+        cloudwatch.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=[
+            {"MetricName": "GPUUtilization", "Value": 1.0,
+             "Dimensions": [{"Name": "Host", "Value": "other/algo-1"}]}])
+        series = read_instance_metrics(cloudwatch, job)
+
+    assert set(series) == {"GPUUtilization", "CPUUtilization"}  # nothing put for memory: left out
+    assert set(series["GPUUtilization"]) == {f"{name}/algo-1", f"{name}/algo-2"}
+    times, values = series["GPUUtilization"][f"{name}/algo-1"]
+    assert values == [700.0, 701.0, 702.0, 703.0, 704.0] and times == sorted(times)
+
+    report = Report("t", "aerial_pretraining", RUN_ID)
+    add_instance_metrics(report, series, name)
+    markdown = report.to_markdown()
+    assert "instance_metrics" in markdown and "GPUMemoryUtilization, MemoryUtilization" in markdown
+
+
+def test_report_says_when_there_are_no_instance_metrics():
+    from orchard.aerial_pretraining.report import add_instance_metrics
+    from orchard.reports import Report
+
+    report = Report("t", "aerial_pretraining", RUN_ID)
+    add_instance_metrics(report, {}, "job-x")
+    text = report.to_markdown()
+    assert "No instance metrics" in text and "GPUUtilization" in text
