@@ -1,0 +1,236 @@
+"""IAM enforcement in the sandbox (local_aws/iam.py): callers other than the administrator key get what
+their identity policies allow, with AWS's evaluation logic and AccessDenied messages."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+ACCOUNT = "123456789012"
+TRUST_ACCOUNT = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]}
+
+
+def _policy(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _user(name: str, *statements: dict) -> dict[str, str]:
+    """An IAM user with one inline policy; returns boto3 credential kwargs of its access key."""
+    iam = boto3.client("iam")
+    iam.create_user(UserName=name)
+    if statements:
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=_policy(*statements))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
+
+def _denied(excinfo: pytest.ExceptionInfo) -> tuple[str, str]:
+    error = excinfo.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+def test_the_issues_example_only_list_buckets_cannot_list_training_jobs(aws):
+    creds = _user("lister", {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"})
+    boto3.client("s3").create_bucket(Bucket="bucket-one")
+    assert [b["Name"] for b in boto3.client("s3", **creds).list_buckets()["Buckets"]] == ["bucket-one"]
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("sagemaker", **creds).list_training_jobs()
+    code, message = _denied(excinfo)
+    assert code == "AccessDeniedException"
+    assert message == (f"User: arn:aws:iam::{ACCOUNT}:user/lister is not authorized to perform: "
+                       "sagemaker:ListTrainingJobs on resource: * because no identity-based policy allows "
+                       "the sagemaker:ListTrainingJobs action")
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_admin_credentials_are_unaffected(aws):
+    _user("someone")  # IAM has users: the administrator key still may do everything
+    assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
+    boto3.client("s3").create_bucket(Bucket="admin-bucket")
+    boto3.client("s3").put_object(Bucket="admin-bucket", Key="k", Body=b"x")
+
+
+def test_unknown_access_key_is_rejected_like_aws(aws):
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("sagemaker", aws_access_key_id="AKIANOTAKEY", aws_secret_access_key="x").list_models()
+    assert _denied(excinfo)[0] == "InvalidClientTokenId"
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("s3", aws_access_key_id="AKIANOTAKEY", aws_secret_access_key="x").list_buckets()
+    assert _denied(excinfo)[0] == "InvalidAccessKeyId"
+
+
+def test_s3_object_access_is_scoped_to_the_policys_resources(aws):
+    admin = boto3.client("s3")
+    admin.create_bucket(Bucket="data")
+    admin.put_object(Bucket="data", Key="mine/a.txt", Body=b"a")
+    admin.put_object(Bucket="data", Key="other/b.txt", Body=b"b")
+    s3 = boto3.client("s3", **_user("reader", {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                                               "Resource": "arn:aws:s3:::data/mine/*"}))
+    assert s3.get_object(Bucket="data", Key="mine/a.txt")["Body"].read() == b"a"
+    s3.put_object(Bucket="data", Key="mine/new.txt", Body=b"n")
+    with pytest.raises(ClientError) as excinfo:
+        s3.get_object(Bucket="data", Key="other/b.txt")
+    code, message = _denied(excinfo)
+    assert code == "AccessDenied"
+    assert "s3:GetObject on resource: arn:aws:s3:::data/other/b.txt" in message
+    with pytest.raises(ClientError):
+        s3.put_object(Bucket="data", Key="other/c.txt", Body=b"c")
+    with pytest.raises(ClientError):  # ListBucket is another action
+        s3.list_objects_v2(Bucket="data", Prefix="mine/")
+
+
+def test_list_bucket_prefix_condition(aws):
+    boto3.client("s3").create_bucket(Bucket="data")
+    s3 = boto3.client("s3", **_user("lister", {
+        "Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::data",
+        "Condition": {"StringLike": {"s3:prefix": ["mine/*"]}}}))
+    assert s3.list_objects_v2(Bucket="data", Prefix="mine/x").get("KeyCount") == 0
+    for prefix in ("other/", ""):
+        with pytest.raises(ClientError):
+            s3.list_objects_v2(Bucket="data", Prefix=prefix)
+
+
+def test_explicit_deny_beats_allow(aws):
+    creds = _user("denied", {"Effect": "Allow", "Action": "sagemaker:*", "Resource": "*"},
+                  {"Effect": "Deny", "Action": "sagemaker:List*", "Resource": "*"})
+    sagemaker = boto3.client("sagemaker", **creds)
+    with pytest.raises(ClientError) as excinfo:
+        sagemaker.list_training_jobs()
+    assert _denied(excinfo)[1].endswith("with an explicit deny in an identity-based policy")
+    with pytest.raises(ClientError) as excinfo:  # allowed by sagemaker:*, not denied: reaches the service
+        sagemaker.describe_training_job(TrainingJobName="nope")
+    assert _denied(excinfo)[0] == "ValidationException"
+
+
+def test_resource_scoping_of_sagemaker_jobs_and_not_action(aws):
+    creds = _user("scoped", {"Effect": "Allow", "Action": "sagemaker:DescribeTrainingJob",
+                             "Resource": f"arn:aws:sagemaker:*:{ACCOUNT}:training-job/mine-*"},
+                  {"Effect": "Allow", "NotAction": "sagemaker:*", "Resource": "*"})
+    sagemaker = boto3.client("sagemaker", **creds)
+    with pytest.raises(ClientError) as excinfo:
+        sagemaker.describe_training_job(TrainingJobName="mine-1")
+    assert _denied(excinfo)[0] == "ValidationException"  # allowed; the job just does not exist
+    with pytest.raises(ClientError) as excinfo:
+        sagemaker.describe_training_job(TrainingJobName="theirs-1")
+    assert ("sagemaker:DescribeTrainingJob on resource: "
+            f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/theirs-1") in _denied(excinfo)[1]
+    boto3.client("sqs", **creds).list_queues()  # NotAction sagemaker:* allows every other service
+    with pytest.raises(ClientError):
+        sagemaker.list_models()
+
+
+def test_group_and_managed_policies_count(aws):
+    iam = boto3.client("iam")
+    arn = iam.create_policy(PolicyName="lm", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "sagemaker:ListModels", "Resource": "*"}))["Policy"]["Arn"]
+    iam.create_group(GroupName="g")
+    iam.attach_group_policy(GroupName="g", PolicyArn=arn)
+    creds = _user("member")
+    sagemaker = boto3.client("sagemaker", **creds)
+    with pytest.raises(ClientError):
+        sagemaker.list_models()
+    iam.add_user_to_group(GroupName="g", UserName="member")
+    assert sagemaker.list_models()["Models"] == []
+
+
+def test_assumed_role_session_is_limited_by_the_role_policy(aws):
+    iam = boto3.client("iam")
+    role_arn = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(TRUST_ACCOUNT))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "sagemaker:ListModels", "Resource": "*"}))
+    session = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="sess")["Credentials"]
+    creds = {"aws_access_key_id": session["AccessKeyId"], "aws_secret_access_key": session["SecretAccessKey"],
+             "aws_session_token": session["SessionToken"]}
+    assert boto3.client("sagemaker", **creds).list_models()["Models"] == []
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("sagemaker", **creds).list_endpoints()
+    assert f"User: arn:aws:sts::{ACCOUNT}:assumed-role/r/sess is not authorized" in _denied(excinfo)[1]
+    assert boto3.client("sts", **creds).get_caller_identity()["Arn"].endswith("assumed-role/r/sess")
+
+
+def test_assume_role_needs_the_trust_policy(aws):
+    iam = boto3.client("iam")
+    trust_service = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role_arn = iam.create_role(RoleName="svc", AssumeRolePolicyDocument=json.dumps(trust_service))["Role"]["Arn"]
+    sts = boto3.client("sts", **_user("u", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}))
+    with pytest.raises(ClientError) as excinfo:
+        sts.assume_role(RoleArn=role_arn, RoleSessionName="sess")
+    assert "trust policy" in _denied(excinfo)[1]
+
+
+def test_pass_role_needs_permission_for_that_role_and_service(aws):
+    iam = boto3.client("iam")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role_arn = iam.create_role(RoleName="exec", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    create = {"Effect": "Allow", "Action": "sagemaker:CreateModel", "Resource": "*"}
+    container = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}
+    wrong_service = _user("wrong", create, {
+        "Effect": "Allow", "Action": "iam:PassRole", "Resource": role_arn,
+        "Condition": {"StringEquals": {"iam:PassedToService": "batch.amazonaws.com"}}})
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("sagemaker", **wrong_service).create_model(
+            ModelName="m1", ExecutionRoleArn=role_arn, PrimaryContainer=container)
+    assert f"iam:PassRole on resource: {role_arn}" in _denied(excinfo)[1]
+    right = _user("right", create, {
+        "Effect": "Allow", "Action": "iam:PassRole", "Resource": role_arn,
+        "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}})
+    boto3.client("sagemaker", **right).create_model(ModelName="m2", ExecutionRoleArn=role_arn,
+                                                     PrimaryContainer=container)
+    boto3.client("sagemaker").create_model(ModelName="m3", ExecutionRoleArn=role_arn, PrimaryContainer=container)
+
+
+def test_pass_role_for_batch_and_emr(aws):
+    creds = _user("batcher", {"Effect": "Allow", "Action": ["batch:RegisterJobDefinition",
+                                                            "elasticmapreduce:RunJobFlow"], "Resource": "*"})
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("batch", **creds).register_job_definition(
+            jobDefinitionName="d", type="container", containerProperties={
+                "image": "busybox", "vcpus": 1, "memory": 128, "jobRoleArn": f"arn:aws:iam::{ACCOUNT}:role/job"})
+    assert f"iam:PassRole on resource: arn:aws:iam::{ACCOUNT}:role/job" in _denied(excinfo)[1]
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("emr", **creds).run_job_flow(
+            Name="c", ReleaseLabel="emr-7.1.0", ServiceRole="svc", JobFlowRole="profile",
+            Instances={"InstanceCount": 1, "MasterInstanceType": "m5.xlarge"})
+    assert f"iam:PassRole on resource: arn:aws:iam::{ACCOUNT}:role/svc" in _denied(excinfo)[1]
+
+
+def test_conditions_request_tags_and_unknown_operators_fail_closed(aws):
+    boto3.client("s3").create_bucket(Bucket="data")
+    secrets = boto3.client("secretsmanager", **_user("tagger", {
+        "Effect": "Allow", "Action": "secretsmanager:CreateSecret", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:RequestTag/team": "orchard"}}}))
+    secrets.create_secret(Name="ok", SecretString="x", Tags=[{"Key": "team", "Value": "orchard"}])
+    with pytest.raises(ClientError):
+        secrets.create_secret(Name="no", SecretString="x", Tags=[{"Key": "team", "Value": "other"}])
+    with pytest.raises(ClientError):
+        secrets.create_secret(Name="none", SecretString="x")
+    # A Deny with an operator the sandbox does not implement must not be skipped: the call is denied.
+    s3 = boto3.client("s3", **_user("odd", {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+                                    {"Effect": "Deny", "Action": "*", "Resource": "*",
+                                     "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z"}}}))
+    with pytest.raises(ClientError) as excinfo:
+        s3.list_buckets()
+    assert "DateGreaterThan" in _denied(excinfo)[1]
+
+
+def test_permissions_boundary_limits_a_role(aws):
+    iam = boto3.client("iam")
+    boundary = iam.create_policy(PolicyName="b", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "sagemaker:List*", "Resource": "*"}))["Policy"]["Arn"]
+    role_arn = iam.create_role(RoleName="bounded", AssumeRolePolicyDocument=json.dumps(TRUST_ACCOUNT),
+                               PermissionsBoundary=boundary)["Role"]["Arn"]
+    iam.put_role_policy(RoleName="bounded", PolicyName="p", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": ["sagemaker:ListModels", "s3:ListAllMyBuckets"], "Resource": "*"}))
+    session = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="sess")["Credentials"]
+    creds = {"aws_access_key_id": session["AccessKeyId"], "aws_secret_access_key": session["SecretAccessKey"],
+             "aws_session_token": session["SessionToken"]}
+    boto3.client("sagemaker", **creds).list_models()
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("s3", **creds).list_buckets()
+    assert "no permissions boundary allows the s3:ListAllMyBuckets action" in _denied(excinfo)[1]
