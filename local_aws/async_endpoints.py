@@ -58,6 +58,7 @@ class EndpointRuntime:
         self.endpoint, self.account_id, self.region = endpoint, account_id, region
         self.async_config = config.async_inference_config
         self.container = model.primary_container or model.containers[0]
+        self.role_arn = model.execution_role_arn  # the model process runs with the model's role
         self.variant = config.production_variants[0]["VariantName"]
         self.root = jobs.workspace("endpoint", endpoint.endpoint_name)
         self.stop = jobs.new_stop_signal()
@@ -103,7 +104,7 @@ class EndpointRuntime:
             archive = s3io.download_file(self.container["ModelDataUrl"], self.root / "model.tar.gz")
             s3io.untar(archive, model_dir)
         code_dir = image.folder or (model_dir / "code")
-        env = {**jobs.aws_env(self.region), **(self.container.get("Environment") or {})}
+        env = {**jobs.aws_env(self.region, self.role_arn, "sagemaker.amazonaws.com"), **(self.container.get("Environment") or {})}
         command = ["python", str(WORKER), str(model_dir), str(code_dir)]
         prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[])
         self.process = subprocess.Popen(

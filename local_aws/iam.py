@@ -97,6 +97,7 @@ class Principal:
     session_policy: dict[str, Any] | None = None
     tags: dict[str, str] = field(default_factory=dict)
     name: str = ""
+    context: dict[str, str] = field(default_factory=dict)  # the principal's own context keys
 
 
 def _document(policy: Any) -> dict[str, Any]:
@@ -139,7 +140,8 @@ def _user_principal(account_id: str, key_id: str) -> Principal | None:
             return Principal(arn=user.arn, account_id=account_id, kind="user", policies=policies,
                              boundary=_managed(backend, getattr(user, "permissions_boundary_arn", None)),
                              tags={t["Key"]: t["Value"] for t in (user.tags or {}).values()}
-                             if isinstance(user.tags, dict) else {}, name=user.name)
+                             if isinstance(user.tags, dict) else {}, name=user.name,
+                             context={"aws:username": user.name, "aws:userid": user.id})
     return None
 
 
@@ -168,8 +170,20 @@ def _session_principal(account_id: str, key_id: str, token: str | None) -> Princ
             arn=f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{session.session_name}",
             account_id=account_id, kind="assumed-role", policies=_role_policies(backend, role),
             boundary=_managed(backend, role.permissions_boundary_arn),
-            session_policy=json.loads(session.policy) if session.policy else None, name=role.name)
+            session_policy=json.loads(session.policy) if session.policy else None, name=role.name,
+            context=_session_context(account_id, session.role_arn, session.session_name))
     return None
+
+
+def _session_context(account_id: str, role_arn: str, session_name: str) -> dict[str, str]:
+    """A session of a role that trusts the IoT credentials provider is a device's: the provider names the
+    session after the thing and sets credentials-iot:ThingName (https://docs.aws.amazon.com/iot/latest/
+    developerguide/authorizing-direct-aws.html); the sandbox's provider (local_aws/iot.py) does the same."""
+    from local_aws import iam_resources
+
+    if iam_resources.trusts_service(account_id, role_arn, "credentials.iot.amazonaws.com"):
+        return {"credentials-iot:ThingName": session_name}
+    return {}
 
 
 class _ClientError(Exception):
@@ -235,7 +249,8 @@ def _condition_met(operator: str, key: str, policy_values: Any, context: dict[st
     if if_exists:
         op = op[: -len("IfExists")]
     op = op.lower()
-    wanted = [str(v) for v in _as_list(policy_values)]
+    wanted = [_substitute(str(v), context) if "${" in str(v) else str(v) for v in _as_list(policy_values)]
+    wanted = [v for v in wanted if v is not None]
     present = key.lower() in context
     raw = context.get(key.lower())
     values = [str(v).lower() if isinstance(v, bool) else str(v) for v in _as_list(raw)] if present else []
@@ -260,6 +275,42 @@ def _condition_met(operator: str, key: str, policy_values: Any, context: dict[st
     return all(one(v) for v in values)
 
 
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _substitute(pattern: str, context: dict[str, Any]) -> str | None:
+    """Policy variables (${aws:username}, ${credentials-iot:ThingName}, ...) replaced by the request's values;
+    None when one has no value (the element then matches nothing)
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html)."""
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        name = match.group(1)
+        if name in ("*", "?", "$"):
+            return name
+        if "," in name:  # ${key, 'default'}
+            name, default = name.split(",", 1)
+            found = context.get(name.strip().lower())
+            return str(found) if found is not None else default.strip().strip("'")
+        found = context.get(name.lower())
+        if found is None or isinstance(found, list):
+            missing = True
+            return ""
+        return str(found)
+
+    result = _VARIABLE.sub(value, pattern)
+    return None if missing else result
+
+
+def _matches_any(patterns: Any, value: str, context: dict[str, Any]) -> bool:
+    for pattern in _as_list(patterns):
+        pattern = _substitute(pattern, context) if "${" in pattern else pattern
+        if pattern is not None and _glob(pattern, value):
+            return True
+    return False
+
+
 def _statement_applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]) -> bool:
     if "Action" in statement:
         if not any(_glob(a, action, ignore_case=True) for a in _as_list(statement["Action"])):
@@ -270,10 +321,10 @@ def _statement_applies(statement: dict[str, Any], action: str, resource: str, co
     else:
         return False
     if "Resource" in statement:
-        if not any(_glob(r, resource) for r in _as_list(statement["Resource"])):
+        if not _matches_any(statement["Resource"], resource, context):
             return False
     elif "NotResource" in statement:
-        if any(_glob(r, resource) for r in _as_list(statement["NotResource"])):
+        if _matches_any(statement["NotResource"], resource, context):
             return False
     for operator, pairs in (statement.get("Condition") or {}).items():
         for key, values in pairs.items():
@@ -300,6 +351,7 @@ def evaluate(principal: Principal, action: str, resource: str, context: dict[str
     context = {k.lower(): v for k, v in context.items()}
     context.setdefault("aws:principalarn", principal.arn)
     context.setdefault("aws:principalaccount", principal.account_id)
+    context.update({k.lower(): v for k, v in principal.context.items()})
     try:
         decision = _decide(principal.policies, action, resource, context)
         if decision == "deny":
@@ -447,6 +499,35 @@ def _rest_json(response: Any) -> bool:
         return get_service_model(response.boto3_service_name).protocol in ("json", "rest-json")
     except Exception:
         return False
+
+
+class JobRoleError(RuntimeError):
+    """A job's role cannot be assumed by its service: the job fails with this message."""
+
+
+def role_session_env(region: str, role_arn: str, service: str) -> dict[str, str]:
+    """Credentials of a fresh session of `role_arn`, assumed by `service` the way AWS services do
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-service.html): the role must
+    exist and its trust policy must allow the service principal."""
+    from moto.sts.models import sts_backends
+
+    from local_aws import iam_resources
+
+    match = re.fullmatch(r"arn:aws:iam::(\d{12}):role/(?:.*/)?([^/]+)", role_arn)
+    if match is None:
+        raise JobRoleError(f"{role_arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    account = match.group(1)
+    if not iam_resources.trusts_service(account, role_arn, service):
+        raise JobRoleError(
+            f"{service} could not assume role {role_arn}: it does not exist in the sandbox or its trust policy "
+            f"does not allow the service principal {service} (create it with that trust policy, e.g. "
+            "local_aws.iam_setup.create_pipeline_roles)")
+    role = _iam_backend(account).get_role_by_arn(role_arn)
+    session = sts_backends[account]["aws"].assume_role(
+        region_name=region, role_session_name=service.split(".")[0][:64], role_arn=role_arn, policy="",
+        duration=int(role.max_session_duration or 3600), external_id="")
+    return {"AWS_ACCESS_KEY_ID": session.access_key_id, "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+            "AWS_SESSION_TOKEN": session.session_token}
 
 
 _installed = False

@@ -294,6 +294,12 @@ def _iam(action: str, params: dict[str, Any], account: str) -> tuple[list[str], 
         return [f"arn:aws:iam::{account}:role/aws-service-role/{service}/{name}"], context
     if params.get("PermissionsBoundary"):
         context["iam:PermissionsBoundary"] = params["PermissionsBoundary"]
+    elif params.get("RoleName") and action != "CreateRole":  # the role's own boundary
+        from local_aws.iam import _iam_backend
+
+        role = next((r for r in _iam_backend(account).roles.values() if r.name == params["RoleName"]), None)
+        if role is not None and role.permissions_boundary_arn:
+            context["iam:PermissionsBoundary"] = role.permissions_boundary_arn
     if params.get("PolicyArn"):
         context["iam:PolicyARN"] = params["PolicyArn"]
     for key, kind in (("RoleName", "role"), ("UserName", "user"), ("GroupName", "group"),
