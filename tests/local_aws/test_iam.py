@@ -234,3 +234,50 @@ def test_permissions_boundary_limits_a_role(aws):
     with pytest.raises(ClientError) as excinfo:
         boto3.client("s3", **creds).list_buckets()
     assert "no permissions boundary allows the s3:ListAllMyBuckets action" in _denied(excinfo)[1]
+
+
+def _batch_job(job_role: str | None, key: str) -> tuple[dict, str]:
+    """Run tests/local_aws/jobs/hello_batch (writes s3://results/<key>) as `job_role`; (job, its log)."""
+    from tests.local_aws.polling import watch_states
+
+    batch, iam = boto3.client("batch"), boto3.client("iam")
+    service = iam.create_role(RoleName="batch-svc", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "batch.amazonaws.com"}}]}))["Role"]["Arn"]
+    env = batch.create_compute_environment(computeEnvironmentName="iam-ce", type="UNMANAGED", state="ENABLED",
+                                           serviceRole=service)
+    batch.create_job_queue(jobQueueName="iam-queue", priority=1, state="ENABLED", computeEnvironmentOrder=[
+        {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])
+    properties = {"image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/orchard/hello-batch:1.0",
+                  "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+                  "environment": [{"name": "OUTPUT_BUCKET", "value": "results"}, {"name": "OUTPUT_KEY", "value": key}]}
+    if job_role:
+        properties["jobRoleArn"] = job_role
+    batch.register_job_definition(jobDefinitionName="iam-hello", type="container", containerProperties=properties)
+    job_id = batch.submit_job(jobName="iam-hello", jobQueue="iam-queue", jobDefinition="iam-hello")["jobId"]
+    watch_states(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"], {"SUCCEEDED", "FAILED"}, 300)
+    job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    events = boto3.client("logs").get_log_events(logGroupName="/aws/batch/job",
+                                                  logStreamName=job["container"]["logStreamName"])["events"]
+    return job, "\n".join(e["message"] for e in events)
+
+
+def test_a_job_runs_with_its_roles_credentials_and_is_limited_by_them(aws):
+    boto3.client("s3").create_bucket(Bucket="results")
+    iam = boto3.client("iam")
+    role_arn = iam.create_role(RoleName="limited-job", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="limited-job", PolicyName="p", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::results/allowed/*"}))
+    job, log = _batch_job(role_arn, "denied/marker")
+    assert job["status"] == "FAILED"
+    assert ("assumed-role/limited-job/ecs-tasks is not authorized to perform: s3:PutObject on resource: "
+            "arn:aws:s3:::results/denied/marker") in log
+
+
+def test_a_job_whose_role_the_service_cannot_assume_fails_naming_the_role(aws):
+    boto3.client("s3").create_bucket(Bucket="results")
+    job, _ = _batch_job(f"arn:aws:iam::{ACCOUNT}:role/does-not-exist", "allowed/marker")
+    assert job["status"] == "FAILED"
+    assert "role/does-not-exist" in job["statusReason"]
