@@ -38,6 +38,9 @@ SERVICE_ROLES: list[tuple[str, str, bool]] = [
 ]
 # Managed policies a pipeline's own policy refers to (the edge devices' permissions boundary).
 MANAGED_POLICIES = {"orchard-edge-device-boundary": "edge_deployment_device_boundary.json"}
+# make demo / make up: one Airflow, one `aws_default` connection, so one role with every pipeline's policy.
+DEMO_AIRFLOW_ROLE = "orchard-airflow-demo"
+DEMO_AIRFLOW_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/{DEMO_AIRFLOW_ROLE}"
 
 
 def airflow_role_name(dag_id: str) -> str:

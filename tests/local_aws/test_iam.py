@@ -281,3 +281,55 @@ def test_a_job_whose_role_the_service_cannot_assume_fails_naming_the_role(aws):
     job, _ = _batch_job(f"arn:aws:iam::{ACCOUNT}:role/does-not-exist", "allowed/marker")
     assert job["status"] == "FAILED"
     assert "role/does-not-exist" in job["statusReason"]
+
+
+def _session(role_arn: str) -> dict[str, str]:
+    credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="airflow")["Credentials"]
+    return {"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"]}
+
+
+def test_pipeline_roles_hold_exactly_their_policy_files(aws):
+    from local_aws.iam_setup import IAM_FOLDER, create_pipeline_roles
+
+    role_arn = create_pipeline_roles(aws.url, ["pose_training"])
+    assert role_arn == f"arn:aws:iam::{ACCOUNT}:role/orchard-airflow-pose-training"
+    iam = boto3.client("iam")
+    document = iam.get_role_policy(RoleName="orchard-airflow-pose-training", PolicyName="pose_training")
+    assert document["PolicyDocument"] == json.loads((IAM_FOLDER / "pose_training.json").read_text())
+    job_role = iam.get_role(RoleName="orchard-batch-job")["Role"]
+    assert job_role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    sqs = boto3.client("sqs", **_session(role_arn))
+    sqs.create_queue(QueueName="orchard-pose-training-uploads")  # in its policy
+    with pytest.raises(ClientError) as excinfo:
+        sqs.create_queue(QueueName="someone-elses-queue")
+    assert f"sqs:CreateQueue on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:someone-elses-queue" in _denied(excinfo)[1]
+    with pytest.raises(ClientError):  # another pipeline's service
+        boto3.client("sagemaker", **_session(role_arn)).list_training_jobs()
+
+
+def test_the_edge_pipeline_cannot_escalate_through_the_roles_it_creates(aws):
+    from local_aws.iam_setup import create_pipeline_roles
+
+    iam = boto3.client("iam", **_session(create_pipeline_roles(aws.url, ["edge_deployment"])))
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    admin = _policy({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    with pytest.raises(ClientError) as excinfo:  # no boundary: denied
+        iam.create_role(RoleName="orchard-edge-fleet", AssumeRolePolicyDocument=trust)
+    assert "iam:CreateRole" in _denied(excinfo)[1]
+    boundary = f"arn:aws:iam::{ACCOUNT}:policy/orchard-edge-device-boundary"
+    with pytest.raises(ClientError):  # not one of its device roles
+        iam.create_role(RoleName="anything-else", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
+    iam.create_role(RoleName="orchard-edge-fleet", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
+    iam.put_role_policy(RoleName="orchard-edge-fleet", PolicyName="p", PolicyDocument=admin)
+    with pytest.raises(ClientError):
+        iam.delete_role_permissions_boundary(RoleName="orchard-edge-fleet")
+    with pytest.raises(ClientError):
+        iam.attach_role_policy(RoleName="orchard-edge-fleet", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    # The role's "*" policy is capped by the boundary: a session of it cannot, e.g., list SageMaker jobs.
+    admin_iam = boto3.client("iam")
+    admin_iam.update_assume_role_policy(RoleName="orchard-edge-fleet", PolicyDocument=json.dumps(TRUST_ACCOUNT))
+    with pytest.raises(ClientError) as excinfo:
+        boto3.client("sagemaker", **_session(f"arn:aws:iam::{ACCOUNT}:role/orchard-edge-fleet")).list_training_jobs()
+    assert "no permissions boundary allows" in _denied(excinfo)[1]
