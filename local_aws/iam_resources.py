@@ -354,22 +354,23 @@ def describe(response: Any, s3: str | None, signing: str, region: str, moto_reso
     action = _operation_name(response, action[0] if isinstance(action, list) else action)
     params = _body(response)
     base = f"arn:aws:{prefix}:{region}:{account}"
+    backend_region = getattr(response, "region", None) or region  # where moto keeps the resources
     passes: list[tuple[str, str]] = []
     context = {}
     if prefix == "sagemaker":
         resources, context, passes = _sagemaker(action, params, base, path)
     elif prefix == "batch":
-        resources, context, passes = _batch(action, params, base, path, account, region)
+        resources, context, passes = _batch(action, params, base, path, account, backend_region)
     elif prefix == "elasticmapreduce":
-        resources, context, passes = _emr(action, params, base, account, region)
+        resources, context, passes = _emr(action, params, base, account, backend_region)
     elif prefix == "iot":
         resources, context, passes = _iot(action, params, base, path, account)
     elif prefix == "logs":
         resources = _logs(action, params, base)
     elif prefix == "kms":
-        resources, context = _kms(action, params, base, account, region)
+        resources, context = _kms(action, params, base, account, backend_region)
     elif prefix == "secretsmanager":
-        resources = _secret(params, base, account, region)
+        resources = _secret(params, base, account, backend_region)
         context = _request_tag_context(_tags(params, "Tags"))
     elif prefix == "sqs":
         resources = _sqs(params, base)
