@@ -49,6 +49,7 @@ from moto.core.utils import utcnow
 from local_aws import CLIENT_ENV
 
 ADMIN_ACCESS_KEY_IDS = frozenset({CLIENT_ENV["AWS_ACCESS_KEY_ID"]})
+INVALID_TOKEN = "The security token included in the request is invalid."
 
 _local = threading.local()
 
@@ -72,8 +73,9 @@ class _S3AccessDenied(_RESTError):
         super().__init__(error_type, message)
         from xml.sax.saxutils import escape
 
-        self.description = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{escape(error_type)}</Code>'
-                            f"<Message>{escape(message)}</Message><RequestId>sandbox</RequestId></Error>")
+        self.description = (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+                            f"<Error><Code>{escape(error_type)}</Code><Message>{escape(message)}</Message>"
+                            "<RequestId>sandbox</RequestId></Error>")
 
 
 def _error(service: str, json_protocol: bool, code: str, message: str) -> Exception:
@@ -158,7 +160,7 @@ def _session_principal(account_id: str, key_id: str, token: str | None) -> Princ
         if session.access_key_id != key_id:
             continue
         if token != session.session_token:
-            raise _ClientError("InvalidClientTokenId", "The security token included in the request is invalid.")
+            raise _ClientError("InvalidClientTokenId", INVALID_TOKEN)
         if session.expiration < utcnow():
             raise _ClientError("ExpiredToken", "The security token included in the request is expired")
         backend = _iam_backend(account_id)
@@ -203,7 +205,7 @@ def principal_for(account_id: str, key_id: str, token: str | None) -> Principal 
         return None
     found = _user_principal(account_id, key_id) or _session_principal(account_id, key_id, token)
     if found is None:
-        raise _ClientError("InvalidClientTokenId", "The security token included in the request is invalid.")
+        raise _ClientError("InvalidClientTokenId", INVALID_TOKEN)
     return found
 
 
@@ -311,7 +313,9 @@ def _matches_any(patterns: Any, value: str, context: dict[str, Any]) -> bool:
     return False
 
 
-def _statement_applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]) -> bool:
+def _statement_applies(
+    statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]
+) -> bool:
     if "Action" in statement:
         if not any(_glob(a, action, ignore_case=True) for a in _as_list(statement["Action"])):
             return False
@@ -519,8 +523,8 @@ def role_session_env(region: str, role_arn: str, service: str) -> dict[str, str]
     account = match.group(1)
     if not iam_resources.trusts_service(account, role_arn, service):
         raise JobRoleError(
-            f"{service} could not assume role {role_arn}: it does not exist in the sandbox or its trust policy "
-            f"does not allow the service principal {service} (create it with that trust policy, e.g. "
+            f"{service} could not assume role {role_arn}: it does not exist in the sandbox or its trust "
+            f"policy does not allow the service principal {service} (create it with that trust policy, e.g. "
             "local_aws.iam_setup.create_pipeline_roles)")
     role = _iam_backend(account).get_role_by_arn(role_arn)
     session = sts_backends[account]["aws"].assume_role(

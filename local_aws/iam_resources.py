@@ -1,7 +1,8 @@
 """What IAM sees of one sandbox request: the action, the ARNs of the resources it touches, context keys,
 and the roles it passes (iam:PassRole).
 
-ARN formats follow the Service Authorization Reference ("Actions, resources, and condition keys for <service>",
+ARN formats follow the Service Authorization Reference ("Actions, resources, and condition keys for
+<service>",
 https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html).
 Actions with no rule here are evaluated against resource "*" (AWS's form for actions without resource-level
 permissions); documented in docs/sandbox.md section 4.
@@ -47,7 +48,8 @@ def _role_arn(account: str, value: str | None) -> str | None:
 
 
 def _profile_roles(account: str, value: str | None) -> list[str]:
-    """The roles of an instance profile (name or ARN); a profile the sandbox lacks stands for its namesake role."""
+    """The roles of an instance profile (name or ARN); a profile the sandbox lacks stands for the role
+    of the same name."""
     if not value:
         return []
     from local_aws.iam import _iam_backend
@@ -110,7 +112,8 @@ def _batch(action: str, params: dict[str, Any], base: str, path: str, account: s
             passes.append((_role_arn(account, params["serviceRole"]), "batch.amazonaws.com"))
         for role in _profile_roles(account, (params.get("computeResources") or {}).get("instanceRole")):
             passes.append((role, "ec2.amazonaws.com"))
-        return [_batch_arn(base, "compute-environment", params.get("computeEnvironmentName"))], context, passes
+        resource = _batch_arn(base, "compute-environment", params.get("computeEnvironmentName"))
+        return [resource], context, passes
     if action == "UpdateComputeEnvironment":
         if params.get("serviceRole"):
             passes.append((_role_arn(account, params["serviceRole"]), "batch.amazonaws.com"))
@@ -175,7 +178,8 @@ def _emr(action: str, params: dict[str, Any], base: str, account: str, region: s
     return [f"{base}:cluster/{cid}" for cid in ids], context, passes
 
 
-_IOT_PATHS = {"things": "thing", "thing-groups": "thinggroup", "thing-types": "thingtype", "policies": "policy",
+_IOT_PATHS = {"things": "thing", "thing-groups": "thinggroup", "thing-types": "thingtype",
+              "policies": "policy",
               "target-policies": "policy", "role-aliases": "rolealias", "jobs": "job", "certificates": "cert",
               "thing-groups-for-thing": "thing"}
 
@@ -219,7 +223,8 @@ def _logs(action: str, params: dict[str, Any], base: str) -> list[str]:
 def _kms(action: str, params: dict[str, Any], base: str, account: str, region: str) -> tuple[list[str], dict]:
     context: dict[str, Any] = {}
     if action == "CreateKey":
-        context["kms:KeySpec"] = params.get("KeySpec") or params.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+        spec = params.get("KeySpec") or params.get("CustomerMasterKeySpec")
+        context["kms:KeySpec"] = spec or "SYMMETRIC_DEFAULT"
         context["kms:KeyUsage"] = params.get("KeyUsage") or "ENCRYPT_DECRYPT"
         context.update(_request_tag_context(_tags(params, "Tags")))
         return ["*"], context
@@ -281,7 +286,8 @@ def _cloudwatch(action: str, params: dict[str, Any], base: str) -> tuple[list[st
 
 
 _SERVICE_LINKED = {
-    "sagemaker.application-autoscaling.amazonaws.com": "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+    "sagemaker.application-autoscaling.amazonaws.com":
+        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
 }
 
 
@@ -305,7 +311,8 @@ def _iam(action: str, params: dict[str, Any], account: str) -> tuple[list[str], 
     for key, kind in (("RoleName", "role"), ("UserName", "user"), ("GroupName", "group"),
                       ("InstanceProfileName", "instance-profile")):
         if params.get(key):
-            return [f"arn:aws:iam::{account}:{kind}/{params.get('Path', '/').lstrip('/')}{params[key]}"], context
+            path = params.get("Path", "/").lstrip("/")
+            return [f"arn:aws:iam::{account}:{kind}/{path}{params[key]}"], context
     if action in ("CreatePolicy",):
         return [f"arn:aws:iam::{account}:policy/{params.get('PolicyName', '')}"], context
     if params.get("PolicyArn"):
@@ -317,7 +324,8 @@ def _iam(action: str, params: dict[str, Any], account: str) -> tuple[list[str], 
 def _operation_name(response: Any, action: str) -> str:
     """The API's operation name: moto names some in lower case (Batch: 'registerjobdefinition')."""
     if action == "tags":  # Batch's /v1/tags/<arn>
-        return {"GET": "ListTagsForResource", "POST": "TagResource", "DELETE": "UntagResource"}[response.method]
+        verbs = {"GET": "ListTagsForResource", "POST": "TagResource", "DELETE": "UntagResource"}
+        return verbs[response.method]
     if action != action.lower():
         return action
     try:
@@ -349,7 +357,7 @@ def describe(response: Any, s3: str | None, signing: str, region: str, moto_reso
             operation = "DeleteObject"
         return Call("s3", f"s3:{operation}", [resource], context)
 
-    prefix = _MOTO_TO_PREFIX.get(response.service_name or "", None) or _SIGNING_TO_PREFIX.get(signing, signing)
+    prefix = _MOTO_TO_PREFIX.get(response.service_name or "") or _SIGNING_TO_PREFIX.get(signing, signing)
     action = response._get_action()
     action = _operation_name(response, action[0] if isinstance(action, list) else action)
     params = _body(response)
@@ -402,8 +410,9 @@ def trust_denial(principal: Principal, role_arn: str) -> str | None:
     except Exception:
         return denial_message(principal, "sts:AssumeRole", role_arn, "because the role does not exist")
     trust = json.loads(role.assume_role_policy_document)
-    role_of_session = principal.arn.replace(":sts::", ":iam::").replace(":assumed-role/", ":role/").rsplit("/", 1)[0]
-    callers = {principal.arn, role_of_session, principal.account_id, f"arn:aws:iam::{principal.account_id}:root"}
+    as_role = principal.arn.replace(":sts::", ":iam::").replace(":assumed-role/", ":role/").rsplit("/", 1)[0]
+    root = f"arn:aws:iam::{principal.account_id}:root"
+    callers = {principal.arn, as_role, principal.account_id, root}
     for statement in trust.get("Statement", []):
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
@@ -419,7 +428,7 @@ def trust_denial(principal: Principal, role_arn: str) -> str | None:
 
 
 def trusts_service(account: str, role_arn: str, service: str) -> bool:
-    """Whether `role_arn` exists and its trust policy lets `service` (e.g. sagemaker.amazonaws.com) assume it."""
+    """Whether `role_arn` exists and its trust policy lets `service` (a service principal) assume it."""
     from local_aws.iam import _iam_backend
 
     try:

@@ -1,6 +1,7 @@
 """Provision orchard's IAM in the sandbox, as an account administrator would on AWS: each pipeline's
-Airflow role (`include/iam/<dag_id>.json`), the roles its jobs run as (`include/iam/<dag_id>_<kind>_role.json`,
-with the trust policy of the service that assumes them) and the service roles the settings name.
+Airflow role (`include/iam/<dag_id>.json`), the roles its jobs run as
+(`include/iam/<dag_id>_<kind>_role.json`, with the trust policy of the service that assumes them) and the
+service roles the settings name.
 
 Used by the e2e tests (tests/e2e/conftest.py: every test runs under its DAG's role) and by `make demo` /
 `make up` (local_aws/stack.py). Role names are the defaults of plugins/orchard/settings.py.
@@ -54,7 +55,8 @@ def _trust_service(service: str) -> str:
 
 def _trust_account(account: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}]})
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": "sts:AssumeRole"}]})
 
 
 def _ensure_role(iam, name: str, trust: str, profile: bool) -> str:

@@ -42,7 +42,8 @@ def aws(aws):
         trust = {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-        iam.put_role_policy(RoleName=name, PolicyName="sandbox-tests", PolicyDocument=json.dumps(_TEST_JOB_POLICY))
+        iam.put_role_policy(RoleName=name, PolicyName="sandbox-tests",
+                            PolicyDocument=json.dumps(_TEST_JOB_POLICY))
         if profile:
             iam.create_instance_profile(InstanceProfileName=name)
             iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)

@@ -28,6 +28,16 @@ def _user(name: str, *statements: dict) -> dict[str, str]:
     return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
 
+def _trust_service(service: str) -> dict:
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+
+
+def _role(name: str, trust: dict) -> str:
+    role = boto3.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    return role["Role"]["Arn"]
+
+
 def _denied(excinfo: pytest.ExceptionInfo) -> tuple[str, str]:
     error = excinfo.value.response["Error"]
     return error["Code"], error["Message"]
@@ -139,7 +149,7 @@ def test_group_and_managed_policies_count(aws):
 
 def test_assumed_role_session_is_limited_by_the_role_policy(aws):
     iam = boto3.client("iam")
-    role_arn = iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(TRUST_ACCOUNT))["Role"]["Arn"]
+    role_arn = _role("r", TRUST_ACCOUNT)
     iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=_policy(
         {"Effect": "Allow", "Action": "sagemaker:ListModels", "Resource": "*"}))
     session = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="sess")["Credentials"]
@@ -156,7 +166,7 @@ def test_assume_role_needs_the_trust_policy(aws):
     iam = boto3.client("iam")
     trust_service = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    role_arn = iam.create_role(RoleName="svc", AssumeRolePolicyDocument=json.dumps(trust_service))["Role"]["Arn"]
+    role_arn = _role("svc", trust_service)
     sts = boto3.client("sts", **_user("u", {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}))
     with pytest.raises(ClientError) as excinfo:
         sts.assume_role(RoleArn=role_arn, RoleSessionName="sess")
@@ -182,7 +192,8 @@ def test_pass_role_needs_permission_for_that_role_and_service(aws):
         "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}})
     boto3.client("sagemaker", **right).create_model(ModelName="m2", ExecutionRoleArn=role_arn,
                                                      PrimaryContainer=container)
-    boto3.client("sagemaker").create_model(ModelName="m3", ExecutionRoleArn=role_arn, PrimaryContainer=container)
+    admin = boto3.client("sagemaker")
+    admin.create_model(ModelName="m3", ExecutionRoleArn=role_arn, PrimaryContainer=container)
 
 
 def test_pass_role_for_batch_and_emr(aws):
@@ -191,7 +202,8 @@ def test_pass_role_for_batch_and_emr(aws):
     with pytest.raises(ClientError) as excinfo:
         boto3.client("batch", **creds).register_job_definition(
             jobDefinitionName="d", type="container", containerProperties={
-                "image": "busybox", "vcpus": 1, "memory": 128, "jobRoleArn": f"arn:aws:iam::{ACCOUNT}:role/job"})
+                "image": "busybox", "vcpus": 1, "memory": 128,
+                "jobRoleArn": f"arn:aws:iam::{ACCOUNT}:role/job"})
     assert f"iam:PassRole on resource: arn:aws:iam::{ACCOUNT}:role/job" in _denied(excinfo)[1]
     with pytest.raises(ClientError) as excinfo:
         boto3.client("emr", **creds).run_job_flow(
@@ -211,9 +223,10 @@ def test_conditions_request_tags_and_unknown_operators_fail_closed(aws):
     with pytest.raises(ClientError):
         secrets.create_secret(Name="none", SecretString="x")
     # A Deny with an operator the sandbox does not implement must not be skipped: the call is denied.
-    s3 = boto3.client("s3", **_user("odd", {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
-                                    {"Effect": "Deny", "Action": "*", "Resource": "*",
-                                     "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z"}}}))
+    after_2000 = {"DateGreaterThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z"}}
+    s3 = boto3.client("s3", **_user(
+        "odd", {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+        {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": after_2000}))
     with pytest.raises(ClientError) as excinfo:
         s3.list_buckets()
     assert "DateGreaterThan" in _denied(excinfo)[1]
@@ -241,21 +254,23 @@ def _batch_job(job_role: str | None, key: str) -> tuple[dict, str]:
     from tests.local_aws.polling import watch_states
 
     batch, iam = boto3.client("batch"), boto3.client("iam")
-    service = iam.create_role(RoleName="batch-svc", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "batch.amazonaws.com"}}]}))["Role"]["Arn"]
+    service = _role("batch-svc", _trust_service("batch.amazonaws.com"))
     env = batch.create_compute_environment(computeEnvironmentName="iam-ce", type="UNMANAGED", state="ENABLED",
                                            serviceRole=service)
     batch.create_job_queue(jobQueueName="iam-queue", priority=1, state="ENABLED", computeEnvironmentOrder=[
         {"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])
     properties = {"image": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/orchard/hello-batch:1.0",
-                  "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
-                  "environment": [{"name": "OUTPUT_BUCKET", "value": "results"}, {"name": "OUTPUT_KEY", "value": key}]}
+                  "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                           {"type": "MEMORY", "value": "512"}],
+                  "environment": [{"name": "OUTPUT_BUCKET", "value": "results"},
+                                  {"name": "OUTPUT_KEY", "value": key}]}
     if job_role:
         properties["jobRoleArn"] = job_role
-    batch.register_job_definition(jobDefinitionName="iam-hello", type="container", containerProperties=properties)
+    batch.register_job_definition(jobDefinitionName="iam-hello", type="container",
+                                  containerProperties=properties)
     job_id = batch.submit_job(jobName="iam-hello", jobQueue="iam-queue", jobDefinition="iam-hello")["jobId"]
-    watch_states(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"], {"SUCCEEDED", "FAILED"}, 300)
+    status = lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"]  # noqa: E731
+    watch_states(status, {"SUCCEEDED", "FAILED"}, 300)
     job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
     events = boto3.client("logs").get_log_events(logGroupName="/aws/batch/job",
                                                   logStreamName=job["container"]["logStreamName"])["events"]
@@ -265,9 +280,7 @@ def _batch_job(job_role: str | None, key: str) -> tuple[dict, str]:
 def test_a_job_runs_with_its_roles_credentials_and_is_limited_by_them(aws):
     boto3.client("s3").create_bucket(Bucket="results")
     iam = boto3.client("iam")
-    role_arn = iam.create_role(RoleName="limited-job", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                "Principal": {"Service": "ecs-tasks.amazonaws.com"}}]}))["Role"]["Arn"]
+    role_arn = _role("limited-job", _trust_service("ecs-tasks.amazonaws.com"))
     iam.put_role_policy(RoleName="limited-job", PolicyName="p", PolicyDocument=_policy(
         {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::results/allowed/*"}))
     job, log = _batch_job(role_arn, "denied/marker")
@@ -285,7 +298,8 @@ def test_a_job_whose_role_the_service_cannot_assume_fails_naming_the_role(aws):
 
 def _session(role_arn: str) -> dict[str, str]:
     credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="airflow")["Credentials"]
-    return {"aws_access_key_id": credentials["AccessKeyId"], "aws_secret_access_key": credentials["SecretAccessKey"],
+    return {"aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
             "aws_session_token": credentials["SessionToken"]}
 
 
@@ -298,12 +312,14 @@ def test_pipeline_roles_hold_exactly_their_policy_files(aws):
     document = iam.get_role_policy(RoleName="orchard-airflow-pose-training", PolicyName="pose_training")
     assert document["PolicyDocument"] == json.loads((IAM_FOLDER / "pose_training.json").read_text())
     job_role = iam.get_role(RoleName="orchard-batch-job")["Role"]
-    assert job_role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    principal = job_role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    assert principal == {"Service": "ecs-tasks.amazonaws.com"}
     sqs = boto3.client("sqs", **_session(role_arn))
     sqs.create_queue(QueueName="orchard-pose-training-uploads")  # in its policy
     with pytest.raises(ClientError) as excinfo:
         sqs.create_queue(QueueName="someone-elses-queue")
-    assert f"sqs:CreateQueue on resource: arn:aws:sqs:us-east-1:{ACCOUNT}:someone-elses-queue" in _denied(excinfo)[1]
+    queue_arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:someone-elses-queue"
+    assert f"sqs:CreateQueue on resource: {queue_arn}" in _denied(excinfo)[1]
     with pytest.raises(ClientError):  # another pipeline's service
         boto3.client("sagemaker", **_session(role_arn)).list_training_jobs()
 
@@ -312,24 +328,27 @@ def test_the_edge_pipeline_cannot_escalate_through_the_roles_it_creates(aws):
     from local_aws.iam_setup import create_pipeline_roles
 
     iam = boto3.client("iam", **_session(create_pipeline_roles(aws.url, ["edge_deployment"])))
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    trust = json.dumps(_trust_service("credentials.iot.amazonaws.com"))
     admin = _policy({"Effect": "Allow", "Action": "*", "Resource": "*"})
     with pytest.raises(ClientError) as excinfo:  # no boundary: denied
         iam.create_role(RoleName="orchard-edge-fleet", AssumeRolePolicyDocument=trust)
     assert "iam:CreateRole" in _denied(excinfo)[1]
     boundary = f"arn:aws:iam::{ACCOUNT}:policy/orchard-edge-device-boundary"
     with pytest.raises(ClientError):  # not one of its device roles
-        iam.create_role(RoleName="anything-else", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
-    iam.create_role(RoleName="orchard-edge-fleet", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
+        iam.create_role(RoleName="other", AssumeRolePolicyDocument=trust, PermissionsBoundary=boundary)
+    iam.create_role(RoleName="orchard-edge-fleet", AssumeRolePolicyDocument=trust,
+                    PermissionsBoundary=boundary)
     iam.put_role_policy(RoleName="orchard-edge-fleet", PolicyName="p", PolicyDocument=admin)
     with pytest.raises(ClientError):
         iam.delete_role_permissions_boundary(RoleName="orchard-edge-fleet")
     with pytest.raises(ClientError):
-        iam.attach_role_policy(RoleName="orchard-edge-fleet", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+        iam.attach_role_policy(RoleName="orchard-edge-fleet",
+                               PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     # The role's "*" policy is capped by the boundary: a session of it cannot, e.g., list SageMaker jobs.
     admin_iam = boto3.client("iam")
-    admin_iam.update_assume_role_policy(RoleName="orchard-edge-fleet", PolicyDocument=json.dumps(TRUST_ACCOUNT))
+    admin_iam.update_assume_role_policy(RoleName="orchard-edge-fleet",
+                                        PolicyDocument=json.dumps(TRUST_ACCOUNT))
+    device = _session(f"arn:aws:iam::{ACCOUNT}:role/orchard-edge-fleet")
     with pytest.raises(ClientError) as excinfo:
-        boto3.client("sagemaker", **_session(f"arn:aws:iam::{ACCOUNT}:role/orchard-edge-fleet")).list_training_jobs()
+        boto3.client("sagemaker", **device).list_training_jobs()
     assert "no permissions boundary allows" in _denied(excinfo)[1]
