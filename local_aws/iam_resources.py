@@ -161,7 +161,8 @@ def _emr(action: str, params: dict[str, Any], base: str, account: str, region: s
         for role in _profile_roles(account, params.get("JobFlowRole")):
             passes.append((role, "ec2.amazonaws.com"))
         return ["*"], context, passes
-    ids = params.get("JobFlowIds") or ([params["ClusterId"]] if params.get("ClusterId") else [])
+    single = params.get("ClusterId") or params.get("JobFlowId")  # AddJobFlowSteps names it JobFlowId
+    ids = params.get("JobFlowIds") or ([single] if single else [])
     if action == "AddTags" and params.get("ResourceId"):
         ids = [params["ResourceId"]]
     if not ids:
