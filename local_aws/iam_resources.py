@@ -348,9 +348,9 @@ def describe(response: Any, s3: str | None, signing: str, region: str, moto_reso
         if operation == "ListBucket" and moto_resource in ("arn:aws:s3:::*", "*"):
             operation = "ListAllMyBuckets"
         context: dict[str, Any] = {}
-        query = parse_qs(urlparse(response.uri).query)
-        if operation in ("ListBucket", "ListBucketVersions"):
-            context["s3:prefix"] = (query.get("prefix") or [""])[0]
+        query = parse_qs(urlparse(response.uri).query, keep_blank_values=True)
+        if operation in ("ListBucket", "ListBucketVersions") and "prefix" in query:
+            context["s3:prefix"] = query["prefix"][0]  # absent when the request names no prefix
             if query.get("delimiter"):
                 context["s3:delimiter"] = query["delimiter"][0]
         resource = "*" if operation in ("ListAllMyBuckets",) else moto_resource
