@@ -461,6 +461,8 @@ def authorize_call(principal: Principal | None, call: Call) -> str | None:
 def _authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
     """Replaces moto's ActionAuthenticatorMixin._authenticate_and_authorize_action: runs on every call."""
     _local.principal = None
+    if not _served_by_the_sandbox():  # moto in-process (mock_aws) in the same process: moto's own behaviour
+        return _moto_authorize(self, iam_request_cls, resource)
     headers = self.headers
     if headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
         return
@@ -534,6 +536,17 @@ def role_session_env(region: str, role_arn: str, service: str) -> dict[str, str]
             "AWS_SESSION_TOKEN": session.session_token}
 
 
+def _served_by_the_sandbox() -> bool:
+    """Whether this call came over HTTP to the sandbox's server (a Flask request), not through mock_aws."""
+    try:
+        from flask import has_request_context
+
+        return has_request_context()
+    except ImportError:
+        return False
+
+
+_moto_authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
 _installed = False
 
 
