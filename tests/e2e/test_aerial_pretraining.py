@@ -131,14 +131,15 @@ def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
     settings, conf = demo
     s3 = boto3.client("s3")
     s3.delete_object(Bucket=settings.data_bucket, Key="aerial_pretraining/bigearthnet-s2/val.csv")
-    run = run_dag({**conf, "baseline_checkpoint_uri": f"s3://{settings.artifacts_bucket}/nope/dino.pth",
+    nope = f"s3://{settings.artifacts_bucket}/aerial_pretraining/nope/dino.pth"  # a prefix its role may read
+    run = run_dag({**conf, "baseline_checkpoint_uri": nope,
                    "use_spot_instances": True, "spot_max_wait_hours": 1, "max_runtime_hours": 2})
     task_log = "".join(capfd.readouterr())
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["validate_inputs"] == "failed" and states["prepare_dataset"] != "success"
     assert "missing s3://orchard-data/aerial_pretraining/bigearthnet-s2/val.csv" in task_log
-    assert f"baseline checkpoint s3://{settings.artifacts_bucket}/nope/dino.pth does not exist" in task_log
+    assert f"baseline checkpoint {nope} does not exist" in task_log
     assert "spot_max_wait_hours (1) must be >= max_runtime_hours (2)" in task_log
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.list_processing_jobs()["ProcessingJobSummaries"] == []
