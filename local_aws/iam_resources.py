@@ -238,6 +238,9 @@ def _kms(action: str, params: dict[str, Any], base: str, account: str, region: s
         backend = kms_backends[account][region]
         key = backend.describe_key(key_id)
         aliases = [alias.alias_name for alias in backend.list_aliases(key_id=key.id)]
+        # the key's own kms:KeySpec / kms:KeyUsage, which policies may condition key operations on
+        context["kms:KeySpec"] = getattr(key, "key_spec", None) or "SYMMETRIC_DEFAULT"
+        context["kms:KeyUsage"] = getattr(key, "key_usage", None) or "ENCRYPT_DECRYPT"
         if aliases:
             context["kms:ResourceAliases"] = list(aliases)
         key_arn = key.arn
