@@ -104,7 +104,8 @@ class EndpointRuntime:
             archive = s3io.download_file(self.container["ModelDataUrl"], self.root / "model.tar.gz")
             s3io.untar(archive, model_dir)
         code_dir = image.folder or (model_dir / "code")
-        env = {**jobs.aws_env(self.region, self.role_arn, "sagemaker.amazonaws.com"), **(self.container.get("Environment") or {})}
+        env = {**jobs.aws_env(self.region, self.role_arn, "sagemaker.amazonaws.com"),
+               **(self.container.get("Environment") or {})}
         command = ["python", str(WORKER), str(model_dir), str(code_dir)]
         prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[])
         self.process = subprocess.Popen(

@@ -277,10 +277,11 @@ def airflow_env(
     )
     if sandbox_url:
         env.update(local_aws.client_env(sandbox_url))
-        # Airflow runs under the demo role holding the pipelines' policies (seed() creates it): IAM is enforced
+        # Airflow runs under the demo role holding the pipelines' policies (seed() creates it)
         from local_aws.iam_setup import DEMO_AIRFLOW_ROLE_ARN
 
-        env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(sandbox_url, role_arn=DEMO_AIRFLOW_ROLE_ARN)
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(
+            sandbox_url, role_arn=DEMO_AIRFLOW_ROLE_ARN)
         # The sandbox's jobs and clusters are ready in seconds: DAGs that read their poll delay from the
         # environment (fruit_features, auto_labeling) wait at that pace, not AWS's 30 s.
         env.setdefault("ORCHARD_POLL_SECONDS", "2")

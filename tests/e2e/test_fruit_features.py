@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruit_features.py"
 DATA, ARTIFACTS = "orchard-data", "orchard-artifacts"
-# Under the pipeline's own prefix: its role (include/iam/fruit_features*.json) may read and write nothing else.
+# Under the pipeline's own prefix: its roles (include/iam/fruit_features*.json) may use nothing else.
 IMAGES = f"s3://{DATA}/fruit_features/e2e/images/"
 OUTPUT = f"s3://{DATA}/fruit_features/features/"
 

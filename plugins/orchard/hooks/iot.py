@@ -33,8 +33,9 @@ class FleetSpec:
     simulated: bool = False
     camera_images_uri: str = ""
     poll_seconds: float = 5.0
-    # The device role is created under this permissions boundary (include/iam/edge_deployment_device_boundary.json):
-    # the pipeline's policy lets it create orchard-edge-* roles only with it, so it cannot escalate privileges.
+    # The device role is created under this permissions boundary
+    # (include/iam/edge_deployment_device_boundary.json): the pipeline's policy lets it create orchard-edge-*
+    # roles only with it, so it cannot escalate privileges.
     permissions_boundary_arn: str = ""
 
     @property
@@ -99,9 +100,10 @@ class IotHook(AwsBaseHook):
         try:
             arn = iam.get_role(RoleName=spec.role_name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
-            boundary = {"PermissionsBoundary": spec.permissions_boundary_arn} if spec.permissions_boundary_arn else {}
+            boundary = spec.permissions_boundary_arn
             arn = iam.create_role(RoleName=spec.role_name, AssumeRolePolicyDocument=json.dumps(trust),
-                                  Description=f"orchard edge devices of fleet {spec.fleet_name}", **boundary)["Role"]["Arn"]
+                                  Description=f"orchard edge devices of fleet {spec.fleet_name}",
+                                  **({"PermissionsBoundary": boundary} if boundary else {}))["Role"]["Arn"]
         iam.put_role_policy(RoleName=spec.role_name, PolicyName="edge-device", PolicyDocument=json.dumps(device_role_policy(spec)))
         return arn
 
