@@ -148,8 +148,15 @@ def aerial_pretraining():
             elif listing.startswith(("train", "val", "test")) and not s3.read_key(raw_key + listing, raw_bucket).strip():
                 problems.append(f"empty split list {params['raw_dataset_uri'].rstrip('/')}/{listing}: add patches to it")
         base_bucket, base_key = S3Hook.parse_s3_url(params["baseline_checkpoint_uri"])
-        if not s3.check_for_key(base_key, base_bucket):
-            problems.append(f"baseline checkpoint {params['baseline_checkpoint_uri']} does not exist")
+        try:
+            if not s3.check_for_key(base_key, base_bucket):
+                problems.append(f"baseline checkpoint {params['baseline_checkpoint_uri']} does not exist")
+        except Exception as error:  # 403: outside what the pipeline's role may read
+            if "403" not in str(error) and "AccessDenied" not in str(error):
+                raise
+            problems.append(f"baseline checkpoint {params['baseline_checkpoint_uri']} is not readable by the "
+                            "pipeline's role (include/iam/aerial_pretraining.json): put it under "
+                            f"s3://{base_bucket}/aerial_pretraining/")
         try:
             check_deployed(s3.get_conn(), load_settings(), "aerial_pretraining")
         except JobCodeNotDeployed as error:

@@ -34,12 +34,16 @@ def sandbox_client(service: str, endpoint_url: str, region: str = DEFAULT_REGION
     )
 
 
-def aws_connection(endpoint_url: str, region: str = DEFAULT_REGION) -> str:
+def aws_connection(endpoint_url: str, region: str = DEFAULT_REGION, role_arn: str | None = None) -> str:
     """`aws_default` as AIRFLOW_CONN_AWS_DEFAULT JSON: the sandbox, and the botocore retries every
-    orchard connection sets. Credentials come from CLIENT_ENV in the environment."""
+    orchard connection sets. Credentials come from CLIENT_ENV in the environment; with `role_arn`,
+    AwsBaseHook assumes that role with them (the connection extra `role_arn`), so every call Airflow makes
+    is authorized against the role's policies (local_aws/iam.py)."""
     extra = {
         "endpoint_url": endpoint_url,
         "region_name": region,
         "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 10}},
     }
+    if role_arn:
+        extra["role_arn"] = role_arn
     return json.dumps({"conn_type": "aws", "extra": extra})

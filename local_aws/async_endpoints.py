@@ -76,6 +76,7 @@ class EndpointRuntime:
         self.endpoint, self.account_id, self.region = endpoint, account_id, region
         self.async_config = config.async_inference_config  # None: a real-time endpoint
         self.container = model.primary_container or model.containers[0]
+        self.role_arn = model.execution_role_arn  # the model process runs with the model's role
         self.variant = config.production_variants[0]["VariantName"]
         self.root = jobs.workspace("endpoint", endpoint.endpoint_name)
         # The model process's own filesystem (/opt/ml, /tmp) in its mount namespace; requests wait
@@ -126,7 +127,8 @@ class EndpointRuntime:
             s3io.untar(archive, model_dir)
         code_dir = image.folder or (model_dir / "code")
         code_dir.mkdir(parents=True, exist_ok=True)  # a model.tar.gz with no code/: the server starts bare
-        env = {**jobs.aws_env(self.region), **(self.container.get("Environment") or {})}
+        env = {**jobs.aws_env(self.region, self.role_arn, "sagemaker.amazonaws.com"),
+               **(self.container.get("Environment") or {})}
         command = ["python", str(WORKER), "/opt/ml/model", _CODE_DIR]
         prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[],
                                       install_requirements=True)  # as the inference toolkit does

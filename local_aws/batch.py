@@ -175,7 +175,8 @@ class SandboxBatchJob(moto_batch.Job):
         env = {e["name"]: e["value"] for e in self._get_container_property("environment", [])}
         env["AWS_BATCH_JQ_NAME"] = self.job_queue.name
         env["AWS_BATCH_JOB_ATTEMPT"] = str(len(self.attempts))
-        return {**jobs.aws_env(self.job_definition._region), **env}
+        return {**jobs.aws_env(self.job_definition._region, self._get_container_property("jobRoleArn", None),
+                                "ecs-tasks.amazonaws.com"), **env}
 
     def _should_retry(self, reason: str) -> bool:
         """AWS semantics: the first evaluateOnExit rule that matches decides; none matching retries."""

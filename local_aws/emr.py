@@ -167,7 +167,8 @@ class SandboxCluster(moto_emr.Cluster):
 
     def _node_env(self, bin_dir: Path) -> dict[str, str]:
         """What a process on a cluster node sees: the cluster's Python first on PATH, AWS = the sandbox."""
-        return {**jobs.aws_env(self.emr_backend.region_name),
+        role = jobs.profile_role(self.emr_backend.account_id, self.role)  # the EC2 instance profile's role
+        return {**jobs.aws_env(self.emr_backend.region_name, role, "ec2.amazonaws.com"),
                 "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
 
     def _run_bootstrap(self, bin_dir: Path, number: int, action: moto_emr.BootstrapAction, script: bytes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from moto.moto_api._internal import models as moto_api
 
-from local_aws import async_endpoints, batch, edge, emr, jobs, labeling, latency, s3_events, sagemaker
+from local_aws import async_endpoints, batch, edge, emr, iam, jobs, labeling, latency, s3_events, sagemaker
 
 _installed = False
 
@@ -23,6 +23,7 @@ def install(endpoint_url: str) -> None:
     async_endpoints.install()  # invoke_endpoint_async runs the model's handler
     labeling.install()  # Ground Truth labeling jobs, under an explicit auto-accept policy
     latency.install()  # optional per-request latency (ORCHARD_SANDBOX_LATENCY_MS)
+    iam.install()  # IAM enforced on every call not made with the administrator key (local_aws/iam.py)
     _stop_jobs_on_reset()
     _installed = True
 

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from local_aws import client_env
 
@@ -24,9 +25,37 @@ def endpoint_url() -> str:
     return _endpoint_url
 
 
-def aws_env(region: str) -> dict[str, str]:
-    """What a job's AWS SDK needs to reach this sandbox instead of AWS."""
-    return {**client_env(_endpoint_url), "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+_ADMIN = object()
+
+
+def aws_env(region: str, role_arn: Any = _ADMIN, service: str = "") -> dict[str, str]:
+    """What a job's AWS SDK needs to reach this sandbox instead of AWS.
+
+    With `role_arn` (the job's role: training/processing RoleArn, Batch jobRoleArn, the EMR instance
+    profile's role, a model's ExecutionRoleArn), the job gets a session of that role, assumed by `service`
+    (e.g. "sagemaker.amazonaws.com"), so IAM limits it to the role's policies; `role_arn=None` (a Batch job
+    definition without jobRoleArn) gives no credentials at all, as on AWS. Without `role_arn`, the sandbox's
+    administrator key (only for what the AWS service itself does, not for user code).
+    Raises iam.JobRoleError (the job fails with its message) if the role does not exist or does not trust
+    `service`.
+    """
+    env = {**client_env(_endpoint_url), "AWS_DEFAULT_REGION": region, "AWS_REGION": region}
+    if role_arn is _ADMIN:
+        return env
+    del env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+    if role_arn is None:
+        return env
+    from local_aws import iam
+
+    return {**env, **iam.role_session_env(region, str(role_arn), service)}
+
+
+def profile_role(account_id: str, instance_profile: str | None) -> str | None:
+    """The role of an EC2 instance profile (name or ARN), what software on the instance runs as."""
+    from local_aws import iam_resources
+
+    roles = iam_resources._profile_roles(account_id, instance_profile)
+    return roles[0] if roles else None
 
 
 def new_stop_signal() -> threading.Event:

@@ -112,7 +112,8 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
             "--data-input-config", input_config.get("DataInputConfig", "{}"), "--target", json.dumps(target),
             "--output-dir", str(out), "--failure-file", str(failure),
         ]
-        container = containers.prepare(images.resolve(COMPILER_IMAGE), command, jobs.aws_env(self._region), log_line,
+        job_env = jobs.aws_env(self._region, self.role_arn, "sagemaker.amazonaws.com")  # the job's role
+        container = containers.prepare(images.resolve(COMPILER_IMAGE), command, job_env, log_line,
                                        entrypoint=["python3", "/opt/program/compile.py"])
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_S)
         outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=log_line,

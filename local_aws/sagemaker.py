@@ -206,7 +206,8 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         run = self._run
         hyperparameters = dict(self.hyper_parameters or {})
         tail = _Tail(run.log_stream().write, self.algorithm_specification.get("MetricDefinitions"))
-        env = {**jobs.aws_env(run.region), **self._environment(hyperparameters)}
+        env = {**jobs.aws_env(run.region, self.role_arn, "sagemaker.amazonaws.com"),
+               **self._environment(hyperparameters)}
         self._write_config_files(hyperparameters, json.loads(env["SM_HOSTS"]))
         if image.is_framework:  # script mode: the framework image runs the submitted program
             code_dir = self._script_mode_code(hyperparameters)
@@ -402,7 +403,7 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
         run, spec = self._run, self.app_specification
         image = images.resolve(spec.get("ImageUri", ""))
         tail = _Tail(run.log_stream().write)
-        env = {**jobs.aws_env(run.region), **self.environment}
+        env = {**jobs.aws_env(run.region, self.role_arn, "sagemaker.amazonaws.com"), **self.environment}
         entrypoint = list(spec.get("ContainerEntrypoint", []))
         arguments = list(spec.get("ContainerArguments", []))
         code_dir = _script_folder(run, entrypoint + arguments) if image.is_framework else None

@@ -278,7 +278,11 @@ def airflow_env(
     env.update(deployed_layout_env(env))
     if sandbox_url:
         env.update(local_aws.client_env(sandbox_url))
-        env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(sandbox_url)
+        # Airflow runs under the demo role holding the pipelines' policies (seed() creates it)
+        from local_aws.iam_setup import DEMO_AIRFLOW_ROLE_ARN
+
+        env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(
+            sandbox_url, role_arn=DEMO_AIRFLOW_ROLE_ARN)
         # The sandbox's jobs and clusters are ready in seconds: DAGs that read their poll delay from the
         # environment (fruit_features, auto_labeling) wait at that pace, not AWS's 30 s.
         env.setdefault("ORCHARD_POLL_SECONDS", "2")
@@ -582,6 +586,12 @@ class Stack:
         # the settings as the DAGs will see them: same ORCHARD_* environment, endpoint on the sandbox
         with _environ(local_aws.client_env(self.sandbox_url)):
             settings = load_settings()
+        from local_aws.iam_setup import DEMO_AIRFLOW_ROLE, IAM_FOLDER, create_pipeline_roles
+
+        dag_ids = list(dag_ids)
+        with_policy = [d for d in dag_ids if (IAM_FOLDER / f"{d}.json").exists()]
+        if with_policy:  # the roles Airflow and the jobs run as (include/iam), before anything runs
+            create_pipeline_roles(self.sandbox_url, with_policy, airflow_role=DEMO_AIRFLOW_ROLE)
         s3 = self.s3_client()
         for bucket in bucket_names(settings):
             with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):

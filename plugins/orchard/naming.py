@@ -11,7 +11,8 @@ A name is ``<dag_id>-<run part>[-<suffix>]-<hash>``, each piece sanitised for th
   lowercased) and because truncation can cut off the only difference between two run ids: with it, two
   different inputs never share a name (40 bits: ~1e-12 odds for one pair of runs).
 * when the readable pieces do not fit the service's limit they are shortened fairly (the shortest keeps
-  its full length first), never the hash.
+  its full length first), never the hash; the DAG id is kept whole while it takes at most half the room, so
+  IAM policies can scope a pipeline's resources by the ``<dag-id>-*`` prefix.
 
 The same inputs always give the same name, so a retried task finds the job it started on its first try.
 ``kind="s3_prefix"`` gives a key prefix instead: ``<dag_id>/<run part>-<hash>/[<suffix>/]``.
@@ -119,6 +120,11 @@ def resource_name(kind: str, dag_id: str, run_id: str, suffix: str = "") -> str:
     digest = _digest(dag_id, run_id, suffix)
     pieces = [p for p in (_clean(x, rule) for x in (dag_id, run_part(run_id), suffix)) if p]
     room = rule.max_length - len(digest) - len(rule.separator) * len(pieces)
+    dag_piece = _clean(dag_id, rule)
+    if pieces and pieces[0] == dag_piece and len(dag_piece) <= room // 2:
+        # The DAG id stays whole: IAM policies scope a pipeline's jobs by the "<dag-id>-*" name prefix
+        # (include/iam/*.json); the run part and suffix share what is left.
+        return rule.separator.join([dag_piece, *_fit(pieces[1:], room - len(dag_piece)), digest])
     return rule.separator.join([*_fit(pieces, room), digest])
 
 

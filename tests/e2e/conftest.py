@@ -68,3 +68,20 @@ def deployed_layout_guard(monkeypatch):
         return result
 
     monkeypatch.setattr(DAG, "test", guarded_test)
+
+
+@pytest.fixture(autouse=True)
+def pipeline_role(request, monkeypatch):
+    """Every pipeline e2e test (tests/e2e/test_<dag_id>.py) runs Airflow under its DAG's role, holding
+    exactly include/iam/<dag_id>.json, and its jobs under include/iam/<dag_id>_<kind>_role.json: the
+    `aws_default` connection assumes that role (local_aws/iam_setup.py)."""
+    from local_aws import aws_connection
+    from local_aws.iam_setup import IAM_FOLDER, create_pipeline_roles
+
+    dag_id = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    if not (IAM_FOLDER / f"{dag_id}.json").exists():
+        return None
+    aws = request.getfixturevalue("aws")  # a clean sandbox, then the roles
+    role_arn = create_pipeline_roles(aws.url, [dag_id])
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(aws.url, role_arn=role_arn))
+    return role_arn

@@ -140,14 +140,15 @@ def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
     # the job code of this release was never deployed (`make deploy` not run)
     s3.delete_object(Bucket=settings.artifacts_bucket,
                      Key=f"job-code/{settings.image_tag}/aerial_pretraining/manifest.json")
-    run = run_dag({**conf, "baseline_checkpoint_uri": f"s3://{settings.artifacts_bucket}/nope/dino.pth",
+    nope = f"s3://{settings.artifacts_bucket}/aerial_pretraining/nope/dino.pth"  # a prefix its role may read
+    run = run_dag({**conf, "baseline_checkpoint_uri": nope,
                    "use_spot_instances": True, "spot_max_wait_hours": 1, "max_runtime_hours": 2})
     task_log = "".join(capfd.readouterr())
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["validate_inputs"] == "failed" and states["prepare_dataset"] != "success"
     assert f"missing s3://{settings.data_bucket}/aerial_pretraining/bigearthnet-s2/val.csv" in task_log
-    assert f"baseline checkpoint s3://{settings.artifacts_bucket}/nope/dino.pth does not exist" in task_log
+    assert f"baseline checkpoint {nope} does not exist" in task_log
     assert "spot_max_wait_hours (1) must be >= max_runtime_hours (2)" in task_log
     assert (f"s3://{settings.artifacts_bucket}/job-code/{settings.image_tag}/aerial_pretraining/manifest.json "
             "does not exist" in task_log and "run `make deploy`" in task_log)

@@ -139,7 +139,8 @@ def test_an_existing_endpoint_is_used_as_is_and_kept_and_the_run_can_stop_at_the
     sagemaker = boto3.client("sagemaker")
     sagemaker.create_model(
         ModelName="team-detector",
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
+        # the model runs as its role: one that exists and trusts SageMaker (tests/e2e/conftest.py creates it)
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/orchard-sagemaker-execution",
         PrimaryContainer={
             "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
             "ModelDataUrl": f"s3://{DATA}/model/model.tar.gz",

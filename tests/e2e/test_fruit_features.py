@@ -20,8 +20,9 @@ pytestmark = pytest.mark.e2e
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "fruit_features.py"
 SETTINGS = load_settings(variables=False)  # the buckets and the one region the DAG uses
 DATA, ARTIFACTS = SETTINGS.data_bucket, SETTINGS.artifacts_bucket
-IMAGES = f"s3://{DATA}/fruits/images/"
-OUTPUT = f"s3://{DATA}/fruits/features/"
+# Under the pipeline's own prefix: its roles (include/iam/fruit_features*.json) may use nothing else.
+IMAGES = f"s3://{DATA}/fruit_features/e2e/images/"
+OUTPUT = f"s3://{DATA}/fruit_features/features/"
 
 
 def fruit_dag(monkeypatch):
@@ -44,7 +45,7 @@ def fruit_photos(aws):
         s3.create_bucket(Bucket=bucket)
     files, corrupt = generate(16, seed=1, size=128)
     for key, body in files.items():
-        s3.put_object(Bucket=DATA, Key=f"fruits/images/{key}", Body=body)
+        s3.put_object(Bucket=DATA, Key=f"fruit_features/e2e/images/{key}", Body=body)
     return files, corrupt
 
 
@@ -84,7 +85,7 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
     assert export["model"] == "efficientnet_lite0" and export["max_abs_diff"] < 1e-3
     # Each scaling point wrote parquet rows for the readable images only, and listed the corrupt ones.
     readable = len(files) - len(corrupt) - 1  # minus README.txt
-    outputs = keys(s3, DATA, "fruits/features/")
+    outputs = keys(s3, DATA, "fruit_features/features/")
     for nodes in (1, 2):
         [metrics_key] = [k for k in outputs if k.endswith(f"core_nodes={nodes}/metrics.json")]
         metrics = json.loads(s3.get_object(Bucket=DATA, Key=metrics_key)["Body"].read())

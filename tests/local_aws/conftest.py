@@ -5,6 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
+from tests.local_aws.job_roles import create_test_job_roles
 from tests.local_aws.training_jobs import upload_training_inputs
 
 
@@ -14,3 +15,10 @@ def s3(aws):
     client = boto3.client("s3")
     upload_training_inputs(client)
     return client
+
+
+@pytest.fixture
+def aws(aws):
+    """A clean sandbox (tests/conftest.py) holding the job roles these tests name."""
+    create_test_job_roles()
+    return aws

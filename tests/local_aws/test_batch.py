@@ -38,6 +38,7 @@ def register(batch, name: str, image: str, **extra) -> None:
             "image": f"{REGISTRY}/orchard/{image}:1.0",
             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
             "environment": [{"name": "OUTPUT_BUCKET", "value": "results"}],
+            "jobRoleArn": "arn:aws:iam::123456789012:role/orchard-batch-job",  # what the job runs as
         },
         **extra,
     )

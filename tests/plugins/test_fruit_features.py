@@ -32,7 +32,9 @@ SETTINGS = Settings(region="us-east-1", artifacts_bucket="artifacts")
 
 
 @pytest.fixture
-def s3():
+def s3(monkeypatch):
+    # moto in-process, not the session's sandbox (whose AWS_ENDPOINT_URL would take mock_aws's fake key)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="data")

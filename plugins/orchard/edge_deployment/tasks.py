@@ -155,7 +155,18 @@ def fleet_spec(params: dict[str, Any], signing_key_arn: str, package_prefix: str
                  "push_period_seconds": params["capture_push_period_seconds"]},
         simulated=bool(params.get("simulated_devices")), camera_images_uri=params.get("camera_images_uri", ""),
         poll_seconds=float(min(params["poll_seconds"], 30)),
+        permissions_boundary_arn=device_boundary_arn(settings.sagemaker_execution_role_arn),
     )
+
+
+DEVICE_BOUNDARY_POLICY = "orchard-edge-device-boundary"
+
+
+def device_boundary_arn(role_arn_in_account: str) -> str:
+    """The edge devices' permissions boundary (a managed policy the account admin creates from
+    include/iam/edge_deployment_device_boundary.json), in the account of the pipeline's roles."""
+    partition, account = role_arn_in_account.split(":")[1], role_arn_in_account.split(":")[4]
+    return f"arn:{partition}:iam::{account}:policy/{DEVICE_BOUNDARY_POLICY}"
 
 
 def provision_fleet(params: dict[str, Any], signing_key_arn: str, package_prefix: str, capture_prefix: str) -> dict:

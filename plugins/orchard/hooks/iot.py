@@ -40,6 +40,10 @@ class FleetSpec:
     simulated: bool = False
     camera_images_uri: str = ""
     poll_seconds: float = 5.0
+    # The device role is created under this permissions boundary
+    # (include/iam/edge_deployment_device_boundary.json): the pipeline's policy lets it create orchard-edge-*
+    # roles only with it, so it cannot escalate privileges.
+    permissions_boundary_arn: str = ""
 
     @property
     def thing_type(self) -> str:
@@ -153,9 +157,11 @@ class IotHook(AwsBaseHook):
         try:
             arn = iam.get_role(RoleName=spec.role_name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
+            boundary = spec.permissions_boundary_arn
             arn = iam.create_role(RoleName=spec.role_name, AssumeRolePolicyDocument=json.dumps(trust),
                                   Description=f"orchard edge devices of fleet {spec.fleet_name}",
-                                  Tags=[ORCHARD_TAG])["Role"]["Arn"]
+                                  Tags=[ORCHARD_TAG],
+                                  **({"PermissionsBoundary": boundary} if boundary else {}))["Role"]["Arn"]
         iam.put_role_policy(RoleName=spec.role_name, PolicyName="edge-device",
                             PolicyDocument=json.dumps(device_role_policy(spec)))
         return arn

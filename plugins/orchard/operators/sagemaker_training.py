@@ -45,7 +45,10 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
             self.log.info("training job %s ended %s: starting %s, which resumes from the shared checkpoints",
                           description["TrainingJobName"], description["TrainingJobStatus"], attempt_name(base, attempt + 1))
         self.config["TrainingJobName"] = attempt_name(base, attempt + 1)
-        self.hook.create_training_job(self.config, wait_for_completion=False, print_log=False)
+        # The client call, not SageMakerHook.create_training_job: the hook first HEADs each input bucket,
+        # which needs s3:ListBucket on the whole bucket; the pipeline's role may list only its own prefixes
+        # (include/iam/<dag_id>.json), and SageMaker checks the inputs itself when the job starts.
+        self.hook.conn.create_training_job(**self.config)
         self.log.info("started SageMaker training job %s", self.config["TrainingJobName"])
         return self._wait(self.config["TrainingJobName"])
 
