@@ -46,7 +46,7 @@ def read_dockerfile(folder: Path) -> DockerfileSpec:
     dockerfile = folder / "Dockerfile"
     if not dockerfile.exists():
         return spec
-    for instruction, value in _instructions(dockerfile.read_text()):
+    for instruction, value in dockerfiles.instructions(dockerfile.read_text()):
         if instruction == "ENTRYPOINT":
             spec.entrypoint = _exec_form(value)
         elif instruction == "CMD":
@@ -58,17 +58,6 @@ def read_dockerfile(folder: Path) -> DockerfileSpec:
         elif instruction == "FROM":
             spec = DockerfileSpec()  # multi-stage: only the last stage is the image
     return spec
-
-
-def _instructions(text: str) -> list[tuple[str, str]]:
-    joined = text.replace("\\\n", " ")
-    result = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            instruction, _, value = line.partition(" ")
-            result.append((instruction.upper(), value.strip()))
-    return result
 
 
 def _exec_form(value: str) -> list[str]:

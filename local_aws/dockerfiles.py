@@ -85,7 +85,7 @@ def base_image(reference: str, dockerfile: Path) -> tuple[str, tuple[str, ...]]:
 def interpret(folder: Path) -> ImageRecipe:
     dockerfile = folder / "Dockerfile"
     recipe: ImageRecipe | None = None
-    for instruction, value in _instructions(dockerfile.read_text()):
+    for instruction, value in instructions(dockerfile.read_text()):
         if instruction == "FROM":  # multi-stage: only the last stage is the image
             reference = [w for w in value.split() if not w.startswith("--")][0]
             python, shipped = base_image(reference, dockerfile)
@@ -247,7 +247,8 @@ def _stage(recipe: ImageRecipe, label: str) -> Path:
     return target / "workdir"
 
 
-def _instructions(text: str) -> list[tuple[str, str]]:
+def instructions(text: str) -> list[tuple[str, str]]:
+    """A Dockerfile's (INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
     joined = re.sub(r"\\\s*\n", " ", text)
     result = []
     for line in joined.splitlines():
