@@ -73,18 +73,38 @@ def _ensure_role(iam, name: str, trust: str, profile: bool) -> str:
     return arn
 
 
+# The bucket names the policy files use: the settings' defaults. A deployment with other buckets renders its
+# policies with its own names (`policy_document`); the sandbox does so from the settings it is given.
+DEFAULT_BUCKETS = ("orchard-data", "orchard-artifacts")
+
+
+def policy_document(path: Path, buckets: dict[str, str] | None = None) -> str:
+    """The policy file's text with each default bucket name (`DEFAULT_BUCKETS`) replaced by `buckets`'."""
+    text = path.read_text()
+    for default, actual in (buckets or {}).items():
+        text = text.replace(f"arn:aws:s3:::{default}", f"arn:aws:s3:::{actual}")
+    return text
+
+
+def settings_buckets(settings) -> dict[str, str]:
+    """{default bucket name: the settings' bucket name} for `policy_document`."""
+    return {"orchard-data": settings.data_bucket, "orchard-artifacts": settings.artifacts_bucket}
+
+
 def pipeline_ids() -> list[str]:
     """Every DAG id with an Airflow policy in include/iam."""
     return sorted(p.stem for p in IAM_FOLDER.glob("*.json") if not p.stem.endswith(("_role", "_boundary")))
 
 
 def create_pipeline_roles(endpoint_url: str, dag_ids: Iterable[str], airflow_role: str | None = None,
-                          account: str = ACCOUNT) -> str:
+                          account: str = ACCOUNT, buckets: dict[str, str] | None = None) -> str:
     """Create the roles of `dag_ids` in the sandbox at `endpoint_url`; returns the Airflow role's ARN.
 
     One DAG: its Airflow role holds exactly include/iam/<dag_id>.json. Several (make demo / up, whose
     Airflow has one `aws_default` connection): `airflow_role` holds each one's policy as an inline policy.
     A job role shared by pipelines (orchard-sagemaker-execution) holds the policy of each pipeline given.
+    `buckets` renames the policies' default buckets (`settings_buckets(settings)`). Calling it again
+    replaces the policies (e.g. after the settings moved a bucket).
     """
     dag_ids = list(dag_ids)
     unknown = [d for d in dag_ids if not (IAM_FOLDER / f"{d}.json").exists()]
@@ -103,11 +123,12 @@ def create_pipeline_roles(endpoint_url: str, dag_ids: Iterable[str], airflow_rol
     airflow_arn = _ensure_role(iam, role_name, _trust_account(account), False)
     for dag_id in dag_ids:
         iam.put_role_policy(RoleName=role_name, PolicyName=dag_id,
-                            PolicyDocument=(IAM_FOLDER / f"{dag_id}.json").read_text())
+                            PolicyDocument=policy_document(IAM_FOLDER / f"{dag_id}.json", buckets))
         for path in sorted(IAM_FOLDER.glob(f"{dag_id}_*_role.json")):
             if path.stem not in JOB_ROLES:
                 raise ValueError(f"{path.name}: no role name for it in local_aws/iam_setup.py JOB_ROLES")
             name, service, profile = JOB_ROLES[path.stem]
             _ensure_role(iam, name, _trust_service(service), profile)
-            iam.put_role_policy(RoleName=name, PolicyName=path.stem, PolicyDocument=path.read_text())
+            iam.put_role_policy(RoleName=name, PolicyName=path.stem,
+                                PolicyDocument=policy_document(path, buckets))
     return airflow_arn

@@ -586,12 +586,13 @@ class Stack:
         # the settings as the DAGs will see them: same ORCHARD_* environment, endpoint on the sandbox
         with _environ(local_aws.client_env(self.sandbox_url)):
             settings = load_settings()
-        from local_aws.iam_setup import DEMO_AIRFLOW_ROLE, IAM_FOLDER, create_pipeline_roles
+        from local_aws.iam_setup import DEMO_AIRFLOW_ROLE, IAM_FOLDER, create_pipeline_roles, settings_buckets
 
         dag_ids = list(dag_ids)
         with_policy = [d for d in dag_ids if (IAM_FOLDER / f"{d}.json").exists()]
         if with_policy:  # the roles Airflow and the jobs run as (include/iam), before anything runs
-            create_pipeline_roles(self.sandbox_url, with_policy, airflow_role=DEMO_AIRFLOW_ROLE)
+            create_pipeline_roles(self.sandbox_url, with_policy, airflow_role=DEMO_AIRFLOW_ROLE,
+                                  buckets=settings_buckets(settings))
         s3 = self.s3_client()
         for bucket in bucket_names(settings):
             with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):

@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from local_aws.demo_data import pose_training as demo
+from local_aws.iam_setup import create_pipeline_roles, settings_buckets
 from orchard.pose_training import infra as pose_infra
 from orchard.settings import load_settings
 
@@ -33,14 +34,17 @@ def pose_dag(aws, airflow_db):
     return bag.dags["pose_training"]
 
 
-def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(pose_dag, inline_triggers, capfd,
-                                                                           monkeypatch):
+def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(aws, pose_dag, inline_triggers,
+                                                                           capfd, monkeypatch):
     s3 = boto3.client("s3")
     # an Airflow Variable (environment backend), not an ORCHARD_* variable: only tasks that read the live
     # settings see it; the DAG parsed without it (its Assets name the default bucket)
     monkeypatch.delenv("ORCHARD_ARTIFACTS_BUCKET", raising=False)
     monkeypatch.setenv("AIRFLOW_VAR_ORCHARD_ARTIFACTS_BUCKET", MODELS_BUCKET)
     s3.create_bucket(Bucket=MODELS_BUCKET)
+    # the deployment's policies name its buckets (include/iam names the defaults): render them again
+    create_pipeline_roles(aws.url, ["pose_training"],
+                          buckets={**settings_buckets(SETTINGS), "orchard-artifacts": MODELS_BUCKET})
     key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
     s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip())
 

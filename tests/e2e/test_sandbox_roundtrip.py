@@ -10,6 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 from tests.dag_files import load_dag
+from tests.local_aws.job_roles import create_test_job_roles
 
 pytestmark = pytest.mark.e2e
 
@@ -17,6 +18,7 @@ DAG_FILE = Path(__file__).parent / "dags" / "sandbox_roundtrip.py"
 
 
 def test_deferrable_batch_and_training_operators_defer_and_resume(aws, airflow_db, inline_triggers, capfd):
+    create_test_job_roles()  # jobs run with their roles' credentials: the roles must exist
     dag = load_dag(DAG_FILE)
 
     run = dag.test()

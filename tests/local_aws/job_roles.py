@@ -15,7 +15,7 @@ _TEST_JOB_ROLES = [
     ("EMR_EC2_DefaultRole", "ec2.amazonaws.com", True),
 ]
 _TEST_BUCKETS = ("ml-bucket", "results", "emr-bucket", "async-bucket", "edge", "data", "lab-uploads",
-                 "orchard-data", "orchard-artifacts")
+                 "orchard-data", "orchard-artifacts", "roundtrip")
 _TEST_JOB_POLICY = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
      "Resource": [f"arn:aws:s3:::{b}{suffix}" for b in _TEST_BUCKETS

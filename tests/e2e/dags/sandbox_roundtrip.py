@@ -19,6 +19,7 @@ BUCKET = "roundtrip"
 QUEUE = "roundtrip-queue"
 DEFINITION = "roundtrip-hello"
 ROLE = "arn:aws:iam::123456789012:role/orchard-sagemaker-execution"
+JOB_ROLE = "arn:aws:iam::123456789012:role/orchard-batch-job"
 PYTORCH_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-cpu-py311"
 
 
@@ -61,6 +62,7 @@ def sandbox_roundtrip():
                 "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/hello-batch:1.0",
                 "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
                 "environment": [{"name": "OUTPUT_BUCKET", "value": BUCKET}],
+                "jobRoleArn": JOB_ROLE,  # the job's own credentials (it writes to S3)
             },
         )
 
