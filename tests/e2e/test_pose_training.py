@@ -59,7 +59,9 @@ def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(aws
     )["jobSummaryList"]
     assert job["status"] == "SUCCEEDED"
 
-    assert "Contents" not in s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket)  # the Variable's bucket won
+    # the Variable's bucket won: the default artifacts bucket holds only the release's deployed job code
+    default_bucket = s3.list_objects_v2(Bucket=SETTINGS.artifacts_bucket).get("Contents", [])
+    assert [o["Key"] for o in default_bucket if not o["Key"].startswith("job-code/")] == []
     artifacts = {o["Key"] for o in s3.list_objects_v2(Bucket=MODELS_BUCKET)["Contents"]}
     [manifest_key] = [k for k in artifacts if k.endswith("model/manifest.json")]
     manifest = json.loads(s3.get_object(Bucket=MODELS_BUCKET, Key=manifest_key)["Body"].read())
