@@ -343,6 +343,10 @@ def _operation_name(response: Any, action: str) -> str:
         return action
 
 
+_SQS_BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
+                      "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+
+
 def describe(response: Any, s3: str | None, signing: str, region: str, moto_resource: str) -> Call:
     """The IAM view of the request `response` (a moto BaseResponse) is serving."""
     account = response.current_account
@@ -366,6 +370,9 @@ def describe(response: Any, s3: str | None, signing: str, region: str, moto_reso
     prefix = _MOTO_TO_PREFIX.get(response.service_name or "") or _SIGNING_TO_PREFIX.get(signing, signing)
     action = response._get_action()
     action = _operation_name(response, action[0] if isinstance(action, list) else action)
+    if prefix == "sqs":  # "You cannot set permissions explicitly for SendMessageBatch, DeleteMessageBatch, or
+        # ChangeMessageVisibilityBatch": the single action's permission covers them ("Amazon SQS batch actions")
+        action = _SQS_BATCH_ACTIONS.get(action, action)
     params = _body(response)
     base = f"arn:aws:{prefix}:{region}:{account}"
     backend_region = getattr(response, "region", None) or region  # where moto keeps the resources

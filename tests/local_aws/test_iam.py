@@ -352,3 +352,22 @@ def test_the_edge_pipeline_cannot_escalate_through_the_roles_it_creates(aws):
     with pytest.raises(ClientError) as excinfo:
         boto3.client("sagemaker", **device).list_training_jobs()
     assert "no permissions boundary allows" in _denied(excinfo)[1]
+
+
+def test_sqs_batch_actions_are_authorized_by_their_single_actions(aws):
+    """"You cannot set permissions explicitly for SendMessageBatch, DeleteMessageBatch, or
+    ChangeMessageVisibilityBatch" (Amazon SQS batch actions): the Asset watcher's DeleteMessageBatch needs
+    sqs:DeleteMessage, and is denied without it."""
+    queue = boto3.client("sqs").create_queue(QueueName="uploads")["QueueUrl"]
+    arn = f"arn:aws:sqs:us-east-1:{ACCOUNT}:uploads"
+    reader = _user("reader", {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:ReceiveMessage",
+                                                             "sqs:DeleteMessage"], "Resource": arn})
+    sqs = boto3.client("sqs", **reader)
+    sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "MessageBody": "a"}])
+    [message] = sqs.receive_message(QueueUrl=queue)["Messages"]
+    sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "ReceiptHandle": message["ReceiptHandle"]}])
+    sender = boto3.client("sqs", **_user("sender", {"Effect": "Allow", "Action": "sqs:SendMessage",
+                                                     "Resource": arn}))
+    with pytest.raises(ClientError) as excinfo:
+        sender.delete_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "ReceiptHandle": "x"}])
+    assert "sqs:DeleteMessage on resource" in _denied(excinfo)[1]
