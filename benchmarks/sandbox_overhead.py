@@ -67,14 +67,20 @@ def set_up(url: str) -> tuple:
     s3, batch, sagemaker = boto3.client("s3"), boto3.client("batch"), boto3.client("sagemaker")
     s3.create_bucket(Bucket="bench")
     s3.put_object(Bucket="bench", Key="code/sourcedir.tar.gz", Body=tar_gz({"noop.py": b"print('done')\n"}))
-    role = boto3.client("iam").create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    # Jobs run with their role's credentials: the role must exist and trust the service that assumes it.
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {
+        "Service": ["sagemaker.amazonaws.com", "batch.amazonaws.com", "ecs-tasks.amazonaws.com"]}}]}
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="bench", PolicyName="bench", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "logs:*"], "Resource": "*"}]}))
     env = batch.create_compute_environment(computeEnvironmentName="bench-ce", type="UNMANAGED", state="ENABLED",
                                            serviceRole=role)
     batch.create_job_queue(jobQueueName="bench-queue", state="ENABLED", priority=1,
                            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env["computeEnvironmentArn"]}])
     batch.register_job_definition(jobDefinitionName="bench-noop", type="container", containerProperties={
         "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/hello-batch:1.0",
-        "command": ["python", "-c", "pass"],
+        "command": ["python", "-c", "pass"], "jobRoleArn": role,
         "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}]})
     return batch, sagemaker
 
