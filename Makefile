@@ -59,6 +59,7 @@ bench: $(VENV_STAMP) ## run the benchmarks/ scripts (or only BENCH=name); make_t
 	@shopt -s nullglob; ran=0; \
 	for script in benchmarks/*.py benchmarks/*.sh; do \
 	  name=$$(basename "$${script%.*}"); \
+	  if [[ "$$name" == _* ]]; then continue; fi; \
 	  if [[ -n "$(BENCH)" && "$$name" != "$(BENCH)" ]]; then continue; fi; \
 	  echo "== $$script"; ran=1; \
 	  case "$$script" in \

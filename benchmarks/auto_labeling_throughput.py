@@ -40,6 +40,8 @@ from local_aws.demo_data import auto_labeling as demo  # noqa: E402
 from local_aws.server import is_up  # noqa: E402
 from local_aws.stack import pick_port  # noqa: E402
 
+from _bench_role import create_bench_role  # noqa: E402
+
 BUCKET = "bench-auto-labeling"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311"
 LATENCY_MS = 50
@@ -65,6 +67,7 @@ def start_sandbox(latency_ms: int) -> subprocess.Popen:
     os.environ.update(client_env(url))
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(url)
     boto3.client("s3").create_bucket(Bucket=BUCKET)
+    create_bench_role(boto3.client("iam"))  # the model's ExecutionRoleArn: its process runs as that role
     return process
 
 

@@ -30,6 +30,8 @@ from local_aws.demo_data import edge_deployment as demo
 from local_aws.server import Sandbox
 from local_aws.stack import pick_port
 
+from _bench_role import create_bench_role
+
 
 def wait_for(predicate, timeout_s: float = 300, every_s: float = 0.05):
     deadline = time.monotonic() + timeout_s
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> None:
     s3, sm, iot = boto3.client("s3"), boto3.client("sagemaker"), boto3.client("iot")
     for bucket in ("orchard-data", "orchard-artifacts"):
         s3.create_bucket(Bucket=bucket)
+    create_bench_role(boto3.client("iam"))  # the compilation job runs as its RoleArn
     with tempfile.TemporaryDirectory() as tmp:
         out = demo.generate(Path(tmp), per_device=1, calibration=8)
         s3.upload_file(str(out / "model.tar.gz"), "orchard-data", "bench/model.tar.gz")

@@ -27,6 +27,8 @@ from local_aws import client_env  # noqa: E402
 from local_aws.s3io import tar_gz  # noqa: E402
 from local_aws.server import Sandbox  # noqa: E402
 
+from _bench_role import create_bench_role  # noqa: E402
+
 POLL_S = 0.02
 
 
@@ -67,13 +69,7 @@ def set_up(url: str) -> tuple:
     s3, batch, sagemaker = boto3.client("s3"), boto3.client("batch"), boto3.client("sagemaker")
     s3.create_bucket(Bucket="bench")
     s3.put_object(Bucket="bench", Key="code/sourcedir.tar.gz", Body=tar_gz({"noop.py": b"print('done')\n"}))
-    # Jobs run with their role's credentials: the role must exist and trust the service that assumes it.
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {
-        "Service": ["sagemaker.amazonaws.com", "batch.amazonaws.com", "ecs-tasks.amazonaws.com"]}}]}
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    iam.put_role_policy(RoleName="bench", PolicyName="bench", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:*", "logs:*"], "Resource": "*"}]}))
+    role = create_bench_role(boto3.client("iam"))  # jobs run with their role's credentials
     env = batch.create_compute_environment(computeEnvironmentName="bench-ce", type="UNMANAGED", state="ENABLED",
                                            serviceRole=role)
     batch.create_job_queue(jobQueueName="bench-queue", state="ENABLED", priority=1,
