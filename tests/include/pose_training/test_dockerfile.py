@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from local_aws import dockerfiles
-from local_aws.containers import _instructions, read_dockerfile
+from local_aws.containers import read_dockerfile
+from local_aws.dockerfiles import instructions
 
 FOLDER = Path(__file__).resolve().parents[3] / "include" / "pose_training"
 
 
 def test_base_image_is_pinned_and_the_job_runs_as_a_non_root_user():
-    lines = _instructions((FOLDER / "Dockerfile").read_text())
+    lines = instructions((FOLDER / "Dockerfile").read_text())
     [base] = [value for instruction, value in lines if instruction == "FROM"]
     image, _, tag = base.strip().partition(":")
     assert image == "python" and tag.startswith("3.11")  # a base whose content the sandbox knows
