@@ -129,7 +129,7 @@ class EndpointRuntime:
         code_dir.mkdir(parents=True, exist_ok=True)  # a model.tar.gz with no code/: the server starts bare
         env = {**jobs.aws_env(self.region, self.role_arn, "sagemaker.amazonaws.com"),
                **(self.container.get("Environment") or {})}
-        command = ["python", str(WORKER), "/opt/ml/model", _CODE_DIR]
+        command = ["python", jobs.runner(WORKER.name), "/opt/ml/model", _CODE_DIR]
         prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[],
                                       install_requirements=True)  # as the inference toolkit does
         mounts = {**prepared.mounts, **self.mounts}

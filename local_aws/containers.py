@@ -20,6 +20,7 @@ from local_aws import dockerfiles, framework_images
 from local_aws.environments import ensure_env
 from local_aws.images import JobImage
 
+CODE_WORKDIR = "/opt/program"  # where an image folder without a Dockerfile is mounted
 PYTHON_NAMES = {"python", "python3", *(f"python3.{minor}" for minor in range(6, 15))}
 # The host variables a container may see; everything else comes from the image and the job.
 HOST_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "JAVA_HOME", "TZ")
@@ -95,10 +96,12 @@ def prepare(
     if not argv:
         raise ValueError(f"image {image.uri} has no ENTRYPOINT or CMD and the job gives no command")
     argv = [str(bin_dir / "python") if token in PYTHON_NAMES else token for token in argv]
-    # The image's code at its WORKDIR, e.g. /opt/program, as the real container has it.
-    mounts = {spec.workdir: folder} if spec.workdir != "/" else {}
-    workdir = spec.workdir.rstrip("/") if mounts else str(folder)
-    if image.folder and folder != image.folder:  # a path into the build context means the image's copy
+    # The image's code at its WORKDIR, e.g. /opt/program, as the real container has it; a folder with no
+    # Dockerfile (no WORKDIR) at CODE_WORKDIR, so no job reads it from the host's disk (its /tmp is private).
+    target = spec.workdir if spec.workdir != "/" or image.folder is None else CODE_WORKDIR
+    mounts = {target: folder} if target != "/" else {}
+    workdir = target.rstrip("/") if mounts else str(folder)
+    if image.folder and (folder != image.folder or mounts):  # a path into the build context: the image's copy
         argv = [f"{workdir}/{Path(t).relative_to(image.folder)}" if Path(t).is_relative_to(image.folder) else t
                 for t in argv]
     if not argv[0].startswith("/") and (folder / argv[0]).is_file():  # e.g. SageMaker's `train` in WORKDIR

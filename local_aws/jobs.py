@@ -90,13 +90,24 @@ def workspace(kind: str, name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{kind}-{name[:40]}-", dir=jobs_root()))
 
 
+RUNNERS = "/opt/orchard-sandbox"  # where jobs see the sandbox's runner scripts (mounted read-only)
+RUNNERS_SOURCE = Path(__file__).resolve().parent
+
+
+def runner(name: str) -> str:
+    """The container path of one of the sandbox's runner scripts (mounted by `private_mounts`)."""
+    return f"{RUNNERS}/{name}"
+
+
 def private_mounts(root: Path, opt_ml: bool = True) -> dict[str, Path]:
     """A job's own filesystem, for `run_process(mounts=...)`: its workspace's opt/ml at /opt/ml, its
     own /tmp, and the other jobs' workspaces out of sight (an empty folder over the jobs root)."""
     tmp = root / "tmp"
     tmp.mkdir(exist_ok=True)
     tmp.chmod(0o1777)
-    mounts = {"/tmp": tmp}
+    # The sandbox's own in-container runners (async_worker.py, inference_runner.py), read-only at a fixed
+    # path: the job's private /tmp would hide them wherever the repository lives under /tmp.
+    mounts = {"/tmp": tmp, RUNNERS: RUNNERS_SOURCE}
     if opt_ml:
         (root / "opt" / "ml").mkdir(parents=True, exist_ok=True)
         mounts["/opt/ml"] = root / "opt" / "ml"

@@ -20,6 +20,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from local_aws.jobs import RUNNERS
+
 
 UNSHARE_VARIABLE = "ORCHARD_UNSHARE"  # the unshare binary to use (tests point it at a missing one)
 INSTALL_HINT = (
@@ -116,7 +118,8 @@ def namespaced(
                 f"the job's mount point {target} does not exist and cannot be created ({error}): create it "
                 f"once as root (mkdir -p {target}; it stays empty) or run the sandbox as root"
             ) from error
-        pairs += [target, str(source), "ro" if target in {str(Path(r)) for r in read_only} else "rw"]
+        read_only_targets = {str(Path(r)) for r in read_only} | {RUNNERS}  # the sandbox's runners
+        pairs += [target, str(source), "ro" if target in read_only_targets else "rw"]
     inner = container_path(cwd, mounts)
     wrapper = [*unshare, "/bin/sh", "-c", _LAUNCHER, "orchard-container",
                inner, str(len(pairs) // 3), *pairs, *argv]

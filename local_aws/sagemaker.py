@@ -544,7 +544,7 @@ def run_inference(
                 for p in input_files]
     request_file = run.opt_ml("sandbox") / "requests.json"
     request_file.write_text(json.dumps(requests))
-    command = ["python", str(INFERENCE_RUNNER), "--model-dir", "/opt/ml/model",
+    command = ["python", jobs.runner(INFERENCE_RUNNER.name), "--model-dir", "/opt/ml/model",
                "--code-dir", _CODE_DIR, "--requests", container_path(request_file, mounts),
                "--content-type", content_type, "--accept", accept]
     if split_lines:

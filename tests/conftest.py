@@ -58,3 +58,10 @@ def aws(sandbox):
     """A clean sandbox for this test: every resource and running job of earlier tests is gone."""
     sandbox.reset()
     return sandbox
+
+
+@pytest.fixture
+def in_process_moto(monkeypatch):
+    """Tests that use moto in-process (`mock_aws`), not the session's sandbox: without AWS_ENDPOINT_URL,
+    whose sandbox would get mock_aws's fake key and refuse it (the sandbox enforces IAM)."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import local_aws
+from local_aws.iam_setup import DEMO_AIRFLOW_ROLE_ARN
 from local_aws import demo_data, stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -238,7 +239,9 @@ def test_aws_connection_points_at_the_sandbox_with_retries():
     }
     env = stack.airflow_env(Path("/tmp/h"), Path("/tmp/d"), sandbox_url="http://127.0.0.1:4566")
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
-    assert env["AIRFLOW_CONN_AWS_DEFAULT"] == local_aws.aws_connection("http://127.0.0.1:4566")
+    # Airflow runs under the demo's role, holding every selected pipeline's policy (local_aws/iam_setup.py)
+    assert env["AIRFLOW_CONN_AWS_DEFAULT"] == local_aws.aws_connection("http://127.0.0.1:4566",
+                                                                       role_arn=DEMO_AIRFLOW_ROLE_ARN)
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/tmp/d"
 
 

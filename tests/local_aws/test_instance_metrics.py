@@ -51,7 +51,7 @@ def test_no_process_no_sample():
     assert instance_metrics.Sampler("no-such-training-job").sample() is None
 
 
-def test_published_under_sagemakers_namespace_and_host_dimension():
+def test_published_under_sagemakers_namespace_and_host_dimension(in_process_moto):
     with mock_aws():
         account = "123456789012"
         values = {"CPUUtilization": 150.0, "MemoryUtilization": 12.5}
@@ -70,7 +70,7 @@ def test_published_under_sagemakers_namespace_and_host_dimension():
         assert data["MetricDataResults"][0]["Values"] == [150.0]
 
 
-def test_a_job_shorter_than_the_period_still_gets_a_point():
+def test_a_job_shorter_than_the_period_still_gets_a_point(in_process_moto):
     name = f"metrics-short-{os.getpid()}-{time.monotonic_ns()}"
     short = "import time\nend = time.time() + 2.5\nwhile time.time() < end: pass\n"
     with mock_aws():

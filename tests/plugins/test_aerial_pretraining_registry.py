@@ -24,7 +24,7 @@ def _register(client, run_id: str) -> str:
 
 
 @pytest.fixture
-def client():
+def client(in_process_moto):
     with mock_aws():
         client = boto3.client("sagemaker", region_name="us-east-1")
         client.create_model_package_group(ModelPackageGroupName=GROUP)

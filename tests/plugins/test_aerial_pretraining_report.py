@@ -77,7 +77,7 @@ def test_total_cost_counts_the_failed_attempt():
     assert retried - single == pytest.approx(pretrain_11h * 5 / 11, rel=1e-6)
 
 
-def test_report_plots_the_training_jobs_instance_metrics_from_cloudwatch():
+def test_report_plots_the_training_jobs_instance_metrics_from_cloudwatch(in_process_moto):
     import boto3
     from moto import mock_aws
 
