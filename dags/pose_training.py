@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+# The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
+# (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
+import airflow.providers.amazon.aws.assets.s3  # noqa: F401
 from airflow.sdk import Asset, AssetWatcher, Param, chain, dag, task, task_group
 
 from orchard import naming
