@@ -12,7 +12,8 @@ leaves the stack running with the web UI.
 
 Modules, along the stack's seams: `environment` (paths, settings, the Airflow processes' environment),
 `dags` (DAG discovery), `ports`, `processes` (`Stack`: start, health, stop), `api` (Airflow's REST API
-client), `seed` (roles, buckets, job code, demo data in the sandbox), `demo` (`make demo`), `up` (`make up`).
+client), `seed` (roles, buckets, job code, demo data in the sandbox), `demo` (`make demo`), `up` (`make up`,
+`make stop`, `make logs`), `prereqs` (what the machine needs, checked before demo / up / test).
 This module re-exports their public names, so `from local_aws import stack; stack.X` keeps working.
 """
 
@@ -52,10 +53,10 @@ from local_aws.stack.environment import (
     password_file,
 )
 from local_aws.stack.errors import Interrupted, StackError
-from local_aws.stack.ports import pick_port, port_is_free
+from local_aws.stack.ports import attach_requested, claim_port, claim_stack_ports, pick_port, port_is_free
 from local_aws.stack.processes import AIRFLOW_COMPONENTS, Child, Stack
 from local_aws.stack.seed import deploy_job_code, seed
-from local_aws.stack.up import run_up
+from local_aws.stack.up import follow_logs, run_up, start_detached, stop_detached
 
 __all__ = [
     "ADMIN_USER",
@@ -90,9 +91,15 @@ __all__ = [
     "load_settings",
     "password_file",
     "pick_port",
+    "attach_requested",
+    "claim_port",
+    "claim_stack_ports",
     "port_is_free",
     "run_demo",
     "run_up",
+    "start_detached",
+    "stop_detached",
+    "follow_logs",
     "seed",
     "select_dags",
     "summary_line",

@@ -27,6 +27,8 @@ from local_aws.stack.environment import (
 from local_aws.stack.errors import Interrupted, StackError
 
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+ATTACH_ENV = "SANDBOX_ATTACH"  # 1: make demo / make up use the sandbox already running on SANDBOX_PORT
+SANDBOX_LISTENING = "local AWS sandbox on http://"  # what `python -m local_aws serve` prints once bound
 
 
 def _die_with_parent() -> None:
@@ -56,7 +58,6 @@ class Child:
             return ""
 
 
-
 class Stack(RestApi):
     """The sandbox and Airflow, as child processes of this one. Use as a context manager."""
 
@@ -71,6 +72,7 @@ class Stack(RestApi):
         fresh_db: bool = False,
         db_name: str = "airflow.db",
         schedules: bool = False,
+        attach_sandbox: bool = False,
         say=print,
     ):
         self.home = home or airflow_home()
@@ -80,6 +82,8 @@ class Stack(RestApi):
         self.api_host = api_host
         self.fresh_db = fresh_db
         self.schedules = schedules
+        # SANDBOX_ATTACH=1: use the sandbox answering on `sandbox_port` (not started, not stopped here)
+        self.attach_sandbox = attach_sandbox
         self.db_path = self.home / db_name
         self.log_dir = self.home / "logs" / "stack"
         self.say = say
@@ -153,6 +157,19 @@ class Stack(RestApi):
             )
 
     def start_sandbox(self, timeout_s: float = 60) -> None:
+        from local_aws.server import is_up
+
+        if self.attach_sandbox:
+            if not is_up(self.sandbox_url):
+                raise StackError(
+                    f"{ATTACH_ENV}=1 but no sandbox answers on {self.sandbox_url}: start one "
+                    f"(make sandbox SANDBOX_PORT={self.sandbox_port}) or unset {ATTACH_ENV}"
+                )
+            self.say(
+                f"stack: attached to the sandbox on {self.sandbox_url} ({ATTACH_ENV}=1: not started, "
+                "not stopped by this stack)"
+            )
+            return
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         child = self._spawn(
@@ -160,14 +177,15 @@ class Stack(RestApi):
             [sys.executable, "-m", "local_aws", "serve", "--port", str(self.sandbox_port)],
             env,
         )
-        from local_aws.server import is_up
-
         deadline = time.monotonic() + timeout_s
-        while not is_up(self.sandbox_url):
+        # Ours is up once it says it listens (`serve` prints that after binding) and the port answers: a
+        # server of someone else's that took the port meanwhile makes ours exit, never passes for it.
+        while not (SANDBOX_LISTENING in child.log_tail(5) and is_up(self.sandbox_url)):
             self._check_alive(child)
             if time.monotonic() > deadline:
                 raise StackError(f"the sandbox did not answer on {self.sandbox_url} in {timeout_s:.0f} s")
             time.sleep(0.2)
+        self._check_alive(child)
         self.say(f"stack: sandbox up on {self.sandbox_url} (log: {_shown(child.log_path)})")
 
     def init_airflow(self) -> None:
@@ -201,17 +219,23 @@ class Stack(RestApi):
                 self._check_alive(child)
             with contextlib.suppress(OSError, ValueError):
                 health = self._get_json("/api/v2/monitor/health", auth=False)
-                statuses = [health.get(k, {}).get("status") for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")]
+                statuses = [
+                    health.get(k, {}).get("status")
+                    for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                ]
                 if all(s == "healthy" for s in statuses):
                     break
             if time.monotonic() > deadline:
                 raise StackError(
-                    f"Airflow was not healthy after {timeout_s:.0f} s: {health or 'api-server not answering'}; "
+                    f"Airflow was not healthy after {timeout_s:.0f} s: "
+                    f"{health or 'api-server not answering'}; "
                     f"logs in {_shown(self.log_dir)}/"
                 )
             time.sleep(1)
-        self.say(f"stack: Airflow up on {self.ui_url} (scheduler, dag-processor, triggerer, api-server; "
-                 f"logs in {_shown(self.log_dir)}/)")
+        self.say(
+            f"stack: Airflow up on {self.ui_url} (scheduler, dag-processor, triggerer, api-server; "
+            f"logs in {_shown(self.log_dir)}/)"
+        )
 
     def dead_children(self) -> list[Child]:
         return [c for c in self.children if not c.alive()]
@@ -254,12 +278,14 @@ class Stack(RestApi):
     def s3_client(self):
         return local_aws.sandbox_client("s3", self.sandbox_url)
 
-    def seed(self, dag_ids: Iterable[str], failures: dict[str, str] | None = None) -> dict[str, dict]:
-        """Create the buckets the settings name and upload each DAG's demo data; the confs to run them with
-        (`local_aws.stack.seed.seed`)."""
+    def seed(
+        self, dag_ids: Iterable[str], failures: dict[str, str] | None = None, skip_upload: Iterable[str] = ()
+    ) -> dict[str, dict]:
+        """Create the roles and buckets the settings name and upload each DAG's demo data; the confs to run
+        them with (`local_aws.stack.seed.seed`)."""
         from local_aws.stack.seed import seed
 
-        return seed(self, dag_ids, failures)
+        return seed(self, dag_ids, failures, skip_upload)
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

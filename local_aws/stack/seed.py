@@ -24,9 +24,15 @@ def deploy_job_code(s3: Any, settings: Any) -> dict[str, dict]:
         raise StackError(f"the deploy step (make deploy) failed against the sandbox: {error}") from None
 
 
-
-def seed(stack: Any, dag_ids: Iterable[str], failures: dict[str, str] | None = None) -> dict[str, dict]:
-    """Create the buckets the settings name and upload each DAG's demo data; the confs to run them with.
+def seed(
+    stack: Any,
+    dag_ids: Iterable[str],
+    failures: dict[str, str] | None = None,
+    skip_upload: Iterable[str] = (),
+) -> dict[str, dict]:
+    """Create the roles and buckets the settings name and upload each DAG's demo data; the confs to run them
+    with. DAGs in `skip_upload` get their roles but no demo data (`make up` with schedules off: an upload
+    that starts a run would be consumed by the Asset watcher into a run that never starts).
 
     With `failures`, a DAG whose demo data fails to upload is left out of the confs and its traceback
     goes to `failures[dag_id]`, so the other DAGs still run; without it, the error is raised.
@@ -41,18 +47,21 @@ def seed(stack: Any, dag_ids: Iterable[str], failures: dict[str, str] | None = N
     dag_ids = list(dag_ids)
     with_policy = [d for d in dag_ids if (IAM_FOLDER / f"{d}.json").exists()]
     if with_policy:  # the roles Airflow and the jobs run as (include/iam), before anything runs
-        create_pipeline_roles(stack.sandbox_url, with_policy, airflow_role=DEMO_AIRFLOW_ROLE,
-                              buckets=settings_buckets(settings))
+        create_pipeline_roles(
+            stack.sandbox_url, with_policy, airflow_role=DEMO_AIRFLOW_ROLE, buckets=settings_buckets(settings)
+        )
     s3 = stack.s3_client()
     for bucket in bucket_names(settings):
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=bucket)
     for name, manifest in deploy_job_code(s3, settings).items():
         stack.say(f"stack: deployed job code {name} → {manifest['prefix']}")
+    skipped = set(skip_upload)
+    uploaded = [d for d in dag_ids if d not in skipped]
     if failures is None:
-        return demo_data.upload_all(s3, list(dag_ids), settings)
+        return demo_data.upload_all(s3, uploaded, settings)
     confs = {}
-    for dag_id in dag_ids:
+    for dag_id in uploaded:
         try:
             confs.update(demo_data.upload_all(s3, [dag_id], settings))
         except Exception:
