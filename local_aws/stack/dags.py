@@ -82,6 +82,7 @@ def select_dags(found: DagFolder, requested: Sequence[str] | None) -> list[str]:
         known = ", ".join(found.dags) if found.dags else f"none (no DAGs in {_shown(found.path)}/ yet)"
         errors = ""
         if found.import_errors:
-            errors = f"\n(and {len(found.import_errors)} file(s) failed to import: {', '.join(found.import_errors)})"
+            failed = ", ".join(found.import_errors)
+            errors = f"\n(and {len(found.import_errors)} file(s) failed to import: {failed})"
         raise StackError(f"demo: unknown DAG id(s): {', '.join(unknown)}\nknown DAG ids: {known}{errors}", 2)
     return list(dict.fromkeys(requested))

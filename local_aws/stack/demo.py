@@ -7,7 +7,7 @@ import datetime as dt
 import time
 import traceback
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,11 +15,12 @@ from local_aws import DEFAULT_PORT
 from local_aws.stack.dags import DagFolder, list_dags, select_dags
 from local_aws.stack.environment import DEFAULT_API_PORT, _shown, airflow_env, airflow_home, dags_folder
 from local_aws.stack.errors import Interrupted, StackError
-from local_aws.stack.ports import pick_port
+from local_aws.stack.ports import attach_requested, claim_stack_ports
 from local_aws.stack.processes import Stack, _signals_as_interrupts
 
 DEFAULT_DEMO_TIMEOUT_S = 3600
 TERMINAL_STATES = {"success", "failed"}
+
 
 @dataclass
 class RunResult:
@@ -50,7 +51,9 @@ def format_table(results: Sequence[RunResult]) -> str:
     for n, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3])
         if n == 0:
-            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * max(6, max(len(r[3]) for r in rows)))
+            lines.append(
+                "  ".join("-" * w for w in widths) + "  " + "-" * max(6, max(len(r[3]) for r in rows))
+            )
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -69,7 +72,9 @@ def _run_result(stack: Stack, dag_id: str, run_id: str, run: dict) -> RunResult:
         result.duration_s = ((end or dt.datetime.now(dt.timezone.utc)) - start).total_seconds()
     quoted = urllib.parse.quote(run_id, safe="")
     with contextlib.suppress(StackError):
-        entries = stack.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/~/xcomEntries?xcom_key=report_uri")
+        entries = stack.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/~/xcomEntries?xcom_key=report_uri"
+        )
         for entry in entries.get("xcom_entries", []):
             value = stack.api(
                 "GET",
@@ -83,12 +88,16 @@ def _run_result(stack: Stack, dag_id: str, run_id: str, run: dict) -> RunResult:
         with contextlib.suppress(StackError):
             tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances?limit=1000")
             result.failed_tasks = sorted(
-                ti["task_id"] for ti in tis.get("task_instances", []) if ti.get("state") in ("failed", "upstream_failed")
+                ti["task_id"]
+                for ti in tis.get("task_instances", [])
+                if ti.get("state") in ("failed", "upstream_failed")
             )
     return result
 
 
-def wait_until_parsed(stack: Stack, found: DagFolder, dag_ids: Sequence[str], timeout_s: float) -> dict[str, str]:
+def wait_until_parsed(
+    stack: Stack, found: DagFolder, dag_ids: Sequence[str], timeout_s: float
+) -> dict[str, str]:
     """Wait until the dag-processor has stored every DAG (triggering needs the serialized DAG).
 
     Returns the DAGs it could not load, with why: an import error it reported for the DAG's file (known
@@ -146,7 +155,7 @@ def trigger(stack: Stack, dag_ids: Sequence[str], confs: dict[str, dict], say=pr
 
 
 def triggered_by_upload(dag_ids: Iterable[str]) -> list[str]:
-    """DAGs whose demo upload itself starts their run (an S3 upload → EventBridge → SQS → Asset watcher):
+    """DAGs whose demo upload itself starts their run (S3 upload → EventBridge → SQS → Asset watcher):
     their `local_aws/demo_data/<dag_id>.py` sets `TRIGGERED_BY_UPLOAD = True`. The demo does not trigger
     them through the API; it unpauses them and waits for the run their upload starts."""
     import importlib
@@ -162,14 +171,24 @@ def triggered_by_upload(dag_ids: Iterable[str]) -> list[str]:
     ]
 
 
+def request_reparse(stack: Stack, dag_id: str) -> None:
+    """Ask the dag-processor to parse `dag_id`'s file now (PUT /api/v2/parseDagFile/{file_token}), not after
+    `min_file_process_interval`: the Asset watcher of a DAG is registered by a parse of it while unpaused."""
+    token = stack.api("GET", f"/dags/{dag_id}/details").get("file_token")
+    if token:
+        stack.api("PUT", f"/parseDagFile/{token}")
+
+
 def await_upload_runs(
     stack: Stack, dag_ids: Sequence[str], timeout_s: float, poll_s: float = 2.0, say=print
 ) -> dict[str, RunResult]:
     """Unpause each DAG and wait for the asset-triggered run its demo upload starts (the dag-processor
-    registers the Asset watcher on its next parse of the unpaused DAG; the triggerer then reads the queue)."""
+    registers the Asset watcher on a parse of the unpaused DAG, requested at once; the triggerer then reads
+    the queue)."""
     results = {}
     for dag_id in dag_ids:
         stack.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        request_reparse(stack, dag_id)
         results[dag_id] = RunResult(dag_id, state="waiting for its upload's run")
         say(f"demo: unpaused {dag_id}; its run starts from the demo upload (S3 → EventBridge → SQS → Asset)")
     deadline = time.monotonic() + timeout_s
@@ -226,11 +245,16 @@ def run_demo(
     sandbox_port: int = DEFAULT_PORT,
     api_port: int = DEFAULT_API_PORT,
     poll_s: float = 3.0,
+    attach_sandbox: bool | None = None,
+    on_started: Callable[[Stack], None] | None = None,
+    before_stop: Callable[[Stack, dict[str, RunResult]], None] | None = None,
     say=print,
 ) -> int:
     """`make demo`: run every DAG (or `requested`) once on the local stack; 0 only if every run succeeded.
 
-    Its last line is always `summary_line(...)` once the DAGs to run are known.
+    Its last line is always `summary_line(...)` once the DAGs to run are known. `on_started(stack)` runs
+    once the stack is up and `before_stop(stack, results)` after the runs, before the stack stops
+    (benchmarks/airflow_overhead.py samples the runs and reads the sandbox's jobs there).
     """
     started = time.monotonic()
     folder = dags_folder()
@@ -248,17 +272,20 @@ def run_demo(
         )
         raise StackError(
             f"demo: {len(found.import_errors)} file(s) in {_shown(folder)}/ failed to import:\n{errors}\n"
-            f"fix them, or run only the DAGs that load: make demo DAGS=\"{' '.join(dag_ids)}\""
+            f'fix them, or run only the DAGs that load: make demo DAGS="{" ".join(dag_ids)}"'
         )
 
     say(f"demo: {len(dag_ids)} DAG(s): {', '.join(dag_ids)}")
     results = {d: RunResult(d) for d in dag_ids}
     by_upload = triggered_by_upload(dag_ids)
+    attach = attach_sandbox if attach_sandbox is not None else attach_requested()
+    sandbox_port, api_port = claim_stack_ports("demo", sandbox_port, api_port, attach=attach)
     stack = Stack(
         home=home,
         dags=folder,
-        sandbox_port=pick_port(sandbox_port),
-        api_port=pick_port(api_port),
+        sandbox_port=sandbox_port,
+        api_port=api_port,
+        attach_sandbox=attach,
         fresh_db=True,
         db_name="demo.db",
         # Asset-triggered runs are created by the scheduler's job scheduling: on only when a DAG's run
@@ -271,12 +298,18 @@ def run_demo(
         with _signals_as_interrupts():
             try:
                 stack.start()
+                if on_started:
+                    on_started(stack)
                 no_data: dict[str, str] = {}
                 confs = stack.seed(dag_ids, failures=no_data)
-                say(f"demo: demo data uploaded for {', '.join(d for d in dag_ids if confs.get(d)) or 'no DAG'}")
+                with_data = ", ".join(d for d in dag_ids if confs.get(d)) or "no DAG"
+                say(f"demo: demo data uploaded for {with_data}")
                 for dag_id, why in no_data.items():
                     results[dag_id].state = "demo data failed"
-                    say(f"demo: the demo data of {dag_id} failed to upload:\n    " + why.strip().replace("\n", "\n    "))
+                    say(
+                        f"demo: the demo data of {dag_id} failed to upload:\n    "
+                        + why.strip().replace("\n", "\n    ")
+                    )
                 to_run = [d for d in dag_ids if d not in no_data]
                 unloaded = wait_until_parsed(stack, found, to_run, timeout_s=min(300.0, timeout_s))
                 for dag_id, why in unloaded.items():
@@ -284,7 +317,9 @@ def run_demo(
                     say(f"demo: Airflow could not load {dag_id}:\n    " + why[-1500:].replace("\n", "\n    "))
                 loaded = [d for d in to_run if d not in unloaded]
                 results.update(trigger(stack, [d for d in loaded if d not in by_upload], confs, say))
-                results.update(await_upload_runs(stack, [d for d in loaded if d in by_upload], 300.0, say=say))
+                results.update(
+                    await_upload_runs(stack, [d for d in loaded if d in by_upload], 300.0, say=say)
+                )
                 wait_for_runs(stack, results, started + timeout_s, poll_s, say)
             except StackError as err:
                 say(str(err))
@@ -293,8 +328,11 @@ def run_demo(
                 for r in results.values():
                     if r.state not in TERMINAL_STATES:
                         r.state = f"interrupted ({r.state})"
-                say(f"demo: interrupted ({'Ctrl-C' if isinstance(err, KeyboardInterrupt) else err}) — stopping; "
-                    "Ctrl-C again kills at once")
+                say(
+                    f"demo: interrupted ({'Ctrl-C' if isinstance(err, KeyboardInterrupt) else err}) — "
+                    "stopping; "
+                    "Ctrl-C again kills at once"
+                )
             except Exception:  # a pipeline's demo data, an API answer we did not expect: report, then stop
                 say(f"demo: failed\n{traceback.format_exc()}")
             finally:
@@ -302,9 +340,16 @@ def run_demo(
                 say(format_table([results[d] for d in dag_ids]))
                 for r in results.values():
                     if r.failed_tasks:
-                        say(f"  {r.dag_id}: failed task(s) {', '.join(r.failed_tasks)} — logs in "
-                            f"{_shown(home / 'logs' / f'dag_id={r.dag_id}' / f'run_id={r.run_id}')}/")
+                        say(
+                            f"  {r.dag_id}: failed task(s) {', '.join(r.failed_tasks)} — logs in "
+                            f"{_shown(home / 'logs' / f'dag_id={r.dag_id}' / f'run_id={r.run_id}')}/"
+                        )
                 say("")
+                if before_stop:
+                    try:
+                        before_stop(stack, results)
+                    except Exception:  # a benchmark's reading must never leave the stack running
+                        say(f"demo: before_stop failed\n{traceback.format_exc()}")
                 stack.stop()
     finally:
         succeeded = sum(r.succeeded for r in results.values())

@@ -70,6 +70,24 @@ def bucket_names(settings: Any) -> list[str]:
 
 # ------------------------------------------------------------------------------------- environment
 
+# The local stack's tuning for a machine that is busy (issue 17): 2 cores running Airflow's four processes,
+# the sandbox and the jobs. Keys from Airflow's configuration reference ("Configuration Reference",
+# https://airflow.apache.org/docs/apache-airflow/stable/configurations-ref.html); benchmarks/
+# airflow_overhead.py --baseline starts the stack with the values these replace.
+STACK_TUNING = {
+    # A task's calls to the execution API (its start, heartbeats, XCom): Airflow's 5 s timeout and 5 tries
+    # ("Increase this value if you experience timeout errors under high load") lost whole demo runs on a
+    # loaded machine: `check_inputs` failed before it started. 30 s and 10 tries, waits of at most 30 s.
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "30",
+    # Every DAG file was re-parsed every 30 s, on the same 2 cores as the runs. The dag-processor parses a
+    # file again at once when it changed (file_parsing_sort_mode "modified_time", the default), and the
+    # stack asks for a parse when a DAG started by its upload is unpaused (its Asset watcher is registered
+    # by a parse): otherwise, every 5 minutes is enough.
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+}
+
 
 def airflow_env(
     home: Path,
@@ -109,6 +127,7 @@ def airflow_env(
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(schedules),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__CORE__PARALLELISM": "8",
+            **STACK_TUNING,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         }
     )
@@ -119,7 +138,8 @@ def airflow_env(
         from local_aws.iam_setup import DEMO_AIRFLOW_ROLE_ARN
 
         env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(
-            sandbox_url, role_arn=DEMO_AIRFLOW_ROLE_ARN)
+            sandbox_url, role_arn=DEMO_AIRFLOW_ROLE_ARN
+        )
         # The sandbox's jobs and clusters are ready in seconds: DAGs that read their poll delay from the
         # environment (fruit_features, auto_labeling) wait at that pace, not AWS's 30 s.
         env.setdefault("ORCHARD_POLL_SECONDS", "2")
