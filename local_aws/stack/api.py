@@ -25,7 +25,9 @@ class RestApi:
                 self._token = json.loads(response.read())["access_token"]
         return self._token
 
-    def _request(self, method: str, path: str, body: Any = None, auth: bool = True, timeout: float = 30) -> Any:
+    def _request(
+        self, method: str, path: str, body: Any = None, auth: bool = True, timeout: float = 30
+    ) -> Any:
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
