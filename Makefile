@@ -18,6 +18,8 @@ PORT ?= 8080
 SCHEDULES ?=
 FOREGROUND ?=
 SANDBOX_ATTACH ?=
+EXECUTOR ?= local
+WORKERS ?= 2
 BENCH ?=
 RUNS ?= 1
 BUCKET ?=
@@ -32,7 +34,7 @@ help: ## list the targets
 	@echo "variables: PYTEST_ARGS='-k x' (test), DAGS='id1 id2' and DEMO_TIMEOUT=s (demo),"
 	@echo "           PORT=8080 (up, demo; 0: any free), SCHEDULES=1|0 FOREGROUND=1 (up), SANDBOX_PORT=4566"
 	@echo "           (sandbox, up, demo), SANDBOX_ATTACH=1 (up, demo: use the sandbox on SANDBOX_PORT),"
-	@echo "           BENCH=name RUNS=n (bench)"
+	@echo "           EXECUTOR=celery WORKERS=2 (demo: CeleryExecutor, redis-server), BENCH=name RUNS=n (bench)"
 	@echo "           BUCKET=artifacts-bucket IMAGE_TAG=tag (deploy; default: ORCHARD_ARTIFACTS_BUCKET, ORCHARD_IMAGE_TAG)"
 
 .venv: $(VENV_STAMP) ## create .venv (python3.11) with requirements-dev.txt under constraints.txt
@@ -52,6 +54,7 @@ test: $(VENV_STAMP) prereqs ## run every test CI runs (PYTEST_ARGS passes throug
 
 demo: $(VENV_STAMP) prereqs ## start the sandbox and Airflow, run every DAG (or DAGS="id1 id2") once, report, stop
 	$(VENV_PY) -m local_aws demo --timeout $(DEMO_TIMEOUT) --sandbox-port $(SANDBOX_PORT) --port $(PORT) \
+	  $(if $(filter celery,$(EXECUTOR)),--executor celery --workers $(WORKERS)) \
 	  $(if $(filter 1 true yes,$(SANDBOX_ATTACH)),--attach-sandbox) $(if $(strip $(DAGS)),--dags $(DAGS))
 
 up: $(VENV_STAMP) prereqs ## start the sandbox and Airflow (web UI on http://localhost:8080) in the background

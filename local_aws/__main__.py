@@ -48,6 +48,7 @@ def demo(args: argparse.Namespace) -> int:
             sandbox_port=args.sandbox_port,
             api_port=args.port,
             attach_sandbox=args.attach_sandbox or None,
+            celery_workers=args.workers if args.executor == "celery" else 0,
         )
     except stack.StackError as err:
         print(err, file=sys.stderr, flush=True)
@@ -127,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="use the sandbox already running on --sandbox-port (also SANDBOX_ATTACH=1)",
     )
+    demo_parser.add_argument(
+        "--executor",
+        choices=("local", "celery"),
+        default="local",
+        help="LocalExecutor (default), or CeleryExecutor with a Redis broker and --workers workers",
+    )
+    demo_parser.add_argument("--workers", type=int, default=2, help="Celery workers (--executor celery)")
     demo_parser.set_defaults(func=demo)
 
     up_parser = commands.add_parser(

@@ -171,6 +171,23 @@ def triggered_by_upload(dag_ids: Iterable[str]) -> list[str]:
     ]
 
 
+def celery_spread(stack: Stack) -> str:
+    """Which Celery worker ran which tasks, from each worker's log ("Executing workload in Celery")."""
+    import re
+
+    lines = []
+    for child in stack.children:
+        if not child.name.startswith("celery-worker"):
+            continue
+        text = child.log_path.read_text(errors="replace") if child.log_path.exists() else ""
+        workloads = [line for line in text.splitlines() if "Executing workload in Celery" in line]
+        tasks = [
+            f"{d}.{t}" for d, t in re.findall(r"dag_id='([^']+)', task_id='([^']+)'", "\n".join(workloads))
+        ]
+        lines.append(f"demo: {child.name} ran {len(workloads)} task(s): {', '.join(tasks) or '-'}")
+    return "\n".join(lines)
+
+
 def request_reparse(stack: Stack, dag_id: str) -> None:
     """Ask the dag-processor to parse `dag_id`'s file now (PUT /api/v2/parseDagFile/{file_token}), not after
     `min_file_process_interval`: the Asset watcher of a DAG is registered by a parse of it while unpaused."""
@@ -246,6 +263,7 @@ def run_demo(
     api_port: int = DEFAULT_API_PORT,
     poll_s: float = 3.0,
     attach_sandbox: bool | None = None,
+    celery_workers: int = 0,
     on_started: Callable[[Stack], None] | None = None,
     before_stop: Callable[[Stack, dict[str, RunResult]], None] | None = None,
     say=print,
@@ -286,6 +304,7 @@ def run_demo(
         sandbox_port=sandbox_port,
         api_port=api_port,
         attach_sandbox=attach,
+        celery_workers=celery_workers,
         fresh_db=True,
         db_name="demo.db",
         # Asset-triggered runs are created by the scheduler's job scheduling: on only when a DAG's run
@@ -345,6 +364,8 @@ def run_demo(
                             f"{_shown(home / 'logs' / f'dag_id={r.dag_id}' / f'run_id={r.run_id}')}/"
                         )
                 say("")
+                if celery_workers:
+                    say(celery_spread(stack))
                 if before_stop:
                     try:
                         before_stop(stack, results)

@@ -98,8 +98,10 @@ def airflow_env(
     api_host: str = "127.0.0.1",
     sandbox_url: str | None = None,
     schedules: bool = False,
+    celery_broker_url: str | None = None,
+    celery_workers: int = 0,
 ) -> dict[str, str]:
-    """The environment every Airflow process of the stack runs with."""
+    """The environment every Airflow process of the stack runs with (CeleryExecutor with a broker URL)."""
     db_path = db_path or home / "airflow.db"
     env = dict(os.environ)
     env.update(
@@ -132,6 +134,8 @@ def airflow_env(
         }
     )
     env.update(deployed_layout_env(env))
+    if celery_broker_url:
+        env.update(celery_env(home, celery_broker_url, celery_workers))
     if sandbox_url:
         env.update(local_aws.client_env(sandbox_url))
         # Airflow runs under the demo role holding the pipelines' policies (seed() creates it)
@@ -144,6 +148,18 @@ def airflow_env(
         # environment (fruit_features, auto_labeling) wait at that pace, not AWS's 30 s.
         env.setdefault("ORCHARD_POLL_SECONDS", "2")
     return env
+
+
+def celery_env(home: Path, broker_url: str, workers: int) -> dict[str, str]:
+    """CeleryExecutor on the local stack (`make demo EXECUTOR=celery WORKERS=2`): Redis as the broker, the
+    results in a SQLite file beside the metadata DB, the stack's parallelism shared by the workers
+    ("Celery Executor", https://airflow.apache.org/docs/apache-airflow-providers-celery/stable/celery_executor.html)."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{home / 'celery-results.db'}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(max(1, 8 // max(1, workers))),
+    }
 
 
 def deployed_layout_env(env: dict[str, str]) -> dict[str, str]:

@@ -73,6 +73,7 @@ class Stack(RestApi):
         db_name: str = "airflow.db",
         schedules: bool = False,
         attach_sandbox: bool = False,
+        celery_workers: int = 0,
         say=print,
     ):
         self.home = home or airflow_home()
@@ -84,6 +85,9 @@ class Stack(RestApi):
         self.schedules = schedules
         # SANDBOX_ATTACH=1: use the sandbox answering on `sandbox_port` (not started, not stopped here)
         self.attach_sandbox = attach_sandbox
+        # > 0: CeleryExecutor with that many workers and a Redis broker (redis-server) the stack starts
+        self.celery_workers = celery_workers
+        self.redis_port: int | None = None
         self.db_path = self.home / db_name
         self.log_dir = self.home / "logs" / "stack"
         self.say = say
@@ -112,6 +116,8 @@ class Stack(RestApi):
             api_host=self.api_host,
             sandbox_url=self.sandbox_url,
             schedules=self.schedules,
+            celery_broker_url=f"redis://127.0.0.1:{self.redis_port}/0" if self.redis_port else None,
+            celery_workers=self.celery_workers,
         )
 
     # -- lifecycle
@@ -125,9 +131,67 @@ class Stack(RestApi):
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.start_sandbox()
+        if self.celery_workers:
+            self.start_redis()
         self.init_airflow()
         self.start_airflow(startup_timeout_s)
+        if self.celery_workers:
+            self.start_celery_workers()
         return self
+
+    def start_redis(self, timeout_s: float = 30) -> None:
+        """redis-server (Debian's `redis-server`) on a free port, in memory only: the Celery broker."""
+        import shutil
+
+        from local_aws.stack.ports import pick_port
+
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise StackError("EXECUTOR=celery needs redis-server: apt-get install redis-server")
+        self.redis_port = pick_port(0)
+        argv = [
+            binary,
+            "--port",
+            str(self.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        child = self._spawn("redis", argv, dict(os.environ), cwd=self.home)
+        deadline = time.monotonic() + timeout_s
+        while "Ready to accept connections" not in child.log_tail(50):
+            self._check_alive(child)
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"redis-server did not start in {timeout_s:.0f} s ({_shown(child.log_path)})"
+                )
+            time.sleep(0.2)
+        self.say(f"stack: redis (Celery broker) on 127.0.0.1:{self.redis_port}")
+
+    def start_celery_workers(self) -> None:
+        """`airflow celery worker` × celery_workers, each with its own Celery hostname and pid file; logs
+        are read from the shared logs folder, so no worker serves them (two would share port 8793)."""
+        env = self.env()
+        for n in range(1, self.celery_workers + 1):
+            argv = [
+                sys.executable,
+                "-m",
+                "airflow",
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"worker{n}@%h",
+                "--pid",
+                str(self.home / f"celery-worker{n}.pid"),
+                "--skip-serve-logs",
+            ]
+            self._spawn(f"celery-worker{n}", argv, env, cwd=self.home)
+        self.say(
+            f"stack: {self.celery_workers} Celery workers (logs in {_shown(self.log_dir)}/celery-worker*.log)"
+        )
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> Child:
         log_path = self.log_dir / f"{name}.log"
@@ -247,9 +311,13 @@ class Stack(RestApi):
         if not self.children:
             return
         steps = (
-            [c for c in self.children if c.name in ("scheduler", "triggerer", "dag-processor")],
+            [
+                c
+                for c in self.children
+                if c.name in ("scheduler", "triggerer", "dag-processor") or c.name.startswith("celery-worker")
+            ],
             [c for c in self.children if c.name == "api-server"],
-            [c for c in self.children if c.name == "sandbox"],
+            [c for c in self.children if c.name in ("sandbox", "redis")],
         )
         try:
             self._stop_steps(steps, grace_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -216,3 +217,44 @@ def test_up_detached_returns_when_ready_and_stop_stops_everything(tmp_path):
     assert not running(pid)
     assert all(stack.port_is_free(p) for p in ports)
     assert "up: stopping" in (home / "logs" / "stack" / "up.log").read_text()
+
+
+# ------------------------------------------------------------------------------------- CeleryExecutor
+
+
+def test_celery_env_points_every_airflow_process_at_the_broker(tmp_path):
+    env = stack.airflow_env(
+        tmp_path, tmp_path / "dags", celery_broker_url="redis://127.0.0.1:6390/0", celery_workers=2
+    )
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6390/0"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == f"db+sqlite:///{tmp_path / 'celery-results.db'}"
+    assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "4"  # the stack's parallelism 8, shared
+    assert stack.airflow_env(tmp_path, tmp_path / "dags")["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+
+
+def test_celery_without_redis_server_names_the_package(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    demo = stack.Stack(home=tmp_path, celery_workers=2, say=lambda _: None)
+    with pytest.raises(stack.StackError, match="apt-get install redis-server"):
+        demo.start_redis()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")
+def test_make_demo_passes_the_executor_and_workers_through():
+    dry = subprocess.run(
+        ["make", "-n", "-C", str(REPO_ROOT), "demo", "EXECUTOR=celery", "WORKERS=3", "VENV_STAMP=", "PORT=0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "--executor celery --workers 3" in dry.stdout and "--port 0" in dry.stdout, dry.stdout
+    local = subprocess.run(
+        ["make", "-n", "-C", str(REPO_ROOT), "demo", "VENV_STAMP="],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "--executor" not in local.stdout and "--port 8080" in local.stdout
