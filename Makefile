@@ -16,19 +16,25 @@ DEMO_TIMEOUT ?= 3600
 SANDBOX_PORT ?= 4566
 PORT ?= 8080
 SCHEDULES ?=
+FOREGROUND ?=
+SANDBOX_ATTACH ?=
+EXECUTOR ?= local
+WORKERS ?= 2
 BENCH ?=
 RUNS ?= 1
 BUCKET ?=
 IMAGE_TAG ?=
 
-.PHONY: help venv .venv test demo up sandbox deploy bench compat clean distclean
+.PHONY: help venv .venv prereqs test demo up stop logs restart sandbox deploy bench compat clean distclean
 
 help: ## list the targets
 	@echo "orchard — make targets:"
 	@grep -E '^[a-zA-Z_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-10s %s\n", $$1, $$2}'
 	@echo
 	@echo "variables: PYTEST_ARGS='-k x' (test), DAGS='id1 id2' and DEMO_TIMEOUT=s (demo),"
-	@echo "           PORT=8080 SCHEDULES=1 (up), SANDBOX_PORT=4566 (sandbox, up, demo), BENCH=name RUNS=n (bench)"
+	@echo "           PORT=8080 (up, demo; 0: any free), SCHEDULES=1|0 FOREGROUND=1 (up), SANDBOX_PORT=4566"
+	@echo "           (sandbox, up, demo), SANDBOX_ATTACH=1 (up, demo: use the sandbox on SANDBOX_PORT),"
+	@echo "           EXECUTOR=celery WORKERS=2 (demo: CeleryExecutor, redis-server), BENCH=name RUNS=n (bench)"
 	@echo "           BUCKET=artifacts-bucket IMAGE_TAG=tag (deploy; default: ORCHARD_ARTIFACTS_BUCKET, ORCHARD_IMAGE_TAG)"
 
 .venv: $(VENV_STAMP) ## create .venv (python3.11) with requirements-dev.txt under constraints.txt
@@ -40,14 +46,31 @@ $(VENV_STAMP): $(VENV_INPUTS)
 	$(VENV_PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-test: $(VENV_STAMP) ## run every test CI runs (PYTEST_ARGS passes through to pytest)
+prereqs: $(VENV_STAMP) ## check Python 3.11, Java 17, unshare and disk space (run before test, demo, up)
+	@$(VENV_PY) -m local_aws prereqs
+
+test: $(VENV_STAMP) prereqs ## run every test CI runs (PYTEST_ARGS passes through to pytest)
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
-demo: $(VENV_STAMP) ## start the sandbox and Airflow, run every DAG (or DAGS="id1 id2") once, report, stop
-	$(VENV_PY) -m local_aws demo --timeout $(DEMO_TIMEOUT) --sandbox-port $(SANDBOX_PORT) $(if $(strip $(DAGS)),--dags $(DAGS))
+demo: $(VENV_STAMP) prereqs ## start the sandbox and Airflow, run every DAG (or DAGS="id1 id2") once, report, stop
+	$(VENV_PY) -m local_aws demo --timeout $(DEMO_TIMEOUT) --sandbox-port $(SANDBOX_PORT) --port $(PORT) \
+	  $(if $(filter celery,$(EXECUTOR)),--executor celery --workers $(WORKERS)) \
+	  $(if $(filter 1 true yes,$(SANDBOX_ATTACH)),--attach-sandbox) $(if $(strip $(DAGS)),--dags $(DAGS))
 
-up: $(VENV_STAMP) ## start the sandbox and Airflow with the web UI on http://localhost:8080; Ctrl-C stops
-	$(VENV_PY) -m local_aws up --port $(PORT) --sandbox-port $(SANDBOX_PORT) $(if $(SCHEDULES),--schedules)
+up: $(VENV_STAMP) prereqs ## start the sandbox and Airflow (web UI on http://localhost:8080) in the background
+	$(VENV_PY) -m local_aws up --port $(PORT) --sandbox-port $(SANDBOX_PORT) $(if $(filter 1 true yes,$(SANDBOX_ATTACH)),--attach-sandbox) \
+	  $(if $(filter 1 true yes,$(SCHEDULES)),--schedules)$(if $(filter 0 false no,$(SCHEDULES)),--no-schedules) \
+	  $(if $(filter 1 true yes,$(FOREGROUND)),,--detach)
+
+stop: ## stop the stack `make up` started
+	$(VENV_PY) -m local_aws stop
+
+logs: ## follow the logs of the stack `make up` started (Ctrl-C ends)
+	$(VENV_PY) -m local_aws logs
+
+restart: ## make stop, then make up (same variables)
+	$(MAKE) --no-print-directory stop
+	$(MAKE) --no-print-directory up
 
 sandbox: $(VENV_STAMP) ## run the local AWS sandbox alone in the foreground (port SANDBOX_PORT, default 4566)
 	$(VENV_PY) -m local_aws serve --port $(SANDBOX_PORT)

@@ -1,9 +1,15 @@
-"""DAG parse time as Airflow's DAG processor pays it, against the budgets of docs/architecture.md ("Tests").
+"""DAG parse time as Airflow's DAG processor pays it, against the budgets of docs/architecture.md ("Tests")
+and as a ratio to an anchor DAG measured in the same run (issue 17.3).
 
 For each DAG file: the time to import its modules beyond airflow.sdk (budget 300 ms; the airflow.*
 part is pre-imported once by the processor, the rest is imported again by every parse) and the time to
 execute the file once they are loaded (budget 50 ms), each the median of --runs fresh processes.
 The measurer is tests/dags/parse_budget.py, the same one the DAG integrity tests use.
+
+The anchor, benchmarks/parse_anchor/example_batch_anchor.py, is a 5-operator DAG written like the Amazon
+provider's system tests (example_batch.py). It is measured in the same worker and the same runs as the
+files, so each file's imports and own work (parse) are also given as a ratio to it: targets parse ≤ 1.0×
+and imports ≤ 1.5× the anchor (--anchor-strict makes those decide the exit code too).
 
     .venv/bin/python benchmarks/dag_parse_time.py                 # every file in dags/
     .venv/bin/python benchmarks/dag_parse_time.py --runs 9 tests/dags/samples/good_dag.py
@@ -28,6 +34,9 @@ from tests.dags.parse_budget import IMPORT_BUDGET_MS, PARSE_BUDGET_MS, ParseTimi
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 EXAMPLE = "tests/dags/samples/good_dag.py"
+ANCHOR = REPO_ROOT / "benchmarks" / "parse_anchor" / "example_batch_anchor.py"
+PARSE_RATIO_TARGET = 1.0
+IMPORT_RATIO_TARGET = 1.5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,15 +47,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  .venv/bin/python benchmarks/dag_parse_time.py {EXAMPLE}")
         return 0
     print(_environment(args.runs))
-    timings = measure(files, runs=args.runs, statistic=statistics.median)
-    print(_table(timings.values()))
-    return 0 if all(_verdict(t) == "ok" for t in timings.values()) else 1
+    resolved = [Path(f).resolve() for f in files]
+    timings = measure([ANCHOR, *resolved], runs=args.runs, statistic=statistics.median)
+    anchor = timings.pop(ANCHOR.resolve())
+    if anchor.error:
+        raise SystemExit(f"the anchor {_shown_path(ANCHOR)} does not load: {anchor.error}")
+    print(_table(timings.values(), anchor))
+    ok = all(_verdict(t) == "ok" for t in timings.values())
+    if args.anchor_strict:
+        ok = ok and all(not _anchor_misses(t, anchor) for t in timings.values())
+    return 0 if ok else 1
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="DAG files (default: every file in dags/)")
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per file; medians reported")
+    parser.add_argument(
+        "--anchor-strict", action="store_true", help="exit 1 also when a file misses its ratio to the anchor"
+    )
     return parser.parse_args(argv)
 
 
@@ -58,21 +77,39 @@ def _environment(runs: int) -> str:
     )
 
 
-def _table(timings) -> str:
+def _table(timings, anchor: ParseTiming) -> str:
     header = (
         "file",
         "airflow.* imports",
         "other imports",
         f"imports (<= {IMPORT_BUDGET_MS:.0f})",
+        f"x anchor (<= {IMPORT_RATIO_TARGET:.1f})",
         f"parse (<= {PARSE_BUDGET_MS:.0f})",
+        f"x anchor (<= {PARSE_RATIO_TARGET:.1f})",
         "verdict",
     )
-    rows = [header] + [_row(t) for t in timings]
+    rows = [header, _row(anchor, anchor, name="anchor: " + _shown_path(ANCHOR))]
+    rows += [_row(t, anchor) for t in timings]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(_aligned(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     errors = [f"{t.path.name}: {t.error}" for t in timings if t.error]
     return "\n".join(lines + [""] + errors).rstrip()
+
+
+def _ratio(value: float, anchor: float) -> float:
+    return value / anchor if anchor > 0 else float("inf")
+
+
+def _anchor_misses(timing: ParseTiming, anchor: ParseTiming) -> list[str]:
+    if timing.error:
+        return ["does not load"]
+    misses = []
+    if _ratio(timing.import_ms, anchor.import_ms) > IMPORT_RATIO_TARGET:
+        misses.append("imports")
+    if _ratio(timing.parse_ms, anchor.parse_ms) > PARSE_RATIO_TARGET:
+        misses.append("parse")
+    return misses
 
 
 def _aligned(row: tuple[str, ...], widths: list[int]) -> list[str]:
@@ -82,17 +119,23 @@ def _aligned(row: tuple[str, ...], widths: list[int]) -> list[str]:
     return [cell.ljust(w) if i in (0, last) else cell.rjust(w) for i, (cell, w) in pairs]
 
 
-def _row(timing: ParseTiming) -> tuple[str, ...]:
-    name = _shown_path(timing.path)
+def _row(timing: ParseTiming, anchor: ParseTiming, name: str | None = None) -> tuple[str, ...]:
+    name = name or _shown_path(timing.path)
     if timing.error:
-        return (name, "-", "-", "-", "-", _verdict(timing))
+        return (name, "-", "-", "-", "-", "-", "-", _verdict(timing))
+    verdict = _verdict(timing)
+    misses = _anchor_misses(timing, anchor) if timing is not anchor else []
+    if misses:
+        verdict += f" (over the anchor: {', '.join(misses)})"
     return (
         name,
         f"{timing.airflow_import_ms:.1f}",
         f"{timing.other_import_ms:.1f}",
         f"{timing.import_ms:.1f}",
+        f"{_ratio(timing.import_ms, anchor.import_ms):.2f}",
         f"{timing.parse_ms:.1f}",
-        _verdict(timing),
+        f"{_ratio(timing.parse_ms, anchor.parse_ms):.2f}",
+        verdict,
     )
 
 

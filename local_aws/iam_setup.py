@@ -4,7 +4,7 @@ Airflow role (`include/iam/<dag_id>.json`), the roles its jobs run as
 service roles the settings name.
 
 Used by the e2e tests (tests/e2e/conftest.py: every test runs under its DAG's role) and by `make demo` /
-`make up` (local_aws/stack.py). Role names are the defaults of plugins/orchard/settings.py.
+`make up` (local_aws/stack/). Role names are the defaults of plugins/orchard/settings.py.
 """
 
 from __future__ import annotations

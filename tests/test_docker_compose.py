@@ -26,6 +26,7 @@ AIRFLOW_SERVICES = [
     "airflow-triggerer",
 ]
 LONG_RUNNING = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
+CELERY_SERVICES = ["redis", "airflow-worker"]
 SANDBOX_URL = "http://local-aws:4566"
 
 
@@ -125,6 +126,12 @@ def local_stack(raw) -> dict:
     return interpolate_tree(raw, {"AWS_ENDPOINT_URL": SANDBOX_URL})
 
 
+@pytest.fixture(scope="module")
+def celery_stack(raw) -> dict:
+    """The stack as `AIRFLOW_EXECUTOR=CeleryExecutor docker compose --profile celery up` resolves it."""
+    return interpolate_tree(raw, {"AIRFLOW_EXECUTOR": "CeleryExecutor"})
+
+
 def environment(service: dict) -> dict[str, str]:
     env = service.get("environment", {})
     if isinstance(env, list):
@@ -135,13 +142,42 @@ def environment(service: dict) -> dict[str, str]:
 # --- Services ----------------------------------------------------------------------------------------------
 
 
-def test_required_services_and_no_celery(aws_stack):
+def test_required_services_and_celery_only_in_its_profile(aws_stack):
     services = aws_stack["services"]
     for name in ["postgres", "local-aws", *AIRFLOW_SERVICES]:
         assert name in services, name
-    assert not {"redis", "airflow-worker", "flower"} & set(services)
+    assert "flower" not in services
+    for name in CELERY_SERVICES:
+        assert services[name]["profiles"] == ["celery"], f"{name} runs only with --profile celery"
     for name, service in services.items():
-        assert "celery" not in json.dumps(service).lower() or name == "airflow-cli", name
+        if name not in (*CELERY_SERVICES, "airflow-cli"):
+            celery_keys = {k for k in environment(service) if k.startswith("AIRFLOW__CELERY__")}
+            rest = {k: v for k, v in service.items() if k != "environment"}
+            assert "celery" not in json.dumps(rest).lower(), name
+            assert not celery_keys or environment(service)["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+
+
+def test_celery_profile_runs_workers_on_the_common_image_with_redis(celery_stack, raw):
+    services = celery_stack["services"]
+    worker, redis = services["airflow-worker"], services["redis"]
+    env = environment(worker)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    for name in LONG_RUNNING:  # every Airflow service agrees on the executor
+        assert environment(services[name])["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+    broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
+    assert broker.scheme == "redis" and broker.hostname == "redis" and broker.port == 6379
+    backend = urlsplit(env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+"))
+    assert backend.hostname == "postgres" and backend.path == "/airflow"
+    assert worker["command"] == "celery worker" and env["DUMB_INIT_SETSID"] == "0"
+    assert worker["image"] == services["airflow-scheduler"]["image"]
+    assert worker["volumes"] == services["airflow-scheduler"]["volumes"]
+    assert "healthcheck" in worker and "redis-cli" in json.dumps(redis["healthcheck"])
+    assert worker["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    assert services["airflow-scheduler"]["depends_on"]["redis"] == {
+        "condition": "service_healthy",
+        "required": False,
+    }
+    assert "AIRFLOW_EXECUTOR=CeleryExecutor docker compose --profile celery up" in COMPOSE_FILE.read_text()
 
 
 def test_postgres_16_with_a_healthcheck(aws_stack):
@@ -179,7 +215,7 @@ def test_executor_and_database_are_consistent(aws_stack):
     assert (db.username, db.password) == (postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"])
     assert db.path.lstrip("/") == postgres["POSTGRES_DB"]
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
-    assert not any(key.startswith("AIRFLOW__CELERY__") for key in env)
+    # the AIRFLOW__CELERY__* keys are read only by CeleryExecutor (test_celery_profile_*)
     # Airflow 3: tasks reach the API server, and all services share the token secret.
     assert urlsplit(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]).netloc == "airflow-apiserver:8080"
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"]

@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-# `make demo` waits for the run this upload starts instead of triggering one (local_aws/stack.py).
+# `make demo` waits for the run this upload starts instead of triggering one (local_aws/stack/).
 TRIGGERED_BY_UPLOAD = True
 
 PROJECT = "tinymouse-orchard-2026-11-21"

@@ -455,3 +455,17 @@ def test_up_serves_the_ui_until_ctrl_c_then_stops_everything(tmp_path):
     assert "up: stopping" in rest and "stack: stopped" in rest
     sandbox_port = int(re.search(r"sandbox up on http://127\.0\.0\.1:(\d+)", out).group(1))
     assert stack.port_is_free(port) and stack.port_is_free(sandbox_port)
+
+
+def test_seed_with_skip_upload_creates_roles_and_buckets_but_uploads_nothing(aws, fake_registry):
+    """`make up` with schedules off: an upload that starts a run would be consumed into a run that never
+    starts, so those DAGs' demo data is not uploaded (their roles and buckets are)."""
+    demo = stack.Stack(sandbox_port=int(aws.url.rsplit(":", 1)[1]))
+
+    confs = demo.seed(["fake_pipeline"], skip_upload=["fake_pipeline"])
+
+    assert confs == {}
+    settings = stack.load_settings()
+    s3 = demo.s3_client()
+    assert s3.head_bucket(Bucket=settings.data_bucket)
+    assert s3.list_objects_v2(Bucket=settings.data_bucket).get("KeyCount") == 0

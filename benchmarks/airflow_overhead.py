@@ -1,0 +1,462 @@
+"""Airflow's share of each pipeline run on the local stack (issue 17.1): what a run costs beyond its jobs.
+
+    .venv/bin/python benchmarks/airflow_overhead.py [--dags edge_deployment fruit_features] [--load 2]
+        [--baseline] [--sandbox-port 0] [--port 0] [--json out.json]
+
+Runs `make demo`'s flow (`local_aws.stack.run_demo`) for the DAGs asked for (default: all) and, per run:
+
+* wall: the DAG run's start → end (Airflow's REST API);
+* jobs: the time its AWS jobs ran, from the sandbox's own job descriptions read through the AWS APIs
+  (Batch DescribeJobs startedAt/stoppedAt, SageMaker Describe{Training,Processing,Compilation,Labeling}Job
+  start/end times, EMR ListSteps' Status.Timeline, IoT DescribeJob createdAt/completedAt), a job counted
+  for the DAG whose id starts its deterministic name (`orchard.naming`), overlapping jobs counted once;
+* overhead % = (wall − jobs) / wall (target ≤ 15 %);
+* where the rest goes, from a sample of the run's task instances every second: seconds with a task running
+  and no job ("task": Python work on the critical path, process starts), with nothing running and no job
+  ("sched": scheduling, queueing, deferred tasks finishing after their job ended), and the top tasks by
+  running seconds outside jobs;
+* queue: median of a task's start − queued time;
+* slots held while a job runs: task-seconds in state `running` while one of the run's jobs ran (a
+  deferred task holds no worker slot), and the deferred share of those samples.
+
+`--load N` runs N CPU-bound processes (benchmarks/_cpu_load.py) for the whole demo: the demo under load of
+issue 17.2. `--baseline` starts Airflow with the stack's settings before the tuning of issue 17 (execution
+API timeout 5 s and 5 tries, every file re-parsed every 30 s), so one script measures before and after.
+The sampling costs one REST call per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+
+from local_aws import sandbox_client  # noqa: E402
+from local_aws.stack import demo as demo_mod  # noqa: E402
+from local_aws.stack import processes  # noqa: E402
+
+# Airflow's and the stack's values before issue 17's tuning (local_aws/stack/environment.py says why each)
+BASELINE_ENV = {
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "5.0",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "5",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "90.0",
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+}
+
+
+@dataclass
+class Job:
+    kind: str
+    name: str
+    start: float | None  # epoch seconds
+    end: float | None
+
+
+@dataclass
+class Sample:
+    t: float
+    states: dict[tuple[str, str, str], str]  # (dag_id, run_id, task_id[/map_index]) → state
+
+
+@dataclass
+class RunStats:
+    dag_id: str
+    run_id: str
+    state: str
+    wall_s: float = 0.0
+    job_s: float = 0.0
+    jobs: list[Job] = field(default_factory=list)
+    task_s: float = 0.0
+    sched_s: float = 0.0
+    queue_s: float | None = None
+    slot_s: float = 0.0
+    deferred_share: float | None = None
+    top_tasks: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def overhead(self) -> float:
+        return (self.wall_s - self.job_s) / self.wall_s if self.wall_s else 0.0
+
+
+def _epoch(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return value / 1000.0 if value > 1e11 else float(value)  # Batch and IoT: ms; others: datetime
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return value.timestamp()
+
+
+def _pages(call, key: str, **kwargs):
+    token_key = "NextToken" if "nextToken" not in kwargs else "nextToken"
+    while True:
+        page = call(**kwargs)
+        yield from page.get(key, [])
+        token = page.get("NextToken") or page.get("nextToken") or page.get("Marker")
+        if not token:
+            return
+        kwargs["Marker" if "Marker" in page else token_key] = token
+
+
+def sandbox_jobs(url: str, notes: list[str]) -> list[Job]:
+    """Every job the sandbox knows, with the start and end its service's Describe call reports."""
+    jobs: list[Job] = []
+
+    def guarded(kind, collect):
+        try:
+            collect()
+        except Exception as err:  # a service the run did not use, or an API the sandbox lacks
+            notes.append(f"{kind}: {type(err).__name__}: {str(err)[:120]}")
+
+    def batch():
+        client = sandbox_client("batch", url)
+        for queue in client.describe_job_queues().get("jobQueues", []):
+            ids = []
+            for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
+                ids += [
+                    j["jobId"]
+                    for j in _pages(
+                        client.list_jobs, "jobSummaryList", jobQueue=queue["jobQueueName"], jobStatus=status
+                    )
+                ]
+            for i in range(0, len(ids), 100):
+                for job in client.describe_jobs(jobs=ids[i : i + 100])["jobs"]:
+                    jobs.append(
+                        Job(
+                            "batch",
+                            job["jobName"],
+                            _epoch(job.get("startedAt")),
+                            _epoch(job.get("stoppedAt")),
+                        )
+                    )
+
+    def sagemaker():
+        sm = sandbox_client("sagemaker", url)
+        kinds = (
+            (
+                "training",
+                sm.list_training_jobs,
+                "TrainingJobSummaries",
+                "TrainingJobName",
+                sm.describe_training_job,
+                "TrainingStartTime",
+                "TrainingEndTime",
+            ),
+            (
+                "processing",
+                sm.list_processing_jobs,
+                "ProcessingJobSummaries",
+                "ProcessingJobName",
+                sm.describe_processing_job,
+                "ProcessingStartTime",
+                "ProcessingEndTime",
+            ),
+            (
+                "compilation",
+                sm.list_compilation_jobs,
+                "CompilationJobSummaries",
+                "CompilationJobName",
+                sm.describe_compilation_job,
+                "CompilationStartTime",
+                "CompilationEndTime",
+            ),
+            (
+                "labeling",
+                sm.list_labeling_jobs,
+                "LabelingJobSummaryList",
+                "LabelingJobName",
+                sm.describe_labeling_job,
+                "CreationTime",
+                "LastModifiedTime",
+            ),
+        )
+        for kind, lister, key, name_key, describe, start_key, end_key in kinds:
+
+            def collect(
+                lister=lister,
+                key=key,
+                name_key=name_key,
+                describe=describe,
+                start_key=start_key,
+                end_key=end_key,
+                kind=kind,
+            ):
+                for summary in _pages(lister, key):
+                    name = summary[name_key]
+                    desc = describe(**{name_key: name})
+                    status = desc.get(f"{kind.capitalize()}JobStatus") or desc.get("LabelingJobStatus", "")
+                    end = desc.get(end_key)
+                    if kind == "labeling" and status == "InProgress":
+                        end = None
+                    jobs.append(Job(kind, name, _epoch(desc.get(start_key)), _epoch(end)))
+
+            guarded(f"sagemaker {kind}", collect)
+
+    def emr():
+        client = sandbox_client("emr", url)
+        for cluster in _pages(client.list_clusters, "Clusters"):
+            for step in _pages(client.list_steps, "Steps", ClusterId=cluster["Id"]):
+                timeline = step.get("Status", {}).get("Timeline", {})
+                jobs.append(
+                    Job(
+                        "emr step",
+                        f"{cluster['Name']}/{step['Name']}",
+                        _epoch(timeline.get("StartDateTime")),
+                        _epoch(timeline.get("EndDateTime")),
+                    )
+                )
+
+    def iot():
+        client = sandbox_client("iot", url)
+        for summary in _pages(client.list_jobs, "jobs"):
+            job = client.describe_job(jobId=summary["jobId"])["job"]
+            jobs.append(
+                Job("iot", job["jobId"], _epoch(job.get("createdAt")), _epoch(job.get("completedAt")))
+            )
+
+    guarded("batch", batch)
+    sagemaker()
+    guarded("emr", emr)
+    guarded("iot", iot)
+    return jobs
+
+
+def owned_by(job: Job, dag_id: str) -> bool:
+    """A job's deterministic name starts with its DAG id, sanitised for the service (orchard.naming)."""
+    name = job.name.lower().replace("_", "-")
+    return name.startswith(dag_id.lower().replace("_", "-"))
+
+
+def union_s(intervals: list[tuple[float, float]]) -> float:
+    total, end = 0.0, None
+    for start, stop in sorted(intervals):
+        if end is None or start > end:
+            total += stop - start
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return total
+
+
+def in_any(t: float, intervals: list[tuple[float, float]]) -> bool:
+    return any(start <= t < stop for start, stop in intervals)
+
+
+class Sampler(threading.Thread):
+    """Every `period_s`: the state of every task instance that is not finished, across all runs."""
+
+    def __init__(self, stack, period_s: float = 1.0):
+        super().__init__(daemon=True)
+        self.stack, self.period_s = stack, period_s
+        self.samples: list[Sample] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        query = "&".join(f"state={s}" for s in ("running", "deferred", "queued", "scheduled", "up_for_retry"))
+        while not self.stopped.is_set():
+            t = time.time()
+            try:
+                tis = self.stack.api("GET", f"/dags/~/dagRuns/~/taskInstances?{query}&limit=1000")
+            except Exception:
+                tis = None
+            if tis is not None:
+                states = {}
+                for ti in tis.get("task_instances", []):
+                    task = ti["task_id"] + (f"[{ti['map_index']}]" if ti.get("map_index", -1) >= 0 else "")
+                    states[(ti["dag_id"], ti["dag_run_id"], task)] = ti["state"]
+                self.samples.append(Sample(t, states))
+            self.stopped.wait(max(0.0, self.period_s - (time.time() - t)))
+
+
+def run_stats(stack, dag_id: str, run_id: str, jobs: list[Job], samples: list[Sample]) -> RunStats:
+    from urllib.parse import quote
+
+    run = stack.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+    stats = RunStats(dag_id, run_id, run["state"])
+    start, end = _epoch(run.get("start_date")), _epoch(run.get("end_date")) or time.time()
+    if start is None:
+        return stats
+    stats.wall_s = end - start
+    mine = [j for j in jobs if owned_by(j, dag_id) and j.start is not None]
+    stats.jobs = mine
+    intervals = [(max(j.start, start), min(j.end or end, end)) for j in mine]
+    intervals = [(a, b) for a, b in intervals if b > a]
+    stats.job_s = union_s(intervals)
+    tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=1000")
+    waits = [
+        _epoch(ti["start_date"]) - _epoch(ti["queued_when"])
+        for ti in tis.get("task_instances", [])
+        if ti.get("queued_when")
+        and ti.get("start_date")
+        and _epoch(ti["start_date"]) >= _epoch(ti["queued_when"])
+    ]
+    stats.queue_s = statistics.median(waits) if waits else None
+    period = statistics.median([b.t - a.t for a, b in zip(samples, samples[1:])]) if len(samples) > 1 else 1.0
+    outside: dict[str, float] = {}
+    running_in_job = deferred_in_job = 0
+    for sample in samples:
+        if not start <= sample.t < end:
+            continue
+        states = {task: s for (d, r, task), s in sample.states.items() if d == dag_id and r == run_id}
+        running = [task for task, s in states.items() if s == "running"]
+        if in_any(sample.t, intervals):
+            running_in_job += len(running)
+            deferred_in_job += sum(s == "deferred" for s in states.values())
+        elif running:
+            stats.task_s += period
+            for task in running:
+                outside[task] = outside.get(task, 0.0) + period
+        else:
+            stats.sched_s += period
+    stats.slot_s = running_in_job * period
+    waiting = running_in_job + deferred_in_job
+    stats.deferred_share = deferred_in_job / waiting if waiting else None
+    stats.top_tasks = sorted(outside.items(), key=lambda kv: -kv[1])[:3]
+    return stats
+
+
+def table(rows: list[RunStats]) -> str:
+    head = (
+        f"{'DAG':18} {'state':8} {'wall s':>7} {'jobs':>4} {'job s':>7} {'overhead':>8} {'task s':>7} "
+        f"{'sched s':>7} {'queue s':>7} {'slot-s':>6} {'deferred':>8}  top tasks outside jobs (s)"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        queue = "-" if r.queue_s is None else f"{r.queue_s:.1f}"
+        deferred = "-" if r.deferred_share is None else f"{r.deferred_share:.0%}"
+        top = ", ".join(f"{t} {s:.0f}" for t, s in r.top_tasks)
+        lines.append(
+            f"{r.dag_id:18} {r.state:8} {r.wall_s:7.0f} {len(r.jobs):4d} {r.job_s:7.0f} "
+            f"{r.overhead:8.0%} {r.task_s:7.0f} {r.sched_s:7.0f} {queue:>7} {r.slot_s:6.0f} "
+            f"{deferred:>8}  {top}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dags", nargs="*", default=None, help="DAG ids (default: all)")
+    parser.add_argument("--load", type=int, default=0, help="CPU-bound processes running alongside (17.2)")
+    parser.add_argument(
+        "--baseline", action="store_true", help="the stack's settings before issue 17's tuning"
+    )
+    parser.add_argument("--sandbox-port", type=int, default=0)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    if args.baseline:
+        original_env = processes.Stack.env
+
+        def baseline_env(self):
+            return {**original_env(self), **BASELINE_ENV}
+
+        processes.Stack.env = baseline_env
+
+    collected: dict = {}
+    sampler_box: dict = {}
+
+    def on_started(stack):
+        sampler = Sampler(stack)
+        sampler.start()
+        sampler_box["sampler"] = sampler
+
+    def before_stop(stack, results):
+        sampler = sampler_box.get("sampler")
+        if sampler:
+            sampler.stopped.set()
+            sampler.join(timeout=10)
+        notes: list[str] = []
+        jobs = sandbox_jobs(stack.sandbox_url, notes)
+        rows = []
+        for dag_id, result in results.items():
+            if result.run_id == "-":
+                continue
+            rows.append(run_stats(stack, dag_id, result.run_id, jobs, sampler.samples if sampler else []))
+        collected.update(rows=rows, notes=notes)
+
+    load = []
+    if args.load:
+        load = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(REPO / "benchmarks" / "_cpu_load.py"),
+                    "--seconds",
+                    str(int(args.timeout)),
+                ]
+            )
+            for _ in range(args.load)
+        ]
+    started = time.monotonic()
+    try:
+        code = demo_mod.run_demo(
+            args.dags or None,
+            timeout_s=args.timeout,
+            sandbox_port=args.sandbox_port,
+            api_port=args.port,
+            on_started=on_started,
+            before_stop=before_stop,
+        )
+    finally:
+        for process in load:
+            process.terminate()
+            process.wait(timeout=10)
+    rows: list[RunStats] = collected.get("rows", [])
+    label = ("baseline" if args.baseline else "tuned") + (
+        f", {args.load} CPU-load processes" if args.load else ""
+    )
+    print(f"\nairflow_overhead ({label}; {os.cpu_count()} cores; demo {time.monotonic() - started:.0f} s):")
+    print(table(rows))
+    if collected.get("notes"):
+        print("not read: " + "; ".join(collected["notes"]))
+    succeeded = sum(r.state == "success" for r in rows)
+    print(
+        f"runs succeeded: {succeeded}/{len(rows)}; overhead ≤ 15 %: "
+        f"{sum(r.overhead <= 0.15 for r in rows)}/{len(rows)}"
+    )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "label": label,
+                    "runs": [
+                        {
+                            "dag_id": r.dag_id,
+                            "state": r.state,
+                            "wall_s": r.wall_s,
+                            "job_s": r.job_s,
+                            "overhead": r.overhead,
+                            "task_s": r.task_s,
+                            "sched_s": r.sched_s,
+                            "queue_s": r.queue_s,
+                            "slot_s": r.slot_s,
+                            "deferred_share": r.deferred_share,
+                            "top_tasks": r.top_tasks,
+                            "jobs": [vars(j) for j in r.jobs],
+                        }
+                        for r in rows
+                    ],
+                },
+                indent=1,
+            )
+        )
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
