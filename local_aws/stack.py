@@ -286,7 +286,24 @@ def airflow_env(
         # The sandbox's jobs and clusters are ready in seconds: DAGs that read their poll delay from the
         # environment (fruit_features, auto_labeling) wait at that pace, not AWS's 30 s.
         env.setdefault("ORCHARD_POLL_SECONDS", "2")
+        # The trigger forms' defaults: the demo's, once `up` has uploaded its data (orchard.params).
+        env.setdefault("ORCHARD_PARAM_DEFAULTS", str(param_defaults_path(db_path)))
     return env
+
+
+def param_defaults_path(db_path: Path) -> Path:
+    """`{dag_id: {param: value}}` the DAGs take as their form's defaults (orchard.params.with_defaults);
+    per database, so that `make demo` (demo.db, explicit confs) never reads what `make up` wrote."""
+    return db_path.parent / f"{db_path.stem}.param_defaults.json"
+
+
+def write_param_defaults(db_path: Path, confs: dict[str, dict]) -> Path:
+    """Write the demo confs as the forms' defaults (atomically: the DAG processor may be reading it)."""
+    path = param_defaults_path(db_path)
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(json.dumps({dag_id: conf for dag_id, conf in confs.items() if conf}, indent=1))
+    scratch.replace(path)
+    return path
 
 
 def deployed_layout_env(env: dict[str, str]) -> dict[str, str]:
@@ -971,9 +988,11 @@ def run_up(
     )
     with _signals_as_interrupts():
         try:
+            param_defaults_path(stack.db_path).unlink(missing_ok=True)  # another checkout's: stale
             stack.start()
             found = list_dags(folder, stack.env())
             confs = stack.seed(found.dags)
+            defaults = write_param_defaults(stack.db_path, confs)  # the DAG processor re-parses within 30 s
             say("")
             say(f"up: Airflow UI   {stack.ui_url}")
             say(f"up: log in as    {ADMIN_USER} / {admin_password(home)}"
@@ -984,6 +1003,8 @@ def run_up(
             for dag_id, conf in confs.items():
                 if conf:
                     say(f"up: demo data for {dag_id} is uploaded; trigger it with conf {json.dumps(conf)}")
+            say(f"up: the trigger forms default to these confs ({_shown(defaults)}, read within 30 s): "
+                "the Trigger button alone runs each pipeline")
             if found.import_errors:
                 say(f"up: import errors in {', '.join(found.import_errors)} (see the UI)")
             if schedules:

@@ -347,3 +347,24 @@ def test_assets_are_named_dag_id_dot_what(dags, dag_id):
     names = [a.name for a in assets]
     assert names, f"{dag_id} has no Asset"
     assert all(n.startswith(f"{dag_id}.") for n in names), names
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_under_make_up_the_forms_defaults_are_the_demos(aws, dag_id, tmp_path, monkeypatch):
+    """`make up` uploads each DAG's demo data and writes its conf where the DAGs read their defaults: the
+    form then submits the demo run as it stands (Trigger alone), and the endpoint's check passes it."""
+    from local_aws import stack
+
+    demo = stack.Stack(sandbox_port=int(aws.url.rsplit(":", 1)[1]), home=tmp_path)
+    confs = demo.seed([dag_id])
+    path = stack.write_param_defaults(tmp_path / "airflow.db", confs)
+    assert path == stack.param_defaults_path(tmp_path / "airflow.db")
+    env = stack.airflow_env(tmp_path, REPO_ROOT / "dags", sandbox_url=aws.url)
+    assert env[form.DEFAULTS_ENV] == str(path)
+    monkeypatch.setenv(form.DEFAULTS_ENV, str(path))
+    [dag] = integrity.load(REPO_ROOT / "dags" / f"{dag_id}.py").dags
+    conf = confs[dag_id]
+    assert conf, f"{dag_id} has no demo conf"
+    assert {name: dag.params[name] for name in conf} == conf
+    serialized(dag).params.deep_merge(None).validate()
+    assert form.check(dict(dag.params), dag=dag)
