@@ -116,8 +116,11 @@ PARAMS = form.with_defaults(DAG_ID, {
     "max_concurrent_invocations_per_instance": form.integer(
         4, maximum=1000, section=form.COMPUTE,
         description="AsyncInferenceConfig's concurrent invocations per instance."),
-    "label_categories": form.label_categories(["pedestrian"], section=LABELING,
-                                              description="The bounding-box label categories."),
+    # "Box bounding labeling jobs (all): 10 labels"; "Each label category must be unique" (SageMaker API
+    # reference, CreateLabelingJob LabelCategoryConfigS3Uri, https://docs.aws.amazon.com/sagemaker/latest/
+    # APIReference/API_CreateLabelingJob.html).
+    "label_categories": form.label_categories(["pedestrian"], max_items=10, section=LABELING,
+                                              description="The bounding-box label categories (1 to 10)."),
     "labeling_mode": form.choice("verify", ["verify", "adjust"], section=LABELING,
                                  description="verify: workers accept or reject; adjust: they fix the boxes."),
     "workteam_arn": form.arn(

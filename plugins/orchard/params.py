@@ -212,9 +212,10 @@ def flag(default: bool, *, description: str, section: str | None = None) -> Para
     return _param(default, "boolean", description, section, False)
 
 
-def label_categories(default: Sequence[str], *, description: str, max_items: int = 50,
+def label_categories(default: Sequence[str], *, description: str, max_items: int,
                      section: str | None = None) -> Param:
-    """Label categories: 1 to ``max_items``, each non-blank, no surrounding spaces, no duplicates."""
+    """Label categories: 1 to ``max_items`` (the labeling task type's limit), each non-blank, no surrounding
+    spaces, no duplicates (not even but for case: check())."""
     return _param(list(default), "array", f"{description} One per line, e.g. pedestrian.", section, False,
                   items={"type": "string", "pattern": NON_BLANK, "maxLength": 256}, minItems=1,
                   maxItems=max_items, uniqueItems=True)

@@ -368,3 +368,11 @@ def test_under_make_up_the_forms_defaults_are_the_demos(aws, dag_id, tmp_path, m
     assert {name: dag.params[name] for name in conf} == conf
     serialized(dag).params.deep_merge(None).validate()
     assert form.check(dict(dag.params), dag=dag)
+
+
+def test_label_categories_keep_ground_truths_bounding_box_limit(dags):
+    """CreateLabelingJob: "Box bounding labeling jobs (all): 10 labels"."""
+    schema = dags["auto_labeling"].params.get_param("label_categories").schema
+    assert Param([f"c{i}" for i in range(10)], schema=schema).resolve()
+    with pytest.raises(ParamValidationError):
+        Param([f"c{i}" for i in range(11)], schema=schema).resolve()
