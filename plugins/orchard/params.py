@@ -254,8 +254,8 @@ def default_overrides(dag_id: str, environ: Mapping[str, str] | None = None) -> 
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        raise ValueError(f"{DEFAULTS_ENV}={path}: not a readable JSON file ({error}); fix or unset it") \
-            from None
+        problem = f"{DEFAULTS_ENV}={path}: not a readable JSON file ({error}); fix or unset it"
+        raise ValueError(problem) from None
     overrides = data.get(dag_id, {}) if isinstance(data, dict) else None
     if not isinstance(overrides, dict):
         raise ValueError(f"{DEFAULTS_ENV}={path}: expected {{dag_id: {{param: value}}}}; fix or unset it")

@@ -376,3 +376,10 @@ def test_label_categories_keep_ground_truths_bounding_box_limit(dags):
     assert Param([f"c{i}" for i in range(10)], schema=schema).resolve()
     with pytest.raises(ParamValidationError):
         Param([f"c{i}" for i in range(11)], schema=schema).resolve()
+
+
+def test_a_local_defaults_file_that_is_not_json_fails_naming_it(tmp_path):
+    path = tmp_path / "defaults.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not a readable JSON file"):
+        form.default_overrides("demo", {form.DEFAULTS_ENV: str(path)})
