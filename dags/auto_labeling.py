@@ -42,21 +42,24 @@ from datetime import timedelta
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
 # (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
 import airflow.providers.amazon.aws.assets.s3  # noqa: F401
-from airflow.sdk import Asset, Param, chain, dag, task
+from airflow.sdk import Asset, chain, dag, task
 from orchard import naming
+from orchard import params as form
 from orchard.operators.async_endpoint import SageMakerAsyncEndpointOperator
 from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
 from orchard.operators.labeling_job import SageMakerLabelingJobOperator
 from orchard.settings import PLACEHOLDER_ACCOUNT, load_settings
+from orchard.task_defaults import DEFAULT_ARGS
 
 DAG_ID = "auto_labeling"
 # S3 names are global: the buckets come from the settings (parse-time defaults; tasks read the live ones).
 _SETTINGS = load_settings(variables=False)
-VERIFIED = Asset(f"s3://{_SETTINGS.artifacts_bucket}/auto_labeling/verified")
+VERIFIED = Asset(name="auto_labeling.verified",
+                 uri=f"s3://{_SETTINGS.artifacts_bucket}/auto_labeling/verified")
 # A producer of frames (a capture pipeline, an upload job) that updates this Asset triggers a run on the
 # default params; the UI form triggers one on any prefix.
 FRAMES_PREFIX = f"s3://{_SETTINGS.data_bucket}/auto_labeling/frames/"
-NEW_FRAMES = Asset(FRAMES_PREFIX)
+NEW_FRAMES = Asset(name="auto_labeling.frames", uri=FRAMES_PREFIX)
 # How often waits poll AWS. Endpoint creation takes minutes on AWS; the sandbox sets a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 # InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
@@ -69,73 +72,72 @@ INSTANCE_TYPES = [
     "ml.g5.xlarge",
     "ml.p3.2xlarge",
 ]
-S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"  # SageMaker CreateEndpoint EndpointName
 
-PARAMS = {
-    "frames_prefix": Param(
-        FRAMES_PREFIX,
-        type="string",
-        pattern=S3_URI,
-        description="S3 prefix holding the camera frames (.png, .jpg, .jpeg)",
-    ),
-    "model_id": Param(
-        "opencv-hog-people-detector",
-        type="string",
-        minLength=1,
-        maxLength=128,
-        description="Name of the model (registry / JumpStart id) that produces the labels; the report names it",
-    ),
-    "model_data_uri": Param(
-        f"s3://{_SETTINGS.data_bucket}/auto_labeling/model/model.tar.gz",
-        type="string",
-        pattern=r"^(s3://.+\.tar\.gz)?$",
-        description="model.tar.gz; empty with an existing endpoint",
-    ),
-    "image_uri": Param(
-        "",
-        type="string",
-        description="Inference image; empty: AWS's PyTorch CPU inference image (runs model.tar.gz's code/inference.py)",
-    ),
-    "existing_endpoint_name": Param(
-        "",
-        type="string",
-        pattern=r"^([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})?$",
-        description="Use this async endpoint as is (never deleted) instead of deploying one",
-    ),
-    "model_format": Param(
-        "orchard",
-        type="string",
-        enum=["orchard", "jumpstart"],
+# The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
+LABELING = "Labeling"
+PARAMS = form.with_defaults(DAG_ID, {
+    "frames_prefix": form.s3_folder(
+        FRAMES_PREFIX, example=FRAMES_PREFIX, description="The camera frames (.png, .jpg, .jpeg) to label."),
+    "max_frames": form.integer(5000, maximum=200000, section=form.INPUTS,
+                               description="Most frames one run labels."),
+    "frames_per_shard": form.integer(500, maximum=10000, section=form.INPUTS,
+                                     description="Frames per mapped invoke task."),
+    "model_id": form.text(
+        "opencv-hog-people-detector", max_length=128, section=form.MODEL,
+        example="opencv-hog-people-detector",
+        description="Name of the model (registry / JumpStart id) making the labels; the report names it."),
+    "model_data_uri": form.s3_object(
+        f"s3://{_SETTINGS.data_bucket}/auto_labeling/model/model.tar.gz", suffixes=(".tar.gz",),
+        optional=True, section=form.MODEL, description="The model.tar.gz (with code/inference.py) to deploy.",
+        empty_means="use existing_endpoint_name"),
+    # CreateModel ContainerDefinition.Image: "Maximum length of 255. Pattern: [\S]+" (SageMaker API reference,
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html).
+    "image_uri": form.text(
+        None, pattern=r"^\S{1,255}$", optional=True, section=form.MODEL,
+        example="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+        description="Inference image.",
+        empty_means="AWS's PyTorch CPU inference image (runs model.tar.gz's code/inference.py)"),
+    "existing_endpoint_name": form.name(
+        None, pattern=ENDPOINT_NAME, optional=True, section=form.MODEL, example="my-async-detector",
+        what="a SageMaker endpoint name (1-63 letters, digits, '-'; no spaces)",
+        description="An async endpoint you own, used as is (never deleted) instead of deploying one.",
+        empty_means="deploy model_data_uri on a new endpoint"),
+    "model_format": form.choice(
+        "orchard", ["orchard", "jumpstart"], section=form.MODEL,
         description="orchard: each frame's own type in, JSON out (include/auto_labeling/inference.py); "
-        "jumpstart: application/x-image in, application/json;verbose out (JumpStart object detectors)",
-    ),
-    "instance_type": Param("ml.m5.xlarge", type="string", enum=INSTANCE_TYPES),
-    "max_instances": Param(
-        2, type="integer", minimum=1, maximum=20, description="Autoscaling maximum (minimum is 0)"
-    ),
-    "max_concurrent_invocations_per_instance": Param(4, type="integer", minimum=1, maximum=1000),
-    "frames_per_shard": Param(500, type="integer", minimum=1, maximum=10000),
-    "max_frames": Param(5000, type="integer", minimum=1, maximum=200000),
-    "score_threshold": Param(0.5, type="number", minimum=0, maximum=1),
-    "label_categories": Param(
-        ["pedestrian"], type="array", items={"type": "string", "minLength": 1}, minItems=1
-    ),
-    "labeling_mode": Param("verify", type="string", enum=["verify", "adjust"]),
-    "workteam_arn": Param(
+        "jumpstart: application/x-image in, application/json;verbose out (JumpStart object detectors)."),
+    "score_threshold": form.number(0.5, minimum=0, maximum=1, section=form.MODEL,
+                                   description="Keep predictions scoring at least this (0 to 1)."),
+    "instance_type": form.instance_type("ml.m5.xlarge", INSTANCE_TYPES,
+                                        description="Endpoint instance type."),
+    "max_instances": form.integer(2, maximum=20, section=form.COMPUTE,
+                                  description="Autoscaling maximum (the minimum is 0)."),
+    "max_concurrent_invocations_per_instance": form.integer(
+        4, maximum=1000, section=form.COMPUTE,
+        description="AsyncInferenceConfig's concurrent invocations per instance."),
+    # "Box bounding labeling jobs (all): 10 labels"; "Each label category must be unique" (SageMaker API
+    # reference, CreateLabelingJob LabelCategoryConfigS3Uri, https://docs.aws.amazon.com/sagemaker/latest/
+    # APIReference/API_CreateLabelingJob.html).
+    "label_categories": form.label_categories(["pedestrian"], max_items=10, section=LABELING,
+                                              description="The bounding-box label categories (1 to 10)."),
+    "labeling_mode": form.choice("verify", ["verify", "adjust"], section=LABELING,
+                                 description="verify: workers accept or reject; adjust: they fix the boxes."),
+    "workteam_arn": form.arn(
         f"arn:aws:sagemaker:{_SETTINGS.region}:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/orchard-labelers",
-        type="string",
-        pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:workteam/.+$",
-    ),
-    "task_time_limit_s": Param(600, type="integer", minimum=30, maximum=28800),
-    "task_availability_s": Param(
-        864000,
-        type="integer",
-        minimum=60,
-        maximum=2592000,
-        description="How long tasks wait for workers (up to 30 days)",
-    ),
-    "stop_at_manifest": Param(False, type="boolean", description="End at the manifest: no Ground Truth job"),
-}
+        service="sagemaker", resource=r"workteam/\S+", section=LABELING,
+        example=f"arn:aws:sagemaker:us-east-1:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/my-team",
+        description="The Ground Truth work team."),
+    "task_time_limit_s": form.integer(600, minimum=30, maximum=28800, section=LABELING,
+                                      description="Seconds a worker has per task."),
+    "task_availability_s": form.integer(
+        864000, minimum=60, maximum=2592000, section=LABELING,
+        description="How long tasks wait for workers, in seconds (up to 30 days)."),
+    "stop_at_manifest": form.flag(False, section=LABELING,
+                                  description="End at the manifest: no Ground Truth job."),
+})
+# What the schema cannot say, re-checked by the first task (orchard.params.check).
+RULES = [form.one_of("model_data_uri", "existing_endpoint_name")]
 
 
 @dag(
@@ -143,16 +145,12 @@ PARAMS = {
     schedule=[NEW_FRAMES],
     catchup=False,
     max_active_runs=4,
-    tags=["sagemaker", "ground-truth", "labeling", "seed-001"],
+    description="Camera frames in S3 -> pre-labels from a SageMaker async endpoint -> Ground Truth review",
+    tags=form.tags(DAG_ID, "sagemaker", "ground-truth", "s3"),
     params=PARAMS,
     doc_md=__doc__,
     user_defined_macros=naming.MACROS,
-    default_args={
-        "owner": "adas-ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-    },
+    default_args=DEFAULT_ARGS,
 )
 def auto_labeling():
     @task
@@ -166,6 +164,7 @@ def auto_labeling():
 
         from orchard.auto_labeling.steps import InputError, plan_run
 
+        form.check(params, RULES)  # plain words for every bad param, before anything else
         try:
             plan = plan_run(params, dag.dag_id, run_id)
         except InputError as error:
@@ -186,7 +185,7 @@ def auto_labeling():
 
     deploy_endpoint = SageMakerAsyncEndpointOperator(
         task_id="deploy_endpoint",
-        existing_endpoint_name="{{ params.existing_endpoint_name }}",
+        existing_endpoint_name="{{ params.existing_endpoint_name or '' }}",
         config={
             "EndpointName": "{{ aws_name('sagemaker_endpoint', dag.dag_id, run_id) }}",
             "EndpointConfigName": "{{ aws_name('sagemaker_endpoint_config', dag.dag_id, run_id) }}",

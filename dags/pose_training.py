@@ -11,9 +11,11 @@ import airflow.providers.amazon.aws.assets.s3  # noqa: F401
 from airflow.sdk import Asset, AssetWatcher, Param, chain, dag, task, task_group
 
 from orchard import naming
+from orchard import params as form
 from orchard.pose_training import infra as pose_infra
 from orchard.operators.batch import ReattachingBatchOperator
 from orchard.settings import load_settings
+from orchard.task_defaults import DEFAULT_ARGS
 
 # Parse time: environment + defaults only (no Variable lookups at parse time, as Airflow's best practices
 # ask). Only what the DAG's *structure* needs comes from it: the Asset watcher's queue URL (a trigger's
@@ -62,7 +64,7 @@ at parse time from the environment (`ORCHARD_REGION`, `ORCHARD_BATCH_JOB_ROLE_AR
 6. `project.check_export` (mapped): the exported model, evaluation (with DeepLabCut's train/test plots)
    and manifest are in `s3://<artifacts_bucket>/pose_training/<run>/<project>/model/`; publishes the
    project's run report (metrics, learning curve, evaluation plots, console link, cost) and the Asset
-   `pose_training_models`.
+   `pose_training.models`.
 
 **Cost**: the GPU instance's hourly price for the job's run time (g4dn.xlarge ≈ $0.53/h on demand in
 us-east-1; SPOT less); nothing between runs. **IAM**: `include/iam/pose_training.json` (Airflow's
@@ -70,7 +72,7 @@ role) and `include/iam/pose_training_job_role.json` (the job role). Docs: `docs/
 """
 
 UPLOADS = Asset(
-    name="pose_training_uploads",
+    name="pose_training.uploads",
     uri=f"s3://{PARSE_SETTINGS.data_bucket}/{pose_infra.WATCHED_PREFIX}",
     watchers=[
         AssetWatcher(
@@ -86,39 +88,51 @@ UPLOADS = Asset(
         )
     ],
 )
-MODELS = Asset(name="pose_training_models", uri=f"s3://{PARSE_SETTINGS.artifacts_bucket}/pose_training/")
+MODELS = Asset(name="pose_training.models", uri=f"s3://{PARSE_SETTINGS.artifacts_bucket}/pose_training/")
 
-AWS_RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": 2.0,
-               "max_retry_delay": timedelta(minutes=10)}
+
+# The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
+PARAMS = form.with_defaults("pose_training", {
+    "project_uri": form.s3_object(
+        None, suffixes=(".zip",), optional=True, example="s3://orchard-data/pose_training/uploads/mice.zip",
+        description="Manual runs: the DeepLabCut project zip to train.",
+        empty_means="train the uploads that started this run"),
+    "gpu_family": form.choice("g4dn", pose_infra.GPU_FAMILIES, section=form.COMPUTE,
+                              description="EC2 GPU instance family of the compute environment."),
+    "capacity": form.choice("SPOT", pose_infra.CAPACITY_TYPES, section=form.COMPUTE,
+                            description="ON_DEMAND or SPOT (cheaper; a reclaimed host retries the job)."),
+    "max_vcpus": form.integer(16, minimum=4, maximum=256, section=form.COMPUTE,
+                              description="Compute environment ceiling (4 vCPUs per g*.xlarge instance)."),
+    "epochs": form.integer(200, maximum=5000, section=form.TRAINING, description="Training epochs."),
+    "batch_size": form.integer(8, maximum=128, section=form.TRAINING, description="Images per batch."),
+    "net_type": form.choice("resnet_50", ["resnet_50", "resnet_101", "hrnet_w18", "hrnet_w32"],
+                            section=form.TRAINING, description="DeepLabCut network."),
+    "backbone_weights": form.text(
+        None, pattern=r"^(?:pretrained|none|/\S+\.pt)$", optional=True, section=form.TRAINING,
+        example="none", description="pretrained, none (from scratch) or a .pt path inside the image.",
+        empty_means="the image's default (pretrained)"),
+    "train_crop": form.text(
+        None, pattern=r"^\d{2,4}x\d{2,4}$", optional=True, section=form.TRAINING, example="448x448",
+        description="Training crop WIDTHxHEIGHT in pixels.", empty_means="DeepLabCut's 448x448"),
+    "max_runtime_minutes": form.integer(240, minimum=5, maximum=MAX_RUNTIME_MINUTES, section=form.COMPUTE,
+                                        description="Batch job timeout, in minutes."),
+    "max_zip_mb": form.integer(2048, maximum=51200, section=form.INPUTS,
+                               description="Largest project zip accepted, in MiB."),
+    "poll_seconds": form.integer(30, maximum=600, section=form.ADVANCED,
+                                 description="How often the train task checks the Batch job, in seconds."),
+})
 
 
 @dag(
     schedule=UPLOADS,
     catchup=False,
     max_active_runs=4,
-    tags=["pose", "deeplabcut", "batch", "gpu"],
+    description="DeepLabCut project zips uploaded to S3 -> GPU training on AWS Batch -> models in S3",
+    tags=form.tags("pose_training", "batch", "s3", "eventbridge", "sqs"),
     doc_md=DOC_MD,
-    default_args={"owner": "ml-platform", **AWS_RETRIES},
+    default_args=DEFAULT_ARGS,
     user_defined_macros=naming.MACROS,
-    params={
-        "project_uri": Param("", type="string", pattern=r"^$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.zip$",
-                             description="Manual runs: the project zip. Empty for upload-triggered runs."),
-        "gpu_family": Param("g4dn", type="string", enum=list(pose_infra.GPU_FAMILIES)),
-        "capacity": Param("SPOT", type="string", enum=list(pose_infra.CAPACITY_TYPES)),
-        "max_vcpus": Param(16, type="integer", minimum=4, maximum=256,
-                           description="Compute environment ceiling (4 vCPUs per g*.xlarge instance)."),
-        "epochs": Param(200, type="integer", minimum=1, maximum=5000),
-        "batch_size": Param(8, type="integer", minimum=1, maximum=128),
-        "net_type": Param("resnet_50", type="string", enum=["resnet_50", "resnet_101", "hrnet_w18", "hrnet_w32"]),
-        "backbone_weights": Param("", type="string", pattern=r"^$|^pretrained$|^none$|^/.+\.pt$",
-                                  description="Empty: the image's default (pretrained). none: from scratch."),
-        "train_crop": Param("", type="string", pattern=r"^$|^\d{2,4}x\d{2,4}$",
-                            description="Training crop WIDTHxHEIGHT; empty: DeepLabCut's 448x448."),
-        "max_runtime_minutes": Param(240, type="integer", minimum=5, maximum=MAX_RUNTIME_MINUTES),
-        "max_zip_mb": Param(2048, type="integer", minimum=1, maximum=51200),
-        "poll_seconds": Param(30, type="integer", minimum=1, maximum=600,
-                              description="How often the train task checks the Batch job."),
-    },
+    params=PARAMS,
 )
 def pose_training():
     @task
@@ -143,6 +157,7 @@ def pose_training():
 
         from orchard.pose_training import upload as pose_upload
 
+        form.check(params)  # plain words for every bad param, before anything else
         events = [event for events in (triggering_asset_events or {}).values() for event in events]
         try:
             projects = pose_upload.projects_of_run(

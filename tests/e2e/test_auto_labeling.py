@@ -167,7 +167,7 @@ def test_an_existing_endpoint_is_used_as_is_and_kept_and_the_run_can_stop_at_the
     sagemaker.get_waiter("endpoint_in_service").wait(EndpointName="team-detector", WaiterConfig={"Delay": 1})
 
     run = dag.test(
-        run_conf=conf(existing_endpoint_name="team-detector", model_data_uri="", stop_at_manifest=True)
+        run_conf=conf(existing_endpoint_name="team-detector", model_data_uri=None, stop_at_manifest=True)
     )
 
     assert run.state == "success"

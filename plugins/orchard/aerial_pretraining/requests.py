@@ -59,7 +59,7 @@ def per_device_batch(params: dict) -> int:
 
 
 def dataset_uri(params: dict, settings, run_id: str) -> str:
-    chosen = params["prepared_dataset_uri"].strip()
+    chosen = (params["prepared_dataset_uri"] or "").strip()
     return chosen.rstrip("/") + "/" if chosen else f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}dataset/"
 
 

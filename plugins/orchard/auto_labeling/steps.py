@@ -70,7 +70,7 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
     settings = load_settings()
     conn = settings.aws_conn_id
     s3 = _s3(conn)
-    existing = params["existing_endpoint_name"].strip()
+    existing = (params["existing_endpoint_name"] or "").strip()
     prefix = naming.resource_name("s3_prefix", dag_id, run_id)
     base = f"s3://{settings.artifacts_bucket}/{prefix}"
     frames = _list_frames(s3, params["frames_prefix"], params["max_frames"])
@@ -109,7 +109,7 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
             **_existing_endpoint(conn, existing),
         )
     else:
-        model_data = params["model_data_uri"].strip()
+        model_data = (params["model_data_uri"] or "").strip()
         if not model_data:
             raise InputError("give model_data_uri (an s3://…/model.tar.gz) or existing_endpoint_name")
         bucket, key = split(model_data)
@@ -122,7 +122,7 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
             endpoint_config_name=naming.resource_name("sagemaker_endpoint_config", dag_id, run_id),
             model_name=naming.resource_name("sagemaker_model", dag_id, run_id),
             model_data_uri=model_data,
-            image_uri=params["image_uri"].strip() or inference_image(settings.region),
+            image_uri=(params["image_uri"] or "").strip() or inference_image(settings.region),
             output_path=f"{base}async/output/",
             failure_path=f"{base}async/failure/",
             max_concurrent_per_instance=params["max_concurrent_invocations_per_instance"],

@@ -153,7 +153,7 @@ def fleet_spec(params: dict[str, Any], signing_key_arn: str, package_prefix: str
         package_bucket=settings.artifacts_bucket, package_prefix=package_prefix, signing_key_arn=signing_key_arn,
         capture={"buffer_size": params["capture_buffer_size"], "batch_size": params["capture_batch_size"],
                  "push_period_seconds": params["capture_push_period_seconds"]},
-        simulated=bool(params.get("simulated_devices")), camera_images_uri=params.get("camera_images_uri", ""),
+        simulated=bool(params.get("simulated_devices")), camera_images_uri=params.get("camera_images_uri") or "",
         poll_seconds=float(min(params["poll_seconds"], 30)),
         permissions_boundary_arn=device_boundary_arn(settings.sagemaker_execution_role_arn),
     )

@@ -178,4 +178,4 @@ def container_overrides(bucket: str, key: str, output_uri: str, training: Mappin
         "DLC_TRAIN_CROP": training["train_crop"],
     }
     # An empty value keeps the image's default (pretrained weights, DeepLabCut's 448 px crop).
-    return {"environment": [{"name": k, "value": v} for k, v in environment.items() if v != ""]}
+    return {"environment": [{"name": k, "value": v} for k, v in environment.items() if v not in ("", None)]}
