@@ -383,3 +383,14 @@ def test_a_local_defaults_file_that_is_not_json_fails_naming_it(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not a readable JSON file"):
         form.default_overrides("demo", {form.DEFAULTS_ENV: str(path)})
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_the_first_task_that_reads_params_rechecks_them(dags, dag_id):
+    first = {"pose_training": "find_projects", "auto_labeling": "validate_inputs",
+             "aerial_pretraining": "validate_inputs", "fruit_features": "check_inputs",
+             "edge_deployment": "validate_model"}[dag_id]
+    task = dags[dag_id].get_task(first)
+    assert "form.check(params" in inspect.getsource(task.python_callable)
+    waiting = [t.task_id for t in dags[dag_id].tasks if first in t.upstream_task_ids]
+    assert waiting, f"{dag_id}: no task waits for {first}"  # the run goes on only once it passed
