@@ -383,3 +383,44 @@ def test_a_local_defaults_file_that_is_not_json_fails_naming_it(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not a readable JSON file"):
         form.default_overrides("demo", {form.DEFAULTS_ENV: str(path)})
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_the_first_task_that_reads_params_rechecks_them(dags, dag_id):
+    first = {"pose_training": "find_projects", "auto_labeling": "validate_inputs",
+             "aerial_pretraining": "validate_inputs", "fruit_features": "check_inputs",
+             "edge_deployment": "validate_model"}[dag_id]
+    task = dags[dag_id].get_task(first)
+    assert "form.check(params" in inspect.getsource(task.python_callable)
+    waiting = [t.task_id for t in dags[dag_id].tasks if first in t.upstream_task_ids]
+    assert waiting, f"{dag_id}: no task waits for {first}"  # the run goes on only once it passed
+
+
+# --- task code reads an empty optional param (None) as "not given" ---------------------------------------
+
+
+def test_pose_sends_no_environment_for_empty_training_settings():
+    from orchard.pose_training.upload import container_overrides
+
+    training = {"epochs": 2, "batch_size": 4, "net_type": "resnet_50", "backbone_weights": None,
+                "train_crop": None}
+    names = [e["name"] for e in container_overrides("b", "k.zip", "s3://o/x/", training)["environment"]]
+    assert "DLC_BACKBONE_WEIGHTS" not in names and "DLC_TRAIN_CROP" not in names and "DLC_EPOCHS" in names
+
+
+def test_aerial_empty_prepared_dataset_uri_is_the_runs_own_prefix():
+    from orchard.aerial_pretraining.requests import dataset_uri
+    from orchard.settings import Settings
+
+    uri = dataset_uri({"prepared_dataset_uri": None}, Settings(), "manual__2026-12-06T00:00:00+00:00")
+    assert uri.startswith("s3://orchard-artifacts/") and uri.endswith("/dataset/")
+    assert dataset_uri({"prepared_dataset_uri": "s3://b/p/"}, Settings(), "r") == "s3://b/p/"
+
+
+def test_auto_labelings_endpoint_template_renders_none_as_no_endpoint(dags):
+    dag = dags["auto_labeling"]
+    task = dag.get_task("deploy_endpoint")
+    for value, rendered in ((None, ""), ("team-detector", "team-detector")):
+        out = task.render_template(task.existing_endpoint_name, {"params": {"existing_endpoint_name": value}},
+                                   dag.get_template_env())
+        assert out == rendered
