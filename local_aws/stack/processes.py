@@ -144,11 +144,10 @@ class Stack(RestApi):
 
     def start_redis(self, timeout_s: float = 30) -> None:
         """redis-server (Debian's `redis-server`) on a free port, in memory only: the Celery broker."""
+        import importlib.util
         import shutil
 
         from local_aws.stack.ports import pick_port
-
-        import importlib.util
 
         binary = shutil.which("redis-server")
         if not binary:
