@@ -27,6 +27,9 @@ from local_aws.stack.environment import (
 from local_aws.stack.errors import Interrupted, StackError
 
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+# What `make demo EXECUTOR=celery` needs in .venv (not requirements.txt: the official image ships it);
+# celery 5.7 lacks `celery.backends.database.retry`, which provider 3.26.0 imports.
+CELERY_PINS = "apache-airflow-providers-celery==3.26.0 celery==5.5.3 kombu==5.5.4 redis==8.2.0"
 ATTACH_ENV = "SANDBOX_ATTACH"  # 1: make demo / make up use the sandbox already running on SANDBOX_PORT
 SANDBOX_LISTENING = "local AWS sandbox on http://"  # what `python -m local_aws serve` prints once bound
 
@@ -141,6 +144,7 @@ class Stack(RestApi):
 
     def start_redis(self, timeout_s: float = 30) -> None:
         """redis-server (Debian's `redis-server`) on a free port, in memory only: the Celery broker."""
+        import importlib.util
         import shutil
 
         from local_aws.stack.ports import pick_port
@@ -148,6 +152,11 @@ class Stack(RestApi):
         binary = shutil.which("redis-server")
         if not binary:
             raise StackError("EXECUTOR=celery needs redis-server: apt-get install redis-server")
+        if importlib.util.find_spec("airflow.providers.celery") is None:
+            raise StackError(
+                "EXECUTOR=celery needs the Celery provider in .venv: pip install "
+                f"{CELERY_PINS} (docs/sandbox.md, section 11)"
+            )
         self.redis_port = pick_port(0)
         argv = [
             binary,
