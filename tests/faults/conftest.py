@@ -40,3 +40,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out.write_text(f"# Fault matrix ({stamp})\n\n{text}\n")
     terminalreporter.write_line(f"written to {out}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the item (`item.rep_call`), for the throttled runs' table."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
