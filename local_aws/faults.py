@@ -1,8 +1,8 @@
 """Fault injection at the sandbox's API front: throttling, 5xx and latency, in each service's own error shape.
 
-`ORCHARD_SANDBOX_FAULTS` (JSON) turns it on when the sandbox starts; `PUT /_orchard/faults` (same JSON) changes
-it at run time, `DELETE /_orchard/faults` goes back to the variable's value, `GET /_orchard/faults` answers the
-active configuration and what was injected so far (a sandbox-only route, like moto's `/moto-api`):
+`ORCHARD_SANDBOX_FAULTS` (JSON) turns it on when the sandbox starts; `PUT /_orchard/faults` (same JSON)
+changes it at run time, `DELETE /_orchard/faults` goes back to the variable's value, `GET /_orchard/faults`
+answers the active configuration and what was injected so far (a sandbox-only route, like `/moto-api`):
 
     {"seed": 7, "rules": [{"service": ["batch", "emr"], "throttle": 0.3},
                           {"service": "sagemaker", "operation": "CreateEndpoint", "server_error": 1.0},
@@ -31,7 +31,8 @@ Error shapes, per the protocol the request used (botocore reads the code from ea
   * smithy-rpc-v2-cbor (CloudWatch with a recent SDK): the same map in CBOR, `smithy-protocol: rpc-v2-cbor`.
   * query (IAM, STS, CloudWatch with an older SDK): `<ErrorResponse><Error><Type>Sender</Type><Code>...`;
     EC2: `<Response><Errors><Error>...` with `RequestLimitExceeded` 503
-    ("Error codes for the Amazon EC2 API", https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+    ("Error codes for the Amazon EC2 API",
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
   * S3: `<Error><Code>SlowDown</Code>` HTTP 503 ("Amazon S3 error best practices",
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/ErrorBestPractices.html; "Error responses",
     https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
@@ -66,7 +67,8 @@ ADMIN_PATH = "/_orchard/faults"
 
 _SIGNING_TO_SERVICE = {"elasticmapreduce": "emr", "monitoring": "cloudwatch", "iotdata": "iot-data"}
 _FIX = (f"set {FAULTS_VARIABLE} to JSON such as "
-        '{"seed": 1, "rules": [{"service": "sagemaker", "operation": "*", "throttle": 0.3}]} (docs/sandbox.md)')
+        '{"seed": 1, "rules": [{"service": "sagemaker", "operation": "*", "throttle": 0.3}]} '
+        "(docs/sandbox.md)")
 
 
 class FaultConfigError(ValueError):
@@ -232,7 +234,8 @@ class _Request:
 
 def _credential(environ: dict[str, Any]) -> tuple[str, str] | None:
     """(access key id, signing name) of a SigV4 header-signed request."""
-    match = re.search(r"Credential=([^/,\s]+)/\d{8}/[^/]+/([^/]+)/aws4_request", environ.get("HTTP_AUTHORIZATION", ""))
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    match = re.search(r"Credential=([^/,\s]+)/\d{8}/[^/]+/([^/]+)/aws4_request", auth)
     return (match.group(1), match.group(2)) if match else None
 
 
@@ -274,7 +277,8 @@ def _rest_routes(service: str) -> tuple[tuple[str, re.Pattern[str], tuple[str, .
         pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", pattern)
         keys = tuple(k.split("=")[0] for k in query.split("&") if k)
         literal = len(re.sub(r"\{[^}]+\}", "", path))
-        routes.append((http.get("method", "POST"), re.compile(f"^{pattern}/?$"), keys, literal + 100 * len(keys), name))
+        weight = literal + 100 * len(keys)
+        routes.append((http.get("method", "POST"), re.compile(f"^{pattern}/?$"), keys, weight, name))
     return tuple(routes)
 
 
@@ -339,7 +343,8 @@ def _device_session(key_id: str) -> bool:
         for account, regions in list(sts_backends.items()):
             for session in list(regions["aws"].assumed_roles):
                 if session.access_key_id == key_id:
-                    return iam_resources.trusts_service(account, session.role_arn, "credentials.iot.amazonaws.com")
+                    return iam_resources.trusts_service(
+                        account, session.role_arn, "credentials.iot.amazonaws.com")
     except Exception:
         return False
     return False
@@ -370,7 +375,8 @@ def _server_error(request: _Request) -> tuple[str, int]:
     return "ServiceUnavailable", 503
 
 
-_MESSAGES = {"SlowDown": "Please reduce your request rate.", "RequestLimitExceeded": "Request limit exceeded.",
+_MESSAGES = {"SlowDown": "Please reduce your request rate.",
+             "RequestLimitExceeded": "Request limit exceeded.",
              "InternalError": "We encountered an internal error. Please try again.",
              "ServiceUnavailable": "The service is unavailable. Please try again later."}
 
@@ -378,8 +384,11 @@ _MESSAGES = {"SlowDown": "Please reduce your request rate.", "RequestLimitExceed
 def _cbor_text(text: str) -> bytes:
     data = text.encode()
     size = len(data)
-    head = bytes([0x60 | size]) if size < 24 else bytes([0x78, size]) if size < 256 else bytes([0x79]) + size.to_bytes(2, "big")
-    return head + data
+    if size < 24:
+        return bytes([0x60 | size]) + data
+    if size < 256:
+        return bytes([0x78, size]) + data
+    return bytes([0x79]) + size.to_bytes(2, "big") + data
 
 
 def _answer(request: _Request, code: str, status: int, environ: dict[str, Any]) -> tuple[str, list, bytes]:
@@ -396,7 +405,8 @@ def _answer(request: _Request, code: str, status: int, environ: dict[str, Any]) 
             headers.append(("x-amzn-query-error", f"{code};{fault_side}"))
         if request.protocol == "cbor":
             headers += [("smithy-protocol", "rpc-v2-cbor"), ("Content-Type", "application/cbor")]
-            body = b"\xa2" + _cbor_text("__type") + _cbor_text(code) + _cbor_text("message") + _cbor_text(message)
+            body = (b"\xa2" + _cbor_text("__type") + _cbor_text(code)
+                    + _cbor_text("message") + _cbor_text(message))
         else:
             content_type = "application/x-amz-json-1.1" if request.protocol == "json" else "application/json"
             headers.append(("Content-Type", content_type))
@@ -404,15 +414,17 @@ def _answer(request: _Request, code: str, status: int, environ: dict[str, Any]) 
     elif request.protocol == "ec2":
         headers.append(("Content-Type", "text/xml"))
         body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>"
-                f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>").encode()
+                f"<Message>{message}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>").encode()
     elif request.protocol == "query":
         headers.append(("Content-Type", "text/xml"))
-        body = (f"<ErrorResponse><Error><Type>{fault_side}</Type><Code>{code}</Code><Message>{message}</Message>"
-                f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        body = (f"<ErrorResponse><Error><Type>{fault_side}</Type><Code>{code}</Code>"
+                f"<Message>{message}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
     else:  # rest-xml: S3
         headers += [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
-        body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message>"
-                f"<RequestId>{request_id}</RequestId></Error>").encode()
+        body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>"
+                f"<Message>{message}</Message><RequestId>{request_id}</RequestId></Error>").encode()
     if environ.get("REQUEST_METHOD") == "HEAD":
         body = b""
     headers.append(("Content-Length", str(len(body))))
@@ -454,9 +466,10 @@ def decide(environ: dict[str, Any]) -> tuple[str, list, bytes] | None:
         _state.seen[(request.service, request.operation)] += 1
     if rule.latency_ms:
         time.sleep(rule.latency_ms / 1000)
-    if rule.throttle and _chance(config.seed, request.service, request.operation, n, "throttle") < rule.throttle:
+    key = (config.seed, request.service, request.operation, n)
+    if rule.throttle and _chance(*key, "throttle") < rule.throttle:
         kind, (code, status) = "throttle", _throttling_error(request)
-    elif rule.server_error and _chance(config.seed, request.service, request.operation, n, "5xx") < rule.server_error:
+    elif rule.server_error and _chance(*key, "5xx") < rule.server_error:
         kind, (code, status) = "server_error", _server_error(request)
     else:
         return None

@@ -125,7 +125,8 @@ def render() -> str:
                 state += " (task never ran: fault not injected)"
             left = "<br>".join(f"**{x}**" for x in c.leftovers) or "none"
             calls = str(c.aws_calls) if c.when == "after" else "–"
-            lines.append(f"| {c.dag_id} | {c.task_id} | {c.when} | {state} | {left} | {calls} | {c.seconds:.0f} |")
+            lines.append(f"| {c.dag_id} | {c.task_id} | {c.when} | {state} | {left} | {calls} "
+                         f"| {c.seconds:.0f} |")
         bad = [c for c in RESULTS if not c.ok]
         green = sum(1 for c in RESULTS if c.state == "success")
         leaky = sum(1 for c in RESULTS if c.leftovers)

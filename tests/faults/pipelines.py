@@ -119,7 +119,8 @@ _SETTLING = ("TERMINATING", "Stopping", "STOPPING")
 
 def _pages(client, method: str, key: str, **kwargs) -> list[Any]:
     if client.can_paginate(method):
-        return [item for page in client.get_paginator(method).paginate(**kwargs) for item in page.get(key, [])]
+        pages = client.get_paginator(method).paginate(**kwargs)
+        return [item for page in pages for item in page.get(key, [])]
     return client.__getattribute__(method)(**kwargs).get(key, [])
 
 
@@ -157,14 +158,16 @@ def inventory() -> list[str]:
     batch = boto3.client("batch")
     for queue in _pages(batch, "describe_job_queues", "jobQueues"):
         for status in _BATCH_LIVE:
-            found += [f"Batch job {j['jobName']} {j['jobId']} ({status})" for j in
-                      _pages(batch, "list_jobs", "jobSummaryList", jobQueue=queue["jobQueueName"], jobStatus=status)]
+            jobs = _pages(batch, "list_jobs", "jobSummaryList", jobQueue=queue["jobQueueName"],
+                          jobStatus=status)
+            found += [f"Batch job {j['jobName']} {j['jobId']} ({status})" for j in jobs]
     for env in _pages(batch, "describe_compute_environments", "computeEnvironments"):
         min_vcpus = (env.get("computeResources") or {}).get("minvCpus", 0)
         if min_vcpus > 0:
             found.append(f"Batch compute environment {env['computeEnvironmentName']} (minvCpus {min_vcpus})")
     iot = boto3.client("iot")
-    found += [f"IoT job {j['jobId']} (IN_PROGRESS)" for j in _pages(iot, "list_jobs", "jobs", status="IN_PROGRESS")]
+    found += [f"IoT job {j['jobId']} (IN_PROGRESS)"
+              for j in _pages(iot, "list_jobs", "jobs", status="IN_PROGRESS")]
     found += [f"IoT thing {t['thingName']}" for t in _pages(iot, "list_things", "things")]
     found += [f"IoT thing group {g['groupName']}" for g in _pages(iot, "list_thing_groups", "thingGroups")]
     return found

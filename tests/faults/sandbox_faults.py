@@ -1,4 +1,4 @@
-"""Turn the sandbox's fault injection on and off for one test, through its admin route (local_aws/faults.py)."""
+"""Turn the sandbox's fault injection on and off for a test, through its admin route (local_aws/faults.py)."""
 
 from __future__ import annotations
 
