@@ -29,6 +29,20 @@ def pipeline_role_for(aws, monkeypatch):  # noqa: F811
     return assume
 
 
+def pytest_collection_modifyitems(config, items):
+    """`faults` tests run only when the -m expression names them (`make faults`), except the CI sample
+    (`faults_ci`): a plain `pytest` / `make test`, or `-m "not e2e"`, leaves the rest out."""
+    if "faults" in (config.getoption("markexpr") or ""):
+        return
+    keep, drop = [], []
+    for item in items:
+        sampled = item.get_closest_marker("faults_ci") is not None
+        (drop if item.get_closest_marker("faults") is not None and not sampled else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not matrix.RESULTS and not matrix.THROTTLED:
         return

@@ -124,10 +124,11 @@ def _pages(client, method: str, key: str, **kwargs) -> list[Any]:
     return client.__getattribute__(method)(**kwargs).get(key, [])
 
 
-def inventory() -> list[str]:
-    """Every billable or orchard-made resource still alive in the sandbox, one line each."""
+def inventory(client: Callable[[str], Any] = boto3.client) -> list[str]:
+    """Every billable or orchard-made resource still alive in the sandbox, one line each. `client(service)`
+    makes the boto3 clients (default: this process's sandbox, administrator key)."""
     found: list[str] = []
-    sm = boto3.client("sagemaker")
+    sm = client("sagemaker")
     found += [f"SageMaker endpoint {e['EndpointName']} ({e['EndpointStatus']})"
               for e in _pages(sm, "list_endpoints", "Endpoints")]
     found += [f"SageMaker endpoint config {c['EndpointConfigName']}"
@@ -145,17 +146,17 @@ def inventory() -> list[str]:
     ):
         found += [f"SageMaker {kind} {j[name]} ({j[status]})" for j in _pages(sm, method, key)
                   if j[status] in live]
-    scaling = boto3.client("application-autoscaling")
+    scaling = client("application-autoscaling")
     found += [f"scalable target {t['ResourceId']}" for t in
               _pages(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="sagemaker")]
     found += [f"scaling policy {p['PolicyName']}" for p in
               _pages(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="sagemaker")]
     found += [f"CloudWatch alarm {a['AlarmName']}" for a in
-              _pages(boto3.client("cloudwatch"), "describe_alarms", "MetricAlarms")]
-    emr = boto3.client("emr")
+              _pages(client("cloudwatch"), "describe_alarms", "MetricAlarms")]
+    emr = client("emr")
     found += [f"EMR cluster {c['Id']} {c['Name']} ({c['Status']['State']})"
               for c in _pages(emr, "list_clusters", "Clusters", ClusterStates=_EMR_LIVE)]
-    batch = boto3.client("batch")
+    batch = client("batch")
     for queue in _pages(batch, "describe_job_queues", "jobQueues"):
         for status in _BATCH_LIVE:
             jobs = _pages(batch, "list_jobs", "jobSummaryList", jobQueue=queue["jobQueueName"],
@@ -165,7 +166,7 @@ def inventory() -> list[str]:
         min_vcpus = (env.get("computeResources") or {}).get("minvCpus", 0)
         if min_vcpus > 0:
             found.append(f"Batch compute environment {env['computeEnvironmentName']} (minvCpus {min_vcpus})")
-    iot = boto3.client("iot")
+    iot = client("iot")
     found += [f"IoT job {j['jobId']} (IN_PROGRESS)"
               for j in _pages(iot, "list_jobs", "jobs", status="IN_PROGRESS")]
     found += [f"IoT thing {t['thingName']}" for t in _pages(iot, "list_things", "things")]
@@ -173,12 +174,12 @@ def inventory() -> list[str]:
     return found
 
 
-def settled_inventory(timeout_s: float = 20.0) -> list[str]:
+def settled_inventory(timeout_s: float = 20.0, client: Callable[[str], Any] = boto3.client) -> list[str]:
     """The inventory, once resources in a transitional state (TERMINATING, Stopping) had `timeout_s` to end:
     a teardown that asked for termination is not a leftover; one still on its way after that is."""
     deadline = time.monotonic() + timeout_s
     while True:
-        found = inventory()
+        found = inventory(client)
         if not any(state in line for line in found for state in _SETTLING) or time.monotonic() > deadline:
             return found
         time.sleep(1)

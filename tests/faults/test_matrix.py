@@ -11,8 +11,8 @@ import pytest
 from tests.faults.matrix import run_cell
 from tests.faults.pipelines import PIPELINES
 
-# CI's sample: the cheapest pipeline's whole matrix (see docs/sandbox.md, "Fault injection").
-CI_PIPELINE = os.environ.get("ORCHARD_FAULTS_CI_PIPELINE", "edge_deployment")
+# CI's sample: ORCHARD_FAULTS_CI_PIPELINE names a pipeline whose cells `make test` runs too (docs/sandbox.md).
+CI_PIPELINE = os.environ.get("ORCHARD_FAULTS_CI_PIPELINE", "")  # none: no matrix fits CI's 4 min
 
 
 def _task_ids(pipeline) -> list[str]:
