@@ -11,6 +11,7 @@ A report task calls, after publishing its report::
 - merges ``report_uri``, the metrics, the estimated cost and the attention items into the Asset event's
   ``extra`` (what the Assets view and Asset-triggered DAGs see);
 - pushes them as the XCom ``run_summary``;
+- leaves the task's and the run's state alone: results that need attention never fail a run;
 - logs each attention item as a WARNING line (the task log colours it);
 - returns the summary.
 
@@ -52,9 +53,10 @@ def announce(
     """Publish the run's summary (see the module doc). ``metrics=None`` reads them from report.json."""
     if not isinstance(report_uri, str) or not report_uri.startswith("s3://"):
         raise ValueError(f"report_uri must be the s3:// URI Report.publish returned, got {report_uri!r}")
-    if metrics is None:
+    if metrics is None or cost_usd is None:
         report = read_report_json(report_uri)
-        metrics, cost_usd = report.get("metrics") or {}, report.get("cost_usd") if cost_usd is None else cost_usd
+        metrics = report.get("metrics") or {} if metrics is None else metrics
+        cost_usd = report.get("cost_usd") if cost_usd is None else cost_usd
     items = [str(item) for item in attention if item]
     summary = {
         "report_uri": report_uri,
@@ -69,6 +71,18 @@ def announce(
         event.extra = {**dict(event.extra or {}), **summary}
     ti.xcom_push(key=SUMMARY_KEY, value=summary)
     return summary
+
+
+def drift_attention(monitor: Mapping[str, Any] | None) -> list[str]:
+    """Attention items for devices whose input or prediction drift is over its threshold, from the
+    edge monitor's result (``{"devices": {name: {"input_psi", "input_drift", ...}}}``)."""
+    items = []
+    for device, stats in sorted(((monitor or {}).get("devices") or {}).items()):
+        drifted = [kind for kind in ("input", "prediction") if stats.get(f"{kind}_drift")]
+        if drifted:
+            psi = ", ".join(f"{kind} PSI {float(stats[f'{kind}_psi']):.3g}" for kind in drifted)
+            items.append(f"{device}: drift over threshold ({psi})")
+    return items
 
 
 def read_report_json(report_uri: str) -> dict[str, Any]:

@@ -31,25 +31,43 @@ class RunSummaryListener:
         from sqlalchemy.orm import object_session
 
         session = session or object_session(dag_run)
-        if session is None:
-            return None
+        if session is None:  # a run detached from its session (`dag.test()`): load it in one of ours
+            from airflow.models.dagrun import DagRun
+            from sqlalchemy import select
+
+            with _own_session() as own:
+                query = select(DagRun).where(DagRun.dag_id == dag_run.dag_id, DagRun.run_id == dag_run.run_id)
+                attached = own.scalar(query)
+                text = RunSummaryListener.write_notes(attached, own) if attached is not None else None
+                own.commit()
+                return text
+        # The summaries are read in a session of their own: what the tasks committed, whatever snapshot the
+        # caller's transaction (which marked the run ended) still reads from.
         query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, key=SUMMARY_KEY)
-        rows = list(session.scalars(query))
-        if not rows:
-            return None
+        with _own_session() as reader:
+            rows = [(row.task_id, row.map_index, XComModel.deserialize_value(row)) for row in reader.scalars(query)]
         summaries = []
-        for row in sorted(rows, key=lambda r: (r.task_id, r.map_index)):
-            value = XComModel.deserialize_value(row)
+        for task_id, map_index, value in sorted(rows, key=lambda row: (row[0], row[1])):
             if isinstance(value, Mapping):
                 summaries.append(value)
-                ti_note = note_text([value])
-                ti = dag_run.get_task_instance(row.task_id, session=session, map_index=row.map_index)
+                ti = dag_run.get_task_instance(task_id, session=session, map_index=map_index)
                 if ti is not None and _ours(ti.task_instance_note):
-                    ti.note = ti_note
+                    ti.note = note_text([value])
+        if not summaries:
+            return None
         text = note_text(summaries)
         if _ours(dag_run.dag_run_note):
             dag_run.note = text
         return text
+
+
+def _own_session() -> Any:
+    """A session on its own connection: not Airflow's thread-scoped one, which the caller may be using
+    (closing that would detach the scheduler's objects)."""
+    from airflow import settings
+    from sqlalchemy.orm import Session
+
+    return Session(bind=settings.engine, expire_on_commit=False)
 
 
 def _ours(note: Any) -> bool:
