@@ -114,6 +114,15 @@ class Chromium:
         text = (self.eval("document.body ? document.body.innerText : ''") or "")[:1500]
         raise BrowserError(f"timed out waiting for {what or condition} on {url}; the page says:\n{text}")
 
+    def click(self, element: str, what: str = "") -> None:
+        """A real mouse click (press and release) at the middle of the element a JS expression names."""
+        self.wait_for(f"!!({element})", what=what or element)
+        self.eval(f"({element}).scrollIntoView({{block: 'center'}})")
+        box = self.eval(f"(() => {{ const r = ({element}).getBoundingClientRect(); "
+                        "return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
     def text(self) -> str:
         return self.eval("document.body ? document.body.innerText : ''") or ""
 

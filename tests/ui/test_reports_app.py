@@ -166,3 +166,16 @@ def test_without_credentials_airflow_auth_answers_401(s3):
     assert bare.get("/").status_code == 401
     assert bare.get(f"/runs/{DAG_ID}/{RUN_ID}/").status_code == 401
     assert bare.get(f"/runs/{DAG_ID}/{RUN_ID}/figures/drift.png").status_code == 401
+
+
+def test_an_s3_refusal_is_explained_not_a_500(client, s3):
+    from botocore.exceptions import ClientError
+
+    def deny(**kwargs):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no s3:ListBucket"}}, "ListObjectsV2")
+
+    s3.list_objects_v2 = deny
+    for path in ("/", f"/runs/{DAG_ID}/{RUN_ID}/"):
+        page = client.get(path)
+        assert page.status_code == 502
+        assert "AccessDenied: no s3:ListBucket" in page.text and "&#x27;aws_default&#x27;" in page.text

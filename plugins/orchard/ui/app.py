@@ -22,6 +22,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from botocore.exceptions import ClientError
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -105,6 +106,21 @@ nav a {{ margin-right: 1rem; }}
 <body>{body}</body></html>"""
 
 
+def _s3_problem(settings: Any, error: ClientError) -> str:
+    info = error.response.get("Error", {})
+    return (
+        f"Could not read the reports at s3://{settings.reports_bucket}/{settings.reports_prefix} through the "
+        f"Airflow connection {settings.aws_conn_id!r}: {info.get('Code', 'error')}: {info.get('Message', error)}. "
+        "Its role needs s3:ListBucket (prefix reports) and s3:GetObject on that prefix, as the pipelines' "
+        "Airflow policies in include/iam/ grant; check the bucket exists and the connection's credentials."
+    )
+
+
+def _s3_error(settings: Any, error: ClientError) -> HTMLResponse:
+    log.warning("orchard reports: %s", _s3_problem(settings, error))
+    return _error(502, _s3_problem(settings, error))
+
+
 def _error(status: int, message: str) -> HTMLResponse:
     body = f'<h1>orchard reports</h1><p class="warn">{esc(message)}</p><p><a href="../../../">Reports</a></p>'
     return HTMLResponse(_page("orchard reports", body), status_code=status)
@@ -113,6 +129,13 @@ def _error(status: int, message: str) -> HTMLResponse:
 @app.get("/runs/{dag_id}/{run_id}/", response_class=HTMLResponse, dependencies=[Depends(authorize_dag_run)])
 def run_report(dag_id: str, run_id: str, request: Request) -> HTMLResponse:
     settings = _settings()
+    try:
+        return _run_report(settings, dag_id, run_id, request)
+    except ClientError as error:
+        return _s3_error(settings, error)
+
+
+def _run_report(settings: Any, dag_id: str, run_id: str, request: Request) -> HTMLResponse:
     try:
         folder = render.run_folder(settings.reports_prefix, dag_id, run_id)
     except render.NotAllowed as error:
@@ -149,8 +172,10 @@ def run_figure(dag_id: str, run_id: str, path: str) -> Response:
     s3 = _s3(settings)
     try:
         body = s3.get_object(Bucket=settings.reports_bucket, Key=key)["Body"].read(render.MAX_FIGURE_BYTES)
-    except s3.exceptions.NoSuchKey:
-        raise HTTPException(status_code=404, detail=f"no figure {path} in this run's report") from None
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise HTTPException(status_code=404, detail=f"no figure {path} in this run's report") from None
+        raise HTTPException(status_code=502, detail=_s3_problem(settings, error)) from None
     if not body.startswith(render.PNG_MAGIC):
         raise HTTPException(status_code=404, detail=f"{path} is not a PNG")
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"}
@@ -160,6 +185,13 @@ def run_figure(dag_id: str, run_id: str, path: str) -> Response:
 @app.get("/", response_class=HTMLResponse)
 def reports_page(request: Request, user: Any = Depends(current_user)) -> HTMLResponse:
     settings = _settings()
+    try:
+        return _reports_page(settings, request, user)
+    except ClientError as error:
+        return _s3_error(settings, error)
+
+
+def _reports_page(settings: Any, request: Request, user: Any) -> HTMLResponse:
     s3 = _s3(settings)
     head = settings.reports_prefix.strip("/")
     prefix = f"{head}/" if head else ""
