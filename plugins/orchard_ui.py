@@ -10,8 +10,8 @@
 - ``listeners``: ``RunSummaryListener`` writes the run's key metrics, report URI and attention items
   into the run's note when it ends (``orchard.run_results``).
 
-Airflow 3.3 plugin interface: https://airflow.apache.org/docs/apache-airflow/3.3.0/howto/custom-view-plugin.html
-and https://airflow.apache.org/docs/apache-airflow/3.3.0/administration-and-deployment/plugins.html.
+Airflow 3.3 plugin interface ("Customize view of Apache from Airflow web UI"):
+https://airflow.apache.org/docs/apache-airflow/3.3.0/howto/custom-view-plugin.html
 """
 
 from __future__ import annotations

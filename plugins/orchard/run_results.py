@@ -16,9 +16,10 @@ A report task calls, after publishing its report::
 - returns the summary.
 
 Task code cannot write a run's note in Airflow 3.3 (the Task SDK has no call for it and tasks have no
-metadata-DB access), so the plugin's listener ``orchard.ui.notes.RunSummaryListener`` does it in the scheduler when the run
+metadata-DB access), so the plugin's listener ``orchard.ui.notes.RunSummaryListener`` does it in the
+scheduler when the run
 ends (``on_dag_run_success`` / ``on_dag_run_failed``, run in the scheduler with its DB session,
-https://airflow.apache.org/docs/apache-airflow/3.3.0/administration-and-deployment/listeners.html): it
+https://airflow.apache.org/docs/apache-airflow/3.3.0/howto/listener-plugin.html): it
 reads the run's ``run_summary`` XComs and sets the run's note, and the report task instance's note, to the
 summary, starting with ``⚠ Needs attention: ...`` when there is something to look at. A note a person
 wrote is never replaced. The run's state stays what its tasks made it.

@@ -102,7 +102,7 @@ def test_reports_page_and_rendered_report(stack, browser):
     browser.screenshot(SCREENSHOTS / "01-reports-page.png")
 
     browser.click(f"[...document.querySelectorAll('a')].find(a => a.innerText === {json.dumps(RUN_ID)})")
-    browser.wait_for("!!document.querySelector('h1') && document.querySelector('h1').innerText.includes('Fruit')",
+    browser.wait_for("(document.querySelector('h1')?.innerText || '').includes('Fruit')",
                      what="the rendered report")
     browser.wait_for("[...document.images].every(i => i.complete) && document.images.length > 0",
                      what="the report's figures")
@@ -172,9 +172,9 @@ def test_trigger_form_submits_with_its_defaults(stack, browser, dag_id):
     browser.goto(f"{stack.ui_url}/dags/{dag_id}/runs/{quoted}")
     browser.click("[...document.querySelectorAll('a')].find(e => e.innerText.trim() === 'Report')",
                   what="the run's Report tab")
-    browser.wait_for("[...document.querySelectorAll('iframe')].some(f => f.src.includes('/orchard-reports/runs/'))",
-                     what="the report frame")
-    frame_url = browser.eval("[...document.querySelectorAll('iframe')].map(f => f.src).join()")
+    frames = "[...document.querySelectorAll('iframe')]"
+    browser.wait_for(f"{frames}.some(f => f.src.includes('/orchard-reports/'))", what="the report frame")
+    frame_url = browser.eval(f"{frames}.map(f => f.src).join()")
     assert f"/orchard-reports/runs/{dag_id}/{quoted}/" in frame_url
     frame = "[...document.querySelectorAll('iframe')].find(f => f.src.includes('/orchard-reports/'))"
     browser.wait_for(f"(({frame}).contentDocument?.body?.innerText || '').includes('Fruit features')",

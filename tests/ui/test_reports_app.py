@@ -92,7 +92,8 @@ def test_only_figure_paths_map_to_keys(path):
 def test_figure_key_stays_in_the_run_folder():
     folder = render.run_folder("reports/", DAG_ID, RUN_ID)
     assert render.figure_key("reports/", DAG_ID, RUN_ID, "figures/drift.png") == f"{folder}figures/drift.png"
-    assert render.figure_key("reports/", DAG_ID, RUN_ID, "proj-1/figures/a.png") == f"{folder}proj-1/figures/a.png"
+    nested = render.figure_key("reports/", DAG_ID, RUN_ID, "proj-1/figures/a.png")
+    assert nested == f"{folder}proj-1/figures/a.png"
 
 
 def test_markdown_is_rendered_without_raw_html_or_script_links():

@@ -45,7 +45,8 @@ def test_announce_puts_metrics_report_and_attention_on_the_asset_event_and_xcom(
             outlet_events={"asset": event}, asset="asset",
         )
     assert ti.pushed["run_summary"] == summary
-    assert summary == {"report_uri": "s3://r/reports/edge/run-1/report.md", "metrics": {"devices": 3, "psi": 17.4},
+    assert summary == {"report_uri": "s3://r/reports/edge/run-1/report.md",
+                       "metrics": {"devices": 3, "psi": 17.4},
                        "cost_usd": 0.12, "attention": ["camera-2: drift over threshold (input PSI 17.4)"]}
     assert event.extra == {"model_uri": "s3://b/m/", **summary}  # what the task set before is kept
     assert "Needs attention: camera-2: drift over threshold" in caplog.text
@@ -58,7 +59,8 @@ def test_announce_refuses_what_is_not_a_report_uri():
 
 def test_drift_attention_names_each_drifting_device():
     monitor = {"devices": {
-        "camera-1": {"input_psi": 0.02, "input_drift": False, "prediction_psi": 0.01, "prediction_drift": False},
+        "camera-1": {"input_psi": 0.02, "input_drift": False,
+                     "prediction_psi": 0.01, "prediction_drift": False},
         "camera-2": {"input_psi": 17.4, "input_drift": True, "prediction_psi": 0.3, "prediction_drift": True},
     }}
     assert run_results.drift_attention(monitor) == [
@@ -104,7 +106,8 @@ def test_each_report_task_carries_the_run_report_link_through_serialization(dagb
     serialized = DagSerialization.to_dict(dag)
     tasks = {t["__var"]["task_id"]: t["__var"] for t in serialized["dag"]["tasks"]}
     assert tasks[task_id].get("_operator_extra_links") == {"Run report": "_link_ReportLink"}
-    others = [tid for tid, t in tasks.items() if tid != task_id and "Run report" in t.get("_operator_extra_links", {})]
+    others = [tid for tid, t in tasks.items()
+              if tid != task_id and "Run report" in t.get("_operator_extra_links", {})]
     assert others == []  # only the report task
     loaded = DagSerialization.from_dict(serialized)
     assert "Run report" in loaded.get_task(task_id).extra_links  # what the API server lists for the UI

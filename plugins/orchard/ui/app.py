@@ -71,7 +71,8 @@ async def current_user(request: Request) -> Any:
 
 
 async def authorize_dag_run(request: Request, user: Any = Depends(current_user)) -> None:
-    """Airflow's ``requires_access_dag("GET", RUN)`` for the path's dag_id: 403 unless the user may read it."""
+    """Airflow's ``requires_access_dag("GET", RUN)`` for the path's dag_id: 403 unless the user may read
+    its runs."""
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
     from airflow.api_fastapi.core_api.security import requires_access_dag
 
@@ -110,7 +111,8 @@ def _s3_problem(settings: Any, error: ClientError) -> str:
     info = error.response.get("Error", {})
     return (
         f"Could not read the reports at s3://{settings.reports_bucket}/{settings.reports_prefix} through the "
-        f"Airflow connection {settings.aws_conn_id!r}: {info.get('Code', 'error')}: {info.get('Message', error)}. "
+        f"Airflow connection {settings.aws_conn_id!r}: "
+        f"{info.get('Code', 'error')}: {info.get('Message', error)}. "
         "Its role needs s3:ListBucket (prefix reports) and s3:GetObject on that prefix, as the pipelines' "
         "Airflow policies in include/iam/ grant; check the bucket exists and the connection's credentials."
     )
@@ -223,7 +225,8 @@ def _recent_reports(s3: Any, bucket: str, dag_prefix: str) -> list[dict[str, Any
     runs = []
     for item in found[:RUNS_PER_DAG]:
         try:
-            data = json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read(render.MAX_REPORT_BYTES))
+            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read(render.MAX_REPORT_BYTES)
+            data = json.loads(body)
             runs.append(render.report_summary(data))
         except (ValueError, KeyError) as error:
             log.warning("skipping unreadable report s3://%s/%s: %s", bucket, item["Key"], error)
@@ -238,7 +241,9 @@ def _dag_section(runs: list[dict[str, Any]], airflow_root: str) -> str:
             render.check_ids(run["dag_id"], run["run_id"])
         except render.NotAllowed:
             continue
-        metrics = "<br>".join(f"{esc(k)}: <b>{esc(render.format_value(v))}</b>" for k, v in run["metrics"].items())
+        metrics = "<br>".join(
+            f"{esc(k)}: <b>{esc(render.format_value(v))}</b>" for k, v in run["metrics"].items()
+        )
         if run["more_metrics"]:
             metrics += f'<br><span class="muted">+{run["more_metrics"]} more in the report</span>'
         cost = "n/a" if run["cost_usd"] is None else f"${run['cost_usd']:,.2f}"
@@ -248,7 +253,8 @@ def _dag_section(runs: list[dict[str, Any]], airflow_root: str) -> str:
         rows.append(
             f'<tr><td><a href="{report}">{esc(run["run_id"])}</a><br>'
             f'<a class="muted" href="{airflow}" target="_top">in Airflow</a></td>'
-            f"<td>{esc(run['generated_at'][:16].replace('T', ' '))}</td><td>{metrics}</td><td>{cost}</td></tr>"
+            f"<td>{esc(run['generated_at'][:16].replace('T', ' '))}</td>"
+            f"<td>{metrics}</td><td>{cost}</td></tr>"
         )
     return (
         f"<h2>{esc(runs[0]['title'] or dag_id)} <code>{esc(dag_id)}</code></h2><table>"

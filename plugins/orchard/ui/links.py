@@ -3,7 +3,7 @@
 Airflow 3 computes an operator's extra links in the worker when the task ends and keeps them in XCom
 (``_link_<class name>``); the UI shows them on the task instance. The link class must also be registered
 in a plugin's ``operator_extra_links`` so the API server can deserialize it ("Define an operator extra
-link", https://airflow.apache.org/docs/apache-airflow/3.3.0/howto/define-extra-link.html).
+link", https://airflow.apache.org/docs/apache-airflow/3.4.0/howto/define-extra-link.html).
 
 In a DAG file: ``with_report_link(publish_report(...))``: one call around the report task.
 """
@@ -49,6 +49,6 @@ class ReportLink(BaseOperatorLink):
 def with_report_link(task_output: T) -> T:
     """Attach the "Run report" link to the task behind ``task_output`` (an XComArg or an operator)."""
     operator = getattr(task_output, "operator", task_output)
-    links = [link for link in getattr(operator, "operator_extra_links", ()) if not isinstance(link, ReportLink)]
+    links = [link for link in operator.operator_extra_links or () if not isinstance(link, ReportLink)]
     operator.operator_extra_links = (*links, ReportLink())
     return task_output

@@ -1,7 +1,8 @@
 """The run note and the report task's note, written in the scheduler from the ``run_summary`` XComs that
 ``orchard.run_results.announce`` pushed (see that module). Registered as a plugin listener; Airflow calls
 ``on_dag_run_success`` / ``on_dag_run_failed`` in the scheduler, inside its session, when a run ends
-("Listeners", https://airflow.apache.org/docs/apache-airflow/3.3.0/administration-and-deployment/listeners.html).
+("Listener Plugin of Airflow":
+https://airflow.apache.org/docs/apache-airflow/3.3.0/howto/listener-plugin.html).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class RunSummaryListener:
         # caller's transaction (which marked the run ended) still reads from.
         query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, key=SUMMARY_KEY)
         with _own_session() as reader:
-            rows = [(row.task_id, row.map_index, XComModel.deserialize_value(row)) for row in reader.scalars(query)]
+            rows = [(r.task_id, r.map_index, XComModel.deserialize_value(r)) for r in reader.scalars(query)]
         summaries = []
         for task_id, map_index, value in sorted(rows, key=lambda row: (row[0], row[1])):
             if isinstance(value, Mapping):
