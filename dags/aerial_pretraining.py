@@ -57,6 +57,7 @@ from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOpe
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
 from orchard.settings import load_settings
 from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 _SETTINGS = load_settings(variables=False)  # parse-time defaults only; tasks read the live settings
 BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", group="model")
@@ -314,6 +315,7 @@ def aerial_pretraining():
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from orchard.aerial_pretraining.report import build_report, read_history
+        from orchard.run_results import announce
 
         settings = load_settings()
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
@@ -328,6 +330,9 @@ def aerial_pretraining():
             "model_url": pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"], "promoted": decision["promoted"],
             "test_mAP": evaluation["new_mAP"], "report_uri": uri,
         }
+        announce(ti, uri, {"test mAP": evaluation["new_mAP"], "promoted": decision["promoted"]},
+                 attention=[] if decision["promoted"] else [f"not promoted: {decision['reason']}"],
+                 outlet_events=outlet_events, asset=BACKBONE_ASSET)
         return uri
 
     @task
@@ -359,6 +364,7 @@ def aerial_pretraining():
     registered = register_model(pretrain.output, evaluation)
     skipped = not_promoted()
     report = publish_report(prepare_dataset.output, pretrain.output, linear_probe.output, evaluation)
+    with_report_link(report)
 
     chain(checked, plan, prepare_dataset, pretrain)
     chain(gate, [registered, skipped], report)

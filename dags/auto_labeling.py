@@ -50,6 +50,7 @@ from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
 from orchard.operators.labeling_job import SageMakerLabelingJobOperator
 from orchard.settings import PLACEHOLDER_ACCOUNT, load_settings
 from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 DAG_ID = "auto_labeling"
 # S3 names are global: the buckets come from the settings (parse-time defaults; tasks read the live ones).
@@ -272,11 +273,16 @@ def auto_labeling():
         dag=None,
         run_id=None,
         ti=None,
+        outlet_events=None,
     ) -> str:
         from orchard.auto_labeling.steps import publish_report
+        from orchard.run_results import announce
 
         uri = publish_report(plan, collected, manifest, verified, dag.dag_id, run_id)
         ti.xcom_push(key="report_uri", value=uri)
+        n_failed = collected["failed"]
+        failed = [f"{n_failed} frame(s) failed: {collected.get('failures_uri')}"] if n_failed else []
+        announce(ti, uri, attention=failed, outlet_events=outlet_events, asset=VERIFIED)
         return uri
 
     model = create_model(plan)
@@ -288,7 +294,7 @@ def auto_labeling():
     gate = send_to_labeling()
     verified = read_verified(plan, label.output)
     chain(manifest, gate, label, verified)
-    publish_report(plan, collected, manifest, verified)
+    with_report_link(publish_report(plan, collected, manifest, verified))
 
 
 auto_labeling()

@@ -48,6 +48,7 @@ from orchard.operators.neo import NeoCompilationOperator
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.settings import load_settings
 from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
@@ -250,19 +251,22 @@ def edge_deployment():
     teardown = remove_fleet().as_teardown(setups=fleet)
 
     @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
-    def report(ti=None, dag_run=None) -> str:
+    def report(ti=None, dag_run=None, outlet_events=None) -> str:
         """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
         from airflow.providers.common.compat.sdk import AirflowException
         from orchard.edge_deployment.tasks import failed_tasks, publish_report
+        from orchard.run_results import announce, drift_attention
 
         uri = publish_report(ti, DAG_ID, dag_run.run_id)
         ti.xcom_push(key="report_uri", value=uri)
         failed = failed_tasks(ti)
+        attention = drift_attention(ti.xcom_pull(task_ids="monitor")) + [f"failed at {t}" for t in failed]
+        announce(ti, uri, attention=attention, outlet_events=outlet_events, asset=PACKAGES_ASSET)
         if failed:  # the report is the run's last word: it must not turn a failed deployment green
             raise AirflowException(f"the run failed at {', '.join(failed)}; its report: {uri}")
         return uri
 
-    published = report()
+    published = with_report_link(report())
     prepare >> compile_model
     package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
     deploy >> teardown

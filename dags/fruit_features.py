@@ -65,6 +65,7 @@ from orchard.fruit_features.waits import (
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.settings import load_settings
 from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 # How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
@@ -318,6 +319,7 @@ def fruit_features():
         outlet_events=None,
     ) -> str:
         from orchard.fruit_features.report import build_report
+        from orchard.run_results import announce
 
         settings, region = load_settings(), plan["region"]
         emr, sagemaker, s3 = aws_clients("emr", "sagemaker", "s3")
@@ -348,6 +350,9 @@ def fruit_features():
             "report": uri,
         }
         ti.xcom_push(key="report_uri", value=uri)  # what `make demo` shows
+        corrupt = checked["corrupt_count"]
+        announce(ti, uri, attention=[f"{corrupt} corrupt image(s) left out"] if corrupt else [],
+                 outlet_events=outlet_events, asset=FEATURES)
         print(f"report: {uri}")
         return uri
 
@@ -357,7 +362,7 @@ def fruit_features():
     timings = scaling_run.expand_kwargs(requests)
     checked = check_output(plan)
     chain(timings, checked)
-    publish_report(plan, checked, timings, model)
+    with_report_link(publish_report(plan, checked, timings, model))
 
 
 fruit_features()

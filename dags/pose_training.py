@@ -16,6 +16,7 @@ from orchard.pose_training import infra as pose_infra
 from orchard.operators.batch import ReattachingBatchOperator
 from orchard.settings import load_settings
 from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 # Parse time: environment + defaults only (no Variable lookups at parse time, as Airflow's best practices
 # ask). Only what the DAG's *structure* needs comes from it: the Asset watcher's queue URL (a trigger's
@@ -225,6 +226,7 @@ def pose_training():
 
         from orchard.pose_training.report import build_report, evaluation_plots
         from orchard.pose_training.report import check_export as checked_manifest
+        from orchard.run_results import announce
 
         settings = load_settings()
         s3, client = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=n).conn
@@ -239,6 +241,7 @@ def pose_training():
                                        "project_uri": run["project_uri"],
                                        "test_rmse": manifest["metrics"].get("test rmse")}
         ti.xcom_push(key="report_uri", value=report_uri)  # what `make demo` and ops look for
+        announce(ti, report_uri, manifest["metrics"], outlet_events=outlet_events, asset=MODELS)
         return {"project_uri": run["project_uri"], "model_uri": run["output_uri"], "report_uri": report_uri,
                 "metrics": manifest["metrics"]}
 
@@ -259,7 +262,7 @@ def pose_training():
             max_retries="{{ (params.max_runtime_minutes * 60) // params.poll_seconds + 20 }}",
             execution_timeout=timedelta(minutes=MAX_RUNTIME_MINUTES + 30),
         )
-        check_export(valid, batch, train.output)
+        with_report_link(check_export(valid, batch, train.output))
         return train
 
     event_path = ensure_event_path()
