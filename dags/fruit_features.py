@@ -350,6 +350,7 @@ def fruit_features():
         ti=None,
         outlet_events=None,
     ) -> str:
+        from orchard.fruit_features.outputs import scaling_records
         from orchard.fruit_features.report import build_report
 
         settings, region = load_settings(), plan["region"]
@@ -365,7 +366,7 @@ def fruit_features():
             s3=s3,
             plan=plan,
             checked=checked,
-            records=list(records),
+            records=scaling_records(records),  # one core node count: a dict, not a list
             export_job=export_job,
             region=region,
             sandbox="amazonaws.com" not in emr.meta.endpoint_url,

@@ -237,6 +237,17 @@ def test_speedups_are_relative_to_the_smallest_cluster():
     assert [(r["core_nodes"], r["speedup"], r["efficiency"]) for r in rows] == [(2, 1.0, 1.0), (4, 1.6, 0.8)]
 
 
+def test_one_core_node_count_gives_its_record_itself_and_the_report_still_has_its_row():
+    """Issue 13.1: with the default core_node_counts=[2] the mapped group's XCom is the record (a dict),
+    not a list of records; publish_report failed with a TypeError after the cluster had run."""
+    record = {"core_nodes": 2, "step_wall_s": 40.0}
+    assert outputs.scaling_records(record) == [record]
+    assert [(r["core_nodes"], r["speedup"]) for r in outputs.speedups(record)] == [(2, 1.0)]
+    assert outputs.scaling_records(iter([record, {**record, "core_nodes": 4}]))[1]["core_nodes"] == 4
+    with pytest.raises(ValueError, match="one scaling record"):
+        outputs.scaling_records(["j-1"])
+
+
 def test_the_iam_policy_limits_passrole_by_service_and_covers_the_emr_calls():
     from pathlib import Path
 
