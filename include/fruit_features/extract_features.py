@@ -74,13 +74,12 @@ def read_images(spark, images: str, root: str):
     """(path relative to root, label, content) of every image file, and the image files Spark listed."""
     from pyspark.sql import functions as F
 
-    from image_model import IMAGE_EXTENSIONS
+    from image_model import spark_glob
 
-    extensions = ",".join(sorted({e for ext in IMAGE_EXTENSIONS for e in (ext, ext.upper())}))
-    frame = (
+    frame = (  # the extension rule of image_model.is_image_file (any case); Spark itself hides _x and .x
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", f"*.{{{extensions}}}")
+        .option("pathGlobFilter", spark_glob())
         .load(images)
     )
     relative = F.when(F.col("path").startswith(root), F.expr(f"substring(path, {len(root) + 1})"))

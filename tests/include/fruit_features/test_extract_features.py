@@ -121,3 +121,26 @@ def test_bootstrap_installs_the_packages_pinned_in_requirements():
     bootstrap = (JOB_DIR / "bootstrap.sh").read_text()
     installed = {token.strip('"\\ ') for token in bootstrap.split() if "==" in token}
     assert installed == pins
+
+
+def test_the_job_reads_exactly_the_files_the_input_checks_rule_accepts(tmp_path, onnx_model):
+    """Issue 13.6: the DAG's check (plan.is_image_file, a verbatim copy of image_model.is_image_file) and the
+    Spark job agree on every name: extension case, Spark-hidden files and folders, non-images."""
+    from local_aws.demo_data.fruit_features import generate
+    from orchard.fruit_features.plan import is_image_file
+
+    files, corrupt = generate(4, seed=3, size=64)
+    photos = [body for key, body in sorted(files.items()) if key.endswith(".jpg") and key not in corrupt]
+    names = [
+        "apple/a.jpg", "apple/b.JPG", "apple/c.Jpeg", "pear/d.Jpg", "pear/sub/e.jpeg", "pear/.f.jpg",
+        "pear/_g.jpg", "_tmp/h.jpg", ".cache/i.jpg", "pear/j.jpg.txt", "pear/k.JPG._COPYING_",
+    ]
+    images = tmp_path / "photos"
+    for index, name in enumerate(names):
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        (images / name).write_bytes(photos[index % len(photos)])
+    run = run_job(spark_bin(), onnx_model, images, tmp_path / "out", "--pca-k", "1")
+    accepted = sorted(name for name in names if is_image_file(name))
+    assert accepted == ["apple/a.jpg", "apple/b.JPG", "apple/c.Jpeg", "pear/d.Jpg", "pear/sub/e.jpeg"]
+    assert run["metrics"]["images_found"] == len(accepted) == run["table"]["rows"]
+    assert run["metrics"]["corrupt_count"] == 0
