@@ -410,5 +410,35 @@ def _node_commands(folder: Path, bin_dir: Path, resolve_for: str | None) -> Path
     return folder
 
 
+def _known_cluster(method_name: str):
+    """The backend method, answering an unknown cluster id as EMR does: InvalidRequestException "Cluster id
+    '<id>' is not valid." (DescribeCluster's answer,
+    https://docs.aws.amazon.com/emr/latest/APIReference/API_DescribeCluster.html#API_DescribeCluster_Errors;
+    EMR gives every call on a cluster id it does not know the same answer). moto raised KeyError there: an
+    HTTP 500 that botocore and the provider's waiters retry without end, so a wait on a cluster lost with
+    a sandbox restart never failed (issue 14.3)."""
+    original = getattr(moto_emr.ElasticMapReduceBackend, method_name)
+
+    def checked(self, *args: Any, **kwargs: Any):
+        ids = kwargs.get("cluster_id", kwargs.get("job_flow_id", kwargs.get("job_flow_ids", args[0] if args else None)))
+        for cluster_id in ids if isinstance(ids, list) else [ids]:
+            if isinstance(cluster_id, str) and cluster_id not in self.clusters:
+                raise moto_emr.InvalidCluster(cluster_id)
+        return original(self, *args, **kwargs)
+
+    checked.__wrapped__ = original  # type: ignore[attr-defined]
+    return checked
+
+
+# ElasticMapReduceBackend methods whose first argument names clusters (one id, or a list for TerminateJobFlows).
+CLUSTER_METHODS = ("describe_step", "list_steps", "add_job_flow_steps", "terminate_job_flows",
+                   "list_bootstrap_actions", "list_instance_groups", "list_instances", "modify_cluster",
+                   "set_termination_protection")
+
+
 def install() -> None:
     moto_emr.Cluster = SandboxCluster  # ElasticMapReduceBackend.run_job_flow builds clusters through this name
+    for name in CLUSTER_METHODS:
+        method = getattr(moto_emr.ElasticMapReduceBackend, name, None)
+        if method is not None and not hasattr(method, "__wrapped__"):
+            setattr(moto_emr.ElasticMapReduceBackend, name, _known_cluster(name))

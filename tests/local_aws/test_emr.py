@@ -257,3 +257,25 @@ def test_state_change_codes_follow_aws(aws):
     emr.terminate_job_flows(JobFlowIds=[stopped])
     status = final_status(stopped, timeout_s=30)
     assert (status["State"], status["StateChangeReason"]["Code"]) == ("TERMINATED", "USER_REQUEST")
+
+
+def test_calls_on_a_cluster_emr_does_not_know_answer_invalid_request_not_a_500(aws):
+    """Issue 14.3: moto answered DescribeStep/ListSteps/AddJobFlowSteps/TerminateJobFlows on an unknown
+    cluster id with HTTP 500 (KeyError), which botocore and the provider's waiters retry without end; EMR
+    answers InvalidRequestException "Cluster id '<id>' is not valid."."""
+    from botocore.config import Config
+
+    emr = boto3.client("emr", config=Config(retries={"max_attempts": 1}))
+    calls = {
+        "describe_step": {"ClusterId": "j-GONE", "StepId": "s-1"},
+        "list_steps": {"ClusterId": "j-GONE"},
+        "add_job_flow_steps": {
+            "JobFlowId": "j-GONE",
+            "Steps": [{"Name": "x", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}],
+        },
+        "terminate_job_flows": {"JobFlowIds": ["j-GONE"]},
+        "describe_cluster": {"ClusterId": "j-GONE"},
+    }
+    for call, kwargs in calls.items():
+        with pytest.raises(emr.exceptions.InvalidRequestException, match="Cluster id 'j-GONE' is not valid"):
+            getattr(emr, call)(**kwargs)
