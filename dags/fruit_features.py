@@ -50,25 +50,23 @@ import airflow.providers.amazon.aws.assets.s3  # noqa: F401
 from airflow.sdk import Asset, Param, chain, dag, task, task_group
 
 from orchard import naming
-from orchard.compat import (  # the provider's EMR classes; their triggers get the task's region
-    EmrCreateJobFlowOperator,
-    EmrTerminateJobFlowOperator,
-)
+from orchard.fruit_features.clusters import OrchardEmrAddStepsOperator, OrchardEmrCreateJobFlowOperator
 from orchard.fruit_features.waits import (
     STEP_TIMEOUT_MAX_MINUTES,
     STEP_TIMEOUT_PARAM,
-    EmrAddStepsSizedWait,
     EmrStepSensorSizedWait,
     step_attempts_template,
 )
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.settings import load_settings
+from orchard.task_defaults import DEFAULT_ARGS
 
 # How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 CLUSTER_START_LIMIT = timedelta(minutes=45)  # EMR start-up + bootstrap is ~10 min; 45 leaves capacity waits
 # The step's wait comes from the run's step_timeout_minutes param; the task's own limit from its maximum.
 STEP_LIMIT_MAX = timedelta(minutes=STEP_TIMEOUT_MAX_MINUTES)
+TERMINATE_LIMIT = timedelta(minutes=20)  # TerminateJobFlows → TERMINATED takes minutes on AWS
 EXPORT_LIMIT = timedelta(minutes=30)  # the export job's MaxRuntimeInSeconds (plan.EXPORT_MAX_RUNTIME_S)
 # One region source: the settings' region, read when the task runs (as check_inputs and aws_clients do).
 REGION = "{{ orchard_region() }}"
@@ -99,13 +97,7 @@ def aws_clients(*names: str):
     catchup=False,
     doc_md=__doc__,
     tags=["emr", "spark", "features", "seed-003"],
-    default_args={
-        "owner": "fruit-ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-    },
+    default_args=DEFAULT_ARGS,
     params={
         "images_prefix": Param(
             f"s3://{DATA_BUCKET}/fruit_features/demo/images/",
@@ -266,9 +258,41 @@ def fruit_features():
             for point in plan["points"]
         ]
 
+    @task
+    def export_job_name(dag=None, run_id=None) -> str:
+        """Setup of the export's cleanup: the run's export job name (no AWS call: it cannot fail)."""
+        return naming.resource_name("sagemaker_processing_job", dag.dag_id, run_id, "export")
+
+    @task
+    def stop_export(base: str) -> list:
+        """Teardown: stop the run's export job (any try's) still InProgress, whatever failed."""
+        from orchard.fruit_features.clusters import stop_export_jobs
+
+        [sagemaker] = aws_clients("sagemaker")
+        return stop_export_jobs(sagemaker, base)
+
     @task_group
     def scaling_run(overrides: dict, steps: list, point: dict):
-        create_cluster = EmrCreateJobFlowOperator(
+        @task
+        def cluster_name(overrides: dict) -> dict:
+            """Setup of the cluster's cleanup: its deterministic name and DAG tag (no AWS call)."""
+            from orchard.fruit_features.clusters import dag_of
+
+            return {"name": overrides["Name"], "dag": dag_of(overrides)}
+
+        @task
+        def terminate_cluster(cluster: dict) -> list:
+            """Teardown: terminate the live clusters of this name, found in EMR (not through create_cluster's
+            XCom: it has none when create_cluster failed after RunJobFlow), and wait until TERMINATED."""
+            from orchard.fruit_features.clusters import terminate_run_clusters
+
+            [emr] = aws_clients("emr")
+            return terminate_run_clusters(
+                emr, cluster["name"], cluster["dag"], POLL_SECONDS, TERMINATE_LIMIT.total_seconds()
+            )
+
+        cluster = cluster_name(overrides)
+        create_cluster = OrchardEmrCreateJobFlowOperator(  # a retry waits on the cluster an earlier try made
             task_id="create_cluster",
             job_flow_overrides=overrides,
             emr_conn_id=None,  # the whole request is in job_flow_overrides: no emr_default connection
@@ -279,7 +303,7 @@ def fruit_features():
             waiter_max_attempts=attempts(CLUSTER_START_LIMIT),
             execution_timeout=CLUSTER_START_LIMIT + timedelta(minutes=10),
         )
-        extract = EmrAddStepsSizedWait(
+        extract = OrchardEmrAddStepsOperator(  # a retry waits on the step an earlier try added
             task_id="extract",
             job_flow_id=create_cluster.output,
             steps=steps,
@@ -311,17 +335,12 @@ def fruit_features():
             )
             return record
 
-        terminate_cluster = EmrTerminateJobFlowOperator(
-            task_id="terminate_cluster",
-            job_flow_id=create_cluster.output,
-            region_name=REGION,
-            deferrable=True,
-            waiter_delay=POLL_SECONDS,
-            waiter_max_attempts=attempts(timedelta(minutes=20)),
-        ).as_teardown(setups=create_cluster)
+        # The setup is cluster_name, not create_cluster: Airflow skips a teardown whose setups all failed, and
+        # a create_cluster that failed after RunJobFlow must still get its cluster terminated.
+        terminate = terminate_cluster(cluster).as_teardown(setups=cluster, on_failure_fail_dagrun=True)
 
         timing = record_timing(create_cluster.output, extract.output, point)
-        chain(create_cluster, extract, wait_for_extract, timing, terminate_cluster)
+        chain(cluster, create_cluster, extract, wait_for_extract, timing, terminate)
         return timing
 
     @task(retries=0)
@@ -387,6 +406,10 @@ def fruit_features():
 
     ready = model_ready(model)
     export_model >> ready
+    export_name = export_job_name()
+    chain(plan, export_name)  # nothing to clean before the inputs are checked
+    export_cleanup = stop_export(export_name).as_teardown(setups=export_name, on_failure_fail_dagrun=True)
+    export_model >> export_cleanup
     requests = cluster_requests(plan, ready, imds_configuration(plan))
     timings = scaling_run.expand_kwargs(requests)
     checked = check_output(plan)

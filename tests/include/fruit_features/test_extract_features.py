@@ -144,3 +144,20 @@ def test_the_job_reads_exactly_the_files_the_input_checks_rule_accepts(tmp_path,
     assert accepted == ["apple/a.jpg", "apple/b.JPG", "apple/c.Jpeg", "pear/d.Jpg", "pear/sub/e.jpeg"]
     assert run["metrics"]["images_found"] == len(accepted) == run["table"]["rows"]
     assert run["metrics"]["corrupt_count"] == 0
+
+
+def test_an_input_error_in_the_job_exits_65_with_the_input_error_line(tmp_path, onnx_model):
+    """Issue 13.3/13.9: the job's input errors follow orchard.errors' convention (exit 65, a last line starting
+    "InputError: " naming the images folder and the fix), so the DAG ends the task without re-running it."""
+    images = tmp_path / "photos"
+    (images / "apple").mkdir(parents=True)
+    (images / "apple" / "notes.txt").write_text("not a photo")
+    result = spark_submit(
+        spark_bin(), onnx_model, "--images", str(images), "--output", str(tmp_path / "out"), "--pca-k", "2"
+    )
+    assert result.returncode == 65, result.stderr[-3000:]
+    output = result.stdout + result.stderr  # spark-submit passes the Python driver's stderr to its stdout
+    lines = [line for line in output.splitlines() if line.startswith("InputError: ")]
+    assert len(lines) == 1, result.stdout[-2000:] + result.stderr[-3000:]
+    [line] = lines
+    assert f"no images (jpg, jpeg, png, bmp, webp) under {images}: upload the photos" in line
