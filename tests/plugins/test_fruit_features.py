@@ -329,4 +329,7 @@ def test_the_iam_policy_limits_passrole_by_service_and_covers_the_emr_calls():
         "elasticmapreduce:DescribeStep",
         "elasticmapreduce:TerminateJobFlows",
         "sagemaker:CreateProcessingJob",
+        "elasticmapreduce:ListClusters",  # the cleanup and the retry find the run's clusters by name
+        "sagemaker:ListProcessingJobs",  # the export cleanup finds the run's export job by name
+        "sagemaker:StopProcessingJob",
     } <= actions

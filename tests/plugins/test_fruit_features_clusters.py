@@ -134,3 +134,20 @@ def test_the_export_cleanup_stops_every_try_of_the_runs_export_job_only():
     kwargs = sagemaker.get_paginator.return_value.paginate.call_args.kwargs
     assert kwargs["StatusEquals"] == "InProgress" and base.startswith(kwargs["NameContains"])
     assert [c.kwargs["ProcessingJobName"] for c in sagemaker.stop_processing_job.call_args_list] == names[:2]
+
+
+@pytest.mark.parametrize(
+    ("server_state", "terminated"),
+    [("running", False), ("failed", True), ("success", True), ("up_for_retry", True), (None, False)],
+)
+def test_on_kill_terminates_the_cluster_only_when_a_person_stopped_the_task(emr, server_state, terminated):
+    """A worker's graceful SIGTERM (state still running) keeps the paid cluster for the retry; "mark
+    failed"/"stop run" (the server changed the state first) terminates it. No answer: kept."""
+    ti = mock.MagicMock(dag_id="fruit_features", task_id="scaling_run.create_cluster", run_id="r1", map_index=0)
+    ti.get_task_states.return_value = (
+        {"r1": {"scaling_run.create_cluster_0": server_state}} if server_state else {}
+    )
+    operator = create_operator()
+    cluster_id = operator.execute({"ti": ti})
+    operator.on_kill()
+    assert (cluster_id not in live(emr)) is terminated
