@@ -12,9 +12,11 @@ test), each on its own EMR cluster, and the report compares their wall time and 
    `orchard/fruit-features-export`: the feature model exported to ONNX, **skipped when the ONNX of that
    model version (= image_tag) is already in S3**) → `model_ready`; `imds_configuration` (EMR security
    configuration enforcing IMDSv2). The Spark job and its bootstrap script are the deployed job code.
-3. `scaling_run` (mapped over `core_node_counts`): `create_cluster` (EMR 7.x, Spark 3.5, bootstrap
-   action, auto-termination idle timeout, logs to S3) → `extract` (one `spark-submit` step) →
-   `wait_for_extract` → `record_timing` → `terminate_cluster` (teardown: always runs).
+3. `scaling_run` (mapped over `core_node_counts`): `cluster_name` → `create_cluster` (EMR 7.x, Spark 3.5,
+   bootstrap action, auto-termination idle timeout, logs to S3; a retry reattaches to the run's cluster) →
+   `extract` (one `spark-submit` step, added once) → `wait_for_extract` → `record_timing` →
+   `terminate_cluster` (teardown: finds the run's clusters by name whatever failed; its failure fails the
+   run). `stop_export` (teardown) stops the run's export job if it still runs.
 4. `check_output`: rows = readable images, schema, PCA dimension and explained variance, corrupt images
    listed with their paths. 5. `publish_report`: report (explained variance curve, PCA scatter coloured by
    fruit, scaling table + speed-up plot, console links, cost) and the `fruit_features.features` Asset.

@@ -420,7 +420,8 @@ def _known_cluster(method_name: str):
     original = getattr(moto_emr.ElasticMapReduceBackend, method_name)
 
     def checked(self, *args: Any, **kwargs: Any):
-        ids = kwargs.get("cluster_id", kwargs.get("job_flow_id", kwargs.get("job_flow_ids", args[0] if args else None)))
+        first = args[0] if args else None
+        ids = kwargs.get("cluster_id", kwargs.get("job_flow_id", kwargs.get("job_flow_ids", first)))
         for cluster_id in ids if isinstance(ids, list) else [ids]:
             if isinstance(cluster_id, str) and cluster_id not in self.clusters:
                 raise moto_emr.InvalidCluster(cluster_id)
@@ -430,7 +431,7 @@ def _known_cluster(method_name: str):
     return checked
 
 
-# ElasticMapReduceBackend methods whose first argument names clusters (one id, or a list for TerminateJobFlows).
+# ElasticMapReduceBackend methods whose first argument names clusters (an id, or a list: TerminateJobFlows).
 CLUSTER_METHODS = ("describe_step", "list_steps", "add_job_flow_steps", "terminate_job_flows",
                    "list_bootstrap_actions", "list_instance_groups", "list_instances", "modify_cluster",
                    "set_termination_protection")

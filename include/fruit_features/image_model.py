@@ -41,7 +41,8 @@ def is_image_file(relative: str) -> bool:
 
 def spark_glob() -> str:
     """`pathGlobFilter` for binaryFile matching every IMAGE_EXTENSIONS in any case: `*.{[jJ][pP][gG],...}`."""
-    return "*.{" + ",".join("".join(f"[{c.lower()}{c.upper()}]" for c in ext) for ext in IMAGE_EXTENSIONS) + "}"
+    either_case = ("".join(f"[{c.lower()}{c.upper()}]" for c in ext) for ext in IMAGE_EXTENSIONS)
+    return "*.{" + ",".join(either_case) + "}"
 
 
 def decode(content: bytes, size: int) -> np.ndarray:

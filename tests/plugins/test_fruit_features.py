@@ -307,7 +307,8 @@ def test_input_errors_are_final_and_name_the_users_prefix(s3):
     from orchard.errors import InputError
 
     with pytest.raises(InputError, match="s3://data/none/") as raised:
-        plan.check_inputs({**PARAMS, "images_prefix": "s3://data/none/"}, s3, "fruit_features", "r1", SETTINGS)
+        params = {**PARAMS, "images_prefix": "s3://data/none/"}
+        plan.check_inputs(params, s3, "fruit_features", "r1", SETTINGS)
     assert "upload the photos" in str(raised.value)
 
 

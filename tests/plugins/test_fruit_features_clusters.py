@@ -55,7 +55,11 @@ def create_operator(**kwargs):
 
 def add_steps_operator(cluster_id: str):
     return clusters.OrchardEmrAddStepsOperator(
-        task_id="extract", job_flow_id=cluster_id, steps=[STEP], region_name="us-east-1", waiter_max_attempts="3"
+        task_id="extract",
+        job_flow_id=cluster_id,
+        steps=[STEP],
+        region_name="us-east-1",
+        waiter_max_attempts="3",
     )
 
 
@@ -143,7 +147,9 @@ def test_the_export_cleanup_stops_every_try_of_the_runs_export_job_only():
 def test_on_kill_terminates_the_cluster_only_when_a_person_stopped_the_task(emr, server_state, terminated):
     """A worker's graceful SIGTERM (state still running) keeps the paid cluster for the retry; "mark
     failed"/"stop run" (the server changed the state first) terminates it. No answer: kept."""
-    ti = mock.MagicMock(dag_id="fruit_features", task_id="scaling_run.create_cluster", run_id="r1", map_index=0)
+    ti = mock.MagicMock(
+        dag_id="fruit_features", task_id="scaling_run.create_cluster", run_id="r1", map_index=0
+    )
     ti.get_task_states.return_value = (
         {"r1": {"scaling_run.create_cluster_0": server_state}} if server_state else {}
     )

@@ -58,7 +58,7 @@ def run_clusters(emr: Any, name: str, dag_id: str, states: tuple[str, ...] = ACT
 def dag_of(overrides: dict[str, Any]) -> str:
     tags = {tag["Key"]: tag["Value"] for tag in overrides.get("Tags", [])}
     if DAG_TAG not in tags:
-        raise ValueError(f"the RunJobFlow request {overrides.get('Name')} has no {DAG_TAG} tag to be found by")
+        raise ValueError(f"the RunJobFlow request {overrides.get('Name')} has no {DAG_TAG} tag to find it by")
     return tags[DAG_TAG]
 
 
@@ -165,7 +165,9 @@ class OrchardEmrAddStepsOperator(EmrAddStepsSizedWait):
         return [step["Status"].get("FailureDetails", {}) for step in steps]
 
 
-def terminate_run_clusters(emr: Any, name: str, dag_id: str, poll_seconds: float, limit_s: float) -> list[str]:
+def terminate_run_clusters(
+    emr: Any, name: str, dag_id: str, poll_seconds: float, limit_s: float
+) -> list[str]:
     """Terminate every live cluster named `name` of the DAG, wait until each is TERMINATED; their ids."""
     ids = run_clusters(emr, name, dag_id)
     if not ids:
@@ -184,8 +186,10 @@ def terminate_run_clusters(emr: Any, name: str, dag_id: str, poll_seconds: float
             if state in ENDED_STATES:
                 pending.discard(cluster_id)
         if pending and time.monotonic() > deadline:
-            raise TimeoutError(f"clusters {sorted(pending)} ({name}) still not terminated after {limit_s:.0f} s: "
-                               "terminate them in the EMR console")
+            raise TimeoutError(
+                f"clusters {sorted(pending)} ({name}) still not terminated after {limit_s:.0f} s: "
+                "terminate them in the EMR console"
+            )
         if pending:
             time.sleep(poll_seconds)
     return ids

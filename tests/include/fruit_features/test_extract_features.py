@@ -147,8 +147,8 @@ def test_the_job_reads_exactly_the_files_the_input_checks_rule_accepts(tmp_path,
 
 
 def test_an_input_error_in_the_job_exits_65_with_the_input_error_line(tmp_path, onnx_model):
-    """Issue 13.3/13.9: the job's input errors follow orchard.errors' convention (exit 65, a last line starting
-    "InputError: " naming the images folder and the fix), so the DAG ends the task without re-running it."""
+    """Issue 13.3/13.9: the job's input errors follow orchard.errors' convention (exit 65, a last line
+    starting "InputError: " naming the images folder and the fix), so the DAG ends the task without re-running it."""
     images = tmp_path / "photos"
     (images / "apple").mkdir(parents=True)
     (images / "apple" / "notes.txt").write_text("not a photo")
