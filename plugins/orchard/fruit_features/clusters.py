@@ -24,6 +24,7 @@ ListProcessingJobs (NameContains, StatusEquals) and StopProcessingJob
 
 from __future__ import annotations
 
+import ast
 import time
 from typing import Any
 
@@ -48,7 +49,7 @@ def run_clusters(emr: Any, name: str, dag_id: str, states: tuple[str, ...] = ACT
     for page in emr.get_paginator("list_clusters").paginate(ClusterStates=list(states)):
         found += [c for c in page.get("Clusters", []) if c.get("Name") == name]
     ids = []
-    for cluster in sorted(found, key=lambda c: c["Status"].get("Timeline", {}).get("CreationDateTime", 0)):
+    for cluster in sorted(found, key=lambda c: str(c["Status"].get("Timeline", {}).get("CreationDateTime"))):
         tags = emr.describe_cluster(ClusterId=cluster["Id"])["Cluster"].get("Tags", [])
         if {"Key": DAG_TAG, "Value": dag_id} in tags:
             ids.append(cluster["Id"])
@@ -111,6 +112,8 @@ class OrchardEmrCreateJobFlowOperator(EmrCreateJobFlowOperator):
 
     def execute(self, context: Any) -> str | None:
         self._ti = context.get("ti")
+        if isinstance(self.job_flow_overrides, str):  # as the provider accepts it (a rendered literal)
+            self.job_flow_overrides = ast.literal_eval(self.job_flow_overrides)
         overrides = self.job_flow_overrides
         name, dag_id = overrides["Name"], dag_of(overrides)
         existing = run_clusters(self.hook.conn, name, dag_id)
