@@ -157,3 +157,36 @@ def test_on_kill_terminates_the_cluster_only_when_a_person_stopped_the_task(emr,
     cluster_id = operator.execute({"ti": ti})
     operator.on_kill()
     assert (cluster_id not in live(emr)) is terminated
+
+
+@pytest.mark.parametrize(
+    "trigger_name", ["EmrCreateJobFlowTrigger", "EmrAddStepsTrigger", "EmrStepSensorTrigger"]
+)
+def test_the_dags_emr_waits_fail_at_the_first_poll_on_a_vanished_cluster(aws, trigger_name):
+    """Issue 14.3, through the sandbox: a cluster EMR does not know (e.g. lost with a restart) ends each wait
+    the DAG defers on at once, naming the cluster, instead of polling for hours."""
+    import asyncio
+    import time
+
+    from orchard import compat
+
+    kwargs = {"job_flow_id": "j-GONE", "aws_conn_id": None, "waiter_delay": 1, "waiter_max_attempts": 500}
+    if trigger_name == "EmrAddStepsTrigger":
+        kwargs["step_ids"] = ["s-1"]
+    if trigger_name == "EmrStepSensorTrigger":
+        kwargs["step_id"] = "s-1"
+    trigger = getattr(compat, trigger_name)(**kwargs)
+
+    async def first_event():
+        async for event in trigger.run():
+            return event
+
+    started = time.monotonic()
+    try:
+        event = asyncio.run(asyncio.wait_for(first_event(), timeout=60))
+        assert event.payload["status"] == "error", event.payload
+        outcome = event.payload["message"]
+    except Exception as error:  # the provider raises on a non-retryable waiter error
+        outcome = str(error)
+    assert "Cluster id 'j-GONE' is not valid" in outcome, outcome
+    assert time.monotonic() - started < 30
