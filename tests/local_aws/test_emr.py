@@ -279,3 +279,29 @@ def test_calls_on_a_cluster_emr_does_not_know_answer_invalid_request_not_a_500(a
     for call, kwargs in calls.items():
         with pytest.raises(emr.exceptions.InvalidRequestException, match="Cluster id 'j-GONE' is not valid"):
             getattr(emr, call)(**kwargs)
+
+
+def test_the_clusters_spark_defaults_reach_spark_submit_before_the_steps_own_conf():
+    """EMR writes the spark-defaults classification to spark-defaults.conf, which spark-submit reads; a
+    step's own --conf overrides it. The sandbox passes them as --conf first (moto keeps the request's
+    dicts with transformed keys: the original property names must come through)."""
+    from pathlib import Path
+
+    from moto.core.parse import XFormedDict
+
+    from local_aws.emr import spark_defaults, spark_submit_argv
+
+    jvm = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+    configurations = [
+        XFormedDict({"Classification": "spark-defaults", "Properties": {"spark.driver.extraJavaOptions": jvm}}),
+        XFormedDict({"Classification": "spark-env", "Properties": {"X": "1"}}),
+    ]
+    defaults = spark_defaults(configurations)
+    assert defaults == {"spark.driver.extraJavaOptions": jvm}
+    argv = spark_submit_argv(
+        ["spark-submit", "--conf", "spark.driver.extraJavaOptions=-Xss4m", "job.py"], Path("/b"), defaults
+    )
+    assert argv == [
+        "/b/spark-submit", "--master", "local[2]", "--conf", f"spark.driver.extraJavaOptions={jvm}",
+        "--conf", "spark.driver.extraJavaOptions=-Xss4m", "job.py",
+    ]
