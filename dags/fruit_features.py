@@ -12,9 +12,11 @@ test), each on its own EMR cluster, and the report compares their wall time and 
    `orchard/fruit-features-export`: the feature model exported to ONNX, **skipped when the ONNX of that
    model version (= image_tag) is already in S3**) → `model_ready`; `imds_configuration` (EMR security
    configuration enforcing IMDSv2). The Spark job and its bootstrap script are the deployed job code.
-3. `scaling_run` (mapped over `core_node_counts`): `create_cluster` (EMR 7.x, Spark 3.5, bootstrap
-   action, auto-termination idle timeout, logs to S3) → `extract` (one `spark-submit` step) →
-   `wait_for_extract` → `record_timing` → `terminate_cluster` (teardown: always runs).
+3. `scaling_run` (mapped over `core_node_counts`): `cluster_name` → `create_cluster` (EMR 7.x, Spark 3.5,
+   bootstrap action, auto-termination idle timeout, logs to S3; a retry reattaches to the run's cluster) →
+   `extract` (one `spark-submit` step, added once) → `wait_for_extract` → `record_timing` →
+   `terminate_cluster` (teardown: finds the run's clusters by name whatever failed; its failure fails the
+   run). `stop_export` (teardown) stops the run's export job if it still runs.
 4. `check_output`: rows = readable images, schema, PCA dimension and explained variance, corrupt images
    listed with their paths. 5. `publish_report`: report (explained variance curve, PCA scatter coloured by
    fruit, scaling table + speed-up plot, console links, cost) and the `fruit_features.features` Asset.
@@ -51,14 +53,10 @@ from airflow.sdk import Asset, chain, dag, task, task_group
 
 from orchard import naming
 from orchard import params as form
-from orchard.compat import (  # the provider's EMR classes; their triggers get the task's region
-    EmrCreateJobFlowOperator,
-    EmrTerminateJobFlowOperator,
-)
+from orchard.fruit_features.clusters import OrchardEmrAddStepsOperator, OrchardEmrCreateJobFlowOperator
 from orchard.fruit_features.waits import (
     STEP_TIMEOUT_MAX_MINUTES,
     STEP_TIMEOUT_PARAM,
-    EmrAddStepsSizedWait,
     EmrStepSensorSizedWait,
     step_attempts_template,
 )
@@ -72,6 +70,7 @@ POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 CLUSTER_START_LIMIT = timedelta(minutes=45)  # EMR start-up + bootstrap is ~10 min; 45 leaves capacity waits
 # The step's wait comes from the run's step_timeout_minutes param; the task's own limit from its maximum.
 STEP_LIMIT_MAX = timedelta(minutes=STEP_TIMEOUT_MAX_MINUTES)
+TERMINATE_LIMIT = timedelta(minutes=20)  # TerminateJobFlows → TERMINATED takes minutes on AWS
 EXPORT_LIMIT = timedelta(minutes=30)  # the export job's MaxRuntimeInSeconds (plan.EXPORT_MAX_RUNTIME_S)
 # One region source: the settings' region, read when the task runs (as check_inputs and aws_clients do).
 REGION = "{{ orchard_region() }}"
@@ -234,9 +233,41 @@ def fruit_features():
             for point in plan["points"]
         ]
 
+    @task
+    def export_job_name(dag=None, run_id=None) -> str:
+        """Setup of the export's cleanup: the run's export job name (no AWS call: it cannot fail)."""
+        return naming.resource_name("sagemaker_processing_job", dag.dag_id, run_id, "export")
+
+    @task
+    def stop_export(base: str) -> list:
+        """Teardown: stop the run's export job (any try's) still InProgress, whatever failed."""
+        from orchard.fruit_features.clusters import stop_export_jobs
+
+        [sagemaker] = aws_clients("sagemaker")
+        return stop_export_jobs(sagemaker, base)
+
     @task_group
     def scaling_run(overrides: dict, steps: list, point: dict):
-        create_cluster = EmrCreateJobFlowOperator(
+        @task
+        def cluster_name(overrides: dict) -> dict:
+            """Setup of the cluster's cleanup: its deterministic name and DAG tag (no AWS call)."""
+            from orchard.fruit_features.clusters import dag_of
+
+            return {"name": overrides["Name"], "dag": dag_of(overrides)}
+
+        @task
+        def terminate_cluster(cluster: dict) -> list:
+            """Teardown: terminate the live clusters of this name, found in EMR (not through create_cluster's
+            XCom: it has none when create_cluster failed after RunJobFlow), and wait until TERMINATED."""
+            from orchard.fruit_features.clusters import terminate_run_clusters
+
+            [emr] = aws_clients("emr")
+            return terminate_run_clusters(
+                emr, cluster["name"], cluster["dag"], POLL_SECONDS, TERMINATE_LIMIT.total_seconds()
+            )
+
+        cluster = cluster_name(overrides)
+        create_cluster = OrchardEmrCreateJobFlowOperator(  # a retry waits on the cluster an earlier try made
             task_id="create_cluster",
             job_flow_overrides=overrides,
             emr_conn_id=None,  # the whole request is in job_flow_overrides: no emr_default connection
@@ -247,7 +278,7 @@ def fruit_features():
             waiter_max_attempts=attempts(CLUSTER_START_LIMIT),
             execution_timeout=CLUSTER_START_LIMIT + timedelta(minutes=10),
         )
-        extract = EmrAddStepsSizedWait(
+        extract = OrchardEmrAddStepsOperator(  # a retry waits on the step an earlier try added
             task_id="extract",
             job_flow_id=create_cluster.output,
             steps=steps,
@@ -279,17 +310,12 @@ def fruit_features():
             )
             return record
 
-        terminate_cluster = EmrTerminateJobFlowOperator(
-            task_id="terminate_cluster",
-            job_flow_id=create_cluster.output,
-            region_name=REGION,
-            deferrable=True,
-            waiter_delay=POLL_SECONDS,
-            waiter_max_attempts=attempts(timedelta(minutes=20)),
-        ).as_teardown(setups=create_cluster)
+        # The setup is cluster_name, not create_cluster: Airflow skips a teardown whose setups all failed, and
+        # a create_cluster that failed after RunJobFlow must still get its cluster terminated.
+        terminate = terminate_cluster(cluster).as_teardown(setups=cluster, on_failure_fail_dagrun=True)
 
         timing = record_timing(create_cluster.output, extract.output, point)
-        chain(create_cluster, extract, wait_for_extract, timing, terminate_cluster)
+        chain(cluster, create_cluster, extract, wait_for_extract, timing, terminate)
         return timing
 
     @task(retries=0)
@@ -318,6 +344,7 @@ def fruit_features():
         ti=None,
         outlet_events=None,
     ) -> str:
+        from orchard.fruit_features.outputs import scaling_records
         from orchard.fruit_features.report import build_report
         from orchard.run_results import announce
 
@@ -334,7 +361,7 @@ def fruit_features():
             s3=s3,
             plan=plan,
             checked=checked,
-            records=list(records),
+            records=scaling_records(records),  # one core node count: a dict, not a list
             export_job=export_job,
             region=region,
             sandbox="amazonaws.com" not in emr.meta.endpoint_url,
@@ -358,6 +385,10 @@ def fruit_features():
 
     ready = model_ready(model)
     export_model >> ready
+    export_name = export_job_name()
+    chain(plan, export_name)  # nothing to clean before the inputs are checked
+    export_cleanup = stop_export(export_name).as_teardown(setups=export_name, on_failure_fail_dagrun=True)
+    export_model >> export_cleanup
     requests = cluster_requests(plan, ready, imds_configuration(plan))
     timings = scaling_run.expand_kwargs(requests)
     checked = check_output(plan)
