@@ -46,6 +46,7 @@ from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.settings import load_settings
+from orchard.task_defaults import DEFAULT_ARGS
 
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
@@ -56,7 +57,6 @@ NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"
 
 # Defaults name the deployment's own buckets (settings, ORCHARD_DATA_BUCKET...), read without Variables.
 DATA_BUCKET = load_settings(variables=False).data_bucket
-AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True}
 
 
 @dag(
@@ -64,7 +64,7 @@ AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponenti
     schedule=None,
     catchup=False,
     tags=["edge", "neo", "iot", "seed-004"],
-    default_args={"owner": "ml-platform", **AWS_TASK},
+    default_args=DEFAULT_ARGS,
     user_defined_macros=naming.MACROS,
     doc_md=__doc__,
     max_active_runs=1,
@@ -179,11 +179,11 @@ def edge_deployment():
     )
 
     @task
-    def ensure_fleet(signing_key_arn: str, params: dict) -> dict:
+    def ensure_fleet(signing_key_arn: str, params: dict, dag_run=None) -> dict:
         """IoT thing type, thing group (the fleet), things, certificates, policy, role alias + role."""
         from orchard.edge_deployment.tasks import provision_fleet
 
-        return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX)
+        return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX, dag_run.run_id)
 
     fleet = ensure_fleet(key_arn)
 
@@ -211,15 +211,19 @@ def edge_deployment():
 
     drift = monitor(package.output, deploy.output)
 
-    @task(trigger_rule="all_done")
-    def remove_fleet(params: dict, dag_run=None) -> list[str]:
-        """Only with delete_fleet: cancel the IoT job, delete what orchard created for the fleet."""
-        from orchard.edge_deployment.tasks import teardown_fleet
+    @task
+    def cleanup(params: dict, dag_run=None, ti=None) -> list[str]:
+        """Stop the run's prepare / Neo jobs still running; on failure cancel its IoT job and remove a fleet
+        it created; with delete_fleet delete the fleet (orchard.edge_deployment.tasks.cleanup_run)."""
+        from orchard.edge_deployment.tasks import DEPLOY_PATH_TASKS, cleanup_run
 
-        return teardown_fleet(params, DAG_ID, dag_run.run_id)
+        failed = [task_id for task_id in DEPLOY_PATH_TASKS if ti.xcom_pull(task_ids=task_id) is None]
+        return cleanup_run(params, DAG_ID, dag_run.run_id, failed)
 
-    # Names come from params, not from ensure_fleet's XCom: a half-made fleet is removed too (when asked).
-    teardown = remove_fleet().as_teardown(setups=fleet)
+    # A teardown of validate_model (nothing billable exists before it succeeds), so it runs whatever failed
+    # after it — a half-made fleet included. Names come from params and run_id, never from a task's XCom.
+    # Its failure fails the run: a job or a fleet may be left.
+    teardown = cleanup().as_teardown(setups=checked, on_failure_fail_dagrun=True)
 
     @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
     def report(ti=None, dag_run=None) -> str:
@@ -237,7 +241,7 @@ def edge_deployment():
     published = report()
     prepare >> compile_model
     package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
-    deploy >> teardown
+    [deploy, prepare, compile_model] >> teardown
     [drift, teardown] >> published
 
 
