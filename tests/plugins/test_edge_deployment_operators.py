@@ -9,6 +9,7 @@ import io
 import json
 import tarfile
 import time
+from pathlib import Path
 from unittest import mock
 
 import boto3
@@ -22,6 +23,9 @@ from orchard.operators.edge_package import SIGNING_ALGORITHM as SIGNING
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator, target_output_config
+
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "edge_deployment.py"
 
 
 def context() -> dict:
@@ -203,7 +207,6 @@ def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_expli
 
     from local_aws.demo_data.edge_deployment import DEVICES
     from tests.dag_files import load_dag
-    from tests.e2e.test_edge_deployment import DAG_FILE
 
     params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
     assert "cleanup" not in params
@@ -372,7 +375,6 @@ def test_cleanup_cancels_the_iot_job_and_removes_the_fleet_this_failed_run_creat
     from orchard import naming
 
     from tests.dag_files import load_dag
-    from tests.e2e.test_edge_deployment import DAG_FILE
 
     params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
     iot = boto3.client("iot")
@@ -406,7 +408,6 @@ def test_cleanup_cancels_the_iot_job_and_removes_the_fleet_this_failed_run_creat
 
 def test_the_cleanup_is_a_teardown_that_runs_whatever_failed_and_fails_the_run_when_it_fails():
     from tests.dag_files import load_dag
-    from tests.e2e.test_edge_deployment import DAG_FILE
 
     dag = load_dag(DAG_FILE)
     cleanup = dag.get_task("cleanup")
