@@ -148,8 +148,8 @@ def aerial_pretraining():
         raw_bucket, raw_key = S3Hook.parse_s3_url(raw)
         for listing in ("train.csv", "val.csv", "test.csv", "patches_with_seasonal_snow.csv", "patches_with_cloud_and_shadow.csv"):
             if not s3.check_for_key(raw_key + listing, raw_bucket):
-                problems.append(f"missing {raw}{listing} (BigEarthNet's split / exclusion list): upload it beside "
-                                "the patch folders")
+                problems.append(f"missing {raw}{listing} (BigEarthNet's split / exclusion list): "
+                                "upload it beside the patch folders")
             elif listing.startswith(("train", "val", "test")) and not s3.read_key(raw_key + listing, raw_bucket).strip():
                 problems.append(f"empty split list {raw}{listing}: add patches to it")
         base_bucket, base_key = S3Hook.parse_s3_url(params["baseline_checkpoint_uri"])

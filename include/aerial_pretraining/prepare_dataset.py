@@ -32,7 +32,8 @@ FAILURE_FILE = "/opt/ml/output/failure"
 # orchard.errors' convention (job code runs without Airflow and repeats the values).
 INPUT_ERROR_EXIT_CODE = 65
 INPUT_ERROR_PREFIX = "InputError: "
-INPUT_ERRORS = (MissingBandError, UnknownLabelError, EmptySplitError, CheckpointMismatchError, FileNotFoundError)
+INPUT_ERRORS = (MissingBandError, UnknownLabelError, EmptySplitError, CheckpointMismatchError,
+                FileNotFoundError)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,7 +53,8 @@ def to_s3(message: str, folders: dict[str, str]) -> str:
     """`message` with each local folder replaced by the S3 URI it was downloaded from (the user's object)."""
     for local, uri in sorted(folders.items(), key=lambda item: -len(item[0])):
         if local and uri:
-            message = message.replace(local.rstrip("/") + "/", uri.rstrip("/") + "/").replace(local, uri.rstrip("/"))
+            message = message.replace(local.rstrip("/") + "/", uri.rstrip("/") + "/")
+            message = message.replace(local, uri.rstrip("/"))
     return message
 
 

@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=str(PROCESSING), help="the processing folder (tests)")
     parser.add_argument("--failure-file", default=str(FAILURE_FILE))
     parser.add_argument("--model-uri", default="", help="the S3 URI of the model input (for messages)")
-    parser.add_argument("--calibration-uri", default="", help="the S3 URI of the calibration input (for messages)")
+    parser.add_argument("--calibration-uri", default="",
+                        help="the S3 URI of the calibration input (for messages)")
     args = parser.parse_args(argv)
     root = Path(args.root)
     try:
@@ -71,7 +72,8 @@ def to_s3(message: str, folders: dict[str, str]) -> str:
     """`message` with each local input folder replaced by the S3 URI it was downloaded from."""
     for local, uri in folders.items():
         if uri:
-            message = message.replace(local.rstrip("/") + "/", uri.rstrip("/") + "/").replace(local, uri.rstrip("/") + "/")
+            message = message.replace(local.rstrip("/") + "/", uri.rstrip("/") + "/")
+            message = message.replace(local, uri.rstrip("/") + "/")
     return message
 
 
@@ -121,7 +123,8 @@ def unpack_onnx(model_dir: Path, workdir: Path) -> Path:
         with tarfile.open(archives[0]) as tar:
             tar.extractall(workdir / "model", filter="data")
     except (tarfile.TarError, OSError) as error:
-        raise CompilationError(f"{model_dir / archives[0].name} is not a readable .tar.gz ({error})") from error
+        raise CompilationError(
+            f"{model_dir / archives[0].name} is not a readable .tar.gz ({error})") from error
     found = sorted((workdir / "model").rglob("*.onnx"))
     if len(found) != 1:
         raise CompilationError(f"the model archive must hold exactly one .onnx file, found {len(found)}")
@@ -131,8 +134,8 @@ def unpack_onnx(model_dir: Path, workdir: Path) -> Path:
 def load_images(folder: Path, shape: list[int]) -> np.ndarray:
     arrays = [np.load(path) for path in sorted(folder.glob("*.npy"))]
     if not arrays:
-        raise CompilationError(f"no .npy calibration images in {folder}: upload the frames (uint8 HxWxC or CxHxW "
-                               "arrays saved with numpy.save) there, or point calibration_uri at them")
+        raise CompilationError(f"no .npy calibration images in {folder}: upload the frames (uint8 HxWxC or "
+                               "CxHxW arrays saved with numpy.save) there, or point calibration_uri at them")
     return np.stack([to_input(array, shape) for array in arrays])
 
 

@@ -163,7 +163,8 @@ def test_a_missing_band_fails_the_prepare_job_once_naming_its_s3_uri(demo, airfl
     settings, conf = demo
     s3 = boto3.client("s3")
     prefix = "aerial_pretraining/bigearthnet-s2/"
-    name = s3.get_object(Bucket=settings.data_bucket, Key=prefix + "test.csv")["Body"].read().decode().split()[0]
+    listed = s3.get_object(Bucket=settings.data_bucket, Key=prefix + "test.csv")["Body"].read().decode()
+    name = listed.split()[0]
     band = f"{prefix}{name}/{name}_B03.tif"
     s3.delete_object(Bucket=settings.data_bucket, Key=band)
     dag = load_dag(DAG_FILE)

@@ -48,8 +48,10 @@ def test_edge_deployment_on_its_defaults(buckets, airflow_db, inline_triggers, c
     dag = load_dag(DAG_FILE)
     defaults = {name: param.value for name, param in dag.params.items()}
     # the demo data sits where the defaults look
-    assert (defaults["model_uri"], defaults["calibration_uri"]) == (uploaded["model_uri"], uploaded["calibration_uri"])
-    conf = {"simulated_devices": True, "camera_images_uri": uploaded["camera_images_uri"]}  # where the devices are
+    for where in ("model_uri", "calibration_uri"):
+        assert defaults[where] == uploaded[where]
+    # where the devices are: the sandbox's simulated cameras and the frames they see
+    conf = {"simulated_devices": True, "camera_images_uri": uploaded["camera_images_uri"]}
 
     run = dag.test(run_conf=conf)
     task_log = "".join(capfd.readouterr())
@@ -78,7 +80,8 @@ def check_run(run, s3, settings, inline_triggers, task_log: str, *, int8: bool, 
     package_key = f"s3://{settings.artifacts_bucket}/edge_deployment/packages/fruit-colour/1.0.0/package.tar.gz"
     assert package_key in objects
     manifest = json.loads(objects[package_key.replace("package.tar.gz", "manifest.json")])
-    assert manifest["variant"] == ("int8" if int8 else "float32") and manifest["artifacts"]["quantized"] is int8
+    assert manifest["variant"] == ("int8" if int8 else "float32")
+    assert manifest["artifacts"]["quantized"] is int8
     artifacts = manifest["artifacts"]
     assert artifacts["layout"] == "neo-sandbox" and artifacts["runtime"] == "tvm-relax-vm"
     assert set(manifest["files"]) == {"compiled.so", "compiled.meta", "reference.json"}

@@ -345,18 +345,21 @@ def test_validation_refuses_what_the_jobs_would_refuse_before_any_job_starts(s3,
     model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
     s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
     s3.put_object(Bucket="orchard-data", Key="m/calibration-old/0.npy", Body=b"\x93NUMPY")
-    with pytest.raises(InputError, match="calibration_uri s3://orchard-data/m/calibration/ holds no .npy frames"):
+    refused = "calibration_uri s3://orchard-data/m/calibration/ holds no .npy frames"
+    with pytest.raises(InputError, match=refused):
         validate(demo_params(calibration_uri="s3://orchard-data/m/calibration"), RUN)
     s3.put_object(Bucket="orchard-data", Key="m/calibration/0.npy", Body=b"\x93NUMPY")
     checked = validate(demo_params(calibration_uri="s3://orchard-data/m/calibration"), RUN)
-    [calibration] = [i for i in checked["processing_config"]["ProcessingInputs"] if i["InputName"] == "calibration"]
+    inputs = checked["processing_config"]["ProcessingInputs"]
+    [calibration] = [i for i in inputs if i["InputName"] == "calibration"]
     assert calibration["S3Input"]["S3Uri"] == "s3://orchard-data/m/calibration/"
 
     package = "edge_deployment/packages/m/1.0.0/"
     s3.put_object(Bucket="orchard-artifacts", Key=package + "package.tar.gz", Body=b"x")
     s3.put_object(Bucket="orchard-artifacts", Key=package + "manifest.json",
                   Body=json.dumps({"source": {"compilation_job": "another-run"}}).encode())
-    with pytest.raises(InputError, match=f"s3://orchard-artifacts/{package}package.tar.gz exists: .* Bump model_version"):
+    exists = f"s3://orchard-artifacts/{package}package.tar.gz exists: .* Bump model_version"
+    with pytest.raises(InputError, match=exists):
         validate(demo_params(), RUN)
     assert validate(demo_params(force_repackage=True), RUN)["model_files"] == ["model.onnx"]
     from orchard import naming
@@ -428,7 +431,8 @@ def test_a_neo_client_error_is_an_input_error_and_a_person_stop_stops_the_compil
     operator = NeoCompilationOperator(
         task_id="compile", job_name="bad-compile", role_arn="arn:aws:iam::123456789012:role/x",
         model_uri="s3://edge/bad.tar.gz", framework="ONNX", data_input_config='{"data": [1, 3, 32, 32]}',
-        target="linux_x86_64", output_uri="s3://edge/out/", deferrable=False, waiter_delay=1, max_runtime_s=300)
+        target="linux_x86_64", output_uri="s3://edge/out/", deferrable=False, waiter_delay=1,
+        max_runtime_s=300)
     with pytest.raises(InputError, match="not retried"):
         operator.execute(context())
     assert stop_compilation(boto3.client("sagemaker"), "bad-compile") is False  # ended: nothing to stop

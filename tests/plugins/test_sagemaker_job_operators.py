@@ -195,7 +195,8 @@ def test_a_stopped_job_fails_the_task_though_the_waiter_calls_it_success(s3):
 
     start_training(NAME, seconds_per_epoch=30)
     sagemaker = boto3.client("sagemaker")
-    watch_states(lambda: sagemaker.describe_training_job(TrainingJobName=NAME)["SecondaryStatus"], {"Training"})
+    secondary = lambda: sagemaker.describe_training_job(TrainingJobName=NAME)["SecondaryStatus"]  # noqa: E731
+    watch_states(secondary, {"Training"})
     sagemaker.stop_training_job(TrainingJobName=NAME)
     assert wait_training(NAME) == "Stopped"
     with pytest.raises(AirflowException, match=f"{NAME} was stopped"):
@@ -213,13 +214,14 @@ class _TI:
     dag_id, run_id, task_id, map_index = "aerial_pretraining", "manual__1", "prepare", -1
 
 
-@pytest.mark.parametrize("state, stopped", [("running", False), (None, False), ("failed", True), ("success", True),
-                                            ("restarting", True)])
+@pytest.mark.parametrize("state, stopped", [("running", False), (None, False), ("failed", True),
+                                            ("success", True), ("restarting", True)])
 def test_on_kill_stops_the_job_for_a_person_never_for_a_worker_shutdown(s3, monkeypatch, state, stopped):
     """Airflow 3 calls on_kill on every SIGTERM: still `running` in the database = the worker shuts down
     (the retry reattaches); marked failed / success or cleared = a person's action: stop the paid job."""
     name = NAME.replace("pretrain", "prepare")
-    operator = OrchardSageMakerProcessingOperator(task_id="prepare", config=processing_request(name), check_interval="1")
+    operator = OrchardSageMakerProcessingOperator(task_id="prepare", config=processing_request(name),
+                                                  check_interval="1")
     s3.put_object(Bucket=BUCKET, Key="code/processing/prepare.py", Body=INPUT_ERROR_SCRIPT)
     s3.put_object(Bucket=BUCKET, Key="code/processing/requirements.txt", Body=b"")
     operator.config["AppSpecification"]["ContainerArguments"].append("--slow")
@@ -240,7 +242,8 @@ def test_the_deferred_wait_stops_the_job_when_a_person_acts_and_fails_fast_when_
 
     name = NAME.replace("pretrain", "prepare")
     start_processing(s3, name, slow=True)
-    trigger = OrchardSageMakerTrigger(job_name=name, job_type="Processing", waiter_delay=1, waiter_max_attempts=5)
+    trigger = OrchardSageMakerTrigger(job_name=name, job_type="Processing", waiter_delay=1,
+                                      waiter_max_attempts=5)
     assert trigger.serialize()[0] == "orchard.triggers.sagemaker_job.OrchardSageMakerTrigger"
     asyncio.run(trigger.on_kill())
     assert watch_states(lambda: processing_status(name), {"Stopped", "Failed", "Completed"})[-1] == "Stopped"

@@ -93,10 +93,13 @@ def prepare_request(params: dict, settings, run_id: str, code: dict) -> dict:
             # tifffile/pyarrow: not in the PyTorch DLC; include/aerial_pretraining/Dockerfile installs them.
             "ImageUri": settings.image_uri(PREPARE_REPOSITORY),
             "ContainerEntrypoint": ["python3", f"{code_dir}/prepare_dataset.py"],
-            "ContainerArguments": ["--input_dir", raw_dir, "--output_dir", "/opt/ml/processing/output", "--baseline_dir",
-                                   baseline_dir, "--arch", params["arch"], "--patch_size", str(params["patch_size"]),
-                                   # for messages: an input error names the user's S3 object, not /opt/ml/...
-                                   "--input_uri", folder_uri(params["raw_dataset_uri"]), "--baseline_uri", params["baseline_checkpoint_uri"]],
+            "ContainerArguments": [
+                "--input_dir", raw_dir, "--output_dir", "/opt/ml/processing/output",
+                "--baseline_dir", baseline_dir,
+                "--arch", params["arch"], "--patch_size", str(params["patch_size"]),
+                # for messages: an input error names the user's S3 object, not /opt/ml/...
+                "--input_uri", folder_uri(params["raw_dataset_uri"]),
+                "--baseline_uri", params["baseline_checkpoint_uri"]],
         },
         "ProcessingInputs": [
             _s3_input("code", code["files_uri"], code_dir),

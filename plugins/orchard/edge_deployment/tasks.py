@@ -66,12 +66,13 @@ def validate(params: dict[str, Any], run_id: str) -> dict[str, Any]:
     s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
     bucket, _, key = params["model_uri"][5:].partition("/")
     if not s3.check_for_key(key, bucket):
-        raise InputError(f"model_uri {params['model_uri']} does not exist (or is not readable): upload the model "
-                             "archive there, or point model_uri at an existing model.tar.gz")
+        raise InputError(f"model_uri {params['model_uri']} does not exist (or is not readable): upload the "
+                         "model archive there, or point model_uri at an existing model.tar.gz")
     size = s3.head_object(key, bucket)["ContentLength"]
     if size > MAX_INSPECTED_MODEL_BYTES:
-        raise InputError(f"model_uri {params['model_uri']} is {size / 2**20:.0f} MiB: over the {MAX_INSPECTED_MODEL_BYTES >> 20} MiB this "
-                             "check reads; edge models are small, is this the right archive?")
+        raise InputError(f"model_uri {params['model_uri']} is {size / 2**20:.0f} MiB: over the "
+                         f"{MAX_INSPECTED_MODEL_BYTES >> 20} MiB this check reads; edge models are small, "
+                         "is this the right archive?")
     try:
         check = check_archive(s3.get_key(key, bucket).get()["Body"].read(), params["framework"], shapes)
     except ModelCheckError as error:
@@ -120,7 +121,8 @@ def processing_config(params: dict[str, Any], input_shape: str, prepared: str, r
                                    "--framework", params["framework"], "--root", "/opt/ml/processing",
                                    "--failure-file", "/opt/ml/output/failure",
                                    # for messages: an input error names the user's S3 objects
-                                   "--model-uri", params["model_uri"], "--calibration-uri", params["calibration_uri"]],
+                                   "--model-uri", params["model_uri"],
+                                   "--calibration-uri", params["calibration_uri"]],
         },
         "ProcessingInputs": [channel("model", params["model_uri"]), channel("calibration", params["calibration_uri"])],
         "ProcessingOutputConfig": {"Outputs": [output("model"), output("reference")]},
@@ -155,8 +157,9 @@ def _check_calibration(s3: Any, params: dict[str, Any]) -> None:
     bucket, _, prefix = params["calibration_uri"][5:].partition("/")
     page = s3.get_conn().list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
     if not any(item["Key"].endswith(".npy") for item in page.get("Contents", [])):
-        raise InputError(f"calibration_uri {params['calibration_uri']} holds no .npy frames: upload the frames "
-                         "(numpy.save of uint8 HxWxC or CxHxW arrays) there, or point calibration_uri at them")
+        raise InputError(f"calibration_uri {params['calibration_uri']} holds no .npy frames: upload the "
+                         "frames (numpy.save of uint8 HxWxC or CxHxW arrays) there, or point calibration_uri "
+                         "at them")
 
 
 def _check_package_version(s3: Any, params: dict[str, Any], settings: Any, run_id: str) -> None:
@@ -175,11 +178,12 @@ def _check_package_version(s3: Any, params: dict[str, Any], settings: Any, run_i
         source = json.loads(s3.read_key(manifest_key, settings.artifacts_bucket)).get("source") or {}
     except Exception:  # noqa: BLE001 - no readable manifest: it is not this run's
         source = {}
-    if source.get("compilation_job") == naming.resource_name("sagemaker_compilation_job", "edge_deployment", run_id):
+    own_compilation = naming.resource_name("sagemaker_compilation_job", "edge_deployment", run_id)
+    if source.get("compilation_job") == own_compilation:
         return
     raise InputError(f"s3://{settings.artifacts_bucket}/{key} exists: version {params['model_version']} of "
-                     f"{params['model_name']} was already published. Bump model_version, or set force_repackage "
-                     "to replace it")
+                     f"{params['model_name']} was already published. Bump model_version, or set "
+                     "force_repackage to replace it")
 
 
 def signing_key(alias: str) -> str:
@@ -246,7 +250,8 @@ def provision_fleet(params: dict[str, Any], signing_key_arn: str, package_prefix
 
 
 # The tasks before the cleanup that return a value when they succeed: none missing = the run went through.
-DEPLOY_PATH_TASKS = ("validate_model", "ensure_signing_key", "prepare", "compile", "package", "ensure_fleet", "deploy")
+DEPLOY_PATH_TASKS = ("validate_model", "ensure_signing_key", "prepare", "compile", "package", "ensure_fleet",
+                     "deploy")
 
 
 def cleanup_run(params: dict[str, Any], dag_id: str, run_id: str, failed: list[str]) -> list[str]:

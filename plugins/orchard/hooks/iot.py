@@ -104,11 +104,12 @@ class IotHook(AwsBaseHook):
             return self._existing_fleet(spec, group)
         if group is None:
             self._refuse_foreign_names(spec)
+            attributes = {MANAGED_ATTRIBUTE: "true"}
+            if spec.created_by:
+                attributes[CREATED_BY_ATTRIBUTE] = spec.created_by
             iot.create_thing_group(thingGroupName=spec.fleet_name, thingGroupProperties={
                 "thingGroupDescription": "orchard edge fleet (orchard.hooks.iot)",
-                "attributePayload": {"attributes": {MANAGED_ATTRIBUTE: "true",
-                                                    **({CREATED_BY_ATTRIBUTE: spec.created_by} if spec.created_by
-                                                       else {})}}})
+                "attributePayload": {"attributes": attributes}})
             group = iot.describe_thing_group(thingGroupName=spec.fleet_name)
         _ignore_exists(iot.create_thing_type, thingTypeName=spec.thing_type, thingTypeProperties={
             "thingTypeDescription": "orchard edge device (agent include/edge_agent)",

@@ -108,8 +108,8 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
         if status == "FAILED" and reason.startswith("ClientError"):
             from orchard.errors import InputError
 
-            raise InputError(f"Neo compilation job {job['CompilationJobName']} ended FAILED: {reason} (the model, "
-                             "framework or input_shape is wrong: fix them; not retried)")
+            raise InputError(f"Neo compilation job {job['CompilationJobName']} ended FAILED: {reason} (the "
+                             "model, framework or input_shape is wrong: fix them; not retried)")
         if status != "COMPLETED":
             raise AirflowException(
                 f"Neo compilation job {job['CompilationJobName']} ended {status}: {job.get('FailureReason') or 'no reason given'}")

@@ -87,7 +87,8 @@ def print_job_log(operator: Any, log_group: str, job_name: str) -> None:
 
 KINDS = {
     # kind: (describe, stop, name key, status key) of the SageMaker client
-    "Processing": ("describe_processing_job", "stop_processing_job", "ProcessingJobName", "ProcessingJobStatus"),
+    "Processing": ("describe_processing_job", "stop_processing_job", "ProcessingJobName",
+                   "ProcessingJobStatus"),
     "Training": ("describe_training_job", "stop_training_job", "TrainingJobName", "TrainingJobStatus"),
 }
 
@@ -106,11 +107,12 @@ def check_outcome(kind: str, description: dict) -> None:
     name, status = description[name_key], description[status_key]
     reason = description.get("FailureReason") or ""
     if status == "Failed" and is_input_failure(reason):
-        raise InputError(f"SageMaker {kind.lower()} job {name} refused its input (not retried: fix the input, then "
-                         f"clear the task): {reason.split(INPUT_ERROR_PREFIX.strip(), 1)[1].strip()}")
+        detail = reason.split(INPUT_ERROR_PREFIX.strip(), 1)[1].strip()
+        raise InputError(f"SageMaker {kind.lower()} job {name} refused its input (not retried: fix the "
+                         f"input, then clear the task): {detail}")
     if status == "Stopped":
-        raise AirflowException(f"SageMaker {kind.lower()} job {name} was stopped ({reason or 'StopJob'}): it has no "
-                               "output; a retry of this task starts a new attempt")
+        raise AirflowException(f"SageMaker {kind.lower()} job {name} was stopped ({reason or 'StopJob'}): it "
+                               "has no output; a retry of this task starts a new attempt")
 
 
 def stop_if_running(client: Any, kind: str, name: str) -> bool:
@@ -133,7 +135,8 @@ def stop_all_attempts(client: Any, kind: str, base: str) -> list[str]:
     finds the jobs by their deterministic names whatever task failed (nothing read from XCom)."""
     describe, _, name_key, _ = KINDS[kind]
     attempts, _ = latest_attempt(base, lambda name: getattr(client, describe)(**{name_key: name}))
-    return [attempt_name(base, n) for n in range(1, attempts + 1) if stop_if_running(client, kind, attempt_name(base, n))]
+    names = [attempt_name(base, n) for n in range(1, attempts + 1)]
+    return [name for name in names if stop_if_running(client, kind, name)]
 
 
 def killed_by_a_person(operator: Any) -> bool:
