@@ -155,8 +155,14 @@ def killed_by_a_person(operator: Any) -> bool:
         return False
     dag_id, run_id, task_id, map_index = key
     try:
+        from airflow.sdk.execution_time import task_runner
         from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
 
+        # on_kill runs in the SIGTERM handler, on the main thread: if that thread was inside a message to the
+        # supervisor, its (non-reentrant) lock is held and asking now would deadlock. Then: not a person.
+        lock = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "_thread_lock", None)
+        if lock is not None and lock.locked():
+            raise RuntimeError("the supervisor channel is busy")
         states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id],
                                                      map_index=map_index)
         state = _find_state(states, task_id, map_index)
