@@ -25,9 +25,9 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
    utilization (CloudWatch `/aws/sagemaker/TrainingJobs`), console links, cost estimate of every job attempt
    (XCom `report_uri`);
    updates Asset `aerial_pretraining.backbone`.
-9. `stop_jobs_left_running` (teardown, runs whenever the run ends, whatever failed): finds every job of this
-   run by its deterministic name (all attempts) and stops those still in progress; if it fails, the run
-   fails (a job may still be billing).
+9. `stop_jobs_left_running` (teardown; runs when the job tasks end, whatever failed, before the report): finds
+   every job of this run by its deterministic name (all attempts) and stops those still in progress; if it
+   fails, the run fails (a job may still be billing).
 
 A job that refuses its input (`InputError:` in its FailureReason) fails its task without retry; a person's
 "mark failed" / "clear" stops the job, a worker's graceful shutdown does not (docs/architecture.md, faults).
@@ -334,7 +334,11 @@ def aerial_pretraining():
 
     chain(checked, plan, prepare_dataset, pretrain)
     chain(gate, [registered, skipped], report)
-    report >> stop_jobs_left_running().as_teardown(setups=plan, on_failure_fail_dagrun=True)
+    # The cleanup waits for every task that starts a job, and the report waits for it: the report stays the
+    # run's leaf, so a failed job task fails the run (a teardown with on_failure_fail_dagrun as the only leaf
+    # would decide the run's state alone: green after a failed prepare_dataset), and so does a failed cleanup.
+    cleanup = stop_jobs_left_running().as_teardown(setups=plan, on_failure_fail_dagrun=True)
+    [prepare_dataset, pretrain, linear_probe] >> cleanup >> report
 
 
 aerial_pretraining()

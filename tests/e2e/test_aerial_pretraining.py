@@ -172,8 +172,8 @@ def test_a_missing_band_fails_the_prepare_job_once_naming_its_s3_uri(demo, airfl
         task.retries = 0 if task.task_id != "prepare_dataset" else 2
     run = dag.test(run_conf=conf)
     task_log = "".join(capfd.readouterr())
-    assert run.state == "failed"
     states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert run.state == "failed", states  # a failed job task never ends green
     assert states["prepare_dataset"] == ("failed", 1), states
     assert states["stop_jobs_left_running"][0] == "success"
     assert f"missing band file s3://{settings.data_bucket}/{band}" in task_log

@@ -64,6 +64,9 @@ def test_the_cleanup_runs_whatever_failed_and_its_failure_fails_the_run(dag):
     assert cleanup.is_teardown and cleanup.on_failure_fail_dagrun
     assert cleanup.trigger_rule == "all_done_setup_success"
     assert dag.get_task("plan_jobs").is_setup  # nothing billable exists before plan_jobs succeeds
+    # it waits for every job task, and the report (the run's leaf) waits for it
+    assert {"prepare_dataset", "pretrain", "linear_probe"} <= cleanup.upstream_task_ids
+    assert [task.task_id for task in dag.leaves] == ["publish_report"]
 
 
 def test_the_cleanup_finds_every_job_the_run_starts_by_its_name(dag):
