@@ -25,7 +25,12 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
    utilization (CloudWatch `/aws/sagemaker/TrainingJobs`), console links, cost estimate of every job attempt
    (XCom `report_uri`);
    updates Asset `aerial_pretraining.backbone`.
-9. `stop_jobs_left_running` (teardown, runs whatever failed): stops any job of this run still in progress.
+9. `stop_jobs_left_running` (teardown; runs when the job tasks end, whatever failed, before the report): finds
+   every job of this run by its deterministic name (all attempts) and stops those still in progress; if it
+   fails, the run fails (a job may still be billing).
+
+A job that refuses its input (`InputError:` in its FailureReason) fails its task without retry; a person's
+"mark failed" / "clear" stops the job, a worker's graceful shutdown does not (docs/architecture.md, faults).
 
 **Inputs**: `raw_dataset_uri` (BigEarthNet-S2 v1.0 layout: `<patch>/<patch>_B0{2,3,4}.tif`,
 `<patch>/<patch>_labels_metadata.json`, `train.csv`, `val.csv`, `test.csv`,
@@ -154,24 +159,23 @@ def aerial_pretraining():
     @task
     def validate_inputs(params: dict | None = None) -> dict:
         """Everything checkable without a job: params, split/exclusion lists, the baseline checkpoint."""
-        try:  # bad input: fail now, a retry cannot fix it
-            from airflow.sdk.exceptions import AirflowFailException
-        except ImportError:  # Airflow 3.0.x
-            from airflow.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from orchard.aerial_pretraining.inputs import parameter_problems
+        from orchard.aerial_pretraining.inputs import folder_uri, parameter_problems
+        from orchard.errors import InputError
         from orchard.job_code import JobCodeNotDeployed, check_deployed
 
         form.check(params)  # plain words for every bad param, before anything else
         problems = parameter_problems(params)
         s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id)
-        raw_bucket, raw_key = S3Hook.parse_s3_url(params["raw_dataset_uri"].rstrip("/") + "/")
+        raw = folder_uri(params["raw_dataset_uri"])
+        raw_bucket, raw_key = S3Hook.parse_s3_url(raw)
         for listing in ("train.csv", "val.csv", "test.csv", "patches_with_seasonal_snow.csv", "patches_with_cloud_and_shadow.csv"):
             if not s3.check_for_key(raw_key + listing, raw_bucket):
-                problems.append(f"missing {params['raw_dataset_uri'].rstrip('/')}/{listing} (BigEarthNet's split / exclusion list)")
+                problems.append(f"missing {raw}{listing} (BigEarthNet's split / exclusion list): "
+                                "upload it beside the patch folders")
             elif listing.startswith(("train", "val", "test")) and not s3.read_key(raw_key + listing, raw_bucket).strip():
-                problems.append(f"empty split list {params['raw_dataset_uri'].rstrip('/')}/{listing}: add patches to it")
+                problems.append(f"empty split list {raw}{listing}: add patches to it")
         base_bucket, base_key = S3Hook.parse_s3_url(params["baseline_checkpoint_uri"])
         try:
             if not s3.check_for_key(base_key, base_bucket):
@@ -187,7 +191,7 @@ def aerial_pretraining():
         except JobCodeNotDeployed as error:
             problems.append(str(error))
         if problems:
-            raise AirflowFailException("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
+            raise InputError("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
         return {"checked": True}
 
     @task(multiple_outputs=True)
@@ -340,22 +344,13 @@ def aerial_pretraining():
         """Teardown: whatever failed or timed out, no job of this run keeps billing (all attempts)."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        from orchard.aerial_pretraining.requests import job_name
-        from orchard.operators.sagemaker_job_retry import attempt_name, latest_attempt
+        from orchard.aerial_pretraining.requests import RUN_JOBS, job_name
+        from orchard.operators.sagemaker_job_retry import stop_all_attempts
 
-        hook = SageMakerHook(aws_conn_id=load_settings().aws_conn_id)
+        client = SageMakerHook(aws_conn_id=load_settings().aws_conn_id).conn
         stopped = []
-        jobs = [("sagemaker_processing_job", "prepare", hook.describe_processing_job, "ProcessingJobStatus", hook.conn.stop_processing_job, "ProcessingJobName")]
-        for suffix in ("pretrain", "probe-aerial-dino", "probe-baseline"):
-            jobs.append(("sagemaker_training_job", suffix, hook.describe_training_job, "TrainingJobStatus", hook.conn.stop_training_job, "TrainingJobName"))
-        for kind, suffix, describe, status_key, stop, name_key in jobs:
-            base = job_name(kind, run_id, suffix)
-            attempts, _ = latest_attempt(base, describe)
-            for attempt in range(1, attempts + 1):
-                name = attempt_name(base, attempt)
-                if describe(name)[status_key] == "InProgress":
-                    stop(**{name_key: name})
-                    stopped.append(name)
+        for kind, resource, suffix in RUN_JOBS:
+            stopped += stop_all_attempts(client, kind, job_name(resource, run_id, suffix))
         print(f"stopped jobs left running: {stopped or 'none'}")
         return stopped
 
@@ -368,7 +363,11 @@ def aerial_pretraining():
 
     chain(checked, plan, prepare_dataset, pretrain)
     chain(gate, [registered, skipped], report)
-    report >> stop_jobs_left_running().as_teardown(setups=plan)
+    # The cleanup waits for every task that starts a job, and the report waits for it: the report stays the
+    # run's leaf, so a failed job task fails the run (a teardown with on_failure_fail_dagrun as the only leaf
+    # would decide the run's state alone: green after a failed prepare_dataset), and so does a failed cleanup.
+    cleanup = stop_jobs_left_running().as_teardown(setups=plan, on_failure_fail_dagrun=True)
+    [prepare_dataset, pretrain, linear_probe] >> cleanup >> report
 
 
 aerial_pretraining()

@@ -208,11 +208,11 @@ def edge_deployment():
     )
 
     @task
-    def ensure_fleet(signing_key_arn: str, params: dict) -> dict:
+    def ensure_fleet(signing_key_arn: str, params: dict, dag_run=None) -> dict:
         """IoT thing type, thing group (the fleet), things, certificates, policy, role alias + role."""
         from orchard.edge_deployment.tasks import provision_fleet
 
-        return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX)
+        return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX, dag_run.run_id)
 
     fleet = ensure_fleet(key_arn)
 
@@ -240,15 +240,19 @@ def edge_deployment():
 
     drift = monitor(package.output, deploy.output)
 
-    @task(trigger_rule="all_done")
-    def remove_fleet(params: dict, dag_run=None) -> list[str]:
-        """Only with delete_fleet: cancel the IoT job, delete what orchard created for the fleet."""
-        from orchard.edge_deployment.tasks import teardown_fleet
+    @task
+    def cleanup(params: dict, dag_run=None, ti=None) -> list[str]:
+        """Stop the run's prepare / Neo jobs still running; on failure cancel its IoT job and remove a fleet
+        it created; with delete_fleet delete the fleet (orchard.edge_deployment.tasks.cleanup_run)."""
+        from orchard.edge_deployment.tasks import DEPLOY_PATH_TASKS, cleanup_run
 
-        return teardown_fleet(params, DAG_ID, dag_run.run_id)
+        failed = [task_id for task_id in DEPLOY_PATH_TASKS if ti.xcom_pull(task_ids=task_id) is None]
+        return cleanup_run(params, DAG_ID, dag_run.run_id, failed)
 
-    # Names come from params, not from ensure_fleet's XCom: a half-made fleet is removed too (when asked).
-    teardown = remove_fleet().as_teardown(setups=fleet)
+    # A teardown of validate_model (nothing billable exists before it succeeds), so it runs whatever failed
+    # after it — a half-made fleet included. Names come from params and run_id, never from a task's XCom.
+    # Its failure fails the run: a job or a fleet may be left.
+    teardown = cleanup().as_teardown(setups=checked, on_failure_fail_dagrun=True)
 
     @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
     def report(ti=None, dag_run=None, outlet_events=None) -> str:
@@ -269,7 +273,7 @@ def edge_deployment():
     published = with_report_link(report())
     prepare >> compile_model
     package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
-    deploy >> teardown
+    [deploy, prepare, compile_model] >> teardown
     [drift, teardown] >> published
 
 
