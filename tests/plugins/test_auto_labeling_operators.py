@@ -197,7 +197,9 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     assert event["status"] == "success"
     summary = operator.execute_complete({}, event)
 
-    assert summary == {"shard": 0, "answered": 5, "failed": 1, "record_uri": shard["record_uri"]}
+    assert summary == {
+        "shard": 0, "answered": 5, "failed": 1, "unanswered": 0, "record_uri": shard["record_uri"]
+    }
     record = json.loads(
         boto3.client("s3").get_object(Bucket=BUCKET, Key="shards/0.record.json")["Body"].read()
     )
