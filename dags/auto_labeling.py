@@ -18,7 +18,8 @@ Buckets (Assets, defaults) come from the settings: `ORCHARD_DATA_BUCKET`, `ORCHA
 
 **Steps**: validate inputs (before anything billable, no retry; every frame is read as the model
 would: none empty, each the image its suffix says; with labeling: Ground Truth in the region, the
-workteam, the frames bucket's CORS rule) → model → endpoint config (`AsyncInferenceConfig`) →
+workteam, the frames bucket's CORS rule) → the run's resource names (the cleanups' setup) → model →
+endpoint config (`AsyncInferenceConfig`) →
 endpoint → autoscaling (target tracking on `ApproximateBacklogSizePerInstance` + step policy on
 `HasBacklogWithoutCapacity` to scale up from zero) → invoke, mapped over shards of frames, bounded
 concurrency, deferred wait for outputs/failures (a frame never answered is recorded failed, not fatal) →
@@ -168,6 +169,19 @@ def auto_labeling():
     shards = validate_inputs()
     plan = shards["plan"]
 
+    @task
+    def reserve_names(plan: dict) -> dict:
+        """The names this run's billable resources get (orchard.naming: deterministic per run). The setup
+        the cleanups can count on: it succeeds once the input is valid, so Airflow runs the cleanups even
+        when every creating setup failed after its create call (a teardown none of whose setups succeeded
+        is skipped). Creates nothing."""
+        import json
+
+        keys = ("model_name", "endpoint_config_name", "endpoint_name", "labeling_job_name")
+        names = {key: plan[key] for key in keys if plan.get(key)}
+        print("this run's resources, found by these names by the cleanups: " + json.dumps(names))
+        return names
+
     # One billable resource per creating task: a task that fails after its create call leaves one
     # resource, which the cleanup below finds by its deterministic name.
     @task
@@ -286,22 +300,23 @@ def auto_labeling():
         ti.xcom_push(key="report_uri", value=uri)
         return uri
 
+    names = reserve_names(plan)
     model = create_model(plan)
     config = create_endpoint_config(plan)
     scaling = scale_endpoint(plan)
-    chain(model, config, deploy_endpoint, scaling, invoke)
+    chain(names, model, config, deploy_endpoint, scaling, invoke)
     collected = collect_predictions(invoke.output, plan)
-    # The cleanups are teardowns of validate_inputs too (it creates nothing billable): a teardown runs
-    # when at least one of its setups succeeded, so create_model failing after CreateModel (its own and
-    # every later setup failed) still gets its model removed. Each runs once all upstream are done.
+    # The cleanups are teardowns of reserve_names too (it creates nothing): a teardown runs when at least
+    # one of its setups succeeded, so create_model failing after CreateModel (its own and every later
+    # setup failed) still gets its model removed. Each runs once all its upstream tasks are done.
     cleanup = delete_endpoint(plan)
-    setups = [shards.operator, model.operator, config.operator, deploy_endpoint, scaling.operator]
+    setups = [names.operator, model.operator, config.operator, deploy_endpoint, scaling.operator]
     collected >> cleanup.as_teardown(setups=setups, on_failure_fail_dagrun=True)
     manifest = build_manifest(plan, collected)
     gate = send_to_labeling()
     verified = read_verified(plan, label.output)
     chain(manifest, gate, label, verified)
-    label >> stop_labeling_job(plan).as_teardown(setups=[shards.operator], on_failure_fail_dagrun=True)
+    label >> stop_labeling_job(plan).as_teardown(setups=[names.operator], on_failure_fail_dagrun=True)
     publish_report(plan, collected, manifest, verified)
 
 

@@ -122,17 +122,18 @@ def test_the_runs_labeling_job_is_stopped_by_name_when_still_in_progress(manifes
 
 def test_every_cleanup_runs_whatever_failed_and_fails_the_run_when_it_fails():
     """Issue 14.1: one billable resource per creating task; the cleanups are teardowns that fail the run
-    when they fail, and have validate_inputs (which creates nothing) among their setups, so they run even
+    when they fail, and have reserve_names (which creates nothing) among their setups, so they run even
     when every creating setup failed (Airflow skips a teardown none of whose setups succeeded)."""
     from airflow.task.trigger_rule import TriggerRule
 
     from tests.dag_files import load_dag
 
     dag = load_dag(DAG_FILE)
+    dag.validate()  # Airflow's own setup / teardown rules (dag.test and the scheduler apply them)
     creating = ["create_model", "create_endpoint_config", "deploy_endpoint", "scale_endpoint"]
     for task_id, setups in (
-        ("delete_endpoint", ["validate_inputs", *creating]),
-        ("stop_labeling_job", ["validate_inputs"]),
+        ("delete_endpoint", ["reserve_names", *creating]),
+        ("stop_labeling_job", ["reserve_names"]),
     ):
         cleanup = dag.get_task(task_id)
         assert cleanup.is_teardown and cleanup.on_failure_fail_dagrun, task_id
