@@ -16,12 +16,16 @@ endpoint you own: used as is, never deleted).
 or `jumpstart` (`application/x-image` in, `application/json;verbose` out).
 Buckets (Assets, defaults) come from the settings: `ORCHARD_DATA_BUCKET`, `ORCHARD_ARTIFACTS_BUCKET`.
 
-**Steps**: validate inputs (before anything billable, no retry; with labeling: Ground Truth in the region,
-the workteam, the frames bucket's CORS rule) → model, endpoint config (`AsyncInferenceConfig`),
-endpoint, autoscaling (target tracking on `ApproximateBacklogSizePerInstance` + step policy on
+**Steps**: validate inputs (before anything billable, no retry; every frame is read as the model
+would: none empty, each the image its suffix says; with labeling: Ground Truth in the region, the
+workteam, the frames bucket's CORS rule) → the run's resource names (the cleanups' setup) → model →
+endpoint config (`AsyncInferenceConfig`) →
+endpoint → autoscaling (target tracking on `ApproximateBacklogSizePerInstance` + step policy on
 `HasBacklogWithoutCapacity` to scale up from zero) → invoke, mapped over shards of frames, bounded
-concurrency, deferred wait for outputs/failures → teardown (scaling, endpoint, config, model) → manifest,
-label categories, worker template in S3 → labeling job (deferred, up to 30 days) → verified dataset → report.
+concurrency, deferred wait for outputs/failures (a frame never answered is recorded failed, not fatal) →
+cleanup by name (scaling, endpoint, config, model; runs whatever failed, fails the run if it fails) →
+manifest of the answered frames, label categories, worker template in S3 → labeling job (deferred, up to
+30 days; stopped by a teardown if the run fails or is stopped) → verified dataset → report.
 
 **Outputs** (artifacts bucket, under `auto_labeling/<run>/`): `invocations/` (per-shard records: inference
 ids, output locations, failures with reasons), `manifest/prelabels.manifest`, `manifest/label-categories.json`,
@@ -157,19 +161,12 @@ def auto_labeling():
     @task
     def validate_inputs(params=None, run_id=None, dag=None, ti=None) -> list[dict]:
         """Everything that can be wrong, checked before anything billable starts. Returns the shards to
-        map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`."""
-        try:
-            from airflow.sdk.exceptions import AirflowFailException
-        except ImportError:  # Airflow before the task SDK exported it
-            from airflow.exceptions import AirflowFailException
-
-        from orchard.auto_labeling.steps import InputError, plan_run
+        map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`. Bad input raises
+        orchard.errors.InputError: the task fails at once, without retry."""
+        from orchard.auto_labeling.steps import plan_run
 
         form.check(params, RULES)  # plain words for every bad param, before anything else
-        try:
-            plan = plan_run(params, dag.dag_id, run_id)
-        except InputError as error:
-            raise AirflowFailException(str(error)) from None  # bad input: no retry, nothing billable started
+        plan = plan_run(params, dag.dag_id, run_id)
         ti.xcom_push(key="plan", value=plan)
         return plan["shards"]
 
@@ -177,11 +174,31 @@ def auto_labeling():
     plan = shards["plan"]
 
     @task
-    def create_model(plan: dict) -> str:
-        """The model, and its endpoint config with AsyncInferenceConfig (S3 output and failure paths)."""
-        from orchard.auto_labeling.steps import create_endpoint_config, create_model
+    def reserve_names(plan: dict) -> dict:
+        """The names this run's billable resources get (orchard.naming: deterministic per run). The setup
+        the cleanups can count on: it succeeds once the input is valid, so Airflow runs the cleanups even
+        when every creating setup failed after its create call (a teardown none of whose setups succeeded
+        is skipped). Creates nothing."""
+        import json
 
-        create_model(plan)
+        keys = ("model_name", "endpoint_config_name", "endpoint_name", "labeling_job_name")
+        names = {key: plan[key] for key in keys if plan.get(key)}
+        print("this run's resources, found by these names by the cleanups: " + json.dumps(names))
+        return names
+
+    # One billable resource per creating task: a task that fails after its create call leaves one
+    # resource, which the cleanup below finds by its deterministic name.
+    @task
+    def create_model(plan: dict) -> str:
+        from orchard.auto_labeling.steps import create_model
+
+        return create_model(plan)
+
+    @task
+    def create_endpoint_config(plan: dict) -> str:
+        """The endpoint config with AsyncInferenceConfig (S3 output and failure paths)."""
+        from orchard.auto_labeling.steps import create_endpoint_config
+
         return create_endpoint_config(plan)
 
     deploy_endpoint = SageMakerAsyncEndpointOperator(
@@ -222,11 +239,18 @@ def auto_labeling():
 
     @task
     def delete_endpoint(plan: dict) -> None:
-        """Scaling policies and alarm, scalable target, endpoint, endpoint config, model: what this run made."""
-        from orchard.auto_labeling.steps import delete_endpoint_stack, remove_autoscaling
+        """Scaling policies and alarm, scalable target, endpoint, endpoint config, model: whatever of them
+        exists under this run's names, whichever task failed (a failing cleanup fails the run)."""
+        from orchard.auto_labeling.steps import remove_endpoint_resources
 
-        remove_autoscaling(plan)
-        delete_endpoint_stack(plan)
+        remove_endpoint_resources(plan)
+
+    @task
+    def stop_labeling_job(plan: dict) -> str:
+        """The run's Ground Truth job, stopped if it is still running: the run failed or was stopped."""
+        from orchard.auto_labeling.steps import stop_labeling_job
+
+        return stop_labeling_job(plan)
 
     @task
     def build_manifest(plan: dict, collected: dict) -> dict:
@@ -285,15 +309,23 @@ def auto_labeling():
         announce(ti, uri, attention=failed, outlet_events=outlet_events, asset=VERIFIED)
         return uri
 
+    names = reserve_names(plan)
     model = create_model(plan)
+    config = create_endpoint_config(plan)
     scaling = scale_endpoint(plan)
-    chain(model, deploy_endpoint, scaling, invoke)
+    chain(names, model, config, deploy_endpoint, scaling, invoke)
     collected = collect_predictions(invoke.output, plan)
-    collected >> delete_endpoint(plan).as_teardown(setups=[model, deploy_endpoint, scaling])
+    # The cleanups are teardowns of reserve_names too (it creates nothing): a teardown runs when at least
+    # one of its setups succeeded, so create_model failing after CreateModel (its own and every later
+    # setup failed) still gets its model removed. Each runs once all its upstream tasks are done.
+    cleanup = delete_endpoint(plan)
+    setups = [names.operator, model.operator, config.operator, deploy_endpoint, scaling.operator]
+    collected >> cleanup.as_teardown(setups=setups, on_failure_fail_dagrun=True)
     manifest = build_manifest(plan, collected)
     gate = send_to_labeling()
     verified = read_verified(plan, label.output)
     chain(manifest, gate, label, verified)
+    label >> stop_labeling_job(plan).as_teardown(setups=[names.operator], on_failure_fail_dagrun=True)
     with_report_link(publish_report(plan, collected, manifest, verified))
 
 
