@@ -124,8 +124,9 @@ def pose_training():
     @task
     def ensure_event_path() -> dict:
         """The upload path (bucket → EventBridge → SQS), created or repaired; the watcher polls its queue."""
-        from airflow.sdk.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        from orchard.errors import InputError
 
         settings = load_settings()
         s3, events, sqs = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
@@ -133,14 +134,13 @@ def pose_training():
         made = pose_infra.ensure_event_path(s3, events, sqs, settings)
         problem = pose_infra.watcher_mismatch(settings, PARSE_SETTINGS, made["queue_url"])
         if problem:
-            raise AirflowFailException(problem)  # a configuration error: retrying cannot fix it
+            raise InputError(problem)  # a configuration error: retrying cannot fix it
         return made
 
     @task
     def find_projects(params: dict, dag_run=None, triggering_asset_events=None) -> list[dict]:
         """Every project this run trains: each upload of its Asset events, or project_uri."""
-        from airflow.sdk.exceptions import AirflowFailException
-
+        from orchard.errors import InputError
         from orchard.pose_training import upload as pose_upload
 
         events = [event for events in (triggering_asset_events or {}).values() for event in events]
@@ -149,29 +149,33 @@ def pose_training():
                 params, dag_run.dag_id, dag_run.run_id, events, load_settings()
             )
         except pose_upload.NoProject as error:
-            raise AirflowFailException(str(error)) from None
+            raise InputError(str(error)) from None
         print(f"{len(projects)} project(s) to train: {[p['project_uri'] for p in projects]}")
         return projects
 
     @task
     def validate_project(project: dict, params: dict, dag=None) -> dict:
         """Whether this project can train at all, and with which (validated) settings."""
-        from airflow.sdk.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from orchard.errors import InputError
         from orchard.pose_training import upload as pose_upload
-        from orchard.pose_training.project import MiB, ProjectRejected, validate_project
+        from orchard.pose_training.project import MiB, validate_project, zip_limits
 
         s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id).get_conn()
         schema = {name: dag.params.get_param(name) for name in pose_upload.METADATA_SETTINGS.values()}
+        limits = zip_limits(params)
         try:
             training = pose_upload.project_training(s3, project, params, schema)
-            summary = validate_project(s3, project["bucket"], project["key"], params["max_zip_mb"] * MiB)
-        except (pose_upload.BadMetadata, ProjectRejected) as error:
-            raise AirflowFailException(str(error)) from None  # bad input: no retry, nothing started
+        except pose_upload.BadMetadata as error:
+            raise InputError(str(error)) from None  # bad input: no retry, nothing started
+        # ProjectRejected is an InputError: no retry, nothing started
+        summary = validate_project(s3, project["bucket"], project["key"], params["max_zip_mb"] * MiB,
+                                   max_unzipped_bytes=limits["max_unzipped_mb"] * MiB,
+                                   max_ratio=limits["max_zip_ratio"])
         print(f"project OK: {summary}; training {training}")
         overrides = pose_upload.container_overrides(project["bucket"], project["key"], project["output_uri"],
-                                                    training)
+                                                    training, limits)
         return {**project, "training": training, "labeled_frames": summary.labeled_frames,
                 "container_overrides": overrides}
 
@@ -192,14 +196,17 @@ def pose_training():
         return pose_infra.ensure_batch(batch, ec2, settings, spec, poll_s=params["poll_seconds"])
 
     @task
-    def stop_training(batch: dict, projects: list[dict]) -> list:
+    def stop_training(projects: list[dict], params: dict) -> list:
+        """Terminate the run's jobs that still queue or run, found by their deterministic names in the queue
+        the params name (not from ensure_batch's XCom: whatever failed, what exists is found)."""
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         client = AwsBaseHook(aws_conn_id=load_settings().aws_conn_id, client_type="batch").conn
+        queue = pose_infra.job_queue_name(params["gpu_family"], params["capacity"])
         stopped = []
         for project in projects:
             name = project["job_name"]
-            ids = pose_infra.stop_run_job(client, batch["job_queue"], name, "pose_training run ended")
+            ids = pose_infra.stop_run_job(client, queue, name, "pose_training run ended")
             print(f"terminated {ids}" if ids else f"no job of {name} left running")
             stopped += ids
         return stopped
@@ -238,6 +245,7 @@ def pose_training():
             job_queue=batch["job_queue"],
             job_definition=batch["job_definition_arn"],
             container_overrides=valid["container_overrides"],
+            input_uri=valid["project_uri"],  # named by the InputError of a job that refuses the project
             deferrable=True,
             awslogs_enabled=True,
             poll_interval="{{ params.poll_seconds }}",
@@ -252,7 +260,8 @@ def pose_training():
     batch = ensure_batch()
     chain(event_path, projects)
     trains = project.expand(upload=projects)  # validation first: nothing is created for no valid project
-    trains >> stop_training(batch, projects).as_teardown(setups=batch)
+    # on_failure_fail_dagrun: a teardown that failed to terminate a job fails the run (a GPU may be billing)
+    trains >> stop_training(projects).as_teardown(setups=batch, on_failure_fail_dagrun=True)
 
 
 pose_training()

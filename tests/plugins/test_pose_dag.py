@@ -99,6 +99,10 @@ def test_every_upload_of_a_run_is_its_own_mapped_project(pose_dag, variables):
     # one project failing validation must not keep the others from their GPU setup
     assert pose_dag.task_dict["ensure_batch"].trigger_rule == "one_success"
     assert pose_dag.task_dict["stop_training"].is_teardown
+    # issue 14: a teardown that fails (a GPU job may still bill) fails the run instead of leaving it green
+    assert pose_dag.task_dict["stop_training"].on_failure_fail_dagrun is True
+    # it finds the run's jobs from the params and names alone, not from ensure_batch's XCom
+    assert [arg.operator.task_id for arg in pose_dag.task_dict["stop_training"].op_args] == ["find_projects"]
 
 
 def test_upload_metadata_is_validated_with_the_dags_param_schema(pose_dag):

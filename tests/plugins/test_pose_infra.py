@@ -65,9 +65,11 @@ def test_ensure_batch_creates_a_gpu_environment_that_scales_to_zero(clients):
     assert container["image"].endswith("/orchard/pose-training:" + SETTINGS.image_tag)
     assert not container.get("privileged")
     retry = definition["retryStrategy"]
-    first_rule = retry["evaluateOnExit"][0]
-    assert (first_rule["onStatusReason"], first_rule["action"].upper()) == ("Host EC2*", "RETRY")
-    assert retry["evaluateOnExit"][1]["action"].upper() == "EXIT"
+    rules = retry["evaluateOnExit"]
+    # the job's input error (exit 65) is never retried, whatever else matches; a reclaimed spot host is
+    assert (rules[0]["onExitCode"], rules[0]["action"].upper()) == ("65", "EXIT")
+    assert (rules[1]["onStatusReason"], rules[1]["action"].upper()) == ("Host EC2*", "RETRY")
+    assert rules[2]["action"].upper() == "EXIT"
     assert made["instance_type"] == "g4dn.xlarge"
 
 

@@ -165,9 +165,14 @@ def _object_metadata(s3: Any, bucket: str, key: str) -> dict[str, str]:
         raise
 
 
-def container_overrides(bucket: str, key: str, output_uri: str, training: Mapping[str, Any]) -> dict:
-    """The job's containerOverrides: this project and its output, and its training settings."""
+def container_overrides(bucket: str, key: str, output_uri: str, training: Mapping[str, Any],
+                        limits: Mapping[str, int] | None = None) -> dict:
+    """The job's containerOverrides: this project and its output, its training settings and the bounds the
+    job re-checks before extracting (the validation's `max_unzipped_mb`, `max_zip_ratio`)."""
+    limits = limits or {}
     environment = {
+        "DLC_MAX_UNZIPPED_MB": str(limits.get("max_unzipped_mb", "")),
+        "DLC_MAX_ZIP_RATIO": str(limits.get("max_zip_ratio", "")),
         "TGT_S3_BUCKET": bucket,
         "DLC_PROJECT_PATH": key,
         "OUTPUT_PATH": output_uri,
