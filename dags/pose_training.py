@@ -154,7 +154,7 @@ def pose_training():
         return projects
 
     @task
-    def validate_project(project: dict, params: dict, dag=None) -> dict:
+    def validate_project(project: dict, params: dict, dag=None, run_id=None) -> dict:
         """Whether this project can train at all, and with which (validated) settings."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
@@ -174,6 +174,13 @@ def pose_training():
                                    max_unzipped_bytes=limits["max_unzipped_mb"] * MiB,
                                    max_ratio=limits["max_zip_ratio"])
         print(f"project OK: {summary}; training {training}")
+        if project["source"] == "upload":  # one training per object version (issue 13.2)
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            try:
+                pose_upload.claim_upload(s3, load_settings().artifacts_bucket, project, run_id)
+            except pose_upload.DuplicateUpload as duplicate:
+                raise AirflowSkipException(str(duplicate)) from None
         overrides = pose_upload.container_overrides(project["bucket"], project["key"], project["output_uri"],
                                                     training, limits)
         return {**project, "training": training, "labeled_frames": summary.labeled_frames,
