@@ -144,3 +144,33 @@ def test_every_upload_folded_into_one_run_trains_and_a_bad_one_fails_alone(pose_
     assert manifest["project"] == f"s3://{SETTINGS.data_bucket}/{good}" and manifest["epochs"] == 2
     assert f"/{pose_upload.project_slug(good)}/model/" in manifest_key
     assert [k for k in artifacts if k.endswith("report.md")]
+
+
+@pytest.mark.faults
+def test_train_failing_after_submit_reattaches_on_retry_and_the_teardown_leaves_no_job_running(
+        aws, pose_dag, monkeypatch):
+    """Issue 14, one cell of the matrix: `train` fails after its AWS call (SubmitJob) on every try. The
+    retries reattach (one job in all), the run fails, and the ALL_DONE teardown terminates the job."""
+    from orchard.operators.batch import ReattachingBatchOperator
+
+    s3 = boto3.client("s3")
+    key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip())
+
+    def fail_after_submit(self, context):
+        self.poll_interval, self.max_retries = int(self.poll_interval), int(self.max_retries)
+        self.submit_job(context)
+        raise RuntimeError("injected fault: the worker was lost right after SubmitJob")
+
+    monkeypatch.setattr(ReattachingBatchOperator, "execute", fail_after_submit)
+    run = pose_dag.test(run_conf={"project_uri": f"s3://{SETTINGS.data_bucket}/{key}", **FAST})
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["project.train"] == "failed" and states["stop_training"] == "success"
+    batch = boto3.client("batch")
+    jobs = batch.list_jobs(jobQueue="orchard-pose-g4dn-spot-queue",
+                           filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}])["jobSummaryList"]
+    assert len(jobs) == 1  # each retry found the job the first try submitted
+    [job] = batch.describe_jobs(jobs=[jobs[0]["jobId"]])["jobs"]
+    assert job["status"] in ("FAILED", "SUCCEEDED") or "pose_training run ended" in job.get("statusReason", "")
