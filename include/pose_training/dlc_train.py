@@ -176,18 +176,20 @@ def entry_name(info: zipfile.ZipInfo) -> str | None:
     return name
 
 
-def check_sizes(members: list[tuple[str, zipfile.ZipInfo]], max_unzipped_bytes: int, max_ratio: float) -> None:
+def check_sizes(members: list[tuple[str, zipfile.ZipInfo]], max_unzipped_bytes: int,
+                max_ratio: float) -> None:
     """Bound what extraction would write, from the central directory, before inflating anything."""
     total = sum(info.file_size for _, info in members)
     if total > max_unzipped_bytes:
-        raise JobError(f"the project inflates to {total / MiB:.1f} MiB, over the {max_unzipped_bytes / MiB:.0f} "
-                       "MiB limit (param max_unzipped_mb): leave the videos out of the zip", EXIT_BAD_INPUT)
+        raise JobError(f"the project inflates to {total / MiB:.1f} MiB, over the "
+                       f"{max_unzipped_bytes / MiB:.0f} MiB limit (param max_unzipped_mb): leave the videos "
+                       "out of the zip", EXIT_BAD_INPUT)
     for name, info in members:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size >= RATIO_FLOOR_BYTES and ratio > max_ratio:
-            raise JobError(f"{name} inflates {ratio:.0f}x ({info.compress_size} -> {info.file_size} bytes), "
-                           f"over the {max_ratio:g}x limit (param max_zip_ratio): not a project file (a zip bomb?)",
-                           EXIT_BAD_INPUT)
+            raise JobError(f"{name} inflates {ratio:.0f}x ({info.compress_size} -> {info.file_size} "
+                           f"bytes), over the {max_ratio:g}x limit (param max_zip_ratio): not a project "
+                           "file (a zip bomb?)", EXIT_BAD_INPUT)
 
 
 def safe_extract(archive: Path, target: Path, *, max_unzipped_bytes: int = 8192 * MiB,
@@ -239,7 +241,8 @@ def _load_config(config: Path) -> dict:
     try:
         loaded = yaml.safe_load(config.read_bytes())  # bytes: PyYAML reads a UTF-8 BOM, CRLF or LF
     except yaml.YAMLError as error:
-        raise JobError(f"config.yaml is not valid YAML ({error}): fix it in the lab", EXIT_BAD_INPUT) from error
+        raise JobError(f"config.yaml is not valid YAML ({error}): fix it in the lab",
+                       EXIT_BAD_INPUT) from error
     if not isinstance(loaded, dict):
         raise JobError("config.yaml is not a DeepLabCut config (no key: value pairs)", EXIT_BAD_INPUT)
     return loaded
@@ -276,32 +279,35 @@ def check_project(config: Path) -> None:
                        EXIT_BAD_INPUT)
     videos = loaded.get("video_sets")
     if not isinstance(videos, dict) or not videos:
-        raise JobError("config.yaml lists no video_sets: add the labeled videos before zipping", EXIT_BAD_INPUT)
+        raise JobError("config.yaml lists no video_sets: add the labeled videos before zipping",
+                       EXIT_BAD_INPUT)
     bodyparts = loaded.get("bodyparts")
     if loaded.get("multianimalproject") and (not bodyparts or bodyparts == "MULTI!"):
         bodyparts = [*(loaded.get("multianimalbodyparts") or []), *(loaded.get("uniquebodyparts") or [])]
     if not isinstance(bodyparts, list) or not bodyparts:
-        raise JobError("config.yaml defines no bodyparts: list the keypoints under `bodyparts:`", EXIT_BAD_INPUT)
+        raise JobError("config.yaml defines no bodyparts: list the keypoints under `bodyparts:`",
+                       EXIT_BAD_INPUT)
     bodyparts = [str(b) for b in bodyparts]
     labeled = project / "labeled-data"
     label_files = sorted(p for p in labeled.glob("*/CollectedData_*") if p.suffix in (".csv", ".h5"))
     if not label_files:
-        raise JobError("labeled-data/ holds no CollectedData_<scorer>.csv/.h5: save the labels before zipping",
-                       EXIT_BAD_INPUT)
+        raise JobError("labeled-data/ holds no CollectedData_<scorer>.csv/.h5: save the labels before "
+                       "zipping", EXIT_BAD_INPUT)
     stems = {video_stem(key) for key in videos}
     folders = {p.parent.name for p in label_files}
     read = sorted(folder for folder in folders if folder in stems)
     if not read:
-        raise JobError(f"DeepLabCut reads labeled-data/<video>/ only for the videos of config.yaml's video_sets "
-                       f"({sorted(stems)}), and the labels are in {sorted(folders)}: list the labeled videos "
-                       "under video_sets or fix the folder names", EXIT_BAD_INPUT)
+        raise JobError(f"DeepLabCut reads labeled-data/<video>/ only for the videos of config.yaml's "
+                       f"video_sets ({sorted(stems)}), and the labels are in {sorted(folders)}: list the "
+                       "labeled videos under video_sets or fix the folder names", EXIT_BAD_INPUT)
     for folder in read:
         wanted = [labeled / folder / f"CollectedData_{scorer}{suffix}" for suffix in (".csv", ".h5")]
         if not any(path.is_file() for path in wanted):
             others = sorted(p.name for p in label_files if p.parent.name == folder)
-            raise JobError(f"labeled-data/{folder}/ holds {others}, but config.yaml's scorer is {scorer!r} and "
-                           f"DeepLabCut reads CollectedData_{scorer}.csv/.h5 only: set `scorer:` to the labels' "
-                           "scorer, or save the labels again under this scorer", EXIT_BAD_INPUT)
+            raise JobError(f"labeled-data/{folder}/ holds {others}, but config.yaml's scorer is "
+                           f"{scorer!r} and DeepLabCut reads CollectedData_{scorer}.csv/.h5 only: set "
+                           "`scorer:` to the labels' scorer, or save the labels again under this scorer",
+                           EXIT_BAD_INPUT)
         if not wanted[0].is_file():
             continue  # H5 only: DeepLabCut reads it as it is
         with open(wanted[0], encoding="utf-8-sig", newline="") as handle:
@@ -309,23 +315,23 @@ def check_project(config: Path) -> None:
         coords = next((i for i, row in enumerate(rows) if row and row[0] == "coords"), None)
         parts_row = next((row for row in rows[: coords or 0] if row and row[0] == "bodyparts"), None)
         if coords is None or parts_row is None:
-            raise JobError(f"labeled-data/{folder}/{wanted[0].name} is not a DeepLabCut label file (no `coords` "
-                           "or `bodyparts` header row)", EXIT_BAD_INPUT)
+            raise JobError(f"labeled-data/{folder}/{wanted[0].name} is not a DeepLabCut label file (no "
+                           "`coords` or `bodyparts` header row)", EXIT_BAD_INPUT)
         label_parts = list(dict.fromkeys(part for part in parts_row[1:] if part))
         missing, extra = sorted(set(bodyparts) - set(label_parts)), sorted(set(label_parts) - set(bodyparts))
         if missing or extra:
             raise JobError(f"labeled-data/{folder}/{wanted[0].name} labels the bodyparts "
-                           f"{sorted(set(label_parts))}, config.yaml lists {bodyparts} (missing from the labels: "
-                           f"{missing}, not in the config: {extra}): make `bodyparts:` the labeled ones, or "
-                           "relabel", EXIT_BAD_INPUT)
+                           f"{sorted(set(label_parts))}, config.yaml lists {bodyparts} (missing from the "
+                           f"labels: {missing}, not in the config: {extra}): make `bodyparts:` the labeled "
+                           "ones, or relabel", EXIT_BAD_INPUT)
         for row in rows[coords + 1 :]:
             if not row or not row[0]:
                 continue
             image = (f"labeled-data/{row[1]}/{row[2]}" if row[0] == "labeled-data" and len(row) > 2
                      else row[0].replace("\\", "/"))
             if not (project / image).is_file():
-                raise JobError(f"labeled-data/{folder}/{wanted[0].name} labels {image}, which is not in the zip: "
-                               "add the frame, or delete its labels and save again", EXIT_BAD_INPUT)
+                raise JobError(f"labeled-data/{folder}/{wanted[0].name} labels {image}, which is not in "
+                               "the zip: add the frame, or delete its labels and save again", EXIT_BAD_INPUT)
 
 
 def _set_project_path(config: Path, edits: dict | None = None) -> None:

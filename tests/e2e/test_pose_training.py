@@ -53,7 +53,8 @@ def test_uploaded_project_trains_on_the_dags_defaults_and_its_model_metrics_and_
     create_pipeline_roles(aws.url, ["pose_training"],
                           buckets={**settings_buckets(SETTINGS), "orchard-artifacts": MODELS_BUCKET})
     key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
-    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip(), Metadata=demo.SANDBOX_TRAINING)
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip(),
+                  Metadata=demo.SANDBOX_TRAINING)
     monkeypatch.setattr(pose_upload, "uploads_in_events", lambda events: [(SETTINGS.data_bucket, key)])
 
     run = pose_dag.test()  # every param at its default
@@ -173,4 +174,5 @@ def test_train_failing_after_submit_reattaches_on_retry_and_the_teardown_leaves_
                            filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}])["jobSummaryList"]
     assert len(jobs) == 1  # each retry found the job the first try submitted
     [job] = batch.describe_jobs(jobs=[jobs[0]["jobId"]])["jobs"]
-    assert job["status"] in ("FAILED", "SUCCEEDED") or "pose_training run ended" in job.get("statusReason", "")
+    assert (job["status"] in ("FAILED", "SUCCEEDED")
+            or "pose_training run ended" in job.get("statusReason", ""))

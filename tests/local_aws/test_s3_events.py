@@ -42,8 +42,10 @@ def test_object_created_detail_has_aws_field_names_and_one_sequencer_per_event(a
         Bucket="lab-uploads", NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
     queue = sqs.create_queue(QueueName="uploads")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name="all", EventPattern=json.dumps({"source": ["aws.s3"], "detail-type": ["Object Created"]}))
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]
+    queue_arn = attributes["QueueArn"]
+    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+    events.put_rule(Name="all", EventPattern=json.dumps(pattern))
     events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": queue_arn}])
     etags = [s3.put_object(Bucket="lab-uploads", Key="in/a.zip", Body=body)["ETag"].strip('"')
              for body in (b"first", b"second")]

@@ -66,20 +66,23 @@ def test_an_input_error_exit_is_not_retried_by_batch_and_fails_the_task_without_
         jobDefinitionName="refuses-input", type="container",
         containerProperties={
             "image": f"{REGISTRY}/orchard/hello-batch:1.0",
-            "command": ["python", "-c", "import sys; print('dlc_train: FAILED (exit 65): labeled-data/v/ holds "
-                        "[CollectedData_alice.csv], but the scorer is orchard', file=sys.stderr); sys.exit(65)"],
+            "command": ["python", "-c", "import sys; print('dlc_train: FAILED (exit 65): labeled-data/v/ "
+                        "holds [CollectedData_alice.csv], but the scorer is orchard', file=sys.stderr); "
+                        "sys.exit(65)"],
             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
         },
         retryStrategy={"attempts": 3, "evaluateOnExit": [
-            {"onExitCode": str(INPUT_ERROR_EXIT_CODE), "action": "EXIT"}, {"onReason": "*", "action": "RETRY"}]},
+            {"onExitCode": str(INPUT_ERROR_EXIT_CODE), "action": "EXIT"},
+            {"onReason": "*", "action": "RETRY"}]},
     )
     job_id = batch.submit_job(jobName=JOB_NAME, jobQueue=QUEUE, jobDefinition="refuses-input")["jobId"]
     job = wait_status(batch, job_id, {"FAILED", "SUCCEEDED"})
     assert job["status"] == "FAILED" and len(job["attempts"]) == 1  # Batch did not retry exit 65
 
     op = ReattachingBatchOperator(task_id="train", job_name=JOB_NAME, job_queue=QUEUE,
-                                  job_definition="refuses-input", deferrable=True, poll_interval=1, max_retries=3,
-                                  awslogs_enabled=True, input_uri="s3://lab-uploads/projects/p.zip")
+                                  job_definition="refuses-input", deferrable=True, poll_interval=1,
+                                  max_retries=3, awslogs_enabled=True,
+                                  input_uri="s3://lab-uploads/projects/p.zip")
     op.job_id = job_id
     event = {"status": "failure", "reason": "failed", "job_id": job_id, "exit_code": 65, "status_reason": ""}
     with mock.patch.object(ReattachingBatchOperator, "_persist_cloudwatch_link"):

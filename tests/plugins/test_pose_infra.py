@@ -127,7 +127,8 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     [project] = pose_upload.projects_of_run(params, "pose_training", run_id, asset_events, SETTINGS)
     assert (project["bucket"], project["key"], project["source"]) == (SETTINGS.data_bucket, key, "upload")
     # the upload's version, from the event the watcher received: one training per object version
-    assert project["object_version"] == "etag:" + s3.head_object(Bucket=SETTINGS.data_bucket, Key=key)["ETag"].strip('"')
+    etag = s3.head_object(Bucket=SETTINGS.data_bucket, Key=key)["ETag"].strip('"')
+    assert project["object_version"] == f"etag:{etag}"
     # the upload's metadata over the param default
     assert pose_upload.project_training(s3, project, params, SCHEMA)["epochs"] == 3
     assert project["output_uri"].startswith(

@@ -60,7 +60,8 @@ def build_zip(entries, raw_encoding: str | None = None) -> bytes:
 
 
 def renamed(video: str, separator: str = "/", config_edit=None, csv_edit=None):
-    """The tiny project with its video (and labeled-data folder) called `video`, entries joined by `separator`."""
+    """The tiny project with its video (and labeled-data folder) called `video`, entries joined by
+    `separator`."""
     for name, content in tiny.project_files():
         name = name.replace(f"/{tiny.VIDEO}", f"/{video}")
         if name.endswith((".yaml", ".csv")):
@@ -172,7 +173,8 @@ def test_labeled_folders_that_no_video_names_are_refused_by_both(s3, tmp_path):
     def other_video(text):
         return text.replace(f"{tiny.VIDEO}.avi", "othervideo.avi")
 
-    airflow_error, job_error = check_both(s3, build_zip(renamed(tiny.VIDEO, config_edit=other_video)), tmp_path)
+    body = build_zip(renamed(tiny.VIDEO, config_edit=other_video))
+    airflow_error, job_error = check_both(s3, body, tmp_path)
     for error in (airflow_error, job_error):
         assert error and "video_sets" in error and "['tinymouse']" in error
 

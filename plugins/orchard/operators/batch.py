@@ -70,7 +70,8 @@ class ReattachingBatchOperator(BatchOperator):
             timeout=self.execution_timeout,
             trigger=BatchJobWaitTrigger(
                 job_id=self.job_id, job_name=self.job_name, waiter_delay=self.poll_interval,
-                waiter_max_attempts=self.max_retries, aws_conn_id=self.aws_conn_id, region_name=self.region_name,
+                waiter_max_attempts=self.max_retries, aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
             ),
             method_name="execute_complete",
         )
@@ -88,7 +89,8 @@ class ReattachingBatchOperator(BatchOperator):
             self._raise_failure(self._describe() or {"jobId": event.get("job_id"), "status": FAILED,
                                                      "statusReason": event.get("status_reason", ""),
                                                      "container": {"exitCode": event.get("exit_code")}})
-        raise AirflowException(event.get("message") or f"AWS Batch job {self.job_id} did not succeed: {event}")
+        raise AirflowException(event.get("message")
+                               or f"AWS Batch job {self.job_id} did not succeed: {event}")
 
     def _describe(self) -> dict[str, Any] | None:
         jobs = self.hook.client.describe_jobs(jobs=[self.job_id]).get("jobs", [])
@@ -124,15 +126,16 @@ class ReattachingBatchOperator(BatchOperator):
         state = self._own_state()
         if state == RUNNING_STATE:
             self.log.warning(
-                "on_kill: SIGTERM while this task is still running (worker shutdown): AWS Batch job %s is left "
-                "running, the task's retry reattaches to it", self.job_id)
+                "on_kill: SIGTERM while this task is still running (worker shutdown): AWS Batch job %s "
+                "is left running, the task's retry reattaches to it", self.job_id)
             return
         if state is None:
             self.log.warning(
-                "on_kill: could not read this task's state: AWS Batch job %s is left running (the run's teardown "
-                "terminates it if the run fails)", self.job_id)
+                "on_kill: could not read this task's state: AWS Batch job %s is left running (the run's "
+                "teardown terminates it if the run fails)", self.job_id)
             return
-        self.log.info("on_kill: the task was set %s by a person: terminating AWS Batch job %s", state, self.job_id)
+        self.log.info("on_kill: the task was set %s by a person: terminating AWS Batch job %s", state,
+                      self.job_id)
         self.hook.client.terminate_job(jobId=self.job_id, reason=f"Airflow task set {state} by a person")
 
     def _own_state(self) -> str | None:

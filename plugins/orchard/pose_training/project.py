@@ -192,9 +192,10 @@ def check_sizes(members: dict[str, zipfile.ZipInfo], where: str, max_unzipped_by
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size >= RATIO_FLOOR_BYTES and ratio > max_ratio:
             raise ProjectRejected(
-                f"{where}: {name} inflates {ratio:.0f}x ({info.compress_size} -> {info.file_size} bytes), over "
-                f"the {max_ratio:g}x limit (param max_zip_ratio): that is not a DeepLabCut project file (a zip "
-                "bomb?); rebuild the zip from the project folder, or raise max_zip_ratio if the file is real"
+                f"{where}: {name} inflates {ratio:.0f}x ({info.compress_size} -> {info.file_size} bytes), "
+                f"over the {max_ratio:g}x limit (param max_zip_ratio): that is not a DeepLabCut project file "
+                "(a zip bomb?); rebuild the zip from the project folder, or raise max_zip_ratio if the file "
+                "is real"
             )
 
 
@@ -244,7 +245,8 @@ def _project_root(members: dict[str, zipfile.ZipInfo], where: str) -> str:
     return "" if parent == "." else f"{parent}/"
 
 
-def _read_config(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], root: str, where: str) -> dict:
+def _read_config(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], root: str,
+                 where: str) -> dict:
     import yaml
 
     info = members[f"{root}config.yaml"]
@@ -309,9 +311,9 @@ def _check_labels(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo],
     read = sorted(folder for folder in folders if folder in videos)  # what DeepLabCut reads
     if not read:
         raise ProjectRejected(
-            f"{where}: DeepLabCut reads labeled-data/<video>/ only for the videos of config.yaml's video_sets "
-            f"({sorted(videos)}), and the labels are in {sorted(folders)}: list the labeled videos under "
-            "video_sets (deeplabcut.add_new_videos) or fix the folder names"
+            f"{where}: DeepLabCut reads labeled-data/<video>/ only for the videos of config.yaml's "
+            f"video_sets ({sorted(videos)}), and the labels are in {sorted(folders)}: list the labeled "
+            "videos under video_sets (deeplabcut.add_new_videos) or fix the folder names"
         )
     files = frames = 0
     for folder in read:
@@ -358,7 +360,9 @@ def _label_images(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
     try:
         rows = list(csv.reader(text))
     except UnicodeDecodeError:
-        raise ProjectRejected(f"{where}: {name} is not UTF-8 text: save the labels again from DeepLabCut") from None
+        raise ProjectRejected(
+            f"{where}: {name} is not UTF-8 text: save the labels again from DeepLabCut"
+        ) from None
     header_rows = next((i for i, row in enumerate(rows) if row and row[0] == "coords"), None)
     if header_rows is None:
         raise ProjectRejected(f"{where}: {name} is not a DeepLabCut label file (no `coords` header row)")

@@ -63,7 +63,8 @@ def upload_versions(asset_events: Iterable[Any]) -> dict[tuple[str, str], str]:
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html)."""
     versions: dict[tuple[str, str], str] = {}
     for event in asset_events:
-        extra = getattr(event, "extra", None) or (event.get("extra") if isinstance(event, Mapping) else None) or {}
+        extra = (getattr(event, "extra", None)
+                 or (event.get("extra") if isinstance(event, Mapping) else None) or {})
         for message in (extra.get("payload") or {}).get("message_batch", []):
             detail = json.loads(message["Body"]).get("detail", {})
             obj = detail.get("object", {})
@@ -208,9 +209,10 @@ def container_overrides(bucket: str, key: str, output_uri: str, training: Mappin
     return {"environment": [{"name": k, "value": v} for k, v in environment.items() if v != ""]}
 
 
-# ------------------------------------------------------------------------------------- one training per upload
+# ------------------------------------------------------------------------------ one training per upload
 
-CLAIMS_PREFIX = "pose_training/_uploads/"  # under the pipeline's artifacts prefix: one marker per object version
+# Under the pipeline's artifacts prefix: one marker per object version.
+CLAIMS_PREFIX = "pose_training/_uploads/"
 
 
 class DuplicateUpload(Exception):

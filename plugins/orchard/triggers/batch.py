@@ -50,20 +50,22 @@ class BatchJobWaitTrigger(BaseTrigger):
         from airflow.providers.amazon.aws.hooks.batch_client import BatchClientHook
 
         hook = BatchClientHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        named = f"AWS Batch job {self.job_name} ({self.job_id})" if self.job_name else f"AWS Batch job {self.job_id}"
+        named = (f"AWS Batch job {self.job_name} ({self.job_id})" if self.job_name
+                 else f"AWS Batch job {self.job_id}")
         missing, status = 0, "unknown"
         async with await hook.get_async_conn() as client:
             for attempt in range(1, self.waiter_max_attempts + 1):
                 jobs = (await client.describe_jobs(jobs=[self.job_id])).get("jobs", [])
                 if not jobs:
                     missing += 1
-                    self.log.warning("%s: DescribeJobs returned no job (%d/%d)", named, missing, self.vanished_polls)
+                    self.log.warning("%s: DescribeJobs returned no job (%d/%d)", named, missing,
+                                     self.vanished_polls)
                     if missing >= self.vanished_polls:
                         yield TriggerEvent({
                             "status": "error", "job_id": self.job_id, "reason": "vanished",
-                            "message": f"{named} no longer exists: DescribeJobs returned nothing {missing} polls "
-                                       "in a row (the Batch service lost it, or it is past AWS's retention). A "
-                                       "retry of the task submits the run's job again",
+                            "message": f"{named} no longer exists: DescribeJobs returned nothing {missing} "
+                                       "polls in a row (the Batch service lost it, or it is past AWS's "
+                                       "retention). A retry of the task submits the run's job again",
                         })
                         return
                 else:

@@ -53,8 +53,8 @@ def s3(aws):
 def run_driver(aws, s3, run_job_python, tmp_path, body: bytes, **extra: str) -> dict:
     s3.put_object(Bucket=BUCKET, Key="projects/p.zip", Body=body)
     env = {**client_env(aws.url), "PATH": "/usr/bin:/bin", "TGT_S3_BUCKET": BUCKET,
-           "DLC_PROJECT_PATH": "projects/p.zip", "OUTPUT_PATH": "models/x", "LOCAL_PROJECT_PATH": str(tmp_path),
-           **extra}
+           "DLC_PROJECT_PATH": "projects/p.zip", "OUTPUT_PATH": "models/x",
+           "LOCAL_PROJECT_PATH": str(tmp_path), **extra}
     done = run_job_python("pose_training", "-c", DRIVER, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -89,5 +89,6 @@ def test_labels_of_another_scorer_give_deeplabcut_nothing_and_the_job_refuses_th
            "DLC_PROJECT_PATH": "projects/p.zip", "OUTPUT_PATH": "models/x",
            "LOCAL_PROJECT_PATH": str(tmp_path / "bypassed")}
     done = bypassed("pose_training", "-c", DRIVER, env=env)
-    made = [] if done.returncode else json.loads(done.stdout.strip().splitlines()[-1]).get("training_files", [])
+    last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "{}"
+    made = [] if done.returncode else json.loads(last).get("training_files", [])
     assert not any(name.endswith((".pickle", ".mat")) for name in made), done.stdout[-2000:]
