@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
 # (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
 import airflow.providers.amazon.aws.assets.s3  # noqa: F401
@@ -14,6 +13,7 @@ from orchard import naming
 from orchard.pose_training import infra as pose_infra
 from orchard.operators.batch import ReattachingBatchOperator
 from orchard.settings import load_settings
+from orchard.triggers.upload_queue import UploadQueueTrigger
 
 # Parse time: environment + defaults only (no Variable lookups at parse time, as Airflow's best practices
 # ask). Only what the DAG's *structure* needs comes from it: the Asset watcher's queue URL (a trigger's
@@ -75,8 +75,11 @@ UPLOADS = Asset(
     watchers=[
         AssetWatcher(
             name="pose_training_upload_queue",
-            trigger=MessageQueueTrigger(
-                scheme="sqs",
+            # the provider's SqsSensorTrigger (what MessageQueueTrigger(scheme="sqs") runs), subclassed:
+            # a vanished queue is logged naming it and the fix, instead of failing the watcher in a loop
+            trigger=UploadQueueTrigger(
+                fix=f"Recreate it: run `{pose_infra.INFRA_COMMAND}`, or trigger pose_training by hand once "
+                    "(its ensure_event_path task recreates it).",
                 sqs_queue=pose_infra.upload_queue_url(PARSE_SETTINGS),
                 aws_conn_id=PARSE_SETTINGS.aws_conn_id,
                 region_name=PARSE_SETTINGS.region,

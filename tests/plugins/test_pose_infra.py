@@ -139,10 +139,9 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
 
 async def _first_event(queue_url: str):
     """What the DAG's AssetWatcher runs, as the triggerer would (the AWS-style queue URL included)."""
-    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+    from orchard.triggers.upload_queue import UploadQueueTrigger
 
-    trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=queue_url, aws_conn_id="aws_default", max_messages=1,
-                                  waiter_delay=1)
+    trigger = UploadQueueTrigger(sqs_queue=queue_url, aws_conn_id="aws_default", max_messages=1, waiter_delay=1)
     return await asyncio.wait_for(anext(trigger.run()), timeout=30)
 
 
