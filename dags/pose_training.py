@@ -48,8 +48,11 @@ at parse time from the environment (`ORCHARD_REGION`, `ORCHARD_BATCH_JOB_ROLE_AR
    `batch-size`, `net-type`, `backbone-weights`, `train-crop`) overrides the param defaults, validated with
    the same Param schema as the trigger form (a bad value fails that project at once, naming the key).
    Reads the zip through ranged GETs (never whole) and refuses, before any GPU starts: not a zip, empty,
-   over `max_zip_mb`, absolute / `..` / link paths, no `config.yaml`, no bodyparts, no `labeled-data/`,
-   labels naming frames that are not in the zip.
+   over `max_zip_mb`, inflating past `max_unzipped_mb` or `max_zip_ratio`, absolute / `..` / link paths,
+   no `config.yaml`, no bodyparts, no `labeled-data/`, labels DeepLabCut would not read (another scorer,
+   no `video_sets` video, other bodyparts), labels naming frames that are not in the zip (DeepLabCut's rules,
+   which the job applies again; zips from Windows and macOS tools are normalised). An upload already
+   trained by another run (the same object version: a duplicate event) is skipped, naming that run.
 4. `ensure_batch` (setup, once at least one project is valid): a managed EC2 compute environment on
    `gpu_family` (ON_DEMAND or SPOT with SPOT_PRICE_CAPACITY_OPTIMIZED), **minvCpus 0** (no instance
    between trainings), its queue and the job definition `{pose_infra.JOB_DEFINITION}` (1 vCPU, 10 GiB,
