@@ -7,7 +7,7 @@ from datetime import timedelta
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
 # (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
 import airflow.providers.amazon.aws.assets.s3  # noqa: F401
-from airflow.sdk import Asset, AssetWatcher, Param, chain, dag, task, task_group
+from airflow.sdk import Asset, AssetWatcher, chain, dag, task, task_group
 
 from orchard import naming
 from orchard import params as form
