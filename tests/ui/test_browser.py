@@ -150,11 +150,9 @@ def test_trigger_form_submits_with_its_defaults(stack, browser, dag_id):
         browser.wait_for(f"!{UNPAUSE}.querySelector('input:checked')", what="'Unpause on trigger' unchecked")
     time.sleep(1)  # the form validates its defaults as it renders
     browser.screenshot(SCREENSHOTS / f"10-trigger-{dag_id}.png")
-    if browser.eval(f"{SUBMIT}.disabled"):
-        empty = browser.eval(EMPTY_REQUIRED)
-        pytest.xfail(f"{dag_id}: the form's defaults do not pass its own validation (required and empty: "
-                     f"{', '.join(empty) or 'see the screenshot'}): issue 16.1, the params part makes "
-                     "optional params nullable")
+    disabled = browser.eval(f"{SUBMIT}.disabled")
+    assert not disabled, (f"{dag_id}: the form's defaults do not pass its own validation (required and empty: "
+                          f"{', '.join(browser.eval(EMPTY_REQUIRED)) or 'see the screenshot'})")
     browser.click(SUBMIT, what="the form's Trigger button")
     deadline = time.monotonic() + 60
     created: set[str] = set()
