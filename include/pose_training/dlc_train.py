@@ -16,7 +16,7 @@ Backbone weights ($DLC_BACKBONE_WEIGHTS): `pretrained` (default, as on AWS: Deep
 ImageNet weights from its hub), `none` (train from scratch: offline sandbox and tests), or the path of
 a DeepLabCut snapshot (`.pt`) to start from.
 
-Exit codes: 0 done, 65 bad input (a variable or the project: orchard's INPUT_ERROR_EXIT_CODE, sysexits'
+Exit codes: 0 done, 65 bad input (a variable, the project, or its zip missing: orchard's INPUT_ERROR_EXIT_CODE, sysexits'
 EX_DATAERR; the job definition's retryStrategy EXITs on it and the Airflow task fails without retry),
 3 S3 read/write failed, 4 training failed, 5 evaluation or export failed.
 
@@ -145,6 +145,10 @@ def import_dlc_zip_project(s3, job: JobConfig) -> Path:
     try:
         s3.download_file(job.bucket, job.project_key, str(archive))  # multipart, streamed to the file
     except Exception as error:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NotFound"):  # the user's object is gone: an input error
+            raise JobError(f"s3://{job.bucket}/{job.project_key} does not exist (deleted after validation?): "
+                           "upload the project again", EXIT_BAD_INPUT) from error
         raise JobError(f"could not download s3://{job.bucket}/{job.project_key}: {error}", EXIT_S3) from error
     target = job.workdir / "project"
     safe_extract(archive, target, max_unzipped_bytes=job.max_unzipped_bytes, max_ratio=job.max_ratio)

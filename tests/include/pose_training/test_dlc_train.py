@@ -81,4 +81,4 @@ def test_missing_variables_and_unreadable_project_have_their_own_exit_codes(aws,
     assert missing.returncode == 65 and "missing environment variable(s) DLC_PROJECT_PATH" in missing.stderr
 
     absent = run_job_python("pose_training", "dlc_train.py", env=job_env(aws))  # nothing uploaded
-    assert absent.returncode == 3 and f"could not download s3://{BUCKET}/{KEY}" in absent.stderr
+    assert absent.returncode == 65 and f"s3://{BUCKET}/{KEY} does not exist" in absent.stderr
