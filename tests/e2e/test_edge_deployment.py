@@ -164,3 +164,42 @@ def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or
     # The report still tells what happened.
     reports = s3.list_objects_v2(Bucket=settings.reports_bucket, Prefix="reports/edge_deployment/").get("Contents", [])
     assert any(o["Key"].endswith("report.md") for o in reports)
+
+
+@pytest.mark.faults
+def test_deploy_failing_after_its_aws_call_leaves_no_job_and_no_fleet(buckets, airflow_db, monkeypatch):
+    """14.1, one cell of the faults matrix: `deploy` fails right after CreateJob (real, offline devices: the
+    job stays IN_PROGRESS). The cleanup cancels the run's IoT job and removes the fleet this run created;
+    the run fails; nothing of the run is left running."""
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    from orchard.operators.iot import IotDeployOperator
+
+    s3, settings = buckets
+    demo.upload(s3, settings, per_device=1, calibration=8)
+    original = IotDeployOperator.execute
+
+    def fail_after_create_job(self, context):
+        try:
+            original(self, context)
+        except TaskDeferred:
+            raise RuntimeError("injected fault: deploy fails after CreateJob") from None
+
+    monkeypatch.setattr(IotDeployOperator, "execute", fail_after_create_job)
+    dag = load_dag(DAG_FILE)
+    for task in dag.tasks:
+        task.retries = 0
+    run = dag.test(run_conf={})  # the defaults: real (here absent) devices
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["deploy"] == "failed" and states["cleanup"] == "success"
+    iot, sagemaker = boto3.client("iot"), boto3.client("sagemaker")
+    [job] = iot.list_jobs()["jobs"]
+    assert job["status"] in ("CANCELED", "CANCELLATION_IN_PROGRESS")
+    assert iot.list_things()["things"] == [] and iot.list_thing_groups()["thingGroups"] == []
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+    assert [j for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]
+            if j["ProcessingJobStatus"] == "InProgress"] == []
+    assert [j for j in sagemaker.list_compilation_jobs()["CompilationJobSummaries"]
+            if j["CompilationJobStatus"] in ("INPROGRESS", "STARTING")] == []
