@@ -125,6 +125,12 @@ PARAMS = form.with_defaults("pose_training", {
                                         description="Batch job timeout, in minutes."),
     "max_zip_mb": form.integer(2048, maximum=51200, section=form.INPUTS,
                                description="Largest project zip accepted, in MiB."),
+    "max_unzipped_mb": form.integer(8192, maximum=204800, section=form.INPUTS,
+                                    description="Largest total the zip may inflate to (from its central "
+                                    "directory, before anything starts), in MiB."),
+    "max_zip_ratio": form.integer(100, minimum=2, maximum=10000, section=form.INPUTS,
+                                  description="Largest compression ratio of any entry of 1 MiB or more "
+                                  "(a zip bomb's is in the thousands)."),
     "poll_seconds": form.integer(30, maximum=600, section=form.ADVANCED,
                                  description="How often the train task checks the Batch job, in seconds."),
 })

@@ -50,7 +50,9 @@ from local_aws.stack.environment import (
     dags_folder,
     deployed_layout_env,
     load_settings,
+    param_defaults_path,
     password_file,
+    write_param_defaults,
 )
 from local_aws.stack.errors import Interrupted, StackError
 from local_aws.stack.ports import attach_requested, claim_port, claim_stack_ports, pick_port, port_is_free
@@ -59,6 +61,8 @@ from local_aws.stack.seed import deploy_job_code, seed
 from local_aws.stack.up import follow_logs, run_up, start_detached, stop_detached
 
 __all__ = [
+    "param_defaults_path",
+    "write_param_defaults",
     "ADMIN_USER",
     "AIRFLOW_COMPONENTS",
     "AIRFLOW_HOME_ENV",
