@@ -35,7 +35,8 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     from local_aws.iam_setup import DEMO_AIRFLOW_ROLE, create_pipeline_roles, settings_buckets
-    from local_aws.stack import Stack, _environ, bucket_names, load_settings, pick_port
+    from local_aws.stack import Stack, bucket_names, load_settings, pick_port
+    from local_aws.stack.processes import _environ
 
     import local_aws
 
