@@ -173,19 +173,28 @@ def triggered_by_upload(dag_ids: Iterable[str]) -> list[str]:
 
 def celery_spread(stack: Stack) -> str:
     """Which Celery worker ran which tasks, from each worker's log ("Executing workload in Celery")."""
-    import re
-
     lines = []
     for child in stack.children:
         if not child.name.startswith("celery-worker"):
             continue
         text = child.log_path.read_text(errors="replace") if child.log_path.exists() else ""
-        workloads = [line for line in text.splitlines() if "Executing workload in Celery" in line]
-        tasks = [
-            f"{d}.{t}" for d, t in re.findall(r"dag_id='([^']+)', task_id='([^']+)'", "\n".join(workloads))
-        ]
-        lines.append(f"demo: {child.name} ran {len(workloads)} task(s): {', '.join(tasks) or '-'}")
+        tasks = celery_workloads(text)
+        lines.append(f"demo: {child.name} ran {len(tasks)} task(s): {', '.join(tasks) or '-'}")
     return "\n".join(lines)
+
+
+def celery_workloads(log_text: str) -> list[str]:
+    """`dag_id.task_id` of each "Executing workload in Celery" line of a Celery worker's log."""
+    import re
+
+    found = []
+    for line in log_text.splitlines():
+        if "Executing workload in Celery" not in line:
+            continue
+        task = re.search(r"\btask_id='([^']+)'", line)
+        dag = re.search(r"\bdag_id='([^']+)'", line)
+        found.append(f"{dag[1] if dag else '?'}.{task[1] if task else '?'}")
+    return found
 
 
 def request_reparse(stack: Stack, dag_id: str) -> None:
