@@ -93,6 +93,15 @@ bench: $(VENV_STAMP) ## run the benchmarks/ scripts (or only BENCH=name); make_t
 	done; \
 	if [[ $$ran == 0 ]]; then echo "no benchmark named '$(BENCH)' in benchmarks/"; exit 1; fi
 
+.PHONY: faults
+# Fault harness (issue 14; docs/sandbox.md "Fault injection"): tests/faults/ — the sandbox's injection, the
+# matrix (each pipeline task failed before / after its AWS calls, leftovers inventoried) and every pipeline's
+# e2e under 30 % throttling. `make test` runs only the `faults_ci` sample. PYTEST_ARGS="-k edge" narrows it.
+faults: $(VENV_STAMP) ## run the whole fault harness; prints the matrix (.airflow/faults/matrix.md) and its wall time
+	@start=$$SECONDS; status=0; \
+	$(VENV_PY) -m pytest tests/faults -m "faults or not faults" -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
+	echo "make faults: $$((SECONDS - start)) s wall time; matrix in .airflow/faults/matrix.md"; exit $$status
+
 # MWAA compatibility (outside CI, not part of `make test`): the newest Airflow 3 Amazon MWAA offers, on its
 # Python, under the pins of compat/mwaa-$(MWAA_AIRFLOW).txt (sources cited there). Runs the DAG integrity
 # tests, orchard.compat's tests and one pipeline's e2e test (COMPAT_E2E) in .venv-compat. Not the parse

@@ -25,7 +25,12 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
    utilization (CloudWatch `/aws/sagemaker/TrainingJobs`), console links, cost estimate of every job attempt
    (XCom `report_uri`);
    updates Asset `aerial_pretraining.backbone`.
-9. `stop_jobs_left_running` (teardown, runs whatever failed): stops any job of this run still in progress.
+9. `stop_jobs_left_running` (teardown; runs when the job tasks end, whatever failed, before the report): finds
+   every job of this run by its deterministic name (all attempts) and stops those still in progress; if it
+   fails, the run fails (a job may still be billing).
+
+A job that refuses its input (`InputError:` in its FailureReason) fails its task without retry; a person's
+"mark failed" / "clear" stops the job, a worker's graceful shutdown does not (docs/architecture.md, faults).
 
 **Inputs**: `raw_dataset_uri` (BigEarthNet-S2 v1.0 layout: `<patch>/<patch>_B0{2,3,4}.tif`,
 `<patch>/<patch>_labels_metadata.json`, `train.csv`, `val.csv`, `test.csv`,
@@ -46,65 +51,87 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from airflow.sdk import Asset, Param, chain, dag, task
+from airflow.sdk import Asset, chain, dag, task
 
 from orchard import naming
+from orchard import params as form
 from orchard.aerial_pretraining import DAG_ID
 from orchard.aerial_pretraining.instances import CPU_INSTANCES, GPUS
 from orchard.operators.sagemaker_job_retry import START_AND_UPLOAD_MARGIN_S
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
 from orchard.settings import load_settings
+from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 _SETTINGS = load_settings(variables=False)  # parse-time defaults only; tasks read the live settings
 BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", group="model")
 
-S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
-
-PARAMS = {
-    "raw_dataset_uri": Param(
-        f"s3://{_SETTINGS.data_bucket}/aerial_pretraining/bigearthnet-s2/", type="string", pattern=S3_URI,
-        description="BigEarthNet-S2 v1.0 folder: patch folders with B02/B03/B04 GeoTIFFs and label JSON, split and exclusion CSVs.",
-    ),
-    "prepared_dataset_uri": Param(
-        "", type="string", pattern=f"^$|{S3_URI}",
-        description="Where prepare_dataset writes the parquet and RGB images; empty = this run's prefix in the artifacts bucket.",
-    ),
-    "baseline_checkpoint_uri": Param(
+# The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
+PROBE = "Linear probe"
+PROMOTION = "Promotion"
+PARAMS = form.with_defaults(DAG_ID, {
+    "raw_dataset_uri": form.s3_folder(
+        f"s3://{_SETTINGS.data_bucket}/aerial_pretraining/bigearthnet-s2/",
+        description="BigEarthNet-S2 v1.0 folder: patch folders with B02/B03/B04 GeoTIFFs and label JSON, "
+        "split and exclusion CSVs."),
+    "baseline_checkpoint_uri": form.s3_object(
         f"s3://{_SETTINGS.artifacts_bucket}/aerial_pretraining/baselines/dino_deitsmall16_pretrain.pth",
-        type="string", pattern=S3_URI,
-        description="Backbone to beat (the seed: DINO ViT-S/16 pretrained on ImageNet, same arch and patch size).",
-    ),
-    "arch": Param("vit_small", type="string", enum=["vit_small", "vit_tiny", "vit_base", "vit_demo"],
-                  description="ViT size; vit_demo is the tiny CPU model of the local demo."),
-    "patch_size": Param(16, type="integer", enum=[8, 16]),
-    "epochs": Param(100, type="integer", minimum=1, maximum=800),
-    "batch_size": Param(128, type="integer", minimum=1, maximum=4096,
-                        description="Images per step over all GPUs (the seed: 128 on one ml.p3.16xlarge)."),
-    "checkpoint_frequency": Param(20, type="integer", minimum=1, maximum=800,
-                                  description="Keep a numbered checkpoint every N epochs (the latest is saved every epoch)."),
-    "out_dim": Param(65536, type="integer", minimum=16, maximum=262144, description="DINO head output dimension."),
-    "global_crop_size": Param(224, type="integer", minimum=32, maximum=512),
-    "local_crop_size": Param(96, type="integer", minimum=16, maximum=256),
-    "local_crops_number": Param(8, type="integer", minimum=0, maximum=16),
-    "pretrain_instance_type": Param("ml.p3.16xlarge", type="string", enum=list(GPUS)),
-    "pretrain_instance_count": Param(1, type="integer", minimum=1, maximum=8),
-    "max_runtime_hours": Param(24, type="integer", minimum=1, maximum=120, description="Pretraining MaxRuntime."),
-    "use_spot_instances": Param(False, type="boolean", description="Managed spot training (resumes from checkpoints)."),
-    "spot_max_wait_hours": Param(48, type="integer", minimum=1, maximum=72,
-                                 description="MaxWaitTime with spot: runtime plus waiting for capacity; >= max_runtime_hours."),
-    "probe_instance_type": Param("ml.p3.2xlarge", type="string", enum=list(GPUS),
-                                 description="One instance per probe job (the probe is single-device)."),
-    "probe_epochs": Param(50, type="integer", minimum=1, maximum=500),
-    "probe_image_size": Param(224, type="integer", minimum=32, maximum=512),
-    "prepare_instance_type": Param("ml.m5.xlarge", type="string", enum=sorted(CPU_INSTANCES)),
-    "promotion_margin": Param(0.01, type="number", minimum=-1, maximum=1,
-                              description="Register only if new macro mAP >= baseline mAP + margin."),
-    "model_package_group": Param("aerial-dino-vit", type="string", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"),
-    "pytorch_image_tag": Param("2.5.1-{device}-py311", type="string", pattern=r"^[A-Za-z0-9_.{}-]+$",
-                               description="AWS PyTorch training image tag; {device} becomes gpu or cpu."),
-    "poll_seconds": Param(60, type="integer", minimum=1, maximum=600, description="Seconds between job status polls."),
-}
+        description="Backbone to beat (the seed: DINO ViT-S/16 pretrained on ImageNet, same arch and patch "
+        "size)."),
+    "prepared_dataset_uri": form.s3_folder(
+        None, optional=True, description="Where prepare_dataset writes the parquet and RGB images.",
+        empty_means="this run's prefix in the artifacts bucket"),
+    "arch": form.choice("vit_small", ["vit_small", "vit_tiny", "vit_base", "vit_demo"], section=form.MODEL,
+                        description="ViT size; vit_demo is the tiny CPU model of the local demo."),
+    "patch_size": form.integer(16, minimum=8, maximum=16, enum=[8, 16], section=form.MODEL,
+                               description="ViT patch size (8 or 16)."),
+    "out_dim": form.integer(65536, minimum=16, maximum=262144, section=form.MODEL,
+                            description="DINO head output dimension."),
+    "epochs": form.integer(100, maximum=800, section=form.TRAINING, description="Pretraining epochs."),
+    "batch_size": form.integer(
+        128, maximum=4096, section=form.TRAINING,
+        description="Images per step over all GPUs (the seed: 128 on one ml.p3.16xlarge)."),
+    "checkpoint_frequency": form.integer(
+        20, maximum=800, section=form.TRAINING,
+        description="Keep a numbered checkpoint every N epochs (the latest is saved every epoch)."),
+    "global_crop_size": form.integer(224, minimum=32, maximum=512, section=form.TRAINING,
+                                     description="DINO global crop, in pixels."),
+    "local_crop_size": form.integer(96, minimum=16, maximum=256, section=form.TRAINING,
+                                    description="DINO local crop, in pixels."),
+    "local_crops_number": form.integer(8, minimum=0, maximum=16, section=form.TRAINING,
+                                       description="DINO local crops per image."),
+    "pretrain_instance_type": form.instance_type("ml.p3.16xlarge", GPUS,
+                                                 description="Pretraining instance type."),
+    "pretrain_instance_count": form.integer(1, maximum=8, section=form.COMPUTE,
+                                            description="Pretraining instances (data parallel)."),
+    "max_runtime_hours": form.integer(24, maximum=120, section=form.COMPUTE,
+                                      description="Pretraining MaxRuntime, in hours."),
+    "use_spot_instances": form.flag(False, section=form.COMPUTE,
+                                    description="Managed spot training (resumes from checkpoints)."),
+    "spot_max_wait_hours": form.integer(
+        48, maximum=72, section=form.COMPUTE,
+        description="MaxWaitTime with spot: runtime plus waiting for capacity; >= max_runtime_hours."),
+    "prepare_instance_type": form.instance_type("ml.m5.xlarge", sorted(CPU_INSTANCES),
+                                                description="prepare_dataset's (CPU) instance type."),
+    "probe_instance_type": form.instance_type(
+        "ml.p3.2xlarge", GPUS, section=PROBE,
+        description="One instance per probe job (the probe is single-device)."),
+    "probe_epochs": form.integer(50, maximum=500, section=PROBE, description="Linear probe epochs."),
+    "probe_image_size": form.integer(224, minimum=32, maximum=512, section=PROBE,
+                                     description="Linear probe image size, in pixels."),
+    "promotion_margin": form.number(0.01, minimum=-1, maximum=1, section=PROMOTION,
+                                    description="Register only if new macro mAP >= baseline mAP + margin."),
+    "model_package_group": form.name(
+        "aerial-dino-vit", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", section=PROMOTION,
+        example="aerial-dino-vit", description="SageMaker model package group the model is registered in."),
+    "pytorch_image_tag": form.text(
+        "2.5.1-{device}-py311", pattern=r"^[A-Za-z0-9_.{}-]+$", section=form.ADVANCED,
+        example="2.5.1-{device}-py311",
+        description="AWS PyTorch training image tag; {device} becomes gpu or cpu."),
+    "poll_seconds": form.integer(60, maximum=600, section=form.ADVANCED,
+                                 description="Seconds between job status polls."),
+})
 
 # The task must outlive the longest job the form allows: MaxRuntime or, with spot, MaxWaitTime (their form
 # maxima), plus what happens outside it (provisioning, download, upload: the operator's wait margin) and an
@@ -119,8 +146,10 @@ PRETRAIN_TIMEOUT = timedelta(
     dag_id=DAG_ID,
     schedule=None,
     catchup=False,
-    tags=["sagemaker", "self-supervised", "dino", "geospatial", "seed-002"],
-    default_args={"owner": "geospatial-ml", "retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    description="DINO ViT pretraining on aerial imagery (SageMaker) -> linear probe -> mAP gate -> "
+    "model registry",
+    tags=form.tags(DAG_ID, "sagemaker", "s3", "cloudwatch"),
+    default_args={**DEFAULT_ARGS, "retry_delay": timedelta(minutes=2)},
     params=PARAMS,
     user_defined_macros=naming.MACROS,
     doc_md=__doc__,
@@ -130,23 +159,23 @@ def aerial_pretraining():
     @task
     def validate_inputs(params: dict | None = None) -> dict:
         """Everything checkable without a job: params, split/exclusion lists, the baseline checkpoint."""
-        try:  # bad input: fail now, a retry cannot fix it
-            from airflow.sdk.exceptions import AirflowFailException
-        except ImportError:  # Airflow 3.0.x
-            from airflow.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from orchard.aerial_pretraining.inputs import parameter_problems
+        from orchard.aerial_pretraining.inputs import folder_uri, parameter_problems
+        from orchard.errors import InputError
         from orchard.job_code import JobCodeNotDeployed, check_deployed
 
+        form.check(params)  # plain words for every bad param, before anything else
         problems = parameter_problems(params)
         s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id)
-        raw_bucket, raw_key = S3Hook.parse_s3_url(params["raw_dataset_uri"].rstrip("/") + "/")
+        raw = folder_uri(params["raw_dataset_uri"])
+        raw_bucket, raw_key = S3Hook.parse_s3_url(raw)
         for listing in ("train.csv", "val.csv", "test.csv", "patches_with_seasonal_snow.csv", "patches_with_cloud_and_shadow.csv"):
             if not s3.check_for_key(raw_key + listing, raw_bucket):
-                problems.append(f"missing {params['raw_dataset_uri'].rstrip('/')}/{listing} (BigEarthNet's split / exclusion list)")
+                problems.append(f"missing {raw}{listing} (BigEarthNet's split / exclusion list): "
+                                "upload it beside the patch folders")
             elif listing.startswith(("train", "val", "test")) and not s3.read_key(raw_key + listing, raw_bucket).strip():
-                problems.append(f"empty split list {params['raw_dataset_uri'].rstrip('/')}/{listing}: add patches to it")
+                problems.append(f"empty split list {raw}{listing}: add patches to it")
         base_bucket, base_key = S3Hook.parse_s3_url(params["baseline_checkpoint_uri"])
         try:
             if not s3.check_for_key(base_key, base_bucket):
@@ -162,7 +191,7 @@ def aerial_pretraining():
         except JobCodeNotDeployed as error:
             problems.append(str(error))
         if problems:
-            raise AirflowFailException("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
+            raise InputError("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
         return {"checked": True}
 
     @task(multiple_outputs=True)
@@ -290,6 +319,7 @@ def aerial_pretraining():
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from orchard.aerial_pretraining.report import build_report, read_history
+        from orchard.run_results import announce
 
         settings = load_settings()
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
@@ -304,6 +334,9 @@ def aerial_pretraining():
             "model_url": pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"], "promoted": decision["promoted"],
             "test_mAP": evaluation["new_mAP"], "report_uri": uri,
         }
+        announce(ti, uri, {"test mAP": evaluation["new_mAP"], "promoted": decision["promoted"]},
+                 attention=[] if decision["promoted"] else [f"not promoted: {decision['reason']}"],
+                 outlet_events=outlet_events, asset=BACKBONE_ASSET)
         return uri
 
     @task
@@ -311,22 +344,13 @@ def aerial_pretraining():
         """Teardown: whatever failed or timed out, no job of this run keeps billing (all attempts)."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        from orchard.aerial_pretraining.requests import job_name
-        from orchard.operators.sagemaker_job_retry import attempt_name, latest_attempt
+        from orchard.aerial_pretraining.requests import RUN_JOBS, job_name
+        from orchard.operators.sagemaker_job_retry import stop_all_attempts
 
-        hook = SageMakerHook(aws_conn_id=load_settings().aws_conn_id)
+        client = SageMakerHook(aws_conn_id=load_settings().aws_conn_id).conn
         stopped = []
-        jobs = [("sagemaker_processing_job", "prepare", hook.describe_processing_job, "ProcessingJobStatus", hook.conn.stop_processing_job, "ProcessingJobName")]
-        for suffix in ("pretrain", "probe-aerial-dino", "probe-baseline"):
-            jobs.append(("sagemaker_training_job", suffix, hook.describe_training_job, "TrainingJobStatus", hook.conn.stop_training_job, "TrainingJobName"))
-        for kind, suffix, describe, status_key, stop, name_key in jobs:
-            base = job_name(kind, run_id, suffix)
-            attempts, _ = latest_attempt(base, describe)
-            for attempt in range(1, attempts + 1):
-                name = attempt_name(base, attempt)
-                if describe(name)[status_key] == "InProgress":
-                    stop(**{name_key: name})
-                    stopped.append(name)
+        for kind, resource, suffix in RUN_JOBS:
+            stopped += stop_all_attempts(client, kind, job_name(resource, run_id, suffix))
         print(f"stopped jobs left running: {stopped or 'none'}")
         return stopped
 
@@ -335,10 +359,15 @@ def aerial_pretraining():
     registered = register_model(pretrain.output, evaluation)
     skipped = not_promoted()
     report = publish_report(prepare_dataset.output, pretrain.output, linear_probe.output, evaluation)
+    with_report_link(report)
 
     chain(checked, plan, prepare_dataset, pretrain)
     chain(gate, [registered, skipped], report)
-    report >> stop_jobs_left_running().as_teardown(setups=plan)
+    # The cleanup waits for every task that starts a job, and the report waits for it: the report stays the
+    # run's leaf, so a failed job task fails the run (a teardown with on_failure_fail_dagrun as the only leaf
+    # would decide the run's state alone: green after a failed prepare_dataset), and so does a failed cleanup.
+    cleanup = stop_jobs_left_running().as_teardown(setups=plan, on_failure_fail_dagrun=True)
+    [prepare_dataset, pretrain, linear_probe] >> cleanup >> report
 
 
 aerial_pretraining()

@@ -16,12 +16,16 @@ endpoint you own: used as is, never deleted).
 or `jumpstart` (`application/x-image` in, `application/json;verbose` out).
 Buckets (Assets, defaults) come from the settings: `ORCHARD_DATA_BUCKET`, `ORCHARD_ARTIFACTS_BUCKET`.
 
-**Steps**: validate inputs (before anything billable, no retry; with labeling: Ground Truth in the region,
-the workteam, the frames bucket's CORS rule) → model, endpoint config (`AsyncInferenceConfig`),
-endpoint, autoscaling (target tracking on `ApproximateBacklogSizePerInstance` + step policy on
+**Steps**: validate inputs (before anything billable, no retry; every frame is read as the model
+would: none empty, each the image its suffix says; with labeling: Ground Truth in the region, the
+workteam, the frames bucket's CORS rule) → the run's resource names (the cleanups' setup) → model →
+endpoint config (`AsyncInferenceConfig`) →
+endpoint → autoscaling (target tracking on `ApproximateBacklogSizePerInstance` + step policy on
 `HasBacklogWithoutCapacity` to scale up from zero) → invoke, mapped over shards of frames, bounded
-concurrency, deferred wait for outputs/failures → teardown (scaling, endpoint, config, model) → manifest,
-label categories, worker template in S3 → labeling job (deferred, up to 30 days) → verified dataset → report.
+concurrency, deferred wait for outputs/failures (a frame never answered is recorded failed, not fatal) →
+cleanup by name (scaling, endpoint, config, model; runs whatever failed, fails the run if it fails) →
+manifest of the answered frames, label categories, worker template in S3 → labeling job (deferred, up to
+30 days; stopped by a teardown if the run fails or is stopped) → verified dataset → report.
 
 **Outputs** (artifacts bucket, under `auto_labeling/<run>/`): `invocations/` (per-shard records: inference
 ids, output locations, failures with reasons), `manifest/prelabels.manifest`, `manifest/label-categories.json`,
@@ -42,21 +46,25 @@ from datetime import timedelta
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
 # (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
 import airflow.providers.amazon.aws.assets.s3  # noqa: F401
-from airflow.sdk import Asset, Param, chain, dag, task
+from airflow.sdk import Asset, chain, dag, task
 from orchard import naming
+from orchard import params as form
 from orchard.operators.async_endpoint import SageMakerAsyncEndpointOperator
 from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
 from orchard.operators.labeling_job import SageMakerLabelingJobOperator
 from orchard.settings import PLACEHOLDER_ACCOUNT, load_settings
+from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 DAG_ID = "auto_labeling"
 # S3 names are global: the buckets come from the settings (parse-time defaults; tasks read the live ones).
 _SETTINGS = load_settings(variables=False)
-VERIFIED = Asset(f"s3://{_SETTINGS.artifacts_bucket}/auto_labeling/verified")
+VERIFIED = Asset(name="auto_labeling.verified",
+                 uri=f"s3://{_SETTINGS.artifacts_bucket}/auto_labeling/verified")
 # A producer of frames (a capture pipeline, an upload job) that updates this Asset triggers a run on the
 # default params; the UI form triggers one on any prefix.
 FRAMES_PREFIX = f"s3://{_SETTINGS.data_bucket}/auto_labeling/frames/"
-NEW_FRAMES = Asset(FRAMES_PREFIX)
+NEW_FRAMES = Asset(name="auto_labeling.frames", uri=FRAMES_PREFIX)
 # How often waits poll AWS. Endpoint creation takes minutes on AWS; the sandbox sets a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 # InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
@@ -69,73 +77,72 @@ INSTANCE_TYPES = [
     "ml.g5.xlarge",
     "ml.p3.2xlarge",
 ]
-S3_URI = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$"
+ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"  # SageMaker CreateEndpoint EndpointName
 
-PARAMS = {
-    "frames_prefix": Param(
-        FRAMES_PREFIX,
-        type="string",
-        pattern=S3_URI,
-        description="S3 prefix holding the camera frames (.png, .jpg, .jpeg)",
-    ),
-    "model_id": Param(
-        "opencv-hog-people-detector",
-        type="string",
-        minLength=1,
-        maxLength=128,
-        description="Name of the model (registry / JumpStart id) that produces the labels; the report names it",
-    ),
-    "model_data_uri": Param(
-        f"s3://{_SETTINGS.data_bucket}/auto_labeling/model/model.tar.gz",
-        type="string",
-        pattern=r"^(s3://.+\.tar\.gz)?$",
-        description="model.tar.gz; empty with an existing endpoint",
-    ),
-    "image_uri": Param(
-        "",
-        type="string",
-        description="Inference image; empty: AWS's PyTorch CPU inference image (runs model.tar.gz's code/inference.py)",
-    ),
-    "existing_endpoint_name": Param(
-        "",
-        type="string",
-        pattern=r"^([a-zA-Z0-9](-*[a-zA-Z0-9]){0,62})?$",
-        description="Use this async endpoint as is (never deleted) instead of deploying one",
-    ),
-    "model_format": Param(
-        "orchard",
-        type="string",
-        enum=["orchard", "jumpstart"],
+# The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
+LABELING = "Labeling"
+PARAMS = form.with_defaults(DAG_ID, {
+    "frames_prefix": form.s3_folder(
+        FRAMES_PREFIX, example=FRAMES_PREFIX, description="The camera frames (.png, .jpg, .jpeg) to label."),
+    "max_frames": form.integer(5000, maximum=200000, section=form.INPUTS,
+                               description="Most frames one run labels."),
+    "frames_per_shard": form.integer(500, maximum=10000, section=form.INPUTS,
+                                     description="Frames per mapped invoke task."),
+    "model_id": form.text(
+        "opencv-hog-people-detector", max_length=128, section=form.MODEL,
+        example="opencv-hog-people-detector",
+        description="Name of the model (registry / JumpStart id) making the labels; the report names it."),
+    "model_data_uri": form.s3_object(
+        f"s3://{_SETTINGS.data_bucket}/auto_labeling/model/model.tar.gz", suffixes=(".tar.gz",),
+        optional=True, section=form.MODEL, description="The model.tar.gz (with code/inference.py) to deploy.",
+        empty_means="use existing_endpoint_name"),
+    # CreateModel ContainerDefinition.Image: "Maximum length of 255. Pattern: [\S]+" (SageMaker API reference,
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html).
+    "image_uri": form.text(
+        None, pattern=r"^\S{1,255}$", optional=True, section=form.MODEL,
+        example="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+        description="Inference image.",
+        empty_means="AWS's PyTorch CPU inference image (runs model.tar.gz's code/inference.py)"),
+    "existing_endpoint_name": form.name(
+        None, pattern=ENDPOINT_NAME, optional=True, section=form.MODEL, example="my-async-detector",
+        what="a SageMaker endpoint name (1-63 letters, digits, '-'; no spaces)",
+        description="An async endpoint you own, used as is (never deleted) instead of deploying one.",
+        empty_means="deploy model_data_uri on a new endpoint"),
+    "model_format": form.choice(
+        "orchard", ["orchard", "jumpstart"], section=form.MODEL,
         description="orchard: each frame's own type in, JSON out (include/auto_labeling/inference.py); "
-        "jumpstart: application/x-image in, application/json;verbose out (JumpStart object detectors)",
-    ),
-    "instance_type": Param("ml.m5.xlarge", type="string", enum=INSTANCE_TYPES),
-    "max_instances": Param(
-        2, type="integer", minimum=1, maximum=20, description="Autoscaling maximum (minimum is 0)"
-    ),
-    "max_concurrent_invocations_per_instance": Param(4, type="integer", minimum=1, maximum=1000),
-    "frames_per_shard": Param(500, type="integer", minimum=1, maximum=10000),
-    "max_frames": Param(5000, type="integer", minimum=1, maximum=200000),
-    "score_threshold": Param(0.5, type="number", minimum=0, maximum=1),
-    "label_categories": Param(
-        ["pedestrian"], type="array", items={"type": "string", "minLength": 1}, minItems=1
-    ),
-    "labeling_mode": Param("verify", type="string", enum=["verify", "adjust"]),
-    "workteam_arn": Param(
+        "jumpstart: application/x-image in, application/json;verbose out (JumpStart object detectors)."),
+    "score_threshold": form.number(0.5, minimum=0, maximum=1, section=form.MODEL,
+                                   description="Keep predictions scoring at least this (0 to 1)."),
+    "instance_type": form.instance_type("ml.m5.xlarge", INSTANCE_TYPES,
+                                        description="Endpoint instance type."),
+    "max_instances": form.integer(2, maximum=20, section=form.COMPUTE,
+                                  description="Autoscaling maximum (the minimum is 0)."),
+    "max_concurrent_invocations_per_instance": form.integer(
+        4, maximum=1000, section=form.COMPUTE,
+        description="AsyncInferenceConfig's concurrent invocations per instance."),
+    # "Box bounding labeling jobs (all): 10 labels"; "Each label category must be unique" (SageMaker API
+    # reference, CreateLabelingJob LabelCategoryConfigS3Uri, https://docs.aws.amazon.com/sagemaker/latest/
+    # APIReference/API_CreateLabelingJob.html).
+    "label_categories": form.label_categories(["pedestrian"], max_items=10, section=LABELING,
+                                              description="The bounding-box label categories (1 to 10)."),
+    "labeling_mode": form.choice("verify", ["verify", "adjust"], section=LABELING,
+                                 description="verify: workers accept or reject; adjust: they fix the boxes."),
+    "workteam_arn": form.arn(
         f"arn:aws:sagemaker:{_SETTINGS.region}:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/orchard-labelers",
-        type="string",
-        pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:workteam/.+$",
-    ),
-    "task_time_limit_s": Param(600, type="integer", minimum=30, maximum=28800),
-    "task_availability_s": Param(
-        864000,
-        type="integer",
-        minimum=60,
-        maximum=2592000,
-        description="How long tasks wait for workers (up to 30 days)",
-    ),
-    "stop_at_manifest": Param(False, type="boolean", description="End at the manifest: no Ground Truth job"),
-}
+        service="sagemaker", resource=r"workteam/\S+", section=LABELING,
+        example=f"arn:aws:sagemaker:us-east-1:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/my-team",
+        description="The Ground Truth work team."),
+    "task_time_limit_s": form.integer(600, minimum=30, maximum=28800, section=LABELING,
+                                      description="Seconds a worker has per task."),
+    "task_availability_s": form.integer(
+        864000, minimum=60, maximum=2592000, section=LABELING,
+        description="How long tasks wait for workers, in seconds (up to 30 days)."),
+    "stop_at_manifest": form.flag(False, section=LABELING,
+                                  description="End at the manifest: no Ground Truth job."),
+})
+# What the schema cannot say, re-checked by the first task (orchard.params.check).
+RULES = [form.one_of("model_data_uri", "existing_endpoint_name")]
 
 
 @dag(
@@ -143,33 +150,23 @@ PARAMS = {
     schedule=[NEW_FRAMES],
     catchup=False,
     max_active_runs=4,
-    tags=["sagemaker", "ground-truth", "labeling", "seed-001"],
+    description="Camera frames in S3 -> pre-labels from a SageMaker async endpoint -> Ground Truth review",
+    tags=form.tags(DAG_ID, "sagemaker", "ground-truth", "s3"),
     params=PARAMS,
     doc_md=__doc__,
     user_defined_macros=naming.MACROS,
-    default_args={
-        "owner": "adas-ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-    },
+    default_args=DEFAULT_ARGS,
 )
 def auto_labeling():
     @task
     def validate_inputs(params=None, run_id=None, dag=None, ti=None) -> list[dict]:
         """Everything that can be wrong, checked before anything billable starts. Returns the shards to
-        map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`."""
-        try:
-            from airflow.sdk.exceptions import AirflowFailException
-        except ImportError:  # Airflow before the task SDK exported it
-            from airflow.exceptions import AirflowFailException
+        map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`. Bad input raises
+        orchard.errors.InputError: the task fails at once, without retry."""
+        from orchard.auto_labeling.steps import plan_run
 
-        from orchard.auto_labeling.steps import InputError, plan_run
-
-        try:
-            plan = plan_run(params, dag.dag_id, run_id)
-        except InputError as error:
-            raise AirflowFailException(str(error)) from None  # bad input: no retry, nothing billable started
+        form.check(params, RULES)  # plain words for every bad param, before anything else
+        plan = plan_run(params, dag.dag_id, run_id)
         ti.xcom_push(key="plan", value=plan)
         return plan["shards"]
 
@@ -177,16 +174,36 @@ def auto_labeling():
     plan = shards["plan"]
 
     @task
-    def create_model(plan: dict) -> str:
-        """The model, and its endpoint config with AsyncInferenceConfig (S3 output and failure paths)."""
-        from orchard.auto_labeling.steps import create_endpoint_config, create_model
+    def reserve_names(plan: dict) -> dict:
+        """The names this run's billable resources get (orchard.naming: deterministic per run). The setup
+        the cleanups can count on: it succeeds once the input is valid, so Airflow runs the cleanups even
+        when every creating setup failed after its create call (a teardown none of whose setups succeeded
+        is skipped). Creates nothing."""
+        import json
 
-        create_model(plan)
+        keys = ("model_name", "endpoint_config_name", "endpoint_name", "labeling_job_name")
+        names = {key: plan[key] for key in keys if plan.get(key)}
+        print("this run's resources, found by these names by the cleanups: " + json.dumps(names))
+        return names
+
+    # One billable resource per creating task: a task that fails after its create call leaves one
+    # resource, which the cleanup below finds by its deterministic name.
+    @task
+    def create_model(plan: dict) -> str:
+        from orchard.auto_labeling.steps import create_model
+
+        return create_model(plan)
+
+    @task
+    def create_endpoint_config(plan: dict) -> str:
+        """The endpoint config with AsyncInferenceConfig (S3 output and failure paths)."""
+        from orchard.auto_labeling.steps import create_endpoint_config
+
         return create_endpoint_config(plan)
 
     deploy_endpoint = SageMakerAsyncEndpointOperator(
         task_id="deploy_endpoint",
-        existing_endpoint_name="{{ params.existing_endpoint_name }}",
+        existing_endpoint_name="{{ params.existing_endpoint_name or '' }}",
         config={
             "EndpointName": "{{ aws_name('sagemaker_endpoint', dag.dag_id, run_id) }}",
             "EndpointConfigName": "{{ aws_name('sagemaker_endpoint_config', dag.dag_id, run_id) }}",
@@ -222,11 +239,18 @@ def auto_labeling():
 
     @task
     def delete_endpoint(plan: dict) -> None:
-        """Scaling policies and alarm, scalable target, endpoint, endpoint config, model: what this run made."""
-        from orchard.auto_labeling.steps import delete_endpoint_stack, remove_autoscaling
+        """Scaling policies and alarm, scalable target, endpoint, endpoint config, model: whatever of them
+        exists under this run's names, whichever task failed (a failing cleanup fails the run)."""
+        from orchard.auto_labeling.steps import remove_endpoint_resources
 
-        remove_autoscaling(plan)
-        delete_endpoint_stack(plan)
+        remove_endpoint_resources(plan)
+
+    @task
+    def stop_labeling_job(plan: dict) -> str:
+        """The run's Ground Truth job, stopped if it is still running: the run failed or was stopped."""
+        from orchard.auto_labeling.steps import stop_labeling_job
+
+        return stop_labeling_job(plan)
 
     @task
     def build_manifest(plan: dict, collected: dict) -> dict:
@@ -273,23 +297,36 @@ def auto_labeling():
         dag=None,
         run_id=None,
         ti=None,
+        outlet_events=None,
     ) -> str:
         from orchard.auto_labeling.steps import publish_report
+        from orchard.run_results import announce
 
         uri = publish_report(plan, collected, manifest, verified, dag.dag_id, run_id)
         ti.xcom_push(key="report_uri", value=uri)
+        n_failed = collected["failed"]
+        failed = [f"{n_failed} frame(s) failed: {collected.get('failures_uri')}"] if n_failed else []
+        announce(ti, uri, attention=failed, outlet_events=outlet_events, asset=VERIFIED)
         return uri
 
+    names = reserve_names(plan)
     model = create_model(plan)
+    config = create_endpoint_config(plan)
     scaling = scale_endpoint(plan)
-    chain(model, deploy_endpoint, scaling, invoke)
+    chain(names, model, config, deploy_endpoint, scaling, invoke)
     collected = collect_predictions(invoke.output, plan)
-    collected >> delete_endpoint(plan).as_teardown(setups=[model, deploy_endpoint, scaling])
+    # The cleanups are teardowns of reserve_names too (it creates nothing): a teardown runs when at least
+    # one of its setups succeeded, so create_model failing after CreateModel (its own and every later
+    # setup failed) still gets its model removed. Each runs once all its upstream tasks are done.
+    cleanup = delete_endpoint(plan)
+    setups = [names.operator, model.operator, config.operator, deploy_endpoint, scaling.operator]
+    collected >> cleanup.as_teardown(setups=setups, on_failure_fail_dagrun=True)
     manifest = build_manifest(plan, collected)
     gate = send_to_labeling()
     verified = read_verified(plan, label.output)
     chain(manifest, gate, label, verified)
-    publish_report(plan, collected, manifest, verified)
+    label >> stop_labeling_job(plan).as_teardown(setups=[names.operator], on_failure_fail_dagrun=True)
+    with_report_link(publish_report(plan, collected, manifest, verified))
 
 
 auto_labeling()

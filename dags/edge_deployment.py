@@ -39,13 +39,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 from orchard import naming
+from orchard import params as form
 from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.settings import load_settings
+from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
@@ -53,74 +56,99 @@ CAPTURE_PREFIX = "edge_deployment/captures"
 TARGETS = ["linux_x86_64", "linux_arm64", "linux_arm_eabihf", "linux_arm64_nvidia", "linux_x86_64_nvidia", "ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5",
            "ml_m6i", "ml_c6g", "ml_m6g", "rasp3b", "rasp4b", "jetson_nano", "jetson_xavier"]
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"
+NAME_WORDS = "a name of 1-63 letters, digits, '_', '-', starting with a letter or digit"
 
 # Defaults name the deployment's own buckets (settings, ORCHARD_DATA_BUCKET...), read without Variables.
 DATA_BUCKET = load_settings(variables=False).data_bucket
-AWS_TASK = {"retries": 2, "retry_delay": timedelta(seconds=20), "retry_exponential_backoff": True}
+# The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
+FLEET = "Fleet"
+CAPTURE = "Capture"
+PARAMS = form.with_defaults(DAG_ID, {
+    "model_uri": form.s3_object(
+        f"s3://{DATA_BUCKET}/edge_deployment/demo/model/model.tar.gz", suffixes=(".tar.gz", ".tgz"),
+        section=form.MODEL, description="The model.tar.gz to compile (e.g. another orchard pipeline's)."),
+    "framework": form.choice("ONNX", ["ONNX", "PYTORCH", "TFLITE", "KERAS", "DARKNET"], section=form.MODEL,
+                             description="The model's framework (Neo's InputConfig.Framework)."),
+    "input_shape": form.text('{"data": [1, 3, 32, 32]}', section=form.MODEL,
+                             example='{"data": [1, 3, 224, 224]}',
+                             description='JSON: {"input name": [shape]} (Neo\'s DataInputConfig).'),
+    "target_device": form.choice(
+        "linux_x86_64", TARGETS, section=form.MODEL,
+        description="Neo TargetDevice, or linux_<arch>[_<accelerator>] (TargetPlatform)."),
+    "quantization": form.choice("none", ["none", "int8"], section=form.MODEL,
+                                description="int8 quantizes with calibration_uri's frames."),
+    "calibration_uri": form.s3_folder(
+        f"s3://{DATA_BUCKET}/edge_deployment/demo/images/calibration/", section=form.MODEL,
+        description="Folder of .npy frames: the drift reference and int8 calibration."),
+    "model_name": form.name("fruit-colour", pattern=NAME_PATTERN, section=form.MODEL, example="fruit-colour",
+                            description="The edge package's model name.", what=NAME_WORDS),
+    "model_version": form.name("1.0.0", pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$", section=form.MODEL,
+                               example="1.0.0", description="The edge package's version."),
+    "force_repackage": form.flag(False, section=form.MODEL,
+                                 description="Replace an existing package version."),
+    "compile_max_runtime_s": form.integer(900, minimum=60, maximum=86400, section=form.MODEL,
+                                          description="Neo compilation StoppingCondition, in seconds."),
+    "fleet_name": form.name("edge-demo-fleet", pattern=NAME_PATTERN, section=FLEET,
+                            example="edge-demo-fleet", description="The IoT thing group of the devices.",
+                            what=NAME_WORDS),
+    "device_names": form.string_list(
+        ["edge-demo-camera-1", "edge-demo-camera-2"], item_pattern=r"^[a-zA-Z0-9:_-]{1,128}$", section=FLEET,
+        example="edge-demo-camera-1", description="IoT thing names of the fleet's devices.",
+        what="an IoT thing name (1-128 letters, digits, ':', '_', '-')"),
+    "simulated_devices": form.flag(
+        False, section=FLEET,
+        description="Mark things simulated=true: the local sandbox runs the agent for them (make up: on)."),
+    "camera_images_uri": form.s3_folder(
+        None, optional=True, section=FLEET,
+        description="Simulated devices' camera frames: <folder><device index>/*.npy.",
+        empty_means="no simulated cameras (required when simulated_devices is on)"),
+    "rotate_certificates": form.flag(
+        False, section=FLEET, description="Give each orchard device a new certificate, revoke its old one."),
+    "delete_fleet": form.flag(
+        False, section=FLEET,
+        description="Delete the fleet orchard created (things, certificates, secrets, group, policy, role) "
+        "after this run; a fleet orchard did not create is never touched. Off: devices keep their identity "
+        "across runs."),
+    "capture_buffer_size": form.integer(30, maximum=10000, section=CAPTURE,
+                                        description="Captures a device buffers."),
+    "capture_batch_size": form.integer(10, maximum=1000, section=CAPTURE,
+                                       description="Captures per upload."),
+    "capture_push_period_seconds": form.integer(4, maximum=3600, section=CAPTURE,
+                                                description="Seconds between capture uploads."),
+    "device_timeout_minutes": form.integer(
+        30, maximum=10080, section=form.ROLLOUT,
+        description="IoT timeoutConfig: minutes a device has once IN_PROGRESS."),
+    "rollout_window_minutes": form.integer(
+        60, maximum=10080, section=form.ROLLOUT,
+        description="Judge the rollout this long after the job starts (offline devices stay QUEUED on AWS, "
+        "never timing out)."),
+    "min_success_percent": form.number(
+        100, minimum=1, maximum=100, section=form.ROLLOUT,
+        description="Share of the fleet that must have SUCCEEDED within the window (1 to 100)."),
+    "max_devices_per_minute": form.integer(100, maximum=1000, section=form.ROLLOUT,
+                                           description="IoT jobExecutionsRolloutConfig.maximumPerMinute."),
+    "abort_failure_percent": form.number(
+        50, minimum=0, maximum=100, section=form.ROLLOUT,
+        description="IoT abortConfig: cancel the job when this share of the devices that got it failed "
+        "(0: never; 0 to 100)."),
+    "poll_seconds": form.integer(30, maximum=600, section=form.ADVANCED, description="Wait poll delay (s)."),
+})
+# What the schema cannot say, re-checked by the first task (orchard.params.check).
+RULES = [form.requires("camera_images_uri", when="simulated_devices",
+                       because="the simulated cameras read their frames from it")]
 
 
 @dag(
     dag_id=DAG_ID,
     schedule=None,
     catchup=False,
-    tags=["edge", "neo", "iot", "seed-004"],
-    default_args={"owner": "ml-platform", **AWS_TASK},
+    description="Neo-compiled, KMS-signed edge package -> IoT fleet rollout -> devices predict and capture",
+    tags=form.tags(DAG_ID, "sagemaker", "neo", "iot", "kms", "secretsmanager"),
+    default_args=DEFAULT_ARGS,
     user_defined_macros=naming.MACROS,
     doc_md=__doc__,
     max_active_runs=1,
-    params={
-        "model_uri": Param(f"s3://{DATA_BUCKET}/edge_deployment/demo/model/model.tar.gz", type="string",
-                           pattern=r"^s3://[a-z0-9.-]{3,63}/.+\.(tar\.gz|tgz)$", description="model.tar.gz in S3"),
-        "framework": Param("ONNX", type="string", enum=["ONNX", "PYTORCH", "TFLITE", "KERAS", "DARKNET"]),
-        "input_shape": Param('{"data": [1, 3, 32, 32]}', type="string", description='JSON: {"input name": [shape]}'),
-        "target_device": Param("linux_x86_64", type="string", enum=TARGETS,
-                               description="Neo TargetDevice, or linux_<arch>[_<accelerator>] (TargetPlatform)"),
-        "quantization": Param("none", type="string", enum=["none", "int8"]),
-        "calibration_uri": Param(f"s3://{DATA_BUCKET}/edge_deployment/demo/images/calibration/",
-                                 type="string",
-                                 pattern=r"^s3://[a-z0-9.-]{3,63}/.*$",
-                                 description="S3 prefix of .npy frames: the drift reference and int8 calibration"),
-        "model_name": Param("fruit-colour", type="string", pattern=NAME_PATTERN),
-        "model_version": Param("1.0.0", type="string", pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$"),
-        "force_repackage": Param(False, type="boolean", description="replace an existing package version"),
-        "fleet_name": Param("edge-demo-fleet", type="string", pattern=NAME_PATTERN),
-        "device_names": Param(["edge-demo-camera-1", "edge-demo-camera-2"], type="array",
-                              items={"type": "string", "pattern": r"^[a-zA-Z0-9:_-]{1,128}$"}, minItems=1, maxItems=100),
-        "simulated_devices": Param(False, type="boolean",
-                                   description="mark things simulated=true: the local sandbox runs the agent for them"),
-        "camera_images_uri": Param("", type="string", pattern=r"^$|^s3://[a-z0-9.-]{3,63}/.*$",
-                                   description="simulated devices' camera frames: <uri><device index>/*.npy"),
-        "capture_buffer_size": Param(30, type="integer", minimum=1, maximum=10000),
-        "capture_batch_size": Param(10, type="integer", minimum=1, maximum=1000),
-        "capture_push_period_seconds": Param(4, type="integer", minimum=1, maximum=3600),
-        "compile_max_runtime_s": Param(900, type="integer", minimum=60, maximum=86400),
-        "device_timeout_minutes": Param(
-            30, type="integer", minimum=1, maximum=10080,
-            description="IoT timeoutConfig: minutes a device has once IN_PROGRESS"),
-        "rollout_window_minutes": Param(
-            60, type="integer", minimum=1, maximum=10080,
-            description="judge the rollout this long after the job starts (offline devices stay QUEUED "
-                        "on AWS, never timing out)"),
-        "min_success_percent": Param(
-            100, type="number", minimum=1, maximum=100,
-            description="share of the fleet that must have SUCCEEDED within the window"),
-        "max_devices_per_minute": Param(
-            100, type="integer", minimum=1, maximum=1000,
-            description="IoT jobExecutionsRolloutConfig.maximumPerMinute"),
-        "abort_failure_percent": Param(
-            50, type="number", minimum=0, maximum=100,
-            description="IoT abortConfig: cancel the job when this share of the devices that got it failed "
-                        "(0: never)"),
-        "poll_seconds": Param(30, type="integer", minimum=1, maximum=600, description="wait poll delay (s)"),
-        "rotate_certificates": Param(
-            False, type="boolean",
-            description="give each orchard device a new certificate, revoke its old one"),
-        "delete_fleet": Param(
-            False, type="boolean",
-            description="delete the fleet orchard created (things, certificates, secrets, group, policy, "
-                        "role) after this run; a fleet orchard did not create is never touched. Off: devices "
-                        "keep their identity across runs"),
-    },
+    params=PARAMS,
 )
 def edge_deployment():
     @task(retries=0)
@@ -128,6 +156,7 @@ def edge_deployment():
         """Refuse a model that is not there, not the declared framework or not of the declared shape."""
         from orchard.edge_deployment.tasks import validate
 
+        form.check(params, RULES)  # plain words for every bad param, before anything else
         return validate(params, dag_run.run_id)
 
     @task
@@ -179,11 +208,11 @@ def edge_deployment():
     )
 
     @task
-    def ensure_fleet(signing_key_arn: str, params: dict) -> dict:
+    def ensure_fleet(signing_key_arn: str, params: dict, dag_run=None) -> dict:
         """IoT thing type, thing group (the fleet), things, certificates, policy, role alias + role."""
         from orchard.edge_deployment.tasks import provision_fleet
 
-        return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX)
+        return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX, dag_run.run_id)
 
     fleet = ensure_fleet(key_arn)
 
@@ -211,33 +240,40 @@ def edge_deployment():
 
     drift = monitor(package.output, deploy.output)
 
-    @task(trigger_rule="all_done")
-    def remove_fleet(params: dict, dag_run=None) -> list[str]:
-        """Only with delete_fleet: cancel the IoT job, delete what orchard created for the fleet."""
-        from orchard.edge_deployment.tasks import teardown_fleet
+    @task
+    def cleanup(params: dict, dag_run=None, ti=None) -> list[str]:
+        """Stop the run's prepare / Neo jobs still running; on failure cancel its IoT job and remove a fleet
+        it created; with delete_fleet delete the fleet (orchard.edge_deployment.tasks.cleanup_run)."""
+        from orchard.edge_deployment.tasks import DEPLOY_PATH_TASKS, cleanup_run
 
-        return teardown_fleet(params, DAG_ID, dag_run.run_id)
+        failed = [task_id for task_id in DEPLOY_PATH_TASKS if ti.xcom_pull(task_ids=task_id) is None]
+        return cleanup_run(params, DAG_ID, dag_run.run_id, failed)
 
-    # Names come from params, not from ensure_fleet's XCom: a half-made fleet is removed too (when asked).
-    teardown = remove_fleet().as_teardown(setups=fleet)
+    # A teardown of validate_model (nothing billable exists before it succeeds), so it runs whatever failed
+    # after it — a half-made fleet included. Names come from params and run_id, never from a task's XCom.
+    # Its failure fails the run: a job or a fleet may be left.
+    teardown = cleanup().as_teardown(setups=checked, on_failure_fail_dagrun=True)
 
     @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
-    def report(ti=None, dag_run=None) -> str:
+    def report(ti=None, dag_run=None, outlet_events=None) -> str:
         """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
         from airflow.providers.common.compat.sdk import AirflowException
         from orchard.edge_deployment.tasks import failed_tasks, publish_report
+        from orchard.run_results import announce, drift_attention
 
         uri = publish_report(ti, DAG_ID, dag_run.run_id)
         ti.xcom_push(key="report_uri", value=uri)
         failed = failed_tasks(ti)
+        attention = drift_attention(ti.xcom_pull(task_ids="monitor")) + [f"failed at {t}" for t in failed]
+        announce(ti, uri, attention=attention, outlet_events=outlet_events, asset=PACKAGES_ASSET)
         if failed:  # the report is the run's last word: it must not turn a failed deployment green
             raise AirflowException(f"the run failed at {', '.join(failed)}; its report: {uri}")
         return uri
 
-    published = report()
+    published = with_report_link(report())
     prepare >> compile_model
     package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
-    deploy >> teardown
+    [deploy, prepare, compile_model] >> teardown
     [drift, teardown] >> published
 
 

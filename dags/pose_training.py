@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
 # (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
 import airflow.providers.amazon.aws.assets.s3  # noqa: F401
-from airflow.sdk import Asset, AssetWatcher, Param, chain, dag, task, task_group
+from airflow.sdk import Asset, AssetWatcher, chain, dag, task, task_group
 
 from orchard import naming
+from orchard import params as form
 from orchard.pose_training import infra as pose_infra
 from orchard.operators.batch import ReattachingBatchOperator
 from orchard.settings import load_settings
+from orchard.task_defaults import DEFAULT_ARGS
+from orchard.ui.links import with_report_link
+from orchard.triggers.upload_queue import UploadQueueTrigger
 
 # Parse time: environment + defaults only (no Variable lookups at parse time, as Airflow's best practices
 # ask). Only what the DAG's *structure* needs comes from it: the Asset watcher's queue URL (a trigger's
@@ -48,8 +51,11 @@ at parse time from the environment (`ORCHARD_REGION`, `ORCHARD_BATCH_JOB_ROLE_AR
    `batch-size`, `net-type`, `backbone-weights`, `train-crop`) overrides the param defaults, validated with
    the same Param schema as the trigger form (a bad value fails that project at once, naming the key).
    Reads the zip through ranged GETs (never whole) and refuses, before any GPU starts: not a zip, empty,
-   over `max_zip_mb`, absolute / `..` / link paths, no `config.yaml`, no bodyparts, no `labeled-data/`,
-   labels naming frames that are not in the zip.
+   over `max_zip_mb`, inflating past `max_unzipped_mb` or `max_zip_ratio`, absolute / `..` / link paths,
+   no `config.yaml`, no bodyparts, no `labeled-data/`, labels DeepLabCut would not read (another scorer,
+   no `video_sets` video, other bodyparts), labels naming frames that are not in the zip (DeepLabCut's rules,
+   which the job applies again; zips from Windows and macOS tools are normalised). An upload already
+   trained by another run (the same object version: a duplicate event) is skipped, naming that run.
 4. `ensure_batch` (setup, once at least one project is valid): a managed EC2 compute environment on
    `gpu_family` (ON_DEMAND or SPOT with SPOT_PRICE_CAPACITY_OPTIMIZED), **minvCpus 0** (no instance
    between trainings), its queue and the job definition `{pose_infra.JOB_DEFINITION}` (1 vCPU, 10 GiB,
@@ -62,7 +68,7 @@ at parse time from the environment (`ORCHARD_REGION`, `ORCHARD_BATCH_JOB_ROLE_AR
 6. `project.check_export` (mapped): the exported model, evaluation (with DeepLabCut's train/test plots)
    and manifest are in `s3://<artifacts_bucket>/pose_training/<run>/<project>/model/`; publishes the
    project's run report (metrics, learning curve, evaluation plots, console link, cost) and the Asset
-   `pose_training_models`.
+   `pose_training.models`.
 
 **Cost**: the GPU instance's hourly price for the job's run time (g4dn.xlarge ≈ $0.53/h on demand in
 us-east-1; SPOT less); nothing between runs. **IAM**: `include/iam/pose_training.json` (Airflow's
@@ -70,13 +76,16 @@ role) and `include/iam/pose_training_job_role.json` (the job role). Docs: `docs/
 """
 
 UPLOADS = Asset(
-    name="pose_training_uploads",
+    name="pose_training.uploads",
     uri=f"s3://{PARSE_SETTINGS.data_bucket}/{pose_infra.WATCHED_PREFIX}",
     watchers=[
         AssetWatcher(
             name="pose_training_upload_queue",
-            trigger=MessageQueueTrigger(
-                scheme="sqs",
+            # the provider's SqsSensorTrigger (what MessageQueueTrigger(scheme="sqs") runs), subclassed:
+            # a vanished queue is logged naming it and the fix, instead of failing the watcher in a loop
+            trigger=UploadQueueTrigger(
+                fix=f"Recreate it: run `{pose_infra.INFRA_COMMAND}`, or trigger pose_training by hand once "
+                    "(its ensure_event_path task recreates it).",
                 sqs_queue=pose_infra.upload_queue_url(PARSE_SETTINGS),
                 aws_conn_id=PARSE_SETTINGS.aws_conn_id,
                 region_name=PARSE_SETTINGS.region,
@@ -86,46 +95,59 @@ UPLOADS = Asset(
         )
     ],
 )
-MODELS = Asset(name="pose_training_models", uri=f"s3://{PARSE_SETTINGS.artifacts_bucket}/pose_training/")
+MODELS = Asset(name="pose_training.models", uri=f"s3://{PARSE_SETTINGS.artifacts_bucket}/pose_training/")
 
-AWS_RETRIES = {"retries": 2, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": 2.0,
-               "max_retry_delay": timedelta(minutes=10)}
+
+# The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
+PARAMS = form.with_defaults("pose_training", {
+    "project_uri": form.s3_object(
+        None, suffixes=(".zip",), optional=True, example="s3://orchard-data/pose_training/uploads/mice.zip",
+        description="Manual runs: the DeepLabCut project zip to train.",
+        empty_means="train the uploads that started this run"),
+    "gpu_family": form.choice("g4dn", pose_infra.GPU_FAMILIES, section=form.COMPUTE,
+                              description="EC2 GPU instance family of the compute environment."),
+    "capacity": form.choice("SPOT", pose_infra.CAPACITY_TYPES, section=form.COMPUTE,
+                            description="ON_DEMAND or SPOT (cheaper; a reclaimed host retries the job)."),
+    "max_vcpus": form.integer(16, minimum=4, maximum=256, section=form.COMPUTE,
+                              description="Compute environment ceiling (4 vCPUs per g*.xlarge instance)."),
+    "epochs": form.integer(200, maximum=5000, section=form.TRAINING, description="Training epochs."),
+    "batch_size": form.integer(8, maximum=128, section=form.TRAINING, description="Images per batch."),
+    "net_type": form.choice("resnet_50", ["resnet_50", "resnet_101", "hrnet_w18", "hrnet_w32"],
+                            section=form.TRAINING, description="DeepLabCut network."),
+    "backbone_weights": form.text(
+        None, pattern=r"^(?:pretrained|none|/\S+\.pt)$", optional=True, section=form.TRAINING,
+        example="none", description="pretrained, none (from scratch) or a .pt path inside the image.",
+        empty_means="the image's default (pretrained)"),
+    "train_crop": form.text(
+        None, pattern=r"^\d{2,4}x\d{2,4}$", optional=True, section=form.TRAINING, example="448x448",
+        description="Training crop WIDTHxHEIGHT in pixels.", empty_means="DeepLabCut's 448x448"),
+    "max_runtime_minutes": form.integer(240, minimum=5, maximum=MAX_RUNTIME_MINUTES, section=form.COMPUTE,
+                                        description="Batch job timeout, in minutes."),
+    "max_zip_mb": form.integer(2048, maximum=51200, section=form.INPUTS,
+                               description="Largest project zip accepted, in MiB."),
+    "poll_seconds": form.integer(30, maximum=600, section=form.ADVANCED,
+                                 description="How often the train task checks the Batch job, in seconds."),
+})
 
 
 @dag(
     schedule=UPLOADS,
     catchup=False,
     max_active_runs=4,
-    tags=["pose", "deeplabcut", "batch", "gpu"],
+    description="DeepLabCut project zips uploaded to S3 -> GPU training on AWS Batch -> models in S3",
+    tags=form.tags("pose_training", "batch", "s3", "eventbridge", "sqs"),
     doc_md=DOC_MD,
-    default_args={"owner": "ml-platform", **AWS_RETRIES},
+    default_args=DEFAULT_ARGS,
     user_defined_macros=naming.MACROS,
-    params={
-        "project_uri": Param("", type="string", pattern=r"^$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.zip$",
-                             description="Manual runs: the project zip. Empty for upload-triggered runs."),
-        "gpu_family": Param("g4dn", type="string", enum=list(pose_infra.GPU_FAMILIES)),
-        "capacity": Param("SPOT", type="string", enum=list(pose_infra.CAPACITY_TYPES)),
-        "max_vcpus": Param(16, type="integer", minimum=4, maximum=256,
-                           description="Compute environment ceiling (4 vCPUs per g*.xlarge instance)."),
-        "epochs": Param(200, type="integer", minimum=1, maximum=5000),
-        "batch_size": Param(8, type="integer", minimum=1, maximum=128),
-        "net_type": Param("resnet_50", type="string", enum=["resnet_50", "resnet_101", "hrnet_w18", "hrnet_w32"]),
-        "backbone_weights": Param("", type="string", pattern=r"^$|^pretrained$|^none$|^/.+\.pt$",
-                                  description="Empty: the image's default (pretrained). none: from scratch."),
-        "train_crop": Param("", type="string", pattern=r"^$|^\d{2,4}x\d{2,4}$",
-                            description="Training crop WIDTHxHEIGHT; empty: DeepLabCut's 448x448."),
-        "max_runtime_minutes": Param(240, type="integer", minimum=5, maximum=MAX_RUNTIME_MINUTES),
-        "max_zip_mb": Param(2048, type="integer", minimum=1, maximum=51200),
-        "poll_seconds": Param(30, type="integer", minimum=1, maximum=600,
-                              description="How often the train task checks the Batch job."),
-    },
+    params=PARAMS,
 )
 def pose_training():
     @task
     def ensure_event_path() -> dict:
         """The upload path (bucket → EventBridge → SQS), created or repaired; the watcher polls its queue."""
-        from airflow.sdk.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        from orchard.errors import InputError
 
         settings = load_settings()
         s3, events, sqs = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
@@ -133,45 +155,56 @@ def pose_training():
         made = pose_infra.ensure_event_path(s3, events, sqs, settings)
         problem = pose_infra.watcher_mismatch(settings, PARSE_SETTINGS, made["queue_url"])
         if problem:
-            raise AirflowFailException(problem)  # a configuration error: retrying cannot fix it
+            raise InputError(problem)  # a configuration error: retrying cannot fix it
         return made
 
     @task
     def find_projects(params: dict, dag_run=None, triggering_asset_events=None) -> list[dict]:
         """Every project this run trains: each upload of its Asset events, or project_uri."""
-        from airflow.sdk.exceptions import AirflowFailException
-
+        from orchard.errors import InputError
         from orchard.pose_training import upload as pose_upload
 
+        form.check(params)  # plain words for every bad param, before anything else
         events = [event for events in (triggering_asset_events or {}).values() for event in events]
         try:
             projects = pose_upload.projects_of_run(
                 params, dag_run.dag_id, dag_run.run_id, events, load_settings()
             )
         except pose_upload.NoProject as error:
-            raise AirflowFailException(str(error)) from None
+            raise InputError(str(error)) from None
         print(f"{len(projects)} project(s) to train: {[p['project_uri'] for p in projects]}")
         return projects
 
     @task
-    def validate_project(project: dict, params: dict, dag=None) -> dict:
+    def validate_project(project: dict, params: dict, dag=None, run_id=None) -> dict:
         """Whether this project can train at all, and with which (validated) settings."""
-        from airflow.sdk.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from orchard.errors import InputError
         from orchard.pose_training import upload as pose_upload
-        from orchard.pose_training.project import MiB, ProjectRejected, validate_project
+        from orchard.pose_training.project import MiB, validate_project, zip_limits
 
         s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id).get_conn()
         schema = {name: dag.params.get_param(name) for name in pose_upload.METADATA_SETTINGS.values()}
+        limits = zip_limits(params)
         try:
             training = pose_upload.project_training(s3, project, params, schema)
-            summary = validate_project(s3, project["bucket"], project["key"], params["max_zip_mb"] * MiB)
-        except (pose_upload.BadMetadata, ProjectRejected) as error:
-            raise AirflowFailException(str(error)) from None  # bad input: no retry, nothing started
+        except pose_upload.BadMetadata as error:
+            raise InputError(str(error)) from None  # bad input: no retry, nothing started
+        # ProjectRejected is an InputError: no retry, nothing started
+        summary = validate_project(s3, project["bucket"], project["key"], params["max_zip_mb"] * MiB,
+                                   max_unzipped_bytes=limits["max_unzipped_mb"] * MiB,
+                                   max_ratio=limits["max_zip_ratio"])
         print(f"project OK: {summary}; training {training}")
+        if project["source"] == "upload":  # one training per object version (issue 13.2)
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            try:
+                pose_upload.claim_upload(s3, load_settings().artifacts_bucket, project, run_id)
+            except pose_upload.DuplicateUpload as duplicate:
+                raise AirflowSkipException(str(duplicate)) from None
         overrides = pose_upload.container_overrides(project["bucket"], project["key"], project["output_uri"],
-                                                    training)
+                                                    training, limits)
         return {**project, "training": training, "labeled_frames": summary.labeled_frames,
                 "container_overrides": overrides}
 
@@ -192,14 +225,17 @@ def pose_training():
         return pose_infra.ensure_batch(batch, ec2, settings, spec, poll_s=params["poll_seconds"])
 
     @task
-    def stop_training(batch: dict, projects: list[dict]) -> list:
+    def stop_training(projects: list[dict], params: dict) -> list:
+        """Terminate the run's jobs that still queue or run, found by their deterministic names in the queue
+        the params name (not from ensure_batch's XCom: whatever failed, what exists is found)."""
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         client = AwsBaseHook(aws_conn_id=load_settings().aws_conn_id, client_type="batch").conn
+        queue = pose_infra.job_queue_name(params["gpu_family"], params["capacity"])
         stopped = []
         for project in projects:
             name = project["job_name"]
-            ids = pose_infra.stop_run_job(client, batch["job_queue"], name, "pose_training run ended")
+            ids = pose_infra.stop_run_job(client, queue, name, "pose_training run ended")
             print(f"terminated {ids}" if ids else f"no job of {name} left running")
             stopped += ids
         return stopped
@@ -210,6 +246,7 @@ def pose_training():
 
         from orchard.pose_training.report import build_report, evaluation_plots
         from orchard.pose_training.report import check_export as checked_manifest
+        from orchard.run_results import announce
 
         settings = load_settings()
         s3, client = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=n).conn
@@ -224,6 +261,7 @@ def pose_training():
                                        "project_uri": run["project_uri"],
                                        "test_rmse": manifest["metrics"].get("test rmse")}
         ti.xcom_push(key="report_uri", value=report_uri)  # what `make demo` and ops look for
+        announce(ti, report_uri, manifest["metrics"], outlet_events=outlet_events, asset=MODELS)
         return {"project_uri": run["project_uri"], "model_uri": run["output_uri"], "report_uri": report_uri,
                 "metrics": manifest["metrics"]}
 
@@ -238,13 +276,14 @@ def pose_training():
             job_queue=batch["job_queue"],
             job_definition=batch["job_definition_arn"],
             container_overrides=valid["container_overrides"],
+            input_uri=valid["project_uri"],  # named by the InputError of a job that refuses the project
             deferrable=True,
             awslogs_enabled=True,
             poll_interval="{{ params.poll_seconds }}",
             max_retries="{{ (params.max_runtime_minutes * 60) // params.poll_seconds + 20 }}",
             execution_timeout=timedelta(minutes=MAX_RUNTIME_MINUTES + 30),
         )
-        check_export(valid, batch, train.output)
+        with_report_link(check_export(valid, batch, train.output))
         return train
 
     event_path = ensure_event_path()
@@ -252,7 +291,8 @@ def pose_training():
     batch = ensure_batch()
     chain(event_path, projects)
     trains = project.expand(upload=projects)  # validation first: nothing is created for no valid project
-    trains >> stop_training(batch, projects).as_teardown(setups=batch)
+    # on_failure_fail_dagrun: a teardown that failed to terminate a job fails the run (a GPU may be billing)
+    trains >> stop_training(projects).as_teardown(setups=batch, on_failure_fail_dagrun=True)
 
 
 pose_training()

@@ -56,11 +56,6 @@ def power_off(account_id: str, region: str, thing_name: str) -> None:
         stop.set()
 
 
-def running_devices() -> list[str]:
-    with _lock:
-        return sorted(name for (_, _, name), stop in _running.items() if not stop.is_set())
-
-
 def _run_device(thing: iot_models.FakeThing, stop: threading.Event) -> None:
     stream = LogStream(thing.account_id, thing.region_name, DEVICE_LOG_GROUP, thing.thing_name)
     root = jobs.workspace("device", thing.thing_name)

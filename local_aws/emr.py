@@ -221,7 +221,7 @@ class SandboxCluster(moto_emr.Cluster):
         started = time.monotonic()
         try:
             staged = stage_arguments(step.args, workdir)
-            argv = spark_submit_argv(staged.args, bin_dir)
+            argv = spark_submit_argv(staged.args, bin_dir, spark_defaults(self.configurations))
             controller.start(argv, bin_dir, self.node_python)
             env = {**self._node_env(bin_dir),
                    "PYSPARK_PYTHON": str(bin_dir / "python"), "SPARK_LOCAL_IP": "127.0.0.1"}
@@ -365,11 +365,27 @@ def _is_object(s3: Any, bucket: str, key: str) -> bool:
         return False
 
 
-def spark_submit_argv(args: list[str], bin_dir: Path) -> list[str]:
-    """EMR's `command-runner.jar spark-submit ...` in local mode: YARN and cluster deploy mode dropped."""
+def spark_defaults(configurations: list[Any]) -> dict[str, str]:
+    """The `spark-defaults` classification of the cluster's Configurations: EMR writes these properties to
+    the nodes' spark-defaults.conf ("Configure Spark",
+    https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-spark-configure.html), which spark-submit reads."""
+    properties: dict[str, str] = {}
+    for item in configurations or []:
+        # moto keeps the request's dicts key-transformed (spark.driver.extra_java_options): take the originals
+        item = item.original_dict() if hasattr(item, "original_dict") else dict(item)
+        if item.get("Classification") == "spark-defaults":
+            properties.update({str(k): str(v) for k, v in (item.get("Properties") or {}).items()})
+    return properties
+
+
+def spark_submit_argv(args: list[str], bin_dir: Path, defaults: dict[str, str] | None = None) -> list[str]:
+    """EMR's `command-runner.jar spark-submit ...` in local mode: YARN and cluster deploy mode dropped; the
+    cluster's spark-defaults come first as --conf (the step's own --conf, later, wins as over the file)."""
     if not args or args[0] != "spark-submit":
         raise ValueError(f"the sandbox runs command-runner.jar spark-submit steps; got {args[:1]}")
     argv, rest = [str(bin_dir / "spark-submit"), "--master", LOCAL_MASTER], args[1:]
+    for key, value in (defaults or {}).items():
+        argv += ["--conf", f"{key}={value}"]
     index = 0
     while index < len(rest):
         token = rest[index]
@@ -410,5 +426,36 @@ def _node_commands(folder: Path, bin_dir: Path, resolve_for: str | None) -> Path
     return folder
 
 
+def _known_cluster(method_name: str):
+    """The backend method, answering an unknown cluster id as EMR does: InvalidRequestException "Cluster id
+    '<id>' is not valid." (DescribeCluster's answer,
+    https://docs.aws.amazon.com/emr/latest/APIReference/API_DescribeCluster.html#API_DescribeCluster_Errors;
+    EMR gives every call on a cluster id it does not know the same answer). moto raised KeyError there: an
+    HTTP 500 that botocore and the provider's waiters retry without end, so a wait on a cluster lost with
+    a sandbox restart never failed (issue 14.3)."""
+    original = getattr(moto_emr.ElasticMapReduceBackend, method_name)
+
+    def checked(self, *args: Any, **kwargs: Any):
+        first = args[0] if args else None
+        ids = kwargs.get("cluster_id", kwargs.get("job_flow_id", kwargs.get("job_flow_ids", first)))
+        for cluster_id in ids if isinstance(ids, list) else [ids]:
+            if isinstance(cluster_id, str) and cluster_id not in self.clusters:
+                raise moto_emr.InvalidCluster(cluster_id)
+        return original(self, *args, **kwargs)
+
+    checked.__wrapped__ = original  # type: ignore[attr-defined]
+    return checked
+
+
+# ElasticMapReduceBackend methods whose first argument names clusters (an id, or a list: TerminateJobFlows).
+CLUSTER_METHODS = ("describe_step", "list_steps", "add_job_flow_steps", "terminate_job_flows",
+                   "list_bootstrap_actions", "list_instance_groups", "list_instances", "modify_cluster",
+                   "set_termination_protection")
+
+
 def install() -> None:
     moto_emr.Cluster = SandboxCluster  # ElasticMapReduceBackend.run_job_flow builds clusters through this name
+    for name in CLUSTER_METHODS:
+        method = getattr(moto_emr.ElasticMapReduceBackend, name, None)
+        if method is not None and not hasattr(method, "__wrapped__"):
+            setattr(moto_emr.ElasticMapReduceBackend, name, _known_cluster(name))

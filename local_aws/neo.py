@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 COMPILATION_GROUP = "/aws/sagemaker/CompilationJobs"
 COMPILER_IMAGE = "orchard/edge-compiler:latest"
 DEFAULT_MAX_RUNTIME_S = 900
-_TERMINAL = ("COMPLETED", "FAILED", "STOPPED")
 
 
 class SandboxCompilationJob(moto_sm.CompilationJob):

@@ -8,7 +8,7 @@ import urllib.request
 
 from moto.server import ThreadedMotoServer
 
-from local_aws import DEFAULT_PORT, engine
+from local_aws import DEFAULT_PORT, engine, faults
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         engine.install(endpoint_url=self.url)
+        faults.install()  # ORCHARD_SANDBOX_FAULTS and the /_orchard/faults route (local_aws/faults.py)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per API call
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()

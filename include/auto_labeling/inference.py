@@ -38,9 +38,22 @@ def input_fn(body: bytes, content_type: str) -> np.ndarray:
         raise ValueError(
             f"unsupported content type {content_type!r}: send an image ({', '.join(sorted(IMAGE_TYPES))})"
         )
-    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    # OpenCV answers an empty buffer with its own assertion text ("!buf.empty() in function 'imdecode_'")
+    # and may raise cv2.error on malformed headers: the caller gets what is wrong with the frame instead.
+    if not body:
+        raise ValueError(
+            "the request body is empty (0 bytes): the frame is an empty object, not a decodable image; "
+            "re-upload it or remove it from the frames"
+        )
+    try:
+        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
     if image is None:
-        raise ValueError(f"the request body ({len(body)} bytes) is not a decodable image")
+        raise ValueError(
+            f"the request body ({len(body)} bytes, starting {bytes(body[:8])!r}) is not a decodable image "
+            f"({content_type}): re-upload the frame or remove it from the frames"
+        )
     return image
 
 

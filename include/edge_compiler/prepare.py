@@ -11,7 +11,9 @@ in the sandbox:
 
 int8 is ONNX Runtime static quantization (QDQ: uint8 activations, per-channel int8 weights) calibrated on
 the first half of the images; its top-1 agreement with the float model is measured on the other half.
-A problem ends the job with /opt/ml/output/failure (SageMaker's FailureReason) and exit 1.
+A problem with the input ends the job with `InputError: <message>` in /opt/ml/output/failure (SageMaker's
+FailureReason: the orchard operator fails the task without retry, one billed job) and exit 65; the message
+names the S3 URIs the inputs came from (`--model-uri`, `--calibration-uri`), not the container's folders.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from reference import input_summary, prediction_summary
 
 PROCESSING = Path("/opt/ml/processing")
 FAILURE_FILE = Path("/opt/ml/output/failure")
+# orchard.errors' convention (job code runs without Airflow and repeats the values).
+INPUT_ERROR_EXIT_CODE = 65
+INPUT_ERROR_PREFIX = "InputError: "
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--framework", default="ONNX")
     parser.add_argument("--root", default=str(PROCESSING), help="the processing folder (tests)")
     parser.add_argument("--failure-file", default=str(FAILURE_FILE))
+    parser.add_argument("--model-uri", default="", help="the S3 URI of the model input (for messages)")
+    parser.add_argument("--calibration-uri", default="",
+                        help="the S3 URI of the calibration input (for messages)")
     args = parser.parse_args(argv)
     root = Path(args.root)
     try:
@@ -49,12 +57,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             summary = pass_through(root / "input" / "model", args.framework, args.quantization, root / "output")
     except CompilationError as error:
-        print(f"preparation failed: {error}", flush=True)
+        model_folder = args.model_uri.rsplit("/", 1)[0] + "/" if args.model_uri else ""
+        message = to_s3(str(error), {str(root / "input" / "model"): model_folder,
+                                     str(root / "input" / "calibration"): args.calibration_uri})
+        print(f"preparation failed: {message}", flush=True)
         Path(args.failure_file).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.failure_file).write_text(f"ClientError: {error}")
-        return 1
+        Path(args.failure_file).write_text(f"{INPUT_ERROR_PREFIX}{message}"[:1024])
+        return INPUT_ERROR_EXIT_CODE
     print(json.dumps(summary), flush=True)
     return 0
+
+
+def to_s3(message: str, folders: dict[str, str]) -> str:
+    """`message` with each local input folder replaced by the S3 URI it was downloaded from."""
+    for local, uri in folders.items():
+        if uri:
+            message = message.replace(local.rstrip("/") + "/", uri.rstrip("/") + "/")
+            message = message.replace(local, uri.rstrip("/") + "/")
+    return message
 
 
 def prepare(model_dir: Path, calibration_dir: Path, shapes: dict, quantization: str, out: Path) -> dict:
@@ -103,7 +123,8 @@ def unpack_onnx(model_dir: Path, workdir: Path) -> Path:
         with tarfile.open(archives[0]) as tar:
             tar.extractall(workdir / "model", filter="data")
     except (tarfile.TarError, OSError) as error:
-        raise CompilationError(f"{archives[0].name} is not a readable .tar.gz ({error})") from error
+        raise CompilationError(
+            f"{model_dir / archives[0].name} is not a readable .tar.gz ({error})") from error
     found = sorted((workdir / "model").rglob("*.onnx"))
     if len(found) != 1:
         raise CompilationError(f"the model archive must hold exactly one .onnx file, found {len(found)}")
@@ -113,7 +134,8 @@ def unpack_onnx(model_dir: Path, workdir: Path) -> Path:
 def load_images(folder: Path, shape: list[int]) -> np.ndarray:
     arrays = [np.load(path) for path in sorted(folder.glob("*.npy"))]
     if not arrays:
-        raise CompilationError(f"no .npy calibration images in {folder}")
+        raise CompilationError(f"no .npy calibration images in {folder}: upload the frames (uint8 HxWxC or "
+                               "CxHxW arrays saved with numpy.save) there, or point calibration_uri at them")
     return np.stack([to_input(array, shape) for array in arrays])
 
 

@@ -26,6 +26,15 @@ import time
 from typing import Any
 
 EMPTY_FILE = "empty file (0 bytes)"
+# orchard's convention for an input error in job code (plugins/orchard/errors.py; job code cannot import it):
+# exit code 65 (sysexits EX_DATAERR) and a last error line starting "InputError: ", which EMR shows in the
+# step's FailureDetails: the DAG's extract task then fails without retry instead of re-running the step.
+INPUT_ERROR_EXIT_CODE = 65
+INPUT_ERROR_PREFIX = "InputError: "
+
+
+class InputError(ValueError):
+    """The images or the PCA request cannot work: a person must fix them; retrying changes nothing."""
 SCATTER_SAMPLE = 2000  # points of the first two components kept in metrics.json for the report's plot
 
 
@@ -74,13 +83,12 @@ def read_images(spark, images: str, root: str):
     """(path relative to root, label, content) of every image file, and the image files Spark listed."""
     from pyspark.sql import functions as F
 
-    from image_model import IMAGE_EXTENSIONS
+    from image_model import spark_glob
 
-    extensions = ",".join(sorted({e for ext in IMAGE_EXTENSIONS for e in (ext, ext.upper())}))
-    frame = (
+    frame = (  # the extension rule of image_model.is_image_file (any case); Spark itself hides _x and .x
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
-        .option("pathGlobFilter", f"*.{{{extensions}}}")
+        .option("pathGlobFilter", spark_glob())
         .load(images)
     )
     relative = F.when(F.col("path").startswith(root), F.expr(f"substring(path, {len(root) + 1})"))
@@ -119,9 +127,9 @@ def fit_pca(vectors, dim: int, rows: int, k: int | None, variance: float | None)
 
     limit = min(dim, rows)
     if k is not None and k > limit:
-        raise ValueError(
+        raise InputError(
             f"--pca-k {k} is larger than min(feature dimension {dim}, readable images {rows}) = {limit}: "
-            "ask for fewer components or give more images"
+            "ask for fewer components (pca_k) or give more images"
         )
     # With a variance target every component is fitted once; the first k of them are the k-component PCA
     # (components come sorted by variance), so no second fit (each costs a dense SVD of dim x dim).
@@ -161,7 +169,10 @@ def extract(spark, args: argparse.Namespace, timings: dict[str, float]):
     root = qualified_root(spark, args.images)
     images, listed = read_images(spark, args.images, root)
     if not listed:
-        raise ValueError(f"no images ({', '.join(image_model.IMAGE_EXTENSIONS)}) under {args.images}")
+        raise InputError(
+            f"no images ({', '.join(image_model.IMAGE_EXTENSIONS)}) under {args.images}: upload the photos "
+            "in one folder per fruit (<prefix>/<fruit>/<photo>.jpg) or fix images_prefix"
+        )
     out = features_udf(args.model, args.batch_size)("content").alias("out")
     extracted = (
         images.select("path", "label", out)
@@ -223,8 +234,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     rows = decoded - sum(1 for item in corrupt if item["error"] != EMPTY_FILE)
     if rows < 2:
-        raise ValueError(
-            f"PCA needs at least 2 readable images; {rows} of {decoded + len(corrupt)} are readable"
+        raise InputError(
+            f"PCA needs at least 2 readable images; {rows} of {decoded + len(corrupt)} under {args.images} "
+            "are readable (the others are listed as corrupt above): replace the unreadable photos"
         )
     k, curve, scatter = reduce_and_write(spark, args, readable, info["feature_dim"], rows, timings)
     timings["total_s"] = time.perf_counter() - started
@@ -259,7 +271,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    metrics = run(args)
+    try:
+        metrics = run(args)
+    except InputError as error:
+        print(f"{INPUT_ERROR_PREFIX}{error}", file=sys.stderr, flush=True)
+        return INPUT_ERROR_EXIT_CODE
     print(
         f"fruit_features: {metrics['images_readable']} images -> {metrics['feature_dim']}-d {metrics['model']} "
         f"features -> PCA k={metrics['pca_k']} (explained variance {metrics['explained_variance']:.3f}); "

@@ -17,6 +17,34 @@ from PIL import Image
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "webp")
 
 
+# --- what an image file is: ONE rule for the Spark job and the DAG's input check -------------------------
+# The DAG's check (plugins/orchard/fruit_features/plan.py) cannot import job code (include/ is not deployed
+# with Airflow): it holds a copy of `is_image_file`, kept identical by tests/plugins/test_fruit_features.py
+# (same answers on a table of names, same source text), and the Spark test checks that the job reads exactly
+# the files this rule accepts.
+
+
+def hidden_by_spark(part: str) -> bool:
+    """Spark's file listing skips these names at every level (InMemoryFileIndex.shouldFilterOutPathName)."""
+    return (part.startswith("_") and "=" not in part) or part.startswith(".") or part.endswith("._COPYING_")
+
+
+def is_image_file(relative: str) -> bool:
+    """Whether a key (relative to the images prefix) is an image the job reads: an image extension in any
+    case (`.jpg`, `.JPG`, `.Jpeg`), in no folder Spark hides (`_x/`, `.x/`), not a hidden file or a folder."""
+    parts = relative.split("/")
+    if not parts[-1] or any(hidden_by_spark(part) for part in parts):
+        return False
+    stem, dot, extension = parts[-1].rpartition(".")
+    return bool(dot and stem) and extension.lower() in IMAGE_EXTENSIONS
+
+
+def spark_glob() -> str:
+    """`pathGlobFilter` for binaryFile matching every IMAGE_EXTENSIONS in any case: `*.{[jJ][pP][gG],...}`."""
+    either_case = ("".join(f"[{c.lower()}{c.upper()}]" for c in ext) for ext in IMAGE_EXTENSIONS)
+    return "*.{" + ",".join(either_case) + "}"
+
+
 def decode(content: bytes, size: int) -> np.ndarray:
     """RGB uint8 (size, size, 3). Raises (OSError, ValueError, ...) on bytes that are not a readable image."""
     with Image.open(io.BytesIO(content)) as image:

@@ -16,8 +16,16 @@ Backbone weights ($DLC_BACKBONE_WEIGHTS): `pretrained` (default, as on AWS: Deep
 ImageNet weights from its hub), `none` (train from scratch: offline sandbox and tests), or the path of
 a DeepLabCut snapshot (`.pt`) to start from.
 
-Exit codes: 0 done, 2 bad input (a variable or the project; nothing to retry), 3 S3 read/write failed,
-4 training failed, 5 evaluation or export failed. The exception's text and traceback go to stderr,
+Exit codes: 0 done, 65 bad input (a variable or the project: orchard's INPUT_ERROR_EXIT_CODE, sysexits'
+EX_DATAERR; the job definition's retryStrategy EXITs on it and the Airflow task fails without retry),
+3 S3 read/write failed, 4 training failed, 5 evaluation or export failed.
+
+Before DeepLabCut runs, the project is normalised and checked with the same rules as the Airflow-side
+validation (`plugins/orchard/pose_training/project.py`; tests/plugins/test_pose_project_inputs.py runs both
+on the same zips): entry names from any OS (backslashes, UTF-8 without the zip flag, macOS clutter
+skipped), bounded sizes ($DLC_MAX_UNZIPPED_MB, $DLC_MAX_ZIP_RATIO), config paths of another machine
+rewritten, labels that DeepLabCut would not read (another scorer, folders of no video, other bodyparts)
+refused with exit 65. The exception's text and traceback go to stderr,
 hence to the job's CloudWatch log.
 """
 
@@ -37,8 +45,14 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-EXIT_BAD_INPUT, EXIT_S3, EXIT_TRAINING, EXIT_EXPORT = 2, 3, 4, 5
+# EXIT_BAD_INPUT repeats orchard.errors.INPUT_ERROR_EXIT_CODE (job code cannot import Airflow's side).
+EXIT_BAD_INPUT, EXIT_S3, EXIT_TRAINING, EXIT_EXPORT = 65, 3, 4, 5
 SHUFFLE = 1
+MiB = 1024 * 1024
+UTF8_FLAG = 0x800  # general purpose bit 11: the entry's name is UTF-8 (APPNOTE.TXT 4.4.4)
+SKIPPED_FOLDERS = ("__MACOSX",)
+SKIPPED_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+RATIO_FLOOR_BYTES = MiB  # entries smaller than this are not ratio-checked
 
 
 class JobError(Exception):
@@ -62,6 +76,8 @@ class JobConfig:
     workdir: Path
     train_crop: tuple[int, int] | None  # DeepLabCut's default (448 x 448) when None
     temporary_workdir: bool = False
+    max_unzipped_bytes: int = 8192 * MiB
+    max_ratio: float = 100
     timings: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -86,6 +102,8 @@ class JobConfig:
             workdir=workdir,
             train_crop=_crop(env.get("DLC_TRAIN_CROP", "")),
             temporary_workdir=not local_path,
+            max_unzipped_bytes=_positive_int(env, "DLC_MAX_UNZIPPED_MB", 8192) * MiB,
+            max_ratio=_positive_int(env, "DLC_MAX_ZIP_RATIO", 100),
         )
 
 
@@ -129,16 +147,55 @@ def import_dlc_zip_project(s3, job: JobConfig) -> Path:
     except Exception as error:
         raise JobError(f"could not download s3://{job.bucket}/{job.project_key}: {error}", EXIT_S3) from error
     target = job.workdir / "project"
-    safe_extract(archive, target)
+    safe_extract(archive, target, max_unzipped_bytes=job.max_unzipped_bytes, max_ratio=job.max_ratio)
     archive.unlink()
     config = find_config(target)
-    _set_project_path(config)
+    edits = normalise_config(config)
+    _set_project_path(config, edits)
+    check_project(config)
     print(f"[import] project at {config.parent}", flush=True)
     return config
 
 
-def safe_extract(archive: Path, target: Path) -> None:
-    """Extract members one by one, refusing absolute paths, `..`, links and devices (zip-slip)."""
+def entry_name(info: zipfile.ZipInfo) -> str | None:
+    """The entry's path on Linux (`/` separators, UTF-8), or None for OS clutter (macOS `__MACOSX/`, `._*`).
+
+    A name stored without the UTF-8 flag is decoded as cp437 by Python; macOS and 7-Zip store UTF-8
+    without the flag: such a name that is valid UTF-8 is UTF-8.
+    """
+    name = info.filename
+    if not info.flag_bits & UTF8_FLAG:
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    name = name.replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    if not parts or parts[0] in SKIPPED_FOLDERS or parts[-1].startswith("._") or parts[-1] in SKIPPED_FILES:
+        return None
+    return name
+
+
+def check_sizes(members: list[tuple[str, zipfile.ZipInfo]], max_unzipped_bytes: int,
+                max_ratio: float) -> None:
+    """Bound what extraction would write, from the central directory, before inflating anything."""
+    total = sum(info.file_size for _, info in members)
+    if total > max_unzipped_bytes:
+        raise JobError(f"the project inflates to {total / MiB:.1f} MiB, over the "
+                       f"{max_unzipped_bytes / MiB:.0f} MiB limit (param max_unzipped_mb): leave the videos "
+                       "out of the zip", EXIT_BAD_INPUT)
+    for name, info in members:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size >= RATIO_FLOOR_BYTES and ratio > max_ratio:
+            raise JobError(f"{name} inflates {ratio:.0f}x ({info.compress_size} -> {info.file_size} "
+                           f"bytes), over the {max_ratio:g}x limit (param max_zip_ratio): not a project "
+                           "file (a zip bomb?)", EXIT_BAD_INPUT)
+
+
+def safe_extract(archive: Path, target: Path, *, max_unzipped_bytes: int = 8192 * MiB,
+                 max_ratio: float = 100) -> None:
+    """Extract members one by one, refusing absolute paths, `..`, links and devices (zip-slip) and
+    oversized or over-compressed content; names normalised by `entry_name`."""
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as error:
@@ -146,9 +203,10 @@ def safe_extract(archive: Path, target: Path) -> None:
                        EXIT_BAD_INPUT) from error
     root = target.resolve()
     with zf:
-        for member in zf.infolist():
-            name = member.filename
-            parts = PurePosixPath(name.replace("\\", "/")).parts
+        members = [(name, info) for info in zf.infolist() if (name := entry_name(info)) is not None]
+        check_sizes(members, max_unzipped_bytes, max_ratio)
+        for name, member in members:
+            parts = PurePosixPath(name).parts
             kind = stat.S_IFMT(member.external_attr >> 16)  # 0 when the zip tool recorded no type
             if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
                 raise JobError(f"unsafe path {name!r} in the zip: paths must stay inside the project",
@@ -159,7 +217,7 @@ def safe_extract(archive: Path, target: Path) -> None:
             destination = (root / Path(*parts)).resolve()
             if not destination.is_relative_to(root):
                 raise JobError(f"unsafe path {name!r} in the zip", EXIT_BAD_INPUT)
-            if member.is_dir():
+            if member.is_dir() or name.endswith("/"):
                 destination.mkdir(parents=True, exist_ok=True)
                 continue
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -177,10 +235,109 @@ def find_config(root: Path) -> Path:
     return candidates[0]
 
 
-def _set_project_path(config: Path) -> None:
+def _load_config(config: Path) -> dict:
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(config.read_bytes())  # bytes: PyYAML reads a UTF-8 BOM, CRLF or LF
+    except yaml.YAMLError as error:
+        raise JobError(f"config.yaml is not valid YAML ({error}): fix it in the lab",
+                       EXIT_BAD_INPUT) from error
+    if not isinstance(loaded, dict):
+        raise JobError("config.yaml is not a DeepLabCut config (no key: value pairs)", EXIT_BAD_INPUT)
+    return loaded
+
+
+def video_stem(path: str) -> str:
+    """The labeled-data folder DeepLabCut reads for a video_sets entry, whichever OS wrote its path."""
+    return PurePosixPath(str(path).replace("\\", "/")).stem
+
+
+def normalise_config(config: Path) -> dict:
+    """The config edits that make a project from another machine DeepLabCut's on this one: project_path
+    is where it now lies; video_sets paths written on Windows get `/` separators (DeepLabCut on Linux
+    takes `Path(video).stem` as the labeled-data folder, which a backslash path never matches)."""
+    loaded = _load_config(config)
+    edits: dict = {"project_path": str(config.parent)}
+    videos = loaded.get("video_sets")
+    if isinstance(videos, dict) and any("\\" in str(key) for key in videos):
+        edits["video_sets"] = {str(key).replace("\\", "/"): value for key, value in videos.items()}
+    return edits
+
+
+def check_project(config: Path) -> None:
+    """What DeepLabCut 3.0.2 reads to build the training set, checked before it runs (exit 65 if wrong):
+    the scorer's CollectedData file in the labeled-data folder of each video_sets video, with the
+    config's bodyparts, and the frames the labels name."""
+    import csv
+
+    loaded = _load_config(config)
+    project = config.parent
+    scorer = loaded.get("scorer")
+    if not isinstance(scorer, str) or not scorer.strip():
+        raise JobError("config.yaml has no scorer: set `scorer:` to the name the labels were saved under",
+                       EXIT_BAD_INPUT)
+    videos = loaded.get("video_sets")
+    if not isinstance(videos, dict) or not videos:
+        raise JobError("config.yaml lists no video_sets: add the labeled videos before zipping",
+                       EXIT_BAD_INPUT)
+    bodyparts = loaded.get("bodyparts")
+    if loaded.get("multianimalproject") and (not bodyparts or bodyparts == "MULTI!"):
+        bodyparts = [*(loaded.get("multianimalbodyparts") or []), *(loaded.get("uniquebodyparts") or [])]
+    if not isinstance(bodyparts, list) or not bodyparts:
+        raise JobError("config.yaml defines no bodyparts: list the keypoints under `bodyparts:`",
+                       EXIT_BAD_INPUT)
+    bodyparts = [str(b) for b in bodyparts]
+    labeled = project / "labeled-data"
+    label_files = sorted(p for p in labeled.glob("*/CollectedData_*") if p.suffix in (".csv", ".h5"))
+    if not label_files:
+        raise JobError("labeled-data/ holds no CollectedData_<scorer>.csv/.h5: save the labels before "
+                       "zipping", EXIT_BAD_INPUT)
+    stems = {video_stem(key) for key in videos}
+    folders = {p.parent.name for p in label_files}
+    read = sorted(folder for folder in folders if folder in stems)
+    if not read:
+        raise JobError(f"DeepLabCut reads labeled-data/<video>/ only for the videos of config.yaml's "
+                       f"video_sets ({sorted(stems)}), and the labels are in {sorted(folders)}: list the "
+                       "labeled videos under video_sets or fix the folder names", EXIT_BAD_INPUT)
+    for folder in read:
+        wanted = [labeled / folder / f"CollectedData_{scorer}{suffix}" for suffix in (".csv", ".h5")]
+        if not any(path.is_file() for path in wanted):
+            others = sorted(p.name for p in label_files if p.parent.name == folder)
+            raise JobError(f"labeled-data/{folder}/ holds {others}, but config.yaml's scorer is "
+                           f"{scorer!r} and DeepLabCut reads CollectedData_{scorer}.csv/.h5 only: set "
+                           "`scorer:` to the labels' scorer, or save the labels again under this scorer",
+                           EXIT_BAD_INPUT)
+        if not wanted[0].is_file():
+            continue  # H5 only: DeepLabCut reads it as it is
+        with open(wanted[0], encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle))
+        coords = next((i for i, row in enumerate(rows) if row and row[0] == "coords"), None)
+        parts_row = next((row for row in rows[: coords or 0] if row and row[0] == "bodyparts"), None)
+        if coords is None or parts_row is None:
+            raise JobError(f"labeled-data/{folder}/{wanted[0].name} is not a DeepLabCut label file (no "
+                           "`coords` or `bodyparts` header row)", EXIT_BAD_INPUT)
+        label_parts = list(dict.fromkeys(part for part in parts_row[1:] if part))
+        missing, extra = sorted(set(bodyparts) - set(label_parts)), sorted(set(label_parts) - set(bodyparts))
+        if missing or extra:
+            raise JobError(f"labeled-data/{folder}/{wanted[0].name} labels the bodyparts "
+                           f"{sorted(set(label_parts))}, config.yaml lists {bodyparts} (missing from the "
+                           f"labels: {missing}, not in the config: {extra}): make `bodyparts:` the labeled "
+                           "ones, or relabel", EXIT_BAD_INPUT)
+        for row in rows[coords + 1 :]:
+            if not row or not row[0]:
+                continue
+            image = (f"labeled-data/{row[1]}/{row[2]}" if row[0] == "labeled-data" and len(row) > 2
+                     else row[0].replace("\\", "/"))
+            if not (project / image).is_file():
+                raise JobError(f"labeled-data/{folder}/{wanted[0].name} labels {image}, which is not in "
+                               "the zip: add the frame, or delete its labels and save again", EXIT_BAD_INPUT)
+
+
+def _set_project_path(config: Path, edits: dict | None = None) -> None:
     from deeplabcut.utils import auxiliaryfunctions
 
-    auxiliaryfunctions.edit_config(str(config), {"project_path": str(config.parent)})
+    auxiliaryfunctions.edit_config(str(config), edits or {"project_path": str(config.parent)})
 
 
 # ------------------------------------------------------------------------------------------ step 2

@@ -147,7 +147,24 @@ def airflow_env(
         # The sandbox's jobs and clusters are ready in seconds: DAGs that read their poll delay from the
         # environment (fruit_features, auto_labeling) wait at that pace, not AWS's 30 s.
         env.setdefault("ORCHARD_POLL_SECONDS", "2")
+        # The trigger forms' defaults: the demo's, once `up` has uploaded its data (orchard.params).
+        env.setdefault("ORCHARD_PARAM_DEFAULTS", str(param_defaults_path(db_path)))
     return env
+
+
+def param_defaults_path(db_path: Path) -> Path:
+    """`{dag_id: {param: value}}` the DAGs take as their form's defaults (orchard.params.with_defaults);
+    per database, so that `make demo` (demo.db, explicit confs) never reads what `make up` wrote."""
+    return db_path.parent / f"{db_path.stem}.param_defaults.json"
+
+
+def write_param_defaults(db_path: Path, confs: dict[str, dict]) -> Path:
+    """Write the demo confs as the forms' defaults (atomically: the DAG processor may be reading it)."""
+    path = param_defaults_path(db_path)
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(json.dumps({dag_id: conf for dag_id, conf in confs.items() if conf}, indent=1))
+    scratch.replace(path)
+    return path
 
 
 def celery_env(home: Path, broker_url: str, workers: int) -> dict[str, str]:

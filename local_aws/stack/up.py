@@ -30,7 +30,9 @@ from local_aws.stack.environment import (
     airflow_env,
     airflow_home,
     dags_folder,
+    param_defaults_path,
     password_file,
+    write_param_defaults,
 )
 from local_aws.stack.errors import Interrupted, StackError
 from local_aws.stack.ports import attach_requested, claim_stack_ports
@@ -80,9 +82,11 @@ def run_up(
     stop_how = "`make stop` stops everything." if detached else "Ctrl-C stops everything."
     with _signals_as_interrupts():
         try:
+            param_defaults_path(stack.db_path).unlink(missing_ok=True)  # another checkout's: stale
             stack.start()
             skipped = [] if schedules else by_upload
             confs = stack.seed(found.dags, skip_upload=skipped)
+            defaults = write_param_defaults(stack.db_path, confs)  # the DAG processor re-parses within 30 s
             say("")
             say(f"up: Airflow UI   {stack.ui_url}")
             say(
@@ -108,6 +112,8 @@ def run_up(
                     "starts would never be created (the Asset watcher would only consume the upload); "
                     "`make up` without SCHEDULES=0 uploads it"
                 )
+            say(f"up: the trigger forms default to these confs ({_shown(defaults)}, read within 30 s): "
+                "the Trigger button alone runs each pipeline")
             if found.import_errors:
                 say(f"up: import errors in {', '.join(found.import_errors)} (see the UI)")
             if schedules:

@@ -20,20 +20,38 @@ def dag():
 def test_an_already_exported_model_skips_only_the_export_job(dag):
     request, export, ready = (dag.get_task(t) for t in ("export_request", "export_model", "model_ready"))
     assert request.ignore_downstream_trigger_rules is False  # skip export_model, not everything after it
-    assert export.downstream_task_ids == {"model_ready"} and ready.trigger_rule == "none_failed"
+    assert export.downstream_task_ids == {"model_ready", "stop_export"}
+    assert ready.trigger_rule == "none_failed"
 
 
-def test_every_cluster_is_terminated_whatever_fails(dag):
+def test_every_cluster_is_terminated_whatever_fails_and_a_failed_cleanup_fails_the_run(dag):
+    """Issue 14.1: the teardown's setup is a task with no AWS call (cluster_name), not create_cluster:
+    Airflow skips a teardown whose setups all failed, and a create_cluster that failed after RunJobFlow
+    still leaves a cluster to terminate (found by name, not through create_cluster's XCom)."""
     terminate = dag.get_task("scaling_run.terminate_cluster")
-    assert terminate.is_teardown and terminate.upstream_task_ids >= {"scaling_run.create_cluster"}
-    assert "scaling_run.create_cluster" in {t.task_id for t in terminate.upstream_list if t.is_setup}
+    assert terminate.is_teardown and terminate.on_failure_fail_dagrun
+    upstream = terminate.get_flat_relative_ids(upstream=True)
+    assert upstream >= {"scaling_run.create_cluster", "scaling_run.extract"}
+    assert {t.task_id for t in terminate.upstream_list if t.is_setup} == {"scaling_run.cluster_name"}
+    assert "scaling_run.create_cluster" not in {t.task_id for t in dag.tasks if t.is_setup}
+    stop = dag.get_task("stop_export")
+    assert stop.is_teardown and stop.on_failure_fail_dagrun
+    assert {t.task_id for t in stop.upstream_list if t.is_setup} == {"export_job_name"}
+    assert {t.task_id for t in dag.tasks if t.is_teardown} == {"scaling_run.terminate_cluster", "stop_export"}
 
 
 def test_the_scaling_test_maps_cluster_step_and_timing_per_node_count(dag):
     group = dag.task_group_dict["scaling_run"]
     assert {t.task_id for t in group} == {
         f"scaling_run.{name}"
-        for name in ("create_cluster", "extract", "wait_for_extract", "record_timing", "terminate_cluster")
+        for name in (
+            "cluster_name",
+            "create_cluster",
+            "extract",
+            "wait_for_extract",
+            "record_timing",
+            "terminate_cluster",
+        )
     }
     assert dag.get_task("check_output").upstream_task_ids >= {"scaling_run.record_timing"}
 

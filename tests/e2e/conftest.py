@@ -11,6 +11,12 @@ import pytest
 from tests.e2e.layout_guard import LayoutGuard
 
 
+def pytest_configure(config):
+    # `make faults` runs these extra e2e variants; registered here too so --strict-markers accepts them
+    # wherever pyproject does not list it yet.
+    config.addinivalue_line("markers", "faults: fault-injection and extra e2e variants (make faults, not CI)")
+
+
 @pytest.fixture(scope="session")
 def airflow_db():
     """Create the SQLite metadata DB of the test session's Airflow home, once."""

@@ -155,3 +155,28 @@ def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.list_processing_jobs()["ProcessingJobSummaries"] == []
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == []
+
+
+def test_a_missing_band_fails_the_prepare_job_once_naming_its_s3_uri(demo, airflow_db, capfd):
+    """13.3 / 13.9: the prepare job's input error is final — one processing job, no Airflow retry (the task
+    keeps its retries), no GPU job — and the message names the band's S3 URI, not the container path."""
+    settings, conf = demo
+    s3 = boto3.client("s3")
+    prefix = "aerial_pretraining/bigearthnet-s2/"
+    listed = s3.get_object(Bucket=settings.data_bucket, Key=prefix + "test.csv")["Body"].read().decode()
+    name = listed.split()[0]
+    band = f"{prefix}{name}/{name}_B03.tif"
+    s3.delete_object(Bucket=settings.data_bucket, Key=band)
+    dag = load_dag(DAG_FILE)
+    for task in dag.tasks:
+        task.retries = 0 if task.task_id != "prepare_dataset" else 2
+    run = dag.test(run_conf=conf)
+    task_log = "".join(capfd.readouterr())
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert run.state == "failed", states  # a failed job task never ends green
+    assert states["prepare_dataset"] == ("failed", 1), states
+    assert states["stop_jobs_left_running"][0] == "success"
+    assert f"missing band file s3://{settings.data_bucket}/{band}" in task_log
+    jobs = boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"]
+    assert len(jobs) == 1 and jobs[0]["ProcessingJobStatus"] == "Failed"
+    assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []

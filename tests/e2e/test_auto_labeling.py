@@ -1,5 +1,9 @@
 """auto_labeling end to end on the sandbox: a real async endpoint pre-labels generated frames, Ground Truth's
-sandbox stand-in auto-accepts them, and every billable resource is gone at the end — even when invoke fails."""
+sandbox stand-in auto-accepts them, and every billable resource is gone at the end — even when invoke fails.
+
+The main run uses the DAG's own param defaults (issue 13.1): the data is where the defaults point
+(`s3://<ORCHARD_DATA_BUCKET>/auto_labeling/frames/`, `.../model/model.tar.gz`, the `orchard-labelers`
+workteam); no conf."""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ pytestmark = pytest.mark.e2e
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "auto_labeling.py"
 DATA, ARTIFACTS = "orchard-data", "orchard-artifacts"
 FRAMES = 20
+FRAMES_PREFIX = "auto_labeling/frames/"  # the param defaults' places (dags/auto_labeling.py)
+MODEL_KEY = "auto_labeling/model/model.tar.gz"
 
 
 @pytest.fixture
@@ -25,20 +31,19 @@ def dag(aws, airflow_db, monkeypatch):
     s3 = boto3.client("s3")
     for bucket in (DATA, ARTIFACTS):
         s3.create_bucket(Bucket=bucket)
-    demo.upload_frames(s3, DATA, "frames/", FRAMES)
-    s3.put_object(Bucket=DATA, Key="frames/frame-broken.png", Body=b"not an image")  # one frame fails
-    s3.put_object(Bucket=DATA, Key="model/model.tar.gz", Body=demo.model_tarball())
+    demo.upload_frames(s3, DATA, FRAMES_PREFIX, FRAMES)
+    # One frame the model cannot decode: it passes validation (a PNG signature), the endpoint fails it.
+    s3.put_object(Bucket=DATA, Key=f"{FRAMES_PREFIX}frame-broken.png", Body=b"\x89PNG\r\n\x1a\nnot an image")
+    # A sibling folder the default prefix must not read (issue 13.7: a prefix is a folder).
+    demo.upload_frames(s3, DATA, "auto_labeling/frames-old/", 2)
+    s3.put_object(Bucket=DATA, Key=MODEL_KEY, Body=demo.model_tarball())
     demo.prepare_ground_truth(s3, boto3.client("sagemaker"), DATA)  # CORS rule + workteam
     return load_dag(DAG_FILE)
 
 
 def conf(**overrides):
-    return {
-        "frames_prefix": f"s3://{DATA}/frames/",
-        "model_data_uri": f"s3://{DATA}/model/model.tar.gz",
-        "frames_per_shard": 8,
-        **overrides,
-    }
+    """The param defaults plus `overrides`; the defaults already point at the test's data."""
+    return dict(overrides)
 
 
 def read(uri: str) -> bytes:
@@ -67,7 +72,7 @@ def test_frames_are_prelabeled_verified_and_every_resource_removed(dag, inline_t
 
     assert run.state == "success"
     triggers = [type(t).__name__ for t, _ in inline_triggers]
-    assert triggers.count("AsyncInferenceOutputsTrigger") == 3  # 21 frames in shards of 8
+    assert triggers.count("AsyncInferenceOutputsTrigger") == 1  # 21 frames, 500 per shard (the default)
     assert {"SageMakerTrigger", "SageMakerLabelingJobTrigger"} <= set(triggers)
     # Failures are collected with the endpoint's reason, not lost.
     [failure] = json.loads(read(f"s3://{ARTIFACTS}/{keys(ARTIFACTS, 'invocations/failures.json')[0]}"))
@@ -95,6 +100,9 @@ def test_frames_are_prelabeled_verified_and_every_resource_removed(dag, inline_t
     [report_key] = keys(ARTIFACTS, "report.md")
     report = read(f"s3://{ARTIFACTS}/{report_key}").decode()
     assert "opencv-hog-people-detector" in report and "auto-accept policy" in report
+    # What is missing from the manifest is said, frame by frame (issue 13.5).
+    assert "Missing from the manifest: 1 of 21 frames" in report
+    assert f"s3://{DATA}/{FRAMES_PREFIX}frame-broken.png" in report
     assert keys(ARTIFACTS, "figures/samples.png")
     assert report_uri is None or report_uri.endswith(report_key)
     assert_no_billable_resources()
@@ -130,7 +138,7 @@ def test_teardown_removes_the_endpoint_when_invoke_fails(dag, monkeypatch):
     run = dag.test(run_conf=conf())
 
     assert run.state == "failed"
-    assert endpoints_during_invoke == ["InService"] * 3  # each shard saw it; the teardown removed it
+    assert endpoints_during_invoke == ["InService"]  # the shard saw it; the cleanup removed it
     assert_no_billable_resources()
     assert keys(ARTIFACTS, "manifest/") == []
 
@@ -167,7 +175,7 @@ def test_an_existing_endpoint_is_used_as_is_and_kept_and_the_run_can_stop_at_the
     sagemaker.get_waiter("endpoint_in_service").wait(EndpointName="team-detector", WaiterConfig={"Delay": 1})
 
     run = dag.test(
-        run_conf=conf(existing_endpoint_name="team-detector", model_data_uri="", stop_at_manifest=True)
+        run_conf=conf(existing_endpoint_name="team-detector", model_data_uri=None, stop_at_manifest=True)
     )
 
     assert run.state == "success"
@@ -178,3 +186,26 @@ def test_an_existing_endpoint_is_used_as_is_and_kept_and_the_run_can_stop_at_the
     [manifest_key] = keys(ARTIFACTS, "manifest/prelabels.manifest")
     assert len(read(f"s3://{ARTIFACTS}/{manifest_key}").splitlines()) == FRAMES
     assert "stop_at_manifest" in read(f"s3://{ARTIFACTS}/{keys(ARTIFACTS, 'report.md')[0]}").decode()
+
+
+def test_a_setup_failing_after_its_create_call_is_cleaned_and_the_run_fails(dag, monkeypatch):
+    """Issue 14.1, one cell of the fault matrix: create_endpoint_config fails right after
+    CreateEndpointConfig (every later setup is upstream_failed). The cleanup still runs, finds the model
+    and the config by their names, removes them, and the run is failed."""
+    from orchard.auto_labeling import steps
+
+    created = steps.create_endpoint_config
+
+    def fails_after_creating(plan):
+        created(plan)
+        raise RuntimeError("injected failure after CreateEndpointConfig")
+
+    monkeypatch.setattr(steps, "create_endpoint_config", fails_after_creating)
+    dag.get_task("create_endpoint_config").retries = 0
+
+    run = dag.test(run_conf=conf())
+
+    assert run.state == "failed"
+    assert run.get_task_instance("create_endpoint_config").state == "failed"
+    assert run.get_task_instance("delete_endpoint").state == "success"
+    assert_no_billable_resources()

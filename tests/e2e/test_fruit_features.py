@@ -49,31 +49,23 @@ def fruit_photos(aws):
     return files, corrupt
 
 
-def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
+def test_the_dags_own_defaults_run_through_the_sandbox(
     fruit_photos, airflow_db, inline_triggers, monkeypatch
 ):
+    """Every param at the DAG's default (core_node_counts=[2], pca_variance 0.9, efficientnet_lite0...),
+    only the data's place changed: issue 13.1 (the default single scaling point failed in publish_report)."""
     files, corrupt = fruit_photos
     dag = fruit_dag(monkeypatch)
+    nodes_default = dag.params["core_node_counts"]
 
-    run = dag.test(
-        run_conf={
-            "images_prefix": IMAGES,
-            "output_prefix": OUTPUT,
-            "core_node_counts": [1, 2],  # feature_model: the default, efficientnet_lite0
-            "pca_k": 4,
-            "onnx_batch_size": 8,
-        }
-    )
+    run = dag.test(run_conf={"images_prefix": IMAGES, "output_prefix": OUTPUT})
 
     assert run.state == "success"
     triggers = {type(trigger).__name__ for trigger, _ in inline_triggers}
     # The waits deferred (the step sensor finds its step already COMPLETED after the add-steps wait).
-    assert {
-        "SageMakerTrigger",
-        "EmrCreateJobFlowTrigger",
-        "EmrAddStepsTrigger",
-        "EmrTerminateJobFlowTrigger",
-    } <= triggers
+    assert {"SageMakerTrigger", "EmrCreateJobFlowTrigger", "EmrAddStepsTrigger"} <= triggers
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["scaling_run.terminate_cluster"] == states["stop_export"] == "success"
     s3 = boto3.client("s3")
     # The model was exported once, by the processing job, with what it measured against torch.
     [model_json] = [
@@ -86,7 +78,7 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
     # Each scaling point wrote parquet rows for the readable images only, and listed the corrupt ones.
     readable = len(files) - len(corrupt) - 1  # minus README.txt
     outputs = keys(s3, DATA, "fruit_features/features/")
-    for nodes in (1, 2):
+    for nodes in nodes_default:
         [metrics_key] = [k for k in outputs if k.endswith(f"core_nodes={nodes}/metrics.json")]
         metrics = json.loads(s3.get_object(Bucket=DATA, Key=metrics_key)["Body"].read())
         assert metrics["images_readable"] == readable
@@ -96,13 +88,14 @@ def test_features_pca_and_a_two_point_scaling_test_through_the_sandbox(
     rows = sum(
         pq.read_table(io.BytesIO(s3.get_object(Bucket=DATA, Key=k)["Body"].read())).num_rows
         for k in outputs
-        if "core_nodes=1/features/" in k and k.endswith(".parquet")
+        if f"core_nodes={nodes_default[0]}/features/" in k and k.endswith(".parquet")
     )
     assert rows == readable
-    # Both clusters were terminated by the teardown.
+    # Every cluster was terminated by the teardown.
     emr = boto3.client("emr", region_name=SETTINGS.region)  # the run's one region
     clusters = emr.list_clusters()["Clusters"]
-    assert len(clusters) == 2 and {c["Status"]["State"] for c in clusters} <= {"TERMINATED", "TERMINATING"}
+    assert len(clusters) == len(nodes_default)
+    assert {c["Status"]["State"] for c in clusters} <= {"TERMINATED", "TERMINATING"}
     # The report names the model, holds the scaling table and the figures.
     report_keys = keys(s3, ARTIFACTS, "reports/fruit_features/")
     report = json.loads(
@@ -149,6 +142,46 @@ def test_images_in_a_bucket_of_another_region_fail_check_inputs_before_anything_
     assert boto3.client("emr", region_name=SETTINGS.region).list_clusters()["Clusters"] == []
     jobs = boto3.client("sagemaker", region_name=SETTINGS.region).list_processing_jobs()
     assert jobs["ProcessingJobSummaries"] == []
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("failing", ["create_cluster", "extract"])
+def test_a_task_failing_after_its_emr_call_leaves_no_live_cluster_and_fails_the_run(
+    failing, fruit_photos, airflow_db, inline_triggers, monkeypatch
+):
+    """Issue 14.1, one pipeline's cells: create_cluster failing right after RunJobFlow (its id lost: no XCom)
+    and extract failing right after AddJobFlowSteps. The teardown finds the cluster by name and ends it."""
+    from orchard.fruit_features import clusters
+    from orchard.fruit_features.plan import model_location
+
+    s3 = boto3.client("s3")
+    model = model_location(SETTINGS, "efficientnet_lite0")  # already exported: no export job in this test
+    info = b'{"model": "m", "weights": "w", "max_abs_diff": 0}'
+    for name, body in (("model.onnx", b"onnx"), ("model.json", info)):
+        s3.put_object(Bucket=ARTIFACTS, Key=model["prefix"].split("/", 3)[3] + name, Body=body)
+
+    def create_then_fail(self, context):
+        cluster_id = self.hook.create_job_flow(self.job_flow_overrides)["JobFlowId"]
+        raise RuntimeError(f"injected after RunJobFlow ({cluster_id})")
+
+    def add_then_fail(self, context):
+        self.hook.conn.add_job_flow_steps(JobFlowId=self.job_flow_id, Steps=self.steps)
+        raise RuntimeError("injected after AddJobFlowSteps")
+
+    if failing == "create_cluster":
+        monkeypatch.setattr(clusters.OrchardEmrCreateJobFlowOperator, "execute", create_then_fail)
+    else:
+        monkeypatch.setattr(clusters.OrchardEmrAddStepsOperator, "execute", add_then_fail)
+    dag = fruit_dag(monkeypatch)
+
+    run = dag.test(run_conf={"images_prefix": IMAGES, "output_prefix": OUTPUT})
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "failed" and states[f"scaling_run.{failing}"] == "failed"
+    assert states["scaling_run.terminate_cluster"] == "success"
+    emr = boto3.client("emr", region_name=SETTINGS.region)
+    assert len(emr.list_clusters()["Clusters"]) == 1  # RunJobFlow once
+    assert emr.list_clusters(ClusterStates=list(clusters.ACTIVE_STATES))["Clusters"] == []
 
 
 def keep_report(s3, report_keys: list[str]) -> None:

@@ -34,8 +34,15 @@ def pose_dag(aws, airflow_db):
     return bag.dags["pose_training"]
 
 
-def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(aws, pose_dag, inline_triggers,
-                                                                           capfd, monkeypatch):
+def test_uploaded_project_trains_on_the_dags_defaults_and_its_model_metrics_and_report_land_in_s3(
+        aws, pose_dag, inline_triggers, capfd, monkeypatch):
+    """The DAG's own param defaults (issue 13.1): nothing in the run's conf. Only the data is the sandbox's:
+    the lab's upload carries its training settings as S3 object metadata (`demo.SANDBOX_TRAINING`: 2
+    epochs from scratch on 96x80 crops, what a CPU trains offline), exactly as `make demo` uploads it.
+    `dag.test()` cannot create an Asset-triggered run, so the upload reaches `find_projects` as the
+    watcher's event would (`uploads_in_events`); the same upload's second event trains nothing."""
+    from orchard.pose_training import upload as pose_upload
+
     s3 = boto3.client("s3")
     # an Airflow Variable (environment backend), not an ORCHARD_* variable: only tasks that read the live
     # settings see it; the DAG parsed without it (its Assets name the default bucket)
@@ -46,13 +53,16 @@ def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(aws
     create_pipeline_roles(aws.url, ["pose_training"],
                           buckets={**settings_buckets(SETTINGS), "orchard-artifacts": MODELS_BUCKET})
     key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
-    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip())
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip(),
+                  Metadata=demo.SANDBOX_TRAINING)
+    monkeypatch.setattr(pose_upload, "uploads_in_events", lambda events: [(SETTINGS.data_bucket, key)])
 
-    run = pose_dag.test(run_conf={"project_uri": f"s3://{SETTINGS.data_bucket}/{key}", **FAST})
+    run = pose_dag.test()  # every param at its default
     task_log = capfd.readouterr().out
 
     assert run.state == "success", task_log[-5000:]
-    assert [(t.__class__.__name__, e.payload["status"]) for t, e in inline_triggers] == [("BatchJobTrigger", "success")]
+    assert [(t.__class__.__name__, e.payload["status"]) for t, e in inline_triggers] == [
+        ("BatchJobWaitTrigger", "success")]
     assert "Epoch 2/2" in task_log  # the job's own CloudWatch lines, in the train task's log
     [job] = boto3.client("batch").list_jobs(
         jobQueue="orchard-pose-g4dn-spot-queue", filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}]
@@ -76,6 +86,17 @@ def test_uploaded_project_trains_and_its_model_metrics_and_report_land_in_s3(aws
     assert "test rmse" in report and "figures/learning_curve.png" in report and "console.aws.amazon.com" in report
     assert "figures/evaluation_train_1.png" in report and "figures/evaluation_test_1.png" in report
     assert "g4dn.xlarge" in report  # the cost line
+
+    # the same upload delivered again (EventBridge is at-least-once): acknowledged and skipped, no GPU job
+    again = pose_dag.test()
+    assert again.state == "success"
+    states = {ti.task_id: ti.state for ti in again.get_task_instances()}
+    assert states["project.validate_project"] == "skipped" and states["project.train"] == "skipped"
+    assert "is already trained by run" in capfd.readouterr().out
+    jobs = boto3.client("batch").list_jobs(
+        jobQueue="orchard-pose-g4dn-spot-queue", filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}]
+    )["jobSummaryList"]
+    assert len(jobs) == 1
 
 
 def test_a_broken_project_fails_in_validation_before_any_batch_resource(pose_dag):
@@ -124,3 +145,34 @@ def test_every_upload_folded_into_one_run_trains_and_a_bad_one_fails_alone(pose_
     assert manifest["project"] == f"s3://{SETTINGS.data_bucket}/{good}" and manifest["epochs"] == 2
     assert f"/{pose_upload.project_slug(good)}/model/" in manifest_key
     assert [k for k in artifacts if k.endswith("report.md")]
+
+
+@pytest.mark.faults
+def test_train_failing_after_submit_reattaches_on_retry_and_the_teardown_leaves_no_job_running(
+        aws, pose_dag, monkeypatch):
+    """Issue 14, one cell of the matrix: `train` fails after its AWS call (SubmitJob) on every try. The
+    retries reattach (one job in all), the run fails, and the ALL_DONE teardown terminates the job."""
+    from orchard.operators.batch import ReattachingBatchOperator
+
+    s3 = boto3.client("s3")
+    key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
+    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip())
+
+    def fail_after_submit(self, context):
+        self.poll_interval, self.max_retries = int(self.poll_interval), int(self.max_retries)
+        self.submit_job(context)
+        raise RuntimeError("injected fault: the worker was lost right after SubmitJob")
+
+    monkeypatch.setattr(ReattachingBatchOperator, "execute", fail_after_submit)
+    run = pose_dag.test(run_conf={"project_uri": f"s3://{SETTINGS.data_bucket}/{key}", **FAST})
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["project.train"] == "failed" and states["stop_training"] == "success"
+    batch = boto3.client("batch")
+    jobs = batch.list_jobs(jobQueue="orchard-pose-g4dn-spot-queue",
+                           filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}])["jobSummaryList"]
+    assert len(jobs) == 1  # each retry found the job the first try submitted
+    [job] = batch.describe_jobs(jobs=[jobs[0]["jobId"]])["jobs"]
+    assert (job["status"] in ("FAILED", "SUCCEEDED")
+            or "pose_training run ended" in job.get("statusReason", ""))

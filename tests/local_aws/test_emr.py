@@ -257,3 +257,51 @@ def test_state_change_codes_follow_aws(aws):
     emr.terminate_job_flows(JobFlowIds=[stopped])
     status = final_status(stopped, timeout_s=30)
     assert (status["State"], status["StateChangeReason"]["Code"]) == ("TERMINATED", "USER_REQUEST")
+
+
+def test_calls_on_a_cluster_emr_does_not_know_answer_invalid_request_not_a_500(aws):
+    """Issue 14.3: moto answered DescribeStep/ListSteps/AddJobFlowSteps/TerminateJobFlows on an unknown
+    cluster id with HTTP 500 (KeyError), which botocore and the provider's waiters retry without end; EMR
+    answers InvalidRequestException "Cluster id '<id>' is not valid."."""
+    from botocore.config import Config
+
+    emr = boto3.client("emr", config=Config(retries={"max_attempts": 1}))
+    calls = {
+        "describe_step": {"ClusterId": "j-GONE", "StepId": "s-1"},
+        "list_steps": {"ClusterId": "j-GONE"},
+        "add_job_flow_steps": {
+            "JobFlowId": "j-GONE",
+            "Steps": [{"Name": "x", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}],
+        },
+        "terminate_job_flows": {"JobFlowIds": ["j-GONE"]},
+        "describe_cluster": {"ClusterId": "j-GONE"},
+    }
+    for call, kwargs in calls.items():
+        with pytest.raises(emr.exceptions.InvalidRequestException, match="Cluster id 'j-GONE' is not valid"):
+            getattr(emr, call)(**kwargs)
+
+
+def test_the_clusters_spark_defaults_reach_spark_submit_before_the_steps_own_conf():
+    """EMR writes the spark-defaults classification to spark-defaults.conf, which spark-submit reads; a
+    step's own --conf overrides it. The sandbox passes them as --conf first (moto keeps the request's
+    dicts with transformed keys: the original property names must come through)."""
+    from pathlib import Path
+
+    from moto.core.parse import XFormedDict
+
+    from local_aws.emr import spark_defaults, spark_submit_argv
+
+    jvm = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+    configurations = [
+        XFormedDict({"Classification": "spark-defaults", "Properties": {"spark.driver.extraJavaOptions": jvm}}),
+        XFormedDict({"Classification": "spark-env", "Properties": {"X": "1"}}),
+    ]
+    defaults = spark_defaults(configurations)
+    assert defaults == {"spark.driver.extraJavaOptions": jvm}
+    argv = spark_submit_argv(
+        ["spark-submit", "--conf", "spark.driver.extraJavaOptions=-Xss4m", "job.py"], Path("/b"), defaults
+    )
+    assert argv == [
+        "/b/spark-submit", "--master", "local[2]", "--conf", f"spark.driver.extraJavaOptions={jvm}",
+        "--conf", "spark.driver.extraJavaOptions=-Xss4m", "job.py",
+    ]

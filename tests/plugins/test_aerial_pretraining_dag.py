@@ -56,3 +56,28 @@ def test_bucket_defaults_come_from_settings(monkeypatch):
     for source in sources:
         text = source.read_text()
         assert "orchard-data" not in text and "orchard-artifacts" not in text, f"{source} names a bucket"
+
+
+def test_the_cleanup_runs_whatever_failed_and_its_failure_fails_the_run(dag):
+    """14.1: the teardown that stops the run's jobs runs ALL_DONE and a failure of it fails the run."""
+    cleanup = dag.get_task("stop_jobs_left_running")
+    assert cleanup.is_teardown and cleanup.on_failure_fail_dagrun
+    assert cleanup.trigger_rule == "all_done_setup_success"
+    assert dag.get_task("plan_jobs").is_setup  # nothing billable exists before plan_jobs succeeds
+    # it waits for every job task, and the report (the run's leaf) waits for it
+    assert {"prepare_dataset", "pretrain", "linear_probe"} <= cleanup.upstream_task_ids
+    assert [task.task_id for task in dag.leaves] == ["publish_report"]
+
+
+def test_the_cleanup_finds_every_job_the_run_starts_by_its_name(dag):
+    from orchard.aerial_pretraining.requests import RUN_JOBS, job_name, prepare_request, probe_request
+
+    params = {key: param.value for key, param in dag.params.items()}
+    from orchard.settings import load_settings
+
+    settings = load_settings(variables=False)
+    started = {prepare_request(params, settings, RUN_ID, CODE)["ProcessingJobName"],
+               pretrain_request(params, settings, RUN_ID, CODE)["TrainingJobName"],
+               *(probe_request(params, settings, RUN_ID, CODE, backbone, "s3://b/m.tar.gz")["TrainingJobName"]
+                 for backbone in ("aerial-dino", "baseline"))}
+    assert {job_name(resource, RUN_ID, suffix) for _, resource, suffix in RUN_JOBS} == started

@@ -104,3 +104,22 @@ def test_probe_requests_name_one_job_per_backbone(params, settings):
 def test_inconsistent_params_are_refused_before_any_job(params, change, problem):
     assert any(problem in p for p in parameter_problems({**params, **change}))
     assert parameter_problems(params) == []
+
+
+@pytest.mark.parametrize("given", ["s3://orchard-data/aerial/ben", "s3://orchard-data/aerial/ben/",
+                                   " s3://orchard-data/aerial/ben// "])
+def test_dataset_uris_are_folders_so_a_sibling_prefix_is_never_read(params, settings, given):
+    """13.7: `.../ben` must not also read `.../ben-old/`: the prepare job's S3Prefix input ends with `/`."""
+    from orchard.aerial_pretraining.requests import prepare_request, pretrain_request
+
+    request = prepare_request({**params, "raw_dataset_uri": given,
+                               "prepared_dataset_uri": given.replace("ben", "out")}, settings, RUN_ID, CODE)
+    [raw] = [i for i in request["ProcessingInputs"] if i["InputName"] == "raw"]
+    assert raw["S3Input"]["S3Uri"] == "s3://orchard-data/aerial/ben/"
+    arguments = request["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--input_uri") + 1] == "s3://orchard-data/aerial/ben/"
+    [output] = request["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"] == "s3://orchard-data/aerial/out/"
+    channels = pretrain_request({**params, "prepared_dataset_uri": given}, settings, RUN_ID, CODE)
+    channels = channels["InputDataConfig"]
+    assert channels[0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://orchard-data/aerial/ben/metadata/"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -17,7 +18,13 @@ from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
 from orchard.operators.labeling_job import SageMakerLabelingJobOperator
 
 from local_aws.demo_data import auto_labeling as demo
-from tests.local_aws.test_async_endpoints_and_labeling import BUCKET, deploy
+from tests.local_aws.test_async_endpoints_and_labeling import (  # noqa: F401 (fixtures)
+    BUCKET,
+    deploy,
+    labeling_request,
+    manifest_in_s3,
+    sagemaker,
+)
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "auto_labeling.py"
 
@@ -75,6 +82,68 @@ def test_the_labeling_wait_is_sized_from_the_task_availability(aws):
     assert deferred.value.timeout.total_seconds() > 20 * 24 * 3600
 
 
+def test_the_labeling_wait_fails_fast_naming_a_job_that_no_longer_exists(aws):
+    """Issue 14.3: DescribeLabelingJob answering ResourceNotFound (a job deleted with its account's data, or
+    a sandbox restarted) ends the wait on the first poll naming the job; it used to poll for 30 days."""
+    from orchard.triggers.labeling_job import SageMakerLabelingJobTrigger
+
+    trigger = SageMakerLabelingJobTrigger(
+        job_name="auto-labeling-gone", waiter_delay=3, waiter_max_attempts=30, region_name="us-east-1"
+    )
+    started = time.monotonic()
+    try:
+        event = run_trigger(trigger)
+    except Exception as error:  # providers that raise from the trigger instead of yielding a failure
+        event = {"status": "error", "message": str(error)}
+    assert time.monotonic() - started < 20, "the wait polled on after AWS said the job does not exist"
+    assert event["status"] != "success" and "auto-labeling-gone" in event["message"], event
+    assert "ResourceNotFound" in event["message"] or "Could not find" in event["message"]
+    with pytest.raises(RuntimeError, match="labeling job auto-labeling-gone did not complete"):
+        labeling_operator(job_name="auto-labeling-gone").execute_complete({}, event)
+
+
+def test_the_runs_labeling_job_is_stopped_by_name_when_still_in_progress(manifest_in_s3):
+    """Issue 14: a failed or stopped run stops its Ground Truth job (StopLabelingJob), found by name; a
+    job that ended, or none (stop_at_manifest, a run that failed before labeling), is left as it is."""
+    from orchard.auto_labeling.steps import stop_labeling_job
+
+    plan = {"conn_id": "aws_default", "labeling_job_name": "auto-labeling-run-1"}
+    assert stop_labeling_job(plan) == "none"
+    manifest_in_s3.create_labeling_job(**labeling_request("auto-labeling-run-1"))
+    assert stop_labeling_job(plan) == "Stopping"
+    job = lambda: manifest_in_s3.describe_labeling_job(LabelingJobName="auto-labeling-run-1")  # noqa: E731
+    for _ in range(50):
+        if job()["LabelingJobStatus"] == "Stopped":
+            break
+        time.sleep(0.2)
+    assert job()["LabelingJobStatus"] == "Stopped"
+    assert stop_labeling_job(plan) == "Stopped"  # a cleanup retried finds it ended: nothing to do
+
+
+def test_every_cleanup_runs_whatever_failed_and_fails_the_run_when_it_fails():
+    """Issue 14.1: one billable resource per creating task; the cleanups are teardowns that fail the run
+    when they fail, and have reserve_names (which creates nothing) among their setups, so they run even
+    when every creating setup failed (Airflow skips a teardown none of whose setups succeeded)."""
+    from airflow.task.trigger_rule import TriggerRule
+
+    from tests.dag_files import load_dag
+
+    dag = load_dag(DAG_FILE)
+    dag.validate()  # Airflow's own setup / teardown rules (dag.test and the scheduler apply them)
+    creating = ["create_model", "create_endpoint_config", "deploy_endpoint", "scale_endpoint"]
+    for task_id, setups in (
+        ("delete_endpoint", ["reserve_names", *creating]),
+        ("stop_labeling_job", ["reserve_names"]),
+    ):
+        cleanup = dag.get_task(task_id)
+        assert cleanup.is_teardown and cleanup.on_failure_fail_dagrun, task_id
+        assert cleanup.trigger_rule == TriggerRule.ALL_DONE_SETUP_SUCCESS
+        upstream_setups = {t for t in cleanup.upstream_task_ids if dag.get_task(t).is_setup}
+        assert upstream_setups == set(setups), task_id
+    assert "label" in dag.get_task("stop_labeling_job").upstream_task_ids
+    assert dag.get_task("create_model").downstream_task_ids >= {"create_endpoint_config"}
+
+
 @pytest.fixture
 def endpoint(aws):
     boto3.client("s3").create_bucket(Bucket=BUCKET)
@@ -129,7 +198,9 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     assert event["status"] == "success"
     summary = operator.execute_complete({}, event)
 
-    assert summary == {"shard": 0, "answered": 5, "failed": 1, "record_uri": shard["record_uri"]}
+    assert summary == {
+        "shard": 0, "answered": 5, "failed": 1, "unanswered": 0, "record_uri": shard["record_uri"]
+    }
     record = json.loads(
         boto3.client("s3").get_object(Bucket=BUCKET, Key="shards/0.record.json")["Body"].read()
     )
@@ -141,6 +212,112 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     with pytest.raises(TaskDeferred):  # a retry of the same task
         operator.execute({})
     assert invoked == ["broken.png"]  # answered frames are not invoked again
+
+
+def never_answered(frame: str) -> dict[str, str]:
+    """An invocation the endpoint accepted but never answers: its output and failure objects never appear."""
+    name = frame.rsplit("/", 1)[-1]
+    return {
+        "input": frame,
+        "inference_id": f"lost-{name}",
+        "output": f"s3://{BUCKET}/out/lost-{name}.out",
+        "failure": f"s3://{BUCKET}/fail/lost-{name}-error.out",
+    }
+
+
+def test_a_frame_never_answered_is_recorded_failed_the_shard_succeeds_and_a_retry_reinvokes_it(
+    endpoint, monkeypatch
+):
+    """Issue 13.5: an async output that never arrives no longer fails the shard (it was a RuntimeError on
+    the answered frames too); it is a failed frame with its reason, and clearing the task invokes only it
+    (and the frame the model refused) again."""
+    invoked: list[str] = []
+    original = SageMakerAsyncInferenceHook.invoke_async
+    lost = {"frame-00002.png"}
+
+    def losing(self, endpoint_name, input_location, content_type, client=None, accept=""):
+        name = input_location.rsplit("/", 1)[-1]
+        invoked.append(name)
+        if name in lost:
+            return never_answered(input_location)
+        return original(self, endpoint_name, input_location, content_type, client, accept=accept)
+
+    monkeypatch.setattr(SageMakerAsyncInferenceHook, "invoke_async", losing)
+    shard = shard_with_frames(4)
+    operator = SageMakerAsyncInvokeOperator(
+        task_id="invoke", endpoint_name=endpoint, shard=shard, waiter_delay=1, max_wait_s=8
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+    assert "frame-00002.png" in invoked, invoked
+    event = run_trigger(deferred.value.trigger)
+    assert event["status"] == "timeout"
+
+    summary = operator.execute_complete({}, event)
+
+    assert summary == {
+        "shard": 0, "answered": 3, "failed": 2, "unanswered": 1, "record_uri": shard["record_uri"]
+    }
+    record = json.loads(
+        boto3.client("s3").get_object(Bucket=BUCKET, Key="shards/0.record.json")["Body"].read()
+    )
+    [missing] = [r for r in record["results"] if r.get("unanswered")]
+    assert missing["input"].endswith("frame-00002.png") and missing["status"] == "failed"
+    assert "no answer from endpoint detector within 8 s" in missing["reason"]
+
+    invoked.clear()
+    lost.clear()
+    with pytest.raises(TaskDeferred) as deferred:  # the task cleared by a person: a new try
+        operator.execute({})
+    assert sorted(invoked) == ["broken.png", "frame-00002.png"]  # only what failed
+    summary = operator.execute_complete({}, run_trigger(deferred.value.trigger))
+    assert (summary["answered"], summary["failed"], summary["unanswered"]) == (4, 1, 0)
+
+
+def test_a_retry_does_not_crash_on_failure_objects_of_other_shards(endpoint):
+    """Issue 13.5: the shards share the endpoint's S3FailurePath; a retry of one shard listed that folder
+    and looked every failure object up among its own invocations (KeyError on another shard's)."""
+    s3 = boto3.client("s3")
+    first = shard_with_frames(1)  # frame-0000.png and broken.png: one failure object
+    operator = SageMakerAsyncInvokeOperator(
+        task_id="invoke", endpoint_name=endpoint, shard=first, waiter_delay=1, max_wait_s=60
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+    operator.execute_complete({}, run_trigger(deferred.value.trigger))
+    s3.put_object(Bucket=BUCKET, Key="frames/broken-too.png", Body=b"also not an image")
+    frames = [f"s3://{BUCKET}/frames/broken-too.png"]
+    s3.put_object(Bucket=BUCKET, Key="shards/1.json", Body=json.dumps(frames))
+    second = {"index": 1, "frames_uri": f"s3://{BUCKET}/shards/1.json", "record_uri": f"s3://{BUCKET}/1.rec"}
+    operator = SageMakerAsyncInvokeOperator(
+        task_id="invoke", endpoint_name=endpoint, shard=second, waiter_delay=1, max_wait_s=60
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+    assert operator.execute_complete({}, run_trigger(deferred.value.trigger))["failed"] == 1
+
+    with pytest.raises(TaskDeferred):  # the retry: no KeyError
+        operator.execute({})
+
+
+def test_the_wait_fails_fast_naming_an_endpoint_that_no_longer_exists(endpoint):
+    """Issue 14.3: an endpoint deleted (or a sandbox restarted) while frames wait: the trigger ends on its
+    first poll with an error naming the endpoint, not after max_wait_s; the shard task fails with it."""
+    shard = shard_with_frames(1)
+    operator = SageMakerAsyncInvokeOperator(
+        task_id="invoke", endpoint_name=endpoint, shard=shard, waiter_delay=1, max_wait_s=3600
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+    record = {"endpoint": endpoint, "shard": 0, "invocations": [never_answered(f"s3://{BUCKET}/x.png")]}
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="shards/0.record.json", Body=json.dumps(record))
+    boto3.client("sagemaker").delete_endpoint(EndpointName=endpoint)
+
+    event = run_trigger(deferred.value.trigger)
+
+    assert event["status"] == "error" and f"endpoint {endpoint} does not exist" in event["message"]
+    with pytest.raises(RuntimeError, match=f"endpoint {endpoint} does not exist"):
+        operator.execute_complete({}, event)
 
 
 def test_each_frame_is_sent_with_its_own_type_and_the_models_accept(endpoint, monkeypatch):
@@ -257,6 +434,7 @@ PARAMS = {
 }
 CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
@@ -264,8 +442,8 @@ def data(aws):
     s3 = boto3.client("s3")
     for bucket in (BUCKET, "orchard-artifacts"):
         s3.create_bucket(Bucket=bucket)
-    for index in range(7):
-        s3.put_object(Bucket=BUCKET, Key=f"frames/{index}.png", Body=b"png")
+    for index in range(7):  # the PNG signature: validation reads each frame's first bytes
+        s3.put_object(Bucket=BUCKET, Key=f"frames/{index}.png", Body=PNG_SIGNATURE + b"rest")
     s3.put_object(Bucket=BUCKET, Key="frames/notes.txt", Body=b"not a frame")
     s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=b"tar")
     s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=CORS)
@@ -400,6 +578,45 @@ def test_an_existing_endpoint_must_be_asynchronous(data):
         plan_run(
             {**PARAMS, "existing_endpoint_name": "realtime", "model_data_uri": ""}, "auto_labeling", RUN_ID
         )
+
+
+def test_frames_prefix_is_a_folder_not_a_name_start(data):
+    """Issue 13.7: `.../frames` reads frames/ (and its sub-folders), never frames10/ or frames-old/."""
+    from orchard.auto_labeling.steps import plan_run
+
+    for key in ("frames10/a.png", "frames-old/b.png", "frames/sub/c.png"):
+        data.put_object(Bucket=BUCKET, Key=key, Body=PNG_SIGNATURE)
+    plan = plan_run(
+        {**PARAMS, "frames_prefix": f"s3://{BUCKET}/frames", "max_frames": 100}, "auto_labeling", RUN_ID
+    )
+    listed = [
+        uri
+        for shard in plan["shards"]
+        for uri in json.loads(
+            data.get_object(Bucket="orchard-artifacts", Key=shard["frames_uri"].split("/", 3)[3])[
+                "Body"
+            ].read()
+        )
+    ]
+    assert plan["frames_prefix"] == f"s3://{BUCKET}/frames/"
+    assert plan["frames"] == 8 and f"s3://{BUCKET}/frames/sub/c.png" in listed
+    assert not [uri for uri in listed if "frames10/" in uri or "frames-old/" in uri]
+
+
+def test_empty_and_undecodable_frames_are_refused_naming_their_s3_uris(data):
+    """Issue 13.9: a 0-byte frame (and one that is not the image its suffix says) is refused in
+    validation, naming its S3 URI and the fix, before any endpoint; not the model's OpenCV text later."""
+    from orchard.auto_labeling.steps import InputError, plan_run
+
+    data.put_object(Bucket=BUCKET, Key="frames/0-empty.png", Body=b"")
+    data.put_object(Bucket=BUCKET, Key="frames/0-gif.jpg", Body=b"GIF89a....")
+    with pytest.raises(InputError) as refused:
+        plan_run(PARAMS, "auto_labeling", RUN_ID)
+    message = str(refused.value)
+    assert f"s3://{BUCKET}/frames/0-empty.png is empty (0 bytes)" in message
+    assert f"s3://{BUCKET}/frames/0-gif.jpg is not a JPG image" in message
+    assert "Re-upload them" in message and "imdecode" not in message
+    assert boto3.client("sagemaker").list_models()["Models"] == []
 
 
 # ------------------------------------------------------------------------------------- deploy

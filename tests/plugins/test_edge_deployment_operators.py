@@ -9,6 +9,7 @@ import io
 import json
 import tarfile
 import time
+from pathlib import Path
 from unittest import mock
 
 import boto3
@@ -22,6 +23,9 @@ from orchard.operators.edge_package import SIGNING_ALGORITHM as SIGNING
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator, target_output_config
+
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "edge_deployment.py"
 
 
 def context() -> dict:
@@ -199,18 +203,17 @@ def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_expli
     """Issue 12: each run made new certificates and deleted them at its end (cleanup=true by default). Now the
     DAG's defaults keep the fleet, a second run reuses each certificate, rotation is asked for, and
     delete_fleet removes only what orchard recorded as its own."""
-    from orchard.edge_deployment.tasks import provision_fleet, teardown_fleet
+    from orchard.edge_deployment.tasks import cleanup_run, provision_fleet
 
     from local_aws.demo_data.edge_deployment import DEVICES
     from tests.dag_files import load_dag
-    from tests.e2e.test_edge_deployment import DAG_FILE
 
     params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
     assert "cleanup" not in params
     assert params["delete_fleet"] is False and params["rotate_certificates"] is False
     iot = boto3.client("iot")
     first = provision_fleet(params, KEY_ARN, "packages/", "captures")
-    assert teardown_fleet(params, "edge_deployment", "run-1") == []  # the run ends: nothing is deleted
+    assert cleanup_run(params, "edge_deployment", "run-1", []) == []  # the run ends: nothing is deleted
     second = provision_fleet(params, KEY_ARN, "packages/", "captures")
     certificates = [d["certificate_arn"] for d in first["devices"]]
     assert [d["certificate_arn"] for d in second["devices"]] == certificates
@@ -230,7 +233,7 @@ def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_expli
     # the thing.
     foreign = iot.create_keys_and_certificate(setAsActive=True)
     iot.attach_thing_principal(thingName=DEVICES[1], principal=foreign["certificateArn"])
-    removed = teardown_fleet({**params, "delete_fleet": True}, "edge_deployment", "run-3")
+    removed = cleanup_run({**params, "delete_fleet": True}, "edge_deployment", "run-3", [])
     assert f"thing {DEVICES[0]}" in removed and f"thing group {params['fleet_name']}" in removed
     assert any(line.startswith(f"thing {DEVICES[1]} kept") for line in removed)
     assert [t["thingName"] for t in iot.list_things()["things"]] == [DEVICES[1]]
@@ -291,17 +294,20 @@ def demo_params(**overrides) -> dict:
 
     params = {"model_uri": "s3://orchard-data/m/model.tar.gz", "framework": "ONNX", "input_shape": '{"data": [1, 3, 32, 32]}',
               "quantization": "none", "calibration_uri": "s3://orchard-data/m/calibration/", "simulated_devices": False, "camera_images_uri": "",
-              "device_names": list(DEVICES), "capture_batch_size": 10, "capture_buffer_size": 30}
+              "device_names": list(DEVICES), "capture_batch_size": 10, "capture_buffer_size": 30,
+              "model_name": "m", "model_version": "1.0.0", "force_repackage": False}
     return {**params, **overrides}
 
 
 def test_validate_model_refuses_bad_input_before_any_compilation(s3, tmp_path):
-    from orchard.edge_deployment.tasks import InvalidRequest, validate
+    from orchard.edge_deployment.tasks import validate
+    from orchard.errors import InputError
 
     from local_aws.demo_data import edge_deployment as demo
 
     model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
     s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
+    s3.put_object(Bucket="orchard-data", Key="m/calibration/0.npy", Body=b"\x93NUMPY")
     checked = validate(demo_params(), "manual__2026-11-21T10:00:00+00:00")
     assert checked["model_files"] == ["model.onnx"]
     processing = checked["processing_config"]
@@ -320,6 +326,127 @@ def test_validate_model_refuses_bad_input_before_any_compilation(s3, tmp_path):
         "exceeds capture_buffer_size": demo_params(capture_batch_size=50),
     }
     for message, params in refusals.items():
-        with pytest.raises(InvalidRequest, match=message.replace("[", r"\[").replace("]", r"\]")):
+        with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
             validate(params, "manual__2026-11-21T10:00:00+00:00")
     assert boto3.client("sagemaker").list_compilation_jobs()["CompilationJobSummaries"] == []
+
+
+RUN = "manual__2026-11-21T10:00:00+00:00"
+
+
+def test_validation_refuses_what_the_jobs_would_refuse_before_any_job_starts(s3, tmp_path):
+    """13.3: an existing package version and an empty calibration folder were refused only after the
+    prepare job and Neo ran (a billed job per try); 13.7: `calibration` never reads `calibration-old/`."""
+    from orchard.edge_deployment.tasks import validate
+    from orchard.errors import InputError
+
+    from local_aws.demo_data import edge_deployment as demo
+
+    model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
+    s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
+    s3.put_object(Bucket="orchard-data", Key="m/calibration-old/0.npy", Body=b"\x93NUMPY")
+    refused = "calibration_uri s3://orchard-data/m/calibration/ holds no .npy frames"
+    with pytest.raises(InputError, match=refused):
+        validate(demo_params(calibration_uri="s3://orchard-data/m/calibration"), RUN)
+    s3.put_object(Bucket="orchard-data", Key="m/calibration/0.npy", Body=b"\x93NUMPY")
+    checked = validate(demo_params(calibration_uri="s3://orchard-data/m/calibration"), RUN)
+    inputs = checked["processing_config"]["ProcessingInputs"]
+    [calibration] = [i for i in inputs if i["InputName"] == "calibration"]
+    assert calibration["S3Input"]["S3Uri"] == "s3://orchard-data/m/calibration/"
+
+    package = "edge_deployment/packages/m/1.0.0/"
+    s3.put_object(Bucket="orchard-artifacts", Key=package + "package.tar.gz", Body=b"x")
+    s3.put_object(Bucket="orchard-artifacts", Key=package + "manifest.json",
+                  Body=json.dumps({"source": {"compilation_job": "another-run"}}).encode())
+    exists = f"s3://orchard-artifacts/{package}package.tar.gz exists: .* Bump model_version"
+    with pytest.raises(InputError, match=exists):
+        validate(demo_params(), RUN)
+    assert validate(demo_params(force_repackage=True), RUN)["model_files"] == ["model.onnx"]
+    from orchard import naming
+
+    own = naming.resource_name("sagemaker_compilation_job", "edge_deployment", RUN)
+    s3.put_object(Bucket="orchard-artifacts", Key=package + "manifest.json",
+                  Body=json.dumps({"source": {"compilation_job": own}}).encode())
+    assert validate(demo_params(), RUN)["model_files"] == ["model.onnx"]  # this run, cleared after packaging
+    assert boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"] == []
+
+
+def test_cleanup_cancels_the_iot_job_and_removes_the_fleet_this_failed_run_created(aws):
+    """14.1: the cleanup finds the run's IoT job and fleet by name: a failed run leaves no IN_PROGRESS job and
+    no fleet it made; a fleet an earlier run made stays, and a successful run keeps its job open."""
+    from orchard.edge_deployment.tasks import cleanup_run, provision_fleet
+    from orchard import naming
+
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    iot = boto3.client("iot")
+
+    def start_job(run_id: str, fleet: dict) -> str:
+        job_id = naming.resource_name("iot_job", "edge_deployment", run_id)
+        iot.create_job(jobId=job_id, targets=[fleet["thing_group_arn"]], document="{}",
+                       targetSelection="SNAPSHOT")
+        return job_id
+
+    fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    job = start_job("run-1", fleet)
+    assert cleanup_run(params, "edge_deployment", "run-1", []) == []  # success: job open, fleet kept
+    assert iot.describe_job(jobId=job)["job"]["status"] == "IN_PROGRESS"
+
+    # run-2 reuses run-1's fleet and fails at deploy: its job is cancelled, the older fleet stays.
+    job2 = start_job("run-2", provision_fleet(params, KEY_ARN, "packages/", "captures", "run-2"))
+    removed = cleanup_run(params, "edge_deployment", "run-2", ["deploy"])
+    assert removed == [f"IoT job {job2} canceled (run failed)"]
+    assert iot.describe_job(jobId=job2)["job"]["status"] in ("CANCELED", "CANCELLATION_IN_PROGRESS")
+    assert len(iot.list_things()["things"]) == len(params["device_names"])
+
+    # run-3 made the fleet (run-1's was deleted meanwhile) and failed before deploying: all of it goes.
+    cleanup_run({**params, "delete_fleet": True}, "edge_deployment", "run-1", [])
+    provision_fleet(params, KEY_ARN, "packages/", "captures", "run-3")
+    removed = cleanup_run(params, "edge_deployment", "run-3", ["ensure_fleet", "deploy"])
+    assert f"thing group {params['fleet_name']}" in removed
+    assert iot.list_things()["things"] == [] and iot.list_thing_groups()["thingGroups"] == []
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_the_cleanup_is_a_teardown_that_runs_whatever_failed_and_fails_the_run_when_it_fails():
+    from tests.dag_files import load_dag
+
+    dag = load_dag(DAG_FILE)
+    cleanup = dag.get_task("cleanup")
+    assert cleanup.is_teardown and cleanup.on_failure_fail_dagrun
+    assert cleanup.trigger_rule == "all_done_setup_success"
+    # its one setup is the validation (nothing billable exists before it): a failed ensure_fleet still
+    # gets its half-made fleet removed; it waits for every task that starts something billable.
+    assert [t.task_id for t in cleanup.upstream_list if t.is_setup] == ["validate_model"]
+    assert {"prepare", "compile", "deploy"} <= cleanup.upstream_task_ids
+
+
+def test_a_neo_client_error_is_an_input_error_and_a_person_stop_stops_the_compilation(s3, monkeypatch):
+    from orchard.errors import InputError
+    from orchard.operators.neo import stop_compilation
+    from orchard.triggers.neo import NeoCompilationTrigger
+
+    s3.put_object(Bucket="edge", Key="bad.tar.gz", Body=tar_gz({"model.onnx": b"not onnx"}))
+    operator = NeoCompilationOperator(
+        task_id="compile", job_name="bad-compile", role_arn="arn:aws:iam::123456789012:role/x",
+        model_uri="s3://edge/bad.tar.gz", framework="ONNX", data_input_config='{"data": [1, 3, 32, 32]}',
+        target="linux_x86_64", output_uri="s3://edge/out/", deferrable=False, waiter_delay=1,
+        max_runtime_s=300)
+    with pytest.raises(InputError, match="not retried"):
+        operator.execute(context())
+    assert stop_compilation(boto3.client("sagemaker"), "bad-compile") is False  # ended: nothing to stop
+    assert stop_compilation(boto3.client("sagemaker"), "never-started") is False
+    trigger = NeoCompilationTrigger(job_name="never-started", waiter_delay=1, waiter_max_attempts=1000)
+    import asyncio
+
+    asyncio.run(trigger.on_kill())  # a job that is gone: nothing to stop, no error
+
+    async def first_event():
+        return await asyncio.wait_for(trigger.run().__anext__(), timeout=20)
+
+    try:  # a vanished job ends the wait at the first poll
+        event = asyncio.run(first_event()).payload
+    except Exception as error:  # noqa: BLE001
+        event = {"status": "error", "message": str(error)}
+    assert event["status"] != "success" and "ResourceNotFound" in str(event)

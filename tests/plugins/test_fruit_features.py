@@ -237,6 +237,81 @@ def test_speedups_are_relative_to_the_smallest_cluster():
     assert [(r["core_nodes"], r["speedup"], r["efficiency"]) for r in rows] == [(2, 1.0, 1.0), (4, 1.6, 0.8)]
 
 
+def test_one_core_node_count_gives_its_record_itself_and_the_report_still_has_its_row():
+    """Issue 13.1: with the default core_node_counts=[2] the mapped group's XCom is the record (a dict),
+    not a list of records; publish_report failed with a TypeError after the cluster had run."""
+    record = {"core_nodes": 2, "step_wall_s": 40.0}
+    assert outputs.scaling_records(record) == [record]
+    assert [(r["core_nodes"], r["speedup"]) for r in outputs.speedups(record)] == [(2, 1.0)]
+    assert outputs.scaling_records(iter([record, {**record, "core_nodes": 4}]))[1]["core_nodes"] == 4
+    with pytest.raises(ValueError, match="one scaling record"):
+        outputs.scaling_records(["j-1"])
+
+
+IMAGE_NAME_CASES = {
+    "apple/a.jpg": True,
+    "apple/b.JPG": True,  # issue 13.6: the check counted these, the job's glob (jpg|JPG only) missed Jpg
+    "apple/c.Jpeg": True,
+    "apple/d.PnG": True,
+    "apple/sub/e.webp": True,
+    "apple/x_y=1/f.bmp": True,
+    "apple/.g.jpg": False,  # Spark hides .x and _x at every level: the check must not count them
+    "apple/_h.jpg": False,
+    "_tmp/i.jpg": False,
+    ".cache/j.png": False,
+    "apple/k.jpg._COPYING_": False,
+    "apple/readme.txt": False,
+    "apple/jpg": False,
+    "apple/.jpg": False,
+    "apple/folder.jpg/": False,
+}
+
+
+@pytest.mark.parametrize(("key", "expected"), sorted(IMAGE_NAME_CASES.items()))
+def test_one_rule_says_what_an_image_file_is(key, expected):
+    assert plan.is_image_file(key) is expected
+
+
+def test_the_input_check_and_the_spark_job_share_the_image_rule_verbatim():
+    """Job code cannot be imported by Airflow (include/ is not deployed): the plugin's copy of the rule
+    must stay the same text as the job's (include/fruit_features/image_model.py)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def definitions(path: Path) -> dict[str, str]:
+        text = path.read_text()
+        nodes = ast.parse(text).body
+        found = {n.name: ast.get_source_segment(text, n) for n in nodes if isinstance(n, ast.FunctionDef)}
+        for node in nodes:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "IMAGE_EXTENSIONS":
+                found["IMAGE_EXTENSIONS"] = ast.get_source_segment(text, node)
+        return {name: found.get(name) for name in ("IMAGE_EXTENSIONS", "hidden_by_spark", "is_image_file")}
+
+    job = definitions(root / "include" / "fruit_features" / "image_model.py")
+    assert all(job.values()), job
+    assert definitions(root / "plugins" / "orchard" / "fruit_features" / "plan.py") == job
+
+
+def test_an_images_prefix_is_a_folder_not_a_name_prefix(s3):
+    """Issue 13.7: images_prefix s3://data/fruits/cam1 lists cam1/ only, never cam10/ or cam1-old/."""
+    put_photos(s3, ["cam1/apple/a.jpg", "cam10/apple/b.jpg", "cam1-old/pear/c.jpg"])
+    checked = plan.check_params({**PARAMS, "images_prefix": "s3://data/fruits/cam1"})
+    assert checked["images_prefix"] == "s3://data/fruits/cam1/"
+    found = plan.list_images(s3, checked["images_prefix"])
+    assert (found["count"], found["classes"]) == (1, ["apple"])
+
+
+def test_input_errors_are_final_and_name_the_users_prefix(s3):
+    from orchard.errors import InputError
+
+    with pytest.raises(InputError, match="s3://data/none/") as raised:
+        params = {**PARAMS, "images_prefix": "s3://data/none/"}
+        plan.check_inputs(params, s3, "fruit_features", "r1", SETTINGS)
+    assert "upload the photos" in str(raised.value)
+
+
 def test_the_iam_policy_limits_passrole_by_service_and_covers_the_emr_calls():
     from pathlib import Path
 
@@ -255,4 +330,7 @@ def test_the_iam_policy_limits_passrole_by_service_and_covers_the_emr_calls():
         "elasticmapreduce:DescribeStep",
         "elasticmapreduce:TerminateJobFlows",
         "sagemaker:CreateProcessingJob",
+        "elasticmapreduce:ListClusters",  # the cleanup and the retry find the run's clusters by name
+        "sagemaker:ListProcessingJobs",  # the export cleanup finds the run's export job by name
+        "sagemaker:StopProcessingJob",
     } <= actions

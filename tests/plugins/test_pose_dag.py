@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from local_aws.demo_data import pose_training as demo
 from orchard import naming
 from orchard.pose_training import infra as pose_infra, upload as pose_upload
+from orchard.settings import load_settings
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "pose_training.py"
 RUN_ID = "asset_triggered__2026-12-06T10:00:00+00:00_xy"
@@ -99,6 +100,10 @@ def test_every_upload_of_a_run_is_its_own_mapped_project(pose_dag, variables):
     # one project failing validation must not keep the others from their GPU setup
     assert pose_dag.task_dict["ensure_batch"].trigger_rule == "one_success"
     assert pose_dag.task_dict["stop_training"].is_teardown
+    # issue 14: a teardown that fails (a GPU job may still bill) fails the run instead of leaving it green
+    assert pose_dag.task_dict["stop_training"].on_failure_fail_dagrun is True
+    # it finds the run's jobs from the params and names alone, not from ensure_batch's XCom
+    assert [arg.operator.task_id for arg in pose_dag.task_dict["stop_training"].op_args] == ["find_projects"]
 
 
 def test_upload_metadata_is_validated_with_the_dags_param_schema(pose_dag):
@@ -131,9 +136,15 @@ def test_an_upload_with_bad_metadata_fails_its_validation_at_once_naming_the_key
         call(pose_dag, "project.validate_project", project=project, params=PARAMS, dag=pose_dag)
 
     s3.put_object(Bucket="orchard-data", Key=key, Body=demo.project_zip(), Metadata={"epochs": "3"})
-    valid = call(pose_dag, "project.validate_project", project=project, params=PARAMS, dag=pose_dag)
+    artifacts = load_settings().artifacts_bucket
+    s3.create_bucket(Bucket=artifacts)  # where the upload's one-training marker goes
+    valid = call(pose_dag, "project.validate_project", project=project, params=PARAMS, dag=pose_dag,
+                 run_id=RUN_ID)
     environment = {e["name"]: e["value"] for e in valid["container_overrides"]["environment"]}
     assert environment["DLC_EPOCHS"] == "3" and environment["OUTPUT_PATH"] == project["output_uri"]
+    assert environment["DLC_MAX_UNZIPPED_MB"] == "8192" and environment["DLC_MAX_ZIP_RATIO"] == "100"
+    [marker] = s3.list_objects_v2(Bucket=artifacts, Prefix=pose_upload.CLAIMS_PREFIX)["Contents"]
+    assert json.loads(s3.get_object(Bucket=artifacts, Key=marker["Key"])["Body"].read())["run_id"] == RUN_ID
 
 
 def test_doc_steps_are_numbered_in_order_and_name_only_tasks_that_exist(pose_dag):

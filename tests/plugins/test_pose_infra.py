@@ -65,9 +65,11 @@ def test_ensure_batch_creates_a_gpu_environment_that_scales_to_zero(clients):
     assert container["image"].endswith("/orchard/pose-training:" + SETTINGS.image_tag)
     assert not container.get("privileged")
     retry = definition["retryStrategy"]
-    first_rule = retry["evaluateOnExit"][0]
-    assert (first_rule["onStatusReason"], first_rule["action"].upper()) == ("Host EC2*", "RETRY")
-    assert retry["evaluateOnExit"][1]["action"].upper() == "EXIT"
+    rules = retry["evaluateOnExit"]
+    # the job's input error (exit 65) is never retried, whatever else matches; a reclaimed spot host is
+    assert (rules[0]["onExitCode"], rules[0]["action"].upper()) == ("65", "EXIT")
+    assert (rules[1]["onStatusReason"], rules[1]["action"].upper()) == ("Host EC2*", "RETRY")
+    assert rules[2]["action"].upper() == "EXIT"
     assert made["instance_type"] == "g4dn.xlarge"
 
 
@@ -124,6 +126,9 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     run_id = "asset_triggered__2026-11-21T10:00:00+00:00_ab"
     [project] = pose_upload.projects_of_run(params, "pose_training", run_id, asset_events, SETTINGS)
     assert (project["bucket"], project["key"], project["source"]) == (SETTINGS.data_bucket, key, "upload")
+    # the upload's version, from the event the watcher received: one training per object version
+    etag = s3.head_object(Bucket=SETTINGS.data_bucket, Key=key)["ETag"].strip('"')
+    assert project["object_version"] == f"etag:{etag}"
     # the upload's metadata over the param default
     assert pose_upload.project_training(s3, project, params, SCHEMA)["epochs"] == 3
     assert project["output_uri"].startswith(
@@ -134,10 +139,9 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
 
 async def _first_event(queue_url: str):
     """What the DAG's AssetWatcher runs, as the triggerer would (the AWS-style queue URL included)."""
-    from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
+    from orchard.triggers.upload_queue import UploadQueueTrigger
 
-    trigger = MessageQueueTrigger(scheme="sqs", sqs_queue=queue_url, aws_conn_id="aws_default", max_messages=1,
-                                  waiter_delay=1)
+    trigger = UploadQueueTrigger(sqs_queue=queue_url, aws_conn_id="aws_default", max_messages=1, waiter_delay=1)
     return await asyncio.wait_for(anext(trigger.run()), timeout=30)
 
 

@@ -149,3 +149,117 @@ def test_processing_retry_finds_the_job_then_reruns_only_after_a_failure(s3):
     retry = OrchardSageMakerProcessingOperator(task_id="prepare", config=processing_request(name), check_interval="2")
     assert retry.execute({})["Processing"]["ProcessingJobName"] == name
     assert [j["ProcessingJobName"] for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]] == [name]
+
+
+# ------------------------------------------------------------- input errors, stops, kills, vanished jobs
+
+INPUT_ERROR_SCRIPT = b"""import sys, time
+from pathlib import Path
+if Path("/opt/ml/processing/input/raw").exists() and "--slow" in sys.argv:
+    time.sleep(120)
+Path("/opt/ml/output").mkdir(parents=True, exist_ok=True)
+Path("/opt/ml/output/failure").write_text("InputError: missing band file s3://orchard-data/raw/p1/p1_B03.tif")
+sys.exit(65)
+"""
+
+
+def start_processing(s3, name: str, *, slow: bool = False) -> OrchardSageMakerProcessingOperator:
+    s3.put_object(Bucket=BUCKET, Key="code/processing/prepare.py", Body=INPUT_ERROR_SCRIPT)
+    s3.put_object(Bucket=BUCKET, Key="code/processing/requirements.txt", Body=b"")
+    config = processing_request(name)
+    if slow:
+        config["AppSpecification"]["ContainerArguments"].append("--slow")
+    operator = OrchardSageMakerProcessingOperator(task_id="prepare", config=config, check_interval="1")
+    with pytest.raises(TaskDeferred):
+        operator.execute({})
+    return operator
+
+
+def processing_status(name: str) -> str:
+    return boto3.client("sagemaker").describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"]
+
+
+def test_a_job_refusing_its_input_fails_the_task_with_input_error_not_retried(s3):
+    from orchard.errors import InputError
+
+    name = NAME.replace("pretrain", "prepare")
+    operator = start_processing(s3, name)
+    assert watch_states(lambda: processing_status(name), {"Completed", "Failed", "Stopped"})[-1] == "Failed"
+    with pytest.raises(InputError, match="s3://orchard-data/raw/p1/p1_B03.tif") as refused:
+        operator.execute_complete({}, {"status": "failed", "job_name": name, "message": "InputError: ..."})
+    assert "not retried" in str(refused.value)
+
+
+def test_a_stopped_job_fails_the_task_though_the_waiter_calls_it_success(s3):
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    start_training(NAME, seconds_per_epoch=30)
+    sagemaker = boto3.client("sagemaker")
+    secondary = lambda: sagemaker.describe_training_job(TrainingJobName=NAME)["SecondaryStatus"]  # noqa: E731
+    watch_states(secondary, {"Training"})
+    sagemaker.stop_training_job(TrainingJobName=NAME)
+    assert wait_training(NAME) == "Stopped"
+    with pytest.raises(AirflowException, match=f"{NAME} was stopped"):
+        training_operator().execute_complete({}, {"status": "success", "job_name": NAME})
+
+
+def _set_task_state(monkeypatch, state: str | None):
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    answer = {"manual__1": {"prepare": state}} if state else {}
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(lambda **kwargs: answer))
+
+
+class _TI:
+    dag_id, run_id, task_id, map_index = "aerial_pretraining", "manual__1", "prepare", -1
+
+
+@pytest.mark.parametrize("state, stopped", [("running", False), (None, False), ("failed", True),
+                                            ("success", True), ("restarting", True)])
+def test_on_kill_stops_the_job_for_a_person_never_for_a_worker_shutdown(s3, monkeypatch, state, stopped):
+    """Airflow 3 calls on_kill on every SIGTERM: still `running` in the database = the worker shuts down
+    (the retry reattaches); marked failed / success or cleared = a person's action: stop the paid job."""
+    name = NAME.replace("pretrain", "prepare")
+    operator = OrchardSageMakerProcessingOperator(task_id="prepare", config=processing_request(name),
+                                                  check_interval="1")
+    s3.put_object(Bucket=BUCKET, Key="code/processing/prepare.py", Body=INPUT_ERROR_SCRIPT)
+    s3.put_object(Bucket=BUCKET, Key="code/processing/requirements.txt", Body=b"")
+    operator.config["AppSpecification"]["ContainerArguments"].append("--slow")
+    with pytest.raises(TaskDeferred):
+        operator.execute({"ti": _TI()})
+    _set_task_state(monkeypatch, state)
+    operator.on_kill()
+    final = watch_states(lambda: processing_status(name), {"Stopped", "Failed", "Completed"}, timeout_s=10) \
+        if stopped else [processing_status(name)]
+    assert final[-1] == ("Stopped" if stopped else "InProgress")
+    boto3.client("sagemaker").stop_processing_job(ProcessingJobName=name) if not stopped else None
+
+
+def test_the_deferred_wait_stops_the_job_when_a_person_acts_and_fails_fast_when_it_vanished(s3):
+    import asyncio
+
+    from orchard.triggers.sagemaker_job import OrchardSageMakerTrigger
+
+    name = NAME.replace("pretrain", "prepare")
+    start_processing(s3, name, slow=True)
+    trigger = OrchardSageMakerTrigger(job_name=name, job_type="Processing", waiter_delay=1,
+                                      waiter_max_attempts=5)
+    assert trigger.serialize()[0] == "orchard.triggers.sagemaker_job.OrchardSageMakerTrigger"
+    asyncio.run(trigger.on_kill())
+    assert watch_states(lambda: processing_status(name), {"Stopped", "Failed", "Completed"})[-1] == "Stopped"
+
+    # A job AWS does not know (the sandbox restarted, someone deleted it): the wait ends at the first poll.
+    gone = OrchardSageMakerTrigger(job_name=name + "-gone", job_type="Processing", waiter_delay=1,
+                                   waiter_max_attempts=1000)
+
+    async def first_event():
+        return await asyncio.wait_for(gone.run().__anext__(), timeout=20)
+
+    try:
+        event = asyncio.run(first_event())
+    except Exception as error:  # noqa: BLE001 - the provider raises or yields an error event
+        event = {"status": "error", "message": str(error)}
+    else:
+        event = event.payload
+    print("vanished:", event)
+    assert event["status"] != "success" and "ValidationException" in str(event)

@@ -5,6 +5,13 @@ from __future__ import annotations
 from orchard.aerial_pretraining.instances import GPUS
 
 
+def folder_uri(uri: str) -> str:
+    """An S3 URI that means a folder, with exactly one trailing `/`: the one place aerial_pretraining turns a
+    prefix param into a folder, so `.../bigearthnet-s2` never also reads `.../bigearthnet-s2-old/` (S3
+    prefixes match any key that starts with them)."""
+    return uri.strip().rstrip("/") + "/"
+
+
 def parameter_problems(params: dict) -> list[str]:
     problems = []
     if params["use_spot_instances"] and params["spot_max_wait_hours"] < params["max_runtime_hours"]:

@@ -9,6 +9,7 @@ import json
 
 from orchard import naming
 from orchard.aerial_pretraining import DAG_ID
+from orchard.aerial_pretraining.inputs import folder_uri
 from orchard.aerial_pretraining.instances import GPUS, SMDDP_INSTANCES
 
 PYTORCH_ACCOUNT = "763104351884"  # AWS Deep Learning Containers
@@ -25,6 +26,15 @@ PROBE_METRICS = [
     {"Name": "test:mAP", "Regex": r"\[probe\] test_mAP=([0-9.eE+-]+)"},
     {"Name": "test:micro_AP", "Regex": r"test_micro_AP=([0-9.eE+-]+)"},
 ]
+
+
+# Every SageMaker job a run starts: (kind, orchard.naming resource, suffix). The cleanup stops them by name.
+RUN_JOBS = (
+    ("Processing", "sagemaker_processing_job", "prepare"),
+    ("Training", "sagemaker_training_job", "pretrain"),
+    ("Training", "sagemaker_training_job", "probe-aerial-dino"),
+    ("Training", "sagemaker_training_job", "probe-baseline"),
+)
 
 
 def job_name(kind: str, run_id: str, suffix: str) -> str:
@@ -59,8 +69,8 @@ def per_device_batch(params: dict) -> int:
 
 
 def dataset_uri(params: dict, settings, run_id: str) -> str:
-    chosen = params["prepared_dataset_uri"].strip()
-    return chosen.rstrip("/") + "/" if chosen else f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}dataset/"
+    chosen = (params["prepared_dataset_uri"] or "").strip()
+    return folder_uri(chosen) if chosen else f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}dataset/"
 
 
 def _s3_input(name: str, uri: str, local: str) -> dict:
@@ -83,12 +93,17 @@ def prepare_request(params: dict, settings, run_id: str, code: dict) -> dict:
             # tifffile/pyarrow: not in the PyTorch DLC; include/aerial_pretraining/Dockerfile installs them.
             "ImageUri": settings.image_uri(PREPARE_REPOSITORY),
             "ContainerEntrypoint": ["python3", f"{code_dir}/prepare_dataset.py"],
-            "ContainerArguments": ["--input_dir", raw_dir, "--output_dir", "/opt/ml/processing/output", "--baseline_dir",
-                                   baseline_dir, "--arch", params["arch"], "--patch_size", str(params["patch_size"])],
+            "ContainerArguments": [
+                "--input_dir", raw_dir, "--output_dir", "/opt/ml/processing/output",
+                "--baseline_dir", baseline_dir,
+                "--arch", params["arch"], "--patch_size", str(params["patch_size"]),
+                # for messages: an input error names the user's S3 object, not /opt/ml/...
+                "--input_uri", folder_uri(params["raw_dataset_uri"]),
+                "--baseline_uri", params["baseline_checkpoint_uri"]],
         },
         "ProcessingInputs": [
             _s3_input("code", code["files_uri"], code_dir),
-            _s3_input("raw", params["raw_dataset_uri"], raw_dir),
+            _s3_input("raw", folder_uri(params["raw_dataset_uri"]), raw_dir),  # a folder: never `raw-old/`
             _s3_input("baseline", params["baseline_checkpoint_uri"], baseline_dir),
         ],
         "ProcessingOutputConfig": {"Outputs": [{"OutputName": "dataset", "S3Output": {

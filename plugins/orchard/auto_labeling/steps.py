@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from orchard import naming
+from orchard.errors import InputError
 from orchard.settings import load_settings
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -42,13 +43,17 @@ def inference_image(region: str) -> str:
     return f"763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.5.1-cpu-py311"
 
 
-class InputError(ValueError):
-    """Bad input, found before anything billable starts: the message names the problem and the fix."""
-
-
 def split(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
+
+
+def folder(uri: str) -> str:
+    """A `*_prefix` param is a folder: `s3://b/cam1` means `s3://b/cam1/`, never `cam10/` or `cam1-old/`.
+    The one place that normalizes it; a bucket alone (`s3://b`) means the whole bucket."""
+    uri = uri.strip()
+    bucket, key = split(uri)
+    return f"s3://{bucket}/{key}" if not key or key.endswith("/") else f"s3://{bucket}/{key}/"
 
 
 def _s3(conn_id: str):
@@ -70,10 +75,11 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
     settings = load_settings()
     conn = settings.aws_conn_id
     s3 = _s3(conn)
-    existing = params["existing_endpoint_name"].strip()
+    existing = (params["existing_endpoint_name"] or "").strip()
     prefix = naming.resource_name("s3_prefix", dag_id, run_id)
     base = f"s3://{settings.artifacts_bucket}/{prefix}"
-    frames = _list_frames(s3, params["frames_prefix"], params["max_frames"])
+    frames_prefix = folder(params["frames_prefix"])
+    frames = _list_frames(s3, frames_prefix, params["max_frames"])
     categories = [c.strip() for c in params["label_categories"] if c.strip()]
     if len(set(categories)) != len(categories):
         raise InputError(f"label_categories has duplicates: {categories}; give each category once")
@@ -81,7 +87,7 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
     if adapter not in MODEL_ADAPTERS:
         raise InputError(f"model_format {adapter!r} is not one of {', '.join(MODEL_ADAPTERS)}")
     if not params.get("stop_at_manifest"):
-        _check_ground_truth(settings, params, frames_uri=params["frames_prefix"])
+        _check_ground_truth(settings, params, frames_uri=frames_prefix)
     plan = {
         "dag_id": dag_id,
         "region": settings.region,
@@ -91,6 +97,7 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
         "instance_type": params["instance_type"],
         "max_instances": params["max_instances"],
         "frames": len(frames),
+        "frames_prefix": frames_prefix,
         "categories": categories,
         "threshold": float(params["score_threshold"]),
         "mode": params["labeling_mode"],
@@ -109,7 +116,7 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
             **_existing_endpoint(conn, existing),
         )
     else:
-        model_data = params["model_data_uri"].strip()
+        model_data = (params["model_data_uri"] or "").strip()
         if not model_data:
             raise InputError("give model_data_uri (an s3://…/model.tar.gz) or existing_endpoint_name")
         bucket, key = split(model_data)
@@ -122,7 +129,7 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
             endpoint_config_name=naming.resource_name("sagemaker_endpoint_config", dag_id, run_id),
             model_name=naming.resource_name("sagemaker_model", dag_id, run_id),
             model_data_uri=model_data,
-            image_uri=params["image_uri"].strip() or inference_image(settings.region),
+            image_uri=(params["image_uri"] or "").strip() or inference_image(settings.region),
             output_path=f"{base}async/output/",
             failure_path=f"{base}async/failure/",
             max_concurrent_per_instance=params["max_concurrent_invocations_per_instance"],
@@ -183,17 +190,65 @@ def _check_ground_truth(settings: Any, params: dict[str, Any], frames_uri: str) 
 
 
 def _list_frames(s3: Any, prefix_uri: str, max_frames: int) -> list[str]:
+    """The frames under the folder `prefix_uri` (ends in /): every image checked as the model's handler
+    would read it (not empty, the PNG / JPEG signature its suffix promises) before anything is billed."""
     bucket, prefix = split(prefix_uri)
     if not s3.check_for_bucket(bucket):
         raise InputError(f"frames_prefix {prefix_uri}: bucket {bucket} does not exist or is not readable")
-    keys = sorted(
-        k for k in s3.list_keys(bucket_name=bucket, prefix=prefix) if k.lower().endswith(IMAGE_SUFFIXES)
-    )
+    sizes = {
+        item["Key"]: item["Size"]
+        for page in s3.get_conn().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+        if item["Key"].lower().endswith(IMAGE_SUFFIXES)
+    }
+    keys = sorted(sizes)
     if not keys:
-        raise InputError(f"no frames (.png, .jpg, .jpeg) under {prefix_uri}: check the prefix")
+        raise InputError(
+            f"no frames (.png, .jpg, .jpeg) under {prefix_uri}: check frames_prefix (a folder: "
+            "its sub-folders are read, sibling folders that share its name's start are not)"
+        )
     if len(keys) > max_frames:
         print(f"{len(keys)} frames under {prefix_uri}; labeling the first {max_frames} (param max_frames)")
-    return [f"s3://{bucket}/{key}" for key in keys[:max_frames]]
+    keys = keys[:max_frames]
+    _check_frames(s3.get_conn(), bucket, keys, sizes)
+    return [f"s3://{bucket}/{key}" for key in keys]
+
+
+# What a decodable frame starts with, by suffix (PNG: the 8-byte signature, RFC 2083 §3.1; JPEG: the SOI
+# marker FF D8 FF, ITU T.81 Annex B): the model's handler (cv2.imdecode) refuses anything else.
+SIGNATURES = {".png": (b"\x89PNG\r\n\x1a\n",), ".jpg": (b"\xff\xd8\xff",), ".jpeg": (b"\xff\xd8\xff",)}
+CHECK_CONCURRENCY = 16
+
+
+def _check_frames(client: Any, bucket: str, keys: list[str], sizes: dict[str, int]) -> None:
+    """Refuse 0-byte frames and frames that are not the image their suffix says (one ranged GET of the
+    first 8 bytes each), naming their S3 URIs: the endpoint would only answer each with a decoder error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def head(key: str) -> bytes:
+        return client.get_object(Bucket=bucket, Key=key, Range="bytes=0-7")["Body"].read()
+
+    empty = [key for key in keys if sizes[key] == 0]
+    rest = [key for key in keys if sizes[key] > 0]
+    with ThreadPoolExecutor(max_workers=CHECK_CONCURRENCY) as pool:
+        starts = dict(zip(rest, pool.map(head, rest), strict=True))
+    wrong = [
+        key for key, start in starts.items() if not start.startswith(SIGNATURES[_suffix(key)])
+    ]
+    problems = [f"s3://{bucket}/{key} is empty (0 bytes)" for key in empty] + [
+        f"s3://{bucket}/{key} is not a {_suffix(key)[1:].upper()} image (starts with {starts[key][:8]!r})"
+        for key in wrong
+    ]
+    if problems:
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        raise InputError(
+            f"{len(problems)} frame(s) cannot be decoded: {shown}. Re-upload them from the camera's "
+            "recording, or delete them (or move them out of frames_prefix), then trigger again"
+        )
+
+
+def _suffix(key: str) -> str:
+    return "." + key.rsplit(".", 1)[-1].lower()
 
 
 def _existing_endpoint(conn: str, name: str) -> dict[str, Any]:
@@ -309,6 +364,14 @@ def scale_endpoint(plan: dict[str, Any]) -> dict[str, str]:
 # -------------------------------------------------------------------------------- teardown
 
 
+def remove_endpoint_resources(plan: dict[str, Any]) -> None:
+    """The run's cleanup, whatever failed and wherever: every resource is found by its deterministic name
+    (orchard.naming, in the plan), so a setup that failed after creating is cleaned as well as one that
+    succeeded. Scaling first (alarm, policies, scalable target), then endpoint, config and model."""
+    remove_autoscaling(plan)
+    delete_endpoint_stack(plan)
+
+
 def remove_autoscaling(plan: dict[str, Any]) -> None:
     from orchard.hooks.autoscaling import EndpointAutoScalingHook
 
@@ -338,13 +401,40 @@ def delete_endpoint_stack(plan: dict[str, Any]) -> None:
         if _exists(describe, **{key: name}):
             delete(**{key: name})
             print(f"deleted {key[:-4].lower()} {name}")
+        else:
+            print(f"no {key[:-4].lower()} {name}: nothing to delete")
+
+
+def stop_labeling_job(plan: dict[str, Any]) -> str:
+    """Stop the run's Ground Truth job (found by its deterministic name) if it is still in progress: a run
+    that failed or was stopped must not leave workers labeling (billed per object). Returns its status.
+    StopLabelingJob: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StopLabelingJob.html"""
+    from botocore.exceptions import ClientError
+
+    name = plan["labeling_job_name"]
+    conn = _sagemaker(plan["conn_id"]).conn
+    try:
+        status = conn.describe_labeling_job(LabelingJobName=name)["LabelingJobStatus"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFound":
+            print(f"no labeling job {name}: nothing to stop")
+            return "none"
+        raise
+    if status in ("Initializing", "InProgress"):
+        conn.stop_labeling_job(LabelingJobName=name)
+        print(f"labeling job {name} was {status}: stopped (StopLabelingJob)")
+        return "Stopping"
+    print(f"labeling job {name} is {status}: nothing to stop")
+    return status
 
 
 # --------------------------------------------------------------------------------- results
 
 
 def collect_predictions(summaries: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, Any]:
-    """Totals over the shards, the failures with their reasons (in S3), and the endpoint's lifetime so far."""
+    """Totals over the shards, the failures with their reasons (in S3), and the endpoint's lifetime so far.
+    A frame that never got an answer is a failure like the others ("unanswered": true): the manifest is
+    built for the answered frames and the report lists what is missing."""
     s3 = _s3(plan["conn_id"])
     answered, failures = [], []
     for summary in summaries:
@@ -353,7 +443,13 @@ def collect_predictions(summaries: list[dict[str, Any]], plan: dict[str, Any]) -
             if result["status"] == "answered":
                 answered.append({"input": result["input"], "output": result["output"]})
             else:
-                failures.append({"input": result["input"], "reason": result.get("reason", "no answer")})
+                failures.append(
+                    {
+                        "input": result["input"],
+                        "reason": result.get("reason", "no answer"),
+                        "unanswered": bool(result.get("unanswered")),
+                    }
+                )
     predictions_uri = f"{plan['base_uri']}invocations/answered.json"
     failures_uri = f"{plan['base_uri']}invocations/failures.json"
     for uri, body in ((predictions_uri, answered), (failures_uri, failures)):
@@ -364,10 +460,15 @@ def collect_predictions(summaries: list[dict[str, Any]], plan: dict[str, Any]) -
     return {
         "answered": len(answered),
         "failed": len(failures),
+        "unanswered": sum(1 for failure in failures if failure["unanswered"]),
+        "missing": [failure["input"] for failure in failures[:MISSING_SHOWN]],
         "predictions_uri": predictions_uri,
         "failures_uri": failures_uri,
         "endpoint_seconds": _endpoint_seconds(plan),
     }
+
+
+MISSING_SHOWN = 20  # failed frames named in the report (all of them are in failures.json)
 
 
 def _endpoint_seconds(plan: dict[str, Any]) -> float:
@@ -515,7 +616,17 @@ def publish_report(
             f"`{manifest['manifest_uri']}`."
         )
     if collected["failed"]:
-        report.add_text(f"Failed frames: {collected['failed']}; reasons in `{collected['failures_uri']}`.")
+        unanswered, missing = collected.get("unanswered", 0), collected.get("missing", [])
+        listed = [f"- `{uri}`" for uri in missing]
+        if collected["failed"] > len(missing):
+            listed.append(f"- … and {collected['failed'] - len(missing)} more")
+        report.add_text(
+            f"**Missing from the manifest: {collected['failed']} of {plan['frames']} frames** "
+            f"({unanswered} without an answer from the endpoint in time, "
+            f"{collected['failed'] - unanswered} refused or failed by the model); each one's reason is in "
+            f"`{collected['failures_uri']}`. Clearing the `invoke` tasks invokes only these again.\n"
+            + "\n".join(listed)
+        )
     report.add_figure(
         "samples",
         _sample_grid(s3, manifest["manifest_uri"], verified),

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from orchard import naming
+from orchard.errors import InputError
 from orchard.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,18 @@ KMS_ASYMMETRIC_REQUEST_USD = 0.15 / 10_000
 EDGE_PRICES_AS_OF = "2026-11-01"
 
 
-class InvalidRequest(ValueError):
-    """A run conf that cannot work; raised before anything billable starts."""
+FOLDER_PARAMS = ("calibration_uri", "camera_images_uri")
+
+
+def as_folder(uri: str) -> str:
+    """An S3 prefix param as a folder (one trailing `/`; empty stays empty): `.../calibration` must never also
+    read `.../calibration-old/`. The one place edge_deployment normalizes its prefix params."""
+    uri = uri.strip()
+    return uri.rstrip("/") + "/" if uri else ""
+
+
+def with_folders(params: dict[str, Any]) -> dict[str, Any]:
+    return {**params, **{name: as_folder(params.get(name) or "") for name in FOLDER_PARAMS}}
 
 
 def _hook(client_type: str):
@@ -46,24 +57,28 @@ def validate(params: dict[str, Any], run_id: str) -> dict[str, Any]:
     from orchard.edge_deployment.model_formats import ModelCheckError, check_archive, parse_input_shape
 
     settings = load_settings()
+    params = with_folders(params)
     _check_conf(params)
     try:
         shapes = parse_input_shape(params["input_shape"])
     except ModelCheckError as error:
-        raise InvalidRequest(str(error)) from None
+        raise InputError(f"input_shape: {error}") from None
     s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
     bucket, _, key = params["model_uri"][5:].partition("/")
     if not s3.check_for_key(key, bucket):
-        raise InvalidRequest(f"model_uri {params['model_uri']} does not exist (or is not readable): upload the model "
-                             "archive there, or point model_uri at an existing model.tar.gz")
+        raise InputError(f"model_uri {params['model_uri']} does not exist (or is not readable): upload the "
+                         "model archive there, or point model_uri at an existing model.tar.gz")
     size = s3.head_object(key, bucket)["ContentLength"]
     if size > MAX_INSPECTED_MODEL_BYTES:
-        raise InvalidRequest(f"model_uri is {size / 2**20:.0f} MiB: over the {MAX_INSPECTED_MODEL_BYTES >> 20} MiB this "
-                             "check reads; edge models are small, is this the right archive?")
+        raise InputError(f"model_uri {params['model_uri']} is {size / 2**20:.0f} MiB: over the "
+                         f"{MAX_INSPECTED_MODEL_BYTES >> 20} MiB this check reads; edge models are small, "
+                         "is this the right archive?")
     try:
         check = check_archive(s3.get_key(key, bucket).get()["Body"].read(), params["framework"], shapes)
     except ModelCheckError as error:
-        raise InvalidRequest(f"{params['model_uri']}: {error}") from None
+        raise InputError(f"{params['model_uri']}: {error}") from None
+    _check_calibration(s3, params)
+    _check_package_version(s3, params, settings, run_id)
     log.info("model %s: %s, inputs %s, %d bytes", params["model_uri"], check.framework, check.inputs, check.size_bytes)
     prepared = f"s3://{settings.artifacts_bucket}/" + naming.resource_name("s3_prefix", "edge_deployment", run_id, "prepared")
     return {
@@ -104,7 +119,10 @@ def processing_config(params: dict[str, Any], input_shape: str, prepared: str, r
             "ContainerEntrypoint": ["python3", "/opt/program/prepare.py"],
             "ContainerArguments": ["--input-shape", input_shape, "--quantization", params["quantization"],
                                    "--framework", params["framework"], "--root", "/opt/ml/processing",
-                                   "--failure-file", "/opt/ml/output/failure"],
+                                   "--failure-file", "/opt/ml/output/failure",
+                                   # for messages: an input error names the user's S3 objects
+                                   "--model-uri", params["model_uri"],
+                                   "--calibration-uri", params["calibration_uri"]],
         },
         "ProcessingInputs": [channel("model", params["model_uri"]), channel("calibration", params["calibration_uri"])],
         "ProcessingOutputConfig": {"Outputs": [output("model"), output("reference")]},
@@ -131,7 +149,41 @@ def _check_conf(params: dict[str, Any]) -> None:
         problems.append(f"capture_batch_size {params['capture_batch_size']} exceeds capture_buffer_size "
                         f"{params['capture_buffer_size']}: a batch must fit in the buffer")
     if problems:
-        raise InvalidRequest("; ".join(problems))
+        raise InputError("; ".join(problems))
+
+
+def _check_calibration(s3: Any, params: dict[str, Any]) -> None:
+    """The prepare job's first check, made here: the calibration folder holds .npy frames."""
+    bucket, _, prefix = params["calibration_uri"][5:].partition("/")
+    page = s3.get_conn().list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
+    if not any(item["Key"].endswith(".npy") for item in page.get("Contents", [])):
+        raise InputError(f"calibration_uri {params['calibration_uri']} holds no .npy frames: upload the "
+                         "frames (numpy.save of uint8 HxWxC or CxHxW arrays) there, or point calibration_uri "
+                         "at them")
+
+
+def _check_package_version(s3: Any, params: dict[str, Any], settings: Any, run_id: str) -> None:
+    """A package version names one content: an existing one is refused now, before the prepare job and Neo
+    run (the package step would refuse it after them), unless force_repackage — or it is this run's own
+    package (the run was cleared after packaging: its manifest names this run's compilation job)."""
+    from orchard.operators.edge_package import PACKAGE_PREFIX, package_key
+
+    if params.get("force_repackage") is True:
+        return
+    key = package_key(PACKAGE_PREFIX, params["model_name"], params["model_version"])
+    if not s3.check_for_key(key, settings.artifacts_bucket):
+        return
+    manifest_key = key.rsplit("/", 1)[0] + "/manifest.json"
+    try:
+        source = json.loads(s3.read_key(manifest_key, settings.artifacts_bucket)).get("source") or {}
+    except Exception:  # noqa: BLE001 - no readable manifest: it is not this run's
+        source = {}
+    own_compilation = naming.resource_name("sagemaker_compilation_job", "edge_deployment", run_id)
+    if source.get("compilation_job") == own_compilation:
+        return
+    raise InputError(f"s3://{settings.artifacts_bucket}/{key} exists: version {params['model_version']} of "
+                     f"{params['model_name']} was already published. Bump model_version, or set "
+                     "force_repackage to replace it")
 
 
 def signing_key(alias: str) -> str:
@@ -143,19 +195,22 @@ def signing_key(alias: str) -> str:
 # ------------------------------------------------------------------------------------------- fleet
 
 
-def fleet_spec(params: dict[str, Any], signing_key_arn: str, package_prefix: str, capture_prefix: str):
+def fleet_spec(params: dict[str, Any], signing_key_arn: str, package_prefix: str, capture_prefix: str,
+               created_by: str = ""):
     from orchard.hooks.iot import FleetSpec
 
     settings = load_settings()
+    params = with_folders(params)
     return FleetSpec(
         fleet_name=params["fleet_name"], device_names=tuple(params["device_names"]),
         capture_bucket=settings.data_bucket, capture_prefix=f"{capture_prefix}/{params['fleet_name']}",
         package_bucket=settings.artifacts_bucket, package_prefix=package_prefix, signing_key_arn=signing_key_arn,
         capture={"buffer_size": params["capture_buffer_size"], "batch_size": params["capture_batch_size"],
                  "push_period_seconds": params["capture_push_period_seconds"]},
-        simulated=bool(params.get("simulated_devices")), camera_images_uri=params.get("camera_images_uri", ""),
+        simulated=bool(params.get("simulated_devices")), camera_images_uri=params.get("camera_images_uri") or "",
         poll_seconds=float(min(params["poll_seconds"], 30)),
         permissions_boundary_arn=device_boundary_arn(settings.sagemaker_execution_role_arn),
+        created_by=created_by,
     )
 
 
@@ -169,18 +224,20 @@ def device_boundary_arn(role_arn_in_account: str) -> str:
     return f"arn:{partition}:iam::{account}:policy/{DEVICE_BOUNDARY_POLICY}"
 
 
-def provision_fleet(params: dict[str, Any], signing_key_arn: str, package_prefix: str, capture_prefix: str) -> dict:
+def provision_fleet(params: dict[str, Any], signing_key_arn: str, package_prefix: str, capture_prefix: str,
+                    run_id: str = "") -> dict:
     """The fleet, made on the first run and kept: devices keep their certificates across runs (new ones only
     with rotate_certificates); someone else's thing group is deployed to as it is."""
     from orchard.hooks.iot import IotHook
 
     settings = load_settings()
-    spec = fleet_spec(params, signing_key_arn, package_prefix, capture_prefix)
+    created_by = naming.resource_name("iot_job", "edge_deployment", run_id) if run_id else ""
+    spec = fleet_spec(params, signing_key_arn, package_prefix, capture_prefix, created_by)
     hook = IotHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
     try:
         fleet = hook.ensure_fleet(spec, rotate_certificates=bool(params.get("rotate_certificates")))
     except ValueError as error:
-        raise InvalidRequest(str(error)) from None
+        raise InputError(str(error)) from None
     if not fleet["managed"]:
         log.info("thing group %s is not orchard's: deploying to its %d things as they are (nothing modified)",
                  spec.fleet_name, len(fleet["devices"]))
@@ -192,30 +249,62 @@ def provision_fleet(params: dict[str, Any], signing_key_arn: str, package_prefix
     return {**fleet, "capture_bucket": spec.capture_bucket, "capture_prefix": spec.capture_prefix}
 
 
-def teardown_fleet(params: dict[str, Any], dag_id: str, run_id: str) -> list[str]:
-    """Nothing, unless delete_fleet asks for it: a fleet outlives runs (devices keep their identity, and the
-    run's IoT job stays open for devices that are offline now). With delete_fleet: cancel this run's job,
-    then delete what orchard created for the fleet (never what it did not)."""
-    from orchard.hooks.iot import IotHook
+# The tasks before the cleanup that return a value when they succeed: none missing = the run went through.
+DEPLOY_PATH_TASKS = ("validate_model", "ensure_signing_key", "prepare", "compile", "package", "ensure_fleet",
+                     "deploy")
 
-    if not params.get("delete_fleet"):
+
+def cleanup_run(params: dict[str, Any], dag_id: str, run_id: str, failed: list[str]) -> list[str]:
+    """The run's cleanup (a teardown: runs whenever the run ends, whatever failed; its failure fails the run).
+    Everything is found by its deterministic orchard name, nothing is read from the tasks that made it:
+
+    - the prepare processing job (every attempt) and the Neo compilation job, stopped if still running;
+    - the run's IoT job, cancelled if IN_PROGRESS when the run failed (`failed`: the deploy-path tasks that
+      did not succeed) or delete_fleet asks; after a successful rollout it stays open for offline devices;
+    - the fleet: deleted with delete_fleet, or when the run failed and this run created it (its thing group
+      records the creating run): a half-made or never-deployed fleet. A fleet an earlier run made, or one
+      orchard did not create, stays.
+    """
+    from orchard.hooks.iot import IotHook, created_by
+    from orchard.operators.sagemaker_job_retry import stop_all_attempts
+
+    settings = load_settings()
+    sagemaker = _hook("sagemaker").conn
+    removed = [f"processing job {name} stopped" for name in stop_all_attempts(
+        sagemaker, "Processing", naming.resource_name("sagemaker_processing_job", dag_id, run_id, "prepare"))]
+    compilation = naming.resource_name("sagemaker_compilation_job", dag_id, run_id)
+    try:
+        status = sagemaker.describe_compilation_job(CompilationJobName=compilation)["CompilationJobStatus"]
+    except sagemaker.exceptions.ResourceNotFound:
+        status = None
+    if status in ("INPROGRESS", "STARTING"):
+        sagemaker.stop_compilation_job(CompilationJobName=compilation)
+        removed.append(f"Neo compilation job {compilation} stopped")
+    hook = IotHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
+    job_id = naming.resource_name("iot_job", dag_id, run_id)
+    if failed or params.get("delete_fleet"):
+        try:
+            job_status = hook.conn.describe_job(jobId=job_id)["job"]["status"]
+        except hook.conn.exceptions.ResourceNotFoundException:
+            job_status = None
+        if job_status == "IN_PROGRESS":
+            reason = "run failed" if failed else "fleet deleted"
+            hook.conn.cancel_job(jobId=job_id, reasonCode=f"orchard-{reason.replace(' ', '-')}",
+                                 comment=f"orchard: {reason}", force=True)
+            removed.append(f"IoT job {job_id} canceled ({reason})")
+    try:
+        group = hook.conn.describe_thing_group(thingGroupName=params["fleet_name"])
+    except hook.conn.exceptions.ResourceNotFoundException:
+        group = None
+    made_here = group is not None and created_by(group.get("thingGroupProperties")) == job_id
+    if params.get("delete_fleet") or (failed and made_here):
+        if not params.get("delete_fleet"):
+            log.info("the run failed at %s: removing fleet %s, which this run created", ", ".join(failed),
+                     params["fleet_name"])
+        removed += hook.delete_fleet(fleet_spec(params, "", "", ""))
+    else:
         log.info("the fleet %s stays (things, certificates, secrets): delete_fleet=true deletes it",
                  params["fleet_name"])
-        return []
-    settings = load_settings()
-    hook = IotHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
-    removed = []
-    job_id = naming.resource_name("iot_job", dag_id, run_id)
-    try:
-        status = hook.conn.describe_job(jobId=job_id)["job"]["status"]
-        if status == "IN_PROGRESS":
-            hook.conn.cancel_job(jobId=job_id, reasonCode="orchard-delete-fleet", comment="fleet deleted",
-                                 force=True)
-            removed.append(f"IoT job {job_id} canceled")
-    except hook.conn.exceptions.ResourceNotFoundException:
-        pass
-    spec = fleet_spec(params, "", "", "")
-    removed += hook.delete_fleet(spec)
     for line in removed:
         log.info("removed %s", line)
     return removed
@@ -272,7 +361,7 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
     s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
     pull = lambda task_id, key="return_value": ti.xcom_pull(task_ids=task_id, key=key)
     compiled, package, fleet = pull("compile"), pull("package"), pull("ensure_fleet")
-    deployment, drift, removed = pull("deploy"), pull("monitor"), pull("remove_fleet")
+    deployment, drift, removed = pull("deploy"), pull("monitor"), pull("cleanup")
     outcomes = (deployment or {}).get("outcomes") or pull("deploy", "device_outcomes") or []
     report = Report("Edge deployment", dag_id, run_id)
     if package:

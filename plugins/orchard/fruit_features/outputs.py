@@ -146,9 +146,23 @@ def scaling_record(emr: Any, s3: Any, cluster_id: str, step_id: str, point: dict
     }
 
 
+def scaling_records(pulled: Any) -> list[dict[str, Any]]:
+    """The scaling points' records as a list, whatever shape the mapped group's XCom arrives in.
+
+    A task downstream of a task group mapped over ONE element gets that element's record itself (a dict),
+    not a one-item list; with several elements it gets a lazy sequence. Both become a list of records.
+    """
+    if isinstance(pulled, dict):
+        return [pulled]
+    records = list(pulled)
+    if not records or not all(isinstance(record, dict) for record in records):
+        raise ValueError(f"expected one scaling record (dict) per core node count, got {records!r:.300}")
+    return records
+
+
 def speedups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each point's speed-up over the smallest node count (wall time ratio), and its efficiency."""
-    ordered = sorted(records, key=lambda r: r["core_nodes"])
+    ordered = sorted(scaling_records(records), key=lambda r: r["core_nodes"])
     base = ordered[0]
     rows = []
     for record in ordered:

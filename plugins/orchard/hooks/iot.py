@@ -24,6 +24,9 @@ JOB_EXECUTION_TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED", "CANCELED", "TIMED_
 # What orchard created is recorded as orchard's: IoT things and thing groups by this attribute (IoT things
 # take no tags), the IAM role and the provisioning secrets by this tag. Nothing else is ever deleted.
 MANAGED_ATTRIBUTE = "orchard_managed"
+# The thing group also records the run that created it (its IoT job id: a legal attribute value), so the
+# run's cleanup can remove a fleet it created itself when the run fails (nothing relies on it yet).
+CREATED_BY_ATTRIBUTE = "orchard_created_by"
 ORCHARD_TAG = {"Key": "orchard:managed-by", "Value": "orchard"}
 
 
@@ -44,6 +47,7 @@ class FleetSpec:
     # (include/iam/edge_deployment_device_boundary.json): the pipeline's policy lets it create orchard-edge-*
     # roles only with it, so it cannot escalate privileges.
     permissions_boundary_arn: str = ""
+    created_by: str = ""  # the creating run's IoT job id (CREATED_BY_ATTRIBUTE)
 
     @property
     def thing_type(self) -> str:
@@ -100,9 +104,12 @@ class IotHook(AwsBaseHook):
             return self._existing_fleet(spec, group)
         if group is None:
             self._refuse_foreign_names(spec)
+            attributes = {MANAGED_ATTRIBUTE: "true"}
+            if spec.created_by:
+                attributes[CREATED_BY_ATTRIBUTE] = spec.created_by
             iot.create_thing_group(thingGroupName=spec.fleet_name, thingGroupProperties={
                 "thingGroupDescription": "orchard edge fleet (orchard.hooks.iot)",
-                "attributePayload": {"attributes": {MANAGED_ATTRIBUTE: "true"}}})
+                "attributePayload": {"attributes": attributes}})
             group = iot.describe_thing_group(thingGroupName=spec.fleet_name)
         _ignore_exists(iot.create_thing_type, thingTypeName=spec.thing_type, thingTypeProperties={
             "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
@@ -349,6 +356,12 @@ def device_iot_policy(alias_arn: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate", "Resource": alias_arn},
     ]}
+
+
+def created_by(group_properties: dict[str, Any] | None) -> str:
+    """The IoT job id of the run that created an orchard thing group ("" if unknown or not orchard's)."""
+    return (((group_properties or {}).get("attributePayload") or {}).get("attributes") or {}).get(
+        CREATED_BY_ATTRIBUTE, "")
 
 
 def _is_orchards(group_properties: dict[str, Any] | None) -> bool:

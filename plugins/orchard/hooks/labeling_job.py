@@ -48,7 +48,12 @@ def task_lambda_arns(mode: str, region: str) -> dict[str, str]:
 
 
 class LabelingJobHook(SageMakerHook):
-    """SageMakerHook plus the `labeling_job_complete` waiter (botocore has no labeling-job waiter)."""
+    """SageMakerHook plus the `labeling_job_complete` waiter (botocore has no labeling-job waiter).
+
+    The waiter fails on Completed's opposites (Failed, Stopped) and on the error `ResourceNotFound`, which
+    DescribeLabelingJob answers for a job it does not know
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeLabelingJob.html, Errors):
+    a vanished job ends the wait on its first poll, naming the job."""
 
     @property
     def waiter_path(self) -> Path:

@@ -40,7 +40,8 @@ def content_type_of(location: str) -> str:
 
 
 class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook]):
-    """`shard`: {"index", "frames_uri", "record_uri"}; returns {"shard", "answered", "failed", "record_uri"}.
+    """`shard`: {"index", "frames_uri", "record_uri"}; returns {"shard", "answered", "failed", "unanswered",
+    "record_uri"} ("failed" includes the "unanswered" frames: no output nor failure within `max_wait_s`).
 
     `content_type`: the ContentType of every invocation; empty: each frame's own (image/png, image/jpeg by
     suffix). `accept`: the Accept of every invocation (what the model is asked to answer); empty: none.
@@ -72,18 +73,20 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         s3 = self._s3()
         frames = json.loads(s3.read_key(*reversed(split_uri(self.shard["frames_uri"]))))
         record = self._load_record(s3)
-        done = {i["input"]: i for i in record["invocations"] if "output" in i}
-        retry_failed = self._failed_inputs(s3, list(done.values()))
-        todo = [f for f in frames if f not in done or f in retry_failed]
+        invoked = {i["input"]: i for i in record["invocations"] if "output" in i}
+        again = self._to_invoke_again(s3, record, list(invoked.values()))
+        todo = [f for f in frames if f not in invoked or f in again]
         self.log.info(
             "shard %s: %d frames, %d already invoked, invoking %d (%d again after a failure)",
             self.shard["index"],
             len(frames),
-            len(done) - len(retry_failed),
+            len(invoked) - len(again),
             len(todo),
-            len(retry_failed),
+            len(again),
         )
-        kept = [i for i in record["invocations"] if "output" in i and i["input"] not in retry_failed]
+        kept = [i for i in invoked.values() if i["input"] not in again]
+        # the previous try's results are stale once frames are invoked again
+        record = {k: v for k, v in record.items() if k != "results"}
         fresh: list[dict[str, str]] = []
 
         def save_progress(result: dict[str, str]) -> None:
@@ -111,6 +114,7 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         self.defer(
             trigger=AsyncInferenceOutputsTrigger(
                 record_uri=self.shard["record_uri"],
+                endpoint_name=self.endpoint_name,
                 waiter_delay=self.waiter_delay,
                 waiter_max_attempts=max(1, self.max_wait_s // max(1, self.waiter_delay)),
                 aws_conn_id=self.aws_conn_id,
@@ -121,26 +125,36 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every frame ends answered or failed with its reason; a frame whose answer never came within
+        `max_wait_s` is recorded as failed ("no answer") instead of failing the shard: the run builds the
+        manifest of the answered frames and reports the rest; clearing the task invokes only those again."""
+        if event and event.get("status") == "error":
+            raise RuntimeError(f"shard {self.shard['index']}: {event.get('message')}")
         s3 = self._s3()
         record = self._load_record(s3)
-        results = self._results(s3, record["invocations"])
+        waited = (event or {}).get("waited_s", self.max_wait_s)
+        results = self._results(s3, record["invocations"], waited)
         self._save(s3, {**record, "results": results})
         counts = {
-            status: sum(1 for r in results if r["status"] == status)
-            for status in ("answered", "failed", "pending")
+            status: sum(1 for r in results if r["status"] == status) for status in ("answered", "failed")
         }
-        if counts["pending"]:
-            raise RuntimeError(
-                f"shard {self.shard['index']}: {counts['pending']} invocations unanswered after "
-                f"{self.max_wait_s} s; a retry waits for them without invoking them again"
-            )
+        unanswered = sum(1 for r in results if r.get("unanswered"))
         self.log.info(
-            "shard %s: %d answered, %d failed", self.shard["index"], counts["answered"], counts["failed"]
+            "shard %s: %d answered, %d failed (%d without an answer after %s s)",
+            self.shard["index"],
+            counts["answered"],
+            counts["failed"],
+            unanswered,
+            waited,
         )
+        for result in results:
+            if result.get("unanswered"):
+                self.log.warning("no answer: %s", result["input"])
         return {
             "shard": self.shard["index"],
             "answered": counts["answered"],
             "failed": counts["failed"],
+            "unanswered": unanswered,
             "record_uri": self.shard["record_uri"],
         }
 
@@ -166,13 +180,27 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         bucket, key = split_uri(self.shard["record_uri"])
         s3.load_string(json.dumps(record), key, bucket, replace=True)
 
-    def _failed_inputs(self, s3: S3Hook, invocations: list[dict[str, str]]) -> set[str]:
-        failures = {i["failure"]: i["input"] for i in invocations if i.get("failure")}
-        return {failures[uri] for uri in _existing(s3, list(failures))} if failures else set()
+    def _to_invoke_again(
+        self, s3: S3Hook, record: dict[str, Any], invocations: list[dict[str, str]]
+    ) -> set[str]:
+        """Of the frames invoked by an earlier try, those to invoke again: not answered, and either failed
+        (a failure object, or the earlier try recorded it failed, e.g. no answer in time). A frame still
+        pending from a try that crashed while waiting is waited on, not invoked again."""
+        recorded_failed = {r["input"] for r in record.get("results", []) if r["status"] == "failed"}
+        locations = [i[k] for i in invocations for k in ("output", "failure") if i.get(k)]
+        existing = _existing(s3, locations) if locations else set()
+        return {
+            i["input"]
+            for i in invocations
+            if i["output"] not in existing
+            and (i["input"] in recorded_failed or (i.get("failure") and i["failure"] in existing))
+        }
 
-    def _results(self, s3: S3Hook, invocations: list[dict[str, str]]) -> list[dict[str, str]]:
+    def _results(
+        self, s3: S3Hook, invocations: list[dict[str, str]], waited_s: int | float
+    ) -> list[dict[str, Any]]:
         existing = _existing(s3, [i[k] for i in invocations for k in ("output", "failure") if i.get(k)])
-        results = []
+        results: list[dict[str, Any]] = []
         for invocation in invocations:
             if "error" in invocation:
                 results.append(
@@ -187,7 +215,18 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
                 reason = s3.read_key(key, bucket)[:2000]
                 results.append({"input": invocation["input"], "status": "failed", "reason": reason})
             else:
-                results.append({"input": invocation["input"], "status": "pending"})
+                results.append(
+                    {
+                        "input": invocation["input"],
+                        "status": "failed",
+                        "unanswered": True,
+                        "reason": (
+                            f"no answer from endpoint {self.endpoint_name} within {waited_s} s: neither "
+                            f"{invocation['output']} nor {invocation.get('failure') or 'a failure object'} "
+                            "appeared (clear the invoke task to invoke this frame again)"
+                        ),
+                    }
+                )
         return results
 
 

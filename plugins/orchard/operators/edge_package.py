@@ -33,7 +33,8 @@ from orchard.settings import load_settings
 PACKAGE_PREFIX = "edge_deployment/packages/"
 # The Asset each edge_deployment run publishes. Built here, at import: an s3:// Asset asks the providers
 # manager for its URI normaliser, a once-per-process cost that does not belong to every parse of the DAG.
-PACKAGES_ASSET = Asset(f"s3://{load_settings(variables=False).artifacts_bucket}/{PACKAGE_PREFIX}")
+PACKAGES_ASSET = Asset(name="edge_deployment.packages",
+                       uri=f"s3://{load_settings(variables=False).artifacts_bucket}/{PACKAGE_PREFIX}")
 SIGNING_ALGORITHM = "RSASSA_PSS_SHA_256"
 KEY_SPEC = "RSA_2048"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.json.sig"

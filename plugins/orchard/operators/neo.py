@@ -32,8 +32,10 @@ def target_output_config(target: str) -> dict[str, Any]:
 class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
     """CreateCompilationJob, then wait (deferrable) until COMPLETED; FAILED/STOPPED raise with FailureReason.
 
-    A retry finds the job its first try started (same name from orchard.naming) and waits on it.
-    Returns {job_name, status, model_artifacts, digest, seconds}.
+    A retry finds the job its first try started (same name from orchard.naming) and waits on it. A job
+    FAILED with Neo's `ClientError:` (the model or its input config is wrong) is an InputError: no retry. A
+    person's mark failed / clear stops the job (`on_kill`, the trigger's while deferred); a worker's graceful
+    shutdown does not. Returns {job_name, status, model_artifacts, digest, seconds}.
     """
 
     aws_hook_class = NeoHook
@@ -57,6 +59,9 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
         return int(int(self.max_runtime_s) / max(1, int(self.waiter_delay))) + 10
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from orchard.operators.sagemaker_job_retry import remember_task_instance
+
+        remember_task_instance(self, context)
         existing = self.hook.describe(self.job_name)
         if existing is None:
             output_config: dict[str, Any] = {"S3OutputLocation": self.output_uri, **target_output_config(self.target)}
@@ -99,6 +104,12 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
 
     def _result(self, job: dict[str, Any], context: Any) -> dict[str, Any]:
         status = job["CompilationJobStatus"]
+        reason = job.get("FailureReason") or ""
+        if status == "FAILED" and reason.startswith("ClientError"):
+            from orchard.errors import InputError
+
+            raise InputError(f"Neo compilation job {job['CompilationJobName']} ended FAILED: {reason} (the "
+                             "model, framework or input_shape is wrong: fix them; not retried)")
         if status != "COMPLETED":
             raise AirflowException(
                 f"Neo compilation job {job['CompilationJobName']} ended {status}: {job.get('FailureReason') or 'no reason given'}")
@@ -110,3 +121,22 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
         for key in ("job_name", "model_artifacts"):  # downstream tasks take these as XComArgs
             context["ti"].xcom_push(key=key, value=result[key])
         return result
+
+    def on_kill(self) -> None:
+        """Stop the compilation on a person's action, never on a worker's graceful shutdown."""
+        from orchard.operators.sagemaker_job_retry import killed_by_a_person
+
+        if getattr(self, "_orchard_ti_key", None) and killed_by_a_person(self):
+            stop_compilation(self.hook.conn, self.job_name)
+
+
+def stop_compilation(client: Any, job_name: str) -> bool:
+    """StopCompilationJob if the job is still starting or running; True when a stop was sent."""
+    try:
+        status = client.describe_compilation_job(CompilationJobName=job_name)["CompilationJobStatus"]
+    except client.exceptions.ResourceNotFound:
+        return False
+    if status not in ("INPROGRESS", "STARTING"):
+        return False
+    client.stop_compilation_job(CompilationJobName=job_name)
+    return True

@@ -9,7 +9,14 @@ most 60 polls (~30 min at the default interval). Here:
   attempt `<name>-r2`, `<name>-r3`, ... (training resumes from the checkpoint S3 URI they share);
 * the job's CloudWatch log lines are printed in the task log when the wait ends, success or not;
 * the wait's attempts x delay come from the job's own MaxRuntime (MaxWaitTime with managed spot) plus
-  `START_AND_UPLOAD_MARGIN_S`, and the delay may be a template (a DAG param) so the sandbox polls fast.
+  `START_AND_UPLOAD_MARGIN_S`, and the delay may be a template (a DAG param) so the sandbox polls fast;
+* a job that ends Failed with `orchard.errors.INPUT_ERROR_PREFIX` first in its FailureReason fails the task
+  with InputError (no retry); a Stopped job fails the task (the provider's waiter counts it a success);
+* a person's "mark failed" / "mark success" / "clear" stops the job (the trigger's `on_kill` while the task
+  is deferred, the operator's `on_kill` while it runs); a worker's graceful shutdown does not
+  (`killed_by_a_person`), so the retry reattaches to the job still running;
+* a job that AWS says does not exist (ValidationException) ends the wait at the next poll: botocore's
+  `*CompletedOrStopped` waiters treat that error as a terminal failure.
 """
 
 from __future__ import annotations
@@ -74,3 +81,109 @@ def print_job_log(operator: Any, log_group: str, job_name: str) -> None:
                 return
             operator.log.info("[%s] %s", job_name, event["message"].rstrip("\n"))
             printed += 1
+
+
+# --------------------------------------------------------------------------- outcomes, kills, cleanup
+
+KINDS = {
+    # kind: (describe, stop, name key, status key) of the SageMaker client
+    "Processing": ("describe_processing_job", "stop_processing_job", "ProcessingJobName",
+                   "ProcessingJobStatus"),
+    "Training": ("describe_training_job", "stop_training_job", "TrainingJobName", "TrainingJobStatus"),
+}
+
+
+def check_outcome(kind: str, description: dict) -> None:
+    """Fail the task on a job that did not complete; an input error (INPUT_ERROR_PREFIX first in its
+    FailureReason, the job's /opt/ml/output/failure) is an InputError: no Airflow retry, one billed job.
+
+    SageMaker's own waiters count Stopped as success (botocore's `*CompletedOrStopped`): a job stopped by a
+    person, by MaxRuntime or by the run's cleanup has no usable output, so it fails the task here."""
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    from orchard.errors import INPUT_ERROR_PREFIX, InputError, is_input_failure
+
+    _, _, name_key, status_key = KINDS[kind]
+    name, status = description[name_key], description[status_key]
+    reason = description.get("FailureReason") or ""
+    if status == "Failed" and is_input_failure(reason):
+        detail = reason.split(INPUT_ERROR_PREFIX.strip(), 1)[1].strip()
+        raise InputError(f"SageMaker {kind.lower()} job {name} refused its input (not retried: fix the "
+                         f"input, then clear the task): {detail}")
+    if status == "Stopped":
+        raise AirflowException(f"SageMaker {kind.lower()} job {name} was stopped ({reason or 'StopJob'}): it "
+                               "has no output; a retry of this task starts a new attempt")
+
+
+def stop_if_running(client: Any, kind: str, name: str) -> bool:
+    """Stop job `name` if it is InProgress; True when a stop was sent. A job that does not exist: False."""
+    describe, stop, name_key, status_key = KINDS[kind]
+    try:
+        status = getattr(client, describe)(**{name_key: name})[status_key]
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+            return False
+        raise
+    if status != "InProgress":
+        return False
+    getattr(client, stop)(**{name_key: name})
+    return True
+
+
+def stop_all_attempts(client: Any, kind: str, base: str) -> list[str]:
+    """Stop every attempt (`base`, `base-r2`, ...) of a job still InProgress: the run's cleanup, which
+    finds the jobs by their deterministic names whatever task failed (nothing read from XCom)."""
+    describe, _, name_key, _ = KINDS[kind]
+    attempts, _ = latest_attempt(base, lambda name: getattr(client, describe)(**{name_key: name}))
+    names = [attempt_name(base, n) for n in range(1, attempts + 1)]
+    return [name for name in names if stop_if_running(client, kind, name)]
+
+
+def killed_by_a_person(operator: Any) -> bool:
+    """Whether the SIGTERM that made Airflow call `on_kill` was a person's action, not a worker's shutdown.
+
+    In Airflow 3 the task runner calls `on_kill` on every SIGTERM (task_runner.py `_on_term`). Two senders:
+    the supervisor, after the API server answered its heartbeat 404/409 because a person marked the task
+    failed / success, cleared it or stopped the run — the task instance then is no longer `running` in the
+    metadata database; or the worker's own graceful shutdown (the supervisor forwards its SIGTERM) and the
+    execution timeout — the task instance is still `running`, and its retry must find the job going. So the
+    answer is the task's state, read through the Task SDK (`RuntimeTaskInstance.get_task_states`). Unknown
+    (no state, no supervisor): not a person, the job keeps running; the run's cleanup task stops it if the
+    run fails."""
+    key = getattr(operator, "_orchard_ti_key", None)
+    if not key:
+        return False
+    dag_id, run_id, task_id, map_index = key
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        # on_kill runs in the SIGTERM handler, on the main thread: if that thread was inside a message to the
+        # supervisor, its (non-reentrant) lock is held and asking now would deadlock. Then: not a person.
+        lock = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "_thread_lock", None)
+        if lock is not None and lock.locked():
+            raise RuntimeError("the supervisor channel is busy")
+        states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id],
+                                                     map_index=map_index)
+        state = _find_state(states, task_id, map_index)
+    except Exception as error:  # noqa: BLE001 - no supervisor (tests, dag.test) or the API did not answer
+        operator.log.info("on_kill: cannot read this task's state (%s): leaving the job running", error)
+        return False
+    operator.log.info("on_kill: this task instance is %s in Airflow's database", state)
+    return state not in ("running", None)
+
+
+def _find_state(states: Any, task_id: str, map_index: int | None) -> str | None:
+    """The state in get_task_states' answer: {run_id: {task_id or task_id_mapindex: state}}."""
+    for per_run in (states or {}).values():
+        for key, state in per_run.items():
+            if key == task_id or (map_index is not None and key == f"{task_id}_{map_index}"):
+                return state
+    return None
+
+
+def remember_task_instance(operator: Any, context: Any) -> None:
+    """What `killed_by_a_person` needs to find this task instance later (on_kill has no context)."""
+    ti = context.get("ti") if hasattr(context, "get") else None
+    if ti is not None:
+        operator._orchard_ti_key = (ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))

@@ -9,9 +9,19 @@ import datetime
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerProcessingOperator, serialize
-from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
-from orchard.operators.sagemaker_job_retry import RUNNING_STATES, attempt_name, latest_attempt, print_job_log, wait_budget
+from orchard.operators.sagemaker_job_retry import (
+    RUNNING_STATES,
+    attempt_name,
+    check_outcome,
+    killed_by_a_person,
+    latest_attempt,
+    print_job_log,
+    remember_task_instance,
+    stop_if_running,
+    wait_budget,
+)
+from orchard.triggers.sagemaker_job import OrchardSageMakerTrigger
 
 PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 
@@ -32,6 +42,7 @@ class OrchardSageMakerProcessingOperator(SageMakerProcessingOperator):
 
     def execute(self, context: Any) -> dict:
         self.check_interval = int(self.check_interval)
+        remember_task_instance(self, context)
         self.preprocess_config()
         base = self.config["ProcessingJobName"]
         attempt, description = latest_attempt(base, self.hook.describe_processing_job)
@@ -40,8 +51,10 @@ class OrchardSageMakerProcessingOperator(SageMakerProcessingOperator):
             return {"Processing": serialize(description)}
         if description and description["ProcessingJobStatus"] in RUNNING_STATES:
             self.log.info("waiting on processing job %s, started by an earlier try", description["ProcessingJobName"])
+            self._orchard_job = description["ProcessingJobName"]
             return self._wait(description["ProcessingJobName"])
         self.config["ProcessingJobName"] = attempt_name(base, attempt + 1)
+        self._orchard_job = self.config["ProcessingJobName"]
         self.hook.create_processing_job(self.config, wait_for_completion=False)
         self.log.info("started SageMaker processing job %s", self.config["ProcessingJobName"])
         return self._wait(self.config["ProcessingJobName"])
@@ -52,7 +65,7 @@ class OrchardSageMakerProcessingOperator(SageMakerProcessingOperator):
         attempts, seconds = wait_budget(self.config.get("StoppingCondition"), self.check_interval)
         self.defer(
             timeout=datetime.timedelta(seconds=seconds),
-            trigger=SageMakerTrigger(
+            trigger=OrchardSageMakerTrigger(
                 job_name=job_name, job_type="Processing", waiter_delay=self.check_interval, waiter_max_attempts=attempts,
                 aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
                 botocore_config=self.botocore_config,
@@ -65,4 +78,18 @@ class OrchardSageMakerProcessingOperator(SageMakerProcessingOperator):
         job_name = (event or {}).get("job_name") or self.config.get("ProcessingJobName", "")
         if self.print_log and job_name:
             print_job_log(self, PROCESSING_LOG_GROUP, job_name)
+        if job_name:  # Failed with an input error: InputError; Stopped: a failure (the waiter says success)
+            check_outcome("Processing", self.hook.describe_processing_job(job_name))
         return super().execute_complete(context, event)
+
+    def on_kill(self) -> None:
+        """Stop the job on a person's action, never on a worker's graceful shutdown (`killed_by_a_person`)."""
+        job = getattr(self, "_orchard_job", None)
+        if not job:
+            return
+        if not killed_by_a_person(self):
+            self.log.info("on_kill without a person's action (worker shutdown, timeout): %s keeps running; "
+                          "the retry reattaches to it", job)
+            return
+        if stop_if_running(self.hook.conn, "Processing", job):
+            self.log.info("stopped SageMaker processing job %s (a person acted on the task)", job)

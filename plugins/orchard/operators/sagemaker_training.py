@@ -9,9 +9,19 @@ import datetime
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator, serialize
-from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
-from orchard.operators.sagemaker_job_retry import RUNNING_STATES, attempt_name, latest_attempt, print_job_log, wait_budget
+from orchard.operators.sagemaker_job_retry import (
+    RUNNING_STATES,
+    attempt_name,
+    check_outcome,
+    killed_by_a_person,
+    latest_attempt,
+    print_job_log,
+    remember_task_instance,
+    stop_if_running,
+    wait_budget,
+)
+from orchard.triggers.sagemaker_job import OrchardSageMakerTrigger
 
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -32,6 +42,7 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
 
     def execute(self, context: Any) -> dict:
         self.check_interval = int(self.check_interval)
+        remember_task_instance(self, context)
         self.preprocess_config()
         base = self.config["TrainingJobName"]
         attempt, description = latest_attempt(base, self.hook.describe_training_job)
@@ -40,6 +51,7 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
             return {"Training": serialize(description)}
         if description and description["TrainingJobStatus"] in RUNNING_STATES:
             self.log.info("waiting on training job %s, started by an earlier try", description["TrainingJobName"])
+            self._orchard_job = description["TrainingJobName"]
             return self._wait(description["TrainingJobName"])
         if description:
             self.log.info("training job %s ended %s: starting %s, which resumes from the shared checkpoints",
@@ -48,6 +60,7 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
         # The client call, not SageMakerHook.create_training_job: the hook first HEADs each input bucket,
         # which needs s3:ListBucket on the whole bucket; the pipeline's role may list only its own prefixes
         # (include/iam/<dag_id>.json), and SageMaker checks the inputs itself when the job starts.
+        self._orchard_job = self.config["TrainingJobName"]
         self.hook.conn.create_training_job(**self.config)
         self.log.info("started SageMaker training job %s", self.config["TrainingJobName"])
         return self._wait(self.config["TrainingJobName"])
@@ -58,7 +71,7 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
         attempts, seconds = wait_budget(self.config.get("StoppingCondition"), self.check_interval)
         self.defer(
             timeout=datetime.timedelta(seconds=seconds),
-            trigger=SageMakerTrigger(
+            trigger=OrchardSageMakerTrigger(
                 job_name=job_name, job_type="Training", waiter_delay=self.check_interval, waiter_max_attempts=attempts,
                 aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
                 botocore_config=self.botocore_config,
@@ -71,4 +84,18 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
         job_name = (event or {}).get("job_name") or self.config.get("TrainingJobName", "")
         if self.print_log and job_name:
             print_job_log(self, TRAINING_LOG_GROUP, job_name)
+        if job_name:  # Failed with an input error: InputError; Stopped: a failure (the waiter says success)
+            check_outcome("Training", self.hook.describe_training_job(job_name))
         return super().execute_complete(context, event)
+
+    def on_kill(self) -> None:
+        """Stop the job on a person's action, never on a worker's graceful shutdown (`killed_by_a_person`)."""
+        job = getattr(self, "_orchard_job", None)
+        if not job:
+            return
+        if not killed_by_a_person(self):
+            self.log.info("on_kill without a person's action (worker shutdown, timeout): %s keeps running; "
+                          "the retry reattaches to it", job)
+            return
+        if stop_if_running(self.hook.conn, "Training", job):
+            self.log.info("stopped SageMaker training job %s (a person acted on the task)", job)

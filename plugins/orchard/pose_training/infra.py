@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from orchard.errors import INPUT_ERROR_EXIT_CODE
+
 WATCHED_PREFIX = "pose-training/projects/"
 INFRA_COMMAND = "PYTHONPATH=plugins python -m orchard.pose_training.infra"  # the one-time setup
 UPLOAD_QUEUE = "orchard-pose-training-uploads"
@@ -140,6 +142,15 @@ def _enable_bucket_eventbridge(s3: Any, bucket: str, log: Callable[[str], None])
 # ------------------------------------------------------------------------------------------ Batch
 
 
+def compute_environment_name(gpu_family: str, capacity: str) -> str:
+    return f"orchard-pose-{gpu_family}-{capacity.lower().replace('_', '-')}"
+
+
+def job_queue_name(gpu_family: str, capacity: str) -> str:
+    """The queue of a run's jobs, from its params alone: the teardown finds them without any setup's XCom."""
+    return f"{compute_environment_name(gpu_family, capacity)}-queue"
+
+
 @dataclass(frozen=True)
 class BatchSpec:
     """What the run asked for (DAG params)."""
@@ -152,11 +163,11 @@ class BatchSpec:
 
     @property
     def compute_environment(self) -> str:
-        return f"orchard-pose-{self.gpu_family}-{self.capacity.lower().replace('_', '-')}"
+        return compute_environment_name(self.gpu_family, self.capacity)
 
     @property
     def job_queue(self) -> str:
-        return f"{self.compute_environment}-queue"
+        return job_queue_name(self.gpu_family, self.capacity)
 
     @property
     def instance_type(self) -> str:
@@ -271,7 +282,11 @@ def job_definition(settings: Any, spec: BatchSpec) -> dict:
         "timeout": {"attemptDurationSeconds": spec.max_runtime_s},
         "retryStrategy": {
             "attempts": 3,
+            # first match decides ("EvaluateOnExit - AWS Batch API Reference",
+            # https://docs.aws.amazon.com/batch/latest/APIReference/API_EvaluateOnExit.html): the job's input
+            # error (orchard.errors.INPUT_ERROR_EXIT_CODE) is never retried, a reclaimed spot host is
             "evaluateOnExit": [
+                {"onExitCode": str(INPUT_ERROR_EXIT_CODE), "action": "EXIT"},
                 {"onStatusReason": SPOT_RECLAIMED, "action": "RETRY"},
                 {"onReason": "*", "action": "EXIT"},
             ],

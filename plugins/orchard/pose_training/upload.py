@@ -56,6 +56,27 @@ def uploads_in_events(asset_events: Iterable[Any]) -> list[tuple[str, str]]:
     return found
 
 
+def upload_versions(asset_events: Iterable[Any]) -> dict[tuple[str, str], str]:
+    """(bucket, key) -> the uploaded object's version as the "Object Created" event names it: `etag:<etag>`
+    (the content: the same zip uploaded twice is one version), else `version:<version-id>`, else
+    `sequencer:<sequencer>` (S3 EventBridge event detail fields, "EventBridge event message structure",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html)."""
+    versions: dict[tuple[str, str], str] = {}
+    for event in asset_events:
+        extra = (getattr(event, "extra", None)
+                 or (event.get("extra") if isinstance(event, Mapping) else None) or {})
+        for message in (extra.get("payload") or {}).get("message_batch", []):
+            detail = json.loads(message["Body"]).get("detail", {})
+            obj = detail.get("object", {})
+            upload = (detail.get("bucket", {}).get("name"), obj.get("key"))
+            version = next((f"{field}:{obj[name]}" for name, field in
+                            (("etag", "etag"), ("version-id", "version"), ("sequencer", "sequencer"))
+                            if obj.get(name) and obj.get(name) != "null"), "")
+            if all(upload) and version:
+                versions.setdefault(upload, version)
+    return versions
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     match = S3_URI.match(uri or "")
     if not match:
@@ -96,6 +117,7 @@ def projects_of_run(params: Mapping[str, Any], dag_id: str, run_id: str, asset_e
     watched = f"s3://{settings.data_bucket}/{WATCHED_PREFIX}"
     projects = []
     chosen = choose_projects(uploads_in_events(asset_events), params["project_uri"], watched)
+    versions = upload_versions(asset_events)
     for bucket, key, source in chosen:
         output = naming.resource_name("s3_prefix", dag_id, run_id, f"{project_slug(key)}/model")
         projects.append({
@@ -105,6 +127,7 @@ def projects_of_run(params: Mapping[str, Any], dag_id: str, run_id: str, asset_e
             "key": key,
             "project_uri": f"s3://{bucket}/{key}",
             "source": source,
+            "object_version": versions.get((bucket, key), ""),
             "job_name": naming.resource_name("batch_job", dag_id, run_id, f"s3://{bucket}/{key}"),
             "output_uri": f"s3://{settings.artifacts_bucket}/{output}",
         })
@@ -165,9 +188,14 @@ def _object_metadata(s3: Any, bucket: str, key: str) -> dict[str, str]:
         raise
 
 
-def container_overrides(bucket: str, key: str, output_uri: str, training: Mapping[str, Any]) -> dict:
-    """The job's containerOverrides: this project and its output, and its training settings."""
+def container_overrides(bucket: str, key: str, output_uri: str, training: Mapping[str, Any],
+                        limits: Mapping[str, int] | None = None) -> dict:
+    """The job's containerOverrides: this project and its output, its training settings and the bounds the
+    job re-checks before extracting (the validation's `max_unzipped_mb`, `max_zip_ratio`)."""
+    limits = limits or {}
     environment = {
+        "DLC_MAX_UNZIPPED_MB": str(limits.get("max_unzipped_mb", "")),
+        "DLC_MAX_ZIP_RATIO": str(limits.get("max_zip_ratio", "")),
         "TGT_S3_BUCKET": bucket,
         "DLC_PROJECT_PATH": key,
         "OUTPUT_PATH": output_uri,
@@ -178,4 +206,58 @@ def container_overrides(bucket: str, key: str, output_uri: str, training: Mappin
         "DLC_TRAIN_CROP": training["train_crop"],
     }
     # An empty value keeps the image's default (pretrained weights, DeepLabCut's 448 px crop).
-    return {"environment": [{"name": k, "value": v} for k, v in environment.items() if v != ""]}
+    return {"environment": [{"name": k, "value": v} for k, v in environment.items() if v not in ("", None)]}
+
+
+# ------------------------------------------------------------------------------ one training per upload
+
+# Under the pipeline's artifacts prefix: one marker per object version.
+CLAIMS_PREFIX = "pose_training/_uploads/"
+
+
+class DuplicateUpload(Exception):
+    """This object version is already trained by another run; the message says which and how to retrain."""
+
+
+def object_version(s3: Any, project: Mapping[str, Any]) -> str:
+    """The project's object version: from its event, else (event without it) the object's ETag now."""
+    if project.get("object_version"):
+        return project["object_version"]
+    head = s3.head_object(Bucket=project["bucket"], Key=project["key"])
+    return f"etag:{head['ETag'].strip(chr(34))}"
+
+
+def claim_upload(s3: Any, artifacts_bucket: str, project: Mapping[str, Any], run_id: str,
+                 log: Any = print) -> str:
+    """Record that `run_id` trains this object version, atomically; return the marker's S3 URI.
+
+    The marker is created with a conditional PutObject (`If-None-Match: *`: "PutObject - Amazon S3 API
+    Reference", https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html): of two runs racing for
+    one upload (the same zip uploaded twice, one event delivered twice: EventBridge delivers at least once)
+    exactly one creates it; the other gets 412 PreconditionFailed and raises DuplicateUpload. A retry of the
+    run that holds the marker goes on. Manual runs (`project_uri`) are never deduplicated: a person asked.
+    """
+    version = object_version(s3, project)
+    digest = hashlib.sha256(f"{project['bucket']}/{project['key']}@{version}".encode()).hexdigest()[:40]
+    key = f"{CLAIMS_PREFIX}{digest}.json"
+    marker = f"s3://{artifacts_bucket}/{key}"
+    body = json.dumps({"project_uri": project["project_uri"], "object_version": version, "run_id": run_id,
+                       "job_name": project.get("job_name", "")}).encode()
+    try:
+        s3.put_object(Bucket=artifacts_bucket, Key=key, Body=body, IfNoneMatch="*",
+                      ContentType="application/json")
+        log(f"{project['project_uri']} ({version}): this run trains it (marker {marker})")
+        return marker
+    except Exception as error:
+        code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+        if code not in ("PreconditionFailed", "412"):
+            raise  # 409 ConditionalRequestConflict (a racing write): the task's retry decides again
+    holder = json.loads(s3.get_object(Bucket=artifacts_bucket, Key=key)["Body"].read())
+    if holder.get("run_id") == run_id:
+        log(f"{project['project_uri']} ({version}): already claimed by this run (a retry): going on")
+        return marker
+    raise DuplicateUpload(
+        f"{project['project_uri']} ({version}) is already trained by run {holder.get('run_id')} (marker "
+        f"{marker}): this duplicate upload event is skipped. To train the same zip again, trigger the DAG "
+        f"with project_uri={project['project_uri']}, or delete the marker"
+    )

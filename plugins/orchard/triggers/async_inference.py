@@ -4,6 +4,11 @@ No botocore waiter can wait on N objects, so this polls S3 itself (aiobotocore, 
 async connection): each poll lists the output and failure prefixes once and checks which of the
 shard's expected objects exist. The shard's invocation record (S3 JSON) names them, so the trigger's
 own arguments stay small however many frames a shard has.
+
+Each poll also describes the endpoint: one that AWS says does not exist (deleted, or a sandbox that
+restarted) can never answer, so the wait ends at once with an error naming it instead of polling until
+`waiter_max_attempts` (DescribeEndpoint answers ValidationException "Could not find endpoint" for a name
+it does not know: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class AsyncInferenceOutputsTrigger(BaseTrigger):
         *,
         record_uri: str,
         waiter_delay: int,
+        endpoint_name: str = "",
         waiter_max_attempts: int,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
@@ -43,12 +49,14 @@ class AsyncInferenceOutputsTrigger(BaseTrigger):
             waiter_max_attempts,
         )
         self.aws_conn_id, self.region_name = aws_conn_id, region_name
+        self.endpoint_name = endpoint_name
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{self.__class__.__module__}.{self.__class__.__qualname__}",
             {
                 "record_uri": self.record_uri,
+                "endpoint_name": self.endpoint_name,
                 "waiter_delay": self.waiter_delay,
                 "waiter_max_attempts": self.waiter_max_attempts,
                 "aws_conn_id": self.aws_conn_id,
@@ -57,8 +65,13 @@ class AsyncInferenceOutputsTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from botocore.exceptions import ClientError
+
         hook = AwsGenericHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type="s3")
-        async with await hook.get_async_conn() as s3:
+        sagemaker = AwsGenericHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type="sagemaker"
+        )
+        async with await hook.get_async_conn() as s3, await sagemaker.get_async_conn() as endpoints:
             record = json.loads(await _read(s3, self.record_uri))
             invocations = [i for i in record["invocations"] if "output" in i]
             for attempt in range(1, self.waiter_max_attempts + 1):
@@ -78,8 +91,32 @@ class AsyncInferenceOutputsTrigger(BaseTrigger):
                 if not pending:
                     yield TriggerEvent({"status": "success", "record_uri": self.record_uri})
                     return
+                if self.endpoint_name:
+                    try:
+                        await endpoints.describe_endpoint(EndpointName=self.endpoint_name)
+                    except ClientError as error:
+                        if "Could not find endpoint" not in error.response["Error"]["Message"]:
+                            raise
+                        yield TriggerEvent(
+                            {
+                                "status": "error",
+                                "record_uri": self.record_uri,
+                                "message": f"endpoint {self.endpoint_name} does not exist (AWS: "
+                                f"{error.response['Error']['Message']}): {len(pending)} invocations can "
+                                "never be answered; deploy the endpoint again (clear deploy_endpoint) or "
+                                "check who deleted it",
+                            }
+                        )
+                        return
                 await asyncio.sleep(self.waiter_delay)
-        yield TriggerEvent({"status": "timeout", "record_uri": self.record_uri, "pending": len(pending)})
+        yield TriggerEvent(
+            {
+                "status": "timeout",
+                "record_uri": self.record_uri,
+                "pending": len(pending),
+                "waited_s": self.waiter_delay * self.waiter_max_attempts,
+            }
+        )
 
 
 async def _read(s3: Any, uri: str) -> bytes:

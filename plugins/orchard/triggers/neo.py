@@ -28,3 +28,13 @@ class NeoCompilationTrigger(AwsBaseWaiterTrigger):
             region_name=region_name,
             **kwargs,
         )
+        self.job_name = job_name
+
+    async def on_kill(self) -> None:
+        """A person acted on the deferred task (mark failed / success, clear): stop the compilation."""
+        import asyncio
+
+        from orchard.operators.neo import stop_compilation
+
+        stopped = await asyncio.to_thread(stop_compilation, self.hook().conn, self.job_name)
+        self.log.info("Neo compilation job %s %s", self.job_name, "stopped" if stopped else "was not running")

@@ -80,3 +80,36 @@ def test_empty_split_names_the_split_and_its_list(job, raw_dataset, tmp_path):
     (raw / "val.csv").write_text("".join(f"{n}\n" for n in snow))  # only excluded patches left
     done = job(f"from metadata import build_metadata; build_metadata('{raw}')", check=False)
     assert "EmptySplitError: split 'val' is empty after exclusions" in done.stderr and str(raw / "val.csv") in done.stderr
+
+
+def test_an_input_error_is_final_and_names_the_s3_object_not_the_container_path(job, raw_dataset, tmp_path):
+    """13.3 / 13.9: exit 65 and `InputError: ` first in /opt/ml/output/failure (SageMaker's FailureReason),
+    so the operator fails the task without retry; the message names the S3 URI the user uploaded."""
+    raw = copy_raw(raw_dataset, tmp_path / "raw")
+    name = (raw / "test.csv").read_text().split()[0]
+    (raw / name / f"{name}_B03.tif").unlink()
+    failure = tmp_path / "output" / "failure"
+    uri = "s3://orchard-data/aerial_pretraining/bigearthnet-s2/"
+    done = job(f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', "
+               f"'{tmp_path}/out', '--input_uri', '{uri}', '--failure_file', '{failure}'])", check=False)
+    assert done.returncode == 65, done.stderr[-2000:]
+    reason = failure.read_text()
+    assert reason.startswith(f"InputError: MissingBandError: missing band file {uri}{name}/{name}_B03.tif")
+    assert str(raw) not in reason and str(raw) not in done.stderr
+
+
+def test_a_baseline_of_another_architecture_is_an_input_error_naming_its_uri(job, raw_dataset, tmp_path):
+    from local_aws.demo_data.aerial_pretraining import write_random_baseline
+
+    baseline = tmp_path / "baseline"
+    baseline.mkdir()
+    write_random_baseline(baseline / "dino.pth")  # vit_demo/16
+    failure = tmp_path / "failure"
+    uri = "s3://orchard-artifacts/aerial_pretraining/baselines/dino.pth"
+    done = job(f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw_dataset}', "
+               f"'--output_dir', '{tmp_path}/out', '--baseline_dir', '{baseline}', "
+               f"'--baseline_uri', '{uri}', '--arch', 'vit_small', '--failure_file', '{failure}'])", check=False)
+    assert done.returncode == 65, done.stderr[-2000:]
+    reason = failure.read_text()
+    assert reason.startswith("InputError: CheckpointMismatchError")
+    assert uri in reason and str(baseline) not in reason

@@ -58,3 +58,33 @@ def test_the_hog_detector_finds_the_drawn_pedestrians(run_job_python, tmp_path):
     assert found >= 0.7 * sum(len(b) for b in drawn)
     assert all(0 < d["score"] < 1 and d["label"] == "pedestrian" for r in results for d in r["detections"])
     assert results[0]["image_size"] == {"width": 640, "height": 360, "depth": 3}
+
+
+def test_an_empty_or_undecodable_frame_is_refused_in_plain_words(run_job_python, tmp_path):
+    """Issue 13.9: a 0-byte frame was refused with OpenCV's own assertion text (cv2.error:
+    "!buf.empty() in function 'imdecode_'"): now a ValueError saying the frame is empty, and the fix."""
+    driver = textwrap.dedent("""
+        import json, os, sys
+        sys.path.insert(0, os.getcwd())
+        import inference
+        results = []
+        for path in sys.argv[1:]:
+            try:
+                inference.input_fn(open(path, "rb").read(), "image/png")
+                results.append({"ok": True})
+            except Exception as error:
+                results.append({"type": type(error).__name__, "error": str(error)})
+        print(json.dumps(results))
+    """)
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    (tmp_path / "driver.py").write_text(driver)
+
+    frames = [str(tmp_path / "empty.png"), str(tmp_path / "garbage.png")]
+    done = run_job_python("auto_labeling", str(tmp_path / "driver.py"), *frames)
+
+    assert done.returncode == 0, done.stderr
+    empty, garbage = json.loads(done.stdout)
+    assert empty["type"] == "ValueError" and "empty (0 bytes)" in empty["error"], empty
+    assert "imdecode" not in empty["error"] and "re-upload" in empty["error"]
+    assert garbage["type"] == "ValueError" and "not a decodable image" in garbage["error"], garbage

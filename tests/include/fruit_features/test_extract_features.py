@@ -121,3 +121,43 @@ def test_bootstrap_installs_the_packages_pinned_in_requirements():
     bootstrap = (JOB_DIR / "bootstrap.sh").read_text()
     installed = {token.strip('"\\ ') for token in bootstrap.split() if "==" in token}
     assert installed == pins
+
+
+def test_the_job_reads_exactly_the_files_the_input_checks_rule_accepts(tmp_path, onnx_model):
+    """Issue 13.6: the DAG's check (plan.is_image_file, a verbatim copy of image_model.is_image_file) and the
+    Spark job agree on every name: extension case, Spark-hidden files and folders, non-images."""
+    from local_aws.demo_data.fruit_features import generate
+    from orchard.fruit_features.plan import is_image_file
+
+    files, corrupt = generate(4, seed=3, size=64)
+    photos = [body for key, body in sorted(files.items()) if key.endswith(".jpg") and key not in corrupt]
+    names = [
+        "apple/a.jpg", "apple/b.JPG", "apple/c.Jpeg", "pear/d.Jpg", "pear/sub/e.jpeg", "pear/.f.jpg",
+        "pear/_g.jpg", "_tmp/h.jpg", ".cache/i.jpg", "pear/j.jpg.txt", "pear/k.JPG._COPYING_",
+    ]
+    images = tmp_path / "photos"
+    for index, name in enumerate(names):
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        (images / name).write_bytes(photos[index % len(photos)])
+    run = run_job(spark_bin(), onnx_model, images, tmp_path / "out", "--pca-k", "1")
+    accepted = sorted(name for name in names if is_image_file(name))
+    assert accepted == ["apple/a.jpg", "apple/b.JPG", "apple/c.Jpeg", "pear/d.Jpg", "pear/sub/e.jpeg"]
+    assert run["metrics"]["images_found"] == len(accepted) == run["table"]["rows"]
+    assert run["metrics"]["corrupt_count"] == 0
+
+
+def test_an_input_error_in_the_job_exits_65_with_the_input_error_line(tmp_path, onnx_model):
+    """Issue 13.3/13.9: the job's input errors follow orchard.errors' convention (exit 65, a last line
+    starting "InputError: " naming the images folder and the fix), so the DAG ends the task without re-running it."""
+    images = tmp_path / "photos"
+    (images / "apple").mkdir(parents=True)
+    (images / "apple" / "notes.txt").write_text("not a photo")
+    result = spark_submit(
+        spark_bin(), onnx_model, "--images", str(images), "--output", str(tmp_path / "out"), "--pca-k", "2"
+    )
+    assert result.returncode == 65, result.stderr[-3000:]
+    output = result.stdout + result.stderr  # spark-submit passes the Python driver's stderr to its stdout
+    lines = [line for line in output.splitlines() if line.startswith("InputError: ")]
+    assert len(lines) == 1, result.stdout[-2000:] + result.stderr[-3000:]
+    [line] = lines
+    assert f"no images (jpg, jpeg, png, bmp, webp) under {images}: upload the photos" in line

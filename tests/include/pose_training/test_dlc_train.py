@@ -63,7 +63,7 @@ def test_trains_the_tiny_project_and_exports_model_metrics_and_manifest(aws, s3,
     assert first.startswith(b"\x89PNG")
 
 
-def test_a_zip_slip_project_exits_2_with_the_reason_and_writes_nothing(aws, s3, run_job_python):
+def test_a_zip_slip_project_exits_65_with_the_reason_and_writes_nothing(aws, s3, run_job_python):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("../../outside.txt", "escape")
@@ -71,14 +71,14 @@ def test_a_zip_slip_project_exits_2_with_the_reason_and_writes_nothing(aws, s3, 
 
     done = run_job_python("pose_training", "dlc_train.py", env=job_env(aws))
 
-    assert done.returncode == 2
+    assert done.returncode == 65  # orchard.errors.INPUT_ERROR_EXIT_CODE: Batch and Airflow do not retry
     assert "unsafe path '../../outside.txt'" in done.stderr and "Traceback" in done.stderr
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/")
 
 
 def test_missing_variables_and_unreadable_project_have_their_own_exit_codes(aws, s3, run_job_python):
     missing = run_job_python("pose_training", "dlc_train.py", env={**job_env(aws), "DLC_PROJECT_PATH": ""})
-    assert missing.returncode == 2 and "missing environment variable(s) DLC_PROJECT_PATH" in missing.stderr
+    assert missing.returncode == 65 and "missing environment variable(s) DLC_PROJECT_PATH" in missing.stderr
 
     absent = run_job_python("pose_training", "dlc_train.py", env=job_env(aws))  # nothing uploaded
     assert absent.returncode == 3 and f"could not download s3://{BUCKET}/{KEY}" in absent.stderr

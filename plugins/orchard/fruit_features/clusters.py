@@ -1,0 +1,216 @@
+"""The run's EMR clusters and steps and its export job, found by their deterministic orchard names.
+
+Issue 14: nothing billable depends on a task's XCom to be found again.
+
+* `OrchardEmrCreateJobFlowOperator`: RunJobFlow once per run and scaling point. A retry (or a try that
+  failed after RunJobFlow, its id lost) finds the cluster by its name (`naming.resource_name`, unique per
+  DAG, run and point) and `orchard:dag` tag in a non-terminal state and waits on it instead of creating one.
+* `OrchardEmrAddStepsOperator`: a step already added (same name, not FAILED/CANCELLED) is not added again;
+  a step that failed on an input error (the job printed `orchard.errors.INPUT_ERROR_PREFIX`, exited 65)
+  ends the task with `InputError`: no Airflow retry runs the step again.
+* `terminate_run_clusters` / `stop_export_jobs`: cleanup by name whatever failed and wherever (the
+  teardowns call them; a failure of either fails the run).
+* Waits: `require_cluster` fails at once, naming the cluster, when EMR answers that it does not exist.
+
+EMR API references: ListClusters
+(https://docs.aws.amazon.com/emr/latest/APIReference/API_ListClusters.html: ClusterStates filter, Name in
+each ClusterSummary), ListSteps (https://docs.aws.amazon.com/emr/latest/APIReference/API_ListSteps.html),
+TerminateJobFlows (https://docs.aws.amazon.com/emr/latest/APIReference/API_TerminateJobFlows.html), and
+InvalidRequestException for an unknown cluster id (DescribeCluster,
+https://docs.aws.amazon.com/emr/latest/APIReference/API_DescribeCluster.html). SageMaker:
+ListProcessingJobs (NameContains, StatusEquals) and StopProcessingJob
+(https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StopProcessingJob.html).
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from typing import Any
+
+from orchard.compat import EmrCreateJobFlowOperator
+from orchard.errors import InputError, is_input_failure
+from orchard.fruit_features.waits import EmrAddStepsSizedWait
+
+# ClusterState values (https://docs.aws.amazon.com/emr/latest/APIReference/API_ClusterStatus.html).
+ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING")
+ENDED_STATES = ("TERMINATED", "TERMINATED_WITH_ERRORS")
+REUSABLE_STEP_STATES = ("PENDING", "CANCEL_PENDING", "RUNNING", "COMPLETED")
+DAG_TAG = "orchard:dag"
+
+
+class ClusterGone(RuntimeError):
+    """EMR says the cluster does not exist (InvalidRequestException): a wait on it can never end well."""
+
+
+def run_clusters(emr: Any, name: str, dag_id: str, states: tuple[str, ...] = ACTIVE_STATES) -> list[str]:
+    """Ids of the clusters named `name` (and tagged orchard:dag=<dag_id>) in `states`, oldest first."""
+    found = []
+    for page in emr.get_paginator("list_clusters").paginate(ClusterStates=list(states)):
+        found += [c for c in page.get("Clusters", []) if c.get("Name") == name]
+    ids = []
+    for cluster in sorted(found, key=lambda c: str(c["Status"].get("Timeline", {}).get("CreationDateTime"))):
+        tags = emr.describe_cluster(ClusterId=cluster["Id"])["Cluster"].get("Tags", [])
+        if {"Key": DAG_TAG, "Value": dag_id} in tags:
+            ids.append(cluster["Id"])
+    return ids
+
+
+def dag_of(overrides: dict[str, Any]) -> str:
+    tags = {tag["Key"]: tag["Value"] for tag in overrides.get("Tags", [])}
+    if DAG_TAG not in tags:
+        raise ValueError(f"the RunJobFlow request {overrides.get('Name')} has no {DAG_TAG} tag to find it by")
+    return tags[DAG_TAG]
+
+
+def require_cluster(emr: Any, cluster_id: str) -> dict[str, Any]:
+    """DescribeCluster, or ClusterGone naming the cluster when EMR does not know it."""
+    try:
+        return emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+    except emr.exceptions.InvalidRequestException as error:
+        raise ClusterGone(
+            f"EMR cluster {cluster_id} does not exist any more ({error.response['Error']['Message']}): "
+            "nothing can finish on it; clear the scaling_run tasks to start a new cluster"
+        ) from error
+
+
+def stopped_by_a_person(ti: Any) -> bool:
+    """At on_kill time: was this try ended by a person ("mark failed", "stop run", clear) rather than by a
+    worker's graceful shutdown?
+
+    In Airflow 3 both arrive as SIGTERM and run `on_kill`: the supervisor forwards a worker's SIGTERM to the
+    task process, and it also sends SIGTERM when the API server says the task must stop ("Server indicated
+    the task shouldn't be running anymore", airflow/sdk/execution_time/supervisor.py). They differ in the
+    task instance's state in the metadata database: still `running` on a shutdown, already changed
+    (failed, success, up_for_retry, restarting...) when a person acted. Asked through the Execution API
+    (RuntimeTaskInstance.get_task_states). When the answer cannot be had, the paid work is kept: the run's
+    teardown finds it by name when the run ends, a retry reattaches to it.
+    """
+    try:
+        states = ti.get_task_states(
+            dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
+        )
+        by_task = states.get(ti.run_id, {})
+        state = by_task.get(ti.task_id, by_task.get(f"{ti.task_id}_{ti.map_index}"))
+    except Exception:  # noqa: BLE001 - no answer: keep the cluster (see above)
+        return False
+    return state is not None and str(getattr(state, "value", state)) != "running"
+
+
+class OrchardEmrCreateJobFlowOperator(EmrCreateJobFlowOperator):
+    """EmrCreateJobFlowOperator that calls RunJobFlow only when the run has no live cluster of that name,
+    and whose on_kill terminates the cluster only when a person stopped the task, not on a worker's
+    graceful shutdown (the provider's on_kill terminates it on both: the retry then started over)."""
+
+    _ti: Any = None
+
+    def on_kill(self) -> None:
+        if self._ti is not None and not stopped_by_a_person(self._ti):
+            self.log.info("worker shutdown: cluster %s kept for the retry to reattach", self._job_flow_id)
+            return
+        super().on_kill()
+
+    def execute(self, context: Any) -> str | None:
+        self._ti = context.get("ti")
+        if isinstance(self.job_flow_overrides, str):  # as the provider accepts it (a rendered literal)
+            self.job_flow_overrides = ast.literal_eval(self.job_flow_overrides)
+        overrides = self.job_flow_overrides
+        name, dag_id = overrides["Name"], dag_of(overrides)
+        existing = run_clusters(self.hook.conn, name, dag_id)
+        if existing:
+            cluster_id = existing[-1]
+            self.log.info("cluster %s (%s) exists from an earlier try: waiting on it, no RunJobFlow", name,
+                          cluster_id)
+            # The provider's execute then persists the links and defers on this cluster as on a new one.
+            self.hook.create_job_flow = lambda _overrides: {  # type: ignore[method-assign]
+                "JobFlowId": cluster_id, "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return super().execute(context)
+
+
+class OrchardEmrAddStepsOperator(EmrAddStepsSizedWait):
+    """Adds the steps the cluster does not have yet (by name); an input error in a step is final."""
+
+    def execute(self, context: Any) -> list[str]:
+        emr = self.hook.conn
+        require_cluster(emr, self.job_flow_id)
+        steps = self.steps
+        names = [step["Name"] for step in steps]
+        by_name: dict[str, dict[str, Any]] = {}
+        for page in emr.get_paginator("list_steps").paginate(ClusterId=self.job_flow_id):
+            for step in page.get("Steps", []):
+                by_name.setdefault(step["Name"], step)  # ListSteps answers newest first
+        for name in names:
+            failure = (by_name.get(name) or {}).get("Status", {}).get("FailureDetails", {})
+            if is_input_failure(failure.get("Message")):
+                raise InputError(f"step {name} of cluster {self.job_flow_id} failed on its input: "
+                                 f"{failure['Message']} (log: {failure.get('LogFile', 'the step logs')})")
+        reuse = {name: by_name[name]["Id"] for name in names
+                 if name in by_name and by_name[name]["Status"]["State"] in REUSABLE_STEP_STATES}
+        if reuse and len(reuse) == len(names):
+            self.log.info("steps %s were added by an earlier try: waiting on them", reuse)
+            ids = [reuse[name] for name in names]
+            self.hook.add_job_flow_steps = lambda *args, **kwargs: ids  # type: ignore[method-assign]
+        elif reuse:
+            self.steps = [step for step in steps if step["Name"] not in reuse]
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+        if event and event.get("status") != "success":
+            for failure in self._failures():
+                if is_input_failure(failure.get("Message")):
+                    raise InputError(f"the Spark step failed on its input: {failure['Message']} (step log: "
+                                     f"{failure.get('LogFile', 'see the step logs')})")
+        return super().execute_complete(context, event)
+
+    def _failures(self) -> list[dict[str, Any]]:
+        emr = self.hook.conn
+        steps = emr.list_steps(ClusterId=self.job_flow_id, StepStates=["FAILED"]).get("Steps", [])
+        return [step["Status"].get("FailureDetails", {}) for step in steps]
+
+
+def terminate_run_clusters(
+    emr: Any, name: str, dag_id: str, poll_seconds: float, limit_s: float
+) -> list[str]:
+    """Terminate every live cluster named `name` of the DAG, wait until each is TERMINATED; their ids."""
+    ids = run_clusters(emr, name, dag_id)
+    if not ids:
+        print(f"no live cluster named {name}: nothing to terminate")
+        return []
+    emr.terminate_job_flows(JobFlowIds=ids)
+    print(f"terminating {', '.join(ids)} ({name})")
+    deadline = time.monotonic() + limit_s
+    pending = set(ids)
+    while pending:
+        for cluster_id in sorted(pending):
+            try:
+                state = require_cluster(emr, cluster_id)["Status"]["State"]
+            except ClusterGone:
+                state = "TERMINATED"  # nothing left to pay for
+            if state in ENDED_STATES:
+                pending.discard(cluster_id)
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(
+                f"clusters {sorted(pending)} ({name}) still not terminated after {limit_s:.0f} s: "
+                "terminate them in the EMR console"
+            )
+        if pending:
+            time.sleep(poll_seconds)
+    return ids
+
+
+def stop_export_jobs(sagemaker: Any, base: str, tries: int = 10) -> list[str]:
+    """Stop every InProgress processing job of the run's export: `base` and its retries' names."""
+    from orchard.operators.sagemaker_job_retry import attempt_name
+
+    names = {attempt_name(base, attempt) for attempt in range(1, tries + 1)}
+    stopped = []
+    pages = sagemaker.get_paginator("list_processing_jobs").paginate(
+        NameContains=base[:40], StatusEquals="InProgress"
+    )
+    for page in pages:
+        for job in page.get("ProcessingJobSummaries", []):
+            if job["ProcessingJobName"] in names:
+                sagemaker.stop_processing_job(ProcessingJobName=job["ProcessingJobName"])
+                stopped.append(job["ProcessingJobName"])
+    print(f"stopped export jobs: {stopped}" if stopped else f"no export job {base} in progress")
+    return stopped

@@ -1,0 +1,140 @@
+"""The fault matrix: run a pipeline with one task failing BEFORE its AWS work or AFTER it, then inventory.
+
+`inject(dag, task_id, when)` wraps the task's operator `execute`: "before" raises before the task does
+anything; "after" lets it run — its AWS calls made, a deferral counting as the call having happened (the
+job was submitted) — then raises. Every task of the run gets retries=0, so the injected failure is final
+and the run ends in minutes. Each cell's result is recorded for the session's table.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+RESULTS: list[Cell] = []
+THROTTLED: list[dict] = []
+
+
+class InjectedFault(RuntimeError):
+    """The fault harness failed this task on purpose."""
+
+
+@dataclass
+class Cell:
+    dag_id: str
+    task_id: str
+    when: str
+    state: str = "?"
+    leftovers: list[str] = field(default_factory=list)
+    failed_tasks: list[str] = field(default_factory=list)
+    injected: int = 0  # how many times the wrapped execute raised (mapped tasks: once per index)
+    aws_calls: int = 0  # AWS calls the task made inside execute before an "after" fault (this thread)
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "failed" and not self.leftovers and self.injected > 0 and not self.error
+
+
+_counting = threading.local()
+
+
+def _count_aws_calls() -> None:
+    """Count botocore calls made on a thread while `_counting.active` is set (idempotent)."""
+    import botocore.client
+
+    if getattr(botocore.client.BaseClient, "_orchard_faults_counted", False):
+        return
+    original = botocore.client.BaseClient._make_api_call
+
+    def counted(self, operation_name, api_params):
+        if getattr(_counting, "active", False):
+            _counting.calls = getattr(_counting, "calls", 0) + 1
+        return original(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = counted
+    botocore.client.BaseClient._orchard_faults_counted = True
+
+
+def inject(dag, task_id: str, when: str, cell: Cell, monkeypatch) -> None:
+    if when not in ("before", "after"):
+        raise ValueError(f"when is 'before' or 'after', not {when!r}")
+    for task in dag.tasks:
+        if hasattr(task, "partial_kwargs"):
+            task.partial_kwargs["retries"] = 0
+        else:
+            task.retries = 0
+    task = dag.get_task(task_id)
+    operator_class = getattr(task, "operator_class", None) or type(task)
+    original = operator_class.execute
+    _count_aws_calls()
+
+    def execute(self, context):
+        if self.task_id != task_id:
+            return original(self, context)
+        cell.injected += 1
+        if when == "before":
+            raise InjectedFault(f"fault harness: {task_id} failed before its AWS calls")
+        _counting.active, _counting.calls = True, 0
+        try:
+            original(self, context)
+        except BaseException as error:
+            if type(error).__name__ != "TaskDeferred":  # a deferral: the job was submitted, fail now
+                raise
+        finally:
+            _counting.active = False
+            cell.aws_calls += getattr(_counting, "calls", 0)
+        raise InjectedFault(f"fault harness: {task_id} failed after its AWS calls")
+
+    monkeypatch.setattr(operator_class, "execute", execute)
+
+
+def run_cell(pipeline, task_id: str, when: str, monkeypatch) -> Cell:
+    from tests.dag_files import load_dag
+    from tests.faults.pipelines import settled_inventory
+
+    cell = Cell(pipeline.dag_id, task_id, when)
+    RESULTS.append(cell)
+    started = time.monotonic()
+    try:
+        conf = pipeline.setup(monkeypatch)
+        dag = load_dag(pipeline.dag_file)
+        inject(dag, task_id, when, cell, monkeypatch)
+        run = dag.test(run_conf=conf)
+        cell.state = str(getattr(run.state, "value", run.state))
+        cell.failed_tasks = sorted(ti.task_id for ti in run.get_task_instances() if ti.state == "failed")
+    except Exception as error:  # the harness itself broke: the cell says so, and fails
+        cell.error = f"{type(error).__name__}: {error}"[:300]
+    cell.leftovers = settled_inventory()
+    cell.seconds = time.monotonic() - started
+    return cell
+
+
+def render() -> str:
+    lines = []
+    if RESULTS:
+        lines += ["| pipeline | task | fault | run state | leftovers | AWS calls before fault | s |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in RESULTS:
+            state = c.state if c.state == "failed" else f"**{c.state}** (must be failed)"
+            if c.error:
+                state = f"**harness error**: {c.error}"
+            elif c.injected == 0:
+                state += " (task never ran: fault not injected)"
+            left = "<br>".join(f"**{x}**" for x in c.leftovers) or "none"
+            calls = str(c.aws_calls) if c.when == "after" else "–"
+            lines.append(f"| {c.dag_id} | {c.task_id} | {c.when} | {state} | {left} | {calls} "
+                         f"| {c.seconds:.0f} |")
+        bad = [c for c in RESULTS if not c.ok]
+        green = sum(1 for c in RESULTS if c.state == "success")
+        leaky = sum(1 for c in RESULTS if c.leftovers)
+        lines += ["", f"cells: {len(RESULTS)}, passing: {len(RESULTS) - len(bad)}, green runs: {green}, "
+                      f"cells with leftovers: {leaky}, time: {sum(c.seconds for c in RESULTS):.0f} s"]
+    if THROTTLED:
+        lines += ["", "| throttled e2e | outcome | throttles injected per service (of requests seen) | s |",
+                  "|---|---|---|---|"]
+        for t in THROTTLED:
+            lines.append(f"| {t['test']} | {t['outcome']} | {t['services']} | {t['seconds']:.0f} |")
+    return "\n".join(lines)

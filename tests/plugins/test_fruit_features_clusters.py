@@ -1,0 +1,192 @@
+"""fruit_features' billable resources are found again by name (issue 14): RunJobFlow once per run and point,
+a step added once, cleanup by name whatever failed, a vanished cluster named at once."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from orchard.errors import InputError
+from orchard.fruit_features import clusters
+
+NAME = "fruit_features-manual-20261206T204525-nodes2-e81335ae2a"
+OVERRIDES = {
+    "Name": NAME,
+    "ReleaseLabel": "emr-7.5.0",
+    "Instances": {
+        "InstanceGroups": [
+            {"Name": "primary", "InstanceRole": "MASTER", "InstanceType": "m5.xlarge", "InstanceCount": 1}
+        ],
+        "KeepJobFlowAliveWhenNoSteps": True,
+    },
+    "JobFlowRole": "EMR_EC2_DefaultRole",
+    "ServiceRole": "EMR_DefaultRole",
+    "Tags": [{"Key": "orchard:dag", "Value": "fruit_features"}],
+}
+STEP = {
+    "Name": "fruit_features-extract-nodes2",
+    "ActionOnFailure": "CONTINUE",
+    "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "job.py"]},
+}
+
+
+@pytest.fixture
+def emr(monkeypatch):
+    # moto in-process (clusters go WAITING at once), not the session's sandbox
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield boto3.client("emr", region_name="us-east-1")
+
+
+def create_operator(**kwargs):
+    return clusters.OrchardEmrCreateJobFlowOperator(
+        task_id="create_cluster",
+        job_flow_overrides=OVERRIDES,
+        emr_conn_id=None,
+        region_name="us-east-1",
+        wait_for_completion=False,
+        **kwargs,
+    )
+
+
+def add_steps_operator(cluster_id: str):
+    return clusters.OrchardEmrAddStepsOperator(
+        task_id="extract",
+        job_flow_id=cluster_id,
+        steps=[STEP],
+        region_name="us-east-1",
+        waiter_max_attempts="3",
+    )
+
+
+def live(emr) -> list[str]:
+    return [c["Id"] for c in emr.list_clusters(ClusterStates=list(clusters.ACTIVE_STATES))["Clusters"]]
+
+
+def test_a_retry_of_create_cluster_reattaches_instead_of_calling_runjobflow_again(emr):
+    first = create_operator().execute(mock.MagicMock())
+    again = create_operator().execute(mock.MagicMock())  # the retry: same run, same scaling point
+    assert again == first and live(emr) == [first]
+
+
+def test_a_cluster_of_another_run_or_dag_or_an_ended_one_is_not_reattached(emr):
+    other_dag = {**OVERRIDES, "Tags": [{"Key": "orchard:dag", "Value": "someone_else"}]}
+    foreign = emr.run_job_flow(**other_dag)["JobFlowId"]
+    ended = emr.run_job_flow(**OVERRIDES)["JobFlowId"]
+    emr.terminate_job_flows(JobFlowIds=[ended])
+    created = create_operator().execute(mock.MagicMock())
+    assert created not in (foreign, ended)
+    assert clusters.run_clusters(emr, NAME, "fruit_features") == [created]
+
+
+def test_a_step_already_added_is_not_added_again(emr):
+    cluster_id = emr.run_job_flow(**OVERRIDES)["JobFlowId"]
+    first = add_steps_operator(cluster_id).execute(mock.MagicMock())
+    again = add_steps_operator(cluster_id).execute(mock.MagicMock())
+    assert again == first
+    assert len(emr.list_steps(ClusterId=cluster_id)["Steps"]) == 1
+
+
+def test_a_step_that_failed_on_its_input_ends_the_task_without_retry(emr):
+    cluster_id = emr.run_job_flow(**OVERRIDES)["JobFlowId"]
+    failed = {
+        "Id": "s-1",
+        "Name": STEP["Name"],
+        "Status": {
+            "State": "FAILED",
+            "FailureDetails": {"Message": "InputError: no images under s3://data/fruits/: upload the photos"},
+        },
+    }
+    operator = add_steps_operator(cluster_id)
+    paginator = mock.MagicMock()
+    paginator.paginate.return_value = [{"Steps": [failed]}]
+    with mock.patch("botocore.client.BaseClient.get_paginator", return_value=paginator):
+        with pytest.raises(InputError, match="no images under s3://data/fruits/"):
+            operator.execute(mock.MagicMock())
+
+
+def test_cleanup_finds_the_run_cluster_by_name_even_when_create_cluster_lost_its_id(emr):
+    """create_cluster failed right after RunJobFlow (no XCom): the teardown terminates it by name."""
+    lost = emr.run_job_flow(**OVERRIDES)["JobFlowId"]
+    foreign = emr.run_job_flow(**{**OVERRIDES, "Name": "another-run"})["JobFlowId"]
+    assert clusters.terminate_run_clusters(emr, NAME, "fruit_features", 0, 5) == [lost]
+    assert live(emr) == [foreign]
+    assert clusters.terminate_run_clusters(emr, NAME, "fruit_features", 0, 5) == []  # nothing left: no error
+
+
+def test_a_vanished_cluster_is_named_at_once(emr):
+    with pytest.raises(clusters.ClusterGone, match="EMR cluster j-GONE does not exist any more"):
+        clusters.require_cluster(emr, "j-GONE")
+    with pytest.raises(clusters.ClusterGone, match="j-GONE"):
+        add_steps_operator("j-GONE").execute(mock.MagicMock())
+
+
+def test_the_export_cleanup_stops_every_try_of_the_runs_export_job_only():
+    from orchard.operators.sagemaker_job_retry import attempt_name
+
+    base = "fruit-features-manual-20261206t204525-export-ee20c1c2a7"
+    names = [base, attempt_name(base, 2), "fruit-features-manual-20261206t204525-export-other"]
+    sagemaker = mock.MagicMock()
+    sagemaker.get_paginator.return_value.paginate.return_value = [
+        {"ProcessingJobSummaries": [{"ProcessingJobName": n} for n in names]}
+    ]
+    assert clusters.stop_export_jobs(sagemaker, base) == names[:2]
+    kwargs = sagemaker.get_paginator.return_value.paginate.call_args.kwargs
+    assert kwargs["StatusEquals"] == "InProgress" and base.startswith(kwargs["NameContains"])
+    assert [c.kwargs["ProcessingJobName"] for c in sagemaker.stop_processing_job.call_args_list] == names[:2]
+
+
+@pytest.mark.parametrize(
+    ("server_state", "terminated"),
+    [("running", False), ("failed", True), ("success", True), ("up_for_retry", True), (None, False)],
+)
+def test_on_kill_terminates_the_cluster_only_when_a_person_stopped_the_task(emr, server_state, terminated):
+    """A worker's graceful SIGTERM (state still running) keeps the paid cluster for the retry; "mark
+    failed"/"stop run" (the server changed the state first) terminates it. No answer: kept."""
+    ti = mock.MagicMock(
+        dag_id="fruit_features", task_id="scaling_run.create_cluster", run_id="r1", map_index=0
+    )
+    ti.get_task_states.return_value = (
+        {"r1": {"scaling_run.create_cluster_0": server_state}} if server_state else {}
+    )
+    operator = create_operator()
+    cluster_id = operator.execute({"ti": ti})
+    operator.on_kill()
+    assert (cluster_id not in live(emr)) is terminated
+
+
+@pytest.mark.parametrize(
+    "trigger_name", ["EmrCreateJobFlowTrigger", "EmrAddStepsTrigger", "EmrStepSensorTrigger"]
+)
+def test_the_dags_emr_waits_fail_at_the_first_poll_on_a_vanished_cluster(aws, trigger_name):
+    """Issue 14.3, through the sandbox: a cluster EMR does not know (e.g. lost with a restart) ends each wait
+    the DAG defers on at once, naming the cluster, instead of polling for hours."""
+    import asyncio
+    import time
+
+    from orchard import compat
+
+    kwargs = {"job_flow_id": "j-GONE", "aws_conn_id": None, "waiter_delay": 1, "waiter_max_attempts": 500}
+    if trigger_name == "EmrAddStepsTrigger":
+        kwargs["step_ids"] = ["s-1"]
+    if trigger_name == "EmrStepSensorTrigger":
+        kwargs["step_id"] = "s-1"
+    trigger = getattr(compat, trigger_name)(**kwargs)
+
+    async def first_event():
+        async for event in trigger.run():
+            return event
+
+    started = time.monotonic()
+    try:
+        event = asyncio.run(asyncio.wait_for(first_event(), timeout=60))
+        assert event.payload["status"] == "error", event.payload
+        outcome = event.payload["message"]
+    except Exception as error:  # the provider raises on a non-retryable waiter error
+        outcome = str(error)
+    assert "Cluster id 'j-GONE' is not valid" in outcome, outcome
+    assert time.monotonic() - started < 30
