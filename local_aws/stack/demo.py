@@ -69,7 +69,7 @@ def _run_result(stack: Stack, dag_id: str, run_id: str, run: dict) -> RunResult:
     if run.get("duration") is not None:
         result.duration_s = float(run["duration"])
     elif start:
-        result.duration_s = ((end or dt.datetime.now(dt.timezone.utc)) - start).total_seconds()
+        result.duration_s = ((end or dt.datetime.now(dt.UTC)) - start).total_seconds()
     quoted = urllib.parse.quote(run_id, safe="")
     with contextlib.suppress(StackError):
         entries = stack.api(
@@ -140,7 +140,7 @@ def _quoted(run_id: str) -> str:
 
 def trigger(stack: Stack, dag_ids: Sequence[str], confs: dict[str, dict], say=print) -> dict[str, RunResult]:
     """Unpause each DAG and start one run of it with its conf; run ids are `demo__<UTC time>`."""
-    run_id = f"demo__{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    run_id = f"demo__{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
     results = {}
     for dag_id in dag_ids:
         stack.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})

@@ -224,7 +224,7 @@ def start_detached(argv: Sequence[str], *, timeout_s: float = 900, say=print) ->
     shown = 0
     with open(log_path, errors="replace") as log:
         while True:
-            for line in log.readlines():
+            for line in log:
                 say(line.rstrip("\n"))
                 shown += 1
                 if line.rstrip().endswith(READY):
