@@ -42,9 +42,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-from local_aws import sandbox_client  # noqa: E402
-from local_aws.stack import demo as demo_mod  # noqa: E402
-from local_aws.stack import processes  # noqa: E402
+from local_aws import sandbox_client
+from local_aws.stack import demo as demo_mod
+from local_aws.stack import processes
 
 # Airflow's and the stack's values before issue 17's tuning (local_aws/stack/environment.py says why each)
 BASELINE_ENV = {

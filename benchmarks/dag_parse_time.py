@@ -30,7 +30,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.dags.parse_budget import IMPORT_BUDGET_MS, PARSE_BUDGET_MS, ParseTiming, measure  # noqa: E402
+from tests.dags.parse_budget import IMPORT_BUDGET_MS, PARSE_BUDGET_MS, ParseTiming, measure
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 EXAMPLE = "tests/dags/samples/good_dag.py"

@@ -69,7 +69,7 @@ def _run_result(stack: Stack, dag_id: str, run_id: str, run: dict) -> RunResult:
     if run.get("duration") is not None:
         result.duration_s = float(run["duration"])
     elif start:
-        result.duration_s = ((end or dt.datetime.now(dt.timezone.utc)) - start).total_seconds()
+        result.duration_s = ((end or dt.datetime.now(dt.UTC)) - start).total_seconds()
     quoted = urllib.parse.quote(run_id, safe="")
     with contextlib.suppress(StackError):
         entries = stack.api(
@@ -140,7 +140,7 @@ def _quoted(run_id: str) -> str:
 
 def trigger(stack: Stack, dag_ids: Sequence[str], confs: dict[str, dict], say=print) -> dict[str, RunResult]:
     """Unpause each DAG and start one run of it with its conf; run ids are `demo__<UTC time>`."""
-    run_id = f"demo__{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S')}"
+    run_id = f"demo__{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
     results = {}
     for dag_id in dag_ids:
         stack.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
@@ -173,19 +173,28 @@ def triggered_by_upload(dag_ids: Iterable[str]) -> list[str]:
 
 def celery_spread(stack: Stack) -> str:
     """Which Celery worker ran which tasks, from each worker's log ("Executing workload in Celery")."""
-    import re
-
     lines = []
     for child in stack.children:
         if not child.name.startswith("celery-worker"):
             continue
         text = child.log_path.read_text(errors="replace") if child.log_path.exists() else ""
-        workloads = [line for line in text.splitlines() if "Executing workload in Celery" in line]
-        tasks = [
-            f"{d}.{t}" for d, t in re.findall(r"dag_id='([^']+)', task_id='([^']+)'", "\n".join(workloads))
-        ]
-        lines.append(f"demo: {child.name} ran {len(workloads)} task(s): {', '.join(tasks) or '-'}")
+        tasks = celery_workloads(text)
+        lines.append(f"demo: {child.name} ran {len(tasks)} task(s): {', '.join(tasks) or '-'}")
     return "\n".join(lines)
+
+
+def celery_workloads(log_text: str) -> list[str]:
+    """`dag_id.task_id` of each "Executing workload in Celery" line of a Celery worker's log."""
+    import re
+
+    found = []
+    for line in log_text.splitlines():
+        if "Executing workload in Celery" not in line:
+            continue
+        task = re.search(r"\btask_id='([^']+)'", line)
+        dag = re.search(r"\bdag_id='([^']+)'", line)
+        found.append(f"{dag[1] if dag else '?'}.{task[1] if task else '?'}")
+    return found
 
 
 def request_reparse(stack: Stack, dag_id: str) -> None:

@@ -86,7 +86,8 @@ def run_up(
             stack.start()
             skipped = [] if schedules else by_upload
             confs = stack.seed(found.dags, skip_upload=skipped)
-            defaults = write_param_defaults(stack.db_path, confs)  # the DAG processor re-parses within 30 s
+            defaults = write_param_defaults(stack.db_path, confs)
+            reparse_for_defaults(stack, found)
             say("")
             say(f"up: Airflow UI   {stack.ui_url}")
             say(
@@ -112,8 +113,10 @@ def run_up(
                     "starts would never be created (the Asset watcher would only consume the upload); "
                     "`make up` without SCHEDULES=0 uploads it"
                 )
-            say(f"up: the trigger forms default to these confs ({_shown(defaults)}, read within 30 s): "
-                "the Trigger button alone runs each pipeline")
+            say(
+                f"up: the trigger forms default to these confs ({_shown(defaults)}, read within 30 s): "
+                "the Trigger button alone runs each pipeline"
+            )
             if found.import_errors:
                 say(f"up: import errors in {', '.join(found.import_errors)} (see the UI)")
             if schedules:
@@ -139,6 +142,19 @@ def run_up(
             return 0
         finally:
             stack.stop()
+
+
+def reparse_for_defaults(stack: Stack, found) -> None:
+    """The trigger forms read the demo defaults when a DAG file is parsed; a file that did not change is
+    parsed again only after min_file_process_interval (5 min here): ask for a parse of each DAG now,
+    once the dag-processor has stored it."""
+    from local_aws.stack.demo import request_reparse, wait_until_parsed
+
+    unloaded = wait_until_parsed(stack, found, list(found.dags), timeout_s=300)
+    for dag_id in found.dags:
+        if dag_id not in unloaded:
+            with contextlib.suppress(StackError):
+                request_reparse(stack, dag_id)
 
 
 def reparse_when_unpaused(stack: Stack, watched: dict[str, bool]) -> None:
@@ -208,7 +224,7 @@ def start_detached(argv: Sequence[str], *, timeout_s: float = 900, say=print) ->
     shown = 0
     with open(log_path, errors="replace") as log:
         while True:
-            for line in log.readlines():
+            for line in log:
                 say(line.rstrip("\n"))
                 shown += 1
                 if line.rstrip().endswith(READY):

@@ -258,3 +258,23 @@ def test_make_demo_passes_the_executor_and_workers_through():
         timeout=60,
     )
     assert "--executor" not in local.stdout and "--port 8080" in local.stdout
+
+
+# A line of `airflow celery worker`'s log (provider 3.26.0, make demo EXECUTOR=celery, 2026-12-06), cut short
+CELERY_WORKLOAD_LINE = (
+    "2026-12-06T21:38:22.505002Z [info     ] [99e632ed-c2b6-474c-ace0-a4a2036ec106] Executing workload in"
+    " Celery: dag_rel_path=PurePosixPath('edge_deployment.py') bundle_info=BundleInfo(name='dags-folder',"
+    " version=None) log_path='dag_id=edge_deployment/run_id=demo__20261206T213817/task_id=validate_model/"
+    "attempt=1.log' ti=TaskInstanceDTO(id=UUID('01a24d4b-1b3b-75f2-96ef-514dfd223441'), task_id='validate"
+    "_model', dag_id='edge_deployment', run_id='demo__20261206T213817', try_number=1, dag_version_id=UUID"
+    "('01a24d4a-19a3-7e18-9a5c-2f4bc42b034e'), map_index=-1, hostname='', context_carrier={'traceparent':"
+    " '00-36d374bd41d819fb15549daf207e4f5a-9c3f041304a38085-00'}, queue='default', pool_slots=1, priority"
+    "_weight=9, external_executor_id=None, executor_config=None) sentry_integration='sentry_sdk.integrati"
+    "ons.celery.CeleryIntegration' type='ExecuteTask' [airflow.providers.celery.executors.celery_executor"
+)
+
+
+def test_celery_spread_reads_the_tasks_each_worker_ran():
+    log = f"noise\n{CELERY_WORKLOAD_LINE}\nmore noise\n"
+    assert stack.celery_workloads(log) == ["edge_deployment.validate_model"]
+    assert stack.celery_workloads("no workloads here") == []
