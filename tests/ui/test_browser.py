@@ -126,7 +126,10 @@ def test_reports_app_answers_only_a_logged_in_user(stack):
     assert error.value.code == 401
 
 
-DIALOG = "[...document.querySelectorAll('[role=dialog]')].find(d => d.innerText.includes('Run Parameters'))"
+# the trigger dialog: the one with a "Trigger" button (its params show as "Run Parameters" or, with
+# orchard's form sections, one accordion per section)
+DIALOG = ("[...document.querySelectorAll('[role=dialog]')]"
+          ".find(d => [...d.querySelectorAll('button')].some(b => b.innerText.trim() === 'Trigger'))")
 SUBMIT = f"[...{DIALOG}.querySelectorAll('button')].filter(b => b.innerText.trim() === 'Trigger').pop()"
 UNPAUSE = f"[...{DIALOG}.querySelectorAll('label')].find(l => l.innerText.includes('Unpause'))"
 # text inputs the form marks required and leaves empty (select boxes keep their value elsewhere)
