@@ -151,7 +151,7 @@ def test_an_existing_endpoint_is_used_as_is_and_kept_and_the_run_can_stop_at_the
         ExecutionRoleArn="arn:aws:iam::123456789012:role/orchard-sagemaker-execution",
         PrimaryContainer={
             "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
-            "ModelDataUrl": f"s3://{DATA}/model/model.tar.gz",
+            "ModelDataUrl": f"s3://{DATA}/{MODEL_KEY}",
         },
     )
     sagemaker.create_endpoint_config(
