@@ -34,13 +34,12 @@ for path in (REPO, REPO / "plugins"):
     sys.path.insert(0, str(path))
 
 import boto3  # noqa: E402
+from _bench_role import create_bench_role  # noqa: E402
 
 from local_aws import aws_connection, client_env  # noqa: E402
 from local_aws.demo_data import auto_labeling as demo  # noqa: E402
 from local_aws.server import is_up  # noqa: E402
 from local_aws.stack import pick_port  # noqa: E402
-
-from _bench_role import create_bench_role  # noqa: E402
 
 BUCKET = "bench-auto-labeling"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311"
@@ -122,8 +121,9 @@ def count_objects(prefix: str) -> int:
 
 
 def submission_rates(frames: int, runs: int) -> tuple[float, float]:
-    from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
     from PIL import Image
+
+    from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
 
     buffer = io.BytesIO()
     Image.new("RGB", (64, 128), (120, 120, 120)).save(buffer, "PNG")

@@ -25,12 +25,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "plugins"))
 
+from _bench_role import create_bench_role
+
 from local_aws import aws_connection, client_env
 from local_aws.demo_data import edge_deployment as demo
 from local_aws.server import Sandbox
 from local_aws.stack import pick_port
-
-from _bench_role import create_bench_role
 
 
 def wait_for(predicate, timeout_s: float = 300, every_s: float = 0.05):
@@ -59,6 +59,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     import boto3
+
     from orchard.hooks.iot import FleetSpec, IotHook
     from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 

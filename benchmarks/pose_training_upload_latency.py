@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
 from local_aws.demo_data import pose_training as demo  # noqa: E402
-from local_aws.stack import Stack, load_settings, pick_port, wait_until_parsed, list_dags, dags_folder  # noqa: E402
+from local_aws.stack import Stack, dags_folder, list_dags, load_settings, pick_port, wait_until_parsed  # noqa: E402
 from orchard.pose_training import infra as pose_infra  # noqa: E402
 
 DAG = "pose_training"
@@ -37,7 +37,7 @@ def runs(stack: Stack) -> dict[str, dict]:
 
 def upload_and_wait(stack: Stack, s3, bucket: str, name: str, timeout_s: float = 300) -> tuple[float, float]:
     before = set(runs(stack))
-    uploaded = dt.datetime.now(dt.timezone.utc)
+    uploaded = dt.datetime.now(dt.UTC)
     s3.put_object(Bucket=bucket, Key=f"{pose_infra.WATCHED_PREFIX}{name}.zip", Body=b"not a zip: fails fast")
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -22,12 +22,11 @@ sys.path.insert(0, str(REPO))
 os.environ.setdefault("ORCHARD_JOB_ROOTS", str(REPO / "tests" / "local_aws" / "jobs"))
 
 import boto3  # noqa: E402
+from _bench_role import create_bench_role  # noqa: E402
 
 from local_aws import client_env  # noqa: E402
 from local_aws.s3io import tar_gz  # noqa: E402
 from local_aws.server import Sandbox  # noqa: E402
-
-from _bench_role import create_bench_role  # noqa: E402
 
 POLL_S = 0.02
 

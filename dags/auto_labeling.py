@@ -47,6 +47,7 @@ from datetime import timedelta
 # (`parsing_pre_import_modules`) instead of every parse loading it when the first s3 Asset is built.
 import airflow.providers.amazon.aws.assets.s3  # noqa: F401
 from airflow.sdk import Asset, chain, dag, task
+
 from orchard import naming
 from orchard import params as form
 from orchard.operators.async_endpoint import SageMakerAsyncEndpointOperator

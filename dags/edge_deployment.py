@@ -40,6 +40,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import dag, task
+
 from orchard import naming
 from orchard import params as form
 from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
@@ -258,6 +259,7 @@ def edge_deployment():
     def report(ti=None, dag_run=None, outlet_events=None) -> str:
         """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
         from airflow.providers.common.compat.sdk import AirflowException
+
         from orchard.edge_deployment.tasks import failed_tasks, publish_report
         from orchard.run_results import announce, drift_attention
 

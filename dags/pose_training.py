@@ -11,12 +11,12 @@ from airflow.sdk import Asset, AssetWatcher, chain, dag, task, task_group
 
 from orchard import naming
 from orchard import params as form
-from orchard.pose_training import infra as pose_infra
 from orchard.operators.batch import ReattachingBatchOperator
+from orchard.pose_training import infra as pose_infra
 from orchard.settings import load_settings
 from orchard.task_defaults import DEFAULT_ARGS
-from orchard.ui.links import with_report_link
 from orchard.triggers.upload_queue import UploadQueueTrigger
+from orchard.ui.links import with_report_link
 
 # Parse time: environment + defaults only (no Variable lookups at parse time, as Airflow's best practices
 # ask). Only what the DAG's *structure* needs comes from it: the Asset watcher's queue URL (a trigger's

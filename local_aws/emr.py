@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -290,7 +290,7 @@ class StepController:
         self.lines: list[str] = []
 
     def line(self, level: str, text: str) -> None:
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         self.lines.append(f"{stamp} {level} {text}\n")
 
     def start(self, argv: list[str], bin_dir: Path, node_python: str) -> None:

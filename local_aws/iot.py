@@ -257,9 +257,10 @@ def describe_execution(iot: iot_models.IoTBackend, thing: str, job_id: str) -> d
 def pending_executions(iot: iot_models.IoTBackend, thing: str) -> dict[str, Any]:
     with _lock:
         mine = [(jid, e) for (jid, name), e in iot.job_executions.items() if name == thing]
-        summary = lambda e: {"jobId": e.job_id, "queuedAt": _epoch(e.queued_at), "startedAt": _epoch(e.started_at),
-                             "lastUpdatedAt": _epoch(e.last_updated_at), "versionNumber": e.version_number,
-                             "executionNumber": e.execution_number}
+        def summary(e):
+            return {"jobId": e.job_id, "queuedAt": _epoch(e.queued_at), "startedAt": _epoch(e.started_at),
+                                     "lastUpdatedAt": _epoch(e.last_updated_at), "versionNumber": e.version_number,
+                                     "executionNumber": e.execution_number}
         return {"inProgressJobs": [summary(e) for _, e in mine if e.status == "IN_PROGRESS"],
                 "queuedJobs": [summary(e) for _, e in mine if e.status == "QUEUED"]}
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from local_aws.jobs import RUNNERS
 
-
 UNSHARE_VARIABLE = "ORCHARD_UNSHARE"  # the unshare binary to use (tests point it at a missing one)
 INSTALL_HINT = (
     "install util-linux, which provides unshare (apt-get install util-linux), and run the sandbox as root "

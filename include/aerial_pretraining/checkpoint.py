@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
 from vit import ARCHS, VisionTransformer, build_vit
 
 

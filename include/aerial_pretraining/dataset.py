@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import tifffile
 import torch
-from torch.utils.data import Dataset
-
 from bands import read_rgb
 from labels import LAND_COVER_LABELS, one_hot
 from metadata import EmptySplitError, read_parquet
+from torch.utils.data import Dataset
 
 
 class MissingImageError(FileNotFoundError):

@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import tifffile
-
 from bands import MissingBandError, read_rgb
 from checkpoint import CheckpointMismatchError
 from labels import UnknownLabelError

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-
 from augment import eval_transform
 from checkpoint import load_backbone
 from dataset import BigEarthNetDataset
 from labels import LAND_COVER_LABELS
 from metrics import map_scores
+from torch import nn
 from train import METADATA_FILE, str2bool
 from vit import ARCHS
 

@@ -22,13 +22,12 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
-
 from augment import MultiCropConfig, multi_crop
 from checkpoint import CheckpointMismatchError
 from dataset import BigEarthNetDataset
 from dino import DINOHead, DINOLoss, MultiCropWrapper, cosine_schedule, ema_update
 from distributed import init_distributed, is_main
+from torch import nn
 from vit import ARCHS, build_vit
 
 METADATA_FILE = "final_ben_s2.parquet"

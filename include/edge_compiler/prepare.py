@@ -27,7 +27,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from errors import CompilationError
 from reference import input_summary, prediction_summary
 

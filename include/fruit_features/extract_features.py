@@ -81,9 +81,8 @@ def features_udf(model: str, batch_size: int):
 
 def read_images(spark, images: str, root: str):
     """(path relative to root, label, content) of every image file, and the image files Spark listed."""
-    from pyspark.sql import functions as F
-
     from image_model import spark_glob
+    from pyspark.sql import functions as F
 
     frame = (  # the extension rule of image_model.is_image_file (any case); Spark itself hides _x and .x
         spark.read.format("binaryFile")
@@ -161,10 +160,9 @@ def write_text(spark, uri: str, text: str) -> None:
 
 def extract(spark, args: argparse.Namespace, timings: dict[str, float]):
     """Features of every image (cached), the corrupt images with their paths, and the image files found."""
+    import image_model
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
-
-    import image_model
 
     root = qualified_root(spark, args.images)
     images, listed = read_images(spark, args.images, root)

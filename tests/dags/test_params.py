@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk import Asset, Param
-from airflow.sdk.exceptions import ParamValidationError
 from airflow.sdk.definitions.param import ParamsDict
+from airflow.sdk.exceptions import ParamValidationError
 from airflow.serialization.definitions.dag import SerializedDAG
 from airflow.serialization.serialized_objects import DagSerialization
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from tests.dag_files import load_dag
 
 pytestmark = pytest.mark.e2e

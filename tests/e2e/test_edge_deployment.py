@@ -13,9 +13,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from orchard.settings import load_settings
 
 from local_aws.demo_data import edge_deployment as demo
+from orchard.settings import load_settings
 from tests.dag_files import load_dag
 
 pytestmark = pytest.mark.e2e

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+
 from tests.dag_files import load_dag
 from tests.local_aws.job_roles import create_test_job_roles
 

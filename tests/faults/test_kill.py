@@ -29,9 +29,9 @@ def stack(tmp_path, monkeypatch) -> Iterator[object]:
     """A fresh local stack with edge_deployment's roles, buckets, job code and tiny demo data."""
     import local_aws
     from local_aws import stack as stack_module
-    from local_aws.stack import processes
     from local_aws.demo_data import edge_deployment as demo
     from local_aws.iam_setup import DEMO_AIRFLOW_ROLE, create_pipeline_roles, settings_buckets
+    from local_aws.stack import processes
 
     running = stack_module.Stack(home=tmp_path / "airflow", sandbox_port=stack_module.pick_port(0),
                                  api_port=stack_module.pick_port(0), fresh_db=True, say=lambda *_: None)
@@ -51,7 +51,6 @@ def stack(tmp_path, monkeypatch) -> Iterator[object]:
 
 def _preparer(running, settings, demo, create_pipeline_roles, role, settings_buckets):
     from local_aws import stack as stack_module
-    from local_aws.stack import processes
 
     def prepare() -> dict:
         create_pipeline_roles(running.sandbox_url, [DAG_ID], airflow_role=role,
@@ -78,7 +77,6 @@ def _client(stack):
 
 def _trigger(stack) -> str:
     from local_aws import stack as stack_module
-    from local_aws.stack import processes
 
     deadline = time.monotonic() + 300
     while True:  # the dag-processor's first parse

@@ -13,17 +13,17 @@ import re
 import shutil
 import signal
 import subprocess
-import time
-import urllib.request
 import sys
 import textwrap
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 import local_aws
-from local_aws.iam_setup import DEMO_AIRFLOW_ROLE_ARN
 from local_aws import demo_data, stack
+from local_aws.iam_setup import DEMO_AIRFLOW_ROLE_ARN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = re.compile(r"^demo: (\d+)/(\d+) runs succeeded in (\d+) s$")

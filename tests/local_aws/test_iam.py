@@ -163,7 +163,7 @@ def test_assumed_role_session_is_limited_by_the_role_policy(aws):
 
 
 def test_assume_role_needs_the_trust_policy(aws):
-    iam = boto3.client("iam")
+    boto3.client("iam")
     trust_service = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     role_arn = _role("svc", trust_service)
@@ -253,7 +253,7 @@ def _batch_job(job_role: str | None, key: str) -> tuple[dict, str]:
     """Run tests/local_aws/jobs/hello_batch (writes s3://results/<key>) as `job_role`; (job, its log)."""
     from tests.local_aws.polling import watch_states
 
-    batch, iam = boto3.client("batch"), boto3.client("iam")
+    batch, _iam = boto3.client("batch"), boto3.client("iam")
     service = _role("batch-svc", _trust_service("batch.amazonaws.com"))
     env = batch.create_compute_environment(computeEnvironmentName="iam-ce", type="UNMANAGED", state="ENABLED",
                                            serviceRole=service)

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
@@ -60,7 +60,7 @@ def test_published_under_sagemakers_namespace_and_host_dimension(in_process_moto
         listed = cloudwatch.list_metrics(Namespace="/aws/sagemaker/TrainingJobs")["Metrics"]
         assert {(m["MetricName"], m["Dimensions"][0]["Value"]) for m in listed} == {
             ("CPUUtilization", "job-a/algo-1"), ("MemoryUtilization", "job-a/algo-1")}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         data = cloudwatch.get_metric_data(
             MetricDataQueries=[{"Id": "cpu", "MetricStat": {"Metric": {
                 "Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": "CPUUtilization",

@@ -14,6 +14,7 @@ from tests.conftest import TEST_JOB_ROOT
 from tests.local_aws.polling import watch_states
 from tests.local_aws.training_jobs import BUCKET, ROLE, SKLEARN_IMAGE, start_training, training_request
 
+
 def wait_training(name: str) -> tuple[dict, list[str]]:
     sagemaker = boto3.client("sagemaker")
     describe = lambda: sagemaker.describe_training_job(TrainingJobName=name)  # noqa: E731

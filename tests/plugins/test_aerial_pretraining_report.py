@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -85,7 +85,7 @@ def test_report_plots_the_training_jobs_instance_metrics_from_cloudwatch(in_proc
     from orchard.reports import Report
 
     name = job_name("sagemaker_training_job", RUN_ID, "pretrain")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     job = {"TrainingJobName": name, "ResourceConfig": {"InstanceType": "ml.p3.16xlarge", "InstanceCount": 2},
            "CreationTime": now - timedelta(minutes=6), "TrainingStartTime": now - timedelta(minutes=5),
            "TrainingEndTime": now}

@@ -12,7 +12,12 @@ import pytest
 
 from orchard.aerial_pretraining.inputs import parameter_problems
 from orchard.aerial_pretraining.promotion import decide_promotion
-from orchard.aerial_pretraining.requests import PRETRAIN_METRICS, PROBE_METRICS, pretrain_request, probe_request
+from orchard.aerial_pretraining.requests import (
+    PRETRAIN_METRICS,
+    PROBE_METRICS,
+    pretrain_request,
+    probe_request,
+)
 from tests.dag_files import load_dag_module
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "aerial_pretraining.py"

@@ -11,13 +11,13 @@ from pathlib import Path
 import boto3
 import pytest
 from airflow.exceptions import TaskDeferred
+
+from local_aws.demo_data import auto_labeling as demo
 from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
 from orchard.hooks.autoscaling import EndpointAutoScalingHook
 from orchard.hooks.labeling_job import task_lambda_arns
 from orchard.operators.async_inference import SageMakerAsyncInvokeOperator
 from orchard.operators.labeling_job import SageMakerLabelingJobOperator
-
-from local_aws.demo_data import auto_labeling as demo
 from tests.local_aws.test_async_endpoints_and_labeling import (  # noqa: F401 (fixtures)
     BUCKET,
     deploy,
@@ -102,7 +102,7 @@ def test_the_labeling_wait_fails_fast_naming_a_job_that_no_longer_exists(aws):
         labeling_operator(job_name="auto-labeling-gone").execute_complete({}, event)
 
 
-def test_the_runs_labeling_job_is_stopped_by_name_when_still_in_progress(manifest_in_s3):
+def test_the_runs_labeling_job_is_stopped_by_name_when_still_in_progress(manifest_in_s3):  # noqa: F811 (fixture)
     """Issue 14: a failed or stopped run stops its Ground Truth job (StopLabelingJob), found by name; a
     job that ended, or none (stop_at_manifest, a run that failed before labeling), is left as it is."""
     from orchard.auto_labeling.steps import stop_labeling_job

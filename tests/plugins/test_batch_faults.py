@@ -7,7 +7,6 @@ import asyncio
 import time
 from unittest import mock
 
-import boto3
 import pytest
 
 from orchard.errors import INPUT_ERROR_EXIT_CODE, InputError

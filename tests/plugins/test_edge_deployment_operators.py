@@ -17,13 +17,12 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException
 
 from local_aws.s3io import tar_gz
-from orchard.hooks.iot import FleetSpec, IotHook
 from orchard.edge_deployment.model_formats import ModelCheckError, check_archive, parse_input_shape
+from orchard.hooks.iot import FleetSpec, IotHook
 from orchard.operators.edge_package import SIGNING_ALGORITHM as SIGNING
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator, target_output_config
-
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "edge_deployment.py"
 
@@ -203,9 +202,8 @@ def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_expli
     """Issue 12: each run made new certificates and deleted them at its end (cleanup=true by default). Now the
     DAG's defaults keep the fleet, a second run reuses each certificate, rotation is asked for, and
     delete_fleet removes only what orchard recorded as its own."""
-    from orchard.edge_deployment.tasks import cleanup_run, provision_fleet
-
     from local_aws.demo_data.edge_deployment import DEVICES
+    from orchard.edge_deployment.tasks import cleanup_run, provision_fleet
     from tests.dag_files import load_dag
 
     params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
@@ -300,10 +298,9 @@ def demo_params(**overrides) -> dict:
 
 
 def test_validate_model_refuses_bad_input_before_any_compilation(s3, tmp_path):
+    from local_aws.demo_data import edge_deployment as demo
     from orchard.edge_deployment.tasks import validate
     from orchard.errors import InputError
-
-    from local_aws.demo_data import edge_deployment as demo
 
     model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
     s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
@@ -337,10 +334,9 @@ RUN = "manual__2026-11-21T10:00:00+00:00"
 def test_validation_refuses_what_the_jobs_would_refuse_before_any_job_starts(s3, tmp_path):
     """13.3: an existing package version and an empty calibration folder were refused only after the
     prepare job and Neo ran (a billed job per try); 13.7: `calibration` never reads `calibration-old/`."""
+    from local_aws.demo_data import edge_deployment as demo
     from orchard.edge_deployment.tasks import validate
     from orchard.errors import InputError
-
-    from local_aws.demo_data import edge_deployment as demo
 
     model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
     s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
@@ -374,9 +370,8 @@ def test_validation_refuses_what_the_jobs_would_refuse_before_any_job_starts(s3,
 def test_cleanup_cancels_the_iot_job_and_removes_the_fleet_this_failed_run_created(aws):
     """14.1: the cleanup finds the run's IoT job and fleet by name: a failed run leaves no IN_PROGRESS job and
     no fleet it made; a fleet an earlier run made stays, and a successful run keeps its job open."""
-    from orchard.edge_deployment.tasks import cleanup_run, provision_fleet
     from orchard import naming
-
+    from orchard.edge_deployment.tasks import cleanup_run, provision_fleet
     from tests.dag_files import load_dag
 
     params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 
 import numpy as np
+
 from orchard.edge_deployment.drift import figures, psi, summarise, verdict
 
 
 def record(device: str, brightness: int, top1: int) -> dict:
     frame = np.full((4, 4, 3), brightness, np.uint8)
     scores = np.eye(3, dtype=np.float32)[top1]
-    encode = lambda a: {"dtype": str(a.dtype), "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
+    def encode(a):
+        return {"dtype": str(a.dtype), "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
     return {"device": device, "model": "m", "input": encode(frame), "output": encode(scores)}
 
 

@@ -18,7 +18,8 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from local_aws.demo_data import pose_training as demo
 from orchard import naming
-from orchard.pose_training import infra as pose_infra, upload as pose_upload
+from orchard.pose_training import infra as pose_infra
+from orchard.pose_training import upload as pose_upload
 from orchard.settings import load_settings
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "pose_training.py"

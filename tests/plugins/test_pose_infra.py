@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from unittest import mock
 from dataclasses import replace
+from unittest import mock
 
 import boto3
 import pytest
 from airflow.sdk import Param
 
 from local_aws.demo_data import pose_training as demo
-from orchard.pose_training import infra as pose_infra, upload as pose_upload
+from orchard.pose_training import infra as pose_infra
+from orchard.pose_training import upload as pose_upload
 from orchard.settings import load_settings
 
 SETTINGS = load_settings(variables=False)

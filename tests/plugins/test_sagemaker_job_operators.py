@@ -12,7 +12,14 @@ from orchard.operators.sagemaker_job_retry import START_AND_UPLOAD_MARGIN_S, att
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
 from tests.local_aws.polling import watch_states
-from tests.local_aws.training_jobs import BUCKET, ROLE, SKLEARN_IMAGE, start_training, training_request, upload_training_inputs
+from tests.local_aws.training_jobs import (
+    BUCKET,
+    ROLE,
+    SKLEARN_IMAGE,
+    start_training,
+    training_request,
+    upload_training_inputs,
+)
 
 NAME = "aerial-pretraining-manual-20261121t100000-pretrain-0123456789"
 

@@ -34,11 +34,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
+    import local_aws
     from local_aws.iam_setup import DEMO_AIRFLOW_ROLE, create_pipeline_roles, settings_buckets
     from local_aws.stack import Stack, bucket_names, load_settings, pick_port
     from local_aws.stack.processes import _environ
-
-    import local_aws
 
     home = tmp_path_factory.mktemp("airflow-home")
     running = Stack(home=home, sandbox_port=pick_port(0), api_port=pick_port(0), fresh_db=True)

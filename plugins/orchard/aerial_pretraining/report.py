@@ -6,6 +6,7 @@ Runs in tasks only; S3 access goes through the S3Hook the task passes in.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from orchard.aerial_pretraining import DAG_ID
 
@@ -54,10 +55,10 @@ def read_instance_metrics(cloudwatch, job: dict) -> dict[str, dict[str, tuple[li
 
     `job` is DescribeTrainingJob's answer (real datetimes, not the XCom's strings).
     """
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     name, count = job["TrainingJobName"], job["ResourceConfig"]["InstanceCount"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = job.get("TrainingStartTime") or job["CreationTime"]
     end = job.get("TrainingEndTime") or now
     period = metrics_period(start, end, now)

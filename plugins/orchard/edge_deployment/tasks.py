@@ -359,7 +359,8 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
 
     settings = load_settings()
     s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
-    pull = lambda task_id, key="return_value": ti.xcom_pull(task_ids=task_id, key=key)
+    def pull(task_id, key="return_value"):
+        return ti.xcom_pull(task_ids=task_id, key=key)
     compiled, package, fleet = pull("compile"), pull("package"), pull("ensure_fleet")
     deployment, drift, removed = pull("deploy"), pull("monitor"), pull("cleanup")
     outcomes = (deployment or {}).get("outcomes") or pull("deploy", "device_outcomes") or []

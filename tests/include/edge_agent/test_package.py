@@ -9,6 +9,7 @@ import json
 
 import boto3
 import pytest
+
 from orchard.operators.edge_package import (
     SIGNING_ALGORITHM,
     build_manifest,
