@@ -63,5 +63,7 @@ def aws(sandbox):
 @pytest.fixture
 def in_process_moto(monkeypatch):
     """Tests that use moto in-process (`mock_aws`), not the session's sandbox: without AWS_ENDPOINT_URL,
-    whose sandbox would get mock_aws's fake key and refuse it (the sandbox enforces IAM)."""
+    whose sandbox would get mock_aws's fake key and refuse it (the sandbox enforces IAM), and without the
+    session's `aws_default` connection, whose endpoint is the sandbox's (hooks would call it too)."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)

@@ -34,9 +34,8 @@ STEP = {
 
 
 @pytest.fixture
-def emr(monkeypatch):
+def emr(monkeypatch, in_process_moto):
     # moto in-process (clusters go WAITING at once), not the session's sandbox
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         yield boto3.client("emr", region_name="us-east-1")
@@ -83,12 +82,18 @@ def test_a_cluster_of_another_run_or_dag_or_an_ended_one_is_not_reattached(emr):
     assert clusters.run_clusters(emr, NAME, "fruit_features") == [created]
 
 
-def test_a_step_already_added_is_not_added_again(emr):
+@pytest.mark.parametrize("state", ["PENDING", "RUNNING", "COMPLETED"])
+def test_a_step_already_added_is_not_added_again(emr, state):
+    # ListSteps is stubbed: moto's steps change state under the session sandbox's patches (same process)
     cluster_id = emr.run_job_flow(**OVERRIDES)["JobFlowId"]
-    first = add_steps_operator(cluster_id).execute(mock.MagicMock())
-    again = add_steps_operator(cluster_id).execute(mock.MagicMock())
-    assert again == first
-    assert len(emr.list_steps(ClusterId=cluster_id)["Steps"]) == 1
+    earlier = {"Id": "s-EARLIER", "Name": STEP["Name"], "Status": {"State": state}}
+    paginator = mock.MagicMock()
+    paginator.paginate.return_value = [{"Steps": [earlier]}]
+    with mock.patch("botocore.client.BaseClient.get_paginator", return_value=paginator), \
+            mock.patch("botocore.client.BaseClient._make_api_call", wraps=None) as api:
+        again = add_steps_operator(cluster_id).execute(mock.MagicMock())
+    assert again == ["s-EARLIER"]
+    assert not [c for c in api.call_args_list if c.args and c.args[0] == "AddJobFlowSteps"]
 
 
 def test_a_step_that_failed_on_its_input_ends_the_task_without_retry(emr):

@@ -31,6 +31,7 @@ from typing import Any
 from orchard.compat import EmrCreateJobFlowOperator
 from orchard.errors import InputError, is_input_failure
 from orchard.fruit_features.waits import EmrAddStepsSizedWait
+from orchard.operators.stop_requests import ended_by_a_person
 
 # ClusterState values (https://docs.aws.amazon.com/emr/latest/APIReference/API_ClusterStatus.html).
 ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING")
@@ -74,29 +75,6 @@ def require_cluster(emr: Any, cluster_id: str) -> dict[str, Any]:
         ) from error
 
 
-def stopped_by_a_person(ti: Any) -> bool:
-    """At on_kill time: was this try ended by a person ("mark failed", "stop run", clear) rather than by a
-    worker's graceful shutdown?
-
-    In Airflow 3 both arrive as SIGTERM and run `on_kill`: the supervisor forwards a worker's SIGTERM to the
-    task process, and it also sends SIGTERM when the API server says the task must stop ("Server indicated
-    the task shouldn't be running anymore", airflow/sdk/execution_time/supervisor.py). They differ in the
-    task instance's state in the metadata database: still `running` on a shutdown, already changed
-    (failed, success, up_for_retry, restarting...) when a person acted. Asked through the Execution API
-    (RuntimeTaskInstance.get_task_states). When the answer cannot be had, the paid work is kept: the run's
-    teardown finds it by name when the run ends, a retry reattaches to it.
-    """
-    try:
-        states = ti.get_task_states(
-            dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
-        )
-        by_task = states.get(ti.run_id, {})
-        state = by_task.get(ti.task_id, by_task.get(f"{ti.task_id}_{ti.map_index}"))
-    except Exception:  # noqa: BLE001 - no answer: keep the cluster (see above)
-        return False
-    return state is not None and str(getattr(state, "value", state)) != "running"
-
-
 class OrchardEmrCreateJobFlowOperator(EmrCreateJobFlowOperator):
     """EmrCreateJobFlowOperator that calls RunJobFlow only when the run has no live cluster of that name,
     and whose on_kill terminates the cluster only when a person stopped the task, not on a worker's
@@ -105,7 +83,7 @@ class OrchardEmrCreateJobFlowOperator(EmrCreateJobFlowOperator):
     _ti: Any = None
 
     def on_kill(self) -> None:
-        if self._ti is not None and not stopped_by_a_person(self._ti):
+        if self._ti is not None and not ended_by_a_person(self._ti, self.log):
             self.log.info("worker shutdown: cluster %s kept for the retry to reattach", self._job_flow_id)
             return
         super().on_kill()

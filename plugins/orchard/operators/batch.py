@@ -28,10 +28,10 @@ from airflow.providers.amazon.aws.operators.batch import BatchOperator
 from airflow.sdk.exceptions import AirflowException
 
 from orchard.errors import INPUT_ERROR_EXIT_CODE, InputError
+from orchard.operators.stop_requests import ended_by_a_person
 
 FAILED = "FAILED"
 SUCCEEDED = "SUCCEEDED"
-RUNNING_STATE = "running"
 
 
 class ReattachingBatchOperator(BatchOperator):
@@ -123,34 +123,14 @@ class ReattachingBatchOperator(BatchOperator):
         if not self.job_id:
             self.log.info("on_kill: no AWS Batch job submitted yet: nothing to terminate")
             return
-        state = self._own_state()
-        if state == RUNNING_STATE:
+        if not ended_by_a_person(self._ti, self.log):
             self.log.warning(
-                "on_kill: SIGTERM while this task is still running (worker shutdown): AWS Batch job %s "
-                "is left running, the task's retry reattaches to it", self.job_id)
+                "on_kill: not a person's action (a worker's shutdown, or the state is unknown): AWS Batch "
+                "job %s is left running; the retry reattaches to it, the run's teardown terminates it if "
+                "the run fails", self.job_id)
             return
-        if state is None:
-            self.log.warning(
-                "on_kill: could not read this task's state: AWS Batch job %s is left running (the run's "
-                "teardown terminates it if the run fails)", self.job_id)
-            return
-        self.log.info("on_kill: the task was set %s by a person: terminating AWS Batch job %s", state,
-                      self.job_id)
-        self.hook.client.terminate_job(jobId=self.job_id, reason=f"Airflow task set {state} by a person")
-
-    def _own_state(self) -> str | None:
-        """This task instance's state as the API server knows it now (None if it cannot be read)."""
-        ti = self._ti
-        if ti is None:
-            return None
-        try:
-            states = ti.get_task_states(dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id],
-                                        run_ids=[ti.run_id])
-        except Exception as error:
-            self.log.warning("on_kill: GetTaskStates failed: %s", error)
-            return None
-        found = [str(state) for state in (states.get(ti.run_id) or {}).values()]
-        return found[0] if len(found) == 1 else None
+        self.log.info("on_kill: the task was ended by a person: terminating AWS Batch job %s", self.job_id)
+        self.hook.client.terminate_job(jobId=self.job_id, reason="Airflow task ended by a person")
 
     def submit_job(self, context: Any) -> None:
         existing = self.find_live_job()

@@ -126,7 +126,7 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
         """Stop the compilation on a person's action, never on a worker's graceful shutdown."""
         from orchard.operators.sagemaker_job_retry import killed_by_a_person
 
-        if getattr(self, "_orchard_ti_key", None) and killed_by_a_person(self):
+        if killed_by_a_person(self):
             stop_compilation(self.hook.conn, self.job_name)
 
 

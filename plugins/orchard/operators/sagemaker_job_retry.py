@@ -27,6 +27,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from orchard.operators.stop_requests import ended_by_a_person
+
 SAGEMAKER_NAME_LIMIT = 63
 # Provisioning, image pull, data download and model upload happen outside MaxRuntime.
 START_AND_UPLOAD_MARGIN_S = 3600
@@ -140,50 +142,13 @@ def stop_all_attempts(client: Any, kind: str, base: str) -> list[str]:
 
 
 def killed_by_a_person(operator: Any) -> bool:
-    """Whether the SIGTERM that made Airflow call `on_kill` was a person's action, not a worker's shutdown.
-
-    In Airflow 3 the task runner calls `on_kill` on every SIGTERM (task_runner.py `_on_term`). Two senders:
-    the supervisor, after the API server answered its heartbeat 404/409 because a person marked the task
-    failed / success, cleared it or stopped the run — the task instance then is no longer `running` in the
-    metadata database; or the worker's own graceful shutdown (the supervisor forwards its SIGTERM) and the
-    execution timeout — the task instance is still `running`, and its retry must find the job going. So the
-    answer is the task's state, read through the Task SDK (`RuntimeTaskInstance.get_task_states`). Unknown
-    (no state, no supervisor): not a person, the job keeps running; the run's cleanup task stops it if the
-    run fails."""
-    key = getattr(operator, "_orchard_ti_key", None)
-    if not key:
-        return False
-    dag_id, run_id, task_id, map_index = key
-    try:
-        from airflow.sdk.execution_time import task_runner
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-        # on_kill runs in the SIGTERM handler, on the main thread: if that thread was inside a message to the
-        # supervisor, its (non-reentrant) lock is held and asking now would deadlock. Then: not a person.
-        lock = getattr(getattr(task_runner, "SUPERVISOR_COMMS", None), "_thread_lock", None)
-        if lock is not None and lock.locked():
-            raise RuntimeError("the supervisor channel is busy")
-        states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, task_ids=[task_id], run_ids=[run_id],
-                                                     map_index=map_index)
-        state = _find_state(states, task_id, map_index)
-    except Exception as error:  # noqa: BLE001 - no supervisor (tests, dag.test) or the API did not answer
-        operator.log.info("on_kill: cannot read this task's state (%s): leaving the job running", error)
-        return False
-    operator.log.info("on_kill: this task instance is %s in Airflow's database", state)
-    return state not in ("running", None)
-
-
-def _find_state(states: Any, task_id: str, map_index: int | None) -> str | None:
-    """The state in get_task_states' answer: {run_id: {task_id or task_id_mapindex: state}}."""
-    for per_run in (states or {}).values():
-        for key, state in per_run.items():
-            if key == task_id or (map_index is not None and key == f"{task_id}_{map_index}"):
-                return state
-    return None
+    """Whether the SIGTERM behind `on_kill` was a person's action, not a worker's shutdown
+    (orchard.operators.stop_requests)."""
+    return ended_by_a_person(getattr(operator, "_orchard_ti", None), operator.log)
 
 
 def remember_task_instance(operator: Any, context: Any) -> None:
     """What `killed_by_a_person` needs to find this task instance later (on_kill has no context)."""
     ti = context.get("ti") if hasattr(context, "get") else None
     if ti is not None:
-        operator._orchard_ti_key = (ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+        operator._orchard_ti = ti
