@@ -25,7 +25,7 @@ RUNS ?= 1
 BUCKET ?=
 IMAGE_TAG ?=
 
-.PHONY: help venv .venv prereqs test demo up stop logs restart sandbox deploy bench compat clean distclean
+.PHONY: help venv .venv prereqs lint test demo up stop logs restart sandbox deploy bench compat clean distclean
 
 help: ## list the targets
 	@echo "orchard — make targets:"
@@ -49,7 +49,11 @@ $(VENV_STAMP): $(VENV_INPUTS)
 prereqs: $(VENV_STAMP) ## check Python 3.11, Java 17, unshare and disk space (run before test, demo, up)
 	@$(VENV_PY) -m local_aws prereqs
 
-test: $(VENV_STAMP) prereqs ## run every test CI runs (PYTEST_ARGS passes through to pytest)
+lint: $(VENV_STAMP) ## the style gate: ruff check (pyflakes, isort, pyupgrade, Airflow 3 rules) and ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(VENV_STAMP) prereqs lint ## run every test CI runs, the style gate first (PYTEST_ARGS passes through to pytest)
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(VENV_STAMP) prereqs ## start the sandbox and Airflow, run every DAG (or DAGS="id1 id2") once, report, stop
