@@ -161,37 +161,11 @@ def aerial_pretraining():
         """Everything checkable without a job: params, split/exclusion lists, the baseline checkpoint."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from orchard.aerial_pretraining.inputs import folder_uri, parameter_problems
-        from orchard.errors import InputError
-        from orchard.job_code import JobCodeNotDeployed, check_deployed
+        from orchard.aerial_pretraining.inputs import check_inputs
 
         form.check(params)  # plain words for every bad param, before anything else
-        problems = parameter_problems(params)
-        s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id)
-        raw = folder_uri(params["raw_dataset_uri"])
-        raw_bucket, raw_key = S3Hook.parse_s3_url(raw)
-        for listing in ("train.csv", "val.csv", "test.csv", "patches_with_seasonal_snow.csv", "patches_with_cloud_and_shadow.csv"):
-            if not s3.check_for_key(raw_key + listing, raw_bucket):
-                problems.append(f"missing {raw}{listing} (BigEarthNet's split / exclusion list): "
-                                "upload it beside the patch folders")
-            elif listing.startswith(("train", "val", "test")) and not s3.read_key(raw_key + listing, raw_bucket).strip():
-                problems.append(f"empty split list {raw}{listing}: add patches to it")
-        base_bucket, base_key = S3Hook.parse_s3_url(params["baseline_checkpoint_uri"])
-        try:
-            if not s3.check_for_key(base_key, base_bucket):
-                problems.append(f"baseline checkpoint {params['baseline_checkpoint_uri']} does not exist")
-        except Exception as error:  # 403: outside what the pipeline's role may read
-            if "403" not in str(error) and "AccessDenied" not in str(error):
-                raise
-            problems.append(f"baseline checkpoint {params['baseline_checkpoint_uri']} is not readable by the "
-                            "pipeline's role (include/iam/aerial_pretraining.json): put it under "
-                            f"s3://{base_bucket}/aerial_pretraining/")
-        try:
-            check_deployed(s3.get_conn(), load_settings(), "aerial_pretraining")
-        except JobCodeNotDeployed as error:
-            problems.append(str(error))
-        if problems:
-            raise InputError("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
+        settings = load_settings()
+        check_inputs(params, S3Hook(aws_conn_id=settings.aws_conn_id), settings)
         return {"checked": True}
 
     @task(multiple_outputs=True)

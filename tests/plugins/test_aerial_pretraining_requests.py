@@ -128,3 +128,25 @@ def test_dataset_uris_are_folders_so_a_sibling_prefix_is_never_read(params, sett
     channels = pretrain_request({**params, "prepared_dataset_uri": given}, settings, RUN_ID, CODE)
     channels = channels["InputDataConfig"]
     assert channels[0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://orchard-data/aerial/ben/metadata/"
+
+
+def test_check_inputs_names_every_missing_object_before_any_job(aws, params):
+    """Missing split lists, an empty one and a missing baseline: one InputError naming each S3 URI."""
+    import boto3
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from orchard.aerial_pretraining.inputs import check_inputs
+    from orchard.errors import InputError
+    from orchard.settings import load_settings
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="aerial-inputs")
+    s3.put_object(Bucket="aerial-inputs", Key="raw/train.csv", Body=b"")
+    params = {**params, "raw_dataset_uri": "s3://aerial-inputs/raw/",
+              "baseline_checkpoint_uri": "s3://aerial-inputs/b.pth"}
+    with pytest.raises(InputError) as refused:
+        check_inputs(params, S3Hook(aws_conn_id="aws_default"), load_settings(variables=False))
+    message = str(refused.value)
+    assert "empty split list s3://aerial-inputs/raw/train.csv" in message
+    assert "missing s3://aerial-inputs/raw/val.csv" in message
+    assert "baseline checkpoint s3://aerial-inputs/b.pth does not exist" in message

@@ -1,8 +1,16 @@
-"""Parameter checks that need no AWS call: inconsistent trigger-form values, refused before any job."""
+"""The inputs checked before any job: the trigger form's values, and the S3 objects the jobs will read."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from orchard.aerial_pretraining.instances import GPUS
+from orchard.errors import InputError
+
+# BigEarthNet's split lists and the exclusion lists the prepare job reads beside the patch folders.
+LISTINGS = ("train.csv", "val.csv", "test.csv", "patches_with_seasonal_snow.csv",
+            "patches_with_cloud_and_shadow.csv")
+SPLITS = ("train", "val", "test")
 
 
 def folder_uri(uri: str) -> str:
@@ -23,3 +31,41 @@ def parameter_problems(params: dict) -> list[str]:
     if params["arch"] == "vit_demo" and GPUS.get(params["pretrain_instance_type"], 0):
         problems.append("arch vit_demo is the CPU demo model: pick vit_small (or larger) for GPU instances")
     return problems
+
+
+def check_inputs(params: dict, s3: Any, settings: Any) -> None:
+    """Everything checkable without a job, each problem named: params, the split / exclusion lists, the
+    baseline checkpoint, the deployed job code. `s3` is an S3Hook; raises InputError listing them all."""
+    from orchard.job_code import JobCodeNotDeployed, check_deployed
+
+    problems = parameter_problems(params) + _listing_problems(s3, folder_uri(params["raw_dataset_uri"]))
+    problems += _baseline_problems(s3, params["baseline_checkpoint_uri"])
+    try:
+        check_deployed(s3.get_conn(), settings, "aerial_pretraining")
+    except JobCodeNotDeployed as error:
+        problems.append(str(error))
+    if problems:
+        raise InputError("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
+
+
+def _listing_problems(s3: Any, raw: str) -> list[str]:
+    bucket, prefix = s3.parse_s3_url(raw)
+    problems = []
+    for listing in LISTINGS:
+        if not s3.check_for_key(prefix + listing, bucket):
+            problems.append(f"missing {raw}{listing} (BigEarthNet's split / exclusion list): "
+                            "upload it beside the patch folders")
+        elif listing.startswith(SPLITS) and not s3.read_key(prefix + listing, bucket).strip():
+            problems.append(f"empty split list {raw}{listing}: add patches to it")
+    return problems
+
+
+def _baseline_problems(s3: Any, uri: str) -> list[str]:
+    bucket, key = s3.parse_s3_url(uri)
+    try:
+        return [] if s3.check_for_key(key, bucket) else [f"baseline checkpoint {uri} does not exist"]
+    except Exception as error:  # 403: outside what the pipeline's role may read
+        if "403" not in str(error) and "AccessDenied" not in str(error):
+            raise
+        return [f"baseline checkpoint {uri} is not readable by the pipeline's role "
+                f"(include/iam/aerial_pretraining.json): put it under s3://{bucket}/aerial_pretraining/"]
