@@ -147,6 +147,20 @@ def killed_by_a_person(operator: Any) -> bool:
     return ended_by_a_person(getattr(operator, "_orchard_ti", None), operator.log)
 
 
+def stop_on_a_persons_action(operator: Any, kind: str) -> None:
+    """`on_kill` of the SageMaker job operators: stop the job a person ended the task of; keep it running on
+    a worker's shutdown or a timeout (the retry reattaches to it by name)."""
+    job = getattr(operator, "_orchard_job", None)
+    if not job:
+        return
+    if not killed_by_a_person(operator):
+        operator.log.info("on_kill without a person's action (worker shutdown, timeout): %s keeps running; "
+                          "the retry reattaches to it", job)
+        return
+    if stop_if_running(operator.hook.conn, kind, job):
+        operator.log.info("stopped SageMaker %s job %s (a person acted on the task)", kind.lower(), job)
+
+
 def remember_task_instance(operator: Any, context: Any) -> None:
     """What `killed_by_a_person` needs to find this task instance later (on_kill has no context)."""
     ti = context.get("ti") if hasattr(context, "get") else None

@@ -14,11 +14,10 @@ from orchard.operators.sagemaker_job_retry import (
     RUNNING_STATES,
     attempt_name,
     check_outcome,
-    killed_by_a_person,
     latest_attempt,
     print_job_log,
     remember_task_instance,
-    stop_if_running,
+    stop_on_a_persons_action,
     wait_budget,
 )
 from orchard.triggers.sagemaker_job import OrchardSageMakerTrigger
@@ -89,13 +88,5 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
         return super().execute_complete(context, event)
 
     def on_kill(self) -> None:
-        """Stop the job on a person's action, never on a worker's graceful shutdown (`killed_by_a_person`)."""
-        job = getattr(self, "_orchard_job", None)
-        if not job:
-            return
-        if not killed_by_a_person(self):
-            self.log.info("on_kill without a person's action (worker shutdown, timeout): %s keeps running; "
-                          "the retry reattaches to it", job)
-            return
-        if stop_if_running(self.hook.conn, "Training", job):
-            self.log.info("stopped SageMaker training job %s (a person acted on the task)", job)
+        """Stop the job on a person's action, never on a worker's graceful shutdown."""
+        stop_on_a_persons_action(self, "Training")
