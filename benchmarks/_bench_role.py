@@ -15,11 +15,25 @@ SERVICES = ["sagemaker.amazonaws.com", "batch.amazonaws.com", "ecs-tasks.amazona
 
 def create_bench_role(iam) -> str:
     """Create the role with `iam` (a boto3 IAM client on the sandbox, admin credentials); return its ARN."""
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": SERVICES}}]}
-    arn = iam.create_role(RoleName=NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=NAME, PolicyName=NAME, PolicyDocument=json.dumps({
+    trust = {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:*", "logs:*", "cloudwatch:PutMetricData"], "Resource": "*"}],
-    }))
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": SERVICES}}],
+    }
+    arn = iam.create_role(RoleName=NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=NAME,
+        PolicyName=NAME,
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["s3:*", "logs:*", "cloudwatch:PutMetricData"],
+                        "Resource": "*",
+                    }
+                ],
+            }
+        ),
+    )
     return arn

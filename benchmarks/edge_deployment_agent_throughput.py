@@ -75,11 +75,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = demo.generate(Path(tmp), per_device=args.images, calibration=40)
         float_dir, int8_dir = demo.prepare_and_compile(out, "none"), demo.prepare_and_compile(out, "int8")
-        done = subprocess.run([str(agent), "-c", DRIVER, str(float_dir), str(out / "images" / "0"), str(args.runs),
-                               str(int8_dir)], cwd=AGENT, check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                str(agent),
+                "-c",
+                DRIVER,
+                str(float_dir),
+                str(out / "images" / "0"),
+                str(args.runs),
+                str(int8_dir),
+            ],
+            cwd=AGENT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"agent predict_and_capture, 32x32 RGB demo classifier, {args.images} frames x {args.runs} runs, "
-          f"batch 1, TVM runtime default threads on this machine (linux_x86_64 libraries)")
+    print(
+        f"agent predict_and_capture, 32x32 RGB demo classifier, {args.images} frames x {args.runs} runs, "
+        f"batch 1, TVM runtime default threads on this machine (linux_x86_64 libraries)"
+    )
     for variant, result in results.items():
         print(f"{variant:8s} median {result['median']:,.0f} predictions/s   (runs: {result['runs']})")
 

@@ -28,8 +28,10 @@ def one_run(seed: int, workdir: Path) -> dict:
     out = demo.generate(workdir / f"seed-{seed}", per_device=1, calibration=40, seed=seed)
     float_dir, int8_dir = demo.prepare_and_compile(out, "none"), demo.prepare_and_compile(out, "int8")
     prepared = json.loads((int8_dir / "prepare.json").read_text())
-    compiled = {name: (folder / "compiled.so").stat().st_size
-                for name, folder in (("float32", float_dir), ("int8", int8_dir))}
+    compiled = {
+        name: (folder / "compiled.so").stat().st_size
+        for name, folder in (("float32", float_dir), ("int8", int8_dir))
+    }
     return {**prepared, "compiled_bytes": compiled}
 
 
@@ -42,13 +44,19 @@ def main() -> None:
     sizes = {k: statistics.median(r["sizes_bytes"][k] for r in results) for k in results[0]["sizes_bytes"]}
     compiled = {k: statistics.median(r["compiled_bytes"][k] for r in results) for k in ("float32", "int8")}
     agreement = statistics.median(r["int8_top1_agreement"] for r in results)
-    print(f"runs: {args.runs} generated models (seeds 1-{args.runs}); {results[0]['int8_method']}; Apache TVM linux_x86_64")
-    print(f"ONNX model size      float32 {sizes['onnx_float32']:,.0f} B   int8 {sizes['onnx_int8']:,.0f} B   "
-          f"(x{sizes['onnx_float32'] / sizes['onnx_int8']:.2f} smaller)")
+    print(
+        f"runs: {args.runs} generated models (seeds 1-{args.runs}); {results[0]['int8_method']}; Apache TVM linux_x86_64"
+    )
+    print(
+        f"ONNX model size      float32 {sizes['onnx_float32']:,.0f} B   int8 {sizes['onnx_int8']:,.0f} B   "
+        f"(x{sizes['onnx_float32'] / sizes['onnx_int8']:.2f} smaller)"
+    )
     print(f"compiled library     float32 {compiled['float32']:,.0f} B   int8 {compiled['int8']:,.0f} B")
-    print(f"int8 top-1 agreement with float32: median {agreement:.3f} "
-          f"(per run: {[r['int8_top1_agreement'] for r in results]}, {results[0]['int8_agreement_images']} held-out "
-          f"images each, ONNX Runtime float32 vs int8)")
+    print(
+        f"int8 top-1 agreement with float32: median {agreement:.3f} "
+        f"(per run: {[r['int8_top1_agreement'] for r in results]}, {results[0]['int8_agreement_images']} held-out "
+        f"images each, ONNX Runtime float32 vs int8)"
+    )
 
 
 if __name__ == "__main__":

@@ -71,44 +71,93 @@ def run(args: argparse.Namespace) -> None:
         out = demo.generate(Path(tmp), per_device=1, calibration=8)
         s3.upload_file(str(out / "model.tar.gz"), "orchard-data", "bench/model.tar.gz")
     sm.create_compilation_job(
-        CompilationJobName="bench-neo", RoleArn="arn:aws:iam::123456789012:role/bench",
-        InputConfig={"S3Uri": "s3://orchard-data/bench/model.tar.gz", "DataInputConfig": '{"data": [1, 3, 32, 32]}', "Framework": "ONNX"},
-        OutputConfig={"S3OutputLocation": "s3://orchard-artifacts/bench/compiled/", "TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}},
-        StoppingCondition={"MaxRuntimeInSeconds": 300})
-    compiled = wait_for(lambda: (sm.describe_compilation_job(CompilationJobName="bench-neo").get("ModelArtifacts") or {}).get("S3ModelArtifacts"))
+        CompilationJobName="bench-neo",
+        RoleArn="arn:aws:iam::123456789012:role/bench",
+        InputConfig={
+            "S3Uri": "s3://orchard-data/bench/model.tar.gz",
+            "DataInputConfig": '{"data": [1, 3, 32, 32]}',
+            "Framework": "ONNX",
+        },
+        OutputConfig={
+            "S3OutputLocation": "s3://orchard-artifacts/bench/compiled/",
+            "TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"},
+        },
+        StoppingCondition={"MaxRuntimeInSeconds": 300},
+    )
+    compiled = wait_for(
+        lambda: (sm.describe_compilation_job(CompilationJobName="bench-neo").get("ModelArtifacts") or {}).get(
+            "S3ModelArtifacts"
+        )
+    )
     key = ensure_signing_key(boto3.client("kms"), "alias/bench-signing")
     devices = tuple(f"bench-device-{i}" for i in range(args.devices))
-    spec = FleetSpec("bench-fleet", devices, "orchard-data", "bench/captures/bench-fleet", "orchard-artifacts",
-                     "bench/packages/", key, {"buffer_size": 10, "batch_size": 5, "push_period_seconds": 1},
-                     simulated=True, poll_seconds=0.5)
+    spec = FleetSpec(
+        "bench-fleet",
+        devices,
+        "orchard-data",
+        "bench/captures/bench-fleet",
+        "orchard-artifacts",
+        "bench/packages/",
+        key,
+        {"buffer_size": 10, "batch_size": 5, "push_period_seconds": 1},
+        simulated=True,
+        poll_seconds=0.5,
+    )
     fleet = IotHook(aws_conn_id="aws_default").ensure_fleet(spec)
     logs = boto3.client("logs")
 
     def agents_started() -> bool:
-        streams = {s["logStreamName"] for s in logs.describe_log_streams(logGroupName="/orchard/edge-devices").get("logStreams", [])}
+        streams = {
+            s["logStreamName"]
+            for s in logs.describe_log_streams(logGroupName="/orchard/edge-devices").get("logStreams", [])
+        }
         if set(devices) - streams:
             return False
-        return all(any("started" in e["message"] for e in logs.get_log_events(logGroupName="/orchard/edge-devices", logStreamName=d)["events"])
-                   for d in devices)
+        return all(
+            any(
+                "started" in e["message"]
+                for e in logs.get_log_events(logGroupName="/orchard/edge-devices", logStreamName=d)["events"]
+            )
+            for d in devices
+        )
 
     wait_for(agents_started, timeout_s=600, every_s=0.5)
     seconds = []
     for attempt in range(args.runs):
-        package = EdgePackageOperator(task_id="package", compiled_uri=compiled, model_name="bench", model_version=f"1.{attempt}",
-                                      framework="ONNX", input_shape='{"data": [1, 3, 32, 32]}', target="linux_x86_64",
-                                      bucket="orchard-artifacts", prefix="bench/packages/", signing_key=key).execute({"ti": mock.MagicMock()})
+        package = EdgePackageOperator(
+            task_id="package",
+            compiled_uri=compiled,
+            model_name="bench",
+            model_version=f"1.{attempt}",
+            framework="ONNX",
+            input_shape='{"data": [1, 3, 32, 32]}',
+            target="linux_x86_64",
+            bucket="orchard-artifacts",
+            prefix="bench/packages/",
+            signing_key=key,
+        ).execute({"ti": mock.MagicMock()})
         from orchard.operators.iot import deploy_document
 
         started = time.perf_counter()
-        iot.create_job(jobId=f"bench-rollout-{attempt}", targets=[fleet["thing_group_arn"]], document=json.dumps(deploy_document(package)))
+        iot.create_job(
+            jobId=f"bench-rollout-{attempt}",
+            targets=[fleet["thing_group_arn"]],
+            document=json.dumps(deploy_document(package)),
+        )
         job_id = f"bench-rollout-{attempt}"
-        job = wait_for(lambda job_id=job_id: (j := iot.describe_job(jobId=job_id)["job"])["status"] == "COMPLETED" and j)
+        job = wait_for(
+            lambda job_id=job_id: (j := iot.describe_job(jobId=job_id)["job"])["status"] == "COMPLETED" and j
+        )
         elapsed = time.perf_counter() - started
         assert job["jobProcessDetails"]["numberOfSucceededThings"] == len(devices), job["jobProcessDetails"]
         seconds.append(elapsed)
     IotHook(aws_conn_id="aws_default").delete_fleet(spec)
-    print(f"IoT job creation -> all {len(devices)} simulated devices SUCCEEDED (download, verify, load), device poll 0.5 s")
-    print(f"median {statistics.median(seconds):.2f} s over {args.runs} runs (runs: {[round(s, 2) for s in seconds]})")
+    print(
+        f"IoT job creation -> all {len(devices)} simulated devices SUCCEEDED (download, verify, load), device poll 0.5 s"
+    )
+    print(
+        f"median {statistics.median(seconds):.2f} s over {args.runs} runs (runs: {[round(s, 2) for s in seconds]})"
+    )
 
 
 if __name__ == "__main__":

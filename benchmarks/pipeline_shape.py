@@ -38,8 +38,12 @@ def _modules(dag_id: str, rev: str | None) -> list[str]:
     if rev is None:
         names = [p.name for p in (REPO_ROOT / folder).glob("*.py")]
     else:
-        listed = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:{folder}"], cwd=REPO_ROOT,
-                                capture_output=True, text=True)
+        listed = subprocess.run(
+            ["git", "ls-tree", "--name-only", f"{rev}:{folder}"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
         names = [n for n in listed.stdout.split() if n.endswith(".py")]
     return sorted(n.removesuffix(".py") for n in names if n != "__init__.py")
 
@@ -57,20 +61,26 @@ def _code_lines(function: ast.FunctionDef, source_lines: list[str]) -> int:
         body = body[1:]  # the docstring
     if not body:
         return 0
-    lines = source_lines[body[0].lineno - 1: body[-1].end_lineno]
+    lines = source_lines[body[0].lineno - 1 : body[-1].end_lineno]
     return sum(1 for line in lines if line.strip() and not line.strip().startswith("#"))
 
 
 def long_task_bodies(source: str) -> dict[str, int]:
     """The task functions of a DAG file whose bodies exceed BODY_LIMIT code lines, with their sizes."""
     lines = source.splitlines()
-    return {node.name: size for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.FunctionDef) and any(_is_task(d) for d in node.decorator_list)
-            and (size := _code_lines(node, lines)) > BODY_LIMIT}
+    return {
+        node.name: size
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef)
+        and any(_is_task(d) for d in node.decorator_list)
+        and (size := _code_lines(node, lines)) > BODY_LIMIT
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rev", help="a git revision to measure instead of the working tree")
     args = parser.parse_args(argv)
     print(f"pipeline shape at {args.rev or 'the working tree'} (task bodies over {BODY_LIMIT} code lines)")
@@ -84,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         long = long_task_bodies(source)
         listed = ", ".join(f"{name} ({size})" for name, size in sorted(long.items())) or "none"
         modules = _modules(dag_id, args.rev)
-        print(f"| {dag_id} | {len(source.splitlines())} | {len(modules)}: {', '.join(modules)} "
-              f"| {len(long)}: {listed} |")
+        print(
+            f"| {dag_id} | {len(source.splitlines())} | {len(modules)}: {', '.join(modules)} "
+            f"| {len(long)}: {listed} |"
+        )
     return 0
 
 

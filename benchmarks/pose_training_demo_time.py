@@ -25,15 +25,19 @@ def main() -> None:
     walls, durations = [], []
     for run in range(args.runs):
         started = time.perf_counter()
-        done = subprocess.run(["make", "demo", "DAGS=pose_training"], cwd=REPO, capture_output=True, text=True)
+        done = subprocess.run(
+            ["make", "demo", "DAGS=pose_training"], cwd=REPO, capture_output=True, text=True
+        )
         walls.append(time.perf_counter() - started)
         if done.returncode != 0:
             raise SystemExit(f"make demo failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
         row = re.search(r"^pose_training\s+success\s+(\d+) s", done.stdout, re.MULTILINE)
         durations.append(float(row[1]))
         print(f"run {run + 1}: make demo {walls[-1]:.0f} s, DAG run {durations[-1]:.0f} s")
-    print(f"\nmedian of {args.runs}: make demo DAGS=pose_training {statistics.median(walls):.0f} s "
-          f"(DAG run {statistics.median(durations):.0f} s)")
+    print(
+        f"\nmedian of {args.runs}: make demo DAGS=pose_training {statistics.median(walls):.0f} s "
+        f"(DAG run {statistics.median(durations):.0f} s)"
+    )
 
 
 if __name__ == "__main__":

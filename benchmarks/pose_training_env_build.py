@@ -40,12 +40,16 @@ def main() -> None:
         started = time.perf_counter()
         bin_dir = ensure_env(requirements, label="pose-training", log=lambda line: None)
         times.append(time.perf_counter() - started)
-        size = subprocess.run(["du", "-sh", str(bin_dir.parent)], capture_output=True, text=True).stdout.split()[0]
+        size = subprocess.run(
+            ["du", "-sh", str(bin_dir.parent)], capture_output=True, text=True
+        ).stdout.split()[0]
         print(f"run {run + 1}: {times[-1]:.0f} s, {size} on disk")
         shutil.rmtree(cache, ignore_errors=True)
     pip_cache = "pip cache kept" if args.keep_pip_cache else "no pip cache"
-    print(f"\n{os.cpu_count()} CPUs, {pip_cache}: first build {statistics.median(times):.0f} s "
-          f"(median of {args.runs}), {size}")
+    print(
+        f"\n{os.cpu_count()} CPUs, {pip_cache}: first build {statistics.median(times):.0f} s "
+        f"(median of {args.runs}), {size}"
+    )
 
 
 if __name__ == "__main__":

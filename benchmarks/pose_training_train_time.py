@@ -42,23 +42,42 @@ def main() -> None:
         s3.put_object(Bucket="bench", Key="tiny.zip", Body=tiny.project_zip())
         rows = []
         for run in range(args.runs):
-            env = {**client_env(sandbox.url), "PATH": os.environ["PATH"], "TGT_S3_BUCKET": "bench",
-                   "DLC_PROJECT_PATH": "tiny.zip", "OUTPUT_PATH": f"out/{run}", "DLC_EPOCHS": str(args.epochs),
-                   "DLC_BATCH_SIZE": "4", "DLC_BACKBONE_WEIGHTS": "none", "DLC_TRAIN_CROP": "96x80"}
+            env = {
+                **client_env(sandbox.url),
+                "PATH": os.environ["PATH"],
+                "TGT_S3_BUCKET": "bench",
+                "DLC_PROJECT_PATH": "tiny.zip",
+                "OUTPUT_PATH": f"out/{run}",
+                "DLC_EPOCHS": str(args.epochs),
+                "DLC_BATCH_SIZE": "4",
+                "DLC_BACKBONE_WEIGHTS": "none",
+                "DLC_TRAIN_CROP": "96x80",
+            }
             started = time.perf_counter()
-            done = subprocess.run([str(python), "dlc_train.py"], cwd=REPO / "include" / "pose_training", env=env,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [str(python), "dlc_train.py"],
+                cwd=REPO / "include" / "pose_training",
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             wall = time.perf_counter() - started
             if done.returncode != 0:
                 sys.exit(f"run {run} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-            manifest = json.loads(s3.get_object(Bucket="bench", Key=f"out/{run}/manifest.json")["Body"].read())
+            manifest = json.loads(
+                s3.get_object(Bucket="bench", Key=f"out/{run}/manifest.json")["Body"].read()
+            )
             timings = manifest["timings_s"]
             rows.append({"wall": wall, **timings})
-            print(f"run {run + 1}: wall {wall:.1f} s, import {timings['import']:.1f} s, train {timings['train']:.1f} s")
+            print(
+                f"run {run + 1}: wall {wall:.1f} s, import {timings['import']:.1f} s, train {timings['train']:.1f} s"
+            )
     finally:
         sandbox.stop()
-    print(f"\n{os.cpu_count()} CPUs, {args.epochs} epochs, {tiny.FRAMES // tiny.LABELED_EVERY} labeled frames "
-          f"{tiny.WIDTH}x{tiny.HEIGHT}, resnet_50 from scratch; median of {args.runs} runs:")
+    print(
+        f"\n{os.cpu_count()} CPUs, {args.epochs} epochs, {tiny.FRAMES // tiny.LABELED_EVERY} labeled frames "
+        f"{tiny.WIDTH}x{tiny.HEIGHT}, resnet_50 from scratch; median of {args.runs} runs:"
+    )
     for column in ("train", "import", "wall"):
         print(f"  {column:<7} {statistics.median(r[column] for r in rows):6.1f} s")
 

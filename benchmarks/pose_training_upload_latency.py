@@ -55,27 +55,38 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="orchard-bench-airflow-"))
-    stack = Stack(home=home, sandbox_port=pick_port(0), api_port=pick_port(0), fresh_db=True, schedules=True,
-                  say=lambda line: None)
+    stack = Stack(
+        home=home,
+        sandbox_port=pick_port(0),
+        api_port=pick_port(0),
+        fresh_db=True,
+        schedules=True,
+        say=lambda line: None,
+    )
     try:
         stack.start()
         settings = load_settings()
         s3 = stack.s3_client()
         stack.seed([])  # the buckets the settings name
         demo.create_batch_roles(demo._client_like(s3, "iam"), settings)
-        pose_infra.ensure_event_path(s3, demo._client_like(s3, "events"), demo._client_like(s3, "sqs"), settings,
-                                     log=lambda line: None)
+        pose_infra.ensure_event_path(
+            s3, demo._client_like(s3, "events"), demo._client_like(s3, "sqs"), settings, log=lambda line: None
+        )
         found = list_dags(dags_folder(), stack.env())
         wait_until_parsed(stack, found, [DAG], timeout_s=300)
         stack.api("PATCH", f"/dags/{DAG}", {"is_paused": False})
         warm_queued, warm_started = upload_and_wait(stack, s3, settings.data_bucket, "warm-up")
-        print(f"warm-up (watcher registered on the next parse after unpausing): run started {warm_started:.1f} s "
-              "after the upload")
+        print(
+            f"warm-up (watcher registered on the next parse after unpausing): run started {warm_started:.1f} s "
+            "after the upload"
+        )
         measured = []
         for n in range(args.runs):
             time.sleep(3)  # let the previous run finish: one upload at a time
             measured.append(upload_and_wait(stack, s3, settings.data_bucket, f"bench-{n}"))
-            print(f"upload {n + 1}: run queued after {measured[-1][0]:.1f} s, running after {measured[-1][1]:.1f} s")
+            print(
+                f"upload {n + 1}: run queued after {measured[-1][0]:.1f} s, running after {measured[-1][1]:.1f} s"
+            )
     finally:
         stack.stop()
     print(f"\nmedian of {args.runs} uploads (the watcher polls SQS every {WATCH_POLL_SECONDS} s):")

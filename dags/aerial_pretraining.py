@@ -70,68 +70,121 @@ BACKBONE_ASSET = Asset(name="aerial_pretraining.backbone", group="model")
 # The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
 PROBE = "Linear probe"
 PROMOTION = "Promotion"
-PARAMS = form.with_defaults(DAG_ID, {
-    "raw_dataset_uri": form.s3_folder(
-        f"s3://{_SETTINGS.data_bucket}/aerial_pretraining/bigearthnet-s2/",
-        description="BigEarthNet-S2 v1.0 folder: patch folders with B02/B03/B04 GeoTIFFs and label JSON, "
-        "split and exclusion CSVs."),
-    "baseline_checkpoint_uri": form.s3_object(
-        f"s3://{_SETTINGS.artifacts_bucket}/aerial_pretraining/baselines/dino_deitsmall16_pretrain.pth",
-        description="Backbone to beat (the seed: DINO ViT-S/16 pretrained on ImageNet, same arch and patch "
-        "size)."),
-    "prepared_dataset_uri": form.s3_folder(
-        None, optional=True, description="Where prepare_dataset writes the parquet and RGB images.",
-        empty_means="this run's prefix in the artifacts bucket"),
-    "arch": form.choice("vit_small", ["vit_small", "vit_tiny", "vit_base", "vit_demo"], section=form.MODEL,
-                        description="ViT size; vit_demo is the tiny CPU model of the local demo."),
-    "patch_size": form.integer(16, minimum=8, maximum=16, enum=[8, 16], section=form.MODEL,
-                               description="ViT patch size (8 or 16)."),
-    "out_dim": form.integer(65536, minimum=16, maximum=262144, section=form.MODEL,
-                            description="DINO head output dimension."),
-    "epochs": form.integer(100, maximum=800, section=form.TRAINING, description="Pretraining epochs."),
-    "batch_size": form.integer(
-        128, maximum=4096, section=form.TRAINING,
-        description="Images per step over all GPUs (the seed: 128 on one ml.p3.16xlarge)."),
-    "checkpoint_frequency": form.integer(
-        20, maximum=800, section=form.TRAINING,
-        description="Keep a numbered checkpoint every N epochs (the latest is saved every epoch)."),
-    "global_crop_size": form.integer(224, minimum=32, maximum=512, section=form.TRAINING,
-                                     description="DINO global crop, in pixels."),
-    "local_crop_size": form.integer(96, minimum=16, maximum=256, section=form.TRAINING,
-                                    description="DINO local crop, in pixels."),
-    "local_crops_number": form.integer(8, minimum=0, maximum=16, section=form.TRAINING,
-                                       description="DINO local crops per image."),
-    "pretrain_instance_type": form.instance_type("ml.p3.16xlarge", GPUS,
-                                                 description="Pretraining instance type."),
-    "pretrain_instance_count": form.integer(1, maximum=8, section=form.COMPUTE,
-                                            description="Pretraining instances (data parallel)."),
-    "max_runtime_hours": form.integer(24, maximum=120, section=form.COMPUTE,
-                                      description="Pretraining MaxRuntime, in hours."),
-    "use_spot_instances": form.flag(False, section=form.COMPUTE,
-                                    description="Managed spot training (resumes from checkpoints)."),
-    "spot_max_wait_hours": form.integer(
-        48, maximum=72, section=form.COMPUTE,
-        description="MaxWaitTime with spot: runtime plus waiting for capacity; >= max_runtime_hours."),
-    "prepare_instance_type": form.instance_type("ml.m5.xlarge", sorted(CPU_INSTANCES),
-                                                description="prepare_dataset's (CPU) instance type."),
-    "probe_instance_type": form.instance_type(
-        "ml.p3.2xlarge", GPUS, section=PROBE,
-        description="One instance per probe job (the probe is single-device)."),
-    "probe_epochs": form.integer(50, maximum=500, section=PROBE, description="Linear probe epochs."),
-    "probe_image_size": form.integer(224, minimum=32, maximum=512, section=PROBE,
-                                     description="Linear probe image size, in pixels."),
-    "promotion_margin": form.number(0.01, minimum=-1, maximum=1, section=PROMOTION,
-                                    description="Register only if new macro mAP >= baseline mAP + margin."),
-    "model_package_group": form.name(
-        "aerial-dino-vit", pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", section=PROMOTION,
-        example="aerial-dino-vit", description="SageMaker model package group the model is registered in."),
-    "pytorch_image_tag": form.text(
-        "2.5.1-{device}-py311", pattern=r"^[A-Za-z0-9_.{}-]+$", section=form.ADVANCED,
-        example="2.5.1-{device}-py311",
-        description="AWS PyTorch training image tag; {device} becomes gpu or cpu."),
-    "poll_seconds": form.integer(60, maximum=600, section=form.ADVANCED,
-                                 description="Seconds between job status polls."),
-})
+PARAMS = form.with_defaults(
+    DAG_ID,
+    {
+        "raw_dataset_uri": form.s3_folder(
+            f"s3://{_SETTINGS.data_bucket}/aerial_pretraining/bigearthnet-s2/",
+            description="BigEarthNet-S2 v1.0 folder: patch folders with B02/B03/B04 GeoTIFFs and label JSON, "
+            "split and exclusion CSVs.",
+        ),
+        "baseline_checkpoint_uri": form.s3_object(
+            f"s3://{_SETTINGS.artifacts_bucket}/aerial_pretraining/baselines/dino_deitsmall16_pretrain.pth",
+            description="Backbone to beat (the seed: DINO ViT-S/16 pretrained on ImageNet, same arch and patch "
+            "size).",
+        ),
+        "prepared_dataset_uri": form.s3_folder(
+            None,
+            optional=True,
+            description="Where prepare_dataset writes the parquet and RGB images.",
+            empty_means="this run's prefix in the artifacts bucket",
+        ),
+        "arch": form.choice(
+            "vit_small",
+            ["vit_small", "vit_tiny", "vit_base", "vit_demo"],
+            section=form.MODEL,
+            description="ViT size; vit_demo is the tiny CPU model of the local demo.",
+        ),
+        "patch_size": form.integer(
+            16,
+            minimum=8,
+            maximum=16,
+            enum=[8, 16],
+            section=form.MODEL,
+            description="ViT patch size (8 or 16).",
+        ),
+        "out_dim": form.integer(
+            65536, minimum=16, maximum=262144, section=form.MODEL, description="DINO head output dimension."
+        ),
+        "epochs": form.integer(100, maximum=800, section=form.TRAINING, description="Pretraining epochs."),
+        "batch_size": form.integer(
+            128,
+            maximum=4096,
+            section=form.TRAINING,
+            description="Images per step over all GPUs (the seed: 128 on one ml.p3.16xlarge).",
+        ),
+        "checkpoint_frequency": form.integer(
+            20,
+            maximum=800,
+            section=form.TRAINING,
+            description="Keep a numbered checkpoint every N epochs (the latest is saved every epoch).",
+        ),
+        "global_crop_size": form.integer(
+            224, minimum=32, maximum=512, section=form.TRAINING, description="DINO global crop, in pixels."
+        ),
+        "local_crop_size": form.integer(
+            96, minimum=16, maximum=256, section=form.TRAINING, description="DINO local crop, in pixels."
+        ),
+        "local_crops_number": form.integer(
+            8, minimum=0, maximum=16, section=form.TRAINING, description="DINO local crops per image."
+        ),
+        "pretrain_instance_type": form.instance_type(
+            "ml.p3.16xlarge", GPUS, description="Pretraining instance type."
+        ),
+        "pretrain_instance_count": form.integer(
+            1, maximum=8, section=form.COMPUTE, description="Pretraining instances (data parallel)."
+        ),
+        "max_runtime_hours": form.integer(
+            24, maximum=120, section=form.COMPUTE, description="Pretraining MaxRuntime, in hours."
+        ),
+        "use_spot_instances": form.flag(
+            False, section=form.COMPUTE, description="Managed spot training (resumes from checkpoints)."
+        ),
+        "spot_max_wait_hours": form.integer(
+            48,
+            maximum=72,
+            section=form.COMPUTE,
+            description="MaxWaitTime with spot: runtime plus waiting for capacity; >= max_runtime_hours.",
+        ),
+        "prepare_instance_type": form.instance_type(
+            "ml.m5.xlarge", sorted(CPU_INSTANCES), description="prepare_dataset's (CPU) instance type."
+        ),
+        "probe_instance_type": form.instance_type(
+            "ml.p3.2xlarge",
+            GPUS,
+            section=PROBE,
+            description="One instance per probe job (the probe is single-device).",
+        ),
+        "probe_epochs": form.integer(50, maximum=500, section=PROBE, description="Linear probe epochs."),
+        "probe_image_size": form.integer(
+            224, minimum=32, maximum=512, section=PROBE, description="Linear probe image size, in pixels."
+        ),
+        "promotion_margin": form.number(
+            0.01,
+            minimum=-1,
+            maximum=1,
+            section=PROMOTION,
+            description="Register only if new macro mAP >= baseline mAP + margin.",
+        ),
+        "model_package_group": form.name(
+            "aerial-dino-vit",
+            pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+            section=PROMOTION,
+            example="aerial-dino-vit",
+            description="SageMaker model package group the model is registered in.",
+        ),
+        "pytorch_image_tag": form.text(
+            "2.5.1-{device}-py311",
+            pattern=r"^[A-Za-z0-9_.{}-]+$",
+            section=form.ADVANCED,
+            example="2.5.1-{device}-py311",
+            description="AWS PyTorch training image tag; {device} becomes gpu or cpu.",
+        ),
+        "poll_seconds": form.integer(
+            60, maximum=600, section=form.ADVANCED, description="Seconds between job status polls."
+        ),
+    },
+)
 
 # The task must outlive the longest job the form allows: MaxRuntime or, with spot, MaxWaitTime (their form
 # maxima), plus what happens outside it (provisioning, download, upload: the operator's wait margin) and an
@@ -175,10 +228,15 @@ def aerial_pretraining():
         from orchard.aerial_pretraining.requests import prepare_request, pretrain_request
 
         settings = load_settings()
-        code = {"sourcedir_uri": job_code.sourcedir_uri(settings, "aerial_pretraining"),
-                "files_uri": job_code.files_uri(settings, "aerial_pretraining")}
-        return {"code": code, "prepare": prepare_request(params, settings, run_id, code),
-                "pretrain": pretrain_request(params, settings, run_id, code)}
+        code = {
+            "sourcedir_uri": job_code.sourcedir_uri(settings, "aerial_pretraining"),
+            "files_uri": job_code.files_uri(settings, "aerial_pretraining"),
+        }
+        return {
+            "code": code,
+            "prepare": prepare_request(params, settings, run_id, code),
+            "pretrain": pretrain_request(params, settings, run_id, code),
+        }
 
     checked = validate_inputs()
     plan = plan_jobs()
@@ -198,7 +256,9 @@ def aerial_pretraining():
     )
 
     @task
-    def probe_requests(code: dict, pretrained: dict, params: dict | None = None, run_id: str | None = None) -> list[dict]:
+    def probe_requests(
+        code: dict, pretrained: dict, params: dict | None = None, run_id: str | None = None
+    ) -> list[dict]:
         from orchard.aerial_pretraining.requests import probe_request
 
         settings = load_settings()
@@ -226,27 +286,35 @@ def aerial_pretraining():
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
         results = {}
         for probe in probes:
-            metrics = read_from_model_tar(s3, probe["Training"]["ModelArtifacts"]["S3ModelArtifacts"], "metrics.json")
+            metrics = read_from_model_tar(
+                s3, probe["Training"]["ModelArtifacts"]["S3ModelArtifacts"], "metrics.json"
+            )
             results[metrics["backbone"]] = {**metrics, "job": probe["Training"]["TrainingJobName"]}
         key = f"{run_prefix(run_id)}evaluation.json"
         s3.load_string(json.dumps(results, indent=2), key, settings.artifacts_bucket, replace=True)
         return {
             "evaluation_uri": f"s3://{settings.artifacts_bucket}/{key}",
-            "new_mAP": results["aerial-dino"]["macro_mAP"], "baseline_mAP": results["baseline"]["macro_mAP"],
-            "new_micro_AP": results["aerial-dino"]["micro_AP"], "baseline_micro_AP": results["baseline"]["micro_AP"],
+            "new_mAP": results["aerial-dino"]["macro_mAP"],
+            "baseline_mAP": results["baseline"]["macro_mAP"],
+            "new_micro_AP": results["aerial-dino"]["micro_AP"],
+            "baseline_micro_AP": results["baseline"]["micro_AP"],
         }
 
     @task.branch
     def promotion_gate(evaluation: dict, params: dict | None = None, ti=None) -> str:
         from orchard.aerial_pretraining.promotion import decide_promotion
 
-        decision = decide_promotion(evaluation["new_mAP"], evaluation["baseline_mAP"], params["promotion_margin"])
+        decision = decide_promotion(
+            evaluation["new_mAP"], evaluation["baseline_mAP"], params["promotion_margin"]
+        )
         ti.xcom_push(key="promotion", value=decision)
         print(f"promotion gate: {decision['reason']}")
         return "register_model" if decision["promoted"] else "not_promoted"
 
     @task(retries=2)
-    def register_model(pretrained: dict, evaluation: dict, params: dict | None = None, run_id: str | None = None, ti=None) -> dict:
+    def register_model(
+        pretrained: dict, evaluation: dict, params: dict | None = None, run_id: str | None = None, ti=None
+    ) -> dict:
         """A model package version (PendingManualApproval) in the group; a retry finds the one it made."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
@@ -257,7 +325,9 @@ def aerial_pretraining():
         hook = SageMakerHook(aws_conn_id=settings.aws_conn_id)
         group = params["model_package_group"]
         model_url = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
-        hook.create_model_package_group(group, "DINO ViT backbones pretrained on aerial imagery (orchard aerial_pretraining)")
+        hook.create_model_package_group(
+            group, "DINO ViT backbones pretrained on aerial imagery (orchard aerial_pretraining)"
+        )
         existing = find_run_package(hook.conn, group, run_id)  # every page: a retry must not register twice
         if existing:
             outcome = {"promoted": True, "model_package_arn": existing, "reused": True}
@@ -269,15 +339,28 @@ def aerial_pretraining():
             ModelPackageDescription=f"{params['arch']}/{params['patch_size']} DINO; test mAP {evaluation['new_mAP']:.4f} vs baseline {evaluation['baseline_mAP']:.4f}",
             ModelApprovalStatus="PendingManualApproval",
             InferenceSpecification={
-                "Containers": [{"Image": pytorch_image(params, settings.region, params["probe_instance_type"]).replace("-training:", "-inference:"),
-                                "ModelDataUrl": model_url}],
-                "SupportedContentTypes": ["application/x-npy"], "SupportedResponseMIMETypes": ["application/json"],
+                "Containers": [
+                    {
+                        "Image": pytorch_image(
+                            params, settings.region, params["probe_instance_type"]
+                        ).replace("-training:", "-inference:"),
+                        "ModelDataUrl": model_url,
+                    }
+                ],
+                "SupportedContentTypes": ["application/x-npy"],
+                "SupportedResponseMIMETypes": ["application/json"],
             },
-            CustomerMetadataProperties={"run_id": run_id, "test_mAP": f"{evaluation['new_mAP']:.6f}",
-                                        "baseline_mAP": f"{evaluation['baseline_mAP']:.6f}", "evaluation": evaluation["evaluation_uri"]},
+            CustomerMetadataProperties={
+                "run_id": run_id,
+                "test_mAP": f"{evaluation['new_mAP']:.6f}",
+                "baseline_mAP": f"{evaluation['baseline_mAP']:.6f}",
+                "evaluation": evaluation["evaluation_uri"],
+            },
         )["ModelPackageArn"]
         outcome = {"promoted": True, "model_package_arn": arn}
-        ti.xcom_push(key="promotion", value={**ti.xcom_pull(task_ids="promotion_gate", key="promotion"), **outcome})
+        ti.xcom_push(
+            key="promotion", value={**ti.xcom_pull(task_ids="promotion_gate", key="promotion"), **outcome}
+        )
         return outcome
 
     @task
@@ -288,8 +371,16 @@ def aerial_pretraining():
         return decision
 
     @task(trigger_rule="none_failed_min_one_success", outlets=[BACKBONE_ASSET])
-    def publish_report(prepared: dict, pretrained: dict, probes: list[dict], evaluation: dict,
-                       params: dict | None = None, run_id: str | None = None, ti=None, outlet_events=None) -> str:
+    def publish_report(
+        prepared: dict,
+        pretrained: dict,
+        probes: list[dict],
+        evaluation: dict,
+        params: dict | None = None,
+        run_id: str | None = None,
+        ti=None,
+        outlet_events=None,
+    ) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from orchard.aerial_pretraining.report import build_report, read_history
@@ -301,16 +392,34 @@ def aerial_pretraining():
         registered = ti.xcom_pull(task_ids="register_model")
         history = read_history(s3, pretrained)
         evaluation_doc = json.loads(s3.read_key(*reversed(S3Hook.parse_s3_url(evaluation["evaluation_uri"]))))
-        report = build_report(run_id, settings, params, prepared, pretrained, probes, evaluation_doc, decision, registered, history)
+        report = build_report(
+            run_id,
+            settings,
+            params,
+            prepared,
+            pretrained,
+            probes,
+            evaluation_doc,
+            decision,
+            registered,
+            history,
+        )
         uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
         ti.xcom_push(key="report_uri", value=uri)
         outlet_events[BACKBONE_ASSET].extra = {
-            "model_url": pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"], "promoted": decision["promoted"],
-            "test_mAP": evaluation["new_mAP"], "report_uri": uri,
+            "model_url": pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"],
+            "promoted": decision["promoted"],
+            "test_mAP": evaluation["new_mAP"],
+            "report_uri": uri,
         }
-        announce(ti, uri, {"test mAP": evaluation["new_mAP"], "promoted": decision["promoted"]},
-                 attention=[] if decision["promoted"] else [f"not promoted: {decision['reason']}"],
-                 outlet_events=outlet_events, asset=BACKBONE_ASSET)
+        announce(
+            ti,
+            uri,
+            {"test mAP": evaluation["new_mAP"], "promoted": decision["promoted"]},
+            attention=[] if decision["promoted"] else [f"not promoted: {decision['reason']}"],
+            outlet_events=outlet_events,
+            asset=BACKBONE_ASSET,
+        )
         return uri
 
     @task

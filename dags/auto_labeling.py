@@ -60,8 +60,9 @@ from orchard.ui.links import with_report_link
 DAG_ID = "auto_labeling"
 # S3 names are global: the buckets come from the settings (parse-time defaults; tasks read the live ones).
 _SETTINGS = load_settings(variables=False)
-VERIFIED = Asset(name="auto_labeling.verified",
-                 uri=f"s3://{_SETTINGS.artifacts_bucket}/auto_labeling/verified")
+VERIFIED = Asset(
+    name="auto_labeling.verified", uri=f"s3://{_SETTINGS.artifacts_bucket}/auto_labeling/verified"
+)
 # A producer of frames (a capture pipeline, an upload job) that updates this Asset triggers a run on the
 # default params; the UI form triggers one on any prefix.
 FRAMES_PREFIX = f"s3://{_SETTINGS.data_bucket}/auto_labeling/frames/"
@@ -82,66 +83,120 @@ ENDPOINT_NAME = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"  # SageMaker CreateEndpoin
 
 # The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
 LABELING = "Labeling"
-PARAMS = form.with_defaults(DAG_ID, {
-    "frames_prefix": form.s3_folder(
-        FRAMES_PREFIX, example=FRAMES_PREFIX, description="The camera frames (.png, .jpg, .jpeg) to label."),
-    "max_frames": form.integer(5000, maximum=200000, section=form.INPUTS,
-                               description="Most frames one run labels."),
-    "frames_per_shard": form.integer(500, maximum=10000, section=form.INPUTS,
-                                     description="Frames per mapped invoke task."),
-    "model_id": form.text(
-        "opencv-hog-people-detector", max_length=128, section=form.MODEL,
-        example="opencv-hog-people-detector",
-        description="Name of the model (registry / JumpStart id) making the labels; the report names it."),
-    "model_data_uri": form.s3_object(
-        f"s3://{_SETTINGS.data_bucket}/auto_labeling/model/model.tar.gz", suffixes=(".tar.gz",),
-        optional=True, section=form.MODEL, description="The model.tar.gz (with code/inference.py) to deploy.",
-        empty_means="use existing_endpoint_name"),
-    # CreateModel ContainerDefinition.Image: "Maximum length of 255. Pattern: [\S]+" (SageMaker API reference,
-    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html).
-    "image_uri": form.text(
-        None, pattern=r"^\S{1,255}$", optional=True, section=form.MODEL,
-        example="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
-        description="Inference image.",
-        empty_means="AWS's PyTorch CPU inference image (runs model.tar.gz's code/inference.py)"),
-    "existing_endpoint_name": form.name(
-        None, pattern=ENDPOINT_NAME, optional=True, section=form.MODEL, example="my-async-detector",
-        what="a SageMaker endpoint name (1-63 letters, digits, '-'; no spaces)",
-        description="An async endpoint you own, used as is (never deleted) instead of deploying one.",
-        empty_means="deploy model_data_uri on a new endpoint"),
-    "model_format": form.choice(
-        "orchard", ["orchard", "jumpstart"], section=form.MODEL,
-        description="orchard: each frame's own type in, JSON out (include/auto_labeling/inference.py); "
-        "jumpstart: application/x-image in, application/json;verbose out (JumpStart object detectors)."),
-    "score_threshold": form.number(0.5, minimum=0, maximum=1, section=form.MODEL,
-                                   description="Keep predictions scoring at least this (0 to 1)."),
-    "instance_type": form.instance_type("ml.m5.xlarge", INSTANCE_TYPES,
-                                        description="Endpoint instance type."),
-    "max_instances": form.integer(2, maximum=20, section=form.COMPUTE,
-                                  description="Autoscaling maximum (the minimum is 0)."),
-    "max_concurrent_invocations_per_instance": form.integer(
-        4, maximum=1000, section=form.COMPUTE,
-        description="AsyncInferenceConfig's concurrent invocations per instance."),
-    # "Box bounding labeling jobs (all): 10 labels"; "Each label category must be unique" (SageMaker API
-    # reference, CreateLabelingJob LabelCategoryConfigS3Uri, https://docs.aws.amazon.com/sagemaker/latest/
-    # APIReference/API_CreateLabelingJob.html).
-    "label_categories": form.label_categories(["pedestrian"], max_items=10, section=LABELING,
-                                              description="The bounding-box label categories (1 to 10)."),
-    "labeling_mode": form.choice("verify", ["verify", "adjust"], section=LABELING,
-                                 description="verify: workers accept or reject; adjust: they fix the boxes."),
-    "workteam_arn": form.arn(
-        f"arn:aws:sagemaker:{_SETTINGS.region}:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/orchard-labelers",
-        service="sagemaker", resource=r"workteam/\S+", section=LABELING,
-        example=f"arn:aws:sagemaker:us-east-1:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/my-team",
-        description="The Ground Truth work team."),
-    "task_time_limit_s": form.integer(600, minimum=30, maximum=28800, section=LABELING,
-                                      description="Seconds a worker has per task."),
-    "task_availability_s": form.integer(
-        864000, minimum=60, maximum=2592000, section=LABELING,
-        description="How long tasks wait for workers, in seconds (up to 30 days)."),
-    "stop_at_manifest": form.flag(False, section=LABELING,
-                                  description="End at the manifest: no Ground Truth job."),
-})
+PARAMS = form.with_defaults(
+    DAG_ID,
+    {
+        "frames_prefix": form.s3_folder(
+            FRAMES_PREFIX,
+            example=FRAMES_PREFIX,
+            description="The camera frames (.png, .jpg, .jpeg) to label.",
+        ),
+        "max_frames": form.integer(
+            5000, maximum=200000, section=form.INPUTS, description="Most frames one run labels."
+        ),
+        "frames_per_shard": form.integer(
+            500, maximum=10000, section=form.INPUTS, description="Frames per mapped invoke task."
+        ),
+        "model_id": form.text(
+            "opencv-hog-people-detector",
+            max_length=128,
+            section=form.MODEL,
+            example="opencv-hog-people-detector",
+            description="Name of the model (registry / JumpStart id) making the labels; the report names it.",
+        ),
+        "model_data_uri": form.s3_object(
+            f"s3://{_SETTINGS.data_bucket}/auto_labeling/model/model.tar.gz",
+            suffixes=(".tar.gz",),
+            optional=True,
+            section=form.MODEL,
+            description="The model.tar.gz (with code/inference.py) to deploy.",
+            empty_means="use existing_endpoint_name",
+        ),
+        # CreateModel ContainerDefinition.Image: "Maximum length of 255. Pattern: [\S]+" (SageMaker API reference,
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html).
+        "image_uri": form.text(
+            None,
+            pattern=r"^\S{1,255}$",
+            optional=True,
+            section=form.MODEL,
+            example="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311",
+            description="Inference image.",
+            empty_means="AWS's PyTorch CPU inference image (runs model.tar.gz's code/inference.py)",
+        ),
+        "existing_endpoint_name": form.name(
+            None,
+            pattern=ENDPOINT_NAME,
+            optional=True,
+            section=form.MODEL,
+            example="my-async-detector",
+            what="a SageMaker endpoint name (1-63 letters, digits, '-'; no spaces)",
+            description="An async endpoint you own, used as is (never deleted) instead of deploying one.",
+            empty_means="deploy model_data_uri on a new endpoint",
+        ),
+        "model_format": form.choice(
+            "orchard",
+            ["orchard", "jumpstart"],
+            section=form.MODEL,
+            description="orchard: each frame's own type in, JSON out (include/auto_labeling/inference.py); "
+            "jumpstart: application/x-image in, application/json;verbose out (JumpStart object detectors).",
+        ),
+        "score_threshold": form.number(
+            0.5,
+            minimum=0,
+            maximum=1,
+            section=form.MODEL,
+            description="Keep predictions scoring at least this (0 to 1).",
+        ),
+        "instance_type": form.instance_type(
+            "ml.m5.xlarge", INSTANCE_TYPES, description="Endpoint instance type."
+        ),
+        "max_instances": form.integer(
+            2, maximum=20, section=form.COMPUTE, description="Autoscaling maximum (the minimum is 0)."
+        ),
+        "max_concurrent_invocations_per_instance": form.integer(
+            4,
+            maximum=1000,
+            section=form.COMPUTE,
+            description="AsyncInferenceConfig's concurrent invocations per instance.",
+        ),
+        # "Box bounding labeling jobs (all): 10 labels"; "Each label category must be unique" (SageMaker API
+        # reference, CreateLabelingJob LabelCategoryConfigS3Uri, https://docs.aws.amazon.com/sagemaker/latest/
+        # APIReference/API_CreateLabelingJob.html).
+        "label_categories": form.label_categories(
+            ["pedestrian"],
+            max_items=10,
+            section=LABELING,
+            description="The bounding-box label categories (1 to 10).",
+        ),
+        "labeling_mode": form.choice(
+            "verify",
+            ["verify", "adjust"],
+            section=LABELING,
+            description="verify: workers accept or reject; adjust: they fix the boxes.",
+        ),
+        "workteam_arn": form.arn(
+            f"arn:aws:sagemaker:{_SETTINGS.region}:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/orchard-labelers",
+            service="sagemaker",
+            resource=r"workteam/\S+",
+            section=LABELING,
+            example=f"arn:aws:sagemaker:us-east-1:{PLACEHOLDER_ACCOUNT}:workteam/private-crowd/my-team",
+            description="The Ground Truth work team.",
+        ),
+        "task_time_limit_s": form.integer(
+            600, minimum=30, maximum=28800, section=LABELING, description="Seconds a worker has per task."
+        ),
+        "task_availability_s": form.integer(
+            864000,
+            minimum=60,
+            maximum=2592000,
+            section=LABELING,
+            description="How long tasks wait for workers, in seconds (up to 30 days).",
+        ),
+        "stop_at_manifest": form.flag(
+            False, section=LABELING, description="End at the manifest: no Ground Truth job."
+        ),
+    },
+)
 # What the schema cannot say, re-checked by the first task (orchard.params.check).
 RULES = [form.one_of("model_data_uri", "existing_endpoint_name")]
 

@@ -54,8 +54,25 @@ from orchard.ui.links import with_report_link
 DAG_ID = "edge_deployment"
 SIGNING_KEY_ALIAS = "alias/orchard-edge-package-signing"
 CAPTURE_PREFIX = "edge_deployment/captures"
-TARGETS = ["linux_x86_64", "linux_arm64", "linux_arm_eabihf", "linux_arm64_nvidia", "linux_x86_64_nvidia", "ml_c4", "ml_c5", "ml_c6i", "ml_m4", "ml_m5",
-           "ml_m6i", "ml_c6g", "ml_m6g", "rasp3b", "rasp4b", "jetson_nano", "jetson_xavier"]
+TARGETS = [
+    "linux_x86_64",
+    "linux_arm64",
+    "linux_arm_eabihf",
+    "linux_arm64_nvidia",
+    "linux_x86_64_nvidia",
+    "ml_c4",
+    "ml_c5",
+    "ml_c6i",
+    "ml_m4",
+    "ml_m5",
+    "ml_m6i",
+    "ml_c6g",
+    "ml_m6g",
+    "rasp3b",
+    "rasp4b",
+    "jetson_nano",
+    "jetson_xavier",
+]
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"
 NAME_WORDS = "a name of 1-63 letters, digits, '_', '-', starting with a letter or digit"
 
@@ -64,79 +81,165 @@ DATA_BUCKET = load_settings(variables=False).data_bucket
 # The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
 FLEET = "Fleet"
 CAPTURE = "Capture"
-PARAMS = form.with_defaults(DAG_ID, {
-    "model_uri": form.s3_object(
-        f"s3://{DATA_BUCKET}/edge_deployment/demo/model/model.tar.gz", suffixes=(".tar.gz", ".tgz"),
-        section=form.MODEL, description="The model.tar.gz to compile (e.g. another orchard pipeline's)."),
-    "framework": form.choice("ONNX", ["ONNX", "PYTORCH", "TFLITE", "KERAS", "DARKNET"], section=form.MODEL,
-                             description="The model's framework (Neo's InputConfig.Framework)."),
-    "input_shape": form.text('{"data": [1, 3, 32, 32]}', section=form.MODEL,
-                             example='{"data": [1, 3, 224, 224]}',
-                             description='JSON: {"input name": [shape]} (Neo\'s DataInputConfig).'),
-    "target_device": form.choice(
-        "linux_x86_64", TARGETS, section=form.MODEL,
-        description="Neo TargetDevice, or linux_<arch>[_<accelerator>] (TargetPlatform)."),
-    "quantization": form.choice("none", ["none", "int8"], section=form.MODEL,
-                                description="int8 quantizes with calibration_uri's frames."),
-    "calibration_uri": form.s3_folder(
-        f"s3://{DATA_BUCKET}/edge_deployment/demo/images/calibration/", section=form.MODEL,
-        description="Folder of .npy frames: the drift reference and int8 calibration."),
-    "model_name": form.name("fruit-colour", pattern=NAME_PATTERN, section=form.MODEL, example="fruit-colour",
-                            description="The edge package's model name.", what=NAME_WORDS),
-    "model_version": form.name("1.0.0", pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$", section=form.MODEL,
-                               example="1.0.0", description="The edge package's version."),
-    "force_repackage": form.flag(False, section=form.MODEL,
-                                 description="Replace an existing package version."),
-    "compile_max_runtime_s": form.integer(900, minimum=60, maximum=86400, section=form.MODEL,
-                                          description="Neo compilation StoppingCondition, in seconds."),
-    "fleet_name": form.name("edge-demo-fleet", pattern=NAME_PATTERN, section=FLEET,
-                            example="edge-demo-fleet", description="The IoT thing group of the devices.",
-                            what=NAME_WORDS),
-    "device_names": form.string_list(
-        ["edge-demo-camera-1", "edge-demo-camera-2"], item_pattern=r"^[a-zA-Z0-9:_-]{1,128}$", section=FLEET,
-        example="edge-demo-camera-1", description="IoT thing names of the fleet's devices.",
-        what="an IoT thing name (1-128 letters, digits, ':', '_', '-')"),
-    "simulated_devices": form.flag(
-        False, section=FLEET,
-        description="Mark things simulated=true: the local sandbox runs the agent for them (make up: on)."),
-    "camera_images_uri": form.s3_folder(
-        None, optional=True, section=FLEET,
-        description="Simulated devices' camera frames: <folder><device index>/*.npy.",
-        empty_means="no simulated cameras (required when simulated_devices is on)"),
-    "rotate_certificates": form.flag(
-        False, section=FLEET, description="Give each orchard device a new certificate, revoke its old one."),
-    "delete_fleet": form.flag(
-        False, section=FLEET,
-        description="Delete the fleet orchard created (things, certificates, secrets, group, policy, role) "
-        "after this run; a fleet orchard did not create is never touched. Off: devices keep their identity "
-        "across runs."),
-    "capture_buffer_size": form.integer(30, maximum=10000, section=CAPTURE,
-                                        description="Captures a device buffers."),
-    "capture_batch_size": form.integer(10, maximum=1000, section=CAPTURE,
-                                       description="Captures per upload."),
-    "capture_push_period_seconds": form.integer(4, maximum=3600, section=CAPTURE,
-                                                description="Seconds between capture uploads."),
-    "device_timeout_minutes": form.integer(
-        30, maximum=10080, section=form.ROLLOUT,
-        description="IoT timeoutConfig: minutes a device has once IN_PROGRESS."),
-    "rollout_window_minutes": form.integer(
-        60, maximum=10080, section=form.ROLLOUT,
-        description="Judge the rollout this long after the job starts (offline devices stay QUEUED on AWS, "
-        "never timing out)."),
-    "min_success_percent": form.number(
-        100, minimum=1, maximum=100, section=form.ROLLOUT,
-        description="Share of the fleet that must have SUCCEEDED within the window (1 to 100)."),
-    "max_devices_per_minute": form.integer(100, maximum=1000, section=form.ROLLOUT,
-                                           description="IoT jobExecutionsRolloutConfig.maximumPerMinute."),
-    "abort_failure_percent": form.number(
-        50, minimum=0, maximum=100, section=form.ROLLOUT,
-        description="IoT abortConfig: cancel the job when this share of the devices that got it failed "
-        "(0: never; 0 to 100)."),
-    "poll_seconds": form.integer(30, maximum=600, section=form.ADVANCED, description="Wait poll delay (s)."),
-})
+PARAMS = form.with_defaults(
+    DAG_ID,
+    {
+        "model_uri": form.s3_object(
+            f"s3://{DATA_BUCKET}/edge_deployment/demo/model/model.tar.gz",
+            suffixes=(".tar.gz", ".tgz"),
+            section=form.MODEL,
+            description="The model.tar.gz to compile (e.g. another orchard pipeline's).",
+        ),
+        "framework": form.choice(
+            "ONNX",
+            ["ONNX", "PYTORCH", "TFLITE", "KERAS", "DARKNET"],
+            section=form.MODEL,
+            description="The model's framework (Neo's InputConfig.Framework).",
+        ),
+        "input_shape": form.text(
+            '{"data": [1, 3, 32, 32]}',
+            section=form.MODEL,
+            example='{"data": [1, 3, 224, 224]}',
+            description='JSON: {"input name": [shape]} (Neo\'s DataInputConfig).',
+        ),
+        "target_device": form.choice(
+            "linux_x86_64",
+            TARGETS,
+            section=form.MODEL,
+            description="Neo TargetDevice, or linux_<arch>[_<accelerator>] (TargetPlatform).",
+        ),
+        "quantization": form.choice(
+            "none",
+            ["none", "int8"],
+            section=form.MODEL,
+            description="int8 quantizes with calibration_uri's frames.",
+        ),
+        "calibration_uri": form.s3_folder(
+            f"s3://{DATA_BUCKET}/edge_deployment/demo/images/calibration/",
+            section=form.MODEL,
+            description="Folder of .npy frames: the drift reference and int8 calibration.",
+        ),
+        "model_name": form.name(
+            "fruit-colour",
+            pattern=NAME_PATTERN,
+            section=form.MODEL,
+            example="fruit-colour",
+            description="The edge package's model name.",
+            what=NAME_WORDS,
+        ),
+        "model_version": form.name(
+            "1.0.0",
+            pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$",
+            section=form.MODEL,
+            example="1.0.0",
+            description="The edge package's version.",
+        ),
+        "force_repackage": form.flag(
+            False, section=form.MODEL, description="Replace an existing package version."
+        ),
+        "compile_max_runtime_s": form.integer(
+            900,
+            minimum=60,
+            maximum=86400,
+            section=form.MODEL,
+            description="Neo compilation StoppingCondition, in seconds.",
+        ),
+        "fleet_name": form.name(
+            "edge-demo-fleet",
+            pattern=NAME_PATTERN,
+            section=FLEET,
+            example="edge-demo-fleet",
+            description="The IoT thing group of the devices.",
+            what=NAME_WORDS,
+        ),
+        "device_names": form.string_list(
+            ["edge-demo-camera-1", "edge-demo-camera-2"],
+            item_pattern=r"^[a-zA-Z0-9:_-]{1,128}$",
+            section=FLEET,
+            example="edge-demo-camera-1",
+            description="IoT thing names of the fleet's devices.",
+            what="an IoT thing name (1-128 letters, digits, ':', '_', '-')",
+        ),
+        "simulated_devices": form.flag(
+            False,
+            section=FLEET,
+            description="Mark things simulated=true: the local sandbox runs the agent for them (make up: on).",
+        ),
+        "camera_images_uri": form.s3_folder(
+            None,
+            optional=True,
+            section=FLEET,
+            description="Simulated devices' camera frames: <folder><device index>/*.npy.",
+            empty_means="no simulated cameras (required when simulated_devices is on)",
+        ),
+        "rotate_certificates": form.flag(
+            False,
+            section=FLEET,
+            description="Give each orchard device a new certificate, revoke its old one.",
+        ),
+        "delete_fleet": form.flag(
+            False,
+            section=FLEET,
+            description="Delete the fleet orchard created (things, certificates, secrets, group, policy, role) "
+            "after this run; a fleet orchard did not create is never touched. Off: devices keep their identity "
+            "across runs.",
+        ),
+        "capture_buffer_size": form.integer(
+            30, maximum=10000, section=CAPTURE, description="Captures a device buffers."
+        ),
+        "capture_batch_size": form.integer(
+            10, maximum=1000, section=CAPTURE, description="Captures per upload."
+        ),
+        "capture_push_period_seconds": form.integer(
+            4, maximum=3600, section=CAPTURE, description="Seconds between capture uploads."
+        ),
+        "device_timeout_minutes": form.integer(
+            30,
+            maximum=10080,
+            section=form.ROLLOUT,
+            description="IoT timeoutConfig: minutes a device has once IN_PROGRESS.",
+        ),
+        "rollout_window_minutes": form.integer(
+            60,
+            maximum=10080,
+            section=form.ROLLOUT,
+            description="Judge the rollout this long after the job starts (offline devices stay QUEUED on AWS, "
+            "never timing out).",
+        ),
+        "min_success_percent": form.number(
+            100,
+            minimum=1,
+            maximum=100,
+            section=form.ROLLOUT,
+            description="Share of the fleet that must have SUCCEEDED within the window (1 to 100).",
+        ),
+        "max_devices_per_minute": form.integer(
+            100,
+            maximum=1000,
+            section=form.ROLLOUT,
+            description="IoT jobExecutionsRolloutConfig.maximumPerMinute.",
+        ),
+        "abort_failure_percent": form.number(
+            50,
+            minimum=0,
+            maximum=100,
+            section=form.ROLLOUT,
+            description="IoT abortConfig: cancel the job when this share of the devices that got it failed "
+            "(0: never; 0 to 100).",
+        ),
+        "poll_seconds": form.integer(
+            30, maximum=600, section=form.ADVANCED, description="Wait poll delay (s)."
+        ),
+    },
+)
 # What the schema cannot say, re-checked by the first task (orchard.params.check).
-RULES = [form.requires("camera_images_uri", when="simulated_devices",
-                       because="the simulated cameras read their frames from it")]
+RULES = [
+    form.requires(
+        "camera_images_uri",
+        when="simulated_devices",
+        because="the simulated cameras read their frames from it",
+    )
+]
 
 
 @dag(

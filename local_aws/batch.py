@@ -146,14 +146,18 @@ class SandboxBatchJob(moto_batch.Job):
             name, target = point.get("sourceVolume"), point.get("containerPath")
             if name not in volumes:
                 known = ", ".join(map(str, volumes)) or "none"
-                raise ValueError(f"mountPoints names sourceVolume {name!r}, which is not in volumes "
-                                 f"({known}): add it to containerProperties.volumes")
+                raise ValueError(
+                    f"mountPoints names sourceVolume {name!r}, which is not in volumes "
+                    f"({known}): add it to containerProperties.volumes"
+                )
             if not target or not str(target).startswith("/"):
                 raise ValueError(f"mountPoints containerPath {target!r} must be an absolute container path")
             volume = volumes[name]
             if volume.get("efsVolumeConfiguration"):
-                raise ValueError(f"volume {name!r} is an EFS volume, which the local sandbox cannot mount: "
-                                 "use a host.sourcePath volume")
+                raise ValueError(
+                    f"volume {name!r} is an EFS volume, which the local sandbox cannot mount: "
+                    "use a host.sourcePath volume"
+                )
             source = (volume.get("host") or {}).get("sourcePath")
             host = Path(source) if source else root / "volumes" / name
             host.mkdir(parents=True, exist_ok=True)
@@ -175,8 +179,14 @@ class SandboxBatchJob(moto_batch.Job):
         env = {e["name"]: e["value"] for e in self._get_container_property("environment", [])}
         env["AWS_BATCH_JQ_NAME"] = self.job_queue.name
         env["AWS_BATCH_JOB_ATTEMPT"] = str(len(self.attempts))
-        return {**jobs.aws_env(self.job_definition._region, self._get_container_property("jobRoleArn", None),
-                                "ecs-tasks.amazonaws.com"), **env}
+        return {
+            **jobs.aws_env(
+                self.job_definition._region,
+                self._get_container_property("jobRoleArn", None),
+                "ecs-tasks.amazonaws.com",
+            ),
+            **env,
+        }
 
     def _should_retry(self, reason: str) -> bool:
         """AWS semantics: the first evaluateOnExit rule that matches decides; none matching retries."""
@@ -207,7 +217,9 @@ class SandboxBatchJob(moto_batch.Job):
         return details
 
 
-def _rule_matches(rule: dict[str, str], exit_code: int | None, status_reason: str, reason: str | None) -> bool:
+def _rule_matches(
+    rule: dict[str, str], exit_code: int | None, status_reason: str, reason: str | None
+) -> bool:
     checks = [
         ("onExitCode", "" if exit_code is None else str(exit_code)),
         ("onStatusReason", status_reason or ""),
@@ -239,17 +251,28 @@ def _service_linked_role_arn(backend: moto_batch.BatchBackend) -> str:
             ],
         }
         role = iam.create_role(
-            BATCH_SERVICE_LINKED_ROLE, json.dumps(policy), f"/aws-service-role/{_BATCH_SERVICE}/",
-            permissions_boundary=None, description="Service-linked role for AWS Batch", tags=[],
-            max_session_duration="3600", linked_service=_BATCH_SERVICE,
+            BATCH_SERVICE_LINKED_ROLE,
+            json.dumps(policy),
+            f"/aws-service-role/{_BATCH_SERVICE}/",
+            permissions_boundary=None,
+            description="Service-linked role for AWS Batch",
+            tags=[],
+            max_session_duration="3600",
+            linked_service=_BATCH_SERVICE,
         )
         return role.arn
 
 
 def _create_compute_environment(original: Any) -> Any:
-    def create_compute_environment(self: moto_batch.BatchBackend, compute_environment_name: str, _type: str,
-                                   state: str, compute_resources: dict[str, Any], service_role: str,
-                                   tags: dict[str, str] | None = None) -> Any:
+    def create_compute_environment(
+        self: moto_batch.BatchBackend,
+        compute_environment_name: str,
+        _type: str,
+        state: str,
+        compute_resources: dict[str, Any],
+        service_role: str,
+        tags: dict[str, str] | None = None,
+    ) -> Any:
         # Only a MANAGED environment falls back to the service-linked role; an UNMANAGED one without
         # serviceRole keeps moto's (and AWS's) "ServiceRole is required" ClientException (Batch User Guide,
         # "Using service-linked roles for AWS Batch").
@@ -261,9 +284,15 @@ def _create_compute_environment(original: Any) -> Any:
 
 
 def _create_job_queue(original: Any) -> Any:
-    def create_job_queue(self: moto_batch.BatchBackend, queue_name: str, priority: str,
-                         schedule_policy: str | None, state: str, compute_env_order: list[dict[str, str]],
-                         tags: dict[str, str] | None = None) -> Any:
+    def create_job_queue(
+        self: moto_batch.BatchBackend,
+        queue_name: str,
+        priority: str,
+        schedule_policy: str | None,
+        state: str,
+        compute_env_order: list[dict[str, str]],
+        tags: dict[str, str] | None = None,
+    ) -> Any:
         # CreateJobQueue: `state` is optional (Required: No) and a new queue is ENABLED
         # (https://docs.aws.amazon.com/batch/latest/APIReference/API_CreateJobQueue.html).
         state = state or "ENABLED"

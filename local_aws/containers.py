@@ -102,8 +102,10 @@ def prepare(
     mounts = {target: folder} if target != "/" else {}
     workdir = target.rstrip("/") if mounts else str(folder)
     if image.folder and (folder != image.folder or mounts):  # a path into the build context: the image's copy
-        argv = [f"{workdir}/{Path(t).relative_to(image.folder)}" if Path(t).is_relative_to(image.folder) else t
-                for t in argv]
+        argv = [
+            f"{workdir}/{Path(t).relative_to(image.folder)}" if Path(t).is_relative_to(image.folder) else t
+            for t in argv
+        ]
     if not argv[0].startswith("/") and (folder / argv[0]).is_file():  # e.g. SageMaker's `train` in WORKDIR
         argv[0] = f"{workdir}/{argv[0]}"
     host = {name: os.environ[name] for name in HOST_VARIABLES if name in os.environ}
@@ -142,7 +144,7 @@ def _image_environment(
     # sagemaker-training toolkit: `pip install -r requirements.txt` of the source dir before the entry point
     # (https://github.com/aws/sagemaker-training-toolkit, modules.install / "requirements.txt").
     log("[sandbox] installing the source dir's requirements.txt on top of the image (as AWS's toolkit does)")
-    bin_dir = ensure_env(requirements, label=f"{label}-code", log=log, python=framework.python,
-                         base=framework.bin_dir)
+    bin_dir = ensure_env(
+        requirements, label=f"{label}-code", log=log, python=framework.python, base=framework.bin_dir
+    )
     return code_dir, bin_dir
-

@@ -46,7 +46,9 @@ def power_on(thing: iot_models.FakeThing) -> None:
             return
         stop = jobs.new_stop_signal()
         _running[key] = stop
-    threading.Thread(target=_run_device, args=(thing, stop), daemon=True, name=f"device-{thing.thing_name}").start()
+    threading.Thread(
+        target=_run_device, args=(thing, stop), daemon=True, name=f"device-{thing.thing_name}"
+    ).start()
 
 
 def power_off(account_id: str, region: str, thing_name: str) -> None:
@@ -61,11 +63,23 @@ def _run_device(thing: iot_models.FakeThing, stop: threading.Event) -> None:
     root = jobs.workspace("device", thing.thing_name)
     try:
         config_file, camera = _provision(thing, root)
-        argv = ["python", "agent.py", "--config", str(config_file)] + (["--images", str(camera)] if camera else [])
-        env = {k: v for k, v in jobs.aws_env(thing.region_name).items() if not k.startswith("AWS_SECRET") and k != "AWS_ACCESS_KEY_ID"}
+        argv = ["python", "agent.py", "--config", str(config_file)] + (
+            ["--images", str(camera)] if camera else []
+        )
+        env = {
+            k: v
+            for k, v in jobs.aws_env(thing.region_name).items()
+            if not k.startswith("AWS_SECRET") and k != "AWS_ACCESS_KEY_ID"
+        }
         container = containers.prepare(images.resolve(AGENT_IMAGE), argv, env, stream.write)
-        outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=stream.write,
-                              stop=stop, mounts=container.mounts)
+        outcome = run_process(
+            container.argv,
+            cwd=container.cwd,
+            env=container.env,
+            log=stream.write,
+            stop=stop,
+            mounts=container.mounts,
+        )
         stream.write(f"[sandbox] device {thing.thing_name} agent exited with status {outcome.exit_code}")
     except Exception as error:  # a device that cannot start says why in its log stream
         log.warning("simulated device %s failed to start: %s", thing.thing_name, error)
@@ -93,9 +107,16 @@ def _provision(thing: iot_models.FakeThing, root: Path) -> tuple[Path, Path | No
     key_file.touch(mode=0o600)
     key_file.write_text(bundle["privateKey"])
     endpoint = jobs.endpoint_url()  # the sandbox stands in for every regional endpoint the config names
-    config = {**bundle["config"], "certificate_file": "certificate.pem.crt", "private_key_file": "private.pem.key",
-              "credentials_endpoint": endpoint, "jobs_endpoint": endpoint, "s3_endpoint": endpoint,
-              "work_dir": str(device / "work"), "root_ca_file": None}
+    config = {
+        **bundle["config"],
+        "certificate_file": "certificate.pem.crt",
+        "private_key_file": "private.pem.key",
+        "credentials_endpoint": endpoint,
+        "jobs_endpoint": endpoint,
+        "s3_endpoint": endpoint,
+        "work_dir": str(device / "work"),
+        "root_ca_file": None,
+    }
     config_file = device / "agent-config.json"
     config_file.write_text(json.dumps(config))
     camera = None

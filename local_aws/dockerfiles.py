@@ -41,7 +41,13 @@ PYTHON_BASE = re.compile(
 BASE_IMAGES: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 PIP_OPTIONS_WITH_VALUE = {
-    "-c", "--constraint", "-i", "--index-url", "--extra-index-url", "-f", "--find-links",
+    "-c",
+    "--constraint",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
 }
 REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.+!_-]+$")
 
@@ -116,10 +122,15 @@ def _copy(recipe: ImageRecipe, folder: Path, dockerfile: Path, instruction: str,
     dest_path = PurePosixPath(recipe.workdir) / dest
     for source in sources:
         if "://" in source:
-            raise DockerfileError(f"{dockerfile}: {instruction} of a URL ({source}) is not reproduced; "
-                                  "COPY a file of the build context")
-        matches = sorted(p for p in folder.glob(source) if p.name != "Dockerfile") if any(
-            c in source for c in "*?[") else [folder / source]
+            raise DockerfileError(
+                f"{dockerfile}: {instruction} of a URL ({source}) is not reproduced; "
+                "COPY a file of the build context"
+            )
+        matches = (
+            sorted(p for p in folder.glob(source) if p.name != "Dockerfile")
+            if any(c in source for c in "*?[")
+            else [folder / source]
+        )
         if not matches or not all(m.exists() for m in matches):
             raise DockerfileError(
                 f"{dockerfile}: {instruction} {source}: no such file in the build context {folder}"
@@ -129,8 +140,11 @@ def _copy(recipe: ImageRecipe, folder: Path, dockerfile: Path, instruction: str,
             for file in files:
                 inside = file.relative_to(match) if match.is_dir() else PurePosixPath(file.name)
                 single_file = len(sources) == 1 and len(matches) == 1 and not match.is_dir()
-                target = dest_path if single_file and not dest.endswith("/") and dest not in (".", "./") \
+                target = (
+                    dest_path
+                    if single_file and not dest.endswith("/") and dest not in (".", "./")
                     else dest_path / inside
+                )
                 _place(recipe, target, file)
 
 
@@ -179,8 +193,10 @@ def _pip_install(recipe: ImageRecipe, folder: Path, dockerfile: Path, args: list
             _requirements_file(recipe, dockerfile, name)
             continue
         if arg in PIP_OPTIONS_WITH_VALUE:
-            raise DockerfileError(f"{dockerfile}: pip option {arg} is not reproduced by the sandbox; "
-                                  "install pinned packages from PyPI")
+            raise DockerfileError(
+                f"{dockerfile}: pip option {arg} is not reproduced by the sandbox; "
+                "install pinned packages from PyPI"
+            )
         if not arg.startswith("-"):
             _add_requirement(recipe, dockerfile, arg)
         index += 1
@@ -215,8 +231,10 @@ def build(folder: Path, label: str, log: Callable[[str], None]) -> BuiltImage:
     """The image of `folder`'s Dockerfile: its staged WORKDIR and its Python environment (cached)."""
     recipe = interpret(folder)
     python = environments.find_python(recipe.python)
-    log(f"[sandbox] image {label}: FROM {recipe.base} -> Python {python.version}; "
-        f"{len(recipe.requirements)} pinned packages; WORKDIR {recipe.workdir} holds {sorted(recipe.files)}")
+    log(
+        f"[sandbox] image {label}: FROM {recipe.base} -> Python {python.version}; "
+        f"{len(recipe.requirements)} pinned packages; WORKDIR {recipe.workdir} holds {sorted(recipe.files)}"
+    )
     if python.note:
         log(f"[sandbox] {python.note}")
     for command in recipe.not_reproduced:

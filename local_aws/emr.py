@@ -40,9 +40,24 @@ NODE_PIP = Path(__file__).with_name("emr_node_pip.py")
 LOCAL_MASTER = "local[2]"
 # spark-submit options whose next argument is a value (so it is not mistaken for the application).
 SPARK_VALUE_OPTIONS = {
-    "--master", "--deploy-mode", "--conf", "--name", "--py-files", "--files", "--jars", "--packages",
-    "--driver-memory", "--executor-memory", "--executor-cores", "--num-executors", "--class",
-    "--archives", "--properties-file", "--driver-cores", "--total-executor-cores", "--queue",
+    "--master",
+    "--deploy-mode",
+    "--conf",
+    "--name",
+    "--py-files",
+    "--files",
+    "--jars",
+    "--packages",
+    "--driver-memory",
+    "--executor-memory",
+    "--executor-cores",
+    "--num-executors",
+    "--class",
+    "--archives",
+    "--properties-file",
+    "--driver-cores",
+    "--total-executor-cores",
+    "--queue",
 }
 
 
@@ -144,16 +159,31 @@ class SandboxCluster(moto_emr.Cluster):
     def _provision(self, release: emr_releases.Release) -> Path:
         """The nodes' environment: a venv from the release's python3 with its Spark, then the bootstraps."""
         interpreter = python_of_minor(release.python)
-        self.node_python = (f"Python {interpreter.version} ({interpreter.path})" if interpreter else
-                            f"host Python {sys.version.split()[0]} (no python{release.python} here; "
-                            f"bootstrap pip installs resolved for {release.python})")
+        self.node_python = (
+            f"Python {interpreter.version} ({interpreter.path})"
+            if interpreter
+            else f"host Python {sys.version.split()[0]} (no python{release.python} here; "
+            f"bootstrap pip installs resolved for {release.python})"
+        )
         if interpreter:
-            log.info("EMR cluster %s (%s): node python3 = %s (Python %s, as on %s)", self.id,
-                     release.label, interpreter.path, interpreter.version, release.os)
+            log.info(
+                "EMR cluster %s (%s): node python3 = %s (Python %s, as on %s)",
+                self.id,
+                release.label,
+                interpreter.path,
+                interpreter.version,
+                release.os,
+            )
         else:
-            log.warning("EMR cluster %s (%s): no python%s on this machine; the node venv uses the host "
-                        "Python %s and bootstrap pip installs are resolved for Python %s (wheels only)",
-                        self.id, release.label, release.python, sys.version.split()[0], release.python)
+            log.warning(
+                "EMR cluster %s (%s): no python%s on this machine; the node venv uses the host "
+                "Python %s and bootstrap pip installs are resolved for Python %s (wheels only)",
+                self.id,
+                release.label,
+                release.python,
+                sys.version.split()[0],
+                release.python,
+            )
         scripts = [(action, s3io.read(action.script_path)) for action in self.bootstrap_actions]
         digest = hashlib.sha256(b"".join(text for _, text in scripts)).hexdigest()[:12]
 
@@ -162,25 +192,43 @@ class SandboxCluster(moto_emr.Cluster):
             for number, (action, text) in enumerate(scripts, start=1):
                 self._run_bootstrap(bin_dir, number, action, text, release, resolve=not interpreter)
 
-        return ensure_env(f"{release.pyspark}\n# bootstrap {digest}\n", label=release.label, log=log.info,
-                          setup=bootstrap, python=interpreter)
+        return ensure_env(
+            f"{release.pyspark}\n# bootstrap {digest}\n",
+            label=release.label,
+            log=log.info,
+            setup=bootstrap,
+            python=interpreter,
+        )
 
     def _node_env(self, bin_dir: Path) -> dict[str, str]:
         """What a process on a cluster node sees: the cluster's Python first on PATH, AWS = the sandbox."""
         role = jobs.profile_role(self.emr_backend.account_id, self.role)  # the EC2 instance profile's role
-        return {**jobs.aws_env(self.emr_backend.region_name, role, "ec2.amazonaws.com"),
-                "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
+        return {
+            **jobs.aws_env(self.emr_backend.region_name, role, "ec2.amazonaws.com"),
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
 
-    def _run_bootstrap(self, bin_dir: Path, number: int, action: moto_emr.BootstrapAction, script: bytes,
-                       release: emr_releases.Release, resolve: bool) -> None:
+    def _run_bootstrap(
+        self,
+        bin_dir: Path,
+        number: int,
+        action: moto_emr.BootstrapAction,
+        script: bytes,
+        release: emr_releases.Release,
+        resolve: bool,
+    ) -> None:
         workdir = jobs.workspace("emr-bootstrap", f"{self.id}-{number}")
         (workdir / "bootstrap.sh").write_bytes(script)
         node_bin = _node_commands(workdir / "node-bin", bin_dir, release.python if resolve else None)
         env = self._node_env(bin_dir)
         env["PATH"] = f"{node_bin}{os.pathsep}{env['PATH']}"
-        outcome = run_process(["bash", str(workdir / "bootstrap.sh"), *action.args], cwd=workdir, env=env,
-                              log=lambda line: log.info("[bootstrap %s] %s", action.name, line.rstrip()),
-                              stop=self._stop)
+        outcome = run_process(
+            ["bash", str(workdir / "bootstrap.sh"), *action.args],
+            cwd=workdir,
+            env=env,
+            log=lambda line: log.info("[bootstrap %s] %s", action.name, line.rstrip()),
+            stop=self._stop,
+        )
         jobs.discard(workdir)
         if outcome.stopped:
             raise ClusterStopped()
@@ -188,8 +236,10 @@ class SandboxCluster(moto_emr.Cluster):
             # AWS's wording: "On the master instance (i-...), bootstrap action 1 returned a non-zero
             # return code" (seen in DescribeCluster / the console; e.g. github.com/Wittline/
             # pyspark-on-aws-emr/issues/4).
-            raise BootstrapFailure(f"On the master instance ({self.master_instance_id}), bootstrap action "
-                                   f"{number} returned a non-zero return code")
+            raise BootstrapFailure(
+                f"On the master instance ({self.master_instance_id}), bootstrap action "
+                f"{number} returned a non-zero return code"
+            )
 
     def _run_steps(self, bin_dir: Path) -> None:
         while not self._stop.is_set():
@@ -202,7 +252,10 @@ class SandboxCluster(moto_emr.Cluster):
                 self._wake.clear()
                 continue
             self.state = "RUNNING"
-            if not self._run_step(step, bin_dir) and step.action_on_failure in ("TERMINATE_CLUSTER", "TERMINATE_JOB_FLOW"):
+            if not self._run_step(step, bin_dir) and step.action_on_failure in (
+                "TERMINATE_CLUSTER",
+                "TERMINATE_JOB_FLOW",
+            ):
                 self._cancel_pending()
                 return self._end("TERMINATED_WITH_ERRORS", "STEP_FAILURE", "Shut down as step failed")
             if step.state == "FAILED" and step.action_on_failure == "CANCEL_AND_WAIT":
@@ -223,8 +276,11 @@ class SandboxCluster(moto_emr.Cluster):
             staged = stage_arguments(step.args, workdir)
             argv = spark_submit_argv(staged.args, bin_dir, spark_defaults(self.configurations))
             controller.start(argv, bin_dir, self.node_python)
-            env = {**self._node_env(bin_dir),
-                   "PYSPARK_PYTHON": str(bin_dir / "python"), "SPARK_LOCAL_IP": "127.0.0.1"}
+            env = {
+                **self._node_env(bin_dir),
+                "PYSPARK_PYTHON": str(bin_dir / "python"),
+                "SPARK_LOCAL_IP": "127.0.0.1",
+            }
             # stdout and stderr apart, as EMR keeps them (run_process merges what it reads).
             split = ["bash", "-c", 'exec "$@" 2>"$0"', str(stderr_file), *argv]
             outcome = run_process(split, cwd=workdir, env=env, log=stdout.append, stop=self._stop)
@@ -258,8 +314,9 @@ class SandboxCluster(moto_emr.Cluster):
         jobs.discard(workdir)
         return ok
 
-    def _upload_step_logs(self, step: moto_emr.Step, controller: list[str], stdout: list[str],
-                          stderr: list[str]) -> str | None:
+    def _upload_step_logs(
+        self, step: moto_emr.Step, controller: list[str], stdout: list[str], stderr: list[str]
+    ) -> str | None:
         """<LogUri>/<cluster id>/steps/<step id>/{controller,stdout,stderr}.gz; returns the folder URI."""
         if not self.log_uri:
             return None
@@ -294,8 +351,9 @@ class StepController:
         self.lines.append(f"{stamp} {level} {text}\n")
 
     def start(self, argv: list[str], bin_dir: Path, node_python: str) -> None:
-        command = " ".join(["hadoop", "jar", "/var/lib/aws/emr/step-runner/hadoop-jars/command-runner.jar",
-                            *self.step.args])
+        command = " ".join(
+            ["hadoop", "jar", "/var/lib/aws/emr/step-runner/hadoop-jars/command-runner.jar", *self.step.args]
+        )
         self.line("INFO", f"startExec '{command}'")
         self.line("INFO", f"redirectOutput to /mnt/var/log/hadoop/steps/{self.step.id}/stdout")
         self.line("INFO", f"redirectError to /mnt/var/log/hadoop/steps/{self.step.id}/stderr")
@@ -403,8 +461,14 @@ def spark_submit_argv(args: list[str], bin_dir: Path, defaults: dict[str, str] |
 
 def _last_error(output: list[str]) -> str:
     """The line a person looks for in the step log: the last error, not Spark's INFO chatter."""
-    lines = [line.strip() for line in output if line.strip() and " INFO " not in line and " WARN " not in line]
-    errors = [line for line in lines if any(m in line for m in ("Error", "Exception", "No such file", "does not exist"))]
+    lines = [
+        line.strip() for line in output if line.strip() and " INFO " not in line and " WARN " not in line
+    ]
+    errors = [
+        line
+        for line in lines
+        if any(m in line for m in ("Error", "Exception", "No such file", "does not exist"))
+    ]
     return (errors or lines or ["no output"])[-1][:1024]
 
 
@@ -417,8 +481,10 @@ def _node_commands(folder: Path, bin_dir: Path, resolve_for: str | None) -> Path
     if resolve_for:
         python, helper = bin_dir / "python", NODE_PIP
         pip = f'exec "{python}" "{helper}" {resolve_for} "{python}" "$@"'
-        scripts["python3"] = (f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "pip" ]; then shift 2; {pip}; fi\n'
-                              f'exec "{python}" "$@"\n')
+        scripts["python3"] = (
+            f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "pip" ]; then shift 2; {pip}; fi\n'
+            f'exec "{python}" "$@"\n'
+        )
         scripts["pip"] = scripts["pip3"] = f"#!/bin/sh\n{pip}\n"
     for name, text in scripts.items():
         (folder / name).write_text(text)
@@ -448,13 +514,23 @@ def _known_cluster(method_name: str):
 
 
 # ElasticMapReduceBackend methods whose first argument names clusters (an id, or a list: TerminateJobFlows).
-CLUSTER_METHODS = ("describe_step", "list_steps", "add_job_flow_steps", "terminate_job_flows",
-                   "list_bootstrap_actions", "list_instance_groups", "list_instances", "modify_cluster",
-                   "set_termination_protection")
+CLUSTER_METHODS = (
+    "describe_step",
+    "list_steps",
+    "add_job_flow_steps",
+    "terminate_job_flows",
+    "list_bootstrap_actions",
+    "list_instance_groups",
+    "list_instances",
+    "modify_cluster",
+    "set_termination_protection",
+)
 
 
 def install() -> None:
-    moto_emr.Cluster = SandboxCluster  # ElasticMapReduceBackend.run_job_flow builds clusters through this name
+    moto_emr.Cluster = (
+        SandboxCluster  # ElasticMapReduceBackend.run_job_flow builds clusters through this name
+    )
     for name in CLUSTER_METHODS:
         method = getattr(moto_emr.ElasticMapReduceBackend, name, None)
         if method is not None and not hasattr(method, "__wrapped__"):

@@ -16,8 +16,18 @@ import sys
 import tempfile
 
 # Options of `pip install` that `pip download` does not take (flags; none of them has a value).
-INSTALL_ONLY_FLAGS = {"-U", "--upgrade", "--user", "--force-reinstall", "-I", "--ignore-installed",
-                      "--no-warn-script-location", "--no-warn-conflicts", "--compile", "--no-compile"}
+INSTALL_ONLY_FLAGS = {
+    "-U",
+    "--upgrade",
+    "--user",
+    "--force-reinstall",
+    "-I",
+    "--ignore-installed",
+    "--no-warn-script-location",
+    "--no-warn-conflicts",
+    "--compile",
+    "--no-compile",
+}
 GLIBC_MINOR = 34  # Amazon Linux 2023
 
 
@@ -28,9 +38,24 @@ def platforms() -> list[str]:
 
 def download_args(version: str, install_args: list[str], dest: str) -> list[str]:
     nodot = version.replace(".", "")
-    args = ["download", "--quiet", "--no-cache-dir", "--dest", dest, "--only-binary=:all:",
-            "--python-version", version, "--implementation", "cp",
-            "--abi", f"cp{nodot}", "--abi", "abi3", "--abi", "none"]
+    args = [
+        "download",
+        "--quiet",
+        "--no-cache-dir",
+        "--dest",
+        dest,
+        "--only-binary=:all:",
+        "--python-version",
+        version,
+        "--implementation",
+        "cp",
+        "--abi",
+        f"cp{nodot}",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+    ]
     for platform in platforms():
         args += ["--platform", platform]
     return args + [a for a in install_args if a not in INSTALL_ONLY_FLAGS]
@@ -42,9 +67,11 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="emr-resolve-") as dest:
             check = subprocess.run([python, "-m", "pip", *download_args(version, pip_args[1:], dest)])
         if check.returncode != 0:
-            print(f"[sandbox] pip could not resolve these requirements for the release's Python {version} "
-                  f"(wheels only, as on the node): the bootstrap action fails as it would on EMR",
-                  file=sys.stderr)
+            print(
+                f"[sandbox] pip could not resolve these requirements for the release's Python {version} "
+                f"(wheels only, as on the node): the bootstrap action fails as it would on EMR",
+                file=sys.stderr,
+            )
             return 1
     os.execv(python, [python, "-m", "pip", *pip_args])
     return 0  # not reached

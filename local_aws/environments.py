@@ -59,8 +59,10 @@ def _installed_pythons() -> dict[str, Path]:
             found[folder.name] = binary
     for minor in range(7, 14):  # a python3.X on PATH (not a pyenv shim, which may run another version)
         on_path = shutil.which(f"python3.{minor}")
-        if on_path and "shims" not in Path(on_path).parts and not any(
-            v.startswith(f"3.{minor}.") for v in found
+        if (
+            on_path
+            and "shims" not in Path(on_path).parts
+            and not any(v.startswith(f"3.{minor}.") for v in found)
         ):
             found[f"3.{minor}"] = Path(on_path)
     return found
@@ -70,8 +72,10 @@ def python_of_minor(version: str) -> Interpreter | None:
     """The newest installed Python of `version`'s minor release (3.9 for "3.9" or "3.9.18"), or None."""
     wanted = tuple(int(p) for p in version.split(".")[:2])
     installed = _installed_pythons()
-    same_minor = sorted((v for v in installed if tuple(map(int, v.split(".")[:2])) == wanted),
-                        key=lambda v: tuple(map(int, v.split("."))))
+    same_minor = sorted(
+        (v for v in installed if tuple(map(int, v.split(".")[:2])) == wanted),
+        key=lambda v: tuple(map(int, v.split("."))),
+    )
     return Interpreter(installed[same_minor[-1]], same_minor[-1]) if same_minor else None
 
 
@@ -86,14 +90,21 @@ def find_python(version: str) -> Interpreter:
     wanted = tuple(int(p) for p in version.split(".")[:2])
     same_minor = python_of_minor(version)
     if same_minor:
-        note = "" if version.count(".") == 1 else f"Python {version} is not installed here; using {same_minor.version}"
+        note = (
+            ""
+            if version.count(".") == 1
+            else f"Python {version} is not installed here; using {same_minor.version}"
+        )
         return Interpreter(same_minor.path, same_minor.version, note)
     if not installed:
         raise NoInterpreter(f"no Python is installed here for Python {version}")
     chosen = min(installed, key=lambda v: (abs(int(v.split(".")[1]) - wanted[1]), -int(v.split(".")[1])))
-    return Interpreter(installed[chosen], chosen,
-                       f"Python {version} is not installed here (have {', '.join(sorted(installed))}); "
-                       f"using the nearest, {chosen}")
+    return Interpreter(
+        installed[chosen],
+        chosen,
+        f"Python {version} is not installed here (have {', '.join(sorted(installed))}); "
+        f"using the nearest, {chosen}",
+    )
 
 
 def env_key(requirements: str, label: str, python: str | None = None, base: Path | None = None) -> str:
@@ -136,12 +147,17 @@ def ensure_env(
     return target / "bin"
 
 
-def _build(target: Path, requirements: str, log: Callable[[str], None], interpreter: Interpreter,
-           base: Path | None) -> None:
+def _build(
+    target: Path, requirements: str, log: Callable[[str], None], interpreter: Interpreter, base: Path | None
+) -> None:
     shutil.rmtree(target, ignore_errors=True)
-    log(f"[sandbox] building job environment {target.name} on Python {interpreter.version} "
-        "(first use; cached afterwards)")
-    has_requirements = any(line.strip() and not line.lstrip().startswith("#") for line in requirements.splitlines())
+    log(
+        f"[sandbox] building job environment {target.name} on Python {interpreter.version} "
+        "(first use; cached afterwards)"
+    )
+    has_requirements = any(
+        line.strip() and not line.lstrip().startswith("#") for line in requirements.splitlines()
+    )
     venv_cmd = [str(interpreter.path), "-m", "venv", str(target)]
     if not has_requirements:
         venv_cmd.insert(3, "--without-pip")
@@ -153,7 +169,14 @@ def _build(target: Path, requirements: str, log: Callable[[str], None], interpre
     if has_requirements:
         requirements_file = target / "requirements.txt"
         requirements_file.write_text(requirements)
-        pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        pip = [
+            str(target / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ]
         _run([*pip, "-r", str(requirements_file)], log)
 
 
@@ -166,5 +189,7 @@ def _run(cmd: list[str], log: Callable[[str], None]) -> None:
     for line in (result.stdout + result.stderr).splitlines():
         log(f"[sandbox] {line}")
     if result.returncode != 0:
-        raise BuildFailed(f"CannotPullContainerError: building the job environment failed "
-                          f"({' '.join(cmd[:4])} ... exit {result.returncode})")
+        raise BuildFailed(
+            f"CannotPullContainerError: building the job environment failed "
+            f"({' '.join(cmd[:4])} ... exit {result.returncode})"
+        )

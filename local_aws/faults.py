@@ -66,9 +66,11 @@ FAULTS_VARIABLE = "ORCHARD_SANDBOX_FAULTS"
 ADMIN_PATH = "/_orchard/faults"
 
 _SIGNING_TO_SERVICE = {"elasticmapreduce": "emr", "monitoring": "cloudwatch", "iotdata": "iot-data"}
-_FIX = (f"set {FAULTS_VARIABLE} to JSON such as "
-        '{"seed": 1, "rules": [{"service": "sagemaker", "operation": "*", "throttle": 0.3}]} '
-        "(docs/sandbox.md)")
+_FIX = (
+    f"set {FAULTS_VARIABLE} to JSON such as "
+    '{"seed": 1, "rules": [{"service": "sagemaker", "operation": "*", "throttle": 0.3}]} '
+    "(docs/sandbox.md)"
+)
 
 
 class FaultConfigError(ValueError):
@@ -85,7 +87,8 @@ class Rule:
 
     def matches(self, service: str, operation: str) -> bool:
         return ("*" in self.services or service in self.services) and (
-            "*" in self.operations or operation in self.operations)
+            "*" in self.operations or operation in self.operations
+        )
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,14 @@ class FaultConfig:
         return next((r for r in self.rules if r.matches(service, operation)), None)
 
     def as_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "include_admin": self.include_admin,
-                "rules": [{**asdict(r), "services": list(r.services), "operations": list(r.operations)}
-                          for r in self.rules]}
+        return {
+            "seed": self.seed,
+            "include_admin": self.include_admin,
+            "rules": [
+                {**asdict(r), "services": list(r.services), "operations": list(r.operations)}
+                for r in self.rules
+            ],
+        }
 
 
 _RULE_KEYS = {"service", "services", "operation", "operations", "throttle", "server_error", "latency_ms"}
@@ -125,15 +133,19 @@ def _rule(raw: Any) -> Rule:
         raise FaultConfigError(f"{FAULTS_VARIABLE}: each rule is a JSON object, not {raw!r}; {_FIX}")
     unknown = set(raw) - _RULE_KEYS
     if unknown:
-        raise FaultConfigError(f"{FAULTS_VARIABLE}: unknown rule key(s) {sorted(unknown)}; a rule has "
-                               f"{sorted(_RULE_KEYS)}")
+        raise FaultConfigError(
+            f"{FAULTS_VARIABLE}: unknown rule key(s) {sorted(unknown)}; a rule has {sorted(_RULE_KEYS)}"
+        )
     latency = raw.get("latency_ms", 0)
     if isinstance(latency, bool) or not isinstance(latency, int | float) or latency < 0:
         raise FaultConfigError(f"{FAULTS_VARIABLE}: latency_ms must be a number ≥ 0, not {latency!r}")
-    return Rule(services=_names(raw.get("services", raw.get("service", "*")), "service"),
-                operations=_names(raw.get("operations", raw.get("operation", "*")), "operation"),
-                throttle=_share(raw, "throttle"), server_error=_share(raw, "server_error"),
-                latency_ms=float(latency))
+    return Rule(
+        services=_names(raw.get("services", raw.get("service", "*")), "service"),
+        operations=_names(raw.get("operations", raw.get("operation", "*")), "operation"),
+        throttle=_share(raw, "throttle"),
+        server_error=_share(raw, "server_error"),
+        latency_ms=float(latency),
+    )
 
 
 def parse(text: str | dict[str, Any] | None) -> FaultConfig | None:
@@ -149,8 +161,11 @@ def parse(text: str | dict[str, Any] | None) -> FaultConfig | None:
         raw = text
     if not isinstance(raw, dict):
         raise FaultConfigError(f"{FAULTS_VARIABLE} must be a JSON object; {_FIX}")
-    top = {k: raw[k] for k in ("throttle", "server_error", "latency_ms", "service", "services",
-                               "operation", "operations") if k in raw}
+    top = {
+        k: raw[k]
+        for k in ("throttle", "server_error", "latency_ms", "service", "services", "operation", "operations")
+        if k in raw
+    }
     unknown = set(raw) - set(top) - {"seed", "rules", "include_admin"}
     if unknown:
         raise FaultConfigError(f"{FAULTS_VARIABLE}: unknown key(s) {sorted(unknown)}; {_FIX}")
@@ -162,8 +177,11 @@ def parse(text: str | dict[str, Any] | None) -> FaultConfig | None:
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise FaultConfigError(f"{FAULTS_VARIABLE}: seed must be an integer, not {seed!r}")
-    return FaultConfig(seed=seed, rules=tuple(_rule(r) for r in rules_raw),
-                       include_admin=bool(raw.get("include_admin", False)))
+    return FaultConfig(
+        seed=seed,
+        rules=tuple(_rule(r) for r in rules_raw),
+        include_admin=bool(raw.get("include_admin", False)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- state
@@ -213,8 +231,10 @@ def report() -> dict[str, Any]:
             "config": config.as_json() if config else None,
             "source": "admin route" if _state.overridden else FAULTS_VARIABLE,
             "seen": [{"service": s, "operation": o, "count": n} for (s, o), n in sorted(_state.seen.items())],
-            "injected": [{"service": s, "operation": o, "kind": k, "count": n}
-                         for (s, o, k), n in sorted(_state.injected.items())],
+            "injected": [
+                {"service": s, "operation": o, "kind": k, "count": n}
+                for (s, o, k), n in sorted(_state.injected.items())
+            ],
         }
 
 
@@ -344,7 +364,8 @@ def _device_session(key_id: str) -> bool:
             for session in list(regions["aws"].assumed_roles):
                 if session.access_key_id == key_id:
                     return iam_resources.trusts_service(
-                        account, session.role_arn, "credentials.iot.amazonaws.com")
+                        account, session.role_arn, "credentials.iot.amazonaws.com"
+                    )
     except Exception:
         return False
     return False
@@ -375,10 +396,12 @@ def _server_error(request: _Request) -> tuple[str, int]:
     return "ServiceUnavailable", 503
 
 
-_MESSAGES = {"SlowDown": "Please reduce your request rate.",
-             "RequestLimitExceeded": "Request limit exceeded.",
-             "InternalError": "We encountered an internal error. Please try again.",
-             "ServiceUnavailable": "The service is unavailable. Please try again later."}
+_MESSAGES = {
+    "SlowDown": "Please reduce your request rate.",
+    "RequestLimitExceeded": "Request limit exceeded.",
+    "InternalError": "We encountered an internal error. Please try again.",
+    "ServiceUnavailable": "The service is unavailable. Please try again later.",
+}
 
 
 def _cbor_text(text: str) -> bytes:
@@ -394,8 +417,12 @@ def _cbor_text(text: str) -> bytes:
 def _answer(request: _Request, code: str, status: int, environ: dict[str, Any]) -> tuple[str, list, bytes]:
     message = _MESSAGES.get(code, "Rate exceeded")
     request_id = str(uuid.uuid4())
-    reason = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error",
-              503: "Service Unavailable"}.get(status, "Error")
+    reason = {
+        400: "Bad Request",
+        429: "Too Many Requests",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }.get(status, "Error")
     headers = [("x-amzn-RequestId", request_id)]
     fault_side = "Sender" if status < 500 else "Receiver"
     if request.protocol in ("json", "rest-json", "cbor"):
@@ -405,26 +432,37 @@ def _answer(request: _Request, code: str, status: int, environ: dict[str, Any]) 
             headers.append(("x-amzn-query-error", f"{code};{fault_side}"))
         if request.protocol == "cbor":
             headers += [("smithy-protocol", "rpc-v2-cbor"), ("Content-Type", "application/cbor")]
-            body = (b"\xa2" + _cbor_text("__type") + _cbor_text(code)
-                    + _cbor_text("message") + _cbor_text(message))
+            body = (
+                b"\xa2"
+                + _cbor_text("__type")
+                + _cbor_text(code)
+                + _cbor_text("message")
+                + _cbor_text(message)
+            )
         else:
             content_type = "application/x-amz-json-1.1" if request.protocol == "json" else "application/json"
             headers.append(("Content-Type", content_type))
             body = json.dumps({"__type": code, "message": message}).encode()
     elif request.protocol == "ec2":
         headers.append(("Content-Type", "text/xml"))
-        body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>"
-                f"<Message>{message}</Message></Error></Errors>"
-                f"<RequestID>{request_id}</RequestID></Response>").encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        ).encode()
     elif request.protocol == "query":
         headers.append(("Content-Type", "text/xml"))
-        body = (f"<ErrorResponse><Error><Type>{fault_side}</Type><Code>{code}</Code>"
-                f"<Message>{message}</Message></Error>"
-                f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        body = (
+            f"<ErrorResponse><Error><Type>{fault_side}</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
     else:  # rest-xml: S3
         headers += [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
-        body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>"
-                f"<Message>{message}</Message><RequestId>{request_id}</RequestId></Error>").encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f"<Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+        ).encode()
     if environ.get("REQUEST_METHOD") == "HEAD":
         body = b""
     headers.append(("Content-Length", str(len(body))))

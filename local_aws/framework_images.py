@@ -65,18 +65,31 @@ class Release:
 # (repository, framework version) -> what that image holds. Tags are `<version>-<cpu|gpu>-py3XX[-...]`.
 CATALOG: dict[tuple[str, str], Release] = {
     ("pytorch-training", "2.5.1"): Release(
-        "3.11.9", "torch", "2.5.1", _PYTORCH_25_PACKAGES,
+        "3.11.9",
+        "torch",
+        "2.5.1",
+        _PYTORCH_25_PACKAGES,
         "aws/deep-learning-containers pytorch/training/docker/2.5/py3/Dockerfile.cpu; " + DLC_IMAGES_PAGE,
-        ("torchvision==0.20.1", "torchaudio==2.5.1", "fastai", "sagemaker-training",
-         "sagemaker-pytorch-training"),
+        (
+            "torchvision==0.20.1",
+            "torchaudio==2.5.1",
+            "fastai",
+            "sagemaker-training",
+            "sagemaker-pytorch-training",
+        ),
     ),
     ("pytorch-inference", "2.5.1"): Release(
-        "3.11.9", "torch", "2.5.1", _PYTORCH_25_PACKAGES,
+        "3.11.9",
+        "torch",
+        "2.5.1",
+        _PYTORCH_25_PACKAGES,
         "aws/deep-learning-containers pytorch/inference/docker/2.5/py3/Dockerfile.cpu; " + DLC_IMAGES_PAGE,
         ("torchvision==0.20.1", "torchaudio==2.5.1", "torchserve", "sagemaker-pytorch-inference"),
     ),
     ("sagemaker-scikit-learn", "1.2-1"): Release(
-        "3.9", "scikit-learn", "1.2.1",
+        "3.9",
+        "scikit-learn",
+        "1.2.1",
         ("numpy==1.24.1", "pandas==1.1.3", "scipy==1.10.1", "boto3==1.28.57"),
         "https://github.com/aws/sagemaker-scikit-learn-container (1.2-1); "
         "https://docs.aws.amazon.com/sagemaker/latest/dg/pre-built-docker-containers-scikit-learn-spark.html",
@@ -126,8 +139,10 @@ def release_of(image: JobImage) -> tuple[str, Release, list[str]]:
                 f"Python {release.python}, not py{tag_python.replace('.', '')}"
             )
         if match.group("device") == "gpu":
-            notes.append(f"{repository}:{tag} is a GPU image; the sandbox has no GPU and installs the CPU "
-                         f"build of torch {release.version}")
+            notes.append(
+                f"{repository}:{tag} is a GPU image; the sandbox has no GPU and installs the CPU "
+                f"build of torch {release.version}"
+            )
     # Labelled by framework, not repository: the training and inference images of a release share one env
     # when their catalogued content is the same (the cache key is the Python version and the install list).
     return f"{release.framework}-{release.version}", release, notes
@@ -137,15 +152,20 @@ def cpu_torch(version: str, python: str) -> tuple[str, str | None]:
     """The CPU torch build to install for `version` on `python`: exact if on the index, else the nearest."""
     cp = "cp" + python.replace(".", "")
     available = sorted(
-        {m.group(1) for p in CPU_WHEELS.glob(f"torch-*+cpu-{cp}-*.whl")
-         if (m := re.match(r"torch-([\d.]+)\+cpu-", p.name))},
+        {
+            m.group(1)
+            for p in CPU_WHEELS.glob(f"torch-*+cpu-{cp}-*.whl")
+            if (m := re.match(r"torch-([\d.]+)\+cpu-", p.name))
+        },
         key=_version_key,
     )
     if version in available:
         return f"torch=={version}+cpu", None
     if not available:
-        return f"torch=={version}", (f"no CPU build of torch is on this machine's index ({CPU_WHEELS}); "
-                                     f"installing torch=={version} from PyPI")
+        return f"torch=={version}", (
+            f"no CPU build of torch is on this machine's index ({CPU_WHEELS}); "
+            f"installing torch=={version} from PyPI"
+        )
     nearest = min(available, key=lambda v: _distance(_version_key(v), _version_key(version)))
     return f"torch=={nearest}+cpu", (
         f"torch {version}+cpu is not on this machine's index ({CPU_WHEELS} has {', '.join(available)}); "
@@ -176,11 +196,15 @@ def environment(image: JobImage, log: Callable[[str], None]) -> FrameworkEnviron
     else:
         framework = f"{release.framework}=={release.version}"
     install = [framework, *release.packages]
-    log(f"[sandbox] AWS image {image.repository}:{image.tag}: Python {python.version}, {', '.join(install)} "
-        f"(as AWS lists for this release: {release.source})")
+    log(
+        f"[sandbox] AWS image {image.repository}:{image.tag}: Python {python.version}, {', '.join(install)} "
+        f"(as AWS lists for this release: {release.source})"
+    )
     if release.not_installed:
-        log(f"[sandbox] not installed here (the sandbox does their part or they do not install on CPU): "
-            f"{', '.join(release.not_installed)}")
+        log(
+            f"[sandbox] not installed here (the sandbox does their part or they do not install on CPU): "
+            f"{', '.join(release.not_installed)}"
+        )
     for note in notes:
         log(f"[sandbox] {note}")
     bin_dir = environments.ensure_env("".join(f"{r}\n" for r in install), label=label, log=log, python=python)

@@ -73,9 +73,11 @@ class _S3AccessDenied(_RESTError):
         super().__init__(error_type, message)
         from xml.sax.saxutils import escape
 
-        self.description = (f'<?xml version="1.0" encoding="UTF-8"?>\n'
-                            f"<Error><Code>{escape(error_type)}</Code><Message>{escape(message)}</Message>"
-                            "<RequestId>sandbox</RequestId></Error>")
+        self.description = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{escape(error_type)}</Code><Message>{escape(message)}</Message>"
+            "<RequestId>sandbox</RequestId></Error>"
+        )
 
 
 def _error(service: str, json_protocol: bool, code: str, message: str) -> Exception:
@@ -139,11 +141,18 @@ def _user_principal(account_id: str, key_id: str) -> Principal | None:
             for group in backend.get_groups_for_user(user.name):
                 policies += [_document(p) for p in group.policies.values()]
                 policies += [_document(p) for p in group.managed_policies.values()]
-            return Principal(arn=user.arn, account_id=account_id, kind="user", policies=policies,
-                             boundary=_managed(backend, getattr(user, "permissions_boundary_arn", None)),
-                             tags={t["Key"]: t["Value"] for t in (user.tags or {}).values()}
-                             if isinstance(user.tags, dict) else {}, name=user.name,
-                             context={"aws:username": user.name, "aws:userid": user.id})
+            return Principal(
+                arn=user.arn,
+                account_id=account_id,
+                kind="user",
+                policies=policies,
+                boundary=_managed(backend, getattr(user, "permissions_boundary_arn", None)),
+                tags={t["Key"]: t["Value"] for t in (user.tags or {}).values()}
+                if isinstance(user.tags, dict)
+                else {},
+                name=user.name,
+                context={"aws:username": user.name, "aws:userid": user.id},
+            )
     return None
 
 
@@ -170,10 +179,14 @@ def _session_principal(account_id: str, key_id: str, token: str | None) -> Princ
             return Principal(arn=session.role_arn, account_id=account_id, kind="assumed-role", policies=[])
         return Principal(
             arn=f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{session.session_name}",
-            account_id=account_id, kind="assumed-role", policies=_role_policies(backend, role),
+            account_id=account_id,
+            kind="assumed-role",
+            policies=_role_policies(backend, role),
             boundary=_managed(backend, role.permissions_boundary_arn),
-            session_policy=json.loads(session.policy) if session.policy else None, name=role.name,
-            context=_session_context(account_id, session.role_arn, session.session_name))
+            session_policy=json.loads(session.policy) if session.policy else None,
+            name=role.name,
+            context=_session_context(account_id, session.role_arn, session.session_name),
+        )
     return None
 
 
@@ -382,17 +395,33 @@ def denial_message(principal: Principal, action: str, resource: str, reason: str
 
 
 # ------------------------------------------------------------------------------- request → IAM request
-_SIGNING_TO_PREFIX = {"iotdata": "iot", "iot-data": "iot", "execute-api": "execute-api",
-                      "monitoring": "cloudwatch", "email": "ses", "runtime.sagemaker": "sagemaker"}
-_MOTO_TO_PREFIX = {"emr": "elasticmapreduce", "applicationautoscaling": "application-autoscaling",
-                   "iot-data": "iot", "sagemaker-runtime": "sagemaker", "sagemakerruntime": "sagemaker",
-                   "cloudwatch": "cloudwatch", "logs": "logs", "ec2": "ec2"}
+_SIGNING_TO_PREFIX = {
+    "iotdata": "iot",
+    "iot-data": "iot",
+    "execute-api": "execute-api",
+    "monitoring": "cloudwatch",
+    "email": "ses",
+    "runtime.sagemaker": "sagemaker",
+}
+_MOTO_TO_PREFIX = {
+    "emr": "elasticmapreduce",
+    "applicationautoscaling": "application-autoscaling",
+    "iot-data": "iot",
+    "sagemaker-runtime": "sagemaker",
+    "sagemakerruntime": "sagemaker",
+    "cloudwatch": "cloudwatch",
+    "logs": "logs",
+    "ec2": "ec2",
+}
 # S3 operation (moto's name) → IAM action, where they differ
 # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html).
-_S3_ACTIONS = {"HeadBucket": "ListBucket", "GetBucketCORS": "GetBucketCORS",
-               "ListBucketMultipartUploads": "ListBucketMultipartUploads",
-               "ListMultipartUploadParts": "ListMultipartUploadParts",
-               "GetLifecycleConfiguration": "GetLifecycleConfiguration"}
+_S3_ACTIONS = {
+    "HeadBucket": "ListBucket",
+    "GetBucketCORS": "GetBucketCORS",
+    "ListBucketMultipartUploads": "ListBucketMultipartUploads",
+    "ListMultipartUploadParts": "ListMultipartUploadParts",
+    "GetLifecycleConfiguration": "GetLifecycleConfiguration",
+}
 
 
 def _credential(headers: Any, uri: str) -> tuple[str, str, str, str | None] | None:
@@ -472,8 +501,12 @@ def _authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
     if credential is None:
         # Anonymous calls: AWS allows them only where a resource policy makes something public, which
         # the sandbox does not model: denied.
-        raise _error(service or "", json_protocol, "AccessDenied",
-                     "Anonymous requests are not allowed: sign the request with an access key")
+        raise _error(
+            service or "",
+            json_protocol,
+            "AccessDenied",
+            "Anonymous requests are not allowed: sign the request with an access key",
+        )
     key_id, region, signing, token = credential
     try:
         principal = principal_for(self.current_account, key_id, token)
@@ -527,13 +560,22 @@ def role_session_env(region: str, role_arn: str, service: str) -> dict[str, str]
         raise JobRoleError(
             f"{service} could not assume role {role_arn}: it does not exist in the sandbox or its trust "
             f"policy does not allow the service principal {service} (create it with that trust policy, e.g. "
-            "local_aws.iam_setup.create_pipeline_roles)")
+            "local_aws.iam_setup.create_pipeline_roles)"
+        )
     role = _iam_backend(account).get_role_by_arn(role_arn)
     session = sts_backends[account]["aws"].assume_role(
-        region_name=region, role_session_name=service.split(".")[0][:64], role_arn=role_arn, policy="",
-        duration=int(role.max_session_duration or 3600), external_id="")
-    return {"AWS_ACCESS_KEY_ID": session.access_key_id, "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
-            "AWS_SESSION_TOKEN": session.session_token}
+        region_name=region,
+        role_session_name=service.split(".")[0][:64],
+        role_arn=role_arn,
+        policy="",
+        duration=int(role.max_session_duration or 3600),
+        external_id="",
+    )
+    return {
+        "AWS_ACCESS_KEY_ID": session.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+        "AWS_SESSION_TOKEN": session.session_token,
+    }
 
 
 def _served_by_the_sandbox() -> bool:

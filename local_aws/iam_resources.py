@@ -87,7 +87,7 @@ def _sagemaker(action: str, params: dict[str, Any], base: str, path: str) -> tup
         return ["*"], context, passes
     for verb in _VERBS:
         if action.startswith(verb):
-            noun = action[len(verb):]
+            noun = action[len(verb) :]
             name = params.get(f"{noun}Name")
             if isinstance(name, str) and name:
                 if name.startswith("arn:"):
@@ -132,8 +132,14 @@ def _batch(action: str, params: dict[str, Any], base: str, path: str, account: s
         definition = params.get("jobDefinition") or ""
         if not definition.startswith("arn:") and ":" not in definition:
             definition = f"{definition}:{_latest_revision(account, region, definition)}"
-        return [_batch_arn(base, "job-queue", params.get("jobQueue")),
-                _batch_arn(base, "job-definition", definition)], context, passes
+        return (
+            [
+                _batch_arn(base, "job-queue", params.get("jobQueue")),
+                _batch_arn(base, "job-definition", definition),
+            ],
+            context,
+            passes,
+        )
     if action in ("TerminateJob", "CancelJob"):
         return [f"{base}:job/{params.get('jobId', '')}"], context, passes
     if action in ("TagResource", "UntagResource", "ListTagsForResource"):
@@ -145,8 +151,9 @@ def _latest_revision(account: str, region: str, name: str) -> str:
     try:
         from moto.batch.models import batch_backends
 
-        revisions = [d.revision for d in batch_backends[account][region]._job_definitions.values()
-                     if d.name == name]
+        revisions = [
+            d.revision for d in batch_backends[account][region]._job_definitions.values() if d.name == name
+        ]
         return str(max(revisions)) if revisions else "*"
     except Exception:
         return "*"
@@ -179,10 +186,17 @@ def _emr(action: str, params: dict[str, Any], base: str, account: str, region: s
     return [f"{base}:cluster/{cid}" for cid in ids], context, passes
 
 
-_IOT_PATHS = {"things": "thing", "thing-groups": "thinggroup", "thing-types": "thingtype",
-              "policies": "policy",
-              "target-policies": "policy", "role-aliases": "rolealias", "jobs": "job", "certificates": "cert",
-              "thing-groups-for-thing": "thing"}
+_IOT_PATHS = {
+    "things": "thing",
+    "thing-groups": "thinggroup",
+    "thing-types": "thingtype",
+    "policies": "policy",
+    "target-policies": "policy",
+    "role-aliases": "rolealias",
+    "jobs": "job",
+    "certificates": "cert",
+    "thing-groups-for-thing": "thing",
+}
 
 
 def _iot(action: str, params: dict[str, Any], base: str, path: str, account: str) -> tuple:
@@ -191,10 +205,19 @@ def _iot(action: str, params: dict[str, Any], base: str, path: str, account: str
         passes.append((params["roleArn"], "credentials.iot.amazonaws.com"))
     context = _request_tag_context(_tags(params, "tags"))
     if action == "AddThingToThingGroup" or action == "RemoveThingFromThingGroup":
-        return [f"{base}:thinggroup/{params.get('thingGroupName', '*')}",
-                f"{base}:thing/{params.get('thingName', '*')}"], context, passes
-    if action in ("CreateKeysAndCertificate", "DescribeEndpoint") or action.startswith("List") and \
-            action not in ("ListThingPrincipals", "ListJobExecutionsForJob", "ListAttachedPolicies"):
+        return (
+            [
+                f"{base}:thinggroup/{params.get('thingGroupName', '*')}",
+                f"{base}:thing/{params.get('thingName', '*')}",
+            ],
+            context,
+            passes,
+        )
+    if (
+        action in ("CreateKeysAndCertificate", "DescribeEndpoint")
+        or action.startswith("List")
+        and action not in ("ListThingPrincipals", "ListJobExecutionsForJob", "ListAttachedPolicies")
+    ):
         return ["*"], context, passes
     parts = [unquote(p) for p in path.split("?")[0].strip("/").split("/")]
     if action == "DescribeJobExecution" and len(parts) >= 4:  # /things/<thing>/jobs/<job>
@@ -292,8 +315,7 @@ def _cloudwatch(action: str, params: dict[str, Any], base: str) -> tuple[list[st
 
 
 _SERVICE_LINKED = {
-    "sagemaker.application-autoscaling.amazonaws.com":
-        "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+    "sagemaker.application-autoscaling.amazonaws.com": "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
 }
 
 
@@ -314,8 +336,12 @@ def _iam(action: str, params: dict[str, Any], account: str) -> tuple[list[str], 
             context["iam:PermissionsBoundary"] = role.permissions_boundary_arn
     if params.get("PolicyArn"):
         context["iam:PolicyARN"] = params["PolicyArn"]
-    for key, kind in (("RoleName", "role"), ("UserName", "user"), ("GroupName", "group"),
-                      ("InstanceProfileName", "instance-profile")):
+    for key, kind in (
+        ("RoleName", "role"),
+        ("UserName", "user"),
+        ("GroupName", "group"),
+        ("InstanceProfileName", "instance-profile"),
+    ):
         if params.get(key):
             path = params.get("Path", "/").lstrip("/")
             return [f"arn:aws:iam::{account}:{kind}/{path}{params[key]}"], context
@@ -343,8 +369,11 @@ def _operation_name(response: Any, action: str) -> str:
         return action
 
 
-_SQS_BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
-                      "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
+_SQS_BATCH_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
 
 
 def describe(response: Any, s3: str | None, signing: str, region: str, moto_resource: str) -> Call:
@@ -436,8 +465,12 @@ def trust_denial(principal: Principal, role_arn: str) -> str | None:
         aws = [aws] if isinstance(aws, str) else aws
         if "*" in aws or callers & set(aws):
             return None
-    return denial_message(principal, "sts:AssumeRole", role_arn,
-                          "because the role's trust policy does not allow this principal to assume it")
+    return denial_message(
+        principal,
+        "sts:AssumeRole",
+        role_arn,
+        "because the role's trust policy does not allow this principal to assume it",
+    )
 
 
 def trusts_service(account: str, role_arn: str, service: str) -> bool:

@@ -49,14 +49,27 @@ def airflow_role_name(dag_id: str) -> str:
 
 
 def _trust_service(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
 
 
 def _trust_account(account: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-         "Action": "sts:AssumeRole"}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
 
 
 def _ensure_role(iam, name: str, trust: str, profile: bool) -> str:
@@ -96,8 +109,13 @@ def pipeline_ids() -> list[str]:
     return sorted(p.stem for p in IAM_FOLDER.glob("*.json") if not p.stem.endswith(("_role", "_boundary")))
 
 
-def create_pipeline_roles(endpoint_url: str, dag_ids: Iterable[str], airflow_role: str | None = None,
-                          account: str = ACCOUNT, buckets: dict[str, str] | None = None) -> str:
+def create_pipeline_roles(
+    endpoint_url: str,
+    dag_ids: Iterable[str],
+    airflow_role: str | None = None,
+    account: str = ACCOUNT,
+    buckets: dict[str, str] | None = None,
+) -> str:
     """Create the roles of `dag_ids` in the sandbox at `endpoint_url`; returns the Airflow role's ARN.
 
     One DAG: its Airflow role holds exactly include/iam/<dag_id>.json. Several (make demo / up, whose
@@ -122,13 +140,17 @@ def create_pipeline_roles(endpoint_url: str, dag_ids: Iterable[str], airflow_rol
     role_name = airflow_role or airflow_role_name(dag_ids[0])
     airflow_arn = _ensure_role(iam, role_name, _trust_account(account), False)
     for dag_id in dag_ids:
-        iam.put_role_policy(RoleName=role_name, PolicyName=dag_id,
-                            PolicyDocument=policy_document(IAM_FOLDER / f"{dag_id}.json", buckets))
+        iam.put_role_policy(
+            RoleName=role_name,
+            PolicyName=dag_id,
+            PolicyDocument=policy_document(IAM_FOLDER / f"{dag_id}.json", buckets),
+        )
         for path in sorted(IAM_FOLDER.glob(f"{dag_id}_*_role.json")):
             if path.stem not in JOB_ROLES:
                 raise ValueError(f"{path.name}: no role name for it in local_aws/iam_setup.py JOB_ROLES")
             name, service, profile = JOB_ROLES[path.stem]
             _ensure_role(iam, name, _trust_service(service), profile)
-            iam.put_role_policy(RoleName=name, PolicyName=path.stem,
-                                PolicyDocument=policy_document(path, buckets))
+            iam.put_role_policy(
+                RoleName=name, PolicyName=path.stem, PolicyDocument=policy_document(path, buckets)
+            )
     return airflow_arn

@@ -68,7 +68,7 @@ def resolve(image_uri: str) -> JobImage:
     if FRAMEWORK_REPOSITORIES.search(repository.rsplit("/", 1)[-1]):
         return JobImage(image_uri, repository, None)
     if repository.startswith(IMAGE_NAMESPACE):
-        folder_name = repository[len(IMAGE_NAMESPACE):].replace("-", "_")
+        folder_name = repository[len(IMAGE_NAMESPACE) :].replace("-", "_")
         for root in job_roots():
             if (root / folder_name).is_dir():
                 return JobImage(image_uri, repository, root / folder_name)

@@ -17,7 +17,9 @@ from pathlib import Path
 def load_handler(code_dir: Path):
     module_file = code_dir / os.environ.get("SAGEMAKER_PROGRAM", "inference.py")
     if not module_file.exists():
-        raise FileNotFoundError(f"no inference handler: {module_file} (set SAGEMAKER_PROGRAM or ship inference.py)")
+        raise FileNotFoundError(
+            f"no inference handler: {module_file} (set SAGEMAKER_PROGRAM or ship inference.py)"
+        )
     sys.path.insert(0, str(code_dir))
     spec = importlib.util.spec_from_file_location("inference_handler", module_file)
     module = importlib.util.module_from_spec(spec)
@@ -59,7 +61,9 @@ def main() -> int:
         try:
             if args.split_lines:
                 records = [line for line in body.splitlines() if line.strip()]
-                result = b"\n".join(answer(handler, model, r, args.content_type, args.accept) for r in records)
+                result = b"\n".join(
+                    answer(handler, model, r, args.content_type, args.accept) for r in records
+                )
             else:
                 result = answer(handler, model, body, args.content_type, args.accept)
             output.write_bytes(result)

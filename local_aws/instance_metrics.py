@@ -98,21 +98,33 @@ class Sampler:
         if not cpu:
             return None
         used = sum(seconds - before.get(pid, 0.0) for pid, seconds in cpu.items())
-        return {"CPUUtilization": round(100.0 * max(used, 0.0) / max(elapsed, 1e-6), 3),  # summed over cores
-                "MemoryUtilization": round(100.0 * rss / _mem_total_bytes(self.proc), 3)}
+        return {
+            "CPUUtilization": round(100.0 * max(used, 0.0) / max(elapsed, 1e-6), 3),  # summed over cores
+            "MemoryUtilization": round(100.0 * rss / _mem_total_bytes(self.proc), 3),
+        }
 
 
 def put(account_id: str, region: str, job_name: str, values: dict[str, float], host: str = "algo-1") -> None:
     """One data point per metric, as SageMaker puts them (the sandbox stands for the service: no IAM)."""
     timestamp = utcnow()
-    cloudwatch_backends[account_id][region].put_metric_data(NAMESPACE, [
-        {"MetricName": name, "Value": value, "Unit": "Percent", "Timestamp": timestamp,
-         "Dimensions": host_dimension(job_name, host)} for name, value in values.items()
-    ])
+    cloudwatch_backends[account_id][region].put_metric_data(
+        NAMESPACE,
+        [
+            {
+                "MetricName": name,
+                "Value": value,
+                "Unit": "Percent",
+                "Timestamp": timestamp,
+                "Dimensions": host_dimension(job_name, host),
+            }
+            for name, value in values.items()
+        ],
+    )
 
 
-def publish_while(running: Callable[[], bool], account_id: str, region: str, job_name: str,
-                  period_s: float | None = None) -> threading.Thread:
+def publish_while(
+    running: Callable[[], bool], account_id: str, region: str, job_name: str, period_s: float | None = None
+) -> threading.Thread:
     """While `running()`: sample the job's processes every second and put the period's mean every period,
     and what is left when its processes end, so a job shorter than a period still has a point."""
     period = SAMPLE_PERIOD_S if period_s is None else period_s
@@ -128,8 +140,12 @@ def publish_while(running: Callable[[], bool], account_id: str, region: str, job
                 if values:
                     samples.append(values)
                 if samples and (values is None or time.monotonic() - published >= period):
-                    put(account_id, region, job_name,
-                        {name: round(sum(v[name] for v in samples) / len(samples), 3) for name in samples[0]})
+                    put(
+                        account_id,
+                        region,
+                        job_name,
+                        {name: round(sum(v[name] for v in samples) / len(samples), 3) for name in samples[0]},
+                    )
                     samples, published = [], time.monotonic()
             except Exception:  # metrics never fail the job
                 log.exception("instance metrics of %s", job_name)

@@ -59,7 +59,9 @@ def _create_job(original: Any) -> Any:
     def create_job(self: iot_models.IoTBackend, *args: Any, **kwargs: Any) -> Any:
         job_id = kwargs["job_id"]
         if job_id in self.jobs:
-            raise iot_models.ResourceAlreadyExistsException(f"Job {job_id} already exists", job_id, self.jobs[job_id].job_arn)
+            raise iot_models.ResourceAlreadyExistsException(
+                f"Job {job_id} already exists", job_id, self.jobs[job_id].job_arn
+            )
         things = {t.thing_name: t for target in kwargs["targets"] for t in _member_things(self, target)}
         with _lock:
             result = original(self, *args, **kwargs)
@@ -99,15 +101,25 @@ def refresh_job(iot: iot_models.IoTBackend, job_id: str) -> None:
     if timeout_minutes:
         limit = utcnow() - datetime.timedelta(minutes=float(timeout_minutes))
         for execution in executions:
-            if execution.status == "IN_PROGRESS" and execution.started_at is not None and execution.started_at < limit:
+            if (
+                execution.status == "IN_PROGRESS"
+                and execution.started_at is not None
+                and execution.started_at < limit
+            ):
                 execution.status, execution.last_updated_at = "TIMED_OUT", utcnow()
     counts = {s: sum(1 for e in executions if e.status == s) for s in ("QUEUED", "IN_PROGRESS", *TERMINAL)}
-    job.job_process_details.update({
-        "numberOfQueuedThings": counts["QUEUED"], "numberOfInProgressThings": counts["IN_PROGRESS"],
-        "numberOfSucceededThings": counts["SUCCEEDED"], "numberOfFailedThings": counts["FAILED"],
-        "numberOfRejectedThings": counts["REJECTED"], "numberOfCanceledThings": counts["CANCELED"],
-        "numberOfTimedOutThings": counts["TIMED_OUT"], "numberOfRemovedThings": counts["REMOVED"],
-    })
+    job.job_process_details.update(
+        {
+            "numberOfQueuedThings": counts["QUEUED"],
+            "numberOfInProgressThings": counts["IN_PROGRESS"],
+            "numberOfSucceededThings": counts["SUCCEEDED"],
+            "numberOfFailedThings": counts["FAILED"],
+            "numberOfRejectedThings": counts["REJECTED"],
+            "numberOfCanceledThings": counts["CANCELED"],
+            "numberOfTimedOutThings": counts["TIMED_OUT"],
+            "numberOfRemovedThings": counts["REMOVED"],
+        }
+    )
     job.last_updated_at = utcnow()
     if job.status == "IN_PROGRESS" and _abort_due(job, executions):
         for execution in executions:  # AbortCriteria action CANCEL: the job is canceled, QUEUED ones too
@@ -121,8 +133,12 @@ def refresh_job(iot: iot_models.IoTBackend, job_id: str) -> None:
         job.completed_at = utcnow()
 
 
-FAILURE_TYPES = {"FAILED": ("FAILED",), "REJECTED": ("REJECTED",), "TIMED_OUT": ("TIMED_OUT",),
-                 "ALL": ("FAILED", "REJECTED", "TIMED_OUT")}
+FAILURE_TYPES = {
+    "FAILED": ("FAILED",),
+    "REJECTED": ("REJECTED",),
+    "TIMED_OUT": ("TIMED_OUT",),
+    "ALL": ("FAILED", "REJECTED", "TIMED_OUT"),
+}
 
 
 def _abort_due(job: Any, executions: list) -> bool:
@@ -130,7 +146,7 @@ def _abort_due(job: Any, executions: list) -> bool:
     minNumberOfExecutedThings devices got the job (left QUEUED), the job is canceled when the failures of
     failureType reach thresholdPercentage of them."""
     executed = [e for e in executions if e.status != "QUEUED"]
-    for criteria in ((job.abort_config or {}).get("criteriaList") or []):
+    for criteria in (job.abort_config or {}).get("criteriaList") or []:
         minimum = int(criteria.get("minNumberOfExecutedThings", 1))
         if criteria.get("action") != "CANCEL" or len(executed) < minimum:
             continue
@@ -152,13 +168,17 @@ def _refreshed(original: Any) -> Any:
 
 
 def _cancel_job(original: Any) -> Any:
-    def cancel_job(self: iot_models.IoTBackend, job_id: str, reason_code: str, comment: str, force: bool) -> Any:
+    def cancel_job(
+        self: iot_models.IoTBackend, job_id: str, reason_code: str, comment: str, force: bool
+    ) -> Any:
         if job_id not in self.jobs:
             raise iot_models.ResourceNotFoundException()
         with _lock:
             job = original(self, job_id, reason_code, comment, force)
             for (jid, _), execution in self.job_executions.items():
-                if jid == job_id and (execution.status == "QUEUED" or (force and execution.status == "IN_PROGRESS")):
+                if jid == job_id and (
+                    execution.status == "QUEUED" or (force and execution.status == "IN_PROGRESS")
+                ):
                     execution.status = "CANCELED"
                     execution.last_updated_at = utcnow()
             refresh_job(self, job_id)
@@ -177,13 +197,18 @@ class DataPlaneError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _execution_view(iot: iot_models.IoTBackend, execution: iot_models.FakeJobExecution, thing: str,
-                    with_document: bool = True) -> dict[str, Any]:
+def _execution_view(
+    iot: iot_models.IoTBackend, execution: iot_models.FakeJobExecution, thing: str, with_document: bool = True
+) -> dict[str, Any]:
     view = {
-        "jobId": execution.job_id, "thingName": thing, "status": execution.status,
+        "jobId": execution.job_id,
+        "thingName": thing,
+        "status": execution.status,
         "statusDetails": dict(execution.status_details_map or {}),
-        "queuedAt": _epoch(execution.queued_at), "lastUpdatedAt": _epoch(execution.last_updated_at),
-        "versionNumber": execution.version_number, "executionNumber": execution.execution_number,
+        "queuedAt": _epoch(execution.queued_at),
+        "lastUpdatedAt": _epoch(execution.last_updated_at),
+        "versionNumber": execution.version_number,
+        "executionNumber": execution.execution_number,
     }
     if execution.started_at is not None:
         view["startedAt"] = _epoch(execution.started_at)
@@ -199,8 +224,14 @@ def _epoch(value: datetime.datetime | None) -> int | None:
 def start_next_pending(iot: iot_models.IoTBackend, thing: str, details: dict | None) -> dict[str, Any]:
     iot.describe_thing(thing)
     with _lock:
-        mine = sorted(((jid, e) for (jid, name), e in iot.job_executions.items()
-                       if name == thing and e.status in ("QUEUED", "IN_PROGRESS")), key=lambda item: item[1].queued_at)
+        mine = sorted(
+            (
+                (jid, e)
+                for (jid, name), e in iot.job_executions.items()
+                if name == thing and e.status in ("QUEUED", "IN_PROGRESS")
+            ),
+            key=lambda item: item[1].queued_at,
+        )
         in_progress = [item for item in mine if item[1].status == "IN_PROGRESS"]
         chosen = (in_progress or mine or [None])[0]
         if chosen is None:
@@ -217,24 +248,40 @@ def start_next_pending(iot: iot_models.IoTBackend, thing: str, details: dict | N
 def update_execution(iot: iot_models.IoTBackend, thing: str, job_id: str, body: dict) -> dict[str, Any]:
     status = body.get("status", "")
     if status not in ("IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED", "REMOVED", "CANCELED", "TIMED_OUT"):
-        raise DataPlaneError(400, "InvalidRequestException", f"status {status!r} is not a valid job execution status")
+        raise DataPlaneError(
+            400, "InvalidRequestException", f"status {status!r} is not a valid job execution status"
+        )
     with _lock:
         execution = iot.job_executions.get((job_id, thing))
         if execution is None:
-            raise DataPlaneError(404, "ResourceNotFoundException", f"no execution of job {job_id} for thing {thing}")
+            raise DataPlaneError(
+                404, "ResourceNotFoundException", f"no execution of job {job_id} for thing {thing}"
+            )
         if execution.status in TERMINAL:
-            raise DataPlaneError(409, "InvalidStateTransitionException",
-                                 f"job execution {job_id}/{thing} is already {execution.status}")
+            raise DataPlaneError(
+                409,
+                "InvalidStateTransitionException",
+                f"job execution {job_id}/{thing} is already {execution.status}",
+            )
         expected = body.get("expectedVersion")
         if expected is not None and int(expected) != execution.version_number:
-            raise DataPlaneError(409, "VersionConflictException", f"expected version {expected}, is {execution.version_number}")
+            raise DataPlaneError(
+                409, "VersionConflictException", f"expected version {expected}, is {execution.version_number}"
+            )
         execution.status = status
-        execution.status_details_map = {**(execution.status_details_map or {}), **(body.get("statusDetails") or {})}
+        execution.status_details_map = {
+            **(execution.status_details_map or {}),
+            **(body.get("statusDetails") or {}),
+        }
         execution.last_updated_at, execution.version_number = utcnow(), execution.version_number + 1
         refresh_job(iot, job_id)
-        answer: dict[str, Any] = {"executionState": {"status": execution.status,
-                                                     "statusDetails": execution.status_details_map,
-                                                     "versionNumber": execution.version_number}}
+        answer: dict[str, Any] = {
+            "executionState": {
+                "status": execution.status,
+                "statusDetails": execution.status_details_map,
+                "versionNumber": execution.version_number,
+            }
+        }
         if body.get("includeJobDocument"):
             answer["jobDocument"] = iot.jobs[job_id].document
         return answer
@@ -243,26 +290,42 @@ def update_execution(iot: iot_models.IoTBackend, thing: str, job_id: str, body: 
 def describe_execution(iot: iot_models.IoTBackend, thing: str, job_id: str) -> dict[str, Any]:
     with _lock:
         if job_id == "$next":
-            pending = [(jid, e) for (jid, name), e in iot.job_executions.items()
-                       if name == thing and e.status in ("QUEUED", "IN_PROGRESS")]
+            pending = [
+                (jid, e)
+                for (jid, name), e in iot.job_executions.items()
+                if name == thing and e.status in ("QUEUED", "IN_PROGRESS")
+            ]
             if not pending:
-                raise DataPlaneError(404, "ResourceNotFoundException", f"no pending job execution for thing {thing}")
+                raise DataPlaneError(
+                    404, "ResourceNotFoundException", f"no pending job execution for thing {thing}"
+                )
             job_id = min(pending, key=lambda item: item[1].queued_at)[0]
         execution = iot.job_executions.get((job_id, thing))
         if execution is None:
-            raise DataPlaneError(404, "ResourceNotFoundException", f"no execution of job {job_id} for thing {thing}")
+            raise DataPlaneError(
+                404, "ResourceNotFoundException", f"no execution of job {job_id} for thing {thing}"
+            )
         return {"execution": _execution_view(iot, execution, thing)}
 
 
 def pending_executions(iot: iot_models.IoTBackend, thing: str) -> dict[str, Any]:
     with _lock:
         mine = [(jid, e) for (jid, name), e in iot.job_executions.items() if name == thing]
+
         def summary(e):
-            return {"jobId": e.job_id, "queuedAt": _epoch(e.queued_at), "startedAt": _epoch(e.started_at),
-                                     "lastUpdatedAt": _epoch(e.last_updated_at), "versionNumber": e.version_number,
-                                     "executionNumber": e.execution_number}
-        return {"inProgressJobs": [summary(e) for _, e in mine if e.status == "IN_PROGRESS"],
-                "queuedJobs": [summary(e) for _, e in mine if e.status == "QUEUED"]}
+            return {
+                "jobId": e.job_id,
+                "queuedAt": _epoch(e.queued_at),
+                "startedAt": _epoch(e.started_at),
+                "lastUpdatedAt": _epoch(e.last_updated_at),
+                "versionNumber": e.version_number,
+                "executionNumber": e.execution_number,
+            }
+
+        return {
+            "inProgressJobs": [summary(e) for _, e in mine if e.status == "IN_PROGRESS"],
+            "queuedJobs": [summary(e) for _, e in mine if e.status == "QUEUED"],
+        }
 
 
 # ---------------------------------------------------------------------------- credentials provider
@@ -276,16 +339,26 @@ def issue_credentials(iot: iot_models.IoTBackend, alias_name: str, headers: dict
 
     thing = headers.get("x-amzn-iot-thingname", "")
     pem = base64.b64decode(headers.get("x-orchard-client-certificate", "") or b"").decode(errors="replace")
-    certificate = next((c for c in iot.certificates.values() if c.certificate_pem.strip() == pem.strip()), None)
+    certificate = next(
+        (c for c in iot.certificates.values() if c.certificate_pem.strip() == pem.strip()), None
+    )
     if certificate is None or certificate.status != "ACTIVE":
-        raise DataPlaneError(403, "ForbiddenException", "the client certificate is not a registered ACTIVE IoT certificate")
+        raise DataPlaneError(
+            403, "ForbiddenException", "the client certificate is not a registered ACTIVE IoT certificate"
+        )
     try:
         signed_at = int(headers.get("x-orchard-signed-at", "0"))
         public_key = x509.load_pem_x509_certificate(pem.encode()).public_key()
-        public_key.verify(base64.b64decode(headers.get("x-orchard-signature", "")), f"{thing}|{signed_at}".encode(),
-                          padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(
+            base64.b64decode(headers.get("x-orchard-signature", "")),
+            f"{thing}|{signed_at}".encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
     except Exception as error:
-        raise DataPlaneError(403, "ForbiddenException", f"no proof of the certificate's private key ({error})") from error
+        raise DataPlaneError(
+            403, "ForbiddenException", f"no proof of the certificate's private key ({error})"
+        ) from error
     if abs(time.time() - signed_at) > PROOF_MAX_AGE_S:
         raise DataPlaneError(403, "ForbiddenException", "the proof of possession is stale")
     if (certificate.arn, thing) not in iot.principal_things:
@@ -294,18 +367,33 @@ def issue_credentials(iot: iot_models.IoTBackend, alias_name: str, headers: dict
     if alias is None:
         raise DataPlaneError(404, "NotFoundException", f"role alias {alias_name} does not exist")
     if not _policy_allows(iot, certificate.arn, "iot:AssumeRoleWithCertificate", alias.arn, thing):
-        raise DataPlaneError(403, "ForbiddenException",
-                             f"no policy of the certificate allows iot:AssumeRoleWithCertificate on {alias.arn}")
+        raise DataPlaneError(
+            403,
+            "ForbiddenException",
+            f"no policy of the certificate allows iot:AssumeRoleWithCertificate on {alias.arn}",
+        )
     session = sts_backends[iot.account_id]["aws"].assume_role(
-        region_name=iot.region_name, role_session_name=thing[:64] or "device", role_arn=alias.role_arn,
-        policy="", duration=int(alias.credential_duration_seconds), external_id="")
-    return {"credentials": {"accessKeyId": session.access_key_id, "secretAccessKey": session.secret_access_key,
-                            "sessionToken": session.session_token,
-                            "expiration": session.expiration.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+        region_name=iot.region_name,
+        role_session_name=thing[:64] or "device",
+        role_arn=alias.role_arn,
+        policy="",
+        duration=int(alias.credential_duration_seconds),
+        external_id="",
+    )
+    return {
+        "credentials": {
+            "accessKeyId": session.access_key_id,
+            "secretAccessKey": session.secret_access_key,
+            "sessionToken": session.session_token,
+            "expiration": session.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    }
 
 
-def _policy_allows(iot: iot_models.IoTBackend, principal_arn: str, action: str, resource: str, thing: str) -> bool:
-    for (target, policy_name) in list(iot.principal_policies):
+def _policy_allows(
+    iot: iot_models.IoTBackend, principal_arn: str, action: str, resource: str, thing: str
+) -> bool:
+    for target, policy_name in list(iot.principal_policies):
         if target != principal_arn:
             continue
         policy = iot.policies.get(policy_name)
@@ -313,9 +401,15 @@ def _policy_allows(iot: iot_models.IoTBackend, principal_arn: str, action: str, 
         document = json.loads(document) if isinstance(document, str) else document
         for statement in document.get("Statement", []):
             actions = _as_list(statement.get("Action"))
-            resources = [r.replace("${iot:Connection.Thing.ThingName}", thing) for r in _as_list(statement.get("Resource"))]
-            if statement.get("Effect") == "Allow" and any(fnmatch.fnmatch(action, a) for a in actions) \
-                    and any(fnmatch.fnmatch(resource, r) for r in resources):
+            resources = [
+                r.replace("${iot:Connection.Thing.ThingName}", thing)
+                for r in _as_list(statement.get("Resource"))
+            ]
+            if (
+                statement.get("Effect") == "Allow"
+                and any(fnmatch.fnmatch(action, a) for a in actions)
+                and any(fnmatch.fnmatch(resource, r) for r in resources)
+            ):
                 return True
     return False
 
@@ -349,12 +443,20 @@ def make_app():
             payload, status = call(*args), 200
         except DataPlaneError as error:
             payload, status = {"message": error.message}, error.status
-            return Response(json.dumps(payload), status=status, mimetype="application/json",
-                            headers={"x-amzn-ErrorType": error.code})
+            return Response(
+                json.dumps(payload),
+                status=status,
+                mimetype="application/json",
+                headers={"x-amzn-ErrorType": error.code},
+            )
         except iot_models.ResourceNotFoundException:
             payload, status = {"message": "resource not found"}, 404
-            return Response(json.dumps(payload), status, mimetype="application/json",
-                            headers={"x-amzn-ErrorType": "ResourceNotFoundException"})
+            return Response(
+                json.dumps(payload),
+                status,
+                mimetype="application/json",
+                headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
+            )
         return Response(json.dumps(payload), status=status, mimetype="application/json")
 
     def iot() -> iot_models.IoTBackend:

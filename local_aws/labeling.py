@@ -215,7 +215,7 @@ def _verification_grades(template: str) -> list[str]:
     if not element or "overlay=" not in element.group(1) or "boundingBox" not in element.group(1):
         raise ValueError(
             "a bounding-box verification job's worker template must be a crowd-image-classifier whose "
-            "overlay shows the boxes to verify (overlay=\"{ boundingBox: {labels, value} }\"); a "
+            'overlay shows the boxes to verify (overlay="{ boundingBox: {labels, value} }"); a '
             "crowd-bounding-box template lets workers change the boxes: that is an adjustment job"
         )
     categories = re.search(r"categories=\"\[(.*?)\]\"", element.group(1), re.S)
@@ -253,7 +253,7 @@ def _check_cors(account_id: str, lines: list[dict]) -> None:
         ):
             raise ValueError(
                 f"input images in s3://{bucket_name} cannot be shown to workers: the bucket has no CORS rule "
-                "allowing GET from origin * (Ground Truth: \"CORS Requirement for Input Image Data\", "
+                'allowing GET from origin * (Ground Truth: "CORS Requirement for Input Image Data", '
                 "https://docs.aws.amazon.com/sagemaker/latest/dg/sms-cors-update.html)"
             )
 

@@ -103,20 +103,45 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
         try:
             archive = s3io.download_file(input_config["S3Uri"], root / "input" / "model.tar.gz")
         except Exception as error:
-            raise RuntimeError(f"could not download InputConfig.S3Uri {input_config.get('S3Uri')}: {error}") from error
-        target = {k: self.output_config[k] for k in ("TargetDevice", "TargetPlatform") if self.output_config.get(k)}
+            raise RuntimeError(
+                f"could not download InputConfig.S3Uri {input_config.get('S3Uri')}: {error}"
+            ) from error
+        target = {
+            k: self.output_config[k] for k in ("TargetDevice", "TargetPlatform") if self.output_config.get(k)
+        }
         out, failure = root / "output", root / "failure"
         command = [
-            "--model", str(archive), "--framework", input_config.get("Framework", ""),
-            "--data-input-config", input_config.get("DataInputConfig", "{}"), "--target", json.dumps(target),
-            "--output-dir", str(out), "--failure-file", str(failure),
+            "--model",
+            str(archive),
+            "--framework",
+            input_config.get("Framework", ""),
+            "--data-input-config",
+            input_config.get("DataInputConfig", "{}"),
+            "--target",
+            json.dumps(target),
+            "--output-dir",
+            str(out),
+            "--failure-file",
+            str(failure),
         ]
         job_env = jobs.aws_env(self._region, self.role_arn, "sagemaker.amazonaws.com")  # the job's role
-        container = containers.prepare(images.resolve(COMPILER_IMAGE), command, job_env, log_line,
-                                       entrypoint=["python3", "/opt/program/compile.py"])
+        container = containers.prepare(
+            images.resolve(COMPILER_IMAGE),
+            command,
+            job_env,
+            log_line,
+            entrypoint=["python3", "/opt/program/compile.py"],
+        )
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME_S)
-        outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=log_line,
-                              stop=self._stop, timeout_s=float(max_runtime), mounts=container.mounts)
+        outcome = run_process(
+            container.argv,
+            cwd=container.cwd,
+            env=container.env,
+            log=log_line,
+            stop=self._stop,
+            timeout_s=float(max_runtime),
+            mounts=container.mounts,
+        )
         if outcome.stopped or outcome.timed_out:
             return self._end("STOPPED", "MaxRuntimeExceeded" if outcome.timed_out else None)
         if outcome.exit_code != 0:
@@ -127,7 +152,10 @@ class SandboxCompilationJob(moto_sm.CompilationJob):
 
     def _upload(self, out: Path, root: Path, input_name: str, target: dict) -> None:
         stem = input_name.removesuffix(".tar.gz").removesuffix(".tgz")
-        target_name = target.get("TargetDevice") or "{Os}_{Arch}".format(**{"Os": "", "Arch": "", **target["TargetPlatform"]}).lower()
+        target_name = (
+            target.get("TargetDevice")
+            or "{Os}_{Arch}".format(**{"Os": "", "Arch": "", **target["TargetPlatform"]}).lower()
+        )
         archive = s3io.tar_dir(out, root / "compiled.tar.gz")
         uri = f"{self.output_config['S3OutputLocation'].rstrip('/')}/{stem}-{target_name}.tar.gz"
         s3io.upload_file(archive, uri)
@@ -166,7 +194,9 @@ def _validate_request(input_config: dict, output_config: dict) -> None:
         try:
             json.loads(output_config["CompilerOptions"])
         except ValueError as error:
-            raise ValidationError(message=f"OutputConfig.CompilerOptions is not valid JSON: {error}") from error
+            raise ValidationError(
+                message=f"OutputConfig.CompilerOptions is not valid JSON: {error}"
+            ) from error
 
 
 def _stop_compilation_job(self: moto_sm_responses.SageMakerResponse) -> Any:

@@ -39,8 +39,10 @@ cd -- "$cwd" || exit 125
 exec "$@"
 """
 # As root a mount namespace is enough; elsewhere a user namespace mapping the user to root gives one.
-_UNSHARE_MODES = (["--mount", "--propagation", "private"],
-                  ["--user", "--map-root-user", "--mount", "--propagation", "private"])
+_UNSHARE_MODES = (
+    ["--mount", "--propagation", "private"],
+    ["--user", "--map-root-user", "--mount", "--propagation", "private"],
+)
 _probed: dict[str, tuple[list[str] | None, str]] = {}  # unshare name -> (its command or None, the problem)
 
 
@@ -120,8 +122,17 @@ def namespaced(
         read_only_targets = {str(Path(r)) for r in read_only} | {RUNNERS}  # the sandbox's runners
         pairs += [target, str(source), "ro" if target in read_only_targets else "rw"]
     inner = container_path(cwd, mounts)
-    wrapper = [*unshare, "/bin/sh", "-c", _LAUNCHER, "orchard-container",
-               inner, str(len(pairs) // 3), *pairs, *argv]
+    wrapper = [
+        *unshare,
+        "/bin/sh",
+        "-c",
+        _LAUNCHER,
+        "orchard-container",
+        inner,
+        str(len(pairs) // 3),
+        *pairs,
+        *argv,
+    ]
     return wrapper, Path("/")
 
 

@@ -61,7 +61,7 @@ def download_prefix(uri: str, dest: Path) -> int:
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            relative = obj["Key"][len(prefix):].lstrip("/") or Path(obj["Key"]).name
+            relative = obj["Key"][len(prefix) :].lstrip("/") or Path(obj["Key"]).name
             if obj["Key"].endswith("/"):
                 continue
             target = dest / relative
@@ -83,7 +83,11 @@ def upload_dir(src: Path, uri: str) -> int:
     bucket, prefix = split_uri(uri)
     count = 0
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
-        key = f"{prefix.rstrip('/')}/{path.relative_to(src).as_posix()}" if prefix else path.relative_to(src).as_posix()
+        key = (
+            f"{prefix.rstrip('/')}/{path.relative_to(src).as_posix()}"
+            if prefix
+            else path.relative_to(src).as_posix()
+        )
         s3.upload_file(str(path), bucket, key)
         count += 1
     return count

@@ -113,7 +113,9 @@ def _failure_reason(outcome: Outcome, output_dir: Path, tail: list[str]) -> str:
     if error and error not in last:  # the exception line (e.g. ModuleNotFoundError: ...) always shows
         last = [error, *last[-4:]]
     message = "\n".join(last) or "no output"
-    return f"AlgorithmError: ExecuteUserScriptError:\nExitCode {outcome.exit_code}\nErrorMessage \"{message}\""[:1024]
+    return f'AlgorithmError: ExecuteUserScriptError:\nExitCode {outcome.exit_code}\nErrorMessage "{message}"'[
+        :1024
+    ]
 
 
 class _Tail:
@@ -154,13 +156,17 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         self.failure_reason = None
         self._set_secondary("Starting", "Launching requested ML instances")
         arn_parts = self.arn.split(":")
-        self._run = _RunningJob("training", self.training_job_name, arn_parts[4], arn_parts[3], TRAINING_GROUP)
+        self._run = _RunningJob(
+            "training", self.training_job_name, arn_parts[4], arn_parts[3], TRAINING_GROUP
+        )
 
     def _set_secondary(self, status: str, message: str) -> None:
         now = _now()
         if self.secondary_status_transitions:
             self.secondary_status_transitions[-1]["EndTime"] = now
-        self.secondary_status_transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
+        self.secondary_status_transitions.append(
+            {"Status": status, "StartTime": now, "StatusMessage": message}
+        )
         self.secondary_status = status
         self.last_modified_time = now
 
@@ -206,15 +212,18 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         run = self._run
         hyperparameters = dict(self.hyper_parameters or {})
         tail = _Tail(run.log_stream().write, self.algorithm_specification.get("MetricDefinitions"))
-        env = {**jobs.aws_env(run.region, self.role_arn, "sagemaker.amazonaws.com"),
-               **self._environment(hyperparameters)}
+        env = {
+            **jobs.aws_env(run.region, self.role_arn, "sagemaker.amazonaws.com"),
+            **self._environment(hyperparameters),
+        }
         self._write_config_files(hyperparameters, json.loads(env["SM_HOSTS"]))
         if image.is_framework:  # script mode: the framework image runs the submitted program
             code_dir = self._script_mode_code(hyperparameters)
             program = _decode(hyperparameters["sagemaker_program"])
             command = ["python", program, *_user_args(hyperparameters)]
-            container = containers.prepare(image, command, env, tail, code_dir=code_dir,
-                                           install_requirements=True)  # as the training toolkit does
+            container = containers.prepare(
+                image, command, env, tail, code_dir=code_dir, install_requirements=True
+            )  # as the training toolkit does
         else:
             container = _byo_container(image, env, tail)
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds")
@@ -239,7 +248,9 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
                 f"needs the hyperparameters {', '.join(missing)} (the entry point and the S3 URI of sourcedir.tar.gz)"
             )
         code_dir = self._run.opt_ml("code")
-        archive = s3io.download_file(_decode(hyperparameters["sagemaker_submit_directory"]), self._run.root / "sourcedir.tar.gz")
+        archive = s3io.download_file(
+            _decode(hyperparameters["sagemaker_submit_directory"]), self._run.root / "sourcedir.tar.gz"
+        )
         s3io.untar(archive, code_dir)
         return code_dir
 
@@ -283,7 +294,10 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         config = self._run.opt_ml("input", "config")
         (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
         (config / "resourceconfig.json").write_text(json.dumps({"current_host": hosts[0], "hosts": hosts}))
-        input_config = {c["ChannelName"]: {k: v for k, v in c.items() if k != "ChannelName"} for c in self.input_data_config or []}
+        input_config = {
+            c["ChannelName"]: {k: v for k, v in c.items() if k != "ChannelName"}
+            for c in self.input_data_config or []
+        }
         (config / "inputdataconfig.json").write_text(json.dumps(input_config))
         for name in ("model", "output/data", "output/intermediate"):
             self._run.opt_ml(*name.split("/"))
@@ -298,7 +312,9 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         if outcome.stopped:
             return self._end("Stopped", "Stopped", None)
         if outcome.exit_code != 0 and not outcome.timed_out:
-            return self._end("Failed", "Failed", _failure_reason(outcome, self._run.opt_ml("output"), tail.lines))
+            return self._end(
+                "Failed", "Failed", _failure_reason(outcome, self._run.opt_ml("output"), tail.lines)
+            )
         self._set_secondary("Uploading", "Uploading generated training model")
         self._upload_outputs()
         if outcome.timed_out:
@@ -312,7 +328,9 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         self.model_artifacts = {"S3ModelArtifacts": f"{base}/model.tar.gz"}
         output_data = self._run.opt_ml("output", "data")
         if any(output_data.iterdir()):
-            s3io.upload_file(s3io.tar_dir(output_data, self._run.root / "output.tar.gz"), f"{base}/output.tar.gz")
+            s3io.upload_file(
+                s3io.tar_dir(output_data, self._run.root / "output.tar.gz"), f"{base}/output.tar.gz"
+            )
 
     def _end(self, status: str, secondary: str, reason: str | None) -> None:
         self.training_end_time = _now()
@@ -327,7 +345,9 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         self.training_job_status = status
 
 
-def _byo_container(image: images.JobImage, env: dict[str, str], log_line: Callable[[str], None]) -> containers.Container:
+def _byo_container(
+    image: images.JobImage, env: dict[str, str], log_line: Callable[[str], None]
+) -> containers.Container:
     """A bring-your-own training image runs as `docker run <image> train`."""
     spec = containers.read_dockerfile(image.folder) if image.folder else containers.DockerfileSpec()
     command = ["train"] if spec.entrypoint else (spec.cmd or ["train"])
@@ -365,7 +385,9 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
         self.exit_message = None
         self.environment: dict[str, str] = {}
         arn_parts = self.arn.split(":")
-        self._run = _RunningJob("processing", self.processing_job_name, arn_parts[4], arn_parts[3], PROCESSING_GROUP)
+        self._run = _RunningJob(
+            "processing", self.processing_job_name, arn_parts[4], arn_parts[3], PROCESSING_GROUP
+        )
 
     def stop_requested(self) -> None:
         if self.processing_job_status == "InProgress":
@@ -414,16 +436,23 @@ class SandboxProcessingJob(_SandboxJob, moto_sm.FakeProcessingJob):
         self._write_config_files()
         max_runtime = (self.stopping_condition or {}).get("MaxRuntimeInSeconds")
         outcome = run_process(
-            container.argv, cwd=container.cwd, env=container.env, log=tail, stop=run.stop,
-            timeout_s=float(max_runtime) if max_runtime else None, mounts={**container.mounts, **run.mounts},
+            container.argv,
+            cwd=container.cwd,
+            env=container.env,
+            log=tail,
+            stop=run.stop,
+            timeout_s=float(max_runtime) if max_runtime else None,
+            mounts={**container.mounts, **run.mounts},
         )
         return outcome, tail
 
     def _write_config_files(self) -> None:
         config = self._run.opt_ml("config")
         job = {
-            "ProcessingJobArn": self.arn, "ProcessingJobName": self.processing_job_name,
-            "AppSpecification": self.app_specification, "Environment": self.environment,
+            "ProcessingJobArn": self.arn,
+            "ProcessingJobName": self.processing_job_name,
+            "AppSpecification": self.app_specification,
+            "Environment": self.environment,
             "ProcessingInputs": self.processing_inputs or [],
             "ProcessingOutputConfig": self.processing_output_config or {},
             "RoleArn": self.role_arn,  # ProcessingResources too on AWS: moto does not keep it
@@ -476,7 +505,9 @@ class SandboxTransformJob(_SandboxJob, moto_sm.FakeTransformJob):
         self.transform_end_time = None
         self.failure_reason = None
         arn_parts = self.arn.split(":")
-        self._run = _RunningJob("transform", self.transform_job_name, arn_parts[4], arn_parts[3], TRANSFORM_GROUP)
+        self._run = _RunningJob(
+            "transform", self.transform_job_name, arn_parts[4], arn_parts[3], TRANSFORM_GROUP
+        )
         self._backend = moto_sm.sagemaker_backends[arn_parts[4]][arn_parts[3]]
 
     def _execute(self) -> None:
@@ -489,7 +520,11 @@ class SandboxTransformJob(_SandboxJob, moto_sm.FakeTransformJob):
             s3io.download_prefix(source, inputs)
             outputs = run.opt_ml("transform", "output")
             outcome, tail = run_inference(
-                run, container, sorted(p for p in inputs.rglob("*") if p.is_file()), inputs, outputs,
+                run,
+                container,
+                sorted(p for p in inputs.rglob("*") if p.is_file()),
+                inputs,
+                outputs,
                 content_type=self.transform_input.get("ContentType", "application/json"),
                 accept=self.transform_output.get("Accept", "application/json"),
                 split_lines=self.transform_input.get("SplitType") == "Line",
@@ -539,23 +574,40 @@ def run_inference(
     tail = _Tail(run.log_stream().write)
     # The model process sees its own filesystem: every path it is given is a container path.
     mounts = dict(run.mounts)
-    requests = [{"input": container_path(p, mounts),
-                 "output": container_path(output_root / f"{p.relative_to(input_root)}.out", mounts)}
-                for p in input_files]
+    requests = [
+        {
+            "input": container_path(p, mounts),
+            "output": container_path(output_root / f"{p.relative_to(input_root)}.out", mounts),
+        }
+        for p in input_files
+    ]
     request_file = run.opt_ml("sandbox") / "requests.json"
     request_file.write_text(json.dumps(requests))
-    command = ["python", jobs.runner(INFERENCE_RUNNER.name), "--model-dir", "/opt/ml/model",
-               "--code-dir", _CODE_DIR, "--requests", container_path(request_file, mounts),
-               "--content-type", content_type, "--accept", accept]
+    command = [
+        "python",
+        jobs.runner(INFERENCE_RUNNER.name),
+        "--model-dir",
+        "/opt/ml/model",
+        "--code-dir",
+        _CODE_DIR,
+        "--requests",
+        container_path(request_file, mounts),
+        "--content-type",
+        content_type,
+        "--accept",
+        accept,
+    ]
     if split_lines:
         command.append("--split-lines")
     # The framework inference toolkits install code/requirements.txt before loading the model.
-    container = containers.prepare(image, command, env, tail, code_dir=code_dir, entrypoint=[],
-                                   install_requirements=True)
+    container = containers.prepare(
+        image, command, env, tail, code_dir=code_dir, entrypoint=[], install_requirements=True
+    )
     mounts.update(container.mounts)  # the image's folder at its WORKDIR, if it has one
     container.argv[container.argv.index(_CODE_DIR)] = container_path(code_dir, mounts)
-    outcome = run_process(container.argv, cwd=container.cwd, env=container.env, log=tail, stop=run.stop,
-                          mounts=mounts)
+    outcome = run_process(
+        container.argv, cwd=container.cwd, env=container.env, log=tail, stop=run.stop, mounts=mounts
+    )
     return outcome, tail
 
 
@@ -577,7 +629,9 @@ def _unique(create: Callable[..., Any], registry: str, name_arg: str) -> Callabl
     def create_unique(self: Any, *args: Any, **kwargs: Any) -> Any:
         name = kwargs.get(name_arg)
         if name in getattr(self, registry):
-            raise ResourceInUseException(message=f"Job name must be unique within an AWS account and region, and a job with this name already exists ({name})")
+            raise ResourceInUseException(
+                message=f"Job name must be unique within an AWS account and region, and a job with this name already exists ({name})"
+            )
         return create(self, *args, **kwargs)
 
     return create_unique
@@ -606,16 +660,26 @@ def _starting(create: Callable[..., Any], registry: str, name_param: str) -> Cal
 
 def install() -> None:
     responses = moto_sm_responses.SageMakerResponse
-    responses.create_training_job = _starting(responses.create_training_job, "training_jobs", "TrainingJobName")
-    responses.create_processing_job = _starting(responses.create_processing_job, "processing_jobs", "ProcessingJobName")
-    responses.create_transform_job = _starting(responses.create_transform_job, "transform_jobs", "TransformJobName")
+    responses.create_training_job = _starting(
+        responses.create_training_job, "training_jobs", "TrainingJobName"
+    )
+    responses.create_processing_job = _starting(
+        responses.create_processing_job, "processing_jobs", "ProcessingJobName"
+    )
+    responses.create_transform_job = _starting(
+        responses.create_transform_job, "transform_jobs", "TransformJobName"
+    )
     moto_sm.FakeTrainingJob = SandboxTrainingJob
     moto_sm.FakeProcessingJob = SandboxProcessingJob
     moto_sm.FakeTransformJob = SandboxTransformJob
     backend = moto_sm.SageMakerModelBackend
     backend.create_training_job = _unique(backend.create_training_job, "training_jobs", "training_job_name")
-    backend.create_processing_job = _unique(backend.create_processing_job, "processing_jobs", "processing_job_name")
-    backend.create_transform_job = _unique(backend.create_transform_job, "transform_jobs", "transform_job_name")
+    backend.create_processing_job = _unique(
+        backend.create_processing_job, "processing_jobs", "processing_job_name"
+    )
+    backend.create_transform_job = _unique(
+        backend.create_transform_job, "transform_jobs", "transform_job_name"
+    )
     moto_sm_responses.SageMakerResponse.stop_training_job = _stop_training_job
     original_stop_processing = backend.stop_processing_job
 

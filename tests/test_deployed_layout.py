@@ -46,7 +46,11 @@ def include_paths(tree: ast.AST) -> list[int]:
                 if isinstance(side, ast.Constant) and str(side.value).split("/")[0] == "include":
                     lines.append(node.lineno)
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
-            "join", "joinpath", "Path", "PurePath", "open",
+            "join",
+            "joinpath",
+            "Path",
+            "PurePath",
+            "open",
         ):
             for arg in node.args:
                 if isinstance(arg, ast.Constant) and str(arg.value).split("/")[0] == "include":
@@ -84,6 +88,10 @@ def test_the_checks_see_the_patterns_they_forbid():
     )
     tree = ast.parse(source)
     assert sorted(imported_packages(tree)) == [
-        (1, "include.x"), (2, "local_aws"), (3, "importlib"), (4, "deploy.job_code"), (5, "pathlib")
+        (1, "include.x"),
+        (2, "local_aws"),
+        (3, "importlib"),
+        (4, "deploy.job_code"),
+        (5, "pathlib"),
     ]
     assert sorted(set(include_paths(tree))) == [7, 8, 9]  # line 10 only mentions include/ in prose

@@ -34,7 +34,9 @@ def _chance(gen: torch.Generator, p: float) -> bool:
     return torch.rand((), generator=gen).item() < p
 
 
-def random_resized_crop(image: torch.Tensor, size: int, scale: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+def random_resized_crop(
+    image: torch.Tensor, size: int, scale: tuple[float, float], gen: torch.Generator
+) -> torch.Tensor:
     """Crop a random area (fraction in `scale`, aspect 3/4–4/3) and resize it to size × size."""
     _, height, width = image.shape
     area = height * width
@@ -48,8 +50,10 @@ def random_resized_crop(image: torch.Tensor, size: int, scale: tuple[float, floa
             break
     else:  # fall back to the whole image, as torchvision does
         top, left, h, w = 0, 0, height, width
-    crop = image[:, top:top + h, left:left + w].unsqueeze(0)
-    return F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True).squeeze(0)
+    crop = image[:, top : top + h, left : left + w].unsqueeze(0)
+    return F.interpolate(
+        crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    ).squeeze(0)
 
 
 def color_jitter(image: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -103,11 +107,17 @@ def multi_crop(image: torch.Tensor, config: MultiCropConfig, gen: torch.Generato
         _photometric(random_resized_crop(image, config.global_size, config.global_scale, gen), gen, 0.1, 0.2),
     ]
     for _ in range(config.local_crops_number):
-        crops.append(_photometric(random_resized_crop(image, config.local_size, config.local_scale, gen), gen, 0.5, 0.0))
+        crops.append(
+            _photometric(
+                random_resized_crop(image, config.local_size, config.local_scale, gen), gen, 0.5, 0.0
+            )
+        )
     return crops
 
 
 def eval_transform(image: torch.Tensor, size: int) -> torch.Tensor:
     """The probe's deterministic view: the whole patch resized to size × size, normalised."""
-    resized = F.interpolate(image.unsqueeze(0), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    resized = F.interpolate(
+        image.unsqueeze(0), size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
     return normalize(resized.squeeze(0))

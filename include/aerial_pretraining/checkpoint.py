@@ -47,7 +47,9 @@ def load_backbone(path: Path, arch: str, patch_size: int, img_size: int = 224) -
     spec = ARCHS[arch]
     wanted = f"{arch} = embed_dim {spec.embed_dim}, depth {spec.depth}, patch {patch_size}"
     problems = [k for k in expected if k not in state] + [k for k in state if k not in expected]
-    problems += [k for k in expected if k in state and k != "pos_embed" and state[k].shape != expected[k].shape]
+    problems += [
+        k for k in expected if k in state and k != "pos_embed" and state[k].shape != expected[k].shape
+    ]
     if problems or state.get("pos_embed", torch.empty(0, 0, 0)).shape[-1] != spec.embed_dim:
         raise CheckpointMismatchError(
             f"checkpoint {path} holds another architecture ({describe(state)}) than the job's arch/patch_size "
@@ -64,7 +66,9 @@ def _resize_pos_embed(saved: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor
         return saved
     old_side, new_side = int((saved.shape[1] - 1) ** 0.5), int((wanted.shape[1] - 1) ** 0.5)
     grid = saved[:, 1:].reshape(1, old_side, old_side, -1).permute(0, 3, 1, 2)
-    grid = torch.nn.functional.interpolate(grid, size=(new_side, new_side), mode="bicubic", align_corners=False)
+    grid = torch.nn.functional.interpolate(
+        grid, size=(new_side, new_side), mode="bicubic", align_corners=False
+    )
     return torch.cat((saved[:, :1], grid.permute(0, 2, 3, 1).reshape(1, -1, saved.shape[-1])), dim=1)
 
 

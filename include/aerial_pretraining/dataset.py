@@ -27,16 +27,26 @@ def rgb_path(data_dir: Path, patch_name: str) -> Path:
 
 
 class BigEarthNetDataset(Dataset):
-    def __init__(self, metadata_file: Path, data_dir: Path, split: str = "train", source: str = "rgb",
-                 transform: Callable[[torch.Tensor], object] | None = None):
+    def __init__(
+        self,
+        metadata_file: Path,
+        data_dir: Path,
+        split: str = "train",
+        source: str = "rgb",
+        transform: Callable[[torch.Tensor], object] | None = None,
+    ):
         if source not in ("rgb", "bands"):
             raise ValueError(f"source must be 'rgb' or 'bands', got {source!r}")
         rows = [row for row in read_parquet(metadata_file) if row["original_split"] == split]
         if not rows:
-            raise EmptySplitError(f"split {split!r} has no patch in {metadata_file}; expected train, val and test patches")
+            raise EmptySplitError(
+                f"split {split!r} has no patch in {metadata_file}; expected train, val and test patches"
+            )
         self.data_dir, self.source, self.transform = Path(data_dir), source, transform
         self.patch_names = [row["name"] for row in rows]
-        self.labels = torch.tensor([one_hot(list(row["new_labels"]), where=f"{metadata_file}: {row['name']}") for row in rows])
+        self.labels = torch.tensor(
+            [one_hot(list(row["new_labels"]), where=f"{metadata_file}: {row['name']}") for row in rows]
+        )
 
     def __len__(self) -> int:
         return len(self.patch_names)
@@ -49,7 +59,9 @@ class BigEarthNetDataset(Dataset):
         else:
             path = rgb_path(self.data_dir, name)
             if not path.is_file():
-                raise MissingImageError(f"missing image {path} for patch {name!r}: re-run prepare_dataset for this data")
+                raise MissingImageError(
+                    f"missing image {path} for patch {name!r}: re-run prepare_dataset for this data"
+                )
             array = tifffile.imread(path)
         return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255.0
 

@@ -13,11 +13,20 @@ from torch.nn.utils.parametrizations import weight_norm
 class DINOHead(nn.Module):
     """MLP → L2-normalised bottleneck → weight-normalised last layer (its norm frozen at 1)."""
 
-    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 2048, bottleneck_dim: int = 256, norm_last_layer: bool = True):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden_dim: int = 2048,
+        bottleneck_dim: int = 256,
+        norm_last_layer: bool = True,
+    ):
         super().__init__()
         self.mlp = nn.Sequential(
-            nn.Linear(in_dim, hidden_dim), nn.GELU(),
-            nn.Linear(hidden_dim, hidden_dim), nn.GELU(),
+            nn.Linear(in_dim, hidden_dim),
+            nn.GELU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.GELU(),
             nn.Linear(hidden_dim, bottleneck_dim),
         )
         for layer in self.mlp:
@@ -55,8 +64,17 @@ class MultiCropWrapper(nn.Module):
 class DINOLoss(nn.Module):
     """Cross-entropy between the centred, sharpened teacher and the student, over all crop pairs but same-view."""
 
-    def __init__(self, out_dim: int, n_crops: int, warmup_teacher_temp: float, teacher_temp: float,
-                 warmup_teacher_temp_epochs: int, epochs: int, student_temp: float = 0.1, center_momentum: float = 0.9):
+    def __init__(
+        self,
+        out_dim: int,
+        n_crops: int,
+        warmup_teacher_temp: float,
+        teacher_temp: float,
+        warmup_teacher_temp_epochs: int,
+        epochs: int,
+        student_temp: float = 0.1,
+        center_momentum: float = 0.9,
+    ):
         super().__init__()
         self.student_temp, self.center_momentum, self.n_crops = student_temp, center_momentum, n_crops
         self.register_buffer("center", torch.zeros(1, out_dim))
@@ -71,7 +89,11 @@ class DINOLoss(nn.Module):
 
     def forward(self, student_output: torch.Tensor, teacher_output: torch.Tensor, epoch: int) -> torch.Tensor:
         student = (student_output / self.student_temp).chunk(self.n_crops)
-        teacher = F.softmax((teacher_output - self.center) / self.teacher_temperature(epoch), dim=-1).detach().chunk(2)
+        teacher = (
+            F.softmax((teacher_output - self.center) / self.teacher_temperature(epoch), dim=-1)
+            .detach()
+            .chunk(2)
+        )
         total, terms = 0.0, 0
         for t_index, t_probs in enumerate(teacher):
             for s_index, s_logits in enumerate(student):
@@ -92,12 +114,21 @@ class DINOLoss(nn.Module):
         self.center = self.center * self.center_momentum + batch_center / count * (1 - self.center_momentum)
 
 
-def cosine_schedule(base: float, final: float, epochs: int, steps_per_epoch: int, warmup_epochs: int = 0, start_warmup: float = 0.0) -> list[float]:
+def cosine_schedule(
+    base: float,
+    final: float,
+    epochs: int,
+    steps_per_epoch: int,
+    warmup_epochs: int = 0,
+    start_warmup: float = 0.0,
+) -> list[float]:
     """Per-step values: linear warm-up, then cosine from base to final (upstream's cosine_scheduler)."""
     warmup_steps = warmup_epochs * steps_per_epoch
     warm = torch.linspace(start_warmup, base, warmup_steps).tolist() if warmup_steps else []
     steps = epochs * steps_per_epoch - warmup_steps
-    return warm + [final + 0.5 * (base - final) * (1 + math.cos(math.pi * i / max(steps, 1))) for i in range(steps)]
+    return warm + [
+        final + 0.5 * (base - final) * (1 + math.cos(math.pi * i / max(steps, 1))) for i in range(steps)
+    ]
 
 
 @torch.no_grad()

@@ -50,8 +50,7 @@ BEN43_TO_BEN19: dict[str, str | None] = {
     "Annual crops associated with permanent crops": "Permanent crops",
     "Pastures": "Pastures",
     "Complex cultivation patterns": "Complex cultivation patterns",
-    "Land principally occupied by agriculture, with significant areas of natural vegetation":
-        "Land principally occupied by agriculture, with significant areas of natural vegetation",
+    "Land principally occupied by agriculture, with significant areas of natural vegetation": "Land principally occupied by agriculture, with significant areas of natural vegetation",
     "Agro-forestry areas": "Agro-forestry areas",
     "Broad-leaved forest": "Broad-leaved forest",
     "Coniferous forest": "Coniferous forest",
@@ -103,6 +102,8 @@ def one_hot(labels: list[str], where: str = "labels") -> list[float]:
     vector = [0.0] * len(LAND_COVER_LABELS)
     for label in labels:
         if label not in LAND_COVER_LABELS:
-            raise UnknownLabelError(f"unknown BEN-19 label {label!r} in {where}; expected one of {list(LAND_COVER_LABELS)}")
+            raise UnknownLabelError(
+                f"unknown BEN-19 label {label!r} in {where}; expected one of {list(LAND_COVER_LABELS)}"
+            )
         vector[LAND_COVER_LABELS.index(label)] = 1.0
     return vector

@@ -30,7 +30,9 @@ class EmptySplitError(ValueError):
 @dataclass
 class Metadata:
     rows: list[dict] = field(default_factory=list)
-    excluded: dict[str, int] = field(default_factory=lambda: {"seasonal_snow": 0, "cloud_and_shadow": 0, "no_ben19_label": 0})
+    excluded: dict[str, int] = field(
+        default_factory=lambda: {"seasonal_snow": 0, "cloud_and_shadow": 0, "no_ben19_label": 0}
+    )
 
     def split_counts(self) -> dict[str, int]:
         return {split: sum(row["original_split"] == split for row in self.rows) for split in SPLITS}
@@ -39,7 +41,9 @@ class Metadata:
 def read_name_list(path: Path) -> list[str]:
     """Patch names, one per line (first column), as BigEarthNet's CSV lists have them."""
     if not path.is_file():
-        raise FileNotFoundError(f"missing list file {path}: BigEarthNet's train.csv / val.csv / test.csv and exclusion lists must sit beside the patch folders")
+        raise FileNotFoundError(
+            f"missing list file {path}: BigEarthNet's train.csv / val.csv / test.csv and exclusion lists must sit beside the patch folders"
+        )
     with path.open(newline="") as handle:
         return [row[0].strip() for row in csv.reader(handle) if row and row[0].strip()]
 
@@ -112,5 +116,7 @@ def read_parquet(path: Path) -> list[dict]:
     import pyarrow.parquet as pq
 
     if not Path(path).is_file():
-        raise FileNotFoundError(f"missing metadata parquet {path}: run the prepare_dataset processing job first")
+        raise FileNotFoundError(
+            f"missing metadata parquet {path}: run the prepare_dataset processing job first"
+        )
     return pq.read_table(path).to_pylist()

@@ -32,13 +32,19 @@ def map_scores(y_true: np.ndarray, scores: np.ndarray, label_names: list[str] | 
     """Macro mAP (mean over classes with a positive), micro AP (all decisions pooled) and per-class AP."""
     y_true, scores = np.asarray(y_true), np.asarray(scores)
     if y_true.ndim != 2 or y_true.shape != scores.shape or y_true.shape[1] != len(label_names):
-        raise ValueError(f"expected (n, {len(label_names)}) labels and scores, got {y_true.shape} and {scores.shape}")
+        raise ValueError(
+            f"expected (n, {len(label_names)}) labels and scores, got {y_true.shape} and {scores.shape}"
+        )
     per_class = [average_precision(y_true[:, k], scores[:, k]) for k in range(y_true.shape[1])]
     defined = [ap for ap in per_class if not np.isnan(ap)]
     return {
         "macro_mAP": float(np.mean(defined)) if defined else float("nan"),
         "micro_AP": average_precision(y_true.ravel(), scores.ravel()),
-        "per_class_AP": {name: (None if np.isnan(ap) else ap) for name, ap in zip(label_names, per_class, strict=True)},
-        "classes_without_positives": [name for name, ap in zip(label_names, per_class, strict=True) if np.isnan(ap)],
+        "per_class_AP": {
+            name: (None if np.isnan(ap) else ap) for name, ap in zip(label_names, per_class, strict=True)
+        },
+        "classes_without_positives": [
+            name for name, ap in zip(label_names, per_class, strict=True) if np.isnan(ap)
+        ],
         "samples": int(y_true.shape[0]),
     }

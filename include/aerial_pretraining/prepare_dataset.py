@@ -31,8 +31,13 @@ FAILURE_FILE = "/opt/ml/output/failure"
 # orchard.errors' convention (job code runs without Airflow and repeats the values).
 INPUT_ERROR_EXIT_CODE = 65
 INPUT_ERROR_PREFIX = "InputError: "
-INPUT_ERRORS = (MissingBandError, UnknownLabelError, EmptySplitError, CheckpointMismatchError,
-                FileNotFoundError)
+INPUT_ERRORS = (
+    MissingBandError,
+    UnknownLabelError,
+    EmptySplitError,
+    CheckpointMismatchError,
+    FileNotFoundError,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,19 +87,32 @@ def main(argv: list[str] | None = None) -> int:
 
 def prepare(args: argparse.Namespace) -> int:
     raw, output = Path(args.input_dir), Path(args.output_dir)
-    baseline = check_baseline(Path(args.baseline_dir), args.arch, args.patch_size) if args.baseline_dir else None
+    baseline = (
+        check_baseline(Path(args.baseline_dir), args.arch, args.patch_size) if args.baseline_dir else None
+    )
     if baseline:
         print(f"[prepare] baseline checkpoint {baseline} fits {args.arch}/{args.patch_size}", flush=True)
     metadata = build_metadata(raw)
-    print(f"[prepare] {len(metadata.rows)} patches kept {metadata.split_counts()}; excluded {metadata.excluded}", flush=True)
+    print(
+        f"[prepare] {len(metadata.rows)} patches kept {metadata.split_counts()}; excluded {metadata.excluded}",
+        flush=True,
+    )
     write_parquet(metadata, output / "metadata" / METADATA_FILE)
     rgb_dir = output / "rgb"
     rgb_dir.mkdir(parents=True, exist_ok=True)
     for row in metadata.rows:
         tifffile.imwrite(rgb_dir / f"{row['name']}.tif", read_rgb(raw, row["name"]), photometric="rgb")
-    summary = {"patches": len(metadata.rows), "splits": metadata.split_counts(), "excluded": metadata.excluded, "baseline_checkpoint": baseline}
+    summary = {
+        "patches": len(metadata.rows),
+        "splits": metadata.split_counts(),
+        "excluded": metadata.excluded,
+        "baseline_checkpoint": baseline,
+    }
     (output / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"[prepare] wrote {output / 'metadata' / METADATA_FILE} and {len(metadata.rows)} RGB images", flush=True)
+    print(
+        f"[prepare] wrote {output / 'metadata' / METADATA_FILE} and {len(metadata.rows)} RGB images",
+        flush=True,
+    )
     return 0
 
 

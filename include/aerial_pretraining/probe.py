@@ -61,12 +61,16 @@ def find_checkpoint(backbone_dir: Path) -> Path:
         return find_checkpoint(backbone_dir / "extracted")
     weights = [p for p in files if p.suffix in (".pth", ".pt")]
     if len(weights) != 1:
-        raise FileNotFoundError(f"expected one checkpoint (.pth or model.tar.gz) in {backbone_dir}, found {[str(p) for p in files]}")
+        raise FileNotFoundError(
+            f"expected one checkpoint (.pth or model.tar.gz) in {backbone_dir}, found {[str(p) for p in files]}"
+        )
     return weights[0]
 
 
 @torch.no_grad()
-def extract_features(backbone: nn.Module, data: BigEarthNetDataset, args: argparse.Namespace, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def extract_features(
+    backbone: nn.Module, data: BigEarthNetDataset, args: argparse.Namespace, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, num_workers=0)
     features, labels = [], []
     for images, targets in loader:
@@ -79,7 +83,9 @@ def extract_features(backbone: nn.Module, data: BigEarthNetDataset, args: argpar
     return torch.cat(features), torch.cat(labels)
 
 
-def train_head(train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], args: argparse.Namespace) -> tuple[nn.Linear, list[dict]]:
+def train_head(
+    train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor], args: argparse.Namespace
+) -> tuple[nn.Linear, list[dict]]:
     torch.manual_seed(args.seed)
     head = nn.Linear(train[0].shape[1], args.num_labels)
     nn.init.normal_(head.weight, std=0.01)
@@ -92,14 +98,16 @@ def train_head(train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor
     for epoch in range(args.epochs):
         order = torch.randperm(len(train[0]), generator=gen)
         for start in range(0, len(order), args.batch_size):
-            batch = order[start:start + args.batch_size]
+            batch = order[start : start + args.batch_size]
             loss = criterion(head(train[0][batch]), train[1][batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         scheduler.step()
         with torch.no_grad():
-            val_map = map_scores(val[1].numpy(), torch.sigmoid(head(val[0])).numpy(), LAND_COVER_LABELS)["macro_mAP"]
+            val_map = map_scores(val[1].numpy(), torch.sigmoid(head(val[0])).numpy(), LAND_COVER_LABELS)[
+                "macro_mAP"
+            ]
         history.append({"epoch": epoch, "loss": loss.item(), "val_mAP": val_map})
         print(f"[probe] epoch={epoch} loss={loss.item():.6f} val_mAP={val_map:.6f}", flush=True)
         if val_map > best:
@@ -112,24 +120,39 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     checkpoint = find_checkpoint(Path(args.backbone_dir))
-    backbone = load_backbone(checkpoint, args.arch, args.patch_size, img_size=args.image_size).to(device).eval()
+    backbone = (
+        load_backbone(checkpoint, args.arch, args.patch_size, img_size=args.image_size).to(device).eval()
+    )
     print(f"[probe] {args.backbone_name}: {args.arch}/{args.patch_size} from {checkpoint.name}", flush=True)
     metadata = Path(args.metadata_dir) / METADATA_FILE
     transform = lambda image: eval_transform(image, args.image_size)  # noqa: E731
-    splits = {split: BigEarthNetDataset(metadata, args.data_dir, split=split, transform=transform) for split in ("train", "val", "test")}
+    splits = {
+        split: BigEarthNetDataset(metadata, args.data_dir, split=split, transform=transform)
+        for split in ("train", "val", "test")
+    }
     features = {split: extract_features(backbone, data, args, device) for split, data in splits.items()}
     head, history = train_head(features["train"], features["val"], args)
     with torch.no_grad():
         scores = torch.sigmoid(head(features["test"][0])).numpy()
     test_labels = features["test"][1].numpy()
-    metrics = {"backbone": args.backbone_name, "arch": args.arch, "patch_size": args.patch_size,
-               **map_scores(test_labels, scores, LAND_COVER_LABELS), "history": history}
+    metrics = {
+        "backbone": args.backbone_name,
+        "arch": args.arch,
+        "patch_size": args.patch_size,
+        **map_scores(test_labels, scores, LAND_COVER_LABELS),
+        "history": history,
+    }
     print(f"[probe] test_mAP={metrics['macro_mAP']:.6f} test_micro_AP={metrics['micro_AP']:.6f}", flush=True)
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
     torch.save(head.state_dict(), output / "linear_head.pth")
-    np.savez_compressed(output / "test_scores.npz", scores=scores, labels=test_labels, names=np.array(splits["test"].patch_names))
+    np.savez_compressed(
+        output / "test_scores.npz",
+        scores=scores,
+        labels=test_labels,
+        names=np.array(splits["test"].patch_names),
+    )
     return 0
 
 

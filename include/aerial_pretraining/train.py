@@ -47,7 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch_size", type=int, default=64, help="images per device per step")
     p.add_argument("--max_steps_per_epoch", type=int, default=0, help="0 = the whole split")
     p.add_argument("--saveckp_freq", type=int, default=20)
-    p.add_argument("--lr", type=float, default=0.0005, help="at batch 256; scaled linearly by the global batch")
+    p.add_argument(
+        "--lr", type=float, default=0.0005, help="at batch 256; scaled linearly by the global batch"
+    )
     p.add_argument("--min_lr", type=float, default=1e-6)
     p.add_argument("--warmup_epochs", type=int, default=10)
     p.add_argument("--weight_decay", type=float, default=0.04)
@@ -63,7 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--global_crop_size", type=int, default=224)
     p.add_argument("--local_crop_size", type=int, default=96)
     p.add_argument("--local_crops_number", type=int, default=8)
-    p.add_argument("--use_fp16", type=str2bool, default=True, help="bf16/fp16 autocast on GPU; CPU always fp32")
+    p.add_argument(
+        "--use_fp16", type=str2bool, default=True, help="bf16/fp16 autocast on GPU; CPU always fp32"
+    )
     p.add_argument("--num_workers", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log_every", type=int, default=10)
@@ -94,7 +98,7 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int, world: int, batch: int
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch)).tolist()[rank::world]
     usable = max(len(order) // batch, 1) * batch
     order = order[:usable]
-    return [order[i:i + batch] for i in range(0, len(order), batch)]
+    return [order[i : i + batch] for i in range(0, len(order), batch)]
 
 
 def collate(samples: list[list[torch.Tensor]]) -> list[torch.Tensor]:
@@ -104,27 +108,51 @@ def collate(samples: list[list[torch.Tensor]]) -> list[torch.Tensor]:
 class DinoTrainer:
     """Student, EMA teacher, loss, optimiser and schedules: one `train_step` per batch of multi-crops."""
 
-    def __init__(self, args: argparse.Namespace, steps_per_epoch: int, world_size: int = 1, device: str = "cpu"):
+    def __init__(
+        self, args: argparse.Namespace, steps_per_epoch: int, world_size: int = 1, device: str = "cpu"
+    ):
         self.args, self.device, self.steps_per_epoch = args, torch.device(device), steps_per_epoch
         torch.manual_seed(args.seed)
         embed = ARCHS[args.arch].embed_dim
         hidden, bottleneck = (2048, 256) if embed >= 192 else (256, 64)  # the demo ViT gets a small head
         self.student = MultiCropWrapper(
-            build_vit(args.arch, args.patch_size, img_size=args.global_crop_size, drop_path_rate=args.drop_path_rate),
+            build_vit(
+                args.arch, args.patch_size, img_size=args.global_crop_size, drop_path_rate=args.drop_path_rate
+            ),
             DINOHead(embed, args.out_dim, hidden, bottleneck, norm_last_layer=True),
         ).to(self.device)
         self.teacher = copy.deepcopy(self.student)
         for param in self.teacher.parameters():
             param.requires_grad = False
         self.student_ddp = self._wrap_ddp(world_size)
-        self.loss = DINOLoss(args.out_dim, args.local_crops_number + 2, args.warmup_teacher_temp, args.teacher_temp,
-                             args.warmup_teacher_temp_epochs, args.epochs,
-                             center_momentum=args.center_momentum).to(self.device)
-        decay = [p for n, p in self.student.named_parameters() if p.requires_grad and not (n.endswith(".bias") or p.ndim == 1)]
-        no_decay = [p for n, p in self.student.named_parameters() if p.requires_grad and (n.endswith(".bias") or p.ndim == 1)]
+        self.loss = DINOLoss(
+            args.out_dim,
+            args.local_crops_number + 2,
+            args.warmup_teacher_temp,
+            args.teacher_temp,
+            args.warmup_teacher_temp_epochs,
+            args.epochs,
+            center_momentum=args.center_momentum,
+        ).to(self.device)
+        decay = [
+            p
+            for n, p in self.student.named_parameters()
+            if p.requires_grad and not (n.endswith(".bias") or p.ndim == 1)
+        ]
+        no_decay = [
+            p
+            for n, p in self.student.named_parameters()
+            if p.requires_grad and (n.endswith(".bias") or p.ndim == 1)
+        ]
         self.optimizer = torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
         global_batch = args.batch_size * world_size
-        self.lr = cosine_schedule(args.lr * global_batch / 256.0, args.min_lr, args.epochs, steps_per_epoch, min(args.warmup_epochs, args.epochs - 1))
+        self.lr = cosine_schedule(
+            args.lr * global_batch / 256.0,
+            args.min_lr,
+            args.epochs,
+            steps_per_epoch,
+            min(args.warmup_epochs, args.epochs - 1),
+        )
         self.wd = cosine_schedule(args.weight_decay, args.weight_decay_end, args.epochs, steps_per_epoch)
         self.momentum = cosine_schedule(args.momentum_teacher, 1.0, args.epochs, steps_per_epoch)
         gpu = self.device.type == "cuda"
@@ -136,7 +164,9 @@ class DinoTrainer:
     def _wrap_ddp(self, world_size: int) -> nn.Module:
         if world_size <= 1:
             return self.student
-        return nn.parallel.DistributedDataParallel(self.student, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return nn.parallel.DistributedDataParallel(
+            self.student, device_ids=[self.device.index] if self.device.type == "cuda" else None
+        )
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -155,7 +185,9 @@ class DinoTrainer:
             student_out = self.student_ddp(crops)
             loss = self.loss(student_out.float(), teacher_out.float(), epoch)
         if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"DINO loss is {loss.item()} at epoch {epoch} step {step}: lower --lr or disable --use_fp16")
+            raise FloatingPointError(
+                f"DINO loss is {loss.item()} at epoch {epoch} step {step}: lower --lr or disable --use_fp16"
+            )
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler:
             self.scaler.scale(loss).backward()
@@ -176,11 +208,19 @@ class DinoTrainer:
 
     def state(self, next_epoch: int, history: list[dict]) -> dict:
         return {
-            "student": self.student.state_dict(), "teacher": self.teacher.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "dino_loss": self.loss.state_dict(),
+            "student": self.student.state_dict(),
+            "teacher": self.teacher.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "dino_loss": self.loss.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler else None,
-            "epoch": next_epoch, "history": history, "rng": torch.get_rng_state(),
-            "args": {"arch": self.args.arch, "patch_size": self.args.patch_size, "out_dim": self.args.out_dim},
+            "epoch": next_epoch,
+            "history": history,
+            "rng": torch.get_rng_state(),
+            "args": {
+                "arch": self.args.arch,
+                "patch_size": self.args.patch_size,
+                "out_dim": self.args.out_dim,
+            },
         }
 
     def resume(self, path: Path) -> list[dict]:
@@ -219,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     images = BigEarthNetDataset(Path(args.metadata_dir) / METADATA_FILE, args.data_dir, split="train")
     data = CropDataset(images, crops, args.seed)
     batches_per_epoch = len(epoch_order(len(data), args.seed, 0, rank, world, args.batch_size))
-    steps = min(batches_per_epoch, args.max_steps_per_epoch) if args.max_steps_per_epoch else batches_per_epoch
+    steps = (
+        min(batches_per_epoch, args.max_steps_per_epoch) if args.max_steps_per_epoch else batches_per_epoch
+    )
     trainer = DinoTrainer(args, steps, world, device)
     checkpoint_dir = Path(args.checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -228,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     if latest.is_file():
         history = trainer.resume(latest)
         print(f"[dino] resumed from {latest} at epoch {trainer.start_epoch}", flush=True)
-    print(f"[dino] {args.arch}/{args.patch_size} on {device} x{world}: {len(data)} train patches, {steps} steps/epoch, "
-          f"crops 2x{args.global_crop_size}+{args.local_crops_number}x{args.local_crop_size}", flush=True)
+    print(
+        f"[dino] {args.arch}/{args.patch_size} on {device} x{world}: {len(data)} train patches, {steps} steps/epoch, "
+        f"crops 2x{args.global_crop_size}+{args.local_crops_number}x{args.local_crop_size}",
+        flush=True,
+    )
     for epoch in range(trainer.start_epoch, args.epochs):
         history.append(run_epoch(trainer, data, epoch, rank, world, steps))
         if is_main(rank):
@@ -245,15 +290,21 @@ def main(argv: list[str] | None = None) -> int:
 def run_epoch(trainer: DinoTrainer, data: CropDataset, epoch: int, rank: int, world: int, steps: int) -> dict:
     data.epoch = epoch
     batches = epoch_order(len(data), trainer.args.seed, epoch, rank, world, trainer.args.batch_size)[:steps]
-    loader = torch.utils.data.DataLoader(data, batch_sampler=batches, collate_fn=collate,
-                                         num_workers=min(trainer.args.num_workers, os.cpu_count() or 1))
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_sampler=batches,
+        collate_fn=collate,
+        num_workers=min(trainer.args.num_workers, os.cpu_count() or 1),
+    )
     trainer.student.train()
     losses, started = [], time.monotonic()
     for step, batch in enumerate(loader):
         losses.append(trainer.train_step(batch, epoch, step))
         if step % trainer.args.log_every == 0 and is_main(rank):
             it = epoch * steps + step
-            print(f"[dino] epoch={epoch} step={step} loss={losses[-1]:.6f} lr={trainer.lr[it]:.8f}", flush=True)
+            print(
+                f"[dino] epoch={epoch} step={step} loss={losses[-1]:.6f} lr={trainer.lr[it]:.8f}", flush=True
+            )
     mean = sum(losses) / len(losses)
     images_per_s = len(losses) * trainer.args.batch_size * world / max(time.monotonic() - started, 1e-9)
     if is_main(rank):
@@ -265,8 +316,13 @@ def write_outputs(trainer: DinoTrainer, history: list[dict], args: argparse.Name
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     backbone = {f"backbone.{k}": v for k, v in trainer.teacher.backbone.state_dict().items()}
-    torch.save({"teacher": backbone, "args": {"arch": args.arch, "patch_size": args.patch_size}}, output / "checkpoint.pth")
-    (output / "model_info.json").write_text(json.dumps({"arch": args.arch, "patch_size": args.patch_size, "epochs": args.epochs}))
+    torch.save(
+        {"teacher": backbone, "args": {"arch": args.arch, "patch_size": args.patch_size}},
+        output / "checkpoint.pth",
+    )
+    (output / "model_info.json").write_text(
+        json.dumps({"arch": args.arch, "patch_size": args.patch_size, "epochs": args.epochs})
+    )
     history_dir = Path(args.history_dir)
     history_dir.mkdir(parents=True, exist_ok=True)
     (history_dir / "history.json").write_text(json.dumps(history))

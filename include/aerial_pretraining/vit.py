@@ -67,7 +67,11 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, tokens, dim = x.shape
-        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads).permute(2, 0, 3, 1, 4)
+        qkv = (
+            self.qkv(x)
+            .reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads)
+            .permute(2, 0, 3, 1, 4)
+        )
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
         return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
 
@@ -122,7 +126,12 @@ class VisionTransformer(nn.Module):
         cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
         side = int(math.sqrt(trained))
         grid = patch_pos.reshape(1, side, side, -1).permute(0, 3, 1, 2)
-        grid = F.interpolate(grid, size=(height // self.patch_size, width // self.patch_size), mode="bicubic", align_corners=False)
+        grid = F.interpolate(
+            grid,
+            size=(height // self.patch_size, width // self.patch_size),
+            mode="bicubic",
+            align_corners=False,
+        )
         return torch.cat((cls_pos, grid.permute(0, 2, 3, 1).reshape(1, -1, self.embed_dim)), dim=1)
 
     def prepare_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,7 +167,9 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def build_vit(arch: str, patch_size: int, img_size: int = 224, drop_path_rate: float = 0.1) -> VisionTransformer:
+def build_vit(
+    arch: str, patch_size: int, img_size: int = 224, drop_path_rate: float = 0.1
+) -> VisionTransformer:
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}: expected one of {', '.join(ARCHS)}")
     return VisionTransformer(arch, patch_size, img_size=img_size, drop_path_rate=drop_path_rate)

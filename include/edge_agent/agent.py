@@ -55,13 +55,18 @@ class Config:
         raw = json.loads(path.read_text())
         base = path.parent
         return cls(
-            device_name=raw["device_name"], fleet_name=raw["fleet_name"], region=raw["region"],
-            credentials_endpoint=raw["credentials_endpoint"], jobs_endpoint=raw["jobs_endpoint"],
+            device_name=raw["device_name"],
+            fleet_name=raw["fleet_name"],
+            region=raw["region"],
+            credentials_endpoint=raw["credentials_endpoint"],
+            jobs_endpoint=raw["jobs_endpoint"],
             role_alias=raw["role_alias"],
-            certificate_file=base / raw["certificate_file"], private_key_file=base / raw["private_key_file"],
+            certificate_file=base / raw["certificate_file"],
+            private_key_file=base / raw["private_key_file"],
             root_ca_file=base / raw["root_ca_file"] if raw.get("root_ca_file") else None,
             capture=CaptureSettings(**raw["capture"]),
-            work_dir=base / raw.get("work_dir", "work"), poll_seconds=float(raw.get("poll_seconds", 5)),
+            work_dir=base / raw.get("work_dir", "work"),
+            poll_seconds=float(raw.get("poll_seconds", 5)),
             s3_endpoint=raw.get("s3_endpoint"),
         )
 
@@ -81,27 +86,45 @@ class Agent:
         if self._credentials is None or self._credentials.expires_within(300):
             self._clients.clear()  # clients hold the old session's keys
             c = self.config
-            self._credentials = credentials.fetch(c.credentials_endpoint, c.role_alias, c.device_name,
-                                                  c.certificate_file, c.private_key_file, c.root_ca_file)
-            print(f"credentials from role alias {c.role_alias} (expire {self._credentials.expiration})", flush=True)
+            self._credentials = credentials.fetch(
+                c.credentials_endpoint,
+                c.role_alias,
+                c.device_name,
+                c.certificate_file,
+                c.private_key_file,
+                c.root_ca_file,
+            )
+            print(
+                f"credentials from role alias {c.role_alias} (expire {self._credentials.expiration})",
+                flush=True,
+            )
         if service not in self._clients:
             endpoint = self.config.jobs_endpoint if service == "iot-jobs-data" else self.config.s3_endpoint
-            self._clients[service] = boto3.client(service, region_name=self.config.region, endpoint_url=endpoint,
-                                                  **self._credentials.boto3_kwargs())
+            self._clients[service] = boto3.client(
+                service,
+                region_name=self.config.region,
+                endpoint_url=endpoint,
+                **self._credentials.boto3_kwargs(),
+            )
         return self._clients[service]
 
     @property
     def capture(self) -> CaptureBuffer:
         if self._capture is None:
-            self._capture = CaptureBuffer(self.config.capture, lambda: self.client("s3"), self.config.device_name)
+            self._capture = CaptureBuffer(
+                self.config.capture, lambda: self.client("s3"), self.config.device_name
+            )
         return self._capture
 
     # ----------------------------------------------------------------------------------- the job loop
     def run(self, images: Path | None, once: bool, stop: threading.Event) -> None:
         print(f"agent {self.config.device_name} of fleet {self.config.fleet_name} started", flush=True)
         while not stop.is_set():
-            execution = self.client("iot-jobs-data").start_next_pending_job_execution(
-                thingName=self.config.device_name).get("execution")
+            execution = (
+                self.client("iot-jobs-data")
+                .start_next_pending_job_execution(thingName=self.config.device_name)
+                .get("execution")
+            )
             if execution:
                 self.handle(execution, images)
                 if once:
@@ -126,23 +149,38 @@ class Agent:
 
     def _report(self, job_id: str, status: str, details: dict) -> None:
         self.client("iot-jobs-data").update_job_execution(
-            jobId=job_id, thingName=self.config.device_name, status=status,
-            statusDetails={k: str(v) for k, v in details.items()})
+            jobId=job_id,
+            thingName=self.config.device_name,
+            status=status,
+            statusDetails={k: str(v) for k, v in details.items()},
+        )
         print(f"job {job_id}: reported {status} {json.dumps(details)}", flush=True)
 
     def deploy(self, document: dict, images: Path | None) -> dict:
         if document.get("operation") != DEPLOY_OPERATION:
-            raise ValueError(f"unknown job operation {document.get('operation')!r}; this agent runs {DEPLOY_OPERATION}")
+            raise ValueError(
+                f"unknown job operation {document.get('operation')!r}; this agent runs {DEPLOY_OPERATION}"
+            )
         model_name, version = document["model_name"], document["version"]
         folder = self.config.work_dir / "models" / model_name / version
         archive = folder.parent / f"{version}.tar.gz"
         archive.parent.mkdir(parents=True, exist_ok=True)
         bucket, _, key = document["package_uri"][5:].partition("/")
         self.client("s3").download_file(bucket, key, str(archive))
-        manifest = package.install(archive, document["sha256"], self.client("kms"), document["signing_key_id"],
-                                   document["signing_algorithm"], folder, base64.b64decode(document["signature"]))
-        print(f"package {manifest['name']} {manifest['version']} verified (sha256, KMS signature, "
-              f"{len(manifest['files'])} files)", flush=True)
+        manifest = package.install(
+            archive,
+            document["sha256"],
+            self.client("kms"),
+            document["signing_key_id"],
+            document["signing_algorithm"],
+            folder,
+            base64.b64decode(document["signature"]),
+        )
+        print(
+            f"package {manifest['name']} {manifest['version']} verified (sha256, KMS signature, "
+            f"{len(manifest['files'])} files)",
+            flush=True,
+        )
         if model_name in self.models.names():
             self.models.unload(model_name)  # the new version replaces the old one under the same name
         model = self.models.load(model_name, folder, manifest)
@@ -162,10 +200,17 @@ class Agent:
         seconds = time.perf_counter() - started
         self.capture.flush()
         rate = len(paths) / seconds if seconds > 0 else 0.0
-        print(f"{model.name}: {len(paths)} predictions in {seconds:.2f} s ({rate:.1f}/s), "
-              f"{self.capture.pushed_records} captured", flush=True)
-        return {"predictions": len(paths), "predictions_per_second": round(rate, 1),
-                "captured": self.capture.pushed_records, "capture_dropped": self.capture.dropped}
+        print(
+            f"{model.name}: {len(paths)} predictions in {seconds:.2f} s ({rate:.1f}/s), "
+            f"{self.capture.pushed_records} captured",
+            flush=True,
+        )
+        return {
+            "predictions": len(paths),
+            "predictions_per_second": round(rate, 1),
+            "captured": self.capture.pushed_records,
+            "capture_dropped": self.capture.dropped,
+        }
 
     def predict_and_capture(self, model_name: str, image: np.ndarray, request_id: str) -> np.ndarray:
         model = self.models.get(model_name)

@@ -28,13 +28,19 @@ class CaptureSettings:
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= self.buffer_size:
-            raise ValueError(f"capture batch_size {self.batch_size} must be between 1 and buffer_size {self.buffer_size}")
+            raise ValueError(
+                f"capture batch_size {self.batch_size} must be between 1 and buffer_size {self.buffer_size}"
+            )
         if self.push_period_seconds <= 0:
             raise ValueError("capture push_period_seconds must be > 0")
 
 
 def encode_tensor(array: np.ndarray) -> dict:
-    return {"dtype": str(array.dtype), "shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode()}
+    return {
+        "dtype": str(array.dtype),
+        "shape": list(array.shape),
+        "data": base64.b64encode(array.tobytes()).decode(),
+    }
 
 
 def decode_tensor(record: dict) -> np.ndarray:
@@ -57,8 +63,14 @@ class CaptureBuffer:
         self._thread.start()
 
     def add(self, model: str, inputs: np.ndarray, outputs: np.ndarray, request_id: str) -> None:
-        record = {"device": self._device, "model": model, "request_id": request_id, "time": time.time(),
-                  "input": encode_tensor(inputs), "output": encode_tensor(outputs.astype(np.float32))}
+        record = {
+            "device": self._device,
+            "model": model,
+            "request_id": request_id,
+            "time": time.time(),
+            "input": encode_tensor(inputs),
+            "output": encode_tensor(outputs.astype(np.float32)),
+        }
         with self._lock:
             if len(self._records) >= self.settings.buffer_size:
                 self._records.popleft()
@@ -84,7 +96,9 @@ class CaptureBuffer:
         self.flush()
 
     def _take(self, count: int) -> list[dict]:
-        return [self._records.popleft() for _ in range(min(count, self.settings.batch_size, len(self._records)))]
+        return [
+            self._records.popleft() for _ in range(min(count, self.settings.batch_size, len(self._records)))
+        ]
 
     def _push_loop(self) -> None:
         deadline = time.monotonic() + self.settings.push_period_seconds
@@ -92,7 +106,11 @@ class CaptureBuffer:
             with self._lock:
                 self._lock.wait(timeout=max(0.0, deadline - time.monotonic()))
                 due = time.monotonic() >= deadline
-                batch = self._take(self.settings.batch_size) if due or len(self._records) >= self.settings.batch_size else []
+                batch = (
+                    self._take(self.settings.batch_size)
+                    if due or len(self._records) >= self.settings.batch_size
+                    else []
+                )
             if due:
                 deadline = time.monotonic() + self.settings.push_period_seconds
             if batch:
@@ -104,9 +122,13 @@ class CaptureBuffer:
             sequence = self._sequence
         first = batch[0]
         stamp = time.gmtime(first["time"])
-        key = (f"{self.settings.prefix.strip('/')}/{self._device}/{first['model']}/"
-               f"{time.strftime('%Y/%m/%d/%H', stamp)}/{int(first['time'] * 1000)}-{sequence:05d}.jsonl")
+        key = (
+            f"{self.settings.prefix.strip('/')}/{self._device}/{first['model']}/"
+            f"{time.strftime('%Y/%m/%d/%H', stamp)}/{int(first['time'] * 1000)}-{sequence:05d}.jsonl"
+        )
         body = "\n".join(json.dumps(r) for r in batch).encode()
-        self._s3().put_object(Bucket=self.settings.bucket, Key=key, Body=body, ContentType="application/jsonl")
+        self._s3().put_object(
+            Bucket=self.settings.bucket, Key=key, Body=body, ContentType="application/jsonl"
+        )
         self.pushed_records += len(batch)
         self.pushed_objects.append(key)

@@ -32,16 +32,28 @@ class Credentials:
     expiration: str
 
     def expires_within(self, seconds: float) -> bool:
-        expires = datetime.datetime.strptime(self.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+        expires = datetime.datetime.strptime(self.expiration, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.UTC
+        )
         return expires - datetime.datetime.now(datetime.UTC) < datetime.timedelta(seconds=seconds)
 
     def boto3_kwargs(self) -> dict[str, str]:
-        return {"aws_access_key_id": self.access_key_id, "aws_secret_access_key": self.secret_access_key,
-                "aws_session_token": self.session_token}
+        return {
+            "aws_access_key_id": self.access_key_id,
+            "aws_secret_access_key": self.secret_access_key,
+            "aws_session_token": self.session_token,
+        }
 
 
-def fetch(endpoint: str, role_alias: str, thing_name: str, cert_file: Path, key_file: Path,
-          root_ca_file: Path | None = None, timeout_s: float = 10) -> Credentials:
+def fetch(
+    endpoint: str,
+    role_alias: str,
+    thing_name: str,
+    cert_file: Path,
+    key_file: Path,
+    root_ca_file: Path | None = None,
+    timeout_s: float = 10,
+) -> Credentials:
     url = f"{endpoint.rstrip('/')}/role-aliases/{role_alias}/credentials"
     request = urllib.request.Request(url, headers={"x-amzn-iot-thingname": thing_name})
     context = None
@@ -55,7 +67,9 @@ def fetch(endpoint: str, role_alias: str, thing_name: str, cert_file: Path, key_
         with urllib.request.urlopen(request, timeout=timeout_s, context=context) as response:
             body = json.loads(response.read())
     except urllib.error.HTTPError as error:
-        raise CredentialsError(f"credentials provider refused ({error.code}): {error.read().decode()[:300]}") from error
+        raise CredentialsError(
+            f"credentials provider refused ({error.code}): {error.read().decode()[:300]}"
+        ) from error
     except OSError as error:
         raise CredentialsError(f"credentials provider unreachable at {url}: {error}") from error
     c = body["credentials"]

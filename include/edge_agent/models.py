@@ -59,7 +59,8 @@ def _dlr_loader(folder: Path, artifacts: dict, input_name: str):
             f"the package holds Neo's DLR artifacts ({files}) and this device cannot load them: the DLR "
             f"runtime is not usable here ({type(error).__name__}: {error}). Install DLR with its libdlr.so "
             "for this device (neo-ai-dlr releases), or deploy a package compiled for a runtime this device "
-            "has") from None
+            "has"
+        ) from None
     return lambda batch: model.run({input_name: batch})[0]
 
 
@@ -78,10 +79,12 @@ class ModelManager:
         loader = LOADERS.get(artifacts.get("runtime"))
         if loader is None:
             files = artifacts.get("files") or sorted(manifest.get("files", {}))
-            raise ModelError(f"{label}: no runtime on this device loads its artifacts (layout "
-                             f"{artifacts.get('layout', 'not described')}, "
-                             f"runtime {artifacts.get('runtime')}, "
-                             f"files {files}); this agent loads {', '.join(sorted(LOADERS))}")
+            raise ModelError(
+                f"{label}: no runtime on this device loads its artifacts (layout "
+                f"{artifacts.get('layout', 'not described')}, "
+                f"runtime {artifacts.get('runtime')}, "
+                f"files {files}); this agent loads {', '.join(sorted(LOADERS))}"
+            )
         missing = [f for f in artifacts.get("files", []) if not (folder / f).is_file()]
         if missing:
             raise ModelError(f"{label} lacks {', '.join(missing)}")
@@ -92,8 +95,11 @@ class ModelManager:
         model = LoadedModel(name, manifest["version"], variant, input_name, list(shape), run)
         with self._lock:
             self._models[name] = model
-        print(f"loaded model {name} ({manifest['name']} {manifest['version']}, {variant}) in "
-              f"{time.perf_counter() - started:.2f} s", flush=True)
+        print(
+            f"loaded model {name} ({manifest['name']} {manifest['version']}, {variant}) in "
+            f"{time.perf_counter() - started:.2f} s",
+            flush=True,
+        )
         return model
 
     def unload(self, name: str) -> None:

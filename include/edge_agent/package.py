@@ -33,12 +33,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def install(archive: Path, expected_sha256: str, kms_client, key_id: str, signing_algorithm: str, dest: Path,
-            signature: bytes | None = None) -> dict:
+def install(
+    archive: Path,
+    expected_sha256: str,
+    kms_client,
+    key_id: str,
+    signing_algorithm: str,
+    dest: Path,
+    signature: bytes | None = None,
+) -> dict:
     """Verify `archive` and unpack it into `dest`; return its manifest. Raises PackageRejected."""
     actual = sha256_file(archive)
     if actual != expected_sha256:
-        raise PackageRejected(f"package sha256 {actual[:12]}... differs from the job document's {expected_sha256[:12]}...")
+        raise PackageRejected(
+            f"package sha256 {actual[:12]}... differs from the job document's {expected_sha256[:12]}..."
+        )
     staging = dest.with_name(dest.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -56,7 +65,9 @@ def install(archive: Path, expected_sha256: str, kms_client, key_id: str, signin
     return manifest
 
 
-def verify_unpacked(folder: Path, kms_client, key_id: str, signing_algorithm: str, signature: bytes | None = None) -> dict:
+def verify_unpacked(
+    folder: Path, kms_client, key_id: str, signing_algorithm: str, signature: bytes | None = None
+) -> dict:
     """`signature`: the one the IoT job document carries; the package's own copy must be the same."""
     manifest_path, signature_path = folder / MANIFEST, folder / SIGNATURE
     if not manifest_path.exists() or not signature_path.exists():
@@ -65,18 +76,28 @@ def verify_unpacked(folder: Path, kms_client, key_id: str, signing_algorithm: st
         raise PackageRejected("the package's manifest signature differs from the job document's")
     body = manifest_path.read_bytes()
     try:
-        valid = kms_client.verify(KeyId=key_id, Message=hashlib.sha256(body).digest(), MessageType="DIGEST",
-                                  Signature=signature_path.read_bytes(), SigningAlgorithm=signing_algorithm)["SignatureValid"]
+        valid = kms_client.verify(
+            KeyId=key_id,
+            Message=hashlib.sha256(body).digest(),
+            MessageType="DIGEST",
+            Signature=signature_path.read_bytes(),
+            SigningAlgorithm=signing_algorithm,
+        )["SignatureValid"]
     except Exception as error:  # KMS answers KMSInvalidSignatureException for a bad signature
         raise PackageRejected(f"manifest signature is not valid for {key_id}: {error}") from error
     if not valid:
         raise PackageRejected(f"manifest signature is not valid for {key_id}")
     manifest = json.loads(body)
     listed = manifest["files"]
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST, SIGNATURE}
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {
+        MANIFEST,
+        SIGNATURE,
+    }
     if present != set(listed):
-        raise PackageRejected(f"package files differ from the manifest: extra {sorted(present - set(listed))}, "
-                              f"missing {sorted(set(listed) - present)}")
+        raise PackageRejected(
+            f"package files differ from the manifest: extra {sorted(present - set(listed))}, "
+            f"missing {sorted(set(listed) - present)}"
+        )
     for name, expected in listed.items():
         if sha256_file(folder / name) != expected:
             raise PackageRejected(f"{name}: sha256 differs from the signed manifest")

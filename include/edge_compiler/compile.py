@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         compile_job(
-            Path(args.model), args.framework, json.loads(args.data_input_config), json.loads(args.target),
+            Path(args.model),
+            args.framework,
+            json.loads(args.data_input_config),
+            json.loads(args.target),
             Path(args.output_dir),
         )
     except CompilationError as error:
@@ -80,14 +83,20 @@ def compile_job(archive: Path, framework: str, shapes: dict, target_spec: dict, 
         # Neo's compiled.meta keys (Requirements, Model.Inputs/Outputs), then what this compiler adds.
         "Requirements": {"TargetDevice": target.name, "TargetDeviceType": "cpu"},
         "Model": {
-            "Inputs": [{"name": name, "shape": list(shape), "dtype": "float32"}
-                       for name, shape in shapes.items()],
-            "Outputs": [{"name": o.name, "shape": output_shape, "dtype": "float32"}
-                        for o in model.graph.output],
+            "Inputs": [
+                {"name": name, "shape": list(shape), "dtype": "float32"} for name, shape in shapes.items()
+            ],
+            "Outputs": [
+                {"name": o.name, "shape": output_shape, "dtype": "float32"} for o in model.graph.output
+            ],
         },
         "Runtime": SANDBOX_RUNTIME,
-        "Compiler": {"name": "apache-tvm", "version": _tvm_version(), "target": target.tvm_target,
-                     "framework": framework.upper()},
+        "Compiler": {
+            "name": "apache-tvm",
+            "version": _tvm_version(),
+            "target": target.tvm_target,
+            "framework": framework.upper(),
+        },
         "Quantized": quantized,
     }
     metadata["CompileSeconds"] = round(time.perf_counter() - started, 2)
@@ -107,7 +116,9 @@ def _unpack_model(archive: Path, framework: str, workdir: Path) -> Path:
         with tarfile.open(archive) as tar:
             tar.extractall(workdir / "model", filter="data")
     except (tarfile.TarError, OSError) as error:
-        raise CompilationError(f"InputConfig.S3Uri is not a readable .tar.gz model archive ({error})") from error
+        raise CompilationError(
+            f"InputConfig.S3Uri is not a readable .tar.gz model archive ({error})"
+        ) from error
     found = sorted((workdir / "model").rglob("*.onnx"))
     if len(found) != 1:
         raise CompilationError(f"the model archive must hold exactly one .onnx file, found {len(found)}")
@@ -121,16 +132,27 @@ def _load_onnx(path: Path, shapes: dict):
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as error:
-        raise CompilationError(f"{path.name} is not a valid ONNX model: {str(error).splitlines()[0][:300]}") from error
+        raise CompilationError(
+            f"{path.name} is not a valid ONNX model: {str(error).splitlines()[0][:300]}"
+        ) from error
     initializers = {i.name for i in model.graph.initializer}
-    inputs = {i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim]
-              for i in model.graph.input if i.name not in initializers}
+    inputs = {
+        i.name: [d.dim_value or d.dim_param for d in i.type.tensor_type.shape.dim]
+        for i in model.graph.input
+        if i.name not in initializers
+    }
     if set(shapes) != set(inputs):
-        raise CompilationError(f"DataInputConfig names {sorted(shapes)}, the model's inputs are {sorted(inputs)}")
+        raise CompilationError(
+            f"DataInputConfig names {sorted(shapes)}, the model's inputs are {sorted(inputs)}"
+        )
     for name, shape in shapes.items():
         declared = inputs[name]
-        if len(declared) != len(shape) or any(isinstance(d, int) and d != s for d, s in zip(declared, shape, strict=True)):
-            raise CompilationError(f"input {name!r}: DataInputConfig shape {shape} does not fit the model's {declared}")
+        if len(declared) != len(shape) or any(
+            isinstance(d, int) and d != s for d, s in zip(declared, shape, strict=True)
+        ):
+            raise CompilationError(
+                f"input {name!r}: DataInputConfig shape {shape} does not fit the model's {declared}"
+            )
     return model
 
 
@@ -145,11 +167,15 @@ def _compile(model, shapes: dict, target: targets.Target, out: Path) -> None:
         module = relax.transform.LegalizeOps()(module)
         executable = tvm.compile(module, target=tvm.target.Target(target.tvm_target))
     except Exception as error:
-        raise CompilationError(f"TVM could not compile the model: {str(error).splitlines()[-1][:300]}") from error
+        raise CompilationError(
+            f"TVM could not compile the model: {str(error).splitlines()[-1][:300]}"
+        ) from error
     try:
         executable.export_library(str(out), cc=target.cc)
     except Exception as error:
-        raise CompilationError(f"linking for {target.name} failed ({target.cc}): {str(error).splitlines()[-1][:200]}") from error
+        raise CompilationError(
+            f"linking for {target.name} failed ({target.cc}): {str(error).splitlines()[-1][:200]}"
+        ) from error
 
 
 def _tvm_version() -> str:

@@ -70,11 +70,15 @@ def _graph(weights: dict[str, np.ndarray], with_head: bool):
         names += ["feature_mean", "feature_inv_std", "fc_w", "fc_b"]
         output = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [1, len(CLASSES)])
     graph = helper.make_graph(
-        nodes, "fruit_colour_classifier",
-        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [1, 3, SIZE, SIZE])], [output],
+        nodes,
+        "fruit_colour_classifier",
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
+        [output],
         [numpy_helper.from_array(weights[n], n) for n in names],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="orchard-demo")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="orchard-demo"
+    )
     model.ir_version = 8
     return model
 
@@ -82,13 +86,17 @@ def _graph(weights: dict[str, np.ndarray], with_head: bool):
 def _features(weights: dict[str, np.ndarray], images: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(_graph(weights, with_head=False).SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        _graph(weights, with_head=False).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
     return np.concatenate([session.run(None, {INPUT: x[None]})[0] for x in to_input(images)])
 
 
 def _colour_filters(rng: np.random.Generator) -> np.ndarray:
     """Six opponent-colour detectors (what tells these fruits apart) and ten random 3x3 filters."""
-    opponents = np.array([[1, -1, 0], [-1, 1, 0], [-0.5, -0.5, 1], [0.5, 0.5, -1], [1, 0, -1], [-1, 0, 1]], np.float32)
+    opponents = np.array(
+        [[1, -1, 0], [-1, 1, 0], [-0.5, -0.5, 1], [0.5, 0.5, -1], [1, 0, -1], [-1, 0, 1]], np.float32
+    )
     filters = rng.normal(0, 0.4, size=(16, 3, 3, 3)).astype(np.float32)
     filters[:6] = opponents[:, :, None, None] / 9.0 * 3.0  # a 3x3 average of each opponent channel, x3
     return filters
@@ -150,7 +158,9 @@ def main(argv: list[str] | None = None) -> dict:
         tar.add(out / "model" / "model.onnx", arcname="model.onnx")
     write_images(out / "images" / "calibration", rng, args.calibration)
     for device in range(args.devices):
-        write_images(out / "images" / str(device), rng, args.per_device, brightness=60.0 if device == 1 else 0.0)
+        write_images(
+            out / "images" / str(device), rng, args.per_device, brightness=60.0 if device == 1 else 0.0
+        )
     summary = {"train_accuracy": round(accuracy, 4), "classes": CLASSES, "input": {INPUT: [1, 3, SIZE, SIZE]}}
     (out / "model.json").write_text(json.dumps(summary))
     print(json.dumps(summary))

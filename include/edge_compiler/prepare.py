@@ -45,20 +45,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=str(PROCESSING), help="the processing folder (tests)")
     parser.add_argument("--failure-file", default=str(FAILURE_FILE))
     parser.add_argument("--model-uri", default="", help="the S3 URI of the model input (for messages)")
-    parser.add_argument("--calibration-uri", default="",
-                        help="the S3 URI of the calibration input (for messages)")
+    parser.add_argument(
+        "--calibration-uri", default="", help="the S3 URI of the calibration input (for messages)"
+    )
     args = parser.parse_args(argv)
     root = Path(args.root)
     try:
         if args.framework.upper() == "ONNX":
-            summary = prepare(root / "input" / "model", root / "input" / "calibration", json.loads(args.input_shape),
-                              args.quantization, root / "output")
+            summary = prepare(
+                root / "input" / "model",
+                root / "input" / "calibration",
+                json.loads(args.input_shape),
+                args.quantization,
+                root / "output",
+            )
         else:
-            summary = pass_through(root / "input" / "model", args.framework, args.quantization, root / "output")
+            summary = pass_through(
+                root / "input" / "model", args.framework, args.quantization, root / "output"
+            )
     except CompilationError as error:
         model_folder = args.model_uri.rsplit("/", 1)[0] + "/" if args.model_uri else ""
-        message = to_s3(str(error), {str(root / "input" / "model"): model_folder,
-                                     str(root / "input" / "calibration"): args.calibration_uri})
+        message = to_s3(
+            str(error),
+            {
+                str(root / "input" / "model"): model_folder,
+                str(root / "input" / "calibration"): args.calibration_uri,
+            },
+        )
         print(f"preparation failed: {message}", flush=True)
         Path(args.failure_file).parent.mkdir(parents=True, exist_ok=True)
         Path(args.failure_file).write_text(f"{INPUT_ERROR_PREFIX}{message}"[:1024])
@@ -82,12 +95,18 @@ def prepare(model_dir: Path, calibration_dir: Path, shapes: dict, quantization: 
     [(name, shape)] = shapes.items()
     images = load_images(calibration_dir, shape)
     float_scores = run_onnx(model_path, name, images)
-    reference = {"inputs": input_summary(images), "predictions": prediction_summary(float_scores.argmax(axis=1), float_scores.shape[1])}
+    reference = {
+        "inputs": input_summary(images),
+        "predictions": prediction_summary(float_scores.argmax(axis=1), float_scores.shape[1]),
+    }
     (out / "reference").mkdir(parents=True, exist_ok=True)
     (out / "model").mkdir(parents=True, exist_ok=True)
     (out / "reference" / "reference.json").write_text(json.dumps(reference))
-    summary: dict = {"quantization": quantization, "reference_images": int(len(images)),
-                     "sizes_bytes": {"onnx_float32": model_path.stat().st_size}}
+    summary: dict = {
+        "quantization": quantization,
+        "reference_images": int(len(images)),
+        "sizes_bytes": {"onnx_float32": model_path.stat().st_size},
+    }
     to_compile = model_path
     if quantization == "int8":
         to_compile = workdir / "model-int8.onnx"
@@ -101,15 +120,20 @@ def prepare(model_dir: Path, calibration_dir: Path, shapes: dict, quantization: 
 def pass_through(model_dir: Path, framework: str, quantization: str, out: Path) -> dict:
     """A non-ONNX model goes to Neo as it is: no reference (drift is not monitored) and no quantization here."""
     if quantization != "none":
-        raise CompilationError(f"int8 quantization here is for ONNX models; quantize the {framework} model before upload")
+        raise CompilationError(
+            f"int8 quantization here is for ONNX models; quantize the {framework} model before upload"
+        )
     archives = sorted(model_dir.glob("*.tar.gz")) + sorted(model_dir.glob("*.tgz"))
     if len(archives) != 1:
         raise CompilationError(f"expected one model archive in the model input, found {len(archives)}")
     (out / "model").mkdir(parents=True, exist_ok=True)
     (out / "reference").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(archives[0], out / "model" / "model.tar.gz")
-    summary = {"quantization": "none", "reference_images": 0,
-               "note": f"{framework}: no reference distribution (computed for ONNX models only); drift is not monitored"}
+    summary = {
+        "quantization": "none",
+        "reference_images": 0,
+        "note": f"{framework}: no reference distribution (computed for ONNX models only); drift is not monitored",
+    }
     (out / "reference" / "prepare.json").write_text(json.dumps(summary))
     return summary
 
@@ -123,7 +147,8 @@ def unpack_onnx(model_dir: Path, workdir: Path) -> Path:
             tar.extractall(workdir / "model", filter="data")
     except (tarfile.TarError, OSError) as error:
         raise CompilationError(
-            f"{model_dir / archives[0].name} is not a readable .tar.gz ({error})") from error
+            f"{model_dir / archives[0].name} is not a readable .tar.gz ({error})"
+        ) from error
     found = sorted((workdir / "model").rglob("*.onnx"))
     if len(found) != 1:
         raise CompilationError(f"the model archive must hold exactly one .onnx file, found {len(found)}")
@@ -133,8 +158,10 @@ def unpack_onnx(model_dir: Path, workdir: Path) -> Path:
 def load_images(folder: Path, shape: list[int]) -> np.ndarray:
     arrays = [np.load(path) for path in sorted(folder.glob("*.npy"))]
     if not arrays:
-        raise CompilationError(f"no .npy calibration images in {folder}: upload the frames (uint8 HxWxC or "
-                               "CxHxW arrays saved with numpy.save) there, or point calibration_uri at them")
+        raise CompilationError(
+            f"no .npy calibration images in {folder}: upload the frames (uint8 HxWxC or "
+            "CxHxW arrays saved with numpy.save) there, or point calibration_uri at them"
+        )
     return np.stack([to_input(array, shape) for array in arrays])
 
 
@@ -155,7 +182,9 @@ def run_onnx(path: Path, name: str, images: np.ndarray) -> np.ndarray:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return np.concatenate([session.run(None, {name: image[None]})[0] for image in images])
     except Exception as error:  # onnxruntime raises its own types for a bad model or input name
-        raise CompilationError(f"ONNX Runtime could not run {path.name}: {str(error).splitlines()[0][:300]}") from error
+        raise CompilationError(
+            f"ONNX Runtime could not run {path.name}: {str(error).splitlines()[0][:300]}"
+        ) from error
 
 
 def quantize(model_path: Path, name: str, images: np.ndarray, float_scores: np.ndarray, out: Path) -> dict:
@@ -171,12 +200,21 @@ def quantize(model_path: Path, name: str, images: np.ndarray, float_scores: np.n
         def get_next(self):
             return next(self._batches, None)
 
-    quantize_static(str(model_path), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-    float_top1 = float_scores[len(float_scores) - len(held_out):].argmax(axis=1)
+    quantize_static(
+        str(model_path),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+    )
+    float_top1 = float_scores[len(float_scores) - len(held_out) :].argmax(axis=1)
     int8_top1 = run_onnx(out, name, held_out).argmax(axis=1)
     agreement = float((int8_top1 == float_top1).mean())
-    print(f"int8: top-1 agreement with float32 {agreement:.3f} on {len(held_out)} held-out images", flush=True)
+    print(
+        f"int8: top-1 agreement with float32 {agreement:.3f} on {len(held_out)} held-out images", flush=True
+    )
     return {
         "sizes_bytes": {"onnx_float32": model_path.stat().st_size, "onnx_int8": out.stat().st_size},
         "int8_top1_agreement": round(agreement, 4),

@@ -36,9 +36,15 @@ _DEVICES = {
     "jetson_xavier": ("aarch64-linux-gnu", "carmel"),
     "rasp3b": ("armv7l-linux-gnueabihf", "cortex-a53"),
 }
-_ARCHES = {"X86_64": ("x86_64-linux-gnu", "x86-64"), "ARM64": ("aarch64-linux-gnu", "generic"),
-           "ARM_EABIHF": ("armv7l-linux-gnueabihf", "generic")}
-_CROSS_CC = {"aarch64-linux-gnu": "aarch64-linux-gnu-gcc", "armv7l-linux-gnueabihf": "arm-linux-gnueabihf-gcc"}
+_ARCHES = {
+    "X86_64": ("x86_64-linux-gnu", "x86-64"),
+    "ARM64": ("aarch64-linux-gnu", "generic"),
+    "ARM_EABIHF": ("armv7l-linux-gnueabihf", "generic"),
+}
+_CROSS_CC = {
+    "aarch64-linux-gnu": "aarch64-linux-gnu-gcc",
+    "armv7l-linux-gnueabihf": "arm-linux-gnueabihf-gcc",
+}
 
 
 def known_devices() -> list[str]:
@@ -49,7 +55,9 @@ def resolve(spec: dict) -> Target:
     if spec.get("TargetDevice"):
         device = spec["TargetDevice"]
         if device not in _DEVICES:
-            raise _error(f"TargetDevice {device!r} is not one this sandbox compiler knows ({', '.join(known_devices())})")
+            raise _error(
+                f"TargetDevice {device!r} is not one this sandbox compiler knows ({', '.join(known_devices())})"
+            )
         triple, mcpu = _DEVICES[device]
         name = device
     else:
@@ -57,14 +65,18 @@ def resolve(spec: dict) -> Target:
         if platform_spec.get("Os", "LINUX") != "LINUX":
             raise _error(f"TargetPlatform Os {platform_spec.get('Os')!r}: only LINUX is compiled here")
         if platform_spec.get("Accelerator"):
-            raise _error(f"TargetPlatform Accelerator {platform_spec['Accelerator']!r}: only CPU code is generated here")
+            raise _error(
+                f"TargetPlatform Accelerator {platform_spec['Accelerator']!r}: only CPU code is generated here"
+            )
         arch = platform_spec.get("Arch", "")
         if arch not in _ARCHES:
             raise _error(f"TargetPlatform Arch {arch!r}: expected one of {', '.join(_ARCHES)}")
         triple, mcpu = _ARCHES[arch]
         name = f"linux_{arch.lower()}"
     native = _is_native(triple)
-    return Target(name, {"kind": "llvm", "mtriple": triple, "mcpu": mcpu}, _linker(triple, name, native), native)
+    return Target(
+        name, {"kind": "llvm", "mtriple": triple, "mcpu": mcpu}, _linker(triple, name, native), native
+    )
 
 
 def _is_native(triple: str) -> bool:
@@ -76,8 +88,10 @@ def _linker(triple: str, name: str, native: bool) -> str:
         return "g++" if shutil.which("g++") else "gcc"
     cross = _CROSS_CC.get(triple, f"{triple}-gcc")
     if shutil.which(cross) is None:
-        raise _error(f"{name} needs the cross linker {cross}, which this machine lacks; compile for an "
-                     f"x86_64 target here, or install {cross}")
+        raise _error(
+            f"{name} needs the cross linker {cross}, which this machine lacks; compile for an "
+            f"x86_64 target here, or install {cross}"
+        )
     return cross
 
 

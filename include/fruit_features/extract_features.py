@@ -35,6 +35,8 @@ INPUT_ERROR_PREFIX = "InputError: "
 
 class InputError(ValueError):
     """The images or the PCA request cannot work: a person must fix them; retrying changes nothing."""
+
+
 SCATTER_SAMPLE = 2000  # points of the first two components kept in metrics.json for the report's plot
 
 

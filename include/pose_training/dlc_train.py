@@ -84,8 +84,11 @@ class JobConfig:
     def from_env(cls, env: dict[str, str]) -> JobConfig:
         missing = [name for name in ("TGT_S3_BUCKET", "DLC_PROJECT_PATH", "OUTPUT_PATH") if not env.get(name)]
         if missing:
-            raise JobError(f"missing environment variable(s) {', '.join(missing)}: set them in the job "
-                           "definition or the job's container overrides", EXIT_BAD_INPUT)
+            raise JobError(
+                f"missing environment variable(s) {', '.join(missing)}: set them in the job "
+                "definition or the job's container overrides",
+                EXIT_BAD_INPUT,
+            )
         bucket = env["TGT_S3_BUCKET"]
         output_bucket, output_prefix = _output_location(bucket, env["OUTPUT_PATH"])
         local_path = env.get("LOCAL_PROJECT_PATH")
@@ -110,7 +113,7 @@ class JobConfig:
 def _output_location(bucket: str, output_path: str) -> tuple[str, str]:
     """OUTPUT_PATH is a prefix in TGT_S3_BUCKET (the seed's contract) or a full s3:// URI."""
     if output_path.startswith("s3://"):
-        out_bucket, _, prefix = output_path[len("s3://"):].partition("/")
+        out_bucket, _, prefix = output_path[len("s3://") :].partition("/")
     else:
         out_bucket, prefix = bucket, output_path
     prefix = prefix.strip("/")
@@ -123,7 +126,9 @@ def _crop(raw: str) -> tuple[int, int] | None:
         return None
     width, _, height = raw.lower().partition("x")
     if not (width.isdigit() and height.isdigit() and int(width) >= 32 and int(height) >= 32):
-        raise JobError(f"DLC_TRAIN_CROP={raw!r} is not <width>x<height> (each >= 32), e.g. 96x80", EXIT_BAD_INPUT)
+        raise JobError(
+            f"DLC_TRAIN_CROP={raw!r} is not <width>x<height> (each >= 32), e.g. 96x80", EXIT_BAD_INPUT
+        )
     return int(width), int(height)
 
 
@@ -147,8 +152,11 @@ def import_dlc_zip_project(s3, job: JobConfig) -> Path:
     except Exception as error:
         code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
         if code in ("404", "NoSuchKey", "NotFound"):  # the user's object is gone: an input error
-            raise JobError(f"s3://{job.bucket}/{job.project_key} does not exist (deleted after validation?): "
-                           "upload the project again", EXIT_BAD_INPUT) from error
+            raise JobError(
+                f"s3://{job.bucket}/{job.project_key} does not exist (deleted after validation?): "
+                "upload the project again",
+                EXIT_BAD_INPUT,
+            ) from error
         raise JobError(f"could not download s3://{job.bucket}/{job.project_key}: {error}", EXIT_S3) from error
     target = job.workdir / "project"
     safe_extract(archive, target, max_unzipped_bytes=job.max_unzipped_bytes, max_ratio=job.max_ratio)
@@ -180,31 +188,40 @@ def entry_name(info: zipfile.ZipInfo) -> str | None:
     return name
 
 
-def check_sizes(members: list[tuple[str, zipfile.ZipInfo]], max_unzipped_bytes: int,
-                max_ratio: float) -> None:
+def check_sizes(
+    members: list[tuple[str, zipfile.ZipInfo]], max_unzipped_bytes: int, max_ratio: float
+) -> None:
     """Bound what extraction would write, from the central directory, before inflating anything."""
     total = sum(info.file_size for _, info in members)
     if total > max_unzipped_bytes:
-        raise JobError(f"the project inflates to {total / MiB:.1f} MiB, over the "
-                       f"{max_unzipped_bytes / MiB:.0f} MiB limit (param max_unzipped_mb): leave the videos "
-                       "out of the zip", EXIT_BAD_INPUT)
+        raise JobError(
+            f"the project inflates to {total / MiB:.1f} MiB, over the "
+            f"{max_unzipped_bytes / MiB:.0f} MiB limit (param max_unzipped_mb): leave the videos "
+            "out of the zip",
+            EXIT_BAD_INPUT,
+        )
     for name, info in members:
         ratio = info.file_size / max(info.compress_size, 1)
         if info.file_size >= RATIO_FLOOR_BYTES and ratio > max_ratio:
-            raise JobError(f"{name} inflates {ratio:.0f}x ({info.compress_size} -> {info.file_size} "
-                           f"bytes), over the {max_ratio:g}x limit (param max_zip_ratio): not a project "
-                           "file (a zip bomb?)", EXIT_BAD_INPUT)
+            raise JobError(
+                f"{name} inflates {ratio:.0f}x ({info.compress_size} -> {info.file_size} "
+                f"bytes), over the {max_ratio:g}x limit (param max_zip_ratio): not a project "
+                "file (a zip bomb?)",
+                EXIT_BAD_INPUT,
+            )
 
 
-def safe_extract(archive: Path, target: Path, *, max_unzipped_bytes: int = 8192 * MiB,
-                 max_ratio: float = 100) -> None:
+def safe_extract(
+    archive: Path, target: Path, *, max_unzipped_bytes: int = 8192 * MiB, max_ratio: float = 100
+) -> None:
     """Extract members one by one, refusing absolute paths, `..`, links and devices (zip-slip) and
     oversized or over-compressed content; names normalised by `entry_name`."""
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as error:
-        raise JobError(f"the project is not a zip file ({error}): upload `zip -r project.zip <project>`",
-                       EXIT_BAD_INPUT) from error
+        raise JobError(
+            f"the project is not a zip file ({error}): upload `zip -r project.zip <project>`", EXIT_BAD_INPUT
+        ) from error
     root = target.resolve()
     with zf:
         members = [(name, info) for info in zf.infolist() if (name := entry_name(info)) is not None]
@@ -213,11 +230,14 @@ def safe_extract(archive: Path, target: Path, *, max_unzipped_bytes: int = 8192 
             parts = PurePosixPath(name).parts
             kind = stat.S_IFMT(member.external_attr >> 16)  # 0 when the zip tool recorded no type
             if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
-                raise JobError(f"unsafe path {name!r} in the zip: paths must stay inside the project",
-                               EXIT_BAD_INPUT)
+                raise JobError(
+                    f"unsafe path {name!r} in the zip: paths must stay inside the project", EXIT_BAD_INPUT
+                )
             if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-                raise JobError(f"{name!r} in the zip is a link or special file: zip with `zip -r` (no -y)",
-                               EXIT_BAD_INPUT)
+                raise JobError(
+                    f"{name!r} in the zip is a link or special file: zip with `zip -r` (no -y)",
+                    EXIT_BAD_INPUT,
+                )
             destination = (root / Path(*parts)).resolve()
             if not destination.is_relative_to(root):
                 raise JobError(f"unsafe path {name!r} in the zip", EXIT_BAD_INPUT)
@@ -234,8 +254,9 @@ def find_config(root: Path) -> Path:
     candidates = sorted(root.rglob("config.yaml"), key=lambda p: len(p.relative_to(root).parts))
     candidates = [c for c in candidates if (c.parent / "labeled-data").is_dir()] or candidates
     if not candidates:
-        raise JobError("no config.yaml in the project zip: zip the whole DeepLabCut project folder",
-                       EXIT_BAD_INPUT)
+        raise JobError(
+            "no config.yaml in the project zip: zip the whole DeepLabCut project folder", EXIT_BAD_INPUT
+        )
     return candidates[0]
 
 
@@ -245,8 +266,9 @@ def _load_config(config: Path) -> dict:
     try:
         loaded = yaml.safe_load(config.read_bytes())  # bytes: PyYAML reads a UTF-8 BOM, CRLF or LF
     except yaml.YAMLError as error:
-        raise JobError(f"config.yaml is not valid YAML ({error}): fix it in the lab",
-                       EXIT_BAD_INPUT) from error
+        raise JobError(
+            f"config.yaml is not valid YAML ({error}): fix it in the lab", EXIT_BAD_INPUT
+        ) from error
     if not isinstance(loaded, dict):
         raise JobError("config.yaml is not a DeepLabCut config (no key: value pairs)", EXIT_BAD_INPUT)
     return loaded
@@ -279,39 +301,49 @@ def check_project(config: Path) -> None:
     project = config.parent
     scorer = loaded.get("scorer")
     if not isinstance(scorer, str) or not scorer.strip():
-        raise JobError("config.yaml has no scorer: set `scorer:` to the name the labels were saved under",
-                       EXIT_BAD_INPUT)
+        raise JobError(
+            "config.yaml has no scorer: set `scorer:` to the name the labels were saved under", EXIT_BAD_INPUT
+        )
     videos = loaded.get("video_sets")
     if not isinstance(videos, dict) or not videos:
-        raise JobError("config.yaml lists no video_sets: add the labeled videos before zipping",
-                       EXIT_BAD_INPUT)
+        raise JobError(
+            "config.yaml lists no video_sets: add the labeled videos before zipping", EXIT_BAD_INPUT
+        )
     bodyparts = loaded.get("bodyparts")
     if loaded.get("multianimalproject") and (not bodyparts or bodyparts == "MULTI!"):
         bodyparts = [*(loaded.get("multianimalbodyparts") or []), *(loaded.get("uniquebodyparts") or [])]
     if not isinstance(bodyparts, list) or not bodyparts:
-        raise JobError("config.yaml defines no bodyparts: list the keypoints under `bodyparts:`",
-                       EXIT_BAD_INPUT)
+        raise JobError(
+            "config.yaml defines no bodyparts: list the keypoints under `bodyparts:`", EXIT_BAD_INPUT
+        )
     bodyparts = [str(b) for b in bodyparts]
     labeled = project / "labeled-data"
     label_files = sorted(p for p in labeled.glob("*/CollectedData_*") if p.suffix in (".csv", ".h5"))
     if not label_files:
-        raise JobError("labeled-data/ holds no CollectedData_<scorer>.csv/.h5: save the labels before "
-                       "zipping", EXIT_BAD_INPUT)
+        raise JobError(
+            "labeled-data/ holds no CollectedData_<scorer>.csv/.h5: save the labels before zipping",
+            EXIT_BAD_INPUT,
+        )
     stems = {video_stem(key) for key in videos}
     folders = {p.parent.name for p in label_files}
     read = sorted(folder for folder in folders if folder in stems)
     if not read:
-        raise JobError(f"DeepLabCut reads labeled-data/<video>/ only for the videos of config.yaml's "
-                       f"video_sets ({sorted(stems)}), and the labels are in {sorted(folders)}: list the "
-                       "labeled videos under video_sets or fix the folder names", EXIT_BAD_INPUT)
+        raise JobError(
+            f"DeepLabCut reads labeled-data/<video>/ only for the videos of config.yaml's "
+            f"video_sets ({sorted(stems)}), and the labels are in {sorted(folders)}: list the "
+            "labeled videos under video_sets or fix the folder names",
+            EXIT_BAD_INPUT,
+        )
     for folder in read:
         wanted = [labeled / folder / f"CollectedData_{scorer}{suffix}" for suffix in (".csv", ".h5")]
         if not any(path.is_file() for path in wanted):
             others = sorted(p.name for p in label_files if p.parent.name == folder)
-            raise JobError(f"labeled-data/{folder}/ holds {others}, but config.yaml's scorer is "
-                           f"{scorer!r} and DeepLabCut reads CollectedData_{scorer}.csv/.h5 only: set "
-                           "`scorer:` to the labels' scorer, or save the labels again under this scorer",
-                           EXIT_BAD_INPUT)
+            raise JobError(
+                f"labeled-data/{folder}/ holds {others}, but config.yaml's scorer is "
+                f"{scorer!r} and DeepLabCut reads CollectedData_{scorer}.csv/.h5 only: set "
+                "`scorer:` to the labels' scorer, or save the labels again under this scorer",
+                EXIT_BAD_INPUT,
+            )
         if not wanted[0].is_file():
             continue  # H5 only: DeepLabCut reads it as it is
         with open(wanted[0], encoding="utf-8-sig", newline="") as handle:
@@ -319,23 +351,35 @@ def check_project(config: Path) -> None:
         coords = next((i for i, row in enumerate(rows) if row and row[0] == "coords"), None)
         parts_row = next((row for row in rows[: coords or 0] if row and row[0] == "bodyparts"), None)
         if coords is None or parts_row is None:
-            raise JobError(f"labeled-data/{folder}/{wanted[0].name} is not a DeepLabCut label file (no "
-                           "`coords` or `bodyparts` header row)", EXIT_BAD_INPUT)
+            raise JobError(
+                f"labeled-data/{folder}/{wanted[0].name} is not a DeepLabCut label file (no "
+                "`coords` or `bodyparts` header row)",
+                EXIT_BAD_INPUT,
+            )
         label_parts = list(dict.fromkeys(part for part in parts_row[1:] if part))
         missing, extra = sorted(set(bodyparts) - set(label_parts)), sorted(set(label_parts) - set(bodyparts))
         if missing or extra:
-            raise JobError(f"labeled-data/{folder}/{wanted[0].name} labels the bodyparts "
-                           f"{sorted(set(label_parts))}, config.yaml lists {bodyparts} (missing from the "
-                           f"labels: {missing}, not in the config: {extra}): make `bodyparts:` the labeled "
-                           "ones, or relabel", EXIT_BAD_INPUT)
+            raise JobError(
+                f"labeled-data/{folder}/{wanted[0].name} labels the bodyparts "
+                f"{sorted(set(label_parts))}, config.yaml lists {bodyparts} (missing from the "
+                f"labels: {missing}, not in the config: {extra}): make `bodyparts:` the labeled "
+                "ones, or relabel",
+                EXIT_BAD_INPUT,
+            )
         for row in rows[coords + 1 :]:
             if not row or not row[0]:
                 continue
-            image = (f"labeled-data/{row[1]}/{row[2]}" if row[0] == "labeled-data" and len(row) > 2
-                     else row[0].replace("\\", "/"))
+            image = (
+                f"labeled-data/{row[1]}/{row[2]}"
+                if row[0] == "labeled-data" and len(row) > 2
+                else row[0].replace("\\", "/")
+            )
             if not (project / image).is_file():
-                raise JobError(f"labeled-data/{folder}/{wanted[0].name} labels {image}, which is not in "
-                               "the zip: add the frame, or delete its labels and save again", EXIT_BAD_INPUT)
+                raise JobError(
+                    f"labeled-data/{folder}/{wanted[0].name} labels {image}, which is not in "
+                    "the zip: add the frame, or delete its labels and save again",
+                    EXIT_BAD_INPUT,
+                )
 
 
 def _set_project_path(config: Path, edits: dict | None = None) -> None:
@@ -355,14 +399,19 @@ def train_dlc_model(config: Path, job: JobConfig) -> None:
         (config.parent / "training-datasets").glob("**/*.pickle")
     ):
         print(f"[train] creating the training dataset ({job.net_type})", flush=True)
-        deeplabcut.create_training_dataset(str(config), num_shuffles=1, net_type=job.net_type, userfeedback=False)
+        deeplabcut.create_training_dataset(
+            str(config), num_shuffles=1, net_type=job.net_type, userfeedback=False
+        )
     options: dict = {"epochs": job.epochs, "batch_size": job.batch_size, "save_epochs": job.epochs}
     if job.weights == "none":
         options["snapshot_path"] = str(_untrained_snapshot(config, job))
     elif job.weights != "pretrained":
         if not Path(job.weights).is_file():
-            raise JobError(f"DLC_BACKBONE_WEIGHTS={job.weights!r}: no such snapshot file (use pretrained, none "
-                           "or the path of a .pt snapshot)", EXIT_BAD_INPUT)
+            raise JobError(
+                f"DLC_BACKBONE_WEIGHTS={job.weights!r}: no such snapshot file (use pretrained, none "
+                "or the path of a .pt snapshot)",
+                EXIT_BAD_INPUT,
+            )
         options["snapshot_path"] = job.weights
     if job.train_crop:
         width, height = job.train_crop
@@ -375,9 +424,11 @@ def train_dlc_model(config: Path, job: JobConfig) -> None:
         deeplabcut.train_network(str(config), shuffle=SHUFFLE, **options)
     except Exception as error:
         if job.weights == "pretrained" and "Hub" in str(error):
-            raise JobError(f"could not download the pretrained backbone weights ({error}). Offline, set "
-                           "DLC_BACKBONE_WEIGHTS=none (from scratch) or the path of a .pt snapshot",
-                           EXIT_TRAINING) from error
+            raise JobError(
+                f"could not download the pretrained backbone weights ({error}). Offline, set "
+                "DLC_BACKBONE_WEIGHTS=none (from scratch) or the path of a .pt snapshot",
+                EXIT_TRAINING,
+            ) from error
         raise
 
 
@@ -500,7 +551,9 @@ def learning_curve(project: Path) -> list[dict[str, float]]:
         return []
     table = pd.read_csv(stats[-1])
     keep = [c for c in table.columns if c == "step" or "loss" in c]
-    return [{k: float(v) for k, v in row.items() if not math.isnan(v)} for row in table[keep].to_dict("records")]
+    return [
+        {k: float(v) for k, v in row.items() if not math.isnan(v)} for row in table[keep].to_dict("records")
+    ]
 
 
 def _upload(s3, path: Path, bucket: str, key: str) -> None:

@@ -60,6 +60,8 @@ def upload_all(s3_client: Any, dag_ids: Iterable[str], settings: Any) -> dict[st
         try:
             json.dumps(conf)
         except TypeError as err:
-            raise TypeError(f"{__name__}.{dag_id}.upload returned a conf that is not JSON-safe: {err}") from None
+            raise TypeError(
+                f"{__name__}.{dag_id}.upload returned a conf that is not JSON-safe: {err}"
+            ) from None
         confs[dag_id] = conf
     return confs

@@ -71,14 +71,43 @@ def write_geotiff(path: Path, band: np.ndarray, origin: tuple[float, float] = (5
     """A single-band uint16 GeoTIFF (10 m pixels, UTM 32N), uncompressed: what tifffile/rasterio read."""
     height, width = band.shape
     data = band.astype("<u2").tobytes()
-    geokeys = [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, 32632]  # projected, pixel-is-area, EPSG 32632
+    geokeys = [
+        1,
+        1,
+        0,
+        3,
+        1024,
+        0,
+        1,
+        1,
+        1025,
+        0,
+        1,
+        1,
+        3072,
+        0,
+        1,
+        32632,
+    ]  # projected, pixel-is-area, EPSG 32632
     extra = {
         33550: (12, [10.0, 10.0, 0.0]),  # ModelPixelScale
         33922: (12, [0.0, 0.0, 0.0, origin[0], origin[1], 0.0]),  # ModelTiepoint
         34735: (3, geokeys),  # GeoKeyDirectory
     }
-    tags = {256: (3, [width]), 257: (3, [height]), 258: (3, [16]), 259: (3, [1]), 262: (3, [1]),
-            273: (4, [0]), 277: (3, [1]), 278: (3, [height]), 279: (4, [len(data)]), 284: (3, [1]), 339: (3, [1]), **extra}
+    tags = {
+        256: (3, [width]),
+        257: (3, [height]),
+        258: (3, [16]),
+        259: (3, [1]),
+        262: (3, [1]),
+        273: (4, [0]),
+        277: (3, [1]),
+        278: (3, [height]),
+        279: (4, [len(data)]),
+        284: (3, [1]),
+        339: (3, [1]),
+        **extra,
+    }
     formats = {3: ("H", 2), 4: ("I", 4), 12: ("d", 8)}
     ifd_offset = 8
     ifd_size = 2 + 12 * len(tags) + 4
@@ -108,8 +137,13 @@ def _write_patch(root: Path, name: str, bands: list[np.ndarray], labels: list[st
     folder.mkdir(parents=True, exist_ok=True)
     for band_name, band in zip(("B04", "B03", "B02"), bands, strict=True):
         write_geotiff(folder / f"{name}_{band_name}.tif", band)
-    metadata = {"labels": labels, "coordinates": {"ulx": 500000, "uly": 5300000, "lrx": 501200, "lry": 5298800},
-                "projection": "EPSG:32632", "tile_source": "S2A_MSIL1C_demo", "acquisition_date": date}
+    metadata = {
+        "labels": labels,
+        "coordinates": {"ulx": 500000, "uly": 5300000, "lrx": 501200, "lry": 5298800},
+        "projection": "EPSG:32632",
+        "tile_source": "S2A_MSIL1C_demo",
+        "acquisition_date": date,
+    }
     (folder / f"{name}_labels_metadata.json").write_text(json.dumps(metadata))
 
 
@@ -124,13 +158,24 @@ def generate(root: Path, patches: int = 240, seed: int = 0) -> dict[str, list[st
         name = f"S2A_MSIL2A_20170613T101031_{index // 10}_{index % 10}"
         chosen = sorted(rng.choice(len(kinds), size=rng.integers(1, 3), replace=False))
         patch_kinds = [kinds[k] for k in chosen]
-        _write_patch(root, name, _patch_bands(patch_kinds, rng), [TEXTURES[k][0] for k in patch_kinds], "2017-06-13 10:10:31")
+        _write_patch(
+            root,
+            name,
+            _patch_bands(patch_kinds, rng),
+            [TEXTURES[k][0] for k in patch_kinds],
+            "2017-06-13 10:10:31",
+        )
         split = "train" if index % 5 < 3 else ("val" if index % 5 == 3 else "test")
         splits[split].append(name)
     excluded = {"patches_with_seasonal_snow.csv": [], "patches_with_cloud_and_shadow.csv": []}
-    for index, (listing, level) in enumerate([("patches_with_seasonal_snow.csv", 9000)] * 3 + [("patches_with_cloud_and_shadow.csv", 4000)] * 3):
+    for index, (listing, level) in enumerate(
+        [("patches_with_seasonal_snow.csv", 9000)] * 3 + [("patches_with_cloud_and_shadow.csv", 4000)] * 3
+    ):
         name = f"S2B_MSIL2A_20180204T094159_excluded_{index}"
-        flat = [np.full((SIZE, SIZE), level, np.uint16) + rng.integers(0, 50, (SIZE, SIZE), dtype=np.uint16) for _ in range(3)]
+        flat = [
+            np.full((SIZE, SIZE), level, np.uint16) + rng.integers(0, 50, (SIZE, SIZE), dtype=np.uint16)
+            for _ in range(3)
+        ]
         _write_patch(root, name, flat, ["Coniferous forest"], "2018-02-04 09:41:59")
         excluded[listing].append(name)
         splits[list(weights)[index % 3]].append(name)
@@ -150,8 +195,13 @@ def write_random_baseline(path: Path, arch: str = "vit_demo", patch_size: int = 
 
     # The environment of the prepare job's image (include/aerial_pretraining/Dockerfile), which loads it.
     python = dockerfiles.build(INCLUDE, "aerial-pretraining", log=lambda line: None).bin_dir / "python"
-    subprocess.run([str(python), "checkpoint.py", str(path), "--arch", arch, "--patch_size", str(patch_size)],
-                   cwd=INCLUDE, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [str(python), "checkpoint.py", str(path), "--arch", arch, "--patch_size", str(patch_size)],
+        cwd=INCLUDE,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
 
 def upload(s3_client: Any, settings: Any, patches: int = 240) -> dict:

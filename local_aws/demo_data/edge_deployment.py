@@ -29,9 +29,24 @@ def generate(out: Path, per_device: int = 150, calibration: int = 40, seed: int 
     folder = INCLUDE / "edge_compiler"
     python = compiler_python()
     subprocess.run(
-        [str(python), "demo_model.py", "--out", str(out), "--per-device", str(per_device),
-         "--calibration", str(calibration), "--devices", str(len(DEVICES)), "--seed", str(seed)],
-        cwd=folder, check=True, capture_output=True, text=True,
+        [
+            str(python),
+            "demo_model.py",
+            "--out",
+            str(out),
+            "--per-device",
+            str(per_device),
+            "--calibration",
+            str(calibration),
+            "--devices",
+            str(len(DEVICES)),
+            "--seed",
+            str(seed),
+        ],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out
 
@@ -43,15 +58,47 @@ def prepare_and_compile(out: Path, quantization: str) -> Path:
     work = out / f"prepared-{quantization}"
     (work / "input" / "model").mkdir(parents=True, exist_ok=True)
     (work / "input" / "model" / "model.tar.gz").write_bytes((out / "model.tar.gz").read_bytes())
-    (work / "input" / "calibration").symlink_to((out / "images" / "calibration").resolve(), target_is_directory=True)
+    (work / "input" / "calibration").symlink_to(
+        (out / "images" / "calibration").resolve(), target_is_directory=True
+    )
     shape = '{"data": [1, 3, 32, 32]}'
-    subprocess.run([str(python), "prepare.py", "--input-shape", shape, "--quantization", quantization, "--root", str(work),
-                    "--failure-file", str(work / "failure")], cwd=folder, check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(python),
+            "prepare.py",
+            "--input-shape",
+            shape,
+            "--quantization",
+            quantization,
+            "--root",
+            str(work),
+            "--failure-file",
+            str(work / "failure"),
+        ],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
     compiled = out / f"compiled-{quantization}"
-    subprocess.run([str(python), "compile.py", "--model", str(work / "output" / "model" / "model.tar.gz"),
-                    "--framework", "ONNX", "--data-input-config", shape,
-                    "--target", '{"TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}}', "--output-dir", str(compiled)],
-                   cwd=folder, check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(python),
+            "compile.py",
+            "--model",
+            str(work / "output" / "model" / "model.tar.gz"),
+            "--framework",
+            "ONNX",
+            "--data-input-config",
+            shape,
+            "--target",
+            '{"TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}}',
+            "--output-dir",
+            str(compiled),
+        ],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
     for name in ("reference.json", "prepare.json"):
         (compiled / name).write_bytes((work / "output" / "reference" / name).read_bytes())
     return compiled
@@ -64,7 +111,9 @@ def upload(s3_client: Any, settings: Any, per_device: int = 150, calibration: in
         out = generate(Path(tmp), per_device, calibration)
         s3_client.upload_file(str(out / "model.tar.gz"), bucket, f"{PREFIX}/model/model.tar.gz")
         for path in sorted((out / "images").rglob("*.npy")):
-            s3_client.upload_file(str(path), bucket, f"{PREFIX}/images/{path.relative_to(out / 'images').as_posix()}")
+            s3_client.upload_file(
+                str(path), bucket, f"{PREFIX}/images/{path.relative_to(out / 'images').as_posix()}"
+            )
     return {
         "model_uri": f"s3://{bucket}/{PREFIX}/model/model.tar.gz",
         "framework": "ONNX",

@@ -138,10 +138,13 @@ def mjpeg_avi(frames: list[Any], fps: int = 8) -> bytes:
     avih = struct.pack(
         "<14I", 1_000_000 // fps, biggest * fps, 0, 0x10, len(jpegs), 0, 1, biggest, width, height, 0, 0, 0, 0
     )
-    strh = b"vidsMJPG" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, len(jpegs), biggest, 0xFFFFFFFF,
-                                     0, 0, 0, width, height)
+    strh = b"vidsMJPG" + struct.pack(
+        "<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, len(jpegs), biggest, 0xFFFFFFFF, 0, 0, 0, width, height
+    )
     strf = struct.pack("<IiiHH4sIiiII", 40, width, height, 1, 24, b"MJPG", width * height * 3, 0, 0, 0, 0)
-    header = riff_list(b"hdrl", chunk(b"avih", avih) + riff_list(b"strl", chunk(b"strh", strh) + chunk(b"strf", strf)))
+    header = riff_list(
+        b"hdrl", chunk(b"avih", avih) + riff_list(b"strl", chunk(b"strh", strh) + chunk(b"strf", strf))
+    )
     movi_chunks, index, offset = [], [], 4
     for jpeg in jpegs:
         data = chunk(b"00dc", jpeg)
@@ -184,8 +187,14 @@ def upload(s3_client: Any, settings: Any) -> dict:
     key = f"{pose_infra.WATCHED_PREFIX}{PROJECT}.zip"
     s3_client.put_object(Bucket=settings.data_bucket, Key=key, Body=project_zip(), Metadata=SANDBOX_TRAINING)
     # the conf to re-run it by hand (`make up`), with the same settings as the upload's metadata
-    return {"project_uri": f"s3://{settings.data_bucket}/{key}", "epochs": 2, "batch_size": 4,
-            "backbone_weights": "none", "train_crop": "96x80", "poll_seconds": 2}
+    return {
+        "project_uri": f"s3://{settings.data_bucket}/{key}",
+        "epochs": 2,
+        "batch_size": 4,
+        "backbone_weights": "none",
+        "train_crop": "96x80",
+        "poll_seconds": 2,
+    }
 
 
 # Training settings the upload carries as S3 object metadata (x-amz-meta-*): a run started by the upload

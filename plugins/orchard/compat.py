@@ -19,8 +19,12 @@ from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger as _
 # EMR names resolve lazily (module __getattr__ below): DAGs that don't use EMR don't pay for its import.
 _EMR_OPERATORS = ("EmrAddStepsOperator", "EmrCreateJobFlowOperator", "EmrTerminateJobFlowOperator")
 _EMR_SENSORS = ("EmrStepSensor",)
-_EMR_TRIGGERS = ("EmrAddStepsTrigger", "EmrCreateJobFlowTrigger", "EmrTerminateJobFlowTrigger",
-                 "EmrStepSensorTrigger")
+_EMR_TRIGGERS = (
+    "EmrAddStepsTrigger",
+    "EmrCreateJobFlowTrigger",
+    "EmrTerminateJobFlowTrigger",
+    "EmrStepSensorTrigger",
+)
 
 __all__ = ["AwsBaseWaiterTrigger", *_EMR_OPERATORS, *_EMR_SENSORS, *_EMR_TRIGGERS]
 
@@ -74,16 +78,26 @@ def _emr_names() -> dict[str, Any]:
     # cluster). Here each trigger takes those parameters (serialized with it, so they reach the triggerer)
     # and the operators pass theirs, as the provider orchard targets (9.39.0) does.
     class _RegionalTrigger:
-        def __init__(self, *args: Any, region_name: str | None = None, verify: bool | str | None = None,
-                     botocore_config: dict | None = None, **kwargs: Any):
+        def __init__(
+            self,
+            *args: Any,
+            region_name: str | None = None,
+            verify: bool | str | None = None,
+            botocore_config: dict | None = None,
+            **kwargs: Any,
+        ):
             super().__init__(*args, **kwargs)
             self.region_name = region_name
             self.verify = verify
             self.botocore_config = botocore_config
 
         def hook(self) -> EmrHook:
-            return EmrHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
-                           config=self.botocore_config)
+            return EmrHook(
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                config=self.botocore_config,
+            )
 
     regional = {}
     for name in _EMR_TRIGGERS:
@@ -96,8 +110,13 @@ def _emr_names() -> dict[str, Any]:
             if type(trigger) in regional:
                 _, params = trigger.serialize()
                 trigger = regional[type(trigger)](
-                    **{**params, "region_name": self.region_name, "verify": self.verify,
-                       "botocore_config": self.botocore_config})
+                    **{
+                        **params,
+                        "region_name": self.region_name,
+                        "verify": self.verify,
+                        "botocore_config": self.botocore_config,
+                    }
+                )
             return super().defer(trigger=trigger, **kwargs)
 
     for name in (*_EMR_OPERATORS, *_EMR_SENSORS):
@@ -107,6 +126,7 @@ def _emr_names() -> dict[str, Any]:
 
 def _subclass(name: str, *bases: type) -> type:
     """A class of this module named `name` (its class path is orchard.compat.<name>), metaclass respected."""
+
     def body(namespace: dict) -> None:
         namespace.update(__module__=__name__, __qualname__=name)
 

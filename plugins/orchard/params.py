@@ -107,8 +107,14 @@ _KINDS: dict[str, tuple[str, str]] = {
 # ---- builders ------------------------------------------------------------------------------------------
 
 
-def _param(default: Any, json_type: str | list[str], description: str, section: str | None,
-           optional: bool, **schema: Any) -> Param:
+def _param(
+    default: Any,
+    json_type: str | list[str],
+    description: str,
+    section: str | None,
+    optional: bool,
+    **schema: Any,
+) -> Param:
     types = [json_type] if isinstance(json_type, str) else list(json_type)
     if optional:
         types = ["null", *[t for t in types if t != "null"]]
@@ -120,66 +126,164 @@ def _param(default: Any, json_type: str | list[str], description: str, section: 
     return Param(default, description=description, type=types if len(types) > 1 else types[0], **schema)
 
 
-def s3_uri(default: str | None = None, *, description: str, example: str | None = None,
-           section: str | None = INPUTS, optional: bool = False, empty_means: str = "not used") -> Param:
+def s3_uri(
+    default: str | None = None,
+    *,
+    description: str,
+    example: str | None = None,
+    section: str | None = INPUTS,
+    optional: bool = False,
+    empty_means: str = "not used",
+) -> Param:
     """Any S3 URI s3://<bucket>/<key> (object or folder)."""
     example = example or f"s3://{EXAMPLE_BUCKET}/path/file"
-    return _param(default, "string", f"{description} Format s3://<bucket>/<key>, e.g. {example}.", section,
-                  optional, pattern=S3_URI, empty_means=empty_means)
+    return _param(
+        default,
+        "string",
+        f"{description} Format s3://<bucket>/<key>, e.g. {example}.",
+        section,
+        optional,
+        pattern=S3_URI,
+        empty_means=empty_means,
+    )
 
 
-def s3_object(default: str | None = None, *, description: str, suffixes: Sequence[str] = (),
-              example: str | None = None, section: str | None = INPUTS, optional: bool = False,
-              empty_means: str = "not used") -> Param:
+def s3_object(
+    default: str | None = None,
+    *,
+    description: str,
+    suffixes: Sequence[str] = (),
+    example: str | None = None,
+    section: str | None = INPUTS,
+    optional: bool = False,
+    empty_means: str = "not used",
+) -> Param:
     """An S3 object (not a folder), its key ending in one of ``suffixes`` when given."""
     ends = f", ending in {' or '.join(suffixes)}" if suffixes else ""
     example = example or f"s3://{EXAMPLE_BUCKET}/path/file{suffixes[0] if suffixes else ''}"
     pattern = s3_object_pattern(suffixes)
     if suffixes:
         _KINDS.setdefault(pattern, (f"an S3 object URI s3://<bucket>/<key>{ends}", example))
-    return _param(default, "string", f"{description} Format s3://<bucket>/<key>{ends}, e.g. {example}.",
-                  section, optional, pattern=pattern, empty_means=empty_means)
+    return _param(
+        default,
+        "string",
+        f"{description} Format s3://<bucket>/<key>{ends}, e.g. {example}.",
+        section,
+        optional,
+        pattern=pattern,
+        empty_means=empty_means,
+    )
 
 
-def s3_folder(default: str | None = None, *, description: str, example: str | None = None,
-              section: str | None = INPUTS, optional: bool = False, empty_means: str = "not used") -> Param:
+def s3_folder(
+    default: str | None = None,
+    *,
+    description: str,
+    example: str | None = None,
+    section: str | None = INPUTS,
+    optional: bool = False,
+    empty_means: str = "not used",
+) -> Param:
     """An S3 folder: always ends in '/', so that it never takes in sibling folders sharing its start."""
     example = example or f"s3://{EXAMPLE_BUCKET}/path/folder/"
-    return _param(default, "string", f"{description} An S3 folder, ending in '/', e.g. {example}.", section,
-                  optional, pattern=S3_FOLDER, empty_means=empty_means)
+    return _param(
+        default,
+        "string",
+        f"{description} An S3 folder, ending in '/', e.g. {example}.",
+        section,
+        optional,
+        pattern=S3_FOLDER,
+        empty_means=empty_means,
+    )
 
 
-def arn(default: str | None = None, *, service: str, resource: str = r"\S+", description: str, example: str,
-        section: str | None = None, optional: bool = False, empty_means: str = "not used") -> Param:
+def arn(
+    default: str | None = None,
+    *,
+    service: str,
+    resource: str = r"\S+",
+    description: str,
+    example: str,
+    section: str | None = None,
+    optional: bool = False,
+    empty_means: str = "not used",
+) -> Param:
     pattern = arn_pattern(service, resource)
     _KINDS.setdefault(pattern, (f"an ARN of {service}", example))
-    return _param(default, "string", f"{description} An ARN, e.g. {example}.", section, optional,
-                  pattern=pattern, empty_means=empty_means)
+    return _param(
+        default,
+        "string",
+        f"{description} An ARN, e.g. {example}.",
+        section,
+        optional,
+        pattern=pattern,
+        empty_means=empty_means,
+    )
 
 
-def name(default: str | None = None, *, pattern: str, description: str, example: str,
-         section: str | None = None, optional: bool = False, empty_means: str = "not used",
-         max_length: int | None = None, what: str | None = None) -> Param:
+def name(
+    default: str | None = None,
+    *,
+    pattern: str,
+    description: str,
+    example: str,
+    section: str | None = None,
+    optional: bool = False,
+    empty_means: str = "not used",
+    max_length: int | None = None,
+    what: str | None = None,
+) -> Param:
     """A resource name (endpoint, fleet, model package group...) with the service's own pattern; ``what``
     says it in words for check()'s messages."""
     _KINDS.setdefault(pattern, (what or f"a name matching {pattern}", example))
     extra = {"maxLength": max_length} if max_length else {}
-    return _param(default, "string", f"{description} E.g. {example}.", section, optional, pattern=pattern,
-                  empty_means=empty_means, **extra)
+    return _param(
+        default,
+        "string",
+        f"{description} E.g. {example}.",
+        section,
+        optional,
+        pattern=pattern,
+        empty_means=empty_means,
+        **extra,
+    )
 
 
-def text(default: str | None = None, *, description: str, example: str, pattern: str = NON_BLANK,
-         section: str | None = None, optional: bool = False, empty_means: str = "not used",
-         max_length: int | None = None) -> Param:
+def text(
+    default: str | None = None,
+    *,
+    description: str,
+    example: str,
+    pattern: str = NON_BLANK,
+    section: str | None = None,
+    optional: bool = False,
+    empty_means: str = "not used",
+    max_length: int | None = None,
+) -> Param:
     """Free text with no surrounding spaces (or a stricter ``pattern``)."""
     _KINDS.setdefault(pattern, (f"text matching {pattern}", example))
     extra = {"maxLength": max_length} if max_length else {}
-    return _param(default, "string", f"{description} E.g. {example}.", section, optional, pattern=pattern,
-                  empty_means=empty_means, **extra)
+    return _param(
+        default,
+        "string",
+        f"{description} E.g. {example}.",
+        section,
+        optional,
+        pattern=pattern,
+        empty_means=empty_means,
+        **extra,
+    )
 
 
-def choice(default: str | None, options: Iterable[str], *, description: str, section: str | None = None,
-           optional: bool = False, empty_means: str = "not used") -> Param:
+def choice(
+    default: str | None,
+    options: Iterable[str],
+    *,
+    description: str,
+    section: str | None = None,
+    optional: bool = False,
+    empty_means: str = "not used",
+) -> Param:
     """One of ``options`` (instance types, formats): the form shows a drop-down."""
     values = list(options)
     if optional:
@@ -187,54 +291,126 @@ def choice(default: str | None, options: Iterable[str], *, description: str, sec
     return _param(default, "string", description, section, optional, enum=values, empty_means=empty_means)
 
 
-def instance_type(default: str, options: Iterable[str], *, description: str = "Instance type.",
-                  section: str | None = COMPUTE) -> Param:
+def instance_type(
+    default: str,
+    options: Iterable[str],
+    *,
+    description: str = "Instance type.",
+    section: str | None = COMPUTE,
+) -> Param:
     return choice(default, options, description=description, section=section)
 
 
-def integer(default: int | None, *, minimum: int = 1, maximum: int, description: str,
-            section: str | None = None, optional: bool = False, empty_means: str = "not used",
-            **schema: Any) -> Param:
+def integer(
+    default: int | None,
+    *,
+    minimum: int = 1,
+    maximum: int,
+    description: str,
+    section: str | None = None,
+    optional: bool = False,
+    empty_means: str = "not used",
+    **schema: Any,
+) -> Param:
     """An integer within [minimum, maximum] (positive by default)."""
-    return _param(default, "integer", f"{description} {minimum} to {maximum}.", section, optional,
-                  minimum=minimum, maximum=maximum, empty_means=empty_means, **schema)
+    return _param(
+        default,
+        "integer",
+        f"{description} {minimum} to {maximum}.",
+        section,
+        optional,
+        minimum=minimum,
+        maximum=maximum,
+        empty_means=empty_means,
+        **schema,
+    )
 
 
-def number(default: float | None, *, minimum: float | None = None, maximum: float | None = None,
-           description: str, section: str | None = None, optional: bool = False,
-           empty_means: str = "not used", **schema: Any) -> Param:
+def number(
+    default: float | None,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    description: str,
+    section: str | None = None,
+    optional: bool = False,
+    empty_means: str = "not used",
+    **schema: Any,
+) -> Param:
     bounds = {k: v for k, v in (("minimum", minimum), ("maximum", maximum)) if v is not None}
-    return _param(default, "number", description, section, optional, empty_means=empty_means,
-                  **bounds, **schema)
+    return _param(
+        default, "number", description, section, optional, empty_means=empty_means, **bounds, **schema
+    )
 
 
 def flag(default: bool, *, description: str, section: str | None = None) -> Param:
     return _param(default, "boolean", description, section, False)
 
 
-def label_categories(default: Sequence[str], *, description: str, max_items: int,
-                     section: str | None = None) -> Param:
+def label_categories(
+    default: Sequence[str], *, description: str, max_items: int, section: str | None = None
+) -> Param:
     """Label categories: 1 to ``max_items`` (the labeling task type's limit), each non-blank, no surrounding
     spaces, no duplicates (not even but for case: check())."""
-    return _param(list(default), "array", f"{description} One per line, e.g. pedestrian.", section, False,
-                  items={"type": "string", "pattern": NON_BLANK, "maxLength": 256}, minItems=1,
-                  maxItems=max_items, uniqueItems=True)
+    return _param(
+        list(default),
+        "array",
+        f"{description} One per line, e.g. pedestrian.",
+        section,
+        False,
+        items={"type": "string", "pattern": NON_BLANK, "maxLength": 256},
+        minItems=1,
+        maxItems=max_items,
+        uniqueItems=True,
+    )
 
 
-def string_list(default: Sequence[str], *, item_pattern: str, description: str, example: str,
-                min_items: int = 1, max_items: int = 100, section: str | None = None,
-                what: str | None = None) -> Param:
+def string_list(
+    default: Sequence[str],
+    *,
+    item_pattern: str,
+    description: str,
+    example: str,
+    min_items: int = 1,
+    max_items: int = 100,
+    section: str | None = None,
+    what: str | None = None,
+) -> Param:
     _KINDS.setdefault(item_pattern, (what or f"a value matching {item_pattern}", example))
-    return _param(list(default), "array", f"{description} One per line, e.g. {example}.", section, False,
-                  items={"type": "string", "pattern": item_pattern}, minItems=min_items,
-                  maxItems=max_items, uniqueItems=True)
+    return _param(
+        list(default),
+        "array",
+        f"{description} One per line, e.g. {example}.",
+        section,
+        False,
+        items={"type": "string", "pattern": item_pattern},
+        minItems=min_items,
+        maxItems=max_items,
+        uniqueItems=True,
+    )
 
 
-def integer_list(default: Sequence[int], *, minimum: int, maximum: int, description: str,
-                 min_items: int = 1, max_items: int = 5, section: str | None = None) -> Param:
-    return _param(list(default), "array", description, section, False,
-                  items={"type": "integer", "minimum": minimum, "maximum": maximum},
-                  minItems=min_items, maxItems=max_items, uniqueItems=True)
+def integer_list(
+    default: Sequence[int],
+    *,
+    minimum: int,
+    maximum: int,
+    description: str,
+    min_items: int = 1,
+    max_items: int = 5,
+    section: str | None = None,
+) -> Param:
+    return _param(
+        list(default),
+        "array",
+        description,
+        section,
+        False,
+        items={"type": "integer", "minimum": minimum, "maximum": maximum},
+        minItems=min_items,
+        maxItems=max_items,
+        uniqueItems=True,
+    )
 
 
 # ---- local defaults (make up) --------------------------------------------------------------------------
@@ -262,8 +438,9 @@ def default_overrides(dag_id: str, environ: Mapping[str, str] | None = None) -> 
     return overrides
 
 
-def with_defaults(dag_id: str, params: dict[str, Param],
-                  environ: Mapping[str, str] | None = None) -> dict[str, Param]:
+def with_defaults(
+    dag_id: str, params: dict[str, Param], environ: Mapping[str, str] | None = None
+) -> dict[str, Param]:
     """``params`` with the local stack's defaults (``default_overrides``) in place of their own. A name
     that is no param or a value its schema refuses fails the DAG's parse, naming the file and the param."""
     overrides = default_overrides(dag_id, environ)
@@ -271,8 +448,9 @@ def with_defaults(dag_id: str, params: dict[str, Param],
         return params
     unknown = sorted(set(overrides) - set(params))
     if unknown:
-        raise ValueError(f"{DEFAULTS_ENV}: {dag_id} has no param {', '.join(unknown)}; remove it from the "
-                         "file")
+        raise ValueError(
+            f"{DEFAULTS_ENV}: {dag_id} has no param {', '.join(unknown)}; remove it from the file"
+        )
     result = dict(params)
     for key, value in overrides.items():
         param = params[key]
@@ -399,8 +577,10 @@ def _s3_hint(value: str, pattern: str) -> str:
         return " (the bucket is empty: s3:///... names no bucket)"
     bucket, _, key = value[5:].partition("/")
     if not re.fullmatch(BUCKET, bucket):
-        return (f" (bucket {bucket!r} breaks S3's naming rules: 3-63 lowercase letters, digits, '.', '-', "
-                "a letter or digit at both ends, no '..', not an IP address)")
+        return (
+            f" (bucket {bucket!r} breaks S3's naming rules: 3-63 lowercase letters, digits, '.', '-', "
+            "a letter or digit at both ends, no '..', not an IP address)"
+        )
     if key.startswith("/"):
         return " (the key starts with '/': s3://<bucket>//... has an empty folder name)"
     if pattern == S3_FOLDER and not value.endswith("/"):
@@ -415,8 +595,10 @@ def _beyond_schema(key: str, value: Any, schema: Mapping[str, Any]) -> list[str]
     if isinstance(value, str) and value.startswith("s3://"):
         key_part = value[5:].partition("/")[2]
         if len(key_part.encode("utf-8")) > S3_KEY_MAX_BYTES:
-            problems.append(f"{key}: the S3 key of {value[:60]}... is {len(key_part.encode())} bytes; "
-                            f"S3 keys are at most {S3_KEY_MAX_BYTES} bytes of UTF-8: shorten it")
+            problems.append(
+                f"{key}: the S3 key of {value[:60]}... is {len(key_part.encode())} bytes; "
+                f"S3 keys are at most {S3_KEY_MAX_BYTES} bytes of UTF-8: shorten it"
+            )
     items = schema.get("items", {}) if isinstance(schema, Mapping) else {}
     if isinstance(value, list) and items.get("pattern") == NON_BLANK:
         folded: dict[str, str] = {}
@@ -424,8 +606,9 @@ def _beyond_schema(key: str, value: Any, schema: Mapping[str, Any]) -> list[str]
             if isinstance(item, str):
                 same = folded.setdefault(item.casefold(), item)
                 if same != item:
-                    problems.append(f"{key} lists {same!r} and {item!r}: the same category but for case; "
-                                    "keep one")
+                    problems.append(
+                        f"{key} lists {same!r} and {item!r}: the same category but for case; keep one"
+                    )
     return problems
 
 

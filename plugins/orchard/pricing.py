@@ -109,7 +109,9 @@ EMR_UPLIFT: dict[str, dict[str, float]] = {
 }
 
 # Types AWS does not offer in a region (as opposed to ones this table lacks).
-NOT_OFFERED: dict[str, frozenset[str]] = {"eu-west-3": frozenset({"ml.p3.2xlarge", "ml.p3.8xlarge", "ml.p3.16xlarge"})}
+NOT_OFFERED: dict[str, frozenset[str]] = {
+    "eu-west-3": frozenset({"ml.p3.2xlarge", "ml.p3.8xlarge", "ml.p3.16xlarge"})
+}
 
 _TABLES = {"sagemaker": SAGEMAKER, "ec2": EC2, "batch": EC2, "emr": EC2}
 SERVICES = tuple(_TABLES)

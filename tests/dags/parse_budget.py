@@ -65,7 +65,10 @@ class ParseTiming:
 
 
 def measure(
-    paths: Iterable[Path | str], runs: int = 3, timeout_s: float = 300, statistic: Callable[[Iterable[float]], float] = min
+    paths: Iterable[Path | str],
+    runs: int = 3,
+    timeout_s: float = 300,
+    statistic: Callable[[Iterable[float]], float] = min,
 ) -> dict[Path, ParseTiming]:
     """Time each file in `runs` fresh children of one worker that holds only airflow.sdk.
 
@@ -94,7 +97,9 @@ def _worker_env(scratch_home: str) -> dict[str, str]:
     return env
 
 
-def _timing(path: Path, samples: list[dict], runs: int, statistic: Callable[[Iterable[float]], float]) -> ParseTiming:
+def _timing(
+    path: Path, samples: list[dict], runs: int, statistic: Callable[[Iterable[float]], float]
+) -> ParseTiming:
     errors = [s["error"] for s in samples if s.get("error")]
     if errors:
         return ParseTiming(path, 0.0, 0.0, 0.0, runs, error=errors[0])

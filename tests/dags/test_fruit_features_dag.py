@@ -93,8 +93,10 @@ def test_the_step_wait_is_sized_from_the_step_timeout_param(dag, minutes):
 
     poll = dag.get_task("scaling_run.extract").waiter_delay
     assert dag.params["step_timeout_minutes"] == 240
-    for task_id, field in (("scaling_run.extract", "waiter_max_attempts"), ("scaling_run.wait_for_extract",
-                                                                             "max_attempts")):
+    for task_id, field in (
+        ("scaling_run.extract", "waiter_max_attempts"),
+        ("scaling_run.wait_for_extract", "max_attempts"),
+    ):
         task = dag.get_task(task_id)
         assert field in task.template_fields
         rendered = task.render_template(

@@ -125,9 +125,7 @@ def test_every_s3_param_uses_the_shared_patterns(dags, dag_id):
         schema, default = param.schema, param.value
         pattern = schema.get("pattern", "")
         if (isinstance(default, str) and default.startswith("s3://")) or "s3://" in pattern:
-            assert form.is_s3_pattern(pattern), (
-                f"{dag_id}.{name} has its own S3 pattern {pattern}"
-            )
+            assert form.is_s3_pattern(pattern), f"{dag_id}.{name} has its own S3 pattern {pattern}"
         if name.endswith("_prefix"):
             assert pattern == form.S3_FOLDER, f"{dag_id}.{name} is a prefix but not an S3 folder"
 
@@ -153,8 +151,12 @@ BAD_S3 = [
 
 
 def test_bad_s3_uris_are_refused_by_every_s3_param(dags):
-    params = [(d, n) for d, dag in dags.items() for n in dag.params
-              if form.is_s3_pattern(dag.params.get_param(n).schema.get("pattern", ""))]
+    params = [
+        (d, n)
+        for d, dag in dags.items()
+        for n in dag.params
+        if form.is_s3_pattern(dag.params.get_param(n).schema.get("pattern", ""))
+    ]
     assert len(params) == 11, params  # every S3 param of the five DAGs
     for dag_id, name in params:
         schema = dags[dag_id].params.get_param(name).schema
@@ -163,12 +165,15 @@ def test_bad_s3_uris_are_refused_by_every_s3_param(dags):
                 Param(bad, schema=schema).resolve()
 
 
-@pytest.mark.parametrize("good,object_ok,folder_ok", [
-    ("s3://orchard-data/frames/cam1/", False, True),
-    ("s3://orchard-data/", False, True),
-    ("s3://orchard.data-1/a b/c.zip", True, False),
-    ("s3://my-ap-abc123-s3alias/k.tar.gz", True, False),  # an access point alias is used as a bucket
-])
+@pytest.mark.parametrize(
+    "good,object_ok,folder_ok",
+    [
+        ("s3://orchard-data/frames/cam1/", False, True),
+        ("s3://orchard-data/", False, True),
+        ("s3://orchard.data-1/a b/c.zip", True, False),
+        ("s3://my-ap-abc123-s3alias/k.tar.gz", True, False),  # an access point alias is used as a bucket
+    ],
+)
 def test_good_s3_uris_pass(good, object_ok, folder_ok):
     import re
 
@@ -190,29 +195,35 @@ def test_blank_or_padded_label_categories_are_refused(dags, bad):
         Param(bad, schema=schema).resolve()
 
 
-@pytest.mark.parametrize("bad", [
-    " arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
-    "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t ",
-    "arn:aws:sagemaker:us-east-1:12345:workteam/private-crowd/t",
-    "arn:aws:iam::123456789012:role/x",
-    "arn:aws:sagemaker:us-east-1:123456789012:workteam/",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        " arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
+        "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t ",
+        "arn:aws:sagemaker:us-east-1:12345:workteam/private-crowd/t",
+        "arn:aws:iam::123456789012:role/x",
+        "arn:aws:sagemaker:us-east-1:123456789012:workteam/",
+    ],
+)
 def test_bad_workteam_arns_are_refused(dags, bad):
     schema = dags["auto_labeling"].params.get_param("workteam_arn").schema
     with pytest.raises(ParamValidationError):
         Param(bad, schema=schema).resolve()
 
 
-@pytest.mark.parametrize("dag_id,name,bad", [
-    ("pose_training", "train_crop", " 96x80"),
-    ("pose_training", "backbone_weights", "none "),
-    ("auto_labeling", "existing_endpoint_name", "my endpoint"),
-    ("auto_labeling", "image_uri", "  "),
-    ("edge_deployment", "device_names", ["cam 1"]),
-    ("edge_deployment", "input_shape", " {}"),
-    ("fruit_features", "core_node_counts", [2, 2]),
-    ("aerial_pretraining", "model_package_group", "aerial dino"),
-])
+@pytest.mark.parametrize(
+    "dag_id,name,bad",
+    [
+        ("pose_training", "train_crop", " 96x80"),
+        ("pose_training", "backbone_weights", "none "),
+        ("auto_labeling", "existing_endpoint_name", "my endpoint"),
+        ("auto_labeling", "image_uri", "  "),
+        ("edge_deployment", "device_names", ["cam 1"]),
+        ("edge_deployment", "input_shape", " {}"),
+        ("fruit_features", "core_node_counts", [2, 2]),
+        ("aerial_pretraining", "model_package_group", "aerial dino"),
+    ],
+)
 def test_other_padded_or_malformed_values_are_refused(dags, dag_id, name, bad):
     with pytest.raises(ParamValidationError):
         Param(bad, schema=dags[dag_id].params.get_param(name).schema).resolve()
@@ -232,12 +243,15 @@ def test_check_passes_the_defaults_of_every_dag(dags):
         assert form.check(dict(dag.params), dag=dag)
 
 
-@pytest.mark.parametrize("value,words", [
-    ("s3:///frames/", "the bucket is empty"),
-    (" s3://orchard-data/frames/", "spaces or a line break"),
-    ("s3://orchard-data/frames/cam1", "a folder must end in '/'"),
-    ("s3://Orchard_Data/frames/", "breaks S3's naming rules"),
-])
+@pytest.mark.parametrize(
+    "value,words",
+    [
+        ("s3:///frames/", "the bucket is empty"),
+        (" s3://orchard-data/frames/", "spaces or a line break"),
+        ("s3://orchard-data/frames/cam1", "a folder must end in '/'"),
+        ("s3://Orchard_Data/frames/", "breaks S3's naming rules"),
+    ],
+)
 def test_check_names_the_param_and_the_fix_in_plain_words(dags, value, words):
     dag = dags["auto_labeling"]
     message = failure({**dict(dag.params), "frames_prefix": value}, dag)
@@ -248,8 +262,15 @@ def test_check_names_the_param_and_the_fix_in_plain_words(dags, value, words):
 
 def test_check_lists_every_bad_param_at_once(dags):
     dag = dags["edge_deployment"]
-    message = failure({**dict(dag.params), "calibration_uri": "s3:///c/", "capture_batch_size": 0,
-                       "target_device": "toaster"}, dag)
+    message = failure(
+        {
+            **dict(dag.params),
+            "calibration_uri": "s3:///c/",
+            "capture_batch_size": 0,
+            "target_device": "toaster",
+        },
+        dag,
+    )
     assert "calibration_uri" in message and "capture_batch_size=0 is out of range" in message
     assert "target_device='toaster' is not one of the choices" in message
 
@@ -263,12 +284,21 @@ def test_check_finds_what_the_schema_cannot_say(dags):
     assert "at most 1024 bytes" in message
 
 
-@pytest.mark.parametrize("dag_id,conf,words", [
-    ("auto_labeling", {"model_data_uri": None, "existing_endpoint_name": None},
-     "none of model_data_uri, existing_endpoint_name is given"),
-    ("edge_deployment", {"simulated_devices": True, "camera_images_uri": None},
-     "camera_images_uri is empty but simulated_devices is on"),
-])
+@pytest.mark.parametrize(
+    "dag_id,conf,words",
+    [
+        (
+            "auto_labeling",
+            {"model_data_uri": None, "existing_endpoint_name": None},
+            "none of model_data_uri, existing_endpoint_name is given",
+        ),
+        (
+            "edge_deployment",
+            {"simulated_devices": True, "camera_images_uri": None},
+            "camera_images_uri is empty but simulated_devices is on",
+        ),
+    ],
+)
 def test_check_applies_the_dags_rules(dags, dag_id, conf, words):
     import runpy
 
@@ -282,7 +312,8 @@ def test_rules_across_params():
     one_of = form.one_of("model_data_uri", "existing_endpoint_name")
     assert requires({"simulated_devices": False, "camera_images_uri": None}) is None
     assert "camera_images_uri is empty but simulated_devices is on" in requires(
-        {"simulated_devices": True, "camera_images_uri": None})
+        {"simulated_devices": True, "camera_images_uri": None}
+    )
     assert one_of({"model_data_uri": "s3://b/m.tar.gz", "existing_endpoint_name": None}) is None
     assert "give one of them" in one_of({"model_data_uri": None, "existing_endpoint_name": ""})
     with pytest.raises(InputError, match="simulated_devices is on"):
@@ -293,8 +324,10 @@ def test_rules_across_params():
 
 
 def test_local_defaults_replace_the_forms_defaults(tmp_path):
-    params = {"frames_prefix": form.s3_folder("s3://orchard-data/a/", description="d"),
-              "simulated_devices": form.flag(False, description="d")}
+    params = {
+        "frames_prefix": form.s3_folder("s3://orchard-data/a/", description="d"),
+        "simulated_devices": form.flag(False, description="d"),
+    }
     path = tmp_path / "defaults.json"
     path.write_text(json.dumps({"demo": {"simulated_devices": True, "frames_prefix": "s3://x-demo/f/"}}))
     env = {form.DEFAULTS_ENV: str(path)}
@@ -306,11 +339,14 @@ def test_local_defaults_replace_the_forms_defaults(tmp_path):
     assert form.with_defaults("demo", params, {form.DEFAULTS_ENV: str(tmp_path / "none.json")}) is params
 
 
-@pytest.mark.parametrize("content,words", [
-    ({"demo": {"nope": 1}}, "demo has no param nope"),
-    ({"demo": {"frames_prefix": "s3:///x/"}}, "frames_prefix='s3:///x/'"),
-    ({"demo": []}, "expected {dag_id: {param: value}}"),
-])
+@pytest.mark.parametrize(
+    "content,words",
+    [
+        ({"demo": {"nope": 1}}, "demo has no param nope"),
+        ({"demo": {"frames_prefix": "s3:///x/"}}, "frames_prefix='s3:///x/'"),
+        ({"demo": []}, "expected {dag_id: {param: value}}"),
+    ],
+)
 def test_bad_local_defaults_fail_the_parse_naming_the_param(tmp_path, content, words):
     params = {"frames_prefix": form.s3_folder("s3://orchard-data/a/", description="d")}
     path = tmp_path / "defaults.json"
@@ -338,6 +374,7 @@ def test_one_owner_a_description_and_one_tag_scheme(dags, dag_id):
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_assets_are_named_dag_id_dot_what(dags, dag_id):
     dag = dags[dag_id]
+
     def flat(node):
         if isinstance(node, Asset):
             return [node]
@@ -387,9 +424,13 @@ def test_a_local_defaults_file_that_is_not_json_fails_naming_it(tmp_path):
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_the_first_task_that_reads_params_rechecks_them(dags, dag_id):
-    first = {"pose_training": "find_projects", "auto_labeling": "validate_inputs",
-             "aerial_pretraining": "validate_inputs", "fruit_features": "check_inputs",
-             "edge_deployment": "validate_model"}[dag_id]
+    first = {
+        "pose_training": "find_projects",
+        "auto_labeling": "validate_inputs",
+        "aerial_pretraining": "validate_inputs",
+        "fruit_features": "check_inputs",
+        "edge_deployment": "validate_model",
+    }[dag_id]
     task = dags[dag_id].get_task(first)
     assert "form.check(params" in inspect.getsource(task.python_callable)
     waiting = [t.task_id for t in dags[dag_id].tasks if first in t.upstream_task_ids]
@@ -402,8 +443,13 @@ def test_the_first_task_that_reads_params_rechecks_them(dags, dag_id):
 def test_pose_sends_no_environment_for_empty_training_settings():
     from orchard.pose_training.upload import container_overrides
 
-    training = {"epochs": 2, "batch_size": 4, "net_type": "resnet_50", "backbone_weights": None,
-                "train_crop": None}
+    training = {
+        "epochs": 2,
+        "batch_size": 4,
+        "net_type": "resnet_50",
+        "backbone_weights": None,
+        "train_crop": None,
+    }
     names = [e["name"] for e in container_overrides("b", "k.zip", "s3://o/x/", training)["environment"]]
     assert "DLC_BACKBONE_WEIGHTS" not in names and "DLC_TRAIN_CROP" not in names and "DLC_EPOCHS" in names
 
@@ -421,6 +467,7 @@ def test_auto_labelings_endpoint_template_renders_none_as_no_endpoint(dags):
     dag = dags["auto_labeling"]
     task = dag.get_task("deploy_endpoint")
     for value, rendered in ((None, ""), ("team-detector", "team-detector")):
-        out = task.render_template(task.existing_endpoint_name, {"params": {"existing_endpoint_name": value}},
-                                   dag.get_template_env())
+        out = task.render_template(
+            task.existing_endpoint_name, {"params": {"existing_endpoint_name": value}}, dag.get_template_env()
+        )
         assert out == rendered

@@ -94,8 +94,11 @@ def test_a_run_without_deployed_code_fails_naming_the_deploy_command(s3):
 def test_a_partial_upload_is_reported_with_the_missing_objects(s3):
     deploy.deploy(bucket="artifacts-x", image_tag="1.2.3", s3=s3)
     s3.delete_object(Bucket="artifacts-x", Key="job-code/1.2.3/fruit_features/files/bootstrap.sh")
-    with pytest.raises(job_code.JobCodeNotDeployed, match="missing s3://artifacts-x/job-code/1.2.3/"
-                       r"fruit_features/files/bootstrap\.sh"):
+    with pytest.raises(
+        job_code.JobCodeNotDeployed,
+        match="missing s3://artifacts-x/job-code/1.2.3/"
+        r"fruit_features/files/bootstrap\.sh",
+    ):
         job_code.check_deployed(s3, SETTINGS, "fruit_features")
 
 

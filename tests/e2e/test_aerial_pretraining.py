@@ -48,7 +48,11 @@ def xcom(run, task_id: str, key: str = "return_value"):
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key).first()
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key)
+            .first()
+        )
         if row is None or not isinstance(row.value, str):
             return None if row is None else row.value
         try:
@@ -76,17 +80,33 @@ def test_promoted_when_the_gate_passes(demo, airflow_db, inline_triggers, capfd)
     assert "[prepare] " in task_log and "[dino] epoch_end=1" in task_log and "[probe] test_mAP=" in task_log
 
     prepared = xcom(run, "prepare_dataset")["Processing"]
-    dataset = prepared["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"].removeprefix("s3://").split("/", 1)
+    dataset = (
+        prepared["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+        .removeprefix("s3://")
+        .split("/", 1)
+    )
     summary = json.loads(s3.get_object(Bucket=dataset[0], Key=dataset[1] + "summary.json")["Body"].read())
     assert summary["excluded"] == {"seasonal_snow": 3, "cloud_and_shadow": 3, "no_ben19_label": 1}
     assert summary["patches"] == PATCHES
 
     pretrained = xcom(run, "pretrain")["Training"]
     assert pretrained["TrainingJobStatus"] == "Completed"
-    assert {m["MetricName"] for m in pretrained["FinalMetricDataList"]} >= {"train:loss", "train:lr", "train:epoch_loss"}
-    history = json.loads(read_tar_member(s3, pretrained["ModelArtifacts"]["S3ModelArtifacts"].replace("model.tar.gz", "output.tar.gz"), "history.json"))
+    assert {m["MetricName"] for m in pretrained["FinalMetricDataList"]} >= {
+        "train:loss",
+        "train:lr",
+        "train:epoch_loss",
+    }
+    history = json.loads(
+        read_tar_member(
+            s3,
+            pretrained["ModelArtifacts"]["S3ModelArtifacts"].replace("model.tar.gz", "output.tar.gz"),
+            "history.json",
+        )
+    )
     assert [h["epoch"] for h in history] == [0, 1]
-    checkpoints = s3.list_objects_v2(Bucket=settings.artifacts_bucket, Prefix=pretrained["CheckpointConfig"]["S3Uri"].split("/", 3)[3])
+    checkpoints = s3.list_objects_v2(
+        Bucket=settings.artifacts_bucket, Prefix=pretrained["CheckpointConfig"]["S3Uri"].split("/", 3)[3]
+    )
     assert any(o["Key"].endswith("/checkpoint.pth") for o in checkpoints["Contents"])
 
     evaluation = xcom(run, "evaluate")
@@ -98,7 +118,9 @@ def test_promoted_when_the_gate_passes(demo, airflow_db, inline_triggers, capfd)
 
     promotion = xcom(run, "register_model", key="promotion")
     assert promotion["promoted"] is True and promotion["model_package_arn"]
-    packages = sagemaker.list_model_packages(ModelPackageGroupName="aerial-dino-vit")["ModelPackageSummaryList"]
+    packages = sagemaker.list_model_packages(ModelPackageGroupName="aerial-dino-vit")[
+        "ModelPackageSummaryList"
+    ]
     assert [p["ModelPackageArn"] for p in packages] == [promotion["model_package_arn"]]
 
     report_uri = xcom(run, "publish_report", key="report_uri")
@@ -106,11 +128,16 @@ def test_promoted_when_the_gate_passes(demo, airflow_db, inline_triggers, capfd)
     report = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert "**PROMOTED**" in report and "Estimated cost" in report and "loss_curve.png" in report
     figures = s3.list_objects_v2(Bucket=bucket, Prefix=key.rsplit("/", 1)[0] + "/figures/")["Contents"]
-    assert {Path(o["Key"]).name for o in figures} == {"loss_curve.png", "per_class_ap.png", "instance_metrics.png"}
+    assert {Path(o["Key"]).name for o in figures} == {
+        "loss_curve.png",
+        "per_class_ap.png",
+        "instance_metrics.png",
+    }
     # the sandbox published the pretraining job's CPU / memory as SageMaker does (no GPU here: none of those)
     host = f"{pretrained['TrainingJobName']}/algo-1"
-    listed = boto3.client("cloudwatch").list_metrics(Namespace="/aws/sagemaker/TrainingJobs",
-                                                     Dimensions=[{"Name": "Host", "Value": host}])["Metrics"]
+    listed = boto3.client("cloudwatch").list_metrics(
+        Namespace="/aws/sagemaker/TrainingJobs", Dimensions=[{"Name": "Host", "Value": host}]
+    )["Metrics"]
     assert {m["MetricName"] for m in listed} == {"CPUUtilization", "MemoryUtilization"}
     assert "No data for GPUUtilization, GPUMemoryUtilization" in report
 
@@ -139,11 +166,20 @@ def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
     s3 = boto3.client("s3")
     s3.delete_object(Bucket=settings.data_bucket, Key="aerial_pretraining/bigearthnet-s2/val.csv")
     # the job code of this release was never deployed (`make deploy` not run)
-    s3.delete_object(Bucket=settings.artifacts_bucket,
-                     Key=f"job-code/{settings.image_tag}/aerial_pretraining/manifest.json")
+    s3.delete_object(
+        Bucket=settings.artifacts_bucket,
+        Key=f"job-code/{settings.image_tag}/aerial_pretraining/manifest.json",
+    )
     nope = f"s3://{settings.artifacts_bucket}/aerial_pretraining/nope/dino.pth"  # a prefix its role may read
-    run = run_dag({**conf, "baseline_checkpoint_uri": nope,
-                   "use_spot_instances": True, "spot_max_wait_hours": 1, "max_runtime_hours": 2})
+    run = run_dag(
+        {
+            **conf,
+            "baseline_checkpoint_uri": nope,
+            "use_spot_instances": True,
+            "spot_max_wait_hours": 1,
+            "max_runtime_hours": 2,
+        }
+    )
     task_log = "".join(capfd.readouterr())
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
@@ -151,8 +187,12 @@ def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):
     assert f"missing s3://{settings.data_bucket}/aerial_pretraining/bigearthnet-s2/val.csv" in task_log
     assert f"baseline checkpoint {nope} does not exist" in task_log
     assert "spot_max_wait_hours (1) must be >= max_runtime_hours (2)" in task_log
-    assert (f"s3://{settings.artifacts_bucket}/job-code/{settings.image_tag}/aerial_pretraining/manifest.json "
-            "does not exist" in task_log and "run `make deploy`" in task_log)
+    assert (
+        f"s3://{settings.artifacts_bucket}/job-code/{settings.image_tag}/aerial_pretraining/manifest.json "
+        "does not exist"
+        in task_log
+        and "run `make deploy`" in task_log
+    )
     sagemaker = boto3.client("sagemaker")
     assert sagemaker.list_processing_jobs()["ProcessingJobSummaries"] == []
     assert sagemaker.list_training_jobs()["TrainingJobSummaries"] == []

@@ -38,7 +38,9 @@ def all_objects(s3) -> dict[str, bytes]:
     for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
-                found[f"s3://{bucket}/{item['Key']}"] = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                found[f"s3://{bucket}/{item['Key']}"] = s3.get_object(Bucket=bucket, Key=item["Key"])[
+                    "Body"
+                ].read()
     return found
 
 
@@ -74,10 +76,15 @@ def check_run(run, s3, settings, inline_triggers, task_log: str, *, int8: bool, 
 
     assert run.state == "success", task_log[-4000:]
     # The compile and deploy waits went through their triggers.
-    assert {type(t).__name__ for t, _ in inline_triggers} >= {"NeoCompilationTrigger", "IotJobCompletedTrigger"}
+    assert {type(t).__name__ for t, _ in inline_triggers} >= {
+        "NeoCompilationTrigger",
+        "IotJobCompletedTrigger",
+    }
 
     objects = all_objects(s3)
-    package_key = f"s3://{settings.artifacts_bucket}/edge_deployment/packages/fruit-colour/1.0.0/package.tar.gz"
+    package_key = (
+        f"s3://{settings.artifacts_bucket}/edge_deployment/packages/fruit-colour/1.0.0/package.tar.gz"
+    )
     assert package_key in objects
     manifest = json.loads(objects[package_key.replace("package.tar.gz", "manifest.json")])
     assert manifest["variant"] == ("int8" if int8 else "float32")
@@ -90,7 +97,9 @@ def check_run(run, s3, settings, inline_triggers, task_log: str, *, int8: bool, 
     # Both simulated devices captured every frame they classified, in batches.
     captures = [k for k in objects if "/edge_deployment/captures/edge-demo-fleet/" in k]
     for device in demo.DEVICES:
-        records = [json.loads(line) for k in captures if f"/{device}/" in k for line in objects[k].splitlines()]
+        records = [
+            json.loads(line) for k in captures if f"/{device}/" in k for line in objects[k].splitlines()
+        ]
         assert len(records) == 12 and {r["model"] for r in records} == {"fruit-colour"}
     assert len(captures) >= 2 * (12 // 5)
 
@@ -104,7 +113,10 @@ def check_run(run, s3, settings, inline_triggers, task_log: str, *, int8: bool, 
     assert any(f.endswith("input_drift.png") for f in report["figures"])
     assert ("int8 top-1 agreement with float32" in report["metrics"]) is int8
     # The prepare step ran as a SageMaker processing job; Neo compiled the int8 model it wrote.
-    assert boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"][0]["ProcessingJobStatus"] == "Completed"
+    assert (
+        boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"][0]["ProcessingJobStatus"]
+        == "Completed"
+    )
 
     # The cleanup removed the fleet when asked; by default the fleet stays (devices keep their identity),
     # and the run's IoT job ended with every device SUCCEEDED.
@@ -122,7 +134,9 @@ def check_run(run, s3, settings, inline_triggers, task_log: str, *, int8: bool, 
     assert not [k for k, body in objects.items() if any(m.encode() in body for m in PRIVATE_KEY_MARKERS)]
     assert not any(m in task_log for m in PRIVATE_KEY_MARKERS)
     device_and_job_logs = all_log_messages()
-    assert any("verified (sha256, KMS signature" in line for line in device_and_job_logs)  # the agents' own lines
+    assert any(
+        "verified (sha256, KMS signature" in line for line in device_and_job_logs
+    )  # the agents' own lines
     assert not any(m in line for line in device_and_job_logs for m in PRIVATE_KEY_MARKERS)
     xcoms = run_xcoms(run.run_id)
     assert len(xcoms) >= 8 and any("certificate_arn" in value for value in xcoms)
@@ -135,7 +149,9 @@ def all_log_messages() -> list[str]:
     lines = []
     for group in logs.describe_log_groups()["logGroups"]:
         for stream in logs.describe_log_streams(logGroupName=group["logGroupName"])["logStreams"]:
-            events = logs.get_log_events(logGroupName=group["logGroupName"], logStreamName=stream["logStreamName"])
+            events = logs.get_log_events(
+                logGroupName=group["logGroupName"], logStreamName=stream["logStreamName"]
+            )
             lines += [e["message"] for e in events["events"]]
     return lines
 
@@ -149,7 +165,9 @@ def run_xcoms(run_id: str) -> list[str]:
         return [json.dumps(row.value, default=str) for row in rows]
 
 
-def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or_provisioned(buckets, airflow_db):
+def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or_provisioned(
+    buckets, airflow_db
+):
     s3, settings = buckets
     conf = demo.upload(s3, settings, per_device=1, calibration=4)
     conf.update(poll_seconds=1, input_shape='{"data": [1, 3, 224, 224]}')
@@ -162,7 +180,9 @@ def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or
     assert boto3.client("sagemaker").list_compilation_jobs()["CompilationJobSummaries"] == []
     assert boto3.client("iot").list_things()["things"] == []
     # The report still tells what happened.
-    reports = s3.list_objects_v2(Bucket=settings.reports_bucket, Prefix="reports/edge_deployment/").get("Contents", [])
+    reports = s3.list_objects_v2(Bucket=settings.reports_bucket, Prefix="reports/edge_deployment/").get(
+        "Contents", []
+    )
     assert any(o["Key"].endswith("report.md") for o in reports)
 
 
@@ -199,7 +219,13 @@ def test_deploy_failing_after_its_aws_call_leaves_no_job_and_no_fleet(buckets, a
     assert job["status"] in ("CANCELED", "CANCELLATION_IN_PROGRESS")
     assert iot.list_things()["things"] == [] and iot.list_thing_groups()["thingGroups"] == []
     assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
-    assert [j for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]
-            if j["ProcessingJobStatus"] == "InProgress"] == []
-    assert [j for j in sagemaker.list_compilation_jobs()["CompilationJobSummaries"]
-            if j["CompilationJobStatus"] in ("INPROGRESS", "STARTING")] == []
+    assert [
+        j
+        for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]
+        if j["ProcessingJobStatus"] == "InProgress"
+    ] == []
+    assert [
+        j
+        for j in sagemaker.list_compilation_jobs()["CompilationJobSummaries"]
+        if j["CompilationJobStatus"] in ("INPROGRESS", "STARTING")
+    ] == []

@@ -67,8 +67,12 @@ def plugin(tmp_path):
 @pytest.mark.parametrize(
     "action",
     [
-        "import_local_aws", "import_include_late", "from_import",
-        "read_with_path", "read_with_open", "list_folder",
+        "import_local_aws",
+        "import_include_late",
+        "from_import",
+        "read_with_path",
+        "read_with_open",
+        "list_folder",
     ],
 )
 def test_each_violation_is_refused_and_recorded(plugin, action):

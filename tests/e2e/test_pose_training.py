@@ -35,7 +35,8 @@ def pose_dag(aws, airflow_db):
 
 
 def test_uploaded_project_trains_on_the_dags_defaults_and_its_model_metrics_and_report_land_in_s3(
-        aws, pose_dag, inline_triggers, capfd, monkeypatch):
+    aws, pose_dag, inline_triggers, capfd, monkeypatch
+):
     """The DAG's own param defaults (issue 13.1): nothing in the run's conf. Only the data is the sandbox's:
     the lab's upload carries its training settings as S3 object metadata (`demo.SANDBOX_TRAINING`: 2
     epochs from scratch on 96x80 crops, what a CPU trains offline), exactly as `make demo` uploads it.
@@ -50,11 +51,13 @@ def test_uploaded_project_trains_on_the_dags_defaults_and_its_model_metrics_and_
     monkeypatch.setenv("AIRFLOW_VAR_ORCHARD_ARTIFACTS_BUCKET", MODELS_BUCKET)
     s3.create_bucket(Bucket=MODELS_BUCKET)
     # the deployment's policies name its buckets (include/iam names the defaults): render them again
-    create_pipeline_roles(aws.url, ["pose_training"],
-                          buckets={**settings_buckets(SETTINGS), "orchard-artifacts": MODELS_BUCKET})
+    create_pipeline_roles(
+        aws.url, ["pose_training"], buckets={**settings_buckets(SETTINGS), "orchard-artifacts": MODELS_BUCKET}
+    )
     key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
-    s3.put_object(Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip(),
-                  Metadata=demo.SANDBOX_TRAINING)
+    s3.put_object(
+        Bucket=SETTINGS.data_bucket, Key=key, Body=demo.project_zip(), Metadata=demo.SANDBOX_TRAINING
+    )
     monkeypatch.setattr(pose_upload, "uploads_in_events", lambda events: [(SETTINGS.data_bucket, key)])
 
     run = pose_dag.test()  # every param at its default
@@ -62,7 +65,8 @@ def test_uploaded_project_trains_on_the_dags_defaults_and_its_model_metrics_and_
 
     assert run.state == "success", task_log[-5000:]
     assert [(t.__class__.__name__, e.payload["status"]) for t, e in inline_triggers] == [
-        ("BatchJobWaitTrigger", "success")]
+        ("BatchJobWaitTrigger", "success")
+    ]
     assert "Epoch 2/2" in task_log  # the job's own CloudWatch lines, in the train task's log
     [job] = boto3.client("batch").list_jobs(
         jobQueue="orchard-pose-g4dn-spot-queue", filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}]
@@ -83,7 +87,11 @@ def test_uploaded_project_trains_on_the_dags_defaults_and_its_model_metrics_and_
     assert plots["train"] and plots["test"] and set(plots["train"] + plots["test"]) <= artifacts
     [report_key] = [k for k in artifacts if k.endswith("report.md")]
     report = s3.get_object(Bucket=MODELS_BUCKET, Key=report_key)["Body"].read().decode()
-    assert "test rmse" in report and "figures/learning_curve.png" in report and "console.aws.amazon.com" in report
+    assert (
+        "test rmse" in report
+        and "figures/learning_curve.png" in report
+        and "console.aws.amazon.com" in report
+    )
     assert "figures/evaluation_train_1.png" in report and "figures/evaluation_test_1.png" in report
     assert "g4dn.xlarge" in report  # the cost line
 
@@ -110,7 +118,9 @@ def test_a_broken_project_fails_in_validation_before_any_batch_resource(pose_dag
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["project.validate_project"] == "failed" and states["project.train"] == "upstream_failed"
     assert states["ensure_batch"] == "upstream_failed"
-    assert boto3.client("batch").describe_job_queues()["jobQueues"] == []  # no queue, no job: nothing billable
+    assert (
+        boto3.client("batch").describe_job_queues()["jobQueues"] == []
+    )  # no queue, no job: nothing billable
     assert s3.get_object(Bucket=SETTINGS.data_bucket, Key=key)["Body"].read() == b"not a zip at all"  # kept
 
 
@@ -125,9 +135,15 @@ def test_every_upload_folded_into_one_run_trains_and_a_bad_one_fails_alone(pose_
     s3 = boto3.client("s3")
     good = f"{pose_infra.WATCHED_PREFIX}lab-a/{demo.PROJECT}.zip"
     bad = f"{pose_infra.WATCHED_PREFIX}lab-b/broken.zip"
-    s3.put_object(Bucket=SETTINGS.data_bucket, Key=good, Body=demo.project_zip(), Metadata=demo.SANDBOX_TRAINING)
-    s3.put_object(Bucket=SETTINGS.data_bucket, Key=bad, Body=demo.project_zip(),
-                  Metadata={**demo.SANDBOX_TRAINING, "epochs": "lots"})
+    s3.put_object(
+        Bucket=SETTINGS.data_bucket, Key=good, Body=demo.project_zip(), Metadata=demo.SANDBOX_TRAINING
+    )
+    s3.put_object(
+        Bucket=SETTINGS.data_bucket,
+        Key=bad,
+        Body=demo.project_zip(),
+        Metadata={**demo.SANDBOX_TRAINING, "epochs": "lots"},
+    )
     uploads = [(SETTINGS.data_bucket, good), (SETTINGS.data_bucket, bad)]
     monkeypatch.setattr(pose_upload, "uploads_in_events", lambda events: uploads)
 
@@ -149,7 +165,8 @@ def test_every_upload_folded_into_one_run_trains_and_a_bad_one_fails_alone(pose_
 
 @pytest.mark.faults
 def test_train_failing_after_submit_reattaches_on_retry_and_the_teardown_leaves_no_job_running(
-        aws, pose_dag, monkeypatch):
+    aws, pose_dag, monkeypatch
+):
     """Issue 14, one cell of the matrix: `train` fails after its AWS call (SubmitJob) on every try. The
     retries reattach (one job in all), the run fails, and the ALL_DONE teardown terminates the job."""
     from orchard.operators.batch import ReattachingBatchOperator
@@ -170,9 +187,11 @@ def test_train_failing_after_submit_reattaches_on_retry_and_the_teardown_leaves_
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["project.train"] == "failed" and states["stop_training"] == "success"
     batch = boto3.client("batch")
-    jobs = batch.list_jobs(jobQueue="orchard-pose-g4dn-spot-queue",
-                           filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}])["jobSummaryList"]
+    jobs = batch.list_jobs(
+        jobQueue="orchard-pose-g4dn-spot-queue", filters=[{"name": "JOB_NAME", "values": ["pose_training*"]}]
+    )["jobSummaryList"]
     assert len(jobs) == 1  # each retry found the job the first try submitted
     [job] = batch.describe_jobs(jobs=[jobs[0]["jobId"]])["jobs"]
-    assert (job["status"] in ("FAILED", "SUCCEEDED")
-            or "pose_training run ended" in job.get("statusReason", ""))
+    assert job["status"] in ("FAILED", "SUCCEEDED") or "pose_training run ended" in job.get(
+        "statusReason", ""
+    )

@@ -115,8 +115,10 @@ def run_cell(pipeline, task_id: str, when: str, monkeypatch) -> Cell:
 def render() -> str:
     lines = []
     if RESULTS:
-        lines += ["| pipeline | task | fault | run state | leftovers | AWS calls before fault | s |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "| pipeline | task | fault | run state | leftovers | AWS calls before fault | s |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for c in RESULTS:
             state = c.state if c.state == "failed" else f"**{c.state}** (must be failed)"
             if c.error:
@@ -125,16 +127,23 @@ def render() -> str:
                 state += " (task never ran: fault not injected)"
             left = "<br>".join(f"**{x}**" for x in c.leftovers) or "none"
             calls = str(c.aws_calls) if c.when == "after" else "–"
-            lines.append(f"| {c.dag_id} | {c.task_id} | {c.when} | {state} | {left} | {calls} "
-                         f"| {c.seconds:.0f} |")
+            lines.append(
+                f"| {c.dag_id} | {c.task_id} | {c.when} | {state} | {left} | {calls} | {c.seconds:.0f} |"
+            )
         bad = [c for c in RESULTS if not c.ok]
         green = sum(1 for c in RESULTS if c.state == "success")
         leaky = sum(1 for c in RESULTS if c.leftovers)
-        lines += ["", f"cells: {len(RESULTS)}, passing: {len(RESULTS) - len(bad)}, green runs: {green}, "
-                      f"cells with leftovers: {leaky}, time: {sum(c.seconds for c in RESULTS):.0f} s"]
+        lines += [
+            "",
+            f"cells: {len(RESULTS)}, passing: {len(RESULTS) - len(bad)}, green runs: {green}, "
+            f"cells with leftovers: {leaky}, time: {sum(c.seconds for c in RESULTS):.0f} s",
+        ]
     if THROTTLED:
-        lines += ["", "| throttled e2e | outcome | throttles injected per service (of requests seen) | s |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            "| throttled e2e | outcome | throttles injected per service (of requests seen) | s |",
+            "|---|---|---|---|",
+        ]
         for t in THROTTLED:
             lines.append(f"| {t['test']} | {t['outcome']} | {t['services']} | {t['seconds']:.0f} |")
     return "\n".join(lines)

@@ -49,8 +49,11 @@ def _auto_labeling(monkeypatch) -> dict:
     demo.upload_frames(s3, data, "frames/", 4)
     s3.put_object(Bucket=data, Key="model/model.tar.gz", Body=demo.model_tarball())
     demo.prepare_ground_truth(s3, boto3.client("sagemaker"), data)
-    return {"frames_prefix": f"s3://{data}/frames/", "model_data_uri": f"s3://{data}/model/model.tar.gz",
-            "frames_per_shard": 2}
+    return {
+        "frames_prefix": f"s3://{data}/frames/",
+        "model_data_uri": f"s3://{data}/model/model.tar.gz",
+        "frames_per_shard": 2,
+    }
 
 
 def _edge_deployment(monkeypatch) -> dict:
@@ -59,8 +62,13 @@ def _edge_deployment(monkeypatch) -> dict:
     settings = _settings()
     s3 = _buckets(settings.data_bucket, settings.artifacts_bucket, settings.reports_bucket)
     conf = demo.upload(s3, settings, per_device=2, calibration=4)
-    return {**conf, "poll_seconds": 1, "capture_batch_size": 2, "capture_push_period_seconds": 1,
-            "delete_fleet": True}
+    return {
+        **conf,
+        "poll_seconds": 1,
+        "capture_batch_size": 2,
+        "capture_push_period_seconds": 1,
+        "delete_fleet": True,
+    }
 
 
 def _aerial_pretraining(monkeypatch) -> dict:
@@ -81,9 +89,13 @@ def _fruit_features(monkeypatch) -> dict:
     files, _corrupt = generate(8, seed=1, size=128)
     for key, body in files.items():
         s3.put_object(Bucket=settings.data_bucket, Key=f"fruit_features/faults/images/{key}", Body=body)
-    return {"images_prefix": f"s3://{settings.data_bucket}/fruit_features/faults/images/",
-            "output_prefix": f"s3://{settings.data_bucket}/fruit_features/features/",
-            "core_node_counts": [1], "pca_k": 2, "onnx_batch_size": 8}
+    return {
+        "images_prefix": f"s3://{settings.data_bucket}/fruit_features/faults/images/",
+        "output_prefix": f"s3://{settings.data_bucket}/fruit_features/features/",
+        "core_node_counts": [1],
+        "pca_k": 2,
+        "onnx_batch_size": 8,
+    }
 
 
 def _pose_training(monkeypatch) -> dict:
@@ -95,8 +107,14 @@ def _pose_training(monkeypatch) -> dict:
     demo.create_batch_roles(boto3.client("iam"), settings)
     key = f"{infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
     s3.put_object(Bucket=settings.data_bucket, Key=key, Body=demo.project_zip())
-    return {"project_uri": f"s3://{settings.data_bucket}/{key}", "epochs": 1, "batch_size": 4,
-            "backbone_weights": "none", "train_crop": "96x80", "poll_seconds": 1}
+    return {
+        "project_uri": f"s3://{settings.data_bucket}/{key}",
+        "epochs": 1,
+        "batch_size": 4,
+        "backbone_weights": "none",
+        "train_crop": "96x80",
+        "poll_seconds": 1,
+    }
 
 
 PIPELINES = {
@@ -129,38 +147,76 @@ def inventory(client: Callable[[str], Any] = boto3.client) -> list[str]:
     makes the boto3 clients (default: this process's sandbox, administrator key)."""
     found: list[str] = []
     sm = client("sagemaker")
-    found += [f"SageMaker endpoint {e['EndpointName']} ({e['EndpointStatus']})"
-              for e in _pages(sm, "list_endpoints", "Endpoints")]
-    found += [f"SageMaker endpoint config {c['EndpointConfigName']}"
-              for c in _pages(sm, "list_endpoint_configs", "EndpointConfigs")]
+    found += [
+        f"SageMaker endpoint {e['EndpointName']} ({e['EndpointStatus']})"
+        for e in _pages(sm, "list_endpoints", "Endpoints")
+    ]
+    found += [
+        f"SageMaker endpoint config {c['EndpointConfigName']}"
+        for c in _pages(sm, "list_endpoint_configs", "EndpointConfigs")
+    ]
     found += [f"SageMaker model {m['ModelName']}" for m in _pages(sm, "list_models", "Models")]
     for kind, method, key, name, status, live in (
-        ("training job", "list_training_jobs", "TrainingJobSummaries", "TrainingJobName",
-         "TrainingJobStatus", ("InProgress", "Stopping")),
-        ("processing job", "list_processing_jobs", "ProcessingJobSummaries", "ProcessingJobName",
-         "ProcessingJobStatus", ("InProgress", "Stopping")),
-        ("labeling job", "list_labeling_jobs", "LabelingJobSummaryList", "LabelingJobName",
-         "LabelingJobStatus", ("Initializing", "InProgress", "Stopping")),
-        ("compilation job", "list_compilation_jobs", "CompilationJobSummaries", "CompilationJobName",
-         "CompilationJobStatus", ("INPROGRESS", "STARTING", "STOPPING")),
+        (
+            "training job",
+            "list_training_jobs",
+            "TrainingJobSummaries",
+            "TrainingJobName",
+            "TrainingJobStatus",
+            ("InProgress", "Stopping"),
+        ),
+        (
+            "processing job",
+            "list_processing_jobs",
+            "ProcessingJobSummaries",
+            "ProcessingJobName",
+            "ProcessingJobStatus",
+            ("InProgress", "Stopping"),
+        ),
+        (
+            "labeling job",
+            "list_labeling_jobs",
+            "LabelingJobSummaryList",
+            "LabelingJobName",
+            "LabelingJobStatus",
+            ("Initializing", "InProgress", "Stopping"),
+        ),
+        (
+            "compilation job",
+            "list_compilation_jobs",
+            "CompilationJobSummaries",
+            "CompilationJobName",
+            "CompilationJobStatus",
+            ("INPROGRESS", "STARTING", "STOPPING"),
+        ),
     ):
-        found += [f"SageMaker {kind} {j[name]} ({j[status]})" for j in _pages(sm, method, key)
-                  if j[status] in live]
+        found += [
+            f"SageMaker {kind} {j[name]} ({j[status]})" for j in _pages(sm, method, key) if j[status] in live
+        ]
     scaling = client("application-autoscaling")
-    found += [f"scalable target {t['ResourceId']}" for t in
-              _pages(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="sagemaker")]
-    found += [f"scaling policy {p['PolicyName']}" for p in
-              _pages(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="sagemaker")]
-    found += [f"CloudWatch alarm {a['AlarmName']}" for a in
-              _pages(client("cloudwatch"), "describe_alarms", "MetricAlarms")]
+    found += [
+        f"scalable target {t['ResourceId']}"
+        for t in _pages(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="sagemaker")
+    ]
+    found += [
+        f"scaling policy {p['PolicyName']}"
+        for p in _pages(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="sagemaker")
+    ]
+    found += [
+        f"CloudWatch alarm {a['AlarmName']}"
+        for a in _pages(client("cloudwatch"), "describe_alarms", "MetricAlarms")
+    ]
     emr = client("emr")
-    found += [f"EMR cluster {c['Id']} {c['Name']} ({c['Status']['State']})"
-              for c in _pages(emr, "list_clusters", "Clusters", ClusterStates=_EMR_LIVE)]
+    found += [
+        f"EMR cluster {c['Id']} {c['Name']} ({c['Status']['State']})"
+        for c in _pages(emr, "list_clusters", "Clusters", ClusterStates=_EMR_LIVE)
+    ]
     batch = client("batch")
     for queue in _pages(batch, "describe_job_queues", "jobQueues"):
         for status in _BATCH_LIVE:
-            jobs = _pages(batch, "list_jobs", "jobSummaryList", jobQueue=queue["jobQueueName"],
-                          jobStatus=status)
+            jobs = _pages(
+                batch, "list_jobs", "jobSummaryList", jobQueue=queue["jobQueueName"], jobStatus=status
+            )
             found += [f"Batch job {j['jobName']} {j['jobId']} ({status})" for j in jobs]
     for env in _pages(batch, "describe_compute_environments", "computeEnvironments"):
         min_vcpus = (env.get("computeResources") or {}).get("minvCpus", 0)

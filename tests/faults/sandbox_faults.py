@@ -14,8 +14,9 @@ ADMIN_PATH = "/_orchard/faults"
 
 def _call(url: str, method: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
     data = json.dumps(config).encode() if config is not None else None
-    request = urllib.request.Request(f"{url}{ADMIN_PATH}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}{ADMIN_PATH}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return json.loads(answer.read())

@@ -22,8 +22,13 @@ def user(aws):
     """An IAM user allowed everything: the kind of caller faults apply to (the admin key is exempt)."""
     iam = boto3.client("iam")
     iam.create_user(UserName="fault-caller")
-    iam.put_user_policy(UserName="fault-caller", PolicyName="all", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName="fault-caller",
+        PolicyName="all",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
     key = iam.create_access_key(UserName="fault-caller")["AccessKey"]
     yield {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
     clear_faults(aws.url)
@@ -43,8 +48,12 @@ THROTTLED = [
     ("cloudwatch", lambda c: c.describe_alarms(), "ThrottlingException", 400),  # smithy-rpc-v2-cbor
     ("iam", lambda c: c.list_roles(), "Throttling", 400),  # query XML
     ("s3", lambda c: c.list_buckets(), "SlowDown", 503),  # rest-xml
-    ("application-autoscaling",
-     lambda c: c.describe_scalable_targets(ServiceNamespace="sagemaker"), "ThrottlingException", 400),
+    (
+        "application-autoscaling",
+        lambda c: c.describe_scalable_targets(ServiceNamespace="sagemaker"),
+        "ThrottlingException",
+        400,
+    ),
 ]
 
 
@@ -77,8 +86,15 @@ def test_botocore_counts_the_injected_errors_as_throttling_and_retries_them(aws,
 
 
 def test_server_errors_and_latency(aws, user):
-    set_faults(aws.url, {"rules": [{"service": "sagemaker", "operation": "ListModels", "server_error": 1.0},
-                                   {"service": "sagemaker", "latency_ms": 300}]})
+    set_faults(
+        aws.url,
+        {
+            "rules": [
+                {"service": "sagemaker", "operation": "ListModels", "server_error": 1.0},
+                {"service": "sagemaker", "latency_ms": 300},
+            ]
+        },
+    )
     sagemaker = client("sagemaker", user)
 
     with pytest.raises(ClientError) as raised:
@@ -101,8 +117,15 @@ def test_only_the_named_operation_is_faulted(aws, user):
 
 def test_rest_operations_are_named_from_the_service_model(aws, user):
     """Batch and IoT carry no operation header: the path and method name it (SubmitJob, not '?')."""
-    set_faults(aws.url, {"rules": [{"service": "batch", "operation": "DescribeJobs", "throttle": 1.0},
-                                   {"service": "s3", "operation": "ListObjectsV2", "throttle": 1.0}]})
+    set_faults(
+        aws.url,
+        {
+            "rules": [
+                {"service": "batch", "operation": "DescribeJobs", "throttle": 1.0},
+                {"service": "s3", "operation": "ListObjectsV2", "throttle": 1.0},
+            ]
+        },
+    )
     batch, s3 = client("batch", user), client("s3", user)
     boto3.client("s3").create_bucket(Bucket="fault-bucket")
 
@@ -136,17 +159,38 @@ def test_the_sandboxs_own_calls_and_its_jobs_sessions_are_never_faulted(aws, use
     set_faults(aws.url, {"throttle": 1.0})
     boto3.client("sagemaker").list_endpoints()  # the administrator key: test setup, the sandbox's own work
 
-    role = boto3.client("iam").create_role(RoleName="job-role", AssumeRolePolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                 "Principal": {"Service": "sagemaker.amazonaws.com"}}]}))
-    boto3.client("iam").put_role_policy(RoleName="job-role", PolicyName="all", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    role = boto3.client("iam").create_role(
+        RoleName="job-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "sagemaker.amazonaws.com"},
+                    }
+                ],
+            }
+        ),
+    )
+    boto3.client("iam").put_role_policy(
+        RoleName="job-role",
+        PolicyName="all",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
     from local_aws import jobs
 
     env = jobs.aws_env("us-east-1", role["Role"]["Arn"], "sagemaker.amazonaws.com")  # what a job gets
-    job = boto3.client("sagemaker", config=NO_RETRY, aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                       aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-                       aws_session_token=env["AWS_SESSION_TOKEN"])
+    job = boto3.client(
+        "sagemaker",
+        config=NO_RETRY,
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+    )
     job.list_endpoints()
 
     with pytest.raises(ClientError):

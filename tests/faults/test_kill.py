@@ -33,15 +33,21 @@ def stack(tmp_path, monkeypatch) -> Iterator[object]:
     from local_aws.iam_setup import DEMO_AIRFLOW_ROLE, create_pipeline_roles, settings_buckets
     from local_aws.stack import processes
 
-    running = stack_module.Stack(home=tmp_path / "airflow", sandbox_port=stack_module.pick_port(0),
-                                 api_port=stack_module.pick_port(0), fresh_db=True, say=lambda *_: None)
+    running = stack_module.Stack(
+        home=tmp_path / "airflow",
+        sandbox_port=stack_module.pick_port(0),
+        api_port=stack_module.pick_port(0),
+        fresh_db=True,
+        say=lambda *_: None,
+    )
     try:
         running.start()
         with processes._environ(local_aws.client_env(running.sandbox_url)):
             settings = stack_module.load_settings()
         running.settings = settings
-        prepare = _preparer(running, settings, demo, create_pipeline_roles, DEMO_AIRFLOW_ROLE,
-                            settings_buckets)
+        prepare = _preparer(
+            running, settings, demo, create_pipeline_roles, DEMO_AIRFLOW_ROLE, settings_buckets
+        )
         running.prepare = prepare
         running.conf = prepare()
         yield running
@@ -53,8 +59,9 @@ def _preparer(running, settings, demo, create_pipeline_roles, role, settings_buc
     from local_aws import stack as stack_module
 
     def prepare() -> dict:
-        create_pipeline_roles(running.sandbox_url, [DAG_ID], airflow_role=role,
-                              buckets=settings_buckets(settings))
+        create_pipeline_roles(
+            running.sandbox_url, [DAG_ID], airflow_role=role, buckets=settings_buckets(settings)
+        )
         s3 = running.s3_client()
         for bucket in stack_module.bucket_names(settings):
             try:
@@ -63,8 +70,13 @@ def _preparer(running, settings, demo, create_pipeline_roles, role, settings_buc
                 pass
         stack_module.deploy_job_code(s3, settings)
         conf = demo.upload(s3, settings, per_device=2, calibration=4)
-        return {**conf, "poll_seconds": 1, "capture_batch_size": 2, "capture_push_period_seconds": 1,
-                "delete_fleet": True}
+        return {
+            **conf,
+            "poll_seconds": 1,
+            "capture_batch_size": 2,
+            "capture_push_period_seconds": 1,
+            "delete_fleet": True,
+        }
 
     return prepare
 

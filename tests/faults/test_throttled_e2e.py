@@ -70,10 +70,14 @@ def throttling(request, aws, pipeline_role_for):  # noqa: F811
 
 
 test_auto_labeling_throttled = throttled(
-    "auto_labeling", labeling.test_frames_are_prelabeled_verified_and_every_resource_removed)
+    "auto_labeling", labeling.test_frames_are_prelabeled_verified_and_every_resource_removed
+)
 test_edge_deployment_throttled = throttled("edge_deployment", edge.test_edge_deployment_on_its_defaults)
 test_aerial_pretraining_throttled = throttled("aerial_pretraining", aerial.test_promoted_when_the_gate_passes)
 test_fruit_features_throttled = throttled(
-    "fruit_features", fruit.test_the_dags_own_defaults_run_through_the_sandbox)
+    "fruit_features", fruit.test_the_dags_own_defaults_run_through_the_sandbox
+)
 test_pose_training_throttled = throttled(
-    "pose_training", pose.test_uploaded_project_trains_on_the_dags_defaults_and_its_model_metrics_and_report_land_in_s3)
+    "pose_training",
+    pose.test_uploaded_project_trains_on_the_dags_defaults_and_its_model_metrics_and_report_land_in_s3,
+)

@@ -37,7 +37,12 @@ def run_job_python() -> Callable[..., subprocess.CompletedProcess]:
     def run(folder_name: str, *args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
         python = job_env_python(folder_name)
         return subprocess.run(
-            [str(python), *args], cwd=INCLUDE / folder_name, capture_output=True, text=True, timeout=timeout, **kwargs
+            [str(python), *args],
+            cwd=INCLUDE / folder_name,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **kwargs,
         )
 
     return run

@@ -113,7 +113,10 @@ def test_an_async_endpoint_runs_the_handler_and_writes_outputs_and_failures(sage
 def test_an_endpoint_whose_model_does_not_load_fails_with_the_reason(sagemaker):
     code = b"def model_fn(model_dir):\n    raise RuntimeError('weights are corrupt')\n"
 
-    assert deploy(sagemaker, "broken", model_data=tar_gz({"code/inference.py": code})) == ["Creating", "Failed"]
+    assert deploy(sagemaker, "broken", model_data=tar_gz({"code/inference.py": code})) == [
+        "Creating",
+        "Failed",
+    ]
     reason = sagemaker.describe_endpoint(EndpointName="broken")["FailureReason"]
     assert "ping health check" in reason and "weights are corrupt" in reason
 

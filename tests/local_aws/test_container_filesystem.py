@@ -38,22 +38,26 @@ def probe_training(name: str, **hyperparameters: str) -> dict:
 
 def wait_training(name: str) -> dict:
     sagemaker = boto3.client("sagemaker")
-    watch_states(lambda: sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"],
-                 {"Completed", "Failed", "Stopped"})
+    watch_states(
+        lambda: sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"],
+        {"Completed", "Failed", "Stopped"},
+    )
     return sagemaker.describe_training_job(TrainingJobName=name)
 
 
 def model_files(s3, name: str) -> dict[str, str]:
     body = s3.get_object(Bucket=BUCKET, Key=f"models/{name}/output/model.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-        return {m.name.removeprefix("./"): archive.extractfile(m).read().decode()
-                for m in archive if m.isfile()}
+        return {
+            m.name.removeprefix("./"): archive.extractfile(m).read().decode() for m in archive if m.isfile()
+        }
 
 
 @pytest.fixture
 def probe_code(s3):
-    s3.put_object(Bucket=BUCKET, Key="code/probe.tar.gz",
-                  Body=tar_gz({"train.py": (PROBE / "train.py").read_bytes()}))
+    s3.put_object(
+        Bucket=BUCKET, Key="code/probe.tar.gz", Body=tar_gz({"train.py": (PROBE / "train.py").read_bytes()})
+    )
     return s3
 
 
@@ -90,25 +94,43 @@ def processing_request(name: str, entrypoint: list[str], inputs: dict[str, str])
         ProcessingJobName=name,
         RoleArn=ROLE,
         AppSpecification={"ImageUri": SKLEARN_IMAGE, "ContainerEntrypoint": entrypoint},
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
-                                               "VolumeSizeInGB": 5}},
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5}
+        },
         ProcessingInputs=[
-            {"InputName": local.rsplit("/", 1)[-1], "S3Input": {
-                "S3Uri": f"s3://{BUCKET}/{prefix}", "LocalPath": local, "S3DataType": "S3Prefix",
-                "S3InputMode": "File"}}
+            {
+                "InputName": local.rsplit("/", 1)[-1],
+                "S3Input": {
+                    "S3Uri": f"s3://{BUCKET}/{prefix}",
+                    "LocalPath": local,
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            }
             for local, prefix in inputs.items()
         ],
-        ProcessingOutputConfig={"Outputs": [{"OutputName": "result", "S3Output": {
-            "S3Uri": f"s3://{BUCKET}/processed/{name}", "LocalPath": "/opt/ml/processing/output",
-            "S3UploadMode": "EndOfJob"}}]},
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "result",
+                    "S3Output": {
+                        "S3Uri": f"s3://{BUCKET}/processed/{name}",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
         StoppingCondition={"MaxRuntimeInSeconds": 300},
     )
 
 
 def wait_processing(name: str) -> dict:
     sagemaker = boto3.client("sagemaker")
-    watch_states(lambda: sagemaker.describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"],
-                 {"Completed", "Failed", "Stopped"})
+    watch_states(
+        lambda: sagemaker.describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"],
+        {"Completed", "Failed", "Stopped"},
+    )
     return sagemaker.describe_processing_job(ProcessingJobName=name)
 
 
@@ -122,7 +144,8 @@ def processing_data(s3):
 def test_processing_code_reads_and_writes_the_real_processing_paths(processing_data):
     processing_data.put_object(Bucket=BUCKET, Key="pcode/process.py", Body=PROCESS_SCRIPT)
     request = processing_request(
-        "fs-process", ["python3", "/opt/ml/processing/input/code/process.py"],
+        "fs-process",
+        ["python3", "/opt/ml/processing/input/code/process.py"],
         {"/opt/ml/processing/input/code": "pcode", "/opt/ml/processing/input/data": "raw"},
     )
     boto3.client("sagemaker").create_processing_job(**request)
@@ -131,20 +154,31 @@ def test_processing_code_reads_and_writes_the_real_processing_paths(processing_d
 
     assert job["ProcessingJobStatus"] == "Completed", job.get("FailureReason")
     result = processing_data.get_object(Bucket=BUCKET, Key="processed/fs-process/result.json")["Body"].read()
-    assert json.loads(result) == {"counts": {"a.txt": 2, "b.txt": 1}, "cwd": "/opt/ml/processing/input/code",
-                                  "job": "fs-process", "hosts": ["algo-1"]}  # /opt/ml/config/*.json
+    assert json.loads(result) == {
+        "counts": {"a.txt": 2, "b.txt": 1},
+        "cwd": "/opt/ml/processing/input/code",
+        "job": "fs-process",
+        "hosts": ["algo-1"],
+    }  # /opt/ml/config/*.json
 
 
 def test_a_framework_processor_runproc_script_cds_into_its_code_folder(processing_data):
     """The SageMaker Python SDK's FrameworkProcessor runs runproc.sh: `cd /opt/ml/processing/input/code/`."""
     runproc = (PROBE / "runproc.sh").read_bytes()
     processing_data.put_object(Bucket=BUCKET, Key="fp/entrypoint/runproc.sh", Body=runproc)
-    processing_data.put_object(Bucket=BUCKET, Key="fp/code/sourcedir.tar.gz",
-                               Body=tar_gz({"process.py": (PROBE / "process.py").read_bytes()}))
+    processing_data.put_object(
+        Bucket=BUCKET,
+        Key="fp/code/sourcedir.tar.gz",
+        Body=tar_gz({"process.py": (PROBE / "process.py").read_bytes()}),
+    )
     request = processing_request(
-        "fs-runproc", ["/bin/bash", "/opt/ml/processing/input/entrypoint/runproc.sh"],
-        {"/opt/ml/processing/input/entrypoint": "fp/entrypoint", "/opt/ml/processing/input/code": "fp/code",
-         "/opt/ml/processing/input/data": "raw"},
+        "fs-runproc",
+        ["/bin/bash", "/opt/ml/processing/input/entrypoint/runproc.sh"],
+        {
+            "/opt/ml/processing/input/entrypoint": "fp/entrypoint",
+            "/opt/ml/processing/input/code": "fp/code",
+            "/opt/ml/processing/input/data": "raw",
+        },
     )
     boto3.client("sagemaker").create_processing_job(**request)
 
@@ -157,8 +191,11 @@ def test_a_framework_processor_runproc_script_cds_into_its_code_folder(processin
 
 def test_a_processing_input_outside_opt_ml_processing_fails_naming_the_rule(processing_data):
     processing_data.put_object(Bucket=BUCKET, Key="pcode/process.py", Body=PROCESS_SCRIPT)
-    request = processing_request("fs-bad-path", ["python3", "/opt/ml/processing/input/code/process.py"],
-                                 {"/opt/ml/processing/input/code": "pcode", "/data/raw": "raw"})
+    request = processing_request(
+        "fs-bad-path",
+        ["python3", "/opt/ml/processing/input/code/process.py"],
+        {"/opt/ml/processing/input/code": "pcode", "/data/raw": "raw"},
+    )
     boto3.client("sagemaker").create_processing_job(**request)
 
     job = wait_processing("fs-bad-path")
@@ -174,14 +211,21 @@ def test_a_batch_job_sees_its_workdir_and_mount_points(batch, tmp_path):  # noqa
     (data / "in.txt").write_text("hello volume")
     (reference / "ref.txt").write_text("v1")
     batch.register_job_definition(
-        jobDefinitionName="fs-probe", type="container", containerProperties={
+        jobDefinitionName="fs-probe",
+        type="container",
+        containerProperties={
             "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/fs-probe:1.0",
             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
-            "volumes": [{"name": "data", "host": {"sourcePath": str(data)}},
-                        {"name": "reference", "host": {"sourcePath": str(reference)}}],
-            "mountPoints": [{"sourceVolume": "data", "containerPath": "/data"},
-                            {"sourceVolume": "reference", "containerPath": "/reference", "readOnly": True}],
-        })
+            "volumes": [
+                {"name": "data", "host": {"sourcePath": str(data)}},
+                {"name": "reference", "host": {"sourcePath": str(reference)}},
+            ],
+            "mountPoints": [
+                {"sourceVolume": "data", "containerPath": "/data"},
+                {"sourceVolume": "reference", "containerPath": "/reference", "readOnly": True},
+            ],
+        },
+    )
 
     job, _ = run(batch, "fs-probe")
 
@@ -196,11 +240,14 @@ def test_a_batch_job_sees_its_workdir_and_mount_points(batch, tmp_path):  # noqa
 
 def test_a_mount_point_naming_no_volume_fails_saying_so(batch):  # noqa: F811
     batch.register_job_definition(
-        jobDefinitionName="fs-no-volume", type="container", containerProperties={
+        jobDefinitionName="fs-no-volume",
+        type="container",
+        containerProperties={
             "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/fs-probe:1.0",
             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
             "mountPoints": [{"sourceVolume": "missing", "containerPath": "/data"}],
-        })
+        },
+    )
 
     job, _ = run(batch, "fs-no-volume")
 
@@ -227,8 +274,9 @@ def test_an_unshare_that_is_refused_is_reported_the_same_way(tmp_path, monkeypat
     monkeypatch.setenv(process.UNSHARE_VARIABLE, str(refusing))
 
     with pytest.raises(process.NamespaceUnavailable, match="Operation not permitted.*install util-linux"):
-        process.run_process(["true"], cwd=tmp_path, env={}, log=print, stop=threading.Event(),
-                            mounts={"/opt/ml": tmp_path})
+        process.run_process(
+            ["true"], cwd=tmp_path, env={}, log=print, stop=threading.Event(), mounts={"/opt/ml": tmp_path}
+        )
 
 
 def test_mounts_are_ordered_so_none_hides_another_s_host_folder(tmp_path):
@@ -254,7 +302,10 @@ def test_a_mount_inside_another_gets_its_mount_point_in_that_folder_not_on_the_h
 
     outcome = process.run_process(
         ["sh", "-c", "cat /opt/ml/own.txt /opt/ml/extra/f.txt; pwd; touch /opt/ml/extra/made"],
-        cwd=job, env={"PATH": "/usr/bin:/bin"}, log=lines.append, stop=threading.Event(),
+        cwd=job,
+        env={"PATH": "/usr/bin:/bin"},
+        log=lines.append,
+        stop=threading.Event(),
         mounts={"/opt/ml/extra/": extra, "/opt/ml": job},
     )
 

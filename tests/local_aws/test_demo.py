@@ -240,8 +240,9 @@ def test_aws_connection_points_at_the_sandbox_with_retries():
     env = stack.airflow_env(Path("/tmp/h"), Path("/tmp/d"), sandbox_url="http://127.0.0.1:4566")
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
     # Airflow runs under the demo's role, holding every selected pipeline's policy (local_aws/iam_setup.py)
-    assert env["AIRFLOW_CONN_AWS_DEFAULT"] == local_aws.aws_connection("http://127.0.0.1:4566",
-                                                                       role_arn=DEMO_AIRFLOW_ROLE_ARN)
+    assert env["AIRFLOW_CONN_AWS_DEFAULT"] == local_aws.aws_connection(
+        "http://127.0.0.1:4566", role_arn=DEMO_AIRFLOW_ROLE_ARN
+    )
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/tmp/d"
 
 
@@ -327,7 +328,11 @@ def test_airflow_processes_see_only_what_a_deployment_ships(tmp_path, monkeypatc
         "print(json.dumps([before, *after]))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", probe], env=env, cwd=stack.REPO_ROOT, capture_output=True, text=True,
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=stack.REPO_ROOT,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -343,7 +348,9 @@ def test_upload_all_rejects_a_conf_that_is_not_a_dict(aws, fake_registry):
 
 
 def test_seed_reports_a_failing_module_and_uploads_the_others(aws, fake_registry):
-    (fake_registry / "broken_data.py").write_text("def upload(s3_client, settings):\n    raise ValueError('nope')\n")
+    (fake_registry / "broken_data.py").write_text(
+        "def upload(s3_client, settings):\n    raise ValueError('nope')\n"
+    )
     demo = stack.Stack(sandbox_port=int(aws.url.rsplit(":", 1)[1]))
     failures: dict[str, str] = {}
 
@@ -427,7 +434,9 @@ def test_up_serves_the_ui_until_ctrl_c_then_stops_everything(tmp_path):
                 break
         out = "".join(lines)
         assert f"up: Airflow UI   http://localhost:{port}" in out, out
-        password = json.loads((tmp_path / "airflow-home" / "simple_auth_manager_passwords.json.generated").read_text())
+        password = json.loads(
+            (tmp_path / "airflow-home" / "simple_auth_manager_passwords.json.generated").read_text()
+        )
         assert f"up: log in as    admin / {password['admin']}" in out
         assert "up: DAGs         hello_sandbox" in out
 
@@ -443,7 +452,10 @@ def test_up_serves_the_ui_until_ctrl_c_then_stops_everything(tmp_path):
         )
         deadline = time.monotonic() + 60
         while True:  # the dag-processor stores the DAG shortly after start
-            listed = [d["dag_id"] for d in json.loads(urllib.request.urlopen(dags_request, timeout=30).read())["dags"]]
+            listed = [
+                d["dag_id"]
+                for d in json.loads(urllib.request.urlopen(dags_request, timeout=30).read())["dags"]
+            ]
             if listed or time.monotonic() > deadline:
                 break
             time.sleep(1)

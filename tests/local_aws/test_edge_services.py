@@ -37,10 +37,17 @@ def bucket(aws):
 
 
 def compile_job(sm, name: str, model_uri: str, target: dict | None = None) -> None:
-    output = {"S3OutputLocation": "s3://edge/compiled/", **(target or {"TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}})}
-    sm.create_compilation_job(CompilationJobName=name, RoleArn=ROLE,
-                              InputConfig={"S3Uri": model_uri, "DataInputConfig": SHAPE, "Framework": "ONNX"},
-                              OutputConfig=output, StoppingCondition={"MaxRuntimeInSeconds": 300})
+    output = {
+        "S3OutputLocation": "s3://edge/compiled/",
+        **(target or {"TargetPlatform": {"Os": "LINUX", "Arch": "X86_64"}}),
+    }
+    sm.create_compilation_job(
+        CompilationJobName=name,
+        RoleArn=ROLE,
+        InputConfig={"S3Uri": model_uri, "DataInputConfig": SHAPE, "Framework": "ONNX"},
+        OutputConfig=output,
+        StoppingCondition={"MaxRuntimeInSeconds": 300},
+    )
 
 
 def status_of(sm, name: str):
@@ -52,7 +59,10 @@ def test_compilation_job_really_compiles_with_tvm(bucket, demo_model):
     sm = boto3.client("sagemaker")
     compile_job(sm, "neo-ok", "s3://edge/models/model.tar.gz")
 
-    assert watch_states(status_of(sm, "neo-ok"), {"COMPLETED", "FAILED"}, timeout_s=300) == ["INPROGRESS", "COMPLETED"]
+    assert watch_states(status_of(sm, "neo-ok"), {"COMPLETED", "FAILED"}, timeout_s=300) == [
+        "INPROGRESS",
+        "COMPLETED",
+    ]
     job = sm.describe_compilation_job(CompilationJobName="neo-ok")
     uri = job["ModelArtifacts"]["S3ModelArtifacts"]
     assert uri == "s3://edge/compiled/model-linux_x86_64.tar.gz"
@@ -70,7 +80,9 @@ def test_compilation_job_really_compiles_with_tvm(bucket, demo_model):
     assert metadata["Runtime"] == "tvm-relax-vm" and not metadata["Quantized"]
     assert json.loads(job["DerivedInformation"]["DerivedDataInputConfig"]) == {"data": [1, 3, 32, 32]}
     assert len(job["ModelDigests"]["ArtifactDigest"]) == 64
-    logs = boto3.client("logs").get_log_events(logGroupName="/aws/sagemaker/CompilationJobs", logStreamName="neo-ok")
+    logs = boto3.client("logs").get_log_events(
+        logGroupName="/aws/sagemaker/CompilationJobs", logStreamName="neo-ok"
+    )
     assert any("with Apache TVM" in e["message"] for e in logs["events"])
 
 
@@ -116,17 +128,24 @@ def test_iot_job_on_a_thing_group_runs_one_execution_per_device_until_all_end(fl
     jobs_data = boto3.client("iot-jobs-data")
     iot.create_job(jobId="deploy-1", targets=[group_arn], document=json.dumps({"operation": "x"}))
     assert iot.describe_job(jobId="deploy-1")["job"]["status"] == "IN_PROGRESS"
-    assert sorted(s["thingArn"].rsplit("/", 1)[-1] for s in iot.list_job_executions_for_job(jobId="deploy-1")["executionSummaries"]) == ["dev-1", "dev-2"]
+    assert sorted(
+        s["thingArn"].rsplit("/", 1)[-1]
+        for s in iot.list_job_executions_for_job(jobId="deploy-1")["executionSummaries"]
+    ) == ["dev-1", "dev-2"]
 
     started = jobs_data.start_next_pending_job_execution(thingName="dev-1")["execution"]
     assert started["jobId"] == "deploy-1" and json.loads(started["jobDocument"]) == {"operation": "x"}
     assert started["status"] == "IN_PROGRESS"
-    jobs_data.update_job_execution(jobId="deploy-1", thingName="dev-1", status="SUCCEEDED", statusDetails={"predictions": "3"})
+    jobs_data.update_job_execution(
+        jobId="deploy-1", thingName="dev-1", status="SUCCEEDED", statusDetails={"predictions": "3"}
+    )
     assert iot.describe_job(jobId="deploy-1")["job"]["jobProcessDetails"]["numberOfSucceededThings"] == 1
     assert iot.describe_job(jobId="deploy-1")["job"]["status"] == "IN_PROGRESS"  # dev-2 has not answered
 
     jobs_data.start_next_pending_job_execution(thingName="dev-2")
-    jobs_data.update_job_execution(jobId="deploy-1", thingName="dev-2", status="FAILED", statusDetails={"reason": "bad"})
+    jobs_data.update_job_execution(
+        jobId="deploy-1", thingName="dev-2", status="FAILED", statusDetails={"reason": "bad"}
+    )
     job = iot.describe_job(jobId="deploy-1")["job"]
     assert job["status"] == "COMPLETED" and job["jobProcessDetails"]["numberOfFailedThings"] == 1
     described = jobs_data.describe_job_execution(jobId="deploy-1", thingName="dev-1")["execution"]
@@ -140,18 +159,27 @@ def test_cancelling_a_job_cancels_its_queued_executions(fleet):
     iot, group_arn, _ = fleet
     iot.create_job(jobId="deploy-2", targets=[group_arn], document="{}")
     iot.cancel_job(jobId="deploy-2", force=True)
-    statuses = {s["jobExecutionSummary"]["status"] for s in iot.list_job_executions_for_job(jobId="deploy-2")["executionSummaries"]}
+    statuses = {
+        s["jobExecutionSummary"]["status"]
+        for s in iot.list_job_executions_for_job(jobId="deploy-2")["executionSummaries"]
+    }
     assert statuses == {"CANCELED"} and iot.describe_job(jobId="deploy-2")["job"]["status"] == "CANCELED"
 
 
-def credentials_request(sandbox_url: str, alias: str, thing: str, certificate_pem: str, private_key_pem: str | None):
+def credentials_request(
+    sandbox_url: str, alias: str, thing: str, certificate_pem: str, private_key_pem: str | None
+):
     signed_at = str(int(time.time()))
-    headers = {"x-amzn-iot-thingname": thing, "x-orchard-client-certificate": base64.b64encode(certificate_pem.encode()).decode(),
-               "x-orchard-signed-at": signed_at}
+    headers = {
+        "x-amzn-iot-thingname": thing,
+        "x-orchard-client-certificate": base64.b64encode(certificate_pem.encode()).decode(),
+        "x-orchard-signed-at": signed_at,
+    }
     if private_key_pem:
         key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
         headers["x-orchard-signature"] = base64.b64encode(
-            key.sign(f"{thing}|{signed_at}".encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+            key.sign(f"{thing}|{signed_at}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        ).decode()
     request = urllib.request.Request(f"{sandbox_url}/role-aliases/{alias}/credentials", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -162,24 +190,40 @@ def credentials_request(sandbox_url: str, alias: str, thing: str, certificate_pe
 
 def test_credentials_provider_trades_a_certificate_for_the_role_alias_credentials(fleet, sandbox):
     iot, _, created = fleet
-    alias_arn = iot.create_role_alias(roleAlias="edge", roleArn="arn:aws:iam::123456789012:role/edge-device")["roleAliasArn"]
+    alias_arn = iot.create_role_alias(roleAlias="edge", roleArn="arn:aws:iam::123456789012:role/edge-device")[
+        "roleAliasArn"
+    ]
     pem, key = created["certificatePem"], created["keyPair"]["PrivateKey"]
 
     status, body = credentials_request(sandbox.url, "edge", "dev-1", pem, key)
     assert status == 403 and "iot:AssumeRoleWithCertificate" in body["message"]  # no policy yet
 
-    iot.create_policy(policyName="edge", policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate", "Resource": alias_arn}]}))
+    iot.create_policy(
+        policyName="edge",
+        policyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate", "Resource": alias_arn}
+                ],
+            }
+        ),
+    )
     iot.attach_policy(policyName="edge", target=created["certificateArn"])
     status, body = credentials_request(sandbox.url, "edge", "dev-1", pem, key)
     assert status == 200 and body["credentials"]["accessKeyId"].startswith("ASIA")
-    identity = boto3.client("sts", aws_access_key_id=body["credentials"]["accessKeyId"],
-                            aws_secret_access_key=body["credentials"]["secretAccessKey"],
-                            aws_session_token=body["credentials"]["sessionToken"]).get_caller_identity()
+    identity = boto3.client(
+        "sts",
+        aws_access_key_id=body["credentials"]["accessKeyId"],
+        aws_secret_access_key=body["credentials"]["secretAccessKey"],
+        aws_session_token=body["credentials"]["sessionToken"],
+    ).get_caller_identity()
     assert identity["Arn"].endswith(":assumed-role/edge-device/dev-1")
 
     assert credentials_request(sandbox.url, "edge", "dev-1", pem, None)[0] == 403  # no proof of the key
-    assert credentials_request(sandbox.url, "edge", "dev-2", pem, key)[0] == 403  # not this thing's certificate
+    assert (
+        credentials_request(sandbox.url, "edge", "dev-2", pem, key)[0] == 403
+    )  # not this thing's certificate
     iot.update_certificate(certificateId=created["certificateId"], newStatus="INACTIVE")
     assert credentials_request(sandbox.url, "edge", "dev-1", pem, key)[0] == 403  # revoked
 
@@ -188,9 +232,13 @@ def test_stop_compilation_job_ends_it_stopped(bucket, demo_model):
     bucket.upload_file(str(demo_model / "model.tar.gz"), "edge", "models/model.tar.gz")
     sm = boto3.client("sagemaker")
     compile_job(sm, "neo-stop", "s3://edge/models/model.tar.gz")
-    sm.stop_compilation_job(CompilationJobName="neo-stop")  # while the compiler still starts (TVM loads in ~1 s)
+    sm.stop_compilation_job(
+        CompilationJobName="neo-stop"
+    )  # while the compiler still starts (TVM loads in ~1 s)
     seen = watch_states(status_of(sm, "neo-stop"), {"COMPLETED", "FAILED", "STOPPED"}, timeout_s=120)
-    assert seen[-1] == "STOPPED" and not sm.describe_compilation_job(CompilationJobName="neo-stop").get("ModelArtifacts")
+    assert seen[-1] == "STOPPED" and not sm.describe_compilation_job(CompilationJobName="neo-stop").get(
+        "ModelArtifacts"
+    )
 
 
 def test_an_execution_in_progress_past_its_timeout_times_out(fleet):
@@ -199,7 +247,9 @@ def test_an_execution_in_progress_past_its_timeout_times_out(fleet):
     from local_aws import iot as sandbox_iot
 
     iot, group_arn, _ = fleet
-    iot.create_job(jobId="deploy-3", targets=[group_arn], document="{}", timeoutConfig={"inProgressTimeoutInMinutes": 1})
+    iot.create_job(
+        jobId="deploy-3", targets=[group_arn], document="{}", timeoutConfig={"inProgressTimeoutInMinutes": 1}
+    )
     jobs_data = boto3.client("iot-jobs-data")
     for thing in ("dev-1", "dev-2"):
         jobs_data.start_next_pending_job_execution(thingName=thing)
@@ -214,10 +264,17 @@ def test_an_execution_in_progress_past_its_timeout_times_out(fleet):
 def test_an_accelerator_target_fails_with_the_reason(bucket, demo_model):
     bucket.upload_file(str(demo_model / "model.tar.gz"), "edge", "models/model.tar.gz")
     sm = boto3.client("sagemaker")
-    compile_job(sm, "neo-gpu", "s3://edge/models/model.tar.gz",
-                target={"TargetPlatform": {"Os": "LINUX", "Arch": "ARM64", "Accelerator": "NVIDIA"}})
+    compile_job(
+        sm,
+        "neo-gpu",
+        "s3://edge/models/model.tar.gz",
+        target={"TargetPlatform": {"Os": "LINUX", "Arch": "ARM64", "Accelerator": "NVIDIA"}},
+    )
     assert watch_states(status_of(sm, "neo-gpu"), {"COMPLETED", "FAILED"}, timeout_s=300)[-1] == "FAILED"
-    assert "Accelerator 'NVIDIA': only CPU code is generated here" in sm.describe_compilation_job(CompilationJobName="neo-gpu")["FailureReason"]
+    assert (
+        "Accelerator 'NVIDIA': only CPU code is generated here"
+        in sm.describe_compilation_job(CompilationJobName="neo-gpu")["FailureReason"]
+    )
 
 
 def test_abort_config_cancels_the_job_and_its_queued_executions_when_failures_reach_the_threshold(fleet):
@@ -225,13 +282,23 @@ def test_abort_config_cancels_the_job_and_its_queued_executions_when_failures_re
     failures >= thresholdPercentage cancels it; the sandbox ignored abortConfig."""
     iot, group_arn, _ = fleet
     jobs_data = boto3.client("iot-jobs-data")
-    iot.create_job(jobId="deploy-abort", targets=[group_arn], document=json.dumps({"operation": "x"}),
-                   abortConfig={"criteriaList": [{"failureType": "ALL", "action": "CANCEL",
-                                                  "thresholdPercentage": 50,
-                                                  "minNumberOfExecutedThings": 1}]})
+    iot.create_job(
+        jobId="deploy-abort",
+        targets=[group_arn],
+        document=json.dumps({"operation": "x"}),
+        abortConfig={
+            "criteriaList": [
+                {
+                    "failureType": "ALL",
+                    "action": "CANCEL",
+                    "thresholdPercentage": 50,
+                    "minNumberOfExecutedThings": 1,
+                }
+            ]
+        },
+    )
     jobs_data.start_next_pending_job_execution(thingName="dev-1")
     jobs_data.update_job_execution(jobId="deploy-abort", thingName="dev-1", status="FAILED")
     assert iot.describe_job(jobId="deploy-abort")["job"]["status"] == "CANCELED"
     queued = jobs_data.describe_job_execution(jobId="deploy-abort", thingName="dev-2")["execution"]
     assert queued["status"] == "CANCELED"
-

@@ -157,7 +157,9 @@ def test_the_step_runs_on_the_release_python_and_writes_the_three_step_logs(clus
 
     assert seen[-1] == "COMPLETED"
     folder = f"s3://{BUCKET}/logs/{cluster}/steps/{step['Id']}"
-    stdout, stderr, controller = (read_log(f"{folder}/{name}.gz") for name in ("stdout", "stderr", "controller"))
+    stdout, stderr, controller = (
+        read_log(f"{folder}/{name}.gz") for name in ("stdout", "stderr", "controller")
+    )
     assert "driver python 3.9" in stdout and "executor python 3.9\n" in stdout
     # spark-submit's own log (log4j, to stderr) apart from what the job prints
     assert "INFO SparkContext: Running Spark version 3.5.2" in stderr and "INFO SparkContext" not in stdout
@@ -187,7 +189,11 @@ def run_cluster(bootstrap: str | None, keep_alive: bool, steps: list[dict] | Non
         ReleaseLabel="emr-7.5.0",
         LogUri=f"s3://{BUCKET}/logs/",
         Applications=[{"Name": "Spark"}],
-        Instances={"MasterInstanceType": "m5.xlarge", "InstanceCount": 1, "KeepJobFlowAliveWhenNoSteps": keep_alive},
+        Instances={
+            "MasterInstanceType": "m5.xlarge",
+            "InstanceCount": 1,
+            "KeepJobFlowAliveWhenNoSteps": keep_alive,
+        },
         BootstrapActions=actions,
         Steps=steps or [],
         JobFlowRole="EMR_EC2_DefaultRole",
@@ -252,7 +258,9 @@ def test_state_change_codes_follow_aws(aws):
 
     stopped = run_cluster(None, keep_alive=True)
     watch_states(
-        lambda: emr.describe_cluster(ClusterId=stopped)["Cluster"]["Status"]["State"], {"WAITING"}, timeout_s=300
+        lambda: emr.describe_cluster(ClusterId=stopped)["Cluster"]["Status"]["State"],
+        {"WAITING"},
+        timeout_s=300,
     )
     emr.terminate_job_flows(JobFlowIds=[stopped])
     status = final_status(stopped, timeout_s=30)
@@ -293,7 +301,9 @@ def test_the_clusters_spark_defaults_reach_spark_submit_before_the_steps_own_con
 
     jvm = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
     configurations = [
-        XFormedDict({"Classification": "spark-defaults", "Properties": {"spark.driver.extraJavaOptions": jvm}}),
+        XFormedDict(
+            {"Classification": "spark-defaults", "Properties": {"spark.driver.extraJavaOptions": jvm}}
+        ),
         XFormedDict({"Classification": "spark-env", "Properties": {"X": "1"}}),
     ]
     defaults = spark_defaults(configurations)
@@ -302,6 +312,12 @@ def test_the_clusters_spark_defaults_reach_spark_submit_before_the_steps_own_con
         ["spark-submit", "--conf", "spark.driver.extraJavaOptions=-Xss4m", "job.py"], Path("/b"), defaults
     )
     assert argv == [
-        "/b/spark-submit", "--master", "local[2]", "--conf", f"spark.driver.extraJavaOptions={jvm}",
-        "--conf", "spark.driver.extraJavaOptions=-Xss4m", "job.py",
+        "/b/spark-submit",
+        "--master",
+        "local[2]",
+        "--conf",
+        f"spark.driver.extraJavaOptions={jvm}",
+        "--conf",
+        "spark.driver.extraJavaOptions=-Xss4m",
+        "job.py",
     ]

@@ -39,8 +39,12 @@ def test_the_release_python_is_found_by_version_not_by_shim():
     if python is None:
         pytest.skip("no Python 3.9 on this machine (the sandbox then resolves bootstraps for 3.9)")
     assert "shims" not in python.path.parts
-    out = subprocess.run([str(python.path), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(python.path), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == "3.9"
 
 
@@ -62,6 +66,10 @@ def test_ensure_env_builds_from_the_interpreter_asked_for_and_keys_by_it(tmp_pat
     host = environments.ensure_env("", "probe", log=lambda line: None)
     release = environments.ensure_env("", "probe", log=lambda line: None, python=python)
     assert host != release
-    out = subprocess.run([str(release / "python"), "-c", "import sys; print(sys.version_info[:2])"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(release / "python"), "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == "(3, 9)"

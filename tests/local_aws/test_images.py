@@ -52,8 +52,11 @@ def image_folder(root: Path, name: str, files: dict[str, str]) -> Path:
 
 
 def test_a_dockerfile_gives_the_image_its_pins_its_copied_files_and_its_bases_python(job_root):
-    image_folder(job_root, "probe_image", {
-        "Dockerfile": """\
+    image_folder(
+        job_root,
+        "probe_image",
+        {
+            "Dockerfile": """\
             FROM python:3.9-slim
             WORKDIR /opt/app
             COPY deps.txt .
@@ -61,8 +64,8 @@ def test_a_dockerfile_gives_the_image_its_pins_its_copied_files_and_its_bases_py
             COPY main.py ./
             ENTRYPOINT ["python3", "/opt/app/main.py"]
             """,
-        "deps.txt": "# the image's pinned set\nidna==3.7\n",
-        "main.py": """\
+            "deps.txt": "# the image's pinned set\nidna==3.7\n",
+            "main.py": """\
             import os, sys
             print("python", ".".join(map(str, sys.version_info[:2])))
             import idna, six
@@ -70,9 +73,10 @@ def test_a_dockerfile_gives_the_image_its_pins_its_copied_files_and_its_bases_py
             print("files", sorted(os.listdir(".")))
             import unused  # in the build context, but never COPY'd: not in the image
             """,
-        "unused.py": "",
-        "requirements.txt": "requests==2.32.3\n",  # a file the Dockerfile does not use: no part of the image
-    })
+            "unused.py": "",
+            "requirements.txt": "requests==2.32.3\n",  # a file the Dockerfile does not use: no part of the image
+        },
+    )
     recipe = dockerfiles.interpret(job_root / "probe_image")
     assert recipe.python == "3.9" and recipe.requirements == ["idna==3.7", "six==1.16.0"]
     assert sorted(recipe.files) == ["deps.txt", "main.py"]
@@ -93,11 +97,15 @@ def test_a_dockerfile_gives_the_image_its_pins_its_copied_files_and_its_bases_py
 @pytest.mark.parametrize(
     ("dockerfile", "message"),
     [
-        ("FROM deeplabcut/deeplabcut:3.0.0-core-cuda12.4-cudnn9\n",
-         r"base image FROM 'deeplabcut/.*BASE_IMAGES"),
+        (
+            "FROM deeplabcut/deeplabcut:3.0.0-core-cuda12.4-cudnn9\n",
+            r"base image FROM 'deeplabcut/.*BASE_IMAGES",
+        ),
         ("FROM python:3.11-slim\nRUN pip install numpy\n", r"'numpy' is not pinned.*name==version"),
-        ("FROM python:3.11-slim\nRUN pip install -r requirements.txt\n",
-         r"COPY requirements.txt before the RUN"),
+        (
+            "FROM python:3.11-slim\nRUN pip install -r requirements.txt\n",
+            r"COPY requirements.txt before the RUN",
+        ),
         ("FROM python:3.11-slim AS b\nFROM python:3.11-slim\nCOPY --from=b /x .\n", r"--from"),
     ],
 )
@@ -119,8 +127,11 @@ def test_the_projects_images_are_derived_from_their_dockerfiles_only():
 
 
 def test_a_batch_job_on_an_image_with_an_unknown_base_fails_clearly(batch, job_root):  # noqa: F811
-    image_folder(job_root, "mystery_base", {"Dockerfile": "FROM nvidia/cuda:12.4.0-runtime-ubuntu22.04\n"
-                                                          'CMD ["python3", "-c", "print(1)"]\n'})
+    image_folder(
+        job_root,
+        "mystery_base",
+        {"Dockerfile": 'FROM nvidia/cuda:12.4.0-runtime-ubuntu22.04\nCMD ["python3", "-c", "print(1)"]\n'},
+    )
     job = submit_batch(batch, "mystery-base")
 
     assert job["status"] == "FAILED"
@@ -129,12 +140,17 @@ def test_a_batch_job_on_an_image_with_an_unknown_base_fails_clearly(batch, job_r
 
 
 def test_a_batch_job_importing_what_its_image_lacks_fails_with_the_module_error(
-    batch, job_root  # noqa: F811
+    batch,  # noqa: F811
+    job_root,
 ):
-    image_folder(job_root, "bare_python", {
-        "Dockerfile": 'FROM python:3.11-slim\nWORKDIR /job\nCOPY job.py .\nCMD ["python", "job.py"]\n',
-        "job.py": "import sys\nprint('python', sys.version_info[:2])\nimport yaml\n",
-    })
+    image_folder(
+        job_root,
+        "bare_python",
+        {
+            "Dockerfile": 'FROM python:3.11-slim\nWORKDIR /job\nCOPY job.py .\nCMD ["python", "job.py"]\n',
+            "job.py": "import sys\nprint('python', sys.version_info[:2])\nimport yaml\n",
+        },
+    )
     job = submit_batch(batch, "bare-python")
 
     assert job["status"] == "FAILED"
@@ -144,12 +160,20 @@ def test_a_batch_job_importing_what_its_image_lacks_fails_with_the_module_error(
 
 
 def submit_batch(batch, image: str) -> dict:  # noqa: F811
-    batch.register_job_definition(jobDefinitionName=image, type="container", containerProperties={
-        "image": f"{REGISTRY}/orchard/{image}:1.0",
-        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]})
+    batch.register_job_definition(
+        jobDefinitionName=image,
+        type="container",
+        containerProperties={
+            "image": f"{REGISTRY}/orchard/{image}:1.0",
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+        },
+    )
     job_id = batch.submit_job(jobName=f"{image}-run", jobQueue="sandbox-queue", jobDefinition=image)["jobId"]
-    watch_states(lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"], {"SUCCEEDED", "FAILED"},
-                 timeout_s=300)
+    watch_states(
+        lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"],
+        {"SUCCEEDED", "FAILED"},
+        timeout_s=300,
+    )
     return batch.describe_jobs(jobs=[job_id])["jobs"][0]
 
 
@@ -169,9 +193,11 @@ def test_framework_tags_map_to_their_catalogued_release_and_unknown_ones_fail():
 
 
 def test_the_nearest_cpu_torch_build_is_used_and_said(tmp_path, monkeypatch):
-    for name in ("torch-2.4.0+cpu-cp311-cp311-linux_x86_64.whl",
-                 "torch-2.13.0+cpu-cp311-cp311-linux_x86_64.whl",
-                 "torch-2.5.1+cpu-cp312-cp312-linux_x86_64.whl"):
+    for name in (
+        "torch-2.4.0+cpu-cp311-cp311-linux_x86_64.whl",
+        "torch-2.13.0+cpu-cp311-cp311-linux_x86_64.whl",
+        "torch-2.5.1+cpu-cp312-cp312-linux_x86_64.whl",
+    ):
         (tmp_path / name).touch()
     monkeypatch.setattr(framework_images, "CPU_WHEELS", tmp_path)
     assert framework_images.cpu_torch("2.4.0", "3.11") == ("torch==2.4.0+cpu", None)
@@ -205,20 +231,27 @@ TRAIN_PY = """\
 def test_script_mode_training_runs_on_the_frameworks_python_with_its_requirements_installed(aws):
     s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="code/sourcedir.tar.gz", Body=sourcedir({
-        "train.py": TRAIN_PY, "requirements.txt": "tifffile==2024.9.20\n"}))
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="code/sourcedir.tar.gz",
+        Body=sourcedir({"train.py": TRAIN_PY, "requirements.txt": "tifffile==2024.9.20\n"}),
+    )
     sagemaker.create_training_job(
-        TrainingJobName="framework-probe", RoleArn=ROLE,
+        TrainingJobName="framework-probe",
+        RoleArn=ROLE,
         AlgorithmSpecification={"TrainingImage": PYTORCH_TRAINING_GPU, "TrainingInputMode": "File"},
-        HyperParameters={"sagemaker_program": json.dumps("train.py"),
-                         "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/sourcedir.tar.gz")},
+        HyperParameters={
+            "sagemaker_program": json.dumps("train.py"),
+            "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/sourcedir.tar.gz"),
+        },
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/models"},
         ResourceConfig={"InstanceType": "ml.g5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
     )
     describe = lambda: sagemaker.describe_training_job(TrainingJobName="framework-probe")  # noqa: E731
-    watch_states(lambda: describe()["TrainingJobStatus"], {"Completed", "Failed", "Stopped"},
-                 timeout_s=BUILD_TIMEOUT_S)
+    watch_states(
+        lambda: describe()["TrainingJobStatus"], {"Completed", "Failed", "Stopped"}, timeout_s=BUILD_TIMEOUT_S
+    )
     job = describe()
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     log = job_log("/aws/sagemaker/TrainingJobs", "framework-probe")
@@ -234,19 +267,34 @@ def test_a_processing_job_on_a_framework_image_installs_nothing_and_fails_on_the
     s3.put_object(Bucket=BUCKET, Key="prep/prepare.py", Body=script)
     s3.put_object(Bucket=BUCKET, Key="prep/requirements.txt", Body=b"tifffile==2024.9.20\n")  # not installed
     sagemaker.create_processing_job(
-        ProcessingJobName="framework-prep", RoleArn=ROLE,
-        AppSpecification={"ImageUri": PYTORCH_TRAINING,
-                          "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/prepare.py"]},
-        ProcessingInputs=[{"InputName": "code", "S3Input": {
-            "S3Uri": f"s3://{BUCKET}/prep", "LocalPath": "/opt/ml/processing/input/code",
-            "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
-        ProcessingResources={"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large",
-                                               "VolumeSizeInGB": 10}},
+        ProcessingJobName="framework-prep",
+        RoleArn=ROLE,
+        AppSpecification={
+            "ImageUri": PYTORCH_TRAINING,
+            "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/prepare.py"],
+        },
+        ProcessingInputs=[
+            {
+                "InputName": "code",
+                "S3Input": {
+                    "S3Uri": f"s3://{BUCKET}/prep",
+                    "LocalPath": "/opt/ml/processing/input/code",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            }
+        ],
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}
+        },
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
     )
     describe = lambda: sagemaker.describe_processing_job(ProcessingJobName="framework-prep")  # noqa: E731
-    watch_states(lambda: describe()["ProcessingJobStatus"], {"Completed", "Failed", "Stopped"},
-                 timeout_s=BUILD_TIMEOUT_S)
+    watch_states(
+        lambda: describe()["ProcessingJobStatus"],
+        {"Completed", "Failed", "Stopped"},
+        timeout_s=BUILD_TIMEOUT_S,
+    )
     job = describe()
     assert job["ProcessingJobStatus"] == "Failed"
     assert "ModuleNotFoundError: No module named 'tifffile'" in job["FailureReason"]
@@ -256,6 +304,9 @@ def test_a_processing_job_on_a_framework_image_installs_nothing_and_fails_on_the
 def job_log(group: str, job_name: str) -> str:
     logs = boto3.client("logs")
     streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=job_name)["logStreams"]
-    events = [e for s in streams
-              for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"])["events"]]
+    events = [
+        e
+        for s in streams
+        for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"])["events"]
+    ]
     return "\n".join(e["message"] for e in events)

@@ -14,8 +14,9 @@ from moto import mock_aws
 
 from local_aws import instance_metrics
 
-BUSY = ("import time\nblob = bytearray(64 * 1024 * 1024)\nend = time.time() + 30\n"
-        "while time.time() < end: pass\n")
+BUSY = (
+    "import time\nblob = bytearray(64 * 1024 * 1024)\nend = time.time() + 30\nwhile time.time() < end: pass\n"
+)
 
 
 @pytest.fixture
@@ -59,14 +60,28 @@ def test_published_under_sagemakers_namespace_and_host_dimension(in_process_moto
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
         listed = cloudwatch.list_metrics(Namespace="/aws/sagemaker/TrainingJobs")["Metrics"]
         assert {(m["MetricName"], m["Dimensions"][0]["Value"]) for m in listed} == {
-            ("CPUUtilization", "job-a/algo-1"), ("MemoryUtilization", "job-a/algo-1")}
+            ("CPUUtilization", "job-a/algo-1"),
+            ("MemoryUtilization", "job-a/algo-1"),
+        }
         now = datetime.now(UTC)
         data = cloudwatch.get_metric_data(
-            MetricDataQueries=[{"Id": "cpu", "MetricStat": {"Metric": {
-                "Namespace": "/aws/sagemaker/TrainingJobs", "MetricName": "CPUUtilization",
-                "Dimensions": [{"Name": "Host", "Value": "job-a/algo-1"}]},
-                "Period": 60, "Stat": "Average"}}],
-            StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=1))
+            MetricDataQueries=[
+                {
+                    "Id": "cpu",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "/aws/sagemaker/TrainingJobs",
+                            "MetricName": "CPUUtilization",
+                            "Dimensions": [{"Name": "Host", "Value": "job-a/algo-1"}],
+                        },
+                        "Period": 60,
+                        "Stat": "Average",
+                    },
+                }
+            ],
+            StartTime=now - timedelta(minutes=5),
+            EndTime=now + timedelta(minutes=1),
+        )
         assert data["MetricDataResults"][0]["Values"] == [150.0]
 
 
@@ -75,11 +90,16 @@ def test_a_job_shorter_than_the_period_still_gets_a_point(in_process_moto):
     short = "import time\nend = time.time() + 2.5\nwhile time.time() < end: pass\n"
     with mock_aws():
         done = False
-        thread = instance_metrics.publish_while(lambda: not done, "123456789012", "us-east-1", name, period_s=60)
-        subprocess.run([sys.executable, "-c", short], env={**os.environ, "TRAINING_JOB_NAME": name}, check=True)
+        thread = instance_metrics.publish_while(
+            lambda: not done, "123456789012", "us-east-1", name, period_s=60
+        )
+        subprocess.run(
+            [sys.executable, "-c", short], env={**os.environ, "TRAINING_JOB_NAME": name}, check=True
+        )
         time.sleep(2.5)  # the sampler notices the processes are gone and puts what it has
         done = True
         thread.join(timeout=5)
         listed = boto3.client("cloudwatch", region_name="us-east-1").list_metrics(
-            Namespace="/aws/sagemaker/TrainingJobs", Dimensions=[{"Name": "Host", "Value": f"{name}/algo-1"}])
+            Namespace="/aws/sagemaker/TrainingJobs", Dimensions=[{"Name": "Host", "Value": f"{name}/algo-1"}]
+        )
         assert {m["MetricName"] for m in listed["Metrics"]} == {"CPUUtilization", "MemoryUtilization"}

@@ -18,9 +18,14 @@ def test_eventbridge_notifications_read_back_and_route_object_created_to_sqs(aws
     assert s3.get_bucket_notification_configuration(Bucket="lab-uploads")["EventBridgeConfiguration"] == {}
 
     queue = sqs.create_queue(QueueName="uploads")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"],
-               "detail": {"object": {"key": [{"wildcard": "in/*.zip"}]}}}
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"object": {"key": [{"wildcard": "in/*.zip"}]}},
+    }
     events.put_rule(Name="zips", EventPattern=json.dumps(pattern))
     events.put_targets(Rule="zips", Targets=[{"Id": "q", "Arn": queue_arn}])
     s3.put_object(Bucket="lab-uploads", Key="in/a.zip", Body=b"1")
@@ -28,9 +33,7 @@ def test_eventbridge_notifications_read_back_and_route_object_created_to_sqs(aws
 
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     details = [json.loads(m["Body"])["detail"] for m in messages]
-    assert [(d["bucket"]["name"], d["object"]["key"]) for d in details] == [
-        ("lab-uploads", "in/a.zip")
-    ]
+    assert [(d["bucket"]["name"], d["object"]["key"]) for d in details] == [("lab-uploads", "in/a.zip")]
 
 
 def test_object_created_detail_has_aws_field_names_and_one_sequencer_per_event(aws):
@@ -47,8 +50,10 @@ def test_object_created_detail_has_aws_field_names_and_one_sequencer_per_event(a
     pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
     events.put_rule(Name="all", EventPattern=json.dumps(pattern))
     events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": queue_arn}])
-    etags = [s3.put_object(Bucket="lab-uploads", Key="in/a.zip", Body=body)["ETag"].strip('"')
-             for body in (b"first", b"second")]
+    etags = [
+        s3.put_object(Bucket="lab-uploads", Key="in/a.zip", Body=body)["ETag"].strip('"')
+        for body in (b"first", b"second")
+    ]
 
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     objects = [json.loads(m["Body"])["detail"]["object"] for m in messages]

@@ -24,7 +24,9 @@ def tarball(folder, names) -> bytes:
     return buffer.getvalue()
 
 
-def training_request(name: str, fail: bool = False, checkpoints: str | None = None, seconds_per_epoch: int = 0) -> dict:
+def training_request(
+    name: str, fail: bool = False, checkpoints: str | None = None, seconds_per_epoch: int = 0
+) -> dict:
     return dict(
         TrainingJobName=name,
         RoleArn=ROLE,
@@ -40,8 +42,14 @@ def training_request(name: str, fail: bool = False, checkpoints: str | None = No
             "fail": json.dumps("yes" if fail else "no"),
             "seconds-per-epoch": str(seconds_per_epoch),
         },
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train"}}}],
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/data/train"}
+                },
+            }
+        ],
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/models"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 600},

@@ -76,8 +76,12 @@ def test_the_cleanup_finds_every_job_the_run_starts_by_its_name(dag):
     from orchard.settings import load_settings
 
     settings = load_settings(variables=False)
-    started = {prepare_request(params, settings, RUN_ID, CODE)["ProcessingJobName"],
-               pretrain_request(params, settings, RUN_ID, CODE)["TrainingJobName"],
-               *(probe_request(params, settings, RUN_ID, CODE, backbone, "s3://b/m.tar.gz")["TrainingJobName"]
-                 for backbone in ("aerial-dino", "baseline"))}
+    started = {
+        prepare_request(params, settings, RUN_ID, CODE)["ProcessingJobName"],
+        pretrain_request(params, settings, RUN_ID, CODE)["TrainingJobName"],
+        *(
+            probe_request(params, settings, RUN_ID, CODE, backbone, "s3://b/m.tar.gz")["TrainingJobName"]
+            for backbone in ("aerial-dino", "baseline")
+        ),
+    }
     assert {job_name(resource, RUN_ID, suffix) for _, resource, suffix in RUN_JOBS} == started

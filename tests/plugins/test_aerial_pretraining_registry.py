@@ -15,10 +15,13 @@ IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cp
 
 def _register(client, run_id: str) -> str:
     return client.create_model_package(
-        ModelPackageGroupName=GROUP, ModelApprovalStatus="PendingManualApproval",
-        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://b/model.tar.gz"}],
-                                "SupportedContentTypes": ["application/x-npy"],
-                                "SupportedResponseMIMETypes": ["application/json"]},
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://b/model.tar.gz"}],
+            "SupportedContentTypes": ["application/x-npy"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
         CustomerMetadataProperties={"run_id": run_id},
     )["ModelPackageArn"]
 
@@ -51,8 +54,12 @@ def test_a_first_run_finds_nothing(client):
 
 def _first_page_only(client, run_id):  # the pre-issue-12 check, for the record of what it missed
     for package in client.list_model_packages(ModelPackageGroupName=GROUP).get("ModelPackageSummaryList", []):
-        if client.describe_model_package(ModelPackageName=package["ModelPackageArn"]).get(
-                "CustomerMetadataProperties", {}).get("run_id") == run_id:
+        if (
+            client.describe_model_package(ModelPackageName=package["ModelPackageArn"])
+            .get("CustomerMetadataProperties", {})
+            .get("run_id")
+            == run_id
+        ):
             return package["ModelPackageArn"]
     return None
 

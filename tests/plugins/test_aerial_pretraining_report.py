@@ -35,16 +35,26 @@ class _SageMaker:
 
 
 def _training(name: str, seconds: int, instance_type="ml.p3.16xlarge", count=1) -> dict:
-    return {"TrainingJobName": name, "BillableTimeInSeconds": seconds, "TrainingTimeInSeconds": seconds,
-            "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count}}
+    return {
+        "TrainingJobName": name,
+        "BillableTimeInSeconds": seconds,
+        "TrainingTimeInSeconds": seconds,
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count},
+    }
 
 
 def _jobs(pretrain_attempts: list[int]) -> dict[str, dict]:
     prepare = job_name("sagemaker_processing_job", RUN_ID, "prepare")
     start = datetime(2026, 11, 21, 10)
     cluster = {"ClusterConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
-    jobs = {prepare: {"ProcessingJobName": prepare, "ProcessingStartTime": start,
-                      "ProcessingEndTime": start + timedelta(minutes=30), "ProcessingResources": cluster}}
+    jobs = {
+        prepare: {
+            "ProcessingJobName": prepare,
+            "ProcessingStartTime": start,
+            "ProcessingEndTime": start + timedelta(minutes=30),
+            "ProcessingResources": cluster,
+        }
+    }
     base = job_name("sagemaker_training_job", RUN_ID, "pretrain")
     for attempt, seconds in enumerate(pretrain_attempts, start=1):
         jobs[attempt_name(base, attempt)] = _training(attempt_name(base, attempt), seconds)
@@ -68,10 +78,16 @@ def test_every_attempt_of_a_retried_job_is_billed():
 def test_total_cost_counts_the_failed_attempt():
     from orchard.reports import Report
 
-    single = Report("t", "aerial_pretraining", RUN_ID).add_cost(
-        cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([11 * 3600])))).cost_usd
-    retried = Report("t", "aerial_pretraining", RUN_ID).add_cost(
-        cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([5 * 3600, 11 * 3600])))).cost_usd
+    single = (
+        Report("t", "aerial_pretraining", RUN_ID)
+        .add_cost(cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([11 * 3600]))))
+        .cost_usd
+    )
+    retried = (
+        Report("t", "aerial_pretraining", RUN_ID)
+        .add_cost(cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([5 * 3600, 11 * 3600]))))
+        .cost_usd
+    )
     # the failed 5 h attempt on ml.p3.16xlarge adds 5/11 of the completed attempt's cost
     pretrain_11h = 11 * pricing.hourly_price("sagemaker", "ml.p3.16xlarge", "us-east-1")
     assert retried - single == pytest.approx(pretrain_11h * 5 / 11, rel=1e-6)
@@ -86,22 +102,40 @@ def test_report_plots_the_training_jobs_instance_metrics_from_cloudwatch(in_proc
 
     name = job_name("sagemaker_training_job", RUN_ID, "pretrain")
     now = datetime.now(UTC).replace(microsecond=0)
-    job = {"TrainingJobName": name, "ResourceConfig": {"InstanceType": "ml.p3.16xlarge", "InstanceCount": 2},
-           "CreationTime": now - timedelta(minutes=6), "TrainingStartTime": now - timedelta(minutes=5),
-           "TrainingEndTime": now}
+    job = {
+        "TrainingJobName": name,
+        "ResourceConfig": {"InstanceType": "ml.p3.16xlarge", "InstanceCount": 2},
+        "CreationTime": now - timedelta(minutes=6),
+        "TrainingStartTime": now - timedelta(minutes=5),
+        "TrainingEndTime": now,
+    }
     with mock_aws():
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
         for minute in range(5):
             at = now - timedelta(minutes=5 - minute)
             for host, gpu in (("algo-1", 700.0), ("algo-2", 650.0)):
-                data = [{"MetricName": metric, "Value": value, "Unit": "Percent", "Timestamp": at,
-                         "Dimensions": [{"Name": "Host", "Value": f"{name}/{host}"}]}
-                        for metric, value in (("GPUUtilization", gpu + minute), ("CPUUtilization", 300.0))]
+                data = [
+                    {
+                        "MetricName": metric,
+                        "Value": value,
+                        "Unit": "Percent",
+                        "Timestamp": at,
+                        "Dimensions": [{"Name": "Host", "Value": f"{name}/{host}"}],
+                    }
+                    for metric, value in (("GPUUtilization", gpu + minute), ("CPUUtilization", 300.0))
+                ]
                 cloudwatch.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=data)
         # another job's host, and another namespace: not this job's
-        cloudwatch.put_metric_data(Namespace="/aws/sagemaker/TrainingJobs", MetricData=[
-            {"MetricName": "GPUUtilization", "Value": 1.0,
-             "Dimensions": [{"Name": "Host", "Value": "other/algo-1"}]}])
+        cloudwatch.put_metric_data(
+            Namespace="/aws/sagemaker/TrainingJobs",
+            MetricData=[
+                {
+                    "MetricName": "GPUUtilization",
+                    "Value": 1.0,
+                    "Dimensions": [{"Name": "Host", "Value": "other/algo-1"}],
+                }
+            ],
+        )
         series = read_instance_metrics(cloudwatch, job)
 
     assert set(series) == {"GPUUtilization", "CPUUtilization"}  # nothing put for memory: left out

@@ -137,7 +137,7 @@ def test_verification_keeps_the_original_labels_and_uses_the_verification_templa
     template = manifest.worker_template("verify", "prelabel")
     assert "<crowd-image-classifier" in template and "<crowd-bounding-box" not in template
     assert "categories=\"['good', 'bad']\"" in template
-    assert "overlay=\"{ boundingBox: {" in template
+    assert 'overlay="{ boundingBox: {' in template
     assert "task.input.manifestLine.prelabel.annotations" in template
     assert "task.input.manifestLine.prelabel-metadata.class-map" in template
 

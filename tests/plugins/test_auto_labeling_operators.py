@@ -199,7 +199,11 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     summary = operator.execute_complete({}, event)
 
     assert summary == {
-        "shard": 0, "answered": 5, "failed": 1, "unanswered": 0, "record_uri": shard["record_uri"]
+        "shard": 0,
+        "answered": 5,
+        "failed": 1,
+        "unanswered": 0,
+        "record_uri": shard["record_uri"],
     }
     record = json.loads(
         boto3.client("s3").get_object(Bucket=BUCKET, Key="shards/0.record.json")["Body"].read()
@@ -256,7 +260,11 @@ def test_a_frame_never_answered_is_recorded_failed_the_shard_succeeds_and_a_retr
     summary = operator.execute_complete({}, event)
 
     assert summary == {
-        "shard": 0, "answered": 3, "failed": 2, "unanswered": 1, "record_uri": shard["record_uri"]
+        "shard": 0,
+        "answered": 3,
+        "failed": 2,
+        "unanswered": 1,
+        "record_uri": shard["record_uri"],
     }
     record = json.loads(
         boto3.client("s3").get_object(Bucket=BUCKET, Key="shards/0.record.json")["Body"].read()

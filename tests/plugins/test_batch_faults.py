@@ -36,8 +36,9 @@ def wait_status(client, job_id: str, wanted: set[str], timeout: float = 120) -> 
 
 
 def test_a_job_that_describe_jobs_no_longer_returns_fails_the_wait_within_a_few_polls(aws):
-    trigger = BatchJobWaitTrigger(job_id="0f1e2d3c-gone", job_name=JOB_NAME, waiter_delay=0.2,
-                                  waiter_max_attempts=7200)  # the train task's 4 h of polls
+    trigger = BatchJobWaitTrigger(
+        job_id="0f1e2d3c-gone", job_name=JOB_NAME, waiter_delay=0.2, waiter_max_attempts=7200
+    )  # the train task's 4 h of polls
 
     payload, took = run_trigger(trigger)
 
@@ -50,10 +51,22 @@ def test_a_job_that_describe_jobs_no_longer_returns_fails_the_wait_within_a_few_
 
 
 def test_the_operator_turns_a_vanished_job_event_into_a_failure_naming_it(aws):
-    op = ReattachingBatchOperator(task_id="train", job_name=JOB_NAME, job_queue=QUEUE, job_definition="d",
-                                  deferrable=True, poll_interval=1, max_retries=3, awslogs_enabled=False)
-    event = {"status": "error", "reason": "vanished", "job_id": "gone",
-             "message": f"AWS Batch job {JOB_NAME} (gone) no longer exists"}
+    op = ReattachingBatchOperator(
+        task_id="train",
+        job_name=JOB_NAME,
+        job_queue=QUEUE,
+        job_definition="d",
+        deferrable=True,
+        poll_interval=1,
+        max_retries=3,
+        awslogs_enabled=False,
+    )
+    event = {
+        "status": "error",
+        "reason": "vanished",
+        "job_id": "gone",
+        "message": f"AWS Batch job {JOB_NAME} (gone) no longer exists",
+    }
     with mock.patch.object(ReattachingBatchOperator, "_persist_cloudwatch_link"):
         with pytest.raises(Exception, match="no longer exists") as raised:
             op.execute_complete(context={}, event=event)
@@ -62,26 +75,42 @@ def test_the_operator_turns_a_vanished_job_event_into_a_failure_naming_it(aws):
 
 def test_an_input_error_exit_is_not_retried_by_batch_and_fails_the_task_without_retry(batch):  # noqa: F811
     batch.register_job_definition(
-        jobDefinitionName="refuses-input", type="container",
+        jobDefinitionName="refuses-input",
+        type="container",
         containerProperties={
             "image": f"{REGISTRY}/orchard/hello-batch:1.0",
-            "command": ["python", "-c", "import sys; print('dlc_train: FAILED (exit 65): labeled-data/v/ "
-                        "holds [CollectedData_alice.csv], but the scorer is orchard', file=sys.stderr); "
-                        "sys.exit(65)"],
+            "command": [
+                "python",
+                "-c",
+                "import sys; print('dlc_train: FAILED (exit 65): labeled-data/v/ "
+                "holds [CollectedData_alice.csv], but the scorer is orchard', file=sys.stderr); "
+                "sys.exit(65)",
+            ],
             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
         },
-        retryStrategy={"attempts": 3, "evaluateOnExit": [
-            {"onExitCode": str(INPUT_ERROR_EXIT_CODE), "action": "EXIT"},
-            {"onReason": "*", "action": "RETRY"}]},
+        retryStrategy={
+            "attempts": 3,
+            "evaluateOnExit": [
+                {"onExitCode": str(INPUT_ERROR_EXIT_CODE), "action": "EXIT"},
+                {"onReason": "*", "action": "RETRY"},
+            ],
+        },
     )
     job_id = batch.submit_job(jobName=JOB_NAME, jobQueue=QUEUE, jobDefinition="refuses-input")["jobId"]
     job = wait_status(batch, job_id, {"FAILED", "SUCCEEDED"})
     assert job["status"] == "FAILED" and len(job["attempts"]) == 1  # Batch did not retry exit 65
 
-    op = ReattachingBatchOperator(task_id="train", job_name=JOB_NAME, job_queue=QUEUE,
-                                  job_definition="refuses-input", deferrable=True, poll_interval=1,
-                                  max_retries=3, awslogs_enabled=True,
-                                  input_uri="s3://lab-uploads/projects/p.zip")
+    op = ReattachingBatchOperator(
+        task_id="train",
+        job_name=JOB_NAME,
+        job_queue=QUEUE,
+        job_definition="refuses-input",
+        deferrable=True,
+        poll_interval=1,
+        max_retries=3,
+        awslogs_enabled=True,
+        input_uri="s3://lab-uploads/projects/p.zip",
+    )
     op.job_id = job_id
     event = {"status": "failure", "reason": "failed", "job_id": job_id, "exit_code": 65, "status_reason": ""}
     with mock.patch.object(ReattachingBatchOperator, "_persist_cloudwatch_link"):
@@ -105,8 +134,15 @@ class FakeTI:
 
 @pytest.mark.parametrize(("state", "terminated"), [("running", False), ("failed", True), ("success", True)])
 def test_on_kill_terminates_only_when_a_person_ended_the_task(state, terminated):
-    op = ReattachingBatchOperator(task_id="train", job_name=JOB_NAME, job_queue=QUEUE, job_definition="d",
-                                  deferrable=True, poll_interval=1, max_retries=3)
+    op = ReattachingBatchOperator(
+        task_id="train",
+        job_name=JOB_NAME,
+        job_queue=QUEUE,
+        job_definition="d",
+        deferrable=True,
+        poll_interval=1,
+        max_retries=3,
+    )
     op.job_id = "job-1"
     op._ti = FakeTI(state)
     client = mock.MagicMock()

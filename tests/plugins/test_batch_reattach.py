@@ -18,12 +18,16 @@ JOB_NAME = "pose_training-manual-20261121T100000-0123456789"
 @pytest.fixture
 def batch(aws):
     client = boto3.client("batch")
-    role = boto3.client("iam").create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    role = boto3.client("iam").create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"][
+        "Arn"
+    ]
     environment = client.create_compute_environment(
         computeEnvironmentName="reattach-ce", type="UNMANAGED", state="ENABLED", serviceRole=role
     )
     client.create_job_queue(
-        jobQueueName=QUEUE, state="ENABLED", priority=1,
+        jobQueueName=QUEUE,
+        state="ENABLED",
+        priority=1,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}],
     )
     client.register_job_definition(
@@ -40,8 +44,13 @@ def batch(aws):
 
 def operator() -> ReattachingBatchOperator:
     return ReattachingBatchOperator(
-        task_id="train", job_name=JOB_NAME, job_queue=QUEUE, job_definition="sleeper",
-        deferrable=True, poll_interval=1, max_retries=10,
+        task_id="train",
+        job_name=JOB_NAME,
+        job_queue=QUEUE,
+        job_definition="sleeper",
+        deferrable=True,
+        poll_interval=1,
+        max_retries=10,
     )
 
 
@@ -54,9 +63,11 @@ def try_once(op: ReattachingBatchOperator, submits: list) -> str:
         submits.append(kwargs["jobName"])
         return real_submit(**kwargs)
 
-    with mock.patch.object(client, "submit_job", side_effect=counted), mock.patch.object(
-        ReattachingBatchOperator, "_persist_links", return_value={"status": "RUNNING"}
-    ), mock.patch("airflow.providers.amazon.aws.links.batch.BatchJobDetailsLink.persist"):
+    with (
+        mock.patch.object(client, "submit_job", side_effect=counted),
+        mock.patch.object(ReattachingBatchOperator, "_persist_links", return_value={"status": "RUNNING"}),
+        mock.patch("airflow.providers.amazon.aws.links.batch.BatchJobDetailsLink.persist"),
+    ):
         with pytest.raises(TaskDeferred) as deferred:
             op.execute(context={})
     return deferred.value.trigger.serialize()[1]["job_id"]
@@ -69,7 +80,9 @@ def test_a_retry_reattaches_to_the_running_job_instead_of_submitting(batch):
 
     assert submits == [JOB_NAME]  # SubmitJob called once across the retry
     assert retry == first
-    jobs = batch.list_jobs(jobQueue=QUEUE, filters=[{"name": "JOB_NAME", "values": [JOB_NAME]}])["jobSummaryList"]
+    jobs = batch.list_jobs(jobQueue=QUEUE, filters=[{"name": "JOB_NAME", "values": [JOB_NAME]}])[
+        "jobSummaryList"
+    ]
     assert len(jobs) == 1
     batch.terminate_job(jobId=first, reason="test over")
 

@@ -39,8 +39,10 @@ def _assert_hook_uses_connection(hook):
     ("trigger", "hook_class"),
     [
         (NeoCompilationTrigger(job_name="c-1", waiter_delay=5, waiter_max_attempts=3, **CONNECTION), NeoHook),
-        (SageMakerLabelingJobTrigger(job_name="l-1", waiter_delay=5, waiter_max_attempts=3, **CONNECTION),
-         LabelingJobHook),
+        (
+            SageMakerLabelingJobTrigger(job_name="l-1", waiter_delay=5, waiter_max_attempts=3, **CONNECTION),
+            LabelingJobHook,
+        ),
     ],
 )
 def test_waiter_trigger_builds_its_hook_from_aws_hook_class(trigger, hook_class):
@@ -58,16 +60,26 @@ def test_waiter_trigger_without_hook_class_is_refused_naming_the_fix():
             pass
 
         NoHookTrigger(
-            serialized_fields={}, waiter_name="w", waiter_args={}, failure_message="f", status_message="s",
-            status_queries=[], return_value=None, waiter_delay=1, waiter_max_attempts=1, aws_conn_id=None,
+            serialized_fields={},
+            waiter_name="w",
+            waiter_args={},
+            failure_message="f",
+            status_message="s",
+            status_queries=[],
+            return_value=None,
+            waiter_delay=1,
+            waiter_max_attempts=1,
+            aws_conn_id=None,
         ).hook()
 
 
 @pytest.mark.parametrize(
     ("name", "args"),
     [
-        ("EmrAddStepsTrigger", {"job_flow_id": "j-1", "step_ids": ["s-1"], "waiter_delay": 5,
-                                "waiter_max_attempts": 3}),
+        (
+            "EmrAddStepsTrigger",
+            {"job_flow_id": "j-1", "step_ids": ["s-1"], "waiter_delay": 5, "waiter_max_attempts": 3},
+        ),
         ("EmrCreateJobFlowTrigger", {"job_flow_id": "j-1"}),
         ("EmrTerminateJobFlowTrigger", {"job_flow_id": "j-1"}),
         ("EmrStepSensorTrigger", {"job_flow_id": "j-1", "step_id": "s-1"}),
@@ -79,29 +91,50 @@ def test_emr_trigger_keeps_the_tasks_region_into_the_triggerer(name, args):
 
 
 def test_emr_step_sensor_defers_with_the_tasks_region():
-    sensor = compat.EmrStepSensor(task_id="wait", job_flow_id="j-1", step_id="s-1", deferrable=True,
-                                  poke_interval=5, max_attempts=3, **CONNECTION)
+    sensor = compat.EmrStepSensor(
+        task_id="wait",
+        job_flow_id="j-1",
+        step_id="s-1",
+        deferrable=True,
+        poke_interval=5,
+        max_attempts=3,
+        **CONNECTION,
+    )
     with mock.patch.object(type(sensor), "poke", return_value=False), pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
     _assert_hook_uses_connection(_in_the_triggerer(deferred.value.trigger).hook())
 
 
-_PROVIDER_HANDS_REGION = "region_name" in inspect.signature(
-    provider_emr_triggers.EmrStepSensorTrigger.__init__).parameters
+_PROVIDER_HANDS_REGION = (
+    "region_name" in inspect.signature(provider_emr_triggers.EmrStepSensorTrigger.__init__).parameters
+)
 
 
-@pytest.mark.skipif(_PROVIDER_HANDS_REGION, reason="this provider's EMR operators pass the region themselves "
-                    "(their own tests); orchard.compat then exports them unchanged")
+@pytest.mark.skipif(
+    _PROVIDER_HANDS_REGION,
+    reason="this provider's EMR operators pass the region themselves "
+    "(their own tests); orchard.compat then exports them unchanged",
+)
 @pytest.mark.parametrize(
     ("operator", "kwargs", "trigger"),
     [
-        ("EmrAddStepsOperator", {"job_flow_id": "j-1"},
-         lambda: provider_emr_triggers.EmrAddStepsTrigger(
-             job_flow_id="j-1", step_ids=["s-1"], waiter_delay=5, waiter_max_attempts=3)),
-        ("EmrCreateJobFlowOperator", {},
-         lambda: provider_emr_triggers.EmrCreateJobFlowTrigger(job_flow_id="j-1")),
-        ("EmrTerminateJobFlowOperator", {"job_flow_id": "j-1"},
-         lambda: provider_emr_triggers.EmrTerminateJobFlowTrigger(job_flow_id="j-1")),
+        (
+            "EmrAddStepsOperator",
+            {"job_flow_id": "j-1"},
+            lambda: provider_emr_triggers.EmrAddStepsTrigger(
+                job_flow_id="j-1", step_ids=["s-1"], waiter_delay=5, waiter_max_attempts=3
+            ),
+        ),
+        (
+            "EmrCreateJobFlowOperator",
+            {},
+            lambda: provider_emr_triggers.EmrCreateJobFlowTrigger(job_flow_id="j-1"),
+        ),
+        (
+            "EmrTerminateJobFlowOperator",
+            {"job_flow_id": "j-1"},
+            lambda: provider_emr_triggers.EmrTerminateJobFlowTrigger(job_flow_id="j-1"),
+        ),
     ],
 )
 def test_emr_operator_hands_its_region_to_the_providers_trigger(operator, kwargs, trigger):

@@ -66,18 +66,34 @@ def test_model_checks_refuse_wrong_framework_shape_and_archive():
 def test_compile_failure_is_surfaced_with_the_jobs_reason(s3):
     s3.put_object(Bucket="edge", Key="bad.tar.gz", Body=tar_gz({"model.onnx": b"not onnx"}))
     operator = NeoCompilationOperator(
-        task_id="compile", job_name="bad-compile", role_arn="arn:aws:iam::123456789012:role/x",
-        model_uri="s3://edge/bad.tar.gz", framework="ONNX", data_input_config='{"data": [1, 3, 32, 32]}',
-        target="linux_x86_64", output_uri="s3://edge/out/", deferrable=False, waiter_delay=1, max_runtime_s=300)
-    with pytest.raises(AirflowException, match="ended FAILED: ClientError: model.onnx is not a valid ONNX model"):
+        task_id="compile",
+        job_name="bad-compile",
+        role_arn="arn:aws:iam::123456789012:role/x",
+        model_uri="s3://edge/bad.tar.gz",
+        framework="ONNX",
+        data_input_config='{"data": [1, 3, 32, 32]}',
+        target="linux_x86_64",
+        output_uri="s3://edge/out/",
+        deferrable=False,
+        waiter_delay=1,
+        max_runtime_s=300,
+    )
+    with pytest.raises(
+        AirflowException, match="ended FAILED: ClientError: model.onnx is not a valid ONNX model"
+    ):
         operator.execute(context())
 
 
 # ---------------------------------------------------------------------------------------- package
 
 
-SANDBOX_META = json.dumps({"Requirements": {"TargetDevice": "linux_x86_64"}, "Runtime": "tvm-relax-vm",
-                           "Model": {"Inputs": [{"name": "data", "shape": [1, 3, 8, 8]}]}}).encode()
+SANDBOX_META = json.dumps(
+    {
+        "Requirements": {"TargetDevice": "linux_x86_64"},
+        "Runtime": "tvm-relax-vm",
+        "Model": {"Inputs": [{"name": "data", "shape": [1, 3, 8, 8]}]},
+    }
+).encode()
 
 
 def compiled_output(s3, files: dict[str, bytes] | None = None) -> str:
@@ -87,10 +103,20 @@ def compiled_output(s3, files: dict[str, bytes] | None = None) -> str:
 
 
 def package_operator(uri: str, key: str, force: bool = False, job: str = "compile-1") -> EdgePackageOperator:
-    return EdgePackageOperator(task_id="package", compiled_uri=uri, model_name="m", model_version="1.0.0",
-                               framework="ONNX", input_shape='{"data": [1, 3, 8, 8]}', target="linux_x86_64",
-                               bucket="edge", prefix="packages/", signing_key=key, force=force,
-                               source={"model_uri": "s3://edge/model.tar.gz", "compilation_job": job})
+    return EdgePackageOperator(
+        task_id="package",
+        compiled_uri=uri,
+        model_name="m",
+        model_version="1.0.0",
+        framework="ONNX",
+        input_shape='{"data": [1, 3, 8, 8]}',
+        target="linux_x86_64",
+        bucket="edge",
+        prefix="packages/",
+        signing_key=key,
+        force=force,
+        source={"model_uri": "s3://edge/model.tar.gz", "compilation_job": job},
+    )
 
 
 def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
@@ -105,18 +131,27 @@ def test_package_is_signed_and_a_version_is_published_once_unless_forced(s3):
         manifest_bytes = tar.extractfile("manifest.json").read()
         signature = tar.extractfile("manifest.json.sig").read()
     manifest = json.loads(manifest_bytes)
-    assert manifest["files"] == {"compiled.so": hashlib.sha256(b"\x7fELF").hexdigest(),
-                                 "compiled.meta": hashlib.sha256(SANDBOX_META).hexdigest()}
+    assert manifest["files"] == {
+        "compiled.so": hashlib.sha256(b"\x7fELF").hexdigest(),
+        "compiled.meta": hashlib.sha256(SANDBOX_META).hexdigest(),
+    }
     assert manifest["artifacts"]["runtime"] == "tvm-relax-vm"
     assert manifest["artifacts"]["layout"] == "neo-sandbox"
     assert manifest["name"] == "m" and manifest["input_shape"] == {"data": [1, 3, 8, 8]}
     assert base64.b64decode(published["signature"]) == signature
-    assert kms.verify(KeyId=key, Message=hashlib.sha256(manifest_bytes).digest(), MessageType="DIGEST",
-                      Signature=signature, SigningAlgorithm=published["signing_algorithm"])["SignatureValid"]
+    assert kms.verify(
+        KeyId=key,
+        Message=hashlib.sha256(manifest_bytes).digest(),
+        MessageType="DIGEST",
+        Signature=signature,
+        SigningAlgorithm=published["signing_algorithm"],
+    )["SignatureValid"]
 
     # A retry of the same run (same compilation) finds its package; another run's compilation is refused.
     assert package_operator(uri, key).execute(context()) == published
-    with pytest.raises(AirflowException, match="already published. Bump model_version, or set force_repackage"):
+    with pytest.raises(
+        AirflowException, match="already published. Bump model_version, or set force_repackage"
+    ):
         package_operator(uri, key, job="compile-2").execute(context())
     forced = package_operator(uri, key, force=True, job="compile-2").execute(context())
     assert forced["package_uri"] == published["package_uri"] and forced["sha256"] != published["sha256"]
@@ -127,9 +162,12 @@ def test_real_neo_output_for_a_dlr_target_is_packaged_and_described_as_dlr(s3):
     the package must describe what is there (today's code pops the orchard-only compiled.json: KeyError)."""
     kms = boto3.client("kms")
     key = ensure_signing_key(kms, "alias/test-signing")
-    neo = {"compiled.so": b"\x7fELF lib", "compiled.params": b"params",
-           "compiled_model.json": b'{"nodes": []}',
-           "compiled.meta": json.dumps({"Requirements": {"TargetDevice": "rasp4b"}}).encode()}
+    neo = {
+        "compiled.so": b"\x7fELF lib",
+        "compiled.params": b"params",
+        "compiled_model.json": b'{"nodes": []}',
+        "compiled.meta": json.dumps({"Requirements": {"TargetDevice": "rasp4b"}}).encode(),
+    }
     published = package_operator(compiled_output(s3, neo), key).execute(context())
     manifest = json.loads(s3.get_object(Bucket="edge", Key="packages/m/1.0.0/manifest.json")["Body"].read())
     assert set(manifest["files"]) == set(neo)
@@ -149,13 +187,32 @@ def test_a_simulated_device_refuses_a_tampered_package(s3):
     published = package_operator(compiled_output(s3), key).execute(context())
     # Someone with write access to the bucket swaps the package for one of their own.
     s3.put_object(Bucket="edge", Key="packages/m/1.0.0/package.tar.gz", Body=tar_gz({"compiled.so": b"evil"}))
-    spec = FleetSpec("tamper-fleet", ("tamper-device",), "orchard-data", "captures/tamper-fleet", "edge", "packages/",
-                     key, {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1}, simulated=True, poll_seconds=0.5)
+    spec = FleetSpec(
+        "tamper-fleet",
+        ("tamper-device",),
+        "orchard-data",
+        "captures/tamper-fleet",
+        "edge",
+        "packages/",
+        key,
+        {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1},
+        simulated=True,
+        poll_seconds=0.5,
+    )
     fleet = IotHook(aws_conn_id="aws_default").ensure_fleet(spec)
-    deploy = IotDeployOperator(task_id="deploy", job_id="tampered-deploy", thing_group_arn=fleet["thing_group_arn"],
-                               package=published, deferrable=False, waiter_delay=1, rollout_window_minutes=2)
+    deploy = IotDeployOperator(
+        task_id="deploy",
+        job_id="tampered-deploy",
+        thing_group_arn=fleet["thing_group_arn"],
+        package=published,
+        deferrable=False,
+        waiter_delay=1,
+        rollout_window_minutes=2,
+    )
     try:
-        with pytest.raises(AirflowException, match="1 of 1 devices did not succeed: tamper-device FAILED package sha256"):
+        with pytest.raises(
+            AirflowException, match="1 of 1 devices did not succeed: tamper-device FAILED package sha256"
+        ):
             deploy.execute(context())
     finally:
         IotHook(aws_conn_id="aws_default").delete_fleet(spec)
@@ -166,8 +223,16 @@ KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/k"
 
 
 def fleet_spec(name: str, devices: tuple[str, ...]) -> FleetSpec:
-    return FleetSpec(name, devices, "orchard-data", f"captures/{name}", "edge", "packages/", KEY_ARN,
-                     {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1})
+    return FleetSpec(
+        name,
+        devices,
+        "orchard-data",
+        f"captures/{name}",
+        "edge",
+        "packages/",
+        KEY_ARN,
+        {"buffer_size": 4, "batch_size": 2, "push_period_seconds": 1},
+    )
 
 
 def test_a_fleet_orchard_did_not_create_is_deployed_to_and_never_modified(aws):
@@ -247,8 +312,16 @@ def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(a
 
     hook = IotHook(aws_conn_id="aws_default")
     fleet = hook.ensure_fleet(fleet_spec("rollout-fleet", ("online-cam", "offline-cam")))
-    package = {"model_name": "m", "version": "1", "variant": "float32", "package_uri": "s3://edge/p.tar.gz",
-               "sha256": "0" * 64, "signature": "", "signing_key_arn": "k", "signing_algorithm": SIGNING}
+    package = {
+        "model_name": "m",
+        "version": "1",
+        "variant": "float32",
+        "package_uri": "s3://edge/p.tar.gz",
+        "sha256": "0" * 64,
+        "signature": "",
+        "signing_key_arn": "k",
+        "signing_algorithm": SIGNING,
+    }
     jobs_data = boto3.client("iot-jobs-data")
 
     def online_device(job_id: str) -> None:  # one camera is online: it takes the job and succeeds
@@ -263,9 +336,17 @@ def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(a
         device.start()
         try:
             return IotDeployOperator(
-                task_id="deploy", job_id=job_id, thing_group_arn=fleet["thing_group_arn"], package=package,
-                deferrable=False, waiter_delay=1, rollout_window_minutes=0.1, min_success_percent=min_success,
-                max_per_minute=10, abort_failure_percent=50).execute(context())
+                task_id="deploy",
+                job_id=job_id,
+                thing_group_arn=fleet["thing_group_arn"],
+                package=package,
+                deferrable=False,
+                waiter_delay=1,
+                rollout_window_minutes=0.1,
+                min_success_percent=min_success,
+                max_per_minute=10,
+                abort_failure_percent=50,
+            ).execute(context())
         finally:
             device.join()
 
@@ -275,9 +356,14 @@ def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(a
     job = boto3.client("iot").describe_job(jobId="rollout-half")["job"]
     assert job["status"] == "IN_PROGRESS"  # left open: the offline camera gets the model when it comes online
     assert job["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 10}
-    assert job["abortConfig"]["criteriaList"] == [{"failureType": "ALL", "action": "CANCEL",
-                                                   "thresholdPercentage": 50.0,
-                                                   "minNumberOfExecutedThings": 1}]
+    assert job["abortConfig"]["criteriaList"] == [
+        {
+            "failureType": "ALL",
+            "action": "CANCEL",
+            "thresholdPercentage": 50.0,
+            "minNumberOfExecutedThings": 1,
+        }
+    ]
     assert job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
     refused = r"succeeded on 1 of 2 devices \(50%\), under min_success_percent 100.*offline-cam QUEUED"
     with pytest.raises(AirflowException, match=refused):
@@ -290,10 +376,21 @@ def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(a
 def demo_params(**overrides) -> dict:
     from local_aws.demo_data.edge_deployment import DEVICES
 
-    params = {"model_uri": "s3://orchard-data/m/model.tar.gz", "framework": "ONNX", "input_shape": '{"data": [1, 3, 32, 32]}',
-              "quantization": "none", "calibration_uri": "s3://orchard-data/m/calibration/", "simulated_devices": False, "camera_images_uri": "",
-              "device_names": list(DEVICES), "capture_batch_size": 10, "capture_buffer_size": 30,
-              "model_name": "m", "model_version": "1.0.0", "force_repackage": False}
+    params = {
+        "model_uri": "s3://orchard-data/m/model.tar.gz",
+        "framework": "ONNX",
+        "input_shape": '{"data": [1, 3, 32, 32]}',
+        "quantization": "none",
+        "calibration_uri": "s3://orchard-data/m/calibration/",
+        "simulated_devices": False,
+        "camera_images_uri": "",
+        "device_names": list(DEVICES),
+        "capture_batch_size": 10,
+        "capture_buffer_size": 30,
+        "model_name": "m",
+        "model_version": "1.0.0",
+        "force_repackage": False,
+    }
     return {**params, **overrides}
 
 
@@ -352,8 +449,11 @@ def test_validation_refuses_what_the_jobs_would_refuse_before_any_job_starts(s3,
 
     package = "edge_deployment/packages/m/1.0.0/"
     s3.put_object(Bucket="orchard-artifacts", Key=package + "package.tar.gz", Body=b"x")
-    s3.put_object(Bucket="orchard-artifacts", Key=package + "manifest.json",
-                  Body=json.dumps({"source": {"compilation_job": "another-run"}}).encode())
+    s3.put_object(
+        Bucket="orchard-artifacts",
+        Key=package + "manifest.json",
+        Body=json.dumps({"source": {"compilation_job": "another-run"}}).encode(),
+    )
     exists = f"s3://orchard-artifacts/{package}package.tar.gz exists: .* Bump model_version"
     with pytest.raises(InputError, match=exists):
         validate(demo_params(), RUN)
@@ -361,8 +461,11 @@ def test_validation_refuses_what_the_jobs_would_refuse_before_any_job_starts(s3,
     from orchard import naming
 
     own = naming.resource_name("sagemaker_compilation_job", "edge_deployment", RUN)
-    s3.put_object(Bucket="orchard-artifacts", Key=package + "manifest.json",
-                  Body=json.dumps({"source": {"compilation_job": own}}).encode())
+    s3.put_object(
+        Bucket="orchard-artifacts",
+        Key=package + "manifest.json",
+        Body=json.dumps({"source": {"compilation_job": own}}).encode(),
+    )
     assert validate(demo_params(), RUN)["model_files"] == ["model.onnx"]  # this run, cleared after packaging
     assert boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"] == []
 
@@ -379,8 +482,9 @@ def test_cleanup_cancels_the_iot_job_and_removes_the_fleet_this_failed_run_creat
 
     def start_job(run_id: str, fleet: dict) -> str:
         job_id = naming.resource_name("iot_job", "edge_deployment", run_id)
-        iot.create_job(jobId=job_id, targets=[fleet["thing_group_arn"]], document="{}",
-                       targetSelection="SNAPSHOT")
+        iot.create_job(
+            jobId=job_id, targets=[fleet["thing_group_arn"]], document="{}", targetSelection="SNAPSHOT"
+        )
         return job_id
 
     fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
@@ -424,10 +528,18 @@ def test_a_neo_client_error_is_an_input_error_and_a_person_stop_stops_the_compil
 
     s3.put_object(Bucket="edge", Key="bad.tar.gz", Body=tar_gz({"model.onnx": b"not onnx"}))
     operator = NeoCompilationOperator(
-        task_id="compile", job_name="bad-compile", role_arn="arn:aws:iam::123456789012:role/x",
-        model_uri="s3://edge/bad.tar.gz", framework="ONNX", data_input_config='{"data": [1, 3, 32, 32]}',
-        target="linux_x86_64", output_uri="s3://edge/out/", deferrable=False, waiter_delay=1,
-        max_runtime_s=300)
+        task_id="compile",
+        job_name="bad-compile",
+        role_arn="arn:aws:iam::123456789012:role/x",
+        model_uri="s3://edge/bad.tar.gz",
+        framework="ONNX",
+        data_input_config='{"data": [1, 3, 32, 32]}',
+        target="linux_x86_64",
+        output_uri="s3://edge/out/",
+        deferrable=False,
+        waiter_delay=1,
+        max_runtime_s=300,
+    )
     with pytest.raises(InputError, match="not retried"):
         operator.execute(context())
     assert stop_compilation(boto3.client("sagemaker"), "bad-compile") is False  # ended: nothing to stop

@@ -12,16 +12,20 @@ from orchard.edge_deployment.drift import figures, psi, summarise, verdict
 def record(device: str, brightness: int, top1: int) -> dict:
     frame = np.full((4, 4, 3), brightness, np.uint8)
     scores = np.eye(3, dtype=np.float32)[top1]
+
     def encode(a):
         return {"dtype": str(a.dtype), "shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode()}
+
     return {"device": device, "model": "m", "input": encode(frame), "output": encode(scores)}
 
 
 def reference() -> dict:
     edges = np.linspace(0, 1, 11).tolist()
     counts = [0, 0, 0, 5, 10, 5, 0, 0, 0, 0]  # mid-grey scenes
-    return {"inputs": {"bin_edges": edges, "counts": counts, "mean": 0.45},
-            "predictions": {"classes": 3, "counts": [10, 5, 5]}}
+    return {
+        "inputs": {"bin_edges": edges, "counts": counts, "mean": 0.45},
+        "predictions": {"classes": 3, "counts": [10, 5, 5]},
+    }
 
 
 def test_psi_is_zero_for_the_same_distribution_and_grows_with_the_shift():
@@ -31,7 +35,16 @@ def test_psi_is_zero_for_the_same_distribution_and_grows_with_the_shift():
 
 
 def test_a_brighter_camera_drifts_and_a_matching_one_does_not():
-    same = [(90, 0), (95, 1), (105, 0), (110, 2), (115, 0), (120, 1), (140, 0), (145, 2)]  # the reference's 1:2:1
+    same = [
+        (90, 0),
+        (95, 1),
+        (105, 0),
+        (110, 2),
+        (115, 0),
+        (120, 1),
+        (140, 0),
+        (145, 2),
+    ]  # the reference's 1:2:1
     records = [record("same", b, t) for b, t in same]
     records += [record("bright", 240, 0) for _ in range(6)]
     summary = summarise(records, reference())

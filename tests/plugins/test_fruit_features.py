@@ -153,13 +153,24 @@ def test_the_run_region_is_the_settings_region_and_lands_in_the_plan(s3):
     ("settings_region", "bucket_region", "message"),
     [
         # a bucket in another region: refused, naming the bucket, both regions and the fix
-        ("us-east-1", "us-west-2", r"bucket images \(images_prefix\) is in us-west-2, not in the run's "
-         "region us-east-1"),
-        ("eu-west-3", "eu-central-1", r"bucket images \(images_prefix\) is in eu-central-1, not in the "
-         "run's region eu-west-3"),
+        (
+            "us-east-1",
+            "us-west-2",
+            r"bucket images \(images_prefix\) is in us-west-2, not in the run's "
+            "region us-east-1",
+        ),
+        (
+            "eu-west-3",
+            "eu-central-1",
+            r"bucket images \(images_prefix\) is in eu-central-1, not in the "
+            "run's region eu-west-3",
+        ),
         # an EU run with a bucket outside the EU: the GDPR refusal
-        ("eu-west-3", "us-east-1", "bucket images .* is in us-east-1, outside the EU, but the run's region "
-         "eu-west-3 is in the EU"),
+        (
+            "eu-west-3",
+            "us-east-1",
+            "bucket images .* is in us-east-1, outside the EU, but the run's region eu-west-3 is in the EU",
+        ),
     ],
 )
 def test_a_bucket_outside_the_run_region_is_refused(s3, settings_region, bucket_region, message):

@@ -89,8 +89,10 @@ def test_a_step_already_added_is_not_added_again(emr, state):
     earlier = {"Id": "s-EARLIER", "Name": STEP["Name"], "Status": {"State": state}}
     paginator = mock.MagicMock()
     paginator.paginate.return_value = [{"Steps": [earlier]}]
-    with mock.patch("botocore.client.BaseClient.get_paginator", return_value=paginator), \
-            mock.patch("botocore.client.BaseClient._make_api_call", wraps=None) as api:
+    with (
+        mock.patch("botocore.client.BaseClient.get_paginator", return_value=paginator),
+        mock.patch("botocore.client.BaseClient._make_api_call", wraps=None) as api,
+    ):
         again = add_steps_operator(cluster_id).execute(mock.MagicMock())
     assert again == ["s-EARLIER"]
     assert not [c for c in api.call_args_list if c.args and c.args[0] == "AddJobFlowSteps"]

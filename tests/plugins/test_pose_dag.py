@@ -24,8 +24,15 @@ from orchard.settings import load_settings
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "pose_training.py"
 RUN_ID = "asset_triggered__2026-12-06T10:00:00+00:00_xy"
-PARAMS = {"project_uri": "", "epochs": 200, "batch_size": 8, "net_type": "resnet_50", "backbone_weights": "",
-          "train_crop": "", "max_zip_mb": 2048}
+PARAMS = {
+    "project_uri": "",
+    "epochs": 200,
+    "batch_size": 8,
+    "net_type": "resnet_50",
+    "backbone_weights": "",
+    "train_crop": "",
+    "max_zip_mb": 2048,
+}
 
 
 def parse_dag():
@@ -55,8 +62,11 @@ def variables(monkeypatch):
 
 def upload_event(bucket: str, key: str) -> dict:
     """An Asset event as the watcher records it: the SQS message of one EventBridge "Object Created"."""
-    body = {"detail-type": "Object Created", "source": "aws.s3",
-            "detail": {"bucket": {"name": bucket}, "object": {"key": key}}}
+    body = {
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key}},
+    }
     return {"extra": {"payload": {"message_batch": [{"Body": json.dumps(body)}]}}}
 
 
@@ -76,20 +86,35 @@ def test_tasks_read_the_live_settings_with_airflow_variables(pose_dag, variables
 
 def test_every_upload_of_a_run_is_its_own_mapped_project(pose_dag, variables):
     run = SimpleNamespace(dag_id="pose_training", run_id=RUN_ID)
-    keys = ["pose-training/projects/lab-a/mouse.zip", "pose-training/projects/lab-b/mouse.zip",
-            "pose-training/projects/rat.zip"]
+    keys = [
+        "pose-training/projects/lab-a/mouse.zip",
+        "pose-training/projects/lab-b/mouse.zip",
+        "pose-training/projects/rat.zip",
+    ]
     # Airflow folds the events queued since the last run into one run: here two events, three uploads
-    events = {"uploads": [upload_event("orchard-data", keys[0]),
-                          {"extra": {"payload": {"message_batch": [
-                              upload_event("orchard-data", k)["extra"]["payload"]["message_batch"][0]
-                              for k in keys[1:]]}}}]}
+    events = {
+        "uploads": [
+            upload_event("orchard-data", keys[0]),
+            {
+                "extra": {
+                    "payload": {
+                        "message_batch": [
+                            upload_event("orchard-data", k)["extra"]["payload"]["message_batch"][0]
+                            for k in keys[1:]
+                        ]
+                    }
+                }
+            },
+        ]
+    }
 
     projects = call(pose_dag, "find_projects", params=PARAMS, dag_run=run, triggering_asset_events=events)
 
     assert [p["key"] for p in projects] == keys and {p["source"] for p in projects} == {"upload"}
     assert len({p["job_name"] for p in projects}) == 3 and len({p["output_uri"] for p in projects}) == 3
-    assert projects[0]["job_name"] == naming.resource_name("batch_job", "pose_training", RUN_ID,
-                                                           f"s3://orchard-data/{keys[0]}")
+    assert projects[0]["job_name"] == naming.resource_name(
+        "batch_job", "pose_training", RUN_ID, f"s3://orchard-data/{keys[0]}"
+    )
     # the same run and upload give the same names: a retried task finds the job it started
     again = call(pose_dag, "find_projects", params=PARAMS, dag_run=run, triggering_asset_events=events)
     assert again == projects
@@ -114,9 +139,14 @@ def test_upload_metadata_is_validated_with_the_dags_param_schema(pose_dag):
     metadata = {"epochs": "50", "batch-size": "16", "train-crop": "96x80"}
     good = pose_upload.validated_metadata(metadata, schema, where)
     assert good == {"epochs": 50, "batch_size": 16, "train_crop": "96x80"}
-    bad = [({"epochs": "many"}, "epochs"), ({"epochs": "0"}, "epochs"), ({"batch-size": "500"}, "batch-size"),
-           ({"net-type": "resnet_9000"}, "net-type"), ({"train-crop": "huge"}, "train-crop"),
-           ({"backbone-weights": "imagenet"}, "backbone-weights")]
+    bad = [
+        ({"epochs": "many"}, "epochs"),
+        ({"epochs": "0"}, "epochs"),
+        ({"batch-size": "500"}, "batch-size"),
+        ({"net-type": "resnet_9000"}, "net-type"),
+        ({"train-crop": "huge"}, "train-crop"),
+        ({"backbone-weights": "imagenet"}, "backbone-weights"),
+    ]
     for metadata, key in bad:
         with pytest.raises(pose_upload.BadMetadata, match=rf"upload metadata {key}=.* x-amz-meta-{key}"):
             pose_upload.validated_metadata(metadata, schema, where)
@@ -127,11 +157,17 @@ def test_an_upload_with_bad_metadata_fails_its_validation_at_once_naming_the_key
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="orchard-data")
     key = f"{pose_infra.WATCHED_PREFIX}{demo.PROJECT}.zip"
-    s3.put_object(Bucket="orchard-data", Key=key, Body=demo.project_zip(),
-                  Metadata={"net-type": "resnet_9000"})
+    s3.put_object(
+        Bucket="orchard-data", Key=key, Body=demo.project_zip(), Metadata={"net-type": "resnet_9000"}
+    )
     run = SimpleNamespace(dag_id="pose_training", run_id=RUN_ID)
-    [project] = call(pose_dag, "find_projects", params=PARAMS, dag_run=run,
-                     triggering_asset_events={"uploads": [upload_event("orchard-data", key)]})
+    [project] = call(
+        pose_dag,
+        "find_projects",
+        params=PARAMS,
+        dag_run=run,
+        triggering_asset_events={"uploads": [upload_event("orchard-data", key)]},
+    )
 
     with pytest.raises(AirflowFailException, match="upload metadata net-type='resnet_9000'"):
         call(pose_dag, "project.validate_project", project=project, params=PARAMS, dag=pose_dag)
@@ -139,8 +175,9 @@ def test_an_upload_with_bad_metadata_fails_its_validation_at_once_naming_the_key
     s3.put_object(Bucket="orchard-data", Key=key, Body=demo.project_zip(), Metadata={"epochs": "3"})
     artifacts = load_settings().artifacts_bucket
     s3.create_bucket(Bucket=artifacts)  # where the upload's one-training marker goes
-    valid = call(pose_dag, "project.validate_project", project=project, params=PARAMS, dag=pose_dag,
-                 run_id=RUN_ID)
+    valid = call(
+        pose_dag, "project.validate_project", project=project, params=PARAMS, dag=pose_dag, run_id=RUN_ID
+    )
     environment = {e["name"]: e["value"] for e in valid["container_overrides"]["environment"]}
     assert environment["DLC_EPOCHS"] == "3" and environment["OUTPUT_PATH"] == project["output_uri"]
     assert environment["DLC_MAX_UNZIPPED_MB"] == "8192" and environment["DLC_MAX_ZIP_RATIO"] == "100"
@@ -164,13 +201,15 @@ def test_the_event_path_is_set_up_by_the_dag_before_anything_else(pose_dag, aws,
 
     assert made["queue_url"].endswith(f"/123456789012/{pose_infra.UPLOAD_QUEUE}")
     assert "EventBridgeConfiguration" in boto3.client("s3").get_bucket_notification_configuration(
-        Bucket="orchard-data")
+        Bucket="orchard-data"
+    )
     [target] = boto3.client("events").list_targets_by_rule(Rule=pose_infra.UPLOAD_RULE)["Targets"]
     assert target["Arn"] == made["queue_arn"]
 
 
-def test_a_variable_moving_the_upload_path_away_from_the_watched_queue_fails_the_run(pose_dag, aws,
-                                                                                     variables):
+def test_a_variable_moving_the_upload_path_away_from_the_watched_queue_fails_the_run(
+    pose_dag, aws, variables
+):
     variables["orchard_data_bucket"] = "lab-uploads"  # the watcher, built at parse time, watches orchard-data
     boto3.client("s3").create_bucket(Bucket="lab-uploads")
 

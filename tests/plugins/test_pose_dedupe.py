@@ -27,9 +27,14 @@ def s3(aws):
 
 def event(etag: str, key: str = KEY) -> dict:
     """An Asset event as the SQS watcher makes it: the EventBridge "Object Created" message in its payload."""
-    body = {"detail-type": "Object Created", "source": "aws.s3",
-            "detail": {"bucket": {"name": DATA}, "object": {"key": key, "size": 12, "etag": etag,
-                                                              "sequencer": "0062E99A88DC407460"}}}
+    body = {
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {
+            "bucket": {"name": DATA},
+            "object": {"key": key, "size": 12, "etag": etag, "sequencer": "0062E99A88DC407460"},
+        },
+    }
     return {"extra": {"payload": {"message_batch": [{"Body": json.dumps(body)}]}}}
 
 

@@ -56,10 +56,14 @@ def test_ensure_batch_creates_a_gpu_environment_that_scales_to_zero(clients):
     assert (resources["minvCpus"], resources["maxvCpus"]) == (0, 16)
     assert resources["type"] == "SPOT" and resources["allocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
     assert resources["instanceTypes"] == ["g4dn"]
-    [definition] = batch.describe_job_definitions(jobDefinitionName=pose_infra.JOB_DEFINITION)["jobDefinitions"]
+    [definition] = batch.describe_job_definitions(jobDefinitionName=pose_infra.JOB_DEFINITION)[
+        "jobDefinitions"
+    ]
     container = definition["containerProperties"]
     assert {r["type"]: r["value"] for r in container["resourceRequirements"]} == {
-        "VCPU": "1", "MEMORY": "10240", "GPU": "1"
+        "VCPU": "1",
+        "MEMORY": "10240",
+        "GPU": "1",
     }
     # DLC_PROJECT_PATH and OUTPUT_PATH are empty placeholders (each run overrides them; moto drops them)
     assert {"name": "TGT_S3_BUCKET", "value": SETTINGS.data_bucket} in container["environment"]
@@ -82,15 +86,19 @@ def test_ensure_batch_reuses_what_exists_and_revises_a_changed_definition(client
 
     updates = []
     with mock.patch.object(batch, "update_compute_environment", side_effect=lambda **kw: updates.append(kw)):
-        longer = pose_infra.ensure_batch(batch, ec2, SETTINGS, spec(max_runtime_s=7200, max_vcpus=32),
-                                         poll_s=0.1, log=quiet)
+        longer = pose_infra.ensure_batch(
+            batch, ec2, SETTINGS, spec(max_runtime_s=7200, max_vcpus=32), poll_s=0.1, log=quiet
+        )
     assert longer["job_definition_arn"].endswith(":2") and first["job_definition_arn"].endswith(":1")
     assert longer["compute_environment_arn"] == first["compute_environment_arn"]
     # moto 5.2.5's UpdateComputeEnvironment ignores computeResources: check the request instead
-    assert updates == [{"computeEnvironment": first["compute_environment"], "computeResources": {"maxvCpus": 32}}]
+    assert updates == [
+        {"computeEnvironment": first["compute_environment"], "computeResources": {"maxvCpus": 32}}
+    ]
 
-    on_demand = pose_infra.ensure_batch(batch, ec2, SETTINGS, spec(capacity="ON_DEMAND", gpu_family="g5"),
-                                        poll_s=0.1, log=quiet)
+    on_demand = pose_infra.ensure_batch(
+        batch, ec2, SETTINGS, spec(capacity="ON_DEMAND", gpu_family="g5"), poll_s=0.1, log=quiet
+    )
     assert on_demand["job_queue"] == "orchard-pose-g5-on-demand-queue"
 
 
@@ -98,11 +106,17 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     s3 = clients["s3"]
     s3.put_bucket_notification_configuration(  # a notification someone else set: must survive
         Bucket=SETTINGS.data_bucket,
-        NotificationConfiguration={"QueueConfigurations": [
-            {"QueueArn": clients["sqs"].get_queue_attributes(
-                QueueUrl=clients["sqs"].create_queue(QueueName="other")["QueueUrl"], AttributeNames=["QueueArn"]
-            )["Attributes"]["QueueArn"], "Events": ["s3:ObjectRemoved:*"]}
-        ]},
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": clients["sqs"].get_queue_attributes(
+                        QueueUrl=clients["sqs"].create_queue(QueueName="other")["QueueUrl"],
+                        AttributeNames=["QueueArn"],
+                    )["Attributes"]["QueueArn"],
+                    "Events": ["s3:ObjectRemoved:*"],
+                }
+            ]
+        },
     )
     for _ in range(2):  # idempotent
         made = pose_infra.ensure_event_path(s3, clients["events"], clients["sqs"], SETTINGS, log=quiet)
@@ -110,8 +124,11 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     assert "EventBridgeConfiguration" in notifications and len(notifications["QueueConfigurations"]) == 1
     [target] = clients["events"].list_targets_by_rule(Rule=pose_infra.UPLOAD_RULE)["Targets"]
     assert (target["Id"], target["Arn"]) == (pose_infra.UPLOAD_TARGET_ID, made["queue_arn"])
-    policy = json.loads(clients["sqs"].get_queue_attributes(QueueUrl=made["queue_url"], AttributeNames=["Policy"])
-                        ["Attributes"]["Policy"])
+    policy = json.loads(
+        clients["sqs"].get_queue_attributes(QueueUrl=made["queue_url"], AttributeNames=["Policy"])[
+            "Attributes"
+        ]["Policy"]
+    )
     assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] == made["rule_arn"]
 
     key = f"{pose_infra.WATCHED_PREFIX}lab-a/mouse.zip"
@@ -122,8 +139,14 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     event = asyncio.run(_first_event(pose_infra.upload_queue_url(SETTINGS)))
     asset_events = [{"extra": {"payload": event.payload}}]  # what the triggerer records for the Asset
     assert pose_upload.uploads_in_events(asset_events) == [(SETTINGS.data_bucket, key)]
-    params = {"project_uri": "", "epochs": 200, "batch_size": 8, "net_type": "resnet_50", "backbone_weights": "",
-              "train_crop": ""}
+    params = {
+        "project_uri": "",
+        "epochs": 200,
+        "batch_size": 8,
+        "net_type": "resnet_50",
+        "backbone_weights": "",
+        "train_crop": "",
+    }
     run_id = "asset_triggered__2026-11-21T10:00:00+00:00_ab"
     [project] = pose_upload.projects_of_run(params, "pose_training", run_id, asset_events, SETTINGS)
     assert (project["bucket"], project["key"], project["source"]) == (SETTINGS.data_bucket, key, "upload")
@@ -133,7 +156,8 @@ def test_upload_reaches_the_asset_watchers_trigger_with_its_key(clients):
     # the upload's metadata over the param default
     assert pose_upload.project_training(s3, project, params, SCHEMA)["epochs"] == 3
     assert project["output_uri"].startswith(
-        f"s3://{SETTINGS.artifacts_bucket}/pose_training/asset-20261121t100000-ab-")
+        f"s3://{SETTINGS.artifacts_bucket}/pose_training/asset-20261121t100000-ab-"
+    )
     left = clients["sqs"].receive_message(QueueUrl=made["queue_url"], WaitTimeSeconds=0).get("Messages", [])
     assert left == []  # only the .zip under the prefix was sent, and the trigger consumed it
 
@@ -142,7 +166,9 @@ async def _first_event(queue_url: str):
     """What the DAG's AssetWatcher runs, as the triggerer would (the AWS-style queue URL included)."""
     from orchard.triggers.upload_queue import UploadQueueTrigger
 
-    trigger = UploadQueueTrigger(sqs_queue=queue_url, aws_conn_id="aws_default", max_messages=1, waiter_delay=1)
+    trigger = UploadQueueTrigger(
+        sqs_queue=queue_url, aws_conn_id="aws_default", max_messages=1, waiter_delay=1
+    )
     return await asyncio.wait_for(anext(trigger.run()), timeout=30)
 
 
@@ -151,12 +177,20 @@ def test_choose_projects_and_training_settings():
     assert pose_upload.choose_projects([("b", "k.zip")], "", watched) == [("b", "k.zip", "upload")]
     manual = pose_upload.choose_projects([], "s3://lab-bucket/p/x.zip", watched)
     assert manual == [("lab-bucket", "p/x.zip", "manual")]
-    with pytest.raises(pose_upload.NoProject, match="upload a zip under s3://orchard-data/pose-training/projects/"):
+    with pytest.raises(
+        pose_upload.NoProject, match="upload a zip under s3://orchard-data/pose-training/projects/"
+    ):
         pose_upload.choose_projects([], "", watched)
     two = [("b", "1.zip"), ("b", "2.zip")]
     assert pose_upload.choose_projects(two, "", watched) == [(b, k, "upload") for b, k in two]
 
-    params = {"epochs": 200, "batch_size": 8, "net_type": "resnet_50", "backbone_weights": "", "train_crop": ""}
+    params = {
+        "epochs": 200,
+        "batch_size": 8,
+        "net_type": "resnet_50",
+        "backbone_weights": "",
+        "train_crop": "",
+    }
     metadata = {"epochs": "2", "backbone-weights": "none"}
     values = pose_upload.validated_metadata(metadata, SCHEMA, "s3://b/k.zip")
     upload = pose_upload.training_settings(params, values)
@@ -172,13 +206,18 @@ def test_teardown_terminates_the_runs_job_only_while_it_still_runs(clients):
     batch = clients["batch"]
     made = pose_infra.ensure_batch(batch, clients["ec2"], SETTINGS, spec(), poll_s=0.1, log=quiet)
     batch.register_job_definition(
-        jobDefinitionName="sleeper", type="container",
-        containerProperties={"image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/hello-batch:1.0",
-                             "command": ["python", "-c", "import time; time.sleep(60)"],
-                             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}]},
+        jobDefinitionName="sleeper",
+        type="container",
+        containerProperties={
+            "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/orchard/hello-batch:1.0",
+            "command": ["python", "-c", "import time; time.sleep(60)"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+        },
     )
     job = batch.submit_job(jobName="pose_training-run-a", jobQueue=made["job_queue"], jobDefinition="sleeper")
-    other = batch.submit_job(jobName="pose_training-run-b", jobQueue=made["job_queue"], jobDefinition="sleeper")
+    other = batch.submit_job(
+        jobName="pose_training-run-b", jobQueue=made["job_queue"], jobDefinition="sleeper"
+    )
 
     stopped = pose_infra.stop_run_job(batch, made["job_queue"], "pose_training-run-a", "run ended")
 
@@ -187,7 +226,11 @@ def test_teardown_terminates_the_runs_job_only_while_it_still_runs(clients):
         if batch.describe_jobs(jobs=[job["jobId"]])["jobs"][0]["status"] == "FAILED":
             break
         __import__("time").sleep(0.1)
-    states = {j["jobId"]: j["status"] for j in batch.describe_jobs(jobs=[job["jobId"], other["jobId"]])["jobs"]}
-    assert states[job["jobId"]] == "FAILED" and states[other["jobId"]] != "FAILED"  # another run's job untouched
+    states = {
+        j["jobId"]: j["status"] for j in batch.describe_jobs(jobs=[job["jobId"], other["jobId"]])["jobs"]
+    }
+    assert (
+        states[job["jobId"]] == "FAILED" and states[other["jobId"]] != "FAILED"
+    )  # another run's job untouched
     assert pose_infra.stop_run_job(batch, made["job_queue"], "pose_training-run-a", "again") == []
     batch.terminate_job(jobId=other["jobId"], reason="test over")

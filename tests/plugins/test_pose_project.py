@@ -97,14 +97,21 @@ def test_symbolic_link(s3):
 
 def test_no_config(s3):
     with pytest.raises(ProjectRejected, match="has no config.yaml"):
-        validate_project(s3, BUCKET, upload(s3, tiny.project_zip(files(drop="config.yaml"))), max_bytes=10 * MiB)
+        validate_project(
+            s3, BUCKET, upload(s3, tiny.project_zip(files(drop="config.yaml"))), max_bytes=10 * MiB
+        )
 
 
 @pytest.mark.parametrize("bodyparts", ["bodyparts: []\n", "bodyparts:\n", ""])
 def test_config_without_bodyparts(s3, bodyparts):
-    config = "".join(
-        line + "\n" for line in tiny.config_yaml().splitlines() if not line.startswith(("bodyparts", "- head", "- tail"))
-    ) + bodyparts
+    config = (
+        "".join(
+            line + "\n"
+            for line in tiny.config_yaml().splitlines()
+            if not line.startswith(("bodyparts", "- head", "- tail"))
+        )
+        + bodyparts
+    )
     body = tiny.project_zip(files(replace={f"{ROOT}/config.yaml": config.encode()}))
     with pytest.raises(ProjectRejected, match="defines no bodyparts"):
         validate_project(s3, BUCKET, upload(s3, body), max_bytes=10 * MiB)
@@ -112,7 +119,9 @@ def test_config_without_bodyparts(s3, bodyparts):
 
 def test_no_labeled_data(s3):
     with pytest.raises(ProjectRejected, match="has no labeled-data/"):
-        validate_project(s3, BUCKET, upload(s3, tiny.project_zip(files(drop="labeled-data"))), max_bytes=10 * MiB)
+        validate_project(
+            s3, BUCKET, upload(s3, tiny.project_zip(files(drop="labeled-data"))), max_bytes=10 * MiB
+        )
 
 
 def test_labels_without_a_label_file(s3):
@@ -122,7 +131,9 @@ def test_labels_without_a_label_file(s3):
 
 def test_labels_referring_to_a_missing_frame(s3):
     body = tiny.project_zip(files(drop="img006.png"))
-    with pytest.raises(ProjectRejected, match=r"labels labeled-data/tinymouse/img006.png, which is not in the zip"):
+    with pytest.raises(
+        ProjectRejected, match=r"labels labeled-data/tinymouse/img006.png, which is not in the zip"
+    ):
         validate_project(s3, BUCKET, upload(s3, body), max_bytes=10 * MiB)
 
 

@@ -95,8 +95,10 @@ def check_both(s3, body: bytes, tmp_path: Path, **limits):
     archive = tmp_path / "project.zip"
     archive.write_bytes(body)
     try:
-        job_limits = {"max_unzipped_bytes": limits.get("max_unzipped_bytes", 8192 * MiB),
-                      "max_ratio": limits.get("max_ratio", 100)}
+        job_limits = {
+            "max_unzipped_bytes": limits.get("max_unzipped_bytes", 8192 * MiB),
+            "max_ratio": limits.get("max_ratio", 100),
+        }
         job.safe_extract(archive, tmp_path / "project", **job_limits)
         config = job.find_config(tmp_path / "project")
         apply_edits(config, job.normalise_config(config))  # in the job: DeepLabCut's edit_config
@@ -135,9 +137,11 @@ def test_windows_zip_with_backslashes_crlf_config_and_windows_paths_is_accepted_
 def test_macos_zip_with_unflagged_utf8_names_and_appledouble_files_is_accepted_by_both(s3, tmp_path):
     video = "souris-été"
     entries = list(renamed(video))
-    clutter = [(f"__MACOSX/{ROOT}/._config.yaml", b"\x00\x05\x16\x07junk"),
-               (f"{ROOT}/labeled-data/{video}/._CollectedData_orchard.csv", b"\x00\x05\x16\x07junk"),
-               (f"{ROOT}/.DS_Store", b"Bud1junk")]
+    clutter = [
+        (f"__MACOSX/{ROOT}/._config.yaml", b"\x00\x05\x16\x07junk"),
+        (f"{ROOT}/labeled-data/{video}/._CollectedData_orchard.csv", b"\x00\x05\x16\x07junk"),
+        (f"{ROOT}/.DS_Store", b"Bud1junk"),
+    ]
     body = build_zip(entries + clutter, raw_encoding="utf-8")
     assert check_both(s3, body, tmp_path) == (None, None)
     assert (tmp_path / "project" / ROOT / "labeled-data" / video / "img000.png").is_file()
@@ -163,8 +167,9 @@ def test_labels_not_matching_the_config_bodyparts_are_refused_by_both(s3, tmp_pa
     def three_bodyparts(text):
         return text.replace("- tail\n", "- tail\n- paw\n", 1)
 
-    airflow_error, job_error = check_both(s3, build_zip(renamed(tiny.VIDEO, config_edit=three_bodyparts)),
-                                          tmp_path)
+    airflow_error, job_error = check_both(
+        s3, build_zip(renamed(tiny.VIDEO, config_edit=three_bodyparts)), tmp_path
+    )
     for error in (airflow_error, job_error):
         assert error and "missing from the labels: ['paw']" in error
 

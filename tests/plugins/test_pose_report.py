@@ -18,6 +18,8 @@ from orchard.pose_training.report import (
 )
 
 BUCKET, PREFIX = "artifacts", "pose_training/run-1/model/"
+
+
 def png(colour: str) -> bytes:
     from PIL import Image
 
@@ -48,12 +50,22 @@ def export(s3, files=FILES, metrics=None, listed=None, plots=None) -> dict:
         s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     listed = listed if listed is not None else files
     manifest = {
-        "net_type": "resnet_50", "epochs": 2, "batch_size": 4, "backbone_weights": "none",
+        "net_type": "resnet_50",
+        "epochs": 2,
+        "batch_size": 4,
+        "backbone_weights": "none",
         "metrics": {"test rmse": 4.5, "train rmse": 3.0} if metrics is None else metrics,
-        "learning_curve": [{"step": 1, "losses/train.total_loss": 0.3}, {"step": 2, "losses/train.total_loss": 0.1}],
+        "learning_curve": [
+            {"step": 1, "losses/train.total_loss": 0.3},
+            {"step": 2, "losses/train.total_loss": 0.1},
+        ],
         "files": [{"key": k, "bytes": len(b)} for k, b in listed.items()],
-        "evaluation_plots": {"train": [f"{PLOTS}Training-tinymouse-img000.png"],
-                             "test": [f"{PLOTS}Test-tinymouse-img002.png"]} if plots is None else plots,
+        "evaluation_plots": {
+            "train": [f"{PLOTS}Training-tinymouse-img000.png"],
+            "test": [f"{PLOTS}Test-tinymouse-img002.png"],
+        }
+        if plots is None
+        else plots,
     }
     s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}manifest.json", Body=json.dumps(manifest).encode())
     return manifest
@@ -63,10 +75,23 @@ def test_a_complete_export_passes_and_its_report_has_metrics_curve_link_and_cost
     manifest = export(s3)
     assert check_export(s3, BUCKET, PREFIX) == manifest
 
-    job = {"jobId": "abc-123", "jobName": "pose_training-run-1",
-           "attempts": [{"startedAt": 1_000, "stoppedAt": 601_000}, {"startedAt": 700_000, "stoppedAt": 1_300_000}]}
-    run = {"dag_id": "pose_training", "run_id": "manual__2026-11-21T10:00:00+00:00", "project_uri": "s3://d/p.zip",
-           "key": "p.zip", "source": "manual", "output_uri": f"s3://{BUCKET}/{PREFIX}", "labeled_frames": 8}
+    job = {
+        "jobId": "abc-123",
+        "jobName": "pose_training-run-1",
+        "attempts": [
+            {"startedAt": 1_000, "stoppedAt": 601_000},
+            {"startedAt": 700_000, "stoppedAt": 1_300_000},
+        ],
+    }
+    run = {
+        "dag_id": "pose_training",
+        "run_id": "manual__2026-11-21T10:00:00+00:00",
+        "project_uri": "s3://d/p.zip",
+        "key": "p.zip",
+        "source": "manual",
+        "output_uri": f"s3://{BUCKET}/{PREFIX}",
+        "labeled_frames": 8,
+    }
     batch = {"instance_type": "g4dn.xlarge", "capacity": "SPOT"}
     plots = evaluation_plots(s3, BUCKET, manifest)
     assert plots == {"evaluation_train_1": TRAIN_PNG, "evaluation_test_1": TEST_PNG}

@@ -32,17 +32,23 @@ def s3(aws):
 
 
 def training_operator(**kwargs) -> OrchardSageMakerTrainingOperator:
-    return OrchardSageMakerTrainingOperator(task_id="pretrain", config=training_request(NAME, **kwargs), check_interval="5")
+    return OrchardSageMakerTrainingOperator(
+        task_id="pretrain", config=training_request(NAME, **kwargs), check_interval="5"
+    )
 
 
 def wait_training(name: str) -> str:
     sagemaker = boto3.client("sagemaker")
-    return watch_states(lambda: sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"],
-                        {"Completed", "Failed", "Stopped"})[-1]
+    return watch_states(
+        lambda: sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"],
+        {"Completed", "Failed", "Stopped"},
+    )[-1]
 
 
 def job_names() -> list[str]:
-    return sorted(j["TrainingJobName"] for j in boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"])
+    return sorted(
+        j["TrainingJobName"] for j in boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    )
 
 
 def test_attempt_names_stay_legal_and_distinct():
@@ -52,7 +58,10 @@ def test_attempt_names_stay_legal_and_distinct():
 
 
 def test_wait_is_sized_from_max_runtime_or_spot_max_wait():
-    assert wait_budget({"MaxRuntimeInSeconds": 86400}, 60) == (math.ceil((86400 + START_AND_UPLOAD_MARGIN_S) / 60) + 1, 86400 + START_AND_UPLOAD_MARGIN_S)
+    assert wait_budget({"MaxRuntimeInSeconds": 86400}, 60) == (
+        math.ceil((86400 + START_AND_UPLOAD_MARGIN_S) / 60) + 1,
+        86400 + START_AND_UPLOAD_MARGIN_S,
+    )
     attempts, seconds = wait_budget({"MaxRuntimeInSeconds": 86400, "MaxWaitTimeInSeconds": 172800}, 30)
     assert seconds == 172800 + START_AND_UPLOAD_MARGIN_S and attempts * 30 >= seconds
 
@@ -90,7 +99,9 @@ def test_a_retry_after_a_stopped_job_starts_an_attempt_that_resumes_from_its_che
 
     def wrote_a_checkpoint() -> str:
         try:
-            events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{NAME}/")["events"]
+            events = logs.filter_log_events(
+                logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{NAME}/"
+            )["events"]
         except logs.exceptions.ResourceNotFoundException:
             return "no log yet"
         return str(any("epoch=0" in e["message"] for e in events))
@@ -103,7 +114,9 @@ def test_a_retry_after_a_stopped_job_starts_an_attempt_that_resumes_from_its_che
     second = attempt_name(NAME, 2)
     assert deferred.value.trigger.job_name == second and job_names() == sorted([NAME, second])
     assert wait_training(second) == "Completed"
-    events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{second}/")
+    events = logs.filter_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{second}/"
+    )
     assert any("resuming from ['epoch-0.ckpt'" in e["message"] for e in events["events"])
 
 
@@ -119,22 +132,57 @@ def test_execute_complete_prints_the_log_of_a_failed_job_then_fails(s3, capfd):
     start_training(NAME, fail=True)
     wait_training(NAME)
     with pytest.raises(Exception, match="Error while running job"):
-        training_operator().execute_complete({}, {"status": "failed", "job_name": NAME, "message": "asked to fail"})
+        training_operator().execute_complete(
+            {}, {"status": "failed", "job_name": NAME, "message": "asked to fail"}
+        )
     assert f"[{NAME}] epoch=0 loss=1.0000" in "".join(capfd.readouterr())
 
 
 def processing_request(name: str) -> dict:
     code = "/opt/ml/processing/input/code"
     return {
-        "ProcessingJobName": name, "RoleArn": ROLE,
-        "AppSpecification": {"ImageUri": SKLEARN_IMAGE, "ContainerEntrypoint": ["python3", f"{code}/prepare.py"],
-                             "ContainerArguments": ["/opt/ml/processing/input/raw", "/opt/ml/processing/output"]},
+        "ProcessingJobName": name,
+        "RoleArn": ROLE,
+        "AppSpecification": {
+            "ImageUri": SKLEARN_IMAGE,
+            "ContainerEntrypoint": ["python3", f"{code}/prepare.py"],
+            "ContainerArguments": ["/opt/ml/processing/input/raw", "/opt/ml/processing/output"],
+        },
         "ProcessingInputs": [
-            {"InputName": "code", "S3Input": {"S3Uri": f"s3://{BUCKET}/code/processing", "LocalPath": code, "S3DataType": "S3Prefix", "S3InputMode": "File"}},
-            {"InputName": "raw", "S3Input": {"S3Uri": f"s3://{BUCKET}/data/train", "LocalPath": "/opt/ml/processing/input/raw", "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+            {
+                "InputName": "code",
+                "S3Input": {
+                    "S3Uri": f"s3://{BUCKET}/code/processing",
+                    "LocalPath": code,
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
+            {
+                "InputName": "raw",
+                "S3Input": {
+                    "S3Uri": f"s3://{BUCKET}/data/train",
+                    "LocalPath": "/opt/ml/processing/input/raw",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            },
         ],
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {"S3Uri": f"s3://{BUCKET}/counted", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "out",
+                    "S3Output": {
+                        "S3Uri": f"s3://{BUCKET}/counted",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
     }
 
@@ -142,20 +190,28 @@ def processing_request(name: str) -> dict:
 def test_processing_retry_finds_the_job_then_reruns_only_after_a_failure(s3):
     from tests.conftest import TEST_JOB_ROOT
 
-    s3.upload_file(str(TEST_JOB_ROOT / "tiny_processing" / "prepare.py"), BUCKET, "code/processing/prepare.py")
+    s3.upload_file(
+        str(TEST_JOB_ROOT / "tiny_processing" / "prepare.py"), BUCKET, "code/processing/prepare.py"
+    )
     s3.put_object(Bucket=BUCKET, Key="code/processing/requirements.txt", Body=b"")
     sagemaker = boto3.client("sagemaker")
     name = NAME.replace("pretrain", "prepare")
-    operator = OrchardSageMakerProcessingOperator(task_id="prepare", config=processing_request(name), check_interval="2")
+    operator = OrchardSageMakerProcessingOperator(
+        task_id="prepare", config=processing_request(name), check_interval="2"
+    )
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute({})
     assert deferred.value.trigger.job_name == name
     status = lambda job: sagemaker.describe_processing_job(ProcessingJobName=job)["ProcessingJobStatus"]  # noqa: E731
     assert watch_states(lambda: status(name), {"Completed", "Failed", "Stopped"})[-1] == "Completed"
 
-    retry = OrchardSageMakerProcessingOperator(task_id="prepare", config=processing_request(name), check_interval="2")
+    retry = OrchardSageMakerProcessingOperator(
+        task_id="prepare", config=processing_request(name), check_interval="2"
+    )
     assert retry.execute({})["Processing"]["ProcessingJobName"] == name
-    assert [j["ProcessingJobName"] for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]] == [name]
+    assert [j["ProcessingJobName"] for j in sagemaker.list_processing_jobs()["ProcessingJobSummaries"]] == [
+        name
+    ]
 
 
 # ------------------------------------------------------------- input errors, stops, kills, vanished jobs
@@ -221,14 +277,17 @@ class _TI:
     dag_id, run_id, task_id, map_index = "aerial_pretraining", "manual__1", "prepare", -1
 
 
-@pytest.mark.parametrize("state, stopped", [("running", False), (None, False), ("failed", True),
-                                            ("success", True), ("restarting", True)])
+@pytest.mark.parametrize(
+    "state, stopped",
+    [("running", False), (None, False), ("failed", True), ("success", True), ("restarting", True)],
+)
 def test_on_kill_stops_the_job_for_a_person_never_for_a_worker_shutdown(s3, monkeypatch, state, stopped):
     """Airflow 3 calls on_kill on every SIGTERM: still `running` in the database = the worker shuts down
     (the retry reattaches); marked failed / success or cleared = a person's action: stop the paid job."""
     name = NAME.replace("pretrain", "prepare")
-    operator = OrchardSageMakerProcessingOperator(task_id="prepare", config=processing_request(name),
-                                                  check_interval="1")
+    operator = OrchardSageMakerProcessingOperator(
+        task_id="prepare", config=processing_request(name), check_interval="1"
+    )
     s3.put_object(Bucket=BUCKET, Key="code/processing/prepare.py", Body=INPUT_ERROR_SCRIPT)
     s3.put_object(Bucket=BUCKET, Key="code/processing/requirements.txt", Body=b"")
     operator.config["AppSpecification"]["ContainerArguments"].append("--slow")
@@ -236,8 +295,11 @@ def test_on_kill_stops_the_job_for_a_person_never_for_a_worker_shutdown(s3, monk
         operator.execute({"ti": _TI()})
     _set_task_state(monkeypatch, state)
     operator.on_kill()
-    final = watch_states(lambda: processing_status(name), {"Stopped", "Failed", "Completed"}, timeout_s=10) \
-        if stopped else [processing_status(name)]
+    final = (
+        watch_states(lambda: processing_status(name), {"Stopped", "Failed", "Completed"}, timeout_s=10)
+        if stopped
+        else [processing_status(name)]
+    )
     assert final[-1] == ("Stopped" if stopped else "InProgress")
     boto3.client("sagemaker").stop_processing_job(ProcessingJobName=name) if not stopped else None
 
@@ -249,15 +311,17 @@ def test_the_deferred_wait_stops_the_job_when_a_person_acts_and_fails_fast_when_
 
     name = NAME.replace("pretrain", "prepare")
     start_processing(s3, name, slow=True)
-    trigger = OrchardSageMakerTrigger(job_name=name, job_type="Processing", waiter_delay=1,
-                                      waiter_max_attempts=5)
+    trigger = OrchardSageMakerTrigger(
+        job_name=name, job_type="Processing", waiter_delay=1, waiter_max_attempts=5
+    )
     assert trigger.serialize()[0] == "orchard.triggers.sagemaker_job.OrchardSageMakerTrigger"
     asyncio.run(trigger.on_kill())
     assert watch_states(lambda: processing_status(name), {"Stopped", "Failed", "Completed"})[-1] == "Stopped"
 
     # A job AWS does not know (the sandbox restarted, someone deleted it): the wait ends at the first poll.
-    gone = OrchardSageMakerTrigger(job_name=name + "-gone", job_type="Processing", waiter_delay=1,
-                                   waiter_max_attempts=1000)
+    gone = OrchardSageMakerTrigger(
+        job_name=name + "-gone", job_type="Processing", waiter_delay=1, waiter_max_attempts=1000
+    )
 
     async def first_event():
         return await asyncio.wait_for(gone.run().__anext__(), timeout=20)

@@ -15,10 +15,13 @@ FIX = "Recreate it: run `make-the-queue`."
 def test_a_missing_upload_queue_is_logged_with_its_url_and_the_fix_and_the_watcher_resumes(aws, capfd):
     sqs = boto3.client("sqs")
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/orchard-pose-training-uploads"
-    trigger = UploadQueueTrigger(sqs_queue=url, aws_conn_id="aws_default", max_messages=1, waiter_delay=1,
-                                 fix=FIX)
-    assert trigger.serialize() == ("orchard.triggers.upload_queue.UploadQueueTrigger",
-                                   {**trigger.serialize()[1], "fix": FIX})
+    trigger = UploadQueueTrigger(
+        sqs_queue=url, aws_conn_id="aws_default", max_messages=1, waiter_delay=1, fix=FIX
+    )
+    assert trigger.serialize() == (
+        "orchard.triggers.upload_queue.UploadQueueTrigger",
+        {**trigger.serialize()[1], "fix": FIX},
+    )
 
     async def scenario():
         events = trigger.run()

@@ -47,10 +47,22 @@ class Chromium:
         (self.profile / "DevToolsActivePort").unlink(missing_ok=True)  # a previous browser's port
         self.timeout_s = timeout_s
         self.process = subprocess.Popen(
-            [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--no-first-run", "--no-default-browser-check", "--remote-debugging-port=0",
-             f"--user-data-dir={self.profile}", f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                binary,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={self.profile}",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self._ids = itertools.count(1)
         self.ws = None
@@ -118,8 +130,10 @@ class Chromium:
         """A real mouse click (press and release) at the middle of the element a JS expression names."""
         self.wait_for(f"!!({element})", what=what or element)
         self.eval(f"({element}).scrollIntoView({{block: 'center'}})")
-        box = self.eval(f"(() => {{ const r = ({element}).getBoundingClientRect(); "
-                        "return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+        box = self.eval(
+            f"(() => {{ const r = ({element}).getBoundingClientRect(); "
+            "return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+        )
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 

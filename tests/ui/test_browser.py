@@ -47,8 +47,9 @@ def stack(tmp_path_factory):
             settings = load_settings()
         # what `make up` creates before the UI is used: the roles Airflow runs as and the buckets (no demo
         # data: the forms are submitted with their defaults, and no run is started)
-        create_pipeline_roles(running.sandbox_url, DAG_IDS, airflow_role=DEMO_AIRFLOW_ROLE,
-                              buckets=settings_buckets(settings))
+        create_pipeline_roles(
+            running.sandbox_url, DAG_IDS, airflow_role=DEMO_AIRFLOW_ROLE, buckets=settings_buckets(settings)
+        )
         s3 = running.s3_client()
         for bucket in bucket_names(settings):
             s3.create_bucket(Bucket=bucket)
@@ -86,8 +87,18 @@ def publish_report(stack, dag_id: str, run_id: str) -> str:
     fig = new_figure(figsize=(4, 3))
     fig.add_subplot().plot([0.5, 0.8, 0.9, 0.95], marker="o")
     report.add_figure("explained-variance", fig, caption="Explained variance by component")
-    report.add_cost([{"job": "emr-cluster", "service": "emr", "instance_type": "m5.xlarge",
-                      "billable_seconds": 600, "instance_count": 3, "region": "us-east-1"}])
+    report.add_cost(
+        [
+            {
+                "job": "emr-cluster",
+                "service": "emr",
+                "instance_type": "m5.xlarge",
+                "billable_seconds": 600,
+                "instance_count": 3,
+                "region": "us-east-1",
+            }
+        ]
+    )
     settings = stack.orchard_settings
     return report.publish(stack.s3_client(), settings.reports_bucket, settings.reports_prefix)
 
@@ -102,10 +113,13 @@ def test_reports_page_and_rendered_report(stack, browser):
     browser.screenshot(SCREENSHOTS / "01-reports-page.png")
 
     browser.click(f"[...document.querySelectorAll('a')].find(a => a.innerText === {json.dumps(RUN_ID)})")
-    browser.wait_for("(document.querySelector('h1')?.innerText || '').includes('Fruit')",
-                     what="the rendered report")
-    browser.wait_for("[...document.images].every(i => i.complete) && document.images.length > 0",
-                     what="the report's figures")
+    browser.wait_for(
+        "(document.querySelector('h1')?.innerText || '').includes('Fruit')", what="the rendered report"
+    )
+    browser.wait_for(
+        "[...document.images].every(i => i.complete) && document.images.length > 0",
+        what="the report's figures",
+    )
     assert browser.eval("[...document.images].every(i => i.naturalWidth > 0)"), "a figure did not load"
     assert browser.eval("document.querySelectorAll('table').length") >= 2  # metrics and cost tables
     browser.screenshot(SCREENSHOTS / "02-rendered-report.png")
@@ -127,8 +141,10 @@ def test_reports_app_answers_only_a_logged_in_user(stack):
 
 # the trigger dialog: the one with a "Trigger" button (its params show as "Run Parameters" or, with
 # orchard's form sections, one accordion per section)
-DIALOG = ("[...document.querySelectorAll('[role=dialog]')]"
-          ".find(d => [...d.querySelectorAll('button')].some(b => b.innerText.trim() === 'Trigger'))")
+DIALOG = (
+    "[...document.querySelectorAll('[role=dialog]')]"
+    ".find(d => [...d.querySelectorAll('button')].some(b => b.innerText.trim() === 'Trigger'))"
+)
 SUBMIT = f"[...{DIALOG}.querySelectorAll('button')].filter(b => b.innerText.trim() === 'Trigger').pop()"
 UNPAUSE = f"[...{DIALOG}.querySelectorAll('label')].find(l => l.innerText.includes('Unpause'))"
 # text inputs the form marks required and leaves empty (select boxes keep their value elsewhere)
@@ -144,8 +160,10 @@ EMPTY_REQUIRED = (
 def test_trigger_form_submits_with_its_defaults(stack, browser, dag_id):
     before = {r["dag_run_id"] for r in stack.api("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]}
     browser.goto(f"{stack.ui_url}/dags/{dag_id}")
-    browser.click("[...document.querySelectorAll('button')].find(e => e.innerText.trim() === 'Trigger')",
-                  what="the Trigger button")
+    browser.click(
+        "[...document.querySelectorAll('button')].find(e => e.innerText.trim() === 'Trigger')",
+        what="the Trigger button",
+    )
     browser.wait_for(f"!!{DIALOG}", what="the trigger form")
     # keep the DAG paused: the run is created (what the form's submission proves) and stays queued
     if browser.eval(f"!!{UNPAUSE}.querySelector('input:checked')"):
@@ -154,8 +172,10 @@ def test_trigger_form_submits_with_its_defaults(stack, browser, dag_id):
     time.sleep(1)  # the form validates its defaults as it renders
     browser.screenshot(SCREENSHOTS / f"10-trigger-{dag_id}.png")
     disabled = browser.eval(f"{SUBMIT}.disabled")
-    assert not disabled, (f"{dag_id}: the form's defaults do not pass its own validation (required and empty: "
-                          f"{', '.join(browser.eval(EMPTY_REQUIRED)) or 'see the screenshot'})")
+    assert not disabled, (
+        f"{dag_id}: the form's defaults do not pass its own validation (required and empty: "
+        f"{', '.join(browser.eval(EMPTY_REQUIRED)) or 'see the screenshot'})"
+    )
     browser.click(SUBMIT, what="the form's Trigger button")
     deadline = time.monotonic() + 60
     created: set[str] = set()
@@ -171,15 +191,21 @@ def test_trigger_form_submits_with_its_defaults(stack, browser, dag_id):
     # The run's "Report" tab (the plugin's dag_run view) shows its report once published.
     publish_report(stack, dag_id, run_id)
     browser.goto(f"{stack.ui_url}/dags/{dag_id}/runs/{quoted}")
-    browser.click("[...document.querySelectorAll('a')].find(e => e.innerText.trim() === 'Report')",
-                  what="the run's Report tab")
+    browser.click(
+        "[...document.querySelectorAll('a')].find(e => e.innerText.trim() === 'Report')",
+        what="the run's Report tab",
+    )
     frames = "[...document.querySelectorAll('iframe')]"
     browser.wait_for(f"{frames}.some(f => f.src.includes('/orchard-reports/'))", what="the report frame")
     frame_url = browser.eval(f"{frames}.map(f => f.src).join()")
     assert f"/orchard-reports/runs/{dag_id}/{quoted}/" in frame_url
     frame = "[...document.querySelectorAll('iframe')].find(f => f.src.includes('/orchard-reports/'))"
-    browser.wait_for(f"(({frame}).contentDocument?.body?.innerText || '').includes('Fruit features')",
-                     what="the report rendered in the tab (same-origin frame, logged in by the UI's cookie)")
-    browser.wait_for(f"[...({frame}).contentDocument.images].some(i => i.complete && i.naturalWidth > 0)",
-                     what="the report's figure in the tab")
+    browser.wait_for(
+        f"(({frame}).contentDocument?.body?.innerText || '').includes('Fruit features')",
+        what="the report rendered in the tab (same-origin frame, logged in by the UI's cookie)",
+    )
+    browser.wait_for(
+        f"[...({frame}).contentDocument.images].some(i => i.complete && i.naturalWidth > 0)",
+        what="the report's figure in the tab",
+    )
     browser.screenshot(SCREENSHOTS / f"12-run-report-tab-{dag_id}.png")

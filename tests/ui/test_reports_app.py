@@ -44,8 +44,17 @@ def publish(s3, dag_id=DAG_ID, run_id=RUN_ID, metrics=None) -> str:
     fig = new_figure(figsize=(2, 2))
     fig.add_subplot().plot([1, 2, 3])
     report.add_figure("drift", fig, caption="input drift")
-    report.add_cost([{"job": "neo", "service": "sagemaker", "instance_type": "ml.c5.xlarge",
-                      "billable_seconds": 120, "region": "us-east-1"}])
+    report.add_cost(
+        [
+            {
+                "job": "neo",
+                "service": "sagemaker",
+                "instance_type": "ml.c5.xlarge",
+                "billable_seconds": 120,
+                "region": "us-east-1",
+            }
+        ]
+    )
     return report.publish(s3, BUCKET, "reports/")
 
 
@@ -57,8 +66,10 @@ def client(s3):
     async def allowed():
         return None
 
-    reports_app.app.dependency_overrides = {reports_app.current_user: user,
-                                            reports_app.authorize_dag_run: allowed}
+    reports_app.app.dependency_overrides = {
+        reports_app.current_user: user,
+        reports_app.authorize_dag_run: allowed,
+    }
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(reports_app, "_can_read_dag_run", lambda dag_id, user: dag_id != "secret_dag")
         yield TestClient(reports_app.app, root_path="/orchard-reports")
@@ -71,19 +82,39 @@ def test_run_folder_is_where_report_publish_writes():
     assert render.run_folder("", DAG_ID, RUN_ID) == report.key_prefix("")
 
 
-@pytest.mark.parametrize("dag_id, run_id", [
-    ("../etc", RUN_ID), ("a/b", RUN_ID), ("", RUN_ID), (DAG_ID, "manual__x/../../y"), (DAG_ID, "a b"),
-    (DAG_ID, ""), (DAG_ID, "x" * 251),
-])
+@pytest.mark.parametrize(
+    "dag_id, run_id",
+    [
+        ("../etc", RUN_ID),
+        ("a/b", RUN_ID),
+        ("", RUN_ID),
+        (DAG_ID, "manual__x/../../y"),
+        (DAG_ID, "a b"),
+        (DAG_ID, ""),
+        (DAG_ID, "x" * 251),
+    ],
+)
 def test_bad_ids_are_refused_with_the_rule(dag_id, run_id):
     with pytest.raises(render.NotAllowed, match="invalid (DAG|run) id"):
         render.run_folder("reports/", dag_id, run_id)
 
 
-@pytest.mark.parametrize("path", [
-    "../report.json", "figures/../../x.png", "/figures/a.png", "figures/a.svg", "report.json", "report.md",
-    "a/b/figures/x.png", "figures/.png", "figures/..png", "Figures/a.png", "figures/a.png?x=1",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../report.json",
+        "figures/../../x.png",
+        "/figures/a.png",
+        "figures/a.svg",
+        "report.json",
+        "report.md",
+        "a/b/figures/x.png",
+        "figures/.png",
+        "figures/..png",
+        "Figures/a.png",
+        "figures/a.png?x=1",
+    ],
+)
 def test_only_figure_paths_map_to_keys(path):
     with pytest.raises(render.NotAllowed, match="not a report figure"):
         render.figure_key("reports/", DAG_ID, RUN_ID, path)
@@ -113,8 +144,13 @@ def test_markdown_is_rendered_without_raw_html_or_script_links():
 
 def test_report_keys_finds_run_and_project_reports():
     folder = "reports/pose/run-abc/"
-    keys = [f"{folder}report.md", f"{folder}p1/report.md", f"{folder}p1/x/report.md", f"{folder}report.json",
-            "reports/other/report.md"]
+    keys = [
+        f"{folder}report.md",
+        f"{folder}p1/report.md",
+        f"{folder}p1/x/report.md",
+        f"{folder}report.json",
+        "reports/other/report.md",
+    ]
     assert render.report_keys(folder, keys) == [("", f"{folder}report.md"), ("p1", f"{folder}p1/report.md")]
 
 

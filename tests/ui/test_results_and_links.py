@@ -40,14 +40,21 @@ def test_announce_puts_metrics_report_and_attention_on_the_asset_event_and_xcom(
     ti, event = FakeTI(), FakeEvent()
     with caplog.at_level(logging.WARNING, logger="orchard.run_results"):
         summary = run_results.announce(
-            ti, "s3://r/reports/edge/run-1/report.md", {"devices": 3, "psi": 17.4},
-            attention=["camera-2: drift over threshold (input PSI 17.4)"], cost_usd=0.12,
-            outlet_events={"asset": event}, asset="asset",
+            ti,
+            "s3://r/reports/edge/run-1/report.md",
+            {"devices": 3, "psi": 17.4},
+            attention=["camera-2: drift over threshold (input PSI 17.4)"],
+            cost_usd=0.12,
+            outlet_events={"asset": event},
+            asset="asset",
         )
     assert ti.pushed["run_summary"] == summary
-    assert summary == {"report_uri": "s3://r/reports/edge/run-1/report.md",
-                       "metrics": {"devices": 3, "psi": 17.4},
-                       "cost_usd": 0.12, "attention": ["camera-2: drift over threshold (input PSI 17.4)"]}
+    assert summary == {
+        "report_uri": "s3://r/reports/edge/run-1/report.md",
+        "metrics": {"devices": 3, "psi": 17.4},
+        "cost_usd": 0.12,
+        "attention": ["camera-2: drift over threshold (input PSI 17.4)"],
+    }
     assert event.extra == {"model_uri": "s3://b/m/", **summary}  # what the task set before is kept
     assert "Needs attention: camera-2: drift over threshold" in caplog.text
 
@@ -58,13 +65,25 @@ def test_announce_refuses_what_is_not_a_report_uri():
 
 
 def test_drift_attention_names_each_drifting_device():
-    monitor = {"devices": {
-        "camera-1": {"input_psi": 0.02, "input_drift": False,
-                     "prediction_psi": 0.01, "prediction_drift": False},
-        "camera-2": {"input_psi": 17.4, "input_drift": True, "prediction_psi": 0.3, "prediction_drift": True},
-    }}
+    monitor = {
+        "devices": {
+            "camera-1": {
+                "input_psi": 0.02,
+                "input_drift": False,
+                "prediction_psi": 0.01,
+                "prediction_drift": False,
+            },
+            "camera-2": {
+                "input_psi": 17.4,
+                "input_drift": True,
+                "prediction_psi": 0.3,
+                "prediction_drift": True,
+            },
+        }
+    }
     assert run_results.drift_attention(monitor) == [
-        "camera-2: drift over threshold (input PSI 17.4, prediction PSI 0.3)"]
+        "camera-2: drift over threshold (input PSI 17.4, prediction PSI 0.3)"
+    ]
     assert run_results.drift_attention(None) == []
     assert run_results.drift_attention({"devices": {}, "note": "no reference"}) == []
 
@@ -85,7 +104,8 @@ def test_report_link_points_at_the_reports_app():
         dag_id, run_id, map_index = "fruit_features", "manual__2026-12-06T10:00:00+00:00", -1
 
     assert ReportLink().get_link(None, ti_key=Key()) == (
-        "/orchard-reports/runs/fruit_features/manual__2026-12-06T10%3A00%3A00%2B00%3A00/")
+        "/orchard-reports/runs/fruit_features/manual__2026-12-06T10%3A00%3A00%2B00%3A00/"
+    )
     assert report_url("d", "r", "/airflow/") == "/airflow/orchard-reports/runs/d/r/"
 
 
@@ -106,8 +126,11 @@ def test_each_report_task_carries_the_run_report_link_through_serialization(dagb
     serialized = DagSerialization.to_dict(dag)
     tasks = {t["__var"]["task_id"]: t["__var"] for t in serialized["dag"]["tasks"]}
     assert tasks[task_id].get("_operator_extra_links") == {"Run report": "_link_ReportLink"}
-    others = [tid for tid, t in tasks.items()
-              if tid != task_id and "Run report" in t.get("_operator_extra_links", {})]
+    others = [
+        tid
+        for tid, t in tasks.items()
+        if tid != task_id and "Run report" in t.get("_operator_extra_links", {})
+    ]
     assert others == []  # only the report task
     loaded = DagSerialization.from_dict(serialized)
     assert "Run report" in loaded.get_task(task_id).extra_links  # what the API server lists for the UI
@@ -155,6 +178,7 @@ def test_the_listener_writes_the_run_note_from_the_summary_without_failing_the_r
         assert stored.note.startswith("⚠ Needs attention: 2 frame(s) failed")
         assert "frames = 10, failed = 2" in stored.note and "$0.50" in stored.note
         assert ti.note == stored.note
-        link = session.execute(sqlalchemy.text(
-            "select value from xcom where dag_id='ui_note_probe' and key='_link_ReportLink'")).scalar()
+        link = session.execute(
+            sqlalchemy.text("select value from xcom where dag_id='ui_note_probe' and key='_link_ReportLink'")
+        ).scalar()
         assert "/orchard-reports/runs/ui_note_probe/" in str(link)

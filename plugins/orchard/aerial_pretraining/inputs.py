@@ -8,8 +8,13 @@ from orchard.aerial_pretraining.instances import GPUS
 from orchard.errors import InputError
 
 # BigEarthNet's split lists and the exclusion lists the prepare job reads beside the patch folders.
-LISTINGS = ("train.csv", "val.csv", "test.csv", "patches_with_seasonal_snow.csv",
-            "patches_with_cloud_and_shadow.csv")
+LISTINGS = (
+    "train.csv",
+    "val.csv",
+    "test.csv",
+    "patches_with_seasonal_snow.csv",
+    "patches_with_cloud_and_shadow.csv",
+)
 SPLITS = ("train", "val", "test")
 
 
@@ -23,11 +28,17 @@ def folder_uri(uri: str) -> str:
 def parameter_problems(params: dict) -> list[str]:
     problems = []
     if params["use_spot_instances"] and params["spot_max_wait_hours"] < params["max_runtime_hours"]:
-        problems.append(f"spot_max_wait_hours ({params['spot_max_wait_hours']}) must be >= max_runtime_hours ({params['max_runtime_hours']})")
+        problems.append(
+            f"spot_max_wait_hours ({params['spot_max_wait_hours']}) must be >= max_runtime_hours ({params['max_runtime_hours']})"
+        )
     if params["global_crop_size"] % params["patch_size"] or params["local_crop_size"] % params["patch_size"]:
-        problems.append(f"crop sizes ({params['global_crop_size']}, {params['local_crop_size']}) must be multiples of patch_size {params['patch_size']}")
+        problems.append(
+            f"crop sizes ({params['global_crop_size']}, {params['local_crop_size']}) must be multiples of patch_size {params['patch_size']}"
+        )
     if params["probe_image_size"] % params["patch_size"]:
-        problems.append(f"probe_image_size {params['probe_image_size']} must be a multiple of patch_size {params['patch_size']}")
+        problems.append(
+            f"probe_image_size {params['probe_image_size']} must be a multiple of patch_size {params['patch_size']}"
+        )
     if params["arch"] == "vit_demo" and GPUS.get(params["pretrain_instance_type"], 0):
         problems.append("arch vit_demo is the CPU demo model: pick vit_small (or larger) for GPU instances")
     return problems
@@ -53,8 +64,10 @@ def _listing_problems(s3: Any, raw: str) -> list[str]:
     problems = []
     for listing in LISTINGS:
         if not s3.check_for_key(prefix + listing, bucket):
-            problems.append(f"missing {raw}{listing} (BigEarthNet's split / exclusion list): "
-                            "upload it beside the patch folders")
+            problems.append(
+                f"missing {raw}{listing} (BigEarthNet's split / exclusion list): "
+                "upload it beside the patch folders"
+            )
         elif listing.startswith(SPLITS) and not s3.read_key(prefix + listing, bucket).strip():
             problems.append(f"empty split list {raw}{listing}: add patches to it")
     return problems
@@ -67,5 +80,7 @@ def _baseline_problems(s3: Any, uri: str) -> list[str]:
     except Exception as error:  # 403: outside what the pipeline's role may read
         if "403" not in str(error) and "AccessDenied" not in str(error):
             raise
-        return [f"baseline checkpoint {uri} is not readable by the pipeline's role "
-                f"(include/iam/aerial_pretraining.json): put it under s3://{bucket}/aerial_pretraining/"]
+        return [
+            f"baseline checkpoint {uri} is not readable by the pipeline's role "
+            f"(include/iam/aerial_pretraining.json): put it under s3://{bucket}/aerial_pretraining/"
+        ]

@@ -6,11 +6,15 @@ from __future__ import annotations
 def decide_promotion(new_map: float, baseline_map: float, margin: float) -> dict:
     """Promote only when the new backbone's macro mAP beats the baseline's by at least `margin`."""
     needed = baseline_map + margin
-    promoted = new_map - baseline_map >= margin - 1e-9  # a gain of exactly the margin counts, float noise aside
+    promoted = (
+        new_map - baseline_map >= margin - 1e-9
+    )  # a gain of exactly the margin counts, float noise aside
     verdict = "beats" if promoted else "does not beat"
     return {
         "promoted": promoted,
-        "new_mAP": new_map, "baseline_mAP": baseline_map, "margin": margin,
+        "new_mAP": new_map,
+        "baseline_mAP": baseline_map,
+        "margin": margin,
         "reason": f"new mAP {new_map:.4f} {verdict} baseline {baseline_map:.4f} + margin {margin:.4f} = {needed:.4f}",
     }
 
@@ -24,7 +28,9 @@ def find_run_package(client, group: str, run_id: str) -> str | None:
     every page is read, newest first, so a retry of register_model never registers the run twice.
     """
     pages = client.get_paginator("list_model_packages").paginate(
-        ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending",
+        ModelPackageGroupName=group,
+        SortBy="CreationTime",
+        SortOrder="Descending",
         PaginationConfig={"PageSize": 100},
     )
     for page in pages:

@@ -27,7 +27,9 @@ def read_from_model_tar(s3, uri: str, member: str) -> dict:
 
 def read_history(s3, pretrained: dict) -> list[dict]:
     """The pretraining job's per-epoch loss history (history.json in its output.tar.gz); [] if absent."""
-    output = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"].replace("model.tar.gz", "output.tar.gz")
+    output = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"].replace(
+        "model.tar.gz", "output.tar.gz"
+    )
     try:
         return read_from_model_tar(s3, output, "history.json")
     except Exception as error:  # a report without the curve beats no report
@@ -67,14 +69,28 @@ def read_instance_metrics(cloudwatch, job: dict) -> dict[str, dict[str, tuple[li
     for i, metric in enumerate(INSTANCE_METRICS):
         for j, host in enumerate(hosts):
             keys[f"m{i}h{j}"] = (metric, host)
-            queries.append({"Id": f"m{i}h{j}", "ReturnData": True, "MetricStat": {
-                "Metric": {"Namespace": METRICS_NAMESPACE, "MetricName": metric,
-                           "Dimensions": [{"Name": "Host", "Value": host}]},
-                "Period": period, "Stat": "Average"}})
+            queries.append(
+                {
+                    "Id": f"m{i}h{j}",
+                    "ReturnData": True,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": METRICS_NAMESPACE,
+                            "MetricName": metric,
+                            "Dimensions": [{"Name": "Host", "Value": host}],
+                        },
+                        "Period": period,
+                        "Stat": "Average",
+                    },
+                }
+            )
     series: dict[str, dict[str, tuple[list, list]]] = {}
     pages = cloudwatch.get_paginator("get_metric_data").paginate(
-        MetricDataQueries=queries, StartTime=start - timedelta(seconds=period),
-        EndTime=end + timedelta(seconds=period), ScanBy="TimestampAscending")
+        MetricDataQueries=queries,
+        StartTime=start - timedelta(seconds=period),
+        EndTime=end + timedelta(seconds=period),
+        ScanBy="TimestampAscending",
+    )
     for page in pages:
         for result in page["MetricDataResults"]:
             if result["Values"]:
@@ -91,8 +107,11 @@ def add_instance_metrics(report, series: dict[str, dict[str, tuple[list, list]]]
     from orchard.reports import new_figure
 
     missing = [m for m in INSTANCE_METRICS if m not in series]
-    absent = (f" No data for {', '.join(missing)}: a CPU instance, or the local sandbox (no GPU), "
-              "publishes none." if missing else "")
+    absent = (
+        f" No data for {', '.join(missing)}: a CPU instance, or the local sandbox (no GPU), publishes none."
+        if missing
+        else ""
+    )
     if not series:
         report.add_text(f"No instance metrics in CloudWatch `{METRICS_NAMESPACE}` for `{job_name}`.{absent}")
         return
@@ -107,9 +126,12 @@ def add_instance_metrics(report, series: dict[str, dict[str, tuple[list, list]]]
         axis.legend(fontsize=7)
     axis.set(xlabel="minutes since the first data point")
     fig.tight_layout()
-    report.add_figure("instance_metrics", fig,
-                      f"Pretraining job instance metrics from CloudWatch `{METRICS_NAMESPACE}` (Host "
-                      f"`{job_name}/algo-N`; GPU and CPU summed over devices / cores).{absent}")
+    report.add_figure(
+        "instance_metrics",
+        fig,
+        f"Pretraining job instance metrics from CloudWatch `{METRICS_NAMESPACE}` (Host "
+        f"`{job_name}/algo-N`; GPU and CPU summed over devices / cores).{absent}",
+    )
 
 
 def job_attempts(base: str, describe) -> list[dict]:
@@ -139,36 +161,72 @@ def cost_lines(run_id: str, settings, params: dict, hook=None) -> list[dict]:
         # Processing jobs report no billable time: their instances bill from start to end.
         start, end = processing.get("ProcessingStartTime"), processing.get("ProcessingEndTime")
         cluster = processing["ProcessingResources"]["ClusterConfig"]
-        lines.append({"job": processing["ProcessingJobName"], "service": "sagemaker",
-                      "instance_type": cluster["InstanceType"], "instance_count": cluster["InstanceCount"],
-                      "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0})
+        lines.append(
+            {
+                "job": processing["ProcessingJobName"],
+                "service": "sagemaker",
+                "instance_type": cluster["InstanceType"],
+                "instance_count": cluster["InstanceCount"],
+                "billable_seconds": max((end - start).total_seconds(), 1) if start and end else 0,
+            }
+        )
     for suffix in ("pretrain", "probe-aerial-dino", "probe-baseline"):
         base = job_name("sagemaker_training_job", run_id, suffix)
         for job in job_attempts(base, hook.describe_training_job):
             # AWS: BillableTimeInSeconds is per instance (spot discount already applied) x InstanceCount.
             billable = job.get("BillableTimeInSeconds") or job.get("TrainingTimeInSeconds") or 0
-            lines.append({"job": job["TrainingJobName"], "service": "sagemaker",
-                          "instance_type": job["ResourceConfig"]["InstanceType"],
-                          "instance_count": job["ResourceConfig"]["InstanceCount"],
-                          "billable_seconds": billable})
+            lines.append(
+                {
+                    "job": job["TrainingJobName"],
+                    "service": "sagemaker",
+                    "instance_type": job["ResourceConfig"]["InstanceType"],
+                    "instance_count": job["ResourceConfig"]["InstanceCount"],
+                    "billable_seconds": billable,
+                }
+            )
     return [{**line, "region": settings.region} for line in lines]
 
 
-def build_report(run_id, settings, params, prepared, pretrained, probes, evaluation, decision, registered, history):
+def build_report(
+    run_id, settings, params, prepared, pretrained, probes, evaluation, decision, registered, history
+):
     """The run's Report (not yet published): outcome, metrics, mAP table, figures, console links, cost."""
     from orchard.reports import Report, new_figure
 
     report = Report("Aerial pretraining: DINO on BigEarthNet-S2", DAG_ID, run_id)
     outcome = "**PROMOTED**" if decision["promoted"] else "**NOT PROMOTED**"
     arn = (registered or {}).get("model_package_arn")
-    report.add_text(f"{outcome}: {decision['reason']}." + (f" Model package: `{arn}` (PendingManualApproval)." if arn else ""))
+    report.add_text(
+        f"{outcome}: {decision['reason']}."
+        + (f" Model package: `{arn}` (PendingManualApproval)." if arn else "")
+    )
     new, base = evaluation["aerial-dino"], evaluation["baseline"]
-    report.add_metrics({"new backbone test mAP (macro)": round(new["macro_mAP"], 4), "baseline test mAP (macro)": round(base["macro_mAP"], 4),
-                        "mAP gain": round(new["macro_mAP"] - base["macro_mAP"], 4), "test patches": new["samples"],
-                        "arch": f"{params['arch']}/{params['patch_size']}", "epochs": params["epochs"]})
-    report.add_table([[f"{params['arch']}/{params['patch_size']} (baseline checkpoint)", f"{base['macro_mAP']:.3f}", f"{base['micro_AP']:.3f}"],
-                      [f"{params['arch']}/{params['patch_size']} (BigEarthNet-S2, this run)", f"{new['macro_mAP']:.3f}", f"{new['micro_AP']:.3f}"]],
-                     headers=["Model", "Mean average precision (macro)", "Micro AP"], title="Linear probe on the test split")
+    report.add_metrics(
+        {
+            "new backbone test mAP (macro)": round(new["macro_mAP"], 4),
+            "baseline test mAP (macro)": round(base["macro_mAP"], 4),
+            "mAP gain": round(new["macro_mAP"] - base["macro_mAP"], 4),
+            "test patches": new["samples"],
+            "arch": f"{params['arch']}/{params['patch_size']}",
+            "epochs": params["epochs"],
+        }
+    )
+    report.add_table(
+        [
+            [
+                f"{params['arch']}/{params['patch_size']} (baseline checkpoint)",
+                f"{base['macro_mAP']:.3f}",
+                f"{base['micro_AP']:.3f}",
+            ],
+            [
+                f"{params['arch']}/{params['patch_size']} (BigEarthNet-S2, this run)",
+                f"{new['macro_mAP']:.3f}",
+                f"{new['micro_AP']:.3f}",
+            ],
+        ],
+        headers=["Model", "Mean average precision (macro)", "Micro AP"],
+        title="Linear probe on the test split",
+    )
     if history:
         fig = new_figure(figsize=(6, 3.5))
         axis = fig.add_subplot()
@@ -181,12 +239,21 @@ def build_report(run_id, settings, params, prepared, pretrained, probes, evaluat
     axis = fig.add_subplot()
     positions = range(len(labels))
     for offset, (name, metrics) in ((-0.2, ("baseline", base)), (0.2, ("this run", new))):
-        axis.barh([p + offset for p in positions], [metrics["per_class_AP"][k] or 0 for k in labels], height=0.4, label=name)
+        axis.barh(
+            [p + offset for p in positions],
+            [metrics["per_class_AP"][k] or 0 for k in labels],
+            height=0.4,
+            label=name,
+        )
     axis.set_yticks(list(positions), [label[:40] for label in labels], fontsize=7)
     axis.set(xlabel="average precision (test)", title="Per-class AP")
     axis.legend()
     fig.tight_layout()
-    report.add_figure("per_class_ap", fig, "Per-class AP; classes without a test positive show 0 and are left out of the macro mean")
+    report.add_figure(
+        "per_class_ap",
+        fig,
+        "Per-class AP; classes without a test positive show 0 and are left out of the macro mean",
+    )
     region = settings.region
     report.add_console_link("sagemaker_processing_job", prepared["Processing"]["ProcessingJobName"], region)
     report.add_console_link("sagemaker_training_job", pretrained["Training"]["TrainingJobName"], region)

@@ -74,18 +74,34 @@ def dataset_uri(params: dict, settings, run_id: str) -> str:
 
 
 def _s3_input(name: str, uri: str, local: str) -> dict:
-    return {"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix", "S3InputMode": "File"}}
+    return {
+        "InputName": name,
+        "S3Input": {"S3Uri": uri, "LocalPath": local, "S3DataType": "S3Prefix", "S3InputMode": "File"},
+    }
 
 
 def _channel(name: str, uri: str) -> dict:
-    return {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}}}
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": uri,
+                "S3DataDistributionType": "FullyReplicated",
+            }
+        },
+    }
 
 
 PREPARE_REPOSITORY = "orchard/aerial-pretraining"
 
 
 def prepare_request(params: dict, settings, run_id: str, code: dict) -> dict:
-    code_dir, raw_dir, baseline_dir = "/opt/ml/processing/input/code", "/opt/ml/processing/input/raw", "/opt/ml/processing/input/baseline"
+    code_dir, raw_dir, baseline_dir = (
+        "/opt/ml/processing/input/code",
+        "/opt/ml/processing/input/raw",
+        "/opt/ml/processing/input/baseline",
+    )
     return {
         "ProcessingJobName": job_name("sagemaker_processing_job", run_id, "prepare"),
         "RoleArn": settings.sagemaker_execution_role_arn,
@@ -94,21 +110,47 @@ def prepare_request(params: dict, settings, run_id: str, code: dict) -> dict:
             "ImageUri": settings.image_uri(PREPARE_REPOSITORY),
             "ContainerEntrypoint": ["python3", f"{code_dir}/prepare_dataset.py"],
             "ContainerArguments": [
-                "--input_dir", raw_dir, "--output_dir", "/opt/ml/processing/output",
-                "--baseline_dir", baseline_dir,
-                "--arch", params["arch"], "--patch_size", str(params["patch_size"]),
+                "--input_dir",
+                raw_dir,
+                "--output_dir",
+                "/opt/ml/processing/output",
+                "--baseline_dir",
+                baseline_dir,
+                "--arch",
+                params["arch"],
+                "--patch_size",
+                str(params["patch_size"]),
                 # for messages: an input error names the user's S3 object, not /opt/ml/...
-                "--input_uri", folder_uri(params["raw_dataset_uri"]),
-                "--baseline_uri", params["baseline_checkpoint_uri"]],
+                "--input_uri",
+                folder_uri(params["raw_dataset_uri"]),
+                "--baseline_uri",
+                params["baseline_checkpoint_uri"],
+            ],
         },
         "ProcessingInputs": [
             _s3_input("code", code["files_uri"], code_dir),
             _s3_input("raw", folder_uri(params["raw_dataset_uri"]), raw_dir),  # a folder: never `raw-old/`
             _s3_input("baseline", params["baseline_checkpoint_uri"], baseline_dir),
         ],
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "dataset", "S3Output": {
-            "S3Uri": dataset_uri(params, settings, run_id), "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]},
-        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": params["prepare_instance_type"], "VolumeSizeInGB": 200}},
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "dataset",
+                    "S3Output": {
+                        "S3Uri": dataset_uri(params, settings, run_id),
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": params["prepare_instance_type"],
+                "VolumeSizeInGB": 200,
+            }
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": 6 * 3600},
     }
 
@@ -117,12 +159,20 @@ def pretrain_request(params: dict, settings, run_id: str, code: dict) -> dict:
     instance_type, count = params["pretrain_instance_type"], params["pretrain_instance_count"]
     dataset = dataset_uri(params, settings, run_id)
     hyperparameters = {
-        "sagemaker_program": "train.py", "sagemaker_submit_directory": code["sourcedir_uri"], "sagemaker_region": settings.region,
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": code["sourcedir_uri"],
+        "sagemaker_region": settings.region,
         **distribution_hyperparameters(instance_type, count),
-        "arch": params["arch"], "patch_size": params["patch_size"], "epochs": params["epochs"], "batch_size": per_device_batch(params),
-        "saveckp_freq": params["checkpoint_frequency"], "out_dim": params["out_dim"],
-        "global_crop_size": params["global_crop_size"], "local_crop_size": params["local_crop_size"],
-        "local_crops_number": params["local_crops_number"], "warmup_epochs": min(10, max(params["epochs"] // 10, 0)),
+        "arch": params["arch"],
+        "patch_size": params["patch_size"],
+        "epochs": params["epochs"],
+        "batch_size": per_device_batch(params),
+        "saveckp_freq": params["checkpoint_frequency"],
+        "out_dim": params["out_dim"],
+        "global_crop_size": params["global_crop_size"],
+        "local_crop_size": params["local_crop_size"],
+        "local_crops_number": params["local_crops_number"],
+        "warmup_epochs": min(10, max(params["epochs"] // 10, 0)),
         "warmup_teacher_temp_epochs": min(30, params["epochs"] // 3),
     }
     stopping = {"MaxRuntimeInSeconds": params["max_runtime_hours"] * 3600}
@@ -131,37 +181,57 @@ def pretrain_request(params: dict, settings, run_id: str, code: dict) -> dict:
     return {
         "TrainingJobName": job_name("sagemaker_training_job", run_id, "pretrain"),
         "RoleArn": settings.sagemaker_execution_role_arn,
-        "AlgorithmSpecification": {"TrainingImage": pytorch_image(params, settings.region, instance_type),
-                                   "TrainingInputMode": "File", "MetricDefinitions": PRETRAIN_METRICS},
+        "AlgorithmSpecification": {
+            "TrainingImage": pytorch_image(params, settings.region, instance_type),
+            "TrainingInputMode": "File",
+            "MetricDefinitions": PRETRAIN_METRICS,
+        },
         "HyperParameters": encode(hyperparameters),
         "InputDataConfig": [_channel("metadata", f"{dataset}metadata/"), _channel("train", f"{dataset}rgb/")],
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}models/"},
         "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": count, "VolumeSizeInGB": 100},
         "StoppingCondition": stopping,
         "EnableManagedSpotTraining": bool(params["use_spot_instances"]),
-        "CheckpointConfig": {"S3Uri": f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}checkpoints/pretrain/",
-                             "LocalPath": "/opt/ml/checkpoints"},
+        "CheckpointConfig": {
+            "S3Uri": f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}checkpoints/pretrain/",
+            "LocalPath": "/opt/ml/checkpoints",
+        },
     }
 
 
 def probe_request(params: dict, settings, run_id: str, code: dict, backbone: str, backbone_uri: str) -> dict:
     dataset = dataset_uri(params, settings, run_id)
     hyperparameters = {
-        "sagemaker_program": "probe.py", "sagemaker_submit_directory": code["sourcedir_uri"], "sagemaker_region": settings.region,
-        "arch": params["arch"], "patch_size": params["patch_size"], "backbone_name": backbone,
-        "image_size": params["probe_image_size"], "epochs": params["probe_epochs"],
+        "sagemaker_program": "probe.py",
+        "sagemaker_submit_directory": code["sourcedir_uri"],
+        "sagemaker_region": settings.region,
+        "arch": params["arch"],
+        "patch_size": params["patch_size"],
+        "backbone_name": backbone,
+        "image_size": params["probe_image_size"],
+        "epochs": params["probe_epochs"],
         "n_last_blocks": 4 if params["arch"] in ("vit_small", "vit_tiny") else 1,
         "avgpool_patchtokens": params["arch"] == "vit_base",
     }
     return {
         "TrainingJobName": job_name("sagemaker_training_job", run_id, f"probe-{backbone}"),
         "RoleArn": settings.sagemaker_execution_role_arn,
-        "AlgorithmSpecification": {"TrainingImage": pytorch_image(params, settings.region, params["probe_instance_type"]),
-                                   "TrainingInputMode": "File", "MetricDefinitions": PROBE_METRICS},
+        "AlgorithmSpecification": {
+            "TrainingImage": pytorch_image(params, settings.region, params["probe_instance_type"]),
+            "TrainingInputMode": "File",
+            "MetricDefinitions": PROBE_METRICS,
+        },
         "HyperParameters": encode(hyperparameters),
-        "InputDataConfig": [_channel("metadata", f"{dataset}metadata/"), _channel("train", f"{dataset}rgb/"),
-                            _channel("backbone", backbone_uri)],
+        "InputDataConfig": [
+            _channel("metadata", f"{dataset}metadata/"),
+            _channel("train", f"{dataset}rgb/"),
+            _channel("backbone", backbone_uri),
+        ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{settings.artifacts_bucket}/{run_prefix(run_id)}models/"},
-        "ResourceConfig": {"InstanceType": params["probe_instance_type"], "InstanceCount": 1, "VolumeSizeInGB": 100},
+        "ResourceConfig": {
+            "InstanceType": params["probe_instance_type"],
+            "InstanceCount": 1,
+            "VolumeSizeInGB": 100,
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": 4 * 3600},
     }

@@ -232,9 +232,7 @@ def _check_frames(client: Any, bucket: str, keys: list[str], sizes: dict[str, in
     rest = [key for key in keys if sizes[key] > 0]
     with ThreadPoolExecutor(max_workers=CHECK_CONCURRENCY) as pool:
         starts = dict(zip(rest, pool.map(head, rest), strict=True))
-    wrong = [
-        key for key, start in starts.items() if not start.startswith(SIGNATURES[_suffix(key)])
-    ]
+    wrong = [key for key, start in starts.items() if not start.startswith(SIGNATURES[_suffix(key)])]
     problems = [f"s3://{bucket}/{key} is empty (0 bytes)" for key in empty] + [
         f"s3://{bucket}/{key} is not a {_suffix(key)[1:].upper()} image (starts with {starts[key][:8]!r})"
         for key in wrong

@@ -64,8 +64,11 @@ def summarise(records: list[dict[str, Any]], reference: dict[str, Any]) -> dict[
             "input_drift": verdict(input_psi),
             "prediction_drift": verdict(prediction_psi),
         }
-    return {"reference_mean_brightness": reference["inputs"]["mean"], "devices": devices,
-            "thresholds": {"shift": SHIFT_PSI, "drift": DRIFT_PSI}}
+    return {
+        "reference_mean_brightness": reference["inputs"]["mean"],
+        "devices": devices,
+        "thresholds": {"shift": SHIFT_PSI, "drift": DRIFT_PSI},
+    }
 
 
 def _tensor(encoded: dict[str, Any]):
@@ -74,7 +77,9 @@ def _tensor(encoded: dict[str, Any]):
     return np.frombuffer(base64.b64decode(encoded["data"]), dtype=encoded["dtype"]).reshape(encoded["shape"])
 
 
-def figures(summary: dict[str, Any], reference: dict[str, Any], class_names: list[str] | None = None) -> dict[str, Any]:
+def figures(
+    summary: dict[str, Any], reference: dict[str, Any], class_names: list[str] | None = None
+) -> dict[str, Any]:
     """Two figures: input brightness per device vs reference, predicted classes per device vs reference."""
     import numpy as np
 
@@ -93,7 +98,9 @@ def figures(summary: dict[str, Any], reference: dict[str, Any], class_names: lis
     classes = new_figure(figsize=(7, 3.5))
     ax = classes.add_subplot()
     names = class_names or [str(i) for i in range(int(reference["predictions"]["classes"]))]
-    series = {"reference": reference["predictions"]["counts"]} | {d: s["class_counts"] for d, s in summary["devices"].items()}
+    series = {"reference": reference["predictions"]["counts"]} | {
+        d: s["class_counts"] for d, s in summary["devices"].items()
+    }
     width = 0.8 / len(series)
     for offset, (label, counts) in enumerate(series.items()):
         ax.bar(np.arange(len(names)) + offset * width, _share(counts), width, label=label)

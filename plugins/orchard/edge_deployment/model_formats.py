@@ -34,7 +34,9 @@ def parse_input_shape(text: str) -> dict[str, list[int]]:
     try:
         shapes = json.loads(text)
     except ValueError as error:
-        raise ModelCheckError(f'input_shape is not JSON ({error}); expected e.g. {{"data": [1, 3, 224, 224]}}') from None
+        raise ModelCheckError(
+            f'input_shape is not JSON ({error}); expected e.g. {{"data": [1, 3, 224, 224]}}'
+        ) from None
     if not isinstance(shapes, dict) or not shapes:
         raise ModelCheckError('input_shape must map input names to shapes, e.g. {"data": [1, 3, 224, 224]}')
     for name, shape in shapes.items():
@@ -51,8 +53,12 @@ def check_archive(archive: bytes, framework: str, shapes: dict[str, list[int]]) 
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
             files = {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
     except tarfile.TarError as error:
-        raise ModelCheckError(f"the model is not a .tar.gz archive ({error}); Neo takes model.tar.gz") from None
-    check = {"ONNX": _onnx, "PYTORCH": _pytorch, "TFLITE": _tflite, "KERAS": _keras, "DARKNET": _darknet}[framework]
+        raise ModelCheckError(
+            f"the model is not a .tar.gz archive ({error}); Neo takes model.tar.gz"
+        ) from None
+    check = {"ONNX": _onnx, "PYTORCH": _pytorch, "TFLITE": _tflite, "KERAS": _keras, "DARKNET": _darknet}[
+        framework
+    ]
     inputs = check(files, shapes)
     return ModelCheck(framework, sorted(files), inputs, len(archive))
 
@@ -60,8 +66,10 @@ def check_archive(archive: bytes, framework: str, shapes: dict[str, list[int]]) 
 def _one(files: dict[str, bytes], suffixes: tuple[str, ...], framework: str) -> tuple[str, bytes]:
     found = [(n, d) for n, d in files.items() if n.lower().endswith(suffixes)]
     if len(found) != 1:
-        raise ModelCheckError(f"a {framework} archive holds one {'/'.join(suffixes)} file; this one has "
-                              f"{len(found)} ({sorted(files)[:10]})")
+        raise ModelCheckError(
+            f"a {framework} archive holds one {'/'.join(suffixes)} file; this one has "
+            f"{len(found)} ({sorted(files)[:10]})"
+        )
     return found[0]
 
 
@@ -75,7 +83,9 @@ def _onnx(files: dict[str, bytes], shapes: dict[str, list[int]]) -> dict[str, li
         raise ModelCheckError(f"input_shape names {sorted(shapes)} but {name} takes {sorted(inputs)}")
     for key, shape in shapes.items():
         declared = inputs[key]
-        if len(declared) != len(shape) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(declared, shape, strict=True)):
+        if len(declared) != len(shape) or any(
+            isinstance(d, int) and d > 0 and d != s for d, s in zip(declared, shape, strict=True)
+        ):
             raise ModelCheckError(f"input {key!r}: input_shape {shape} does not fit the model's {declared}")
     return inputs
 
@@ -104,13 +114,17 @@ def _keras(files: dict[str, bytes], shapes: dict[str, list[int]]) -> dict:
 def _darknet(files: dict[str, bytes], shapes: dict[str, list[int]]) -> dict:
     cfg_name, cfg = _one(files, (".cfg",), "DARKNET")
     _one(files, (".weights",), "DARKNET")
-    net = dict(re.findall(r"^\s*(width|height|channels)\s*=\s*(\d+)", cfg.decode(errors="replace"), re.MULTILINE))
+    net = dict(
+        re.findall(r"^\s*(width|height|channels)\s*=\s*(\d+)", cfg.decode(errors="replace"), re.MULTILINE)
+    )
     [(key, shape)] = shapes.items() if len(shapes) == 1 else [(None, None)]
     if key is None:
         raise ModelCheckError("a DARKNET model has one input: input_shape must name exactly one")
     expected = [shape[0], int(net.get("channels", 3)), int(net.get("height", 0)), int(net.get("width", 0))]
     if shape != expected:
-        raise ModelCheckError(f"input_shape {shape} does not fit {cfg_name}'s [net] section: expected {expected}")
+        raise ModelCheckError(
+            f"input_shape {shape} does not fit {cfg_name}'s [net] section: expected {expected}"
+        )
     return {key: expected}
 
 
@@ -165,11 +179,11 @@ def _fields(data: bytes, repeated: tuple[int, ...] = ()) -> dict[int, list]:
             value, pos = _varint(data, pos)
         elif wire == 2:
             length, pos = _varint(data, pos)
-            value, pos = data[pos:pos + length], pos + length
+            value, pos = data[pos : pos + length], pos + length
         elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
+            value, pos = data[pos : pos + 8], pos + 8
         elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
+            value, pos = data[pos : pos + 4], pos + 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
         fields.setdefault(number, []).append(value)

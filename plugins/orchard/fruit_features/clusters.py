@@ -97,11 +97,14 @@ class OrchardEmrCreateJobFlowOperator(EmrCreateJobFlowOperator):
         existing = run_clusters(self.hook.conn, name, dag_id)
         if existing:
             cluster_id = existing[-1]
-            self.log.info("cluster %s (%s) exists from an earlier try: waiting on it, no RunJobFlow", name,
-                          cluster_id)
+            self.log.info(
+                "cluster %s (%s) exists from an earlier try: waiting on it, no RunJobFlow", name, cluster_id
+            )
             # The provider's execute then persists the links and defers on this cluster as on a new one.
             self.hook.create_job_flow = lambda _overrides: {  # type: ignore[method-assign]
-                "JobFlowId": cluster_id, "ResponseMetadata": {"HTTPStatusCode": 200}}
+                "JobFlowId": cluster_id,
+                "ResponseMetadata": {"HTTPStatusCode": 200},
+            }
         return super().execute(context)
 
 
@@ -120,10 +123,15 @@ class OrchardEmrAddStepsOperator(EmrAddStepsSizedWait):
         for name in names:
             failure = (by_name.get(name) or {}).get("Status", {}).get("FailureDetails", {})
             if is_input_failure(failure.get("Message")):
-                raise InputError(f"step {name} of cluster {self.job_flow_id} failed on its input: "
-                                 f"{failure['Message']} (log: {failure.get('LogFile', 'the step logs')})")
-        reuse = {name: by_name[name]["Id"] for name in names
-                 if name in by_name and by_name[name]["Status"]["State"] in REUSABLE_STEP_STATES}
+                raise InputError(
+                    f"step {name} of cluster {self.job_flow_id} failed on its input: "
+                    f"{failure['Message']} (log: {failure.get('LogFile', 'the step logs')})"
+                )
+        reuse = {
+            name: by_name[name]["Id"]
+            for name in names
+            if name in by_name and by_name[name]["Status"]["State"] in REUSABLE_STEP_STATES
+        }
         if reuse and len(reuse) == len(names):
             self.log.info("steps %s were added by an earlier try: waiting on them", reuse)
             ids = [reuse[name] for name in names]
@@ -136,8 +144,10 @@ class OrchardEmrAddStepsOperator(EmrAddStepsSizedWait):
         if event and event.get("status") != "success":
             for failure in self._failures():
                 if is_input_failure(failure.get("Message")):
-                    raise InputError(f"the Spark step failed on its input: {failure['Message']} (step log: "
-                                     f"{failure.get('LogFile', 'see the step logs')})")
+                    raise InputError(
+                        f"the Spark step failed on its input: {failure['Message']} (step log: "
+                        f"{failure.get('LogFile', 'see the step logs')})"
+                    )
         return super().execute_complete(context, event)
 
     def _failures(self) -> list[dict[str, Any]]:

@@ -84,7 +84,9 @@ class IotHook(AwsBaseHook):
         """A client of another service on the same connection (IAM for the role, Secrets Manager for keys)."""
         clients = self.__dict__.setdefault("_other_clients", {})
         if service not in clients:
-            clients[service] = AwsBaseHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type=service).conn
+            clients[service] = AwsBaseHook(
+                aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type=service
+            ).conn
         return clients[service]
 
     # -------------------------------------------------------------------------------------- fleet
@@ -107,37 +109,74 @@ class IotHook(AwsBaseHook):
             attributes = {MANAGED_ATTRIBUTE: "true"}
             if spec.created_by:
                 attributes[CREATED_BY_ATTRIBUTE] = spec.created_by
-            iot.create_thing_group(thingGroupName=spec.fleet_name, thingGroupProperties={
-                "thingGroupDescription": "orchard edge fleet (orchard.hooks.iot)",
-                "attributePayload": {"attributes": attributes}})
+            iot.create_thing_group(
+                thingGroupName=spec.fleet_name,
+                thingGroupProperties={
+                    "thingGroupDescription": "orchard edge fleet (orchard.hooks.iot)",
+                    "attributePayload": {"attributes": attributes},
+                },
+            )
             group = iot.describe_thing_group(thingGroupName=spec.fleet_name)
-        _ignore_exists(iot.create_thing_type, thingTypeName=spec.thing_type, thingTypeProperties={
-            "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
-            "searchableAttributes": ["fleet", "simulated"]})
+        _ignore_exists(
+            iot.create_thing_type,
+            thingTypeName=spec.thing_type,
+            thingTypeProperties={
+                "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
+                "searchableAttributes": ["fleet", "simulated"],
+            },
+        )
         role_arn = self._ensure_role(spec)
         alias_arn = self._ensure_role_alias(spec, role_arn)
         self._ensure_policy(spec, alias_arn)
-        endpoints = {kind: iot.describe_endpoint(endpointType=kind)["endpointAddress"]
-                     for kind in ("iot:CredentialProvider", "iot:Jobs")}
-        devices = [self._ensure_device(spec, name, index, endpoints, rotate_certificates)
-                   for index, name in enumerate(spec.device_names)]
-        return {"fleet_name": spec.fleet_name, "thing_group_arn": group["thingGroupArn"], "managed": True,
-                "role_alias": spec.role_alias, "role_alias_arn": alias_arn, "role_arn": role_arn,
-                "policy_name": spec.policy_name, "devices": devices}
+        endpoints = {
+            kind: iot.describe_endpoint(endpointType=kind)["endpointAddress"]
+            for kind in ("iot:CredentialProvider", "iot:Jobs")
+        }
+        devices = [
+            self._ensure_device(spec, name, index, endpoints, rotate_certificates)
+            for index, name in enumerate(spec.device_names)
+        ]
+        return {
+            "fleet_name": spec.fleet_name,
+            "thing_group_arn": group["thingGroupArn"],
+            "managed": True,
+            "role_alias": spec.role_alias,
+            "role_alias_arn": alias_arn,
+            "role_arn": role_arn,
+            "policy_name": spec.policy_name,
+            "devices": devices,
+        }
 
     def _existing_fleet(self, spec: FleetSpec, group: dict[str, Any]) -> dict[str, Any]:
         """Someone else's fleet: read its members, change nothing."""
         iot = self.conn
-        names = [name for page in iot.get_paginator("list_things_in_thing_group").paginate(
-            thingGroupName=spec.fleet_name) for name in page["things"]]
+        names = [
+            name
+            for page in iot.get_paginator("list_things_in_thing_group").paginate(
+                thingGroupName=spec.fleet_name
+            )
+            for name in page["things"]
+        ]
         if not names:
-            raise ValueError(f"thing group {spec.fleet_name} exists, is not orchard's and has no things: "
-                             "orchard deploys to an existing fleet as it is; add its devices to it, or "
-                             "pick a new fleet_name")
-        devices = [{"thing_name": name, "thing_arn": iot.describe_thing(thingName=name)["thingArn"],
-                    "managed": False} for name in sorted(names)]
-        return {"fleet_name": spec.fleet_name, "thing_group_arn": group["thingGroupArn"], "managed": False,
-                "devices": devices}
+            raise ValueError(
+                f"thing group {spec.fleet_name} exists, is not orchard's and has no things: "
+                "orchard deploys to an existing fleet as it is; add its devices to it, or "
+                "pick a new fleet_name"
+            )
+        devices = [
+            {
+                "thing_name": name,
+                "thing_arn": iot.describe_thing(thingName=name)["thingArn"],
+                "managed": False,
+            }
+            for name in sorted(names)
+        ]
+        return {
+            "fleet_name": spec.fleet_name,
+            "thing_group_arn": group["thingGroupArn"],
+            "managed": False,
+            "devices": devices,
+        }
 
     def _refuse_foreign_names(self, spec: FleetSpec) -> None:
         """Before a new fleet is recorded as orchard's: the names it will own must be free."""
@@ -150,8 +189,10 @@ class IotHook(AwsBaseHook):
         if role is not None and not self._role_is_orchards(spec.role_name):
             taken.append(f"IAM role {spec.role_name}")
         if taken:
-            raise ValueError(f"fleet {spec.fleet_name}: {', '.join(taken)} exist and are not orchard's; "
-                             "orchard modifies only what it created: pick another fleet_name or remove them")
+            raise ValueError(
+                f"fleet {spec.fleet_name}: {', '.join(taken)} exist and are not orchard's; "
+                "orchard modifies only what it created: pick another fleet_name or remove them"
+            )
 
     def _role_is_orchards(self, role_name: str) -> bool:
         tags = self._service_client("iam").list_role_tags(RoleName=role_name).get("Tags", [])
@@ -159,18 +200,32 @@ class IotHook(AwsBaseHook):
 
     def _ensure_role(self, spec: FleetSpec) -> str:
         iam = self._service_client("iam")
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                 "Principal": {"Service": "credentials.iot.amazonaws.com"}}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"Service": "credentials.iot.amazonaws.com"},
+                }
+            ],
+        }
         try:
             arn = iam.get_role(RoleName=spec.role_name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
             boundary = spec.permissions_boundary_arn
-            arn = iam.create_role(RoleName=spec.role_name, AssumeRolePolicyDocument=json.dumps(trust),
-                                  Description=f"orchard edge devices of fleet {spec.fleet_name}",
-                                  Tags=[ORCHARD_TAG],
-                                  **({"PermissionsBoundary": boundary} if boundary else {}))["Role"]["Arn"]
-        iam.put_role_policy(RoleName=spec.role_name, PolicyName="edge-device",
-                            PolicyDocument=json.dumps(device_role_policy(spec)))
+            arn = iam.create_role(
+                RoleName=spec.role_name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                Description=f"orchard edge devices of fleet {spec.fleet_name}",
+                Tags=[ORCHARD_TAG],
+                **({"PermissionsBoundary": boundary} if boundary else {}),
+            )["Role"]["Arn"]
+        iam.put_role_policy(
+            RoleName=spec.role_name,
+            PolicyName="edge-device",
+            PolicyDocument=json.dumps(device_role_policy(spec)),
+        )
         return arn
 
     def _ensure_role_alias(self, spec: FleetSpec, role_arn: str) -> str:
@@ -178,8 +233,9 @@ class IotHook(AwsBaseHook):
         try:
             return iot.describe_role_alias(roleAlias=spec.role_alias)["roleAliasDescription"]["roleAliasArn"]
         except iot.exceptions.ResourceNotFoundException:
-            return iot.create_role_alias(roleAlias=spec.role_alias, roleArn=role_arn,
-                                         credentialDurationSeconds=3600)["roleAliasArn"]
+            return iot.create_role_alias(
+                roleAlias=spec.role_alias, roleArn=role_arn, credentialDurationSeconds=3600
+            )["roleAliasArn"]
 
     def _ensure_policy(self, spec: FleetSpec, alias_arn: str) -> None:
         iot = self.conn
@@ -189,11 +245,15 @@ class IotHook(AwsBaseHook):
         except iot.exceptions.ResourceNotFoundException:
             iot.create_policy(policyName=spec.policy_name, policyDocument=document)
 
-    def _ensure_device(self, spec: FleetSpec, name: str, index: int, endpoints: dict[str, str],
-                       rotate: bool) -> dict[str, Any]:
+    def _ensure_device(
+        self, spec: FleetSpec, name: str, index: int, endpoints: dict[str, str], rotate: bool
+    ) -> dict[str, Any]:
         iot = self.conn
-        attributes = {MANAGED_ATTRIBUTE: "true", "fleet": spec.fleet_name,
-                      "provisioning_secret": spec.secret_name(name)}
+        attributes = {
+            MANAGED_ATTRIBUTE: "true",
+            "fleet": spec.fleet_name,
+            "provisioning_secret": spec.secret_name(name),
+        }
         if spec.simulated:
             attributes["simulated"] = "true"
             if spec.camera_images_uri:
@@ -201,13 +261,16 @@ class IotHook(AwsBaseHook):
         try:
             thing = iot.describe_thing(thingName=name)
         except iot.exceptions.ResourceNotFoundException:
-            thing = iot.create_thing(thingName=name, thingTypeName=spec.thing_type,
-                                     attributePayload={"attributes": attributes})
+            thing = iot.create_thing(
+                thingName=name, thingTypeName=spec.thing_type, attributePayload={"attributes": attributes}
+            )
         else:
             if (thing.get("attributes") or {}).get(MANAGED_ATTRIBUTE) != "true":
-                raise ValueError(f"thing {name} exists and is not orchard's: orchard does not modify a "
-                                 "device it did not create. Deploy to its own thing group (fleet_name), or "
-                                 "pick another device name")
+                raise ValueError(
+                    f"thing {name} exists and is not orchard's: orchard does not modify a "
+                    "device it did not create. Deploy to its own thing group (fleet_name), or "
+                    "pick another device name"
+                )
             iot.update_thing(thingName=name, attributePayload={"attributes": attributes, "merge": True})
         iot.add_thing_to_thing_group(thingGroupName=spec.fleet_name, thingName=name)
         current = self._recorded_certificate(spec, name)
@@ -218,9 +281,15 @@ class IotHook(AwsBaseHook):
         iot.attach_thing_principal(thingName=name, principal=certificate_arn)  # the device powers on
         if rotate and current is not None and current != certificate_arn:
             self._delete_certificate(name, current)  # the old identity is revoked once the new one is on
-        return {"thing_name": name, "thing_arn": thing["thingArn"], "certificate_arn": certificate_arn,
-                "certificate_id": certificate_arn.rsplit("/", 1)[-1], "secret_name": spec.secret_name(name),
-                "certificate": "created" if created else "kept", "managed": True}
+        return {
+            "thing_name": name,
+            "thing_arn": thing["thingArn"],
+            "certificate_arn": certificate_arn,
+            "certificate_id": certificate_arn.rsplit("/", 1)[-1],
+            "secret_name": spec.secret_name(name),
+            "certificate": "created" if created else "kept",
+            "managed": True,
+        }
 
     def _recorded_certificate(self, spec: FleetSpec, name: str) -> str | None:
         """The ARN of the ACTIVE certificate orchard made for this device (recorded in its provisioning
@@ -246,8 +315,12 @@ class IotHook(AwsBaseHook):
         }
         secret = spec.secret_name(name)
         try:
-            secrets.create_secret(Name=secret, SecretString=json.dumps(bundle), Tags=[ORCHARD_TAG],
-                                  Description=f"orchard edge device {name}: certificate, private key, agent config")
+            secrets.create_secret(
+                Name=secret,
+                SecretString=json.dumps(bundle),
+                Tags=[ORCHARD_TAG],
+                Description=f"orchard edge device {name}: certificate, private key, agent config",
+            )
         except secrets.exceptions.ResourceExistsException:
             secrets.put_secret_value(SecretId=secret, SecretString=json.dumps(bundle))
         certificate_arn = created["certificateArn"]
@@ -258,7 +331,9 @@ class IotHook(AwsBaseHook):
         iot = self.conn
         certificate_id = certificate_arn.rsplit("/", 1)[-1]
         _ignore_missing(iot.detach_thing_principal, thingName=thing, principal=certificate_arn)
-        attached = (_ignore_missing(iot.list_attached_policies, target=certificate_arn) or {}).get("policies", [])
+        attached = (_ignore_missing(iot.list_attached_policies, target=certificate_arn) or {}).get(
+            "policies", []
+        )
         for policy in attached:
             iot.detach_policy(policyName=policy["policyName"], target=certificate_arn)
         _ignore_missing(iot.update_certificate, certificateId=certificate_id, newStatus="INACTIVE")
@@ -292,8 +367,12 @@ class IotHook(AwsBaseHook):
                 removed.append(f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's")
             elif _ignore_missing(iot.delete_thing, thingName=name) is not None:
                 removed.append(f"thing {name}")
-            if _ignore_missing(secrets.delete_secret, SecretId=spec.secret_name(name),
-                               ForceDeleteWithoutRecovery=True) is not None:
+            if (
+                _ignore_missing(
+                    secrets.delete_secret, SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True
+                )
+                is not None
+            ):
                 removed.append(f"secret {spec.secret_name(name)}")
         if group is None:
             return removed
@@ -318,8 +397,13 @@ class IotHook(AwsBaseHook):
             for summary in page["executionSummaries"]:
                 thing = summary["thingArn"].rsplit("/", 1)[-1]
                 described = iot.describe_job_execution(jobId=job_id, thingName=thing)["execution"]
-                outcomes.append({"device": thing, "status": described["status"],
-                                 "details": (described.get("statusDetails") or {}).get("detailsMap") or {}})
+                outcomes.append(
+                    {
+                        "device": thing,
+                        "status": described["status"],
+                        "details": (described.get("statusDetails") or {}).get("detailsMap") or {},
+                    }
+                )
         return sorted(outcomes, key=lambda o: o["device"])
 
 
@@ -340,28 +424,49 @@ def agent_config(spec: FleetSpec, device: str, endpoints: dict[str, str], region
 
 def device_role_policy(spec: FleetSpec) -> dict[str, Any]:
     """What a device may do with its temporary credentials: read packages, write captures, verify, run its jobs."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{spec.package_bucket}/{spec.package_prefix}*"},
-        {"Effect": "Allow", "Action": "s3:PutObject",
-         "Resource": f"arn:aws:s3:::{spec.capture_bucket}/{spec.capture_prefix.rstrip('/')}/${{credentials-iot:ThingName}}/*"},
-        {"Effect": "Allow", "Action": "kms:Verify", "Resource": spec.signing_key_arn},
-        {"Effect": "Allow", "Action": ["iot:StartNextPendingJobExecution", "iot:UpdateJobExecution",
-                                       "iot:DescribeJobExecution", "iot:GetPendingJobExecutions"],
-         "Resource": "arn:aws:iot:*:*:thing/${credentials-iot:ThingName}"},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{spec.package_bucket}/{spec.package_prefix}*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{spec.capture_bucket}/{spec.capture_prefix.rstrip('/')}/${{credentials-iot:ThingName}}/*",
+            },
+            {"Effect": "Allow", "Action": "kms:Verify", "Resource": spec.signing_key_arn},
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "iot:StartNextPendingJobExecution",
+                    "iot:UpdateJobExecution",
+                    "iot:DescribeJobExecution",
+                    "iot:GetPendingJobExecutions",
+                ],
+                "Resource": "arn:aws:iot:*:*:thing/${credentials-iot:ThingName}",
+            },
+        ],
+    }
 
 
 def device_iot_policy(alias_arn: str) -> dict[str, Any]:
     """The certificate's IoT policy: exchange the certificate for the role alias's credentials, nothing else."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate", "Resource": alias_arn},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:AssumeRoleWithCertificate", "Resource": alias_arn},
+        ],
+    }
 
 
 def created_by(group_properties: dict[str, Any] | None) -> str:
     """The IoT job id of the run that created an orchard thing group ("" if unknown or not orchard's)."""
     return (((group_properties or {}).get("attributePayload") or {}).get("attributes") or {}).get(
-        CREATED_BY_ATTRIBUTE, "")
+        CREATED_BY_ATTRIBUTE, ""
+    )
 
 
 def _is_orchards(group_properties: dict[str, Any] | None) -> bool:

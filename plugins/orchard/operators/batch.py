@@ -69,8 +69,11 @@ class ReattachingBatchOperator(BatchOperator):
         self.defer(
             timeout=self.execution_timeout,
             trigger=BatchJobWaitTrigger(
-                job_id=self.job_id, job_name=self.job_name, waiter_delay=self.poll_interval,
-                waiter_max_attempts=self.max_retries, aws_conn_id=self.aws_conn_id,
+                job_id=self.job_id,
+                job_name=self.job_name,
+                waiter_delay=self.poll_interval,
+                waiter_max_attempts=self.max_retries,
+                aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
             ),
             method_name="execute_complete",
@@ -86,11 +89,18 @@ class ReattachingBatchOperator(BatchOperator):
         except AirflowException:
             pass
         if event.get("reason") == "failed":
-            self._raise_failure(self._describe() or {"jobId": event.get("job_id"), "status": FAILED,
-                                                     "statusReason": event.get("status_reason", ""),
-                                                     "container": {"exitCode": event.get("exit_code")}})
-        raise AirflowException(event.get("message")
-                               or f"AWS Batch job {self.job_id} did not succeed: {event}")
+            self._raise_failure(
+                self._describe()
+                or {
+                    "jobId": event.get("job_id"),
+                    "status": FAILED,
+                    "statusReason": event.get("status_reason", ""),
+                    "container": {"exitCode": event.get("exit_code")},
+                }
+            )
+        raise AirflowException(
+            event.get("message") or f"AWS Batch job {self.job_id} did not succeed: {event}"
+        )
 
     def _describe(self) -> dict[str, Any] | None:
         jobs = self.hook.client.describe_jobs(jobs=[self.job_id]).get("jobs", [])
@@ -127,7 +137,9 @@ class ReattachingBatchOperator(BatchOperator):
             self.log.warning(
                 "on_kill: not a person's action (a worker's shutdown, or the state is unknown): AWS Batch "
                 "job %s is left running; the retry reattaches to it, the run's teardown terminates it if "
-                "the run fails", self.job_id)
+                "the run fails",
+                self.job_id,
+            )
             return
         self.log.info("on_kill: the task was ended by a person: terminating AWS Batch job %s", self.job_id)
         self.hook.client.terminate_job(jobId=self.job_id, reason="Airflow task ended by a person")
@@ -140,7 +152,9 @@ class ReattachingBatchOperator(BatchOperator):
         self.job_id = existing["jobId"]
         self.log.info(
             "AWS Batch job %s (%s) of this run is %s: reattaching to it instead of submitting another",
-            self.job_name, self.job_id, existing["status"],
+            self.job_name,
+            self.job_id,
+            existing["status"],
         )
         BatchJobDetailsLink.persist(
             context=context,
@@ -159,6 +173,8 @@ class ReattachingBatchOperator(BatchOperator):
         pages = paginator.paginate(
             jobQueue=self.job_queue, filters=[{"name": "JOB_NAME", "values": [self.job_name]}]
         )
-        jobs = [job for page in pages for job in page.get("jobSummaryList", []) if job["jobName"] == self.job_name]
+        jobs = [
+            job for page in pages for job in page.get("jobSummaryList", []) if job["jobName"] == self.job_name
+        ]
         live = [job for job in jobs if job.get("status") != FAILED]
         return max(live, key=lambda job: job.get("createdAt", 0)) if live else None

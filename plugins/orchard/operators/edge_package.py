@@ -33,8 +33,10 @@ from orchard.settings import load_settings
 PACKAGE_PREFIX = "edge_deployment/packages/"
 # The Asset each edge_deployment run publishes. Built here, at import: an s3:// Asset asks the providers
 # manager for its URI normaliser, a once-per-process cost that does not belong to every parse of the DAG.
-PACKAGES_ASSET = Asset(name="edge_deployment.packages",
-                       uri=f"s3://{load_settings(variables=False).artifacts_bucket}/{PACKAGE_PREFIX}")
+PACKAGES_ASSET = Asset(
+    name="edge_deployment.packages",
+    uri=f"s3://{load_settings(variables=False).artifacts_bucket}/{PACKAGE_PREFIX}",
+)
 SIGNING_ALGORITHM = "RSASSA_PSS_SHA_256"
 KEY_SPEC = "RSA_2048"
 MANIFEST, SIGNATURE = "manifest.json", "manifest.json.sig"
@@ -45,8 +47,11 @@ def ensure_signing_key(kms: Any, alias: str) -> str:
     try:
         return kms.describe_key(KeyId=alias)["KeyMetadata"]["Arn"]
     except kms.exceptions.NotFoundException:
-        key = kms.create_key(KeySpec=KEY_SPEC, KeyUsage="SIGN_VERIFY",
-                             Description="orchard edge package signing (manifest.json of each package)")
+        key = kms.create_key(
+            KeySpec=KEY_SPEC,
+            KeyUsage="SIGN_VERIFY",
+            Description="orchard edge package signing (manifest.json of each package)",
+        )
         kms.create_alias(AliasName=alias, TargetKeyId=key["KeyMetadata"]["KeyId"])
         return key["KeyMetadata"]["Arn"]
 
@@ -78,17 +83,33 @@ def describe_artifacts(files: dict[str, bytes]) -> dict[str, Any]:
     else:
         layout, runtime = "unknown", None
     compiler = " ".join(str(v) for v in (meta.get("Compiler") or {}).values() if isinstance(v, str))
-    return {"layout": layout, "runtime": runtime, "files": sorted(names), "meta": meta,
-            "quantized": bool(meta.get("Quantized")), "compiler": compiler[:80] or None}
+    return {
+        "layout": layout,
+        "runtime": runtime,
+        "files": sorted(names),
+        "meta": meta,
+        "quantized": bool(meta.get("Quantized")),
+        "compiler": compiler[:80] or None,
+    }
 
 
 def package_key(prefix: str, model_name: str, version: str) -> str:
     return f"{prefix.rstrip('/')}/{model_name}/{version}/package.tar.gz".lstrip("/")
 
 
-def build_manifest(files: dict[str, bytes], *, model_name: str, version: str, framework: str, input_shape: dict,
-                   target: str, artifacts: dict, variant: str, source: dict,
-                   prepared: dict | None = None) -> dict[str, Any]:
+def build_manifest(
+    files: dict[str, bytes],
+    *,
+    model_name: str,
+    version: str,
+    framework: str,
+    input_shape: dict,
+    target: str,
+    artifacts: dict,
+    variant: str,
+    source: dict,
+    prepared: dict | None = None,
+) -> dict[str, Any]:
     return {
         "format": "orchard-edge-package/2",
         "name": model_name,
@@ -107,8 +128,12 @@ def build_manifest(files: dict[str, bytes], *, model_name: str, version: str, fr
 
 
 def sign_manifest(kms: Any, key_id: str, manifest_bytes: bytes) -> bytes:
-    return kms.sign(KeyId=key_id, Message=hashlib.sha256(manifest_bytes).digest(), MessageType="DIGEST",
-                    SigningAlgorithm=SIGNING_ALGORITHM)["Signature"]
+    return kms.sign(
+        KeyId=key_id,
+        Message=hashlib.sha256(manifest_bytes).digest(),
+        MessageType="DIGEST",
+        SigningAlgorithm=SIGNING_ALGORITHM,
+    )["Signature"]
 
 
 def write_archive(files: dict[str, bytes], manifest_bytes: bytes, signature: bytes) -> bytes:
@@ -125,16 +150,47 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
     """Package a Neo compilation's output as a signed orchard edge package; returns where and what it is."""
 
     aws_hook_class = S3Hook
-    template_fields: Sequence[str] = ("compiled_uri", "model_name", "model_version", "framework", "input_shape",
-                                      "target", "extra_files", "bucket", "prefix", "signing_key", "force", "source")
+    template_fields: Sequence[str] = (
+        "compiled_uri",
+        "model_name",
+        "model_version",
+        "framework",
+        "input_shape",
+        "target",
+        "extra_files",
+        "bucket",
+        "prefix",
+        "signing_key",
+        "force",
+        "source",
+    )
 
-    def __init__(self, *, compiled_uri: str, model_name: str, model_version: str, framework: str,
-                 input_shape: str, target: str, bucket: str, prefix: str, signing_key: str,
-                 extra_files: str = "", force: bool = False, source: dict | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        compiled_uri: str,
+        model_name: str,
+        model_version: str,
+        framework: str,
+        input_shape: str,
+        target: str,
+        bucket: str,
+        prefix: str,
+        signing_key: str,
+        extra_files: str = "",
+        force: bool = False,
+        source: dict | None = None,
+        **kwargs,
+    ):
         """`extra_files`: an S3 prefix whose files join the package (the prepare job's reference.json, prepare.json)."""
         super().__init__(**kwargs)
         self.compiled_uri, self.model_name, self.model_version = compiled_uri, model_name, model_version
-        self.framework, self.input_shape, self.target, self.extra_files = framework, input_shape, target, extra_files
+        self.framework, self.input_shape, self.target, self.extra_files = (
+            framework,
+            input_shape,
+            target,
+            extra_files,
+        )
         self.bucket, self.prefix, self.signing_key, self.force = bucket, prefix, signing_key, force
         self.source = source or {}
 
@@ -146,23 +202,37 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
             archive = s3.get_key(key, self.bucket).get()["Body"].read()
             manifest, signature = _read_package(archive)
             if manifest.get("source") == dict(self.source) and self.source:  # this run's own package: a retry
-                self.log.info("s3://%s/%s was published from this compilation already: reusing it", self.bucket, key)
+                self.log.info(
+                    "s3://%s/%s was published from this compilation already: reusing it", self.bucket, key
+                )
                 return self._describe(key, archive, manifest, signature, key_arn)
             raise AirflowException(
                 f"s3://{self.bucket}/{key} exists: package version {self.model_version} of {self.model_name} was "
-                "already published. Bump model_version, or set force_repackage to replace it.")
+                "already published. Bump model_version, or set force_repackage to replace it."
+            )
         files = self._compiled_files()
         artifacts = describe_artifacts(files)
         if artifacts["runtime"] is None:
-            self.log.warning("%s holds no layout this package knows (%s): devices will refuse it",
-                             self.compiled_uri, ", ".join(artifacts["files"]))
+            self.log.warning(
+                "%s holds no layout this package knows (%s): devices will refuse it",
+                self.compiled_uri,
+                ", ".join(artifacts["files"]),
+            )
         files.update(self._extra_files())
         prepared = json.loads(files.pop("prepare.json", b"{}"))
         int8 = prepared.get("quantization") == "int8" or artifacts["quantized"]
-        manifest = build_manifest(files, model_name=self.model_name, version=self.model_version,
-                                  framework=self.framework, input_shape=json.loads(self.input_shape), target=self.target,
-                                  artifacts=artifacts, variant="int8" if int8 else "float32",
-                                  source=dict(self.source), prepared=prepared)
+        manifest = build_manifest(
+            files,
+            model_name=self.model_name,
+            version=self.model_version,
+            framework=self.framework,
+            input_shape=json.loads(self.input_shape),
+            target=self.target,
+            artifacts=artifacts,
+            variant="int8" if int8 else "float32",
+            source=dict(self.source),
+            prepared=prepared,
+        )
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
         signature = sign_manifest(kms, key_arn, manifest_bytes)
         archive = write_archive(files, manifest_bytes, signature)
@@ -171,26 +241,57 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
         s3.load_bytes(manifest_bytes, f"{base}/{MANIFEST}", self.bucket, replace=True)
         if "reference.json" in files:
             s3.load_bytes(files["reference.json"], f"{base}/reference.json", self.bucket, replace=True)
-        self.log.info("Published s3://%s/%s (%d bytes, sha256 %s), manifest signed with %s", self.bucket, key,
-                      len(archive), hashlib.sha256(archive).hexdigest(), key_arn)
+        self.log.info(
+            "Published s3://%s/%s (%d bytes, sha256 %s), manifest signed with %s",
+            self.bucket,
+            key,
+            len(archive),
+            hashlib.sha256(archive).hexdigest(),
+            key_arn,
+        )
         return self._describe(key, archive, manifest, signature, key_arn)
 
-    def _describe(self, key: str, archive: bytes, manifest: dict, signature: bytes, key_arn: str) -> dict[str, Any]:
+    def _describe(
+        self, key: str, archive: bytes, manifest: dict, signature: bytes, key_arn: str
+    ) -> dict[str, Any]:
         """What the deploy step and the report need to know about a published package (XCom-sized)."""
         base, artifacts = key.rsplit("/", 1)[0], manifest.get("artifacts") or {}
         return {
-            "package_uri": f"s3://{self.bucket}/{key}", "sha256": hashlib.sha256(archive).hexdigest(),
-            "size_bytes": len(archive), "signature": base64.b64encode(signature).decode(), "signing_key_arn": key_arn,
-            "signing_algorithm": SIGNING_ALGORITHM, "manifest_uri": f"s3://{self.bucket}/{base}/{MANIFEST}",
-            "reference_uri": f"s3://{self.bucket}/{base}/reference.json" if "reference.json" in manifest["files"] else "",
-            "files": manifest["sizes_bytes"], "variant": manifest["variant"], "model_name": manifest["name"],
+            "package_uri": f"s3://{self.bucket}/{key}",
+            "sha256": hashlib.sha256(archive).hexdigest(),
+            "size_bytes": len(archive),
+            "signature": base64.b64encode(signature).decode(),
+            "signing_key_arn": key_arn,
+            "signing_algorithm": SIGNING_ALGORITHM,
+            "manifest_uri": f"s3://{self.bucket}/{base}/{MANIFEST}",
+            "reference_uri": f"s3://{self.bucket}/{base}/reference.json"
+            if "reference.json" in manifest["files"]
+            else "",
+            "files": manifest["sizes_bytes"],
+            "variant": manifest["variant"],
+            "model_name": manifest["name"],
             "version": manifest["version"],
-            "compiled": {"layout": artifacts.get("layout"), "runtime": artifacts.get("runtime"),
-                         "compiler": artifacts.get("compiler"), "quantized": artifacts.get("quantized"),
-                         "sizes_bytes": {name: size for name, size in manifest["sizes_bytes"].items()
-                                         if name in artifacts.get("files", [])}},
-            "prepared": {k: manifest.get("prepared", {}).get(k) for k in (
-                "sizes_bytes", "int8_top1_agreement", "int8_agreement_images", "int8_method", "note")},
+            "compiled": {
+                "layout": artifacts.get("layout"),
+                "runtime": artifacts.get("runtime"),
+                "compiler": artifacts.get("compiler"),
+                "quantized": artifacts.get("quantized"),
+                "sizes_bytes": {
+                    name: size
+                    for name, size in manifest["sizes_bytes"].items()
+                    if name in artifacts.get("files", [])
+                },
+            },
+            "prepared": {
+                k: manifest.get("prepared", {}).get(k)
+                for k in (
+                    "sizes_bytes",
+                    "int8_top1_agreement",
+                    "int8_agreement_images",
+                    "int8_method",
+                    "note",
+                )
+            },
         }
 
     def _extra_files(self) -> dict[str, bytes]:
@@ -198,15 +299,22 @@ class EdgePackageOperator(AwsBaseOperator[S3Hook]):
             return {}
         bucket, _, prefix = self.extra_files[5:].partition("/")
         keys = self.hook.list_keys(bucket_name=bucket, prefix=prefix) or []
-        return {key[len(prefix):].lstrip("/"): self.hook.get_key(key, bucket).get()["Body"].read()
-                for key in keys if not key.endswith("/")}
+        return {
+            key[len(prefix) :].lstrip("/"): self.hook.get_key(key, bucket).get()["Body"].read()
+            for key in keys
+            if not key.endswith("/")
+        }
 
     def _compiled_files(self) -> dict[str, bytes]:
         bucket, _, key = self.compiled_uri[5:].partition("/")
         with tempfile.TemporaryDirectory() as tmp:
-            local = Path(self.hook.download_file(key=key, bucket_name=bucket, local_path=tmp, preserve_file_name=True))
+            local = Path(
+                self.hook.download_file(key=key, bucket_name=bucket, local_path=tmp, preserve_file_name=True)
+            )
             with tarfile.open(local) as tar:
-                return {m.name.lstrip("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+                return {
+                    m.name.lstrip("./"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()
+                }
 
 
 def _read_package(archive: bytes) -> tuple[dict, bytes]:

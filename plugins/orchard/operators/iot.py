@@ -31,8 +31,9 @@ def deploy_document(package: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def rollout_configs(max_per_minute: int, abort_failure_percent: float, abort_min_executed: int,
-                    device_timeout_minutes: int) -> dict[str, Any]:
+def rollout_configs(
+    max_per_minute: int, abort_failure_percent: float, abort_min_executed: int, device_timeout_minutes: int
+) -> dict[str, Any]:
     """CreateJob's rollout, abort and timeout configurations (AWS IoT API reference: CreateJob,
     JobExecutionsRolloutConfig, AbortCriteria, TimeoutConfig — https://docs.aws.amazon.com/iot/latest/
     apireference/API_CreateJob.html). abort_failure_percent 0: no abort criteria."""
@@ -41,10 +42,16 @@ def rollout_configs(max_per_minute: int, abort_failure_percent: float, abort_min
         "timeoutConfig": {"inProgressTimeoutInMinutes": int(device_timeout_minutes)},
     }
     if float(abort_failure_percent) > 0:
-        configs["abortConfig"] = {"criteriaList": [{
-            "failureType": "ALL", "action": "CANCEL",
-            "thresholdPercentage": round(float(abort_failure_percent), 2),
-            "minNumberOfExecutedThings": int(abort_min_executed)}]}
+        configs["abortConfig"] = {
+            "criteriaList": [
+                {
+                    "failureType": "ALL",
+                    "action": "CANCEL",
+                    "thresholdPercentage": round(float(abort_failure_percent), 2),
+                    "minNumberOfExecutedThings": int(abort_min_executed),
+                }
+            ]
+        }
     return configs
 
 
@@ -62,15 +69,35 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
     """
 
     aws_hook_class = IotHook
-    template_fields: Sequence[str] = ("job_id", "thing_group_arn", "package", "waiter_delay",
-                                      "device_timeout_minutes", "rollout_window_minutes",
-                                      "min_success_percent", "max_per_minute", "abort_failure_percent",
-                                      "abort_min_executed")
+    template_fields: Sequence[str] = (
+        "job_id",
+        "thing_group_arn",
+        "package",
+        "waiter_delay",
+        "device_timeout_minutes",
+        "rollout_window_minutes",
+        "min_success_percent",
+        "max_per_minute",
+        "abort_failure_percent",
+        "abort_min_executed",
+    )
 
-    def __init__(self, *, job_id: str, thing_group_arn: str, package: dict[str, Any] | str,
-                 device_timeout_minutes: int = 30, rollout_window_minutes: float = 60,
-                 min_success_percent: float = 100, max_per_minute: int = 100,
-                 abort_failure_percent: float = 50, abort_min_executed: int = 1, deferrable: bool = True, waiter_delay: int = 30, **kwargs):
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        thing_group_arn: str,
+        package: dict[str, Any] | str,
+        device_timeout_minutes: int = 30,
+        rollout_window_minutes: float = 60,
+        min_success_percent: float = 100,
+        max_per_minute: int = 100,
+        abort_failure_percent: float = 50,
+        abort_min_executed: int = 1,
+        deferrable: bool = True,
+        waiter_delay: int = 30,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.job_id, self.thing_group_arn, self.package = job_id, thing_group_arn, package
         self.device_timeout_minutes = device_timeout_minutes
@@ -87,13 +114,21 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
             self.log.info("IoT job %s exists (%s): waiting on it", self.job_id, job["status"])
         except iot.exceptions.ResourceNotFoundException:
             iot.create_job(
-                jobId=self.job_id, targets=[self.thing_group_arn], document=json.dumps(deploy_document(package)),
+                jobId=self.job_id,
+                targets=[self.thing_group_arn],
+                document=json.dumps(deploy_document(package)),
                 description=f"deploy {package['model_name']} {package['version']} ({package['variant']})",
                 targetSelection="SNAPSHOT",
-                **rollout_configs(self.max_per_minute, self.abort_failure_percent, self.abort_min_executed,
-                                  self.device_timeout_minutes),
+                **rollout_configs(
+                    self.max_per_minute,
+                    self.abort_failure_percent,
+                    self.abort_min_executed,
+                    self.device_timeout_minutes,
+                ),
             )
-            self.log.info("Created IoT job %s on %s: %s", self.job_id, self.thing_group_arn, package["package_uri"])
+            self.log.info(
+                "Created IoT job %s on %s: %s", self.job_id, self.thing_group_arn, package["package_uri"]
+            )
             job = iot.describe_job(jobId=self.job_id)["job"]
         # The window runs from the job's creation: a retried task keeps the first try's window.
         window_ends_at = job["createdAt"].timestamp() + float(self.rollout_window_minutes) * 60
@@ -103,9 +138,13 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
             )
 
             self.defer(
-                trigger=IotJobCompletedTrigger(job_id=self.job_id, waiter_delay=int(self.waiter_delay),
-                                               window_ends_at=window_ends_at, aws_conn_id=self.aws_conn_id,
-                                               region_name=self.region_name),
+                trigger=IotJobCompletedTrigger(
+                    job_id=self.job_id,
+                    waiter_delay=int(self.waiter_delay),
+                    window_ends_at=window_ends_at,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                ),
                 method_name="execute_complete",
             )
         from orchard.triggers.iot_job import JOB_ENDED
@@ -124,24 +163,45 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
     def _outcome(self, job_id: str, context: Any) -> dict[str, Any]:
         job_status = self.hook.conn.describe_job(jobId=job_id)["job"]["status"]
         outcomes = self.hook.job_executions(job_id)
-        context["ti"].xcom_push(key="device_outcomes", value=outcomes)  # for the report, even if this task fails
+        context["ti"].xcom_push(
+            key="device_outcomes", value=outcomes
+        )  # for the report, even if this task fails
         for outcome in outcomes:
-            self.log.info("device %s: %s %s", outcome["device"], outcome["status"], json.dumps(outcome["details"]))
+            self.log.info(
+                "device %s: %s %s", outcome["device"], outcome["status"], json.dumps(outcome["details"])
+            )
         succeeded = [o["device"] for o in outcomes if o["status"] == "SUCCEEDED"]
         pending = [o["device"] for o in outcomes if o["status"] in ("QUEUED", "IN_PROGRESS")]
         failed = [o["device"] for o in outcomes if o["device"] not in {*succeeded, *pending}]
         share = 100.0 * len(succeeded) / len(outcomes) if outcomes else 0.0
         if job_status == "CANCELED" or share < float(self.min_success_percent) or not succeeded:
-            why = ("was canceled (its abortConfig, or CancelJob)" if job_status == "CANCELED" else
-                   f"succeeded on {len(succeeded)} of {len(outcomes)} devices ({share:.0f}%), under "
-                   f"min_success_percent {self.min_success_percent} within {self.rollout_window_minutes} min")
-            others = "; ".join(f"{o['device']} {o['status']} {o['details'].get('reason', '')}".rstrip()
-                               for o in outcomes if o["status"] != "SUCCEEDED")
+            why = (
+                "was canceled (its abortConfig, or CancelJob)"
+                if job_status == "CANCELED"
+                else f"succeeded on {len(succeeded)} of {len(outcomes)} devices ({share:.0f}%), under "
+                f"min_success_percent {self.min_success_percent} within {self.rollout_window_minutes} min"
+            )
+            others = "; ".join(
+                f"{o['device']} {o['status']} {o['details'].get('reason', '')}".rstrip()
+                for o in outcomes
+                if o["status"] != "SUCCEEDED"
+            )
             missing = len(outcomes) - len(succeeded)
-            raise AirflowException(f"IoT job {job_id} {why}: {missing} of {len(outcomes)} devices did not "
-                                   f"succeed: {others}")
+            raise AirflowException(
+                f"IoT job {job_id} {why}: {missing} of {len(outcomes)} devices did not succeed: {others}"
+            )
         if pending:
-            self.log.info("rollout policy met (%.0f%% succeeded); job %s stays open for %s", share, job_id,
-                          ", ".join(pending))
-        return {"job_id": job_id, "job_status": job_status, "outcomes": outcomes, "succeeded": succeeded,
-                "failed": failed, "pending": pending}
+            self.log.info(
+                "rollout policy met (%.0f%% succeeded); job %s stays open for %s",
+                share,
+                job_id,
+                ", ".join(pending),
+            )
+        return {
+            "job_id": job_id,
+            "job_status": job_status,
+            "outcomes": outcomes,
+            "succeeded": succeeded,
+            "failed": failed,
+            "pending": pending,
+        }

@@ -39,18 +39,51 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
     """
 
     aws_hook_class = NeoHook
-    template_fields: Sequence[str] = ("job_name", "role_arn", "model_uri", "framework", "data_input_config",
-                                      "target", "output_uri", "compiler_options", "max_runtime_s",
-                                      "waiter_delay", "waiter_max_attempts")
+    template_fields: Sequence[str] = (
+        "job_name",
+        "role_arn",
+        "model_uri",
+        "framework",
+        "data_input_config",
+        "target",
+        "output_uri",
+        "compiler_options",
+        "max_runtime_s",
+        "waiter_delay",
+        "waiter_max_attempts",
+    )
 
-    def __init__(self, *, job_name: str, role_arn: str, model_uri: str, framework: str, data_input_config: str,
-                 target: str, output_uri: str, compiler_options: str = "", max_runtime_s: int = 900,
-                 deferrable: bool = True, waiter_delay: int = 30, waiter_max_attempts: int | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        job_name: str,
+        role_arn: str,
+        model_uri: str,
+        framework: str,
+        data_input_config: str,
+        target: str,
+        output_uri: str,
+        compiler_options: str = "",
+        max_runtime_s: int = 900,
+        deferrable: bool = True,
+        waiter_delay: int = 30,
+        waiter_max_attempts: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.job_name, self.role_arn, self.model_uri, self.framework = job_name, role_arn, model_uri, framework
+        self.job_name, self.role_arn, self.model_uri, self.framework = (
+            job_name,
+            role_arn,
+            model_uri,
+            framework,
+        )
         self.data_input_config, self.target, self.output_uri = data_input_config, target, output_uri
         self.compiler_options, self.max_runtime_s = compiler_options, max_runtime_s
-        self.deferrable, self.waiter_delay, self.waiter_max_attempts = deferrable, waiter_delay, waiter_max_attempts
+        self.deferrable, self.waiter_delay, self.waiter_max_attempts = (
+            deferrable,
+            waiter_delay,
+            waiter_max_attempts,
+        )
 
     def _attempts(self) -> int:
         """Enough polls to outlast the job's own MaxRuntimeInSeconds, plus a margin for start and upload."""
@@ -64,19 +97,32 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
         remember_task_instance(self, context)
         existing = self.hook.describe(self.job_name)
         if existing is None:
-            output_config: dict[str, Any] = {"S3OutputLocation": self.output_uri, **target_output_config(self.target)}
+            output_config: dict[str, Any] = {
+                "S3OutputLocation": self.output_uri,
+                **target_output_config(self.target),
+            }
             if self.compiler_options:
                 output_config["CompilerOptions"] = self.compiler_options
             self.hook.conn.create_compilation_job(
-                CompilationJobName=self.job_name, RoleArn=self.role_arn,
-                InputConfig={"S3Uri": self.model_uri, "DataInputConfig": self.data_input_config,
-                             "Framework": self.framework.upper()},
+                CompilationJobName=self.job_name,
+                RoleArn=self.role_arn,
+                InputConfig={
+                    "S3Uri": self.model_uri,
+                    "DataInputConfig": self.data_input_config,
+                    "Framework": self.framework.upper(),
+                },
                 OutputConfig=output_config,
                 StoppingCondition={"MaxRuntimeInSeconds": int(self.max_runtime_s)},
             )
-            self.log.info("Started Neo compilation job %s (%s -> %s)", self.job_name, self.model_uri, self.target)
+            self.log.info(
+                "Started Neo compilation job %s (%s -> %s)", self.job_name, self.model_uri, self.target
+            )
         else:
-            self.log.info("Compilation job %s exists (%s): waiting on it", self.job_name, existing["CompilationJobStatus"])
+            self.log.info(
+                "Compilation job %s exists (%s): waiting on it",
+                self.job_name,
+                existing["CompilationJobStatus"],
+            )
             if existing["CompilationJobStatus"] in TERMINAL:
                 return self._result(existing, context)
         if self.deferrable:
@@ -85,22 +131,31 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
             )
 
             self.defer(
-                trigger=NeoCompilationTrigger(job_name=self.job_name, waiter_delay=int(self.waiter_delay),
-                                              waiter_max_attempts=self._attempts(), aws_conn_id=self.aws_conn_id,
-                                              region_name=self.region_name),
+                trigger=NeoCompilationTrigger(
+                    job_name=self.job_name,
+                    waiter_delay=int(self.waiter_delay),
+                    waiter_max_attempts=self._attempts(),
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                ),
                 method_name="execute_complete",
             )
         try:
             self.hook.get_waiter("compilation_job_complete").wait(
                 CompilationJobName=self.job_name,
-                WaiterConfig={"Delay": int(self.waiter_delay), "MaxAttempts": self._attempts()})
+                WaiterConfig={"Delay": int(self.waiter_delay), "MaxAttempts": self._attempts()},
+            )
         except WaiterError as error:  # FAILED/STOPPED end the waiter too: the job's status says why, below
             self.log.info("Waiter ended: %s", error)
-        return self._result(self.hook.conn.describe_compilation_job(CompilationJobName=self.job_name), context)
+        return self._result(
+            self.hook.conn.describe_compilation_job(CompilationJobName=self.job_name), context
+        )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         event = validate_execute_complete_event(event)
-        return self._result(self.hook.conn.describe_compilation_job(CompilationJobName=event["job_name"]), context)
+        return self._result(
+            self.hook.conn.describe_compilation_job(CompilationJobName=event["job_name"]), context
+        )
 
     def _result(self, job: dict[str, Any], context: Any) -> dict[str, Any]:
         status = job["CompilationJobStatus"]
@@ -108,16 +163,24 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
         if status == "FAILED" and reason.startswith("ClientError"):
             from orchard.errors import InputError
 
-            raise InputError(f"Neo compilation job {job['CompilationJobName']} ended FAILED: {reason} (the "
-                             "model, framework or input_shape is wrong: fix them; not retried)")
+            raise InputError(
+                f"Neo compilation job {job['CompilationJobName']} ended FAILED: {reason} (the "
+                "model, framework or input_shape is wrong: fix them; not retried)"
+            )
         if status != "COMPLETED":
             raise AirflowException(
-                f"Neo compilation job {job['CompilationJobName']} ended {status}: {job.get('FailureReason') or 'no reason given'}")
+                f"Neo compilation job {job['CompilationJobName']} ended {status}: {job.get('FailureReason') or 'no reason given'}"
+            )
         seconds = (job["CompilationEndTime"] - job["CompilationStartTime"]).total_seconds()
-        result = {"job_name": job["CompilationJobName"], "status": status,
-                "model_artifacts": job["ModelArtifacts"]["S3ModelArtifacts"],
-                "digest": (job.get("ModelDigests") or {}).get("ArtifactDigest", ""), "seconds": round(seconds, 1),
-                "target": self.target, "compiler_options": json.loads(self.compiler_options or "{}")}
+        result = {
+            "job_name": job["CompilationJobName"],
+            "status": status,
+            "model_artifacts": job["ModelArtifacts"]["S3ModelArtifacts"],
+            "digest": (job.get("ModelDigests") or {}).get("ArtifactDigest", ""),
+            "seconds": round(seconds, 1),
+            "target": self.target,
+            "compiler_options": json.loads(self.compiler_options or "{}"),
+        }
         for key in ("job_name", "model_artifacts"):  # downstream tasks take these as XComArgs
             context["ti"].xcom_push(key=key, value=result[key])
         return result

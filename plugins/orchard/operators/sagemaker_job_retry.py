@@ -71,7 +71,9 @@ def print_job_log(operator: Any, log_group: str, job_name: str) -> None:
 
     hook = AwsLogsHook(aws_conn_id=operator.aws_conn_id, region_name=operator.region_name)
     try:
-        streams = hook.conn.describe_log_streams(logGroupName=log_group, logStreamNamePrefix=f"{job_name}/")["logStreams"]
+        streams = hook.conn.describe_log_streams(logGroupName=log_group, logStreamNamePrefix=f"{job_name}/")[
+            "logStreams"
+        ]
     except ClientError as error:
         operator.log.warning("no CloudWatch log for %s in %s: %s", job_name, log_group, error)
         return
@@ -79,7 +81,12 @@ def print_job_log(operator: Any, log_group: str, job_name: str) -> None:
     for stream in streams:
         for event in hook.get_log_events(log_group, stream["logStreamName"], start_from_head=True):
             if printed == MAX_LOG_LINES:
-                operator.log.info("[%s] ... more lines in CloudWatch Logs %s / %s", job_name, log_group, stream["logStreamName"])
+                operator.log.info(
+                    "[%s] ... more lines in CloudWatch Logs %s / %s",
+                    job_name,
+                    log_group,
+                    stream["logStreamName"],
+                )
                 return
             operator.log.info("[%s] %s", job_name, event["message"].rstrip("\n"))
             printed += 1
@@ -89,8 +96,12 @@ def print_job_log(operator: Any, log_group: str, job_name: str) -> None:
 
 KINDS = {
     # kind: (describe, stop, name key, status key) of the SageMaker client
-    "Processing": ("describe_processing_job", "stop_processing_job", "ProcessingJobName",
-                   "ProcessingJobStatus"),
+    "Processing": (
+        "describe_processing_job",
+        "stop_processing_job",
+        "ProcessingJobName",
+        "ProcessingJobStatus",
+    ),
     "Training": ("describe_training_job", "stop_training_job", "TrainingJobName", "TrainingJobStatus"),
 }
 
@@ -110,11 +121,15 @@ def check_outcome(kind: str, description: dict) -> None:
     reason = description.get("FailureReason") or ""
     if status == "Failed" and is_input_failure(reason):
         detail = reason.split(INPUT_ERROR_PREFIX.strip(), 1)[1].strip()
-        raise InputError(f"SageMaker {kind.lower()} job {name} refused its input (not retried: fix the "
-                         f"input, then clear the task): {detail}")
+        raise InputError(
+            f"SageMaker {kind.lower()} job {name} refused its input (not retried: fix the "
+            f"input, then clear the task): {detail}"
+        )
     if status == "Stopped":
-        raise AirflowException(f"SageMaker {kind.lower()} job {name} was stopped ({reason or 'StopJob'}): it "
-                               "has no output; a retry of this task starts a new attempt")
+        raise AirflowException(
+            f"SageMaker {kind.lower()} job {name} was stopped ({reason or 'StopJob'}): it "
+            "has no output; a retry of this task starts a new attempt"
+        )
 
 
 def stop_if_running(client: Any, kind: str, name: str) -> bool:
@@ -154,8 +169,11 @@ def stop_on_a_persons_action(operator: Any, kind: str) -> None:
     if not job:
         return
     if not killed_by_a_person(operator):
-        operator.log.info("on_kill without a person's action (worker shutdown, timeout): %s keeps running; "
-                          "the retry reattaches to it", job)
+        operator.log.info(
+            "on_kill without a person's action (worker shutdown, timeout): %s keeps running; "
+            "the retry reattaches to it",
+            job,
+        )
         return
     if stop_if_running(operator.hook.conn, kind, job):
         operator.log.info("stopped SageMaker %s job %s (a person acted on the task)", kind.lower(), job)

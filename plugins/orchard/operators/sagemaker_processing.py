@@ -46,10 +46,15 @@ class OrchardSageMakerProcessingOperator(SageMakerProcessingOperator):
         base = self.config["ProcessingJobName"]
         attempt, description = latest_attempt(base, self.hook.describe_processing_job)
         if description and description["ProcessingJobStatus"] == "Completed":
-            self.log.info("processing job %s already completed (an earlier try started it)", description["ProcessingJobName"])
+            self.log.info(
+                "processing job %s already completed (an earlier try started it)",
+                description["ProcessingJobName"],
+            )
             return {"Processing": serialize(description)}
         if description and description["ProcessingJobStatus"] in RUNNING_STATES:
-            self.log.info("waiting on processing job %s, started by an earlier try", description["ProcessingJobName"])
+            self.log.info(
+                "waiting on processing job %s, started by an earlier try", description["ProcessingJobName"]
+            )
             self._orchard_job = description["ProcessingJobName"]
             return self._wait(description["ProcessingJobName"])
         self.config["ProcessingJobName"] = attempt_name(base, attempt + 1)
@@ -65,8 +70,13 @@ class OrchardSageMakerProcessingOperator(SageMakerProcessingOperator):
         self.defer(
             timeout=datetime.timedelta(seconds=seconds),
             trigger=OrchardSageMakerTrigger(
-                job_name=job_name, job_type="Processing", waiter_delay=self.check_interval, waiter_max_attempts=attempts,
-                aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                job_name=job_name,
+                job_type="Processing",
+                waiter_delay=self.check_interval,
+                waiter_max_attempts=attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
                 botocore_config=self.botocore_config,
             ),
             method_name="execute_complete",

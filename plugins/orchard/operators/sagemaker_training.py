@@ -46,15 +46,24 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
         base = self.config["TrainingJobName"]
         attempt, description = latest_attempt(base, self.hook.describe_training_job)
         if description and description["TrainingJobStatus"] == "Completed":
-            self.log.info("training job %s already completed (an earlier try started it)", description["TrainingJobName"])
+            self.log.info(
+                "training job %s already completed (an earlier try started it)",
+                description["TrainingJobName"],
+            )
             return {"Training": serialize(description)}
         if description and description["TrainingJobStatus"] in RUNNING_STATES:
-            self.log.info("waiting on training job %s, started by an earlier try", description["TrainingJobName"])
+            self.log.info(
+                "waiting on training job %s, started by an earlier try", description["TrainingJobName"]
+            )
             self._orchard_job = description["TrainingJobName"]
             return self._wait(description["TrainingJobName"])
         if description:
-            self.log.info("training job %s ended %s: starting %s, which resumes from the shared checkpoints",
-                          description["TrainingJobName"], description["TrainingJobStatus"], attempt_name(base, attempt + 1))
+            self.log.info(
+                "training job %s ended %s: starting %s, which resumes from the shared checkpoints",
+                description["TrainingJobName"],
+                description["TrainingJobStatus"],
+                attempt_name(base, attempt + 1),
+            )
         self.config["TrainingJobName"] = attempt_name(base, attempt + 1)
         # The client call, not SageMakerHook.create_training_job: the hook first HEADs each input bucket,
         # which needs s3:ListBucket on the whole bucket; the pipeline's role may list only its own prefixes
@@ -71,8 +80,13 @@ class OrchardSageMakerTrainingOperator(SageMakerTrainingOperator):
         self.defer(
             timeout=datetime.timedelta(seconds=seconds),
             trigger=OrchardSageMakerTrigger(
-                job_name=job_name, job_type="Training", waiter_delay=self.check_interval, waiter_max_attempts=attempts,
-                aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                job_name=job_name,
+                job_type="Training",
+                waiter_delay=self.check_interval,
+                waiter_max_attempts=attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
                 botocore_config=self.botocore_config,
             ),
             method_name="execute_complete",

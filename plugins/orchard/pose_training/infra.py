@@ -49,8 +49,12 @@ def upload_queue_url(settings: Any) -> str:
 
 
 # What the Asset watcher's queue depends on, and the variable that sets each where the DAG is parsed.
-WATCHER_FIELDS = {"region": "ORCHARD_REGION", "batch_job_role_arn": "ORCHARD_BATCH_JOB_ROLE_ARN",
-                  "data_bucket": "ORCHARD_DATA_BUCKET", "aws_conn_id": "ORCHARD_AWS_CONN_ID"}
+WATCHER_FIELDS = {
+    "region": "ORCHARD_REGION",
+    "batch_job_role_arn": "ORCHARD_BATCH_JOB_ROLE_ARN",
+    "data_bucket": "ORCHARD_DATA_BUCKET",
+    "aws_conn_id": "ORCHARD_AWS_CONN_ID",
+}
 
 
 def watcher_mismatch(live: Any, parsed: Any, queue_url: str) -> str:
@@ -88,21 +92,27 @@ def upload_event_pattern(bucket: str, prefix: str = WATCHED_PREFIX) -> dict:
 # ------------------------------------------------------------------------------------- event path
 
 
-def ensure_event_path(s3: Any, events: Any, sqs: Any, settings: Any, log: Callable[[str], None] = print) -> dict:
+def ensure_event_path(
+    s3: Any, events: Any, sqs: Any, settings: Any, log: Callable[[str], None] = print
+) -> dict:
     """Queue (+ policy), rule (+ target), bucket → EventBridge; returns their ids. Safe to repeat."""
     bucket = settings.data_bucket
     queue_url = sqs.create_queue(
         QueueName=UPLOAD_QUEUE,
         Attributes={"MessageRetentionPeriod": str(14 * 24 * 3600), "VisibilityTimeout": "120"},
     )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     rule_arn = events.put_rule(
         Name=UPLOAD_RULE,
         EventPattern=json.dumps(upload_event_pattern(bucket)),
         State="ENABLED",
         Description=f"DeepLabCut project zips under s3://{bucket}/{WATCHED_PREFIX} -> pose_training",
     )["RuleArn"]
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(_queue_policy(queue_arn, rule_arn))})
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": json.dumps(_queue_policy(queue_arn, rule_arn))}
+    )
     failed = events.put_targets(Rule=UPLOAD_RULE, Targets=[{"Id": UPLOAD_TARGET_ID, "Arn": queue_arn}])
     if failed.get("FailedEntryCount"):
         raise RuntimeError(f"EventBridge refused the SQS target of {UPLOAD_RULE}: {failed['FailedEntries']}")
@@ -175,14 +185,30 @@ class BatchSpec:
         return f"{self.gpu_family}.xlarge"
 
 
-def ensure_batch(batch: Any, ec2: Any, settings: Any, spec: BatchSpec, *, poll_s: float = 10,
-                 timeout_s: float = 600, log: Callable[[str], None] = print) -> dict:
+def ensure_batch(
+    batch: Any,
+    ec2: Any,
+    settings: Any,
+    spec: BatchSpec,
+    *,
+    poll_s: float = 10,
+    timeout_s: float = 600,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Compute environment, job queue and job definition for `spec`; returns their names and ARNs."""
     environment_arn = _ensure_compute_environment(batch, ec2, settings, spec, log)
-    _wait_valid(lambda: batch.describe_compute_environments(computeEnvironments=[environment_arn])
-                ["computeEnvironments"], "compute environment", poll_s, timeout_s)
+    _wait_valid(
+        lambda: batch.describe_compute_environments(computeEnvironments=[environment_arn])[
+            "computeEnvironments"
+        ],
+        "compute environment",
+        poll_s,
+        timeout_s,
+    )
     queue_arn = _ensure_job_queue(batch, spec, environment_arn, log)
-    _wait_valid(lambda: batch.describe_job_queues(jobQueues=[queue_arn])["jobQueues"], "job queue", poll_s, timeout_s)
+    _wait_valid(
+        lambda: batch.describe_job_queues(jobQueues=[queue_arn])["jobQueues"], "job queue", poll_s, timeout_s
+    )
     definition_arn = _ensure_job_definition(batch, settings, spec, log)
     return {
         "compute_environment": spec.compute_environment,
@@ -213,7 +239,9 @@ def compute_resources(ec2: Any, settings: Any, spec: BatchSpec) -> dict:
 
 
 def _ensure_compute_environment(batch: Any, ec2: Any, settings: Any, spec: BatchSpec, log) -> str:
-    found = batch.describe_compute_environments(computeEnvironments=[spec.compute_environment])["computeEnvironments"]
+    found = batch.describe_compute_environments(computeEnvironments=[spec.compute_environment])[
+        "computeEnvironments"
+    ]
     if not found:
         arn = batch.create_compute_environment(
             computeEnvironmentName=spec.compute_environment,
@@ -302,14 +330,18 @@ _COMPARED = ("image", "resourceRequirements", "environment", "jobRoleArn", "priv
 
 def _ensure_job_definition(batch: Any, settings: Any, spec: BatchSpec, log) -> str:
     wanted = job_definition(settings, spec)
-    active = batch.describe_job_definitions(jobDefinitionName=JOB_DEFINITION, status="ACTIVE")["jobDefinitions"]
+    active = batch.describe_job_definitions(jobDefinitionName=JOB_DEFINITION, status="ACTIVE")[
+        "jobDefinitions"
+    ]
     latest = max(active, key=lambda d: d["revision"], default=None)
     if latest is not None and _same_definition(latest, wanted):
         log(f"batch: reusing job definition {JOB_DEFINITION}:{latest['revision']}")
         return latest["jobDefinitionArn"]
     arn = batch.register_job_definition(**wanted)["jobDefinitionArn"]
-    log(f"batch: registered job definition {arn.rsplit('/', 1)[-1]}"
-        + (f" (was revision {latest['revision']}: content changed)" if latest else ""))
+    log(
+        f"batch: registered job definition {arn.rsplit('/', 1)[-1]}"
+        + (f" (was revision {latest['revision']}: content changed)" if latest else "")
+    )
     return arn
 
 
@@ -335,20 +367,26 @@ def _same_definition(registered: dict, wanted: dict) -> bool:
 
 def _retry(strategy: dict | None) -> tuple:
     strategy = strategy or {}
-    rules = [tuple(sorted((k, str(v).upper() if k == "action" else v) for k, v in r.items()))
-             for r in strategy.get("evaluateOnExit", [])]
+    rules = [
+        tuple(sorted((k, str(v).upper() if k == "action" else v) for k, v in r.items()))
+        for r in strategy.get("evaluateOnExit", [])
+    ]
     return strategy.get("attempts"), rules
 
 
 def _default_subnets(ec2: Any) -> list[str]:
     subnets = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
     if not subnets:
-        raise ValueError("no default VPC subnets: set ORCHARD_SUBNET_IDS to the subnets the GPU instances use")
+        raise ValueError(
+            "no default VPC subnets: set ORCHARD_SUBNET_IDS to the subnets the GPU instances use"
+        )
     return [s["SubnetId"] for s in subnets]
 
 
 def _default_security_group(ec2: Any) -> list[str]:
-    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["default"]}])[
+        "SecurityGroups"
+    ]
     if not groups:
         raise ValueError("no default security group: set ORCHARD_SECURITY_GROUP_IDS")
     return [groups[0]["GroupId"]]

@@ -53,8 +53,10 @@ SKIPPED_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
 def zip_limits(params: Any) -> dict[str, int]:
     """The run's bounds on what a project inflates to (params `max_unzipped_mb`, `max_zip_ratio`; their
     defaults where the DAG's form does not have them yet)."""
-    return {"max_unzipped_mb": int(params.get("max_unzipped_mb", DEFAULT_MAX_UNZIPPED_MB)),
-            "max_zip_ratio": int(params.get("max_zip_ratio", DEFAULT_MAX_RATIO))}
+    return {
+        "max_unzipped_mb": int(params.get("max_unzipped_mb", DEFAULT_MAX_UNZIPPED_MB)),
+        "max_zip_ratio": int(params.get("max_zip_ratio", DEFAULT_MAX_RATIO)),
+    }
 
 
 class ProjectRejected(InputError):
@@ -92,7 +94,9 @@ class S3RangeReader(io.RawIOBase):
         start, data = self._cache
         if not (start <= self._position and self._position + wanted <= start + len(data)):
             end = min(self._size, self._position + max(wanted, self._block)) - 1
-            body = self._s3.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{end}")
+            body = self._s3.get_object(
+                Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{end}"
+            )
             data = body["Body"].read()
             self.bytes_read += len(data)
             start = self._position
@@ -117,12 +121,20 @@ class ProjectSummary:
         return dict(self.__dict__)
 
 
-def validate_project(s3: Any, bucket: str, key: str, max_bytes: int, *,
-                     max_unzipped_bytes: int = DEFAULT_MAX_UNZIPPED_MB * MiB,
-                     max_ratio: float = DEFAULT_MAX_RATIO) -> ProjectSummary:
+def validate_project(
+    s3: Any,
+    bucket: str,
+    key: str,
+    max_bytes: int,
+    *,
+    max_unzipped_bytes: int = DEFAULT_MAX_UNZIPPED_MB * MiB,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> ProjectSummary:
     where = f"s3://{bucket}/{key}"
     if not key.endswith(".zip"):
-        raise ProjectRejected(f"{where} is not a .zip: upload the project as `zip -r <name>.zip <project folder>`")
+        raise ProjectRejected(
+            f"{where} is not a .zip: upload the project as `zip -r <name>.zip <project folder>`"
+        )
     size = _object_size(s3, bucket, key, where)
     if size > max_bytes:
         raise ProjectRejected(
@@ -146,7 +158,9 @@ def validate_project(s3: Any, bucket: str, key: str, max_bytes: int, *,
         config = _read_config(archive, members, root, where)
         bodyparts = _bodyparts(config, where)
         label_files, frames = _check_labels(archive, members, root, config, bodyparts, where)
-    return ProjectSummary(root, str(config.get("Task", "")), bodyparts, frames, label_files, size, reader.bytes_read)
+    return ProjectSummary(
+        root, str(config.get("Task", "")), bodyparts, frames, label_files, size, reader.bytes_read
+    )
 
 
 def entry_name(info: zipfile.ZipInfo) -> str | None:
@@ -178,8 +192,9 @@ def project_members(infos: list[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
     return members
 
 
-def check_sizes(members: dict[str, zipfile.ZipInfo], where: str, max_unzipped_bytes: int,
-                max_ratio: float) -> None:
+def check_sizes(
+    members: dict[str, zipfile.ZipInfo], where: str, max_unzipped_bytes: int, max_ratio: float
+) -> None:
     """Bound what the job would inflate, from the central directory (nothing is inflated here)."""
     total = sum(info.file_size for info in members.values())
     if total > max_unzipped_bytes:
@@ -245,17 +260,22 @@ def _project_root(members: dict[str, zipfile.ZipInfo], where: str) -> str:
     return "" if parent == "." else f"{parent}/"
 
 
-def _read_config(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], root: str,
-                 where: str) -> dict:
+def _read_config(
+    archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], root: str, where: str
+) -> dict:
     import yaml
 
     info = members[f"{root}config.yaml"]
     if info.file_size > MAX_TEXT_BYTES:
-        raise ProjectRejected(f"{where}: {root}config.yaml is {info.file_size} bytes, not a DeepLabCut config")
+        raise ProjectRejected(
+            f"{where}: {root}config.yaml is {info.file_size} bytes, not a DeepLabCut config"
+        )
     try:
         config = yaml.safe_load(archive.read(info))
     except yaml.YAMLError as error:
-        raise ProjectRejected(f"{where}: {root}config.yaml is not valid YAML ({error}): fix it in the lab") from None
+        raise ProjectRejected(
+            f"{where}: {root}config.yaml is not valid YAML ({error}): fix it in the lab"
+        ) from None
     if not isinstance(config, dict):
         raise ProjectRejected(f"{where}: {root}config.yaml is not a DeepLabCut config (no key: value pairs)")
     if not isinstance(config.get("scorer"), str) or not config["scorer"].strip():
@@ -288,8 +308,14 @@ def _bodyparts(config: dict, where: str) -> list[str]:
     return [str(b) for b in bodyparts]
 
 
-def _check_labels(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], root: str, config: dict,
-                  bodyparts: list[str], where: str) -> tuple[int, int]:
+def _check_labels(
+    archive: zipfile.ZipFile,
+    members: dict[str, zipfile.ZipInfo],
+    root: str,
+    config: dict,
+    bodyparts: list[str],
+    where: str,
+) -> tuple[int, int]:
     labeled = f"{root}labeled-data/"
     names = set(members)
     if not any(name.startswith(labeled) and not name.endswith("/") for name in names):
@@ -297,9 +323,14 @@ def _check_labels(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo],
             f"{where} has no labeled-data/: extract and label frames (deeplabcut.extract_frames, "
             "label_frames) before zipping the project"
         )
-    label_names = sorted(n for n in names if n.startswith(labeled) and n.count("/") == labeled.count("/") + 1
-                         and PurePosixPath(n).name.startswith("CollectedData_")
-                         and PurePosixPath(n).suffix in (".csv", ".h5"))
+    label_names = sorted(
+        n
+        for n in names
+        if n.startswith(labeled)
+        and n.count("/") == labeled.count("/") + 1
+        and PurePosixPath(n).name.startswith("CollectedData_")
+        and PurePosixPath(n).suffix in (".csv", ".h5")
+    )
     if not label_names:
         raise ProjectRejected(
             f"{where}: labeled-data/ holds no CollectedData_<scorer>.csv/.h5: save the labels in the "
@@ -350,8 +381,9 @@ def _check_labels(archive: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo],
     return files, frames
 
 
-def _label_images(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str,
-                  where: str) -> tuple[list[str], list[str]]:
+def _label_images(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, where: str
+) -> tuple[list[str], list[str]]:
     """(bodyparts, image paths relative to the project) of a DeepLabCut label CSV: header rows
     (scorer, [individuals,] bodyparts, coords), then one row per image."""
     if info.file_size > MAX_TEXT_BYTES:

@@ -31,7 +31,9 @@ def check_export(s3: Any, bucket: str, prefix: str) -> dict:
         stored.update({item["Key"]: item["Size"] for item in page.get("Contents", [])})
     wrong = [f["key"] for f in manifest["files"] if stored.get(f["key"]) != f["bytes"]]
     if wrong:
-        raise ExportIncomplete(f"{len(wrong)} file(s) of the manifest missing or truncated in {where}: {wrong[:5]}")
+        raise ExportIncomplete(
+            f"{len(wrong)} file(s) of the manifest missing or truncated in {where}: {wrong[:5]}"
+        )
     keys = [f["key"] for f in manifest["files"]]
     if not any(k.startswith(f"{prefix}model/") and k.endswith(".pt") for k in keys):
         raise ExportIncomplete(f"no exported model (model/**.pt) in {where}")
@@ -51,8 +53,9 @@ def check_export(s3: Any, bucket: str, prefix: str) -> dict:
 PLOTS_PER_SPLIT = 1  # figures per split in the report; all of them stay in S3 under evaluation/
 
 
-def evaluation_plots(s3: Any, bucket: str, manifest: dict,
-                     per_split: int = PLOTS_PER_SPLIT) -> dict[str, bytes]:
+def evaluation_plots(
+    s3: Any, bucket: str, manifest: dict, per_split: int = PLOTS_PER_SPLIT
+) -> dict[str, bytes]:
     """The first `per_split` train and test plots (PNG bytes), by figure name, for the report."""
     figures = {}
     for split in ("train", "test"):
@@ -75,8 +78,9 @@ def billable_seconds(job: dict) -> float:
 KEY_METRICS = ("train rmse", "test rmse", "train rmse_pcutoff", "test rmse_pcutoff", "test mAP", "test mAR")
 
 
-def build_report(run: dict, manifest: dict, job: dict, batch: dict, region: str,
-                 plots: dict[str, bytes] | None = None) -> Any:
+def build_report(
+    run: dict, manifest: dict, job: dict, batch: dict, region: str, plots: dict[str, bytes] | None = None
+) -> Any:
     """The project's report: key metrics, learning curve, evaluation plots, console link, cost estimate."""
     from orchard.pose_training.upload import project_slug
     from orchard.reports import Report, new_figure
@@ -109,20 +113,32 @@ def build_report(run: dict, manifest: dict, job: dict, batch: dict, region: str,
     total = {split: len(listed.get(split, [])) for split in ("train", "test")}
     for name, png in (plots or {}).items():
         split = "training" if "_train_" in name else "test"
-        report.add_figure(name, png, caption=(
-            f"DeepLabCut evaluation, a {split} image: human labels (+) against predictions (dots: "
-            f"likelihood >= pcutoff, x: below); {total['train']} train and {total['test']} test plots "
-            "under evaluation/"
-        ))
+        report.add_figure(
+            name,
+            png,
+            caption=(
+                f"DeepLabCut evaluation, a {split} image: human labels (+) against predictions (dots: "
+                f"likelihood >= pcutoff, x: below); {total['train']} train and {total['test']} test plots "
+                "under evaluation/"
+            ),
+        )
     report.add_table(
-        [[f["key"].rsplit("/", 1)[-1], f"{f['bytes']:,}"] for f in manifest["files"]], headers=["file", "bytes"],
+        [[f["key"].rsplit("/", 1)[-1], f"{f['bytes']:,}"] for f in manifest["files"]],
+        headers=["file", "bytes"],
         title="Exported files",
     )
     report.add_console_link("batch_job", job["jobId"], region, label=job["jobName"])
     seconds = billable_seconds(job)
     report.add_cost(
-        [{"job": job["jobName"], "service": "batch", "instance_type": batch["instance_type"],
-          "billable_seconds": seconds, "region": region}],
+        [
+            {
+                "job": job["jobName"],
+                "service": "batch",
+                "instance_type": batch["instance_type"],
+                "billable_seconds": seconds,
+                "region": region,
+            }
+        ],
         region=region,
     )
     if batch.get("capacity") == "SPOT":

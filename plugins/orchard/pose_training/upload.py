@@ -47,7 +47,11 @@ def uploads_in_events(asset_events: Iterable[Any]) -> list[tuple[str, str]]:
     """(bucket, key) of every "Object Created" in the SQS messages the Asset events carry, in order."""
     found: list[tuple[str, str]] = []
     for event in asset_events:
-        extra = getattr(event, "extra", None) or (event.get("extra") if isinstance(event, Mapping) else None) or {}
+        extra = (
+            getattr(event, "extra", None)
+            or (event.get("extra") if isinstance(event, Mapping) else None)
+            or {}
+        )
         for message in (extra.get("payload") or {}).get("message_batch", []):
             detail = json.loads(message["Body"]).get("detail", {})
             upload = (detail.get("bucket", {}).get("name"), detail.get("object", {}).get("key"))
@@ -63,15 +67,27 @@ def upload_versions(asset_events: Iterable[Any]) -> dict[tuple[str, str], str]:
     https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html)."""
     versions: dict[tuple[str, str], str] = {}
     for event in asset_events:
-        extra = (getattr(event, "extra", None)
-                 or (event.get("extra") if isinstance(event, Mapping) else None) or {})
+        extra = (
+            getattr(event, "extra", None)
+            or (event.get("extra") if isinstance(event, Mapping) else None)
+            or {}
+        )
         for message in (extra.get("payload") or {}).get("message_batch", []):
             detail = json.loads(message["Body"]).get("detail", {})
             obj = detail.get("object", {})
             upload = (detail.get("bucket", {}).get("name"), obj.get("key"))
-            version = next((f"{field}:{obj[name]}" for name, field in
-                            (("etag", "etag"), ("version-id", "version"), ("sequencer", "sequencer"))
-                            if obj.get(name) and obj.get(name) != "null"), "")
+            version = next(
+                (
+                    f"{field}:{obj[name]}"
+                    for name, field in (
+                        ("etag", "etag"),
+                        ("version-id", "version"),
+                        ("sequencer", "sequencer"),
+                    )
+                    if obj.get(name) and obj.get(name) != "null"
+                ),
+                "",
+            )
             if all(upload) and version:
                 versions.setdefault(upload, version)
     return versions
@@ -84,8 +100,9 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return match["bucket"], match["key"]
 
 
-def choose_projects(uploads: list[tuple[str, str]], project_uri: str,
-                    watched: str) -> list[tuple[str, str, str]]:
+def choose_projects(
+    uploads: list[tuple[str, str]], project_uri: str, watched: str
+) -> list[tuple[str, str, str]]:
     """(bucket, key, source) of each project the run trains: all its uploads, else its project_uri param."""
     if uploads:
         return [(bucket, key, "upload") for bucket, key in uploads]
@@ -104,8 +121,9 @@ def project_slug(key: str) -> str:
     return f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-def projects_of_run(params: Mapping[str, Any], dag_id: str, run_id: str, asset_events: list,
-                    settings: Any) -> list[dict[str, Any]]:
+def projects_of_run(
+    params: Mapping[str, Any], dag_id: str, run_id: str, asset_events: list, settings: Any
+) -> list[dict[str, Any]]:
     """One entry per project the run trains (JSON-safe, for XCom): where it is, its job and output names.
 
     Names are deterministic in (dag, run, key): a retry finds the same job (ReattachingBatchOperator) and
@@ -120,17 +138,19 @@ def projects_of_run(params: Mapping[str, Any], dag_id: str, run_id: str, asset_e
     versions = upload_versions(asset_events)
     for bucket, key, source in chosen:
         output = naming.resource_name("s3_prefix", dag_id, run_id, f"{project_slug(key)}/model")
-        projects.append({
-            "dag_id": dag_id,
-            "run_id": run_id,
-            "bucket": bucket,
-            "key": key,
-            "project_uri": f"s3://{bucket}/{key}",
-            "source": source,
-            "object_version": versions.get((bucket, key), ""),
-            "job_name": naming.resource_name("batch_job", dag_id, run_id, f"s3://{bucket}/{key}"),
-            "output_uri": f"s3://{settings.artifacts_bucket}/{output}",
-        })
+        projects.append(
+            {
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "bucket": bucket,
+                "key": key,
+                "project_uri": f"s3://{bucket}/{key}",
+                "source": source,
+                "object_version": versions.get((bucket, key), ""),
+                "job_name": naming.resource_name("batch_job", dag_id, run_id, f"s3://{bucket}/{key}"),
+                "output_uri": f"s3://{settings.artifacts_bucket}/{output}",
+            }
+        )
     return projects
 
 
@@ -169,8 +189,9 @@ def training_settings(params: Mapping[str, Any], metadata_values: Mapping[str, A
     return settings
 
 
-def project_training(s3: Any, project: Mapping[str, Any], params: Mapping[str, Any],
-                     schema: Mapping[str, Any]) -> dict[str, Any]:
+def project_training(
+    s3: Any, project: Mapping[str, Any], params: Mapping[str, Any], schema: Mapping[str, Any]
+) -> dict[str, Any]:
     """The training settings of one project: the params, and for an upload its validated metadata."""
     if project["source"] != "upload":
         return training_settings(params, {})
@@ -188,8 +209,13 @@ def _object_metadata(s3: Any, bucket: str, key: str) -> dict[str, str]:
         raise
 
 
-def container_overrides(bucket: str, key: str, output_uri: str, training: Mapping[str, Any],
-                        limits: Mapping[str, int] | None = None) -> dict:
+def container_overrides(
+    bucket: str,
+    key: str,
+    output_uri: str,
+    training: Mapping[str, Any],
+    limits: Mapping[str, int] | None = None,
+) -> dict:
     """The job's containerOverrides: this project and its output, its training settings and the bounds the
     job re-checks before extracting (the validation's `max_unzipped_mb`, `max_zip_ratio`)."""
     limits = limits or {}
@@ -227,8 +253,9 @@ def object_version(s3: Any, project: Mapping[str, Any]) -> str:
     return f"etag:{head['ETag'].strip(chr(34))}"
 
 
-def claim_upload(s3: Any, artifacts_bucket: str, project: Mapping[str, Any], run_id: str,
-                 log: Any = print) -> str:
+def claim_upload(
+    s3: Any, artifacts_bucket: str, project: Mapping[str, Any], run_id: str, log: Any = print
+) -> str:
     """Record that `run_id` trains this object version, atomically; return the marker's S3 URI.
 
     The marker is created with a conditional PutObject (`If-None-Match: *`: "PutObject - Amazon S3 API
@@ -241,11 +268,18 @@ def claim_upload(s3: Any, artifacts_bucket: str, project: Mapping[str, Any], run
     digest = hashlib.sha256(f"{project['bucket']}/{project['key']}@{version}".encode()).hexdigest()[:40]
     key = f"{CLAIMS_PREFIX}{digest}.json"
     marker = f"s3://{artifacts_bucket}/{key}"
-    body = json.dumps({"project_uri": project["project_uri"], "object_version": version, "run_id": run_id,
-                       "job_name": project.get("job_name", "")}).encode()
+    body = json.dumps(
+        {
+            "project_uri": project["project_uri"],
+            "object_version": version,
+            "run_id": run_id,
+            "job_name": project.get("job_name", ""),
+        }
+    ).encode()
     try:
-        s3.put_object(Bucket=artifacts_bucket, Key=key, Body=body, IfNoneMatch="*",
-                      ContentType="application/json")
+        s3.put_object(
+            Bucket=artifacts_bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json"
+        )
         log(f"{project['project_uri']} ({version}): this run trains it (marker {marker})")
         return marker
     except Exception as error:

@@ -30,9 +30,17 @@ def exit_code_of(job: dict[str, Any]) -> int | None:
 
 
 class BatchJobWaitTrigger(BaseTrigger):
-    def __init__(self, *, job_id: str, job_name: str = "", waiter_delay: int, waiter_max_attempts: int,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 vanished_polls: int = VANISHED_POLLS):
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        job_name: str = "",
+        waiter_delay: int,
+        waiter_max_attempts: int,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        vanished_polls: int = VANISHED_POLLS,
+    ):
         super().__init__()
         self.job_id, self.job_name = job_id, job_name
         self.waiter_delay, self.waiter_max_attempts = int(waiter_delay), int(waiter_max_attempts)
@@ -40,33 +48,48 @@ class BatchJobWaitTrigger(BaseTrigger):
         self.vanished_polls = int(vanished_polls)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}", {
-            "job_id": self.job_id, "job_name": self.job_name, "waiter_delay": self.waiter_delay,
-            "waiter_max_attempts": self.waiter_max_attempts, "aws_conn_id": self.aws_conn_id,
-            "region_name": self.region_name, "vanished_polls": self.vanished_polls,
-        })
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_id": self.job_id,
+                "job_name": self.job_name,
+                "waiter_delay": self.waiter_delay,
+                "waiter_max_attempts": self.waiter_max_attempts,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "vanished_polls": self.vanished_polls,
+            },
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.providers.amazon.aws.hooks.batch_client import BatchClientHook
 
         hook = BatchClientHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        named = (f"AWS Batch job {self.job_name} ({self.job_id})" if self.job_name
-                 else f"AWS Batch job {self.job_id}")
+        named = (
+            f"AWS Batch job {self.job_name} ({self.job_id})"
+            if self.job_name
+            else f"AWS Batch job {self.job_id}"
+        )
         missing, status = 0, "unknown"
         async with await hook.get_async_conn() as client:
             for attempt in range(1, self.waiter_max_attempts + 1):
                 jobs = (await client.describe_jobs(jobs=[self.job_id])).get("jobs", [])
                 if not jobs:
                     missing += 1
-                    self.log.warning("%s: DescribeJobs returned no job (%d/%d)", named, missing,
-                                     self.vanished_polls)
+                    self.log.warning(
+                        "%s: DescribeJobs returned no job (%d/%d)", named, missing, self.vanished_polls
+                    )
                     if missing >= self.vanished_polls:
-                        yield TriggerEvent({
-                            "status": "error", "job_id": self.job_id, "reason": "vanished",
-                            "message": f"{named} no longer exists: DescribeJobs returned nothing {missing} "
-                                       "polls in a row (the Batch service lost it, or it is past AWS's "
-                                       "retention). A retry of the task submits the run's job again",
-                        })
+                        yield TriggerEvent(
+                            {
+                                "status": "error",
+                                "job_id": self.job_id,
+                                "reason": "vanished",
+                                "message": f"{named} no longer exists: DescribeJobs returned nothing {missing} "
+                                "polls in a row (the Batch service lost it, or it is past AWS's "
+                                "retention). A retry of the task submits the run's job again",
+                            }
+                        )
                         return
                 else:
                     missing = 0
@@ -76,13 +99,24 @@ class BatchJobWaitTrigger(BaseTrigger):
                         yield TriggerEvent({"status": "success", "job_id": self.job_id})
                         return
                     if status == FAILED:
-                        yield TriggerEvent({
-                            "status": "failure", "job_id": self.job_id, "reason": "failed",
-                            "exit_code": exit_code_of(job), "status_reason": job.get("statusReason", ""),
-                            "message": f"{named} FAILED: {job.get('statusReason', 'no reason given')}",
-                        })
+                        yield TriggerEvent(
+                            {
+                                "status": "failure",
+                                "job_id": self.job_id,
+                                "reason": "failed",
+                                "exit_code": exit_code_of(job),
+                                "status_reason": job.get("statusReason", ""),
+                                "message": f"{named} FAILED: {job.get('statusReason', 'no reason given')}",
+                            }
+                        )
                         return
                     self.log.info("%s is %s (poll %d/%d)", named, status, attempt, self.waiter_max_attempts)
                 await asyncio.sleep(self.waiter_delay)
-        yield TriggerEvent({"status": "error", "job_id": self.job_id, "reason": "timeout",
-                            "message": f"{named} is still {status} after {self.waiter_max_attempts} polls"})
+        yield TriggerEvent(
+            {
+                "status": "error",
+                "job_id": self.job_id,
+                "reason": "timeout",
+                "message": f"{named} is still {status} after {self.waiter_max_attempts} polls",
+            }
+        )

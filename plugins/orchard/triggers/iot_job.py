@@ -25,17 +25,29 @@ class IotJobCompletedTrigger(BaseTrigger):
     abortConfig) or `window_ends_at` (epoch seconds) passed; fires {status: success, job_id, job_status,
     window_closed}."""
 
-    def __init__(self, job_id: str, waiter_delay: int, window_ends_at: float,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None):
+    def __init__(
+        self,
+        job_id: str,
+        waiter_delay: int,
+        window_ends_at: float,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+    ):
         super().__init__()
         self.job_id, self.waiter_delay, self.window_ends_at = job_id, waiter_delay, float(window_ends_at)
         self.aws_conn_id, self.region_name = aws_conn_id, region_name
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__name__}",
-                {"job_id": self.job_id, "waiter_delay": self.waiter_delay,
-                 "window_ends_at": self.window_ends_at, "aws_conn_id": self.aws_conn_id,
-                 "region_name": self.region_name})
+        return (
+            f"{type(self).__module__}.{type(self).__name__}",
+            {
+                "job_id": self.job_id,
+                "waiter_delay": self.waiter_delay,
+                "window_ends_at": self.window_ends_at,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+            },
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = IotHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
@@ -44,9 +56,16 @@ class IotJobCompletedTrigger(BaseTrigger):
                 job = (await client.describe_job(jobId=self.job_id))["job"]
                 ended = job["status"] in JOB_ENDED
                 if ended or time.time() >= self.window_ends_at:
-                    yield TriggerEvent({"status": "success", "job_id": self.job_id,
-                                        "job_status": job["status"], "window_closed": not ended})
+                    yield TriggerEvent(
+                        {
+                            "status": "success",
+                            "job_id": self.job_id,
+                            "job_status": job["status"],
+                            "window_closed": not ended,
+                        }
+                    )
                     return
-                self.log.info("IoT job %s is %s: %s", self.job_id, job["status"],
-                              job.get("jobProcessDetails"))
+                self.log.info(
+                    "IoT job %s is %s: %s", self.job_id, job["status"], job.get("jobProcessDetails")
+                )
                 await asyncio.sleep(self.waiter_delay)

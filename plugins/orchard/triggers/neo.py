@@ -11,8 +11,15 @@ class NeoCompilationTrigger(AwsBaseWaiterTrigger):
 
     aws_hook_class = NeoHook
 
-    def __init__(self, job_name: str, waiter_delay: int, waiter_max_attempts: int,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None, **kwargs):
+    def __init__(
+        self,
+        job_name: str,
+        waiter_delay: int,
+        waiter_max_attempts: int,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        **kwargs,
+    ):
         super().__init__(
             serialized_fields={"job_name": job_name},
             waiter_name="compilation_job_complete",

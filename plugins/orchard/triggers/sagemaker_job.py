@@ -20,5 +20,9 @@ class OrchardSageMakerTrigger(SageMakerTrigger):
 
         client = self.hook().conn
         stopped = await asyncio.to_thread(stop_if_running, client, self.job_type.capitalize(), self.job_name)
-        self.log.info("a person acted on the deferred task: SageMaker %s job %s %s", self.job_type.lower(),
-                      self.job_name, "stopped" if stopped else "was not running")
+        self.log.info(
+            "a person acted on the deferred task: SageMaker %s job %s %s",
+            self.job_type.lower(),
+            self.job_name,
+            "stopped" if stopped else "was not running",
+        )

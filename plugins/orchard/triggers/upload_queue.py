@@ -42,7 +42,12 @@ class UploadQueueTrigger(SqsSensorTrigger):
             backoff = min(MAX_BACKOFF_S, self.waiter_delay * 2 ** min(self._missing - 1, 10))
             self.log.error(
                 "the upload queue %s does not exist (%s): uploads start no run until it exists again. %s "
-                "Checking again in %d s.", self.sqs_queue, code, self.fix, backoff)
+                "Checking again in %d s.",
+                self.sqs_queue,
+                code,
+                self.fix,
+                backoff,
+            )
             await asyncio.sleep(max(0, backoff - self.waiter_delay))  # run() sleeps waiter_delay too
             return []
         if self._missing:

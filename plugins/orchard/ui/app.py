@@ -159,7 +159,7 @@ def _run_report(settings: Any, dag_id: str, run_id: str, request: Request) -> HT
     for project, key in reports:
         body = s3.get_object(Bucket=settings.reports_bucket, Key=key)["Body"].read(render.MAX_REPORT_BYTES)
         if project:
-            parts.append(f"<hr><p class=\"muted\">Project <code>{esc(project)}</code></p>")
+            parts.append(f'<hr><p class="muted">Project <code>{esc(project)}</code></p>')
         parts.append(render.markdown_to_html(body.decode("utf-8", "replace"), figure_base=project))
     return HTMLResponse(_page(f"{dag_id} {run_id}", "\n".join(parts)))
 

@@ -59,7 +59,7 @@ def report_keys(folder: str, keys: Iterable[str]) -> list[tuple[str, str]]:
     """(project, key) of each report.md directly in ``folder`` ('' project) or one project folder down."""
     found = []
     for key in keys:
-        rest = key[len(folder):] if key.startswith(folder) else None
+        rest = key[len(folder) :] if key.startswith(folder) else None
         if rest == "report.md":
             found.append(("", key))
         elif rest and rest.endswith("/report.md") and PROJECT.fullmatch(rest[: -len("/report.md")]):

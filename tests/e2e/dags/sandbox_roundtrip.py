@@ -38,7 +38,9 @@ def sandbox_roundtrip():
 
         from tests.local_aws.training_jobs import tarball
 
-        s3, batch, iam = (AwsBaseHook(aws_conn_id="aws_default", client_type=name).conn for name in ("s3", "batch", "iam"))
+        s3, batch, iam = (
+            AwsBaseHook(aws_conn_id="aws_default", client_type=name).conn for name in ("s3", "batch", "iam")
+        )
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="data/train/data.csv", Body=b"a\nb\n")
         source = tarball(JOBS / "tiny_training", ["train.py", "requirements.txt"])

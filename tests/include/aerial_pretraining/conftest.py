@@ -27,13 +27,23 @@ def _python(requirements: str, label: str) -> Path:
     return ensure_env(requirements, label=label, log=lambda line: None) / "python"
 
 
-def run_snippet(python: Path, code: str, *, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_snippet(
+    python: Path, code: str, *, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run `code` with the job folder importable; its last stdout line may be JSON (see `result`)."""
     env = {**os.environ, "PYTHONPATH": str(JOB_CODE), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    done = subprocess.run([str(python), "-c", textwrap.dedent(code)], cwd=JOB_CODE, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [str(python), "-c", textwrap.dedent(code)],
+        cwd=JOB_CODE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and done.returncode != 0:
-        raise AssertionError(f"job code failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        raise AssertionError(
+            f"job code failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+        )
     return done
 
 
@@ -68,7 +78,9 @@ def raw_dataset(tmp_path_factory) -> Path:
 def prepared_dataset(job, raw_dataset, tmp_path_factory) -> Path:
     """prepare_dataset.py's output for `raw_dataset`: metadata/final_ben_s2.parquet, rgb/*.tif, summary.json."""
     out = tmp_path_factory.mktemp("prepared")
-    job(f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw_dataset}', '--output_dir', '{out}'])")
+    job(
+        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw_dataset}', '--output_dir', '{out}'])"
+    )
     return out
 
 

@@ -22,23 +22,39 @@ def test_dataset_yields_images_and_one_hot_labels_of_its_split(job, prepared_dat
                            "label_sum": label.sum().item(), "classes": len(label)}}))
     """)
     found = result(done)
-    assert found["len"] == 12 and found["shape"] == [3, 120, 120] and 0 <= found["range"][0] <= found["range"][1] <= 1
+    assert (
+        found["len"] == 12
+        and found["shape"] == [3, 120, 120]
+        and 0 <= found["range"][0] <= found["range"][1] <= 1
+    )
     assert found["same_as_bands"] is True and found["classes"] == 19
-    raw_labels = json.loads((raw_dataset / found["name"] / f"{found['name']}_labels_metadata.json").read_text())["labels"]
+    raw_labels = json.loads(
+        (raw_dataset / found["name"] / f"{found['name']}_labels_metadata.json").read_text()
+    )["labels"]
     assert len(found["label"]) == found["label_sum"] == len(raw_labels)
 
 
 def test_one_hot_rejects_an_unknown_label(job):
-    done = job("from labels import one_hot; one_hot(['Arable land', 'Moon dust'], where='patch X')", check=False)
+    done = job(
+        "from labels import one_hot; one_hot(['Arable land', 'Moon dust'], where='patch X')", check=False
+    )
     assert "UnknownLabelError: unknown BEN-19 label 'Moon dust' in patch X" in done.stderr
 
 
 def test_a_checkpoint_of_another_architecture_fails_prepare_before_any_training(job, raw_dataset, tmp_path):
-    job(f"from checkpoint import write_random_backbone; write_random_backbone('{tmp_path}/baseline/dino.pth', 'vit_demo', 16)")
-    done = job(f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw_dataset}', '--output_dir', '{tmp_path}/out', "
-               f"'--baseline_dir', '{tmp_path}/baseline', '--arch', 'vit_small', '--patch_size', '16'])", check=False)
+    job(
+        f"from checkpoint import write_random_backbone; write_random_backbone('{tmp_path}/baseline/dino.pth', 'vit_demo', 16)"
+    )
+    done = job(
+        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw_dataset}', '--output_dir', '{tmp_path}/out', "
+        f"'--baseline_dir', '{tmp_path}/baseline', '--arch', 'vit_small', '--patch_size', '16'])",
+        check=False,
+    )
     assert done.returncode != 0
-    assert f"CheckpointMismatchError: checkpoint {tmp_path}/baseline/dino.pth holds another architecture (embed_dim 64, depth 2, patch 16)" in done.stderr
+    assert (
+        f"CheckpointMismatchError: checkpoint {tmp_path}/baseline/dino.pth holds another architecture (embed_dim 64, depth 2, patch 16)"
+        in done.stderr
+    )
     assert "vit_small = embed_dim 384, depth 12, patch 16" in done.stderr
 
 
@@ -59,7 +75,9 @@ def test_upstream_dino_checkpoint_format_loads(job, tmp_path):
 
 
 def test_linear_probe_writes_test_map_for_the_backbone(job, prepared_dataset, tmp_path):
-    job(f"from checkpoint import write_random_backbone; write_random_backbone('{tmp_path}/backbone/b.pth', 'vit_demo', 16)")
+    job(
+        f"from checkpoint import write_random_backbone; write_random_backbone('{tmp_path}/backbone/b.pth', 'vit_demo', 16)"
+    )
     done = job(f"""
         import probe
         probe.main(['--arch', 'vit_demo', '--image_size', '32', '--epochs', '5', '--backbone_name', 'random',

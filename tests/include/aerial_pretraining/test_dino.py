@@ -6,8 +6,10 @@ import shutil
 
 from tests.include.aerial_pretraining.conftest import result
 
-TINY = ("'--arch', 'vit_demo', '--batch_size', '8', '--out_dim', '128', '--global_crop_size', '32', "
-        "'--local_crop_size', '16', '--local_crops_number', '2', '--num_workers', '0', '--log_every', '100'")
+TINY = (
+    "'--arch', 'vit_demo', '--batch_size', '8', '--out_dim', '128', '--global_crop_size', '32', "
+    "'--local_crop_size', '16', '--local_crops_number', '2', '--num_workers', '0', '--log_every', '100'"
+)
 
 
 def test_dino_loss_decreases_on_generated_images(job, prepared_dataset):
@@ -65,12 +67,19 @@ def test_resume_from_checkpoint_continues_bit_identically(job, prepared_dataset,
 
 def test_resuming_a_checkpoint_of_another_architecture_is_refused(job, prepared_dataset, tmp_path):
     paths = f"'--metadata_dir', '{prepared_dataset}/metadata', '--data_dir', '{prepared_dataset}/rgb'"
-    job(f"import train; train.main([{TINY}, {paths}, '--epochs', '1', '--max_steps_per_epoch', '1', '--checkpoint_dir', '{tmp_path}/ckpt', "
-        f"'--output_dir', '{tmp_path}/model', '--history_dir', '{tmp_path}/out'])")
-    done = job(f"import train; train.main([{TINY.replace('128', '256')}, {paths}, '--epochs', '2', '--checkpoint_dir', '{tmp_path}/ckpt', "
-               f"'--output_dir', '{tmp_path}/model', '--history_dir', '{tmp_path}/out'])", check=False)
+    job(
+        f"import train; train.main([{TINY}, {paths}, '--epochs', '1', '--max_steps_per_epoch', '1', '--checkpoint_dir', '{tmp_path}/ckpt', "
+        f"'--output_dir', '{tmp_path}/model', '--history_dir', '{tmp_path}/out'])"
+    )
+    done = job(
+        f"import train; train.main([{TINY.replace('128', '256')}, {paths}, '--epochs', '2', '--checkpoint_dir', '{tmp_path}/ckpt', "
+        f"'--output_dir', '{tmp_path}/model', '--history_dir', '{tmp_path}/out'])",
+        check=False,
+    )
     assert done.returncode != 0
-    assert f"CheckpointMismatchError: checkpoint {tmp_path}/ckpt/checkpoint.pth was written for" in done.stderr
+    assert (
+        f"CheckpointMismatchError: checkpoint {tmp_path}/ckpt/checkpoint.pth was written for" in done.stderr
+    )
     assert "'out_dim': 128" in done.stderr and "'out_dim': 256" in done.stderr
 
 

@@ -25,8 +25,14 @@ def test_recommended_set_excludes_snow_cloud_shadow_and_label_less_patches(job, 
     # BEN-43 -> BEN-19: e.g. "Non-irrigated arable land" becomes "Arable land", "Water bodies" "Inland waters".
     first = found["names"][0]
     raw_labels = json.loads((raw_dataset / first / f"{first}_labels_metadata.json").read_text())["labels"]
-    mapping = {"Coniferous forest": "Coniferous forest", "Water bodies": "Inland waters", "Non-irrigated arable land": "Arable land",
-               "Discontinuous urban fabric": "Urban fabric", "Pastures": "Pastures", "Beaches, dunes, sands": "Beaches, dunes, sands"}
+    mapping = {
+        "Coniferous forest": "Coniferous forest",
+        "Water bodies": "Inland waters",
+        "Non-irrigated arable land": "Arable land",
+        "Discontinuous urban fabric": "Urban fabric",
+        "Pastures": "Pastures",
+        "Beaches, dunes, sands": "Beaches, dunes, sands",
+    }
     assert set(found["labels"][first]) == {mapping[label] for label in raw_labels}
 
 
@@ -59,16 +65,25 @@ def test_unknown_label_names_the_label_and_the_file(job, raw_dataset, tmp_path):
     metadata_file = raw / name / f"{name}_labels_metadata.json"
     record = json.loads(metadata_file.read_text())
     metadata_file.write_text(json.dumps({**record, "labels": ["Lunar regolith"]}))
-    done = job(f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', '{tmp_path}/out'])", check=False)
+    done = job(
+        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', '{tmp_path}/out'])",
+        check=False,
+    )
     assert done.returncode != 0
-    assert "UnknownLabelError: unknown land-cover label 'Lunar regolith'" in done.stderr and str(metadata_file) in done.stderr
+    assert (
+        "UnknownLabelError: unknown land-cover label 'Lunar regolith'" in done.stderr
+        and str(metadata_file) in done.stderr
+    )
 
 
 def test_missing_band_file_names_the_file(job, raw_dataset, tmp_path):
     raw = copy_raw(raw_dataset, tmp_path / "raw")
     name = (raw / "test.csv").read_text().split()[0]
     (raw / name / f"{name}_B03.tif").unlink()
-    done = job(f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', '{tmp_path}/out'])", check=False)
+    done = job(
+        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', '{tmp_path}/out'])",
+        check=False,
+    )
     assert done.returncode != 0
     assert f"MissingBandError: missing band file {raw / name / f'{name}_B03.tif'}" in done.stderr
     assert not (tmp_path / "out" / "metadata").exists()  # nothing half-written
@@ -79,7 +94,10 @@ def test_empty_split_names_the_split_and_its_list(job, raw_dataset, tmp_path):
     snow = (raw / "patches_with_seasonal_snow.csv").read_text().split()
     (raw / "val.csv").write_text("".join(f"{n}\n" for n in snow))  # only excluded patches left
     done = job(f"from metadata import build_metadata; build_metadata('{raw}')", check=False)
-    assert "EmptySplitError: split 'val' is empty after exclusions" in done.stderr and str(raw / "val.csv") in done.stderr
+    assert (
+        "EmptySplitError: split 'val' is empty after exclusions" in done.stderr
+        and str(raw / "val.csv") in done.stderr
+    )
 
 
 def test_an_input_error_is_final_and_names_the_s3_object_not_the_container_path(job, raw_dataset, tmp_path):
@@ -90,8 +108,11 @@ def test_an_input_error_is_final_and_names_the_s3_object_not_the_container_path(
     (raw / name / f"{name}_B03.tif").unlink()
     failure = tmp_path / "output" / "failure"
     uri = "s3://orchard-data/aerial_pretraining/bigearthnet-s2/"
-    done = job(f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', "
-               f"'{tmp_path}/out', '--input_uri', '{uri}', '--failure_file', '{failure}'])", check=False)
+    done = job(
+        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', "
+        f"'{tmp_path}/out', '--input_uri', '{uri}', '--failure_file', '{failure}'])",
+        check=False,
+    )
     assert done.returncode == 65, done.stderr[-2000:]
     reason = failure.read_text()
     assert reason.startswith(f"InputError: MissingBandError: missing band file {uri}{name}/{name}_B03.tif")
@@ -106,9 +127,12 @@ def test_a_baseline_of_another_architecture_is_an_input_error_naming_its_uri(job
     write_random_baseline(baseline / "dino.pth")  # vit_demo/16
     failure = tmp_path / "failure"
     uri = "s3://orchard-artifacts/aerial_pretraining/baselines/dino.pth"
-    done = job(f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw_dataset}', "
-               f"'--output_dir', '{tmp_path}/out', '--baseline_dir', '{baseline}', "
-               f"'--baseline_uri', '{uri}', '--arch', 'vit_small', '--failure_file', '{failure}'])", check=False)
+    done = job(
+        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw_dataset}', "
+        f"'--output_dir', '{tmp_path}/out', '--baseline_dir', '{baseline}', "
+        f"'--baseline_uri', '{uri}', '--arch', 'vit_small', '--failure_file', '{failure}'])",
+        check=False,
+    )
     assert done.returncode == 65, done.stderr[-2000:]
     reason = failure.read_text()
     assert reason.startswith("InputError: CheckpointMismatchError")

@@ -41,8 +41,11 @@ def test_script_mode_requirements_do_not_replace_the_images_framework_or_package
     release = _image_release()
     image_has = _pins("\n".join([f"{release.framework}=={release.version}", *release.packages]))
     asked = _pins(REQUIREMENTS.read_text())
-    replaced = {name: (asked[name], image_has[name]) for name in asked.keys() & image_has.keys()
-                if asked[name] != image_has[name]}
+    replaced = {
+        name: (asked[name], image_has[name])
+        for name in asked.keys() & image_has.keys()
+        if asked[name] != image_has[name]
+    }
     assert release.framework not in asked, f"requirements.txt reinstalls {release.framework}: {asked}"
     assert not replaced, f"requirements.txt replaces the image's packages (asked, image has): {replaced}"
     assert {"pyarrow", "tifffile"} <= asked.keys()  # what the job needs and the image lacks

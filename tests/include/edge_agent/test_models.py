@@ -42,8 +42,21 @@ print(json.dumps({"names": manager.names(), "scores": scores, "gone": gone, "var
 def test_several_models_load_by_name_predict_and_unload(tmp_path):
     out = demo.generate(tmp_path, per_device=1, calibration=8)
     float_dir, int8_dir = demo.prepare_and_compile(out, "none"), demo.prepare_and_compile(out, "int8")
-    result = subprocess.run([str(job_env_python("edge_agent")), "-c", DRIVER, str(float_dir), str(out / "images" / "0"), str(int8_dir)],
-                            cwd=INCLUDE / "edge_agent", capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [
+            str(job_env_python("edge_agent")),
+            "-c",
+            DRIVER,
+            str(float_dir),
+            str(out / "images" / "0"),
+            str(int8_dir),
+        ],
+        cwd=INCLUDE / "edge_agent",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["names"] == ["fruit"] and answer["gone"]
@@ -80,12 +93,19 @@ def test_a_package_of_neo_dlr_artifacts_is_refused_with_the_reason_where_dlr_can
     for name in ("compiled.so", "compiled.params", "compiled_model.json", "compiled.meta", "model.tflite"):
         (tmp_path / name).write_bytes(b"neo output")
     python = str(job_env_python("edge_agent"))
-    result = subprocess.run([python, "-c", REFUSE, str(tmp_path)], cwd=INCLUDE / "edge_agent", capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [python, "-c", REFUSE, str(tmp_path)],
+        cwd=INCLUDE / "edge_agent",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     answers = json.loads(result.stdout.strip().splitlines()[-1])
     assert answers["dlr"].startswith(
-        "refused: the package holds Neo's DLR artifacts (compiled.so, compiled.params")
+        "refused: the package holds Neo's DLR artifacts (compiled.so, compiled.params"
+    )
     assert "the DLR runtime is not usable here" in answers["dlr"] and "Install DLR" in answers["dlr"]
     assert answers["None"].startswith("refused: package neo 1: no runtime on this device loads its artifacts")
     assert "model.tflite" in answers["None"] and "this agent loads dlr, tvm-relax-vm" in answers["None"]

@@ -26,9 +26,20 @@ def test_prepare_refuses_to_quantize_a_model_it_cannot_read(run_job_python, tmp_
     (tmp_path / "input" / "model").mkdir(parents=True)
     with tarfile.open(tmp_path / "input" / "model" / "model.tar.gz", "w:gz") as tar:
         tar.add(__file__, arcname="model.tflite")
-    result = run_job_python("edge_compiler", "prepare.py", "--input-shape", '{"data": [1, 3, 32, 32]}',
-                            "--quantization", "int8", "--framework", "TFLITE", "--root", str(tmp_path),
-                            "--failure-file", str(tmp_path / "failure"))
+    result = run_job_python(
+        "edge_compiler",
+        "prepare.py",
+        "--input-shape",
+        '{"data": [1, 3, 32, 32]}',
+        "--quantization",
+        "int8",
+        "--framework",
+        "TFLITE",
+        "--root",
+        str(tmp_path),
+        "--failure-file",
+        str(tmp_path / "failure"),
+    )
     assert result.returncode == 65  # orchard.errors.INPUT_ERROR_EXIT_CODE: an input error, not retried
     reason = (tmp_path / "failure").read_text()
     assert reason.startswith("InputError: int8 quantization here is for ONNX models")
@@ -41,9 +52,20 @@ def test_an_input_error_is_final_and_names_the_s3_uri_not_the_container_folder(r
     (tmp_path / "input" / "model" / "model.tar.gz").write_bytes((out / "model.tar.gz").read_bytes())
     (tmp_path / "input" / "calibration").mkdir()  # the frames were uploaded elsewhere: the folder is empty
     uri = "s3://orchard-data/edge_deployment/frames/"
-    result = run_job_python("edge_compiler", "prepare.py", "--input-shape", '{"data": [1, 3, 32, 32]}',
-                            "--root", str(tmp_path), "--failure-file", str(tmp_path / "failure"),
-                            "--model-uri", "s3://orchard-data/m/model.tar.gz", "--calibration-uri", uri)
+    result = run_job_python(
+        "edge_compiler",
+        "prepare.py",
+        "--input-shape",
+        '{"data": [1, 3, 32, 32]}',
+        "--root",
+        str(tmp_path),
+        "--failure-file",
+        str(tmp_path / "failure"),
+        "--model-uri",
+        "s3://orchard-data/m/model.tar.gz",
+        "--calibration-uri",
+        uri,
+    )
     assert result.returncode == 65, result.stdout + result.stderr
     reason = (tmp_path / "failure").read_text()
     assert reason.startswith(f"InputError: no .npy calibration images in {uri}")

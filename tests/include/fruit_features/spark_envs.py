@@ -53,4 +53,6 @@ def spark_submit(
         str(JOB_DIR / "extract_features.py"),
         *job_args,
     ]
-    return subprocess.run(argv, cwd=JOB_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        argv, cwd=JOB_DIR, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -132,8 +132,17 @@ def test_the_job_reads_exactly_the_files_the_input_checks_rule_accepts(tmp_path,
     files, corrupt = generate(4, seed=3, size=64)
     photos = [body for key, body in sorted(files.items()) if key.endswith(".jpg") and key not in corrupt]
     names = [
-        "apple/a.jpg", "apple/b.JPG", "apple/c.Jpeg", "pear/d.Jpg", "pear/sub/e.jpeg", "pear/.f.jpg",
-        "pear/_g.jpg", "_tmp/h.jpg", ".cache/i.jpg", "pear/j.jpg.txt", "pear/k.JPG._COPYING_",
+        "apple/a.jpg",
+        "apple/b.JPG",
+        "apple/c.Jpeg",
+        "pear/d.Jpg",
+        "pear/sub/e.jpeg",
+        "pear/.f.jpg",
+        "pear/_g.jpg",
+        "_tmp/h.jpg",
+        ".cache/i.jpg",
+        "pear/j.jpg.txt",
+        "pear/k.JPG._COPYING_",
     ]
     images = tmp_path / "photos"
     for index, name in enumerate(names):

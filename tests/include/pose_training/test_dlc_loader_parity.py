@@ -52,9 +52,15 @@ def s3(aws):
 
 def run_driver(aws, s3, run_job_python, tmp_path, body: bytes, **extra: str) -> dict:
     s3.put_object(Bucket=BUCKET, Key="projects/p.zip", Body=body)
-    env = {**client_env(aws.url), "PATH": "/usr/bin:/bin", "TGT_S3_BUCKET": BUCKET,
-           "DLC_PROJECT_PATH": "projects/p.zip", "OUTPUT_PATH": "models/x",
-           "LOCAL_PROJECT_PATH": str(tmp_path), **extra}
+    env = {
+        **client_env(aws.url),
+        "PATH": "/usr/bin:/bin",
+        "TGT_S3_BUCKET": BUCKET,
+        "DLC_PROJECT_PATH": "projects/p.zip",
+        "OUTPUT_PATH": "models/x",
+        "LOCAL_PROJECT_PATH": str(tmp_path),
+        **extra,
+    }
     done = run_job_python("pose_training", "-c", DRIVER, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -62,12 +68,15 @@ def run_driver(aws, s3, run_job_python, tmp_path, body: bytes, **extra: str) -> 
 
 @pytest.mark.parametrize("source", ["windows", "macos"])
 def test_deeplabcut_builds_its_training_set_from_projects_zipped_on_windows_and_macos(
-        aws, s3, run_job_python, tmp_path, source):
+    aws, s3, run_job_python, tmp_path, source
+):
     if source == "windows":
         body = build_zip(renamed(tiny.VIDEO, separator="\\", config_edit=windows_config))
     else:
-        body = build_zip([*renamed("souris-été"), (f"__MACOSX/{tiny.PROJECT}/._config.yaml", b"\0\5\26\7")],
-                         raw_encoding="utf-8")
+        body = build_zip(
+            [*renamed("souris-été"), (f"__MACOSX/{tiny.PROJECT}/._config.yaml", b"\0\5\26\7")],
+            raw_encoding="utf-8",
+        )
     result = run_driver(aws, s3, run_job_python, tmp_path, body)
     assert "refused" not in result, result
     assert any(name.endswith(".pickle") or name.endswith(".mat") for name in result["training_files"]), result
@@ -75,7 +84,8 @@ def test_deeplabcut_builds_its_training_set_from_projects_zipped_on_windows_and_
 
 
 def test_labels_of_another_scorer_give_deeplabcut_nothing_and_the_job_refuses_them_with_exit_65(
-        aws, s3, run_job_python, tmp_path):
+    aws, s3, run_job_python, tmp_path
+):
     def other_scorer(name, text):
         return name.replace("CollectedData_orchard", "CollectedData_alice"), text
 
@@ -85,9 +95,15 @@ def test_labels_of_another_scorer_give_deeplabcut_nothing_and_the_job_refuses_th
 
     bypassed = run_job_python  # DeepLabCut alone: no training set, or an error, never a model of these labels
     s3.put_object(Bucket=BUCKET, Key="projects/p.zip", Body=body)
-    env = {**client_env(aws.url), "PATH": "/usr/bin:/bin", "TGT_S3_BUCKET": BUCKET, "BYPASS_CHECK": "1",
-           "DLC_PROJECT_PATH": "projects/p.zip", "OUTPUT_PATH": "models/x",
-           "LOCAL_PROJECT_PATH": str(tmp_path / "bypassed")}
+    env = {
+        **client_env(aws.url),
+        "PATH": "/usr/bin:/bin",
+        "TGT_S3_BUCKET": BUCKET,
+        "BYPASS_CHECK": "1",
+        "DLC_PROJECT_PATH": "projects/p.zip",
+        "OUTPUT_PATH": "models/x",
+        "LOCAL_PROJECT_PATH": str(tmp_path / "bypassed"),
+    }
     done = bypassed("pose_training", "-c", DRIVER, env=env)
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "{}"
     made = [] if done.returncode else json.loads(last).get("training_files", [])

@@ -50,7 +50,9 @@ def test_trains_the_tiny_project_and_exports_model_metrics_and_manifest(aws, s3,
     assert manifest["project"] == f"s3://{BUCKET}/{KEY}"
     assert manifest["metrics"]["test rmse"] > 0 and manifest["metrics"]["Training epochs"] == 2
     assert [row["step"] for row in manifest["learning_curve"]] == [1, 2]
-    stored = {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/run-1/")["Contents"]}
+    stored = {
+        o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/run-1/")["Contents"]
+    }
     for entry in manifest["files"]:
         assert stored[entry["key"]] == entry["bytes"]
     assert any(k.startswith("models/run-1/model/") and k.endswith(".pt") for k in stored)
