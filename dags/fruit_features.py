@@ -422,6 +422,8 @@ def fruit_features():
         announce(
             ti,
             uri,
+            report.metrics,
+            cost_usd=report.cost_usd,
             attention=[f"{corrupt} corrupt image(s) left out"] if corrupt else [],
             outlet_events=outlet_events,
             asset=FEATURES,

@@ -54,9 +54,9 @@ def announce(
     """Publish the run's summary (see the module doc). ``metrics=None`` reads them from report.json."""
     if not isinstance(report_uri, str) or not report_uri.startswith("s3://"):
         raise ValueError(f"report_uri must be the s3:// URI Report.publish returned, got {report_uri!r}")
-    if metrics is None or cost_usd is None:
+    if metrics is None:  # a task that has the report in hand passes its metrics: no read-back (and no IAM)
         report = read_report_json(report_uri)
-        metrics = report.get("metrics") or {} if metrics is None else metrics
+        metrics = report.get("metrics") or {}
         cost_usd = report.get("cost_usd") if cost_usd is None else cost_usd
     items = [str(item) for item in attention if item]
     summary = {

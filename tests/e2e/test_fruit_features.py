@@ -63,7 +63,7 @@ def test_the_dags_own_defaults_run_through_the_sandbox(
     assert run.state == "success"
     triggers = {type(trigger).__name__ for trigger, _ in inline_triggers}
     # The waits deferred (the step sensor finds its step already COMPLETED after the add-steps wait).
-    assert {"SageMakerTrigger", "EmrCreateJobFlowTrigger", "EmrAddStepsTrigger"} <= triggers
+    assert {"OrchardSageMakerTrigger", "EmrCreateJobFlowTrigger", "EmrAddStepsTrigger"} <= triggers
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["scaling_run.terminate_cluster"] == states["stop_export"] == "success"
     s3 = boto3.client("s3")
