@@ -66,7 +66,8 @@ def test_unknown_label_names_the_label_and_the_file(job, raw_dataset, tmp_path):
     record = json.loads(metadata_file.read_text())
     metadata_file.write_text(json.dumps({**record, "labels": ["Lunar regolith"]}))
     done = job(
-        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', '{tmp_path}/out'])",
+        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', '{tmp_path}/out', "
+        f"'--failure_file', '{tmp_path}/failure'])",  # never the host's /opt/ml: this runs outside a job
         check=False,
     )
     assert done.returncode != 0
@@ -81,7 +82,8 @@ def test_missing_band_file_names_the_file(job, raw_dataset, tmp_path):
     name = (raw / "test.csv").read_text().split()[0]
     (raw / name / f"{name}_B03.tif").unlink()
     done = job(
-        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', '{tmp_path}/out'])",
+        f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw}', '--output_dir', '{tmp_path}/out', "
+        f"'--failure_file', '{tmp_path}/failure'])",  # never the host's /opt/ml: this runs outside a job
         check=False,
     )
     assert done.returncode != 0
