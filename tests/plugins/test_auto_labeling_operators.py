@@ -102,10 +102,14 @@ def test_the_labeling_wait_fails_fast_naming_a_job_that_no_longer_exists(aws):
         labeling_operator(job_name="auto-labeling-gone").execute_complete({}, event)
 
 
-def test_the_runs_labeling_job_is_stopped_by_name_when_still_in_progress(manifest_in_s3):  # noqa: F811 (fixture)
+def test_the_runs_labeling_job_is_stopped_by_name_when_still_in_progress(manifest_in_s3, monkeypatch):  # noqa: F811
     """Issue 14: a failed or stopped run stops its Ground Truth job (StopLabelingJob), found by name; a
     job that ended, or none (stop_at_manifest, a run that failed before labeling), is left as it is."""
+    from local_aws import labeling
     from orchard.auto_labeling.steps import stop_labeling_job
+
+    # the session's sandbox runs in this process: keep the job InProgress long enough to be stopped
+    monkeypatch.setattr(labeling, "WORK_SECONDS", 60.0)
 
     plan = {"conn_id": "aws_default", "labeling_job_name": "auto-labeling-run-1"}
     assert stop_labeling_job(plan) == "none"
