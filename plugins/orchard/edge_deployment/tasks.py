@@ -546,6 +546,7 @@ PIPELINE_TASKS = (
     "ensure_fleet",
     "deploy",
     "monitor",
+    "cleanup",  # a failed cleanup may leave a job or a fleet: the report must not end the run green
 )
 
 
