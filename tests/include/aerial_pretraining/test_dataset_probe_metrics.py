@@ -47,7 +47,8 @@ def test_a_checkpoint_of_another_architecture_fails_prepare_before_any_training(
     )
     done = job(
         f"import prepare_dataset; prepare_dataset.main(['--input_dir', '{raw_dataset}', '--output_dir', '{tmp_path}/out', "
-        f"'--baseline_dir', '{tmp_path}/baseline', '--arch', 'vit_small', '--patch_size', '16'])",
+        f"'--baseline_dir', '{tmp_path}/baseline', '--arch', 'vit_small', '--patch_size', '16', "
+        f"'--failure_file', '{tmp_path}/failure'])",  # never the host's /opt/ml: this runs outside a job
         check=False,
     )
     assert done.returncode != 0
