@@ -348,10 +348,9 @@ def edge_deployment():
     def cleanup(params: dict, dag_run=None, ti=None) -> list[str]:
         """Stop the run's prepare / Neo jobs still running; on failure cancel its IoT job and remove a fleet
         it created; with delete_fleet delete the fleet (orchard.edge_deployment.tasks.cleanup_run)."""
-        from orchard.edge_deployment.tasks import DEPLOY_PATH_TASKS, cleanup_run
+        from orchard.edge_deployment.tasks import DEPLOY_PATH_TASKS, cleanup_run, failed_tasks
 
-        failed = [task_id for task_id in DEPLOY_PATH_TASKS if ti.xcom_pull(task_ids=task_id) is None]
-        return cleanup_run(params, DAG_ID, dag_run.run_id, failed)
+        return cleanup_run(params, DAG_ID, dag_run.run_id, failed_tasks(ti, DEPLOY_PATH_TASKS))
 
     # A teardown of validate_model (nothing billable exists before it succeeds), so it runs whatever failed
     # after it — a half-made fleet included. Names come from params and run_id, never from a task's XCom.

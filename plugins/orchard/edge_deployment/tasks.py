@@ -550,10 +550,10 @@ PIPELINE_TASKS = (
 )
 
 
-def failed_tasks(ti: Any) -> list[str]:
-    """The pipeline's tasks that did not succeed (each returns a value when it does): the report runs
-    anyway, then fails the run with them."""
-    return [task for task in PIPELINE_TASKS if ti.xcom_pull(task_ids=task) is None]
+def failed_tasks(ti: Any, task_ids: tuple[str, ...] = PIPELINE_TASKS) -> list[str]:
+    """Those of `task_ids` that did not succeed (each returns a value when it does): the report runs
+    anyway, then fails the run with them; the cleanup judges the deploy path (DEPLOY_PATH_TASKS) by them."""
+    return [task for task in task_ids if ti.xcom_pull(task_ids=task) is None]
 
 
 def _package_text(package: dict[str, Any]) -> str:
