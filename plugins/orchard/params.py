@@ -326,6 +326,22 @@ def integer(
     )
 
 
+POLL_SECONDS_DEFAULT = 30
+
+
+def poll_seconds(default: int = POLL_SECONDS_DEFAULT) -> Param:
+    """The one poll setting of every pipeline: seconds between status polls of its AWS jobs and resources.
+
+    Operators take it as a template ("{{ params.poll_seconds }}"); `make up` lowers the default for the local
+    stack through ORCHARD_PARAM_DEFAULTS. Waits size their attempt counts from it and the job's time limit."""
+    return integer(
+        default,
+        maximum=600,
+        section=ADVANCED,
+        description="Seconds between status polls of the run's AWS jobs (AWS bills the job, not the polls).",
+    )
+
+
 def number(
     default: float | None,
     *,

@@ -91,7 +91,9 @@ def sandbox_roundtrip():
                 "sagemaker_program": json.dumps("train.py"),
                 "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/code/sourcedir.tar.gz"),
                 "epochs": "2",
-                "seconds-per-epoch": "1",
+                # Long enough that the operator's first describe finds it InProgress and defers, even on a
+                # busy machine (a job already Completed by then returns without deferring: CI saw that).
+                "seconds-per-epoch": "3",
             },
             "InputDataConfig": [
                 {
