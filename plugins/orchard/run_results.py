@@ -23,6 +23,9 @@ https://airflow.apache.org/docs/apache-airflow/3.3.0/howto/listener-plugin.html)
 reads the run's ``run_summary`` XComs and sets the run's note, and the report task instance's note, to the
 summary, starting with ``⚠ Needs attention: ...`` when there is something to look at. A note a person
 wrote is never replaced. The run's state stays what its tasks made it.
+
+``failure_causes(ti)`` is the root cause first for a report or a teardown that runs whatever failed: the
+tasks before it that *failed*, then those not run because of them (their real states, not missing XComs).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -84,6 +88,50 @@ def drift_attention(monitor: Mapping[str, Any] | None) -> list[str]:
             psi = ", ".join(f"{kind} PSI {float(stats[f'{kind}_psi']):.3g}" for kind in drifted)
             items.append(f"{device}: drift over threshold ({psi})")
     return items
+
+
+@dataclass(frozen=True)
+class FailureCauses:
+    """Why a run failed, from its task instances' real states: the tasks that ran and failed (the causes),
+    and those that never ran because of them (Airflow's ``upstream_failed``). Falsy when nothing failed."""
+
+    failed: tuple[str, ...] = ()
+    not_run: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.failed or self.not_run)
+
+    def __str__(self) -> str:
+        causes = ", ".join(self.failed) or "a task outside those judged"
+        return causes + (f" (not run, upstream failed: {', '.join(self.not_run)})" if self.not_run else "")
+
+
+def failure_causes(ti: Any, task_ids: Iterable[str] | None = None) -> FailureCauses:
+    """The tasks of this run that failed, then those not run because of them, in the DAG's task order.
+
+    ``task_ids`` defaults to every task upstream of ``ti``'s own (a report or a teardown judges what ran
+    before it). States come from the Task SDK (``RuntimeTaskInstance.get_task_states``: the execution API's
+    task-instance states of this run; a mapped task's instances are keyed ``<task_id>_<map_index>``, and the
+    task counts as failed if any instance failed). A task without an XCom is not a cause: it may have been
+    skipped, or never run because an upstream task failed.
+    """
+    order = list(ti.task.dag.task_ids)
+    wanted = sorted(
+        set(task_ids) if task_ids is not None else ti.task.get_flat_relative_ids(upstream=True),
+        key=lambda task_id: order.index(task_id) if task_id in order else len(order),
+    )
+    found = ti.get_task_states(dag_id=ti.dag_id, task_ids=wanted, run_ids=[ti.run_id]).get(ti.run_id) or {}
+    states: dict[str, set[str]] = {}
+    for key, state in found.items():
+        head, _, index = key.rpartition("_")
+        task_id = key if key in wanted or not index.isdigit() else head
+        states.setdefault(task_id, set()).add(str(state))
+    return FailureCauses(
+        failed=tuple(t for t in wanted if "failed" in states.get(t, ())),
+        not_run=tuple(
+            t for t in wanted if "upstream_failed" in states.get(t, ()) and "failed" not in states.get(t, ())
+        ),
+    )
 
 
 def read_report_json(report_uri: str) -> dict[str, Any]:
