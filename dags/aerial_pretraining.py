@@ -20,7 +20,7 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
 5. `linear_probe` (mapped: the new backbone and the baseline): frozen features, linear head, BCE, 19 labels.
 6. `evaluate`: test-split macro / micro / per-class AP of both → `evaluation.json`.
 7. `promotion_gate` → `register_model` (model package, PendingManualApproval) or `not_promoted`; the run
-   succeeds either way and the outcome is in XCom `promotion` and the report.
+   succeeds either way; the branch that ran returns the outcome (to the report, and the report's text).
 8. `publish_report`: loss curve, mAP table, per-class AP bars, the pretraining job's GPU / CPU / memory
    utilization (CloudWatch `/aws/sagemaker/TrainingJobs`), console links, cost estimate of every job attempt
    (XCom `report_uri`);
@@ -48,7 +48,6 @@ CloudWatch Logs, `cloudwatch:GetMetricData` for the report, `iam:PassRole` to Sa
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from airflow.sdk import Asset, chain, dag, task
@@ -224,19 +223,9 @@ def aerial_pretraining():
     @task(multiple_outputs=True)
     def plan_jobs(params: dict | None = None, run_id: str | None = None) -> dict:
         """The job requests, running the job code `make deploy` put in S3 for this image_tag."""
-        from orchard import job_code
-        from orchard.aerial_pretraining.requests import prepare_request, pretrain_request
+        from orchard.aerial_pretraining.plan import job_plan
 
-        settings = load_settings()
-        code = {
-            "sourcedir_uri": job_code.sourcedir_uri(settings, "aerial_pretraining"),
-            "files_uri": job_code.files_uri(settings, "aerial_pretraining"),
-        }
-        return {
-            "code": code,
-            "prepare": prepare_request(params, settings, run_id, code),
-            "pretrain": pretrain_request(params, settings, run_id, code),
-        }
+        return job_plan(params, load_settings(), run_id)
 
     checked = validate_inputs()
     plan = plan_jobs()
@@ -259,14 +248,9 @@ def aerial_pretraining():
     def probe_requests(
         code: dict, pretrained: dict, params: dict | None = None, run_id: str | None = None
     ) -> list[dict]:
-        from orchard.aerial_pretraining.requests import probe_request
+        from orchard.aerial_pretraining.plan import probe_configs
 
-        settings = load_settings()
-        new_backbone = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
-        return [
-            probe_request(params, settings, run_id, code, "aerial-dino", new_backbone),
-            probe_request(params, settings, run_id, code, "baseline", params["baseline_checkpoint_uri"]),
-        ]
+        return probe_configs(params, load_settings(), run_id, code, pretrained)
 
     linear_probe = OrchardSageMakerTrainingOperator.partial(
         task_id="linear_probe",
@@ -279,95 +263,38 @@ def aerial_pretraining():
         """Both probes' test metrics side by side → evaluation.json; a small summary to XCom."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        from orchard.aerial_pretraining.report import read_from_model_tar
-        from orchard.aerial_pretraining.requests import run_prefix
+        from orchard.aerial_pretraining.evaluation import evaluate
 
         settings = load_settings()
-        s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
-        results = {}
-        for probe in probes:
-            metrics = read_from_model_tar(
-                s3, probe["Training"]["ModelArtifacts"]["S3ModelArtifacts"], "metrics.json"
-            )
-            results[metrics["backbone"]] = {**metrics, "job": probe["Training"]["TrainingJobName"]}
-        key = f"{run_prefix(run_id)}evaluation.json"
-        s3.load_string(json.dumps(results, indent=2), key, settings.artifacts_bucket, replace=True)
-        return {
-            "evaluation_uri": f"s3://{settings.artifacts_bucket}/{key}",
-            "new_mAP": results["aerial-dino"]["macro_mAP"],
-            "baseline_mAP": results["baseline"]["macro_mAP"],
-            "new_micro_AP": results["aerial-dino"]["micro_AP"],
-            "baseline_micro_AP": results["baseline"]["micro_AP"],
-        }
+        return evaluate(S3Hook(aws_conn_id=settings.aws_conn_id), probes, run_id, settings.artifacts_bucket)
 
     @task.branch
-    def promotion_gate(evaluation: dict, params: dict | None = None, ti=None) -> str:
-        from orchard.aerial_pretraining.promotion import decide_promotion
+    def promotion_gate(evaluation: dict, params: dict | None = None) -> str:
+        from orchard.aerial_pretraining.promotion import gate_decision
 
-        decision = decide_promotion(
-            evaluation["new_mAP"], evaluation["baseline_mAP"], params["promotion_margin"]
-        )
-        ti.xcom_push(key="promotion", value=decision)
+        decision = gate_decision(evaluation, params)
         print(f"promotion gate: {decision['reason']}")
         return "register_model" if decision["promoted"] else "not_promoted"
 
     @task(retries=2)
     def register_model(
-        pretrained: dict, evaluation: dict, params: dict | None = None, run_id: str | None = None, ti=None
+        pretrained: dict, evaluation: dict, params: dict | None = None, run_id: str | None = None
     ) -> dict:
         """A model package version (PendingManualApproval) in the group; a retry finds the one it made."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        from orchard.aerial_pretraining.promotion import find_run_package
-        from orchard.aerial_pretraining.requests import pytorch_image
+        from orchard.aerial_pretraining.promotion import register_backbone
 
         settings = load_settings()
         hook = SageMakerHook(aws_conn_id=settings.aws_conn_id)
-        group = params["model_package_group"]
-        model_url = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
-        hook.create_model_package_group(
-            group, "DINO ViT backbones pretrained on aerial imagery (orchard aerial_pretraining)"
-        )
-        existing = find_run_package(hook.conn, group, run_id)  # every page: a retry must not register twice
-        if existing:
-            outcome = {"promoted": True, "model_package_arn": existing, "reused": True}
-            gate = ti.xcom_pull(task_ids="promotion_gate", key="promotion")
-            ti.xcom_push(key="promotion", value={**gate, **outcome})
-            return outcome
-        arn = hook.conn.create_model_package(
-            ModelPackageGroupName=group,
-            ModelPackageDescription=f"{params['arch']}/{params['patch_size']} DINO; test mAP {evaluation['new_mAP']:.4f} vs baseline {evaluation['baseline_mAP']:.4f}",
-            ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={
-                "Containers": [
-                    {
-                        "Image": pytorch_image(
-                            params, settings.region, params["probe_instance_type"]
-                        ).replace("-training:", "-inference:"),
-                        "ModelDataUrl": model_url,
-                    }
-                ],
-                "SupportedContentTypes": ["application/x-npy"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-            CustomerMetadataProperties={
-                "run_id": run_id,
-                "test_mAP": f"{evaluation['new_mAP']:.6f}",
-                "baseline_mAP": f"{evaluation['baseline_mAP']:.6f}",
-                "evaluation": evaluation["evaluation_uri"],
-            },
-        )["ModelPackageArn"]
-        outcome = {"promoted": True, "model_package_arn": arn}
-        ti.xcom_push(
-            key="promotion", value={**ti.xcom_pull(task_ids="promotion_gate", key="promotion"), **outcome}
-        )
-        return outcome
+        return register_backbone(hook, params, settings, run_id, pretrained, evaluation)
 
     @task
-    def not_promoted(ti=None) -> dict:
-        decision = ti.xcom_pull(task_ids="promotion_gate", key="promotion")
+    def not_promoted(evaluation: dict, params: dict | None = None) -> dict:
+        from orchard.aerial_pretraining.promotion import gate_decision
+
+        decision = gate_decision(evaluation, params)
         print(f"NOT PROMOTED: {decision['reason']}. The backbone stays in S3; nothing was registered.")
-        ti.xcom_push(key="promotion", value=decision)
         return decision
 
     @task(trigger_rule="none_failed_min_one_success", outlets=[BACKBONE_ASSET])
@@ -376,61 +303,32 @@ def aerial_pretraining():
         pretrained: dict,
         probes: list[dict],
         evaluation: dict,
+        registered: dict | None,
+        skipped: dict | None,
         params: dict | None = None,
         run_id: str | None = None,
         ti=None,
         outlet_events=None,
     ) -> str:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from orchard.aerial_pretraining.report import build_report, read_history
+        from orchard.aerial_pretraining.report import announcement, asset_extra, publish_run_report
         from orchard.run_results import announce
 
-        settings = load_settings()
-        s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
-        decision = ti.xcom_pull(task_ids="promotion_gate", key="promotion")
-        registered = ti.xcom_pull(task_ids="register_model")
-        history = read_history(s3, pretrained)
-        evaluation_doc = json.loads(s3.read_key(*reversed(S3Hook.parse_s3_url(evaluation["evaluation_uri"]))))
-        report = build_report(
-            run_id,
-            settings,
-            params,
-            prepared,
-            pretrained,
-            probes,
-            evaluation_doc,
-            decision,
-            registered,
-            history,
-        )
-        uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
-        ti.xcom_push(key="report_uri", value=uri)
-        outlet_events[BACKBONE_ASSET].extra = {
-            "model_url": pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"],
-            "promoted": decision["promoted"],
-            "test_mAP": evaluation["new_mAP"],
-            "report_uri": uri,
-        }
-        announce(
-            ti,
-            uri,
-            {"test mAP": evaluation["new_mAP"], "promoted": decision["promoted"]},
-            attention=[] if decision["promoted"] else [f"not promoted: {decision['reason']}"],
-            outlet_events=outlet_events,
-            asset=BACKBONE_ASSET,
-        )
+        promotion = registered or skipped  # the branch that ran: register_model or not_promoted
+        uri = publish_run_report(run_id, params, prepared, pretrained, probes, evaluation, promotion)
+        ti.xcom_push(key="report_uri", value=uri)  # the key the UI and `make demo` read
+        outlet_events[BACKBONE_ASSET].extra = asset_extra(pretrained, evaluation, promotion, uri)
+        news = announcement(evaluation, promotion)
+        announce(ti, uri, **news, outlet_events=outlet_events, asset=BACKBONE_ASSET)
         return uri
 
     @task
     def stop_jobs_left_running(run_id: str | None = None) -> list[str]:
         """Teardown: whatever failed or timed out, no job of this run keeps billing (all attempts)."""
-        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
-        from orchard.aerial_pretraining.requests import RUN_JOBS, job_name
+        from orchard import aws
+        from orchard.aerial_pretraining.plan import RUN_JOBS, job_name
         from orchard.operators.sagemaker_job_retry import stop_all_attempts
 
-        client = SageMakerHook(aws_conn_id=load_settings().aws_conn_id).conn
+        client = aws.client("sagemaker")
         stopped = []
         for kind, resource, suffix in RUN_JOBS:
             stopped += stop_all_attempts(client, kind, job_name(resource, run_id, suffix))
@@ -440,8 +338,10 @@ def aerial_pretraining():
     evaluation = evaluate(linear_probe.output)
     gate = promotion_gate(evaluation)
     registered = register_model(pretrain.output, evaluation)
-    skipped = not_promoted()
-    report = publish_report(prepare_dataset.output, pretrain.output, linear_probe.output, evaluation)
+    skipped = not_promoted(evaluation)
+    report = publish_report(
+        prepare_dataset.output, pretrain.output, linear_probe.output, evaluation, registered, skipped
+    )
     with_report_link(report)
 
     chain(checked, plan, prepare_dataset, pretrain)

@@ -455,7 +455,7 @@ def test_pose_sends_no_environment_for_empty_training_settings():
 
 
 def test_aerial_empty_prepared_dataset_uri_is_the_runs_own_prefix():
-    from orchard.aerial_pretraining.requests import dataset_uri
+    from orchard.aerial_pretraining.plan import dataset_uri
     from orchard.settings import Settings
 
     uri = dataset_uri({"prepared_dataset_uri": None}, Settings(), "manual__2026-12-06T00:00:00+00:00")

@@ -116,8 +116,10 @@ def test_promoted_when_the_gate_passes(demo, airflow_db, inline_triggers, capfd)
     for metrics in results.values():
         assert 0 < metrics["macro_mAP"] <= 1 and len(metrics["per_class_AP"]) == 19
 
-    promotion = xcom(run, "register_model", key="promotion")
-    assert promotion["promoted"] is True and promotion["model_package_arn"]
+    # the outcome travels as register_model's return value (an XCom argument of the report), no shared key
+    promotion = xcom(run, "register_model")
+    assert promotion["promoted"] is True and promotion["model_package_arn"] and "beats" in promotion["reason"]
+    assert all(xcom(run, task, key="promotion") is None for task in ("promotion_gate", "register_model"))
     packages = sagemaker.list_model_packages(ModelPackageGroupName="aerial-dino-vit")[
         "ModelPackageSummaryList"
     ]
@@ -152,7 +154,7 @@ def test_not_promoted_is_a_successful_run_with_a_clear_outcome(demo, airflow_db,
     assert states["stop_jobs_left_running"] == "success" and "stopped jobs left running: none" in task_log
     assert "NOT PROMOTED: new mAP" in task_log
 
-    promotion = xcom(run, "not_promoted", key="promotion")
+    promotion = xcom(run, "not_promoted")
     assert promotion["promoted"] is False and "does not beat" in promotion["reason"]
     groups = boto3.client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"]
     assert groups == []

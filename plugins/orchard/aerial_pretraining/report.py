@@ -1,137 +1,25 @@
-"""aerial_pretraining's run report: loss curve, mAP table, per-class AP, console links, cost estimate.
+"""aerial_pretraining's run report: loss curve, mAP table, per-class AP, instance metrics, console links,
+cost estimate; and what the run announces (Asset event `extra`, metrics, attention items).
 
 Runs in tasks only; S3 access goes through the S3Hook the task passes in.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC
-
 from orchard.aerial_pretraining import DAG_ID
-
-
-def read_from_model_tar(s3, uri: str, member: str) -> dict:
-    """One JSON member of a SageMaker model.tar.gz / output.tar.gz in S3."""
-    import io
-    import tarfile
-
-    bucket, key = s3.parse_s3_url(uri)
-    body = s3.get_key(key, bucket).get()["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-        handle = archive.extractfile(member)
-        if handle is None:
-            raise FileNotFoundError(f"{member} missing from {uri}")
-        return json.load(handle)
+from orchard.aerial_pretraining.evaluation import read_evaluation, read_from_model_tar
+from orchard.aerial_pretraining.instance_metrics import add_pretrain_instance_metrics
+from orchard.aerial_pretraining.plan import model_artifacts
 
 
 def read_history(s3, pretrained: dict) -> list[dict]:
     """The pretraining job's per-epoch loss history (history.json in its output.tar.gz); [] if absent."""
-    output = pretrained["Training"]["ModelArtifacts"]["S3ModelArtifacts"].replace(
-        "model.tar.gz", "output.tar.gz"
-    )
+    output = model_artifacts(pretrained).replace("model.tar.gz", "output.tar.gz")
     try:
         return read_from_model_tar(s3, output, "history.json")
     except Exception as error:  # a report without the curve beats no report
         print(f"no loss history in {output}: {error}")
         return []
-
-
-# Training jobs' instance metrics ("Amazon SageMaker AI metrics in Amazon CloudWatch", job metrics:
-# https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html): namespace, one `Host`
-# dimension `<job>/algo-<n>` per instance, 1-minute data; GPU and CPU utilization summed over devices / cores.
-METRICS_NAMESPACE = "/aws/sagemaker/TrainingJobs"
-INSTANCE_METRICS = ("GPUUtilization", "GPUMemoryUtilization", "CPUUtilization", "MemoryUtilization")
-
-
-def metrics_period(start, end, now) -> int:
-    """60 s (SageMaker's resolution); 10 s for a job under 10 min that started < 3 h ago (GetMetricData only
-    serves sub-minute periods for data under 3 h old), so a short job still shows a curve."""
-    from datetime import timedelta
-
-    return 10 if end - start < timedelta(minutes=10) and now - start < timedelta(hours=3) else 60
-
-
-def read_instance_metrics(cloudwatch, job: dict) -> dict[str, dict[str, tuple[list, list]]]:
-    """{metric: {host: (timestamps, values)}} of a training job from CloudWatch (metrics with data only).
-
-    `job` is DescribeTrainingJob's answer (real datetimes, not the XCom's strings).
-    """
-    from datetime import datetime, timedelta
-
-    name, count = job["TrainingJobName"], job["ResourceConfig"]["InstanceCount"]
-    now = datetime.now(UTC)
-    start = job.get("TrainingStartTime") or job["CreationTime"]
-    end = job.get("TrainingEndTime") or now
-    period = metrics_period(start, end, now)
-    hosts = [f"{name}/algo-{n}" for n in range(1, count + 1)]
-    queries, keys = [], {}
-    for i, metric in enumerate(INSTANCE_METRICS):
-        for j, host in enumerate(hosts):
-            keys[f"m{i}h{j}"] = (metric, host)
-            queries.append(
-                {
-                    "Id": f"m{i}h{j}",
-                    "ReturnData": True,
-                    "MetricStat": {
-                        "Metric": {
-                            "Namespace": METRICS_NAMESPACE,
-                            "MetricName": metric,
-                            "Dimensions": [{"Name": "Host", "Value": host}],
-                        },
-                        "Period": period,
-                        "Stat": "Average",
-                    },
-                }
-            )
-    series: dict[str, dict[str, tuple[list, list]]] = {}
-    pages = cloudwatch.get_paginator("get_metric_data").paginate(
-        MetricDataQueries=queries,
-        StartTime=start - timedelta(seconds=period),
-        EndTime=end + timedelta(seconds=period),
-        ScanBy="TimestampAscending",
-    )
-    for page in pages:
-        for result in page["MetricDataResults"]:
-            if result["Values"]:
-                metric, host = keys[result["Id"]]
-                times, values = series.setdefault(metric, {}).setdefault(host, ([], []))
-                for timestamp, value in sorted(zip(result["Timestamps"], result["Values"])):
-                    times.append(timestamp)
-                    values.append(value)
-    return series
-
-
-def add_instance_metrics(report, series: dict[str, dict[str, tuple[list, list]]], job_name: str) -> None:
-    """One panel per metric with data (a line per host); the caption names the metrics that had none."""
-    from orchard.reports import new_figure
-
-    missing = [m for m in INSTANCE_METRICS if m not in series]
-    absent = (
-        f" No data for {', '.join(missing)}: a CPU instance, or the local sandbox (no GPU), publishes none."
-        if missing
-        else ""
-    )
-    if not series:
-        report.add_text(f"No instance metrics in CloudWatch `{METRICS_NAMESPACE}` for `{job_name}`.{absent}")
-        return
-    fig = new_figure(figsize=(7, 2.4 * len(series)))
-    for index, (metric, hosts) in enumerate(series.items(), start=1):
-        axis = fig.add_subplot(len(series), 1, index)
-        for host, (times, values) in hosts.items():
-            start = times[0]
-            minutes = [(t - start).total_seconds() / 60 for t in times]
-            axis.plot(minutes, values, marker=".", label=host.rsplit("/", 1)[1])
-        axis.set(ylabel=f"{metric} (%)")
-        axis.legend(fontsize=7)
-    axis.set(xlabel="minutes since the first data point")
-    fig.tight_layout()
-    report.add_figure(
-        "instance_metrics",
-        fig,
-        f"Pretraining job instance metrics from CloudWatch `{METRICS_NAMESPACE}` (Host "
-        f"`{job_name}/algo-N`; GPU and CPU summed over devices / cores).{absent}",
-    )
 
 
 def job_attempts(base: str, describe) -> list[dict]:
@@ -152,7 +40,7 @@ def cost_lines(run_id: str, settings, params: dict, hook=None) -> list[dict]:
     """
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-    from orchard.aerial_pretraining.requests import job_name
+    from orchard.aerial_pretraining.plan import job_name
 
     hook = hook or SageMakerHook(aws_conn_id=settings.aws_conn_id)
     lines = []
@@ -187,17 +75,61 @@ def cost_lines(run_id: str, settings, params: dict, hook=None) -> list[dict]:
     return [{**line, "region": settings.region} for line in lines]
 
 
-def build_report(
-    run_id, settings, params, prepared, pretrained, probes, evaluation, decision, registered, history
-):
-    """The run's Report (not yet published): outcome, metrics, mAP table, figures, console links, cost."""
+def publish_run_report(
+    run_id: str,
+    params: dict,
+    prepared: dict,
+    pretrained: dict,
+    probes: list,
+    evaluation: dict,
+    promotion: dict,
+) -> str:
+    """Build the run report from the tasks' XComs (`promotion`: what register_model or not_promoted
+    returned) and publish it to the reports bucket; returns its s3:// URI."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from orchard.settings import load_settings
+
+    settings = load_settings()
+    s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
+    history = read_history(s3, pretrained)
+    evaluation_doc = read_evaluation(s3, evaluation)
+    report = build_report(
+        run_id, settings, params, prepared, pretrained, probes, evaluation_doc, promotion, history
+    )
+    return report.publish(s3, settings.reports_bucket, settings.reports_prefix)
+
+
+def asset_extra(pretrained: dict, evaluation: dict, promotion: dict, report_uri: str) -> dict:
+    """The backbone Asset event's own `extra` (announce adds the run summary to it)."""
+    return {
+        "model_url": model_artifacts(pretrained),
+        "promoted": promotion["promoted"],
+        "test_mAP": evaluation["new_mAP"],
+        "report_uri": report_uri,
+    }
+
+
+def announcement(evaluation: dict, promotion: dict) -> dict:
+    """orchard.run_results.announce's metrics and attention items: "not promoted" is a result to look at,
+    not a failed run."""
+    return {
+        "metrics": {"test mAP": evaluation["new_mAP"], "promoted": promotion["promoted"]},
+        "attention": [] if promotion["promoted"] else [f"not promoted: {promotion['reason']}"],
+    }
+
+
+def build_report(run_id, settings, params, prepared, pretrained, probes, evaluation, promotion, history):
+    """The run's Report (not yet published): outcome, metrics, mAP table, figures, console links, cost.
+
+    `evaluation` is the full evaluation.json; `promotion` the gate's decision (+ the model package ARN)."""
     from orchard.reports import Report, new_figure
 
     report = Report("Aerial pretraining: DINO on BigEarthNet-S2", DAG_ID, run_id)
-    outcome = "**PROMOTED**" if decision["promoted"] else "**NOT PROMOTED**"
-    arn = (registered or {}).get("model_package_arn")
+    outcome = "**PROMOTED**" if promotion["promoted"] else "**NOT PROMOTED**"
+    arn = promotion.get("model_package_arn")
     report.add_text(
-        f"{outcome}: {decision['reason']}."
+        f"{outcome}: {promotion['reason']}."
         + (f" Model package: `{arn}` (PendingManualApproval)." if arn else "")
     )
     new, base = evaluation["aerial-dino"], evaluation["baseline"]
@@ -233,7 +165,7 @@ def build_report(
         axis.plot([h["epoch"] + 1 for h in history], [h["loss"] for h in history], marker="o")
         axis.set(xlabel="epoch", ylabel="DINO loss (train)", title="Pretraining loss")
         report.add_figure("loss_curve", fig, "Mean DINO loss per epoch")
-    add_pretrain_instance_metrics(report, settings, pretrained)
+    add_pretrain_instance_metrics(report, pretrained)
     labels = list(new["per_class_AP"])
     fig = new_figure(figsize=(8, 6))
     axis = fig.add_subplot()
@@ -261,21 +193,3 @@ def build_report(
         report.add_console_link("sagemaker_training_job", probe["Training"]["TrainingJobName"], region)
     report.add_cost(cost_lines(run_id, settings, params))
     return report
-
-
-def add_pretrain_instance_metrics(report, settings, pretrained: dict) -> None:
-    """The pretraining job's GPU / CPU / memory utilization (CloudWatch) in the report; a failure to read
-    them is said in the report instead of failing it."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    name = pretrained["Training"]["TrainingJobName"]
-    job = SageMakerHook(aws_conn_id=settings.aws_conn_id).describe_training_job(name)
-    cloudwatch = AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="cloudwatch").get_conn()
-    try:
-        series = read_instance_metrics(cloudwatch, job)
-    except (BotoCoreError, ClientError) as error:  # e.g. no cloudwatch:GetMetricData on the role
-        report.add_text(f"Instance metrics of `{name}` unavailable: {error}")
-        return
-    add_instance_metrics(report, series, name)

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from local_aws import framework_images, images
-from orchard.aerial_pretraining.requests import pytorch_image
+from orchard.aerial_pretraining.plan import pytorch_image
 from tests.dag_files import load_dag_module
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from orchard.aerial_pretraining.requests import pretrain_request
+from orchard.aerial_pretraining.plan import pretrain_request
 from orchard.operators.sagemaker_job_retry import wait_budget
 from tests.dag_files import load_dag_module
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "aerial_pretraining.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "aerial_pretraining.py"
 CODE = {"sourcedir_uri": "s3://b/code/sourcedir.tar.gz", "files_uri": "s3://b/code/files/"}
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
 
@@ -70,7 +70,7 @@ def test_the_cleanup_runs_whatever_failed_and_its_failure_fails_the_run(dag):
 
 
 def test_the_cleanup_finds_every_job_the_run_starts_by_its_name(dag):
-    from orchard.aerial_pretraining.requests import RUN_JOBS, job_name, prepare_request, probe_request
+    from orchard.aerial_pretraining.plan import RUN_JOBS, job_name, prepare_request, probe_request
 
     params = {key: param.value for key, param in dag.params.items()}
     from orchard.settings import load_settings

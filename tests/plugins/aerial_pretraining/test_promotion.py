@@ -1,4 +1,5 @@
-"""register_model's retry check reads every page of ListModelPackages (moto pages at 100, as AWS's max)."""
+"""The promotion gate's decision, and register_model's retry check: it reads every page of
+ListModelPackages (moto pages at 100, as AWS's max)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from orchard.aerial_pretraining.promotion import find_run_package
+from orchard.aerial_pretraining.promotion import decide_promotion, find_run_package, register_backbone
 
 GROUP = "aerial-dino-vit"
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
@@ -24,6 +25,14 @@ def _register(client, run_id: str) -> str:
         },
         CustomerMetadataProperties={"run_id": run_id},
     )["ModelPackageArn"]
+
+
+def test_gate_promotes_only_when_the_margin_is_met():
+    seed = decide_promotion(0.732, 0.685, 0.01)  # the seed's numbers
+    assert seed["promoted"] is True and "beats baseline 0.6850 + margin 0.0100" in seed["reason"]
+    short = decide_promotion(0.690, 0.685, 0.01)
+    assert short["promoted"] is False and "does not beat" in short["reason"]
+    assert decide_promotion(0.695, 0.685, 0.01)["promoted"] is True  # exactly the margin counts
 
 
 @pytest.fixture
@@ -70,3 +79,34 @@ def test_the_first_page_alone_misses_a_package(client):
     mine = _register(client, RUN_ID)
     assert _first_page_only(client, RUN_ID) is None
     assert find_run_package(client, GROUP, RUN_ID) == mine
+
+
+class _Hook:
+    """The two SageMakerHook calls register_backbone makes, on the moto client."""
+
+    def __init__(self, client):
+        self.conn = client
+
+    def create_model_package_group(self, group: str, description: str) -> None:
+        if not self.conn.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]:
+            self.conn.create_model_package_group(
+                ModelPackageGroupName=group, ModelPackageGroupDescription=description
+            )
+
+
+def test_register_returns_the_gates_decision_with_the_package_and_a_retry_reuses_it(client, params):
+    settings = type("Settings", (), {"region": "us-east-1"})()
+    pretrained = {"Training": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/pretrain/model.tar.gz"}}}
+    evaluation = {"new_mAP": 0.732, "baseline_mAP": 0.685, "evaluation_uri": "s3://b/evaluation.json"}
+
+    first = register_backbone(_Hook(client), params, settings, RUN_ID, pretrained, evaluation)
+    again = register_backbone(_Hook(client), params, settings, RUN_ID, pretrained, evaluation)
+
+    assert first["promoted"] is True and "beats baseline 0.6850 + margin 0.0100" in first["reason"]
+    assert again == {**first, "reused": True}  # the retry finds the package, registers nothing new
+    [package] = client.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    assert package["ModelPackageArn"] == first["model_package_arn"]
+    described = client.describe_model_package(ModelPackageName=first["model_package_arn"])
+    container = described["InferenceSpecification"]["Containers"][0]
+    assert container["ModelDataUrl"] == "s3://b/pretrain/model.tar.gz" and "-inference:" in container["Image"]
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"

@@ -1,58 +1,20 @@
-"""aerial_pretraining's pure pieces: the promotion gate, parameter checks and the SageMaker requests it sends.
-
-The requests are built from the DAG's own trigger-form defaults (its PARAMS), so the DAG file is loaded once.
-"""
+"""aerial_pretraining's plan: the SageMaker requests it sends, built from the DAG's own trigger-form defaults
+(its PARAMS: the fixtures in conftest.py load the DAG file once)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from orchard.aerial_pretraining.inputs import parameter_problems
-from orchard.aerial_pretraining.promotion import decide_promotion
-from orchard.aerial_pretraining.requests import (
+from orchard.aerial_pretraining.plan import (
     PRETRAIN_METRICS,
     PROBE_METRICS,
+    prepare_request,
     pretrain_request,
     probe_request,
 )
-from tests.dag_files import load_dag_module
-
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "aerial_pretraining.py"
-
-
-@pytest.fixture(scope="module")
-def dag_params() -> dict:
-    return load_dag_module(DAG_FILE).PARAMS
-
-
-@pytest.fixture
-def params(dag_params) -> dict:
-    return {key: param.value for key, param in dag_params.items()}
-
-
-@pytest.fixture
-def settings():
-    from orchard.settings import load_settings
-
-    return load_settings(variables=False)
-
-
-CODE = {
-    "sourcedir_uri": "s3://orchard-artifacts/x/code/sourcedir.tar.gz",
-    "files_uri": "s3://orchard-artifacts/x/code/files/",
-}
-RUN_ID = "manual__2026-11-21T10:00:00+00:00"
-
-
-def test_gate_promotes_only_when_the_margin_is_met():
-    seed = decide_promotion(0.732, 0.685, 0.01)  # the seed's numbers
-    assert seed["promoted"] is True and "beats baseline 0.6850 + margin 0.0100" in seed["reason"]
-    short = decide_promotion(0.690, 0.685, 0.01)
-    assert short["promoted"] is False and "does not beat" in short["reason"]
-    assert decide_promotion(0.695, 0.685, 0.01)["promoted"] is True  # exactly the margin counts
+from tests.plugins.aerial_pretraining.samples import CODE, RUN_ID
 
 
 def test_defaults_are_the_seeds(params):
@@ -139,20 +101,23 @@ def test_probe_requests_name_one_job_per_backbone(params, settings):
     assert json.loads(new["HyperParameters"]["epochs"]) == 50
 
 
-@pytest.mark.parametrize(
-    ("change", "problem"),
-    [
-        (
-            {"use_spot_instances": True, "spot_max_wait_hours": 12},
-            "spot_max_wait_hours (12) must be >= max_runtime_hours (24)",
-        ),
-        ({"local_crop_size": 100}, "must be multiples of patch_size 16"),
-        ({"arch": "vit_demo"}, "vit_demo is the CPU demo model"),
-    ],
-)
-def test_inconsistent_params_are_refused_before_any_job(params, change, problem):
-    assert any(problem in p for p in parameter_problems({**params, **change}))
-    assert parameter_problems(params) == []
+def test_the_plan_runs_the_releases_job_code_and_probes_the_new_backbone_and_the_baseline(params, settings):
+    from orchard import job_code
+    from orchard.aerial_pretraining.plan import job_plan, probe_configs
+
+    plan = job_plan(params, settings, RUN_ID)
+
+    assert plan["code"]["sourcedir_uri"] == job_code.sourcedir_uri(settings, "aerial_pretraining")
+    assert plan["prepare"] == prepare_request(params, settings, RUN_ID, plan["code"])
+    assert plan["pretrain"] == pretrain_request(params, settings, RUN_ID, plan["code"])
+    pretrained = {"Training": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/pretrain/model.tar.gz"}}}
+    new, base = probe_configs(params, settings, RUN_ID, plan["code"], pretrained)
+    assert new == probe_request(
+        params, settings, RUN_ID, plan["code"], "aerial-dino", "s3://b/pretrain/model.tar.gz"
+    )
+    assert base == probe_request(
+        params, settings, RUN_ID, plan["code"], "baseline", params["baseline_checkpoint_uri"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -161,8 +126,6 @@ def test_inconsistent_params_are_refused_before_any_job(params, change, problem)
 )
 def test_dataset_uris_are_folders_so_a_sibling_prefix_is_never_read(params, settings, given):
     """13.7: `.../ben` must not also read `.../ben-old/`: the prepare job's S3Prefix input ends with `/`."""
-    from orchard.aerial_pretraining.requests import prepare_request, pretrain_request
-
     request = prepare_request(
         {**params, "raw_dataset_uri": given, "prepared_dataset_uri": given.replace("ben", "out")},
         settings,
@@ -178,28 +141,3 @@ def test_dataset_uris_are_folders_so_a_sibling_prefix_is_never_read(params, sett
     channels = pretrain_request({**params, "prepared_dataset_uri": given}, settings, RUN_ID, CODE)
     channels = channels["InputDataConfig"]
     assert channels[0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://orchard-data/aerial/ben/metadata/"
-
-
-def test_check_inputs_names_every_missing_object_before_any_job(aws, params):
-    """Missing split lists, an empty one and a missing baseline: one InputError naming each S3 URI."""
-    import boto3
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    from orchard.aerial_pretraining.inputs import check_inputs
-    from orchard.errors import InputError
-    from orchard.settings import load_settings
-
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="aerial-inputs")
-    s3.put_object(Bucket="aerial-inputs", Key="raw/train.csv", Body=b"")
-    params = {
-        **params,
-        "raw_dataset_uri": "s3://aerial-inputs/raw/",
-        "baseline_checkpoint_uri": "s3://aerial-inputs/b.pth",
-    }
-    with pytest.raises(InputError) as refused:
-        check_inputs(params, S3Hook(aws_conn_id="aws_default"), load_settings(variables=False))
-    message = str(refused.value)
-    assert "empty split list s3://aerial-inputs/raw/train.csv" in message
-    assert "missing s3://aerial-inputs/raw/val.csv" in message
-    assert "baseline checkpoint s3://aerial-inputs/b.pth does not exist" in message

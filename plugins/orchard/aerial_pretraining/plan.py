@@ -1,4 +1,5 @@
-"""The SageMaker requests aerial_pretraining sends (pure: params, settings, run_id in, boto3 dicts out).
+"""aerial_pretraining's plan: job names, S3 prefixes and the SageMaker requests it sends (pure: params,
+settings, run_id in, boto3 dicts out; `job_plan` and `probe_configs` also name the deployed job code).
 
 Names and S3 prefixes come from `orchard.naming` (dag_id + run_id), so a retry finds the job it started.
 """
@@ -35,6 +36,35 @@ RUN_JOBS = (
     ("Training", "sagemaker_training_job", "probe-aerial-dino"),
     ("Training", "sagemaker_training_job", "probe-baseline"),
 )
+
+
+def job_plan(params: dict, settings, run_id: str) -> dict:
+    """The code the jobs run (the release's, deployed by `make deploy` for this image_tag: orchard.job_code)
+    and the requests of the two jobs every run starts."""
+    from orchard import job_code
+
+    code = {
+        "sourcedir_uri": job_code.sourcedir_uri(settings, DAG_ID),
+        "files_uri": job_code.files_uri(settings, DAG_ID),
+    }
+    return {
+        "code": code,
+        "prepare": prepare_request(params, settings, run_id, code),
+        "pretrain": pretrain_request(params, settings, run_id, code),
+    }
+
+
+def probe_configs(params: dict, settings, run_id: str, code: dict, pretrained: dict) -> list[dict]:
+    """One linear-probe job per backbone: the one this run pretrained, and the baseline to beat."""
+    return [
+        probe_request(params, settings, run_id, code, "aerial-dino", model_artifacts(pretrained)),
+        probe_request(params, settings, run_id, code, "baseline", params["baseline_checkpoint_uri"]),
+    ]
+
+
+def model_artifacts(training: dict) -> str:
+    """The model.tar.gz of a finished training job (the training operator's XCom)."""
+    return training["Training"]["ModelArtifacts"]["S3ModelArtifacts"]
 
 
 def job_name(kind: str, run_id: str, suffix: str) -> str:
