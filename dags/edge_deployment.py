@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.providers.common.compat.sdk import AirflowException
 from airflow.sdk import dag, task
 
 from orchard import naming
@@ -258,14 +259,14 @@ def edge_deployment():
     @task(retries=0)
     def validate_model(params: dict, dag_run=None) -> dict:
         """Refuse a model that is not there, not the declared framework or not of the declared shape."""
-        from orchard.edge_deployment.tasks import validate
+        from orchard.edge_deployment.validation import validate
 
         form.check(params, RULES)  # plain words for every bad param, before anything else
         return validate(params, dag_run.run_id)
 
     @task
     def ensure_signing_key() -> str:
-        from orchard.edge_deployment.tasks import signing_key
+        from orchard.edge_deployment.fleet import signing_key
 
         return signing_key(SIGNING_KEY_ALIAS)
 
@@ -314,7 +315,7 @@ def edge_deployment():
     @task
     def ensure_fleet(signing_key_arn: str, params: dict, dag_run=None) -> dict:
         """IoT thing type, thing group (the fleet), things, certificates, policy, role alias + role."""
-        from orchard.edge_deployment.tasks import provision_fleet
+        from orchard.edge_deployment.fleet import provision_fleet
 
         return provision_fleet(params, signing_key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX, dag_run.run_id)
 
@@ -338,7 +339,7 @@ def edge_deployment():
     @task
     def monitor(package_info: dict, deployment: dict, params: dict, dag_run=None) -> dict:
         """Compare captured inputs and predictions with the packaging-time reference; write drift.json."""
-        from orchard.edge_deployment.tasks import monitor_drift
+        from orchard.edge_deployment.monitor import monitor_drift
 
         return monitor_drift(package_info, deployment, params, CAPTURE_PREFIX, DAG_ID, dag_run.run_id)
 
@@ -347,10 +348,12 @@ def edge_deployment():
     @task
     def cleanup(params: dict, dag_run=None, ti=None) -> list[str]:
         """Stop the run's prepare / Neo jobs still running; on failure cancel its IoT job and remove a fleet
-        it created; with delete_fleet delete the fleet (orchard.edge_deployment.tasks.cleanup_run)."""
-        from orchard.edge_deployment.tasks import DEPLOY_PATH_TASKS, cleanup_run, failed_tasks
+        it created; with delete_fleet delete the fleet (orchard.edge_deployment.cleanup.cleanup_run)."""
+        from orchard.edge_deployment.cleanup import cleanup_run
+        from orchard.run_results import failure_causes
 
-        return cleanup_run(params, DAG_ID, dag_run.run_id, failed_tasks(ti, DEPLOY_PATH_TASKS))
+        failed = failure_causes(ti)  # the deploy path: every task before this one, by its real state
+        return cleanup_run(params, DAG_ID, dag_run.run_id, [*failed.failed, *failed.not_run])
 
     # A teardown of validate_model (nothing billable exists before it succeeds), so it runs whatever failed
     # after it — a half-made fleet included. Names come from params and run_id, never from a task's XCom.
@@ -358,23 +361,31 @@ def edge_deployment():
     teardown = cleanup().as_teardown(setups=checked, on_failure_fail_dagrun=True)
 
     @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
-    def report(ti=None, dag_run=None, outlet_events=None) -> str:
+    def report(results: dict, ti=None, dag_run=None, outlet_events=None) -> str:
         """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
-        from airflow.providers.common.compat.sdk import AirflowException
+        from orchard.edge_deployment.report import announcement, publish_report
+        from orchard.run_results import announce, failure_causes
 
-        from orchard.edge_deployment.tasks import failed_tasks, publish_report
-        from orchard.run_results import announce, drift_attention
-
-        uri = publish_report(ti, DAG_ID, dag_run.run_id)
-        ti.xcom_push(key="report_uri", value=uri)
-        failed = failed_tasks(ti)
-        attention = drift_attention(ti.xcom_pull(task_ids="monitor")) + [f"failed at {t}" for t in failed]
-        announce(ti, uri, attention=attention, outlet_events=outlet_events, asset=PACKAGES_ASSET)
-        if failed:  # the report is the run's last word: it must not turn a failed deployment green
-            raise AirflowException(f"the run failed at {', '.join(failed)}; its report: {uri}")
+        causes = failure_causes(ti)  # the tasks that failed first, then those not run because of them
+        outcomes = ti.xcom_pull(task_ids="deploy", key="device_outcomes")  # pushed also when deploy fails
+        uri = publish_report(DAG_ID, dag_run.run_id, results, outcomes, causes)
+        ti.xcom_push(key="report_uri", value=uri)  # the key the UI and `make demo` read
+        announce(ti, uri, **announcement(results, causes), outlet_events=outlet_events, asset=PACKAGES_ASSET)
+        if causes:  # the report is the run's last word: it must not turn a failed deployment green
+            raise AirflowException(f"the run failed at {causes}; its report: {uri}")
         return uri
 
-    published = with_report_link(report())
+    # What each task returned (None where it did not succeed), as XCom arguments; not validate_model's: a
+    # setup's direct downstream tasks must be ALL_SUCCESS (the prepare job is found by its name instead).
+    results = {
+        "compiled": compile_model.output,
+        "package": package.output,
+        "fleet": fleet,
+        "deployment": deploy.output,
+        "drift": drift,
+        "removed": teardown,
+    }
+    published = with_report_link(report(results))
     prepare >> compile_model
     package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
     [deploy, prepare, compile_model] >> teardown

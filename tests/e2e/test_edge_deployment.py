@@ -166,7 +166,7 @@ def run_xcoms(run_id: str) -> list[str]:
 
 
 def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or_provisioned(
-    buckets, airflow_db
+    buckets, airflow_db, capfd
 ):
     s3, settings = buckets
     conf = demo.upload(s3, settings, per_device=1, calibration=4)
@@ -179,11 +179,19 @@ def test_a_model_of_the_wrong_shape_fails_the_run_before_anything_is_compiled_or
     assert states["validate_model"] == "failed" and states["compile"] == "upstream_failed"
     assert boto3.client("sagemaker").list_compilation_jobs()["CompilationJobSummaries"] == []
     assert boto3.client("iot").list_things()["things"] == []
-    # The report still tells what happened.
+    # The report still tells what happened, root cause first: validate_model failed; the tasks after it did
+    # not run (upstream failed) and are not named as causes.
     reports = s3.list_objects_v2(Bucket=settings.reports_bucket, Prefix="reports/edge_deployment/").get(
         "Contents", []
     )
-    assert any(o["Key"].endswith("report.md") for o in reports)
+    [report_md] = [o["Key"] for o in reports if o["Key"].endswith("report.md")]
+    report = s3.get_object(Bucket=settings.reports_bucket, Key=report_md)["Body"].read().decode()
+    assert "**FAILED** at validate_model (not run, upstream failed: prepare, compile, package" in report
+    [summary] = [json.loads(v) for v in run_xcoms(run.run_id) if '"attention"' in v]
+    assert summary["attention"] == ["failed at validate_model"]
+    task_log = "".join(capfd.readouterr())
+    assert "the run failed at validate_model (not run, upstream failed: prepare, compile" in task_log
+    assert "the run failed at validate_model, " not in task_log  # the old message: every task without an XCom
 
 
 @pytest.mark.faults

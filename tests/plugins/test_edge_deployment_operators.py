@@ -9,7 +9,6 @@ import io
 import json
 import tarfile
 import time
-from pathlib import Path
 from unittest import mock
 
 import boto3
@@ -23,8 +22,6 @@ from orchard.operators.edge_package import SIGNING_ALGORITHM as SIGNING
 from orchard.operators.edge_package import EdgePackageOperator, ensure_signing_key
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator, target_output_config
-
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "edge_deployment.py"
 
 
 def context() -> dict:
@@ -263,47 +260,6 @@ def test_a_fleet_orchard_did_not_create_is_deployed_to_and_never_modified(aws):
     assert iot.list_thing_principals(thingName="cam-7")["principals"] == [cert["certificateArn"]]
 
 
-def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_explicit(aws):
-    """Issue 12: each run made new certificates and deleted them at its end (cleanup=true by default). Now the
-    DAG's defaults keep the fleet, a second run reuses each certificate, rotation is asked for, and
-    delete_fleet removes only what orchard recorded as its own."""
-    from local_aws.demo_data.edge_deployment import DEVICES
-    from orchard.edge_deployment.tasks import cleanup_run, provision_fleet
-    from tests.dag_files import load_dag
-
-    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
-    assert "cleanup" not in params
-    assert params["delete_fleet"] is False and params["rotate_certificates"] is False
-    iot = boto3.client("iot")
-    first = provision_fleet(params, KEY_ARN, "packages/", "captures")
-    assert cleanup_run(params, "edge_deployment", "run-1", []) == []  # the run ends: nothing is deleted
-    second = provision_fleet(params, KEY_ARN, "packages/", "captures")
-    certificates = [d["certificate_arn"] for d in first["devices"]]
-    assert [d["certificate_arn"] for d in second["devices"]] == certificates
-    assert {d["certificate"] for d in second["devices"]} == {"kept"}
-    for device in first["devices"]:
-        described = iot.describe_certificate(certificateId=device["certificate_id"])["certificateDescription"]
-        assert described["status"] == "ACTIVE"
-
-    rotated = provision_fleet({**params, "rotate_certificates": True}, KEY_ARN, "packages/", "captures")
-    old, new = first["devices"][0], rotated["devices"][0]
-    assert new["certificate_arn"] != old["certificate_arn"]
-    assert iot.list_thing_principals(thingName=new["thing_name"])["principals"] == [new["certificate_arn"]]
-    with pytest.raises(iot.exceptions.ResourceNotFoundException):
-        iot.describe_certificate(certificateId=old["certificate_id"])
-
-    # A certificate someone else attached to an orchard thing survives the fleet's deletion, and so does
-    # the thing.
-    foreign = iot.create_keys_and_certificate(setAsActive=True)
-    iot.attach_thing_principal(thingName=DEVICES[1], principal=foreign["certificateArn"])
-    removed = cleanup_run({**params, "delete_fleet": True}, "edge_deployment", "run-3", [])
-    assert f"thing {DEVICES[0]}" in removed and f"thing group {params['fleet_name']}" in removed
-    assert any(line.startswith(f"thing {DEVICES[1]} kept") for line in removed)
-    assert [t["thingName"] for t in iot.list_things()["things"]] == [DEVICES[1]]
-    assert iot.list_thing_principals(thingName=DEVICES[1])["principals"] == [foreign["certificateArn"]]
-    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
-
-
 def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(aws):
     """Issue 12: QUEUED executions of offline devices never time out on AWS; the deploy task gave up on
     them (its waiter ran out). Now it creates the job with rollout, abort and timeout configurations and
@@ -368,157 +324,6 @@ def test_deploy_judges_the_rollout_policy_while_an_offline_device_stays_queued(a
     refused = r"succeeded on 1 of 2 devices \(50%\), under min_success_percent 100.*offline-cam QUEUED"
     with pytest.raises(AirflowException, match=refused):
         deploy("rollout-all", 100)
-
-
-# ------------------------------------------------------------------------------ validate_model task
-
-
-def demo_params(**overrides) -> dict:
-    from local_aws.demo_data.edge_deployment import DEVICES
-
-    params = {
-        "model_uri": "s3://orchard-data/m/model.tar.gz",
-        "framework": "ONNX",
-        "input_shape": '{"data": [1, 3, 32, 32]}',
-        "quantization": "none",
-        "calibration_uri": "s3://orchard-data/m/calibration/",
-        "simulated_devices": False,
-        "camera_images_uri": "",
-        "device_names": list(DEVICES),
-        "capture_batch_size": 10,
-        "capture_buffer_size": 30,
-        "model_name": "m",
-        "model_version": "1.0.0",
-        "force_repackage": False,
-    }
-    return {**params, **overrides}
-
-
-def test_validate_model_refuses_bad_input_before_any_compilation(s3, tmp_path):
-    from local_aws.demo_data import edge_deployment as demo
-    from orchard.edge_deployment.tasks import validate
-    from orchard.errors import InputError
-
-    model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
-    s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
-    s3.put_object(Bucket="orchard-data", Key="m/calibration/0.npy", Body=b"\x93NUMPY")
-    checked = validate(demo_params(), "manual__2026-11-21T10:00:00+00:00")
-    assert checked["model_files"] == ["model.onnx"]
-    processing = checked["processing_config"]
-    assert processing["ProcessingJobName"].startswith("edge-deployment-manual-20261121t100000")
-    assert processing["AppSpecification"]["ContainerArguments"][3:6] == ["none", "--framework", "ONNX"]
-
-    refusals = {
-        "does not fit the model's [1, 3, 32, 32]": demo_params(input_shape='{"data": [1, 3, 64, 64]}'),
-        "takes ['data']": demo_params(input_shape='{"images": [1, 3, 32, 32]}'),
-        "does not exist": demo_params(model_uri="s3://orchard-data/m/missing.tar.gz"),
-        "one .pt/.pth file": demo_params(framework="PYTORCH"),
-        "calibration_uri is needed": demo_params(calibration_uri=""),
-        "quantizes ONNX models": demo_params(framework="PYTORCH", quantization="int8"),
-        "needs camera_images_uri": demo_params(simulated_devices=True),
-        "repeats a name": demo_params(device_names=["a", "a"]),
-        "exceeds capture_buffer_size": demo_params(capture_batch_size=50),
-    }
-    for message, params in refusals.items():
-        with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
-            validate(params, "manual__2026-11-21T10:00:00+00:00")
-    assert boto3.client("sagemaker").list_compilation_jobs()["CompilationJobSummaries"] == []
-
-
-RUN = "manual__2026-11-21T10:00:00+00:00"
-
-
-def test_validation_refuses_what_the_jobs_would_refuse_before_any_job_starts(s3, tmp_path):
-    """13.3: an existing package version and an empty calibration folder were refused only after the
-    prepare job and Neo ran (a billed job per try); 13.7: `calibration` never reads `calibration-old/`."""
-    from local_aws.demo_data import edge_deployment as demo
-    from orchard.edge_deployment.tasks import validate
-    from orchard.errors import InputError
-
-    model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
-    s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
-    s3.put_object(Bucket="orchard-data", Key="m/calibration-old/0.npy", Body=b"\x93NUMPY")
-    refused = "calibration_uri s3://orchard-data/m/calibration/ holds no .npy frames"
-    with pytest.raises(InputError, match=refused):
-        validate(demo_params(calibration_uri="s3://orchard-data/m/calibration"), RUN)
-    s3.put_object(Bucket="orchard-data", Key="m/calibration/0.npy", Body=b"\x93NUMPY")
-    checked = validate(demo_params(calibration_uri="s3://orchard-data/m/calibration"), RUN)
-    inputs = checked["processing_config"]["ProcessingInputs"]
-    [calibration] = [i for i in inputs if i["InputName"] == "calibration"]
-    assert calibration["S3Input"]["S3Uri"] == "s3://orchard-data/m/calibration/"
-
-    package = "edge_deployment/packages/m/1.0.0/"
-    s3.put_object(Bucket="orchard-artifacts", Key=package + "package.tar.gz", Body=b"x")
-    s3.put_object(
-        Bucket="orchard-artifacts",
-        Key=package + "manifest.json",
-        Body=json.dumps({"source": {"compilation_job": "another-run"}}).encode(),
-    )
-    exists = f"s3://orchard-artifacts/{package}package.tar.gz exists: .* Bump model_version"
-    with pytest.raises(InputError, match=exists):
-        validate(demo_params(), RUN)
-    assert validate(demo_params(force_repackage=True), RUN)["model_files"] == ["model.onnx"]
-    from orchard import naming
-
-    own = naming.resource_name("sagemaker_compilation_job", "edge_deployment", RUN)
-    s3.put_object(
-        Bucket="orchard-artifacts",
-        Key=package + "manifest.json",
-        Body=json.dumps({"source": {"compilation_job": own}}).encode(),
-    )
-    assert validate(demo_params(), RUN)["model_files"] == ["model.onnx"]  # this run, cleared after packaging
-    assert boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"] == []
-
-
-def test_cleanup_cancels_the_iot_job_and_removes_the_fleet_this_failed_run_created(aws):
-    """14.1: the cleanup finds the run's IoT job and fleet by name: a failed run leaves no IN_PROGRESS job and
-    no fleet it made; a fleet an earlier run made stays, and a successful run keeps its job open."""
-    from orchard import naming
-    from orchard.edge_deployment.tasks import cleanup_run, provision_fleet
-    from tests.dag_files import load_dag
-
-    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
-    iot = boto3.client("iot")
-
-    def start_job(run_id: str, fleet: dict) -> str:
-        job_id = naming.resource_name("iot_job", "edge_deployment", run_id)
-        iot.create_job(
-            jobId=job_id, targets=[fleet["thing_group_arn"]], document="{}", targetSelection="SNAPSHOT"
-        )
-        return job_id
-
-    fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
-    job = start_job("run-1", fleet)
-    assert cleanup_run(params, "edge_deployment", "run-1", []) == []  # success: job open, fleet kept
-    assert iot.describe_job(jobId=job)["job"]["status"] == "IN_PROGRESS"
-
-    # run-2 reuses run-1's fleet and fails at deploy: its job is cancelled, the older fleet stays.
-    job2 = start_job("run-2", provision_fleet(params, KEY_ARN, "packages/", "captures", "run-2"))
-    removed = cleanup_run(params, "edge_deployment", "run-2", ["deploy"])
-    assert removed == [f"IoT job {job2} canceled (run failed)"]
-    assert iot.describe_job(jobId=job2)["job"]["status"] in ("CANCELED", "CANCELLATION_IN_PROGRESS")
-    assert len(iot.list_things()["things"]) == len(params["device_names"])
-
-    # run-3 made the fleet (run-1's was deleted meanwhile) and failed before deploying: all of it goes.
-    cleanup_run({**params, "delete_fleet": True}, "edge_deployment", "run-1", [])
-    provision_fleet(params, KEY_ARN, "packages/", "captures", "run-3")
-    removed = cleanup_run(params, "edge_deployment", "run-3", ["ensure_fleet", "deploy"])
-    assert f"thing group {params['fleet_name']}" in removed
-    assert iot.list_things()["things"] == [] and iot.list_thing_groups()["thingGroups"] == []
-    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
-
-
-def test_the_cleanup_is_a_teardown_that_runs_whatever_failed_and_fails_the_run_when_it_fails():
-    from tests.dag_files import load_dag
-
-    dag = load_dag(DAG_FILE)
-    cleanup = dag.get_task("cleanup")
-    assert cleanup.is_teardown and cleanup.on_failure_fail_dagrun
-    assert cleanup.trigger_rule == "all_done_setup_success"
-    # its one setup is the validation (nothing billable exists before it): a failed ensure_fleet still
-    # gets its half-made fleet removed; it waits for every task that starts something billable.
-    assert [t.task_id for t in cleanup.upstream_list if t.is_setup] == ["validate_model"]
-    assert {"prepare", "compile", "deploy"} <= cleanup.upstream_task_ids
 
 
 def test_a_neo_client_error_is_an_input_error_and_a_person_stop_stops_the_compilation(s3, monkeypatch):

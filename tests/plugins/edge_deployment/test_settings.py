@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.dag_files import load_dag
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "edge_deployment.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "edge_deployment.py"
 
 
 def test_param_defaults_and_the_asset_name_the_settings_buckets(monkeypatch):

@@ -1,0 +1,40 @@
+"""The run report and what the run announces: the root cause first, drift over threshold as attention."""
+
+from __future__ import annotations
+
+import boto3
+
+from orchard.edge_deployment.report import announcement, publish_report
+from orchard.run_results import FailureCauses
+from tests.plugins.edge_deployment.samples import RUN
+
+FAILED_AT_VALIDATION = FailureCauses(failed=("validate_model",), not_run=("prepare", "compile", "package"))
+
+
+def test_attention_names_the_failed_task_and_the_drifting_device_not_the_tasks_that_did_not_run():
+    drift = {
+        "devices": {
+            "camera-1": {"input_psi": 0.02, "input_drift": None, "prediction_psi": 0.01},
+            "camera-2": {"input_psi": 17.4, "input_drift": "drift", "prediction_psi": 0.01},
+        }
+    }
+
+    assert announcement({"drift": drift}, FAILED_AT_VALIDATION) == {
+        "attention": ["camera-2: drift over threshold (input PSI 17.4)", "failed at validate_model"]
+    }
+    assert announcement({}, FailureCauses()) == {"attention": []}
+
+
+def test_a_run_that_failed_at_validation_gets_a_report_that_says_so_first(aws):
+    from orchard.settings import load_settings
+
+    settings = load_settings(variables=False)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=settings.reports_bucket)
+
+    uri = publish_report("edge_deployment", RUN, {}, None, FAILED_AT_VALIDATION)
+
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert "**FAILED** at validate_model (not run, upstream failed: prepare, compile, package)" in text
+    assert text.index("**FAILED**") < text.index("No package was published")
