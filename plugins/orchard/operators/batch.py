@@ -7,6 +7,8 @@
   on; otherwise it submits.
 - **Wait** with `orchard.triggers.batch.BatchJobWaitTrigger`: a job id DescribeJobs no longer returns fails
   within `VANISHED_POLLS` polls, naming the job (the provider's waiter polls an empty answer for hours).
+  With `awslogs_enabled` the trigger logs the job's CloudWatch lines while it waits (live in the task log),
+  and the provider's print of the whole log at the end is skipped.
 - **Input errors are final.** Job code exits `orchard.errors.INPUT_ERROR_EXIT_CODE` (65) on bad input; the
   job definition's retryStrategy EXITs on it (no second Batch attempt) and this operator raises
   `InputError` (no Airflow retry), naming `input_uri` and the job's own reason line.
@@ -75,6 +77,7 @@ class ReattachingBatchOperator(BatchOperator):
                 waiter_max_attempts=self.max_retries,
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
+                stream_logs=self.awslogs_enabled,
             ),
             method_name="execute_complete",
         )
@@ -82,10 +85,14 @@ class ReattachingBatchOperator(BatchOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
         event = event or {}
+        if event.get("log_printed"):
+            # The trigger logged the job's lines while it waited: the provider's end-of-job print
+            # (awslogs_enabled) would repeat them in the same task log.
+            self.awslogs_enabled = False
         if event.get("status") == "success":
             return super().execute_complete(context, event)
         try:
-            super().execute_complete(context, event)  # prints the job's CloudWatch log, then raises
+            super().execute_complete(context, event)  # prints the job's log (unless streamed), then raises
         except AirflowException:
             pass
         if event.get("reason") == "failed":

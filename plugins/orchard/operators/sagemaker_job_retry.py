@@ -1,4 +1,7 @@
-"""What orchard's SageMaker job operators add to the provider's: retry-safe jobs, logs after deferral, sized waits.
+"""What orchard's SageMaker job operators add to the provider's: retry-safe jobs, live logs, sized waits.
+
+`RetrySafeSageMakerJobMixin` holds all of it for the training and processing operators, which only say what
+differs (the job kind, its describe and create calls).
 
 The provider's operators (apache-airflow-providers-amazon 9.39) on a task retry start a *second* job
 (`action_if_job_exists="timestamp"`), print the job's log only when it ended before deferring, and wait at
@@ -7,7 +10,9 @@ most 60 polls (~30 min at the default interval). Here:
 * a retry looks for the job(s) this task already started under its orchard.naming name: one still running
   is waited on, a completed one is the result, and only a failed or stopped one is followed by a new
   attempt `<name>-r2`, `<name>-r3`, ... (training resumes from the checkpoint S3 URI they share);
-* the job's CloudWatch log lines are printed in the task log when the wait ends, success or not;
+* the job's CloudWatch log lines reach the task log while the task is deferred (the trigger logs them as
+  they come, `orchard.triggers.job_logs`); an event from a trigger that did not (`log_printed` missing)
+  gets them printed when the wait ends, success or not;
 * the wait's attempts x delay come from the job's own MaxRuntime (MaxWaitTime with managed spot) plus
   `START_AND_UPLOAD_MARGIN_S`, and the delay may be a template (a DAG param) so the sandbox polls fast;
 * a job that ends Failed with `orchard.errors.INPUT_ERROR_PREFIX` first in its FailureReason fails the task
@@ -21,10 +26,12 @@ most 60 polls (~30 min at the default interval). Here:
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
+from airflow.sdk import BaseOperator
 from botocore.exceptions import ClientError
 
 from orchard.operators.stop_requests import ended_by_a_person
@@ -184,3 +191,124 @@ def remember_task_instance(operator: Any, context: Any) -> None:
     ti = context.get("ti") if hasattr(context, "get") else None
     if ti is not None:
         operator._orchard_ti = ti
+
+
+# --------------------------------------------------------------------------- the operators' shared base
+
+
+class RetrySafeSageMakerJobMixin(BaseOperator):
+    """Retry-safe start, sized deferred wait, live log and stop-on-a-person's-action of one SageMaker job,
+    mixed into the provider's training / processing operator (listed first, before the provider's class).
+    It derives from BaseOperator so that Airflow's operator metaclass wraps its `__init__` and `execute`
+    as it wraps the provider's (default_args, the executor safeguard); BaseOperator stays last in the MRO.
+
+    A subclass names its `kind` ("Training" / "Processing"), its CloudWatch `log_group`, and how to
+    `describe_job` and `start_job`; its `config` holds `<kind>JobName` and the create request.
+
+    :param check_interval: seconds between polls; may be a template such as "{{ params.poll_seconds }}".
+    Returns `{kind: <Describe...Job>}` as the provider's operators do.
+    """
+
+    kind: ClassVar[str]
+    log_group: ClassVar[str]
+    restart_note: ClassVar[str] = ""  # why a new attempt after a failed one is safe, for the task log
+
+    # set by the provider's operator, after this class in the MRO (SageMakerBaseOperator, AwsBaseOperator)
+    config: dict[str, Any]
+    hook: Any
+    aws_conn_id: str | None
+    region_name: str | None
+    verify: bool | str | None
+    botocore_config: dict | None
+    deferrable: bool
+    wait_for_completion: bool
+    print_log: bool
+
+    def __init__(self, *, check_interval: int | str = 60, **kwargs: Any):
+        kwargs.setdefault("deferrable", True)
+        kwargs.setdefault("print_log", True)
+        super().__init__(check_interval=check_interval, **kwargs)  # the provider operator's __init__
+
+    def describe_job(self, name: str) -> dict:
+        raise NotImplementedError
+
+    def start_job(self) -> None:
+        """Create the job `self.config` describes (its name already the attempt's)."""
+        raise NotImplementedError
+
+    def execute(self, context: Any) -> dict:
+        self.check_interval = int(self.check_interval)
+        remember_task_instance(self, context)
+        self.preprocess_config()
+        name_key, status_key = KINDS[self.kind][2:]
+        base = self.config[name_key]
+        attempt, description = latest_attempt(base, self.describe_job)
+        noun = f"{self.kind.lower()} job"
+        if description and description[status_key] == "Completed":
+            self.log.info("%s %s already completed (an earlier try started it)", noun, description[name_key])
+            return {self.kind: serialize_description(description)}
+        if description and description[status_key] in RUNNING_STATES:
+            self.log.info("waiting on %s %s, started by an earlier try", noun, description[name_key])
+            self._orchard_job = description[name_key]
+            return self._wait(self._orchard_job)
+        if description:
+            self.log.info(
+                "%s %s ended %s: starting %s%s",
+                noun,
+                description[name_key],
+                description[status_key],
+                attempt_name(base, attempt + 1),
+                self.restart_note,
+            )
+        self.config[name_key] = self._orchard_job = attempt_name(base, attempt + 1)
+        self.start_job()
+        self.log.info("started SageMaker %s %s", noun, self._orchard_job)
+        return self._wait(self._orchard_job)
+
+    def job_trigger(self, job_name: str) -> Any:
+        """The deferred wait on `job_name`, sized to the job's longest legal life."""
+        from orchard.triggers.sagemaker_job import OrchardSageMakerTrigger
+
+        attempts, _ = wait_budget(self.config.get("StoppingCondition"), int(self.check_interval))
+        return OrchardSageMakerTrigger(
+            job_name=job_name,
+            job_type=self.kind,
+            waiter_delay=int(self.check_interval),
+            waiter_max_attempts=attempts,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+            stream_logs=bool(self.print_log),
+        )
+
+    def _wait(self, job_name: str) -> dict:
+        if not (self.deferrable and self.wait_for_completion):
+            return {self.kind: serialize_description(self.describe_job(job_name))}
+        _, seconds = wait_budget(self.config.get("StoppingCondition"), self.check_interval)
+        self.defer(
+            timeout=datetime.timedelta(seconds=seconds),
+            trigger=self.job_trigger(job_name),
+            method_name="execute_complete",
+        )
+        return {}  # not reached: defer() raises
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, dict]:
+        payload = event or {}
+        job_name = payload.get("job_name") or self.config.get(KINDS[self.kind][2], "")
+        if self.print_log and job_name and not payload.get("log_printed"):
+            print_job_log(self, self.log_group, job_name)
+        if job_name:  # Failed with an input error: InputError; Stopped: a failure (the waiter says success)
+            check_outcome(self.kind, self.describe_job(job_name))
+        return super().execute_complete(context, event)
+
+    def on_kill(self) -> None:
+        """Stop the job on a person's action, never on a worker's graceful shutdown."""
+        stop_on_a_persons_action(self, self.kind)
+
+
+def serialize_description(description: dict) -> dict:
+    """A Describe...Job answer as the provider's operators return it (datetimes as strings)."""
+    from airflow.providers.amazon.aws.operators.sagemaker import serialize
+
+    return serialize(description)

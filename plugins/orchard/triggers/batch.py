@@ -7,15 +7,28 @@ its retention, or an id from another account/Region) logs "not ready yet: []" ev
 ("DescribeJobs - AWS Batch API Reference", https://docs.aws.amazon.com/batch/latest/APIReference/
 API_DescribeJobs.html): this trigger treats `VANISHED_POLLS` empty answers in a row as a failure naming the
 job, and reports FAILED jobs with their statusReason and container exit code.
+
+With `stream_logs`, each poll also logs the job's new CloudWatch Logs lines (`orchard.triggers.job_logs`):
+they reach the task log while the task is deferred, and the final event says `log_printed` so the operator
+does not print them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from orchard.triggers.job_logs import (
+    FINAL_PAGES,
+    PAGES_PER_POLL,
+    JobLogTail,
+    batch_log_group,
+    batch_log_streams,
+)
 
 VANISHED_POLLS = 3  # consecutive empty DescribeJobs answers before the job counts as gone
 SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
@@ -40,12 +53,14 @@ class BatchJobWaitTrigger(BaseTrigger):
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         vanished_polls: int = VANISHED_POLLS,
+        stream_logs: bool = False,
     ):
         super().__init__()
         self.job_id, self.job_name = job_id, job_name
         self.waiter_delay, self.waiter_max_attempts = int(waiter_delay), int(waiter_max_attempts)
         self.aws_conn_id, self.region_name = aws_conn_id, region_name
         self.vanished_polls = int(vanished_polls)
+        self.stream_logs = bool(stream_logs)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -58,6 +73,7 @@ class BatchJobWaitTrigger(BaseTrigger):
                 "aws_conn_id": self.aws_conn_id,
                 "region_name": self.region_name,
                 "vanished_polls": self.vanished_polls,
+                "stream_logs": self.stream_logs,
             },
         )
 
@@ -71,7 +87,9 @@ class BatchJobWaitTrigger(BaseTrigger):
             else f"AWS Batch job {self.job_id}"
         )
         missing, status = 0, "unknown"
-        async with await hook.get_async_conn() as client:
+        tail: JobLogTail | None = None
+        async with AsyncExitStack() as connections:
+            client = await connections.enter_async_context(await hook.get_async_conn())
             for attempt in range(1, self.waiter_max_attempts + 1):
                 jobs = (await client.describe_jobs(jobs=[self.job_id])).get("jobs", [])
                 if not jobs:
@@ -80,43 +98,51 @@ class BatchJobWaitTrigger(BaseTrigger):
                         "%s: DescribeJobs returned no job (%d/%d)", named, missing, self.vanished_polls
                     )
                     if missing >= self.vanished_polls:
-                        yield TriggerEvent(
-                            {
-                                "status": "error",
-                                "job_id": self.job_id,
-                                "reason": "vanished",
-                                "message": f"{named} no longer exists: DescribeJobs returned nothing {missing} "
-                                "polls in a row (the Batch service lost it, or it is past AWS's "
-                                "retention). A retry of the task submits the run's job again",
-                            }
+                        yield self._event(
+                            "error",
+                            reason="vanished",
+                            message=f"{named} no longer exists: DescribeJobs returned nothing {missing} "
+                            "polls in a row (the Batch service lost it, or it is past AWS's "
+                            "retention). A retry of the task submits the run's job again",
                         )
                         return
                 else:
                     missing = 0
                     job = jobs[0]
                     status = job.get("status", "unknown")
+                    if self.stream_logs:
+                        tail = tail or await self._log_tail(connections, job)
+                        ended = status in (SUCCEEDED, FAILED)
+                        await tail.follow(batch_log_streams(job), FINAL_PAGES if ended else PAGES_PER_POLL)
                     if status == SUCCEEDED:
-                        yield TriggerEvent({"status": "success", "job_id": self.job_id})
+                        yield self._event("success")
                         return
                     if status == FAILED:
-                        yield TriggerEvent(
-                            {
-                                "status": "failure",
-                                "job_id": self.job_id,
-                                "reason": "failed",
-                                "exit_code": exit_code_of(job),
-                                "status_reason": job.get("statusReason", ""),
-                                "message": f"{named} FAILED: {job.get('statusReason', 'no reason given')}",
-                            }
+                        yield self._event(
+                            "failure",
+                            reason="failed",
+                            exit_code=exit_code_of(job),
+                            status_reason=job.get("statusReason", ""),
+                            message=f"{named} FAILED: {job.get('statusReason', 'no reason given')}",
                         )
                         return
                     self.log.info("%s is %s (poll %d/%d)", named, status, attempt, self.waiter_max_attempts)
                 await asyncio.sleep(self.waiter_delay)
-        yield TriggerEvent(
-            {
-                "status": "error",
-                "job_id": self.job_id,
-                "reason": "timeout",
-                "message": f"{named} is still {status} after {self.waiter_max_attempts} polls",
-            }
+        yield self._event(
+            "error",
+            reason="timeout",
+            message=f"{named} is still {status} after {self.waiter_max_attempts} polls",
         )
+
+    def _event(self, status: str, **details: Any) -> TriggerEvent:
+        """The event for the operator; `log_printed`: this trigger logged the job's lines as they came."""
+        return TriggerEvent(
+            {"status": status, "job_id": self.job_id, "log_printed": self.stream_logs, **details}
+        )
+
+    async def _log_tail(self, connections: AsyncExitStack, job: dict[str, Any]) -> JobLogTail:
+        from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
+
+        logs_hook = AwsLogsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        logs = await connections.enter_async_context(await logs_hook.get_async_conn())
+        return JobLogTail(logs, batch_log_group(job), self.job_name or self.job_id, self.log)

@@ -1,19 +1,67 @@
-"""SageMaker's training / processing wait, plus what a person's action on the deferred task does to the job.
+"""SageMaker's training / processing wait, with the job's log lines as they come and a stop on a person's action.
 
-Airflow 3.3's triggerer calls `BaseTrigger.on_kill` only when a person acts on the deferred task (mark
-failed, mark success, clear), never on a triggerer restart, a redistribution or a timeout
-(airflow/triggers/base.py). That is exactly when the paid job must stop: the task no longer waits for it.
+* `stream_logs`: while the provider's waiter polls, a side task logs the job's new CloudWatch Logs lines
+  every `waiter_delay` seconds (`orchard.triggers.job_logs`), so they reach the task log while the task is
+  deferred; when the wait ends the rest is drained and the event says `log_printed`, so the operator does
+  not print them again. The wait itself is the provider's, unchanged.
+* Airflow 3.3's triggerer calls `BaseTrigger.on_kill` only when a person acts on the deferred task (mark
+  failed, mark success, clear), never on a triggerer restart, a redistribution or a timeout
+  (airflow/triggers/base.py). That is exactly when the paid job must stop: the task no longer waits for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+from airflow.triggers.base import TriggerEvent
+
+from orchard.triggers.job_logs import FINAL_PAGES, JobLogTail
+
+LOG_GROUPS = {"training": "/aws/sagemaker/TrainingJobs", "processing": "/aws/sagemaker/ProcessingJobs"}
 
 
 class OrchardSageMakerTrigger(SageMakerTrigger):
-    """The provider's SageMakerTrigger; `on_kill` stops the job it waits on (only if still InProgress)."""
+    """The provider's SageMakerTrigger; logs the job's lines while it waits (`stream_logs`) and `on_kill`
+    stops the job it waits on (only if still InProgress)."""
+
+    def __init__(self, *args: Any, stream_logs: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.stream_logs = bool(stream_logs)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        path, kwargs = super().serialize()
+        return path, {**kwargs, "stream_logs": self.stream_logs}
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        if not self.stream_logs:
+            async for event in super().run():
+                yield event
+            return
+        from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
+
+        logs_hook = AwsLogsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        async with await logs_hook.get_async_conn() as logs:
+            tail = JobLogTail(logs, LOG_GROUPS[self.job_type.lower()], self.job_name, self.log)
+            follower = asyncio.create_task(self._follow(tail))
+            try:
+                async for event in super().run():
+                    follower.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await follower
+                    await tail.follow(await tail.sagemaker_streams(self.job_name), FINAL_PAGES)
+                    yield TriggerEvent({**event.payload, "log_printed": True})
+            finally:
+                follower.cancel()
+
+    async def _follow(self, tail: JobLogTail) -> None:
+        """Log the job's new lines every poll until cancelled (when the wait ends) or the log breaks."""
+        while not tail.broken:
+            await tail.follow(await tail.sagemaker_streams(self.job_name))
+            await asyncio.sleep(self.waiter_delay)
 
     async def on_kill(self) -> None:
         from orchard.operators.sagemaker_job_retry import stop_if_running

@@ -1,0 +1,132 @@
+"""A running job's CloudWatch Logs lines in the task log while the task is deferred, not only when it ends.
+
+Airflow 3's triggerer writes every log record a trigger makes while it runs to that task instance's log
+(`airflow/jobs/triggerer_job_runner.py`: `run_trigger` binds the trigger id to the logging context and the
+supervisor routes those records to `<task log>.trigger.<id>.log`, which the UI shows with the task's log).
+So a trigger that reads the job's new log events on each poll and logs them makes the job's output appear
+as it is written.
+
+`JobLogTail` keeps, per log stream, the `nextForwardToken` of its last GetLogEvents call and asks only for
+what came after it ("GetLogEvents - Amazon CloudWatch Logs API Reference", https://docs.aws.amazon.com/
+AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html: "If you have reached the end of the stream,
+it returns the same token you passed in"; the token expires after 24 hours, a poll renews it). Work per poll
+is bounded (`EVENTS_PER_CALL` x `PAGES_PER_POLL` lines per stream; the rest comes next poll), and the drain
+after the job ended is bounded too (`FINAL_PAGES`). A log group or stream that does not exist yet
+(ResourceNotFoundException: the job is still starting) is not an error; any other failure to read the log
+stops the following, never the wait: the job's state decides the task, the log is a courtesy.
+
+Streams of a SageMaker job are found with DescribeLogStreams by the prefix `<job name>/`
+("DescribeLogStreams", https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/
+API_DescribeLogStreams.html); a Batch job names its streams in DescribeJobs (`container.logStreamName`).
+The trigger's event then says `log_printed: True`, so the operator does not print the same lines again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+EVENTS_PER_CALL = 1000  # GetLogEvents' `limit` (AWS allows up to 10,000 events or 1 MB per call)
+PAGES_PER_POLL = 5  # at most 5,000 lines per stream per poll; a chattier job catches up over the next polls
+FINAL_PAGES = 20  # the drain once the job ended: up to 20,000 more lines per stream, then a pointer
+STREAM_PAGES = 5  # DescribeLogStreams pages (50 streams each) per poll: jobs on many instances
+NOT_FOUND = "ResourceNotFoundException"
+
+
+class JobLogTail:
+    """Logs the new events of a job's log streams through `log`, remembering where each stream was left.
+
+    :param logs: an async CloudWatch Logs client (aiobotocore, from the hook's `get_async_conn`).
+    :param group: the log group, e.g. "/aws/sagemaker/ProcessingJobs" or "/aws/batch/job".
+    :param label: what each line is prefixed with in the task log (the job's name).
+    :param log: the trigger's logger.
+    """
+
+    def __init__(self, logs: Any, group: str, label: str, log: Any):
+        self.logs, self.group, self.label, self.log = logs, group, label, log
+        self.tokens: dict[str, str] = {}
+        self.broken = False  # set after an error other than "not there yet": the tail stops, the wait goes on
+
+    async def follow(self, streams: list[str], pages: int = PAGES_PER_POLL) -> None:
+        """Log what `streams` got since the last call, at most `pages` x EVENTS_PER_CALL lines each."""
+        for stream in streams:
+            if self.broken:
+                return
+            try:
+                caught_up = await self._read(stream, pages)
+            except (ClientError, BotoCoreError) as error:
+                self.broken = True
+                self.log.warning(
+                    "[%s] stopped following CloudWatch Logs %s/%s (%s); the wait goes on",
+                    self.label,
+                    self.group,
+                    stream,
+                    error,
+                )
+                return
+            if not caught_up and pages == FINAL_PAGES:
+                self.log.info(
+                    "[%s] ... more lines in CloudWatch Logs %s / %s", self.label, self.group, stream
+                )
+
+    async def sagemaker_streams(self, job_name: str) -> list[str]:
+        """The streams of SageMaker job `job_name` (`<job>/algo-N-<epoch>`), oldest first; [] before any."""
+        streams: list[str] = []
+        request: dict[str, Any] = {"logGroupName": self.group, "logStreamNamePrefix": f"{job_name}/"}
+        for _ in range(STREAM_PAGES):
+            try:
+                response = await self.logs.describe_log_streams(**request)
+            except (ClientError, BotoCoreError) as error:
+                if isinstance(error, ClientError) and error.response["Error"]["Code"] == NOT_FOUND:
+                    return streams
+                self.broken = True
+                self.log.warning("[%s] cannot list CloudWatch Logs streams (%s)", self.label, error)
+                return streams
+            streams += [stream["logStreamName"] for stream in response.get("logStreams", [])]
+            if not response.get("nextToken"):
+                break
+            request["nextToken"] = response["nextToken"]
+        return streams
+
+    async def _read(self, stream: str, pages: int) -> bool:
+        """Log up to `pages` pages of `stream`'s new events; True once at the end of what it holds now."""
+        for _ in range(pages):
+            request: dict[str, Any] = {
+                "logGroupName": self.group,
+                "logStreamName": stream,
+                "startFromHead": True,
+                "limit": EVENTS_PER_CALL,
+            }
+            if stream in self.tokens:
+                request["nextToken"] = self.tokens[stream]
+            try:
+                response = await self.logs.get_log_events(**request)
+            except ClientError as error:
+                if error.response["Error"]["Code"] == NOT_FOUND:
+                    return True  # the job has not created it yet
+                raise
+            for event in response.get("events", []):
+                self.log.info("[%s] %s", self.label, event["message"].rstrip("\n"))
+            token = response.get("nextForwardToken")
+            # The same token back means the end of the stream; an empty page may still have a new token.
+            if not token or token == self.tokens.get(stream):
+                return True
+            self.tokens[stream] = token
+        return False
+
+
+def batch_log_streams(job: dict[str, Any]) -> list[str]:
+    """The log streams of a DescribeJobs job, every attempt's then the current one's, without repeats."""
+    containers = [attempt.get("container", {}) for attempt in job.get("attempts", [])]
+    containers.append(job.get("container", {}))
+    names = [container.get("logStreamName") for container in containers]
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def batch_log_group(job: dict[str, Any], default: str = "/aws/batch/job") -> str:
+    """The job's awslogs group: its logConfiguration's `awslogs-group`, else Batch's default group
+    ("Using the awslogs log driver - AWS Batch", https://docs.aws.amazon.com/batch/latest/userguide/
+    using_awslogs.html: jobs log to /aws/batch/job unless the job definition names another group)."""
+    options = (job.get("container", {}).get("logConfiguration") or {}).get("options") or {}
+    return options.get("awslogs-group") or default
