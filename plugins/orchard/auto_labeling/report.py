@@ -24,11 +24,33 @@ def publish_report(
     dag_id: str,
     run_id: str,
 ) -> str:
+    """The report in S3 (the settings' reports bucket, else the artifacts bucket); returns its URI."""
     from orchard.reports import Report
 
     settings = load_settings()
     s3 = aws.client("s3")
     report = Report("Auto-labeling", dag_id, run_id)
+    _add_results(report, plan, collected, manifest, verified)
+    if collected["failed"]:
+        _add_missing(report, plan, collected)
+    report.add_figure(
+        "samples",
+        _sample_grid(s3, manifest["manifest_uri"], verified),
+        "Sample frames: predicted boxes (red), verified boxes (green, dashed)",
+    )
+    _add_costs(report, plan, collected, verified)
+    bucket = settings.reports_bucket or settings.artifacts_bucket
+    return report.publish(s3, bucket, settings.reports_prefix)
+
+
+def _add_results(
+    report: Any,
+    plan: dict[str, Any],
+    collected: dict[str, Any],
+    manifest: dict[str, Any],
+    verified: dict[str, Any] | None,
+) -> None:
+    """Which model labeled the frames, the counts, and who (if anyone) verified the labels."""
     models = ", ".join(manifest["models"]) or plan["model_id"]
     report.add_text(
         f"Labels produced by **{models}** (model id `{plan['model_id']}`) on endpoint "
@@ -53,23 +75,27 @@ def publish_report(
             "No labeling job ran (stop_at_manifest): the manifest is ready for labeling elsewhere: "
             f"`{manifest['manifest_uri']}`."
         )
-    if collected["failed"]:
-        unanswered, missing = collected.get("unanswered", 0), collected.get("missing", [])
-        listed = [f"- `{uri}`" for uri in missing]
-        if collected["failed"] > len(missing):
-            listed.append(f"- … and {collected['failed'] - len(missing)} more")
-        report.add_text(
-            f"**Missing from the manifest: {collected['failed']} of {plan['frames']} frames** "
-            f"({unanswered} without an answer from the endpoint in time, "
-            f"{collected['failed'] - unanswered} refused or failed by the model); each one's reason is in "
-            f"`{collected['failures_uri']}`. Clearing the `invoke` tasks invokes only these again.\n"
-            + "\n".join(listed)
-        )
-    report.add_figure(
-        "samples",
-        _sample_grid(s3, manifest["manifest_uri"], verified),
-        "Sample frames: predicted boxes (red), verified boxes (green, dashed)",
+
+
+def _add_missing(report: Any, plan: dict[str, Any], collected: dict[str, Any]) -> None:
+    """The frames missing from the manifest, by URI (the first MISSING_SHOWN), and why."""
+    unanswered, missing = collected.get("unanswered", 0), collected.get("missing", [])
+    listed = [f"- `{uri}`" for uri in missing]
+    if collected["failed"] > len(missing):
+        listed.append(f"- … and {collected['failed'] - len(missing)} more")
+    report.add_text(
+        f"**Missing from the manifest: {collected['failed']} of {plan['frames']} frames** "
+        f"({unanswered} without an answer from the endpoint in time, "
+        f"{collected['failed'] - unanswered} refused or failed by the model); each one's reason is in "
+        f"`{collected['failures_uri']}`. Clearing the `invoke` tasks invokes only these again.\n"
+        + "\n".join(listed)
     )
+
+
+def _add_costs(
+    report: Any, plan: dict[str, Any], collected: dict[str, Any], verified: dict[str, Any] | None
+) -> None:
+    """The endpoint's cost (only one this run deployed) and Ground Truth's, with their console links."""
     if plan["owned"]:
         report.add_console_link("sagemaker_endpoint", plan["endpoint_name"], plan["region"])
         report.add_cost(
@@ -95,8 +121,6 @@ def publish_report(
             f"${labeled * GROUND_TRUTH_PRICE_PER_OBJECT:,.2f} (list price, first 50,000 objects a month; "
             "workforce charges extra for vendor workforces)."
         )
-    bucket = settings.reports_bucket or settings.artifacts_bucket
-    return report.publish(s3, bucket, settings.reports_prefix)
 
 
 def _sample_grid(s3: Any, manifest_uri: str, verified: dict[str, Any] | None, count: int = 6) -> Any:
