@@ -219,7 +219,7 @@ def auto_labeling():
         """Everything that can be wrong, checked before anything billable starts. Returns the shards to
         map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`. Bad input raises
         orchard.errors.InputError: the task fails at once, without retry."""
-        from orchard.auto_labeling.steps import plan_run
+        from orchard.auto_labeling.plan import plan_run
 
         form.check(params, RULES)  # plain words for every bad param, before anything else
         plan = plan_run(params, dag.dag_id, run_id)
@@ -246,14 +246,14 @@ def auto_labeling():
     # resource, which the cleanup below finds by its deterministic name.
     @task
     def create_model(plan: dict) -> str:
-        from orchard.auto_labeling.steps import create_model
+        from orchard.auto_labeling.endpoint import create_model
 
         return create_model(plan)
 
     @task
     def create_endpoint_config(plan: dict) -> str:
         """The endpoint config with AsyncInferenceConfig (S3 output and failure paths)."""
-        from orchard.auto_labeling.steps import create_endpoint_config
+        from orchard.auto_labeling.endpoint import create_endpoint_config
 
         return create_endpoint_config(plan)
 
@@ -272,7 +272,7 @@ def auto_labeling():
 
     @task
     def scale_endpoint(plan: dict) -> dict:
-        from orchard.auto_labeling.steps import scale_endpoint
+        from orchard.auto_labeling.endpoint import scale_endpoint
 
         return scale_endpoint(plan)
 
@@ -289,7 +289,7 @@ def auto_labeling():
 
     @task
     def collect_predictions(summaries: list[dict], plan: dict) -> dict:
-        from orchard.auto_labeling.steps import collect_predictions
+        from orchard.auto_labeling.predictions import collect_predictions
 
         return collect_predictions(list(summaries), plan)
 
@@ -297,20 +297,20 @@ def auto_labeling():
     def delete_endpoint(plan: dict) -> None:
         """Scaling policies and alarm, scalable target, endpoint, endpoint config, model: whatever of them
         exists under this run's names, whichever task failed (a failing cleanup fails the run)."""
-        from orchard.auto_labeling.steps import remove_endpoint_resources
+        from orchard.auto_labeling.endpoint import remove_endpoint_resources
 
         remove_endpoint_resources(plan)
 
     @task
     def stop_labeling_job(plan: dict) -> str:
         """The run's Ground Truth job, stopped if it is still running: the run failed or was stopped."""
-        from orchard.auto_labeling.steps import stop_labeling_job
+        from orchard.auto_labeling.labeling import stop_labeling_job
 
         return stop_labeling_job(plan)
 
     @task
     def build_manifest(plan: dict, collected: dict) -> dict:
-        from orchard.auto_labeling.steps import build_manifest
+        from orchard.auto_labeling.predictions import build_manifest
 
         return build_manifest(plan, collected)
 
@@ -340,7 +340,7 @@ def auto_labeling():
 
     @task
     def read_verified(plan: dict, job: dict) -> dict:
-        from orchard.auto_labeling.steps import read_verified
+        from orchard.auto_labeling.labeling import read_verified
 
         return read_verified(plan, job)
 
@@ -355,7 +355,7 @@ def auto_labeling():
         ti=None,
         outlet_events=None,
     ) -> str:
-        from orchard.auto_labeling.steps import publish_report
+        from orchard.auto_labeling.report import publish_report
         from orchard.run_results import announce
 
         uri = publish_report(plan, collected, manifest, verified, dag.dag_id, run_id)

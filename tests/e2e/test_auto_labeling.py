@@ -192,15 +192,15 @@ def test_a_setup_failing_after_its_create_call_is_cleaned_and_the_run_fails(dag,
     """Issue 14.1, one cell of the fault matrix: create_endpoint_config fails right after
     CreateEndpointConfig (every later setup is upstream_failed). The cleanup still runs, finds the model
     and the config by their names, removes them, and the run is failed."""
-    from orchard.auto_labeling import steps
+    from orchard.auto_labeling import endpoint
 
-    created = steps.create_endpoint_config
+    created = endpoint.create_endpoint_config
 
     def fails_after_creating(plan):
         created(plan)
         raise RuntimeError("injected failure after CreateEndpointConfig")
 
-    monkeypatch.setattr(steps, "create_endpoint_config", fails_after_creating)
+    monkeypatch.setattr(endpoint, "create_endpoint_config", fails_after_creating)
     dag.get_task("create_endpoint_config").retries = 0
 
     run = dag.test(run_conf=conf())

@@ -25,6 +25,7 @@ from tests.local_aws.test_async_endpoints_and_labeling import (  # noqa: F401 (f
     manifest_in_s3,
     sagemaker,
 )
+from tests.plugins.auto_labeling.inputs import PARAMS, RUN_ID, data  # noqa: F401 (fixture)
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "auto_labeling.py"
 
@@ -100,28 +101,6 @@ def test_the_labeling_wait_fails_fast_naming_a_job_that_no_longer_exists(aws):
     assert "ResourceNotFound" in event["message"] or "Could not find" in event["message"]
     with pytest.raises(RuntimeError, match="labeling job auto-labeling-gone did not complete"):
         labeling_operator(job_name="auto-labeling-gone").execute_complete({}, event)
-
-
-def test_the_runs_labeling_job_is_stopped_by_name_when_still_in_progress(manifest_in_s3, monkeypatch):  # noqa: F811
-    """Issue 14: a failed or stopped run stops its Ground Truth job (StopLabelingJob), found by name; a
-    job that ended, or none (stop_at_manifest, a run that failed before labeling), is left as it is."""
-    from local_aws import labeling
-    from orchard.auto_labeling.steps import stop_labeling_job
-
-    # the session's sandbox runs in this process: keep the job InProgress long enough to be stopped
-    monkeypatch.setattr(labeling, "WORK_SECONDS", 60.0)
-
-    plan = {"conn_id": "aws_default", "labeling_job_name": "auto-labeling-run-1"}
-    assert stop_labeling_job(plan) == "none"
-    manifest_in_s3.create_labeling_job(**labeling_request("auto-labeling-run-1"))
-    assert stop_labeling_job(plan) == "Stopping"
-    job = lambda: manifest_in_s3.describe_labeling_job(LabelingJobName="auto-labeling-run-1")  # noqa: E731
-    for _ in range(300):  # a minute at most: the sandbox's job ends in about a second on a quiet machine
-        if job()["LabelingJobStatus"] == "Stopped":
-            break
-        time.sleep(0.2)
-    assert job()["LabelingJobStatus"] == "Stopped"
-    assert stop_labeling_job(plan) == "Stopped"  # a cleanup retried finds it ended: nothing to do
 
 
 def test_every_cleanup_runs_whatever_failed_and_fails_the_run_when_it_fails():
@@ -363,22 +342,6 @@ def test_each_frame_is_sent_with_its_own_type_and_the_models_accept(endpoint, mo
     assert (summary["answered"], summary["failed"]) == (2, 0)  # the handler decoded both
 
 
-def test_the_model_adapter_sets_content_type_and_accept(data):
-    """orchard's handler: each frame's type, JSON back; a JumpStart detector: application/x-image in,
-    application/json;verbose out (its class names come only in the verbose answer)."""
-    from orchard.auto_labeling.steps import plan_run
-
-    plan = plan_run(PARAMS, "auto_labeling", RUN_ID)
-    assert (plan["content_type"], plan["accept"]) == ("", "application/json")
-    plan = plan_run({**PARAMS, "model_format": "jumpstart"}, "auto_labeling", RUN_ID)
-    assert (plan["content_type"], plan["accept"]) == ("application/x-image", "application/json;verbose")
-    from tests.dag_files import load_dag
-
-    invoke = load_dag(DAG_FILE).get_task("invoke")
-    assert "['content_type']" in invoke.partial_kwargs["content_type"]
-    assert "['accept']" in invoke.partial_kwargs["accept"]
-
-
 def test_a_frame_without_an_image_suffix_is_refused_before_any_invocation():
     from orchard.operators.async_inference import content_type_of
 
@@ -426,130 +389,8 @@ def test_autoscaling_follows_the_backlog_and_is_removed(aws):
 
 # ------------------------------------------------------------------------------ input validation
 
-PARAMS = {
-    "frames_prefix": f"s3://{BUCKET}/frames/",
-    "model_id": "m",
-    "model_data_uri": f"s3://{BUCKET}/model.tar.gz",
-    "image_uri": "",
-    "existing_endpoint_name": "",
-    "instance_type": "ml.m5.xlarge",
-    "max_instances": 2,
-    "max_concurrent_invocations_per_instance": 4,
-    "frames_per_shard": 2,
-    "max_frames": 5,
-    "score_threshold": 0.5,
-    "label_categories": ["pedestrian"],
-    "labeling_mode": "verify",
-    "workteam_arn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/orchard-labelers",
-    "model_format": "orchard",
-    "stop_at_manifest": False,
-}
-CORS = {"CORSRules": [{"AllowedMethods": ["GET"], "AllowedOrigins": ["*"]}]}
-RUN_ID = "manual__2026-11-21T10:00:00+00:00"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-
-@pytest.fixture
-def data(aws):
-    s3 = boto3.client("s3")
-    for bucket in (BUCKET, "orchard-artifacts"):
-        s3.create_bucket(Bucket=bucket)
-    for index in range(7):  # the PNG signature: validation reads each frame's first bytes
-        s3.put_object(Bucket=BUCKET, Key=f"frames/{index}.png", Body=PNG_SIGNATURE + b"rest")
-    s3.put_object(Bucket=BUCKET, Key="frames/notes.txt", Body=b"not a frame")
-    s3.put_object(Bucket=BUCKET, Key="model.tar.gz", Body=b"tar")
-    s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=CORS)
-    boto3.client("sagemaker").create_workteam(
-        WorkteamName="orchard-labelers",
-        Description="labelers",
-        MemberDefinitions=[
-            {"CognitoMemberDefinition": {"UserPool": "us-east-1_a", "UserGroup": "g", "ClientId": "c"}}
-        ],
-    )
-    return s3
-
-
-def test_a_plan_caps_the_frames_and_splits_them_into_shards(data):
-    from orchard.auto_labeling.steps import plan_run
-
-    plan = plan_run(PARAMS, "auto_labeling", RUN_ID)
-
-    assert plan["owned"] and plan["frames"] == 5 and len(plan["shards"]) == 3
-    assert plan["endpoint_name"].startswith("auto-labeling-manual-20261121t100000")
-    first = json.loads(
-        data.get_object(Bucket="orchard-artifacts", Key=plan["shards"][0]["frames_uri"].split("/", 3)[3])[
-            "Body"
-        ].read()
-    )
-    assert first == [f"s3://{BUCKET}/frames/0.png", f"s3://{BUCKET}/frames/1.png"]
-    assert "pytorch-inference" in plan["image_uri"] and plan["output_path"] != plan["failure_path"]
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"frames_prefix": f"s3://{BUCKET}/nothing/"}, "no frames"),
-        ({"frames_prefix": "s3://no-such-bucket/frames/"}, "does not exist"),
-        ({"model_data_uri": f"s3://{BUCKET}/missing.tar.gz"}, "does not exist: upload"),
-        ({"model_data_uri": ""}, "existing_endpoint_name"),
-        ({"label_categories": ["car", "car"]}, "duplicates"),
-        ({"existing_endpoint_name": "nobody"}, "existing_endpoint_name nobody"),
-    ],
-)
-def test_bad_input_is_refused_before_anything_billable(data, change, message):
-    from orchard.auto_labeling.steps import InputError, plan_run
-
-    with pytest.raises(InputError, match=message):
-        plan_run({**PARAMS, **change}, "auto_labeling", RUN_ID)
-    assert boto3.client("sagemaker").list_models()["Models"] == []
-
-
-@pytest.mark.parametrize(
-    ("change", "region", "message"),
-    [
-        ({}, "eu-west-3", "not listed for eu-west-3.*stop_at_manifest"),
-        (
-            {"workteam_arn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/nobody"},
-            "us-east-1",
-            "nobody does not exist: create the private workteam",
-        ),
-        (
-            {"workteam_arn": PARAMS["workteam_arn"].replace("us-east-1", "us-west-2")},
-            "us-east-1",
-            "is in us-west-2, but the labeling job runs in us-east-1",
-        ),
-        (
-            {"cors": None},
-            "us-east-1",
-            f"frames bucket {BUCKET} has no CORS rule allowing GET.*put-bucket-cors",
-        ),
-        (
-            {"cors": {"CORSRules": [{"AllowedMethods": ["PUT"], "AllowedOrigins": ["*"]}]}},
-            "us-east-1",
-            "no CORS rule allowing GET",
-        ),
-    ],
-)
-def test_ground_truth_prerequisites_are_checked_before_the_endpoint(
-    data, monkeypatch, change, region, message
-):
-    """Region, workteam and CORS: refused in validate_inputs, not after every frame was inferred."""
-    from orchard.auto_labeling.steps import InputError, plan_run
-
-    monkeypatch.setenv("ORCHARD_REGION", region)
-    if "cors" in change:
-        data.delete_bucket_cors(Bucket=BUCKET)
-        if change["cors"]:
-            data.put_bucket_cors(Bucket=BUCKET, CORSConfiguration=change.pop("cors"))
-        change.pop("cors", None)
-    with pytest.raises(InputError, match=message):
-        plan_run({**PARAMS, **change}, "auto_labeling", RUN_ID)
-    assert boto3.client("sagemaker").list_models()["Models"] == []
-    # Ending at the manifest needs no Ground Truth: the same input plans.
-    assert plan_run({**PARAMS, **change, "stop_at_manifest": True}, "auto_labeling", RUN_ID)["frames"] == 5
-
-
-def test_bad_input_fails_the_task_at_once_without_retry(data):
+def test_bad_input_fails_the_task_at_once_without_retry(data):  # noqa: F811
     """validate_inputs turns InputError into AirflowFailException: the DAG's retries=2 do not apply."""
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -580,55 +421,6 @@ def test_assets_and_param_defaults_name_the_buckets_of_the_settings(monkeypatch)
     assert defaults["workteam_arn"].startswith("arn:aws:sagemaker:eu-west-1:")
     source = DAG_FILE.read_text()
     assert "orchard-data" not in source and "orchard-artifacts" not in source
-
-
-def test_an_existing_endpoint_must_be_asynchronous(data):
-    from orchard.auto_labeling.steps import InputError, plan_run
-
-    assert deploy(boto3.client("sagemaker"), "realtime", async_config=False)[-1] == "InService"
-    with pytest.raises(InputError, match="not asynchronous"):
-        plan_run(
-            {**PARAMS, "existing_endpoint_name": "realtime", "model_data_uri": ""}, "auto_labeling", RUN_ID
-        )
-
-
-def test_frames_prefix_is_a_folder_not_a_name_start(data):
-    """Issue 13.7: `.../frames` reads frames/ (and its sub-folders), never frames10/ or frames-old/."""
-    from orchard.auto_labeling.steps import plan_run
-
-    for key in ("frames10/a.png", "frames-old/b.png", "frames/sub/c.png"):
-        data.put_object(Bucket=BUCKET, Key=key, Body=PNG_SIGNATURE)
-    plan = plan_run(
-        {**PARAMS, "frames_prefix": f"s3://{BUCKET}/frames", "max_frames": 100}, "auto_labeling", RUN_ID
-    )
-    listed = [
-        uri
-        for shard in plan["shards"]
-        for uri in json.loads(
-            data.get_object(Bucket="orchard-artifacts", Key=shard["frames_uri"].split("/", 3)[3])[
-                "Body"
-            ].read()
-        )
-    ]
-    assert plan["frames_prefix"] == f"s3://{BUCKET}/frames/"
-    assert plan["frames"] == 8 and f"s3://{BUCKET}/frames/sub/c.png" in listed
-    assert not [uri for uri in listed if "frames10/" in uri or "frames-old/" in uri]
-
-
-def test_empty_and_undecodable_frames_are_refused_naming_their_s3_uris(data):
-    """Issue 13.9: a 0-byte frame (and one that is not the image its suffix says) is refused in
-    validation, naming its S3 URI and the fix, before any endpoint; not the model's OpenCV text later."""
-    from orchard.auto_labeling.steps import InputError, plan_run
-
-    data.put_object(Bucket=BUCKET, Key="frames/0-empty.png", Body=b"")
-    data.put_object(Bucket=BUCKET, Key="frames/0-gif.jpg", Body=b"GIF89a....")
-    with pytest.raises(InputError) as refused:
-        plan_run(PARAMS, "auto_labeling", RUN_ID)
-    message = str(refused.value)
-    assert f"s3://{BUCKET}/frames/0-empty.png is empty (0 bytes)" in message
-    assert f"s3://{BUCKET}/frames/0-gif.jpg is not a JPG image" in message
-    assert "Re-upload them" in message and "imdecode" not in message
-    assert boto3.client("sagemaker").list_models()["Models"] == []
 
 
 # ------------------------------------------------------------------------------------- deploy

@@ -1,0 +1,169 @@
+"""The run report: what labeled the frames, the counts, what is missing from the manifest, sample frames with
+their boxes, and the cost of the endpoint and of Ground Truth (orchard.reports publishes it to S3)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orchard import aws
+from orchard.auto_labeling.predictions import PRELABEL_ATTRIBUTE
+from orchard.auto_labeling.s3_objects import read_bytes, read_text
+from orchard.settings import load_settings
+
+GROUND_TRUTH_PRICE_PER_OBJECT = (
+    0.08  # USD, first 50,000 objects a month (aws.amazon.com/sagemaker/groundtruth/pricing, 2026-11)
+)
+
+
+def publish_report(
+    plan: dict[str, Any],
+    collected: dict[str, Any],
+    manifest: dict[str, Any],
+    verified: dict[str, Any] | None,
+    dag_id: str,
+    run_id: str,
+) -> str:
+    """The report in S3 (the settings' reports bucket, else the artifacts bucket); returns its URI."""
+    from orchard.reports import Report
+
+    settings = load_settings()
+    s3 = aws.client("s3")
+    report = Report("Auto-labeling", dag_id, run_id)
+    _add_results(report, plan, collected, manifest, verified)
+    if collected["failed"]:
+        _add_missing(report, plan, collected)
+    report.add_figure(
+        "samples",
+        _sample_grid(s3, manifest["manifest_uri"], verified),
+        "Sample frames: predicted boxes (red), verified boxes (green, dashed)",
+    )
+    _add_costs(report, plan, collected, verified)
+    bucket = settings.reports_bucket or settings.artifacts_bucket
+    return report.publish(s3, bucket, settings.reports_prefix)
+
+
+def _add_results(
+    report: Any,
+    plan: dict[str, Any],
+    collected: dict[str, Any],
+    manifest: dict[str, Any],
+    verified: dict[str, Any] | None,
+) -> None:
+    """Which model labeled the frames, the counts, and who (if anyone) verified the labels."""
+    models = ", ".join(manifest["models"]) or plan["model_id"]
+    report.add_text(
+        f"Labels produced by **{models}** (model id `{plan['model_id']}`) on endpoint "
+        f"`{plan['endpoint_name']}` ({'deployed by this run' if plan['owned'] else 'existing, left running'})."
+    )
+    metrics = {
+        "frames": plan["frames"],
+        "answered": collected["answered"],
+        "failed": collected["failed"],
+        "manifest lines": manifest["lines"],
+        f"pre-label boxes (score ≥ {plan['threshold']:.2f})": manifest["boxes"],
+    }
+    if verified:
+        metrics.update(
+            {k: verified[k] for k in ("verified", "adjusted", "rejected", "unlabeled", "human_annotated")}
+        )
+    report.add_metrics(metrics)
+    if verified and verified["auto_accept_policy"]:
+        report.add_text(f"> **No human verified these labels.** {verified['auto_accept_policy']}")
+    elif not verified:
+        report.add_text(
+            "No labeling job ran (stop_at_manifest): the manifest is ready for labeling elsewhere: "
+            f"`{manifest['manifest_uri']}`."
+        )
+
+
+def _add_missing(report: Any, plan: dict[str, Any], collected: dict[str, Any]) -> None:
+    """The frames missing from the manifest, by URI (the first MISSING_SHOWN), and why."""
+    unanswered, missing = collected.get("unanswered", 0), collected.get("missing", [])
+    listed = [f"- `{uri}`" for uri in missing]
+    if collected["failed"] > len(missing):
+        listed.append(f"- … and {collected['failed'] - len(missing)} more")
+    report.add_text(
+        f"**Missing from the manifest: {collected['failed']} of {plan['frames']} frames** "
+        f"({unanswered} without an answer from the endpoint in time, "
+        f"{collected['failed'] - unanswered} refused or failed by the model); each one's reason is in "
+        f"`{collected['failures_uri']}`. Clearing the `invoke` tasks invokes only these again.\n"
+        + "\n".join(listed)
+    )
+
+
+def _add_costs(
+    report: Any, plan: dict[str, Any], collected: dict[str, Any], verified: dict[str, Any] | None
+) -> None:
+    """The endpoint's cost (only one this run deployed) and Ground Truth's, with their console links."""
+    if plan["owned"]:
+        report.add_console_link("sagemaker_endpoint", plan["endpoint_name"], plan["region"])
+        report.add_cost(
+            [
+                {
+                    "job": plan["endpoint_name"],
+                    "service": "sagemaker",
+                    "instance_type": plan["instance_type"],
+                    "billable_seconds": collected["endpoint_seconds"],
+                    "region": plan["region"],
+                }
+            ]
+        )
+        report.add_text(
+            "Endpoint cost: one instance for the endpoint's lifetime until the predictions were "
+            "collected (autoscaling may have run more instances, or none while idle)."
+        )
+    if verified:
+        report.add_console_link("sagemaker_labeling_job", verified["job_name"], plan["region"])
+        labeled = verified["verified"] + verified["adjusted"] + verified["rejected"]
+        report.add_text(
+            f"Ground Truth: {labeled} objects × ${GROUND_TRUTH_PRICE_PER_OBJECT:.2f} ≈ "
+            f"${labeled * GROUND_TRUTH_PRICE_PER_OBJECT:,.2f} (list price, first 50,000 objects a month; "
+            "workforce charges extra for vendor workforces)."
+        )
+
+
+def _sample_grid(s3: Any, manifest_uri: str, verified: dict[str, Any] | None, count: int = 6) -> Any:
+    import io
+
+    from matplotlib.patches import Rectangle
+    from PIL import Image
+
+    from orchard.reports import new_figure
+
+    lines = [json.loads(line) for line in read_text(s3, manifest_uri).splitlines() if line.strip()]
+    lines = sorted(lines, key=lambda line: -len(line[PRELABEL_ATTRIBUTE]["annotations"]))[:count]
+    verified_boxes: dict[str, list[dict]] = {}
+    if verified:
+        for line in read_text(s3, verified["verified_uri"]).splitlines():
+            record = json.loads(line)
+            verified_boxes[record["source-ref"]] = record["annotations"]
+    columns = 3
+    rows = max(1, -(-len(lines) // columns))
+    figure = new_figure(figsize=(4 * columns, 2.6 * rows))
+    for index, line in enumerate(lines):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        with Image.open(io.BytesIO(read_bytes(s3, line["source-ref"]))) as image:
+            axes.imshow(image.convert("RGB"))
+        for box in line[PRELABEL_ATTRIBUTE]["annotations"]:
+            axes.add_patch(
+                Rectangle(
+                    (box["left"], box["top"]), box["width"], box["height"], fill=False, color="red", lw=1.5
+                )
+            )
+        for box in verified_boxes.get(line["source-ref"], []):
+            axes.add_patch(
+                Rectangle(
+                    (box["left"] + 2, box["top"] + 2),
+                    box["width"] - 4,
+                    box["height"] - 4,
+                    fill=False,
+                    color="lime",
+                    lw=1.2,
+                    ls="--",
+                )
+            )
+        axes.set_title(line["source-ref"].rsplit("/", 1)[-1], fontsize=8)
+        axes.axis("off")
+    figure.tight_layout()
+    return figure

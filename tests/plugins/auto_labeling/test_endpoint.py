@@ -1,0 +1,70 @@
+"""orchard.auto_labeling.endpoint: this run's model and config created once (a retry finds them), removed by
+their names whatever exists; an existing endpoint's resources are never touched."""
+
+from __future__ import annotations
+
+import boto3
+
+from tests.local_aws.test_async_endpoints_and_labeling import BUCKET, PYTORCH_INFERENCE, ROLE
+
+
+def owned_plan(**overrides) -> dict:
+    plan = {
+        "owned": True,
+        "dag_id": "auto_labeling",
+        "conn_id": "aws_default",
+        "model_id": "m",
+        "model_name": "run-model",
+        "endpoint_config_name": "run-config",
+        "endpoint_name": "run-endpoint",
+        "role_arn": ROLE,
+        "image_uri": PYTORCH_INFERENCE,
+        "model_data_uri": f"s3://{BUCKET}/model.tar.gz",
+        "instance_type": "ml.m5.xlarge",
+        "output_path": f"s3://{BUCKET}/out/",
+        "failure_path": f"s3://{BUCKET}/fail/",
+        "max_concurrent_per_instance": 4,
+    }
+    return {**plan, **overrides}
+
+
+def test_the_runs_model_and_config_are_created_once_and_removed_by_their_names(aws):
+    from orchard.auto_labeling import endpoint
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    sagemaker = boto3.client("sagemaker")
+    plan = owned_plan()
+    for _ in range(2):  # a retried task finds what its first try created
+        assert endpoint.create_model(plan) == "run-model"
+        assert endpoint.create_endpoint_config(plan) == "run-config"
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["run-model"]
+    config = sagemaker.describe_endpoint_config(EndpointConfigName="run-config")
+    assert config["AsyncInferenceConfig"]["OutputConfig"]["S3FailurePath"] == f"s3://{BUCKET}/fail/"
+    assert config["ProductionVariants"][0]["VariantName"] == endpoint.VARIANT
+
+    endpoint.remove_endpoint_resources(plan)  # no endpoint was deployed: the rest is removed all the same
+
+    assert sagemaker.list_models()["Models"] == []
+    assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    assert endpoint.endpoint_seconds(plan) == 0.0
+    endpoint.remove_endpoint_resources(plan)  # a retried cleanup finds nothing left, and succeeds
+
+
+def test_an_existing_endpoints_resources_are_left_as_they_are(aws):
+    from orchard.auto_labeling import endpoint
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    sagemaker = boto3.client("sagemaker")
+    sagemaker.create_model(
+        ModelName="team-model",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": PYTORCH_INFERENCE, "ModelDataUrl": f"s3://{BUCKET}/model.tar.gz"},
+    )
+    plan = owned_plan(owned=False, model_name="", endpoint_config_name="", endpoint_name="team-endpoint")
+
+    assert endpoint.create_model(plan) == "" and endpoint.create_endpoint_config(plan) == ""
+    assert endpoint.scale_endpoint(plan) == {}
+    endpoint.remove_endpoint_resources(plan)
+
+    assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["team-model"]
+    assert endpoint.endpoint_seconds(plan) == 0.0
