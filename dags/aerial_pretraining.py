@@ -19,8 +19,12 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
    (a restarted or retried job resumes from the last checkpoint), MaxRuntime `max_runtime_hours`.
 5. `linear_probe` (mapped: the new backbone and the baseline): frozen features, linear head, BCE, 19 labels.
 6. `evaluate`: test-split macro / micro / per-class AP of both → `evaluation.json`.
-7. `promotion_gate` → `register_model` (model package, PendingManualApproval) or `not_promoted`; the run
-   succeeds either way and the outcome is in XCom `promotion` and the report.
+7. `promotion_gate` → `approve_promotion` → `register_model` (model package, PendingManualApproval), or
+   `not_promoted`; the run succeeds either way and the outcome is in XCom `promotion` and the report.
+   `approve_promotion` waits for a person (UI: Required Actions; subject and body give new vs baseline mAP,
+   the margin and the evaluation URI) unless `require_approval` is off. **Reject**, or no answer within
+   `approval_timeout_hours` (the default is Reject), skips `register_model`: the run reports "not promoted:
+   rejected by <user>" / "approval timed out", runs its cleanup and report, and ends green.
 8. `publish_report`: loss curve, mAP table, per-class AP bars, the pretraining job's GPU / CPU / memory
    utilization (CloudWatch `/aws/sagemaker/TrainingJobs`), console links, cost estimate of every job attempt
    (XCom `report_uri`);
@@ -57,6 +61,7 @@ from orchard import naming
 from orchard import params as form
 from orchard.aerial_pretraining import DAG_ID
 from orchard.aerial_pretraining.instances import CPU_INSTANCES, GPUS
+from orchard.operators.approval import OptionalApprovalOperator
 from orchard.operators.sagemaker_job_retry import START_AND_UPLOAD_MARGIN_S
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
@@ -173,6 +178,7 @@ PARAMS = form.with_defaults(
             example="aerial-dino-vit",
             description="SageMaker model package group the model is registered in.",
         ),
+        **form.approval("registering the model"),
         "pytorch_image_tag": form.text(
             "2.5.1-{device}-py311",
             pattern=r"^[A-Za-z0-9_.{}-]+$",
@@ -309,7 +315,13 @@ def aerial_pretraining():
         )
         ti.xcom_push(key="promotion", value=decision)
         print(f"promotion gate: {decision['reason']}")
-        return "register_model" if decision["promoted"] else "not_promoted"
+        return "approve_promotion" if decision["promoted"] else "not_promoted"
+
+    @task(multiple_outputs=True)
+    def promotion_request(evaluation: dict, params: dict | None = None, run_id: str | None = None) -> dict:
+        from orchard.aerial_pretraining.approval import request
+
+        return request(evaluation, params, run_id)
 
     @task(retries=2)
     def register_model(
@@ -376,6 +388,7 @@ def aerial_pretraining():
         pretrained: dict,
         probes: list[dict],
         evaluation: dict,
+        approval: dict | None,
         params: dict | None = None,
         run_id: str | None = None,
         ti=None,
@@ -383,12 +396,13 @@ def aerial_pretraining():
     ) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from orchard.aerial_pretraining.approval import decided
         from orchard.aerial_pretraining.report import build_report, read_history
         from orchard.run_results import announce
 
         settings = load_settings()
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
-        decision = ti.xcom_pull(task_ids="promotion_gate", key="promotion")
+        decision = decided(ti.xcom_pull(task_ids="promotion_gate", key="promotion"), approval)
         registered = ti.xcom_pull(task_ids="register_model")
         history = read_history(s3, pretrained)
         evaluation_doc = json.loads(s3.read_key(*reversed(S3Hook.parse_s3_url(evaluation["evaluation_uri"]))))
@@ -439,13 +453,21 @@ def aerial_pretraining():
 
     evaluation = evaluate(linear_probe.output)
     gate = promotion_gate(evaluation)
+    asked = promotion_request(evaluation)
+    approval = OptionalApprovalOperator(
+        task_id="approve_promotion", subject=asked["subject"], body=asked["body"]
+    )
     registered = register_model(pretrain.output, evaluation)
     skipped = not_promoted()
-    report = publish_report(prepare_dataset.output, pretrain.output, linear_probe.output, evaluation)
+    report = publish_report(
+        prepare_dataset.output, pretrain.output, linear_probe.output, evaluation, approval.output
+    )
     with_report_link(report)
 
     chain(checked, plan, prepare_dataset, pretrain)
-    chain(gate, [registered, skipped], report)
+    chain(gate, [approval, skipped])
+    chain(approval, registered, report)  # a Reject or a timeout skips register_model: not promoted
+    skipped >> report
     # The cleanup waits for every task that starts a job, and the report waits for it: the report stays the
     # run's leaf, so a failed job task fails the run (a teardown with on_failure_fail_dagrun as the only leaf
     # would decide the run's state alone: green after a failed prepare_dataset), and so does a failed cleanup.

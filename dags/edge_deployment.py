@@ -43,6 +43,8 @@ from airflow.sdk import dag, task
 
 from orchard import naming
 from orchard import params as form
+from orchard.edge_deployment import approval as rollout_approval
+from orchard.operators.approval import OptionalApprovalOperator
 from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator
@@ -227,6 +229,7 @@ PARAMS = form.with_defaults(
             description="IoT abortConfig: cancel the job when this share of the devices that got it failed "
             "(0: never; 0 to 100).",
         ),
+        **form.approval("the rollout to a real fleet (simulated devices never wait)"),
         "poll_seconds": form.integer(
             30, maximum=600, section=form.ADVANCED, description="Wait poll delay (s)."
         ),
@@ -320,6 +323,21 @@ def edge_deployment():
 
     fleet = ensure_fleet(key_arn)
 
+    @task(multiple_outputs=True)
+    def rollout_request(package_info: dict, fleet_info: dict, params: dict) -> dict:
+        from orchard.edge_deployment.approval import request
+
+        return request(package_info, fleet_info, params)
+
+    asked = rollout_request(package.output, fleet)
+    approval = OptionalApprovalOperator(
+        task_id="approve_rollout",
+        subject=asked["subject"],
+        body=asked["body"],
+        required=rollout_approval.REQUIRED,
+        not_required_because=rollout_approval.NOT_REQUIRED_BECAUSE,
+    )
+
     deploy = IotDeployOperator(
         task_id="deploy",
         job_id="{{ aws_name('iot_job', dag.dag_id, run_id) }}",
@@ -345,38 +363,41 @@ def edge_deployment():
     drift = monitor(package.output, deploy.output)
 
     @task
-    def cleanup(params: dict, dag_run=None, ti=None) -> list[str]:
-        """Stop the run's prepare / Neo jobs still running; on failure cancel its IoT job and remove a fleet
-        it created; with delete_fleet delete the fleet (orchard.edge_deployment.tasks.cleanup_run)."""
+    def cleanup(approved: dict | None, params: dict, dag_run=None, ti=None) -> list[str]:
+        """Stop the run's prepare / Neo jobs still running; on failure or a refused rollout cancel its IoT job
+        and remove a fleet it created; with delete_fleet delete the fleet (edge_deployment.tasks.cleanup_run)."""
         from orchard.edge_deployment.tasks import DEPLOY_PATH_TASKS, cleanup_run, failed_tasks
 
-        return cleanup_run(params, DAG_ID, dag_run.run_id, failed_tasks(ti, DEPLOY_PATH_TASKS))
+        not_through = failed_tasks(ti, DEPLOY_PATH_TASKS) + rollout_approval.refused(approved)
+        return cleanup_run(params, DAG_ID, dag_run.run_id, not_through)
 
     # A teardown of validate_model (nothing billable exists before it succeeds), so it runs whatever failed
     # after it — a half-made fleet included. Names come from params and run_id, never from a task's XCom.
     # Its failure fails the run: a job or a fleet may be left.
-    teardown = cleanup().as_teardown(setups=checked, on_failure_fail_dagrun=True)
+    teardown = cleanup(approval.output).as_teardown(setups=checked, on_failure_fail_dagrun=True)
 
     @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
-    def report(ti=None, dag_run=None, outlet_events=None) -> str:
+    def report(approved: dict | None, ti=None, dag_run=None, outlet_events=None) -> str:
         """The run report: package, per-device outcome and predictions, int8 figures, drift plots, cost."""
         from airflow.providers.common.compat.sdk import AirflowException
 
         from orchard.edge_deployment.tasks import failed_tasks, publish_report
         from orchard.run_results import announce, drift_attention
 
-        uri = publish_report(ti, DAG_ID, dag_run.run_id)
+        uri = publish_report(ti, DAG_ID, dag_run.run_id, approved)
         ti.xcom_push(key="report_uri", value=uri)
-        failed = failed_tasks(ti)
+        failed = rollout_approval.without_gated(failed_tasks(ti), approved)  # a Reject is no failure
         attention = drift_attention(ti.xcom_pull(task_ids="monitor")) + [f"failed at {t}" for t in failed]
+        attention += rollout_approval.attention(approved)
         announce(ti, uri, attention=attention, outlet_events=outlet_events, asset=PACKAGES_ASSET)
         if failed:  # the report is the run's last word: it must not turn a failed deployment green
             raise AirflowException(f"the run failed at {', '.join(failed)}; its report: {uri}")
         return uri
 
-    published = with_report_link(report())
+    published = with_report_link(report(approval.output))
     prepare >> compile_model
     package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
+    approval >> deploy  # a real fleet gets the model only once a person approves (or approval is off)
     [deploy, prepare, compile_model] >> teardown
     [drift, teardown] >> published
 

@@ -209,7 +209,8 @@ def test_deploy_failing_after_its_aws_call_leaves_no_job_and_no_fleet(buckets, a
     dag = load_dag(DAG_FILE)
     for task in dag.tasks:
         task.retries = 0
-    run = dag.test(run_conf={})  # the defaults: real (here absent) devices
+    # the defaults: real (here absent) devices; unattended (nobody answers the rollout approval here)
+    run = dag.test(run_conf={"require_approval": False})
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}

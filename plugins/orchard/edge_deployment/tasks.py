@@ -487,9 +487,10 @@ def _iot():
 # ------------------------------------------------------------------------------------------ report
 
 
-def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
+def publish_report(ti: Any, dag_id: str, run_id: str, approval: dict[str, Any] | None = None) -> str:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+    from orchard.edge_deployment.approval import report_text
     from orchard.reports import Report
 
     settings = load_settings()
@@ -512,6 +513,8 @@ def publish_report(ti: Any, dag_id: str, run_id: str) -> str:
         report.add_metrics(_model_metrics(package, compiled), title="Model")
     else:
         report.add_text("No package was published in this run (an earlier task failed: see its log).")
+    if approved := report_text(approval):
+        report.add_text(approved)
     if outcomes:
         report.add_table(
             [
