@@ -19,6 +19,12 @@ within `rollout_window_minutes`, `max_devices_per_minute`, `abort_failure_percen
 `delete_fleet`. `calibration_uri` (S3 prefix
 of .npy frames) is required: the drift reference (and int8 calibration) is computed on it.
 
+**Approval:** with a real fleet (`simulated_devices` off) and `require_approval` on (the default),
+`approve_rollout` waits for a person before `deploy` (UI: Required Actions; it shows the model, package,
+thing group and device count). **Reject**, or no answer within `approval_timeout_hours` (the default is
+Reject): nothing is deployed, the cleanup removes a fleet this run created, the report says why ("not deployed:
+rejected by <user>" / "approval timed out") and the run ends green.
+
 **Outputs:** `s3://<artifacts>/edge_deployment/packages/<model>/<version>/package.tar.gz` (+ manifest.json,
 reference.json), captured data under `s3://<data>/edge_deployment/captures/<fleet>/<device>/...`, the drift
 summary, the run report (`report_uri` XCom) and the Asset `s3://<artifacts>/edge_deployment/packages/`.

@@ -3,9 +3,17 @@ does to the promotion decision, the edge cleanup and report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from orchard.aerial_pretraining import approval as promotion_approval
 from orchard.aerial_pretraining.promotion import decide_promotion
 from orchard.edge_deployment import approval as rollout_approval
+from orchard.operators.approval import OptionalApprovalOperator
+from tests.dag_files import load_dag
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 EVALUATION = {
     "evaluation_uri": "s3://orchard-artifacts/aerial_pretraining/run/evaluation.json",
@@ -123,3 +131,21 @@ def test_edge_approved_rollout_keeps_real_failures():
     assert rollout_approval.refused(APPROVED) == [] and rollout_approval.attention(None) == []
     assert rollout_approval.report_text(APPROVED) == "## Rollout approval\n\nApproved by alice."
     assert rollout_approval.report_text(None) is None
+
+
+@pytest.mark.parametrize(
+    ("dag_file", "approval_task", "gated", "still_run"),
+    [
+        ("aerial_pretraining", "approve_promotion", ["register_model"], ["publish_report"]),
+        ("edge_deployment", "approve_rollout", ["deploy"], ["cleanup", "report"]),
+    ],
+)
+def test_a_reject_skips_only_the_gated_step_the_report_and_cleanup_still_run(
+    dag_file, approval_task, gated, still_run
+):
+    dag = load_dag(REPO_ROOT / "dags" / f"{dag_file}.py")
+    approval = dag.task_dict[approval_task]
+    assert [t.task_id for t in OptionalApprovalOperator.gated_tasks(approval)] == gated
+    assert set(still_run) <= approval.downstream_task_ids  # they read the outcome (XCom argument)
+    params = dag.params
+    assert params["require_approval"] is True and params["approval_timeout_hours"] == 24  # production

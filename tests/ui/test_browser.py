@@ -228,6 +228,7 @@ def wait_until(check, timeout_s: float, what: str, stack, poll_s: float = 2):
     pytest.fail(f"no {what} after {timeout_s:.0f} s")
 
 
+@pytest.mark.timeout(1800)  # a whole aerial run on the stack (minutes on 2 loaded cores)
 def test_approval_waits_in_the_ui_and_an_approve_through_the_rest_api_registers_the_model(stack, browser):
     """aerial_pretraining with require_approval on, as a person runs it: the run stops at approve_promotion
     (awaiting input, listed by GET .../hitlDetails, shown on the task's Required Actions page), the PATCH a
