@@ -230,3 +230,78 @@ def test_deploy_failing_after_its_aws_call_leaves_no_job_and_no_fleet(buckets, a
         for j in sagemaker.list_compilation_jobs()["CompilationJobSummaries"]
         if j["CompilationJobStatus"] in ("INPROGRESS", "STARTING")
     ] == []
+
+
+def answer_when_asked(dag_id: str, task_id: str, option: str, user: str, timeout_s: float = 600) -> None:
+    """A person's answer to the approval ``task_id`` once it awaits input, through the REST API's own handler
+    (``PATCH .../taskInstances/{task_id}/-1/hitlDetails``) on the DB ``dag.test()`` runs on: it records the
+    answer and resumes the task, as the api-server does (tests/ui/test_browser.py answers a real one)."""
+    import time
+
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with create_session() as session:
+            waiting = (
+                session.query(TaskInstance)
+                .filter_by(dag_id=dag_id, task_id=task_id, state=TaskInstanceState.AWAITING_INPUT)
+                .first()
+            )
+            if waiting is not None:
+                update_hitl_detail(
+                    dag_id=dag_id,
+                    dag_run_id=waiting.run_id,
+                    task_id=task_id,
+                    update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[option]),
+                    user=SimpleAuthManagerUser(username=user, role="admin"),
+                    session=session,
+                )
+                return
+        time.sleep(1)
+
+
+@pytest.mark.faults  # 2.5 min: with the longer suite (make faults); CI covers the approval on the stack (tests/ui)
+def test_a_rejected_rollout_deploys_nothing_removes_its_fleet_and_ends_green(
+    buckets, airflow_db, inline_triggers, capfd
+):
+    """The defaults (a real fleet, require_approval on): the run waits at approve_rollout; a person's Reject
+    skips deploy and monitor, the cleanup removes the fleet this run created, the report says why."""
+    import threading
+
+    s3, settings = buckets
+    demo.upload(s3, settings, per_device=1, calibration=4)
+    dag = load_dag(DAG_FILE)
+    for task in dag.tasks:
+        task.retries = 0
+    person = threading.Thread(
+        target=answer_when_asked, args=("edge_deployment", "approve_rollout", "Reject", "alice"), daemon=True
+    )
+    person.start()
+    run = dag.test(run_conf={"poll_seconds": 1})
+    person.join(timeout=5)
+    task_log = "".join(capfd.readouterr())
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", (states, task_log[-3000:])
+    assert states["approve_rollout"] == "success" and states["deploy"] == "skipped"
+    assert states["monitor"] == "skipped" and states["cleanup"] == "success" and states["report"] == "success"
+    assert "waiting up to 24 h for a person's answer" in task_log and "rejected by alice" in task_log
+    iot = boto3.client("iot")
+    assert iot.list_jobs()["jobs"] == []  # nothing deployed
+    assert (
+        iot.list_things()["things"] == [] and iot.list_thing_groups()["thingGroups"] == []
+    )  # the fleet: gone
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+    [report_key] = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=settings.reports_bucket)["Contents"]
+        if o["Key"].endswith("report.md")
+    ]
+    report = s3.get_object(Bucket=settings.reports_bucket, Key=report_key)["Body"].read().decode()
+    assert "## Rollout approval" in report and "**Not deployed**: rejected by alice" in report
