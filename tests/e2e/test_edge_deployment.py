@@ -17,6 +17,7 @@ import pytest
 from local_aws.demo_data import edge_deployment as demo
 from orchard.settings import load_settings
 from tests.dag_files import load_dag
+from tests.e2e.approvals import a_person_answering
 
 pytestmark = pytest.mark.e2e
 
@@ -232,59 +233,19 @@ def test_deploy_failing_after_its_aws_call_leaves_no_job_and_no_fleet(buckets, a
     ] == []
 
 
-def answer_when_asked(dag_id: str, task_id: str, option: str, user: str, timeout_s: float = 600) -> None:
-    """A person's answer to the approval ``task_id`` once it awaits input, through the REST API's own handler
-    (``PATCH .../taskInstances/{task_id}/-1/hitlDetails``) on the DB ``dag.test()`` runs on: it records the
-    answer and resumes the task, as the api-server does (tests/ui/test_browser.py answers a real one)."""
-    import time
-
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
-    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-    from airflow.utils.state import TaskInstanceState
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with create_session() as session:
-            waiting = (
-                session.query(TaskInstance)
-                .filter_by(dag_id=dag_id, task_id=task_id, state=TaskInstanceState.AWAITING_INPUT)
-                .first()
-            )
-            if waiting is not None:
-                update_hitl_detail(
-                    dag_id=dag_id,
-                    dag_run_id=waiting.run_id,
-                    task_id=task_id,
-                    update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=[option]),
-                    user=SimpleAuthManagerUser(username=user, role="admin"),
-                    session=session,
-                )
-                return
-        time.sleep(1)
-
-
 @pytest.mark.faults  # 2.5 min: with the longer suite (make faults); CI covers the approval on the stack (tests/ui)
 def test_a_rejected_rollout_deploys_nothing_removes_its_fleet_and_ends_green(
     buckets, airflow_db, inline_triggers, capfd
 ):
     """The defaults (a real fleet, require_approval on): the run waits at approve_rollout; a person's Reject
     skips deploy and monitor, the cleanup removes the fleet this run created, the report says why."""
-    import threading
-
     s3, settings = buckets
     demo.upload(s3, settings, per_device=1, calibration=4)
     dag = load_dag(DAG_FILE)
     for task in dag.tasks:
         task.retries = 0
-    person = threading.Thread(
-        target=answer_when_asked, args=("edge_deployment", "approve_rollout", "Reject", "alice"), daemon=True
-    )
-    person.start()
-    run = dag.test(run_conf={"poll_seconds": 1})
-    person.join(timeout=5)
+    with a_person_answering("edge_deployment", "approve_rollout", "Reject", "alice"):
+        run = dag.test(run_conf={"poll_seconds": 1})
     task_log = "".join(capfd.readouterr())
 
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}

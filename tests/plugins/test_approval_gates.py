@@ -71,9 +71,13 @@ def test_aerial_reject_or_timeout_means_not_promoted_with_why():
     assert promotion_approval.decided(gate, TIMED_OUT)["reason"].startswith("approval timed out")
 
 
-def test_aerial_approval_or_no_approval_leaves_the_gate_decision():
+def test_aerial_approval_names_who_and_no_approval_leaves_the_gate_decision():
     gate = decide_promotion(0.7321, 0.6853, 0.01)
-    assert promotion_approval.decided(gate, APPROVED) == gate
+    approved = promotion_approval.decided(gate, APPROVED)
+    assert approved == {
+        **gate,
+        "reason": f"{gate['reason']}; approved by alice",
+    }  # who approved, in the report
     not_required = {**APPROVED, "required": False, "by": None, "note": "approval not required: off"}
     assert promotion_approval.decided(gate, not_required) == gate
     failed_gate = decide_promotion(0.60, 0.6853, 0.01)

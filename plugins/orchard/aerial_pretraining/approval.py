@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchard.operators.approval import outcome_note
-
 
 def request(evaluation: dict[str, Any], params: dict[str, Any], run_id: str) -> dict[str, str]:
     """The approval's subject and Markdown body: the figures a person decides on, and where to look."""
@@ -38,8 +36,10 @@ def request(evaluation: dict[str, Any], params: dict[str, Any], run_id: str) -> 
 
 def decided(decision: dict[str, Any], outcome: dict[str, Any] | None) -> dict[str, Any]:
     """The gate's decision after the person's answer: a Reject or a timeout turns "promoted" into "not
-    promoted" with why; an approval, an unneeded one, or none asked (the gate said no) leaves it as it is."""
-    refused = outcome_note(outcome)
-    if not decision["promoted"] or refused is None:
+    promoted" with why; an approval adds who approved; none asked (approval off, or the gate said no) leaves
+    it as it is."""
+    if not decision["promoted"] or not outcome or not outcome.get("required"):
         return decision
-    return {**decision, "promoted": False, "reason": refused, "metric_gate": decision["reason"]}
+    if outcome["approved"]:
+        return {**decision, "reason": f"{decision['reason']}; {outcome['note']}"}
+    return {**decision, "promoted": False, "reason": outcome["note"], "metric_gate": decision["reason"]}
