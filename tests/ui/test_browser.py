@@ -5,7 +5,9 @@ dag-processor, triggerer, api-server, as `make up` runs them, on free ports and 
 It logs in through the SimpleAuthManager form with the password from the stack's password file, opens the
 Reports page and a rendered run report (orchard_ui plugin, through the `aws_default` connection to the
 sandbox), and submits the trigger form of each of the five DAGs with its defaults (with "unpause on trigger"
-off, so the runs are created and stay queued: nothing runs). Screenshots are kept as test artifacts in
+off, so the runs are created and stay queued: nothing runs). Last, one aerial_pretraining run with
+require_approval on waits for a person: its Required Actions page is screenshotted and it is approved through
+the REST API (hitlDetails), a few minutes of small demo data. Screenshots are kept as test artifacts in
 `.airflow/ui-screenshots/` (or `$ORCHARD_UI_SCREENSHOTS`).
 """
 
