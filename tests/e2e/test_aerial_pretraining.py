@@ -163,6 +163,7 @@ def test_not_promoted_is_a_successful_run_with_a_clear_outcome(demo, airflow_db,
 
 
 @pytest.mark.faults  # 5 min: with the longer suite (make faults); CI approves one on the stack (tests/ui)
+@pytest.mark.timeout(1500)  # a whole aerial run (5 min here, 15 on 2 loaded cores)
 def test_a_rejected_promotion_registers_nothing_and_the_run_says_who(demo, airflow_db, capfd):
     """require_approval on, the metric gate passed: a person's Reject skips register_model; the report, the
     run summary and the Asset event say "not promoted: rejected by alice"; the run ends green."""
