@@ -19,8 +19,12 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
    (a restarted or retried job resumes from the last checkpoint), MaxRuntime `max_runtime_hours`.
 5. `linear_probe` (mapped: the new backbone and the baseline): frozen features, linear head, BCE, 19 labels.
 6. `evaluate`: test-split macro / micro / per-class AP of both → `evaluation.json`.
-7. `promotion_gate` → `register_model` (model package, PendingManualApproval) or `not_promoted`; the run
-   succeeds either way; the branch that ran returns the outcome (to the report, and the report's text).
+7. `promotion_gate` → `approve_promotion` → `register_model` (model package, PendingManualApproval), or
+   `not_promoted`; the run succeeds either way; the branch that ran returns the outcome (to the report).
+   `approve_promotion` waits for a person (UI: Required Actions; subject and body give new vs baseline mAP,
+   the margin and the evaluation URI) unless `require_approval` is off. **Reject**, or no answer within
+   `approval_timeout_hours` (the default is Reject), skips `register_model`: the run reports "not promoted:
+   rejected by <user>" / "approval timed out", runs its cleanup and report, and ends green.
 8. `publish_report`: loss curve, mAP table, per-class AP bars, the pretraining job's GPU / CPU / memory
    utilization (CloudWatch `/aws/sagemaker/TrainingJobs`), console links, cost estimate of every job attempt
    (XCom `report_uri`);
@@ -56,6 +60,7 @@ from orchard import naming
 from orchard import params as form
 from orchard.aerial_pretraining import DAG_ID
 from orchard.aerial_pretraining.instances import CPU_INSTANCES, GPUS
+from orchard.operators.approval import OptionalApprovalOperator
 from orchard.operators.sagemaker_job_retry import START_AND_UPLOAD_MARGIN_S
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
 from orchard.operators.sagemaker_training import OrchardSageMakerTrainingOperator
@@ -172,6 +177,7 @@ PARAMS = form.with_defaults(
             example="aerial-dino-vit",
             description="SageMaker model package group the model is registered in.",
         ),
+        **form.approval("registering the model"),
         "pytorch_image_tag": form.text(
             "2.5.1-{device}-py311",
             pattern=r"^[A-Za-z0-9_.{}-]+$",
@@ -274,7 +280,13 @@ def aerial_pretraining():
 
         decision = gate_decision(evaluation, params)
         print(f"promotion gate: {decision['reason']}")
-        return "register_model" if decision["promoted"] else "not_promoted"
+        return "approve_promotion" if decision["promoted"] else "not_promoted"
+
+    @task(multiple_outputs=True)
+    def promotion_request(evaluation: dict, params: dict | None = None, run_id: str | None = None) -> dict:
+        from orchard.aerial_pretraining.approval import request
+
+        return request(evaluation, params, run_id)
 
     @task(retries=2)
     def register_model(
@@ -305,15 +317,17 @@ def aerial_pretraining():
         evaluation: dict,
         registered: dict | None,
         skipped: dict | None,
+        approval: dict | None,
         params: dict | None = None,
         run_id: str | None = None,
         ti=None,
         outlet_events=None,
     ) -> str:
+        from orchard.aerial_pretraining.approval import outcome
         from orchard.aerial_pretraining.report import announcement, asset_extra, publish_run_report
         from orchard.run_results import announce
 
-        promotion = registered or skipped  # the branch that ran: register_model or not_promoted
+        promotion = outcome(evaluation, params, registered, skipped, approval)
         uri = publish_run_report(run_id, params, prepared, pretrained, probes, evaluation, promotion)
         ti.xcom_push(key="report_uri", value=uri)  # the key the UI and `make demo` read
         outlet_events[BACKBONE_ASSET].extra = asset_extra(pretrained, evaluation, promotion, uri)
@@ -337,15 +351,27 @@ def aerial_pretraining():
 
     evaluation = evaluate(linear_probe.output)
     gate = promotion_gate(evaluation)
+    asked = promotion_request(evaluation)
+    approval = OptionalApprovalOperator(
+        task_id="approve_promotion", subject=asked["subject"], body=asked["body"]
+    )
     registered = register_model(pretrain.output, evaluation)
     skipped = not_promoted(evaluation)
     report = publish_report(
-        prepare_dataset.output, pretrain.output, linear_probe.output, evaluation, registered, skipped
+        prepare_dataset.output,
+        pretrain.output,
+        linear_probe.output,
+        evaluation,
+        registered,
+        skipped,
+        approval.output,
     )
     with_report_link(report)
 
     chain(checked, plan, prepare_dataset, pretrain)
-    chain(gate, [registered, skipped], report)
+    chain(gate, [approval, skipped])
+    chain(approval, registered, report)  # a Reject or a timeout skips register_model: not promoted
+    skipped >> report
     # The cleanup waits for every task that starts a job, and the report waits for it: the report stays the
     # run's leaf, so a failed job task fails the run (a teardown with on_failure_fail_dagrun as the only leaf
     # would decide the run's state alone: green after a failed prepare_dataset), and so does a failed cleanup.

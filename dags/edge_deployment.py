@@ -19,6 +19,12 @@ within `rollout_window_minutes`, `max_devices_per_minute`, `abort_failure_percen
 `delete_fleet`. `calibration_uri` (S3 prefix
 of .npy frames) is required: the drift reference (and int8 calibration) is computed on it.
 
+**Approval:** with a real fleet (`simulated_devices` off) and `require_approval` on (the default),
+`approve_rollout` waits for a person before `deploy` (UI: Required Actions; it shows the model, package,
+thing group and device count). **Reject**, or no answer within `approval_timeout_hours` (the default is
+Reject): nothing is deployed, the cleanup removes a fleet this run created, the report says why ("not deployed:
+rejected by <user>" / "approval timed out") and the run ends green.
+
 **Outputs:** `s3://<artifacts>/edge_deployment/packages/<model>/<version>/package.tar.gz` (+ manifest.json,
 reference.json), captured data under `s3://<data>/edge_deployment/captures/<fleet>/<device>/...`, the drift
 summary, the run report (`report_uri` XCom) and the Asset `s3://<artifacts>/edge_deployment/packages/`.
@@ -44,6 +50,8 @@ from airflow.sdk import dag, task
 
 from orchard import naming
 from orchard import params as form
+from orchard.edge_deployment import approval as rollout_approval
+from orchard.operators.approval import OptionalApprovalOperator
 from orchard.operators.edge_package import PACKAGE_PREFIX, PACKAGES_ASSET, EdgePackageOperator
 from orchard.operators.iot import IotDeployOperator
 from orchard.operators.neo import NeoCompilationOperator
@@ -228,6 +236,7 @@ PARAMS = form.with_defaults(
             description="IoT abortConfig: cancel the job when this share of the devices that got it failed "
             "(0: never; 0 to 100).",
         ),
+        **form.approval("the rollout to a real fleet (simulated devices never wait)"),
         "poll_seconds": form.integer(
             30, maximum=600, section=form.ADVANCED, description="Wait poll delay (s)."
         ),
@@ -321,6 +330,21 @@ def edge_deployment():
 
     fleet = ensure_fleet(key_arn)
 
+    @task(multiple_outputs=True)
+    def rollout_request(package_info: dict, fleet_info: dict, params: dict) -> dict:
+        from orchard.edge_deployment.approval import request
+
+        return request(package_info, fleet_info, params)
+
+    asked = rollout_request(package.output, fleet)
+    approval = OptionalApprovalOperator(
+        task_id="approve_rollout",
+        subject=asked["subject"],
+        body=asked["body"],
+        required=rollout_approval.REQUIRED,
+        not_required_because=rollout_approval.NOT_REQUIRED_BECAUSE,
+    )
+
     deploy = IotDeployOperator(
         task_id="deploy",
         job_id="{{ aws_name('iot_job', dag.dag_id, run_id) }}",
@@ -346,19 +370,20 @@ def edge_deployment():
     drift = monitor(package.output, deploy.output)
 
     @task
-    def cleanup(params: dict, dag_run=None, ti=None) -> list[str]:
-        """Stop the run's prepare / Neo jobs still running; on failure cancel its IoT job and remove a fleet
-        it created; with delete_fleet delete the fleet (orchard.edge_deployment.cleanup.cleanup_run)."""
+    def cleanup(approved: dict | None, params: dict, dag_run=None, ti=None) -> list[str]:
+        """Stop the run's prepare / Neo jobs still running; on failure or a refused rollout cancel its IoT job
+        and remove a fleet it created; with delete_fleet delete the fleet (edge_deployment.cleanup)."""
         from orchard.edge_deployment.cleanup import cleanup_run
         from orchard.run_results import failure_causes
 
         failed = failure_causes(ti)  # the deploy path: every task before this one, by its real state
-        return cleanup_run(params, DAG_ID, dag_run.run_id, [*failed.failed, *failed.not_run])
+        not_through = [*failed.failed, *failed.not_run, *rollout_approval.refused(approved)]
+        return cleanup_run(params, DAG_ID, dag_run.run_id, not_through)
 
     # A teardown of validate_model (nothing billable exists before it succeeds), so it runs whatever failed
     # after it — a half-made fleet included. Names come from params and run_id, never from a task's XCom.
     # Its failure fails the run: a job or a fleet may be left.
-    teardown = cleanup().as_teardown(setups=checked, on_failure_fail_dagrun=True)
+    teardown = cleanup(approval.output).as_teardown(setups=checked, on_failure_fail_dagrun=True)
 
     @task(trigger_rule="all_done", outlets=[PACKAGES_ASSET], retries=0)
     def report(results: dict, ti=None, dag_run=None, outlet_events=None) -> str:
@@ -384,10 +409,12 @@ def edge_deployment():
         "deployment": deploy.output,
         "drift": drift,
         "removed": teardown,
+        "approval": approval.output,  # None when the run ended before it
     }
     published = with_report_link(report(results))
     prepare >> compile_model
     package >> fleet  # no fleet (secrets, certificates) for a model that did not compile
+    approval >> deploy  # a real fleet gets the model only once a person approves (or approval is off)
     [deploy, prepare, compile_model] >> teardown
     [drift, teardown] >> published
 

@@ -235,4 +235,5 @@ def demo_conf(settings: Any) -> dict:
         "probe_instance_type": "ml.m5.xlarge",
         "promotion_margin": 0.0,
         "poll_seconds": 2,
+        "require_approval": False,  # the demo runs unattended: nobody answers an approval
     }

@@ -129,4 +129,5 @@ def upload(s3_client: Any, settings: Any, per_device: int = 150, calibration: in
         "camera_images_uri": f"s3://{bucket}/{PREFIX}/images/",
         "delete_fleet": True,  # the demo deletes its fleet (an explicit action; by default the fleet stays)
         "poll_seconds": 2,  # the sandbox's jobs end in seconds: poll them at that pace
+        "require_approval": False,  # the demo runs unattended (its simulated devices never wait anyway)
     }

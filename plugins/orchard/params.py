@@ -70,6 +70,7 @@ COMPUTE = "Compute"
 TRAINING = "Training"
 OUTPUTS = "Outputs"
 ROLLOUT = "Rollout"
+APPROVAL = "Approval"
 ADVANCED = "Advanced"
 
 
@@ -340,6 +341,32 @@ def poll_seconds(default: int = POLL_SECONDS_DEFAULT) -> Param:
         section=ADVANCED,
         description="Seconds between status polls of the run's AWS jobs (AWS bills the job, not the polls).",
     )
+
+
+APPROVAL_TIMEOUT_HOURS_DEFAULT = 24
+
+
+def approval(gated: str) -> dict[str, Param]:
+    """The human gate's two params, ``require_approval`` and ``approval_timeout_hours``, for a DAG whose step
+    ``gated`` (e.g. "registering the model") waits for a person's approval (orchard.operators.approval).
+
+    On by default (a production run waits for a person); automated runs (the demo, tests, schedules) turn
+    it off. Unpack into the DAG's params: ``{..., **form.approval("registering the model")}``."""
+    return {
+        "require_approval": flag(
+            True,
+            section=APPROVAL,
+            description=f"Wait for a person to approve {gated} (Airflow UI: Required Actions, or the REST "
+            "API). Off: the run goes ahead unattended, for automated runs (demo, tests).",
+        ),
+        "approval_timeout_hours": integer(
+            APPROVAL_TIMEOUT_HOURS_DEFAULT,
+            maximum=720,
+            section=APPROVAL,
+            description=f"Hours the approval waits. Nobody answering in time counts as Reject: the run skips "
+            f"{gated}, cleans up, reports why and ends green.",
+        ),
+    }
 
 
 def number(

@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from tests.dag_files import load_dag
+from tests.e2e.approvals import a_person_answering
 
 pytestmark = pytest.mark.e2e
 
@@ -161,6 +162,27 @@ def test_not_promoted_is_a_successful_run_with_a_clear_outcome(demo, airflow_db,
     report_uri = xcom(run, "publish_report", key="report_uri")
     bucket, key = report_uri.removeprefix("s3://").split("/", 1)
     assert "**NOT PROMOTED**" in boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+
+
+@pytest.mark.faults  # 5 min: with the longer suite (make faults); CI approves one on the stack (tests/ui)
+@pytest.mark.timeout(1500)  # a whole aerial run (5 min here, 15 on 2 loaded cores)
+def test_a_rejected_promotion_registers_nothing_and_the_run_says_who(demo, airflow_db, capfd):
+    """require_approval on, the metric gate passed: a person's Reject skips register_model; the report, the
+    run summary and the Asset event say "not promoted: rejected by alice"; the run ends green."""
+    settings, conf = demo
+    with a_person_answering("aerial_pretraining", "approve_promotion", "Reject", "alice"):
+        run = run_dag({**conf, "promotion_margin": -1.0, "epochs": 1, "require_approval": True})
+    task_log = capfd.readouterr().out
+    assert run.state == "success", task_log[-3000:]
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["approve_promotion"] == "success" and states["register_model"] == "skipped"
+    assert states["not_promoted"] == "skipped" and states["publish_report"] == "success"
+    assert boto3.client("sagemaker").list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+    summary = xcom(run, "publish_report", key="run_summary")
+    assert "not promoted: rejected by alice" in summary["attention"]
+    bucket, key = summary["report_uri"].removeprefix("s3://").split("/", 1)
+    report = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert "**NOT PROMOTED**: rejected by alice" in report
 
 
 def test_bad_input_fails_before_any_job_starts(demo, airflow_db, capfd):

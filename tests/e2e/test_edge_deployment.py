@@ -17,6 +17,7 @@ import pytest
 from local_aws.demo_data import edge_deployment as demo
 from orchard.settings import load_settings
 from tests.dag_files import load_dag
+from tests.e2e.approvals import a_person_answering
 
 pytestmark = pytest.mark.e2e
 
@@ -217,7 +218,8 @@ def test_deploy_failing_after_its_aws_call_leaves_no_job_and_no_fleet(buckets, a
     dag = load_dag(DAG_FILE)
     for task in dag.tasks:
         task.retries = 0
-    run = dag.test(run_conf={})  # the defaults: real (here absent) devices
+    # the defaults: real (here absent) devices; unattended (nobody answers the rollout approval here)
+    run = dag.test(run_conf={"require_approval": False})
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
@@ -237,3 +239,38 @@ def test_deploy_failing_after_its_aws_call_leaves_no_job_and_no_fleet(buckets, a
         for j in sagemaker.list_compilation_jobs()["CompilationJobSummaries"]
         if j["CompilationJobStatus"] in ("INPROGRESS", "STARTING")
     ] == []
+
+
+@pytest.mark.faults  # 2.5 min: with the longer suite (make faults); CI covers the approval on the stack (tests/ui)
+def test_a_rejected_rollout_deploys_nothing_removes_its_fleet_and_ends_green(
+    buckets, airflow_db, inline_triggers, capfd
+):
+    """The defaults (a real fleet, require_approval on): the run waits at approve_rollout; a person's Reject
+    skips deploy and monitor, the cleanup removes the fleet this run created, the report says why."""
+    s3, settings = buckets
+    demo.upload(s3, settings, per_device=1, calibration=4)
+    dag = load_dag(DAG_FILE)
+    for task in dag.tasks:
+        task.retries = 0
+    with a_person_answering("edge_deployment", "approve_rollout", "Reject", "alice"):
+        run = dag.test(run_conf={"poll_seconds": 1})
+    task_log = "".join(capfd.readouterr())
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", (states, task_log[-3000:])
+    assert states["approve_rollout"] == "success" and states["deploy"] == "skipped"
+    assert states["monitor"] == "skipped" and states["cleanup"] == "success" and states["report"] == "success"
+    assert "waiting up to 24 h for a person's answer" in task_log and "rejected by alice" in task_log
+    iot = boto3.client("iot")
+    assert iot.list_jobs()["jobs"] == []  # nothing deployed
+    assert (
+        iot.list_things()["things"] == [] and iot.list_thing_groups()["thingGroups"] == []
+    )  # the fleet: gone
+    assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+    [report_key] = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=settings.reports_bucket)["Contents"]
+        if o["Key"].endswith("report.md")
+    ]
+    report = s3.get_object(Bucket=settings.reports_bucket, Key=report_key)["Body"].read().decode()
+    assert "## Rollout approval" in report and "**Not deployed**: rejected by alice" in report

@@ -121,8 +121,12 @@ PIPELINES = {
     p.dag_id: p
     for p in (
         Pipeline("auto_labeling", _auto_labeling, frozenset({"send_to_labeling"})),
-        Pipeline("edge_deployment", _edge_deployment),
-        Pipeline("aerial_pretraining", _aerial_pretraining, frozenset({"promotion_gate", "not_promoted"})),
+        Pipeline("edge_deployment", _edge_deployment, frozenset({"rollout_request", "approve_rollout"})),
+        Pipeline(
+            "aerial_pretraining",
+            _aerial_pretraining,
+            frozenset({"promotion_gate", "promotion_request", "approve_promotion", "not_promoted"}),
+        ),
         Pipeline("fruit_features", _fruit_features, frozenset({"export_request"})),
         Pipeline("pose_training", _pose_training),
     )

@@ -27,13 +27,14 @@ def publish_report(
 ) -> str:
     """Build and publish the run report; returns its s3:// URI.
 
-    `results`: the upstream tasks' XComs by name (compiled, package, fleet, deployment, drift, removed:
-    compile, package, ensure_fleet, deploy, monitor, cleanup); `outcomes`: deploy's per-device outcomes, which it
+    `results`: the upstream tasks' XComs by name (compiled, package, fleet, deployment, drift, removed,
+    approval: compile, package, ensure_fleet, deploy, monitor, cleanup, approve_rollout); `outcomes`: deploy's per-device outcomes, which it
     pushes even when the rollout fails; `causes`: orchard.run_results.failure_causes, said first when the
     run failed.
     """
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+    from orchard.edge_deployment.approval import report_text
     from orchard.reports import Report
 
     settings = load_settings()
@@ -54,6 +55,8 @@ def publish_report(
         report.add_metrics(_model_metrics(package, compiled), title="Model")
     else:
         report.add_text("No package was published in this run (an earlier task failed: see its log).")
+    if approved := report_text(results.get("approval")):
+        report.add_text(approved)
     if outcomes:
         report.add_table(
             [
@@ -83,11 +86,13 @@ def publish_report(
 
 
 def announcement(results: dict[str, Any], causes: Any) -> dict[str, list[str]]:
-    """orchard.run_results.announce's attention items: devices drifting over the threshold, and the tasks
-    that failed (the root causes, not the tasks that did not run because of them)."""
+    """orchard.run_results.announce's attention items: devices drifting over the threshold, the tasks that
+    failed (the root causes, not the tasks that did not run because of them), and a refused rollout."""
+    from orchard.edge_deployment.approval import attention
     from orchard.run_results import drift_attention
 
-    return {"attention": drift_attention(results.get("drift")) + [f"failed at {t}" for t in causes.failed]}
+    failed = [f"failed at {t}" for t in causes.failed]
+    return {"attention": drift_attention(results.get("drift")) + failed + attention(results.get("approval"))}
 
 
 def _package_text(package: dict[str, Any]) -> str:
