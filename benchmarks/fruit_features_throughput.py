@@ -22,7 +22,8 @@ builds the job environments on first use.
 `spark-defaults` classification does on EMR (and in the sandbox). With `--ab`, each run measures the steady
 state (and the full job) both without them (A) and with them (B), interleaved with the plain rate (plain,
 A, plain, B, plain; the order of A and B alternates per run), and reports each side's figures and the
-per-run B/A ratio. `--no-job` skips the full job (start-up, PCA, write) to spend the time on the steady state.
+per-run B/A ratio. `--no-job` skips the full job (start-up, PCA, write) to spend the time on the steady state; `--job-only`
+times only the full job (e.g. `--ab --job-only`: what a JVM setting does to start-up and the driver's PCA).
 """
 
 from __future__ import annotations
@@ -194,9 +195,9 @@ def measure(version: str, model: Path, images: Path, args: argparse.Namespace, w
         # The machine is shared: the plain rate is taken just before and just after each Spark measurement
         # and that measurement's ratio uses their mean, so a load change hits both sides of the ratio alike.
         order = list(sides) if run_index % 2 == 0 else list(reversed(sides))
-        before = plain_rate(model, images, args.batch_size)
+        before = plain_rate(model, images, args.batch_size) if not args.job_only else 0.0
         plain.append(before)
-        for side in order:
+        for side in order if not args.job_only else ():
             result = steady_state(
                 bin_dir, model, images, args.batch_size, args.arrow_batch, work, sides[side]
             )
@@ -209,26 +210,29 @@ def measure(version: str, model: Path, images: Path, args: argparse.Namespace, w
             jobs[side].append(
                 full_job(bin_dir, model, images, args.batch_size, args.arrow_batch, work, sides[side])
             )
+        figures = (
+            [f"{side or 'spark'} job {jobs[side][-1]['timings']['total_s']:.1f} s" for side in sides]
+            if args.job_only
+            else [f"{side or 'spark'} {ratios[side][-1]:.3f}" for side in sides]
+        )
         print(
-            f"  {version} run {run_index + 1}: "
-            + ", ".join(f"{side or 'spark'} {ratios[side][-1]:.3f}" for side in sides)
-            + f" (load {os.getloadavg()[0]:.2f})",
+            f"  {version} run {run_index + 1}: " + ", ".join(figures) + f" (load {os.getloadavg()[0]:.2f})",
             file=sys.stderr,
             flush=True,
         )
     med = statistics.median
-    first = next(iter(steady.values()))[0]
-    out: dict = {
-        "pyspark": first["spark"],
-        "images": first["images"],
-        "partitions": first["partitions"],
-        "plain_images_per_s": round(med(plain), 2),
-    }
+    first = next(iter(jobs.values()))[0] if args.job_only else next(iter(steady.values()))[0]
+    out: dict = {"pyspark": first.get("spark") or first.get("spark_version")}
+    if not args.job_only:
+        out.update(
+            images=first["images"], partitions=first["partitions"], plain_images_per_s=round(med(plain), 2)
+        )
     for side in sides:
         tag = f"_{side}" if side else ""
-        out[f"spark_steady_images_per_s{tag}"] = round(med(s["images_per_s"] for s in steady[side]), 2)
-        out[f"ratio{tag}"] = round(med(ratios[side]), 3)
-        out[f"ratio_min_max{tag}"] = [round(min(ratios[side]), 3), round(max(ratios[side]), 3)]
+        if ratios[side]:
+            out[f"spark_steady_images_per_s{tag}"] = round(med(s["images_per_s"] for s in steady[side]), 2)
+            out[f"ratio{tag}"] = round(med(ratios[side]), 3)
+            out[f"ratio_min_max{tag}"] = [round(min(ratios[side]), 3), round(max(ratios[side]), 3)]
         if jobs[side]:
             runs = jobs[side]
             out[f"spark_startup_s{tag}"] = round(med(j["timings"]["spark_startup_s"] for j in runs), 2)
@@ -238,12 +242,17 @@ def measure(version: str, model: Path, images: Path, args: argparse.Namespace, w
             out[f"job_total_s{tag}"] = round(med(j["timings"]["total_s"] for j in runs), 2)
             out["pca_k"] = runs[0]["pca_k"]
     if args.ab:
-        b_over_a = [b / a for a, b in zip(ratios["A"], ratios["B"], strict=True)]
-        out["steady_B_over_A"] = round(med(b_over_a), 3)
-        out["steady_B_better_runs"] = f"{sum(x > 1 for x in b_over_a)}/{len(b_over_a)}"
+        if ratios["A"]:
+            b_over_a = [b / a for a, b in zip(ratios["A"], ratios["B"], strict=True)]
+            out["steady_B_over_A"] = round(med(b_over_a), 3)
+            out["steady_B_better_runs"] = f"{sum(x > 1 for x in b_over_a)}/{len(b_over_a)}"
         if jobs["A"]:
             totals = [b["timings"]["total_s"] / a["timings"]["total_s"] for a, b in zip(jobs["A"], jobs["B"])]
             out["job_total_B_over_A"] = round(med(totals), 3)
+            pca = [
+                b["timings"]["pca_fit_s"] / a["timings"]["pca_fit_s"] for a, b in zip(jobs["A"], jobs["B"])
+            ]
+            out["pca_fit_B_over_A"] = round(med(pca), 3)
     out["runs"] = args.runs
     return out
 
@@ -262,6 +271,9 @@ def main() -> None:
     )
     parser.add_argument("--ab", action="store_true", help="each run: without (A) and with (B) the --conf")
     parser.add_argument("--no-job", action="store_true", help="skip the full job (start-up, PCA, write)")
+    parser.add_argument(
+        "--job-only", action="store_true", help="only the full job (no plain, no steady state)"
+    )
     args = parser.parse_args()
     if args.ab and not args.conf:
         parser.error("--ab compares without and with --conf: give at least one --conf")
