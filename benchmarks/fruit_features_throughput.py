@@ -2,6 +2,7 @@
 
     make bench BENCH=fruit_features_throughput          # or: PYTHONPATH=plugins:. .venv/bin/python <this file>
     ... --images 300 --runs 3 --spark 3.5 4.0 --batch-size 32 --arrow-batch 256
+    ... --spark 3.5 --runs 5 --ab --conf spark.driver.extraJavaOptions=-XX:+UseSerialGC   # A/B
 
 On the same generated photos (JPEG/PNG, 256 px) and the same EfficientNet-Lite0 ONNX model, in one run:
 
@@ -16,6 +17,13 @@ for pyspark 3.5 (EMR 7.x's Spark, the job's requirements.txt) and 4.x. Each figu
 --runs runs; each run's ratio divides the Spark rate by the mean of plain rates measured just before and
 just after it (the machine may be shared). Prints a markdown table and a JSON line. Needs Java 17, and
 builds the job environments on first use.
+
+`--conf KEY=VALUE` (repeatable) passes Spark properties to every spark-submit, as the cluster's
+`spark-defaults` classification does on EMR (and in the sandbox). With `--ab`, each run measures the steady
+state (and the full job) both without them (A) and with them (B), interleaved with the plain rate (plain,
+A, plain, B, plain; the order of A and B alternates per run), and reports each side's figures and the
+per-run B/A ratio. `--no-job` skips the full job (start-up, PCA, write) to spend the time on the steady state; `--job-only`
+times only the full job (e.g. `--ab --job-only`: what a JVM setting does to start-up and the driver's PCA).
 """
 
 from __future__ import annotations
@@ -125,11 +133,12 @@ def plain_rate(model: Path, images: Path, batch: int) -> float:
     return json.loads(out.strip().splitlines()[-1])["images_per_s"]
 
 
-def spark_submit(bin_dir: Path, model: Path, app: Path, *args: str) -> str:
+def spark_submit(bin_dir: Path, model: Path, app: Path, *args: str, conf: tuple[str, ...] = ()) -> str:
     argv = [
         str(bin_dir / "spark-submit"),
         "--master",
         "local[2]",
+        *(item for pair in conf for item in ("--conf", pair)),
         "--py-files",
         f"{JOB_DIR / 'image_model.py'},{JOB_DIR / 'extract_features.py'}",
         "--files",
@@ -140,16 +149,20 @@ def spark_submit(bin_dir: Path, model: Path, app: Path, *args: str) -> str:
     return run(argv, env=spark_env(bin_dir), cwd=JOB_DIR)
 
 
-def steady_state(bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, work: Path) -> dict:
+def steady_state(
+    bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, work: Path, conf: tuple[str, ...] = ()
+) -> dict:
     app = work / "steady.py"
     app.write_text(STEADY)
-    out = spark_submit(bin_dir, model, app, str(images), "model.onnx", str(batch), str(arrow), "3")
+    out = spark_submit(bin_dir, model, app, str(images), "model.onnx", str(batch), str(arrow), "3", conf=conf)
     result = json.loads(next(line for line in out.splitlines() if line.startswith("BENCH "))[6:])
     result["images_per_s"] = result["images"] / statistics.median(result["pass_s"][1:])  # pass 1 warms up
     return result
 
 
-def full_job(bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, work: Path) -> dict:
+def full_job(
+    bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, work: Path, conf: tuple[str, ...] = ()
+) -> dict:
     output = work / "job-output"
     spark_submit(
         bin_dir,
@@ -165,39 +178,83 @@ def full_job(bin_dir: Path, model: Path, images: Path, batch: int, arrow: int, w
         str(batch),
         "--arrow-batch",
         str(arrow),
+        conf=conf,
     )
     return json.loads((output / "metrics.json").read_text())
 
 
 def measure(version: str, model: Path, images: Path, args: argparse.Namespace, work: Path) -> dict:
     bin_dir = spark_bin(SPARK_VERSIONS[version])
-    plain, steady, ratios, jobs = [], [], [], []
-    for _ in range(args.runs):
+    conf = tuple(args.conf)
+    sides = {"A": (), "B": conf} if args.ab else {"": conf}
+    plain: list[float] = []
+    steady: dict[str, list[dict]] = {side: [] for side in sides}
+    ratios: dict[str, list[float]] = {side: [] for side in sides}
+    jobs: dict[str, list[dict]] = {side: [] for side in sides}
+    for run_index in range(args.runs):
         # The machine is shared: the plain rate is taken just before and just after each Spark measurement
-        # and the run's ratio uses their mean, so a load change hits both sides of the ratio alike.
-        before = plain_rate(model, images, args.batch_size)
-        steady.append(steady_state(bin_dir, model, images, args.batch_size, args.arrow_batch, work))
-        after = plain_rate(model, images, args.batch_size)
-        plain += [before, after]
-        ratios.append(steady[-1]["images_per_s"] / ((before + after) / 2))
-        jobs.append(full_job(bin_dir, model, images, args.batch_size, args.arrow_batch, work))
+        # and that measurement's ratio uses their mean, so a load change hits both sides of the ratio alike.
+        order = list(sides) if run_index % 2 == 0 else list(reversed(sides))
+        before = plain_rate(model, images, args.batch_size) if not args.job_only else 0.0
+        plain.append(before)
+        for side in order if not args.job_only else ():
+            result = steady_state(
+                bin_dir, model, images, args.batch_size, args.arrow_batch, work, sides[side]
+            )
+            after = plain_rate(model, images, args.batch_size)
+            plain.append(after)
+            steady[side].append(result)
+            ratios[side].append(result["images_per_s"] / ((before + after) / 2))
+            before = after
+        for side in order if not args.no_job else ():
+            jobs[side].append(
+                full_job(bin_dir, model, images, args.batch_size, args.arrow_batch, work, sides[side])
+            )
+        figures = (
+            [f"{side or 'spark'} job {jobs[side][-1]['timings']['total_s']:.1f} s" for side in sides]
+            if args.job_only
+            else [f"{side or 'spark'} {ratios[side][-1]:.3f}" for side in sides]
+        )
+        print(
+            f"  {version} run {run_index + 1}: " + ", ".join(figures) + f" (load {os.getloadavg()[0]:.2f})",
+            file=sys.stderr,
+            flush=True,
+        )
     med = statistics.median
-    return {
-        "pyspark": steady[0]["spark"],
-        "images": steady[0]["images"],
-        "partitions": steady[0]["partitions"],
-        "plain_images_per_s": round(med(plain), 2),
-        "spark_steady_images_per_s": round(med(s["images_per_s"] for s in steady), 2),
-        "ratio": round(med(ratios), 3),
-        "ratio_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
-        "spark_startup_s": round(med(j["timings"]["spark_startup_s"] for j in jobs), 2),
-        "job_feature_stage_images_per_s": round(med(j["images_per_second"] for j in jobs), 2),
-        "pca_fit_s": round(med(j["timings"]["pca_fit_s"] for j in jobs), 2),
-        "pca_k": jobs[0]["pca_k"],
-        "write_s": round(med(j["timings"]["write_s"] for j in jobs), 2),
-        "job_total_s": round(med(j["timings"]["total_s"] for j in jobs), 2),
-        "runs": args.runs,
-    }
+    first = next(iter(jobs.values()))[0] if args.job_only else next(iter(steady.values()))[0]
+    out: dict = {"pyspark": first.get("spark") or first.get("spark_version")}
+    if not args.job_only:
+        out.update(
+            images=first["images"], partitions=first["partitions"], plain_images_per_s=round(med(plain), 2)
+        )
+    for side in sides:
+        tag = f"_{side}" if side else ""
+        if ratios[side]:
+            out[f"spark_steady_images_per_s{tag}"] = round(med(s["images_per_s"] for s in steady[side]), 2)
+            out[f"ratio{tag}"] = round(med(ratios[side]), 3)
+            out[f"ratio_min_max{tag}"] = [round(min(ratios[side]), 3), round(max(ratios[side]), 3)]
+        if jobs[side]:
+            runs = jobs[side]
+            out[f"spark_startup_s{tag}"] = round(med(j["timings"]["spark_startup_s"] for j in runs), 2)
+            out[f"job_feature_stage_images_per_s{tag}"] = round(med(j["images_per_second"] for j in runs), 2)
+            out[f"pca_fit_s{tag}"] = round(med(j["timings"]["pca_fit_s"] for j in runs), 2)
+            out[f"write_s{tag}"] = round(med(j["timings"]["write_s"] for j in runs), 2)
+            out[f"job_total_s{tag}"] = round(med(j["timings"]["total_s"] for j in runs), 2)
+            out["pca_k"] = runs[0]["pca_k"]
+    if args.ab:
+        if ratios["A"]:
+            b_over_a = [b / a for a, b in zip(ratios["A"], ratios["B"], strict=True)]
+            out["steady_B_over_A"] = round(med(b_over_a), 3)
+            out["steady_B_better_runs"] = f"{sum(x > 1 for x in b_over_a)}/{len(b_over_a)}"
+        if jobs["A"]:
+            totals = [b["timings"]["total_s"] / a["timings"]["total_s"] for a, b in zip(jobs["A"], jobs["B"])]
+            out["job_total_B_over_A"] = round(med(totals), 3)
+            pca = [
+                b["timings"]["pca_fit_s"] / a["timings"]["pca_fit_s"] for a, b in zip(jobs["A"], jobs["B"])
+            ]
+            out["pca_fit_B_over_A"] = round(med(pca), 3)
+    out["runs"] = args.runs
+    return out
 
 
 def main() -> None:
@@ -209,7 +266,17 @@ def main() -> None:
     parser.add_argument("--spark", nargs="+", default=list(SPARK_VERSIONS), choices=list(SPARK_VERSIONS))
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--arrow-batch", type=int, default=256)
+    parser.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="Spark property (repeatable)"
+    )
+    parser.add_argument("--ab", action="store_true", help="each run: without (A) and with (B) the --conf")
+    parser.add_argument("--no-job", action="store_true", help="skip the full job (start-up, PCA, write)")
+    parser.add_argument(
+        "--job-only", action="store_true", help="only the full job (no plain, no steady state)"
+    )
     args = parser.parse_args()
+    if args.ab and not args.conf:
+        parser.error("--ab compares without and with --conf: give at least one --conf")
     with tempfile.TemporaryDirectory(prefix="fruit-bench-") as tmp:
         work = Path(tmp)
         model = export_model(work / "model")
@@ -220,7 +287,8 @@ def main() -> None:
         results = [measure(version, model, work / "photos", args, work) for version in args.spark]
     print(
         f"fruit_features throughput: {args.images} photos 256 px, EfficientNet-Lite0 ONNX, batch {args.batch_size}, "
-        f"arrow batch {args.arrow_batch}, median of {args.runs} runs, {os.cpu_count()} CPUs\n"
+        f"arrow batch {args.arrow_batch}, median of {args.runs} runs, {os.cpu_count()} CPUs, "
+        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}; conf {args.conf or 'none'}\n"
     )
     keys = list(results[0])
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))

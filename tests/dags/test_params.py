@@ -471,3 +471,34 @@ def test_auto_labelings_endpoint_template_renders_none_as_no_endpoint(dags):
             task.existing_endpoint_name, {"params": {"existing_endpoint_name": value}}, dag.get_template_env()
         )
         assert out == rendered
+
+
+# --- parse cost: Airflow's per-operator deep copies of the params share the schema (issue 17.3) ----------
+
+
+def test_a_params_deep_copy_shares_its_schema_and_copies_its_value():
+    import copy
+
+    param = form.label_categories(["car", "person"], description="Categories.", max_items=10)
+    copied = copy.deepcopy(param)
+    again = copy.deepcopy(copied)
+    assert type(copied) is Param and type(again) is Param  # Airflow serializes exactly Param as a Param
+    assert copied.schema is param.schema and again.schema is param.schema
+    assert copied.description == param.description
+    copied.value.append("bicycle")  # a task's copy changing its value leaves the DAG's param alone
+    assert param.value == ["car", "person"] and again.value == ["car", "person"]
+    assert copied.resolve() == ["car", "person", "bicycle"]
+
+
+def test_every_tasks_params_share_the_dags_schemas_and_serialize_as_before(dags):
+    dag = dags["auto_labeling"]
+    for task in dag.tasks:
+        for key in dag.params:
+            assert task.params.get_param(key).schema is dag.params.get_param(key).schema, (task.task_id, key)
+    plain = ParamsDict(
+        {k: Param(p.value, description=p.description, schema=p.schema) for k, p in dag.params.items()}
+    )
+    assert DagSerialization._serialize_params_dict(dag.params) == DagSerialization._serialize_params_dict(
+        plain
+    )
+    assert serialized(dag).params.validate() == dag.params.validate()
