@@ -40,7 +40,6 @@ Docs: `docs/pipelines/auto_labeling.md`.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
@@ -67,8 +66,6 @@ VERIFIED = Asset(
 # default params; the UI form triggers one on any prefix.
 FRAMES_PREFIX = f"s3://{_SETTINGS.data_bucket}/auto_labeling/frames/"
 NEW_FRAMES = Asset(name="auto_labeling.frames", uri=FRAMES_PREFIX)
-# How often waits poll AWS. Endpoint creation takes minutes on AWS; the sandbox sets a few seconds.
-POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 # InvokeEndpointAsync calls in flight per shard: each only queues a request, so a few dozen are cheap.
 INVOKE_CONCURRENCY = 16
 INSTANCE_TYPES = [
@@ -195,6 +192,7 @@ PARAMS = form.with_defaults(
         "stop_at_manifest": form.flag(
             False, section=LABELING, description="End at the manifest: no Ground Truth job."
         ),
+        "poll_seconds": form.poll_seconds(),
     },
 )
 # What the schema cannot say, re-checked by the first task (orchard.params.check).
@@ -265,7 +263,7 @@ def auto_labeling():
             "EndpointConfigName": "{{ aws_name('sagemaker_endpoint_config', dag.dag_id, run_id) }}",
         },
         deferrable=True,
-        check_interval=POLL_SECONDS,
+        check_interval="{{ params.poll_seconds }}",
         max_ingestion_time=3600,
         execution_timeout=timedelta(minutes=70),
     )
@@ -282,7 +280,7 @@ def auto_labeling():
         max_concurrency=INVOKE_CONCURRENCY,
         content_type="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['content_type'] }}",
         accept="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['accept'] }}",
-        waiter_delay=POLL_SECONDS,
+        waiter_delay="{{ params.poll_seconds }}",  # attempts: max_wait_s // poll_seconds, per run
         max_wait_s=7200,
         execution_timeout=timedelta(hours=3),
     ).expand(shard=shards)
@@ -333,7 +331,7 @@ def auto_labeling():
         mode="{{ params.labeling_mode }}",
         task_time_limit_s="{{ params.task_time_limit_s }}",
         task_availability_s="{{ params.task_availability_s }}",
-        waiter_delay=POLL_SECONDS,
+        waiter_delay="{{ params.poll_seconds }}",  # attempts: (task_availability_s + 1 h) // poll_seconds
         deferrable=True,
         execution_timeout=timedelta(days=31),
     )

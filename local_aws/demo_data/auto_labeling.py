@@ -135,4 +135,5 @@ def upload(s3_client: Any, settings: Any) -> dict:
         "model_data_uri": f"s3://{bucket}/{MODEL_KEY}",
         "frames_per_shard": 50,
         "workteam_arn": workteam_arn,
+        "poll_seconds": 2,  # the sandbox's endpoint and labeling job are ready in seconds: poll at that pace
     }

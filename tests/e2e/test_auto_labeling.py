@@ -27,7 +27,6 @@ MODEL_KEY = "auto_labeling/model/model.tar.gz"
 
 @pytest.fixture
 def dag(aws, airflow_db, monkeypatch):
-    monkeypatch.setenv("ORCHARD_POLL_SECONDS", "1")
     s3 = boto3.client("s3")
     for bucket in (DATA, ARTIFACTS):
         s3.create_bucket(Bucket=bucket)
@@ -42,8 +41,9 @@ def dag(aws, airflow_db, monkeypatch):
 
 
 def conf(**overrides):
-    """The param defaults plus `overrides`; the defaults already point at the test's data."""
-    return dict(overrides)
+    """The param defaults plus `overrides`; the defaults already point at the test's data. The sandbox's
+    endpoint and labeling job are ready in seconds: poll them every second, not AWS's 30 s."""
+    return {"poll_seconds": 1, **overrides}
 
 
 def read(uri: str) -> bytes:

@@ -43,7 +43,6 @@ def _settings():
 def _auto_labeling(monkeypatch) -> dict:
     from local_aws.demo_data import auto_labeling as demo
 
-    monkeypatch.setenv("ORCHARD_POLL_SECONDS", "1")
     data, artifacts = "orchard-data", "orchard-artifacts"
     s3 = _buckets(data, artifacts)
     demo.upload_frames(s3, data, "frames/", 4)
@@ -53,6 +52,7 @@ def _auto_labeling(monkeypatch) -> dict:
         "frames_prefix": f"s3://{data}/frames/",
         "model_data_uri": f"s3://{data}/model/model.tar.gz",
         "frames_per_shard": 2,
+        "poll_seconds": 1,
     }
 
 

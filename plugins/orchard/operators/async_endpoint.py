@@ -19,13 +19,16 @@ from botocore.exceptions import ClientError
 
 
 class SageMakerAsyncEndpointOperator(SageMakerEndpointOperator):
-    template_fields = (*SageMakerEndpointOperator.template_fields, "existing_endpoint_name")
+    template_fields = (*SageMakerEndpointOperator.template_fields, "existing_endpoint_name", "check_interval")
 
     def __init__(self, *, existing_endpoint_name: str = "", **kwargs: Any):
         super().__init__(**kwargs)
         self.existing_endpoint_name = existing_endpoint_name
 
     def execute(self, context: Any) -> dict:
+        self.check_interval = int(
+            self.check_interval
+        )  # a template ("{{ params.poll_seconds }}") renders text
         if self.existing_endpoint_name:
             self.log.info(
                 "using the existing endpoint %s as is: nothing created", self.existing_endpoint_name

@@ -49,7 +49,7 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
 
     aws_hook_class = SageMakerAsyncInferenceHook
     template_fields: Sequence[str] = aws_template_fields(
-        "endpoint_name", "shard", "content_type", "accept", "max_concurrency"
+        "endpoint_name", "shard", "content_type", "accept", "max_concurrency", "waiter_delay"
     )
 
     def __init__(
@@ -61,7 +61,7 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         accept: str = "",
         max_concurrency: int | str = 16,
         max_wait_s: int = 3600,
-        waiter_delay: int = 30,
+        waiter_delay: int | str = 30,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -115,8 +115,8 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
             trigger=AsyncInferenceOutputsTrigger(
                 record_uri=self.shard["record_uri"],
                 endpoint_name=self.endpoint_name,
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=max(1, self.max_wait_s // max(1, self.waiter_delay)),
+                waiter_delay=int(self.waiter_delay),
+                waiter_max_attempts=max(1, self.max_wait_s // max(1, int(self.waiter_delay))),
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
             ),

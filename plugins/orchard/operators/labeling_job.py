@@ -42,6 +42,7 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
         "task_time_limit_s",
         "task_availability_s",
         "workers_per_object",
+        "waiter_delay",
     )
 
     def __init__(
@@ -60,7 +61,7 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
         task_availability_s: int | str = 10 * 24 * 3600,
         workers_per_object: int | str = 1,
         title: str = "Check the pre-labeled boxes",
-        waiter_delay: int = 60,
+        waiter_delay: int | str = 60,
         deferrable: bool = True,
         **kwargs: Any,
     ):
@@ -116,11 +117,12 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
             return self._result()
         # Workers may take the whole availability window; the triggerer polls until then, plus a margin.
         max_wait = int(self.task_availability_s) + 3600
-        attempts = max(1, max_wait // max(1, self.waiter_delay))
+        delay = int(self.waiter_delay)  # a template such as "{{ params.poll_seconds }}" renders to text
+        attempts = max(1, max_wait // max(1, delay))
         self.defer(
             trigger=SageMakerLabelingJobTrigger(
                 job_name=self.job_name,
-                waiter_delay=self.waiter_delay,
+                waiter_delay=delay,
                 waiter_max_attempts=attempts,
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
