@@ -67,3 +67,27 @@ def in_process_moto(monkeypatch):
     session's `aws_default` connection, whose endpoint is the sandbox's (hooks would call it too)."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
+
+
+# `make test` runs in two parts: the tests in parallel (pytest-xdist, one file per worker), then, alone, the
+# tests marked `serial` (they measure wall time or CPU, or race a tight deadline) and the `faults_ci` sample
+# (its matrix summary is printed by the process that ran it).
+def pytest_addoption(parser):
+    group = parser.getgroup("orchard")
+    group.addoption("--skip-serial", action="store_true", help="leave out the serial tests (make test, part 1)")
+    group.addoption("--only-serial", action="store_true", help="run only the serial tests (make test, part 2)")
+
+
+def _runs_alone(item) -> bool:
+    return any(item.get_closest_marker(name) for name in ("serial", "faults_ci"))
+
+
+def pytest_collection_modifyitems(config, items):
+    skip, only = config.getoption("--skip-serial"), config.getoption("--only-serial")
+    if not (skip or only):
+        return
+    keep = [item for item in items if _runs_alone(item) == only]
+    dropped = [item for item in items if _runs_alone(item) != only]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep

@@ -61,6 +61,7 @@ def test_imports_without_error(path):
     assert_no_problems(integrity.import_problems(integrity.load(path)))
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("path", dag_file_params())
 def test_parse_within_budget(path, dag_file_timings):
     timing = dag_file_timings[path]
@@ -124,11 +125,13 @@ def test_every_bad_sample_has_an_expectation():
     assert sorted(p.name for p in SAMPLES.glob("bad_*.py")) == sorted(BAD_SAMPLES)
 
 
+@pytest.mark.serial
 def test_good_sample_breaks_no_rule(sample_timings):
     assert broken_rules(GOOD_SAMPLE, sample_timings[GOOD_SAMPLE]) == {}
     assert [dag.dag_id for dag in integrity.load(GOOD_SAMPLE).dags] == ["good_sample"]
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize(("name", "rule", "phrase"), [(name, *rule) for name, rule in BAD_SAMPLES.items()])
 def test_bad_sample_breaks_exactly_its_rule(name, rule, phrase, sample_timings):
     broken = broken_rules(SAMPLES / name, sample_timings[SAMPLES / name])
@@ -137,6 +140,7 @@ def test_bad_sample_breaks_exactly_its_rule(name, rule, phrase, sample_timings):
     assert phrase in broken[rule][0]
 
 
+@pytest.mark.serial
 def test_parse_budget_tells_imports_from_top_level_work(sample_timings):
     slow_imports = sample_timings[SAMPLES / "bad_slow_imports.py"]
     slow_top_level = sample_timings[SAMPLES / "bad_slow_top_level.py"]
@@ -145,6 +149,7 @@ def test_parse_budget_tells_imports_from_top_level_work(sample_timings):
     assert sample_timings[GOOD_SAMPLE].airflow_import_ms > 0  # BatchOperator's module, beyond airflow.sdk
 
 
+@pytest.mark.serial
 def test_a_file_that_does_not_load_keeps_its_error(sample_timings):
     error = sample_timings[SAMPLES / "bad_import_error.py"].error
     assert "Invalid arguments were passed to BatchOperator" in error

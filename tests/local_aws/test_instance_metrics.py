@@ -36,6 +36,7 @@ def test_the_jobs_processes_are_found_by_their_environment(busy_job):
     assert instance_metrics.job_processes(name + "-other") == []
 
 
+@pytest.mark.serial
 def test_cpu_and_memory_of_a_busy_job(busy_job):
     name, _ = busy_job
     sampler = instance_metrics.Sampler(name)

@@ -116,6 +116,7 @@ def test_a_step_that_failed_on_its_input_ends_the_task_without_retry(emr):
             operator.execute(mock.MagicMock())
 
 
+@pytest.mark.serial
 def test_cleanup_finds_the_run_cluster_by_name_even_when_create_cluster_lost_its_id(emr):
     """create_cluster failed right after RunJobFlow (no XCom): the teardown terminates it by name."""
     lost = emr.run_job_flow(**OVERRIDES)["JobFlowId"]
