@@ -300,7 +300,7 @@ def fruit_features():
         wait_for_extract = EmrStepSensorSizedWait(
             task_id="wait_for_extract",
             job_flow_id=create_cluster.output,
-            step_id="{{ ti.xcom_pull(task_ids='scaling_run.extract', map_indexes=ti.map_index)[0] }}",
+            step_id=extract.output,  # the one step added (its id, this map index's)
             region_name=REGION,
             deferrable=True,
             poll_seconds=POLL_SECONDS,

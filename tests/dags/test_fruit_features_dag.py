@@ -54,6 +54,9 @@ def test_the_scaling_test_maps_cluster_step_and_timing_per_node_count(dag):
         )
     }
     assert dag.get_task("check_output").upstream_task_ids >= {"scaling_run.record_timing"}
+    # the step's id reaches its wait as extract's XCom argument (this map index's), not a Jinja pull
+    assert dag.get_task("scaling_run.wait_for_extract").step_id.operator.task_id == "scaling_run.extract"
+    assert "xcom_pull" not in DAG_FILE.read_text()
 
 
 def test_the_form_defaults_follow_the_issue(dag):

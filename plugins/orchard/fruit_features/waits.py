@@ -66,9 +66,18 @@ class EmrAddStepsSizedWait(EmrAddStepsOperator):
         return super().execute(context)
 
 
+def only_step(step_ids: object) -> str:
+    """The one step id of an add-steps XCom (EmrAddStepsOperator returns the list of the ids it added)."""
+    ids = [step_ids] if isinstance(step_ids, str) else list(step_ids)
+    if len(ids) != 1:
+        raise ValueError(f"step_id: expected the one step the cluster was given, got {ids!r}")
+    return ids[0]
+
+
 class EmrStepSensorSizedWait(EmrStepSensor):
-    """EmrStepSensor whose `max_attempts` may be a template, and whose delay between polls may be given as
-    `poll_seconds`, a template (rendered, then made the sensor's `poke_interval`).
+    """EmrStepSensor whose `max_attempts` may be a template, whose delay between polls may be given as
+    `poll_seconds`, a template (rendered, then made the sensor's `poke_interval`), and whose `step_id` may
+    be the add-steps task's XCom (a one-item list of ids: pass `add_steps.output`, no Jinja pull).
 
     :param poll_seconds: seconds between polls, e.g. "{{ params.poll_seconds }}" (templated); None keeps
         `poke_interval`.
@@ -84,4 +93,5 @@ class EmrStepSensorSizedWait(EmrStepSensor):
         if self.poll_seconds is not None:
             self.poke_interval = float(as_seconds(self.poll_seconds, "poll_seconds"))
         self.max_attempts = as_attempts(self.max_attempts, "max_attempts")
+        self.step_id = only_step(self.step_id)
         return super().execute(context)

@@ -63,3 +63,14 @@ def test_the_step_sensor_polls_at_its_rendered_poll_seconds(monkeypatch):
     sensor.execute({})
 
     assert seen == {"delay": 5.0, "polls": 12}
+
+
+def test_the_step_sensor_takes_the_add_steps_xcom_its_one_step_id(monkeypatch):
+    """wait_for_extract gets extract's XCom (the list of ids AddJobFlowSteps returned), not a Jinja pull."""
+    monkeypatch.setattr(EmrStepSensor, "execute", lambda self, context: self.step_id)
+    sensor = waits.EmrStepSensorSizedWait(task_id="wait", job_flow_id="j-1", step_id=["s-1"], max_attempts=3)
+
+    assert sensor.execute({}) == "s-1"
+    assert waits.only_step("s-2") == "s-2"
+    with pytest.raises(ValueError, match="expected the one step the cluster was given"):
+        waits.only_step(["s-1", "s-2"])
