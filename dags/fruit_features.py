@@ -8,18 +8,20 @@ test), each on its own EMR cluster, and the report compares their wall time and 
 
 1. `check_inputs`: params, images in S3 (count, one folder per fruit), PCA request, the job code
    `make deploy` puts in S3 (`job-code/<image_tag>/fruit_features/`): a clear error before anything billable.
-2. Setup: `export_request` → `export_model` (SageMaker processing job, image
+2. Setup: `find_model` → `export_request` → `export_model` (SageMaker processing job, image
    `orchard/fruit-features-export`: the feature model exported to ONNX, **skipped when the ONNX of that
    model version (= image_tag) is already in S3**) → `model_ready`; `imds_configuration` (EMR security
    configuration enforcing IMDSv2). The Spark job and its bootstrap script are the deployed job code.
-3. `scaling_run` (mapped over `core_node_counts`): `cluster_name` → `create_cluster` (EMR 7.x, Spark 3.5,
+3. `cluster_requests` (one RunJobFlow request + spark-submit step per scaling point), then `scaling_run`
+   (mapped over them): `cluster_name` → `create_cluster` (EMR 7.x, Spark 3.5,
    bootstrap action, auto-termination idle timeout, logs to S3; a retry reattaches to the run's cluster) →
    `extract` (one `spark-submit` step, added once) → `wait_for_extract` → `record_timing` →
    `terminate_cluster` (teardown: finds the run's clusters by name whatever failed; its failure fails the
-   run). `stop_export` (teardown) stops the run's export job if it still runs.
+   run). `stop_export` (teardown of `export_job_name`) stops the run's export job if it still runs.
 4. `check_output`: rows = readable images, schema, PCA dimension and explained variance, corrupt images
-   listed with their paths. 5. `publish_report`: report (explained variance curve, PCA scatter coloured by
-   fruit, scaling table + speed-up plot, console links, cost) and the `fruit_features.features` Asset.
+   listed with their paths.
+5. `publish_report`: report (explained variance curve, PCA scatter coloured by fruit, scaling table +
+   speed-up plot, console links, cost) and the `fruit_features.features` Asset.
 
 - **Inputs:** `images_prefix` (s3://.../<fruit>/<photo>). **Outputs:**
   `<output_prefix>/<run>/core_nodes=<n>/features/` (parquet: `path` relative to `images_prefix`,
@@ -31,7 +33,8 @@ test), each on its own EMR cluster, and the report compares their wall time and 
 - **Region:** the settings' region (`ORCHARD_REGION`, `AWS_DEFAULT_REGION` or Variable `orchard_region`):
   clusters, the export job and every bucket are in it; `check_inputs` refuses a bucket elsewhere, and in an
   EU region any bucket outside the EU (GDPR). **Buckets:** the defaults come from the settings.
-- **Step wait:** `step_timeout_minutes` (default 240) bounds the wait for each Spark step.
+- **Waits:** every wait polls AWS every `poll_seconds` (default 30; the local stack's form defaults to
+  2, as the demo's conf); `step_timeout_minutes` (default 240) bounds the wait for each Spark step.
 - **Cost:** per scaling point, 1 primary + n core instances × (EC2 + EMR uplift) for the cluster's life
   (start-up ≈ 7-10 min on AWS + the step), plus the export job (ml.m5.xlarge, minutes) when it runs.
 - **IAM:** `include/iam/fruit_features.json` (Airflow's role; `iam:PassRole` only to EMR, EC2 and
@@ -43,7 +46,6 @@ test), each on its own EMR cluster, and the report compares their wall time and 
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 # The s3:// Asset URI normalizer: imported here so that the DAG processor pre-imports it once
@@ -55,9 +57,11 @@ from orchard import naming
 from orchard import params as form
 from orchard.fruit_features.clusters import OrchardEmrAddStepsOperator, OrchardEmrCreateJobFlowOperator
 from orchard.fruit_features.waits import (
+    POLL_SECONDS,
     STEP_TIMEOUT_MAX_MINUTES,
     STEP_TIMEOUT_PARAM,
     EmrStepSensorSizedWait,
+    attempts_template,
     step_attempts_template,
 )
 from orchard.operators.sagemaker_processing import OrchardSageMakerProcessingOperator
@@ -65,34 +69,17 @@ from orchard.settings import load_settings
 from orchard.task_defaults import DEFAULT_ARGS
 from orchard.ui.links import with_report_link
 
-# How often waits poll AWS. Clusters take minutes to start on AWS; the sandbox and tests set a few seconds.
-POLL_SECONDS = int(os.environ.get("ORCHARD_POLL_SECONDS", "30"))
 CLUSTER_START_LIMIT = timedelta(minutes=45)  # EMR start-up + bootstrap is ~10 min; 45 leaves capacity waits
 # The step's wait comes from the run's step_timeout_minutes param; the task's own limit from its maximum.
 STEP_LIMIT_MAX = timedelta(minutes=STEP_TIMEOUT_MAX_MINUTES)
 TERMINATE_LIMIT = timedelta(minutes=20)  # TerminateJobFlows → TERMINATED takes minutes on AWS
 EXPORT_LIMIT = timedelta(minutes=30)  # the export job's MaxRuntimeInSeconds (plan.EXPORT_MAX_RUNTIME_S)
-# One region source: the settings' region, read when the task runs (as check_inputs and aws_clients do).
+# One region source: the settings' region, read when the task runs (as orchard.aws's clients do).
 REGION = "{{ orchard_region() }}"
 # Buckets come from the settings (parse time: environment and defaults, no Variable lookup).
 DATA_BUCKET = load_settings(variables=False).data_bucket
 FEATURES = Asset(name="fruit_features.features", uri=f"s3://{DATA_BUCKET}/fruit_features/features/")
 INSTANCE_TYPES = ["m5.xlarge", "m5.2xlarge"]
-
-
-def attempts(limit: timedelta) -> int:
-    return int(limit.total_seconds() // POLL_SECONDS) + 1
-
-
-def aws_clients(*names: str):
-    """Clients in the settings' region (the one region source), through the settings' connection."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    settings = load_settings()
-    return [
-        AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name, region_name=settings.region).conn
-        for name in names
-    ]
 
 
 # The trigger form (orchard.params: strict patterns, empty = None for what is optional, sections).
@@ -172,6 +159,7 @@ PARAMS = form.with_defaults(
             description="Longest wait for each Spark step, in minutes (~1M images on a few m5.xlarge core "
             "nodes: 4 h).",
         ),
+        "poll_seconds": form.poll_seconds(),
     },
 )
 
@@ -189,30 +177,18 @@ PARAMS = form.with_defaults(
 def fruit_features():
     @task(retries=0)  # a bad input stays bad: fail at once, with the reason
     def check_inputs(params=None, dag=None, run_id=None) -> dict:
-        """Fail fast, before anything billable: params, images in S3, PCA request."""
-        from orchard import job_code
+        """Fail fast, before anything billable: params, images in S3, PCA request, deployed job code."""
         from orchard.fruit_features import plan
 
         form.check(params)  # plain words for every bad param, before anything else
-        settings = load_settings()
-        [s3] = aws_clients("s3")
-        result = plan.check_inputs(dict(params), s3, dag.dag_id, run_id, settings)
-        job_code.check_deployed(s3, settings, "fruit_features")  # the cluster's bootstrap and job
-        images = result["images"]
-        print(
-            f"{images['count']} images in {len(images['classes'])} fruit folders ({', '.join(images['classes'])}); "
-            f"{len(images['empty'])} empty files; writing under {result['run_prefix']}"
-        )
-        return result
+        return plan.run_plan(params, dag.dag_id, run_id)
 
     @task
     def find_model(plan: dict) -> dict:
         """Where the ONNX model of this model version lives, and whether it is there already."""
-        from orchard.fruit_features.plan import model_location, object_exists
+        from orchard.fruit_features.plan import find_model
 
-        location = model_location(load_settings(), plan["params"]["feature_model"])
-        [s3] = aws_clients("s3")
-        return {**location, "exists": object_exists(s3, location["uri"])}
+        return find_model(plan["params"]["feature_model"])
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def export_request(plan: dict, model: dict, dag=None, run_id=None) -> dict | None:
@@ -232,33 +208,23 @@ def fruit_features():
         config=request,
         region_name=REGION,
         deferrable=True,
-        check_interval=POLL_SECONDS,  # polls sized from the request's MaxRuntimeInSeconds
+        check_interval=POLL_SECONDS,  # the run's poll_seconds; polls sized from the request's MaxRuntimeInSeconds
         execution_timeout=EXPORT_LIMIT + timedelta(minutes=10),
     )
 
     @task(trigger_rule="none_failed")
     def model_ready(model: dict) -> dict:
         """The ONNX model is in S3 (exported now or before), with what the export recorded about it."""
-        from orchard.fruit_features.outputs import read_json
-        from orchard.fruit_features.plan import object_exists
+        from orchard.fruit_features.outputs import exported_model
 
-        [s3] = aws_clients("s3")
-        if not object_exists(s3, model["uri"]):
-            raise FileNotFoundError(
-                f"{model['uri']} is missing after the export: see the export_model task log"
-            )
-        info = read_json(s3, f"{model['prefix']}model.json")
-        print(
-            f"model {info['model']} ({info['weights']}); torch vs ONNX max abs diff {info['max_abs_diff']:.2e}"
-        )
-        return {**model, "info": info}
+        return exported_model(model)
 
     @task
     def imds_configuration(plan: dict) -> str:
+        from orchard import aws
         from orchard.fruit_features.plan import ensure_imds_configuration
 
-        [emr] = aws_clients("emr")
-        return ensure_imds_configuration(emr)
+        return ensure_imds_configuration(aws.client("emr"))
 
     @task
     def cluster_requests(
@@ -282,10 +248,10 @@ def fruit_features():
     @task
     def stop_export(base: str) -> list:
         """Teardown: stop the run's export job (any try's) still InProgress, whatever failed."""
+        from orchard import aws
         from orchard.fruit_features.clusters import stop_export_jobs
 
-        [sagemaker] = aws_clients("sagemaker")
-        return stop_export_jobs(sagemaker, base)
+        return stop_export_jobs(aws.client("sagemaker"), base)
 
     @task_group
     def scaling_run(overrides: dict, steps: list, point: dict):
@@ -297,14 +263,16 @@ def fruit_features():
             return {"name": overrides["Name"], "dag": dag_of(overrides)}
 
         @task
-        def terminate_cluster(cluster: dict) -> list:
+        def terminate_cluster(cluster: dict, params: dict) -> list:
             """Teardown: terminate the live clusters of this name, found in EMR (not through create_cluster's
             XCom: it has none when create_cluster failed after RunJobFlow), and wait until TERMINATED."""
+            from orchard import aws
             from orchard.fruit_features.clusters import terminate_run_clusters
 
-            [emr] = aws_clients("emr")
+            limit_s = TERMINATE_LIMIT.total_seconds()
+            emr = aws.client("emr")
             return terminate_run_clusters(
-                emr, cluster["name"], cluster["dag"], POLL_SECONDS, TERMINATE_LIMIT.total_seconds()
+                emr, cluster["name"], cluster["dag"], params["poll_seconds"], limit_s
             )
 
         cluster = cluster_name(overrides)
@@ -316,7 +284,7 @@ def fruit_features():
             wait_for_completion=True,
             deferrable=True,
             waiter_delay=POLL_SECONDS,
-            waiter_max_attempts=attempts(CLUSTER_START_LIMIT),
+            waiter_max_attempts=attempts_template(CLUSTER_START_LIMIT),  # from params.poll_seconds
             execution_timeout=CLUSTER_START_LIMIT + timedelta(minutes=10),
         )
         extract = OrchardEmrAddStepsOperator(  # a retry waits on the step an earlier try added
@@ -326,26 +294,26 @@ def fruit_features():
             region_name=REGION,
             deferrable=True,  # waits in the triggerer for the step to end; the sensor then checks COMPLETED
             waiter_delay=POLL_SECONDS,
-            waiter_max_attempts=step_attempts_template(POLL_SECONDS),  # from params.step_timeout_minutes
+            waiter_max_attempts=step_attempts_template(),  # from params.step_timeout_minutes
             execution_timeout=STEP_LIMIT_MAX + timedelta(minutes=10),
         )
         wait_for_extract = EmrStepSensorSizedWait(
             task_id="wait_for_extract",
             job_flow_id=create_cluster.output,
-            step_id="{{ ti.xcom_pull(task_ids='scaling_run.extract', map_indexes=ti.map_index)[0] }}",
+            step_id=extract.output,  # the one step added (its id, this map index's)
             region_name=REGION,
             deferrable=True,
-            poke_interval=POLL_SECONDS,
-            max_attempts=step_attempts_template(POLL_SECONDS),  # from params.step_timeout_minutes
+            poll_seconds=POLL_SECONDS,
+            max_attempts=step_attempts_template(),  # from params.step_timeout_minutes
             execution_timeout=STEP_LIMIT_MAX + timedelta(minutes=10),
         )
 
         @task
         def record_timing(cluster_id: str, step_ids: list, point: dict) -> dict:
+            from orchard import aws
             from orchard.fruit_features.outputs import scaling_record
 
-            emr, s3 = aws_clients("emr", "s3")
-            record = scaling_record(emr, s3, cluster_id, step_ids[0], point)
+            record = scaling_record(aws.client("emr"), aws.client("s3"), cluster_id, step_ids[0], point)
             print(
                 f"{record['core_nodes']} core nodes: step {record['step_wall_s']} s, {record['images_per_s']} images/s"
             )
@@ -362,10 +330,10 @@ def fruit_features():
     @task(retries=0)
     def check_output(plan: dict) -> dict:
         """The first scaling point's output: rows, schema, PCA, corrupt images (the others ran the same job)."""
+        from orchard import aws
         from orchard.fruit_features.outputs import check_output
 
-        [s3] = aws_clients("s3")
-        checked = check_output(s3, plan, plan["points"][0]["output"])
+        checked = check_output(aws.client("s3"), plan, plan["points"][0]["output"])
         print(
             f"{checked['rows']} rows in {checked['parquet_files']} parquet files, PCA k={checked['pca_k']} "
             f"(explained variance {checked['explained_variance']}), {checked['corrupt_count']} corrupt:"
@@ -385,51 +353,16 @@ def fruit_features():
         ti=None,
         outlet_events=None,
     ) -> str:
-        from orchard.fruit_features.outputs import scaling_records
-        from orchard.fruit_features.report import build_report
+        """The run report (figures, scaling table, cost) published; the features Asset names it."""
+        from orchard.fruit_features import report
         from orchard.run_results import announce
 
-        settings, region = load_settings(), plan["region"]
-        emr, sagemaker, s3 = aws_clients("emr", "sagemaker", "s3")
-        export_job = (
-            None
-            if model["exists"]
-            else naming.resource_name("sagemaker_processing_job", dag.dag_id, run_id, "export")
-        )
-        report = build_report(
-            emr=emr,
-            sagemaker=sagemaker,
-            s3=s3,
-            plan=plan,
-            checked=checked,
-            records=scaling_records(records),  # one core node count: a dict, not a list
-            export_job=export_job,
-            region=region,
-            sandbox="amazonaws.com" not in emr.meta.endpoint_url,
-            dag_id=dag.dag_id,
-            run_id=run_id,
-        )
-        uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
-        outlet_events[FEATURES].extra = {
-            "features": f"{checked['output']}features/",
-            "rows": checked["rows"],
-            "model": checked["model"],
-            "pca_k": checked["pca_k"],
-            "report": uri,
-        }
-        ti.xcom_push(key="report_uri", value=uri)  # what `make demo` shows
-        corrupt = checked["corrupt_count"]
-        announce(
-            ti,
-            uri,
-            report.metrics,
-            cost_usd=report.cost_usd,
-            attention=[f"{corrupt} corrupt image(s) left out"] if corrupt else [],
-            outlet_events=outlet_events,
-            asset=FEATURES,
-        )
-        print(f"report: {uri}")
-        return uri
+        summary = report.publish_run_report(plan, checked, records, model, dag.dag_id, run_id)
+        outlet_events[FEATURES].extra = report.features_extra(checked, summary["report_uri"])
+        ti.xcom_push(key="report_uri", value=summary["report_uri"])  # what `make demo` shows
+        announce(ti, **summary, outlet_events=outlet_events, asset=FEATURES)
+        print(f"report: {summary['report_uri']}")
+        return summary["report_uri"]
 
     ready = model_ready(model)
     export_model >> ready

@@ -180,12 +180,7 @@ PARAMS = form.with_defaults(
             description="Largest compression ratio of any entry of 1 MiB or more "
             "(a zip bomb's is in the thousands).",
         ),
-        "poll_seconds": form.integer(
-            30,
-            maximum=600,
-            section=form.ADVANCED,
-            description="How often the train task checks the Batch job, in seconds.",
-        ),
+        "poll_seconds": form.poll_seconds(),
     },
 )
 
@@ -205,146 +200,43 @@ def pose_training():
     @task
     def ensure_event_path() -> dict:
         """The upload path (bucket → EventBridge → SQS), created or repaired; the watcher polls its queue."""
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        from orchard.errors import InputError
-
-        settings = load_settings()
-        s3, events, sqs = (
-            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn
-            for name in ("s3", "events", "sqs")
-        )
-        made = pose_infra.ensure_event_path(s3, events, sqs, settings)
-        problem = pose_infra.watcher_mismatch(settings, PARSE_SETTINGS, made["queue_url"])
-        if problem:
-            raise InputError(problem)  # a configuration error: retrying cannot fix it
-        return made
+        return pose_infra.ensure_watched_event_path(PARSE_SETTINGS)
 
     @task
     def find_projects(params: dict, dag_run=None, triggering_asset_events=None) -> list[dict]:
         """Every project this run trains: each upload of its Asset events, or project_uri."""
-        from orchard.errors import InputError
         from orchard.pose_training import upload as pose_upload
 
         form.check(params)  # plain words for every bad param, before anything else
-        events = [event for events in (triggering_asset_events or {}).values() for event in events]
-        try:
-            projects = pose_upload.projects_of_run(
-                params, dag_run.dag_id, dag_run.run_id, events, load_settings()
-            )
-        except pose_upload.NoProject as error:
-            raise InputError(str(error)) from None
-        print(f"{len(projects)} project(s) to train: {[p['project_uri'] for p in projects]}")
-        return projects
+        return pose_upload.run_projects(params, dag_run, triggering_asset_events)
 
     @task
     def validate_project(project: dict, params: dict, dag=None, run_id=None) -> dict:
         """Whether this project can train at all, and with which (validated) settings."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from orchard.errors import InputError
         from orchard.pose_training import upload as pose_upload
-        from orchard.pose_training.project import MiB, validate_project, zip_limits
 
-        s3 = S3Hook(aws_conn_id=load_settings().aws_conn_id).get_conn()
-        schema = {name: dag.params.get_param(name) for name in pose_upload.METADATA_SETTINGS.values()}
-        limits = zip_limits(params)
-        try:
-            training = pose_upload.project_training(s3, project, params, schema)
-        except pose_upload.BadMetadata as error:
-            raise InputError(str(error)) from None  # bad input: no retry, nothing started
-        # ProjectRejected is an InputError: no retry, nothing started
-        summary = validate_project(
-            s3,
-            project["bucket"],
-            project["key"],
-            params["max_zip_mb"] * MiB,
-            max_unzipped_bytes=limits["max_unzipped_mb"] * MiB,
-            max_ratio=limits["max_zip_ratio"],
-        )
-        print(f"project OK: {summary}; training {training}")
-        if project["source"] == "upload":  # one training per object version (issue 13.2)
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            try:
-                pose_upload.claim_upload(s3, load_settings().artifacts_bucket, project, run_id)
-            except pose_upload.DuplicateUpload as duplicate:
-                raise AirflowSkipException(str(duplicate)) from None
-        overrides = pose_upload.container_overrides(
-            project["bucket"], project["key"], project["output_uri"], training, limits
-        )
-        return {
-            **project,
-            "training": training,
-            "labeled_frames": summary.labeled_frames,
-            "container_overrides": overrides,
-        }
+        return pose_upload.prepare_project(project, params, dag.params, run_id)
 
     @task(trigger_rule="one_success")  # once any project is valid; none valid: nothing billable is created
     def ensure_batch(params: dict) -> dict:
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        settings = load_settings()
-        batch, ec2 = (
-            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=name).conn for name in ("batch", "ec2")
-        )
-        spec = pose_infra.BatchSpec(
-            gpu_family=params["gpu_family"],
-            capacity=params["capacity"],
-            max_vcpus=params["max_vcpus"],
-            max_runtime_s=params["max_runtime_minutes"] * 60,
-            data_bucket=settings.data_bucket,
-        )
-        return pose_infra.ensure_batch(batch, ec2, settings, spec, poll_s=params["poll_seconds"])
+        return pose_infra.ensure_run_batch(params)
 
     @task
     def stop_training(projects: list[dict], params: dict) -> list:
-        """Terminate the run's jobs that still queue or run, found by their deterministic names in the queue
-        the params name (not from ensure_batch's XCom: whatever failed, what exists is found)."""
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        client = AwsBaseHook(aws_conn_id=load_settings().aws_conn_id, client_type="batch").conn
-        queue = pose_infra.job_queue_name(params["gpu_family"], params["capacity"])
-        stopped = []
-        for project in projects:
-            name = project["job_name"]
-            ids = pose_infra.stop_run_job(client, queue, name, "pose_training run ended")
-            print(f"terminated {ids}" if ids else f"no job of {name} left running")
-            stopped += ids
-        return stopped
+        """Terminate the run's jobs that still queue or run (found by name, whatever failed)."""
+        return pose_infra.stop_run_jobs(projects, params)
 
     @task(outlets=[MODELS])
     def check_export(run: dict, batch: dict, job_id: str, outlet_events=None, ti=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-        from orchard.pose_training.report import build_report, evaluation_plots
-        from orchard.pose_training.report import check_export as checked_manifest
+        """The project's export checked and its report published; the models Asset names them."""
+        from orchard.pose_training import report as pose_report
         from orchard.run_results import announce
 
-        settings = load_settings()
-        s3, client = (
-            AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=n).conn for n in ("s3", "batch")
-        )
-        bucket, _, prefix = run["output_uri"][len("s3://") :].partition("/")
-        manifest = checked_manifest(s3, bucket, prefix)
-        [job] = client.describe_jobs(jobs=[job_id])["jobs"]
-        plots = evaluation_plots(s3, bucket, manifest)
-        report = build_report(run, manifest, job, batch, settings.region, plots=plots)
-        report_uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
-        outlet_events[MODELS].extra = {
-            "model_uri": run["output_uri"],
-            "report_uri": report_uri,
-            "project_uri": run["project_uri"],
-            "test_rmse": manifest["metrics"].get("test rmse"),
-        }
-        ti.xcom_push(key="report_uri", value=report_uri)  # what `make demo` and ops look for
-        announce(ti, report_uri, manifest["metrics"], outlet_events=outlet_events, asset=MODELS)
-        return {
-            "project_uri": run["project_uri"],
-            "model_uri": run["output_uri"],
-            "report_uri": report_uri,
-            "metrics": manifest["metrics"],
-        }
+        exported = pose_report.publish_export(run, batch, job_id)
+        outlet_events[MODELS].extra = pose_report.models_extra(exported)
+        ti.xcom_push(key="report_uri", value=exported["report_uri"])  # what `make demo` and ops look for
+        announce(ti, exported["report_uri"], exported["metrics"], outlet_events=outlet_events, asset=MODELS)
+        return exported
 
     @task_group
     def project(upload: dict):

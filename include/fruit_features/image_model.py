@@ -19,7 +19,7 @@ IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "bmp", "webp")
 
 # --- what an image file is: ONE rule for the Spark job and the DAG's input check -------------------------
 # The DAG's check (plugins/orchard/fruit_features/plan.py) cannot import job code (include/ is not deployed
-# with Airflow): it holds a copy of `is_image_file`, kept identical by tests/plugins/test_fruit_features.py
+# with Airflow): it holds a copy of `is_image_file`, kept identical by tests/plugins/fruit_features/test_plan.py
 # (same answers on a table of names, same source text), and the Spark test checks that the job reads exactly
 # the files this rule accepts.
 

@@ -21,7 +21,7 @@ EX_DATAERR; the job definition's retryStrategy EXITs on it and the Airflow task 
 3 S3 read/write failed, 4 training failed, 5 evaluation or export failed.
 
 Before DeepLabCut runs, the project is normalised and checked with the same rules as the Airflow-side
-validation (`plugins/orchard/pose_training/project.py`; tests/plugins/test_pose_project_inputs.py runs both
+validation (`plugins/orchard/pose_training/project.py`; tests/plugins/pose_training/test_project.py runs both
 on the same zips): entry names from any OS (backslashes, UTF-8 without the zip flag, macOS clutter
 skipped), bounded sizes ($DLC_MAX_UNZIPPED_MB, $DLC_MAX_ZIP_RATIO), config paths of another machine
 rewritten, labels that DeepLabCut would not read (another scorer, folders of no video, other bodyparts)

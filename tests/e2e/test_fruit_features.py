@@ -25,8 +25,11 @@ IMAGES = f"s3://{DATA}/fruit_features/e2e/images/"
 OUTPUT = f"s3://{DATA}/fruit_features/features/"
 
 
-def fruit_dag(monkeypatch):
-    monkeypatch.setenv("ORCHARD_POLL_SECONDS", "1")  # read when the DAG file loads
+# The sandbox's clusters and jobs are ready in seconds: every run polls them each second (the one poll setting)
+FAST = {"poll_seconds": 1}
+
+
+def fruit_dag():
     dag = load_dag(DAG_FILE)
     for task in dag.tasks:
         task.retries = 0  # dag.test() sleeps through retry delays: a failure should end the test at once
@@ -49,16 +52,14 @@ def fruit_photos(aws):
     return files, corrupt
 
 
-def test_the_dags_own_defaults_run_through_the_sandbox(
-    fruit_photos, airflow_db, inline_triggers, monkeypatch
-):
+def test_the_dags_own_defaults_run_through_the_sandbox(fruit_photos, airflow_db, inline_triggers):
     """Every param at the DAG's default (core_node_counts=[2], pca_variance 0.9, efficientnet_lite0...),
-    only the data's place changed: issue 13.1 (the default single scaling point failed in publish_report)."""
+    only the data's place and the poll pace changed: issue 13.1 (the default single scaling point failed in publish_report)."""
     files, corrupt = fruit_photos
-    dag = fruit_dag(monkeypatch)
+    dag = fruit_dag()
     nodes_default = dag.params["core_node_counts"]
 
-    run = dag.test(run_conf={"images_prefix": IMAGES, "output_prefix": OUTPUT})
+    run = dag.test(run_conf={"images_prefix": IMAGES, "output_prefix": OUTPUT, **FAST})
 
     assert run.state == "success"
     triggers = {type(trigger).__name__ for trigger, _ in inline_triggers}
@@ -118,7 +119,7 @@ def test_the_dags_own_defaults_run_through_the_sandbox(
 
 
 def test_images_in_a_bucket_of_another_region_fail_check_inputs_before_anything_billable(
-    aws, airflow_db, monkeypatch, capfd
+    aws, airflow_db, capfd
 ):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=DATA)
@@ -129,9 +130,11 @@ def test_images_in_a_bucket_of_another_region_fail_check_inputs_before_anything_
     files, _ = generate(4, seed=2, size=64)
     for key, body in files.items():
         s3.put_object(Bucket="fruit-photos-elsewhere", Key=f"images/{key}", Body=body)
-    dag = fruit_dag(monkeypatch)
+    dag = fruit_dag()
 
-    run = dag.test(run_conf={"images_prefix": "s3://fruit-photos-elsewhere/images/", "output_prefix": OUTPUT})
+    run = dag.test(
+        run_conf={"images_prefix": "s3://fruit-photos-elsewhere/images/", "output_prefix": OUTPUT, **FAST}
+    )
 
     task_log = "".join(capfd.readouterr())
     assert run.state == "failed"
@@ -172,9 +175,9 @@ def test_a_task_failing_after_its_emr_call_leaves_no_live_cluster_and_fails_the_
         monkeypatch.setattr(clusters.OrchardEmrCreateJobFlowOperator, "execute", create_then_fail)
     else:
         monkeypatch.setattr(clusters.OrchardEmrAddStepsOperator, "execute", add_then_fail)
-    dag = fruit_dag(monkeypatch)
+    dag = fruit_dag()
 
-    run = dag.test(run_conf={"images_prefix": IMAGES, "output_prefix": OUTPUT})
+    run = dag.test(run_conf={"images_prefix": IMAGES, "output_prefix": OUTPUT, **FAST})
 
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "failed" and states[f"scaling_run.{failing}"] == "failed"

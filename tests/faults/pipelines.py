@@ -83,7 +83,6 @@ def _aerial_pretraining(monkeypatch) -> dict:
 def _fruit_features(monkeypatch) -> dict:
     from local_aws.demo_data.fruit_features import generate
 
-    monkeypatch.setenv("ORCHARD_POLL_SECONDS", "1")
     settings = _settings()
     s3 = _buckets(settings.data_bucket, settings.artifacts_bucket)
     files, _corrupt = generate(8, seed=1, size=128)
@@ -95,6 +94,7 @@ def _fruit_features(monkeypatch) -> dict:
         "core_node_counts": [1],
         "pca_k": 2,
         "onnx_batch_size": 8,
+        "poll_seconds": 1,
     }
 
 

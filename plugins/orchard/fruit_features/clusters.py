@@ -30,7 +30,7 @@ from typing import Any
 
 from orchard.compat import EmrCreateJobFlowOperator
 from orchard.errors import InputError, is_input_failure
-from orchard.fruit_features.waits import EmrAddStepsSizedWait
+from orchard.fruit_features.waits import EmrAddStepsSizedWait, as_attempts, as_seconds
 from orchard.operators.stop_requests import ended_by_a_person
 
 # ClusterState values (https://docs.aws.amazon.com/emr/latest/APIReference/API_ClusterStatus.html).
@@ -78,7 +78,10 @@ def require_cluster(emr: Any, cluster_id: str) -> dict[str, Any]:
 class OrchardEmrCreateJobFlowOperator(EmrCreateJobFlowOperator):
     """EmrCreateJobFlowOperator that calls RunJobFlow only when the run has no live cluster of that name,
     and whose on_kill terminates the cluster only when a person stopped the task, not on a worker's
-    graceful shutdown (the provider's on_kill terminates it on both: the retry then started over)."""
+    graceful shutdown (the provider's on_kill terminates it on both: the retry then started over).
+
+    `waiter_delay` and `waiter_max_attempts` (templated in the provider) may render from the run's params,
+    e.g. "{{ params.poll_seconds }}": they are made ints before the wait."""
 
     _ti: Any = None
 
@@ -90,6 +93,8 @@ class OrchardEmrCreateJobFlowOperator(EmrCreateJobFlowOperator):
 
     def execute(self, context: Any) -> str | None:
         self._ti = context.get("ti")
+        self.waiter_delay = as_seconds(self.waiter_delay, "waiter_delay")
+        self.waiter_max_attempts = as_attempts(self.waiter_max_attempts, "waiter_max_attempts")
         if isinstance(self.job_flow_overrides, str):  # as the provider accepts it (a rendered literal)
             self.job_flow_overrides = ast.literal_eval(self.job_flow_overrides)
         overrides = self.job_flow_overrides

@@ -127,6 +127,20 @@ def check_output(s3: Any, plan: dict[str, Any], output: str) -> dict[str, Any]:
     }
 
 
+def exported_model(model: dict[str, Any]) -> dict[str, Any]:
+    """The ONNX model is in S3 (exported by this run or an earlier one), with what the export recorded
+    about it (`model.json`: model, weights, torch vs ONNX difference); FileNotFoundError when it is not."""
+    from orchard import aws
+    from orchard.fruit_features.plan import object_exists
+
+    s3 = aws.client("s3")
+    if not object_exists(s3, model["uri"]):
+        raise FileNotFoundError(f"{model['uri']} is missing after the export: see the export_model task log")
+    info = read_json(s3, f"{model['prefix']}model.json")
+    print(f"model {info['model']} ({info['weights']}); torch vs ONNX max abs diff {info['max_abs_diff']:.2e}")
+    return {**model, "info": info}
+
+
 def scaling_record(emr: Any, s3: Any, cluster_id: str, step_id: str, point: dict[str, Any]) -> dict[str, Any]:
     """One scaling point: the step's wall time (EMR's timeline) and images/s, with the job's own timings."""
     step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]

@@ -1,10 +1,11 @@
 """What a `fruit_features` run will do, checked before anything billable starts, and the AWS requests for it.
 
+* `run_plan`: the DAG's first task: `check_inputs` with the live settings, and the deployed job code checked;
 * `check_inputs`: params + the images in S3 -> the run's plan (one scaling point per core node count),
   or an `InputError` that names the problem and the fix. The run's region is the settings' region (one
   source: `ORCHARD_REGION` / `AWS_DEFAULT_REGION` / Variable `orchard_region`); every bucket the run reads
   or writes must be in it (`check_bucket_regions`);
-* `model_location` / `export_request`: where the ONNX model of a model version lives, and the SageMaker
+* `model_location` / `find_model` / `export_request`: where the ONNX model of a model version lives, and the SageMaker
   processing job that exports it when it is not there yet;
 * `job_code_uris`: the Spark job and its bootstrap script, where `make deploy` put them (`orchard.job_code`);
 * `cluster_request`: the EMR cluster and spark-submit step of one scaling point.
@@ -39,7 +40,7 @@ IMDS_SETTINGS = {
 
 
 # --- what an image file is: a copy of include/fruit_features/image_model.py's rule (job code is not deployed
-# with Airflow); tests/plugins/test_fruit_features.py keeps the two identical (source text and answers).
+# with Airflow); tests/plugins/fruit_features/test_plan.py keeps the two identical (source text and answers).
 
 
 def hidden_by_spark(part: str) -> bool:
@@ -213,6 +214,24 @@ def check_inputs(
     }
 
 
+def run_plan(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
+    """The DAG's `check_inputs`: the run's plan (`check_inputs`) with the live settings, once the job code
+    the clusters run (their bootstrap and Spark job) is deployed; InputError or JobCodeNotDeployed else."""
+    from orchard import aws
+    from orchard.settings import load_settings
+
+    settings = load_settings()
+    s3 = aws.client("s3")
+    plan = check_inputs(dict(params), s3, dag_id, run_id, settings)
+    job_code.check_deployed(s3, settings, "fruit_features")
+    images = plan["images"]
+    print(
+        f"{images['count']} images in {len(images['classes'])} fruit folders ({', '.join(images['classes'])}); "
+        f"{len(images['empty'])} empty files; writing under {plan['run_prefix']}"
+    )
+    return plan
+
+
 # --- model --------------------------------------------------------------------------------------------
 
 
@@ -230,6 +249,15 @@ def model_location(settings: Settings, model: str) -> dict[str, str]:
 def object_exists(s3: Any, uri: str) -> bool:
     bucket, key = split_uri(uri)
     return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("KeyCount"))
+
+
+def find_model(feature_model: str) -> dict[str, Any]:
+    """Where the ONNX of `feature_model` at this release's version lives, and whether it is there already."""
+    from orchard import aws
+    from orchard.settings import load_settings
+
+    location = model_location(load_settings(), feature_model)
+    return {**location, "exists": object_exists(aws.client("s3"), location["uri"])}
 
 
 def export_request(settings: Settings, location: dict[str, str], dag_id: str, run_id: str) -> dict[str, Any]:

@@ -52,6 +52,62 @@ def speedup_figure(rows: list[dict[str, Any]]):
     return figure
 
 
+def publish_run_report(
+    plan: dict[str, Any],
+    checked: dict[str, Any],
+    records: Any,
+    model: dict[str, Any],
+    dag_id: str,
+    run_id: str,
+) -> dict[str, Any]:
+    """The DAG's `publish_report`: the run report built and published to the reports bucket.
+
+    Returns the run's summary as `orchard.run_results.announce` takes it: `report_uri`, `metrics`,
+    `cost_usd` and `attention` (the corrupt images left out)."""
+    from orchard import aws, naming
+    from orchard.fruit_features.outputs import scaling_records
+    from orchard.settings import load_settings
+
+    settings = load_settings()
+    emr, s3 = aws.client("emr"), aws.client("s3")
+    export_job = (  # this run's export job, when the model was not in S3 yet
+        None
+        if model["exists"]
+        else naming.resource_name("sagemaker_processing_job", dag_id, run_id, "export")
+    )
+    report = build_report(
+        emr=emr,
+        sagemaker=aws.client("sagemaker"),
+        s3=s3,
+        plan=plan,
+        checked=checked,
+        records=scaling_records(records),  # one core node count: a dict, not a list
+        export_job=export_job,
+        region=plan["region"],
+        sandbox="amazonaws.com" not in emr.meta.endpoint_url,
+        dag_id=dag_id,
+        run_id=run_id,
+    )
+    corrupt = checked["corrupt_count"]
+    return {
+        "report_uri": report.publish(s3, settings.reports_bucket, settings.reports_prefix),
+        "metrics": report.metrics,
+        "cost_usd": report.cost_usd,
+        "attention": [f"{corrupt} corrupt image(s) left out"] if corrupt else [],
+    }
+
+
+def features_extra(checked: dict[str, Any], report_uri: str) -> dict[str, Any]:
+    """The `fruit_features.features` Asset event's extra: where the features are and what they hold."""
+    return {
+        "features": f"{checked['output']}features/",
+        "rows": checked["rows"],
+        "model": checked["model"],
+        "pca_k": checked["pca_k"],
+        "report": report_uri,
+    }
+
+
 def build_report(
     *,
     emr: Any,

@@ -1,21 +1,31 @@
-"""The Spark step's wait, sized per run from the `step_timeout_minutes` param instead of a fixed limit.
+"""The run's EMR waits, paced and sized per run from its params instead of values fixed at parse time.
 
-The Amazon provider takes the number of polls (`waiter_max_attempts`, `max_attempts`) only as a plain
-argument, fixed when the DAG file is parsed. These subclasses also render it from a template, so that a
-run's param decides it: `"{{ params.step_timeout_minutes * 60 // <poll seconds> + 1 }}"`.
+The poll delay is the one poll setting, the `poll_seconds` param (`orchard.params.poll_seconds`). The Amazon
+provider takes the number of polls (`waiter_max_attempts`, `max_attempts`) only as a plain argument, and
+the step sensor's delay (`poke_interval`) only as a number, both fixed when the DAG file is parsed. These
+subclasses also render them from templates, so that a run's params decide them:
+`"{{ params.step_timeout_minutes * 60 // params.poll_seconds + 1 }}"`.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from orchard.compat import EmrAddStepsOperator, EmrStepSensor  # their triggers keep the task's region
 
 STEP_TIMEOUT_PARAM = "step_timeout_minutes"
 STEP_TIMEOUT_MAX_MINUTES = 24 * 60  # the param's maximum; execution_timeout is sized from it
+POLL_SECONDS = "{{ params.poll_seconds }}"  # the run's poll delay, for operator fields that render it
 
 
-def step_attempts_template(poll_seconds: int) -> str:
-    """How many polls of `poll_seconds` cover the run's step_timeout_minutes (rendered per run)."""
-    return f"{{{{ params.{STEP_TIMEOUT_PARAM} * 60 // {int(poll_seconds)} + 1 }}}}"
+def step_attempts_template() -> str:
+    """How many polls of the run's poll_seconds cover its step_timeout_minutes (rendered per run)."""
+    return f"{{{{ params.{STEP_TIMEOUT_PARAM} * 60 // params.poll_seconds + 1 }}}}"
+
+
+def attempts_template(limit: timedelta) -> str:
+    """How many polls of the run's poll_seconds cover the fixed `limit` (rendered per run)."""
+    return f"{{{{ {int(limit.total_seconds())} // params.poll_seconds + 1 }}}}"
 
 
 def as_attempts(value: object, field: str) -> int:
@@ -31,21 +41,57 @@ def as_attempts(value: object, field: str) -> int:
     return attempts
 
 
-class EmrAddStepsSizedWait(EmrAddStepsOperator):
-    """EmrAddStepsOperator whose `waiter_max_attempts` may be a template (rendered, then made an int)."""
+def as_seconds(value: object, field: str) -> int:
+    """The rendered poll delay as an int >= 1 (the poll_seconds param's range)."""
+    try:
+        seconds = int(str(value).strip())
+    except ValueError:
+        raise ValueError(
+            f"{field}={value!r} did not render to a number of seconds: check the template"
+        ) from None
+    if seconds < 1:
+        raise ValueError(f"{field}={seconds}: polls need at least one second between them")
+    return seconds
 
-    template_fields = (*EmrAddStepsOperator.template_fields, "waiter_max_attempts")
+
+class EmrAddStepsSizedWait(EmrAddStepsOperator):
+    """EmrAddStepsOperator whose `waiter_delay` and `waiter_max_attempts` may be templates (rendered, then
+    made ints)."""
+
+    template_fields = (*EmrAddStepsOperator.template_fields, "waiter_delay", "waiter_max_attempts")
 
     def execute(self, context):
+        self.waiter_delay = as_seconds(self.waiter_delay, "waiter_delay")
         self.waiter_max_attempts = as_attempts(self.waiter_max_attempts, "waiter_max_attempts")
         return super().execute(context)
 
 
-class EmrStepSensorSizedWait(EmrStepSensor):
-    """EmrStepSensor whose `max_attempts` may be a template (rendered, then made an int)."""
+def only_step(step_ids: object) -> str:
+    """The one step id of an add-steps XCom (EmrAddStepsOperator returns the list of the ids it added)."""
+    ids = [step_ids] if isinstance(step_ids, str) else list(step_ids)
+    if len(ids) != 1:
+        raise ValueError(f"step_id: expected the one step the cluster was given, got {ids!r}")
+    return ids[0]
 
-    template_fields = (*EmrStepSensor.template_fields, "max_attempts")
+
+class EmrStepSensorSizedWait(EmrStepSensor):
+    """EmrStepSensor whose `max_attempts` may be a template, whose delay between polls may be given as
+    `poll_seconds`, a template (rendered, then made the sensor's `poke_interval`), and whose `step_id` may
+    be the add-steps task's XCom (a one-item list of ids: pass `add_steps.output`, no Jinja pull).
+
+    :param poll_seconds: seconds between polls, e.g. "{{ params.poll_seconds }}" (templated); None keeps
+        `poke_interval`.
+    """
+
+    template_fields = (*EmrStepSensor.template_fields, "max_attempts", "poll_seconds")
+
+    def __init__(self, *, poll_seconds: int | str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.poll_seconds = poll_seconds
 
     def execute(self, context):
+        if self.poll_seconds is not None:
+            self.poke_interval = float(as_seconds(self.poll_seconds, "poll_seconds"))
         self.max_attempts = as_attempts(self.max_attempts, "max_attempts")
+        self.step_id = only_step(self.step_id)
         return super().execute(context)

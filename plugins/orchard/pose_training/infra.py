@@ -22,7 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchard.errors import INPUT_ERROR_EXIT_CODE
+from orchard import aws
+from orchard.errors import INPUT_ERROR_EXIT_CODE, InputError
+from orchard.settings import load_settings
 
 WATCHED_PREFIX = "pose-training/projects/"
 INFRA_COMMAND = "PYTHONPATH=plugins python -m orchard.pose_training.infra"  # the one-time setup
@@ -119,6 +121,18 @@ def ensure_event_path(
     _enable_bucket_eventbridge(s3, bucket, log)
     log(f"event path: s3://{bucket}/{WATCHED_PREFIX}*.zip -> rule {UPLOAD_RULE} -> {queue_url}")
     return {"queue_url": queue_url, "queue_arn": queue_arn, "rule_arn": rule_arn}
+
+
+def ensure_watched_event_path(parsed: Any) -> dict:
+    """The DAG's setup: `ensure_event_path` with the run's live settings, then InputError (a configuration
+    error: a retry cannot fix it) when the Asset watcher, built from `parsed` (the parse-time settings),
+    polls another queue than the one the live settings put the upload path on."""
+    settings = load_settings()
+    made = ensure_event_path(aws.client("s3"), aws.client("events"), aws.client("sqs"), settings)
+    problem = watcher_mismatch(settings, parsed, made["queue_url"])
+    if problem:
+        raise InputError(problem)
+    return made
 
 
 def _queue_policy(queue_arn: str, rule_arn: str) -> dict:
@@ -219,6 +233,19 @@ def ensure_batch(
         "instance_type": spec.instance_type,
         "capacity": spec.capacity,
     }
+
+
+def ensure_run_batch(params: Any) -> dict:
+    """The DAG's Batch setup: `ensure_batch` for what the run's params ask, with the live settings."""
+    settings = load_settings()
+    spec = BatchSpec(
+        gpu_family=params["gpu_family"],
+        capacity=params["capacity"],
+        max_vcpus=params["max_vcpus"],
+        max_runtime_s=params["max_runtime_minutes"] * 60,
+        data_bucket=settings.data_bucket,
+    )
+    return ensure_batch(aws.client("batch"), aws.client("ec2"), settings, spec, poll_s=params["poll_seconds"])
 
 
 def compute_resources(ec2: Any, settings: Any, spec: BatchSpec) -> dict:
@@ -422,6 +449,25 @@ def stop_run_job(batch: Any, job_queue: str, job_name: str, reason: str) -> list
             if job["jobName"] == job_name and job.get("status") not in ("SUCCEEDED", "FAILED"):
                 batch.terminate_job(jobId=job["jobId"], reason=reason)
                 stopped.append(job["jobId"])
+    return stopped
+
+
+def stop_run_jobs(
+    projects: list[dict],
+    params: Any,
+    reason: str = "pose_training run ended",
+    log: Callable[[str], None] = print,
+) -> list[str]:
+    """The DAG's teardown: terminate the run's jobs that still queue or run, found by their deterministic
+    names in the queue the params name (not from ensure_batch's XCom: whatever failed, what exists is
+    found). Returns the ids terminated."""
+    batch = aws.client("batch")
+    queue = job_queue_name(params["gpu_family"], params["capacity"])
+    stopped = []
+    for project in projects:
+        ids = stop_run_job(batch, queue, project["job_name"], reason)
+        log(f"terminated {ids}" if ids else f"no job of {project['job_name']} left running")
+        stopped += ids
     return stopped
 
 

@@ -7,7 +7,7 @@ small summary of the project.
 
 The checks are DeepLabCut 3.0.2's own rules as its loaders apply them on the training instance, mirrored
 in pure Python so that they run here on CPU, before any GPU (the job, `include/pose_training/dlc_train.py`,
-repeats the same normalisation and checks before training; `tests/plugins/test_pose_project.py` proves the
+repeats the same normalisation and checks before training; `tests/plugins/pose_training/test_project.py` proves the
 two agree on the same zips):
 
 - entry names: what `unzip` on Linux makes of them. Backslash separators (Windows tools) are folders;

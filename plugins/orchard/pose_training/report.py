@@ -50,6 +50,38 @@ def check_export(s3: Any, bucket: str, prefix: str) -> dict:
     return manifest
 
 
+def publish_export(run: dict, batch: dict, job_id: str) -> dict:
+    """The DAG's `check_export`: the project's export checked (`check_export`), its report published.
+
+    Returns what the task hands on: the project, its model and report URIs and its metrics."""
+    from orchard import aws
+    from orchard.settings import load_settings
+
+    settings = load_settings()
+    s3 = aws.client("s3")
+    bucket, _, prefix = run["output_uri"][len("s3://") :].partition("/")
+    manifest = check_export(s3, bucket, prefix)
+    [job] = aws.client("batch").describe_jobs(jobs=[job_id])["jobs"]
+    plots = evaluation_plots(s3, bucket, manifest)
+    report = build_report(run, manifest, job, batch, settings.region, plots=plots)
+    return {
+        "project_uri": run["project_uri"],
+        "model_uri": run["output_uri"],
+        "report_uri": report.publish(s3, settings.reports_bucket, settings.reports_prefix),
+        "metrics": manifest["metrics"],
+    }
+
+
+def models_extra(exported: dict) -> dict:
+    """The `pose_training.models` Asset event's extra for one exported project."""
+    return {
+        "model_uri": exported["model_uri"],
+        "report_uri": exported["report_uri"],
+        "project_uri": exported["project_uri"],
+        "test_rmse": exported["metrics"].get("test rmse"),
+    }
+
+
 PLOTS_PER_SPLIT = 1  # figures per split in the report; all of them stay in S3 under evaluation/
 
 

@@ -154,6 +154,23 @@ def projects_of_run(
     return projects
 
 
+def run_projects(
+    params: Mapping[str, Any], dag_run: Any, triggering_asset_events: Any
+) -> list[dict[str, Any]]:
+    """The DAG's `find_projects`: `projects_of_run` for this run (every upload of every triggering Asset
+    event, or `project_uri`) with the live settings; a run with no project to train is an InputError."""
+    from orchard.errors import InputError
+    from orchard.settings import load_settings
+
+    events = [event for events in (triggering_asset_events or {}).values() for event in events]
+    try:
+        projects = projects_of_run(params, dag_run.dag_id, dag_run.run_id, events, load_settings())
+    except NoProject as error:
+        raise InputError(str(error)) from None
+    print(f"{len(projects)} project(s) to train: {[p['project_uri'] for p in projects]}")
+    return projects
+
+
 def validated_metadata(metadata: Mapping[str, str], schema: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The upload's training metadata as param values, each checked with the DAG's Param of that name.
 
@@ -295,3 +312,54 @@ def claim_upload(
         f"{marker}): this duplicate upload event is skipped. To train the same zip again, trigger the DAG "
         f"with project_uri={project['project_uri']}, or delete the marker"
     )
+
+
+# ------------------------------------------------------------------------------ ready to train
+
+
+def prepare_project(
+    project: Mapping[str, Any], params: Mapping[str, Any], dag_params: Any, run_id: str, log: Any = print
+) -> dict[str, Any]:
+    """The DAG's `validate_project`: whether this project can train at all, and with which settings.
+
+    Its training settings (the params, an upload's metadata checked with the DAG's own Params
+    `dag_params`), its zip checked (`project.validate_project`), an upload claimed for this run (a
+    duplicate event is skipped, naming the run that trains it) and the job's container overrides. Bad
+    input raises InputError (no retry, nothing started)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from orchard import aws
+    from orchard.errors import InputError
+    from orchard.pose_training.project import MiB, validate_project, zip_limits
+    from orchard.settings import load_settings
+
+    s3 = aws.client("s3")
+    schema = {name: dag_params.get_param(name) for name in METADATA_SETTINGS.values()}
+    limits = zip_limits(params)
+    try:
+        training = project_training(s3, project, params, schema)
+    except BadMetadata as error:
+        raise InputError(str(error)) from None
+    summary = validate_project(  # ProjectRejected is an InputError
+        s3,
+        project["bucket"],
+        project["key"],
+        params["max_zip_mb"] * MiB,
+        max_unzipped_bytes=limits["max_unzipped_mb"] * MiB,
+        max_ratio=limits["max_zip_ratio"],
+    )
+    log(f"project OK: {summary}; training {training}")
+    if project["source"] == "upload":  # one training per object version (issue 13.2)
+        try:
+            claim_upload(s3, load_settings().artifacts_bucket, project, run_id, log)
+        except DuplicateUpload as duplicate:
+            raise AirflowSkipException(str(duplicate)) from None
+    overrides = container_overrides(
+        project["bucket"], project["key"], project["output_uri"], training, limits
+    )
+    return {
+        **project,
+        "training": training,
+        "labeled_frames": summary.labeled_frames,
+        "container_overrides": overrides,
+    }

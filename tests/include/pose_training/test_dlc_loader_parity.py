@@ -1,5 +1,5 @@
 """DeepLabCut's own loaders agree with the validation (issue 13.3): in the job's environment, on the same
-zips as tests/plugins/test_pose_project_inputs.py, the job's import step (the same normalisation) makes
+zips as tests/plugins/pose_training/test_project.py, the job's import step (the same normalisation) makes
 Windows and macOS projects into ones DeepLabCut 3.0.2 builds a training set from; and a project validation
 refuses (labels of another scorer) really gives DeepLabCut nothing to train on when the check is bypassed.
 
@@ -15,7 +15,7 @@ import pytest
 
 from local_aws import client_env
 from local_aws.demo_data import pose_training as tiny
-from tests.plugins.test_pose_project_inputs import build_zip, renamed, windows_config
+from tests.plugins.pose_training.test_project import build_zip, renamed, windows_config
 
 BUCKET = "lab-uploads"
 

@@ -17,7 +17,7 @@ from orchard.pose_training import upload as pose_upload
 from orchard.settings import load_settings
 
 SETTINGS = load_settings(variables=False)
-# A copy of the DAG's training params (tests/plugins/test_pose_dag.py validates with the DAG's own)
+# A copy of the DAG's training params (tests/dags/test_pose_training_dag.py validates with the DAG's own)
 SCHEMA = {
     "epochs": Param(200, type="integer", minimum=1, maximum=5000),
     "batch_size": Param(8, type="integer", minimum=1, maximum=128),
@@ -234,3 +234,22 @@ def test_teardown_terminates_the_runs_job_only_while_it_still_runs(clients):
     )  # another run's job untouched
     assert pose_infra.stop_run_job(batch, made["job_queue"], "pose_training-run-a", "again") == []
     batch.terminate_job(jobId=other["jobId"], reason="test over")
+
+
+def test_the_teardown_stops_each_projects_job_in_the_queue_its_params_name(monkeypatch):
+    """stop_run_jobs finds the jobs from the params and the projects' names alone (no setup's XCom)."""
+    asked = []
+
+    def stop(batch, queue, name, reason):
+        asked.append((batch, queue, name))
+        return ["job-1"] if name == "run-a" else []
+
+    monkeypatch.setattr(pose_infra.aws, "client", lambda service: f"{service} client")
+    monkeypatch.setattr(pose_infra, "stop_run_job", stop)
+    projects = [{"job_name": "run-a"}, {"job_name": "run-b"}]
+
+    stopped = pose_infra.stop_run_jobs(projects, {"gpu_family": "g5", "capacity": "ON_DEMAND"}, log=quiet)
+
+    assert stopped == ["job-1"]
+    queue = "orchard-pose-g5-on-demand-queue"
+    assert asked == [("batch client", queue, "run-a"), ("batch client", queue, "run-b")]

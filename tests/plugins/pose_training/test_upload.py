@@ -1,14 +1,21 @@
-"""One training per uploaded object version (issue 13.2): a duplicate event or a second identical upload is
-acknowledged and skipped, with the run that trains it named; racing runs cannot both win."""
+"""orchard.pose_training.upload: which projects a run trains and with which settings.
+
+One training per uploaded object version (issue 13.2): a duplicate event or a second identical upload is
+acknowledged and skipped, with the run that trains it named; racing runs cannot both win. The DAG's
+`find_projects` and `validate_project` are `run_projects` and `prepare_project`."""
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import boto3
 import pytest
+from airflow.sdk.exceptions import AirflowSkipException
 
+from local_aws.demo_data import pose_training as demo
+from orchard.errors import InputError
 from orchard.pose_training import upload as pose_upload
 
 ARTIFACTS = "orchard-artifacts-dedupe"
@@ -94,3 +101,48 @@ def test_an_event_without_version_fields_falls_back_to_the_objects_etag(s3):
     assert found["object_version"].startswith("sequencer:")
     no_fields = dict(found, object_version="")
     assert pose_upload.object_version(s3, no_fields).startswith("etag:")
+
+
+RUN = SimpleNamespace(dag_id="pose_training", run_id="asset_triggered__2026-12-06_a")
+PARAMS = {
+    "project_uri": None,
+    "epochs": 200,
+    "batch_size": 8,
+    "net_type": "resnet_50",
+    "backbone_weights": None,
+    "train_crop": None,
+    "max_zip_mb": 2048,
+}
+NO_METADATA_PARAMS = SimpleNamespace(get_param=lambda name: None)  # the upload carries no training metadata
+
+
+def test_a_run_with_nothing_to_train_is_an_input_error_naming_both_ways_to_give_one():
+    with pytest.raises(
+        InputError, match="no project to train: upload a zip under .* or trigger with project_uri"
+    ):
+        pose_upload.run_projects(PARAMS, RUN, {})
+
+
+def test_a_run_trains_the_uploads_of_every_triggering_asset_event(monkeypatch):
+    monkeypatch.setenv("ORCHARD_ARTIFACTS_BUCKET", ARTIFACTS)
+    events = {"uploads": [event("e1")], "more_uploads": [event("e2", key="pose-training/projects/rat.zip")]}
+
+    projects = pose_upload.run_projects(PARAMS, RUN, events)
+
+    assert [p["key"] for p in projects] == [KEY, "pose-training/projects/rat.zip"]
+    assert all(p["output_uri"].startswith(f"s3://{ARTIFACTS}/pose_training/") for p in projects)
+
+
+def test_a_valid_upload_is_prepared_once_and_its_duplicate_skipped_naming_the_run(s3, monkeypatch):
+    monkeypatch.setenv("ORCHARD_ARTIFACTS_BUCKET", ARTIFACTS)
+    s3.put_object(Bucket=DATA, Key=KEY, Body=demo.project_zip())
+    found = project(s3, [event("v1")], RUN.run_id)
+
+    ready = pose_upload.prepare_project(found, PARAMS, NO_METADATA_PARAMS, RUN.run_id, log=lambda line: None)
+
+    assert ready["training"]["epochs"] == 200 and ready["labeled_frames"] > 0
+    environment = {e["name"]: e["value"] for e in ready["container_overrides"]["environment"]}
+    assert environment["DLC_PROJECT_PATH"] == KEY and environment["OUTPUT_PATH"] == found["output_uri"]
+    again = project(s3, [event("v1")], "asset_triggered__2026-12-06_b")
+    with pytest.raises(AirflowSkipException, match=f"already trained by run {RUN.run_id}"):
+        pose_upload.prepare_project(again, PARAMS, NO_METADATA_PARAMS, again["run_id"], log=lambda line: None)

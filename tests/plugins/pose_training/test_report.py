@@ -1,4 +1,4 @@
-"""check_export believes the job's manifest only as far as S3 agrees; the report carries the figures."""
+"""orchard.pose_training.report: check_export believes the job's manifest only as far as S3 agrees; the report carries the figures."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from orchard.pose_training.report import (
     build_report,
     check_export,
     evaluation_plots,
+    models_extra,
 )
 
 BUCKET, PREFIX = "artifacts", "pose_training/run-1/model/"
@@ -135,3 +136,19 @@ def test_an_incomplete_export_is_refused(s3, case, message):
         export(s3, plots={"train": [f"{PLOTS}Training-elsewhere.png"], "test": []})
     with pytest.raises(ExportIncomplete, match=message):
         check_export(s3, BUCKET, PREFIX)
+
+
+def test_the_models_asset_extra_names_the_model_its_report_and_test_rmse():
+    exported = {
+        "project_uri": "s3://data/pose-training/projects/mouse.zip",
+        "model_uri": "s3://artifacts/pose_training/run-1/mouse/model/",
+        "report_uri": "s3://reports/pose_training/run-1/mouse/report.md",
+        "metrics": {"train rmse": 2.0, "test rmse": 3.5},
+    }
+
+    assert models_extra(exported) == {
+        "model_uri": exported["model_uri"],
+        "report_uri": exported["report_uri"],
+        "project_uri": exported["project_uri"],
+        "test_rmse": 3.5,
+    }
