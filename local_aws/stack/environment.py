@@ -144,9 +144,6 @@ def airflow_env(
         env["AIRFLOW_CONN_AWS_DEFAULT"] = local_aws.aws_connection(
             sandbox_url, role_arn=DEMO_AIRFLOW_ROLE_ARN
         )
-        # The sandbox's jobs and clusters are ready in seconds: a DAG that still reads its poll delay from
-        # the environment (auto_labeling; the others take the poll_seconds param) waits at that pace.
-        env.setdefault("ORCHARD_POLL_SECONDS", "2")
         # The trigger forms' defaults: the demo's, once `up` has uploaded its data (orchard.params).
         env.setdefault("ORCHARD_PARAM_DEFAULTS", str(param_defaults_path(db_path)))
     return env
