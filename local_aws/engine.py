@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from moto.moto_api._internal import models as moto_api
 
-from local_aws import async_endpoints, batch, edge, emr, iam, jobs, labeling, latency, s3_events, sagemaker
+from local_aws import (
+    async_endpoints,
+    batch,
+    edge,
+    emr,
+    iam,
+    jobs,
+    labeling,
+    latency,
+    s3_conditional,
+    s3_events,
+    sagemaker,
+)
 
 _installed = False
 
@@ -19,6 +31,7 @@ def install(endpoint_url: str) -> None:
     sagemaker.install()
     emr.install()
     s3_events.install()  # GetBucketNotificationConfiguration shows EventBridgeConfiguration
+    s3_conditional.install()  # a conditional PutObject is atomic: one write per key at a time
     edge.install()  # Neo compilation, IoT jobs + device side, simulated devices
     async_endpoints.install()  # invoke_endpoint_async runs the model's handler
     labeling.install()  # Ground Truth labeling jobs, under an explicit auto-accept policy

@@ -7,7 +7,8 @@ after the group), never moves a job or an execution, and has no device-side API.
   numbers); the job is IN_PROGRESS until every execution is terminal, then COMPLETED, with
   jobProcessDetails counted from the executions. A QUEUED execution never times out (as on AWS: the
   in-progress timer starts at IN_PROGRESS); abortConfig's CANCEL criteria cancel the job when met.
-  CancelJob cancels the QUEUED executions (and the IN_PROGRESS ones when forced).
+  CancelJob cancels the QUEUED executions (and the IN_PROGRESS ones when forced). ListJobs applies its
+  status, targetSelection and thing-group filters (moto ignores them).
 * The IoT Jobs data plane (`iot-jobs-data`: StartNextPendingJobExecution, UpdateJobExecution,
   DescribeJobExecution, GetPendingJobExecutions) on the same port, as moto-style handlers.
 * The credentials provider, `GET /role-aliases/<alias>/credentials`: the certificate must be ACTIVE,
@@ -29,9 +30,14 @@ import time
 from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 from moto.iot import models as iot_models
+from moto.iot import responses as iot_responses
+from moto.iot.exceptions import InvalidRequestException
+from moto.iot.utils import PAGINATION_MODEL
 from moto.moto_server import werkzeug_app
+from moto.utilities.paginator import paginate
 
 TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED", "CANCELED", "TIMED_OUT", "REMOVED")
 JOBS_DATA_SIGNING_NAME = "iot-jobs-data"
@@ -186,6 +192,61 @@ def _cancel_job(original: Any) -> Any:
         return job
 
     return cancel_job
+
+
+# ListJobs' filters (IoT API reference, ListJobs: "status — An optional filter that lets you search for
+# jobs that have the specified status", targetSelection, "thingGroupName / thingGroupId — A filter that limits
+# the returned jobs to those for the specified group": https://docs.aws.amazon.com/iot/latest/apireference/
+# API_ListJobs.html). moto ignores all of them and answers every job: an inventory asking for IN_PROGRESS
+# jobs would see COMPLETED ones too.
+JOB_STATUSES = ("IN_PROGRESS", "CANCELED", "COMPLETED", "DELETION_IN_PROGRESS", "SCHEDULED")
+TARGET_SELECTIONS = ("CONTINUOUS", "SNAPSHOT")
+
+
+@paginate({"_filtered_jobs": PAGINATION_MODEL["list_jobs"]})
+def _filtered_jobs(
+    iot: iot_models.IoTBackend, *, status: str | None, target_selection: str | None, group_arn: str | None
+) -> list[Any]:
+    with _lock:
+        for job_id in list(iot.jobs):
+            refresh_job(iot, job_id)  # a job whose executions all ended is COMPLETED before it is filtered
+        return [
+            job
+            for job in iot.jobs.values()
+            if (status is None or job.status == status)
+            and (target_selection is None or job.target_selection == target_selection)
+            and (group_arn is None or group_arn in job.targets)
+        ]
+
+
+def _thing_group_arn(iot: iot_models.IoTBackend, name: str | None, group_id: str | None) -> str | None:
+    if name is None and group_id is None:
+        return None
+    for group in iot.thing_groups.values():
+        if group.thing_group_name == (name or group.thing_group_name) and (
+            group_id is None or group.thing_group_id == group_id
+        ):
+            return group.arn
+    return ""  # no such group: no job targets it
+
+
+def _one_of(name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+    if value is not None and value not in allowed:
+        raise InvalidRequestException(f"{name} must be one of {', '.join(allowed)}, not {value}")
+    return value
+
+
+def list_jobs(self: iot_responses.IoTResponse) -> ActionResult:
+    iot = self.iot_backend
+    jobs, next_token = _filtered_jobs(
+        iot,
+        status=_one_of("status", self._get_param("status"), JOB_STATUSES),
+        target_selection=_one_of("targetSelection", self._get_param("targetSelection"), TARGET_SELECTIONS),
+        group_arn=_thing_group_arn(iot, self._get_param("thingGroupName"), self._get_param("thingGroupId")),
+        max_results=self._get_int_param("maxResults", 50),
+        next_token=self._get_param("nextToken"),
+    )
+    return ActionResult({"jobs": [job.to_dict() for job in jobs], "nextToken": next_token})
 
 
 # -------------------------------------------------------------------------------- jobs data plane
@@ -502,5 +563,6 @@ def install() -> None:
     backend_class.cancel_job = _cancel_job(backend_class.cancel_job)
     backend_class.describe_job = _refreshed(backend_class.describe_job)
     backend_class.list_job_executions_for_job = _refreshed(backend_class.list_job_executions_for_job)
+    iot_responses.IoTResponse.list_jobs = list_jobs
     dispatcher = werkzeug_app.DomainDispatcherApplication
     dispatcher.get_application = _route_device_side(dispatcher.get_application)

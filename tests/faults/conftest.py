@@ -43,17 +43,26 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not matrix.RESULTS and not matrix.THROTTLED:
-        return
-    text = matrix.render()
-    terminalreporter.write_sep("=", "fault matrix")
-    terminalreporter.write_line(text)
+def _write_report() -> Path:
     out = Path(os.environ.get("ORCHARD_FAULTS_REPORT", REPO_ROOT / ".airflow" / "faults" / "matrix.md"))
     out.parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    out.write_text(f"# Fault matrix ({stamp})\n\n{text}\n")
-    terminalreporter.write_line(f"written to {out}")
+    out.write_text(f"# Fault matrix ({stamp})\n\n{matrix.render()}\n")
+    return out
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    """The table so far, after every cell: a run stopped half-way (hours for all five) still leaves it."""
+    if matrix.RESULTS or matrix.THROTTLED:
+        _write_report()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not matrix.RESULTS and not matrix.THROTTLED:
+        return
+    terminalreporter.write_sep("=", "fault matrix")
+    terminalreporter.write_line(matrix.render())
+    terminalreporter.write_line(f"written to {_write_report()}")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -302,3 +302,28 @@ def test_abort_config_cancels_the_job_and_its_queued_executions_when_failures_re
     assert iot.describe_job(jobId="deploy-abort")["job"]["status"] == "CANCELED"
     queued = jobs_data.describe_job_execution(jobId="deploy-abort", thingName="dev-2")["execution"]
     assert queued["status"] == "CANCELED"
+
+
+def test_list_jobs_filters_by_status_target_selection_and_thing_group(fleet):
+    """ListJobs' status, targetSelection and thingGroupName filters (moto ignores them: a status=IN_PROGRESS
+    inventory saw finished jobs too)."""
+    iot, group_arn, _ = fleet
+    iot.create_thing_group(thingGroupName="other")
+    iot.create_job(jobId="running", targets=[group_arn], document="{}")
+    iot.create_job(jobId="canceled", targets=[group_arn], document="{}", targetSelection="CONTINUOUS")
+    iot.cancel_job(jobId="canceled", force=True)
+
+    def ids(**filters):
+        pages = iot.get_paginator("list_jobs").paginate(**filters)
+        return sorted(job["jobId"] for page in pages for job in page["jobs"])
+
+    assert ids() == ["canceled", "running"]
+    assert ids(status="IN_PROGRESS") == ["running"]
+    assert ids(status="CANCELED") == ["canceled"]
+    assert ids(status="COMPLETED") == []
+    assert ids(targetSelection="CONTINUOUS") == ["canceled"]
+    assert ids(thingGroupName="fleet", status="IN_PROGRESS") == ["running"]
+    assert ids(thingGroupName="other") == []
+    assert ids(status="IN_PROGRESS", PaginationConfig={"PageSize": 1}) == ["running"]
+    with pytest.raises(iot.exceptions.InvalidRequestException, match="status must be one of"):
+        iot.list_jobs(status="RUNNING")
