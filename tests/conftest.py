@@ -74,8 +74,12 @@ def in_process_moto(monkeypatch):
 # (its matrix summary is printed by the process that ran it).
 def pytest_addoption(parser):
     group = parser.getgroup("orchard")
-    group.addoption("--skip-serial", action="store_true", help="leave out the serial tests (make test, part 1)")
-    group.addoption("--only-serial", action="store_true", help="run only the serial tests (make test, part 2)")
+    group.addoption(
+        "--skip-serial", action="store_true", help="leave out the serial tests (make test, part 1)"
+    )
+    group.addoption(
+        "--only-serial", action="store_true", help="run only the serial tests (make test, part 2)"
+    )
 
 
 def _runs_alone(item) -> bool:
