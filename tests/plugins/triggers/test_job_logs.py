@@ -14,7 +14,7 @@ from orchard.operators.batch import ReattachingBatchOperator
 from orchard.triggers.batch import BatchJobWaitTrigger
 from orchard.triggers.sagemaker_job import OrchardSageMakerTrigger
 from tests.local_aws.training_jobs import BUCKET, ROLE, SKLEARN_IMAGE
-from tests.plugins.test_batch_reattach import QUEUE, batch  # noqa: F401 (fixture)
+from tests.plugins.operators.test_batch_reattach import QUEUE, batch  # noqa: F401 (fixture)
 
 # A job that prints a line, sleeps, prints another: the first must show while the job still runs.
 TWO_LINES = (

@@ -12,7 +12,7 @@ import pytest
 from orchard.errors import INPUT_ERROR_EXIT_CODE, InputError
 from orchard.operators.batch import ReattachingBatchOperator
 from orchard.triggers.batch import BatchJobWaitTrigger
-from tests.plugins.test_batch_reattach import JOB_NAME, QUEUE, REGISTRY, batch  # noqa: F401 (fixture)
+from tests.plugins.operators.test_batch_reattach import JOB_NAME, QUEUE, REGISTRY, batch  # noqa: F401 (fixture)
 
 
 def run_trigger(trigger: BatchJobWaitTrigger) -> tuple[dict, float]:

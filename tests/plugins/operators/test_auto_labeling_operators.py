@@ -27,7 +27,7 @@ from tests.local_aws.test_async_endpoints_and_labeling import (  # noqa: F401 (f
 )
 from tests.plugins.auto_labeling.inputs import PARAMS, RUN_ID, data  # noqa: F401 (fixture)
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "auto_labeling.py"
+DAG_FILE = Path(__file__).resolve().parents[3] / "dags" / "auto_labeling.py"
 
 
 def test_ground_truth_lambda_arns_per_region_and_mode():
