@@ -17,6 +17,7 @@ from orchard.settings import load_settings
 from orchard.task_defaults import DEFAULT_ARGS
 from orchard.triggers.upload_queue import UploadQueueTrigger
 from orchard.ui.links import with_report_link
+from orchard.waits import polls_template
 
 # Parse time: environment + defaults only (no Variable lookups at parse time, as Airflow's best practices
 # ask). Only what the DAG's *structure* needs comes from it: the Asset watcher's queue URL (a trigger's
@@ -253,7 +254,8 @@ def pose_training():
             deferrable=True,
             awslogs_enabled=True,
             poll_interval="{{ params.poll_seconds }}",
-            max_retries="{{ (params.max_runtime_minutes * 60) // params.poll_seconds + 20 }}",
+            # polls that outlast the job's limit plus 30 min queued or starting (as execution_timeout)
+            max_retries=polls_template("params.max_runtime_minutes * 60 + 1800"),
             execution_timeout=timedelta(minutes=MAX_RUNTIME_MINUTES + 30),
         )
         with_report_link(check_export(valid, batch, train.output))

@@ -4,7 +4,7 @@ The poll delay is the one poll setting, the `poll_seconds` param (`orchard.param
 provider takes the number of polls (`waiter_max_attempts`, `max_attempts`) only as a plain argument, and
 the step sensor's delay (`poke_interval`) only as a number, both fixed when the DAG file is parsed. These
 subclasses also render them from templates, so that a run's params decide them:
-`"{{ params.step_timeout_minutes * 60 // params.poll_seconds + 1 }}"`.
+`orchard.waits.polls_template("params.step_timeout_minutes * 60")`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from orchard.compat import EmrAddStepsOperator, EmrStepSensor  # their triggers keep the task's region
+from orchard.waits import polls_template
 
 STEP_TIMEOUT_PARAM = "step_timeout_minutes"
 STEP_TIMEOUT_MAX_MINUTES = 24 * 60  # the param's maximum; execution_timeout is sized from it
@@ -20,12 +21,12 @@ POLL_SECONDS = "{{ params.poll_seconds }}"  # the run's poll delay, for operator
 
 def step_attempts_template() -> str:
     """How many polls of the run's poll_seconds cover its step_timeout_minutes (rendered per run)."""
-    return f"{{{{ params.{STEP_TIMEOUT_PARAM} * 60 // params.poll_seconds + 1 }}}}"
+    return polls_template(f"params.{STEP_TIMEOUT_PARAM} * 60")
 
 
 def attempts_template(limit: timedelta) -> str:
     """How many polls of the run's poll_seconds cover the fixed `limit` (rendered per run)."""
-    return f"{{{{ {int(limit.total_seconds())} // params.poll_seconds + 1 }}}}"
+    return polls_template(str(int(limit.total_seconds())))
 
 
 def as_attempts(value: object, field: str) -> int:

@@ -19,6 +19,7 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
 from orchard.triggers.async_inference import AsyncInferenceOutputsTrigger, split_uri
+from orchard.waits import polls_covering
 
 if TYPE_CHECKING:  # the S3 hook module is only needed when a task runs, not when a DAG file is parsed
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -116,7 +117,7 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
                 record_uri=self.shard["record_uri"],
                 endpoint_name=self.endpoint_name,
                 waiter_delay=int(self.waiter_delay),
-                waiter_max_attempts=max(1, self.max_wait_s // max(1, int(self.waiter_delay))),
+                waiter_max_attempts=polls_covering(self.max_wait_s, self.waiter_delay),
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
             ),

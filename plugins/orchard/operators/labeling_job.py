@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from orchard.hooks.labeling_job import MAX_TASK_AVAILABILITY_S, LabelingJobHook, task_lambda_arns
 from orchard.triggers.labeling_job import SageMakerLabelingJobTrigger
+from orchard.waits import polls_covering
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 TASK_WORDS = {"verify": "verification", "adjust": "adjustment"}
@@ -118,7 +119,7 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
         # Workers may take the whole availability window; the triggerer polls until then, plus a margin.
         max_wait = int(self.task_availability_s) + 3600
         delay = int(self.waiter_delay)  # a template such as "{{ params.poll_seconds }}" renders to text
-        attempts = max(1, max_wait // max(1, delay))
+        attempts = polls_covering(max_wait, delay)
         self.defer(
             trigger=SageMakerLabelingJobTrigger(
                 job_name=self.job_name,

@@ -12,6 +12,8 @@ from airflow.providers.common.compat.sdk import AirflowException
 from botocore.exceptions import WaiterError
 
 from orchard.hooks.neo import TERMINAL, NeoHook
+from orchard.operators.sagemaker_job_retry import START_AND_UPLOAD_MARGIN_S
+from orchard.waits import polls_covering
 
 # "linux_<arch>[_<accelerator>]" platforms (OutputConfig.TargetPlatform); anything else is a Neo TargetDevice.
 PLATFORMS = {
@@ -89,7 +91,7 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
         """Enough polls to outlast the job's own MaxRuntimeInSeconds, plus a margin for start and upload."""
         if self.waiter_max_attempts:
             return int(self.waiter_max_attempts)
-        return int(int(self.max_runtime_s) / max(1, int(self.waiter_delay))) + 10
+        return polls_covering(int(self.max_runtime_s) + START_AND_UPLOAD_MARGIN_S, self.waiter_delay)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from orchard.operators.sagemaker_job_retry import remember_task_instance

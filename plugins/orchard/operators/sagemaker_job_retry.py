@@ -27,7 +27,6 @@ most 60 polls (~30 min at the default interval). Here:
 from __future__ import annotations
 
 import datetime
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -35,6 +34,7 @@ from airflow.sdk import BaseOperator
 from botocore.exceptions import ClientError
 
 from orchard.operators.stop_requests import ended_by_a_person
+from orchard.waits import polls_covering
 
 SAGEMAKER_NAME_LIMIT = 63
 # Provisioning, image pull, data download and model upload happen outside MaxRuntime.
@@ -69,7 +69,7 @@ def wait_budget(stopping_condition: dict[str, Any] | None, check_interval: int) 
     condition = stopping_condition or {}
     longest = int(condition.get("MaxWaitTimeInSeconds") or condition.get("MaxRuntimeInSeconds") or 86400)
     seconds = longest + START_AND_UPLOAD_MARGIN_S
-    return math.ceil(seconds / max(int(check_interval), 1)) + 1, seconds
+    return polls_covering(seconds, check_interval), seconds
 
 
 def print_job_log(operator: Any, log_group: str, job_name: str) -> None:

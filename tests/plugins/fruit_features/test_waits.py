@@ -9,6 +9,7 @@ import pytest
 
 from orchard.compat import EmrStepSensor
 from orchard.fruit_features import waits
+from orchard.waits import polls_covering
 
 
 def render(template: str, **params) -> str:
@@ -35,9 +36,11 @@ def test_a_poll_delay_that_does_not_render_to_seconds_is_refused():
 @pytest.mark.parametrize("poll", [1, 7, 30, 600])
 def test_the_number_of_polls_covers_the_limit_at_the_runs_poll_seconds(poll):
     start_up = render(waits.attempts_template(timedelta(minutes=45)), poll_seconds=poll)
-    assert waits.as_attempts(start_up, "waiter_max_attempts") == 45 * 60 // poll + 1
+    # the template is orchard.waits' one formula, rendered per run: it agrees with polls_covering
+    assert waits.as_attempts(start_up, "waiter_max_attempts") == polls_covering(45 * 60, poll)
+    assert (polls_covering(45 * 60, poll) - 1) * poll >= 45 * 60  # the last poll comes after the limit
     step = render(waits.step_attempts_template(), step_timeout_minutes=240, poll_seconds=poll)
-    assert waits.as_attempts(step, "max_attempts") == 240 * 60 // poll + 1
+    assert waits.as_attempts(step, "max_attempts") == polls_covering(240 * 60, poll)
     assert render(waits.POLL_SECONDS, poll_seconds=poll) == str(poll)
 
 
