@@ -212,20 +212,26 @@ RULES = [form.one_of("model_data_uri", "existing_endpoint_name")]
     default_args=DEFAULT_ARGS,
 )
 def auto_labeling():
-    @task
-    def validate_inputs(params=None, run_id=None, dag=None, ti=None) -> list[dict]:
-        """Everything that can be wrong, checked before anything billable starts. Returns the shards to
-        map `invoke` over; the run's plan (names, URIs, counts) goes to XCom key `plan`. Bad input raises
-        orchard.errors.InputError: the task fails at once, without retry."""
+    @task(multiple_outputs=True)
+    def validate_inputs(params=None, run_id=None, dag=None) -> dict:
+        """Everything that can be wrong, checked before anything billable starts. Returns the run's plan
+        (names, URIs, counts, the shards to map `invoke` over), each field an XCom argument of its own for
+        the operators below. Bad input raises orchard.errors.InputError: the task fails at once, no retry."""
         from orchard.auto_labeling.plan import plan_run
 
         form.check(params, RULES)  # plain words for every bad param, before anything else
         plan = plan_run(params, dag.dag_id, run_id)
-        ti.xcom_push(key="plan", value=plan)
+        return {**plan, "plan": plan}
+
+    checked = validate_inputs()
+    plan = checked["plan"]
+
+    @task
+    def shards_to_invoke(plan: dict) -> list[dict]:
+        """The plan's shards, as the return value `invoke` maps over (Airflow maps only over one)."""
         return plan["shards"]
 
-    shards = validate_inputs()
-    plan = shards["plan"]
+    shards = shards_to_invoke(plan)
 
     @task
     def reserve_names(plan: dict) -> dict:
@@ -276,10 +282,10 @@ def auto_labeling():
 
     invoke = SageMakerAsyncInvokeOperator.partial(
         task_id="invoke",
-        endpoint_name="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['endpoint_name'] }}",
+        endpoint_name=checked["endpoint_name"],
         max_concurrency=INVOKE_CONCURRENCY,
-        content_type="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['content_type'] }}",
-        accept="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['accept'] }}",
+        content_type=checked["content_type"],
+        accept=checked["accept"],
         waiter_delay="{{ params.poll_seconds }}",  # attempts: max_wait_s // poll_seconds, per run
         max_wait_s=7200,
         execution_timeout=timedelta(hours=3),
@@ -306,7 +312,7 @@ def auto_labeling():
 
         return stop_labeling_job(plan)
 
-    @task
+    @task(multiple_outputs=True)  # each URI an XCom argument of its own for the labeling job
     def build_manifest(plan: dict, collected: dict) -> dict:
         from orchard.auto_labeling.predictions import build_manifest
 
@@ -318,23 +324,25 @@ def auto_labeling():
             print("stop_at_manifest: the run ends at the manifest, no labeling job")
         return not params["stop_at_manifest"]
 
-    label = SageMakerLabelingJobOperator(
-        task_id="label",
-        job_name="{{ aws_name('sagemaker_labeling_job', dag.dag_id, run_id) }}",
-        manifest_uri="{{ ti.xcom_pull(task_ids='build_manifest')['manifest_uri'] }}",
-        label_categories_uri="{{ ti.xcom_pull(task_ids='build_manifest')['categories_uri'] }}",
-        ui_template_uri="{{ ti.xcom_pull(task_ids='build_manifest')['template_uri'] }}",
-        output_uri="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['labeling_output_uri'] }}",
-        label_attribute="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['verified_attribute'] }}",
-        role_arn="{{ ti.xcom_pull(task_ids='validate_inputs', key='plan')['role_arn'] }}",
-        workteam_arn="{{ params.workteam_arn }}",
-        mode="{{ params.labeling_mode }}",
-        task_time_limit_s="{{ params.task_time_limit_s }}",
-        task_availability_s="{{ params.task_availability_s }}",
-        waiter_delay="{{ params.poll_seconds }}",  # attempts: (task_availability_s + 1 h) // poll_seconds
-        deferrable=True,
-        execution_timeout=timedelta(days=31),
-    )
+    def label_frames(manifest) -> SageMakerLabelingJobOperator:
+        """The Ground Truth job on the manifest build_manifest wrote (its URIs are XCom arguments)."""
+        return SageMakerLabelingJobOperator(
+            task_id="label",
+            job_name="{{ aws_name('sagemaker_labeling_job', dag.dag_id, run_id) }}",
+            manifest_uri=manifest["manifest_uri"],
+            label_categories_uri=manifest["categories_uri"],
+            ui_template_uri=manifest["template_uri"],
+            output_uri=checked["labeling_output_uri"],
+            label_attribute=checked["verified_attribute"],
+            role_arn=checked["role_arn"],
+            workteam_arn="{{ params.workteam_arn }}",
+            mode="{{ params.labeling_mode }}",
+            task_time_limit_s="{{ params.task_time_limit_s }}",
+            task_availability_s="{{ params.task_availability_s }}",
+            waiter_delay="{{ params.poll_seconds }}",  # attempts: (task_availability_s + 1 h) // poll_seconds
+            deferrable=True,
+            execution_timeout=timedelta(days=31),
+        )
 
     @task
     def read_verified(plan: dict, job: dict) -> dict:
@@ -376,6 +384,7 @@ def auto_labeling():
     setups = [names.operator, model.operator, config.operator, deploy_endpoint, scaling.operator]
     collected >> cleanup.as_teardown(setups=setups, on_failure_fail_dagrun=True)
     manifest = build_manifest(plan, collected)
+    label = label_frames(manifest)
     gate = send_to_labeling()
     verified = read_verified(plan, label.output)
     chain(manifest, gate, label, verified)

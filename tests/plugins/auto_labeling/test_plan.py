@@ -26,8 +26,10 @@ def test_the_model_adapter_sets_content_type_and_accept(data):
     from tests.dag_files import load_dag
 
     invoke = load_dag(DAG_FILE).get_task("invoke")
-    assert "['content_type']" in invoke.partial_kwargs["content_type"]
-    assert "['accept']" in invoke.partial_kwargs["accept"]
+    # the plan's fields reach invoke as XCom arguments (validate_inputs' multiple outputs), not Jinja pulls
+    for field in ("content_type", "accept", "endpoint_name"):
+        argument = invoke.partial_kwargs[field]
+        assert (argument.operator.task_id, argument.key) == ("validate_inputs", field)
 
 
 def test_a_plan_caps_the_frames_and_splits_them_into_shards(data):

@@ -401,7 +401,7 @@ def test_bad_input_fails_the_task_at_once_without_retry(data):  # noqa: F811
     task = dag.get_task("validate_inputs")
     with pytest.raises(AirflowFailException, match="no frames"):
         task.python_callable(
-            params={**PARAMS, "frames_prefix": f"s3://{BUCKET}/nothing/"}, run_id=RUN_ID, dag=dag, ti=None
+            params={**PARAMS, "frames_prefix": f"s3://{BUCKET}/nothing/"}, run_id=RUN_ID, dag=dag
         )
 
 
