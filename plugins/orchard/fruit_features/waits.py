@@ -31,28 +31,24 @@ def attempts_template(limit: timedelta) -> str:
 
 def as_attempts(value: object, field: str) -> int:
     """The rendered count as an int >= 1; anything else is a wiring error named with its field."""
-    try:
-        attempts = int(str(value).strip())
-    except ValueError:
-        raise ValueError(
-            f"{field}={value!r} did not render to a number of polls: check the template"
-        ) from None
-    if attempts < 1:
-        raise ValueError(f"{field}={attempts}: the step wait needs at least one poll")
-    return attempts
+    return _rendered_count(value, field, "polls", "the step wait needs at least one poll")
 
 
 def as_seconds(value: object, field: str) -> int:
     """The rendered poll delay as an int >= 1 (the poll_seconds param's range)."""
+    return _rendered_count(value, field, "seconds", "polls need at least one second between them")
+
+
+def _rendered_count(value: object, field: str, unit: str, at_least_one: str) -> int:
     try:
-        seconds = int(str(value).strip())
+        count = int(str(value).strip())
     except ValueError:
         raise ValueError(
-            f"{field}={value!r} did not render to a number of seconds: check the template"
+            f"{field}={value!r} did not render to a number of {unit}: check the template"
         ) from None
-    if seconds < 1:
-        raise ValueError(f"{field}={seconds}: polls need at least one second between them")
-    return seconds
+    if count < 1:
+        raise ValueError(f"{field}={count}: {at_least_one}")
+    return count
 
 
 class EmrAddStepsSizedWait(EmrAddStepsOperator):
