@@ -13,6 +13,7 @@ from local_aws import (
     jobs,
     labeling,
     latency,
+    model_registry,
     s3_conditional,
     s3_events,
     sagemaker,
@@ -29,6 +30,7 @@ def install(endpoint_url: str) -> None:
         return
     batch.install()
     sagemaker.install()
+    model_registry.install()  # UpdateModelPackage changes only the fields it is given (AWS's contract)
     emr.install()
     s3_events.install()  # GetBucketNotificationConfiguration shows EventBridgeConfiguration
     s3_conditional.install()  # a conditional PutObject is atomic: one write per key at a time

@@ -76,7 +76,8 @@ def _sagemaker(action: str, params: dict[str, Any], base: str, path: str) -> tup
     if action == "UpdateEndpointWeightsAndCapacities":
         return [f"{base}:endpoint/{params.get('EndpointName', '').lower()}"], context, passes
     if action in ("CreateModelPackage", "DescribeModelPackage", "UpdateModelPackage", "DeleteModelPackage"):
-        name = params.get("ModelPackageName") or ""
+        # UpdateModelPackage names its package by ModelPackageArn, the others by ModelPackageName (ARN or name)
+        name = params.get("ModelPackageName") or params.get("ModelPackageArn") or ""
         group = params.get("ModelPackageGroupName")
         if name.startswith("arn:"):
             return [name], context, passes
