@@ -19,7 +19,8 @@ Seed: `002_a23e8d1ad611cce9.txt` (Travelers / AWS: mAP 0.685 → 0.732). Docs: `
    (a restarted or retried job resumes from the last checkpoint), MaxRuntime `max_runtime_hours`.
 5. `linear_probe` (mapped: the new backbone and the baseline): frozen features, linear head, BCE, 19 labels.
 6. `evaluate`: test-split macro / micro / per-class AP of both → `evaluation.json`.
-7. `promotion_gate` → `approve_promotion` → `register_model` (model package, PendingManualApproval), or
+7. `promotion_gate` → `approve_promotion` → `register_model` (model package: Approved, its ApprovalDescription
+   naming who approved in Airflow and when; PendingManualApproval when `require_approval` is off), or
    `not_promoted`; the run succeeds either way; the branch that ran returns the outcome (to the report).
    `approve_promotion` waits for a person (UI: Required Actions; subject and body give new vs baseline mAP,
    the margin and the evaluation URI) unless `require_approval` is off. **Reject**, or no answer within
@@ -290,16 +291,21 @@ def aerial_pretraining():
 
     @task(retries=2)
     def register_model(
-        pretrained: dict, evaluation: dict, params: dict | None = None, run_id: str | None = None
+        pretrained: dict,
+        evaluation: dict,
+        approval: dict,
+        params: dict | None = None,
+        run_id: str | None = None,
     ) -> dict:
-        """A model package version (PendingManualApproval) in the group; a retry finds the one it made."""
+        """A model package version in the group, Approved when a person approved (else
+        PendingManualApproval); a retry finds the one it made."""
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
         from orchard.aerial_pretraining.promotion import register_backbone
 
         settings = load_settings()
         hook = SageMakerHook(aws_conn_id=settings.aws_conn_id)
-        return register_backbone(hook, params, settings, run_id, pretrained, evaluation)
+        return register_backbone(hook, params, settings, run_id, pretrained, evaluation, approval)
 
     @task
     def not_promoted(evaluation: dict, params: dict | None = None) -> dict:
@@ -355,7 +361,7 @@ def aerial_pretraining():
     approval = OptionalApprovalOperator(
         task_id="approve_promotion", subject=asked["subject"], body=asked["body"]
     )
-    registered = register_model(pretrain.output, evaluation)
+    registered = register_model(pretrain.output, evaluation, approval.output)
     skipped = not_promoted(evaluation)
     report = publish_report(
         prepare_dataset.output,

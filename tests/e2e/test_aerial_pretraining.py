@@ -125,6 +125,8 @@ def test_promoted_when_the_gate_passes(demo, airflow_db, inline_triggers, capfd)
         "ModelPackageSummaryList"
     ]
     assert [p["ModelPackageArn"] for p in packages] == [promotion["model_package_arn"]]
+    # require_approval off (an automated run): nobody approved, the registry asks a person
+    assert packages[0]["ModelApprovalStatus"] == promotion["ModelApprovalStatus"] == "PendingManualApproval"
 
     report_uri = xcom(run, "publish_report", key="report_uri")
     bucket, key = report_uri.removeprefix("s3://").split("/", 1)

@@ -34,6 +34,7 @@ REJECTED = {
     "required": True,
     "timed_out": False,
     "by": "alice",
+    "at": "2026-12-07T03:00:00+00:00",
     "note": "rejected by alice",
 }
 TIMED_OUT = {
@@ -41,6 +42,7 @@ TIMED_OUT = {
     "required": True,
     "timed_out": True,
     "by": None,
+    "at": "2026-12-08T03:00:00+00:00",
     "note": "approval timed out after 24 h (default: Reject)",
 }
 APPROVED = {
@@ -48,6 +50,7 @@ APPROVED = {
     "required": True,
     "timed_out": False,
     "by": "alice",
+    "at": "2026-12-07T03:00:00+00:00",
     "note": "approved by alice",
 }
 
@@ -78,7 +81,13 @@ def test_aerial_approval_names_who_and_no_approval_leaves_the_gate_decision():
         **gate,
         "reason": f"{gate['reason']}; approved by alice",
     }  # who approved, in the report
-    not_required = {**APPROVED, "required": False, "by": None, "note": "approval not required: off"}
+    not_required = {
+        **APPROVED,
+        "required": False,
+        "by": None,
+        "at": None,
+        "note": "approval not required: off",
+    }
     assert promotion_approval.decided(gate, not_required) == gate
     failed_gate = decide_promotion(0.60, 0.6853, 0.01)
     assert promotion_approval.decided(failed_gate, None) == failed_gate  # the approval never ran

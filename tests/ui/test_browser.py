@@ -306,4 +306,9 @@ def test_approval_waits_in_the_ui_and_an_approve_through_the_rest_api_registers_
     assert outcome["approved"] is True and outcome["note"] == "approved by admin"
     sagemaker = sandbox_client("sagemaker", stack.sandbox_url)
     packages = sagemaker.list_model_packages(ModelPackageGroupName="aerial-dino-vit")
-    assert len(packages["ModelPackageSummaryList"]) == 1  # registered once, after the approval
+    [package] = packages["ModelPackageSummaryList"]  # registered once, after the approval
+    # approved by a person in Airflow: the registry records who and when and does not ask again
+    described = sagemaker.describe_model_package(ModelPackageName=package["ModelPackageArn"])
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ApprovalDescription"].startswith("Approved in Airflow by admin at ")
+    assert run_id in described["ApprovalDescription"]

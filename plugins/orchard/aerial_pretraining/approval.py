@@ -26,7 +26,7 @@ def request(evaluation: dict[str, Any], params: dict[str, Any], run_id: str) -> 
             f"Gain {new - baseline:+.4f} against a required margin of {margin:.4f}.",
             f"Per-class AP of both: `{evaluation['evaluation_uri']}`.",
             "",
-            f"**Approve** registers it (PendingManualApproval). **Reject**, or no answer within "
+            f"**Approve** registers it as Approved in the model registry, naming you. **Reject**, or no answer within "
             f"{params['approval_timeout_hours']} h, registers nothing; the run still reports and ends green.",
         ]
     )

@@ -52,23 +52,61 @@ def gate_decision(evaluation: dict, params: dict) -> dict:
     return decide_promotion(evaluation["new_mAP"], evaluation["baseline_mAP"], params["promotion_margin"])
 
 
-def register_backbone(hook, params: dict, settings, run_id: str, pretrained: dict, evaluation: dict) -> dict:
-    """A model package version (PendingManualApproval) in the group; a retry finds the one it made.
+def registry_approval(approval: dict | None, run_id: str) -> dict:
+    """The package's ModelApprovalStatus, and the ApprovalDescription when it is Approved.
+
+    Approved only when a person approved at the Airflow gate (``approve_promotion``): the description names
+    who and when, so the registry does not ask again. A run with ``require_approval`` off (an automated run)
+    had nobody decide: its package stays PendingManualApproval ("waiting for manual approval",
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ModelPackageSummary.html), for a person
+    to approve in the registry before anything deploys it.
+    """
+    if not approval or not approval.get("required") or not approval.get("approved"):
+        return {"ModelApprovalStatus": "PendingManualApproval"}
+    who = approval.get("by") or "an unknown user"
+    description = f"Approved in Airflow by {who} at {approval.get('at') or 'an unknown time'} (run {run_id})"
+    # ApprovalDescription: at most 1024 characters (UpdateModelPackage,
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateModelPackage.html)
+    return {"ModelApprovalStatus": "Approved", "ApprovalDescription": description[:1024]}
+
+
+def register_backbone(
+    hook,
+    params: dict,
+    settings,
+    run_id: str,
+    pretrained: dict,
+    evaluation: dict,
+    approval: dict | None = None,
+) -> dict:
+    """A model package version in the group, Approved when a person approved in Airflow (else
+    PendingManualApproval, see `registry_approval`); a retry finds the one it made.
 
     `hook` is the provider's SageMakerHook. Returns the promotion outcome: the gate's decision, `promoted`,
-    the package ARN, and `reused` when a retry found the package its earlier attempt registered.
+    the package ARN, its approval status, and `reused` when a retry found the package an earlier attempt
+    registered.
     """
-    from orchard.aerial_pretraining.plan import model_artifacts, pytorch_image
-
     decision = gate_decision(evaluation, params)
     group = params["model_package_group"]
     hook.create_model_package_group(group, PACKAGE_GROUP_DESCRIPTION)
+    status = registry_approval(approval, run_id)
     existing = find_run_package(hook.conn, group, run_id)  # every page: a retry must not register twice
-    if existing:
-        return {**decision, "promoted": True, "model_package_arn": existing, "reused": True}
+    arn = existing or _create_package(hook.conn, params, settings, run_id, pretrained, evaluation)
+    if status["ModelApprovalStatus"] == "Approved":
+        # CreateModelPackage takes no ApprovalDescription: the package is created pending, then approved with
+        # who and when, as a person's approval in the registry would be (one Pending -> Approved change).
+        # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateModelPackage.html
+        hook.conn.update_model_package(ModelPackageArn=arn, **status)
+    promoted = {**decision, "promoted": True, "model_package_arn": arn, **status}
+    return {**promoted, "reused": True} if existing else promoted
+
+
+def _create_package(client, params: dict, settings, run_id: str, pretrained: dict, evaluation: dict) -> str:
+    from orchard.aerial_pretraining.plan import model_artifacts, pytorch_image
+
     image = pytorch_image(params, settings.region, params["probe_instance_type"])
-    arn = hook.conn.create_model_package(
-        ModelPackageGroupName=group,
+    return client.create_model_package(
+        ModelPackageGroupName=params["model_package_group"],
         ModelPackageDescription=f"{params['arch']}/{params['patch_size']} DINO; test mAP "
         f"{evaluation['new_mAP']:.4f} vs baseline {evaluation['baseline_mAP']:.4f}",
         ModelApprovalStatus="PendingManualApproval",
@@ -89,4 +127,3 @@ def register_backbone(hook, params: dict, settings, run_id: str, pretrained: dic
             "evaluation": evaluation["evaluation_uri"],
         },
     )["ModelPackageArn"]
-    return {**decision, "promoted": True, "model_package_arn": arn}

@@ -130,7 +130,11 @@ def build_report(run_id, settings, params, prepared, pretrained, probes, evaluat
     arn = promotion.get("model_package_arn")
     report.add_text(
         f"{outcome}: {promotion['reason']}."
-        + (f" Model package: `{arn}` (PendingManualApproval)." if arn else "")
+        + (
+            f" Model package: `{arn}` ({promotion.get('ModelApprovalStatus', 'PendingManualApproval')})."
+            if arn
+            else ""
+        )
     )
     new, base = evaluation["aerial-dino"], evaluation["baseline"]
     report.add_metrics(

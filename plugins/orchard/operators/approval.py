@@ -23,7 +23,11 @@ but teardowns, report included, and its skip ends the task before its return val
 
 The task returns (XCom) an outcome the pipeline's report reads with ``outcome_note``::
 
-    {"approved": bool, "required": bool, "timed_out": bool, "by": "<user name>" | None, "note": "..."}
+    {"approved": bool, "required": bool, "timed_out": bool, "by": "<user name>" | None,
+     "at": "<ISO 8601 time of the answer>" | None, "note": "..."}
+
+``by`` and ``at`` say who answered and when (the registry's ApprovalDescription names them: aerial's
+register_model marks the package Approved only when a person approved here).
 """
 
 from __future__ import annotations
@@ -85,7 +89,14 @@ class OptionalApprovalOperator(ApprovalOperator):
         if not rendered_flag(self.required, "required"):
             self.log.info("approval not required: %s", self.not_required_because)
             note = f"approval not required: {self.not_required_because}"
-            return {"approved": True, "required": False, "timed_out": False, "by": None, "note": note}
+            return {
+                "approved": True,
+                "required": False,
+                "timed_out": False,
+                "by": None,
+                "at": None,
+                "note": note,
+            }
         hours = float(self.timeout_hours)
         if hours <= 0:
             raise ValueError(f"timeout_hours={self.timeout_hours!r}: give a positive number of hours")
@@ -120,8 +131,16 @@ class OptionalApprovalOperator(ApprovalOperator):
     def _outcome(self, answer: dict[str, Any], *, timed_out: bool) -> dict[str, Any]:
         approved = answer["chosen_options"] == [self.APPROVE]
         user = (answer.get("responded_by_user") or {}).get("name")
+        at = answer["responded_at"].isoformat() if answer.get("responded_at") else None
         if timed_out:
             note = f"approval timed out after {float(self.timeout_hours):g} h (default: {self.REJECT})"
         else:
             note = f"{'approved' if approved else 'rejected'} by {user or 'an unknown user'}"
-        return {"approved": approved, "required": True, "timed_out": timed_out, "by": user, "note": note}
+        return {
+            "approved": approved,
+            "required": True,
+            "timed_out": timed_out,
+            "by": user,
+            "at": at,
+            "note": note,
+        }

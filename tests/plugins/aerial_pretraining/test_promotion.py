@@ -110,3 +110,80 @@ def test_register_returns_the_gates_decision_with_the_package_and_a_retry_reuses
     container = described["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl"] == "s3://b/pretrain/model.tar.gz" and "-inference:" in container["Image"]
     assert described["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+PERSON_APPROVED = {
+    "approved": True,
+    "required": True,
+    "timed_out": False,
+    "by": "alice",
+    "at": "2026-12-07T03:00:00+00:00",
+    "note": "approved by alice",
+}
+NOT_REQUIRED = {
+    "approved": True,
+    "required": False,
+    "timed_out": False,
+    "by": None,
+    "at": None,
+    "note": "approval not required: require_approval is off (an automated run)",
+}
+
+
+@pytest.fixture
+def registry(in_process_moto, monkeypatch):
+    """moto with the sandbox's UpdateModelPackage (local_aws/model_registry.py: only the fields given change,
+    as on AWS; moto's own erases the run_id property a retry looks the package up by)."""
+    from moto.sagemaker import models as moto_sm
+
+    from local_aws.model_registry import _update_model_package
+
+    monkeypatch.setattr(moto_sm.SageMakerModelBackend, "update_model_package", _update_model_package)
+    with mock_aws():
+        client = boto3.client("sagemaker", region_name="us-east-1")
+        client.create_model_package_group(ModelPackageGroupName=GROUP)
+        yield client
+
+
+def _register_backbone(client, params, approval):
+    settings = type("Settings", (), {"region": "us-east-1"})()
+    pretrained = {"Training": {"ModelArtifacts": {"S3ModelArtifacts": "s3://b/pretrain/model.tar.gz"}}}
+    evaluation = {"new_mAP": 0.732, "baseline_mAP": 0.685, "evaluation_uri": "s3://b/evaluation.json"}
+    return register_backbone(_Hook(client), params, settings, RUN_ID, pretrained, evaluation, approval)
+
+
+def test_a_persons_approval_in_airflow_registers_the_package_approved_naming_who_and_when(registry, params):
+    first = _register_backbone(registry, params, PERSON_APPROVED)
+    again = _register_backbone(registry, params, PERSON_APPROVED)  # a retry
+
+    described = registry.describe_model_package(ModelPackageName=first["model_package_arn"])
+    assert described["ModelApprovalStatus"] == "Approved"  # the registry does not ask a second time
+    assert described["ApprovalDescription"] == (
+        f"Approved in Airflow by alice at 2026-12-07T03:00:00+00:00 (run {RUN_ID})"
+    )
+    assert described["CustomerMetadataProperties"]["run_id"] == RUN_ID  # still found by a retry
+    assert first["ModelApprovalStatus"] == "Approved" and again == {**first, "reused": True}
+    assert len(registry.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]) == 1
+
+
+def test_an_automated_run_leaves_the_package_to_a_persons_approval_in_the_registry(registry, params):
+    registered = _register_backbone(registry, params, NOT_REQUIRED)
+    described = registry.describe_model_package(ModelPackageName=registered["model_package_arn"])
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"  # nobody decided
+    assert "ApprovalDescription" not in described
+    assert registered["ModelApprovalStatus"] == "PendingManualApproval"
+
+
+def test_a_retry_after_the_package_was_created_but_not_yet_approved_approves_it(registry, params):
+    pending = _register_backbone(registry, params, NOT_REQUIRED)  # as if the approval call never came
+    approved = _register_backbone(registry, params, PERSON_APPROVED)
+    assert approved["model_package_arn"] == pending["model_package_arn"] and approved["reused"] is True
+    described = registry.describe_model_package(ModelPackageName=approved["model_package_arn"])
+    assert described["ModelApprovalStatus"] == "Approved"
+
+
+def test_the_approval_description_fits_the_registrys_1024_characters():
+    from orchard.aerial_pretraining.promotion import registry_approval
+
+    status = registry_approval({**PERSON_APPROVED, "by": "a" * 2000}, RUN_ID)
+    assert status["ModelApprovalStatus"] == "Approved" and len(status["ApprovalDescription"]) == 1024

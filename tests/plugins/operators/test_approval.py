@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import DownstreamTasksSkipped, TaskAwaitingInput
 from orchard.operators.approval import OptionalApprovalOperator, outcome_note, rendered_flag
 
 HITL = "airflow.providers.standard.operators.hitl"
+ANSWERED_AT = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 
 
 class FakeTI:
@@ -70,7 +71,7 @@ def resume_event(chosen: str, user: str | None, *, timed_out: bool = False) -> d
         defaults=["Reject"],
         chosen_options=[chosen],
         params_input={},
-        responded_at=datetime.now(UTC),
+        responded_at=ANSWERED_AT,
         responded_by={"id": user, "name": user} if user else None,
     )
     return detail.as_resume_event_payload(timedout=timed_out)
@@ -87,6 +88,7 @@ def test_not_required_returns_approved_without_waiting(capfd):
         "required": False,
         "timed_out": False,
         "by": None,
+        "at": None,
         "note": "approval not required: require_approval is off (an automated run)",
     }
     assert "approval not required: require_approval is off" in capfd.readouterr().out  # the task log
@@ -118,6 +120,7 @@ def test_timeout_takes_reject_skips_only_the_gated_task_and_keeps_the_outcome():
         "required": True,
         "timed_out": True,
         "by": None,
+        "at": "2026-12-07T03:00:00+00:00",  # when the sweep took the default
         "note": "approval timed out after 2 h (default: Reject)",
     }
     assert outcome_note(outcome) == "approval timed out after 2 h (default: Reject)"
@@ -142,6 +145,7 @@ def test_approve_skips_nothing():
         "required": True,
         "timed_out": False,
         "by": "alice",
+        "at": "2026-12-07T03:00:00+00:00",  # who and when: the registry's ApprovalDescription names both
         "note": "approved by alice",
     }
     assert context["ti"].pushed == {}  # returned normally: the task runner pushes it
