@@ -14,6 +14,10 @@ Sources and confidence (prices as of PRICES_AS_OF):
 
 Services: ``sagemaker`` (``ml.*`` types), ``ec2`` and ``batch`` (Batch adds no charge over EC2),
 ``emr`` (EC2 price + the EMR uplift in ``EMR_UPLIFT``).
+
+Per-unit prices (``PER_UNIT``, ``unit_price``): what is billed per request, per object or per month rather
+than per instance-hour (IoT job executions, Secrets Manager secrets, KMS requests, Ground Truth objects),
+us-east-1 list prices from each service's price page (named at its entry), as of PRICES_AS_OF.
 """
 
 from __future__ import annotations
@@ -108,6 +112,23 @@ EMR_UPLIFT: dict[str, dict[str, float]] = {
     },
 }
 
+# region -> item -> USD per unit (the unit is the item name's last word). us-east-1 only: the other regions'
+# per-unit prices are not read off their pages yet, and a report says which region its prices are from.
+PER_UNIT: dict[str, dict[str, float]] = {
+    "us-east-1": {
+        # IoT Device Management, remote actions (one per job execution): aws.amazon.com/iot-device-management/pricing
+        "iot_job_execution": 0.0036,
+        # Secrets Manager, per secret per month: aws.amazon.com/secrets-manager/pricing
+        "secretsmanager_secret_month": 0.40,
+        # KMS, asymmetric requests (Sign / Verify): USD 0.15 per 10,000: aws.amazon.com/kms/pricing
+        "kms_asymmetric_request": 0.15 / 10_000,
+        # Ground Truth, per labeled object, the first 50,000 objects a month: aws.amazon.com/sagemaker/groundtruth/pricing
+        "groundtruth_object": 0.08,
+    },
+}
+PER_UNIT_REGION = "us-east-1"  # the one region PER_UNIT has read off the price pages
+HOURS_PER_MONTH = 730  # AWS prorates monthly prices over 730 hours
+
 # Types AWS does not offer in a region (as opposed to ones this table lacks).
 NOT_OFFERED: dict[str, frozenset[str]] = {
     "eu-west-3": frozenset({"ml.p3.2xlarge", "ml.p3.8xlarge", "ml.p3.16xlarge"})
@@ -156,6 +177,21 @@ def estimate_cost(
     base = _lookup(_table(service), service, instance_type, region) * (1.0 - spot_savings)
     uplift = _lookup(EMR_UPLIFT, "emr (uplift)", instance_type, region) if service == "emr" else 0.0
     return (base + uplift) * instance_count * billable_seconds / 3600.0
+
+
+def unit_price(item: str, region: str = PER_UNIT_REGION) -> float:
+    """List USD per unit of a per-unit ``item`` (``PER_UNIT``), e.g. ``unit_price("iot_job_execution")``."""
+    prices = PER_UNIT.get(region)
+    if prices is None:
+        raise PriceNotFound(
+            f"no per-unit prices for region {region!r} (table dated {PRICES_AS_OF}); "
+            f"regions: {', '.join(sorted(PER_UNIT))}"
+        )
+    if item not in prices:
+        raise PriceNotFound(
+            f"no per-unit price for {item!r} in {region}; priced: {', '.join(sorted(prices))}"
+        )
+    return prices[item]
 
 
 def _table(service: str) -> dict[str, dict[str, float]]:

@@ -124,3 +124,25 @@ def test_missing_prices_say_what_is_missing(args, needles):
     for needle in needles:
         assert needle in str(raised.value)
     assert not re.match(r"^['\"]", str(raised.value)), "the message must read as a sentence, not a repr"
+
+
+def test_per_unit_list_prices_live_here_with_the_instance_prices():
+    """edge's per-request prices and Ground Truth's per-object price: one table, same shape (region -> item)."""
+    assert pricing.unit_price("iot_job_execution") == 0.0036
+    assert pricing.unit_price("secretsmanager_secret_month") == 0.40
+    assert pricing.unit_price("kms_asymmetric_request") == pytest.approx(0.15 / 10_000)
+    assert pricing.unit_price("groundtruth_object", "us-east-1") == 0.08
+    assert pricing.PER_UNIT_REGION in pricing.PER_UNIT and pricing.HOURS_PER_MONTH == 730
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("groundtruth_objects",), ["no per-unit price for 'groundtruth_objects'", "groundtruth_object"]),
+        (("groundtruth_object", "eu-west-3"), ["no per-unit prices for region 'eu-west-3'", "us-east-1"]),
+    ],
+)
+def test_a_missing_per_unit_price_says_what_is_missing(args, needles):
+    with pytest.raises(PriceNotFound) as missing:
+        pricing.unit_price(*args)
+    assert all(needle in str(missing.value) for needle in needles)

@@ -9,11 +9,8 @@ from typing import Any
 from orchard import aws
 from orchard.auto_labeling.predictions import PRELABEL_ATTRIBUTE
 from orchard.auto_labeling.s3_objects import read_bytes, read_text
+from orchard.pricing import PER_UNIT_REGION, unit_price
 from orchard.settings import load_settings
-
-GROUND_TRUTH_PRICE_PER_OBJECT = (
-    0.08  # USD, first 50,000 objects a month (aws.amazon.com/sagemaker/groundtruth/pricing, 2026-11)
-)
 
 
 def publish_report(
@@ -116,9 +113,10 @@ def _add_costs(
     if verified:
         report.add_console_link("sagemaker_labeling_job", verified["job_name"], plan["region"])
         labeled = verified["verified"] + verified["adjusted"] + verified["rejected"]
+        per_object = unit_price("groundtruth_object")  # orchard.pricing, with its price page
         report.add_text(
-            f"Ground Truth: {labeled} objects × ${GROUND_TRUTH_PRICE_PER_OBJECT:.2f} ≈ "
-            f"${labeled * GROUND_TRUTH_PRICE_PER_OBJECT:,.2f} (list price, first 50,000 objects a month; "
+            f"Ground Truth: {labeled} objects × ${per_object:.2f} ≈ "
+            f"${labeled * per_object:,.2f} ({PER_UNIT_REGION} list price, first 50,000 objects a month; "
             "workforce charges extra for vendor workforces)."
         )
 

@@ -9,17 +9,10 @@ import logging
 from typing import Any
 
 from orchard import naming
+from orchard.pricing import HOURS_PER_MONTH, PER_UNIT_REGION, PRICES_AS_OF, unit_price
 from orchard.settings import load_settings
 
 log = logging.getLogger(__name__)
-
-# Per-request prices (USD, us-east-1, public price pages, 2026-11-01): IoT Device Management remote
-# actions (job executions), Secrets Manager secret-month, KMS asymmetric requests. Neo compiles for free.
-IOT_JOB_EXECUTION_USD = 0.0036
-SECRET_MONTH_USD = 0.40
-HOURS_PER_MONTH = 730
-KMS_ASYMMETRIC_REQUEST_USD = 0.15 / 10_000
-EDGE_PRICES_AS_OF = "2026-11-01"
 
 
 def publish_report(
@@ -185,18 +178,20 @@ def _add_prepare_cost(report: Any, region: str, name: str) -> None:
 def _add_links_and_cost(
     report: Any, region: str, compiled: dict | None, fleet: dict | None, deployment: dict | None
 ) -> None:
+    # Per-request list prices (orchard.pricing, with their price pages). Neo compiles for free.
+    job_execution, secret_month = unit_price("iot_job_execution"), unit_price("secretsmanager_secret_month")
     rows, total = [], 0.0
     if compiled:
         report.add_console_link("sagemaker_compilation_job", compiled["job_name"], region)
         rows.append(["Neo compilation", compiled["job_name"], "no charge", "0.0000"])
     if deployment:
         report.add_console_link("iot_job", deployment["job_id"], region)
-        usd = IOT_JOB_EXECUTION_USD * len(deployment["outcomes"])
+        usd = job_execution * len(deployment["outcomes"])
         total += usd
         rows.append(
             [
                 "IoT job executions",
-                f"{len(deployment['outcomes'])} × ${IOT_JOB_EXECUTION_USD}",
+                f"{len(deployment['outcomes'])} × ${job_execution}",
                 "",
                 f"{usd:.4f}",
             ]
@@ -205,17 +200,17 @@ def _add_links_and_cost(
         for device in fleet["devices"]:
             report.add_console_link("iot_thing", device["thing_name"], region)
         secrets = [d for d in fleet["devices"] if d.get("secret_name")]  # none in someone else's fleet
-        usd = SECRET_MONTH_USD * len(secrets) / HOURS_PER_MONTH
+        usd = secret_month * len(secrets) / HOURS_PER_MONTH
         total += usd
-        note = f"prorated: one hour each (the fleet stays: ${SECRET_MONTH_USD} a secret-month until deleted)"
+        note = f"prorated: one hour each (the fleet stays: ${secret_month:.2f} a secret-month until deleted)"
         rows.append(["Secrets Manager", f"{len(secrets)} secrets", note, f"{usd:.4f}"])
-        usd = KMS_ASYMMETRIC_REQUEST_USD * (1 + len(fleet["devices"]))
+        usd = unit_price("kms_asymmetric_request") * (1 + len(fleet["devices"]))
         total += usd
         rows.append(["KMS", "1 sign + 1 verify per device", "", f"{usd:.6f}"])
     rows.append(["**Total**", "", "", f"**{total:.4f}**"])
     report.cost_usd = round((report.cost_usd or 0.0) + total, 6)
     report.add_table(rows, ["Item", "What", "Note", "USD"], title="Estimated cost: per-request services")
     report.add_text(
-        f"Per-request list prices (us-east-1) as of {EDGE_PRICES_AS_OF}; the prepare job above is the "
+        f"Per-request list prices ({PER_UNIT_REGION}) as of {PRICES_AS_OF}; the prepare job above is the "
         "only instance-billed job. The signing key ($1/month) and S3 storage are not counted per run."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 
 from orchard.edge_deployment.report import announcement, publish_report
 from orchard.run_results import FailureCauses
@@ -38,3 +39,23 @@ def test_a_run_that_failed_at_validation_gets_a_report_that_says_so_first(aws):
     text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert "**FAILED** at validate_model (not run, upstream failed: prepare, compile, package)" in text
     assert text.index("**FAILED**") < text.index("No package was published")
+
+
+def test_the_per_request_cost_uses_orchard_pricing():
+    from orchard.edge_deployment.report import _add_links_and_cost
+    from orchard.pricing import PRICES_AS_OF, unit_price
+    from orchard.reports import Report
+
+    report = Report("edge", "edge_deployment", RUN)
+    devices = [{"thing_name": f"cam-{n}", "secret_name": f"s-{n}"} for n in (1, 2)]
+    deployment = {"job_id": "j", "outcomes": [{}, {}, {}]}
+    _add_links_and_cost(report, "us-east-1", None, {"devices": devices}, deployment)
+
+    expected = (
+        3 * unit_price("iot_job_execution")
+        + 2 * unit_price("secretsmanager_secret_month") / 730
+        + 3 * unit_price("kms_asymmetric_request")
+    )
+    assert report.cost_usd == pytest.approx(expected, abs=1e-6)
+    text = report.to_markdown()
+    assert "3 × $0.0036" in text and f"list prices (us-east-1) as of {PRICES_AS_OF}" in text
