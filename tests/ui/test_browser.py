@@ -286,9 +286,10 @@ def test_approval_waits_in_the_ui_and_an_approve_through_the_rest_api_registers_
     )
     browser.screenshot(SCREENSHOTS / "20-approval-waiting.png")
 
-    # A person reads before answering. An answer within seconds of the park, before the scheduler has handled
-    # the parked worker's exit, is taken by Airflow 3.3 for an external state change: the task is retried and
-    # asks again (seen here under load; docs/architecture.md, "Human approvals").
+    # A person reads before answering. An answer within seconds of the park, before the scheduler has drained
+    # the parked worker's exit, is taken by Airflow 3.3.2 for an external kill of the resumed try: it is retried
+    # and asks again (apache/airflow#67287, #72716; docs/architecture.md, "Human approvals"). The canary in
+    # tests/plugins/operators/test_approval.py says when an upgrade makes this wait unnecessary.
     time.sleep(15)
     # the person's answer, as the UI sends it: PATCH .../taskInstances/{task_id}/{map_index}/hitlDetails
     answer = stack.api(
