@@ -114,6 +114,9 @@ def _add_costs(
         report.add_console_link("sagemaker_labeling_job", verified["job_name"], plan["region"])
         labeled = verified["verified"] + verified["adjusted"] + verified["rejected"]
         per_object = unit_price("groundtruth_object")  # orchard.pricing, with its price page
+        # In the run's total too (the Asset event, the note and the Reports page read cost_usd), as edge's
+        # per-request prices are.
+        report.cost_usd = round((report.cost_usd or 0.0) + labeled * per_object, 6)
         report.add_text(
             f"Ground Truth: {labeled} objects × ${per_object:.2f} ≈ "
             f"${labeled * per_object:,.2f} ({PER_UNIT_REGION} list price, first 50,000 objects a month; "
