@@ -75,16 +75,43 @@ class EmrStepSensorSizedWait(EmrStepSensor):
     """EmrStepSensor whose `max_attempts` may be a template, whose delay between polls may be given as
     `poll_seconds`, a template (rendered, then made the sensor's `poke_interval`), and whose `step_id` may
     be the add-steps task's XCom (a one-item list of ids: pass `add_steps.output`, no Jinja pull).
+    Deferred, it waits with `EmrStepLogTrigger`: the step's stdout/stderr lines reach the task log as EMR
+    archives them to the cluster's LogUri, while the task waits.
 
     :param poll_seconds: seconds between polls, e.g. "{{ params.poll_seconds }}" (templated); None keeps
         `poke_interval`.
+    :param stream_logs: log the step's lines while deferred (default True).
     """
 
     template_fields = (*EmrStepSensor.template_fields, "max_attempts", "poll_seconds")
 
-    def __init__(self, *, poll_seconds: int | str | None = None, **kwargs):
+    def __init__(self, *, poll_seconds: int | str | None = None, stream_logs: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.poll_seconds = poll_seconds
+        self.stream_logs = stream_logs
+
+    def defer(self, *, trigger, **kwargs):
+        """The provider's deferral (its poke first, its timeout), with the trigger that also logs the step's
+        lines, given the task's connection parameters (a 9.34.0 provider's trigger lacks them)."""
+        from airflow.providers.amazon.aws.triggers.emr import EmrStepSensorTrigger as ProviderTrigger
+
+        from orchard.triggers.emr_step import EmrStepLogTrigger
+
+        if (
+            self.stream_logs
+            and isinstance(trigger, ProviderTrigger)
+            and not isinstance(trigger, EmrStepLogTrigger)
+        ):
+            _, params = trigger.serialize()
+            trigger = EmrStepLogTrigger(
+                **{
+                    **params,
+                    "region_name": self.region_name,
+                    "verify": self.verify,
+                    "botocore_config": self.botocore_config,
+                }
+            )
+        return super().defer(trigger=trigger, **kwargs)
 
     def execute(self, context):
         if self.poll_seconds is not None:
