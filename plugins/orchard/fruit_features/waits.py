@@ -10,6 +10,7 @@ subclasses also render them from templates, so that a run's params decide them:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from orchard.compat import EmrAddStepsOperator, EmrStepSensor  # their triggers keep the task's region
 from orchard.waits import polls_template
@@ -51,11 +52,44 @@ def _rendered_count(value: object, field: str, unit: str, at_least_one: str) -> 
     return count
 
 
+def with_step_logs(operator: Any, trigger: Any) -> Any:
+    """The trigger a step wait defers with: the provider's EmrAddStepsTrigger / EmrStepSensorTrigger become
+    orchard's, which also log the steps' stdout/stderr lines from the cluster's LogUri while the task waits
+    (`orchard.triggers.emr_step`); they get the task's connection parameters (a 9.34.0 provider's lack them).
+    The provider's deferral itself (its first poll, its timeout) is kept."""
+    from orchard.triggers import emr_step
+
+    log_trigger = {
+        "EmrAddStepsTrigger": emr_step.EmrAddStepsLogTrigger,
+        "EmrStepSensorTrigger": emr_step.EmrStepLogTrigger,
+    }.get(type(trigger).__name__)  # the provider's class itself (or compat's of that name), not a subclass
+    if log_trigger is None:
+        return trigger
+    _, params = trigger.serialize()
+    connection = {
+        "region_name": operator.region_name,
+        "verify": operator.verify,
+        "botocore_config": operator.botocore_config,
+    }
+    return log_trigger(**{**params, **connection})
+
+
 class EmrAddStepsSizedWait(EmrAddStepsOperator):
     """EmrAddStepsOperator whose `waiter_delay` and `waiter_max_attempts` may be templates (rendered, then
-    made ints)."""
+    made ints). Deferred, it waits with `EmrAddStepsLogTrigger`: the steps' stdout/stderr lines reach the
+    task log while the task waits (`stream_logs`, default True).
+    """
 
     template_fields = (*EmrAddStepsOperator.template_fields, "waiter_delay", "waiter_max_attempts")
+
+    def __init__(self, *, stream_logs: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.stream_logs = stream_logs
+
+    def defer(self, *, trigger, **kwargs):
+        if self.stream_logs:
+            trigger = with_step_logs(self, trigger)
+        return super().defer(trigger=trigger, **kwargs)
 
     def execute(self, context):
         self.waiter_delay = as_seconds(self.waiter_delay, "waiter_delay")
@@ -91,26 +125,8 @@ class EmrStepSensorSizedWait(EmrStepSensor):
         self.stream_logs = stream_logs
 
     def defer(self, *, trigger, **kwargs):
-        """The provider's deferral (its poke first, its timeout), with the trigger that also logs the step's
-        lines, given the task's connection parameters (a 9.34.0 provider's trigger lacks them)."""
-        from airflow.providers.amazon.aws.triggers.emr import EmrStepSensorTrigger as ProviderTrigger
-
-        from orchard.triggers.emr_step import EmrStepLogTrigger
-
-        if (
-            self.stream_logs
-            and isinstance(trigger, ProviderTrigger)
-            and not isinstance(trigger, EmrStepLogTrigger)
-        ):
-            _, params = trigger.serialize()
-            trigger = EmrStepLogTrigger(
-                **{
-                    **params,
-                    "region_name": self.region_name,
-                    "verify": self.verify,
-                    "botocore_config": self.botocore_config,
-                }
-            )
+        if self.stream_logs:
+            trigger = with_step_logs(self, trigger)
         return super().defer(trigger=trigger, **kwargs)
 
     def execute(self, context):

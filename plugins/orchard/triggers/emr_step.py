@@ -11,7 +11,7 @@ not logged yet, at most `LINES_PER_POLL` per file and poll (the rest comes next 
 cluster's, from DescribeCluster on the first poll; EMR reports it as `s3n://...` ("DescribeCluster",
 https://docs.aws.amazon.com/emr/latest/APIReference/API_DescribeCluster.html, Cluster.LogUri).
 
-The wait is the provider's EmrStepSensorTrigger's, unchanged (orchard.compat's on a provider whose EMR
+The wait is the provider's EmrStepSensorTrigger's or EmrAddStepsTrigger's, unchanged (orchard.compat's on a provider whose EMR
 triggers drop the region); the log is a courtesy (`orchard.triggers.job_logs.logging_while_waiting`): a
 missing or unreadable log never fails the wait, and the final event says `log_printed`.
 """
@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orchard.compat import EmrStepSensorTrigger
+from orchard.compat import EmrAddStepsTrigger, EmrStepSensorTrigger
 from orchard.triggers.job_logs import (
     EVENTS_PER_CALL,
     FINAL_PAGES,
@@ -65,58 +65,59 @@ def step_log_folder(log_uri: str, cluster_id: str, step_id: str) -> tuple[str, s
 
 
 class StepLogTail(LogFollower):
-    """Logs the new lines of a step's stdout.gz and stderr.gz in the cluster's LogUri.
+    """Logs the new lines of the stdout.gz and stderr.gz of a cluster's steps in its LogUri, each line
+    prefixed with its step's id.
 
     :param s3: an async S3 client; :param emr: an async EMR client (aiobotocore, from `get_async_conn`).
     """
 
-    def __init__(self, s3: Any, emr: Any, cluster_id: str, step_id: str, log: Any):
-        super().__init__(step_id, log)
-        self.s3, self.emr, self.cluster_id, self.step_id = s3, emr, cluster_id, step_id
-        self.folder: tuple[str, str] | None = None
-        self.files = {name: _LogObject() for name in STEP_LOG_FILES}
+    def __init__(self, s3: Any, emr: Any, cluster_id: str, step_ids: list[str], log: Any):
+        super().__init__(cluster_id, log)
+        self.s3, self.emr, self.cluster_id = s3, emr, cluster_id
+        self.log_uri: str | None = None
+        self.files = {(step, name): _LogObject() for step in step_ids for name in STEP_LOG_FILES}
 
     async def follow(self, final: bool = False) -> None:
-        """Log what the files got since the last call; `final`: the step ended, log the rest."""
+        """Log what the files got since the last call; `final`: the steps ended, log the rest."""
         if self.broken:
             return
         try:
-            self.folder = self.folder or await self._folder()
-            if self.folder is None:
+            self.log_uri = self.log_uri or await self._log_uri()
+            if self.log_uri is None:
                 return
-            for name, state in self.files.items():
-                await self._read(name, state, final)
+            for (step, name), state in self.files.items():
+                await self._read(step, name, state, final)
         except (ClientError, BotoCoreError) as error:
-            self.give_up(f"the step's logs in {self.where()}", error)
-        if final and self.folder:
-            self.log.info("[%s] the step's logs: %s", self.label, self.where())
+            self.give_up(f"the step logs under {self.log_uri}", error)
+        if final and self.log_uri:
+            for step in dict.fromkeys(step for step, _ in self.files):
+                self.log.info("[%s] the step's logs: %s", step, self.where(step))
 
-    def where(self, name: str = "") -> str:
-        return f"s3://{self.folder[0]}/{self.folder[1]}{name}" if self.folder else "S3"
+    def where(self, step: str, name: str = "") -> str:
+        bucket, prefix = step_log_folder(self.log_uri or "", self.cluster_id, step)
+        return f"s3://{bucket}/{prefix}{name}"
 
-    async def _folder(self) -> tuple[str, str] | None:
+    async def _log_uri(self) -> str | None:
         cluster = (await self.emr.describe_cluster(ClusterId=self.cluster_id))["Cluster"]
         if not cluster.get("LogUri"):
             self.broken = True  # nothing to follow, nothing wrong: the wait goes on
-            self.log.info(
-                "[%s] cluster %s has no LogUri: no step logs to follow", self.label, self.cluster_id
-            )
+            self.log.info("[%s] the cluster has no LogUri: no step logs to follow", self.cluster_id)
             return None
-        return step_log_folder(cluster["LogUri"], self.cluster_id, self.step_id)
+        return cluster["LogUri"]
 
-    async def _read(self, name: str, state: _LogObject, final: bool) -> None:
+    async def _read(self, step: str, name: str, state: _LogObject, final: bool) -> None:
         if not state.too_big:
-            await self._take_new_version(name, state, final)
+            await self._take_new_version(step, name, state, final)
         bound = FINAL_LINES if final else LINES_PER_POLL
         for line in state.pending[:bound]:
-            self.emit(line)
+            self.log.info("[%s] %s", step, line.rstrip("\n"))
         state.pending = state.pending[bound:]
         if final and state.pending:
-            self.log.info("[%s] ... %d more lines in %s", self.label, len(state.pending), self.where(name))
+            self.log.info("[%s] ... %d more lines in %s", step, len(state.pending), self.where(step, name))
 
-    async def _take_new_version(self, name: str, state: _LogObject, final: bool) -> None:
+    async def _take_new_version(self, step: str, name: str, state: _LogObject, final: bool) -> None:
         """Add the lines past `state.taken` of the file's current version to `state.pending`."""
-        bucket, prefix = self.folder
+        bucket, prefix = step_log_folder(self.log_uri or "", self.cluster_id, step)
         request = {"Bucket": bucket, "Key": prefix + name}
         if state.etag:
             request["IfNoneMatch"] = state.etag
@@ -129,7 +130,7 @@ class StepLogTail(LogFollower):
         async with response["Body"] as body:
             if response["ContentLength"] > MAX_OBJECT_BYTES:
                 state.too_big = True
-                self.log.info("[%s] %s is too large to follow here: %s", self.label, name, self.where(name))
+                self.log.info("[%s] %s is too large to follow here: %s", step, name, self.where(step, name))
                 return
             data = await body.read()
         lines = await asyncio.to_thread(_lines, data)  # off the triggerer's event loop
@@ -147,13 +148,16 @@ def _lines(gzipped: bytes) -> list[str]:
     return text.decode(errors="replace").splitlines(keepends=True)
 
 
-class EmrStepLogTrigger(EmrStepSensorTrigger):
-    """The provider's EmrStepSensorTrigger; with `stream_logs`, also logs the step's stdout and stderr
-    lines from the cluster's LogUri while it waits."""
+class _StepLogsWhileWaiting:
+    """A provider EMR step trigger's wait, unchanged; with `stream_logs`, its steps' stdout and stderr lines
+    are logged from the cluster's LogUri while it waits."""
 
     def __init__(self, *args: Any, stream_logs: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.stream_logs = bool(stream_logs)
+
+    def step_ids(self) -> list[str]:
+        raise NotImplementedError
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         path, kwargs = super().serialize()
@@ -173,9 +177,22 @@ class EmrStepLogTrigger(EmrStepSensorTrigger):
             config=self.botocore_config,
         )
         async with await s3_hook.get_async_conn() as s3, await self.hook().get_async_conn() as emr:
-            cluster_id, step_id = self.serialized_fields["job_flow_id"], self.serialized_fields["step_id"]
-            tail = StepLogTail(s3, emr, cluster_id, step_id, self.log)
+            tail = StepLogTail(s3, emr, self.serialized_fields["job_flow_id"], self.step_ids(), self.log)
             async for event in logging_while_waiting(
                 super().run(), tail, tail.follow, lambda: tail.follow(final=True), self.waiter_delay
             ):
                 yield event
+
+
+class EmrStepLogTrigger(_StepLogsWhileWaiting, EmrStepSensorTrigger):
+    """EmrStepSensorTrigger (one step) that logs the step's lines while it waits."""
+
+    def step_ids(self) -> list[str]:
+        return [self.serialized_fields["step_id"]]
+
+
+class EmrAddStepsLogTrigger(_StepLogsWhileWaiting, EmrAddStepsTrigger):
+    """EmrAddStepsTrigger (the steps just added) that logs the steps' lines while it waits."""
+
+    def step_ids(self) -> list[str]:
+        return list(self.serialized_fields["step_ids"])

@@ -13,8 +13,15 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 from botocore.exceptions import ClientError
 
-from orchard.fruit_features.waits import EmrStepSensorSizedWait
-from orchard.triggers.emr_step import LINES_PER_POLL, EmrStepLogTrigger, StepLogTail, step_log_folder
+from orchard.fruit_features.waits import EmrAddStepsSizedWait, EmrStepSensorSizedWait
+from orchard.triggers import emr_step
+from orchard.triggers.emr_step import (
+    LINES_PER_POLL,
+    EmrAddStepsLogTrigger,
+    EmrStepLogTrigger,
+    StepLogTail,
+    step_log_folder,
+)
 from tests.conftest import TEST_JOB_ROOT
 from tests.local_aws.test_emr import BUCKET, cluster  # noqa: F401 (fixture)
 from tests.plugins.triggers.test_job_logs import PAUSE_S, Lines, assert_streamed, run_until_done
@@ -105,7 +112,7 @@ def tail_with(log_uri: str | None = "s3n://logs-bucket/emr/") -> tuple[StepLogTa
     logger.setLevel(logging.INFO)
     logger.addHandler(lines)
     s3 = FakeS3()
-    return StepLogTail(s3, FakeEmr(log_uri), "j-1", "s-1", logger), s3, lines
+    return StepLogTail(s3, FakeEmr(log_uri), "j-1", ["s-1"], logger), s3, lines
 
 
 def messages(lines: Lines) -> list[str]:
@@ -157,9 +164,8 @@ def test_the_wait_ends_with_the_steps_state_even_when_reading_the_log_breaks():
         raise RuntimeError("unexpected")
 
     trigger = EmrStepLogTrigger(job_flow_id="j-1", step_id="s-1", waiter_delay=1, waiter_max_attempts=3)
-    parent = type(trigger).__mro__[1]
     with (
-        mock.patch.object(parent, "run", wait_succeeds),
+        mock.patch.object(emr_step.EmrStepSensorTrigger, "run", wait_succeeds),  # the provider's wait
         mock.patch.object(StepLogTail, "follow", broken_follow),
         mock.patch("airflow.providers.amazon.aws.hooks.s3.S3Hook.get_async_conn", _fake_conn),
         mock.patch.object(type(trigger), "hook", lambda self: mock.Mock(get_async_conn=_fake_conn)),
@@ -203,3 +209,36 @@ def test_the_fruit_step_wait_defers_with_the_log_trigger_and_the_tasks_connectio
         5,
         3,
     )
+
+
+def test_the_fruit_add_steps_wait_defers_with_the_log_trigger_and_the_tasks_connection():
+    """fruit_features' `extract` is where the DAG waits for its step (the sensor after it finds it ended)."""
+    operator = EmrAddStepsSizedWait(
+        task_id="extract",
+        job_flow_id="j-1",
+        steps=[{"Name": "s", "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["true"]}}],
+        deferrable=True,
+        waiter_delay="5",
+        waiter_max_attempts="3",
+        region_name="eu-west-3",
+        verify=False,
+    )
+    with (
+        mock.patch.object(type(operator.hook), "add_job_flow_steps", return_value=["s-1"]),
+        mock.patch("airflow.providers.amazon.aws.operators.emr.get_log_uri", return_value=None),
+        mock.patch.object(type(operator.hook), "conn", mock.PropertyMock()),
+        pytest.raises(TaskDeferred) as deferred,
+    ):
+        operator.execute({"ti": mock.MagicMock()})
+    path, params = deferred.value.trigger.serialize()
+    assert path == "orchard.triggers.emr_step.EmrAddStepsLogTrigger"
+    rebuilt = EmrAddStepsLogTrigger(**params)
+    assert rebuilt.step_ids() == ["s-1"] and rebuilt.stream_logs is True
+    assert (rebuilt.hook().region_name, rebuilt.waiter_delay, rebuilt.attempts) == ("eu-west-3", 5, 3)
+    quiet = EmrAddStepsSizedWait(task_id="q", job_flow_id="j-1", steps=[], deferrable=True, stream_logs=False)
+    provider_trigger = emr_step.EmrAddStepsTrigger(
+        job_flow_id="j-1", step_ids=["s-1"], waiter_delay=1, waiter_max_attempts=1
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        quiet.defer(trigger=provider_trigger, method_name="execute_complete")
+    assert type(deferred.value.trigger).__name__ == "EmrAddStepsTrigger"
