@@ -8,12 +8,12 @@ rewrites the gzip object whole, so `StepLogTail` reads a file again only when it
 with If-None-Match answers 304 Not Modified otherwise, "GetObject - Amazon S3 API Reference",
 https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html) and logs only the complete lines it has
 not logged yet, at most `LINES_PER_POLL` per file and poll (the rest comes next poll). The LogUri is the
-cluster's, from DescribeCluster on the first poll; EMR reports it as `s3n://...` ("DescribeCluster",
-https://docs.aws.amazon.com/emr/latest/APIReference/API_DescribeCluster.html, Cluster.LogUri).
+cluster's, from DescribeCluster on the first poll ("DescribeCluster", https://docs.aws.amazon.com/emr/
+latest/APIReference/API_DescribeCluster.html, Cluster.LogUri; EMR may give it as `s3n://...`).
 
-The wait is the provider's EmrStepSensorTrigger's or EmrAddStepsTrigger's, unchanged (orchard.compat's on a provider whose EMR
-triggers drop the region); the log is a courtesy (`orchard.triggers.job_logs.logging_while_waiting`): a
-missing or unreadable log never fails the wait, and the final event says `log_printed`.
+The wait is the provider's EmrStepSensorTrigger's or EmrAddStepsTrigger's, unchanged (orchard.compat's on a
+provider whose EMR triggers drop the region); the log is a courtesy (`orchard.triggers.job_logs.
+logging_while_waiting`): a missing or unreadable log never fails the wait; the final event says `log_printed`.
 """
 
 from __future__ import annotations
@@ -134,6 +134,10 @@ class StepLogTail(LogFollower):
                 return
             data = await body.read()
         lines = await asyncio.to_thread(_lines, data)  # off the triggerer's event loop
+        if lines is None:
+            state.too_big = True
+            self.log.info("[%s] %s is too large to follow here: %s", step, name, self.where(step, name))
+            return
         if not final and lines and not lines[-1].endswith("\n"):
             lines.pop()  # a line the push caught half-written: it is whole in the next version
         state.pending += lines[state.taken :]
@@ -141,10 +145,12 @@ class StepLogTail(LogFollower):
         state.etag = response["ETag"]
 
 
-def _lines(gzipped: bytes) -> list[str]:
-    """The text's lines, keeping their ends, of at most MAX_TEXT_BYTES decompressed (a truncated last
-    line ends without one)."""
-    text = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16).decompress(gzipped, MAX_TEXT_BYTES)
+def _lines(gzipped: bytes) -> list[str] | None:
+    """The text's lines, keeping their ends; None past MAX_TEXT_BYTES decompressed."""
+    inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    text = inflate.decompress(gzipped, MAX_TEXT_BYTES)
+    if inflate.unconsumed_tail:
+        return None
     return text.decode(errors="replace").splitlines(keepends=True)
 
 

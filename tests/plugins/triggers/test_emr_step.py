@@ -242,3 +242,17 @@ def test_the_fruit_add_steps_wait_defers_with_the_log_trigger_and_the_tasks_conn
     with pytest.raises(TaskDeferred) as deferred:
         quiet.defer(trigger=provider_trigger, method_name="execute_complete")
     assert type(deferred.value.trigger).__name__ == "EmrAddStepsTrigger"
+
+
+@pytest.mark.parametrize(("limit", "size"), [("MAX_OBJECT_BYTES", 10), ("MAX_TEXT_BYTES", 100)])
+def test_a_log_too_large_to_follow_gets_a_pointer_not_a_download_every_poll(monkeypatch, limit, size):
+    monkeypatch.setattr(emr_step, limit, size)
+    tail, s3, lines = tail_with()
+    s3.push(STDOUT, "line\n" * 500)
+    asyncio.run(tail.follow())
+    s3.push(STDOUT, "line\n" * 600)
+    asyncio.run(tail.follow(final=True))
+
+    assert messages(lines) == [] and not tail.broken
+    pointers = [m for _, m in lines.seen if "too large to follow" in m]
+    assert pointers == [f"[s-1] stdout.gz is too large to follow here: s3://logs-bucket/{STDOUT}"]
