@@ -11,6 +11,9 @@ https://docs.aws.amazon.com/emr/latest/APIReference/API_FailureDetails.html) | C
 Step logs go to <LogUri>/<cluster id>/steps/<step id>/ as EMR writes them: controller.gz (the
 command-runner's own lines), stdout.gz and stderr.gz (the process's) —
 https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-manage-view-web-log-files.html.
+As EMR on EC2 does, they are archived while the step runs, not only when it ends: each push rewrites the
+three objects whole with everything so far (AWS: about every five minutes; here every
+`ORCHARD_EMR_STEP_LOG_PUSH_S` seconds, 5 by default, so tests and the demo see it), and once more at the end.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +41,8 @@ from local_aws.process import run_process
 log = logging.getLogger(__name__)
 
 NODE_PIP = Path(__file__).with_name("emr_node_pip.py")
+# Seconds between pushes of a running step's logs to its LogUri (AWS: about 300); 0: only at the end.
+STEP_LOG_PUSH_S = float(os.environ.get("ORCHARD_EMR_STEP_LOG_PUSH_S", "5"))
 LOCAL_MASTER = "local[2]"
 # spark-submit options whose next argument is a value (so it is not mistaken for the application).
 SPARK_VALUE_OPTIONS = {
@@ -272,10 +278,17 @@ class SandboxCluster(moto_emr.Cluster):
         stderr_file = workdir / ".step-stderr"
         outcome = None
         started = time.monotonic()
+        pusher = StepLogPusher(
+            lambda: self._upload_step_logs(
+                step, list(controller.lines), list(stdout), _read_lines(stderr_file)
+            ),
+            STEP_LOG_PUSH_S if self.log_uri else 0,
+        )
         try:
             staged = stage_arguments(step.args, workdir)
             argv = spark_submit_argv(staged.args, bin_dir, spark_defaults(self.configurations))
             controller.start(argv, bin_dir, self.node_python)
+            pusher.start()
             env = {
                 **self._node_env(bin_dir),
                 "PYSPARK_PYTHON": str(bin_dir / "python"),
@@ -289,6 +302,8 @@ class SandboxCluster(moto_emr.Cluster):
         except Exception as error:
             controller.line("ERROR", f"sandbox: {error}")
             outcome = None
+        finally:
+            pusher.stop()  # before the last push below: no periodic one may overwrite it
         stderr = _read_lines(stderr_file)
         ok = outcome is not None and outcome.exit_code == 0
         seconds = int(time.monotonic() - started)
@@ -337,6 +352,35 @@ class SandboxCluster(moto_emr.Cluster):
         self.last_state_change_reason = reason
         self.end_datetime = utcnow()
         self.state = state
+
+
+class StepLogPusher:
+    """Calls `push` every `interval_s` seconds from start() to stop(), as EMR's log pusher archives a running
+    step's logs; a failed push is logged and the next one tries again (the step goes on)."""
+
+    def __init__(self, push: Callable[[], object], interval_s: float):
+        self.push, self.interval_s = push, interval_s
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.interval_s > 0:
+            self._thread = threading.Thread(target=self._run, name="emr-step-log-push", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            try:
+                self.push()
+            except Exception as error:  # S3 briefly unavailable: the step's own outcome is what counts
+                log.warning(
+                    "pushing a running step's logs failed (%s); next push in %ss", error, self.interval_s
+                )
 
 
 class StepController:

@@ -64,7 +64,13 @@ def test_the_dags_own_defaults_run_through_the_sandbox(fruit_photos, airflow_db,
     assert run.state == "success"
     triggers = {type(trigger).__name__ for trigger, _ in inline_triggers}
     # The waits deferred (the step sensor finds its step already COMPLETED after the add-steps wait).
-    assert {"OrchardSageMakerTrigger", "EmrCreateJobFlowTrigger", "EmrAddStepsTrigger"} <= triggers
+    assert {"OrchardSageMakerTrigger", "EmrCreateJobFlowTrigger", "EmrAddStepsLogTrigger"} <= triggers
+    # The step's wait logged its lines while deferred (from the LogUri, orchard.triggers.emr_step).
+    assert all(
+        event.payload.get("log_printed")
+        for trigger, event in inline_triggers
+        if "Log" in type(trigger).__name__
+    )
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["scaling_run.terminate_cluster"] == states["stop_export"] == "success"
     s3 = boto3.client("s3")

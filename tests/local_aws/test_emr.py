@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import time
 
 import boto3
 import pyarrow.parquet as pq
@@ -321,3 +322,42 @@ def test_the_clusters_spark_defaults_reach_spark_submit_before_the_steps_own_con
         "spark.driver.extraJavaOptions=-Xss4m",
         "job.py",
     ]
+
+
+def test_a_running_steps_stdout_is_in_s3_before_the_step_ends(cluster):
+    """EMR archives a running step's logs to the LogUri periodically, not only at the end (the sandbox
+    every ORCHARD_EMR_STEP_LOG_PUSH_S, 5 s by default; see docs/sandbox.md, "EMR step logs while it runs")."""
+    s3, emr = boto3.client("s3"), boto3.client("emr")
+    s3.upload_file(str(TEST_JOB_ROOT / "spark_step" / "two_lines.py"), BUCKET, "code/two_lines.py")
+    step_id = emr.add_job_flow_steps(
+        JobFlowId=cluster,
+        Steps=[
+            {
+                "Name": "two-lines",
+                "ActionOnFailure": "CONTINUE",
+                "HadoopJarStep": {
+                    "Jar": "command-runner.jar",
+                    "Args": ["spark-submit", f"s3://{BUCKET}/code/two_lines.py", "20"],
+                },
+            }
+        ],
+    )["StepIds"][0]
+    stdout = f"s3://{BUCKET}/logs/{cluster}/steps/{step_id}/stdout.gz"
+    state = lambda: emr.describe_step(ClusterId=cluster, StepId=step_id)["Step"]["Status"]["State"]  # noqa: E731
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and "first line" not in _log_if_there(stdout):
+        assert state() in ("PENDING", "RUNNING"), "the step ended before its first line reached S3"
+        time.sleep(0.5)
+    assert "first line" in _log_if_there(stdout) and "second line" not in _log_if_there(stdout)
+    assert state() == "RUNNING"
+
+    assert watch_states(state, STEP_TERMINAL, timeout_s=120)[-1] == "COMPLETED"
+    assert read_log(stdout).splitlines()[-2:] == ["first line", "second line"]  # the last push: all of it
+
+
+def _log_if_there(uri: str) -> str:
+    try:
+        return read_log(uri)
+    except boto3.client("s3").exceptions.NoSuchKey:
+        return ""

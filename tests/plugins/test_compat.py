@@ -105,6 +105,37 @@ def test_emr_step_sensor_defers_with_the_tasks_region():
     _assert_hook_uses_connection(_in_the_triggerer(deferred.value.trigger).hook())
 
 
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("EmrStepLogTrigger", {"job_flow_id": "j-1", "step_id": "s-1"}),
+        (
+            "EmrAddStepsLogTrigger",
+            {"job_flow_id": "j-1", "step_ids": ["s-1"], "waiter_delay": 5, "waiter_max_attempts": 3},
+        ),
+    ],
+)
+def test_emr_step_log_triggers_keep_the_tasks_region_into_the_triggerer(name, args):
+    """orchard's step-log triggers are built on compat's EMR triggers: the region survives on 9.34.0 too."""
+    from orchard.triggers import emr_step
+
+    trigger = _in_the_triggerer(getattr(emr_step, name)(**args, aws_conn_id="aws_default", **CONNECTION))
+    _assert_hook_uses_connection(trigger.hook())
+    assert trigger.stream_logs is True
+
+
+def test_fruit_step_sensor_defers_with_the_log_trigger_and_the_tasks_region():
+    from orchard.fruit_features.waits import EmrStepSensorSizedWait
+
+    sensor = EmrStepSensorSizedWait(
+        task_id="wait", job_flow_id="j-1", step_id=["s-1"], deferrable=True, max_attempts="3", **CONNECTION
+    )
+    with mock.patch.object(type(sensor), "poke", return_value=False), pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    assert type(deferred.value.trigger).__name__ == "EmrStepLogTrigger"
+    _assert_hook_uses_connection(_in_the_triggerer(deferred.value.trigger).hook())
+
+
 _PROVIDER_HANDS_REGION = (
     "region_name" in inspect.signature(provider_emr_triggers.EmrStepSensorTrigger.__init__).parameters
 )

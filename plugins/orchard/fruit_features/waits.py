@@ -10,6 +10,7 @@ subclasses also render them from templates, so that a run's params decide them:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from orchard.compat import EmrAddStepsOperator, EmrStepSensor  # their triggers keep the task's region
 from orchard.waits import polls_template
@@ -51,11 +52,44 @@ def _rendered_count(value: object, field: str, unit: str, at_least_one: str) -> 
     return count
 
 
+def with_step_logs(operator: Any, trigger: Any) -> Any:
+    """The trigger a step wait defers with: the provider's EmrAddStepsTrigger / EmrStepSensorTrigger become
+    orchard's, which also log the steps' stdout/stderr lines from the cluster's LogUri while the task waits
+    (`orchard.triggers.emr_step`); they get the task's connection parameters (a 9.34.0 provider's lack them).
+    The provider's deferral itself (its first poll, its timeout) is kept."""
+    from orchard.triggers import emr_step
+
+    log_trigger = {
+        "EmrAddStepsTrigger": emr_step.EmrAddStepsLogTrigger,
+        "EmrStepSensorTrigger": emr_step.EmrStepLogTrigger,
+    }.get(type(trigger).__name__)  # the provider's class itself (or compat's of that name), not a subclass
+    if log_trigger is None:
+        return trigger
+    _, params = trigger.serialize()
+    connection = {
+        "region_name": operator.region_name,
+        "verify": operator.verify,
+        "botocore_config": operator.botocore_config,
+    }
+    return log_trigger(**{**params, **connection})
+
+
 class EmrAddStepsSizedWait(EmrAddStepsOperator):
     """EmrAddStepsOperator whose `waiter_delay` and `waiter_max_attempts` may be templates (rendered, then
-    made ints)."""
+    made ints). Deferred, it waits with `EmrAddStepsLogTrigger`: the steps' stdout/stderr lines reach the
+    task log while the task waits (`stream_logs`, default True).
+    """
 
     template_fields = (*EmrAddStepsOperator.template_fields, "waiter_delay", "waiter_max_attempts")
+
+    def __init__(self, *, stream_logs: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.stream_logs = stream_logs
+
+    def defer(self, *, trigger, **kwargs):
+        if self.stream_logs:
+            trigger = with_step_logs(self, trigger)
+        return super().defer(trigger=trigger, **kwargs)
 
     def execute(self, context):
         self.waiter_delay = as_seconds(self.waiter_delay, "waiter_delay")
@@ -75,16 +109,25 @@ class EmrStepSensorSizedWait(EmrStepSensor):
     """EmrStepSensor whose `max_attempts` may be a template, whose delay between polls may be given as
     `poll_seconds`, a template (rendered, then made the sensor's `poke_interval`), and whose `step_id` may
     be the add-steps task's XCom (a one-item list of ids: pass `add_steps.output`, no Jinja pull).
+    Deferred, it waits with `EmrStepLogTrigger`: the step's stdout/stderr lines reach the task log as EMR
+    archives them to the cluster's LogUri, while the task waits.
 
     :param poll_seconds: seconds between polls, e.g. "{{ params.poll_seconds }}" (templated); None keeps
         `poke_interval`.
+    :param stream_logs: log the step's lines while deferred (default True).
     """
 
     template_fields = (*EmrStepSensor.template_fields, "max_attempts", "poll_seconds")
 
-    def __init__(self, *, poll_seconds: int | str | None = None, **kwargs):
+    def __init__(self, *, poll_seconds: int | str | None = None, stream_logs: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.poll_seconds = poll_seconds
+        self.stream_logs = stream_logs
+
+    def defer(self, *, trigger, **kwargs):
+        if self.stream_logs:
+            trigger = with_step_logs(self, trigger)
+        return super().defer(trigger=trigger, **kwargs)
 
     def execute(self, context):
         if self.poll_seconds is not None:

@@ -19,12 +19,20 @@ Streams of a SageMaker job are found with DescribeLogStreams by the prefix `<job
 ("DescribeLogStreams", https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/
 API_DescribeLogStreams.html); a Batch job names its streams in DescribeJobs (`container.logStreamName`).
 The trigger's event then says `log_printed: True`, so the operator does not print the same lines again.
+
+Shared with the EMR step tail (`orchard.triggers.emr_step`, which reads S3, not CloudWatch): `LogFollower`
+(the `[label] line` format and "stop following, keep waiting") and `logging_while_waiting` (the log polled
+beside a provider trigger's unchanged wait, drained when it ends).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import BotoCoreError, ClientError
 
 EVENTS_PER_CALL = 1000  # GetLogEvents' `limit` (AWS allows up to 10,000 events or 1 MB per call)
@@ -34,7 +42,63 @@ STREAM_PAGES = 5  # DescribeLogStreams pages (50 streams each) per poll: jobs on
 NOT_FOUND = "ResourceNotFoundException"
 
 
-class JobLogTail:
+class LogFollower:
+    """What every job log follower shares: each line goes to the trigger's log prefixed with `[label]`, and
+    after an error other than "not there yet" it is `broken`: it stops, the wait goes on.
+
+    :param label: what each line is prefixed with in the task log (the job's name).
+    :param log: the trigger's logger.
+    """
+
+    def __init__(self, label: str, log: Any):
+        self.label, self.log = label, log
+        self.broken = False
+
+    def emit(self, line: str) -> None:
+        self.log.info("[%s] %s", self.label, line.rstrip("\n"))
+
+    def give_up(self, where: str, error: BaseException) -> None:
+        self.broken = True
+        self.log.warning("[%s] stopped following %s (%s); the wait goes on", self.label, where, error)
+
+
+async def logging_while_waiting(
+    waiting: AsyncIterator[TriggerEvent],
+    follower: LogFollower,
+    poll: Callable[[], Awaitable[None]],
+    drain: Callable[[], Awaitable[None]],
+    delay: float,
+) -> AsyncIterator[TriggerEvent]:
+    """The events of `waiting` (a provider trigger's run(), unchanged), while `poll()` logs the job's new
+    lines every `delay` seconds; when the wait ends, `drain()` logs the rest and the event goes out with
+    `log_printed: True`. Nothing the log does fails the wait: the job's state decides the task."""
+
+    async def follow() -> None:
+        while not follower.broken:
+            await _courteously(follower, poll)
+            await asyncio.sleep(delay)
+
+    following = asyncio.create_task(follow())
+    try:
+        async for event in waiting:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
+            if not follower.broken:
+                await _courteously(follower, drain)
+            yield TriggerEvent({**event.payload, "log_printed": True})
+    finally:
+        following.cancel()
+
+
+async def _courteously(follower: LogFollower, read: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await read()
+    except Exception as error:  # a bug or an outage in reading the log must not fail the wait
+        follower.give_up("the job's log", error)
+
+
+class JobLogTail(LogFollower):
     """Logs the new events of a job's log streams through `log`, remembering where each stream was left.
 
     :param logs: an async CloudWatch Logs client (aiobotocore, from the hook's `get_async_conn`).
@@ -44,9 +108,9 @@ class JobLogTail:
     """
 
     def __init__(self, logs: Any, group: str, label: str, log: Any):
-        self.logs, self.group, self.label, self.log = logs, group, label, log
+        super().__init__(label, log)
+        self.logs, self.group = logs, group
         self.tokens: dict[str, str] = {}
-        self.broken = False  # set after an error other than "not there yet": the tail stops, the wait goes on
 
     async def follow(self, streams: list[str], pages: int = PAGES_PER_POLL) -> None:
         """Log what `streams` got since the last call, at most `pages` x EVENTS_PER_CALL lines each."""
@@ -56,14 +120,7 @@ class JobLogTail:
             try:
                 caught_up = await self._read(stream, pages)
             except (ClientError, BotoCoreError) as error:
-                self.broken = True
-                self.log.warning(
-                    "[%s] stopped following CloudWatch Logs %s/%s (%s); the wait goes on",
-                    self.label,
-                    self.group,
-                    stream,
-                    error,
-                )
+                self.give_up(f"CloudWatch Logs {self.group}/{stream}", error)
                 return
             if not caught_up and pages == FINAL_PAGES:
                 self.log.info(
@@ -107,7 +164,7 @@ class JobLogTail:
                     return True  # the job has not created it yet
                 raise
             for event in response.get("events", []):
-                self.log.info("[%s] %s", self.label, event["message"].rstrip("\n"))
+                self.emit(event["message"])
             token = response.get("nextForwardToken")
             # The same token back means the end of the stream; an empty page may still have a new token.
             if not token or token == self.tokens.get(stream):

@@ -12,14 +12,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.triggers.base import TriggerEvent
 
-from orchard.triggers.job_logs import FINAL_PAGES, JobLogTail
+from orchard.triggers.job_logs import FINAL_PAGES, PAGES_PER_POLL, JobLogTail, logging_while_waiting
 
 LOG_GROUPS = {"training": "/aws/sagemaker/TrainingJobs", "processing": "/aws/sagemaker/ProcessingJobs"}
 
@@ -46,22 +45,14 @@ class OrchardSageMakerTrigger(SageMakerTrigger):
         logs_hook = AwsLogsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
         async with await logs_hook.get_async_conn() as logs:
             tail = JobLogTail(logs, LOG_GROUPS[self.job_type.lower()], self.job_name, self.log)
-            follower = asyncio.create_task(self._follow(tail))
-            try:
-                async for event in super().run():
-                    follower.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await follower
-                    await tail.follow(await tail.sagemaker_streams(self.job_name), FINAL_PAGES)
-                    yield TriggerEvent({**event.payload, "log_printed": True})
-            finally:
-                follower.cancel()
 
-    async def _follow(self, tail: JobLogTail) -> None:
-        """Log the job's new lines every poll until cancelled (when the wait ends) or the log breaks."""
-        while not tail.broken:
-            await tail.follow(await tail.sagemaker_streams(self.job_name))
-            await asyncio.sleep(self.waiter_delay)
+            async def follow(pages: int = PAGES_PER_POLL) -> None:
+                await tail.follow(await tail.sagemaker_streams(self.job_name), pages)
+
+            async for event in logging_while_waiting(
+                super().run(), tail, follow, lambda: follow(FINAL_PAGES), self.waiter_delay
+            ):
+                yield event
 
     async def on_kill(self) -> None:
         from orchard.operators.sagemaker_job_retry import stop_if_running

@@ -168,7 +168,14 @@ def test_on_kill_terminates_the_cluster_only_when_a_person_stopped_the_task(emr,
 
 
 @pytest.mark.parametrize(
-    "trigger_name", ["EmrCreateJobFlowTrigger", "EmrAddStepsTrigger", "EmrStepSensorTrigger"]
+    "trigger_name",
+    [
+        "EmrCreateJobFlowTrigger",
+        "EmrAddStepsTrigger",
+        "EmrStepSensorTrigger",
+        "EmrAddStepsLogTrigger",  # what the DAG's step waits defer with (they also log the step's lines)
+        "EmrStepLogTrigger",
+    ],
 )
 def test_the_dags_emr_waits_fail_at_the_first_poll_on_a_vanished_cluster(aws, trigger_name):
     """Issue 14.3, through the sandbox: a cluster EMR does not know (e.g. lost with a restart) ends each wait
@@ -177,13 +184,14 @@ def test_the_dags_emr_waits_fail_at_the_first_poll_on_a_vanished_cluster(aws, tr
     import time
 
     from orchard import compat
+    from orchard.triggers import emr_step
 
     kwargs = {"job_flow_id": "j-GONE", "aws_conn_id": None, "waiter_delay": 1, "waiter_max_attempts": 500}
-    if trigger_name == "EmrAddStepsTrigger":
+    if trigger_name.startswith("EmrAddSteps"):
         kwargs["step_ids"] = ["s-1"]
-    if trigger_name == "EmrStepSensorTrigger":
+    if trigger_name.startswith("EmrStep"):
         kwargs["step_id"] = "s-1"
-    trigger = getattr(compat, trigger_name)(**kwargs)
+    trigger = getattr(emr_step if "Log" in trigger_name else compat, trigger_name)(**kwargs)
 
     async def first_event():
         async for event in trigger.run():
