@@ -39,7 +39,8 @@ def test_two_workers_records_render_one_table_with_the_totals_of_both(tmp_path, 
         "throttled",
         {"test": "auto_labeling", "outcome": "passed", "services": "s3 1/3", "seconds": 90.0},
     )
-    (records / "gw1.jsonl").open("a").write('{"kind": "cell", "dag_id": "pose_tr')  # a worker mid-append
+    with (records / "gw1.jsonl").open("a") as mid_append:  # a worker still writing its next line
+        mid_append.write('{"kind": "cell", "dag_id": "pose_tr')
     out = tmp_path / "matrix.md"
 
     assert report.write_report(records, out)
