@@ -106,9 +106,13 @@ bench: $(VENV_STAMP) ## run the benchmarks/ scripts (or only BENCH=name); make_t
 # Fault harness (issue 14; docs/sandbox.md "Fault injection"): tests/faults/ — the sandbox's injection, the
 # matrix (each pipeline task failed before / after its AWS calls, leftovers inventoried) and every pipeline's
 # e2e under 30 % throttling. `make test` runs only the `faults_ci` sample. PYTEST_ARGS="-k edge" narrows it.
-faults: $(VENV_STAMP) ## run the whole fault harness; prints the matrix (.airflow/faults/matrix.md) and its wall time
+# Cells run on FAULT_WORKERS pytest-xdist workers (worksteal: one file's cells spread; 0 = one process), each
+# with its own sandbox and Airflow home; the controller renders one table from every worker's records.
+FAULT_WORKERS ?= 3
+faults: $(VENV_STAMP) ## run the whole fault harness (FAULT_WORKERS in parallel); prints the matrix (.airflow/faults/matrix.md) and its wall time
 	@start=$$SECONDS; status=0; \
-	$(VENV_PY) -m pytest tests/faults -m "faults or not faults" -p no:cacheprovider $(PYTEST_ARGS) || status=$$?; \
+	$(VENV_PY) -m pytest tests/faults -m "faults or not faults" -p no:cacheprovider \
+	  $(if $(filter-out 0,$(FAULT_WORKERS)),-n $(FAULT_WORKERS) --dist worksteal) $(PYTEST_ARGS) || status=$$?; \
 	echo "make faults: $$((SECONDS - start)) s wall time; matrix in .airflow/faults/matrix.md"; exit $$status
 
 # MWAA compatibility (outside CI, not part of `make test`): the newest Airflow 3 Amazon MWAA offers, on its

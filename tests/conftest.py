@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The fault harness's table, one across xdist workers: its hooks must run in the controller too.
+pytest_plugins = ["tests.faults.report"]
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="orchard-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -70,8 +72,9 @@ def in_process_moto(monkeypatch):
 
 
 # `make test` runs in two parts: the tests in parallel (pytest-xdist, one file per worker), then, alone, the
-# tests marked `serial` (they measure wall time or CPU, or race a tight deadline) and the `faults_ci` sample
-# (its matrix summary is printed by the process that ran it).
+# tests marked `serial` (they measure wall time or CPU, or race a tight deadline). The `faults_ci` sample runs
+# in the parallel part: its table is rendered by the controller from every worker's records
+# (tests/faults/report.py).
 def pytest_addoption(parser):
     group = parser.getgroup("orchard")
     group.addoption(
@@ -83,7 +86,7 @@ def pytest_addoption(parser):
 
 
 def _runs_alone(item) -> bool:
-    return any(item.get_closest_marker(name) for name in ("serial", "faults_ci"))
+    return item.get_closest_marker("serial") is not None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,18 +1,11 @@
-"""Fault-harness fixtures: the e2e tests' Airflow DB, deploy step and layout guard, each pipeline's role, and
-the matrix's table (printed at the end of the session and written to .airflow/faults/matrix.md)."""
+"""Fault-harness fixtures: the e2e tests' Airflow DB, deploy step and layout guard, each pipeline's role. The
+matrix's table (one across xdist workers) is tests/faults/report.py's."""
 
 from __future__ import annotations
-
-import datetime
-import os
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import airflow_db, aws, deployed_layout_guard, inline_triggers  # noqa: F401
-from tests.faults import matrix
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -41,28 +34,6 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-
-
-def _write_report() -> Path:
-    out = Path(os.environ.get("ORCHARD_FAULTS_REPORT", REPO_ROOT / ".airflow" / "faults" / "matrix.md"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    out.write_text(f"# Fault matrix ({stamp})\n\n{matrix.render()}\n")
-    return out
-
-
-def pytest_runtest_logfinish(nodeid, location):
-    """The table so far, after every cell: a run stopped half-way (hours for all five) still leaves it."""
-    if matrix.RESULTS or matrix.THROTTLED:
-        _write_report()
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not matrix.RESULTS and not matrix.THROTTLED:
-        return
-    terminalreporter.write_sep("=", "fault matrix")
-    terminalreporter.write_line(matrix.render())
-    terminalreporter.write_line(f"written to {_write_report()}")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -3,19 +3,24 @@
 `inject(dag, task_id, when)` wraps the task's operator `execute`: "before" raises before the task does
 anything; "after" lets it run — its AWS calls made, a deferral counting as the call having happened (the
 job was submitted) — then raises. Every task of the run gets retries=0, so the injected failure is final
-and the run ends in minutes. Each cell's result is recorded for the session's table.
+and the run ends in minutes. Each cell's result is recorded for the session's table: appended as one JSON
+line to this process's records file (`RECORDS`, set by tests/faults/report.py), so the table is one across
+pytest-xdist workers — the controller renders it from every worker's file.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RESULTS: list[Cell] = []
-THROTTLED: list[dict] = []
+RESULTS: list[Cell] = []  # this process's cells
+THROTTLED: list[dict] = []  # this process's throttled e2e runs
+RECORDS: Path | None = None  # this process's records file (one per xdist worker); None: not recorded
 
 
 class InjectedFault(RuntimeError):
@@ -124,7 +129,36 @@ def run_cell(pipeline, task_id: str, when: str, monkeypatch) -> Cell:
     cell.leftovers = settled_inventory()
     phase("inventory")
     cell.seconds = time.monotonic() - started
+    record("cell", dataclasses.asdict(cell))
     return cell
+
+
+def record(kind: str, row: dict) -> None:
+    """Append one finished result ("cell" or "throttled") to this process's records file."""
+    if RECORDS is None:
+        return
+    RECORDS.parent.mkdir(parents=True, exist_ok=True)
+    with RECORDS.open("a") as out:
+        out.write(json.dumps({"kind": kind, **row}) + "\n")
+
+
+def load_records(directory: Path) -> tuple[list[Cell], list[dict]]:
+    """Every worker's records under `directory`: the cells and the throttled runs, in file then line order.
+    A line still being written (a worker mid-append) is skipped: the next render reads it whole."""
+    cells: list[Cell] = []
+    throttled: list[dict] = []
+    for path in sorted(directory.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            kind = row.pop("kind", None)
+            if kind == "cell":
+                cells.append(Cell(**row))
+            elif kind == "throttled":
+                throttled.append(row)
+    return cells, throttled
 
 
 def sync_only(dag_file, monkeypatch) -> None:
@@ -144,14 +178,17 @@ def sync_only(dag_file, monkeypatch) -> None:
     monkeypatch.setattr(dagbag_module, "BundleDagBag", one_file_bag)
 
 
-def render() -> str:
+def render(cells: list[Cell] | None = None, throttled: list[dict] | None = None) -> str:
+    """The table of `cells` and `throttled` (default: this process's)."""
+    cells = RESULTS if cells is None else cells
+    throttled = THROTTLED if throttled is None else throttled
     lines = []
-    if RESULTS:
+    if cells:
         lines += [
             "| pipeline | task | fault | run state | leftovers | AWS calls before fault | s (setup/run/inventory) |",
             "|---|---|---|---|---|---|---|",
         ]
-        for c in RESULTS:
+        for c in cells:
             state = c.state if c.state == "failed" else f"**{c.state}** (must be failed)"
             if c.error:
                 state = f"**harness error**: {c.error}"
@@ -163,21 +200,21 @@ def render() -> str:
             lines.append(
                 f"| {c.dag_id} | {c.task_id} | {c.when} | {state} | {left} | {calls} | {c.seconds:.0f} ({split}) |"
             )
-        bad = [c for c in RESULTS if not c.ok]
-        green = sum(1 for c in RESULTS if c.state == "success")
-        leaky = sum(1 for c in RESULTS if c.leftovers)
+        bad = [c for c in cells if not c.ok]
+        green = sum(1 for c in cells if c.state == "success")
+        leaky = sum(1 for c in cells if c.leftovers)
         lines += [
             "",
-            f"cells: {len(RESULTS)}, passing: {len(RESULTS) - len(bad)}, green runs: {green}, "
-            f"cells with leftovers: {leaky}, time: {sum(c.seconds for c in RESULTS):.0f} s, "
-            f"median cell: {statistics.median(c.seconds for c in RESULTS):.0f} s",
+            f"cells: {len(cells)}, passing: {len(cells) - len(bad)}, green runs: {green}, "
+            f"cells with leftovers: {leaky}, time: {sum(c.seconds for c in cells):.0f} s, "
+            f"median cell: {statistics.median(c.seconds for c in cells):.0f} s",
         ]
-    if THROTTLED:
+    if throttled:
         lines += [
             "",
             "| throttled e2e | outcome | throttles injected per service (of requests seen) | s |",
             "|---|---|---|---|",
         ]
-        for t in THROTTLED:
+        for t in throttled:
             lines.append(f"| {t['test']} | {t['outcome']} | {t['services']} | {t['seconds']:.0f} |")
     return "\n".join(lines)

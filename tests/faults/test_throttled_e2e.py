@@ -66,6 +66,7 @@ def throttling(request, aws, pipeline_role_for):  # noqa: F811
     record["seconds"] = time.monotonic() - started
     outcome = getattr(request.node, "rep_call", None)
     record["outcome"] = "passed" if outcome is not None and outcome.passed else "**failed**"
+    matrix.record("throttled", record)
     assert sum(thrown.values()) > 0, f"no call was throttled: {report}"
 
 
