@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
+import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +80,31 @@ class SandboxBatchJob(moto_batch.Job):
             self._stop_attempt()
             self.status = JobStatus.RUNNABLE.value
 
+    def _prepare_unless_terminated(self, image: Any, log: Any) -> Any:
+        """The job's container (its environment built first: AWS's image pull), or None when the job was
+        terminated while STARTING. TerminateJob moves a STARTING job to FAILED ("TerminateJob", https://
+        docs.aws.amazon.com/batch/latest/APIReference/API_TerminateJob.html), so a first build of minutes
+        must not hold the job in STARTING: the build runs in a thread of its own and goes on into the shared
+        environment cache after the job has failed."""
+        built: dict[str, Any] = {}
+        done = threading.Event()
+
+        def build() -> None:
+            try:
+                built["container"] = containers.prepare(image, self._command(), self._environment(), log)
+            except BaseException as error:  # handed to the job's thread below
+                built["error"] = error
+            finally:
+                done.set()
+
+        threading.Thread(target=build, name=f"batch-prepare-{self.job_id}", daemon=True).start()
+        while not done.wait(0.2):
+            if self._stop_signal.is_set():
+                return None
+        if "error" in built:
+            raise built["error"]
+        return built["container"]
+
     def _run_one_attempt(self) -> tuple[bool, str]:
         self.status = JobStatus.STARTING.value
         self.exit_code = None
@@ -91,10 +117,12 @@ class SandboxBatchJob(moto_batch.Job):
             return False, str(error)
         stream = self._open_log_stream()
         try:
-            container = containers.prepare(image, self._command(), self._environment(), stream.write)
+            container = self._prepare_unless_terminated(image, stream.write)
         except images.ImageError as error:  # unmapped image, unknown base image, unpinned Dockerfile
             self._container_reason = str(error)[:1024]
             return False, str(error)[:1024]
+        if container is None:
+            return False, self.job_stopped_reason or "Job terminated"
         self.job_started_at = datetime.now()
         self._start_attempt()
         root = jobs.workspace("batch", self.job_id)

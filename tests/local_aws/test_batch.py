@@ -121,6 +121,40 @@ def test_retry_strategy_retries_only_what_evaluate_on_exit_allows(batch):
     assert not_retried["status"] == "FAILED"
 
 
+def test_terminate_job_fails_a_job_still_starting_without_waiting_for_its_environment(batch, monkeypatch):
+    """TerminateJob moves a STARTING job to FAILED (API_TerminateJob). A first environment build takes
+    minutes here (AWS's image pull): the job must not stay STARTING until it ends."""
+    import threading
+
+    from local_aws import containers
+
+    release = threading.Event()
+    real_prepare = containers.prepare
+
+    def slow_prepare(*args, **kwargs):
+        release.wait(60)  # a long first build
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(containers, "prepare", slow_prepare)
+    register(batch, "slow-start", "hello-batch")
+    job_id = batch.submit_job(jobName="slow-start", jobQueue="sandbox-queue", jobDefinition="slow-start")[
+        "jobId"
+    ]
+    status = lambda: batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"]  # noqa: E731
+    watch_states(status, {"STARTING"})
+
+    batch.terminate_job(jobId=job_id, reason="stopped while starting")
+
+    try:
+        seen = watch_states(status, TERMINAL, timeout_s=10)
+    finally:
+        release.set()
+    job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    assert seen[-1] == "FAILED"
+    assert job["statusReason"] == "stopped while starting"
+    assert "RUNNING" not in seen
+
+
 def test_terminate_job_stops_the_running_process(batch):
     register(batch, "sleepy", "hello-batch")
     job_id = batch.submit_job(
