@@ -381,11 +381,13 @@ def test_autoscaling_follows_the_backlog_and_is_removed(aws):
         created["step_policy"]
     ]
 
-    hook.remove_scaling("detector", "AllTraffic")
+    removed = hook.remove_scaling("detector", "AllTraffic")
+    assert [item.split()[0] for item in removed] == ["alarm", "policy", "policy", "scalable"]
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
     assert scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"] == []
     assert boto3.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
-    hook.remove_scaling("detector", "AllTraffic")  # a retried teardown finds nothing left, and succeeds
+    # a retried teardown (or the sweep) finds nothing left, succeeds and says it removed nothing
+    assert hook.remove_scaling("detector", "AllTraffic") == []
 
 
 # ------------------------------------------------------------------------------ input validation
