@@ -25,7 +25,9 @@ endpoint → autoscaling (target tracking on `ApproximateBacklogSizePerInstance`
 concurrency, deferred wait for outputs/failures (a frame never answered is recorded failed, not fatal) →
 cleanup by name (scaling, endpoint, config, model; runs whatever failed, fails the run if it fails) →
 manifest of the answered frames, label categories, worker template in S3 → labeling job (deferred, up to
-30 days; stopped by a teardown if the run fails or is stopped) → verified dataset → report.
+30 days; stopped by a teardown if the run fails or is stopped) → verified dataset → report → sweep of
+leftovers (last, whatever happened: the cleanups' removal again by name; fails naming what a cleanup left,
+or the run's failed tasks).
 
 **Outputs** (artifacts bucket, under `auto_labeling/<run>/`): `invocations/` (per-shard records: inference
 ids, output locations, failures with reasons), `manifest/prelabels.manifest`, `manifest/label-categories.json`,
@@ -312,6 +314,16 @@ def auto_labeling():
 
         return stop_labeling_job(plan)
 
+    @task(trigger_rule="all_done")
+    def sweep_leftovers(params=None, dag=None, run_id=None, ti=None) -> str:
+        """Last task, behind the teardowns (orchard.sweep): their removal again by this run's names; fails
+        naming what it removed and which teardown should have, or, nothing left, the run's failed tasks."""
+        from orchard.auto_labeling.endpoint import sweep_run_resources
+        from orchard.run_results import failure_causes
+        from orchard.sweep import finish_run
+
+        return finish_run(sweep_run_resources(params, dag.dag_id, run_id), failure_causes(ti))
+
     @task(multiple_outputs=True)  # each URI an XCom argument of its own for the labeling job
     def build_manifest(plan: dict, collected: dict) -> dict:
         from orchard.auto_labeling.predictions import build_manifest
@@ -388,8 +400,11 @@ def auto_labeling():
     gate = send_to_labeling()
     verified = read_verified(plan, label.output)
     chain(manifest, gate, label, verified)
-    label >> stop_labeling_job(plan).as_teardown(setups=[names.operator], on_failure_fail_dagrun=True)
-    with_report_link(publish_report(plan, collected, manifest, verified))
+    stop_labeling = stop_labeling_job(plan).as_teardown(setups=[names.operator], on_failure_fail_dagrun=True)
+    label >> stop_labeling
+    report = with_report_link(publish_report(plan, collected, manifest, verified))
+    # Last, after everything (it is the run's only leaf, so it carries the run's state: orchard.sweep).
+    [cleanup, stop_labeling, report] >> sweep_leftovers()
 
 
 auto_labeling()

@@ -22,6 +22,8 @@ test), each on its own EMR cluster, and the report compares their wall time and 
    listed with their paths.
 5. `publish_report`: report (explained variance curve, PCA scatter coloured by fruit, scaling table +
    speed-up plot, console links, cost) and the `fruit_features.features` Asset.
+6. `sweep_leftovers` (last, whatever happened): the teardowns' removal again, by the run's cluster and
+   export job names; fails naming what a teardown left (and removing it), or the run's failed tasks.
 
 - **Inputs:** `images_prefix` (s3://.../<fruit>/<photo>). **Outputs:**
   `<output_prefix>/<run>/core_nodes=<n>/features/` (parquet: `path` relative to `images_prefix`,
@@ -253,6 +255,26 @@ def fruit_features():
 
         return stop_export_jobs(aws.client("sagemaker"), base)
 
+    @task(trigger_rule="all_done")
+    def sweep_leftovers(requests: list | None, params=None, dag=None, run_id=None, ti=None) -> str:
+        """Last task, behind the teardowns (orchard.sweep): their removal again by this run's names; fails
+        naming what it removed and which teardown should have, or, nothing left, the run's failed tasks."""
+        from orchard import aws
+        from orchard.fruit_features.clusters import sweep_run_resources
+        from orchard.run_results import failure_causes
+        from orchard.sweep import finish_run
+
+        export_base = naming.resource_name("sagemaker_processing_job", dag.dag_id, run_id, "export")
+        swept = sweep_run_resources(
+            aws.client("emr"),
+            aws.client("sagemaker"),
+            requests,
+            export_base,
+            params["poll_seconds"],
+            TERMINATE_LIMIT.total_seconds(),
+        )
+        return finish_run(swept, failure_causes(ti))
+
     @task_group
     def scaling_run(overrides: dict, steps: list, point: dict):
         @task
@@ -325,6 +347,7 @@ def fruit_features():
 
         timing = record_timing(create_cluster.output, extract.output, point)
         chain(cluster, create_cluster, extract, wait_for_extract, timing, terminate)
+        terminate >> sweep  # the sweep comes after every cluster's teardown
         return timing
 
     @task(retries=0)
@@ -371,10 +394,13 @@ def fruit_features():
     export_cleanup = stop_export(export_name).as_teardown(setups=export_name, on_failure_fail_dagrun=True)
     export_model >> export_cleanup
     requests = cluster_requests(plan, ready, imds_configuration(plan))
+    # Last, after everything (it is the run's only leaf, so it carries the run's state: orchard.sweep).
+    sweep = sweep_leftovers(requests)
     timings = scaling_run.expand_kwargs(requests)
     checked = check_output(plan)
     chain(timings, checked)
-    with_report_link(publish_report(plan, checked, timings, model))
+    report = with_report_link(publish_report(plan, checked, timings, model))
+    [export_cleanup, report] >> sweep
 
 
 fruit_features()

@@ -40,6 +40,16 @@ def test_every_cluster_is_terminated_whatever_fails_and_a_failed_cleanup_fails_t
     assert {t.task_id for t in dag.tasks if t.is_teardown} == {"scaling_run.terminate_cluster", "stop_export"}
 
 
+def test_the_sweep_is_last_all_done_behind_every_teardown_and_the_runs_only_leaf(dag):
+    """The second line of defence (orchard.sweep): after every cluster's teardown, the export's and the
+    report, whatever happened; the run's only leaf, so it carries the run's state."""
+    sweep = dag.get_task("sweep_leftovers")
+    assert sweep.trigger_rule == "all_done" and not sweep.is_teardown
+    assert sweep.upstream_task_ids >= {"scaling_run.terminate_cluster", "stop_export", "publish_report"}
+    assert [t.task_id for t in dag.leaves] == ["sweep_leftovers"]
+    assert sweep.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"sweep_leftovers"}
+
+
 def test_the_scaling_test_maps_cluster_step_and_timing_per_node_count(dag):
     group = dag.task_group_dict["scaling_run"]
     assert {t.task_id for t in group} == {

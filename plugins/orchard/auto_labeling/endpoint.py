@@ -116,30 +116,63 @@ def _exists(describe: Any, **kwargs: Any) -> bool:
 # -------------------------------------------------------------------------------- teardown
 
 
-def remove_endpoint_resources(plan: dict[str, Any]) -> None:
+def remove_endpoint_resources(plan: dict[str, Any]) -> list[str]:
     """The run's cleanup, whatever failed and wherever: every resource is found by its deterministic name
     (orchard.naming, in the plan), so a setup that failed after creating is cleaned as well as one that
-    succeeded. Scaling first (alarm, policies, scalable target), then endpoint, config and model."""
-    remove_autoscaling(plan)
-    delete_endpoint_stack(plan)
+    succeeded. Scaling first (alarm, policies, scalable target), then endpoint, config and model.
+    Returns what it removed (empty when nothing was left)."""
+    return remove_autoscaling(plan) + delete_endpoint_stack(plan)
 
 
-def remove_autoscaling(plan: dict[str, Any]) -> None:
+def sweep_plan(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
+    """What `remove_endpoint_resources` and `stop_labeling_job` need, from the run itself (naming, params,
+    settings), not from validate_inputs' XCom: the sweep finds the resources even if that task failed."""
+    from orchard import naming
+    from orchard.settings import load_settings
+
+    return {
+        "owned": not (params.get("existing_endpoint_name") or "").strip(),
+        "conn_id": load_settings().aws_conn_id,
+        "endpoint_name": naming.resource_name("sagemaker_endpoint", dag_id, run_id),
+        "endpoint_config_name": naming.resource_name("sagemaker_endpoint_config", dag_id, run_id),
+        "model_name": naming.resource_name("sagemaker_model", dag_id, run_id),
+        "labeling_job_name": naming.resource_name("sagemaker_labeling_job", dag_id, run_id),
+    }
+
+
+def sweep_run_resources(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, list[str]]:
+    """The sweep (orchard.sweep): the teardowns' own removal run again by name; teardown -> what it left."""
+    from orchard.auto_labeling.labeling import stop_labeling_job
+
+    plan = sweep_plan(params, dag_id, run_id)
+    stopped = stop_labeling_job(plan) == "Stopping"
+    return {
+        "delete_endpoint": remove_endpoint_resources(plan),
+        "stop_labeling_job": [f"labeling job {plan['labeling_job_name']} (stopped)"] if stopped else [],
+    }
+
+
+def remove_autoscaling(plan: dict[str, Any]) -> list[str]:
     from orchard.hooks.autoscaling import EndpointAutoScalingHook
 
     if not plan["owned"]:
-        return print(f"endpoint {plan['endpoint_name']} is not this run's: its scaling is left as it is")
+        print(f"endpoint {plan['endpoint_name']} is not this run's: its scaling is left as it is")
+        return []
     removed = EndpointAutoScalingHook(aws_conn_id=plan["conn_id"]).remove_scaling(
         plan["endpoint_name"], VARIANT
     )
-    print("removed: " + ", ".join(removed))
+    print("removed: " + (", ".join(removed) or "nothing (no scaling left)"))
+    return removed
 
 
-def delete_endpoint_stack(plan: dict[str, Any]) -> None:
-    """Endpoint, then its config, then the model; each one only if this run created it and it still exists."""
+def delete_endpoint_stack(plan: dict[str, Any]) -> list[str]:
+    """Endpoint, then its config, then the model; each one only if this run created it and it still exists.
+    Returns what it deleted."""
     if not plan["owned"]:
-        return print(f"endpoint {plan['endpoint_name']} is not this run's: left as it is")
+        print(f"endpoint {plan['endpoint_name']} is not this run's: left as it is")
+        return []
     sagemaker = aws.client("sagemaker")
+    deleted = []
     for describe, delete, key, name in (
         (sagemaker.describe_endpoint, sagemaker.delete_endpoint, "EndpointName", plan["endpoint_name"]),
         (
@@ -152,9 +185,11 @@ def delete_endpoint_stack(plan: dict[str, Any]) -> None:
     ):
         if _exists(describe, **{key: name}):
             delete(**{key: name})
+            deleted.append(f"{key[:-4].lower()} {name}")
             print(f"deleted {key[:-4].lower()} {name}")
         else:
             print(f"no {key[:-4].lower()} {name}: nothing to delete")
+    return deleted
 
 
 # --------------------------------------------------------------------------------- lifetime

@@ -207,3 +207,27 @@ def stop_export_jobs(sagemaker: Any, base: str, tries: int = 10) -> list[str]:
                 stopped.append(job["ProcessingJobName"])
     print(f"stopped export jobs: {stopped}" if stopped else f"no export job {base} in progress")
     return stopped
+
+
+def sweep_run_resources(
+    emr: Any,
+    sagemaker: Any,
+    requests: list[dict[str, Any]] | None,
+    export_base: str,
+    poll_seconds: float,
+    limit_s: float,
+) -> dict[str, list[str]]:
+    """The sweep (orchard.sweep): the teardowns' own removal run again by name; teardown -> what it left.
+    `requests` is cluster_requests' output (None when that task never ran: no cluster was requested);
+    one ListClusters per scaling point and one ListProcessingJobs when nothing is left."""
+    clusters = []
+    for request in requests or []:
+        overrides = request["overrides"]
+        name = overrides["Name"]
+        ids = terminate_run_clusters(emr, name, dag_of(overrides), poll_seconds, limit_s)
+        clusters += [f"cluster {cluster_id} ({name})" for cluster_id in ids]
+    stopped = stop_export_jobs(sagemaker, export_base)
+    return {
+        "scaling_run.terminate_cluster": clusters,
+        "stop_export": [f"export job {name} (stopped)" for name in stopped],
+    }

@@ -107,8 +107,11 @@ class EndpointAutoScalingHook(AwsBaseHook):
         """Delete the alarm, both policies and the scalable target; what was already gone is skipped."""
         rid, names = resource_id(endpoint_name, variant), policy_names(endpoint_name)
         removed = []
-        self._cloudwatch().delete_alarms(AlarmNames=[names["alarm"]])
-        removed.append(f"alarm {names['alarm']}")
+        cloudwatch = self._cloudwatch()
+        # DeleteAlarms succeeds on a name that does not exist: describe first, so `removed` says what was there.
+        if cloudwatch.describe_alarms(AlarmNames=[names["alarm"]]).get("MetricAlarms"):
+            cloudwatch.delete_alarms(AlarmNames=[names["alarm"]])
+            removed.append(f"alarm {names['alarm']}")
         for name in (names["target"], names["step"]):
             if self._ignore_missing(
                 self.conn.delete_scaling_policy,

@@ -68,3 +68,45 @@ def test_an_existing_endpoints_resources_are_left_as_they_are(aws):
 
     assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["team-model"]
     assert endpoint.endpoint_seconds(plan) == 0.0
+
+
+def test_the_sweep_finds_the_runs_resources_by_name_without_the_plan_and_says_what_it_removed(aws):
+    """The sweep builds the names from the run (naming), not from validate_inputs' XCom, and reports what
+    the cleanup left: delete_endpoint failing before its calls left the model and the config."""
+    from orchard import naming
+    from orchard.auto_labeling import endpoint
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    sagemaker = boto3.client("sagemaker")
+    run_id = "manual__2026-12-07T03:00:00+00:00"
+    names = endpoint.sweep_plan({"existing_endpoint_name": None}, "auto_labeling", run_id)
+    assert names["model_name"] == naming.resource_name("sagemaker_model", "auto_labeling", run_id)
+    plan = owned_plan(model_name=names["model_name"], endpoint_config_name=names["endpoint_config_name"])
+    endpoint.create_model(plan)
+    endpoint.create_endpoint_config(plan)
+
+    swept = endpoint.sweep_run_resources({"existing_endpoint_name": None}, "auto_labeling", run_id)
+
+    assert swept == {
+        "delete_endpoint": [
+            f"endpointconfig {names['endpoint_config_name']}",
+            f"model {names['model_name']}",
+        ],
+        "stop_labeling_job": [],
+    }
+    assert (
+        sagemaker.list_models()["Models"] == [] and sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+    )
+    # the teardowns finished: the sweep removes nothing and says so
+    assert endpoint.sweep_run_resources({}, "auto_labeling", run_id) == {
+        "delete_endpoint": [],
+        "stop_labeling_job": [],
+    }
+
+
+def test_the_sweep_leaves_an_existing_endpoint_alone():
+    from orchard.auto_labeling import endpoint
+
+    plan = endpoint.sweep_plan({"existing_endpoint_name": "team-endpoint"}, "auto_labeling", "manual__x")
+    assert plan["owned"] is False
+    assert endpoint.remove_endpoint_resources(plan) == []  # no AWS call at all: nothing of it is the run's

@@ -126,6 +126,28 @@ def test_cleanup_finds_the_run_cluster_by_name_even_when_create_cluster_lost_its
     assert clusters.terminate_run_clusters(emr, NAME, "fruit_features", 0, 5) == []  # nothing left: no error
 
 
+@pytest.mark.serial
+def test_the_sweep_terminates_what_the_cluster_teardown_left_and_names_it(emr):
+    """terminate_cluster failed before its calls: the sweep finds the cluster by the request's name and tag,
+    terminates it and names it; once nothing is left it reports nothing (one ListClusters per point)."""
+    left = emr.run_job_flow(**OVERRIDES)["JobFlowId"]
+    foreign = emr.run_job_flow(**{**OVERRIDES, "Name": "another-run"})["JobFlowId"]
+    sagemaker = mock.MagicMock()
+    sagemaker.get_paginator.return_value.paginate.return_value = [{"ProcessingJobSummaries": []}]
+    requests = [{"overrides": OVERRIDES, "steps": [STEP], "point": {"core_nodes": 2}}]
+
+    swept = clusters.sweep_run_resources(emr, sagemaker, requests, "export-base", 0, 60)
+
+    assert swept == {"scaling_run.terminate_cluster": [f"cluster {left} ({NAME})"], "stop_export": []}
+    assert live(emr) == [foreign]
+    assert clusters.sweep_run_resources(emr, sagemaker, requests, "export-base", 0, 60) == {
+        "scaling_run.terminate_cluster": [],
+        "stop_export": [],
+    }
+    # cluster_requests never ran (its XCom is None): no cluster was requested, only the export is looked for
+    assert clusters.sweep_run_resources(emr, sagemaker, None, "export-base", 0, 60)["stop_export"] == []
+
+
 def test_a_vanished_cluster_is_named_at_once(emr):
     with pytest.raises(clusters.ClusterGone, match="EMR cluster j-GONE does not exist any more"):
         clusters.require_cluster(emr, "j-GONE")

@@ -127,6 +127,21 @@ def test_every_cleanup_runs_whatever_failed_and_fails_the_run_when_it_fails():
     assert dag.get_task("create_model").downstream_task_ids >= {"create_endpoint_config"}
 
 
+def test_the_sweep_is_last_all_done_behind_the_cleanups_and_the_runs_only_leaf():
+    """The second line of defence (orchard.sweep): after both cleanups and the report, whatever happened;
+    the run's only leaf, so it carries the run's state (Airflow judges a run by its leaves)."""
+    from airflow.task.trigger_rule import TriggerRule
+
+    from tests.dag_files import load_dag
+
+    dag = load_dag(DAG_FILE)
+    sweep = dag.get_task("sweep_leftovers")
+    assert sweep.trigger_rule == TriggerRule.ALL_DONE and not sweep.is_teardown
+    assert sweep.upstream_task_ids >= {"delete_endpoint", "stop_labeling_job", "publish_report"}
+    assert [t.task_id for t in dag.leaves] == ["sweep_leftovers"]
+    assert sweep.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"sweep_leftovers"}
+
+
 @pytest.fixture
 def endpoint(aws):
     boto3.client("s3").create_bucket(Bucket=BUCKET)
@@ -381,11 +396,13 @@ def test_autoscaling_follows_the_backlog_and_is_removed(aws):
         created["step_policy"]
     ]
 
-    hook.remove_scaling("detector", "AllTraffic")
+    removed = hook.remove_scaling("detector", "AllTraffic")
+    assert [item.split()[0] for item in removed] == ["alarm", "policy", "policy", "scalable"]
     assert scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
     assert scaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"] == []
     assert boto3.client("cloudwatch").describe_alarms()["MetricAlarms"] == []
-    hook.remove_scaling("detector", "AllTraffic")  # a retried teardown finds nothing left, and succeeds
+    # a retried teardown (or the sweep) finds nothing left, succeeds and says it removed nothing
+    assert hook.remove_scaling("detector", "AllTraffic") == []
 
 
 # ------------------------------------------------------------------------------ input validation
