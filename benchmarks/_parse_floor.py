@@ -33,7 +33,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.dags.parse_budget import _exec_dag_file, _run_statements, _warm_up_dag_machinery, scan_imports
+from tests.dags.parse_budget import (
+    _exec_dag_file,
+    _run_statements,
+    _warm_up_dag_machinery,
+    freeze_like_the_dag_processor,
+    scan_imports,
+)
 
 ANCHOR_OPERATORS = (  # the anchor's five operators, as it builds them (benchmarks/parse_anchor/)
     "BatchCreateComputeEnvironmentOperator(task_id={id!r}, compute_environment_name='anchor-ce', "
@@ -173,6 +179,7 @@ def _prepare_worker() -> None:
     import airflow.sdk  # noqa: F401  what the DAG processor holds before it forks
 
     _warm_up_dag_machinery()
+    freeze_like_the_dag_processor()
 
 
 @dataclass(frozen=True)
