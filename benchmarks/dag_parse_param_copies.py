@@ -30,6 +30,7 @@ from tests.dags.parse_budget import (  # noqa: E402
     _exec_dag_file,
     _run_statements,
     _warm_up_dag_machinery,
+    freeze_like_the_dag_processor,
     scan_imports,
 )
 
@@ -77,6 +78,7 @@ def main() -> None:
     import airflow.sdk  # noqa: F401  what the DAG processor holds before it forks
 
     _warm_up_dag_machinery()
+    freeze_like_the_dag_processor()  # as the DAG processor does before it forks a parsing child
     samples = {f: {v: [] for v in VARIANTS} for f in files}
     anchors: list[float] = []
     for run in range(args.runs):

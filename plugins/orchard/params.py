@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import Param
+from airflow.sdk.definitions._internal.types import NOTSET, is_arg_set
+from airflow.sdk.exceptions import ParamValidationError
 
 from orchard.errors import InputError
 
@@ -117,16 +119,48 @@ def _copied_sharing_schema(param: Param, memo: dict[int, Any]) -> Param:
     return _cheap_to_copy(copied)
 
 
+def _resolved_against_checked_schema(
+    param: Param, value: Any = NOTSET, suppress_exception: bool = False
+) -> Any:
+    """``Param.resolve`` (airflow/sdk/definitions/param.py), less one step: re-checking the param's schema
+    against the JSON Schema meta-schema, which ``jsonschema.validate`` does on every call before it checks
+    the value (~0.2 ms of each ~0.25 ms call here; Airflow resolves every param of a scheduled DAG at each
+    parse). The schemas are built by this module's builders and each DAG's are checked against the
+    meta-schema by the tests (tests/dags/test_params.py); the API server's trigger check
+    (``SerializedParam.resolve``) still runs the full ``validate``. The value is checked by the same
+    validator class, format checker and error choice (``best_match``) as ``jsonschema.validate``, so
+    the result and the error message are the same: tests/dags/test_params.py compares them."""
+    from jsonschema import FormatChecker, exceptions, validators
+
+    if value is not NOTSET:
+        param._check_json(value)
+    final_val = param.value if value is NOTSET else value
+    if not is_arg_set(final_val):
+        if suppress_exception:
+            return None
+        raise ParamValidationError("No value passed and Param has no default value")
+    validator = validators.validator_for(param.schema)(param.schema, format_checker=FormatChecker())
+    error = exceptions.best_match(validator.iter_errors(final_val))
+    if error is not None:
+        if suppress_exception:
+            return None
+        raise ParamValidationError(error) from None
+    param.value = final_val
+    return final_val
+
+
 def _cheap_to_copy(param: Param) -> Param:
-    """``param``, whose deep copies share its schema and description and copy only its value.
+    """``param``, whose deep copies share its schema and description and copy only its value, and whose
+    ``resolve`` checks the value without re-checking the schema (``_resolved_against_checked_schema``).
 
     Airflow deep-copies the DAG's params for every operator at every level of its class hierarchy
     (``get_merged_defaults`` in ``apply_defaults``): ~60 copies of every param per parse of a 15-task DAG,
     nearly all of it copying schemas (patterns, enums, sections) that nothing changes once built here.
-    The copier is set on the instance (``copy.deepcopy`` looks ``__deepcopy__`` up on the object) so the
+    Both are set on the instance (``copy.deepcopy`` looks ``__deepcopy__`` up on the object) so the
     param stays an ``airflow.sdk.Param``: Airflow serializes only params of exactly that class as they are
     (``_serialize_params_dict``); the serialized DAGs are byte-identical either way."""
     param.__deepcopy__ = functools.partial(_copied_sharing_schema, param)  # type: ignore[attr-defined]
+    param.resolve = functools.partial(_resolved_against_checked_schema, param)  # type: ignore[method-assign]
     return param
 
 

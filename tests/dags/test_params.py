@@ -502,3 +502,76 @@ def test_every_tasks_params_share_the_dags_schemas_and_serialize_as_before(dags)
         plain
     )
     assert serialized(dag).params.validate() == dag.params.validate()
+
+
+# --- parse cost: a param's resolve checks its value, not its schema again (issue 17.3) ------------------
+
+_PROBES = (
+    None,
+    "",
+    " x",
+    "s3://orchard-data/a/",
+    "s3://orchard-data/a.zip",
+    0,
+    1,
+    10**9,
+    -1,
+    1.5,
+    True,
+    ["a"],
+)
+
+
+def test_every_params_schema_is_a_valid_json_schema(dags):
+    """What resolve no longer re-checks at each parse: every DAG param's schema against the meta-schema."""
+    from jsonschema import validators
+
+    for dag_id, dag in dags.items():
+        for key, param in dag.params.items():
+            validators.validator_for(param.schema).check_schema(param.schema)  # raises SchemaError
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_resolve_gives_what_airflows_resolve_gives(dags, dag_id):
+    """Same value, same error message, for the default, a probe of every JSON type and no value at all."""
+    import copy
+
+    for key, param in dags[dag_id].params.items():
+        plain = Param(param.value, description=param.description, schema=param.schema)
+        assert param.resolve.func is form._resolved_against_checked_schema, key
+        for value in (param.value, *_PROBES):
+            assert _outcome(param, value) == _outcome(plain, value), (key, value)
+        assert copy.deepcopy(param).resolve(None, True) == copy.deepcopy(plain).resolve(None, True)
+        empty = Param(description="no default", schema=param.schema)
+        form._cheap_to_copy(empty)
+        with pytest.raises(ParamValidationError, match="no default value"):
+            empty.resolve()
+        assert empty.resolve(suppress_exception=True) is None
+
+
+def _outcome(param: Param, value) -> tuple:
+    import copy
+
+    param = copy.deepcopy(param)  # resolve keeps a valid value: leave the DAG's param as it was
+    try:
+        return ("ok", param.resolve(value=value))
+    except ParamValidationError as error:
+        return ("error", str(error))
+
+
+def test_dags_serialize_the_same_without_orchards_param_shortcuts(monkeypatch):
+    """The serialized DAGs (what the processor stores and the scheduler and UI read) are the same with
+    plain Params, whose copies and resolves are all Airflow's own."""
+    shortcut = {p.stem: DagSerialization.to_dict(_only_dag(p)) for p in DAG_FILES}
+    monkeypatch.setattr(form, "_cheap_to_copy", lambda param: param)
+    plain = {p.stem: DagSerialization.to_dict(_only_dag(p)) for p in DAG_FILES}
+    assert not any("resolve" in vars(p) for p in _only_dag(DAG_FILES[0]).params.values())  # switched off
+    for dag_id in DAG_IDS:
+        assert json.dumps(shortcut[dag_id], sort_keys=True) == json.dumps(plain[dag_id], sort_keys=True)
+
+
+def _only_dag(path: Path):
+    result = integrity.load.__wrapped__(path)  # parsed again, not integrity.load's cached DAG
+    assert not result.import_errors, result.import_errors
+    (dag,) = result.dags
+    return dag
