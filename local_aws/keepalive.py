@@ -16,9 +16,11 @@ and a new handler thread. This handler keeps the connection, which needs three t
   declared, or the unread body is too large to skip) closes the connection, so the client never reads a
   body into the next response.
 
-The client closes a connection with `Connection: close` (then the answer carries it too); an idle
-connection closes after IDLE_TIMEOUT_S, as AWS closes idle connections (the SDKs retry a call whose
-pooled connection was closed under it).
+The client closes a connection with `Connection: close` (then the answer carries it too). AWS closes idle
+connections too, without a documented figure for its API endpoints; the sandbox closes one after
+IDLE_TIMEOUT_S, Elastic Load Balancing's default idle timeout ("Configure the idle connection timeout",
+https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/config-idle-timeout.html). urllib3 checks
+a pooled connection before reusing it, and botocore retries a call whose connection closed under it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import ClientDisconnected, InternalServerError
 from werkzeug.serving import BaseWSGIServer, DechunkedInput, make_server
 from werkzeug.wsgi import LimitedStream
 
@@ -121,7 +123,7 @@ class KeepAliveRequestHandler(MotoRequestHandler):
                     if skipped > MAX_SKIPPED_BODY:
                         self.close_connection = True
                         break
-        except (OSError, ValueError):  # the client went away or sent a malformed chunk: nothing to keep
+        except (OSError, ValueError, ClientDisconnected):  # the client went away or sent a bad chunk
             self.close_connection = True
 
 

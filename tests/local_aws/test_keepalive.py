@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import http.client
+import os
 import socket
+import urllib.request
 from urllib.parse import urlparse
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from local_aws.keepalive import KeepAliveMotoServer
 from local_aws.stack import pick_port
@@ -91,6 +94,23 @@ def test_head_answers_carry_the_length_and_no_body(aws):
     assert (
         s3.get_object(Bucket="keepalive", Key="object")["Body"].read() == b"x" * 1234
     )  # the same connection
+
+
+def test_a_large_object_goes_up_and_down_one_kept_connection(aws):
+    """S3 PUT (botocore sends `Expect: 100-continue` for it), a streamed GET and a presigned GET, then more
+    calls. Presigned with SigV4: "Amazon S3 will only accept API requests that are signed using Signature
+    Version 4" (https://docs.aws.amazon.com/AmazonS3/latest/API/Appendix-Sigv2.html)."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="large")
+    body = os.urandom(9 * 1024 * 1024)
+    s3.put_object(Bucket="large", Key="blob", Body=body)
+    streamed = s3.get_object(Bucket="large", Key="blob")["Body"]
+    assert b"".join(streamed.iter_chunks(1024 * 1024)) == body
+    presigner = boto3.client("s3", config=Config(signature_version="s3v4"))  # S3 takes SigV4 only
+    url = presigner.generate_presigned_url("get_object", Params={"Bucket": "large", "Key": "blob"})
+    with urllib.request.urlopen(url, timeout=30) as answer_:
+        assert answer_.read() == body
+    assert [item["Key"] for item in s3.list_objects_v2(Bucket="large")["Contents"]] == ["blob"]
 
 
 def test_boto3_calls_reuse_pooled_connections(aws, monkeypatch):
