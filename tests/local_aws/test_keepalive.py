@@ -130,7 +130,8 @@ def test_boto3_calls_reuse_pooled_connections(aws, monkeypatch):
 
 def test_answers_are_not_held_back_by_nagles_algorithm():
     """Head and body are two writes; without TCP_NODELAY the body waited ~40 ms for the client's delayed ACK
-    on every kept-alive answer (InvokeEndpointAsync took 96 ms at 50 ms latency, 56 ms with it)."""
+    on every kept-alive answer (benchmarks/sandbox_call_latency.py: InvokeEndpointAsync 104 ms at 50 ms
+    latency without it, 64 ms with it)."""
     from local_aws.keepalive import connections
 
     server = KeepAliveMotoServer(ip_address="127.0.0.1", port=pick_port(0), verbose=False)
