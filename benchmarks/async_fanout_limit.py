@@ -9,12 +9,14 @@ servers that both answer every InvokeEndpointAsync after 50 ms, interleaved (the
 * sandbox: `python -m local_aws serve` with ORCHARD_SANDBOX_LATENCY_MS=50, as auto_labeling_throughput.py
   measures it (moto and the sandbox's endpoint model behind werkzeug);
 * responder: a minimal asyncio HTTP/1.1 server in its own process that answers with the API's response
-  shape after the same 50 ms and does nothing else (it keeps connections open, as AWS does; werkzeug
-  closes every one): the client's own limit, with no server work on this machine.
+  shape after the same 50 ms and does nothing else (it keeps connections open, as AWS and the sandbox
+  do): the client's own limit, with no server work on this machine.
 
 Per run and server: invocations/s, its ratio to in_flight / latency, and the CPU each side spent per call
-(client: this process's CPU time; server: the server process's, from /proc). The machine's load average is
-printed next to each figure: on a shared 2-core machine the two processes compete with everything else.
+(client: this process's CPU time; server: the server process's, from /proc), and the cores both used
+together. The machine's load average is printed next to each figure: on a shared 2-core machine the two
+processes compete with everything else. Last, the sandbox's CPU budget: the cores 0.8 of the limit needs
+at the measured CPU per call, each side's one-process ceiling, and the cores it got.
 """
 
 from __future__ import annotations
@@ -110,10 +112,12 @@ def fan_out(conn_id: str, uris: list[str], in_flight: int, server_pid: int) -> d
     refused = [r for r in results if "error" in r]
     if refused:
         raise RuntimeError(f"{len(refused)} invocations refused, e.g. {refused[0]}")
+    client_s, server_s = time.process_time() - client_cpu, cpu_seconds(server_pid) - server_cpu
     return {
         "rate": len(uris) / seconds,
-        "client_cpu_ms": (time.process_time() - client_cpu) / len(uris) * 1000,
-        "server_cpu_ms": (cpu_seconds(server_pid) - server_cpu) / len(uris) * 1000,
+        "client_cpu_ms": client_s / len(uris) * 1000,
+        "server_cpu_ms": server_s / len(uris) * 1000,
+        "cores_used": (client_s + server_s) / seconds,
         "load": os.getloadavg()[0],
     }
 
@@ -172,14 +176,37 @@ def main() -> None:
         f"\n{args.frames} InvokeEndpointAsync per run, {args.in_flight} in flight, {LATENCY_MS} ms latency: "
         f"limit {limit:.0f}/s; median of {args.runs} runs, {os.cpu_count()} CPUs\n"
     )
-    print("| server | invocations/s | x limit | client CPU ms/call | server CPU ms/call | load |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| server | invocations/s | x limit | client CPU ms/call | server CPU ms/call | cores used | load |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name, runs in samples.items():
         print(
             f"| {name} | {med(r['rate'] for r in runs):.1f} | {med(r['rate'] / limit for r in runs):.2f} "
             f"| {med(r['client_cpu_ms'] for r in runs):.2f} | {med(r['server_cpu_ms'] for r in runs):.2f} "
-            f"| {med(r['load'] for r in runs):.2f} |"
+            f"| {med(r['cores_used'] for r in runs):.2f} | {med(r['load'] for r in runs):.2f} |"
         )
+    print_cpu_budget(samples["sandbox"], limit)
+
+
+def print_cpu_budget(runs: list[dict[str, float]], limit: float, share: float = 0.8) -> None:
+    """Where the limit is when it is CPU: what `share` of the limit costs in CPU against the cores there are.
+
+    Each call costs client + server CPU; at `share` × limit calls/s that is a number of cores. Each side is
+    one Python process (one core at most, the GIL), so it cannot exceed 1000 / its ms per call. The cores
+    the two used during the run (CPU seconds / wall seconds) next to the machine's cores and load average
+    say whether they got the CPU they needed."""
+    med = statistics.median
+    client_ms, server_ms = med(r["client_cpu_ms"] for r in runs), med(r["server_cpu_ms"] for r in runs)
+    target = share * limit
+    print(
+        f"\nsandbox CPU budget: {share:.1f} x limit = {target:.0f}/s needs ({client_ms:.2f} + {server_ms:.2f}) ms"
+        f" x {target:.0f}/s = {(client_ms + server_ms) * target / 1000:.2f} cores "
+        f"(client {client_ms * target / 1000:.2f}, sandbox {server_ms * target / 1000:.2f}); "
+        f"one process each: client <= {1000 / client_ms:.0f}/s, sandbox <= {1000 / server_ms:.0f}/s. "
+        f"Used: {med(r['cores_used'] for r in runs):.2f} cores of {os.cpu_count()}, "
+        f"load average {med(r['load'] for r in runs):.2f}."
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from local_aws import (
     batch,
     edge,
     emr,
+    hot_path,
     iam,
     jobs,
     labeling,
@@ -38,6 +39,7 @@ def install(endpoint_url: str) -> None:
     async_endpoints.install()  # invoke_endpoint_async runs the model's handler
     labeling.install()  # Ground Truth labeling jobs, under an explicit auto-accept policy
     latency.install()  # optional per-request latency (ORCHARD_SANDBOX_LATENCY_MS)
+    hot_path.install()  # moto's per-request directory listing, read once
     iam.install()  # IAM enforced on every call not made with the administrator key (local_aws/iam.py)
     _stop_jobs_on_reset()
     _installed = True

@@ -6,9 +6,8 @@ import logging
 import time
 import urllib.request
 
-from moto.server import ThreadedMotoServer
-
 from local_aws import DEFAULT_PORT, engine, faults
+from local_aws.keepalive import KeepAliveMotoServer
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +18,7 @@ class Sandbox:
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT):
         self.host = host
         self.port = port
-        self._server: ThreadedMotoServer | None = None
+        self._server: KeepAliveMotoServer | None = None
 
     @property
     def url(self) -> str:
@@ -29,7 +28,9 @@ class Sandbox:
         engine.install(endpoint_url=self.url)
         faults.install()  # ORCHARD_SANDBOX_FAULTS and the /_orchard/faults route (local_aws/faults.py)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per API call
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server = KeepAliveMotoServer(  # HTTP/1.1 persistent connections, as AWS (keepalive.py)
+            ip_address=self.host, port=self.port, verbose=False
+        )
         self._server.start()
         self._wait_until_up()
         log.info("local AWS sandbox listening on %s", self.url)
