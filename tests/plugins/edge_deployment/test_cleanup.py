@@ -115,6 +115,7 @@ def test_the_sweep_removes_what_a_cleanup_that_never_ran_left_and_names_only_rem
     from orchard.edge_deployment.cleanup import cleanup_run, sweep_run_resources
     from orchard.edge_deployment.fleet import provision_fleet
     from tests.dag_files import load_dag
+    from tests.faults.pipelines import inventory
 
     params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
     params["delete_fleet"] = True
@@ -125,6 +126,11 @@ def test_the_sweep_removes_what_a_cleanup_that_never_ran_left_and_names_only_rem
         jobId=job_id, targets=[fleet["thing_group_arn"]], document="{}", targetSelection="SNAPSHOT"
     )
 
+    left = inventory()  # what the fault harness counts as left behind: the job and every part of the fleet
+    for kind in ("IoT job", "IoT thing ", "IoT thing group", "Secrets Manager secret", "IoT certificate"):
+        assert any(line.startswith(kind) for line in left), (kind, left)
+    assert {"IoT policy", "IoT role alias"} <= {line.rsplit(" ", 1)[0] for line in left}
+
     swept = sweep_run_resources(params, "edge_deployment", "run-1", [])
     assert list(swept) == ["cleanup"]
     assert swept["cleanup"][0] == f"IoT job {job_id} canceled (fleet deleted)"
@@ -133,6 +139,7 @@ def test_the_sweep_removes_what_a_cleanup_that_never_ran_left_and_names_only_rem
     assert iot.describe_job(jobId=job_id)["job"]["status"] in ("CANCELED", "CANCELLATION_IN_PROGRESS")
     assert iot.list_things()["things"] == [] and iot.list_thing_groups()["thingGroups"] == []
     assert secrets.list_secrets()["SecretList"] == []
+    assert inventory() == []
     assert sweep_run_resources(params, "edge_deployment", "run-1", []) == {"cleanup": []}
 
     iot.create_thing_group(thingGroupName=params["fleet_name"])  # not orchard's: never touched
