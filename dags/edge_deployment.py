@@ -29,6 +29,11 @@ rejected by <user>" / "approval timed out") and the run ends green.
 reference.json), captured data under `s3://<data>/edge_deployment/captures/<fleet>/<device>/...`, the drift
 summary, the run report (`report_uri` XCom) and the Asset `s3://<artifacts>/edge_deployment/packages/`.
 
+**Cleanup:** `cleanup` (a teardown: whatever failed) stops the run's prepare and Neo jobs, and when the run
+failed or was refused cancels its IoT job and removes a fleet this run created (any orchard fleet with
+`delete_fleet`). `sweep_leftovers`, the last task, runs that removal again by name: it fails naming what a
+failed cleanup left, or the run's failed tasks (orchard.sweep).
+
 **Secrets:** each device's private key exists only in its Secrets Manager provisioning bundle
 (`orchard/edge/<fleet>/<device>/provisioning`), never in S3, XCom or a log.
 
