@@ -377,11 +377,8 @@ class IotHook(AwsBaseHook):
             if recorded is not None:
                 self._delete_certificate(name, recorded)
                 removed.append(f"certificate {recorded.rsplit('/', 1)[-1][:12]}...")
-            others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
-            if others:
-                left.append(f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's")
-            elif _ignore_missing(iot.delete_thing, thingName=name) is not None:
-                removed.append(f"thing {name}")
+            # The thing goes after its secret, the group after everything: each marks what is orchard's, so a
+            # removal cut short (a teardown that did not finish) is completed by the next one (the sweep).
             if (
                 _ignore_missing(
                     secrets.delete_secret, SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True
@@ -389,10 +386,13 @@ class IotHook(AwsBaseHook):
                 is not None
             ):
                 removed.append(f"secret {spec.secret_name(name)}")
+            others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
+            if others:
+                left.append(f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's")
+            elif _ignore_missing(iot.delete_thing, thingName=name) is not None:
+                removed.append(f"thing {name}")
         if group is None:
             return FleetRemoval(removed, left)
-        if _ignore_missing(iot.delete_thing_group, thingGroupName=spec.fleet_name) is not None:
-            removed.append(f"thing group {spec.fleet_name}")
         if _ignore_missing(iot.delete_policy, policyName=spec.policy_name) is not None:
             removed.append(f"policy {spec.policy_name}")
         if _ignore_missing(iot.delete_role_alias, roleAlias=spec.role_alias) is not None:
@@ -403,6 +403,8 @@ class IotHook(AwsBaseHook):
             _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")
             if _ignore_missing(iam.delete_role, RoleName=spec.role_name) is not None:
                 removed.append(f"role {spec.role_name}")
+        if _ignore_missing(iot.delete_thing_group, thingGroupName=spec.fleet_name) is not None:
+            removed.append(f"thing group {spec.fleet_name}")
         return FleetRemoval(removed, left)
 
     # ----------------------------------------------------------------------------------------- jobs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 
 from tests.plugins.edge_deployment.samples import DAG_FILE, KEY_ARN
 
@@ -147,3 +148,33 @@ def test_the_sweep_removes_what_a_cleanup_that_never_ran_left_and_names_only_rem
     note = f"nothing: thing group {params['fleet_name']} is not orchard's (left as it is)"
     assert cleanup_run(params, "edge_deployment", "run-2", ["deploy"]) == [note]
     assert [g["groupName"] for g in iot.list_thing_groups()["thingGroups"]] == [params["fleet_name"]]
+
+
+def test_a_fleet_removal_cut_short_is_completed_by_the_next_one(aws, monkeypatch):
+    """The group marks the fleet as orchard's and each thing its secret: they go last, so a removal that
+    stopped half-way (the cleanup's worker lost) leaves what the sweep's removal can still find and finish."""
+    from orchard.edge_deployment.fleet import fleet_spec, provision_fleet
+    from orchard.hooks.iot import IotHook
+    from tests.dag_files import load_dag
+    from tests.faults.pipelines import inventory
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    spec = fleet_spec(params, "", "", "")
+    cut_short = IotHook(aws_conn_id="aws_default")
+
+    def lost(**_):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(cut_short.conn, "delete_role_alias", lost)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        cut_short.remove_fleet(spec)
+    assert f"IoT thing group {params['fleet_name']}" in inventory()
+
+    removal = IotHook(aws_conn_id="aws_default").remove_fleet(spec)
+    assert removal.removed == [
+        f"role alias {spec.role_alias}",
+        f"role {spec.role_name}",
+        f"thing group {spec.fleet_name}",
+    ]
+    assert inventory() == []
