@@ -29,6 +29,11 @@ rejected by <user>" / "approval timed out") and the run ends green.
 reference.json), captured data under `s3://<data>/edge_deployment/captures/<fleet>/<device>/...`, the drift
 summary, the run report (`report_uri` XCom) and the Asset `s3://<artifacts>/edge_deployment/packages/`.
 
+**Cleanup:** `cleanup` (a teardown: whatever failed) stops the run's prepare and Neo jobs, and when the run
+failed or was refused cancels its IoT job and removes a fleet this run created (any orchard fleet with
+`delete_fleet`). `sweep_leftovers`, the last task, runs that removal again by name: it fails naming what a
+failed cleanup left, or the run's failed tasks (orchard.sweep).
+
 **Secrets:** each device's private key exists only in its Secrets Manager provisioning bundle
 (`orchard/edge/<fleet>/<device>/provisioning`), never in S3, XCom or a log.
 
@@ -373,11 +378,9 @@ def edge_deployment():
     def cleanup(approved: dict | None, params: dict, dag_run=None, ti=None) -> list[str]:
         """Stop the run's prepare / Neo jobs still running; on failure or a refused rollout cancel its IoT job
         and remove a fleet it created; with delete_fleet delete the fleet (edge_deployment.cleanup)."""
-        from orchard.edge_deployment.cleanup import cleanup_run
-        from orchard.run_results import failure_causes
+        from orchard.edge_deployment.cleanup import cleanup_run, deploy_path_not_through
 
-        failed = failure_causes(ti)  # the deploy path: every task before this one, by its real state
-        not_through = [*failed.failed, *failed.not_run, *rollout_approval.refused(approved)]
+        not_through = deploy_path_not_through(ti, rollout_approval.refused(approved))
         return cleanup_run(params, DAG_ID, dag_run.run_id, not_through)
 
     # A teardown of validate_model (nothing billable exists before it succeeds), so it runs whatever failed
@@ -417,6 +420,22 @@ def edge_deployment():
     approval >> deploy  # a real fleet gets the model only once a person approves (or approval is off)
     [deploy, prepare, compile_model] >> teardown
     [drift, teardown] >> published
+
+    @task(trigger_rule="all_done")
+    def sweep_leftovers(approved: dict | None, params: dict, dag_run=None, ti=None) -> str:
+        """Last task, behind the cleanup (orchard.sweep): its removal again by this run's names, the fleet
+        decided from the deploy path and params as the cleanup did; fails naming what it removed, or,
+        nothing left, the run's failed tasks."""
+        from orchard.edge_deployment.cleanup import deploy_path_not_through, sweep_run_resources
+        from orchard.run_results import failure_causes
+        from orchard.sweep import finish_run
+
+        not_through = deploy_path_not_through(ti, rollout_approval.refused(approved))
+        swept = sweep_run_resources(params, DAG_ID, dag_run.run_id, not_through)
+        return finish_run(swept, failure_causes(ti))
+
+    # Last, after everything (it is the run's only leaf, so it carries the run's state: orchard.sweep).
+    [teardown, published] >> sweep_leftovers(approval.output)
 
 
 edge_deployment()

@@ -232,6 +232,25 @@ def inventory(client: Callable[[str], Any] = boto3.client) -> list[str]:
     ]
     found += [f"IoT thing {t['thingName']}" for t in _pages(iot, "list_things", "things")]
     found += [f"IoT thing group {g['groupName']}" for g in _pages(iot, "list_thing_groups", "thingGroups")]
+    found += _fleet_identity(iot, client("secretsmanager"))
+    return found
+
+
+def _fleet_identity(iot, secrets) -> list[str]:
+    """The rest of a fleet orchard made (hooks/iot.py `remove_fleet`): each device's provisioning secret
+    (billed per secret-month) and certificate, the fleet's IoT policy and role alias. No other pipeline makes
+    these, so in a clean sandbox any one is a leftover. (The thing type stays on purpose: deleting one takes
+    AWS 5 minutes, and it costs nothing. The IAM role is left out: every pipeline's roles live there.)
+    ListSecrets leaves out secrets scheduled for deletion, as AWS does
+    (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_ListSecrets.html); orchard deletes
+    its secrets with ForceDeleteWithoutRecovery, so none waits in a recovery window."""
+    found = [f"Secrets Manager secret {s['Name']}" for s in _pages(secrets, "list_secrets", "SecretList")]
+    found += [
+        f"IoT certificate {c['certificateId'][:12]}... ({c['status']})"
+        for c in _pages(iot, "list_certificates", "certificates")
+    ]
+    found += [f"IoT policy {p['policyName']}" for p in _pages(iot, "list_policies", "policies")]
+    found += [f"IoT role alias {alias}" for alias in _pages(iot, "list_role_aliases", "roleAliases")]
     return found
 
 

@@ -145,7 +145,7 @@ def test_edge_approved_rollout_says_who():
     ("dag_file", "approval_task", "gated", "still_run"),
     [
         ("aerial_pretraining", "approve_promotion", ["register_model"], ["publish_report"]),
-        ("edge_deployment", "approve_rollout", ["deploy"], ["cleanup", "report"]),
+        ("edge_deployment", "approve_rollout", ["deploy"], ["cleanup", "report", "sweep_leftovers"]),
     ],
 )
 def test_a_reject_skips_only_the_gated_step_the_report_and_cleanup_still_run(

@@ -31,6 +31,14 @@ ORCHARD_TAG = {"Key": "orchard:managed-by", "Value": "orchard"}
 
 
 @dataclass(frozen=True)
+class FleetRemoval:
+    """What `IotHook.remove_fleet` deleted, apart from what it left on purpose (not orchard's), with why."""
+
+    removed: list[str]
+    left: list[str]
+
+
+@dataclass(frozen=True)
 class FleetSpec:
     fleet_name: str
     device_names: tuple[str, ...]
@@ -341,14 +349,21 @@ class IotHook(AwsBaseHook):
 
     # ----------------------------------------------------------------------------------- teardown
     def delete_fleet(self, spec: FleetSpec) -> list[str]:
+        """`remove_fleet` in one list of lines for a person: what went, then what stayed and why."""
+        removal = self.remove_fleet(spec)
+        return [*removal.removed, *removal.left]
+
+    def remove_fleet(self, spec: FleetSpec) -> FleetRemoval:
         """Delete what orchard made for this fleet — an explicit action, never the end of a run. Only what is
         recorded as orchard's goes: things with `orchard_managed`, the certificate recorded in each one's
         provisioning secret, the group, and the policy, role alias and role of an orchard group. A fleet
         orchard did not create is left as it is (the thing type stays: deleting one takes 5 minutes)."""
-        iot, secrets, removed = self.conn, self._service_client("secretsmanager"), []
+        iot, secrets, removed, left = self.conn, self._service_client("secretsmanager"), [], []
         group = _ignore_missing(iot.describe_thing_group, thingGroupName=spec.fleet_name)
         if group is not None and not _is_orchards(group.get("thingGroupProperties")):
-            return [f"nothing: thing group {spec.fleet_name} is not orchard's (left as it is)"]
+            return FleetRemoval(
+                [], [f"nothing: thing group {spec.fleet_name} is not orchard's (left as it is)"]
+            )
         members = set(spec.device_names)
         if group is not None:
             pages = iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=spec.fleet_name)
@@ -362,11 +377,8 @@ class IotHook(AwsBaseHook):
             if recorded is not None:
                 self._delete_certificate(name, recorded)
                 removed.append(f"certificate {recorded.rsplit('/', 1)[-1][:12]}...")
-            others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
-            if others:
-                removed.append(f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's")
-            elif _ignore_missing(iot.delete_thing, thingName=name) is not None:
-                removed.append(f"thing {name}")
+            # The thing goes after its secret, the group after everything: each marks what is orchard's, so a
+            # removal cut short (a teardown that did not finish) is completed by the next one (the sweep).
             if (
                 _ignore_missing(
                     secrets.delete_secret, SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True
@@ -374,10 +386,13 @@ class IotHook(AwsBaseHook):
                 is not None
             ):
                 removed.append(f"secret {spec.secret_name(name)}")
+            others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
+            if others:
+                left.append(f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's")
+            elif _ignore_missing(iot.delete_thing, thingName=name) is not None:
+                removed.append(f"thing {name}")
         if group is None:
-            return removed
-        if _ignore_missing(iot.delete_thing_group, thingGroupName=spec.fleet_name) is not None:
-            removed.append(f"thing group {spec.fleet_name}")
+            return FleetRemoval(removed, left)
         if _ignore_missing(iot.delete_policy, policyName=spec.policy_name) is not None:
             removed.append(f"policy {spec.policy_name}")
         if _ignore_missing(iot.delete_role_alias, roleAlias=spec.role_alias) is not None:
@@ -388,7 +403,9 @@ class IotHook(AwsBaseHook):
             _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")
             if _ignore_missing(iam.delete_role, RoleName=spec.role_name) is not None:
                 removed.append(f"role {spec.role_name}")
-        return removed
+        if _ignore_missing(iot.delete_thing_group, thingGroupName=spec.fleet_name) is not None:
+            removed.append(f"thing group {spec.fleet_name}")
+        return FleetRemoval(removed, left)
 
     # ----------------------------------------------------------------------------------------- jobs
     def job_executions(self, job_id: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 
 from tests.plugins.edge_deployment.samples import DAG_FILE, KEY_ARN
 
@@ -57,3 +58,123 @@ def test_the_cleanup_is_a_teardown_that_runs_whatever_failed_and_fails_the_run_w
     # gets its half-made fleet removed; it waits for every task that starts something billable.
     assert [t.task_id for t in cleanup.upstream_list if t.is_setup] == ["validate_model"]
     assert {"prepare", "compile", "deploy"} <= cleanup.upstream_task_ids
+
+
+def test_the_sweep_is_last_all_done_behind_the_cleanup_and_the_runs_only_leaf():
+    """The second line of defence (orchard.sweep): after the cleanup and the report, whatever happened; the
+    run's only leaf, so it carries the run's state."""
+    from tests.dag_files import load_dag
+
+    dag = load_dag(DAG_FILE)
+    sweep = dag.get_task("sweep_leftovers")
+    assert sweep.trigger_rule == "all_done" and not sweep.is_teardown
+    assert sweep.upstream_task_ids >= {"cleanup", "report"}
+    assert [t.task_id for t in dag.leaves] == ["sweep_leftovers"]
+    assert sweep.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"sweep_leftovers"}
+
+
+def test_the_fleet_goes_when_asked_or_when_this_run_made_it_and_the_deploy_path_did_not_go_through():
+    from orchard.edge_deployment.cleanup import deletes_fleet
+
+    assert deletes_fleet({"delete_fleet": True}, [], made_by_this_run=False)
+    assert deletes_fleet({"delete_fleet": False}, ["deploy"], made_by_this_run=True)
+    assert not deletes_fleet({"delete_fleet": False}, ["deploy"], made_by_this_run=False)  # an earlier run's
+    assert not deletes_fleet({"delete_fleet": False}, [], made_by_this_run=True)  # deployed: it stays
+
+
+class _TaskInstance:
+    """What failure_causes reads of a RuntimeTaskInstance: its task, run, and the run's task states."""
+
+    def __init__(self, dag, task_id: str, states: dict[str, str]):
+        self.task, self.dag_id, self.run_id, self._states = dag.get_task(task_id), dag.dag_id, "run-1", states
+
+    def get_task_states(self, dag_id, task_ids, run_ids):
+        return {self.run_id: {t: self._states[t] for t in task_ids if t in self._states}}
+
+
+def test_the_sweep_judges_the_deploy_path_not_the_failed_cleanup():
+    """A failed cleanup after a successful rollout must not make the sweep delete the fleet deployed to: the
+    sweep's own upstream includes the cleanup, the deploy path does not."""
+    from orchard.edge_deployment.cleanup import deploy_path_not_through
+    from tests.dag_files import load_dag
+
+    dag = load_dag(DAG_FILE)
+    states = {task_id: "success" for task_id in dag.task_ids} | {"cleanup": "failed", "report": "failed"}
+    sweep = _TaskInstance(dag, "sweep_leftovers", states)
+    assert deploy_path_not_through(sweep, []) == []
+    assert deploy_path_not_through(sweep, ["approve_rollout"]) == ["approve_rollout"]
+
+    states |= {"deploy": "failed", "monitor": "upstream_failed"}
+    assert deploy_path_not_through(_TaskInstance(dag, "sweep_leftovers", states), []) == ["deploy"]
+
+
+def test_the_sweep_removes_what_a_cleanup_that_never_ran_left_and_names_only_removals(aws):
+    """The cleanup failed before its AWS calls (delete_fleet on, as the fault harness asks): the sweep
+    cancels the IN_PROGRESS IoT job and deletes the fleet orchard made, by name; run again it finds nothing.
+    A fleet orchard did not create is left and is not a removal (cleanup_run's report line says why)."""
+    from orchard import naming
+    from orchard.edge_deployment.cleanup import cleanup_run, sweep_run_resources
+    from orchard.edge_deployment.fleet import provision_fleet
+    from tests.dag_files import load_dag
+    from tests.faults.pipelines import inventory
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    params["delete_fleet"] = True
+    iot, secrets = boto3.client("iot"), boto3.client("secretsmanager")
+    fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    job_id = naming.resource_name("iot_job", "edge_deployment", "run-1")
+    iot.create_job(
+        jobId=job_id, targets=[fleet["thing_group_arn"]], document="{}", targetSelection="SNAPSHOT"
+    )
+
+    left = inventory()  # what the fault harness counts as left behind: the job and every part of the fleet
+    for kind in ("IoT job", "IoT thing ", "IoT thing group", "Secrets Manager secret", "IoT certificate"):
+        assert any(line.startswith(kind) for line in left), (kind, left)
+    assert {"IoT policy", "IoT role alias"} <= {line.rsplit(" ", 1)[0] for line in left}
+
+    swept = sweep_run_resources(params, "edge_deployment", "run-1", [])
+    assert list(swept) == ["cleanup"]
+    assert swept["cleanup"][0] == f"IoT job {job_id} canceled (fleet deleted)"
+    assert f"thing group {params['fleet_name']}" in swept["cleanup"]
+    assert {f"thing {name}" for name in params["device_names"]} <= set(swept["cleanup"])
+    assert iot.describe_job(jobId=job_id)["job"]["status"] in ("CANCELED", "CANCELLATION_IN_PROGRESS")
+    assert iot.list_things()["things"] == [] and iot.list_thing_groups()["thingGroups"] == []
+    assert secrets.list_secrets()["SecretList"] == []
+    assert inventory() == []
+    assert sweep_run_resources(params, "edge_deployment", "run-1", []) == {"cleanup": []}
+
+    iot.create_thing_group(thingGroupName=params["fleet_name"])  # not orchard's: never touched
+    assert sweep_run_resources(params, "edge_deployment", "run-2", ["deploy"]) == {"cleanup": []}
+    note = f"nothing: thing group {params['fleet_name']} is not orchard's (left as it is)"
+    assert cleanup_run(params, "edge_deployment", "run-2", ["deploy"]) == [note]
+    assert [g["groupName"] for g in iot.list_thing_groups()["thingGroups"]] == [params["fleet_name"]]
+
+
+def test_a_fleet_removal_cut_short_is_completed_by_the_next_one(aws, monkeypatch):
+    """The group marks the fleet as orchard's and each thing its secret: they go last, so a removal that
+    stopped half-way (the cleanup's worker lost) leaves what the sweep's removal can still find and finish."""
+    from orchard.edge_deployment.fleet import fleet_spec, provision_fleet
+    from orchard.hooks.iot import IotHook
+    from tests.dag_files import load_dag
+    from tests.faults.pipelines import inventory
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    spec = fleet_spec(params, "", "", "")
+    cut_short = IotHook(aws_conn_id="aws_default")
+
+    def lost(**_):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(cut_short.conn, "delete_role_alias", lost)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        cut_short.remove_fleet(spec)
+    assert f"IoT thing group {params['fleet_name']}" in inventory()
+
+    removal = IotHook(aws_conn_id="aws_default").remove_fleet(spec)
+    assert removal.removed == [
+        f"role alias {spec.role_alias}",
+        f"role {spec.role_name}",
+        f"thing group {spec.fleet_name}",
+    ]
+    assert inventory() == []
