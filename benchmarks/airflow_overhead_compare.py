@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/airflow_overhead_compare.py --after a1.json a2.json --before b1.json b2.json
 
 Run the two checkouts alternately in one time window (after, before, after, before, ...: the machine's load
-drifts), each writing its own JSON; this prints per DAG the median wall, overhead, "task s" (a task running,
-no job) and "sched s" (nothing running, no job) of each side, the runs' count, and after / before.
+drifts), each writing its own JSON; this prints per DAG the median wall, seconds outside jobs (wall - jobs:
+the job seconds drift with the load too, so overhead % alone can mislead), overhead, "task s" (a task
+running, no job) and "sched s" (nothing running, no job) of each side, the runs' count, and after / before.
 Only successful runs count (a failed run ends early and would flatter its side).
 """
 
@@ -15,7 +16,7 @@ import json
 import statistics
 from pathlib import Path
 
-FIGURES = ("wall_s", "overhead", "task_s", "sched_s")
+FIGURES = ("wall_s", "outside_s", "overhead", "task_s", "sched_s")
 
 
 def medians(paths: list[Path]) -> dict[str, dict[str, float]]:
@@ -23,8 +24,8 @@ def medians(paths: list[Path]) -> dict[str, dict[str, float]]:
     runs: dict[str, list[dict]] = {}
     for path in paths:
         for run in json.loads(path.read_text())["runs"]:
-            if run["state"] == "success":
-                runs.setdefault(run["dag_id"], []).append(run)
+            if run["state"] == "success":  # outside_s: the run's seconds outside its jobs (wall - jobs)
+                runs.setdefault(run["dag_id"], []).append({**run, "outside_s": run["wall_s"] - run["job_s"]})
     return {
         dag_id: {"runs": len(rows), **{f: statistics.median(r[f] for r in rows) for f in FIGURES}}
         for dag_id, rows in runs.items()
@@ -33,7 +34,7 @@ def medians(paths: list[Path]) -> dict[str, dict[str, float]]:
 
 def cell(side: dict[str, float]) -> str:
     return (
-        f"{side['wall_s']:6.0f} {side['overhead']:6.0%} {side['task_s']:6.0f} {side['sched_s']:6.0f} "
+        f"{side['wall_s']:6.0f} {side['outside_s']:6.0f} {side['overhead']:6.0%} {side['task_s']:6.0f} {side['sched_s']:6.0f} "
         f"{side['runs']:3.0f}"
     )
 
@@ -44,11 +45,15 @@ def main() -> None:
     parser.add_argument("--before", nargs="+", type=Path, required=True)
     args = parser.parse_args()
     after, before = medians(args.after), medians(args.before)
-    columns = f"{'wall s':>6} {'ovh':>6} {'task s':>6} {'sched':>6} {'n':>3}"
-    print(f"{'DAG':20} | before: {columns} | after: {columns} | after/before: wall, overhead, task s")
+    columns = f"{'wall s':>6} {'out s':>6} {'ovh':>6} {'task s':>6} {'sched':>6} {'n':>3}"
+    print(
+        f"{'DAG':20} | before: {columns} | after: {columns} | after/before: wall, outside s, overhead, task s"
+    )
     for dag_id in sorted(set(after) & set(before)):
         a, b = after[dag_id], before[dag_id]
-        ratios = ", ".join(f"{a[f] / b[f]:.2f}" if b[f] else "-" for f in ("wall_s", "overhead", "task_s"))
+        ratios = ", ".join(
+            f"{a[f] / b[f]:.2f}" if b[f] else "-" for f in ("wall_s", "outside_s", "overhead", "task_s")
+        )
         print(f"{dag_id:20} | before: {cell(b)} | after: {cell(a)} | {ratios}")
 
 
