@@ -34,6 +34,7 @@ from orchard.triggers.job_logs import (
     FINAL_PAGES,
     PAGES_PER_POLL,
     LogFollower,
+    StreamLogsFlag,
     logging_while_waiting,
 )
 
@@ -154,20 +155,14 @@ def _lines(gzipped: bytes) -> list[str] | None:
     return text.decode(errors="replace").splitlines(keepends=True)
 
 
-class _StepLogsWhileWaiting:
+class _StepLogsWhileWaiting(StreamLogsFlag):
     """A provider EMR step trigger's wait, unchanged; with `stream_logs`, its steps' stdout and stderr lines
     are logged from the cluster's LogUri while it waits."""
 
-    def __init__(self, *args: Any, stream_logs: bool = True, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.stream_logs = bool(stream_logs)
+    STREAM_LOGS_DEFAULT = True
 
     def step_ids(self) -> list[str]:
         raise NotImplementedError
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        path, kwargs = super().serialize()
-        return path, {**kwargs, "stream_logs": self.stream_logs}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if not self.stream_logs:

@@ -187,3 +187,18 @@ def batch_log_group(job: dict[str, Any], default: str = "/aws/batch/job") -> str
     using_awslogs.html: jobs log to /aws/batch/job unless the job definition names another group)."""
     options = (job.get("container", {}).get("logConfiguration") or {}).get("options") or {}
     return options.get("awslogs-group") or default
+
+
+class StreamLogsFlag:
+    """Trigger mixin: the `stream_logs` flag, kept through `serialize` (the triggerer rebuilds the trigger
+    from its kwargs). `STREAM_LOGS_DEFAULT` is the trigger's default."""
+
+    STREAM_LOGS_DEFAULT = False
+
+    def __init__(self, *args: Any, stream_logs: bool | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.stream_logs = bool(self.STREAM_LOGS_DEFAULT if stream_logs is None else stream_logs)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        path, kwargs = super().serialize()  # type: ignore[misc]
+        return path, {**kwargs, "stream_logs": self.stream_logs}

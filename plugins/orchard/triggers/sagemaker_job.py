@@ -13,27 +13,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.triggers.base import TriggerEvent
 
-from orchard.triggers.job_logs import FINAL_PAGES, PAGES_PER_POLL, JobLogTail, logging_while_waiting
+from orchard.triggers.job_logs import (
+    FINAL_PAGES,
+    PAGES_PER_POLL,
+    JobLogTail,
+    StreamLogsFlag,
+    logging_while_waiting,
+)
 
 LOG_GROUPS = {"training": "/aws/sagemaker/TrainingJobs", "processing": "/aws/sagemaker/ProcessingJobs"}
 
 
-class OrchardSageMakerTrigger(SageMakerTrigger):
+class OrchardSageMakerTrigger(StreamLogsFlag, SageMakerTrigger):
     """The provider's SageMakerTrigger; logs the job's lines while it waits (`stream_logs`) and `on_kill`
     stops the job it waits on (only if still InProgress)."""
-
-    def __init__(self, *args: Any, stream_logs: bool = False, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.stream_logs = bool(stream_logs)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        path, kwargs = super().serialize()
-        return path, {**kwargs, "stream_logs": self.stream_logs}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if not self.stream_logs:
