@@ -266,16 +266,28 @@ class EndpointRuntime:
             if invocation is None:
                 continue
             local = self.requests / invocation.inference_id
+            body = self._answer_body(local) if result["ok"] else b""
+            if body is None:  # the endpoint was deleted mid-answer: its workspace is gone, so is the result
+                return
             if invocation.done is not None:
-                body = Path(f"{local}.out").read_bytes() if result["ok"] else b""
                 invocation.answer = {"ok": result["ok"], "body": body, "error": result.get("error", "")}
                 invocation.done.set()
             elif result["ok"]:
-                self._write(invocation.output_location, Path(f"{local}.out").read_bytes())
+                self._write(invocation.output_location, body)
             else:
                 self._write(invocation.failure_location, model_server_error(result["error"]))
             for path in (local, Path(f"{local}.out")):
                 path.unlink(missing_ok=True)
+
+    def _answer_body(self, local: Path) -> bytes | None:
+        """The model's answer to one request, or None when the runtime stopped and removed it (DeleteEndpoint
+        or the sandbox stopping while the model still answered)."""
+        try:
+            return Path(f"{local}.out").read_bytes()
+        except FileNotFoundError:
+            if self.stop.is_set():
+                return None
+            raise
 
     def _s3_get(self, uri: str) -> Any:
         bucket, key = s3io.split_uri(uri)

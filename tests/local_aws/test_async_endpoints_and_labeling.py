@@ -388,3 +388,33 @@ def test_the_demo_data_prepares_what_ground_truth_needs(aws, monkeypatch):
     assert rule["AllowedMethods"] == ["GET"] and rule["AllowedOrigins"] == ["*"]
     again = demo.upload(s3, SimpleNamespace(data_bucket="demo-frames", region="us-east-1"))
     assert again["workteam_arn"] == conf["workteam_arn"]  # a second demo finds the team
+
+
+def test_an_answer_whose_workspace_was_removed_by_a_stop_is_dropped_quietly(tmp_path):
+    """DeleteEndpoint (or the sandbox stopping) removes the runtime's workspace while the model may still be
+    answering: the reader drops that answer, as AWS drops the result of a deleted endpoint, instead of dying
+    on the missing output file. Without a stop, a missing output is still an error."""
+    import threading
+    import types
+
+    from local_aws import async_endpoints
+
+    def runtime_answering(stopped: bool):
+        runtime = async_endpoints.EndpointRuntime.__new__(async_endpoints.EndpointRuntime)
+        runtime.requests = tmp_path / "gone"  # no <id>.out here: the workspace was discarded
+        runtime.stop = threading.Event()
+        if stopped:
+            runtime.stop.set()
+        runtime.in_flight = {
+            "id-1": types.SimpleNamespace(inference_id="id-1", done=threading.Event(), answer=None)
+        }
+        answer = async_endpoints.ANSWER_PREFIX + json.dumps({"id": "id-1", "ok": True}) + "\n"
+        runtime.process = types.SimpleNamespace(stdout=iter([answer]))
+        return runtime
+
+    stopped = runtime_answering(stopped=True)
+    stopped._read_answers()
+    assert stopped.in_flight == {}
+
+    with pytest.raises(FileNotFoundError):
+        runtime_answering(stopped=False)._read_answers()
