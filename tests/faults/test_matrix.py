@@ -19,10 +19,14 @@ CI_PIPELINE = os.environ.get("ORCHARD_FAULTS_CI_PIPELINE", "")
 
 def _task_ids(pipeline) -> list[str]:
     """The DAG's tasks as the DAG file defines them now (so the matrix follows renamed or added tasks),
-    minus those that make no AWS call of their own."""
+    minus those that make no AWS call of their own; the most upstream tasks first (ties: the later in the
+    file first). A cell runs every task upstream of its fault, so the longest cells come first: spread over
+    workers (tests/faults/scheduling.py, worksteal) they end together instead of one long cell ending last."""
     from tests.dag_files import load_dag
 
-    return [t.task_id for t in load_dag(pipeline.dag_file).tasks if t.task_id not in pipeline.no_aws]
+    tasks = [t for t in load_dag(pipeline.dag_file).tasks if t.task_id not in pipeline.no_aws]
+    ranked = sorted(enumerate(tasks), key=lambda it: (len(it[1].get_flat_relative_ids(upstream=True)), it[0]))
+    return [task.task_id for _, task in reversed(ranked)]
 
 
 def _cells():
