@@ -31,7 +31,10 @@ def _task_ids(pipeline) -> list[str]:
 
 def _cells():
     for dag_id, pipeline in PIPELINES.items():
-        marks = [pytest.mark.faults] + ([pytest.mark.faults_ci] if dag_id == CI_PIPELINE else [])
+        # e2e too: a cell runs its DAG end to end on the sandbox (`-m "not e2e"` leaves the CI sample's out)
+        marks = [pytest.mark.faults, pytest.mark.e2e] + (
+            [pytest.mark.faults_ci] if dag_id == CI_PIPELINE else []
+        )
         for task_id in _task_ids(pipeline):
             for when in ("before", "after"):
                 yield pytest.param(dag_id, task_id, when, marks=marks, id=f"{dag_id}-{task_id}-{when}")
