@@ -5,6 +5,7 @@
 #
 #   bash benchmarks/faults_matrix_wall.sh                        # pose_training, 2 workers, once
 #   PIPELINE=auto_labeling WORKERS=3 RUNS=3 bash benchmarks/faults_matrix_wall.sh
+#   DIST=worksteal bash benchmarks/faults_matrix_wall.sh           # xdist's mode (default load)
 #
 # The first run on a machine also builds the job environments the cells use (cached afterwards).
 set -uo pipefail
@@ -12,9 +13,10 @@ set -uo pipefail
 pipeline="${PIPELINE:-pose_training}"
 workers="${WORKERS:-2}"
 runs="${RUNS:-1}"
+dist="${DIST:-load}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log_dir="$(mktemp -d "${TMPDIR:-/tmp}/orchard-faults-matrix-wall.XXXXXX")"
-echo "$pipeline's fault matrix on $workers workers, $runs run(s), $(nproc) cores," \
+echo "$pipeline's fault matrix on $workers workers (--dist $dist), $runs run(s), $(nproc) cores," \
      "$(git -C "$repo" rev-parse --short HEAD); logs in $log_dir"
 
 times=()
@@ -23,7 +25,7 @@ for run in $(seq 1 "$runs"); do
   load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
   start=$SECONDS
   (cd "$repo" && ORCHARD_FAULTS_REPORT="$log_dir/matrix-$run.md" timeout 1500 .venv/bin/python -m pytest \
-     tests/faults/test_matrix.py -m "faults or not faults" -k "$pipeline" -n "$workers" --dist load \
+     tests/faults/test_matrix.py -m "faults or not faults" -k "$pipeline" -n "$workers" --dist "$dist" \
      -p no:cacheprovider -q >"$log_dir/run-$run.log" 2>&1) || failed=1
   wall=$((SECONDS - start))
   times+=("$wall")

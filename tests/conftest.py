@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The fault harness's table, one across xdist workers: its hooks must run in the controller too.
-pytest_plugins = ["tests.faults.report"]
+# The fault harness's table, one across xdist workers, and `make test`'s scheduling of its CI cells over the
+# workers: their hooks must run in the xdist controller, which loads only this conftest.
+pytest_plugins = ["tests.faults.report", "tests.faults.scheduling"]
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="orchard-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)

@@ -11,23 +11,30 @@ import pytest
 from tests.faults.matrix import run_cell
 from tests.faults.pipelines import PIPELINES
 
-# CI's sample: ORCHARD_FAULTS_CI_PIPELINE names a pipeline whose cells `make test` runs too (docs/sandbox.md).
-# None by default: the cheapest matrix, pose_training's 14 cells, took 498 s wall on 2 xdist workers (750 s of
-# cells; make test's --dist loadfile would run them on one worker), over CI's ~5 spare min (docs/sandbox.md §18).
-CI_PIPELINE = os.environ.get("ORCHARD_FAULTS_CI_PIPELINE", "")
+# CI's sample: ORCHARD_FAULTS_CI_PIPELINE names the pipeline whose cells `make test` runs too (empty: none;
+# docs/sandbox.md). pose_training by default, the cheapest matrix (14 cells): in make test's --dist loadfile,
+# tests/faults/scheduling.py hands its cells out first, one by one, to both workers (docs/sandbox.md: "The fault matrix in CI").
+CI_PIPELINE = os.environ.get("ORCHARD_FAULTS_CI_PIPELINE", "pose_training")
 
 
 def _task_ids(pipeline) -> list[str]:
     """The DAG's tasks as the DAG file defines them now (so the matrix follows renamed or added tasks),
-    minus those that make no AWS call of their own."""
+    minus those that make no AWS call of their own; the most upstream tasks first (ties: the later in the
+    file first). A cell runs every task upstream of its fault, so the longest cells come first: spread over
+    workers (tests/faults/scheduling.py, worksteal) they end together instead of one long cell ending last."""
     from tests.dag_files import load_dag
 
-    return [t.task_id for t in load_dag(pipeline.dag_file).tasks if t.task_id not in pipeline.no_aws]
+    tasks = [t for t in load_dag(pipeline.dag_file).tasks if t.task_id not in pipeline.no_aws]
+    ranked = sorted(enumerate(tasks), key=lambda it: (len(it[1].get_flat_relative_ids(upstream=True)), it[0]))
+    return [task.task_id for _, task in reversed(ranked)]
 
 
 def _cells():
     for dag_id, pipeline in PIPELINES.items():
-        marks = [pytest.mark.faults] + ([pytest.mark.faults_ci] if dag_id == CI_PIPELINE else [])
+        # e2e too: a cell runs its DAG end to end on the sandbox (`-m "not e2e"` leaves the CI sample's out)
+        marks = [pytest.mark.faults, pytest.mark.e2e] + (
+            [pytest.mark.faults_ci] if dag_id == CI_PIPELINE else []
+        )
         for task_id in _task_ids(pipeline):
             for when in ("before", "after"):
                 yield pytest.param(dag_id, task_id, when, marks=marks, id=f"{dag_id}-{task_id}-{when}")
