@@ -19,9 +19,8 @@ HEADER = '''"""Twin of {dag_id} (benchmarks/airflow_overhead_floor.py): same gra
 import datetime as dt
 import time
 
-from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk import DAG, BaseOperator, TaskGroup, task_group
+from airflow.sdk import DAG, BaseBranchOperator, BaseOperator, TaskGroup, task_group
 from airflow.sdk.exceptions import AirflowSkipException
 
 
@@ -95,8 +94,10 @@ class TaskPlan:
 
 
 def dag_shape(dag) -> list[TaskShape]:
-    from airflow.providers.standard.operators.branch import BranchMixIn
     from airflow.providers.standard.operators.python import ShortCircuitOperator
+    from airflow.sdk.bases.branch import (
+        BranchMixIn,
+    )  # the SDK's: what BranchPythonOperator and @task.branch are
     from airflow.sdk.definitions.mappedoperator import MappedOperator
     from airflow.sdk.definitions.taskgroup import MappedTaskGroup
 

@@ -21,6 +21,8 @@ DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 
 
 def graph(dag) -> dict[str, tuple]:
+    from airflow.providers.standard.operators.python import ShortCircuitOperator
+    from airflow.sdk.bases.branch import BranchMixIn
     from airflow.sdk.definitions.mappedoperator import MappedOperator
     from airflow.sdk.definitions.taskgroup import MappedTaskGroup
 
@@ -28,9 +30,11 @@ def graph(dag) -> dict[str, tuple]:
         t.task_id: (
             sorted(t.upstream_task_ids),
             str(t.trigger_rule),
+            t.is_setup,
             t.is_teardown,
             isinstance(t, MappedOperator),
             isinstance(t.task_group, MappedTaskGroup),
+            isinstance(t, (BranchMixIn, ShortCircuitOperator)),  # a branch point
         )
         for t in dag.tasks
     }
@@ -72,6 +76,17 @@ def test_a_twin_task_defers_once_per_planned_sleep_and_returns_the_spans(tmp_pat
     spans = second.value.kwargs["spans"]
     assert len(spans) == 2 and spans[1][1] - spans[1][0] == pytest.approx(6.0)
     assert task.resume(context, **second.value.kwargs, event=None) == spans
+
+
+def test_a_twin_branch_point_follows_what_the_real_run_followed(tmp_path):
+    real = load_dag(REPO / "dags" / "aerial_pretraining.py")
+    shapes = twin.dag_shape(real)
+    plans = twin.default_plan(shapes, 1.0, map_count=2)
+    plans["promotion_gate"].follow = ["not_promoted"]
+    path = tmp_path / "twin.py"
+    path.write_text(twin.twin_source(real, shapes, plans))
+    gate = load_dag_module(path).T["promotion_gate"]
+    assert gate.choose_branch({}) == ["not_promoted"]
 
 
 def test_a_deferral_counts_the_job_seconds_inside_its_stretch():
