@@ -256,13 +256,13 @@ def main() -> int:
         write_twins({d: default_plan(shapes[d], args.job_seconds, args.map_count) for d in dags})
     started = time.monotonic()
     for n in range(args.rounds):
-        if args.job_seconds is None:
-            real_rows += run_round(list(dags), None, args, plan_from_first_run)
+        real = run_round(list(dags), None, args, plan_from_first_run) if args.job_seconds is None else []
         twins = sorted(TWIN_PREFIX + p.stem.removeprefix(TWIN_PREFIX) for p in folder.glob("*.py"))
-        if twins:
-            twin_rows += run_round(twins, folder, args, lambda *_: None)
+        twin = run_round(twins, folder, args, lambda *_: None) if twins else []
+        real_rows += real
+        twin_rows += twin
         print(f"\nround {n + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
-        print(overhead.table([*real_rows, *twin_rows][-2 * len(dags) :]), flush=True)
+        print(overhead.table(real + twin), flush=True)
     with contextlib.suppress(OSError):
         print(
             f"\nload average: {os.getloadavg()[0]:.1f} / {os.getloadavg()[2]:.1f} (1 / 15 min); twins in {folder}"
