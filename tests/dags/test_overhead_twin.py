@@ -1,0 +1,102 @@
+"""The do-nothing twins benchmarks/airflow_overhead_floor.py runs beside each pipeline (issue 17.1): a twin
+must have its pipeline's graph (task ids, groups, mapping, dependencies, trigger rules, teardowns) and its
+tasks must defer once per planned sleep and hand back the sleeps' spans."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.dag_files import load_dag, load_dag_module
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import _overhead_twin as twin  # noqa: E402
+
+DAG_FILES = sorted((REPO / "dags").glob("*.py"))
+
+
+def graph(dag) -> dict[str, tuple]:
+    from airflow.providers.standard.operators.python import ShortCircuitOperator
+    from airflow.sdk.bases.branch import BranchMixIn
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+    from airflow.sdk.definitions.taskgroup import MappedTaskGroup
+
+    return {
+        t.task_id: (
+            sorted(t.upstream_task_ids),
+            str(t.trigger_rule),
+            t.is_setup,
+            t.is_teardown,
+            isinstance(t, MappedOperator),
+            isinstance(t.task_group, MappedTaskGroup),
+            isinstance(t, (BranchMixIn, ShortCircuitOperator)),  # a branch point
+        )
+        for t in dag.tasks
+    }
+
+
+def write_twin(real, tmp_path: Path, job_seconds: float = 3.0) -> Path:
+    shapes = twin.dag_shape(real)
+    plans = twin.default_plan(shapes, job_seconds, map_count=2)
+    path = tmp_path / f"{twin.TWIN_PREFIX}{real.dag_id}.py"
+    path.write_text(twin.twin_source(real, shapes, plans))
+    return path
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.stem)
+def test_a_twin_has_its_pipelines_graph(tmp_path, path):
+    real = load_dag(path)
+    module = load_dag_module(write_twin(real, tmp_path))
+    (copy,) = {t.dag for t in module.T.values()}
+    assert copy.dag_id == twin.TWIN_PREFIX + real.dag_id
+    assert graph(copy) == graph(real)
+
+
+def test_a_twin_task_defers_once_per_planned_sleep_and_returns_the_spans(tmp_path):
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+
+    module = load_dag_module(write_twin(load_dag(REPO / "dags" / "edge_deployment.py"), tmp_path))
+    task = module.T["compile"]
+    task.sleeps = [[4.0, 6.0]]
+    context = {"ti": SimpleNamespace(map_index=-1)}
+    with pytest.raises(TaskDeferred) as first:
+        task.execute(context)
+    assert isinstance(first.value.trigger, DateTimeTrigger)
+    start, end = first.value.kwargs["spans"][0]
+    assert end - start == pytest.approx(4.0)
+    assert first.value.trigger.moment == dt.datetime.fromtimestamp(end, dt.UTC)
+    with pytest.raises(TaskDeferred) as second:
+        task.resume(context, **first.value.kwargs, event=None)
+    spans = second.value.kwargs["spans"]
+    assert len(spans) == 2 and spans[1][1] - spans[1][0] == pytest.approx(6.0)
+    assert task.resume(context, **second.value.kwargs, event=None) == spans
+
+
+def test_a_twin_branch_point_follows_what_the_real_run_followed(tmp_path):
+    real = load_dag(REPO / "dags" / "aerial_pretraining.py")
+    shapes = twin.dag_shape(real)
+    plans = twin.default_plan(shapes, 1.0, map_count=2)
+    plans["promotion_gate"].follow = ["not_promoted"]
+    path = tmp_path / "twin.py"
+    path.write_text(twin.twin_source(real, shapes, plans))
+    gate = load_dag_module(path).T["promotion_gate"]
+    assert gate.choose_branch({}) == ["not_promoted"]
+
+
+def test_a_deferral_counts_the_job_seconds_inside_its_stretch():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from airflow_overhead import Sample
+    from airflow_overhead_floor import deferrals
+
+    key = ("d", "r", "t")
+    states = ["running", "deferred", "deferred", "deferred", "running", "deferred", "deferred", "success"]
+    samples = [Sample(100.0 + i, {key: s}) for i, s in enumerate(states)]
+    # deferred 101-103 (+1 s of sampling) and 105-106; one job 100.5-103.5, one 105.2-110
+    found = deferrals(samples, "d", "r", [(100.5, 103.5), (105.2, 110.0)])
+    assert found == {"t": [pytest.approx(2.5), pytest.approx(1.8)]}
