@@ -18,15 +18,18 @@ LocalExecutor does (multiprocessing.Process), and the worker forks --tasks task 
 one after the other. Each task process does what task_runner does before the operator: imports
 task_runner, loads the plugins (its listener manager), parses its DAG file with BundleDagBag and looks
 its task up. It reports the seconds from the
-fork to its task being ready. Settings alternate within each round (the machine's load drifts); the
-table gives per file the median over rounds of each setting's median, and after / before. The first task
-of each worker is reported apart (a worker's first task also pays the worker's own lazy imports).
+fork to its task being ready, and to the modules a report task imports in its execute (orchard.reports:
+matplotlib, numpy) being imported too. Settings alternate within each round (the machine's load
+drifts); the table gives per file the median over rounds of each setting's median, and after / before.
+The first task of each worker is reported apart (it also pays the worker's own lazy imports).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import math
 import multiprocessing
 import os
 import statistics
@@ -39,11 +42,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO)]
 
+# what orchard.reports imports when a report task renders its figures
+REPORT_IMPORTS = ("numpy", "matplotlib.figure", "matplotlib.backends.backend_agg")
 BEFORE_ENV = {"AIRFLOW__SCHEDULER__MP_START_METHOD": "fork", "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ""}
 
 
 def _task_process(dag_file: str, bundle_path: str, write_fd: int, started: float) -> None:
-    """What a task process does before its operator's execute (task_runner.main → parse)."""
+    """What a task process does before its operator's execute (task_runner.main → parse), then what a
+    report task imports in its execute (orchard.reports: matplotlib, numpy)."""
     import airflow.sdk.execution_time.task_runner  # noqa: F401  (supervisor's _subprocess_main imports it)
     from airflow.dag_processing.dagbag import BundleDagBag
     from airflow.sdk.listener import get_listener_manager
@@ -59,14 +65,17 @@ def _task_process(dag_file: str, bundle_path: str, write_fd: int, started: float
     )
     dag = next(iter(bag.dags.values()))
     dag.task_dict[next(iter(dag.task_dict))]  # the task the runner would look up
-    os.write(write_fd, f"{time.perf_counter() - started}\n".encode())
+    ready = time.perf_counter() - started
+    for name in REPORT_IMPORTS:
+        importlib.import_module(name)
+    os.write(write_fd, f"{ready} {time.perf_counter() - started}\n".encode())
 
 
 def _worker(dag_files: list[str], bundle_path: str, tasks: int, results: multiprocessing.Queue) -> None:
     """A LocalExecutor worker: supervise_task's module is imported here, each task is an os.fork."""
     import airflow.sdk.execution_time.supervisor  # noqa: F401  (BaseExecutor.run_workload imports it)
 
-    timings: dict[str, list[float]] = {}
+    timings: dict[str, list[list[float]]] = {}
     for dag_file in dag_files:
         for _ in range(tasks):
             read_fd, write_fd = os.pipe()
@@ -82,7 +91,9 @@ def _worker(dag_files: list[str], bundle_path: str, tasks: int, results: multipr
             with os.fdopen(read_fd) as reader:
                 line = reader.read().strip()
             os.waitpid(pid, 0)
-            timings.setdefault(dag_file, []).append(float(line) if line else float("nan"))
+            timings.setdefault(dag_file, []).append(
+                [float(x) for x in line.split()] if line else [math.nan] * 2
+            )
     results.put(timings)
 
 
@@ -140,29 +151,30 @@ def main() -> None:
     settings = {"before": BEFORE_ENV, "after": after_env}
     print(f"after: {after_env}")
     print(f"load average at start: {os.getloadavg()}")
-    first: dict[str, list[float]] = {"before": [], "after": []}
-    rest: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    # per setting, row name → medians per round of [task ready, + report imports]
+    rows: dict[str, dict[str, list[list[float]]]] = {"before": {}, "after": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             for name, overrides in settings.items():
                 timings = run_setting(overrides, files, args.tasks, Path(tmp))
-                for i, (dag_file, seconds) in enumerate(timings.items()):
+                for i, (dag_file, tasks) in enumerate(timings.items()):
                     if i == 0:
-                        first[name].append(seconds[0])
-                        seconds = seconds[1:]
-                    rest[name].setdefault(dag_file, []).append(statistics.median(seconds))
+                        rows[name].setdefault("first task of a worker", []).append(tasks[0])
+                        tasks = tasks[1:]
+                    per_round = [statistics.median(t[k] for t in tasks) for k in (0, 1)]
+                    rows[name].setdefault(Path(dag_file).name, []).append(per_round)
     print(f"load average at end: {os.getloadavg()}")
     print(
-        f"{'DAG file (task process: fork → task ready, s)':48} {'before':>7} {'after':>7} {'after/before':>12}"
+        f"{'seconds from the fork (median of rounds)':40} | {'task ready: before':>18} {'after':>6} {'ratio':>6} "
+        f"| {'+ report imports: before':>24} {'after':>6} {'ratio':>6}"
     )
-    print(
-        f"{'first task of a worker':48} {statistics.median(first['before']):7.2f} "
-        f"{statistics.median(first['after']):7.2f} "
-        f"{statistics.median(first['after']) / statistics.median(first['before']):12.2f}"
-    )
-    for dag_file in files:
-        b, a = statistics.median(rest["before"][dag_file]), statistics.median(rest["after"][dag_file])
-        print(f"{Path(dag_file).name:48} {b:7.2f} {a:7.2f} {a / b:12.2f}")
+    for row in rows["before"]:
+        cells = []
+        for k in (0, 1):
+            b = statistics.median(r[k] for r in rows["before"][row])
+            a = statistics.median(r[k] for r in rows["after"][row])
+            cells.append(f"{b:{18 if k == 0 else 24}.2f} {a:6.2f} {a / b:6.2f}")
+        print(f"{row:40} | {cells[0]} | {cells[1]}")
 
 
 if __name__ == "__main__":
