@@ -73,8 +73,9 @@ def bucket_names(settings: Any) -> list[str]:
 # What every task process of the pipelines imports before its operator runs (benchmarks/task_start_time.py):
 # Airflow's task runner and DAG parser; the plugin file the task's listener manager loads (orchard_ui: with
 # `fork`, the workers inherited it from the scheduler, which loads the plugins when it starts); the
-# providers' modules the DAG files import, and boto3. orchard's DAG-side modules (orchard.operators, ...)
-# are left out: each task imports them afresh, so an edit to them needs no restart.
+# providers' modules the DAG files import, and boto3; and matplotlib, which the report tasks import.
+# orchard's DAG-side modules (orchard.operators, ...) are left out: each task imports them afresh, so an
+# edit to them needs no restart.
 TASK_PRELOAD_MODULES = (
     "airflow.executors.local_executor",
     "airflow.sdk.execution_time.supervisor",
@@ -98,6 +99,11 @@ TASK_PRELOAD_MODULES = (
     "airflow.providers.standard.decorators.short_circuit",
     "airflow.providers.standard.operators.empty",
     "airflow.providers.standard.operators.hitl",
+    # what the report tasks import to render their figures (orchard.reports; numpy also for the drift
+    # summary): 4-6 s a task on the loaded 2 cores, matplotlib's font cache included
+    "numpy",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
 )
 
 # The local stack's tuning for a machine that is busy (issue 17): 2 cores running Airflow's four processes,
