@@ -21,7 +21,8 @@ Runs `make demo`'s flow (`local_aws.stack.run_demo`) for the DAGs asked for (def
 
 `--load N` runs N CPU-bound processes (benchmarks/_cpu_load.py) for the whole demo: the demo under load of
 issue 17.2. `--baseline` starts Airflow with the stack's settings before the tuning of issue 17 (execution
-API timeout 5 s and 5 tries, every file re-parsed every 30 s), so one script measures before and after.
+API timeout 5 s and 5 tries, every file re-parsed every 30 s, LocalExecutor workers forked from the scheduler with
+nothing preloaded), so one script measures before and after.
 The sampling costs one REST call per second.
 """
 
@@ -52,6 +53,9 @@ BASELINE_ENV = {
     "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "5",
     "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "90.0",
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+    # workers forked from the scheduler (Python 3.11's default), nothing preloaded
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "fork",
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "",
 }
 
 

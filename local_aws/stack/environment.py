@@ -70,6 +70,42 @@ def bucket_names(settings: Any) -> list[str]:
 
 # ------------------------------------------------------------------------------------- environment
 
+# What every task process of the pipelines imports before its operator runs (benchmarks/task_start_time.py):
+# Airflow's task runner and DAG parser; the plugin file the task's listener manager loads (orchard_ui: with
+# `fork`, the workers inherited it from the scheduler, which loads the plugins when it starts); the
+# providers' modules the DAG files import, and boto3; and matplotlib, which the report tasks import.
+# orchard's DAG-side modules (orchard.operators, ...) are left out: each task imports them afresh, so an
+# edit to them needs no restart.
+TASK_PRELOAD_MODULES = (
+    "airflow.executors.local_executor",
+    "airflow.sdk.execution_time.supervisor",
+    "airflow.sdk.execution_time.task_runner",
+    "airflow.sdk.definitions.decorators",
+    "airflow.dag_processing.dagbag",
+    "orchard_ui",
+    "boto3",
+    "airflow.providers.amazon.aws.hooks.s3",
+    "airflow.providers.amazon.aws.hooks.logs",
+    "airflow.providers.amazon.aws.assets.s3",
+    "airflow.providers.amazon.aws.assets.redshift",
+    "airflow.providers.amazon.aws.operators.batch",
+    "airflow.providers.amazon.aws.operators.emr",
+    "airflow.providers.amazon.aws.operators.sagemaker",
+    "airflow.providers.amazon.aws.sensors.emr",
+    "airflow.providers.amazon.aws.triggers.sqs",
+    "airflow.providers.common.io.assets.file",
+    "airflow.providers.standard.decorators.branch_python",
+    "airflow.providers.standard.decorators.python",
+    "airflow.providers.standard.decorators.short_circuit",
+    "airflow.providers.standard.operators.empty",
+    "airflow.providers.standard.operators.hitl",
+    # what the report tasks import to render their figures (orchard.reports; numpy also for the drift
+    # summary): 4-6 s a task on the loaded 2 cores, matplotlib's font cache included
+    "numpy",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+)
+
 # The local stack's tuning for a machine that is busy (issue 17): 2 cores running Airflow's four processes,
 # the sandbox and the jobs. Keys from Airflow's configuration reference ("Configuration Reference",
 # https://airflow.apache.org/docs/apache-airflow/stable/configurations-ref.html); benchmarks/
@@ -86,6 +122,14 @@ STACK_TUNING = {
     # stack asks for a parse when a DAG started by its upload is unpaused (its Asset watcher is registered
     # by a parse): otherwise, every 5 minutes is enough.
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+    # Each task process is forked by a LocalExecutor worker and then imports what its DAG file needs (the
+    # Amazon provider, boto3/botocore) before the operator runs: a second or more per task on a busy
+    # machine. Airflow 3.3's `[scheduler] mp_start_method = forkserver` with `mp_forkserver_preload` starts
+    # the workers from a process that imported those modules once ("forked workers inherit them
+    # copy-on-write instead of re-importing them"), so every task inherits them (TASK_PRELOAD_MODULES).
+    # benchmarks/task_start_time.py measures a task process's start under both start methods.
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ",".join(TASK_PRELOAD_MODULES),
 }
 
 

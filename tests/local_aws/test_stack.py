@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -278,3 +279,50 @@ def test_celery_spread_reads_the_tasks_each_worker_ran():
     log = f"noise\n{CELERY_WORKLOAD_LINE}\nmore noise\n"
     assert stack.celery_workloads(log) == ["edge_deployment.validate_model"]
     assert stack.celery_workloads("no workloads here") == []
+
+
+# ------------------------------------------------------------------------------------- task start (17.1)
+
+# Run with the stack's environment: what the scheduler's forkserver preloads, then what a task process
+# still imports when it loads the plugins and parses each DAG file (task_runner.startup / parse).
+PRELOAD_PROBE = """
+import importlib, json, os, sys
+from pathlib import Path
+
+missing = []
+for name in os.environ["AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD"].split(","):
+    try:
+        importlib.import_module(name)
+    except ImportError as error:  # multiprocessing skips such a module without a word
+        missing.append(f"{name}: {error}")
+
+from airflow.dag_processing.dagbag import BundleDagBag
+from airflow.sdk.listener import get_listener_manager
+
+before = set(sys.modules)
+get_listener_manager()
+dags = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+for path in sorted(dags.glob("*.py")):
+    bag = BundleDagBag(dag_folder=str(path), safe_mode=False, load_op_links=False, bundle_path=str(dags),
+                       bundle_name="dags-folder")
+    assert bag.dags and not bag.import_errors, (path, bag.import_errors)
+heavy = ("boto3", "botocore", "s3transfer", "fastapi", "starlette", "airflow")
+imported = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in heavy)
+print(json.dumps({"missing": missing, "imported_by_each_task": imported}))
+"""
+
+
+def test_task_processes_inherit_the_modules_their_dag_files_and_plugins_import(tmp_path):
+    """The scheduler's LocalExecutor workers start from a forkserver that imported what every task process
+    needs before its operator runs (boto3, the providers' operators, the UI plugin's imports), so a task
+    no longer imports them again; a preload name that does not import is skipped silently by
+    multiprocessing, hence checked here, as is a DAG that starts using a provider module not preloaded."""
+    env = stack.airflow_env(tmp_path, REPO_ROOT / "dags")
+    env["ORCHARD_PARAM_DEFAULTS"] = ""
+    assert env["AIRFLOW__SCHEDULER__MP_START_METHOD"] == "forkserver"
+    probe = subprocess.run(
+        [sys.executable, "-c", PRELOAD_PROBE], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    found = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert found == {"missing": [], "imported_by_each_task": []}
