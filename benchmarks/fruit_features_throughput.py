@@ -21,7 +21,7 @@ count; each pass still pays its per-job costs (planning, 10 tasks, Arrow round t
 reported apart, never in the ratio: `spark_startup_s_steady` (SparkSession start) and `first_pass_extra_s`
 (the first pass over a warm one: Python workers forked, ONNX sessions created, cold JIT), and the full
 job's start-up, PCA fit and write. Where a pass's time goes, load-independently: CPU seconds per pass of
-the JVM and of the Python workers (`/proc` utime + stime), beside the plain process's CPU for the same
+the JVM (of which its JIT compiler threads) and of the Python workers (`/proc` utime + stime), beside the plain process's CPU for the same
 images (`plain_cpu_s`; its ONNX thread pool spins, so it grows with the machine's load). Each figure is the median of
 --runs runs; each run's ratio divides the Spark rate by the mean of plain rates measured just before and
 just after it (the machine may be shared). Prints a markdown table and a JSON line. Needs Java 17, and
@@ -80,6 +80,19 @@ def cpu_seconds(pid):
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
+def jit_cpu(jvm):
+    # The JVM's JIT compiler threads ("C2 CompilerThre", "C1 CompilerThre"); threads that ended are missed.
+    total = 0.0
+    for task in Path(f"/proc/{jvm}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        if "CompilerThre" in stat.split("(", 1)[1].rsplit(")", 1)[0]:
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
 def python_workers_cpu(jvm):
     # CPU of every process under the JVM (pyspark.daemon and its forked workers) except this driver.
     children = {}
@@ -110,15 +123,17 @@ import extract_features as job
 images, batch, passes = sys.argv[1], int(sys.argv[3]), int(sys.argv[5])
 frame, listed = job.read_images(spark, images, job.qualified_root(spark, images))
 out = frame.select("path", job.features_udf(sys.argv[2], batch)("content").alias("out"))
-seconds, jvm_cpu, workers_cpu, jvm = [], [], [], os.getppid()  # spark-submit's JVM started this driver
+seconds, jvm_cpu, jit, workers_cpu, jvm = [], [], [], [], os.getppid()  # spark-submit's JVM ran this driver
 for _ in range(passes):
     mark, jvm_mark, workers_mark = time.perf_counter(), cpu_seconds(jvm), python_workers_cpu(jvm)
+    jit_mark = jit_cpu(jvm)
     out.write.format("noop").mode("overwrite").save()  # computes every row's features, writes nothing
     seconds.append(time.perf_counter() - mark)
     jvm_cpu.append(cpu_seconds(jvm) - jvm_mark)
+    jit.append(jit_cpu(jvm) - jit_mark)
     workers_cpu.append(python_workers_cpu(jvm) - workers_mark)
 print("BENCH " + json.dumps({"images": len(listed), "startup_s": startup, "pass_s": seconds,
-                             "jvm_cpu_s": jvm_cpu, "workers_cpu_s": workers_cpu,
+                             "jvm_cpu_s": jvm_cpu, "jit_cpu_s": jit, "workers_cpu_s": workers_cpu,
                              "partitions": frame.rdd.getNumPartitions(), "spark": spark.version}))
 spark.stop()
 """
@@ -217,6 +232,7 @@ def steady_state(
     result["first_pass_extra_s"] = result["pass_s"][0] - statistics.median(result["pass_s"][1:])
     result["jvm_cpu_per_pass_s"] = statistics.median(result["jvm_cpu_s"][1:])
     result["workers_cpu_per_pass_s"] = statistics.median(result["workers_cpu_s"][1:])
+    result["jit_cpu_per_pass_s"] = statistics.median(result["jit_cpu_s"][1:])  # part of the JVM's
     return result
 
 
@@ -275,7 +291,8 @@ def measure(version: str, model: Path, images: Path, args: argparse.Namespace, w
             [f"{side or 'spark'} job {jobs[side][-1]['timings']['total_s']:.1f} s" for side in sides]
             if args.job_only
             else [
-                f"{side or 'spark'} {ratios[side][-1]:.3f} (JVM {steady[side][-1]['jvm_cpu_per_pass_s']:.2f} + "
+                f"{side or 'spark'} {ratios[side][-1]:.3f} (JVM {steady[side][-1]['jvm_cpu_per_pass_s']:.2f} "
+                f"(JIT {steady[side][-1]['jit_cpu_per_pass_s']:.2f}) + "
                 f"workers {steady[side][-1]['workers_cpu_per_pass_s']:.2f} CPU s/pass)"
                 for side in sides
             ]
@@ -307,7 +324,7 @@ def measure(version: str, model: Path, images: Path, args: argparse.Namespace, w
             # scheduling, JIT, GC) and the Python workers (decode + ONNX + Arrow/pandas), beside plain_cpu_s.
             out[f"spark_startup_s_steady{tag}"] = round(med(s["startup_s"] for s in steady[side]), 2)
             out[f"first_pass_extra_s{tag}"] = round(med(s["first_pass_extra_s"] for s in steady[side]), 2)
-            for part in ("jvm", "workers"):
+            for part in ("jvm", "jit", "workers"):
                 key = f"{part}_cpu_per_pass_s"
                 out[f"spark_{key}{tag}"] = round(med(s[key] for s in steady[side]), 2)
         if jobs[side]:
