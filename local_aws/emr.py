@@ -286,7 +286,7 @@ class SandboxCluster(moto_emr.Cluster):
         )
         try:
             staged = stage_arguments(step.args, workdir)
-            argv = spark_submit_argv(staged.args, bin_dir, spark_defaults(self.configurations))
+            argv = spark_submit_argv(staged.args, bin_dir, node_spark_defaults(self.configurations))
             controller.start(argv, bin_dir, self.node_python)
             pusher.start()
             env = {
@@ -465,6 +465,34 @@ def _is_object(s3: Any, bucket: str, key: str) -> bool:
         return True
     except s3.exceptions.ClientError:
         return False
+
+
+# What EMR itself writes to the nodes' spark-defaults.conf before a cluster's `spark-defaults` classification
+# (whose properties replace these by name): every driver and executor JVM starts with these options, and
+# their collector is why a GC flag in spark.driver/executor.extraJavaOptions stops the JVM at launch
+# ("Multiple garbage collectors selected"); a job that wants another collector replaces defaultJavaOptions.
+# EMR Release Guide, "Configure Spark", "Configuring Spark garbage collection on Amazon EMR 6.1.0"
+# (https://docs.aws.amazon.com/emr/latest/ReleaseGuide/emr-spark-configure.html#spark-gc-config): "Setting
+# custom garbage collection configurations with spark.driver.extraJavaOptions and
+# spark.executor.extraJavaOptions results in driver or executor launch failure ... the default garbage
+# collection configuration is set through spark.driver.defaultJavaOptions and
+# spark.executor.defaultJavaOptions". The page scopes this to 6.1.0, but the published spark-defaults.conf
+# of later images (an emr-6.8.0 job's, EMR Spark 3.5.5 examples on GitHub) still carry the collector below,
+# so the sandbox applies it to every release (stricter where the two disagree); not checked on a 7.x cluster.
+EMR_SPARK_DEFAULTS = {
+    "spark.driver.defaultJavaOptions": (
+        "-XX:OnOutOfMemoryError='kill -9 %p' -XX:+UseParallelGC -XX:InitiatingHeapOccupancyPercent=70"
+    ),
+    "spark.executor.defaultJavaOptions": (
+        "-verbose:gc -XX:+PrintGCDetails -XX:+PrintGCDateStamps -XX:+UseParallelGC "
+        "-XX:InitiatingHeapOccupancyPercent=70 -XX:OnOutOfMemoryError='kill -9 %p'"
+    ),
+}
+
+
+def node_spark_defaults(configurations: list[Any]) -> dict[str, str]:
+    """The nodes' spark-defaults.conf: EMR's own properties, then the cluster's classification over them."""
+    return {**EMR_SPARK_DEFAULTS, **spark_defaults(configurations)}
 
 
 def spark_defaults(configurations: list[Any]) -> dict[str, str]:

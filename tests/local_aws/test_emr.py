@@ -300,7 +300,7 @@ def test_the_clusters_spark_defaults_reach_spark_submit_before_the_steps_own_con
 
     from local_aws.emr import spark_defaults, spark_submit_argv
 
-    jvm = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+    jvm = "-XX:TieredStopAtLevel=1"
     configurations = [
         XFormedDict(
             {"Classification": "spark-defaults", "Properties": {"spark.driver.extraJavaOptions": jvm}}
@@ -322,6 +322,88 @@ def test_the_clusters_spark_defaults_reach_spark_submit_before_the_steps_own_con
         "spark.driver.extraJavaOptions=-Xss4m",
         "job.py",
     ]
+
+
+def test_the_nodes_spark_defaults_start_from_emrs_own_java_options():
+    """EMR's own spark-defaults.conf names the JVMs' collector in defaultJavaOptions; the classification
+    replaces a property of the same name and adds the others."""
+    from local_aws.emr import EMR_SPARK_DEFAULTS, node_spark_defaults
+
+    assert "-XX:+UseParallelGC" in EMR_SPARK_DEFAULTS["spark.driver.defaultJavaOptions"]
+    serial = "-XX:OnOutOfMemoryError='kill -9 %p' -XX:+UseSerialGC"
+    configurations = [
+        {
+            "Classification": "spark-defaults",
+            "Properties": {"spark.driver.defaultJavaOptions": serial, "spark.ui.enabled": "false"},
+        }
+    ]
+    assert node_spark_defaults(configurations) == {
+        **EMR_SPARK_DEFAULTS,
+        "spark.driver.defaultJavaOptions": serial,
+        "spark.ui.enabled": "false",
+    }
+    assert node_spark_defaults([]) == EMR_SPARK_DEFAULTS
+
+
+def run_words_step_with_spark_defaults(properties: dict[str, str]) -> dict:
+    """A one-node cluster with this spark-defaults classification running the word-lengths step."""
+    s3, emr = boto3.client("s3"), boto3.client("emr")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="input/words.txt", Body=b"apple\npear\n")
+    s3.upload_file(str(TEST_JOB_ROOT / "spark_step" / "word_lengths.py"), BUCKET, "code/word_lengths.py")
+    args = [
+        "spark-submit",
+        f"s3://{BUCKET}/code/word_lengths.py",
+        f"s3://{BUCKET}/input/",
+        f"s3://{BUCKET}/out/",
+    ]
+    cluster_id = emr.run_job_flow(
+        Name="spark-defaults",
+        ReleaseLabel="emr-7.5.0",
+        LogUri=f"s3://{BUCKET}/logs/",
+        Applications=[{"Name": "Spark"}],
+        Configurations=[{"Classification": "spark-defaults", "Properties": properties}],
+        Instances={
+            "MasterInstanceType": "m5.xlarge",
+            "InstanceCount": 1,
+            "KeepJobFlowAliveWhenNoSteps": False,
+        },
+        Steps=[
+            {
+                "Name": "words",
+                "ActionOnFailure": "CONTINUE",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": args},
+            }
+        ],
+        JobFlowRole="EMR_EC2_DefaultRole",
+        ServiceRole="EMR_DefaultRole",
+    )["JobFlowId"]
+    final_status(cluster_id)
+    return emr.list_steps(ClusterId=cluster_id)["Steps"][0]["Status"]
+
+
+def test_a_collector_in_extra_java_options_stops_the_driver_as_on_emr(aws):
+    """EMR's defaultJavaOptions already select a collector: a second one in extraJavaOptions makes the driver
+    JVM refuse to start (the EMR 6.1.0 known issue); the sandbox ran such a step before (issue 17.4)."""
+    status = run_words_step_with_spark_defaults({"spark.driver.extraJavaOptions": "-XX:+UseSerialGC"})
+
+    assert status["State"] == "FAILED"
+    assert "Error occurred during initialization of VM" in status["FailureDetails"]["Message"]
+    # HotSpot prints its start-up errors on stdout.
+    stdout = read_log(status["FailureDetails"]["LogFile"].replace("stderr.gz", "stdout.gz"))
+    assert "Multiple garbage collectors selected" in stdout
+
+
+def test_a_collector_chosen_in_default_java_options_replaces_emrs(aws):
+    """The way EMR documents: spark.driver.defaultJavaOptions replaces EMR's, with its collector."""
+    status = run_words_step_with_spark_defaults(
+        {
+            "spark.driver.defaultJavaOptions": "-XX:OnOutOfMemoryError='kill -9 %p' -XX:+UseSerialGC",
+            "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+        }
+    )
+
+    assert status["State"] == "COMPLETED"
 
 
 def test_a_running_steps_stdout_is_in_s3_before_the_step_ends(cluster):
