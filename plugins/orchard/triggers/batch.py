@@ -162,15 +162,19 @@ class BatchJobWaitTrigger(BaseTrigger):
         return self._event("success")
 
     def resume_xcoms(self, job: dict[str, Any]) -> dict[str, Any]:
-        """What `BatchOperator.execute_complete` pushes for a SUCCEEDED job: the job id (return value) and,
-        when the job has a log stream, the CloudWatchEventsLink (`_persist_cloudwatch_link`)."""
+        """What the resumed task pushes for a SUCCEEDED job: `BatchOperator.execute_complete`'s job id
+        (return value) and, when the job has a log stream, its CloudWatchEventsLink details
+        (`_persist_cloudwatch_link`), then the link's URL the worker's `finalize` stores for the UI
+        (`_link_CloudWatchEventsLink`, "" since the task deferred: the details were not there yet)."""
         from airflow.providers.amazon.aws.links.logs import CloudWatchEventsLink
 
         xcoms: dict[str, Any] = {"return_value": self.job_id}
         if self.cloudwatch_link is not None:
             stream = first_log_stream(job, self.cloudwatch_link["region_name"])
             if stream:
-                xcoms[CloudWatchEventsLink.key] = {**self.cloudwatch_link, **stream}
+                link, details = CloudWatchEventsLink(), {**self.cloudwatch_link, **stream}
+                xcoms[link.key] = details
+                xcoms[link.xcom_key] = link.format_link(**details)
         return xcoms
 
     async def _log_tail(self, connections: AsyncExitStack, job: dict[str, Any]) -> JobLogTail:
