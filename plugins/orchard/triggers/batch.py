@@ -34,7 +34,7 @@ from orchard.triggers.job_logs import (
     batch_log_group,
     batch_log_streams,
 )
-from orchard.triggers.task_end import end_with_xcoms
+from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
 
 VANISHED_POLLS = 3  # consecutive empty DescribeJobs answers before the job counts as gone
 SUCCEEDED, FAILED = "SUCCEEDED", "FAILED"
@@ -99,6 +99,8 @@ class BatchJobWaitTrigger(BaseTrigger):
             if self.job_name
             else f"AWS Batch job {self.job_id}"
         )
+        if self.end_in_trigger:
+            await warm_the_supervisors_api(self)
         missing, status = 0, "unknown"
         tail: JobLogTail | None = None
         async with AsyncExitStack() as connections:

@@ -30,7 +30,7 @@ from orchard.triggers.job_logs import (
     StreamLogsFlag,
     logging_while_waiting,
 )
-from orchard.triggers.task_end import end_with_xcoms
+from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
 
 LOG_GROUPS = {"training": "/aws/sagemaker/TrainingJobs", "processing": "/aws/sagemaker/ProcessingJobs"}
 
@@ -48,6 +48,8 @@ class OrchardSageMakerTrigger(StreamLogsFlag, SageMakerTrigger):
         return path, {**kwargs, "end_in_trigger": self.end_in_trigger}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.end_in_trigger:
+            await warm_the_supervisors_api(self)
         async for event in self._waiting():
             yield await self._ending(event) if self.end_in_trigger else event
 

@@ -21,7 +21,7 @@ import pytest
 
 from orchard.triggers.batch import BatchJobWaitTrigger
 from orchard.triggers.sagemaker_job import OrchardSageMakerTrigger
-from orchard.triggers.task_end import end_with_xcoms
+from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
 from tests.e2e.conftest import airflow_db  # noqa: F401 (fixture)
 
 DAG_ID, JOB_TASK, READER = "orchard_task_end_probe", "train", "check_export"
@@ -58,11 +58,19 @@ class SupervisorsComms:
         self.sent: list[Any] = []
 
     def send(self, msg: Any) -> Any:
-        from airflow.sdk.execution_time.comms import GetXCom, SetXCom
-        from airflow.sdk.execution_time.request_handlers import handle_get_xcom, handle_set_xcom
+        from airflow.sdk.execution_time.comms import GetDagRunState, GetXCom, SetXCom
+        from airflow.sdk.execution_time.request_handlers import (
+            handle_get_dag_run_state,
+            handle_get_xcom,
+            handle_set_xcom,
+        )
 
         self.sent.append(msg)
-        handler = {SetXCom: handle_set_xcom, GetXCom: handle_get_xcom}[type(msg)]
+        handler = {
+            SetXCom: handle_set_xcom,
+            GetXCom: handle_get_xcom,
+            GetDagRunState: handle_get_dag_run_state,
+        }[type(msg)]
         return handler(self.client, msg)[0]
 
     async def asend(self, msg: Any) -> Any:
@@ -250,3 +258,14 @@ def test_the_switch_survives_the_triggerers_rebuild_from_serialize():
         path, kwargs = trigger.serialize()
         rebuilt = type(trigger)(**kwargs)
         assert rebuilt.end_in_trigger is True and rebuilt.serialize() == (path, kwargs)
+
+
+def test_the_wait_starts_by_having_the_supervisor_build_its_api(deferred, comms):
+    """The supervisor's first request imports the execution API app (33 s under load on the stack): asked
+    at the start of the wait, not when the job ended and the task's XComs must go out."""
+    _, ti = deferred
+
+    asyncio.run(warm_the_supervisors_api(batch_trigger(ti)))
+
+    [asked] = comms.sent
+    assert type(asked).__name__ == "GetDagRunState" and asked.run_id == ti.run_id
