@@ -8,7 +8,9 @@
 - **Wait** with `orchard.triggers.batch.BatchJobWaitTrigger`: a job id DescribeJobs no longer returns fails
   within `VANISHED_POLLS` polls, naming the job (the provider's waiter polls an empty answer for hours).
   With `awslogs_enabled` the trigger logs the job's CloudWatch lines while it waits (live in the task log),
-  and the provider's print of the whole log at the end is skipped.
+  and the provider's print of the whole log at the end is skipped. A SUCCEEDED job ends the task in the
+  triggerer (`end_in_trigger`): the resume would only return the job id and persist the CloudWatch link,
+  which the trigger pushes as the same XComs, so no worker process starts for it (issue 17.1).
 - **Input errors are final.** Job code exits `orchard.errors.INPUT_ERROR_EXIT_CODE` (65) on bad input; the
   job definition's retryStrategy EXITs on it (no second Batch attempt) and this operator raises
   `InputError` (no Airflow retry), naming `input_uri` and the job's own reason line.
@@ -78,6 +80,8 @@ class ReattachingBatchOperator(BatchOperator):
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
                 stream_logs=self.awslogs_enabled,
+                end_in_trigger=self._ends_in_trigger(),
+                cloudwatch_link=self._cloudwatch_link_base(),
             ),
             method_name="execute_complete",
         )
@@ -108,6 +112,24 @@ class ReattachingBatchOperator(BatchOperator):
         raise AirflowException(
             event.get("message") or f"AWS Batch job {self.job_id} did not succeed: {event}"
         )
+
+    def _ends_in_trigger(self) -> bool:
+        """The trigger may end this task when its resume would do nothing but push the return value and the
+        link: not when nothing is pushed (the links too are XComs), nor when a mapped task expands over the
+        value (the worker records the map's length with it). Not named `end_from_trigger`: the DAG bag
+        refuses that attribute while a plugin registers listeners (orchard_ui's run-level one)."""
+        from orchard.triggers.task_end import expanded_over
+
+        return self.do_xcom_push and not expanded_over(self)
+
+    def _cloudwatch_link_base(self) -> dict[str, str]:
+        """What the provider's CloudWatchEventsLink XCom holds besides the log stream (BaseAwsLink.persist)."""
+        from airflow.providers.amazon.aws.links.logs import CloudWatchEventsLink
+
+        return {
+            "region_name": self.hook.conn_region_name,
+            "aws_domain": CloudWatchEventsLink.get_aws_domain(self.hook.conn_partition),
+        }
 
     def _describe(self) -> dict[str, Any] | None:
         jobs = self.hook.client.describe_jobs(jobs=[self.job_id]).get("jobs", [])

@@ -20,6 +20,8 @@ most 60 polls (~30 min at the default interval). Here:
 * a person's "mark failed" / "mark success" / "clear" stops the job (the trigger's `on_kill` while the task
   is deferred, the operator's `on_kill` while it runs); a worker's graceful shutdown does not
   (`killed_by_a_person`), so the retry reattaches to the job still running;
+* a job that ends Completed ends the task in the triggerer (`end_in_trigger`, issue 17.1): the resume would
+  only describe the job and return it, which the trigger does and pushes as the same return value;
 * a job that AWS says does not exist (ValidationException) ends the wait at the next poll: botocore's
   `*CompletedOrStopped` waiters treat that error as a terminal failure.
 """
@@ -280,6 +282,18 @@ class RetrySafeSageMakerJobMixin(BaseOperator):
             verify=self.verify,
             botocore_config=self.botocore_config,
             stream_logs=bool(self.print_log),
+            end_in_trigger=self._ends_in_trigger(),
+        )
+
+    def _ends_in_trigger(self) -> bool:
+        """The trigger may end this task when its resume would only return the job's description: not when
+        nothing is pushed, nor with output files to read into the value, nor when a mapped task expands over
+        it (the worker records the map's length). Not named `end_from_trigger`: the DAG bag refuses that
+        attribute while a plugin registers listeners (orchard_ui's run-level one)."""
+        from orchard.triggers.task_end import expanded_over
+
+        return (
+            self.do_xcom_push and not getattr(self, "output_files_to_xcom", None) and not expanded_over(self)
         )
 
     def _wait(self, job_name: str) -> dict:
