@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -13,6 +14,7 @@ from airflow.providers.amazon.aws.hooks import (
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook, BaseSessionFactory
 from botocore.loaders import JSONFileLoader
 
+from orchard import aws_session
 from orchard.aws_session import SharedLoaderSessionFactory, shared_loader
 
 FACTORY_PATH = "orchard.aws_session.SharedLoaderSessionFactory"
@@ -106,6 +108,25 @@ def test_async_sessions_share_it_too(aws, monkeypatch):
     _use_factory(monkeypatch, SharedLoaderSessionFactory)
     session = AwsBaseHook(aws_conn_id="aws_default", client_type="s3").get_session(deferrable=True)
     assert session.get_component("data_loader") is shared_loader()
+
+
+def test_threads_that_race_on_a_new_loader_get_working_clients(aws, monkeypatch, files_read):
+    # as in the triggerer: many threads, one loader, nothing cached yet; a race may parse a file twice
+    monkeypatch.setattr(aws_session, "_loaders", {})
+    _use_factory(monkeypatch, SharedLoaderSessionFactory)
+    services = ["sagemaker", "s3", "sqs", "logs"] * 4
+
+    def call(service: str) -> str:
+        hook = AwsBaseHook(aws_conn_id="aws_default", client_type=service)
+        return hook.conn.meta.service_model.service_name
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(call, services)) == services
+    # botocore's own loader per session parses endpoints and a model once a hook: 16 times each
+    assert files_read["endpoints"] < len(services) and files_read["service-2"] < len(services)
+    files_read.clear()
+    call("sagemaker")
+    assert files_read == Counter()
 
 
 def test_the_config_key_resolves_to_the_factory(monkeypatch):
