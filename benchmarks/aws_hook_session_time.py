@@ -33,13 +33,14 @@ SERVICES = ("sagemaker", "s3")
 ROLE_NAME = "bench-hook-session"
 
 
-def time_hooks(hooks: int) -> tuple[str, float]:
-    """In the child process: the factory `[aws] session_factory` resolved to, and seconds for `hooks` ×
-    (hook → session → the SERVICES' clients)."""
+def time_hooks(hooks: int) -> tuple[str, list[float]]:
+    """In the child process: the factory `[aws] session_factory` resolved to, and the seconds of each of
+    `hooks` × (hook → session → the SERVICES' clients)."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook, SessionFactory
 
-    started = time.perf_counter()
+    seconds = []
     for _ in range(hooks):
+        started = time.perf_counter()
         hook = AwsBaseHook(aws_conn_id="aws_default", client_type=SERVICES[0])
         session = hook.get_session()
         for service in SERVICES:
@@ -49,7 +50,8 @@ def time_hooks(hooks: int) -> tuple[str, float]:
                 config=hook.config,
                 verify=hook.verify,
             )
-    return f"{SessionFactory.__module__}.{SessionFactory.__name__}", time.perf_counter() - started
+        seconds.append(time.perf_counter() - started)
+    return f"{SessionFactory.__module__}.{SessionFactory.__name__}", seconds
 
 
 def start_sandbox(latency_ms: int):
@@ -94,7 +96,8 @@ def create_role() -> str:
     return role["Role"]["Arn"]
 
 
-def sample(hooks: int, env: dict[str, str], factory: str) -> float:
+def sample(hooks: int, env: dict[str, str], factory: str) -> list[float]:
+    """One fresh process: the seconds of each hook, in order."""
     out = subprocess.run(
         [sys.executable, __file__, "--child", "--hooks", str(hooks)],
         env=env,
@@ -102,10 +105,25 @@ def sample(hooks: int, env: dict[str, str], factory: str) -> float:
         capture_output=True,
         text=True,
     ).stdout
-    resolved, seconds = out.strip().splitlines()[-1].split()
+    resolved, *seconds = out.strip().splitlines()[-1].split()
     if resolved != factory:
         raise RuntimeError(f"the child used {resolved}, not {factory}")
-    return float(seconds)
+    return [float(x) for x in seconds]
+
+
+def report(name: str, samples: list[list[float]]) -> None:
+    totals = [sum(hooks) for hooks in samples]
+    later = [statistics.median(hooks[1:]) for hooks in samples if len(hooks) > 1]
+    line = f"  {name}: {statistics.median(totals):.3f} s in all; first hook {statistics.median(h[0] for h in samples):.3f} s"
+    if later:
+        line += f", each later hook {statistics.median(later):.3f} s"
+    print(line)
+
+
+def ratio(samples: dict[str, list[list[float]]], of) -> float:
+    """Median over rounds of orchard / default for `of(one process's hook seconds)`."""
+    pairs = zip(samples["orchard"], samples["default"], strict=True)
+    return statistics.median(of(o) / of(d) for o, d in pairs)
 
 
 def main() -> None:
@@ -117,7 +135,8 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(*time_hooks(args.hooks))
+        factory, seconds = time_hooks(args.hooks)
+        print(factory, *seconds)
         return
 
     from local_aws import aws_connection
@@ -135,25 +154,27 @@ def main() -> None:
         }
         arms = {"default": env, "orchard": {**env, "AIRFLOW__AWS__SESSION_FACTORY": FACTORY}}
         factories = {"default": DEFAULT_FACTORY, "orchard": FACTORY}
-        times: dict[str, list[float]] = {name: [] for name in arms}
+        times: dict[str, list[list[float]]] = {name: [] for name in arms}
         for round_ in range(args.rounds):
             order = list(arms) if round_ % 2 == 0 else list(reversed(arms))
             for name in order:
                 times[name].append(sample(args.hooks, arms[name], factories[name]))
-            print(f"round {round_ + 1}: " + ", ".join(f"{n} {times[n][-1]:.3f} s" for n in arms), flush=True)
+            print(
+                f"round {round_ + 1}: " + ", ".join(f"{n} {sum(times[n][-1]):.3f} s" for n in arms),
+                flush=True,
+            )
     finally:
         sandbox.terminate()
         sandbox.wait()
-    ratios = [o / d for o, d in zip(times["orchard"], times["default"], strict=True)]
     what = f"{args.hooks} × (hook → session → {' + '.join(SERVICES)} clients)"
-    print(
-        f"{what}, {'no role' if args.no_role else 'AssumeRole'}, median of {args.rounds} fresh processes each:"
-    )
+    role = "no role" if args.no_role else "AssumeRole"
+    print(f"{what}, {role}, median of {args.rounds} fresh processes each:")
     for name in arms:
-        print(
-            f"  {name}: {statistics.median(times[name]):.3f} s ({statistics.median(times[name]) / args.hooks:.3f} s a hook)"
-        )
-    print(f"  orchard / default: {statistics.median(ratios):.2f} (median of per-round ratios)")
+        report(name, times[name])
+    print(f"  orchard / default, median of the per-round ratios: in all {ratio(times, sum):.2f}", end="")
+    if args.hooks > 1:
+        print(f"; each later hook {ratio(times, lambda hooks: statistics.median(hooks[1:])):.2f}", end="")
+    print()
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
 

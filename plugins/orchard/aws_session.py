@@ -2,24 +2,27 @@
 
 botocore gives each new session its own data `Loader`, so every hook re-reads and parses endpoints.json and
 each service model it makes a client for (with the connection's `role_arn`, twice: the session that calls
-AssumeRole and the session of the role). A task paid 1.2-1.5 s for that per hook on a quiet machine, 4-13 s
-on a busy one (docs/sandbox.md §22). The loader only reads botocore's and boto3's packaged JSON (and
+AssumeRole and the session of the role): docs/sandbox.md §22, measured in §23 by
+benchmarks/aws_hook_session_time.py. The loader only reads botocore's and boto3's packaged JSON (and
 AWS_DATA_PATH / `data_path`), the same for every session of the process, so one is enough: the provider
 does the same for its async sessions (base_aws `_loader`, botocore issue #3078).
 
-Set by Airflow config `[aws] session_factory = orchard.aws_session.SharedLoaderSessionFactory`
-("Session Factory", https://airflow.apache.org/docs/apache-airflow-providers-amazon/stable/connections/aws.html):
-the local stack (local_aws/stack/environment.py) and docker-compose.yaml. Credentials, Region, retries and
-endpoints are built exactly as by the provider's BaseSessionFactory; only where the JSON is cached changes.
+Set by Airflow config `[aws] session_factory = orchard.aws_session.SharedLoaderSessionFactory` (env
+AIRFLOW__AWS__SESSION_FACTORY; the Amazon provider's "Configuration Reference",
+https://airflow.apache.org/docs/apache-airflow-providers-amazon/stable/configurations-ref.html): the local
+stack (local_aws/stack/environment.py) and docker-compose.yaml. Credentials, Region, retries and endpoints
+are built exactly as by the provider's BaseSessionFactory; only where the parsed JSON is kept changes.
 
-Thread safety: botocore's `instance_cache` checks and fills a plain dict; under the GIL two threads that miss
-at once both parse the file and the second result replaces the first (equal data), nothing is torn. What a
-loader returns is already shared by every client of one session, so sharing it across sessions exposes no
-new mutation. Triggers (many on one event loop and its threads in the triggerer) are therefore safe to share
-it, as the provider's own async loader already is.
+Thread safety (botocore does not document Loader as thread-safe; this is from botocore/loaders.py, 1.43):
+a loader's state is its `instance_cache` dict, filled check-then-set, so two threads that miss at once both
+parse the file and the second result replaces the equal first; its search-path list (one duplicate at most
+in a race, below); and the extras merged into a model, which set the same keys each time. Under the GIL
+nothing is torn, and what a loader returns was already shared by every client of one session. So triggers
+(many on the triggerer's event loop and its threads) share it as the provider's own async loader is shared
+(apache/airflow#40658).
 
-This module is imported by the provider's base_aws while that module is still loading (it resolves the
-factory at import), so it imports only what base_aws defined before.
+base_aws resolves the factory while it is still being imported, so import this module through the provider
+(any airflow.providers.amazon.aws module first), never before it: the other order is a circular import.
 """
 
 from __future__ import annotations
