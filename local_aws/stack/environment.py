@@ -131,10 +131,10 @@ STACK_TUNING = {
     "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
     "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ",".join(TASK_PRELOAD_MODULES),
     # Every Amazon-provider hook built a boto3 session with its own botocore data loader (two with the
-    # demo's role_arn: AssumeRole) and parsed endpoints.json and its service models again: 1.2-1.5 s a hook
-    # quiet, 4-13 s loaded. orchard's factory gives every session of a process one loader
-    # (plugins/orchard/aws_session.py; "[aws] session_factory" in the Amazon provider's configuration
-    # reference); docker-compose.yaml sets it too. benchmarks/aws_hook_session_time.py measures both.
+    # demo's role_arn: AssumeRole) and parsed endpoints.json and its service models again. orchard's factory
+    # gives every session of a process one loader (plugins/orchard/aws_session.py; "[aws] session_factory"
+    # in the Amazon provider's configuration reference); docker-compose.yaml sets it too. A task's second
+    # and later hooks: 0.70 s -> 0.07 s each (benchmarks/aws_hook_session_time.py, docs/sandbox.md §23).
     "AIRFLOW__AWS__SESSION_FACTORY": "orchard.aws_session.SharedLoaderSessionFactory",
 }
 
