@@ -367,3 +367,8 @@ def test_dockerignore_keeps_the_context_small_and_secret_free():
     patterns = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     for required in (".venv", ".git", "**/__pycache__", ".env"):
         assert required in patterns, required
+
+
+def test_airflow_shares_one_botocore_loader_per_process(aws_stack):
+    env = environment(aws_stack["x-airflow-common"])
+    assert env["AIRFLOW__AWS__SESSION_FACTORY"] == "orchard.aws_session.SharedLoaderSessionFactory"

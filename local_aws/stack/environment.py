@@ -130,6 +130,12 @@ STACK_TUNING = {
     # benchmarks/task_start_time.py measures a task process's start under both start methods.
     "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
     "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ",".join(TASK_PRELOAD_MODULES),
+    # Every Amazon-provider hook built a boto3 session with its own botocore data loader (two with the
+    # demo's role_arn: AssumeRole) and parsed endpoints.json and its service models again. orchard's factory
+    # gives every session of a process one loader (plugins/orchard/aws_session.py; "[aws] session_factory"
+    # in the Amazon provider's configuration reference); docker-compose.yaml sets it too. A task's second
+    # and later hooks: 0.70 s -> 0.07 s each (benchmarks/aws_hook_session_time.py, docs/sandbox.md §24).
+    "AIRFLOW__AWS__SESSION_FACTORY": "orchard.aws_session.SharedLoaderSessionFactory",
 }
 
 

@@ -413,6 +413,47 @@ def test_demo_runs_the_dags_on_the_local_stack_and_reports(tmp_path):
     assert all(stack.port_is_free(port) for port in ports)
 
 
+# A task of the local stack (a forkserver worker's child, the demo's role_arn connection): its hooks' sessions,
+# the role's included, read botocore's data through one loader (orchard.aws_session, STACK_TUNING).
+HOOKS_DAG = """
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="hooks_share_loader", schedule=None, start_date=pendulum.datetime(2025, 1, 1, tz="UTC"), catchup=False)
+def hooks_share_loader():
+    @task
+    def two_hooks(**context) -> str:
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        sessions = [AwsBaseHook(aws_conn_id="aws_default", client_type=s).get_session() for s in ("s3", "sts")]
+        loaders = {id(session._session.get_component("data_loader")) for session in sessions}
+        assert len(loaders) == 1, loaders
+        arn = sessions[1].client("sts").get_caller_identity()["Arn"]
+        assert ":assumed-role/orchard-airflow-demo/" in arn, arn
+        context["ti"].xcom_push(key="report_uri", value="s3://orchard-artifacts/reports/hooks/report.md")
+        return arn
+
+    two_hooks()
+
+
+hooks_share_loader()
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_a_stack_tasks_hooks_share_one_botocore_loader_and_run_as_the_demo_role(tmp_path):
+    dags = write_dags(tmp_path / "dags", hooks_share_loader=HOOKS_DAG)
+
+    result = run_demo(tmp_path, dags, "--sandbox-port", "0", "--port", "0", "--timeout", "240", timeout=290)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("demo: 1/1 runs succeeded in "), result.stdout
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_up_serves_the_ui_until_ctrl_c_then_stops_everything(tmp_path):

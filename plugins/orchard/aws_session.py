@@ -1,0 +1,109 @@
+"""orchard's session factory for the Amazon provider: every botocore session of a process shares ONE data loader.
+
+botocore gives each new session its own data `Loader`, so every hook re-reads and parses endpoints.json and
+each service model it makes a client for (with the connection's `role_arn`, twice: the session that calls
+AssumeRole and the session of the role): docs/sandbox.md §22, measured in §24 by
+benchmarks/aws_hook_session_time.py. The loader only reads botocore's and boto3's packaged JSON (and
+AWS_DATA_PATH / `data_path`), the same for every session of the process, so one is enough: the provider
+does the same for its async sessions (base_aws `_loader`, botocore issue #3078).
+
+Set by Airflow config `[aws] session_factory = orchard.aws_session.SharedLoaderSessionFactory` (env
+AIRFLOW__AWS__SESSION_FACTORY; the Amazon provider's "Configuration Reference",
+https://airflow.apache.org/docs/apache-airflow-providers-amazon/stable/configurations-ref.html): the local
+stack (local_aws/stack/environment.py) and docker-compose.yaml. Credentials, Region, retries and endpoints
+are built exactly as by the provider's BaseSessionFactory; only where the parsed JSON is kept changes.
+
+Thread safety (botocore does not document Loader as thread-safe; this is from botocore/loaders.py, 1.43):
+a loader's state is its `instance_cache` dict, filled check-then-set, so two threads that miss at once both
+parse the file and the second result replaces the equal first; its search-path list (one duplicate at most
+in a race, below); and the extras merged into a model, which set the same keys each time. Under the GIL
+nothing is torn, and what a loader returns was already shared by every client of one session. So triggers
+(many on the triggerer's event loop and its threads) share it as the provider's own async loader is shared
+(apache/airflow#40658).
+
+base_aws resolves the factory while it is still being imported, so import this module through the provider
+(any airflow.providers.amazon.aws module first), never before it: the other order is a circular import.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import boto3
+import botocore.session
+from airflow.providers.amazon.aws.hooks.base_aws import BaseSessionFactory
+from botocore.loaders import Loader
+
+# what boto3.session.Session._setup_loader appends to its session's loader: the resource models
+BOTO3_DATA_PATH = os.path.join(os.path.dirname(boto3.__file__), "data")
+
+_loaders: dict[str | None, Loader] = {}
+_loaders_lock = threading.Lock()
+
+
+class _SearchPaths(list):
+    """A loader's search paths that keep one copy of each: every boto3 Session appends boto3's data folder
+    to the loader it is given, so a shared loader's list would otherwise grow by one entry per session."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def _search_paths(data_path: str | None) -> _SearchPaths:
+    """The extra search paths botocore.loaders.create_loader reads from AWS_DATA_PATH / `data_path`."""
+    if data_path is None:
+        return _SearchPaths()
+    return _SearchPaths(os.path.expanduser(os.path.expandvars(path)) for path in data_path.split(os.pathsep))
+
+
+def shared_loader(data_path: str | None = None) -> Loader:
+    """The process's loader for `data_path` (the session's AWS_DATA_PATH; None for botocore's default),
+    with the search paths botocore's create_loader gives it and boto3's data folder, as a boto3 session's."""
+    with _loaders_lock:
+        loader = _loaders.get(data_path)
+        if loader is None:
+            loader = Loader(extra_search_paths=_search_paths(data_path))
+            loader.search_paths.append(BOTO3_DATA_PATH)
+            _loaders[data_path] = loader
+        return loader
+
+
+def share_loader(session: botocore.session.Session) -> botocore.session.Session:
+    """Give a botocore (or aiobotocore) session the shared loader, lazily, as botocore registers its own:
+    `data_path` is read when the loader is first needed, after the profile is set."""
+    session.lazy_register_component(
+        "data_loader", lambda: shared_loader(session.get_config_variable("data_path"))
+    )
+    return session
+
+
+def _adopt_shared_loader(session: Any) -> Any:
+    """A session the provider built with botocore's own loader, moved to the shared one before it loaded
+    anything (building a session reads no JSON). boto3 keeps the loader it was given for its resource
+    models (`Session._loader`, set once in `_setup_loader`); boto3 has no public way to hand it another."""
+    if isinstance(session, boto3.session.Session):
+        share_loader(session._session)
+        session._loader = session._session.get_component("data_loader")
+    else:
+        share_loader(session)
+    return session
+
+
+class SharedLoaderSessionFactory(BaseSessionFactory):
+    """BaseSessionFactory whose sessions, sync and async, with and without AssumeRole, share one loader."""
+
+    def _create_basic_session(self, session_kwargs: dict[str, Any]) -> boto3.session.Session:
+        # the session that holds the connection's credentials, and calls STS for AssumeRole
+        return boto3.session.Session(
+            botocore_session=share_loader(botocore.session.get_session()), **session_kwargs
+        )
+
+    def get_async_session(self):
+        return share_loader(super().get_async_session())
+
+    def create_session(self, deferrable: bool = False):
+        # the sessions the provider builds itself: the role's (AssumeRole) and the one without a connection
+        return _adopt_shared_loader(super().create_session(deferrable=deferrable))
