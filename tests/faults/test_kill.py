@@ -130,18 +130,24 @@ def _wait_run(stack, run_id: str, timeout_s: float = RUN_TIMEOUT_S) -> str:
     return f"still {state} after {timeout_s:.0f} s"
 
 
-def _task_process(ti_id: str) -> int:
-    """The pid of the process running task instance `ti_id` (titled `airflow worker -- <id>`)."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if f"airflow worker -- {ti_id}" in cmdline:
-            return int(proc.name)
-    raise AssertionError(f"no task process for task instance {ti_id}")
+def _task_process(ti_id: str, timeout_s: float = 10.0) -> int:
+    """The pid of the process running task instance `ti_id` (titled `airflow worker -- <id>`).
+
+    The supervisor marks the task running before its process has its startup message and sets that title,
+    so the title can lag the state seen through the API: look again until it shows."""
+    title = f"airflow worker -- {ti_id}".encode()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if title in (proc / "cmdline").read_bytes().replace(b"\0", b" "):
+                    return int(proc.name)
+            except OSError:
+                continue
+        time.sleep(0.01)
+    raise AssertionError(f"no task process for task instance {ti_id} within {timeout_s:.0f} s")
 
 
 def _compilation_jobs(stack) -> list[dict]:
