@@ -35,11 +35,10 @@ for path in (REPO, REPO / "plugins"):
 
 import boto3  # noqa: E402
 from _bench_role import create_bench_role  # noqa: E402
+from _bench_sandbox import start_sandbox as start_bench_sandbox  # noqa: E402
 
-from local_aws import aws_connection, client_env  # noqa: E402
+from local_aws import aws_connection  # noqa: E402
 from local_aws.demo_data import auto_labeling as demo  # noqa: E402
-from local_aws.server import is_up  # noqa: E402
-from local_aws.stack import pick_port  # noqa: E402
 
 BUCKET = "bench-auto-labeling"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311"
@@ -48,22 +47,7 @@ FAN_OUT = int(os.environ.get("FAN_OUT", "16"))
 
 
 def start_sandbox(latency_ms: int) -> subprocess.Popen:
-    port = pick_port(0)
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ORCHARD_SANDBOX_LATENCY_MS": str(latency_ms), "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not is_up(url):
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError("the sandbox did not start")
-        time.sleep(0.1)
-    os.environ.update(client_env(url))
+    process, url = start_bench_sandbox(latency_ms)
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(url)
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     create_bench_role(boto3.client("iam"))  # the model's ExecutionRoleArn: its process runs as that role

@@ -54,30 +54,6 @@ def time_hooks(hooks: int) -> tuple[str, list[float]]:
     return f"{SessionFactory.__module__}.{SessionFactory.__name__}", seconds
 
 
-def start_sandbox(latency_ms: int):
-    from local_aws import client_env
-    from local_aws.server import is_up
-    from local_aws.stack import pick_port
-
-    port = pick_port(0)
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ORCHARD_SANDBOX_LATENCY_MS": str(latency_ms), "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_aws", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not is_up(url):
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError("the sandbox did not start")
-        time.sleep(0.1)
-    os.environ.update(client_env(url))
-    return process, url
-
-
 def create_role() -> str:
     """A role the sandbox's administrator key may assume (its account trusted)."""
     import boto3
@@ -138,6 +114,8 @@ def main() -> None:
         factory, seconds = time_hooks(args.hooks)
         print(factory, *seconds)
         return
+
+    from _bench_sandbox import start_sandbox
 
     from local_aws import aws_connection
 
