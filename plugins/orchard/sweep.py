@@ -17,6 +17,10 @@ so each of its calls is one cheap Describe/List when the teardowns finished.
   which `orchard.run_results.failure_causes` reads from the tasks' real states, so the report and the
   run's note still name the task that failed first, never the sweep;
 * nothing left, nothing failed: succeed.
+
+Both failures are final (`AirflowFailException`: no retry). A retry would only find the resources already
+removed and say the run failed again, after the task's retry delays (minutes of a failed run showing as
+running); an AWS error during the sweep itself still retries.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
 
-class LeftoversSwept(RuntimeError):
+
+class LeftoversSwept(AirflowFailException):
     """The sweep found and removed resources a teardown should have removed."""
 
 
-class RunFailed(RuntimeError):
+class RunFailed(AirflowFailException):
     """Nothing billable was left, but a task of the run failed: the sweep, as the run's leaf, says so."""
 
 

@@ -28,3 +28,12 @@ def test_nothing_left_but_a_failed_task_fails_the_sweep_naming_the_runs_causes()
 
 def test_nothing_left_and_nothing_failed_succeeds():
     assert "nothing left" in finish_run({"delete_endpoint": [], "stop_labeling_job": []}, FailureCauses())
+
+
+def test_the_sweeps_verdicts_fail_the_task_without_a_retry():
+    """A retry finds nothing more to remove and fails again after the retry delays: before, a failed
+    edge_deployment run showed as running ~2 more minutes (two retries of the sweep) before it failed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    for verdict in (LeftoversSwept, RunFailed):
+        assert issubclass(verdict, AirflowFailException), verdict
