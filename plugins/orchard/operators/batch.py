@@ -33,6 +33,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from orchard.errors import INPUT_ERROR_EXIT_CODE, InputError
 from orchard.operators.stop_requests import ended_by_a_person
+from orchard.triggers.task_end import may_end_in_trigger
 
 FAILED = "FAILED"
 SUCCEEDED = "SUCCEEDED"
@@ -80,7 +81,7 @@ class ReattachingBatchOperator(BatchOperator):
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
                 stream_logs=self.awslogs_enabled,
-                end_in_trigger=self._ends_in_trigger(),
+                end_in_trigger=may_end_in_trigger(self),
                 cloudwatch_link=self._cloudwatch_link_base(),
             ),
             method_name="execute_complete",
@@ -112,15 +113,6 @@ class ReattachingBatchOperator(BatchOperator):
         raise AirflowException(
             event.get("message") or f"AWS Batch job {self.job_id} did not succeed: {event}"
         )
-
-    def _ends_in_trigger(self) -> bool:
-        """The trigger may end this task when its resume would do nothing but push the return value and the
-        link: not when nothing is pushed (the links too are XComs), nor when a mapped task expands over the
-        value (the worker records the map's length with it). Not named `end_from_trigger`: the DAG bag
-        refuses that attribute while a plugin registers listeners (orchard_ui's run-level one)."""
-        from orchard.triggers.task_end import expanded_over
-
-        return self.do_xcom_push and not expanded_over(self)
 
     def _cloudwatch_link_base(self) -> dict[str, str]:
         """What the provider's CloudWatchEventsLink XCom holds besides the log stream (BaseAwsLink.persist)."""

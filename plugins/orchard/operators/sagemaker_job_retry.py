@@ -36,6 +36,7 @@ from airflow.sdk import BaseOperator
 from botocore.exceptions import ClientError
 
 from orchard.operators.stop_requests import ended_by_a_person
+from orchard.triggers.task_end import may_end_in_trigger
 from orchard.waits import polls_covering
 
 SAGEMAKER_NAME_LIMIT = 63
@@ -282,18 +283,7 @@ class RetrySafeSageMakerJobMixin(BaseOperator):
             verify=self.verify,
             botocore_config=self.botocore_config,
             stream_logs=bool(self.print_log),
-            end_in_trigger=self._ends_in_trigger(),
-        )
-
-    def _ends_in_trigger(self) -> bool:
-        """The trigger may end this task when its resume would only return the job's description: not when
-        nothing is pushed, nor with output files to read into the value, nor when a mapped task expands over
-        it (the worker records the map's length). Not named `end_from_trigger`: the DAG bag refuses that
-        attribute while a plugin registers listeners (orchard_ui's run-level one)."""
-        from orchard.triggers.task_end import expanded_over
-
-        return (
-            self.do_xcom_push and not getattr(self, "output_files_to_xcom", None) and not expanded_over(self)
+            end_in_trigger=may_end_in_trigger(self),
         )
 
     def _wait(self, job_name: str) -> dict:

@@ -72,6 +72,19 @@ async def warm_the_supervisors_api(trigger: BaseTrigger) -> None:
         trigger.log.info("the supervisor's API did not answer ahead of the task's end (%s)", error)
 
 
+def may_end_in_trigger(operator: Any) -> bool:
+    """Whether `operator`'s trigger may end its task: its resume would do nothing but push what the trigger
+    pushes. Not when nothing is pushed (links are XComs too), nor with output files read into the value
+    (SageMaker's `output_files_to_xcom`), nor when a mapped task expands over the value. The operators' flag
+    is not named `end_from_trigger`: the DAG bag refuses that attribute while a plugin registers listeners
+    (orchard_ui's run-level one)."""
+    return (
+        operator.do_xcom_push
+        and not getattr(operator, "output_files_to_xcom", None)
+        and not expanded_over(operator)
+    )
+
+
 def expanded_over(task: Any) -> bool:
     """Whether a mapped task expands over `task`'s return value: a worker then records the map's length
     with it (`task_runner._push_xcom_if_needed`), which a push from the trigger would not."""
