@@ -136,8 +136,11 @@ def async_predict(session, bucket, image):
         serializer=JSONSerializer(),
         deserializer=JSONDeserializer(),
     )
-    # get_result() without a WaiterConfig looks once; with one it polls the output and failure paths.
-    waiter = WaiterConfig(max_attempts=120, delay=1)
+    # get_result() without a WaiterConfig looks once; with one it polls the output and failure paths, each
+    # in a thread of its own. The thread of the path that never fills polls on to max_attempts after the
+    # answer came (SDK 2.x, predictor_async._check_output_and_failure_paths), and the interpreter waits for
+    # it at exit: 120 attempts cost two minutes per call. The sandbox answers in seconds; 20 is ample.
+    waiter = WaiterConfig(max_attempts=20, delay=1)
     response = predictor.predict_async(data={"items": [1, 2, 3]})
     result = response.get_result(waiter)
     failing = predictor.predict_async(data={"no_items": True})
