@@ -100,3 +100,40 @@ def test_a_deferral_counts_the_job_seconds_inside_its_stretch():
     # deferred 101-103 (+1 s of sampling) and 105-106; one job 100.5-103.5, one 105.2-110
     found = deferrals(samples, "d", "r", [(100.5, 103.5), (105.2, 110.0)])
     assert found == {"t": [pytest.approx(2.5), pytest.approx(1.8)]}
+
+
+def test_a_tasks_seconds_outside_jobs_sum_its_map_indexes_and_skip_job_time():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from airflow_overhead import Sample
+    from airflow_overhead_floor import task_outside
+
+    run = [("d", "r", "evaluate"), ("d", "r", "probe[0]"), ("d", "r", "probe[1]")]
+    other_run = ("d", "other", "evaluate")
+    samples = [
+        Sample(100.0, {run[0]: "running", other_run: "running"}),
+        Sample(101.0, {run[1]: "running", run[2]: "running"}),
+        Sample(102.0, {run[1]: "running", run[2]: "deferred"}),  # inside the job: not counted
+        Sample(103.0, {run[0]: "queued", run[1]: "running"}),
+    ]
+    assert task_outside(samples, "d", "r", [(101.5, 102.5)]) == {"evaluate": 1.0, "probe": 3.0}
+
+
+def test_the_task_report_ranks_tasks_by_how_far_the_real_run_is_above_its_twin():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from airflow_overhead import RunStats
+    from airflow_overhead_floor import task_medians, task_report
+
+    rows = [RunStats("d", f"r{i}", "success") for i in range(3)] + [RunStats("d", "r3", "failed")]
+    per_task = {
+        ("d", "r0"): {"a": 10.0, "b": 2.0},
+        ("d", "r1"): {"a": 14.0},  # b never ran outside a job in this run: 0
+        ("d", "r2"): {"a": 12.0, "b": 4.0},
+        ("d", "r3"): {"a": 99.0},  # a failed run: left out
+    }
+    real = task_medians(rows, per_task)
+    assert real == {"d": {"a": 12.0, "b": 2.0}}
+    twin_id = f"{twin.TWIN_PREFIX}d"
+    copy = task_medians([RunStats(twin_id, "t", "success")], {(twin_id, "t"): {"a": 2.0, "b": 2.0}})
+    lines = task_report(real, copy).splitlines()
+    assert [line.split()[0] for line in lines[2:]] == ["a", "b"]
+    assert lines[2].endswith("+10") and lines[3].endswith("+0")
