@@ -137,3 +137,14 @@ def test_the_task_report_ranks_tasks_by_how_far_the_real_run_is_above_its_twin()
     lines = task_report(real, copy).splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["a", "b"]
     assert lines[2].endswith("+10") and lines[3].endswith("+0")
+
+
+def test_a_mapped_job_task_whose_operator_defaults_to_deferrable_defers_in_the_twin():
+    """aerial's linear_probe (OrchardSageMakerTrainingOperator.partial(...).expand(...)): its operator sets
+    deferrable=True in __init__, which partial() kwargs do not hold; --job-seconds twins must defer it."""
+    real = load_dag(REPO / "dags" / "aerial_pretraining.py")
+    shapes = {shape.task_id: shape for shape in twin.dag_shape(real)}
+    assert shapes["linear_probe"].mapped and shapes["linear_probe"].deferrable
+    assert shapes["pretrain"].deferrable and not shapes["evaluate"].deferrable
+    assert twin.default_plan(list(shapes.values()), 3.0, map_count=2)["linear_probe"].sleeps == [[3.0], [3.0]]
+    assert type(real.task_dict["linear_probe"]).__name__ == "MappedOperator" and len(real.tasks) == 14
