@@ -43,6 +43,7 @@ from local_aws.stack import demo as demo_mod  # noqa: E402
 from local_aws.stack.environment import DAGS_FOLDER_ENV, dags_folder  # noqa: E402
 
 TARGET = 0.15
+DEMO_INTERRUPTED = 130  # run_demo's exit code when a signal stopped it
 
 
 def task_instances(stack, dag_id: str, run_id: str) -> list[dict]:
@@ -172,7 +173,7 @@ def run_round(
     saved = os.environ.get(DAGS_FOLDER_ENV)
     os.environ[DAGS_FOLDER_ENV] = str(folder or dags_folder())
     try:
-        demo_mod.run_demo(
+        code = demo_mod.run_demo(
             dag_ids,
             timeout_s=args.timeout,
             sandbox_port=args.sandbox_port,
@@ -182,6 +183,8 @@ def run_round(
         )
     finally:
         os.environ.pop(DAGS_FOLDER_ENV) if saved is None else os.environ.update({DAGS_FOLDER_ENV: saved})
+    if code == DEMO_INTERRUPTED:  # run_demo caught Ctrl-C / SIGTERM and stopped its stack: so do we
+        raise KeyboardInterrupt("demo interrupted")
     return rows
 
 
@@ -315,18 +318,21 @@ def main() -> int:
     if args.job_seconds is not None:
         write_twins({d: default_plan(shapes[d], args.job_seconds, args.map_count) for d in dags})
     started = time.monotonic()
-    for n in range(args.rounds):
-        real = (
-            run_round(list(dags), None, args, plan_from_first_run, per_task)
-            if args.job_seconds is None
-            else []
-        )
-        twins = sorted(TWIN_PREFIX + p.stem.removeprefix(TWIN_PREFIX) for p in folder.glob("*.py"))
-        twin = run_round(twins, folder, args, lambda *_: None, per_task) if twins else []
-        real_rows += real
-        twin_rows += twin
-        print(f"\nround {n + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
-        print(overhead.table(real + twin), flush=True)
+    try:
+        for n in range(args.rounds):
+            real = (
+                run_round(list(dags), None, args, plan_from_first_run, per_task)
+                if args.job_seconds is None
+                else []
+            )
+            twins = sorted(TWIN_PREFIX + p.stem.removeprefix(TWIN_PREFIX) for p in folder.glob("*.py"))
+            twin = run_round(twins, folder, args, lambda *_: None, per_task) if twins else []
+            real_rows += real
+            twin_rows += twin
+            print(f"\nround {n + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
+            print(overhead.table(real + twin), flush=True)
+    except KeyboardInterrupt:  # a stopped demo ends the benchmark (no next round's stack); report what ran
+        print("\ninterrupted: no more rounds; the figures below are the finished rounds'", flush=True)
     with contextlib.suppress(OSError):
         print(
             f"\nload average: {os.getloadavg()[0]:.1f} / {os.getloadavg()[2]:.1f} (1 / 15 min); twins in {folder}"

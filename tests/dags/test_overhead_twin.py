@@ -148,3 +148,17 @@ def test_a_mapped_job_task_whose_operator_defaults_to_deferrable_defers_in_the_t
     assert shapes["pretrain"].deferrable and not shapes["evaluate"].deferrable
     assert twin.default_plan(list(shapes.values()), 3.0, map_count=2)["linear_probe"].sleeps == [[3.0], [3.0]]
     assert type(real.task_dict["linear_probe"]).__name__ == "MappedOperator" and len(real.tasks) == 14
+
+
+def test_a_round_whose_demo_was_interrupted_stops_the_benchmark(monkeypatch):
+    """run_demo catches Ctrl-C / SIGTERM, stops its stack and returns 130: the next round must not start a
+    stack of its own (two stacks of one checkout share .airflow/demo.db, and a fresh one deletes it)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import airflow_overhead_floor as floor
+
+    monkeypatch.setattr(floor.demo_mod, "run_demo", lambda *args, **kwargs: floor.DEMO_INTERRUPTED)
+    args = SimpleNamespace(timeout=1.0, sandbox_port=0, port=0)
+    with pytest.raises(KeyboardInterrupt):
+        floor.run_round(["d"], None, args, lambda *_: None, {})
+    monkeypatch.setattr(floor.demo_mod, "run_demo", lambda *args, **kwargs: 1)  # a failed run: next round
+    assert floor.run_round(["d"], None, args, lambda *_: None, {}) == []
