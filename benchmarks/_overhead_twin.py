@@ -52,14 +52,15 @@ class Twin(BaseOperator):
 
 
 class TwinBranch(Twin, BaseBranchOperator):
-    """A branch point: follows the tasks the real run followed."""
+    """A branch point: follows the tasks the real run followed; returns no spans."""
 
     def __init__(self, *, follow, **kwargs):
         super().__init__(**kwargs)
         self.follow = follow
 
     def execute(self, context):
-        return BaseBranchOperator.execute(self, context)
+        BaseBranchOperator.execute(self, context)
+        return []  # no sleeps (a branch point never defers); not the followed ids, which are no spans
 
     def choose_branch(self, context):
         return self.follow

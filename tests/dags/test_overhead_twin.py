@@ -87,6 +87,10 @@ def test_a_twin_branch_point_follows_what_the_real_run_followed(tmp_path):
     path.write_text(twin.twin_source(real, shapes, plans))
     gate = load_dag_module(path).T["promotion_gate"]
     assert gate.choose_branch({}) == ["not_promoted"]
+    followed = []
+    gate.do_branch = lambda context, branches: followed.append(branches) or branches
+    # its return value is read back as the twin's job spans: no spans, not the followed task ids
+    assert gate.execute({}) == [] and followed == [["not_promoted"]]
 
 
 def test_a_deferral_counts_the_job_seconds_inside_its_stretch():
