@@ -52,14 +52,15 @@ class Twin(BaseOperator):
 
 
 class TwinBranch(Twin, BaseBranchOperator):
-    """A branch point: follows the tasks the real run followed."""
+    """A branch point: follows the tasks the real run followed; returns no spans."""
 
     def __init__(self, *, follow, **kwargs):
         super().__init__(**kwargs)
         self.follow = follow
 
     def execute(self, context):
-        return BaseBranchOperator.execute(self, context)
+        BaseBranchOperator.execute(self, context)
+        return []  # no sleeps (a branch point never defers); not the followed ids, which are no spans
 
     def choose_branch(self, context):
         return self.follow
@@ -120,13 +121,22 @@ def dag_shape(dag) -> list[TaskShape]:
                 teardown=task.is_teardown,
                 setup=task.is_setup,
                 branch=isinstance(kind, type) and issubclass(kind, (BranchMixIn, ShortCircuitOperator)),
-                deferrable=bool(
-                    getattr(task, "deferrable", False)
-                    or getattr(task, "partial_kwargs", {}).get("deferrable")
-                ),
+                deferrable=_deferrable(task, MappedOperator),
             )
         )
     return shapes
+
+
+def _deferrable(task, mapped_operator: type) -> bool:
+    """Whether the task defers by its own settings. A mapped task's operator may set `deferrable` in its
+    __init__ (orchard's SageMaker job operators: setdefault True), which partial() kwargs do not show: the
+    task unmapped with its expanded arguments left None says (no DAG change: an unmapped copy is not added)."""
+    if not isinstance(task, mapped_operator):
+        return bool(getattr(task, "deferrable", False))
+    if "deferrable" in task.partial_kwargs:
+        return bool(task.partial_kwargs["deferrable"])
+    expanded = getattr(task._get_specified_expand_input(), "value", {})
+    return bool(getattr(task.unmap(dict.fromkeys(expanded)), "deferrable", False))
 
 
 def default_plan(shapes: list[TaskShape], job_seconds: float, map_count: int) -> dict[str, TaskPlan]:

@@ -15,7 +15,9 @@ Per pipeline, medians over the rounds (successful runs only) of wall, seconds ou
 and overhead %, real and twin; "floor share" = twin outside / real outside: how much of the real overhead
 Airflow itself costs for that shape on this machine (the rest is orchard's own work: task code, AWS
 calls, waits no job description covers); and the job seconds that would bring the twin's overhead to
-15 % (its outside seconds × 85/15, taking the floor as fixed while the jobs grow).
+15 % (its outside seconds × 85/15, taking the floor as fixed while the jobs grow). Then, per pipeline,
+the tasks whose seconds running outside jobs (map indexes summed, medians) the real run exceeds its twin's
+by the most: where orchard's own work sits (also in --json, "task_outside_s" per run).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from local_aws.stack import demo as demo_mod  # noqa: E402
 from local_aws.stack.environment import DAGS_FOLDER_ENV, dags_folder  # noqa: E402
 
 TARGET = 0.15
+DEMO_INTERRUPTED = 130  # run_demo's exit code when a signal stopped it
 
 
 def task_instances(stack, dag_id: str, run_id: str) -> list[dict]:
@@ -69,6 +72,23 @@ def deferrals(samples, dag_id: str, run_id: str, jobs: list[tuple[float, float]]
     return {
         key: [_overlap(jobs, start, end + 1.0) for start, end in spans] for key, spans in stretches.items()
     }
+
+
+def task_outside(samples, dag_id: str, run_id: str, jobs: list[tuple[float, float]]) -> dict[str, float]:
+    """Per task id (map indexes summed), the seconds it was running while none of the run's jobs ran: as
+    airflow_overhead.run_stats counts its top tasks, but every task, so that real and twin compare task by
+    task. Each sample stands for the sampling period (the median gap between samples)."""
+    gaps = [b.t - a.t for a, b in zip(samples, samples[1:])]
+    period = statistics.median(gaps) if gaps else 1.0
+    seconds: dict[str, float] = {}
+    for sample in samples:
+        if overhead.in_any(sample.t, jobs):
+            continue
+        for (d, r, key), state in sample.states.items():
+            if (d, r) == (dag_id, run_id) and state == "running":
+                task_id = key.split("[", 1)[0]
+                seconds[task_id] = seconds.get(task_id, 0.0) + period
+    return seconds
 
 
 def _overlap(jobs: list[tuple[float, float]], start: float, end: float) -> float:
@@ -122,8 +142,11 @@ def twin_jobs(stack, twin_id: str, run_id: str) -> list[overhead.Job]:
     return jobs
 
 
-def run_round(dag_ids: list[str], folder: Path | None, args, after) -> list[overhead.RunStats]:
-    """One demo of `dag_ids` (from `folder`, or dags/); `after(stack, rows, jobs, samples)` sees the runs."""
+def run_round(
+    dag_ids: list[str], folder: Path | None, args, after, per_task: dict[tuple[str, str], dict[str, float]]
+) -> list[overhead.RunStats]:
+    """One demo of `dag_ids` (from `folder`, or dags/); `after(stack, rows, jobs, samples)` sees the runs;
+    `per_task[(dag_id, run_id)]` gets each run's task_outside."""
     rows: list[overhead.RunStats] = []
     sampler: dict = {}
 
@@ -141,13 +164,16 @@ def run_round(dag_ids: list[str], folder: Path | None, args, after) -> list[over
             jobs = [j for d, r in results.items() if r.run_id != "-" for j in twin_jobs(stack, d, r.run_id)]
         for dag_id, result in results.items():
             if result.run_id != "-":
-                rows.append(overhead.run_stats(stack, dag_id, result.run_id, jobs, samples))
+                row = overhead.run_stats(stack, dag_id, result.run_id, jobs, samples)
+                rows.append(row)
+                spans = [(j.start, j.end or time.time()) for j in row.jobs]
+                per_task[(dag_id, result.run_id)] = task_outside(samples, dag_id, result.run_id, spans)
         after(stack, rows, jobs, samples)
 
     saved = os.environ.get(DAGS_FOLDER_ENV)
     os.environ[DAGS_FOLDER_ENV] = str(folder or dags_folder())
     try:
-        demo_mod.run_demo(
+        code = demo_mod.run_demo(
             dag_ids,
             timeout_s=args.timeout,
             sandbox_port=args.sandbox_port,
@@ -157,6 +183,8 @@ def run_round(dag_ids: list[str], folder: Path | None, args, after) -> list[over
         )
     finally:
         os.environ.pop(DAGS_FOLDER_ENV) if saved is None else os.environ.update({DAGS_FOLDER_ENV: saved})
+    if code == DEMO_INTERRUPTED:  # run_demo caught Ctrl-C / SIGTERM and stopped its stack: so do we
+        raise KeyboardInterrupt("demo interrupted")
     return rows
 
 
@@ -183,6 +211,40 @@ def medians(rows: list[overhead.RunStats]) -> dict[str, dict[str, float]]:
         }
         for dag_id, runs in by_dag.items()
     }
+
+
+def task_medians(rows: list[overhead.RunStats], per_task: dict) -> dict[str, dict[str, float]]:
+    """Per pipeline (twin prefix dropped), per task id: the median over its successful runs of task_outside
+    (0 in a run where the task never ran outside a job)."""
+    runs: dict[str, list[dict[str, float]]] = {}
+    for row in rows:
+        if row.state == "success" and (row.dag_id, row.run_id) in per_task:
+            runs.setdefault(row.dag_id.removeprefix(TWIN_PREFIX), []).append(
+                per_task[(row.dag_id, row.run_id)]
+            )
+    return {
+        dag_id: {
+            task_id: statistics.median(run.get(task_id, 0.0) for run in found)
+            for task_id in sorted({t for run in found for t in run})
+        }
+        for dag_id, found in runs.items()
+    }
+
+
+def task_report(real: dict, twin: dict, top: int = 8) -> str:
+    """Per pipeline, the tasks whose seconds outside jobs the real run exceeds its twin's by the most."""
+    lines = []
+    for dag_id in sorted(set(real) & set(twin)):
+        r, t = real[dag_id], twin[dag_id]
+        gaps = sorted(((r.get(k, 0.0) - t.get(k, 0.0), k) for k in set(r) | set(t)), reverse=True)
+        lines.append(
+            f"\n{dag_id}: real {sum(r.values()):.0f} s, twin {sum(t.values()):.0f} s of tasks running outside jobs "
+            f"(map indexes summed, medians); the {top} largest real − twin:"
+        )
+        lines += [
+            f"  {k:45} real {r.get(k, 0.0):5.0f}  twin {t.get(k, 0.0):5.0f}  {d:+.0f}" for d, k in gaps[:top]
+        ]
+    return "\n".join(lines)
 
 
 def report(real: dict, twin: dict) -> str:
@@ -234,6 +296,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="orchard-twins-"))
     real_rows: list[overhead.RunStats] = []
     twin_rows: list[overhead.RunStats] = []
+    per_task: dict[tuple[str, str], dict[str, float]] = {}
 
     def write_twins(plans: dict[str, dict[str, TaskPlan]]) -> None:
         for dag_id, plan in plans.items():
@@ -255,14 +318,21 @@ def main() -> int:
     if args.job_seconds is not None:
         write_twins({d: default_plan(shapes[d], args.job_seconds, args.map_count) for d in dags})
     started = time.monotonic()
-    for n in range(args.rounds):
-        real = run_round(list(dags), None, args, plan_from_first_run) if args.job_seconds is None else []
-        twins = sorted(TWIN_PREFIX + p.stem.removeprefix(TWIN_PREFIX) for p in folder.glob("*.py"))
-        twin = run_round(twins, folder, args, lambda *_: None) if twins else []
-        real_rows += real
-        twin_rows += twin
-        print(f"\nround {n + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
-        print(overhead.table(real + twin), flush=True)
+    try:
+        for n in range(args.rounds):
+            real = (
+                run_round(list(dags), None, args, plan_from_first_run, per_task)
+                if args.job_seconds is None
+                else []
+            )
+            twins = sorted(TWIN_PREFIX + p.stem.removeprefix(TWIN_PREFIX) for p in folder.glob("*.py"))
+            twin = run_round(twins, folder, args, lambda *_: None, per_task) if twins else []
+            real_rows += real
+            twin_rows += twin
+            print(f"\nround {n + 1}/{args.rounds} done ({time.monotonic() - started:.0f} s)", flush=True)
+            print(overhead.table(real + twin), flush=True)
+    except KeyboardInterrupt:  # a stopped demo ends the benchmark (no next round's stack); report what ran
+        print("\ninterrupted: no more rounds; the figures below are the finished rounds'", flush=True)
     with contextlib.suppress(OSError):
         print(
             f"\nload average: {os.getloadavg()[0]:.1f} / {os.getloadavg()[2]:.1f} (1 / 15 min); twins in {folder}"
@@ -271,11 +341,16 @@ def main() -> int:
         f"\nairflow_overhead_floor ({os.cpu_count()} cores, {args.rounds} rounds, medians of successful runs):"
     )
     print(report(medians(real_rows), medians(twin_rows)))
+    print(task_report(task_medians(real_rows, per_task), task_medians(twin_rows, per_task)))
     if args.json:
         args.json.write_text(
             json.dumps(
                 [
-                    {**{k: v for k, v in vars(r).items() if k != "jobs"}, "jobs": len(r.jobs)}
+                    {
+                        **{k: v for k, v in vars(r).items() if k != "jobs"},
+                        "jobs": len(r.jobs),
+                        "task_outside_s": per_task.get((r.dag_id, r.run_id), {}),
+                    }
                     for r in real_rows + twin_rows
                 ],
                 indent=1,

@@ -87,6 +87,10 @@ def test_a_twin_branch_point_follows_what_the_real_run_followed(tmp_path):
     path.write_text(twin.twin_source(real, shapes, plans))
     gate = load_dag_module(path).T["promotion_gate"]
     assert gate.choose_branch({}) == ["not_promoted"]
+    followed = []
+    gate.do_branch = lambda context, branches: followed.append(branches) or branches
+    # its return value is read back as the twin's job spans: no spans, not the followed task ids
+    assert gate.execute({}) == [] and followed == [["not_promoted"]]
 
 
 def test_a_deferral_counts_the_job_seconds_inside_its_stretch():
@@ -100,3 +104,65 @@ def test_a_deferral_counts_the_job_seconds_inside_its_stretch():
     # deferred 101-103 (+1 s of sampling) and 105-106; one job 100.5-103.5, one 105.2-110
     found = deferrals(samples, "d", "r", [(100.5, 103.5), (105.2, 110.0)])
     assert found == {"t": [pytest.approx(2.5), pytest.approx(1.8)]}
+
+
+def test_a_tasks_seconds_outside_jobs_sum_its_map_indexes_and_skip_job_time():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from airflow_overhead import Sample
+    from airflow_overhead_floor import task_outside
+
+    run = [("d", "r", "evaluate"), ("d", "r", "probe[0]"), ("d", "r", "probe[1]")]
+    other_run = ("d", "other", "evaluate")
+    samples = [
+        Sample(100.0, {run[0]: "running", other_run: "running"}),
+        Sample(101.0, {run[1]: "running", run[2]: "running"}),
+        Sample(102.0, {run[1]: "running", run[2]: "deferred"}),  # inside the job: not counted
+        Sample(103.0, {run[0]: "queued", run[1]: "running"}),
+    ]
+    assert task_outside(samples, "d", "r", [(101.5, 102.5)]) == {"evaluate": 1.0, "probe": 3.0}
+
+
+def test_the_task_report_ranks_tasks_by_how_far_the_real_run_is_above_its_twin():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from airflow_overhead import RunStats
+    from airflow_overhead_floor import task_medians, task_report
+
+    rows = [RunStats("d", f"r{i}", "success") for i in range(3)] + [RunStats("d", "r3", "failed")]
+    per_task = {
+        ("d", "r0"): {"a": 10.0, "b": 2.0},
+        ("d", "r1"): {"a": 14.0},  # b never ran outside a job in this run: 0
+        ("d", "r2"): {"a": 12.0, "b": 4.0},
+        ("d", "r3"): {"a": 99.0},  # a failed run: left out
+    }
+    real = task_medians(rows, per_task)
+    assert real == {"d": {"a": 12.0, "b": 2.0}}
+    twin_id = f"{twin.TWIN_PREFIX}d"
+    copy = task_medians([RunStats(twin_id, "t", "success")], {(twin_id, "t"): {"a": 2.0, "b": 2.0}})
+    lines = task_report(real, copy).splitlines()
+    assert [line.split()[0] for line in lines[2:]] == ["a", "b"]
+    assert lines[2].endswith("+10") and lines[3].endswith("+0")
+
+
+def test_a_mapped_job_task_whose_operator_defaults_to_deferrable_defers_in_the_twin():
+    """aerial's linear_probe (OrchardSageMakerTrainingOperator.partial(...).expand(...)): its operator sets
+    deferrable=True in __init__, which partial() kwargs do not hold; --job-seconds twins must defer it."""
+    real = load_dag(REPO / "dags" / "aerial_pretraining.py")
+    shapes = {shape.task_id: shape for shape in twin.dag_shape(real)}
+    assert shapes["linear_probe"].mapped and shapes["linear_probe"].deferrable
+    assert shapes["pretrain"].deferrable and not shapes["evaluate"].deferrable
+    assert twin.default_plan(list(shapes.values()), 3.0, map_count=2)["linear_probe"].sleeps == [[3.0], [3.0]]
+    assert type(real.task_dict["linear_probe"]).__name__ == "MappedOperator" and len(real.tasks) == 14
+
+
+def test_a_round_whose_demo_was_interrupted_stops_the_benchmark(monkeypatch):
+    """run_demo catches Ctrl-C / SIGTERM, stops its stack and returns 130: the next round must not start a
+    stack of its own (two stacks of one checkout share .airflow/demo.db, and a fresh one deletes it)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import airflow_overhead_floor as floor
+
+    monkeypatch.setattr(floor.demo_mod, "run_demo", lambda *args, **kwargs: floor.DEMO_INTERRUPTED)
+    args = SimpleNamespace(timeout=1.0, sandbox_port=0, port=0)
+    with pytest.raises(KeyboardInterrupt):
+        floor.run_round(["d"], None, args, lambda *_: None, {})
+    monkeypatch.setattr(floor.demo_mod, "run_demo", lambda *args, **kwargs: 1)  # a failed run: next round
+    assert floor.run_round(["d"], None, args, lambda *_: None, {}) == []
