@@ -3,8 +3,8 @@ moves every object the preload made into the garbage collector's permanent gener
 the task processes forked from it share those pages instead of copying them.
 
 Without it, a task's first full collection walks every object it inherited (the preloaded Airflow, boto3,
-matplotlib and the parsed botocore models, ~385,000 objects) and writes to each one's GC header: about 1 s
-of a loaded machine and ~110 MiB copied per task (benchmarks/aws_hook_warm_loader.py). The Python docs
+matplotlib and the parsed botocore models) and writes to each one's GC header: 0.7-1.5 s at a load of 12-14
+and ~95 MiB copied per task (benchmarks/aws_hook_warm_loader.py, docs/sandbox.md §25). The Python docs
 advise exactly this for a process that forks without exec ("gc.freeze() right before fork()",
 https://docs.python.org/3/library/gc.html#gc.freeze); Airflow's LocalExecutor does it when it forks its
 workers itself (`_spawn_workers_with_gc_freeze`), which with a forkserver happens in the scheduler, not here.
