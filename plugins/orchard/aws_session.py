@@ -95,7 +95,8 @@ def session_data_path() -> str | None:
 def warm_shared_loader(services: Iterable[str], data_path: str | None = None) -> Loader:
     """Load into the process's shared loader what a first client of each of `services` loads (and its
     paginators, waiters and boto3 resource model, where the service has them), so that a process forked
-    from this one (the scheduler's forkserver: local_aws/stack/environment.py) parses none of that JSON.
+    from this one (the scheduler's forkserver: local_aws/stack/environment.py) parses none of that JSON;
+    and fill botocore's process-wide cache of the services' Python operation names.
     Raises botocore's DataNotFoundError / UnknownServiceError for a service botocore does not know."""
     loader = shared_loader(data_path)
     for name in PROCESS_DATA:
@@ -103,11 +104,20 @@ def warm_shared_loader(services: Iterable[str], data_path: str | None = None) ->
     for service in services:
         model = {t: loader.load_service_model(service, t, api_version=None) for t in CLIENT_MODELS}
         api_version = model["service-2"]["metadata"]["apiVersion"]
-        for type_name in OPERATION_MODELS:
-            _load_if_present(loader, service, type_name, api_version)
+        model.update({t: _load_if_present(loader, service, t, api_version) for t in OPERATION_MODELS})
+        _warm_operation_names(model["service-2"], model["waiters-2"])
         if service in loader.list_available_services("resources-1"):  # only some services have one
             _warm_resource(loader, service)
     return loader
+
+
+def _warm_operation_names(service_model: dict, waiter_model: dict | None) -> None:
+    """botocore.xform_name's cache, a module-level dict (camel case → snake case, a pure function): a client
+    class's creation converts every operation name of its service (ClientCreator._create_methods and
+    _create_name_mapping), ~1,000 regular-expression substitutions for SageMaker alone; `waiter_names`
+    converts the waiters' names."""
+    for name in [*service_model["operations"], *(waiter_model or {}).get("waiters", {})]:
+        botocore.xform_name(name)
 
 
 def _warm_resource(loader: Loader, service: str) -> None:
@@ -119,11 +129,11 @@ def _warm_resource(loader: Loader, service: str) -> None:
         loader.load_service_model(service, type_name, api_version=api_version)
 
 
-def _load_if_present(loader: Loader, service: str, type_name: str, api_version: str) -> None:
+def _load_if_present(loader: Loader, service: str, type_name: str, api_version: str) -> dict | None:
     try:
-        loader.load_service_model(service, type_name, api_version)
+        return loader.load_service_model(service, type_name, api_version)
     except DataNotFoundError:  # a service without paginators or waiters: botocore handles it the same way
-        pass
+        return None
 
 
 def share_loader(session: botocore.session.Session) -> botocore.session.Session:

@@ -33,6 +33,7 @@ import gc, json, multiprocessing, sys
 
 
 def first_clients(services, results):
+    import botocore
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from botocore.loaders import JSONFileLoader
 
@@ -46,12 +47,14 @@ def first_clients(services, results):
         return data
 
     JSONFileLoader.load_file = counting
+    operation_names = len(botocore._xform_cache)
     for service in services:
         client = AwsBaseHook(aws_conn_id=None, client_type=service).conn
         client.waiter_names
         client.can_paginate(next(iter(client.meta.method_to_api_mapping)))
+    new_operation_names = len(botocore._xform_cache) - operation_names
     AwsBaseHook(aws_conn_id=None, resource_type="s3").get_resource_type("s3")
-    results.put({"parsed": parsed, "frozen": gc.get_freeze_count()})
+    results.put({"parsed": parsed, "new_operation_names": new_operation_names, "frozen": gc.get_freeze_count()})
 
 
 if __name__ == "__main__":
@@ -111,4 +114,5 @@ def test_a_task_forked_from_the_forkserver_parses_no_botocore_json(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["parsed"] == []
+    assert found["new_operation_names"] == 0  # botocore.xform_name's cache, warmed too
     assert found["frozen"] > 0
