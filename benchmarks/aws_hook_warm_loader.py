@@ -13,13 +13,16 @@ from it one after another. Each times its first hook on `aws_default` (a connect
 `role_arn`: AssumeRole) with orchard's session factory: AwsBaseHook → get_session() → a SageMaker and an S3
 client, against a sandbox of its own; then reads its private memory (smaps_rollup Private_*), times one
 gc.collect() (a task's first full collection) and reads it again. Figures: medians over all children of an
-arm, and the median of the per-round ratios to "cold" of the children's medians.
+arm, and the median of the per-round ratios to "cold" of the children's medians. Each round also times, in
+a fresh process that imported the provider first, `import orchard.aws_preload`: what the warm-up adds to
+the forkserver's start.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import json
 import multiprocessing
 import os
@@ -126,6 +129,14 @@ def parent(arm: str, children: int) -> dict:
     return {**figures, "files": reports[0]["files"], "rss_kib": forkserver_rss_kib()}
 
 
+def time_warm_up() -> float:
+    import airflow.providers.amazon.aws.hooks.base_aws  # noqa: F401  (the forkserver imported it before)
+
+    started = time.perf_counter()
+    importlib.import_module(WARM_MODULE)
+    return time.perf_counter() - started
+
+
 def run_parent(arm: str, children: int, env: dict[str, str]) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--parent", arm, "--children", str(children)],
@@ -142,9 +153,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--children", type=int, default=3)
     parser.add_argument("--parent", choices=ARMS, help=argparse.SUPPRESS)
+    parser.add_argument("--warm-up", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.parent:
         print(json.dumps(parent(args.parent, args.children)))
+        return
+    if args.warm_up:
+        print(time_warm_up())
         return
 
     from _bench_sandbox import start_sandbox
@@ -167,6 +182,9 @@ def main() -> None:
         for round_ in range(args.rounds):
             order = ARMS[round_ % len(ARMS) :] + ARMS[: round_ % len(ARMS)]
             rounds.append({arm: run_parent(arm, args.children, env) for arm in order})
+            warm_up = [sys.executable, __file__, "--warm-up"]
+            out = subprocess.run(warm_up, env=env, check=True, capture_output=True, text=True).stdout
+            rounds[-1]["warm_up_seconds"] = float(out.strip().splitlines()[-1])
             print(
                 f"round {round_ + 1}: "
                 + ", ".join(f"{a} {statistics.median(rounds[-1][a]['seconds']):.3f} s" for a in ARMS),
@@ -201,6 +219,9 @@ def summarize(rounds: list[dict[str, dict]], children: int) -> None:
             f"  {arm} / cold, median of the per-round ratios: "
             + "; ".join(f"{k} {v:.3g}" for k, v in ratios.items())
         )
+
+    warm_up = statistics.median(r["warm_up_seconds"] for r in rounds)
+    print(f"  the warm-up (import {WARM_MODULE}), median: {warm_up:.2f} s")
 
 
 def ratio(round_: dict[str, dict], arm: str, name: str) -> float:
