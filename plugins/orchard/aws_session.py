@@ -114,7 +114,7 @@ def warm_shared_loader(services: Iterable[str], data_path: str | None = None) ->
 def _warm_operation_names(service_model: dict, waiter_model: dict | None) -> None:
     """botocore.xform_name's cache, a module-level dict (camel case → snake case, a pure function): a client
     class's creation converts every operation name of its service (ClientCreator._create_methods and
-    _create_name_mapping), ~1,000 regular-expression substitutions for SageMaker alone; `waiter_names`
+    _create_name_mapping), 409 names of regular-expression substitutions for SageMaker alone; `waiter_names`
     converts the waiters' names."""
     for name in [*service_model["operations"], *(waiter_model or {}).get("waiters", {})]:
         botocore.xform_name(name)
