@@ -13,6 +13,9 @@ https://airflow.apache.org/docs/apache-airflow-providers-amazon/stable/configura
 stack (local_aws/stack/environment.py) and docker-compose.yaml. Credentials, Region, retries and endpoints
 are built exactly as by the provider's BaseSessionFactory; only where the parsed JSON is kept changes.
 
+A process forked from one that ran `warm_shared_loader` inherits the loader already filled: the scheduler's
+forkserver runs it (orchard.aws_preload), so a task's first hook parses none of that JSON either.
+
 Thread safety (botocore does not document Loader as thread-safe; this is from botocore/loaders.py, 1.43):
 a loader's state is its `instance_cache` dict, filled check-then-set, so two threads that miss at once both
 parse the file and the second result replaces the equal first; its search-path list (one duplicate at most
