@@ -10,6 +10,9 @@ under the logs folders (default: .airflow/logs of this checkout) gives:
 * parse: ``dag_file_parse_ms`` of "Worker startup parse complete" (task_runner.parse: the DAG file's
   imports and top-level code, in this task process);
 * pre: that line to "::endgroup::" (the rest of startup before the operator's execute);
+* session: the first "Found credentials in environment variables" to the next "Found endpoint for ..."
+  (botocore): a task's first AWS session up to its first client's endpoint, where the JSON that the
+  forkserver's warm-up loads was parsed (docs/sandbox.md §25); only tasks that make an AWS client;
 
 printed per DAG run as medians over its task attempts, with the count. The parse column is what a worker
 that already imported the DAG files' modules saves (benchmarks/task_start_time.py).
@@ -30,6 +33,7 @@ FIRST, BUNDLES, PARSED, END = (
     "Worker startup parse complete",
     "::endgroup::",
 )
+CREDENTIALS, ENDPOINT = "Found credentials in environment variables", "Found endpoint for"
 
 
 def _events(path: Path) -> list[dict]:
@@ -47,21 +51,27 @@ def _time(event: dict) -> float:
 
 
 def attempt_figures(path: Path) -> dict[str, float] | None:
-    """wait, parse and pre seconds of one task attempt, or None when its log has no full startup."""
+    """wait, parse, pre and session seconds of one task attempt (session None without an AWS client), or
+    None when its log has no full startup."""
     found: dict[str, dict] = {}
     for event in _events(path):
         name = str(event.get("event", ""))
+        if name.startswith(CREDENTIALS) and CREDENTIALS not in found:
+            found[CREDENTIALS] = event
+        if name.startswith(ENDPOINT) and CREDENTIALS in found and ENDPOINT not in found:
+            found[ENDPOINT] = event
         for marker in (FIRST, PARSED, END):
             if name == marker and marker not in found:
                 found[marker] = event
         if name.startswith(BUNDLES) and BUNDLES not in found:
             found[BUNDLES] = event
-    if len(found) < 4:
+    if not all(marker in found for marker in (FIRST, BUNDLES, PARSED, END)):
         return None
     return {
         "wait": _time(found[BUNDLES]) - _time(found[FIRST]),
         "parse": found[PARSED].get("dag_file_parse_ms", 0) / 1000,
         "pre": _time(found[END]) - _time(found[PARSED]),
+        "session": _time(found[ENDPOINT]) - _time(found[CREDENTIALS]) if ENDPOINT in found else None,
     }
 
 
@@ -71,7 +81,7 @@ def main() -> None:
     parser.add_argument("--since", help="only runs whose run_id's timestamp is at or after this (ISO)")
     args = parser.parse_args()
     since = args.since.replace("-", "").replace(":", "") if args.since else ""
-    print(f"{'logs / DAG run':70} {'tasks':>5} {'wait s':>7} {'parse s':>7} {'pre s':>6}")
+    print(f"{'logs / DAG run':70} {'tasks':>5} {'wait s':>7} {'parse s':>7} {'pre s':>6} {'session s':>9}")
     for folder in args.folders:
         for run_dir in sorted(folder.glob("dag_id=*/run_id=*")):
             if since and run_dir.name.split("__")[-1] < since:
@@ -80,9 +90,12 @@ def main() -> None:
             if not rows:
                 continue
             medians = {k: statistics.median(r[k] for r in rows) for k in ("wait", "parse", "pre")}
+            sessions = [r["session"] for r in rows if r["session"] is not None]
+            session = f"{statistics.median(sessions):9.2f}" if sessions else f"{'-':>9}"
             name = f"{folder}/{run_dir.parent.name}/{run_dir.name}"[-70:]
             print(
                 f"{name:70} {len(rows):5d} {medians['wait']:7.2f} {medians['parse']:7.2f} {medians['pre']:6.2f}"
+                f" {session}"
             )
 
 

@@ -104,6 +104,13 @@ TASK_PRELOAD_MODULES = (
     "numpy",
     "matplotlib.figure",
     "matplotlib.backends.backend_agg",
+    # last, once Airflow has put plugins/ on sys.path: orchard's shared botocore loader, filled with the JSON
+    # the tasks' AWS clients parse (endpoints, their services' models), so a task's first hook parses none
+    # (plugins/orchard/aws_preload.py; benchmarks/aws_hook_warm_loader.py)
+    "orchard.aws_preload",
+    # the very last: gc.freeze(), so the tasks share the preloaded objects instead of copying them on their
+    # first full garbage collection (plugins/orchard/preload_freeze.py)
+    "orchard.preload_freeze",
 )
 
 # The local stack's tuning for a machine that is busy (issue 17): 2 cores running Airflow's four processes,

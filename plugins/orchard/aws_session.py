@@ -13,6 +13,9 @@ https://airflow.apache.org/docs/apache-airflow-providers-amazon/stable/configura
 stack (local_aws/stack/environment.py) and docker-compose.yaml. Credentials, Region, retries and endpoints
 are built exactly as by the provider's BaseSessionFactory; only where the parsed JSON is kept changes.
 
+A process forked from one that ran `warm_shared_loader` inherits the loader already filled: the scheduler's
+forkserver runs it (orchard.aws_preload), so a task's first hook parses none of that JSON either.
+
 Thread safety (botocore does not document Loader as thread-safe; this is from botocore/loaders.py, 1.43):
 a loader's state is its `instance_cache` dict, filled check-then-set, so two threads that miss at once both
 parse the file and the second result replaces the equal first; its search-path list (one duplicate at most
@@ -29,11 +32,13 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
 import botocore.session
 from airflow.providers.amazon.aws.hooks.base_aws import BaseSessionFactory
+from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader
 
 # what boto3.session.Session._setup_loader appends to its session's loader: the resource models
@@ -69,6 +74,69 @@ def shared_loader(data_path: str | None = None) -> Loader:
             loader.search_paths.append(BOTO3_DATA_PATH)
             _loaders[data_path] = loader
         return loader
+
+
+# What botocore and boto3 load through a session's loader, and with which arguments: a loader caches each
+# call under its method, arguments and keywords (botocore.loaders.instance_cache), so the warm-up below makes
+# the very calls a client makes. Every session: the endpoint resolver's `endpoints`, the smart defaults'
+# `sdk-default-configuration` (botocore/session.py); every client: `partitions` and, in legacy retry mode,
+# `_retry` (botocore/client.py ClientCreator).
+PROCESS_DATA = ("endpoints", "partitions", "sdk-default-configuration", "_retry")
+# a client's own models, loaded when it is created, by keyword api_version=None (ClientCreator)
+CLIENT_MODELS = ("service-2", "endpoint-rule-set-1")
+# loaded on a client's first paginator / waiter, by the service model's apiVersion, positionally
+# (BaseClient._get_waiter_config, can_paginate / get_paginator)
+OPERATION_MODELS = ("paginators-1", "waiters-2")
+
+
+def session_data_path() -> str | None:
+    """The `data_path` a new session of this process reads (AWS_DATA_PATH or the profile's): the key of the
+    loader share_loader gives it."""
+    return botocore.session.get_session().get_config_variable("data_path")
+
+
+def warm_shared_loader(services: Iterable[str], data_path: str | None = None) -> Loader:
+    """Load into the process's shared loader what a first client of each of `services` loads (and its
+    paginators, waiters and boto3 resource model, where the service has them), so that a process forked
+    from this one (the scheduler's forkserver: local_aws/stack/environment.py) parses none of that JSON;
+    and fill botocore's process-wide cache of the services' Python operation names.
+    Raises botocore's DataNotFoundError / UnknownServiceError for a service botocore does not know."""
+    loader = shared_loader(data_path)
+    for name in PROCESS_DATA:
+        loader.load_data(name)
+    for service in services:
+        model = {t: loader.load_service_model(service, t, api_version=None) for t in CLIENT_MODELS}
+        api_version = model["service-2"]["metadata"]["apiVersion"]
+        model.update({t: _load_if_present(loader, service, t, api_version) for t in OPERATION_MODELS})
+        _warm_operation_names(model["service-2"], model["waiters-2"])
+        if service in loader.list_available_services("resources-1"):  # only some services have one
+            _warm_resource(loader, service)
+    return loader
+
+
+def _warm_operation_names(service_model: dict, waiter_model: dict | None) -> None:
+    """botocore.xform_name's cache, a module-level dict (camel case → snake case, a pure function): a client
+    class's creation converts every operation name of its service (ClientCreator._create_methods and
+    _create_name_mapping), 409 names of regular-expression substitutions for SageMaker alone; `waiter_names`
+    converts the waiters' names."""
+    for name in [*service_model["operations"], *(waiter_model or {}).get("waiters", {})]:
+        botocore.xform_name(name)
+
+
+def _warm_resource(loader: Loader, service: str) -> None:
+    """What boto3's Session.resource loads: its model (api_version None, positionally), then a client of the
+    resource model's API version (by keyword)."""
+    loader.load_service_model(service, "resources-1", None)
+    api_version = loader.determine_latest_version(service, "resources-1")
+    for type_name in CLIENT_MODELS:
+        loader.load_service_model(service, type_name, api_version=api_version)
+
+
+def _load_if_present(loader: Loader, service: str, type_name: str, api_version: str) -> dict | None:
+    try:
+        return loader.load_service_model(service, type_name, api_version)
+    except DataNotFoundError:  # a service without paginators or waiters: botocore handles it the same way
+        return None
 
 
 def share_loader(session: botocore.session.Session) -> botocore.session.Session:

@@ -12,6 +12,7 @@ from airflow.providers.amazon.aws.hooks import (
     base_aws,
 )  # first: it imports orchard.aws_session when configured
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook, BaseSessionFactory
+from botocore.exceptions import UnknownServiceError
 from botocore.loaders import JSONFileLoader
 
 from orchard import aws_session
@@ -138,3 +139,24 @@ def test_the_local_stack_sets_it(tmp_path):
     from local_aws.stack.environment import airflow_env
 
     assert airflow_env(tmp_path, tmp_path)["AIRFLOW__AWS__SESSION_FACTORY"] == FACTORY_PATH
+
+
+def test_a_warmed_loader_leaves_a_first_client_nothing_to_parse(monkeypatch, files_read):
+    """What orchard.aws_preload does in the scheduler's forkserver: what a hook's first clients load, with
+    their paginators, waiters and boto3 resources, is in the shared loader before the first session."""
+    monkeypatch.setattr(aws_session, "_loaders", {})
+    aws_session.warm_shared_loader(["sts", "sagemaker", "s3"], aws_session.session_data_path())
+    assert files_read, "the warm-up parses the files"
+    files_read.clear()
+    _use_factory(monkeypatch, SharedLoaderSessionFactory)
+    for service in ("sts", "sagemaker", "s3"):
+        client = AwsBaseHook(aws_conn_id=None, region_name="eu-west-1", client_type=service).conn
+        client.waiter_names
+        client.can_paginate(next(iter(client.meta.method_to_api_mapping)))
+    AwsBaseHook(aws_conn_id=None, region_name="eu-west-1", resource_type="s3").get_resource_type("s3")
+    assert files_read == Counter()
+
+
+def test_warming_a_service_botocore_does_not_know_fails():
+    with pytest.raises(UnknownServiceError):
+        aws_session.warm_shared_loader(["no-such-service"])
