@@ -19,9 +19,18 @@ def test_clients_are_the_hooks_own_on_one_session(aws, monkeypatch):
         sessions.append(create_session(self, *args, **kwargs))
         return sessions[-1]
 
+    user_agents = []
+    generate = base_aws.AwsGenericHook._generate_user_agent_extra_field
+
+    def counting_user_agent(self, *args, **kwargs):
+        user_agents.append(generate(self, *args, **kwargs))
+        return user_agents[-1]
+
     monkeypatch.setattr(base_aws.SessionFactory, "create_session", counting)
+    monkeypatch.setattr(base_aws.AwsGenericHook, "_generate_user_agent_extra_field", counting_user_agent)
     made = orchard_aws.clients(*SERVICES, conn_id="aws_default")
-    assert len(sessions) == 1
+    # one session, and the provider's user agent (a walk of the caller's stack, ~0.5 s a task) found once
+    assert (len(sessions), len(user_agents)) == (1, 1)
 
     for service, client in zip(SERVICES, made, strict=True):
         own = base_aws.AwsBaseHook(aws_conn_id="aws_default", client_type=service).conn
