@@ -43,6 +43,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
+import _critical_path
+
 from local_aws import sandbox_client
 from local_aws.stack import demo as demo_mod
 from local_aws.stack import processes
@@ -87,6 +89,7 @@ class RunStats:
     slot_s: float = 0.0
     deferred_share: float | None = None
     top_tasks: list[tuple[str, float]] = field(default_factory=list)
+    critical: dict = field(default_factory=dict)  # benchmarks/_critical_path.py's breakdown
 
     @property
     def overhead(self) -> float:
@@ -299,6 +302,14 @@ def run_stats(stack, dag_id: str, run_id: str, jobs: list[Job], samples: list[Sa
     intervals = [(max(j.start, start), min(j.end or end, end)) for j in mine]
     intervals = [(a, b) for a, b in intervals if b > a]
     stats.job_s = union_s(intervals)
+
+    def job_seconds(a: float, b: float) -> float:
+        return union_s([(max(x, a), min(y, b)) for x, y in intervals if min(y, b) > max(x, a)])
+
+    try:
+        stats.critical = _critical_path.breakdown(stack, dag_id, run_id, job_seconds)
+    except Exception as err:  # a figure the table can go without
+        stats.critical = {"error": f"{type(err).__name__}: {err}"}
     tis = stack.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=1000")
     waits = [
         _epoch(ti["start_date"]) - _epoch(ti["queued_when"])
@@ -426,6 +437,9 @@ def main() -> int:
     )
     print(f"\nairflow_overhead ({label}; {os.cpu_count()} cores; demo {time.monotonic() - started:.0f} s):")
     print(table(rows))
+    for r in rows:
+        if r.critical.get("steps"):
+            print(_critical_path.render(r.dag_id, r.critical))
     if collected.get("notes"):
         print("not read: " + "; ".join(collected["notes"]))
     succeeded = sum(r.state == "success" for r in rows)
@@ -452,6 +466,7 @@ def main() -> int:
                             "deferred_share": r.deferred_share,
                             "top_tasks": r.top_tasks,
                             "jobs": [vars(j) for j in r.jobs],
+                            "critical_path": r.critical,
                         }
                         for r in rows
                     ],

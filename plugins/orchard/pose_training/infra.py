@@ -127,8 +127,9 @@ def ensure_watched_event_path(parsed: Any) -> dict:
     """The DAG's setup: `ensure_event_path` with the run's live settings, then InputError (a configuration
     error: a retry cannot fix it) when the Asset watcher, built from `parsed` (the parse-time settings),
     polls another queue than the one the live settings put the upload path on."""
-    settings = load_settings()
-    made = ensure_event_path(aws.client("s3"), aws.client("events"), aws.client("sqs"), settings)
+    settings = load_settings()  # once: each read looks up every Airflow Variable the environment lacks
+    s3, events, sqs = aws.clients("s3", "events", "sqs", conn_id=settings.aws_conn_id)
+    made = ensure_event_path(s3, events, sqs, settings)
     problem = watcher_mismatch(settings, parsed, made["queue_url"])
     if problem:
         raise InputError(problem)
@@ -245,7 +246,8 @@ def ensure_run_batch(params: Any) -> dict:
         max_runtime_s=params["max_runtime_minutes"] * 60,
         data_bucket=settings.data_bucket,
     )
-    return ensure_batch(aws.client("batch"), aws.client("ec2"), settings, spec, poll_s=params["poll_seconds"])
+    batch, ec2 = aws.clients("batch", "ec2", conn_id=settings.aws_conn_id)  # one session, settings read once
+    return ensure_batch(batch, ec2, settings, spec, poll_s=params["poll_seconds"])
 
 
 def compute_resources(ec2: Any, settings: Any, spec: BatchSpec) -> dict:

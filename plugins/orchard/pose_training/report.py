@@ -57,11 +57,11 @@ def publish_export(run: dict, batch: dict, job_id: str) -> dict:
     from orchard import aws
     from orchard.settings import load_settings
 
-    settings = load_settings()
-    s3 = aws.client("s3")
+    settings = load_settings()  # once: each read looks up every Airflow Variable the environment lacks
+    s3, batch_client = aws.clients("s3", "batch", conn_id=settings.aws_conn_id)
     bucket, _, prefix = run["output_uri"][len("s3://") :].partition("/")
     manifest = check_export(s3, bucket, prefix)
-    [job] = aws.client("batch").describe_jobs(jobs=[job_id])["jobs"]
+    [job] = batch_client.describe_jobs(jobs=[job_id])["jobs"]
     plots = evaluation_plots(s3, bucket, manifest)
     report = build_report(run, manifest, job, batch, settings.region, plots=plots)
     return {

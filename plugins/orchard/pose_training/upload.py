@@ -333,7 +333,8 @@ def prepare_project(
     from orchard.pose_training.project import MiB, validate_project, zip_limits
     from orchard.settings import load_settings
 
-    s3 = aws.client("s3")
+    settings = load_settings()  # once: each read looks up every Airflow Variable the environment lacks
+    s3 = aws.client("s3", conn_id=settings.aws_conn_id)
     schema = {name: dag_params.get_param(name) for name in METADATA_SETTINGS.values()}
     limits = zip_limits(params)
     try:
@@ -351,7 +352,7 @@ def prepare_project(
     log(f"project OK: {summary}; training {training}")
     if project["source"] == "upload":  # one training per object version (issue 13.2)
         try:
-            claim_upload(s3, load_settings().artifacts_bucket, project, run_id, log)
+            claim_upload(s3, settings.artifacts_bucket, project, run_id, log)
         except DuplicateUpload as duplicate:
             raise AirflowSkipException(str(duplicate)) from None
     overrides = container_overrides(

@@ -253,3 +253,25 @@ def test_the_teardown_stops_each_projects_job_in_the_queue_its_params_name(monke
     assert stopped == ["job-1"]
     queue = "orchard-pose-g5-on-demand-queue"
     assert asked == [("batch client", queue, "run-a"), ("batch client", queue, "run-b")]
+
+
+def test_the_event_path_setup_reads_the_settings_once_and_opens_one_session(clients, reads):
+    """Its three services share one session and one settings read (was: 4 reads, 3 sessions)."""
+    made = pose_infra.ensure_watched_event_path(SETTINGS)
+
+    assert made["queue_url"].endswith(f"/{pose_infra.UPLOAD_QUEUE}")
+    assert clients["events"].list_targets_by_rule(Rule=pose_infra.UPLOAD_RULE)["Targets"]
+    assert "EventBridgeConfiguration" in clients["s3"].get_bucket_notification_configuration(
+        Bucket=SETTINGS.data_bucket
+    )
+    assert (reads.settings, reads.sessions) == (1, 1)
+
+
+def test_the_batch_setup_reads_the_settings_once_and_opens_one_session(clients, reads):
+    """Batch and EC2 (default subnets) share one session and one settings read (was: 3 reads, 2 sessions)."""
+    params = {"gpu_family": "g4dn", "capacity": "SPOT", "max_vcpus": 16, "max_runtime_minutes": 60}
+    made = pose_infra.ensure_run_batch({**params, "poll_seconds": 1})
+
+    [queue] = clients["batch"].describe_job_queues(jobQueues=[made["job_queue"]])["jobQueues"]
+    assert queue["status"] == "VALID" and made["job_definition_arn"].endswith(":1")
+    assert (reads.settings, reads.sessions) == (1, 1)

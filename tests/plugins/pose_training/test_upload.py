@@ -146,3 +146,15 @@ def test_a_valid_upload_is_prepared_once_and_its_duplicate_skipped_naming_the_ru
     again = project(s3, [event("v1")], "asset_triggered__2026-12-06_b")
     with pytest.raises(AirflowSkipException, match=f"already trained by run {RUN.run_id}"):
         pose_upload.prepare_project(again, PARAMS, NO_METADATA_PARAMS, again["run_id"], log=lambda line: None)
+
+
+def test_preparing_a_project_reads_the_settings_once_and_opens_one_session(s3, monkeypatch, reads):
+    """Its metadata, zip and claim reads share one settings read and one S3 session (was: 2 reads)."""
+    monkeypatch.setenv("ORCHARD_ARTIFACTS_BUCKET", ARTIFACTS)
+    s3.put_object(Bucket=DATA, Key=KEY, Body=demo.project_zip())
+    found = project(s3, [event("v2")], RUN.run_id)
+
+    ready = pose_upload.prepare_project(found, PARAMS, NO_METADATA_PARAMS, RUN.run_id, log=lambda line: None)
+
+    assert ready["labeled_frames"] > 0
+    assert (reads.settings, reads.sessions) == (1, 1)
