@@ -246,7 +246,7 @@ def median(values) -> float:
 
 
 def summary(runs: list[dict], names: list[str]) -> str:
-    columns = [*PHASES, "run s", "sched CPU s/min run", "idle"]
+    columns = [*PHASES, "run s", "sched CPU/min", "idle CPU/min"]
     per_variant = {}
     for name in names:
         mine = [r for r in runs if r["variant"] == name and r["handoffs"]]
@@ -262,8 +262,12 @@ def summary(runs: list[dict], names: list[str]) -> str:
     for name in names:
         lines.append(f"{name:{width + 10}}" + "".join(f"{v:15.2f}" for v in per_variant[name]))
         if name != "stack":
-            ratios = [a / b if b else float("nan") for a, b in zip(per_variant[name], per_variant["stack"])]
-            lines.append(f"{'  / stack':{width + 10}}" + "".join(f"{v:15.2f}" for v in ratios))
+            # a ratio of two near-zero phases (code → end) says nothing: shown as "-"
+            ratios = [a / b if b >= 0.05 else None for a, b in zip(per_variant[name], per_variant["stack"])]
+            lines.append(
+                f"{'  / stack':{width + 10}}"
+                + "".join(f"{v:15.2f}" if v is not None else f"{'-':>15}" for v in ratios)
+            )
     return "\n".join(lines)
 
 
