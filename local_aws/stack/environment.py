@@ -143,6 +143,12 @@ STACK_TUNING = {
     # in the Amazon provider's configuration reference); docker-compose.yaml sets it too. A task's second
     # and later hooks: 0.70 s -> 0.07 s each (benchmarks/aws_hook_session_time.py, docs/sandbox.md §24).
     "AIRFLOW__AWS__SESSION_FACTORY": "orchard.aws_session.SharedLoaderSessionFactory",
+    # Not set: `[scheduler] scheduler_idle_sleep_time` stays Airflow's 1 s. A downstream task is queued by
+    # the scheduler's first loop after its upstream ended; 0.1 s cut that wait (0.64 -> 0.35 s) but tripled
+    # the scheduler's CPU while runs ran (6x idle), the tasks' parse slowed on the 2 cores, and the whole
+    # handoff was no shorter (1.07x); 0.25 and 0.5 s: 1.33x, 1.19x under load (benchmarks/
+    # task_handoff_time.py, docs/architecture.md "Task handoffs"). At load ~10, though, 0.25 s gave 0.69x
+    # (3x the scheduler's idle CPU): a whole-run before/after should decide. `[api] workers = 2`: 1.02x.
 }
 
 
