@@ -11,7 +11,9 @@ demo's two devices (ensure_fleet's own code), an IoT job on it, 150 captures per
 (the agent's object layout and record format), the package's reference.json. Then, each in a new process:
 monitor (monitor_drift), report (publish_report with monitor's result), cleanup (cleanup_run, delete_fleet
 as the demo asks: it removes the fleet) and sweep_leftovers (sweep_run_resources: finds nothing left).
-Prints each task body's seconds per round and the median; `--profile TASK` prints a cProfile of one.
+Prints each task body's seconds per round and the median, and what each asked AWS for (the provider hooks'
+sessions: each one AssumeRole with the demo's role; the API calls, AssumeRole included); `--profile TASK`
+prints a cProfile of one.
 With `--before CHECKOUT` each round also runs the same four tasks with that checkout's plugins/ (its own
 seed, same sandbox), alternating which goes first, and prints the median of the per-round ratios
 this checkout / CHECKOUT.
@@ -66,12 +68,14 @@ def params() -> dict:
 # -- the child: one task body, timed ---------------------------------------------------------------------
 
 
-def run_task(task: str, state: dict, profile: bool) -> float:
+def run_task(task: str, state: dict, profile: bool) -> tuple[float, dict]:
+    """The task body's seconds, and what it asked AWS for: the sessions its hooks built, its API calls."""
     for module in PRELOADED:
         __import__(module)
     from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
 
     get_hook_lineage_collector()  # a task's runner has loaded the plugins before the task's code runs
+    counts = count_aws_requests()
     body = {
         "monitor": lambda: monitor(state),
         "report": lambda: report(state),
@@ -87,10 +91,33 @@ def run_task(task: str, state: dict, profile: bool) -> float:
         profiler.runcall(body)
         seconds = time.perf_counter() - started
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
-        return seconds
+        return seconds, counts
     started = time.perf_counter()
     body()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, counts
+
+
+def count_aws_requests() -> dict:
+    """Count the provider hooks' sessions (each one AssumeRole with the demo's role_arn) and the API calls
+    (AssumeRole included) of this process from now on."""
+    import collections
+
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+    from botocore.client import BaseClient
+
+    counts: dict = {"sessions": 0, "calls": collections.Counter()}
+    get_session, make_api_call = AwsGenericHook.get_session, BaseClient._make_api_call
+
+    def counting_session(self, *args, **kwargs):
+        counts["sessions"] += 1
+        return get_session(self, *args, **kwargs)
+
+    def counting_call(self, operation_name, api_params):
+        counts["calls"][operation_name] += 1
+        return make_api_call(self, operation_name, api_params)
+
+    AwsGenericHook.get_session, BaseClient._make_api_call = counting_session, counting_call
+    return counts
 
 
 def monitor(state: dict) -> None:
@@ -230,7 +257,7 @@ def code_env(env: dict, code: Path) -> dict:
     }
 
 
-def run_round(code: Path, s3, settings, env: dict, tmp: str, profile: str | None) -> dict[str, float]:
+def run_round(code: Path, s3, settings, env: dict, tmp: str, profile: str | None) -> dict[str, dict]:
     """Seed, then each task in a new process with `code`'s plugins."""
     run_id = f"{RUN_ID}-{len(list(Path(tmp).glob('state-*')))}"
     state = {**seed(s3, settings, run_id), "drift_file": f"{tmp}/drift.json"}
@@ -239,7 +266,7 @@ def run_round(code: Path, s3, settings, env: dict, tmp: str, profile: str | None
     return {task: child(task, state_file, code_env(env, code), profile == task) for task in TASKS}
 
 
-def child(task: str, state_file: str, env: dict, profile: bool) -> float:
+def child(task: str, state_file: str, env: dict, profile: bool) -> dict:
     command = [sys.executable, __file__, "--child", task, "--state", state_file] + (
         ["--profile", task] if profile else []
     )
@@ -248,7 +275,7 @@ def child(task: str, state_file: str, env: dict, profile: bool) -> float:
         raise RuntimeError(f"{task}: {done.stderr[-3000:]}")
     if profile:
         print(done.stderr[-12000:], file=sys.stderr)
-    return float(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -263,7 +290,8 @@ def main() -> None:
     parser.add_argument("--state", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(run_task(args.child, json.loads(Path(args.state).read_text()), bool(args.profile)))
+        seconds, counts = run_task(args.child, json.loads(Path(args.state).read_text()), bool(args.profile))
+        print(json.dumps({"seconds": seconds, **counts}))
         return
     import tempfile
 
@@ -291,20 +319,28 @@ def main() -> None:
             s3.create_bucket(Bucket=bucket)
         codes = {"after": REPO} | ({"before": Path(args.before).resolve()} if args.before else {})
         seconds: dict[str, dict[str, list[float]]] = {name: {t: [] for t in TASKS} for name in codes}
+        requests: dict[str, dict[str, dict]] = {name: {} for name in codes}  # the same every round
         with tempfile.TemporaryDirectory(prefix="edge-task-time-") as tmp:
             for round_ in range(args.rounds):
                 order = list(codes) if round_ % 2 == 0 else list(reversed(codes))
                 for name in order:
                     profile = args.profile if round_ == args.rounds - 1 else None
                     for task, value in run_round(codes[name], s3, settings, env, tmp, profile).items():
-                        seconds[name][task].append(value)
+                        seconds[name][task].append(value["seconds"])
+                        requests[name][task] = {"sessions": value["sessions"], "calls": value["calls"]}
                 for name in codes:
                     print(
                         f"round {round_ + 1} {name}: "
                         + ", ".join(f"{t} {s[-1]:.2f} s" for t, s in seconds[name].items())
                     )
-        summary: dict = {"seconds": seconds, "median": {}}
+        summary: dict = {"seconds": seconds, "median": {}, "requests": requests}
         for name in codes:
+            print(
+                f"AWS per task {name} (hook sessions, API calls): "
+                + ", ".join(
+                    f"{t} {r['sessions']}, {sum(r['calls'].values())}" for t, r in requests[name].items()
+                )
+            )
             summary["median"][name] = {t: statistics.median(s) for t, s in seconds[name].items()}
             print(
                 f"median {name}: " + ", ".join(f"{t} {m:.2f} s" for t, m in summary["median"][name].items())
