@@ -81,7 +81,7 @@ def remove_run_resources(params: dict[str, Any], dag_id: str, run_id: str, faile
 
     settings = load_settings()
     hook = IotHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
-    removed = stop_run_jobs(dag_id, run_id)
+    removed = stop_run_jobs(hook.service_client("sagemaker"), dag_id, run_id)  # one session for all
     job_id = naming.resource_name("iot_job", dag_id, run_id)
     if failed or params.get("delete_fleet"):
         removed += cancel_iot_job(hook, job_id, "run failed" if failed else "fleet deleted")
@@ -89,12 +89,10 @@ def remove_run_resources(params: dict[str, Any], dag_id: str, run_id: str, faile
     return RunRemoval([*removed, *fleet.removed], fleet.left)
 
 
-def stop_run_jobs(dag_id: str, run_id: str) -> list[str]:
+def stop_run_jobs(sagemaker: Any, dag_id: str, run_id: str) -> list[str]:
     """Stop the run's prepare processing job (every attempt) and its Neo compilation job if still running."""
-    from orchard import aws
     from orchard.operators.sagemaker_job_retry import stop_all_attempts
 
-    sagemaker = aws.client("sagemaker")
     prepare = naming.resource_name("sagemaker_processing_job", dag_id, run_id, "prepare")
     removed = [
         f"processing job {name} stopped" for name in stop_all_attempts(sagemaker, "Processing", prepare)

@@ -25,13 +25,13 @@ def publish_report(
     pushes even when the rollout fails; `causes`: orchard.run_results.failure_causes, said first when the
     run failed.
     """
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
+    from orchard import aws
     from orchard.edge_deployment.approval import report_text
     from orchard.reports import Report
 
     settings = load_settings()
-    s3 = S3Hook(aws_conn_id=settings.aws_conn_id)
+    clients = aws.session_clients()  # S3 and SageMaker on one session
+    s3 = clients.client("s3")
     compiled, package, fleet = results.get("compiled"), results.get("package"), results.get("fleet")
     deployment, drift, removed = results.get("deployment"), results.get("drift"), results.get("removed")
     outcomes = (deployment or {}).get("outcomes") or outcomes or []
@@ -72,7 +72,10 @@ def publish_report(
     lines = "\n".join(f"- {line}" for line in removed or [])
     report.add_text("## Fleet deletion\n\n" + (lines or kept))
     _add_prepare_cost(
-        report, settings.region, naming.resource_name("sagemaker_processing_job", dag_id, run_id, "prepare")
+        report,
+        clients.client("sagemaker"),
+        settings.region,
+        naming.resource_name("sagemaker_processing_job", dag_id, run_id, "prepare"),
     )
     _add_links_and_cost(report, settings.region, compiled, fleet, deployment)
     return report.publish(s3, settings.reports_bucket, settings.reports_prefix)
@@ -120,7 +123,7 @@ def _add_drift(report: Any, s3: Any, drift: dict[str, Any]) -> None:
     from orchard.edge_deployment.drift import figures
 
     bucket, _, key = drift["drift_uri"][5:].partition("/")
-    stored = json.loads(s3.read_key(key, bucket))
+    stored = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     report.add_table(
         [
             [
@@ -145,15 +148,13 @@ def _add_drift(report: Any, s3: Any, drift: dict[str, Any]) -> None:
         report.add_figure(name, figure, caption=name.replace("_", " "))
 
 
-def _add_prepare_cost(report: Any, region: str, name: str) -> None:
+def _add_prepare_cost(report: Any, sagemaker: Any, region: str, name: str) -> None:
     """The prepare job is the run's one instance-billed job: its seconds × its instances' price. Found by its
     name (orchard.naming), so a job that failed is costed too."""
     from botocore.exceptions import ClientError
 
-    from orchard import aws
-
     try:
-        job = aws.client("sagemaker").describe_processing_job(ProcessingJobName=name)
+        job = sagemaker.describe_processing_job(ProcessingJobName=name)
     except ClientError as error:  # never started: nothing billed, nothing to link
         log.info("no prepare job to cost (%s)", error)
         return

@@ -88,14 +88,22 @@ class IotHook(AwsBaseHook):
     def waiter_path(self) -> Path:
         return WAITERS / "iot.json"
 
-    def _service_client(self, service: str):
-        """A client of another service on the same connection (IAM for the role, Secrets Manager for keys)."""
-        clients = self.__dict__.setdefault("_other_clients", {})
-        if service not in clients:
-            clients[service] = AwsBaseHook(
-                aws_conn_id=self.aws_conn_id, region_name=self.region_name, client_type=service
-            ).conn
-        return clients[service]
+    @cached_property
+    def clients(self):
+        """This hook's session and its clients (orchard.aws.SessionClients): IoT and the other services
+        it calls share one session, one AssumeRole, one client config."""
+        from orchard.aws import SessionClients
+
+        return SessionClients(self)
+
+    @cached_property
+    def conn(self):
+        return self.clients.client("iot")
+
+    def service_client(self, service: str):
+        """A client of another service on the same session (IAM for the role, Secrets Manager for keys,
+        SageMaker for the run's jobs)."""
+        return self.clients.client(service)
 
     # -------------------------------------------------------------------------------------- fleet
     def ensure_fleet(self, spec: FleetSpec, rotate_certificates: bool = False) -> dict[str, Any]:
@@ -188,7 +196,7 @@ class IotHook(AwsBaseHook):
 
     def _refuse_foreign_names(self, spec: FleetSpec) -> None:
         """Before a new fleet is recorded as orchard's: the names it will own must be free."""
-        iot, iam, taken = self.conn, self._service_client("iam"), []
+        iot, iam, taken = self.conn, self.service_client("iam"), []
         if _ignore_missing(iot.get_policy, policyName=spec.policy_name) is not None:
             taken.append(f"IoT policy {spec.policy_name}")
         if _ignore_missing(iot.describe_role_alias, roleAlias=spec.role_alias) is not None:
@@ -203,11 +211,11 @@ class IotHook(AwsBaseHook):
             )
 
     def _role_is_orchards(self, role_name: str) -> bool:
-        tags = self._service_client("iam").list_role_tags(RoleName=role_name).get("Tags", [])
+        tags = self.service_client("iam").list_role_tags(RoleName=role_name).get("Tags", [])
         return _has_orchard_tag(tags)
 
     def _ensure_role(self, spec: FleetSpec) -> str:
-        iam = self._service_client("iam")
+        iam = self.service_client("iam")
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -302,7 +310,7 @@ class IotHook(AwsBaseHook):
     def _recorded_certificate(self, spec: FleetSpec, name: str) -> str | None:
         """The ARN of the ACTIVE certificate orchard made for this device (recorded in its provisioning
         secret), or None. A certificate orchard did not record is someone else's: it is never touched."""
-        iot, secrets = self.conn, self._service_client("secretsmanager")
+        iot, secrets = self.conn, self.service_client("secretsmanager")
         try:
             bundle = json.loads(secrets.get_secret_value(SecretId=spec.secret_name(name))["SecretString"])
         except secrets.exceptions.ResourceNotFoundException:
@@ -313,7 +321,7 @@ class IotHook(AwsBaseHook):
         return described["certificateDescription"]["certificateArn"]
 
     def _new_certificate(self, spec: FleetSpec, name: str, endpoints: dict[str, str]) -> str:
-        secrets = self._service_client("secretsmanager")
+        secrets = self.service_client("secretsmanager")
         created = self.conn.create_keys_and_certificate(setAsActive=True)
         bundle = {
             "certificateId": created["certificateId"],
@@ -358,7 +366,7 @@ class IotHook(AwsBaseHook):
         recorded as orchard's goes: things with `orchard_managed`, the certificate recorded in each one's
         provisioning secret, the group, and the policy, role alias and role of an orchard group. A fleet
         orchard did not create is left as it is (the thing type stays: deleting one takes 5 minutes)."""
-        iot, secrets, removed, left = self.conn, self._service_client("secretsmanager"), [], []
+        iot, secrets, removed, left = self.conn, self.service_client("secretsmanager"), [], []
         group = _ignore_missing(iot.describe_thing_group, thingGroupName=spec.fleet_name)
         if group is not None and not _is_orchards(group.get("thingGroupProperties")):
             return FleetRemoval(
@@ -397,7 +405,7 @@ class IotHook(AwsBaseHook):
             removed.append(f"policy {spec.policy_name}")
         if _ignore_missing(iot.delete_role_alias, roleAlias=spec.role_alias) is not None:
             removed.append(f"role alias {spec.role_alias}")
-        iam = self._service_client("iam")
+        iam = self.service_client("iam")
         role = _ignore_missing(iam.get_role, RoleName=spec.role_name)
         if role is not None and self._role_is_orchards(spec.role_name):
             _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")

@@ -178,3 +178,23 @@ def test_a_fleet_removal_cut_short_is_completed_by_the_next_one(aws, monkeypatch
         f"thing group {spec.fleet_name}",
     ]
     assert inventory() == []
+
+
+def test_the_cleanup_calls_every_service_on_one_session(aws, sessions_built):
+    """IoT, SageMaker, Secrets Manager and IAM: one session (with the connection's role_arn, one AssumeRole),
+    not one hook per service; the fleet still goes when asked."""
+    from orchard.edge_deployment.cleanup import cleanup_run
+    from orchard.edge_deployment.fleet import provision_fleet
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    sessions_built.clear()  # provisioning's own
+
+    removed = cleanup_run({**params, "delete_fleet": True}, "edge_deployment", "run-1", [])
+
+    assert f"thing group {params['fleet_name']}" in removed
+    assert any(line.startswith("secret ") for line in removed) and any(
+        line.startswith("role ") for line in removed
+    )
+    assert sessions_built == ["iot"]

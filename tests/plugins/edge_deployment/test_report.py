@@ -26,7 +26,7 @@ def test_attention_names_the_failed_task_and_the_drifting_device_not_the_tasks_t
     assert announcement({}, FailureCauses()) == {"attention": []}
 
 
-def test_a_run_that_failed_at_validation_gets_a_report_that_says_so_first(aws):
+def test_a_run_that_failed_at_validation_gets_a_report_that_says_so_first(aws, sessions_built):
     from orchard.settings import load_settings
 
     settings = load_settings(variables=False)
@@ -39,6 +39,7 @@ def test_a_run_that_failed_at_validation_gets_a_report_that_says_so_first(aws):
     text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert "**FAILED** at validate_model (not run, upstream failed: prepare, compile, package)" in text
     assert text.index("**FAILED**") < text.index("No package was published")
+    assert len(sessions_built) == 1  # S3 and SageMaker (the prepare job's cost) on one session
 
 
 def test_the_per_request_cost_uses_orchard_pricing():
