@@ -1,5 +1,5 @@
-"""What aerial_pretraining's own tasks after the probes cost: `evaluate`, `publish_report` and
-`stop_jobs_left_running`, each task body timed in a fresh process against a sandbox (issue 17.1).
+"""What aerial_pretraining's own tasks cost: `validate_inputs` (first on the critical path), and after the
+probes `evaluate`, `publish_report` and `stop_jobs_left_running`, each task body timed in a fresh process against a sandbox (issue 17.1).
 
     .venv/bin/python benchmarks/aerial_pretraining_task_time.py [--rounds 5] [--before /path/to/checkout]
         [--latency-ms 0] [--profile]
@@ -37,7 +37,7 @@ if "--child" not in sys.argv:  # a child imports from the checkout it runs in (P
 
 DAG_ID = "aerial_pretraining"
 RUN_ID = "manual__2026-12-07T09:00:00+00:00"
-TASKS = ("evaluate", "publish_report", "stop_jobs_left_running")
+TASKS = ("validate_inputs", "evaluate", "publish_report", "stop_jobs_left_running")
 PATCHES = 60
 
 
@@ -127,7 +127,7 @@ def task_arguments(task_id: str, data: dict, evaluation: dict | None) -> tuple[l
     """The XComs the DAG passes each task (positional as in dags/aerial_pretraining.py)."""
     if task_id == "evaluate":
         return [data["probes"]], {}
-    if task_id == "stop_jobs_left_running":
+    if task_id in ("validate_inputs", "stop_jobs_left_running"):
         return [], {}
     promotion = {"promoted": False, "reason": "benchmark"}  # not_promoted's return, as in a gated run
     approval = {"required": False}

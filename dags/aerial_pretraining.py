@@ -218,13 +218,11 @@ def aerial_pretraining():
     @task
     def validate_inputs(params: dict | None = None) -> dict:
         """Everything checkable without a job: params, split/exclusion lists, the baseline checkpoint."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
+        from orchard import aws
         from orchard.aerial_pretraining.inputs import check_inputs
 
         form.check(params)  # plain words for every bad param, before anything else
-        settings = load_settings()
-        check_inputs(params, S3Hook(aws_conn_id=settings.aws_conn_id), settings)
+        check_inputs(params, aws.client("s3"), load_settings())
         return {"checked": True}
 
     @task(multiple_outputs=True)
