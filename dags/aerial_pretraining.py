@@ -218,13 +218,11 @@ def aerial_pretraining():
     @task
     def validate_inputs(params: dict | None = None) -> dict:
         """Everything checkable without a job: params, split/exclusion lists, the baseline checkpoint."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
+        from orchard import aws
         from orchard.aerial_pretraining.inputs import check_inputs
 
         form.check(params)  # plain words for every bad param, before anything else
-        settings = load_settings()
-        check_inputs(params, S3Hook(aws_conn_id=settings.aws_conn_id), settings)
+        check_inputs(params, aws.client("s3"), load_settings())
         return {"checked": True}
 
     @task(multiple_outputs=True)
@@ -268,12 +266,10 @@ def aerial_pretraining():
     @task
     def evaluate(probes: list[dict], run_id: str | None = None) -> dict:
         """Both probes' test metrics side by side → evaluation.json; a small summary to XCom."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
+        from orchard import aws
         from orchard.aerial_pretraining.evaluation import evaluate
 
-        settings = load_settings()
-        return evaluate(S3Hook(aws_conn_id=settings.aws_conn_id), probes, run_id, settings.artifacts_bucket)
+        return evaluate(aws.client("s3"), probes, run_id, load_settings().artifacts_bucket)
 
     @task.branch
     def promotion_gate(evaluation: dict, params: dict | None = None) -> str:

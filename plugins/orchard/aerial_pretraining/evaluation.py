@@ -1,6 +1,6 @@
 """The evaluation: both linear probes' test metrics side by side in `evaluation.json`, a summary for XCom.
 
-Runs in tasks only; S3 access goes through the S3Hook the task passes in.
+Runs in tasks only; S3 access goes through the boto3 S3 client the task passes in (orchard.aws).
 """
 
 from __future__ import annotations
@@ -10,13 +10,19 @@ import json
 from orchard.aerial_pretraining.plan import model_artifacts, run_prefix
 
 
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an s3:// URI."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
 def read_from_model_tar(s3, uri: str, member: str) -> dict:
-    """One JSON member of a SageMaker model.tar.gz / output.tar.gz in S3."""
+    """One JSON member of a SageMaker model.tar.gz / output.tar.gz in S3 (`s3`: a boto3 S3 client)."""
     import io
     import tarfile
 
-    bucket, key = s3.parse_s3_url(uri)
-    body = s3.get_key(key, bucket).get()["Body"].read()
+    bucket, key = split_s3_uri(uri)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
         handle = archive.extractfile(member)
         if handle is None:
@@ -24,15 +30,25 @@ def read_from_model_tar(s3, uri: str, member: str) -> dict:
         return json.load(handle)
 
 
+def read_probe_metrics(s3, probes: list[dict]) -> list[dict]:
+    """Each probe's metrics.json, in the probes' order; the archives are fetched at once (one thread each:
+    the task waits for the slowest GET, not for their sum)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(probes) or 1) as pool:
+        return list(
+            pool.map(lambda probe: read_from_model_tar(s3, model_artifacts(probe), "metrics.json"), probes)
+        )
+
+
 def evaluate(s3, probes: list[dict], run_id: str, bucket: str) -> dict:
     """Each probe's metrics.json (from its model.tar.gz) by backbone → `<run prefix>evaluation.json` in
     `bucket`; returns its URI and the macro / micro AP of the new backbone and the baseline."""
     results = {}
-    for probe in probes:
-        metrics = read_from_model_tar(s3, model_artifacts(probe), "metrics.json")
+    for probe, metrics in zip(probes, read_probe_metrics(s3, probes), strict=True):
         results[metrics["backbone"]] = {**metrics, "job": probe["Training"]["TrainingJobName"]}
     key = f"{run_prefix(run_id)}evaluation.json"
-    s3.load_string(json.dumps(results, indent=2), key, bucket, replace=True)
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(results, indent=2).encode())
     return {
         "evaluation_uri": f"s3://{bucket}/{key}",
         "new_mAP": results["aerial-dino"]["macro_mAP"],
@@ -44,5 +60,5 @@ def evaluate(s3, probes: list[dict], run_id: str, bucket: str) -> dict:
 
 def read_evaluation(s3, evaluation: dict) -> dict:
     """The full evaluation.json (per-class AP of both backbones) behind evaluate's summary."""
-    bucket, key = s3.parse_s3_url(evaluation["evaluation_uri"])
-    return json.loads(s3.read_key(key, bucket))
+    bucket, key = split_s3_uri(evaluation["evaluation_uri"])
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -46,41 +46,76 @@ def parameter_problems(params: dict) -> list[str]:
 
 def check_inputs(params: dict, s3: Any, settings: Any) -> None:
     """Everything checkable without a job, each problem named: params, the split / exclusion lists, the
-    baseline checkpoint, the deployed job code. `s3` is an S3Hook; raises InputError listing them all."""
-    from orchard.job_code import JobCodeNotDeployed, check_deployed
+    baseline checkpoint, the deployed job code. `s3` is a boto3 S3 client; raises InputError listing them all.
 
-    problems = parameter_problems(params) + _listing_problems(s3, folder_uri(params["raw_dataset_uri"]))
-    problems += _baseline_problems(s3, params["baseline_checkpoint_uri"])
-    try:
-        check_deployed(s3.get_conn(), settings, "aerial_pretraining")
-    except JobCodeNotDeployed as error:
-        problems.append(str(error))
+    The objects are checked at once (a thread each: the task waits for the slowest check, not for the sum of
+    some ten round trips); the problems are listed in the same order whichever answers first.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    raw = folder_uri(params["raw_dataset_uri"])
+    with ThreadPoolExecutor(max_workers=len(LISTINGS) + 2) as pool:
+        listings = [pool.submit(_listing_problems, s3, raw, listing) for listing in LISTINGS]
+        baseline = pool.submit(_baseline_problems, s3, params["baseline_checkpoint_uri"])
+        deployed = pool.submit(_deployment_problems, s3, settings)
+        problems = parameter_problems(params) + [
+            problem for listing in listings for problem in listing.result()
+        ]
+        problems += baseline.result() + deployed.result()
     if problems:
         raise InputError("aerial_pretraining cannot start:\n- " + "\n- ".join(problems))
 
 
-def _listing_problems(s3: Any, raw: str) -> list[str]:
-    bucket, prefix = s3.parse_s3_url(raw)
-    problems = []
-    for listing in LISTINGS:
-        if not s3.check_for_key(prefix + listing, bucket):
-            problems.append(
-                f"missing {raw}{listing} (BigEarthNet's split / exclusion list): "
-                "upload it beside the patch folders"
-            )
-        elif listing.startswith(SPLITS) and not s3.read_key(prefix + listing, bucket).strip():
-            problems.append(f"empty split list {raw}{listing}: add patches to it")
-    return problems
+def _exists(s3: Any, uri: str) -> bool:
+    """HeadObject: False on 404 (no such key), any other error raised (a 403 is not "missing")."""
+    from botocore.exceptions import ClientError
+
+    from orchard.aerial_pretraining.evaluation import split_s3_uri
+
+    bucket, key = split_s3_uri(uri)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def _listing_problems(s3: Any, raw: str, listing: str) -> list[str]:
+    from orchard.aerial_pretraining.evaluation import split_s3_uri
+
+    if not _exists(s3, raw + listing):
+        return [
+            f"missing {raw}{listing} (BigEarthNet's split / exclusion list): upload it beside the patch folders"
+        ]
+    if listing.startswith(SPLITS):
+        bucket, key = split_s3_uri(raw + listing)
+        if not s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode().strip():
+            return [f"empty split list {raw}{listing}: add patches to it"]
+    return []
 
 
 def _baseline_problems(s3: Any, uri: str) -> list[str]:
-    bucket, key = s3.parse_s3_url(uri)
+    from orchard.aerial_pretraining.evaluation import split_s3_uri
+
     try:
-        return [] if s3.check_for_key(key, bucket) else [f"baseline checkpoint {uri} does not exist"]
+        return [] if _exists(s3, uri) else [f"baseline checkpoint {uri} does not exist"]
     except Exception as error:  # 403: outside what the pipeline's role may read
         if "403" not in str(error) and "AccessDenied" not in str(error):
             raise
+        bucket, _ = split_s3_uri(uri)
         return [
             f"baseline checkpoint {uri} is not readable by the pipeline's role "
             f"(include/iam/aerial_pretraining.json): put it under s3://{bucket}/aerial_pretraining/"
         ]
+
+
+def _deployment_problems(s3: Any, settings: Any) -> list[str]:
+    from orchard.job_code import JobCodeNotDeployed, check_deployed
+
+    try:
+        check_deployed(s3, settings, "aerial_pretraining")
+    except JobCodeNotDeployed as error:
+        return [str(error)]
+    return []

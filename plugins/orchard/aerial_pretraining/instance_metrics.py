@@ -1,7 +1,7 @@
 """The CloudWatch instance metrics of aerial_pretraining's pretraining job (GPU / CPU / memory utilization)
 for its run report.
 
-Runs in tasks only; clients come from orchard.aws.
+Runs in tasks only; the task passes in its boto3 clients (orchard.aws).
 """
 
 from __future__ import annotations
@@ -105,18 +105,23 @@ def add_instance_metrics(report, series: dict[str, dict[str, tuple[list, list]]]
     )
 
 
-def add_pretrain_instance_metrics(report, pretrained: dict) -> None:
-    """The pretraining job's GPU / CPU / memory utilization (CloudWatch) in the report; a failure to read
-    them is said in the report instead of failing it."""
+def pretrain_instance_metrics(sagemaker, cloudwatch, pretrained: dict) -> tuple[str, dict | str]:
+    """(job name, its series as read_instance_metrics gives them) of the pretraining job, or (job name, why
+    they are unavailable): a failure to read them is said in the report instead of failing it.
+    `sagemaker`, `cloudwatch`: boto3 clients."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from orchard import aws
-
     name = pretrained["Training"]["TrainingJobName"]
-    job = aws.client("sagemaker").describe_training_job(TrainingJobName=name)
+    job = sagemaker.describe_training_job(TrainingJobName=name)
     try:
-        series = read_instance_metrics(aws.client("cloudwatch"), job)
+        return name, read_instance_metrics(cloudwatch, job)
     except (BotoCoreError, ClientError) as error:  # e.g. no cloudwatch:GetMetricData on the role
-        report.add_text(f"Instance metrics of `{name}` unavailable: {error}")
+        return name, f"Instance metrics of `{name}` unavailable: {error}"
+
+
+def add_pretrain_instance_metrics(report, name: str, series: dict | str) -> None:
+    """pretrain_instance_metrics' answer in the report: the panels, or why there are none."""
+    if isinstance(series, str):
+        report.add_text(series)
         return
     add_instance_metrics(report, series, name)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import threading
 
 import boto3
 import pytest
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from moto import mock_aws
 
 from orchard.aerial_pretraining.evaluation import evaluate, read_evaluation
@@ -48,9 +48,7 @@ def s3(in_process_moto):
 
 def test_both_probes_side_by_side_in_evaluation_json_and_a_summary_for_xcom(s3):
     probes = [_probe(s3, "baseline", 0.685, 0.80), _probe(s3, "aerial-dino", 0.732, 0.83)]
-    hook = S3Hook(aws_conn_id=None)
-
-    summary = evaluate(hook, probes, RUN_ID, BUCKET)
+    summary = evaluate(s3, probes, RUN_ID, BUCKET)
 
     assert summary["new_mAP"] == 0.732 and summary["baseline_mAP"] == 0.685
     assert (summary["new_micro_AP"], summary["baseline_micro_AP"]) == (0.83, 0.80)
@@ -58,8 +56,30 @@ def test_both_probes_side_by_side_in_evaluation_json_and_a_summary_for_xcom(s3):
         summary["evaluation_uri"].startswith(f"s3://{BUCKET}/")
         and "evaluation.json" in summary["evaluation_uri"]
     )
-    stored = read_evaluation(hook, summary)
+    stored = read_evaluation(s3, summary)
     assert set(stored) == {"aerial-dino", "baseline"}
     assert stored["aerial-dino"]["job"] == "probe-aerial-dino" and stored["baseline"]["per_class_AP"] == {
         "Urban": 0.685
     }
+
+
+class _S3AnsweringOnlyConcurrentGets:
+    """get_object answers only once every expected GET is in flight (a barrier): reads one by one time out."""
+
+    def __init__(self, client, expected: int):
+        self.client, self.barrier = client, threading.Barrier(expected, timeout=10)
+
+    def get_object(self, **kwargs):
+        self.barrier.wait()
+        return self.client.get_object(**kwargs)
+
+    def put_object(self, **kwargs):
+        return self.client.put_object(**kwargs)
+
+
+def test_the_probes_archives_are_read_at_once(s3):
+    probes = [_probe(s3, "baseline", 0.685, 0.80), _probe(s3, "aerial-dino", 0.732, 0.83)]
+
+    summary = evaluate(_S3AnsweringOnlyConcurrentGets(s3, expected=2), probes, RUN_ID, BUCKET)
+
+    assert (summary["new_mAP"], summary["baseline_mAP"]) == (0.732, 0.685)

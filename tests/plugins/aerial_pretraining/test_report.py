@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -13,10 +14,6 @@ from orchard.aerial_pretraining.report import cost_lines
 from orchard.operators.sagemaker_job_retry import attempt_name
 
 RUN_ID = "manual__2026-11-21T10:00:00+00:00"
-
-
-class _Settings:
-    region, aws_conn_id = "us-east-1", "aws_default"
 
 
 class _SageMaker:
@@ -31,7 +28,11 @@ class _SageMaker:
             raise ClientError(error, "Describe")
         return self.jobs[name]
 
-    describe_training_job = describe_processing_job = _describe
+    def describe_training_job(self, *, TrainingJobName: str) -> dict:  # noqa: N803 (boto3's argument)
+        return self._describe(TrainingJobName)
+
+    def describe_processing_job(self, *, ProcessingJobName: str) -> dict:  # noqa: N803 (boto3's argument)
+        return self._describe(ProcessingJobName)
 
 
 def _training(name: str, seconds: int, instance_type="ml.p3.16xlarge", count=1) -> dict:
@@ -66,7 +67,7 @@ def _jobs(pretrain_attempts: list[int]) -> dict[str, dict]:
 
 def test_every_attempt_of_a_retried_job_is_billed():
     # attempt 1 failed after 5 h on 8 GPUs, attempt 2 (-r2) completed in 11 h: both billed their instances.
-    lines = cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([5 * 3600, 11 * 3600])))
+    lines = cost_lines(RUN_ID, "us-east-1", _SageMaker(_jobs([5 * 3600, 11 * 3600])))
     base = job_name("sagemaker_training_job", RUN_ID, "pretrain")
     pretrain = [line for line in lines if line["job"] in (base, attempt_name(base, 2))]
     assert [line["billable_seconds"] for line in pretrain] == [5 * 3600, 11 * 3600]
@@ -80,14 +81,39 @@ def test_total_cost_counts_the_failed_attempt():
 
     single = (
         Report("t", "aerial_pretraining", RUN_ID)
-        .add_cost(cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([11 * 3600]))))
+        .add_cost(cost_lines(RUN_ID, "us-east-1", _SageMaker(_jobs([11 * 3600]))))
         .cost_usd
     )
     retried = (
         Report("t", "aerial_pretraining", RUN_ID)
-        .add_cost(cost_lines(RUN_ID, _Settings(), {}, hook=_SageMaker(_jobs([5 * 3600, 11 * 3600]))))
+        .add_cost(cost_lines(RUN_ID, "us-east-1", _SageMaker(_jobs([5 * 3600, 11 * 3600]))))
         .cost_usd
     )
     # the failed 5 h attempt on ml.p3.16xlarge adds 5/11 of the completed attempt's cost
     pretrain_11h = 11 * pricing.hourly_price("sagemaker", "ml.p3.16xlarge", "us-east-1")
     assert retried - single == pytest.approx(pretrain_11h * 5 / 11, rel=1e-6)
+
+
+class _SageMakerAnsweringOnlyConcurrentLookups(_SageMaker):
+    """Each job's first describe answers only once all four jobs are being looked up (a barrier)."""
+
+    def __init__(self, jobs: dict[str, dict]):
+        super().__init__(jobs)
+        self.barrier, self.waited = threading.Barrier(4, timeout=10), set()
+
+    def _describe(self, name: str) -> dict:
+        if threading.get_ident() not in self.waited:
+            self.waited.add(threading.get_ident())
+            self.barrier.wait()
+        return super()._describe(name)
+
+
+def test_the_four_jobs_attempts_are_looked_up_at_once():
+    lines = cost_lines(RUN_ID, "us-east-1", _SageMakerAnsweringOnlyConcurrentLookups(_jobs([11 * 3600])))
+
+    # the run's jobs in RUN_JOBS' order, whichever lookup finished first
+    suffixes = ["prepare", "pretrain", "probe-aerial-dino", "probe-baseline"]
+    assert [line["job"] for line in lines] == [
+        job_name("sagemaker_processing_job" if s == "prepare" else "sagemaker_training_job", RUN_ID, s)
+        for s in suffixes
+    ]
