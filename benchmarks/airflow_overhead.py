@@ -10,6 +10,11 @@ Runs `make demo`'s flow (`local_aws.stack.run_demo`) for the DAGs asked for (def
   (Batch DescribeJobs startedAt/stoppedAt, SageMaker Describe{Training,Processing,Compilation,Labeling}Job
   start/end times, EMR ListSteps' Status.Timeline, IoT DescribeJob createdAt/completedAt), a job counted
   for the DAG whose id starts its deterministic name (`orchard.naming`), overlapping jobs counted once;
+  and a SageMaker endpoint's own work, which has no job description (`EndpointWatch`): its creation,
+  CreationTime → the LastModifiedTime at which it left Creating (ListEndpoints, sampled every second
+  because the run deletes its endpoint), and, for an async endpoint, the stretches in which it kept
+  writing answers (the LastModified of the objects under its AsyncInferenceConfig S3OutputPath and
+  S3FailurePath, listed after the run);
 * overhead % = (wall − jobs) / wall (target ≤ 15 %);
 * where the rest goes, from a sample of the run's task instances every second: seconds with a task running
   and no job ("task": Python work on the critical path, process starts), with nothing running and no job
@@ -240,6 +245,107 @@ def sandbox_jobs(url: str, notes: list[str]) -> list[Job]:
     return jobs
 
 
+# A silence between two answers of an async endpoint longer than this is an idle endpoint, not one long
+# inference: the demo's models answer a frame in well under a second.
+ANSWER_GAP_S = 30.0
+
+
+@dataclass
+class WatchedEndpoint:
+    name: str
+    created: float  # CreationTime (epoch s)
+    ready: float | None = None  # LastModifiedTime when first seen out of Creating (InService or Failed)
+    answer_paths: list[str] = field(default_factory=list)  # S3OutputPath, S3FailurePath (async only)
+
+
+def answer_stretches(times: list[float], gap_s: float = ANSWER_GAP_S) -> list[tuple[float, float]]:
+    """The stretches in which an async endpoint kept answering: consecutive answer times (S3 LastModified of
+    its output or failure objects) at most `gap_s` apart. Each answer is AWS's work on the request before it
+    (the endpoint works through its backlog); the first answer's own inference is not counted."""
+    stretches: list[list[float]] = []
+    for t in sorted(times):
+        if stretches and t - stretches[-1][1] <= gap_s:
+            stretches[-1][1] = t
+        else:
+            stretches.append([t, t])
+    return [(a, b) for a, b in stretches if b > a]
+
+
+def endpoint_jobs(endpoint: WatchedEndpoint, answer_times: list[float]) -> list[Job]:
+    """An endpoint's creation and its answering stretches, as jobs named by the endpoint (owned_by)."""
+    jobs = []
+    if endpoint.ready is not None:
+        jobs.append(Job("endpoint creation", endpoint.name, endpoint.created, endpoint.ready))
+    after_creation = [t for t in answer_times if t >= endpoint.created]
+    jobs += [Job("async inference", endpoint.name, a, b) for a, b in answer_stretches(after_creation)]
+    return jobs
+
+
+class EndpointWatch(threading.Thread):
+    """Every `period_s`: the sandbox's SageMaker endpoints, through the calls AWS answers, before the run
+    deletes them. ListEndpoints' EndpointSummary has CreationTime, LastModifiedTime and EndpointStatus
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_EndpointSummary.html): the first time an
+    endpoint is seen out of `Creating`, its LastModifiedTime is when creation ended (nothing else updates
+    the endpoints of these runs before they are deleted). A new endpoint's DescribeEndpoint names its config,
+    whose AsyncInferenceConfig.OutputConfig (DescribeEndpointConfig,
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_AsyncInferenceOutputConfig.html) says where
+    AWS writes each answer: `answer_times` lists them after the run (ListObjectsV2 LastModified)."""
+
+    def __init__(self, url: str, period_s: float = 1.0):
+        super().__init__(daemon=True)
+        self.url, self.period_s = url, period_s
+        self.endpoints: dict[str, WatchedEndpoint] = {}
+        self.notes: list[str] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        sm = sandbox_client("sagemaker", self.url)
+        while not self.stopped.is_set():
+            t = time.time()
+            try:
+                self.observe(sm)
+            except Exception as err:  # a sandbox busy or stopping: the next sample sees it again
+                self.notes = [*self.notes[-4:], f"endpoints: {type(err).__name__}: {str(err)[:120]}"]
+            self.stopped.wait(max(0.0, self.period_s - (time.time() - t)))
+
+    def observe(self, sm) -> None:
+        for summary in _pages(sm.list_endpoints, "Endpoints"):
+            name, status = summary["EndpointName"], summary["EndpointStatus"]
+            endpoint = self.endpoints.get(name)
+            if endpoint is None:
+                endpoint = self.endpoints[name] = WatchedEndpoint(name, _epoch(summary["CreationTime"]))
+                endpoint.answer_paths = async_answer_paths(sm, name)
+            if endpoint.ready is None and status in ("InService", "Failed"):
+                endpoint.ready = _epoch(summary["LastModifiedTime"])
+
+    def answer_times(self, endpoint: WatchedEndpoint) -> list[float]:
+        s3 = sandbox_client("s3", self.url)
+        times: list[float] = []
+        for path in dict.fromkeys(endpoint.answer_paths):
+            bucket, _, prefix = path.removeprefix("s3://").partition("/")
+            prefix = prefix.rstrip("/") + "/"
+            for obj in _pages(s3.list_objects_v2, "Contents", Bucket=bucket, Prefix=prefix):
+                times.append(_epoch(obj["LastModified"]))
+        return times
+
+    def jobs(self, notes: list[str]) -> list[Job]:
+        jobs: list[Job] = []
+        for endpoint in self.endpoints.values():
+            try:
+                jobs += endpoint_jobs(endpoint, self.answer_times(endpoint))
+            except Exception as err:
+                notes.append(f"endpoint {endpoint.name}: {type(err).__name__}: {str(err)[:120]}")
+        return jobs
+
+
+def async_answer_paths(sm, endpoint_name: str) -> list[str]:
+    """S3OutputPath and S3FailurePath of the endpoint's config; none for a real-time endpoint."""
+    config_name = sm.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
+    config = sm.describe_endpoint_config(EndpointConfigName=config_name)
+    output = config.get("AsyncInferenceConfig", {}).get("OutputConfig", {})
+    return [path for path in (output.get("S3OutputPath"), output.get("S3FailurePath")) if path]
+
+
 def owned_by(job: Job, dag_id: str) -> bool:
     """A job's deterministic name starts with its DAG id, sanitised for the service (orchard.naming)."""
     name = job.name.lower().replace("_", "-")
@@ -389,6 +495,9 @@ def main() -> int:
         sampler = Sampler(stack)
         sampler.start()
         sampler_box["sampler"] = sampler
+        watch = EndpointWatch(stack.sandbox_url)
+        watch.start()
+        sampler_box["endpoints"] = watch
 
     def before_stop(stack, results):
         sampler = sampler_box.get("sampler")
@@ -397,6 +506,12 @@ def main() -> int:
             sampler.join(timeout=10)
         notes: list[str] = []
         jobs = sandbox_jobs(stack.sandbox_url, notes)
+        watch = sampler_box.get("endpoints")
+        if watch:
+            watch.stopped.set()
+            watch.join(timeout=10)
+            jobs += watch.jobs(notes)
+            notes += watch.notes
         rows = []
         for dag_id, result in results.items():
             if result.run_id == "-":
