@@ -57,6 +57,17 @@ def read_text(s3: Any, uri: str) -> str:
     return read_bytes(s3, uri).decode("utf-8")
 
 
+def read_many(s3: Any, uris: list[str], concurrency: int) -> list[bytes]:
+    """The objects at `uris`, in their order, at most `concurrency` GETs in flight (a boto3 client is
+    thread-safe): one by one, each GET waits a full round trip. The first read that fails raises."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if concurrency <= 1 or len(uris) <= 1:
+        return [read_bytes(s3, uri) for uri in uris]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-read") as pool:
+        return list(pool.map(lambda uri: read_bytes(s3, uri), uris))
+
+
 def write_text(s3: Any, uri: str, body: str) -> None:
     bucket, key = split(uri)
     s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"))

@@ -36,3 +36,27 @@ def test_objects_are_written_read_and_found_by_uri(aws):
     assert s3_objects.exists(s3, "s3://labels/a/é.json")
     assert not s3_objects.exists(s3, "s3://labels/a/missing.json")
     assert s3_objects.bucket_exists(s3, "labels") and not s3_objects.bucket_exists(s3, "no-such-bucket")
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_many_objects_are_read_in_the_order_asked(aws, concurrency):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="many-reads")
+    uris = []
+    for i in range(12):
+        s3.put_object(Bucket="many-reads", Key=f"out/{i}.out", Body=f"answer {i}".encode())
+        uris.append(f"s3://many-reads/out/{i}.out")
+    uris.reverse()
+    assert s3_objects.read_many(s3, uris, concurrency) == [
+        f"answer {i}".encode() for i in reversed(range(12))
+    ]
+
+
+def test_reading_many_fails_on_a_missing_object(aws):
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="many-reads")
+    s3.put_object(Bucket="many-reads", Key="out/0.out", Body=b"answer")
+    with pytest.raises(ClientError, match="NoSuchKey"):
+        s3_objects.read_many(s3, ["s3://many-reads/out/0.out", "s3://many-reads/out/gone.out"], 4)
