@@ -11,7 +11,7 @@ from typing import Any
 
 from orchard import aws, naming
 from orchard.auto_labeling.endpoint import describe_existing
-from orchard.auto_labeling.frames import list_frames
+from orchard.auto_labeling.frames import CHECK_CONCURRENCY, list_frames
 from orchard.auto_labeling.labeling import check_ground_truth
 from orchard.auto_labeling.s3_objects import exists, folder, write_text
 from orchard.errors import InputError
@@ -38,7 +38,7 @@ def inference_image(region: str) -> str:
 
 def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
     settings = load_settings()
-    s3 = aws.client("s3")
+    s3 = aws.client("s3", max_pool_connections=CHECK_CONCURRENCY)  # list_frames' checks share it
     existing = (params["existing_endpoint_name"] or "").strip()
     base = f"s3://{settings.artifacts_bucket}/{naming.resource_name('s3_prefix', dag_id, run_id)}"
     frames_prefix = folder(params["frames_prefix"])
