@@ -411,6 +411,11 @@ def test_demo_runs_the_dags_on_the_local_stack_and_reports(tmp_path):
     ports = [int(p) for p in re.findall(r"up on http://(?:127\.0\.0\.1|localhost):(\d+)", out)]
     assert len(ports) == 2, out
     assert all(stack.port_is_free(port) for port in ports)
+    # the execution API's cold start was paid by the stack's own request, not by the first task's `run`
+    api_log = (tmp_path / "airflow-home" / "logs" / "stack" / "api-server.log").read_text()
+    execution_calls = re.findall(r"method=(\w+) path=(/execution/\S*)", api_log)
+    assert execution_calls[0] == ("GET", "/execution/health"), execution_calls[:3]
+    assert any(path.endswith("/run") for _, path in execution_calls[1:])
 
 
 # A task of the local stack (a forkserver worker's child, the demo's role_arn connection): its hooks' sessions,
