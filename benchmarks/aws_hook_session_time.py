@@ -36,20 +36,13 @@ ROLE_NAME = "bench-hook-session"
 def time_hooks(hooks: int) -> tuple[str, list[float]]:
     """In the child process: the factory `[aws] session_factory` resolved to, and the seconds of each of
     `hooks` × (hook → session → the SERVICES' clients)."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook, SessionFactory
+    from _hook_clients import hook_session_clients
+    from airflow.providers.amazon.aws.hooks.base_aws import SessionFactory
 
     seconds = []
     for _ in range(hooks):
         started = time.perf_counter()
-        hook = AwsBaseHook(aws_conn_id="aws_default", client_type=SERVICES[0])
-        session = hook.get_session()
-        for service in SERVICES:
-            session.client(
-                service,
-                endpoint_url=hook.conn_config.get_service_endpoint_url(service),
-                config=hook.config,
-                verify=hook.verify,
-            )
+        hook_session_clients(SERVICES)
         seconds.append(time.perf_counter() - started)
     return f"{SessionFactory.__module__}.{SessionFactory.__name__}", seconds
 

@@ -55,7 +55,8 @@ FIGURES = {  # what a child reports: its label and unit
 def first_hook(results) -> None:
     """In a forked child: the seconds of its first hook → session → SERVICES' clients, and the JSON files
     botocore's loader parsed meanwhile."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    import airflow.providers.amazon.aws.hooks.base_aws  # noqa: F401  (the provider first, untimed)
+    from _hook_clients import hook_session_clients
     from botocore.loaders import JSONFileLoader
 
     parsed: list[str] = []
@@ -69,15 +70,7 @@ def first_hook(results) -> None:
 
     JSONFileLoader.load_file = counting_load_file
     started = time.perf_counter()
-    hook = AwsBaseHook(aws_conn_id="aws_default", client_type=SERVICES[0])
-    session = hook.get_session()
-    for service in SERVICES:
-        session.client(
-            service,
-            endpoint_url=hook.conn_config.get_service_endpoint_url(service),
-            config=hook.config,
-            verify=hook.verify,
-        )
+    hook_session_clients(SERVICES)
     took = time.perf_counter() - started
     private = private_mib()
     started = time.perf_counter()

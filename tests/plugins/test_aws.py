@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
-import boto3
 import pytest
 from airflow.providers.amazon.aws.hooks import base_aws  # first: it imports orchard.aws_session
 
@@ -12,6 +9,7 @@ import orchard.settings
 from local_aws import aws_connection
 from local_aws.iam_setup import ACCOUNT
 from orchard import aws as orchard_aws
+from tests.plugins.conftest import create_role_the_account_assumes
 
 SERVICES = ("s3", "sqs", "batch")
 
@@ -65,27 +63,7 @@ def test_a_client_for_a_named_connection_reads_no_settings(aws, monkeypatch):
 
 def _role_on_aws_default(monkeypatch, sandbox_url: str) -> str:
     """orchard's connection with a role_arn (as the local stack's): its hooks assume the role."""
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    iam = boto3.client("iam")
-    role_arn = iam.create_role(RoleName="clients-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-        "Arn"
-    ]
-    iam.put_role_policy(
-        RoleName="clients-role",
-        PolicyName="all",
-        PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-        ),
-    )
+    role_arn = create_role_the_account_assumes("clients-role", allow_everything=True)
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(sandbox_url, role_arn=role_arn))
     return role_arn
 

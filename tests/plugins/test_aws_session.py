@@ -17,6 +17,7 @@ from botocore.loaders import JSONFileLoader
 
 from orchard import aws_session
 from orchard.aws_session import SharedLoaderSessionFactory, shared_loader
+from tests.plugins.conftest import create_role_the_account_assumes
 
 FACTORY_PATH = "orchard.aws_session.SharedLoaderSessionFactory"
 ACCOUNT = "123456789012"
@@ -75,19 +76,7 @@ def test_search_paths_are_a_boto3_sessions_and_do_not_grow(aws, monkeypatch):
 
 
 def _role_connection(monkeypatch, sandbox_url: str) -> str:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role_arn = boto3.client("iam").create_role(
-        RoleName="hook-role", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
+    role_arn = create_role_the_account_assumes("hook-role")
     extra = {"endpoint_url": sandbox_url, "region_name": "us-east-1", "role_arn": role_arn}
     monkeypatch.setenv("AIRFLOW_CONN_AWS_ROLE", json.dumps({"conn_type": "aws", "extra": extra}))
     return role_arn
