@@ -63,7 +63,6 @@ BASELINE_ENV = {
     # workers forked from the scheduler (Python 3.11's default), nothing preloaded
     "AIRFLOW__SCHEDULER__MP_START_METHOD": "fork",
     "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "",
-    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",  # its workers start with the first task, not the scheduler
 }
 
 

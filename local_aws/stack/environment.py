@@ -76,11 +76,6 @@ def bucket_names(settings: Any) -> list[str]:
 # providers' modules the DAG files import, and boto3; and matplotlib, which the report tasks import.
 # orchard's DAG-side modules (orchard.operators, ...) are left out: each task imports them afresh, so an
 # edit to them needs no restart.
-# LocalExecutor whose workers (and so the forkserver with TASK_PRELOAD_MODULES) start with the scheduler, not
-# with the first task after it starts: that task waited 3-7 s idle, 20-45 s loaded (plugins/orchard/
-# local_executor.py). A module path is how Airflow's "Executor" docs name a custom executor.
-LOCAL_EXECUTOR = "orchard.local_executor.WarmStartLocalExecutor"
-
 TASK_PRELOAD_MODULES = (
     "airflow.executors.local_executor",
     "airflow.sdk.execution_time.supervisor",
@@ -182,7 +177,7 @@ def airflow_env(
             ),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": LOCAL_EXECUTOR,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",

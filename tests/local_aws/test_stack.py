@@ -231,8 +231,7 @@ def test_celery_env_points_every_airflow_process_at_the_broker(tmp_path):
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6390/0"
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == f"db+sqlite:///{tmp_path / 'celery-results.db'}"
     assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "4"  # the stack's parallelism 8, shared
-    local = stack.airflow_env(tmp_path, tmp_path / "dags")["AIRFLOW__CORE__EXECUTOR"]
-    assert local == "orchard.local_executor.WarmStartLocalExecutor"
+    assert stack.airflow_env(tmp_path, tmp_path / "dags")["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
 
 
 def test_celery_without_redis_server_names_the_package(tmp_path, monkeypatch):
@@ -328,40 +327,3 @@ def test_task_processes_inherit_the_modules_their_dag_files_and_plugins_import(t
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     assert found == {"missing": [], "imported_by_each_task": []}
 
-
-# ------------------------------------------------------------------------------------- executor start
-
-EXECUTOR_START_PROBE = """
-import json, multiprocessing
-from airflow.executors.executor_loader import ExecutorLoader
-from airflow.executors.local_executor import LocalExecutor
-from airflow.utils.process_utils import set_component_mp_start_method
-
-set_component_mp_start_method("scheduler")  # as the scheduler command does before it makes its executor
-started = {}
-for name, executor in (("airflow", LocalExecutor(parallelism=2)), ("stack", ExecutorLoader.get_default_executor())):
-    executor.start()
-    started[name] = {
-        "class": type(executor).__name__,
-        "workers_alive": sum(worker.is_alive() for worker in executor.workers.values()),
-        "parallelism": executor.parallelism,
-    }
-    executor.end()
-print(json.dumps({"start_method": multiprocessing.get_start_method(), **started}))
-"""
-
-
-def test_the_stacks_executor_starts_its_workers_with_the_scheduler_not_the_first_task(tmp_path):
-    """Under the stack's forkserver Airflow's LocalExecutor starts no worker until a task waits, so the first
-    task after a scheduler start also waited for the forkserver to import TASK_PRELOAD_MODULES; the stack's
-    executor (orchard.local_executor) starts them all in start(), as LocalExecutor does under fork."""
-    env = stack.airflow_env(tmp_path, REPO_ROOT / "dags")
-    probe = subprocess.run(
-        [sys.executable, "-c", EXECUTOR_START_PROBE], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert probe.returncode == 0, probe.stderr[-3000:]
-    found = json.loads(probe.stdout.strip().splitlines()[-1])
-    assert found["start_method"] == "forkserver"
-    assert found["airflow"]["workers_alive"] == 0  # why: Airflow's own waits for a task
-    assert found["stack"]["class"] == "WarmStartLocalExecutor"
-    assert found["stack"]["workers_alive"] == found["stack"]["parallelism"] == 8
