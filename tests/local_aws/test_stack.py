@@ -326,4 +326,3 @@ def test_task_processes_inherit_the_modules_their_dag_files_and_plugins_import(t
     assert probe.returncode == 0, probe.stderr[-3000:]
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     assert found == {"missing": [], "imported_by_each_task": []}
-
