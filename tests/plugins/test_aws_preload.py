@@ -21,6 +21,9 @@ CODE = [*(REPO_ROOT / "plugins").rglob("*.py"), *(REPO_ROOT / "dags").rglob("*.p
 # a literal service name given to a client or a hook: .client("s3"), _service_client("iam"),
 # client_type="kms", kwargs["client_type"] = "iot"
 LITERAL_SERVICE = re.compile(r'(?:client\(\s*|client_type"?\]?\s*=\s*)"([a-z0-9-]+)"')
+# several on one session: aws.clients("batch", "ec2", conn_id=...)
+SESSION_CLIENTS = re.compile(r"\bclients\(([^)]*)\)")
+QUOTED = re.compile(r'"([a-z0-9-]+)"')
 PROVIDER_HOOKS = re.compile(
     r"from airflow\.providers\.amazon\.aws\.hooks\.(\w+) import (\([\w,\s]+\)|[\w, ]+)"
 )
@@ -74,6 +77,8 @@ def _services_named_in_code() -> set[str]:
     for path in CODE:
         text = path.read_text()
         named.update(LITERAL_SERVICE.findall(text))
+        for arguments in SESSION_CLIENTS.findall(text):
+            named.update(QUOTED.findall(arguments))
         for module, names in PROVIDER_HOOKS.findall(text):
             hooks.update(
                 (module, name.strip())
