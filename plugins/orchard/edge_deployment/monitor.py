@@ -30,7 +30,7 @@ def monitor_drift(
     settings = load_settings()
     if not package.get("reference_uri"):
         return {"devices": {}, "note": "no reference: run with calibration_uri to monitor drift"}
-    clients = aws.session_clients()  # S3 and IoT on one session
+    clients = aws.session_clients(settings.aws_conn_id)  # S3 and IoT on one session
     s3 = clients.client("s3")
     started = clients.client("iot").describe_job(jobId=deployment["job_id"])["job"]["createdAt"]
     prefixes = [

@@ -30,7 +30,7 @@ def publish_report(
     from orchard.reports import Report
 
     settings = load_settings()
-    clients = aws.session_clients()  # S3 and SageMaker on one session
+    clients = aws.session_clients(settings.aws_conn_id)  # S3 and SageMaker on one session
     s3 = clients.client("s3")
     compiled, package, fleet = results.get("compiled"), results.get("package"), results.get("fleet")
     deployment, drift, removed = results.get("deployment"), results.get("drift"), results.get("removed")
