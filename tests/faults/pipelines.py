@@ -221,7 +221,7 @@ def inventory(client: Callable[[str], Any] = boto3.client) -> list[str]:
             jobs = _pages(
                 batch, "list_jobs", "jobSummaryList", jobQueue=queue["jobQueueName"], jobStatus=status
             )
-            found += [f"Batch job {j['jobName']} {j['jobId']} ({status})" for j in jobs]
+            found += [f"Batch job {j['jobName']} {j['jobId']} ({_batch_state(status, j)})" for j in jobs]
     for env in _pages(batch, "describe_compute_environments", "computeEnvironments"):
         min_vcpus = (env.get("computeResources") or {}).get("minvCpus", 0)
         if min_vcpus > 0:
@@ -252,6 +252,15 @@ def _fleet_identity(iot, secrets) -> list[str]:
     found += [f"IoT policy {p['policyName']}" for p in _pages(iot, "list_policies", "policies")]
     found += [f"IoT role alias {alias}" for alias in _pages(iot, "list_role_aliases", "roleAliases")]
     return found
+
+
+def _batch_state(status: str, job: dict) -> str:
+    """A STARTING or RUNNING job that TerminateJob was asked to stop stays so until its container stops,
+    then FAILED ("TerminateJob"; its reason "is returned by future DescribeJobs operations",
+    https://docs.aws.amazon.com/batch/latest/APIReference/API_TerminateJob.html): it is settling (below)."""
+    if status in ("STARTING", "RUNNING") and job.get("statusReason"):
+        return f"{status}, TERMINATING: {job['statusReason']}"
+    return status
 
 
 def settled_inventory(timeout_s: float = 20.0, client: Callable[[str], Any] = boto3.client) -> list[str]:
