@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from local_aws.stack.environment import LOCAL_EXECUTOR
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yaml"
 DOCKERFILES = [ROOT / "Dockerfile", ROOT / "local_aws" / "Dockerfile"]
@@ -154,7 +156,7 @@ def test_required_services_and_celery_only_in_its_profile(aws_stack):
             celery_keys = {k for k in environment(service) if k.startswith("AIRFLOW__CELERY__")}
             rest = {k: v for k, v in service.items() if k != "environment"}
             assert "celery" not in json.dumps(rest).lower(), name
-            assert not celery_keys or environment(service)["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+            assert not celery_keys or environment(service)["AIRFLOW__CORE__EXECUTOR"] == LOCAL_EXECUTOR
 
 
 def test_celery_profile_runs_workers_on_the_common_image_with_redis(celery_stack, raw):
@@ -207,7 +209,7 @@ def test_airflow_services_share_the_common_image_env_and_mounts(aws_stack, raw, 
 
 def test_executor_and_database_are_consistent(aws_stack):
     env = environment(aws_stack["x-airflow-common"])
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__EXECUTOR"] == LOCAL_EXECUTOR
     db = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
     postgres = environment(aws_stack["services"]["postgres"])
     assert db.scheme.startswith("postgresql")

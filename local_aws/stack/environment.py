@@ -113,6 +113,11 @@ TASK_PRELOAD_MODULES = (
     "orchard.preload_freeze",
 )
 
+# Airflow's LocalExecutor, except that a deferrable task resumed within seconds of its deferral is not failed
+# by the late exit report of its first process (apache/airflow#72716; plugins/orchard/local_executor.py).
+# docker-compose.yaml's default too.
+LOCAL_EXECUTOR = "orchard.local_executor.LocalExecutor"
+
 # The local stack's tuning for a machine that is busy (issue 17): 2 cores running Airflow's four processes,
 # the sandbox and the jobs. Keys from Airflow's configuration reference ("Configuration Reference",
 # https://airflow.apache.org/docs/apache-airflow/stable/configurations-ref.html); benchmarks/
@@ -177,7 +182,7 @@ def airflow_env(
             ),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": LOCAL_EXECUTOR,
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",

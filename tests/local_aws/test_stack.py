@@ -231,7 +231,7 @@ def test_celery_env_points_every_airflow_process_at_the_broker(tmp_path):
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6390/0"
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == f"db+sqlite:///{tmp_path / 'celery-results.db'}"
     assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "4"  # the stack's parallelism 8, shared
-    assert stack.airflow_env(tmp_path, tmp_path / "dags")["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert stack.airflow_env(tmp_path, tmp_path / "dags")["AIRFLOW__CORE__EXECUTOR"] == stack.LOCAL_EXECUTOR
 
 
 def test_celery_without_redis_server_names_the_package(tmp_path, monkeypatch):

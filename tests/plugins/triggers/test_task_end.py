@@ -13,8 +13,6 @@ aerial_pretraining, whose downstream tasks read these values (docs/architecture.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import textwrap
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ import pytest
 from orchard.triggers.batch import BatchJobWaitTrigger
 from orchard.triggers.sagemaker_job import OrchardSageMakerTrigger
 from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
+from tests.airflow_runs import new_run
 from tests.e2e.conftest import airflow_db  # noqa: F401 (fixture)
 
 DAG_ID, JOB_TASK, READER = "orchard_task_end_probe", "train", "check_export"
@@ -89,36 +88,12 @@ def comms(monkeypatch) -> SupervisorsComms:
 @pytest.fixture
 def deferred(airflow_db, tmp_path):  # noqa: F811 (the fixture imported above)
     """(trigger row id, the job task's TaskInstance): a fresh run of the probe DAG, its job task deferred."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-    from airflow.models.dagbag import DBDagBag
-    from airflow.models.dagrun import get_or_create_dagrun
     from airflow.models.trigger import Trigger
     from airflow.utils.session import create_session
     from airflow.utils.state import TaskInstanceState
-    from airflow.utils.types import DagRunTriggeredByType
 
-    (tmp_path / "probe.py").write_text(textwrap.dedent(PROBE_DAG))
     with create_session() as session:
-        DagBundlesManager().sync_bundles_to_db(session=session)
-    bag = BundleDagBag(dag_folder=tmp_path, bundle_path=tmp_path, bundle_name="dags-folder")
-    assert not bag.import_errors, bag.import_errors
-    sync_bag_to_db(bag, "dags-folder", None)
-    now = dt.datetime.now(dt.UTC)
-    with create_session() as session:
-        dag = DBDagBag().get_latest_version_of_dag(DAG_ID, session=session)
-        run = get_or_create_dagrun(
-            dag=dag,
-            run_id=f"manual__{now.isoformat()}",
-            logical_date=None,
-            data_interval=None,
-            run_after=now,
-            conf=None,
-            triggered_by=DagRunTriggeredByType.TEST,
-            triggering_user_name="test",
-            start_date=now,
-            session=session,
-        )
+        run = new_run(tmp_path, DAG_ID, PROBE_DAG, session)
         trigger = Trigger(classpath="orchard.triggers.batch.BatchJobWaitTrigger", kwargs={})
         session.add(trigger)
         session.flush()
