@@ -12,7 +12,9 @@ from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.common.compat.sdk import AirflowException
 
 from orchard.hooks.iot import IotHook
+from orchard.triggers.task_end import may_end_in_trigger
 
+OUTCOMES_KEY = "device_outcomes"  # each device's outcome, for the run's report
 DEPLOY_OPERATION = "orchard.deploy-edge-package"  # the agent's job type (include/edge_agent/agent.py)
 
 
@@ -65,7 +67,9 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
     created: at least `min_success_percent` of the targeted devices SUCCEEDED. Devices still QUEUED or
     IN_PROGRESS then are listed as `pending`; the job stays open for them (they get the model when they
     come online). Returns {job_id, job_status, outcomes: [{device, status, details}], succeeded, failed,
-    pending}; raises when the policy is not met — after logging each device's outcome.
+    pending}; raises when the policy is not met — after logging each device's outcome. A rollout that met
+    the policy ends the task in the triggerer (`end_in_trigger`): the resume would only read the outcomes and
+    push them and that value, which the trigger does (issue 17.1); one that did not resumes to fail here.
     """
 
     aws_hook_class = IotHook
@@ -144,6 +148,9 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
                     window_ends_at=window_ends_at,
                     aws_conn_id=self.aws_conn_id,
                     region_name=self.region_name,
+                    end_in_trigger=may_end_in_trigger(self),
+                    min_success_percent=self.min_success_percent,
+                    rollout_window_minutes=self.rollout_window_minutes,
                 ),
                 method_name="execute_complete",
             )
@@ -161,47 +168,72 @@ class IotDeployOperator(AwsBaseOperator[IotHook]):
         return self._outcome(event["job_id"], context)
 
     def _outcome(self, job_id: str, context: Any) -> dict[str, Any]:
-        job_status = self.hook.conn.describe_job(jobId=job_id)["job"]["status"]
-        outcomes = self.hook.job_executions(job_id)
-        context["ti"].xcom_push(
-            key="device_outcomes", value=outcomes
-        )  # for the report, even if this task fails
-        for outcome in outcomes:
-            self.log.info(
-                "device %s: %s %s", outcome["device"], outcome["status"], json.dumps(outcome["details"])
-            )
-        succeeded = [o["device"] for o in outcomes if o["status"] == "SUCCEEDED"]
-        pending = [o["device"] for o in outcomes if o["status"] in ("QUEUED", "IN_PROGRESS")]
-        failed = [o["device"] for o in outcomes if o["device"] not in {*succeeded, *pending}]
-        share = 100.0 * len(succeeded) / len(outcomes) if outcomes else 0.0
-        if job_status == "CANCELED" or share < float(self.min_success_percent) or not succeeded:
-            why = (
-                "was canceled (its abortConfig, or CancelJob)"
-                if job_status == "CANCELED"
-                else f"succeeded on {len(succeeded)} of {len(outcomes)} devices ({share:.0f}%), under "
-                f"min_success_percent {self.min_success_percent} within {self.rollout_window_minutes} min"
-            )
-            others = "; ".join(
-                f"{o['device']} {o['status']} {o['details'].get('reason', '')}".rstrip()
-                for o in outcomes
-                if o["status"] != "SUCCEEDED"
-            )
-            missing = len(outcomes) - len(succeeded)
-            raise AirflowException(
-                f"IoT job {job_id} {why}: {missing} of {len(outcomes)} devices did not succeed: {others}"
-            )
-        if pending:
-            self.log.info(
-                "rollout policy met (%.0f%% succeeded); job %s stays open for %s",
-                share,
-                job_id,
-                ", ".join(pending),
-            )
-        return {
-            "job_id": job_id,
-            "job_status": job_status,
-            "outcomes": outcomes,
-            "succeeded": succeeded,
-            "failed": failed,
-            "pending": pending,
-        }
+        job_status, outcomes = read_rollout(self.hook, job_id)
+        context["ti"].xcom_push(key=OUTCOMES_KEY, value=outcomes)  # for the report, even if this task fails
+        log_outcomes(self.log, outcomes)
+        result = judge_rollout(
+            job_id, job_status, outcomes, self.min_success_percent, self.rollout_window_minutes
+        )
+        log_pending(self.log, result)
+        return result
+
+
+def read_rollout(hook: IotHook, job_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """The job's status and each targeted device's execution (status, details), as the devices reported."""
+    return hook.conn.describe_job(jobId=job_id)["job"]["status"], hook.job_executions(job_id)
+
+
+def judge_rollout(
+    job_id: str,
+    job_status: str,
+    outcomes: list[dict[str, Any]],
+    min_success_percent: float | str,
+    rollout_window_minutes: float | str,
+) -> dict[str, Any]:
+    """The deploy task's return value when the rollout policy is met; AirflowException naming every device
+    that did not succeed when it is not. Shared by the operator's resume and the trigger that ends the task
+    (orchard.triggers.iot_job)."""
+    succeeded = [o["device"] for o in outcomes if o["status"] == "SUCCEEDED"]
+    pending = [o["device"] for o in outcomes if o["status"] in ("QUEUED", "IN_PROGRESS")]
+    failed = [o["device"] for o in outcomes if o["device"] not in {*succeeded, *pending}]
+    share = 100.0 * len(succeeded) / len(outcomes) if outcomes else 0.0
+    if job_status == "CANCELED" or share < float(min_success_percent) or not succeeded:
+        why = (
+            "was canceled (its abortConfig, or CancelJob)"
+            if job_status == "CANCELED"
+            else f"succeeded on {len(succeeded)} of {len(outcomes)} devices ({share:.0f}%), under "
+            f"min_success_percent {min_success_percent} within {rollout_window_minutes} min"
+        )
+        others = "; ".join(
+            f"{o['device']} {o['status']} {o['details'].get('reason', '')}".rstrip()
+            for o in outcomes
+            if o["status"] != "SUCCEEDED"
+        )
+        missing = len(outcomes) - len(succeeded)
+        raise AirflowException(
+            f"IoT job {job_id} {why}: {missing} of {len(outcomes)} devices did not succeed: {others}"
+        )
+    return {
+        "job_id": job_id,
+        "job_status": job_status,
+        "outcomes": outcomes,
+        "succeeded": succeeded,
+        "failed": failed,
+        "pending": pending,
+    }
+
+
+def log_outcomes(log: Any, outcomes: list[dict[str, Any]]) -> None:
+    for outcome in outcomes:
+        log.info("device %s: %s %s", outcome["device"], outcome["status"], json.dumps(outcome["details"]))
+
+
+def log_pending(log: Any, result: dict[str, Any]) -> None:
+    if result["pending"]:
+        share = 100.0 * len(result["succeeded"]) / len(result["outcomes"])
+        log.info(
+            "rollout policy met (%.0f%% succeeded); job %s stays open for %s",
+            share,
+            result["job_id"],
+            ", ".join(result["pending"]),
+        )

@@ -13,7 +13,13 @@ from botocore.exceptions import WaiterError
 
 from orchard.hooks.neo import TERMINAL, NeoHook
 from orchard.operators.sagemaker_job_retry import START_AND_UPLOAD_MARGIN_S
+from orchard.triggers.task_end import may_end_in_trigger
 from orchard.waits import polls_covering
+
+DOWNSTREAM_KEYS = (
+    "job_name",
+    "model_artifacts",
+)  # XComs of their own: downstream tasks take them as XComArgs
 
 # "linux_<arch>[_<accelerator>]" platforms (OutputConfig.TargetPlatform); anything else is a Neo TargetDevice.
 PLATFORMS = {
@@ -37,7 +43,9 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
     A retry finds the job its first try started (same name from orchard.naming) and waits on it. A job
     FAILED with Neo's `ClientError:` (the model or its input config is wrong) is an InputError: no retry. A
     person's mark failed / clear stops the job (`on_kill`, the trigger's while deferred); a worker's graceful
-    shutdown does not. Returns {job_name, status, model_artifacts, digest, seconds}.
+    shutdown does not. Returns {job_name, status, model_artifacts, digest, seconds, target, compiler_options}
+    (`compilation_result`). A COMPLETED job ends the task in the triggerer (`end_in_trigger`): the resume
+    would only describe it and push that value, which the trigger pushes (issue 17.1).
     """
 
     aws_hook_class = NeoHook
@@ -139,6 +147,9 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
                     waiter_max_attempts=self._attempts(),
                     aws_conn_id=self.aws_conn_id,
                     region_name=self.region_name,
+                    end_in_trigger=may_end_in_trigger(self),
+                    target=self.target,
+                    compiler_options=self.compiler_options,
                 ),
                 method_name="execute_complete",
             )
@@ -160,30 +171,8 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
         )
 
     def _result(self, job: dict[str, Any], context: Any) -> dict[str, Any]:
-        status = job["CompilationJobStatus"]
-        reason = job.get("FailureReason") or ""
-        if status == "FAILED" and reason.startswith("ClientError"):
-            from orchard.errors import InputError
-
-            raise InputError(
-                f"Neo compilation job {job['CompilationJobName']} ended FAILED: {reason} (the "
-                "model, framework or input_shape is wrong: fix them; not retried)"
-            )
-        if status != "COMPLETED":
-            raise AirflowException(
-                f"Neo compilation job {job['CompilationJobName']} ended {status}: {job.get('FailureReason') or 'no reason given'}"
-            )
-        seconds = (job["CompilationEndTime"] - job["CompilationStartTime"]).total_seconds()
-        result = {
-            "job_name": job["CompilationJobName"],
-            "status": status,
-            "model_artifacts": job["ModelArtifacts"]["S3ModelArtifacts"],
-            "digest": (job.get("ModelDigests") or {}).get("ArtifactDigest", ""),
-            "seconds": round(seconds, 1),
-            "target": self.target,
-            "compiler_options": json.loads(self.compiler_options or "{}"),
-        }
-        for key in ("job_name", "model_artifacts"):  # downstream tasks take these as XComArgs
+        result = compilation_result(job, self.target, self.compiler_options)
+        for key in DOWNSTREAM_KEYS:
             context["ti"].xcom_push(key=key, value=result[key])
         return result
 
@@ -193,6 +182,40 @@ class NeoCompilationOperator(AwsBaseOperator[NeoHook]):
 
         if killed_by_a_person(self):
             stop_compilation(self.hook.conn, self.job_name)
+
+
+def compilation_result(job: dict[str, Any], target: str, compiler_options: str) -> dict[str, Any]:
+    """The compile task's return value for a described job (DescribeCompilationJob's answer); raises unless
+    it COMPLETED: InputError for Neo's `ClientError:` (the model or its input config), else AirflowException.
+    Shared by the operator's resume and the trigger that ends the task (orchard.triggers.neo)."""
+    status = job["CompilationJobStatus"]
+    reason = job.get("FailureReason") or ""
+    if status == "FAILED" and reason.startswith("ClientError"):
+        from orchard.errors import InputError
+
+        raise InputError(
+            f"Neo compilation job {job['CompilationJobName']} ended FAILED: {reason} (the "
+            "model, framework or input_shape is wrong: fix them; not retried)"
+        )
+    if status != "COMPLETED":
+        raise AirflowException(
+            f"Neo compilation job {job['CompilationJobName']} ended {status}: {reason or 'no reason given'}"
+        )
+    seconds = (job["CompilationEndTime"] - job["CompilationStartTime"]).total_seconds()
+    return {
+        "job_name": job["CompilationJobName"],
+        "status": status,
+        "model_artifacts": job["ModelArtifacts"]["S3ModelArtifacts"],
+        "digest": (job.get("ModelDigests") or {}).get("ArtifactDigest", ""),
+        "seconds": round(seconds, 1),
+        "target": target,
+        "compiler_options": json.loads(compiler_options or "{}"),
+    }
+
+
+def compilation_xcoms(result: dict[str, Any]) -> dict[str, Any]:
+    """Every XCom the compile task pushes for `result`, in the order its resume pushes them."""
+    return {**{key: result[key] for key in DOWNSTREAM_KEYS}, "return_value": result}
 
 
 def stop_compilation(client: Any, job_name: str) -> bool:

@@ -4,6 +4,13 @@ QUEUED executions of offline devices never time out on AWS (timeoutConfig's time
 https://docs.aws.amazon.com/iot/latest/apireference/API_TimeoutConfig.html), so a job with an offline
 device stays IN_PROGRESS for good; the wait is bounded by the rollout window instead, and the operator
 judges the rollout (orchard.operators.iot) on what the devices reported by then.
+
+With `end_in_trigger` a rollout that meets the policy ends the task here (`orchard.triggers.task_end`,
+issue 17.1): the operator's resume would only read the job's status and its devices' executions, push them
+(`device_outcomes`) and return `judge_rollout`'s value; the trigger makes the same reads (in a thread, the
+operator's sync client), logs each device's outcome as the operator does, and pushes the same values before
+it yields a `TaskSuccessEvent`. A rollout under the policy (or canceled), a read or push that fails: the
+task resumes, and its operator pushes the outcomes and fails with their words.
 """
 
 from __future__ import annotations
@@ -13,9 +20,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from orchard.hooks.iot import IotHook
+from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
 
 JOB_ENDED = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
 
@@ -23,7 +31,7 @@ JOB_ENDED = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
 class IotJobCompletedTrigger(BaseTrigger):
     """Polls DescribeJob every `waiter_delay` s until the job ended (COMPLETED, or CANCELED by its
     abortConfig) or `window_ends_at` (epoch seconds) passed; fires {status: success, job_id, job_status,
-    window_closed}."""
+    window_closed}, or with `end_in_trigger` ends the task when the rollout met `min_success_percent`."""
 
     def __init__(
         self,
@@ -32,10 +40,16 @@ class IotJobCompletedTrigger(BaseTrigger):
         window_ends_at: float,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        end_in_trigger: bool = False,
+        min_success_percent: float | str = 100,
+        rollout_window_minutes: float | str = 60,
     ):
         super().__init__()
         self.job_id, self.waiter_delay, self.window_ends_at = job_id, waiter_delay, float(window_ends_at)
         self.aws_conn_id, self.region_name = aws_conn_id, region_name
+        self.end_in_trigger = bool(end_in_trigger)
+        # the operator's rollout policy, as it judges it (orchard.operators.iot.judge_rollout)
+        self.min_success_percent, self.rollout_window_minutes = min_success_percent, rollout_window_minutes
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -46,17 +60,26 @@ class IotJobCompletedTrigger(BaseTrigger):
                 "window_ends_at": self.window_ends_at,
                 "aws_conn_id": self.aws_conn_id,
                 "region_name": self.region_name,
+                "end_in_trigger": self.end_in_trigger,
+                "min_success_percent": self.min_success_percent,
+                "rollout_window_minutes": self.rollout_window_minutes,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.end_in_trigger:
+            await warm_the_supervisors_api(self)
+        event = await self._waiting()
+        yield await self._ending(event) if self.end_in_trigger else event
+
+    async def _waiting(self) -> TriggerEvent:
         hook = IotHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
         async with await hook.get_async_conn() as client:
             while True:
                 job = (await client.describe_job(jobId=self.job_id))["job"]
                 ended = job["status"] in JOB_ENDED
                 if ended or time.time() >= self.window_ends_at:
-                    yield TriggerEvent(
+                    return TriggerEvent(
                         {
                             "status": "success",
                             "job_id": self.job_id,
@@ -64,8 +87,35 @@ class IotJobCompletedTrigger(BaseTrigger):
                             "window_closed": not ended,
                         }
                     )
-                    return
                 self.log.info(
                     "IoT job %s is %s: %s", self.job_id, job["status"], job.get("jobProcessDetails")
                 )
                 await asyncio.sleep(self.waiter_delay)
+
+    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
+        """The task's end when the rollout met its policy, with the XComs its resume would push; else `event`."""
+        from airflow.providers.common.compat.sdk import AirflowException
+
+        from orchard.operators.iot import (
+            OUTCOMES_KEY,
+            judge_rollout,
+            log_outcomes,
+            log_pending,
+            read_rollout,
+        )
+
+        hook = IotHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        try:
+            job_status, outcomes = await asyncio.to_thread(read_rollout, hook, self.job_id)
+            result = judge_rollout(
+                self.job_id, job_status, outcomes, self.min_success_percent, self.rollout_window_minutes
+            )
+        except AirflowException as not_met:  # the resume pushes the outcomes and fails with these words
+            self.log.info("%s; the task resumes to fail with it", not_met)
+            return event
+        except Exception as error:  # the resume reads them again, with the task's retries
+            self.log.warning("IoT job %s: %s; the task resumes to read its outcome", self.job_id, error)
+            return event
+        log_outcomes(self.log, outcomes)
+        log_pending(self.log, result)
+        return await end_with_xcoms(self, {OUTCOMES_KEY: outcomes, "return_value": result}) or event

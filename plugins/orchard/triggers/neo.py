@@ -1,13 +1,29 @@
-"""Deferrable wait on a SageMaker Neo compilation job (orchard's `compilation_job_complete` waiter)."""
+"""Deferrable wait on a SageMaker Neo compilation job (orchard's `compilation_job_complete` waiter).
+
+With `end_in_trigger` a COMPLETED job ends the task here (`orchard.triggers.task_end`, issue 17.1): the
+operator's resume would only describe the job and push `compilation_result` (its return value, and its
+`job_name` / `model_artifacts` keys that downstream tasks read); the trigger makes the same describe (in a
+thread, the operator's sync client) and pushes the same values before it yields a `TaskSuccessEvent`. A
+FAILED or STOPPED job, the wait's error or timeout, a describe or push that fails: the task resumes, and
+its operator words the outcome (InputError for Neo's ClientError).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
+from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
+
 from orchard.compat import AwsBaseWaiterTrigger
 from orchard.hooks.neo import NeoHook
+from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
 
 
 class NeoCompilationTrigger(AwsBaseWaiterTrigger):
-    """Polls DescribeCompilationJob until COMPLETED (success) or FAILED / STOPPED (failure, with its reason)."""
+    """Polls DescribeCompilationJob until COMPLETED (success) or FAILED / STOPPED (failure, with its reason);
+    with `end_in_trigger` a COMPLETED job ends the task (`target` and `compiler_options` are the operator's,
+    for its return value)."""
 
     aws_hook_class = NeoHook
 
@@ -18,10 +34,18 @@ class NeoCompilationTrigger(AwsBaseWaiterTrigger):
         waiter_max_attempts: int,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        end_in_trigger: bool = False,
+        target: str = "",
+        compiler_options: str = "",
         **kwargs,
     ):
         super().__init__(
-            serialized_fields={"job_name": job_name},
+            serialized_fields={
+                "job_name": job_name,
+                "end_in_trigger": bool(end_in_trigger),
+                "target": target,
+                "compiler_options": compiler_options,
+            },
             waiter_name="compilation_job_complete",
             waiter_args={"CompilationJobName": job_name},
             failure_message=f"Neo compilation job {job_name} did not complete",
@@ -36,11 +60,33 @@ class NeoCompilationTrigger(AwsBaseWaiterTrigger):
             **kwargs,
         )
         self.job_name = job_name
+        self.end_in_trigger = bool(end_in_trigger)
+        self.target, self.compiler_options = target, compiler_options
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.end_in_trigger:
+            await warm_the_supervisors_api(self)
+        async for event in super().run():
+            yield await self._ending(event) if self.end_in_trigger else event
+
+    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
+        """The task's end when its job COMPLETED, with the XComs its resume would push; else `event`."""
+        if event.payload.get("status") != "success":
+            return event
+        from orchard.operators.neo import compilation_result, compilation_xcoms
+
+        try:
+            job = await asyncio.to_thread(self.hook().describe, self.job_name)
+            if job is None:
+                raise LookupError("DescribeCompilationJob: no such job")
+            result = compilation_result(job, self.target, self.compiler_options)
+        except Exception as error:  # the resume describes it again and words it, with the task's retries
+            self.log.warning("Neo compilation job %s: %s; the task resumes", self.job_name, error)
+            return event
+        return await end_with_xcoms(self, compilation_xcoms(result)) or event
 
     async def on_kill(self) -> None:
         """A person acted on the deferred task (mark failed / success, clear): stop the compilation."""
-        import asyncio
-
         from orchard.operators.neo import stop_compilation
 
         stopped = await asyncio.to_thread(stop_compilation, self.hook().conn, self.job_name)
