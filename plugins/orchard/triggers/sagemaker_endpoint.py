@@ -32,8 +32,12 @@ class SageMakerEndpointInServiceTrigger(SageMakerTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if self.end_in_trigger:
             await warm_the_supervisors_api(self)
-        async for event in super().run():
-            yield await self._ending(event) if self.end_in_trigger else event
+        waiting = super().run()
+        try:
+            async for event in waiting:
+                yield await self._ending(event) if self.end_in_trigger else event
+        finally:  # closed with this one: left to the loop's shutdown, its AWS client took ~20 s to close
+            await waiting.aclose()
 
     async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
         if event.payload.get("status") != "success":
