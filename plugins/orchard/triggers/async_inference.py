@@ -14,7 +14,8 @@ With `end_in_trigger`, once every invocation has its output or failure object th
 operator's resume would (`orchard.triggers.task_end`): it writes each frame's result (answered, or failed
 with the reason the endpoint wrote) into the shard's record and ends the task with the same summary as its
 return value, instead of a fresh worker process doing it on the run's critical path. A timeout, an endpoint
-that vanished, or a push that fails still resume the task, whose operator words the outcome.
+that vanished, an S3 read or write of that end that fails, or a push that fails still resume the task, whose
+operator words the outcome.
 """
 
 from __future__ import annotations
@@ -198,6 +199,21 @@ class AsyncInferenceOutputsTrigger(BaseTrigger):
         `SageMakerAsyncInvokeOperator.execute_complete` would; None: the task resumes and does it."""
         if self.task_instance is None:  # dag.test(): it resumes the task after any event
             return None
+        try:
+            results = await self._save_results(s3, record, existing)
+        except Exception as error:  # the resume reads and writes them again, with the task's retries
+            self.log.warning("shard %s: %s; the task resumes to record its results", self.shard_index, error)
+            return None
+        summary = shard_summary(self.shard_index, results, self.record_uri)
+        self.log.info(
+            "shard %s: %d answered, %d failed", summary["shard"], summary["answered"], summary["failed"]
+        )
+        return await end_with_xcoms(self, {"return_value": summary})
+
+    async def _save_results(
+        self, s3: Any, record: dict[str, Any], existing: set[str]
+    ) -> list[dict[str, Any]]:
+        """Each frame's result (the failure objects' text read), written into the shard's record."""
         invocations = record["invocations"]
         reasons = {
             uri: (await _read(s3, uri)).decode("utf-8", errors="replace")
@@ -206,11 +222,7 @@ class AsyncInferenceOutputsTrigger(BaseTrigger):
         results = shard_results(invocations, existing, reasons, self.endpoint_name, 0)
         bucket, key = split_uri(self.record_uri)
         await s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({**record, "results": results}).encode())
-        summary = shard_summary(self.shard_index, results, self.record_uri)
-        self.log.info(
-            "shard %s: %d answered, %d failed", summary["shard"], summary["answered"], summary["failed"]
-        )
-        return await end_with_xcoms(self, {"return_value": summary})
+        return results
 
 
 async def _read(s3: Any, uri: str) -> bytes:
