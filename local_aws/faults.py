@@ -285,29 +285,60 @@ def _model(service: str) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _rest_routes(service: str) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...], int, str], ...]:
+def _rest_routes(
+    service: str,
+) -> tuple[tuple[str, re.Pattern[str], tuple[str, ...], tuple[str, ...], int, str], ...]:
+    """(method, path pattern, query keys, WSGI header keys, weight, operation) of each REST operation. Several
+    share a method and path (S3's PutObject, CopyObject, UploadPart, UploadPartCopy: PUT /{Bucket}/{Key+}):
+    the members the model marks required in the query string or a header (CopyObject's x-amz-copy-source,
+    UploadPart's partNumber and uploadId) tell them apart, as they do for the service ("CopyObject",
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html; "UploadPart",
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html)."""
     model = _model(service)
     if model is None:
         return ()
     routes = []
     for name in model.operation_names:
-        http = model.operation_model(name).http
+        operation = model.operation_model(name)
+        http = operation.http
         path, _, query = http.get("requestUri", "/").partition("?")
         pattern = re.sub(r"\\{[^}]+\\\+\\}", ".+", re.escape(path))  # {Key+}: one or more segments
         pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", pattern)
-        keys = tuple(k.split("=")[0] for k in query.split("&") if k)
+        keys = {k.split("=")[0] for k in query.split("&") if k} | set(_required_in(operation, "querystring"))
+        headers = tuple(_wsgi_header(h) for h in _required_in(operation, "header"))
         literal = len(re.sub(r"\{[^}]+\}", "", path))
-        weight = literal + 100 * len(keys)
-        routes.append((http.get("method", "POST"), re.compile(f"^{pattern}/?$"), keys, weight, name))
+        weight = literal + 100 * (len(keys) + len(headers))
+        method = http.get("method", "POST")
+        routes.append((method, re.compile(f"^{pattern}/?$"), tuple(sorted(keys)), headers, weight, name))
     return tuple(routes)
+
+
+def _required_in(operation: Any, location: str) -> list[str]:
+    """The wire names of the operation's required input members sent in `location` (querystring, header)."""
+    shape = operation.input_shape
+    if shape is None:
+        return []
+    located = {m: shape.members[m].serialization for m in shape.required_members}
+    return [where.get("name", m) for m, where in located.items() if where.get("location") == location]
+
+
+def _wsgi_header(name: str) -> str:
+    """The WSGI environ key of an HTTP header (PEP 3333: Content-Type and Content-Length have no HTTP_)."""
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
 
 
 def _rest_operation(service: str, environ: dict[str, Any]) -> str:
     method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     best = None
-    for verb, pattern, keys, weight, name in _rest_routes(service):
-        if verb == method and pattern.match(path) and all(k in query for k in keys):
+    for verb, pattern, keys, headers, weight, name in _rest_routes(service):
+        if (
+            verb == method
+            and pattern.match(path)
+            and all(k in query for k in keys)
+            and all(h in environ for h in headers)
+        ):
             if best is None or weight > best[0]:
                 best = (weight, name)
     return best[1] if best else "?"

@@ -73,7 +73,7 @@ def test_frames_are_prelabeled_verified_and_every_resource_removed(dag, inline_t
     assert run.state == "success"
     triggers = [type(t).__name__ for t, _ in inline_triggers]
     assert triggers.count("AsyncInferenceOutputsTrigger") == 1  # 21 frames, 500 per shard (the default)
-    assert {"SageMakerTrigger", "SageMakerLabelingJobTrigger"} <= set(triggers)
+    assert {"SageMakerEndpointInServiceTrigger", "SageMakerLabelingJobTrigger"} <= set(triggers)
     # Failures are collected with the endpoint's reason, not lost.
     [failure] = json.loads(read(f"s3://{ARTIFACTS}/{keys(ARTIFACTS, 'invocations/failures.json')[0]}"))
     assert failure["input"].endswith("frame-broken.png") and "not a decodable image" in failure["reason"]

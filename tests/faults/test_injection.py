@@ -137,6 +137,25 @@ def test_rest_operations_are_named_from_the_service_model(aws, user):
         s3.list_objects_v2(Bucket="fault-bucket")
 
 
+def test_operations_that_share_a_path_are_told_apart_by_their_required_members(aws, user):
+    """S3's PutObject and CopyObject are both PUT /{Bucket}/{Key+}; CopyObject's required x-amz-copy-source
+    header names it (UploadPart's required partNumber and uploadId likewise). A PutObject rule was matched
+    against CopyObject and never faulted a PutObject."""
+    boto3.client("s3").create_bucket(Bucket="fault-bucket")
+    s3 = client("s3", user)
+    s3.put_object(Bucket="fault-bucket", Key="a", Body=b"x")
+
+    set_faults(aws.url, {"rules": [{"service": "s3", "operation": "PutObject", "server_error": 1.0}]})
+    s3.copy_object(Bucket="fault-bucket", Key="b", CopySource={"Bucket": "fault-bucket", "Key": "a"})
+    with pytest.raises(ClientError, match="InternalError"):
+        s3.put_object(Bucket="fault-bucket", Key="c", Body=b"x")
+
+    set_faults(aws.url, {"rules": [{"service": "s3", "operation": "CopyObject", "server_error": 1.0}]})
+    s3.put_object(Bucket="fault-bucket", Key="c", Body=b"x")
+    with pytest.raises(ClientError, match="InternalError"):
+        s3.copy_object(Bucket="fault-bucket", Key="d", CopySource={"Bucket": "fault-bucket", "Key": "a"})
+
+
 def test_the_same_seed_gives_the_same_faults(aws, user):
     def fates(seed):
         set_faults(aws.url, {"seed": seed, "throttle": 0.3, "service": "sagemaker"})

@@ -6,6 +6,8 @@
 - A retry finds the endpoint its first try created: it waits on it (deferred) if it is still being
   created, returns if it is InService, and fails with SageMaker's reason if it Failed — instead of the
   provider's fallback of updating an existing endpoint with the same config.
+- Its wait ends the task in the triggerer once the endpoint is InService
+  (`orchard.triggers.sagemaker_endpoint`): the resume would only describe it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator, serialize
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from botocore.exceptions import ClientError
+
+from orchard.triggers.sagemaker_endpoint import SageMakerEndpointInServiceTrigger
+from orchard.triggers.task_end import may_end_in_trigger
 
 
 class SageMakerAsyncEndpointOperator(SageMakerEndpointOperator):
@@ -56,6 +61,15 @@ class SageMakerAsyncEndpointOperator(SageMakerEndpointOperator):
             method_name="execute_complete",
             timeout=datetime.timedelta(seconds=self.max_ingestion_time),
         )
+
+    def defer(self, *, trigger: Any, **kwargs: Any) -> None:
+        """The provider's endpoint wait (its execute's and this retry's), as the trigger that may end the task."""
+        if type(trigger) is SageMakerTrigger and trigger.job_type.lower() == "endpoint":
+            _, trigger_kwargs = trigger.serialize()
+            trigger = SageMakerEndpointInServiceTrigger(
+                **trigger_kwargs, end_in_trigger=may_end_in_trigger(self)
+            )
+        super().defer(trigger=trigger, **kwargs)
 
     def _status(self, name: str) -> tuple[str | None, str]:
         try:

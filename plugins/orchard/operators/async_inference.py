@@ -18,7 +18,14 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
-from orchard.triggers.async_inference import AsyncInferenceOutputsTrigger, split_uri
+from orchard.triggers.async_inference import (
+    AsyncInferenceOutputsTrigger,
+    failure_reasons_to_read,
+    shard_results,
+    shard_summary,
+    split_uri,
+)
+from orchard.triggers.task_end import may_end_in_trigger
 from orchard.waits import polls_covering
 
 if TYPE_CHECKING:  # the S3 hook module is only needed when a task runs, not when a DAG file is parsed
@@ -120,6 +127,8 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
                 waiter_max_attempts=polls_covering(self.max_wait_s, self.waiter_delay),
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region_name,
+                end_in_trigger=may_end_in_trigger(self),
+                shard_index=self.shard["index"],
             ),
             method_name="execute_complete",
             timeout=datetime.timedelta(seconds=self.max_wait_s + 300),
@@ -136,28 +145,19 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         waited = (event or {}).get("waited_s", self.max_wait_s)
         results = self._results(s3, record["invocations"], waited)
         self._save(s3, {**record, "results": results})
-        counts = {
-            status: sum(1 for r in results if r["status"] == status) for status in ("answered", "failed")
-        }
-        unanswered = sum(1 for r in results if r.get("unanswered"))
+        summary = shard_summary(self.shard["index"], results, self.shard["record_uri"])
         self.log.info(
             "shard %s: %d answered, %d failed (%d without an answer after %s s)",
             self.shard["index"],
-            counts["answered"],
-            counts["failed"],
-            unanswered,
+            summary["answered"],
+            summary["failed"],
+            summary["unanswered"],
             waited,
         )
         for result in results:
             if result.get("unanswered"):
                 self.log.warning("no answer: %s", result["input"])
-        return {
-            "shard": self.shard["index"],
-            "answered": counts["answered"],
-            "failed": counts["failed"],
-            "unanswered": unanswered,
-            "record_uri": self.shard["record_uri"],
-        }
+        return summary
 
     # ------------------------------------------------------------------ record
 
@@ -201,34 +201,11 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         self, s3: S3Hook, invocations: list[dict[str, str]], waited_s: int | float
     ) -> list[dict[str, Any]]:
         existing = _existing(s3, [i[k] for i in invocations for k in ("output", "failure") if i.get(k)])
-        results: list[dict[str, Any]] = []
-        for invocation in invocations:
-            if "error" in invocation:
-                results.append(
-                    {"input": invocation["input"], "status": "failed", "reason": invocation["error"]}
-                )
-            elif invocation["output"] in existing:
-                results.append(
-                    {"input": invocation["input"], "status": "answered", "output": invocation["output"]}
-                )
-            elif invocation.get("failure") in existing:
-                bucket, key = split_uri(invocation["failure"])
-                reason = s3.read_key(key, bucket)[:2000]
-                results.append({"input": invocation["input"], "status": "failed", "reason": reason})
-            else:
-                results.append(
-                    {
-                        "input": invocation["input"],
-                        "status": "failed",
-                        "unanswered": True,
-                        "reason": (
-                            f"no answer from endpoint {self.endpoint_name} within {waited_s} s: neither "
-                            f"{invocation['output']} nor {invocation.get('failure') or 'a failure object'} "
-                            "appeared (clear the invoke task to invoke this frame again)"
-                        ),
-                    }
-                )
-        return results
+        reasons = {
+            uri: s3.read_key(*reversed(split_uri(uri)))
+            for uri in failure_reasons_to_read(invocations, existing)
+        }
+        return shard_results(invocations, existing, reasons, self.endpoint_name, waited_s)
 
 
 def _existing(s3: S3Hook, locations: list[str]) -> set[str]:

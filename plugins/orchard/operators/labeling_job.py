@@ -16,7 +16,8 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from botocore.exceptions import ClientError
 
 from orchard.hooks.labeling_job import MAX_TASK_AVAILABILITY_S, LabelingJobHook, task_lambda_arns
-from orchard.triggers.labeling_job import SageMakerLabelingJobTrigger
+from orchard.triggers.labeling_job import SageMakerLabelingJobTrigger, labeling_result
+from orchard.triggers.task_end import may_end_in_trigger
 from orchard.waits import polls_covering
 
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -129,6 +130,7 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
                 region_name=self.region_name,
                 verify=self.verify,
                 botocore_config=self.botocore_config,
+                end_in_trigger=may_end_in_trigger(self),
             ),
             method_name="execute_complete",
             timeout=datetime.timedelta(seconds=max_wait + 600),
@@ -150,15 +152,4 @@ class SageMakerLabelingJobOperator(AwsBaseOperator[LabelingJobHook]):
             raise
 
     def _result(self) -> dict[str, Any]:
-        job = self.hook.conn.describe_labeling_job(LabelingJobName=self.job_name)
-        if job["LabelingJobStatus"] != "Completed":
-            raise RuntimeError(
-                f"labeling job {self.job_name} ended {job['LabelingJobStatus']}: {job.get('FailureReason', '')}"
-            )
-        return {
-            "job_name": self.job_name,
-            "status": job["LabelingJobStatus"],
-            "output_manifest": job["LabelingJobOutput"]["OutputDatasetS3Uri"],
-            "label_attribute": job["LabelAttributeName"],
-            "counters": job["LabelCounters"],
-        }
+        return labeling_result(self.hook.conn, self.job_name)

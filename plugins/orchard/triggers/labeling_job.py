@@ -1,9 +1,40 @@
-"""Wait, in the triggerer, for a Ground Truth labeling job to end."""
+"""Wait, in the triggerer, for a Ground Truth labeling job to end.
+
+With `end_in_trigger` a Completed job ends the task here (`orchard.triggers.task_end`, issue 17.1): the
+operator's resume would only describe the job and return `labeling_result` of it; the trigger makes the same
+call (in a thread, the operator's sync client) and pushes that value before it yields a `TaskSuccessEvent`.
+Any other end (Failed, Stopped, the wait's timeout, a describe or push that fails) resumes the task, whose
+operator words it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
+
 from orchard.compat import AwsBaseWaiterTrigger
 from orchard.hooks.labeling_job import LabelingJobHook
+from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
+
+
+def labeling_result(client: Any, job_name: str) -> dict[str, Any]:
+    """The labeling task's return value: the Completed job's output manifest, label attribute and counters;
+    any other status raises with SageMaker's reason."""
+    job = client.describe_labeling_job(LabelingJobName=job_name)
+    if job["LabelingJobStatus"] != "Completed":
+        raise RuntimeError(
+            f"labeling job {job_name} ended {job['LabelingJobStatus']}: {job.get('FailureReason', '')}"
+        )
+    return {
+        "job_name": job_name,
+        "status": job["LabelingJobStatus"],
+        "output_manifest": job["LabelingJobOutput"]["OutputDatasetS3Uri"],
+        "label_attribute": job["LabelAttributeName"],
+        "counters": job["LabelCounters"],
+    }
 
 
 class SageMakerLabelingJobTrigger(AwsBaseWaiterTrigger):
@@ -19,9 +50,11 @@ class SageMakerLabelingJobTrigger(AwsBaseWaiterTrigger):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict | None = None,
+        end_in_trigger: bool = False,
     ):
+        self.end_in_trigger = bool(end_in_trigger)
         super().__init__(
-            serialized_fields={"job_name": job_name},
+            serialized_fields={"job_name": job_name, "end_in_trigger": self.end_in_trigger},
             waiter_name="labeling_job_complete",
             waiter_args={"LabelingJobName": job_name},
             failure_message=f"Labeling job {job_name} did not complete",
@@ -36,3 +69,24 @@ class SageMakerLabelingJobTrigger(AwsBaseWaiterTrigger):
             verify=verify,
             botocore_config=botocore_config,
         )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.end_in_trigger:
+            await warm_the_supervisors_api(self)
+        waiting = super().run()
+        try:
+            async for event in waiting:
+                yield await self._ending(event) if self.end_in_trigger else event
+        finally:  # closed with this one: left to the loop's shutdown, its AWS client took ~20 s to close
+            await waiting.aclose()
+
+    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
+        if event.payload.get("status") != "success":
+            return event
+        job_name = event.payload["job_name"]
+        try:
+            value = await asyncio.to_thread(labeling_result, self.hook().conn, job_name)
+        except Exception as error:  # not Completed, or the describe failed: the resume words it
+            self.log.warning("labeling job %s: %s; the task resumes", job_name, error)
+            return event
+        return await end_with_xcoms(self, {"return_value": value}) or event
