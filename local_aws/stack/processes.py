@@ -34,6 +34,45 @@ ATTACH_ENV = "SANDBOX_ATTACH"  # 1: make demo / make up use the sandbox already 
 SANDBOX_LISTENING = "local AWS sandbox on http://"  # what `python -m local_aws serve` prints once bound
 
 
+# `airflow triggerer`, its supervisor's in-process Task Execution API built before any trigger runs. Airflow
+# 3.3's triggerer builds that API on the first request a trigger makes through its supervisor (an XCom push,
+# a run's state), in the loop that also starts triggers and hands their events over: 3.3 s on a quiet machine
+# (benchmarks/triggerer_api_cold_start.py), 4-10 s in a demo, where it held back the first job tasks'
+# triggers (docs/architecture.md, "A warm triggerer"). Run as `python -c` so the triggerer's sys.path stays a
+# deployment's (deployed_layout_env: no local_aws); docker-compose and MWAA triggerers pay it once, at their
+# first such request.
+WARM_TRIGGERER = """
+import sys
+from airflow.jobs import triggerer_job_runner as runner
+from airflow.sdk.execution_time.comms import GetDagRunState
+from airflow.sdk.execution_time.request_handlers import handle_get_dag_run_state
+
+start = runner.TriggerRunnerSupervisor.start.__func__
+
+
+def start_warm(cls, *args, **kwargs):
+    supervisor = start(cls, *args, **kwargs)
+    try:  # any request builds the API; an unknown run's state is the cheapest
+        handle_get_dag_run_state(supervisor.client, GetDagRunState(dag_id="-", run_id="-"))
+    except Exception:
+        pass
+    return supervisor
+
+
+runner.TriggerRunnerSupervisor.start = classmethod(start_warm)
+from airflow.__main__ import main
+
+sys.argv = ["airflow", "triggerer"]
+sys.exit(main())
+"""
+
+
+def airflow_command(component: str) -> list[str]:
+    if component == "triggerer":
+        return [sys.executable, "-c", WARM_TRIGGERER]
+    return [sys.executable, "-m", "airflow", component]
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: get SIGTERM when the stack's process dies (Linux only)."""
     try:
@@ -284,7 +323,7 @@ class Stack(RestApi):
         env = self.env()
         for component in AIRFLOW_COMPONENTS:
             # cwd: Airflow's home, not the repository (a relative path to include/ must not resolve)
-            self._spawn(component, [sys.executable, "-m", "airflow", component], env, cwd=self.home)
+            self._spawn(component, airflow_command(component), env, cwd=self.home)
         deadline = time.monotonic() + timeout_s
         health: dict = {}
         while True:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,7 +166,9 @@ def test_triggerer_killed_while_a_job_waits(stack):
     run_id = _trigger(stack)
     _wait_task(stack, run_id, {"deferred"})
 
-    _respawn(stack, "triggerer", [sys.executable, "-m", "airflow", "triggerer"])
+    from local_aws.stack.processes import airflow_command
+
+    _respawn(stack, "triggerer", airflow_command("triggerer"))  # as the stack started it
     state = _wait_run(stack, run_id)
 
     assert state == "success", f"after the triggerer was killed while {TASK} waited, the run is {state}"

@@ -326,3 +326,42 @@ def test_task_processes_inherit_the_modules_their_dag_files_and_plugins_import(t
     assert probe.returncode == 0, probe.stderr[-3000:]
     found = json.loads(probe.stdout.strip().splitlines()[-1])
     assert found == {"missing": [], "imported_by_each_task": []}
+
+
+# ---------------------------------------------------------------------------------------------- triggerer
+
+
+def test_the_stacks_triggerer_builds_its_execution_api_before_any_trigger(monkeypatch):
+    """The stack's triggerer command makes one request through its supervisor's client as the supervisor
+    starts (so the in-process API is built then, not on a trigger's first request), then runs `airflow
+    triggerer` (docs/architecture.md, "A warm triggerer")."""
+    import types
+
+    import airflow.__main__ as airflow_main
+    from airflow.jobs import triggerer_job_runner as runner
+
+    from local_aws.stack.processes import airflow_command
+
+    asked: list[tuple[str, str]] = []
+
+    class DagRuns:
+        def get_state(self, dag_id: str, run_id: str):
+            asked.append((dag_id, run_id))
+            raise RuntimeError("no such run")  # the answer does not matter, the built API does
+
+    supervisor = types.SimpleNamespace(client=types.SimpleNamespace(dag_runs=DagRuns()))
+    monkeypatch.setattr(runner.TriggerRunnerSupervisor, "start", classmethod(lambda cls, **kw: supervisor))
+    started: list[object] = []
+    monkeypatch.setattr(
+        airflow_main, "main", lambda: started.append(runner.TriggerRunnerSupervisor.start(job=None))
+    )
+    monkeypatch.setattr(sys, "argv", ["-c"])
+    argv = airflow_command("triggerer")
+
+    assert argv[:2] == [sys.executable, "-c"]
+    with pytest.raises(SystemExit) as exit_:
+        exec(argv[2], {"__name__": "__main__"})
+
+    assert exit_.value.code is None and sys.argv == ["airflow", "triggerer"]
+    assert started == [supervisor] and asked == [("-", "-")]
+    assert airflow_command("scheduler") == [sys.executable, "-m", "airflow", "scheduler"]
