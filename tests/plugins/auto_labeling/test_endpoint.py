@@ -46,7 +46,7 @@ def test_the_runs_model_and_config_are_created_once_and_removed_by_their_names(a
 
     assert sagemaker.list_models()["Models"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
-    assert endpoint.endpoint_seconds(plan) == 0.0
+    assert endpoint.endpoint_seconds(sagemaker, plan) == 0.0
     endpoint.remove_endpoint_resources(plan)  # a retried cleanup finds nothing left, and succeeds
 
 
@@ -67,7 +67,7 @@ def test_an_existing_endpoints_resources_are_left_as_they_are(aws):
     endpoint.remove_endpoint_resources(plan)
 
     assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["team-model"]
-    assert endpoint.endpoint_seconds(plan) == 0.0
+    assert endpoint.endpoint_seconds(sagemaker, plan) == 0.0
 
 
 def test_the_sweep_finds_the_runs_resources_by_name_without_the_plan_and_says_what_it_removed(aws):

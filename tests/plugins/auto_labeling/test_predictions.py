@@ -19,6 +19,7 @@ RESPONSE = {
     ],
 }
 PLAN = {
+    "conn_id": "aws_default",
     "owned": False,  # no endpoint to describe for its lifetime
     "base_uri": BASE,
     "model_id": "m",
