@@ -110,3 +110,16 @@ def test_the_sweep_leaves_an_existing_endpoint_alone():
     plan = endpoint.sweep_plan({"existing_endpoint_name": "team-endpoint"}, "auto_labeling", "manual__x")
     assert plan["owned"] is False
     assert endpoint.remove_endpoint_resources(plan) == []  # no AWS call at all: nothing of it is the run's
+
+
+def test_the_setups_clients_come_from_the_plans_connection_without_reading_the_settings(aws, reads):
+    """create_model and create_endpoint_config are on the critical path (issue 17.1): the plan names the
+    connection, so neither reads orchard's settings again (a Variable lookup per field env lacks)."""
+    from orchard.auto_labeling import endpoint
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    plan = owned_plan()
+
+    assert (endpoint.create_model(plan), endpoint.create_endpoint_config(plan)) == ("run-model", "run-config")
+    assert endpoint.remove_endpoint_resources(plan) == ["endpointconfig run-config", "model run-model"]
+    assert reads.settings == 0
