@@ -1,12 +1,26 @@
-"""auto_labeling's own work on its critical path: `build_manifest` reading the endpoint's answers.
+"""What auto_labeling's own tasks on its critical path cost: `validate_inputs`, `create_model`,
+`create_endpoint_config`, `collect_predictions`, `build_manifest`, `publish_report`, each task body timed in
+a fresh process against a sandbox (issue 17.1).
 
-    .venv/bin/python benchmarks/auto_labeling_task_time.py [--runs 5] [--answers 300] [--latency-ms 0]
+    .venv/bin/python benchmarks/auto_labeling_task_time.py [--runs 3] [--before /path/to/checkout]
+        [--latency-ms 0] [--profile]
 
-Against a sandbox of its own (`python -m local_aws serve`, `--latency-ms` added to every API call), with
-`--answers` answers in S3 as the demo's endpoint writes them (the demo labels 300 frames): the task's own
-function `orchard.auto_labeling.predictions.build_manifest`, timed with its answers read one by one
-(READ_CONCURRENCY = 1, as before) and with READ_CONCURRENCY GETs in flight, alternating within one run.
-Prints the median of `--runs` for each and their ratio (pooled / one by one).
+Setup (once, untimed): a sandbox of the benchmark's own (benchmarks/_bench_sandbox.py) with the demo's data
+(local_aws.demo_data.auto_labeling: 300 frames, 6 shards of 50, the model, the workteam, the CORS rule), the
+DAG's IAM roles with `aws_default` assuming the Airflow role as the local stack's connection does, and what
+the endpoint and the `invoke` tasks would leave: one answer per frame in the endpoint's output folder (the
+demo detector's JSON) and each shard's record, as the invoke operator writes them. Its XComs are what the
+tasks return (the plan from this checkout's `validate_inputs`, run once untimed).
+
+Each sample is a new Python process (as each task is) that first imports what the stack's forkserver
+preloads (local_aws/stack/environment.py TASK_PRELOAD_MODULES) and parses the DAG file (the worker does
+both before the task runs: untimed), then times the task's own callable from that DAG file
+(`dag.task_dict[id].python_callable`). `create_model` / `create_endpoint_config` get names of their own per
+sample (each one creates, as in a run). With `--before <checkout>` each round also runs the same tasks from
+that checkout's DAG file and plugins, alternating, and the table gives per task the median seconds of each
+and the median of the per-round ratios (this checkout / before). `--profile` prints one cProfile run of each
+task (top functions by cumulative time) instead. Settings come from the environment here
+(ORCHARD_USE_AIRFLOW_VARIABLES=0): the Variable round trips a task saves in a stack are not in these figures.
 """
 
 from __future__ import annotations
@@ -15,99 +29,243 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-for path in (REPO, REPO / "plugins"):
-    sys.path.insert(0, str(path))
+if "--child" not in sys.argv:  # a child imports from the checkout it runs in (PYTHONPATH)
+    sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-import boto3  # noqa: E402
-from _bench_sandbox import start_sandbox  # noqa: E402
-
-from local_aws import aws_connection  # noqa: E402
-
-BUCKET = "bench-auto-labeling"
-BASE = f"s3://{BUCKET}/auto_labeling/bench/"
-RESPONSE = {
+DAG_ID = "auto_labeling"
+RUN_ID = "manual__2026-12-07T09:00:00+00:00"
+TASKS = (
+    "validate_inputs",
+    "create_model",
+    "create_endpoint_config",
+    "collect_predictions",
+    "build_manifest",
+    "publish_report",
+)
+ANSWER = {  # the demo detector's answer (include/auto_labeling/inference.py)
     "model": "opencv-hog-people-detector",
     "image_size": {"width": 640, "height": 360, "depth": 3},
     "detections": [{"label": "pedestrian", "box": [10, 20, 40, 80], "score": 0.9}],
 }
-PLAN = {
-    "base_uri": BASE,
-    "model_id": "opencv-hog-people-detector",
-    "categories": ["pedestrian"],
-    "threshold": 0.5,
-    "labeling_job_name": "bench-job",
-    "mode": "verify",
-}
 
 
-def seed(answers: int) -> dict:
-    """`answers` answered frames (their output objects) and the predictions file collect_predictions writes."""
+# ---------------------------------------------------------------- setup (this process, once)
+
+
+def answer_the_shards(plan: dict) -> list[dict]:
+    """Each frame answered in the endpoint's output folder and each shard's record, as `invoke` leaves
+    them; returns the invoke tasks' summaries (what collect_predictions is given)."""
+    import boto3
+
+    from orchard.auto_labeling.s3_objects import split
+
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket=BUCKET)
-    answered = []
-    for i in range(answers):
-        key = f"auto_labeling/bench/async/output/{i:05d}.out"
-        s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(RESPONSE).encode())
-        answered.append({"input": f"s3://{BUCKET}/frames/{i:05d}.png", "output": f"s3://{BUCKET}/{key}"})
-    predictions_uri = f"{BASE}invocations/answered.json"
-    s3.put_object(Bucket=BUCKET, Key=predictions_uri.split("/", 3)[3], Body=json.dumps(answered).encode())
-    return {
-        "predictions_uri": predictions_uri,
-        "failed": 0,
-        "failures_uri": f"{BASE}invocations/failures.json",
+    summaries = []
+    for shard in plan["shards"]:
+        bucket, key = split(shard["frames_uri"])
+        frames = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        results = []
+        for frame in frames:
+            output = f"{plan['output_path']}{frame.rsplit('/', 1)[-1]}.out"
+            bucket, key = split(output)
+            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(ANSWER).encode())
+            results.append({"input": frame, "status": "answered", "output": output})
+        bucket, key = split(shard["record_uri"])
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"results": results}).encode())
+        summaries.append({"record_uri": shard["record_uri"], "answered": len(results), "failed": 0})
+    return summaries
+
+
+def setup(latency_ms: int) -> tuple[object, dict]:
+    """The sandbox process and the environment + XComs the children need."""
+    import boto3
+
+    from benchmarks._bench_sandbox import start_sandbox
+    from local_aws import aws_connection
+    from local_aws.demo_data import auto_labeling as demo_data
+    from local_aws.iam_setup import create_pipeline_roles
+    from orchard.settings import load_settings
+    from tests.dag_files import load_dag
+
+    process, url = start_sandbox(latency_ms)
+    settings = load_settings(variables=False)
+    s3 = boto3.client("s3")
+    for bucket in {settings.data_bucket, settings.artifacts_bucket, settings.reports_bucket}:
+        s3.create_bucket(Bucket=bucket)
+    conf = demo_data.upload(s3, settings)
+    dag = load_dag(REPO / "dags" / f"{DAG_ID}.py")
+    params = {**dag.params.dump(), **conf}
+    role_arn = create_pipeline_roles(url, [DAG_ID])
+    env = {
+        **os.environ,
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(url, role_arn=role_arn),
+        "AIRFLOW__AWS__SESSION_FACTORY": "orchard.aws_session.SharedLoaderSessionFactory",
+        "ORCHARD_USE_AIRFLOW_VARIABLES": "0",
+    }
+    os.environ.update(env)
+    plan = dag.task_dict["validate_inputs"].python_callable(params=params, run_id=RUN_ID, dag=dag)["plan"]
+    summaries = answer_the_shards(plan)
+    from orchard.auto_labeling.predictions import build_manifest, collect_predictions
+
+    collected = collect_predictions(summaries, plan)
+    manifest = build_manifest(plan, collected)
+    return process, {
+        "env": env,
+        "params": params,
+        "plan": plan,
+        "summaries": summaries,
+        "collected": collected,
+        "manifest": manifest,
     }
 
 
-def timed(collected: dict, concurrency: int) -> float:
-    from orchard.auto_labeling import predictions
+def task_arguments(task_id: str, data: dict, sample_id: str) -> tuple[list, dict]:
+    """The XComs the DAG passes each task (positional as in dags/auto_labeling.py)."""
+    plan = data["plan"]
+    if task_id == "validate_inputs":
+        return [], {}
+    if task_id in ("create_model", "create_endpoint_config"):  # each sample creates its own
+        names = {key: f"auto-labeling-bench-{sample_id}" for key in ("model_name", "endpoint_config_name")}
+        return [{**plan, **names}], {}
+    if task_id == "collect_predictions":
+        return [data["summaries"], plan], {}
+    if task_id == "build_manifest":
+        return [plan, data["collected"]], {}
+    return [plan, data["collected"], data["manifest"], None], {}  # publish_report, stop_at_manifest's way
 
-    predictions.READ_CONCURRENCY = concurrency
-    started = time.perf_counter()
-    manifest = predictions.build_manifest(PLAN, collected)
-    elapsed = time.perf_counter() - started
-    assert manifest["lines"] == len(json.loads(_read(collected["predictions_uri"])))
-    return elapsed
+
+# ---------------------------------------------------------------- child (one task process)
 
 
-def _read(uri: str) -> bytes:
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+class _TaskInstance:
+    def __init__(self):
+        self.pushed: dict = {}
+
+    def xcom_push(self, key: str, value) -> None:
+        self.pushed[key] = value
+
+
+class _Event:
+    extra: dict | None = None
+
+
+class _OutletEvents(dict):
+    def __missing__(self, asset):
+        self[asset] = _Event()
+        return self[asset]
+
+
+class _Dag:
+    dag_id = DAG_ID
+
+
+def child(task_id: str, arguments_file: str, profile: bool) -> None:
+    """In the task process: preload, parse, then time the task's callable."""
+    import importlib
+    import inspect
+
+    from local_aws.stack.environment import TASK_PRELOAD_MODULES
+    from tests.dag_files import load_dag
+
+    for module in TASK_PRELOAD_MODULES:
+        importlib.import_module(module)
+    dag = load_dag(Path.cwd() / "dags" / f"{DAG_ID}.py")
+    call = json.loads(Path(arguments_file).read_text())
+    kwargs = {"params": call["params"], "run_id": RUN_ID, "dag": _Dag(), **call["kwargs"]}
+    if task_id == "publish_report":
+        kwargs.update(ti=_TaskInstance(), outlet_events=_OutletEvents())
+    callable_ = dag.task_dict[task_id].python_callable
+    accepted = inspect.signature(callable_).parameters  # Airflow passes only the context a task asks for
+    kwargs = {name: value for name, value in kwargs.items() if name in accepted}
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        result = profiler.runcall(callable_, *call["args"], **kwargs)
+        seconds = time.perf_counter() - started
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+    else:
+        started = time.perf_counter()
+        result = callable_(*call["args"], **kwargs)
+        seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "result": result}, default=str))
+
+
+def sample(checkout: Path, task_id: str, data: dict, sample_id: str, profile: bool) -> dict:
+    args, kwargs = task_arguments(task_id, data, sample_id)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump({"args": args, "kwargs": kwargs, "params": data["params"]}, handle)
+    env = {**data["env"], "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'plugins'}"}
+    try:
+        out = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--child", task_id, handle.name]
+            + (["--profile"] if profile else []),
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        os.unlink(handle.name)
+    if out.returncode:
+        raise RuntimeError(f"{checkout.name} {task_id} failed:\n{out.stderr[-4000:]}")
+    if profile:
+        print(f"==== {checkout.name} {task_id}\n{out.stderr[-12000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--answers", type=int, default=300)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="another checkout whose tasks run alternately")
     parser.add_argument("--latency-ms", type=int, default=0)
-    args = parser.parse_args()
-    process, url = start_sandbox(args.latency_ms)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task ids")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.child:
+        child(*options.child, options.profile)
+        return 0
+    tasks = options.tasks.split(",")
+    process, data = setup(options.latency_ms)
+    checkouts = {"after": REPO} | ({"before": options.before.resolve()} if options.before else {})
+    seconds: dict[tuple[str, str], list[float]] = {}
     try:
-        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = aws_connection(url)
-        from orchard.auto_labeling import predictions
-
-        pooled = predictions.READ_CONCURRENCY
-        collected = seed(args.answers)
-        timed(collected, pooled)  # warm: imports, the connection's session
-        times: dict[int, list[float]] = {1: [], pooled: []}
-        for _ in range(args.runs):
-            for concurrency in (1, pooled):
-                times[concurrency].append(timed(collected, concurrency))
+        for round_ in range(1 if options.profile else options.runs):
+            for label, checkout in checkouts.items():
+                for task_id in tasks:
+                    result = sample(checkout, task_id, data, f"{label}-{round_}", options.profile)
+                    seconds.setdefault((label, task_id), []).append(result["seconds"])
     finally:
         process.terminate()
-        process.wait(timeout=30)
-    one, many = statistics.median(times[1]), statistics.median(times[pooled])
+        process.wait()
     print(
-        f"build_manifest, {args.answers} answers, +{args.latency_ms} ms per call, {os.cpu_count()} cores, "
-        f"median of {args.runs}: one by one {one:.2f} s, {pooled} in flight {many:.2f} s, "
-        f"ratio {many / one:.2f}"
+        f"{'task':<24}"
+        + "".join(f"{label + ' s':>12}" for label in checkouts)
+        + ("  after/before" * ("before" in checkouts))
     )
+    for task_id in tasks:
+        row = f"{task_id:<24}" + "".join(
+            f"{statistics.median(seconds[(label, task_id)]):12.2f}" for label in checkouts
+        )
+        if "before" in checkouts:
+            ratios = [a / b for a, b in zip(seconds[("after", task_id)], seconds[("before", task_id)])]
+            row += f"  {statistics.median(ratios):12.2f}"
+        print(row)
+    print(json.dumps({f"{label}/{task}": values for (label, task), values in seconds.items()}))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -52,8 +52,9 @@ class SessionClients:
     Only the session (so the credentials and the AssumeRole behind them) and the config are shared. Build
     clients in one thread (a boto3 session is not thread-safe); a client may then be shared by threads."""
 
-    def __init__(self, base_hook: Any):
+    def __init__(self, base_hook: Any, max_pool_connections: int | None = None):
         self.hook = base_hook
+        self.max_pool_connections = max_pool_connections  # as `client`'s: for clients shared by threads
         self._clients: dict[str, Any] = {}
 
     @cached_property
@@ -62,7 +63,12 @@ class SessionClients:
 
     @cached_property
     def config(self) -> Any:
-        return self.hook._get_config()  # the provider's config + its user agent, as its `conn` builds it
+        config = self.hook._get_config()  # the provider's config + its user agent, as its `conn` builds it
+        if self.max_pool_connections is None:
+            return config
+        from botocore.config import Config
+
+        return config.merge(Config(max_pool_connections=self.max_pool_connections))
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -75,9 +81,9 @@ class SessionClients:
         return self._clients[service]
 
 
-def session_clients(conn_id: str | None = None) -> SessionClients:
+def session_clients(conn_id: str | None = None, max_pool_connections: int | None = None) -> SessionClients:
     """One session's clients on orchard's connection, made as the task asks for them."""
-    return SessionClients(hook("sts", conn_id))
+    return SessionClients(hook("sts", conn_id), max_pool_connections)
 
 
 def clients(*services: str, conn_id: str | None = None) -> tuple[Any, ...]:

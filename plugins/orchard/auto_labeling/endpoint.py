@@ -17,12 +17,11 @@ from orchard.errors import InputError
 VARIANT = "AllTraffic"
 
 
-def describe_existing(name: str) -> dict[str, Any]:
+def describe_existing(sagemaker: Any, name: str) -> dict[str, Any]:
     """An endpoint the run uses as is: it must be InService and asynchronous. Returns where its answers
     land and its instance type (for the report)."""
     from botocore.exceptions import ClientError
 
-    sagemaker = aws.client("sagemaker")
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=name)
     except ClientError as error:
@@ -49,7 +48,7 @@ def describe_existing(name: str) -> dict[str, Any]:
 def create_model(plan: dict[str, Any]) -> str:
     if not plan["owned"]:
         return ""
-    sagemaker = aws.client("sagemaker")
+    sagemaker = aws.client("sagemaker", conn_id=plan["conn_id"])  # the plan holds it: no settings read
     if not _exists(sagemaker.describe_model, ModelName=plan["model_name"]):
         sagemaker.create_model(
             ModelName=plan["model_name"],
@@ -67,7 +66,7 @@ def create_model(plan: dict[str, Any]) -> str:
 def create_endpoint_config(plan: dict[str, Any]) -> str:
     if not plan["owned"]:
         return ""
-    sagemaker = aws.client("sagemaker")
+    sagemaker = aws.client("sagemaker", conn_id=plan["conn_id"])  # the plan holds it: no settings read
     if not _exists(sagemaker.describe_endpoint_config, EndpointConfigName=plan["endpoint_config_name"]):
         sagemaker.create_endpoint_config(
             EndpointConfigName=plan["endpoint_config_name"],
@@ -171,7 +170,7 @@ def delete_endpoint_stack(plan: dict[str, Any]) -> list[str]:
     if not plan["owned"]:
         print(f"endpoint {plan['endpoint_name']} is not this run's: left as it is")
         return []
-    sagemaker = aws.client("sagemaker")
+    sagemaker = aws.client("sagemaker", conn_id=plan["conn_id"])  # the plan holds it: no settings read
     deleted = []
     for describe, delete, key, name in (
         (sagemaker.describe_endpoint, sagemaker.delete_endpoint, "EndpointName", plan["endpoint_name"]),
@@ -195,12 +194,12 @@ def delete_endpoint_stack(plan: dict[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------------- lifetime
 
 
-def endpoint_seconds(plan: dict[str, Any]) -> float:
+def endpoint_seconds(sagemaker: Any | None, plan: dict[str, Any]) -> float:
     """How long this run's endpoint has existed so far (0 for an existing endpoint: not this run's cost)."""
     if not plan["owned"]:
         return 0.0
     try:
-        endpoint = aws.client("sagemaker").describe_endpoint(EndpointName=plan["endpoint_name"])
+        endpoint = sagemaker.describe_endpoint(EndpointName=plan["endpoint_name"])
     except Exception:
         return 0.0
     created = endpoint["CreationTime"]

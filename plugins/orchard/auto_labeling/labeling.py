@@ -22,20 +22,21 @@ GROUND_TRUTH_CORS = [
 ]
 
 
-def check_ground_truth(region: str, params: dict[str, Any], frames_uri: str) -> None:
+def check_ground_truth(s3: Any, sagemaker: Any, region: str, params: dict[str, Any], frames_uri: str) -> None:
     """What Ground Truth needs, checked before the endpoint exists rather than after every frame was
-    inferred: its task functions in this region, the workteam, and the frames bucket's CORS rule."""
+    inferred: its task functions in this region, the workteam, and the frames bucket's CORS rule (with the
+    task's S3 and SageMaker clients)."""
     from orchard.hooks.labeling_job import task_lambda_arns
 
     try:
         task_lambda_arns(params["labeling_mode"], region)
     except ValueError as error:
         raise InputError(str(error)) from None
-    _check_workteam(params["workteam_arn"], region)
-    _check_cors(split(frames_uri)[0])
+    _check_workteam(sagemaker, params["workteam_arn"], region)
+    _check_cors(s3, split(frames_uri)[0])
 
 
-def _check_workteam(arn: str, region: str) -> None:
+def _check_workteam(sagemaker: Any, arn: str, region: str) -> None:
     from botocore.exceptions import ClientError
 
     parts = arn.split(":")
@@ -49,7 +50,7 @@ def _check_workteam(arn: str, region: str) -> None:
     # the public (Mechanical Turk) and vendor workforces are not yours to describe
     if kind == "private-crowd":
         try:
-            aws.client("sagemaker").describe_workteam(WorkteamName=name)
+            sagemaker.describe_workteam(WorkteamName=name)
         except ClientError as error:
             raise InputError(
                 f"workteam_arn {arn}: {error.response['Error']['Message']}: create the private workteam "
@@ -57,11 +58,11 @@ def _check_workteam(arn: str, region: str) -> None:
             ) from None
 
 
-def _check_cors(bucket: str) -> None:
+def _check_cors(s3: Any, bucket: str) -> None:
     from botocore.exceptions import ClientError
 
     try:
-        rules = aws.client("s3").get_bucket_cors(Bucket=bucket)["CORSRules"]
+        rules = s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
     except ClientError as error:
         if error.response["Error"]["Code"] != "NoSuchCORSConfiguration":
             raise InputError(
@@ -88,7 +89,7 @@ def stop_labeling_job(plan: dict[str, Any]) -> str:
     from botocore.exceptions import ClientError
 
     name = plan["labeling_job_name"]
-    sagemaker = aws.client("sagemaker")
+    sagemaker = aws.client("sagemaker", conn_id=plan["conn_id"])
     try:
         status = sagemaker.describe_labeling_job(LabelingJobName=name)["LabelingJobStatus"]
     except ClientError as error:
@@ -107,7 +108,7 @@ def stop_labeling_job(plan: dict[str, Any]) -> str:
 def read_verified(plan: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """The job's output manifest → `verified/verified.jsonl` (one record per frame) and its counts; the
     auto-accept policy a job without human workers wrote next to it (the report states it)."""
-    s3 = aws.client("s3")
+    s3 = aws.client("s3", conn_id=plan["conn_id"])
     lines = [json.loads(line) for line in read_text(s3, job["output_manifest"]).splitlines() if line.strip()]
     dataset = manifest.verified_dataset(
         lines,

@@ -7,13 +7,14 @@ Every check here runs before anything billable starts; bad input raises orchard.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from orchard import aws, naming
 from orchard.auto_labeling.endpoint import describe_existing
 from orchard.auto_labeling.frames import CHECK_CONCURRENCY, list_frames
 from orchard.auto_labeling.labeling import check_ground_truth
-from orchard.auto_labeling.s3_objects import exists, folder, write_text
+from orchard.auto_labeling.s3_objects import exists, folder, write_many
 from orchard.errors import InputError
 from orchard.settings import load_settings
 
@@ -37,20 +38,26 @@ def inference_image(region: str) -> str:
 
 
 def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
+    """The run's plan, once every check passed. The settings are read once and S3 and SageMaker share one
+    session (each session: credentials, the connection's AssumeRole; each client: the provider's user
+    agent, a walk of the call stack)."""
     settings = load_settings()
-    s3 = aws.client("s3", max_pool_connections=CHECK_CONCURRENCY)  # list_frames' checks share it
+    # list_frames' CHECK_CONCURRENCY reads and the two other checks' S3 calls share the S3 client's pool
+    clients = aws.session_clients(settings.aws_conn_id, max_pool_connections=CHECK_CONCURRENCY + 2)
+    s3 = clients.client("s3")  # both built in this thread: a boto3 session is not thread-safe
+    sagemaker = clients.client("sagemaker")
     existing = (params["existing_endpoint_name"] or "").strip()
     base = f"s3://{settings.artifacts_bucket}/{naming.resource_name('s3_prefix', dag_id, run_id)}"
     frames_prefix = folder(params["frames_prefix"])
-    frames = list_frames(s3, frames_prefix, params["max_frames"])
-    categories = [c.strip() for c in params["label_categories"] if c.strip()]
-    if len(set(categories)) != len(categories):
-        raise InputError(f"label_categories has duplicates: {categories}; give each category once")
-    adapter = params.get("model_format", "orchard")
-    if adapter not in MODEL_ADAPTERS:
-        raise InputError(f"model_format {adapter!r} is not one of {', '.join(MODEL_ADAPTERS)}")
-    if not params.get("stop_at_manifest"):
-        check_ground_truth(settings.region, params, frames_uri=frames_prefix)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="validate") as pool:
+        if existing:
+            endpoint = pool.submit(_existing_endpoint, sagemaker, existing)
+        else:
+            endpoint = pool.submit(_endpoint_to_deploy, s3, params, dag_id, run_id, base, settings.region)
+        frames, categories, adapter = _check_inputs(
+            pool, s3, sagemaker, params, settings.region, frames_prefix
+        )
+        endpoint = endpoint.result()  # last: failures raise in one order (frames, form, Ground Truth, model)
     plan = {
         "dag_id": dag_id,
         "region": settings.region,
@@ -70,15 +77,43 @@ def plan_run(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]
         "verified_attribute": f"verified-{params['labeling_mode']}",
         "labeling_job_name": naming.resource_name("sagemaker_labeling_job", dag_id, run_id),
         **MODEL_ADAPTERS[adapter],
+        **endpoint,
     }
-    if existing:
-        plan.update(
-            endpoint_name=existing, endpoint_config_name="", model_name="", **describe_existing(existing)
-        )
-    else:
-        plan.update(_endpoint_to_deploy(s3, params, dag_id, run_id, base, settings.region))
     plan["shards"] = _write_shards(s3, frames, params["frames_per_shard"], base)
     return plan
+
+
+def _check_inputs(
+    pool: Any, s3: Any, sagemaker: Any, params: dict[str, Any], region: str, frames_prefix: str
+) -> tuple[list[str], list[str], str]:
+    """The frames and Ground Truth's prerequisites checked at once (they are independent reads), the
+    form's own checks meanwhile; a failing check raises in this order whichever answered first.
+    Returns the frames, the label categories and the model format."""
+    frames = pool.submit(list_frames, s3, frames_prefix, params["max_frames"])
+    ground_truth = None
+    if not params.get("stop_at_manifest"):
+        ground_truth = pool.submit(
+            check_ground_truth, s3, sagemaker, region, params, frames_uri=frames_prefix
+        )
+    frames = frames.result()
+    categories = [c.strip() for c in params["label_categories"] if c.strip()]
+    if len(set(categories)) != len(categories):
+        raise InputError(f"label_categories has duplicates: {categories}; give each category once")
+    adapter = params.get("model_format", "orchard")
+    if adapter not in MODEL_ADAPTERS:
+        raise InputError(f"model_format {adapter!r} is not one of {', '.join(MODEL_ADAPTERS)}")
+    if ground_truth:
+        ground_truth.result()
+    return frames, categories, adapter
+
+
+def _existing_endpoint(sagemaker: Any, name: str) -> dict[str, Any]:
+    return {
+        "endpoint_name": name,
+        "endpoint_config_name": "",
+        "model_name": "",
+        **describe_existing(sagemaker, name),
+    }
 
 
 def _endpoint_to_deploy(
@@ -105,16 +140,20 @@ def _endpoint_to_deploy(
 
 
 def _write_shards(s3: Any, frames: list[str], per_shard: int, base: str) -> list[dict[str, Any]]:
-    """One frame list per `invoke` task, in S3; the plan keeps only their URIs."""
-    shards = []
-    for index, start in enumerate(range(0, len(frames), per_shard)):
-        frames_uri = f"{base}invocations/shard-{index:05d}.frames.json"
-        write_text(s3, frames_uri, json.dumps(frames[start : start + per_shard]))
-        shards.append(
-            {
-                "index": index,
-                "frames_uri": frames_uri,
-                "record_uri": f"{base}invocations/shard-{index:05d}.record.json",
-            }
-        )
+    """One frame list per `invoke` task, in S3 (written at once: the demo's 300 frames are 6 shards); the
+    plan keeps only their URIs."""
+    starts = range(0, len(frames), per_shard)
+    shards = [
+        {
+            "index": index,
+            "frames_uri": f"{base}invocations/shard-{index:05d}.frames.json",
+            "record_uri": f"{base}invocations/shard-{index:05d}.record.json",
+        }
+        for index in range(len(starts))
+    ]
+    bodies = {
+        shard["frames_uri"]: json.dumps(frames[start : start + per_shard])
+        for shard, start in zip(shards, starts, strict=True)
+    }
+    write_many(s3, bodies, CHECK_CONCURRENCY)
     return shards

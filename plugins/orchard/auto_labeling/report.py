@@ -8,7 +8,7 @@ from typing import Any
 
 from orchard import aws
 from orchard.auto_labeling.predictions import PRELABEL_ATTRIBUTE
-from orchard.auto_labeling.s3_objects import read_bytes, read_text
+from orchard.auto_labeling.s3_objects import read_many
 from orchard.pricing import PER_UNIT_REGION, unit_price
 from orchard.settings import load_settings
 
@@ -25,7 +25,7 @@ def publish_report(
     from orchard.reports import Report
 
     settings = load_settings()
-    s3 = aws.client("s3")
+    s3 = aws.client("s3", conn_id=settings.aws_conn_id)  # the settings read once: no second read for it
     report = Report("Auto-labeling", dag_id, run_id)
     _add_results(report, plan, collected, manifest, verified)
     if collected["failed"]:
@@ -132,19 +132,22 @@ def _sample_grid(s3: Any, manifest_uri: str, verified: dict[str, Any] | None, co
 
     from orchard.reports import new_figure
 
-    lines = [json.loads(line) for line in read_text(s3, manifest_uri).splitlines() if line.strip()]
+    uris = [manifest_uri] + ([verified["verified_uri"]] if verified else [])
+    texts = [body.decode("utf-8") for body in read_many(s3, uris, len(uris))]
+    lines = [json.loads(line) for line in texts[0].splitlines() if line.strip()]
     lines = sorted(lines, key=lambda line: -len(line[PRELABEL_ATTRIBUTE]["annotations"]))[:count]
     verified_boxes: dict[str, list[dict]] = {}
-    if verified:
-        for line in read_text(s3, verified["verified_uri"]).splitlines():
-            record = json.loads(line)
+    for text in texts[1:]:  # the verified dataset, when a labeling job ran
+        for record_line in text.splitlines():
+            record = json.loads(record_line)
             verified_boxes[record["source-ref"]] = record["annotations"]
+    frames = read_many(s3, [line["source-ref"] for line in lines], count)  # the samples' images at once
     columns = 3
     rows = max(1, -(-len(lines) // columns))
     figure = new_figure(figsize=(4 * columns, 2.6 * rows))
     for index, line in enumerate(lines):
         axes = figure.add_subplot(rows, columns, index + 1)
-        with Image.open(io.BytesIO(read_bytes(s3, line["source-ref"]))) as image:
+        with Image.open(io.BytesIO(frames[index])) as image:
             axes.imshow(image.convert("RGB"))
         for box in line[PRELABEL_ATTRIBUTE]["annotations"]:
             axes.add_patch(

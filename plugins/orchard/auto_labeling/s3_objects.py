@@ -1,6 +1,7 @@
 """S3 objects by URI, as auto_labeling reads and writes them: the one place that splits a URI and calls S3.
 
-Each function takes the boto3 S3 client of the task (`orchard.aws.client("s3")`), so one task makes one.
+Each function takes the boto3 S3 client of the task (`orchard.aws.client("s3", conn_id=...)`), so one task
+makes one.
 """
 
 from __future__ import annotations
@@ -71,3 +72,16 @@ def read_many(s3: Any, uris: list[str], concurrency: int) -> list[bytes]:
 def write_text(s3: Any, uri: str, body: str) -> None:
     bucket, key = split(uri)
     s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"))
+
+
+def write_many(s3: Any, bodies: dict[str, str], concurrency: int) -> None:
+    """Each text at its URI, at most `concurrency` PUTs in flight (`read_many`'s way). The first write that
+    fails raises, once the others ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if concurrency <= 1 or len(bodies) <= 1:
+        for uri, body in bodies.items():
+            write_text(s3, uri, body)
+        return
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(bodies)), thread_name_prefix="s3-write") as pool:
+        list(pool.map(lambda item: write_text(s3, *item), bodies.items()))

@@ -46,7 +46,7 @@ def test_the_runs_model_and_config_are_created_once_and_removed_by_their_names(a
 
     assert sagemaker.list_models()["Models"] == []
     assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
-    assert endpoint.endpoint_seconds(plan) == 0.0
+    assert endpoint.endpoint_seconds(sagemaker, plan) == 0.0
     endpoint.remove_endpoint_resources(plan)  # a retried cleanup finds nothing left, and succeeds
 
 
@@ -67,7 +67,7 @@ def test_an_existing_endpoints_resources_are_left_as_they_are(aws):
     endpoint.remove_endpoint_resources(plan)
 
     assert [m["ModelName"] for m in sagemaker.list_models()["Models"]] == ["team-model"]
-    assert endpoint.endpoint_seconds(plan) == 0.0
+    assert endpoint.endpoint_seconds(sagemaker, plan) == 0.0
 
 
 def test_the_sweep_finds_the_runs_resources_by_name_without_the_plan_and_says_what_it_removed(aws):
@@ -110,3 +110,16 @@ def test_the_sweep_leaves_an_existing_endpoint_alone():
     plan = endpoint.sweep_plan({"existing_endpoint_name": "team-endpoint"}, "auto_labeling", "manual__x")
     assert plan["owned"] is False
     assert endpoint.remove_endpoint_resources(plan) == []  # no AWS call at all: nothing of it is the run's
+
+
+def test_the_setups_clients_come_from_the_plans_connection_without_reading_the_settings(aws, reads):
+    """create_model and create_endpoint_config are on the critical path (issue 17.1): the plan names the
+    connection, so neither reads orchard's settings again (a Variable lookup per field env lacks)."""
+    from orchard.auto_labeling import endpoint
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    plan = owned_plan()
+
+    assert (endpoint.create_model(plan), endpoint.create_endpoint_config(plan)) == ("run-model", "run-config")
+    assert endpoint.remove_endpoint_resources(plan) == ["endpointconfig run-config", "model run-model"]
+    assert reads.settings == 0

@@ -123,3 +123,62 @@ def test_an_existing_endpoint_must_be_asynchronous(data):
         plan_run(
             {**PARAMS, "existing_endpoint_name": "realtime", "model_data_uri": ""}, "auto_labeling", RUN_ID
         )
+
+
+def test_the_plan_reads_the_settings_once_and_calls_s3_and_sagemaker_on_one_session(
+    data, reads, sessions_built, in_flight
+):
+    """validate_inputs is first on the critical path (issue 17.1): one settings read (each one looks up every
+    field the environment lacks as an Airflow Variable), one AWS session for S3 and SageMaker (each session:
+    credentials, the connection's AssumeRole; each hook's client config: a walk of the call stack), and the
+    shards written at once."""
+    from orchard.auto_labeling.plan import plan_run
+
+    plan = plan_run(PARAMS, "auto_labeling", RUN_ID)
+
+    assert len(plan["shards"]) == 3
+    assert (reads.settings, len(sessions_built)) == (1, 1)
+    assert in_flight.peak["PutObject"] == 3  # the three shards' frame lists
+
+
+def test_the_frames_and_ground_truths_prerequisites_are_checked_at_once(data, monkeypatch):
+    """Listing and reading the frames and checking Ground Truth's workteam and CORS rule are independent
+    reads: the frames' check waits here until Ground Truth's has started (one after the other, it never
+    would)."""
+    import threading
+
+    from orchard.auto_labeling import plan as plan_module
+
+    started = threading.Event()
+    overlapped = []
+    list_frames, check_ground_truth = plan_module.list_frames, plan_module.check_ground_truth
+
+    def frames_waiting(*args, **kwargs):
+        overlapped.append(started.wait(timeout=5))
+        return list_frames(*args, **kwargs)
+
+    def ground_truth_started(*args, **kwargs):
+        started.set()
+        return check_ground_truth(*args, **kwargs)
+
+    monkeypatch.setattr(plan_module, "list_frames", frames_waiting)
+    monkeypatch.setattr(plan_module, "check_ground_truth", ground_truth_started)
+
+    assert plan_module.plan_run(PARAMS, "auto_labeling", RUN_ID)["frames"] == 5
+    assert overlapped == [True]
+
+
+def test_of_several_bad_inputs_the_first_checked_is_the_one_reported(data):
+    """The checks run at once, yet report in one order whichever answers first: the frames before Ground
+    Truth's prerequisites before the model."""
+    from orchard.auto_labeling.plan import plan_run
+    from orchard.errors import InputError
+
+    data.delete_bucket_cors(Bucket=BUCKET)
+    missing_model = {"model_data_uri": f"s3://{BUCKET}/missing.tar.gz"}
+    with pytest.raises(InputError, match="no frames"):
+        plan_run(
+            {**PARAMS, **missing_model, "frames_prefix": f"s3://{BUCKET}/nothing/"}, "auto_labeling", RUN_ID
+        )
+    with pytest.raises(InputError, match="no CORS rule allowing GET"):
+        plan_run({**PARAMS, **missing_model}, "auto_labeling", RUN_ID)

@@ -19,6 +19,7 @@ RESPONSE = {
     ],
 }
 PLAN = {
+    "conn_id": "aws_default",
     "owned": False,  # no endpoint to describe for its lifetime
     "base_uri": BASE,
     "model_id": "m",
@@ -83,3 +84,37 @@ def test_no_answered_frame_leaves_nothing_to_label(s3):
     }
     with pytest.raises(RuntimeError, match="no frame was answered \\(3 failed: see .*failures.json\\)"):
         build_manifest(PLAN, collected)
+
+
+def test_collecting_reads_no_settings_and_the_shards_records_at_once_on_one_session(
+    s3, reads, sessions_built, in_flight
+):
+    """collect_predictions and build_manifest are on the critical path (issue 17.1): their clients come from
+    the plan's connection (no settings read), S3 and SageMaker (the endpoint's lifetime) share one session,
+    the shards' records are read at once and the files written at once."""
+    from orchard.auto_labeling.predictions import build_manifest, collect_predictions
+
+    output = put(s3, "out/a.out", RESPONSE)
+    summaries = [
+        {"record_uri": put(s3, f"invocations/shard-{index:05d}.record.json", {"results": [result]})}
+        for index, result in enumerate(
+            [
+                {"status": "answered", "input": "s3://data/a.png", "output": output},
+                {"status": "answered", "input": "s3://data/b.png", "output": output},
+                {"status": "failed", "input": "s3://data/c.png", "reason": "not a decodable image"},
+            ]
+        )
+    ]
+    plan = {**PLAN, "owned": True, "endpoint_name": "auto-labeling-gone"}  # described for its lifetime
+
+    collected = collect_predictions(summaries, plan)
+
+    assert (collected["answered"], collected["failed"], collected["endpoint_seconds"]) == (2, 1, 0.0)
+    assert (reads.settings, len(sessions_built)) == (0, 1)
+    assert in_flight.peak["DescribeEndpoint"] == 1
+    assert (in_flight.peak["GetObject"], in_flight.peak["PutObject"]) == (3, 2)
+
+    in_flight.peak.clear()
+    assert build_manifest(plan, collected)["lines"] == 2
+    assert reads.settings == 0
+    assert in_flight.peak["PutObject"] == 3  # the manifest, its label categories and worker template

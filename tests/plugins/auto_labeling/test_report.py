@@ -38,3 +38,53 @@ def test_ground_truth_cost_counts_in_the_runs_total():
 
     assert endpoint_only > 0
     assert report.cost_usd == round(endpoint_only + 100 * unit_price("groundtruth_object"), 6)
+
+
+def test_the_report_reads_the_settings_once_and_its_sample_frames_at_once(aws, reads, in_flight):
+    """publish_report is on the critical path (issue 17.1): one settings read (the S3 client on its
+    connection), and the sample grid's frames read at once."""
+    import io
+    import json
+
+    import boto3
+    from PIL import Image
+
+    from orchard.auto_labeling.predictions import PRELABEL_ATTRIBUTE
+    from orchard.auto_labeling.report import publish_report
+    from orchard.settings import load_settings
+
+    settings = load_settings(variables=False)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=settings.artifacts_bucket)
+    png = io.BytesIO()
+    Image.new("RGB", (64, 36), (90, 90, 90)).save(png, "PNG")
+    lines = []
+    for index in range(3):
+        s3.put_object(Bucket=settings.artifacts_bucket, Key=f"frames/{index}.png", Body=png.getvalue())
+        box = {"class_id": 0, "left": 4, "top": 4, "width": 10, "height": 20}
+        lines.append(
+            {
+                "source-ref": f"s3://{settings.artifacts_bucket}/frames/{index}.png",
+                PRELABEL_ATTRIBUTE: {"annotations": [box]},
+            }
+        )
+    manifest_key = "auto_labeling/run-1/manifest/prelabels.manifest"
+    body = "".join(json.dumps(line) + "\n" for line in lines)
+    s3.put_object(Bucket=settings.artifacts_bucket, Key=manifest_key, Body=body.encode())
+    plan = {"owned": False, "region": "us-east-1", "model_id": "m", "endpoint_name": "team-endpoint"}
+    plan.update(frames=3, threshold=0.5)
+    collected = {"answered": 3, "failed": 0, "endpoint_seconds": 0.0}
+    manifest = {
+        "manifest_uri": f"s3://{settings.artifacts_bucket}/{manifest_key}",
+        "models": ["m"],
+        "lines": 3,
+        "boxes": 3,
+    }
+    reads.settings = 0  # the test's own read above
+    in_flight.peak.clear()
+
+    uri = publish_report(plan, collected, manifest, None, "auto_labeling", "manual__1")
+
+    assert uri.startswith(f"s3://{settings.reports_bucket or settings.artifacts_bucket}/")
+    assert reads.settings == 1
+    assert in_flight.peak["GetObject"] == 3  # the three sample frames
