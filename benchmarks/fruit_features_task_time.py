@@ -19,7 +19,8 @@ times the task's own callable from that DAG file (`dag.task_dict[id].python_call
 XComs the DAG passes it. With `--before <checkout>` each round also runs the same tasks from that
 checkout's DAG file and plugins, alternating, and the table gives per task the median seconds of each and
 the median of the per-round ratios (this checkout / before). `--profile` prints one cProfile run of each
-task (top functions by cumulative time) instead.
+task (top functions by cumulative time) instead. Each sample also counts orchard's settings reads and the
+provider hooks' boto3 sessions (the last column: after vs before).
 """
 
 from __future__ import annotations
@@ -205,6 +206,7 @@ def child(task_id: str, arguments_file: str, profile: bool) -> None:
     callable_ = task.python_callable
     accepted = inspect.signature(callable_).parameters  # Airflow passes only the context a task asks for
     kwargs = {name: value for name, value in kwargs.items() if name in accepted}
+    counts = count_settings_reads_and_sessions(callable_.__globals__)
     if profile:
         import cProfile
         import pstats
@@ -218,7 +220,32 @@ def child(task_id: str, arguments_file: str, profile: bool) -> None:
         started = time.perf_counter()
         result = callable_(*call["args"], **kwargs)
         seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "result": result}, default=str))
+    print(json.dumps({"seconds": seconds, "result": result, "counts": counts}, default=str))
+
+
+def count_settings_reads_and_sessions(dag_globals: dict) -> dict[str, int]:
+    """Counters of orchard's settings reads (on a live stack each looks up every field the environment lacks
+    as an Airflow Variable: an execution-API round trip each; off here) and of the provider hooks' sessions.
+    `dag_globals`: the DAG file's, whose tasks call the `load_settings` it imported."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+    import orchard.settings
+
+    counts = {"settings": 0, "sessions": 0}
+    load_settings, get_session = orchard.settings.load_settings, AwsGenericHook.get_session
+
+    def read(*args, **kwargs):
+        counts["settings"] += 1
+        return load_settings(*args, **kwargs)
+
+    def session(self, *args, **kwargs):
+        counts["sessions"] += 1
+        return get_session(self, *args, **kwargs)
+
+    orchard.settings.load_settings, AwsGenericHook.get_session = read, session
+    if "load_settings" in dag_globals:
+        dag_globals["load_settings"] = read
+    return counts
 
 
 def sample(checkout: Path, task_id: str, data: dict, requests: list | None, profile: bool) -> dict:
@@ -259,6 +286,7 @@ def main() -> int:
     process, data = setup(options.latency_ms)
     checkouts = {"after": REPO} | ({"before": options.before.resolve()} if options.before else {})
     seconds: dict[tuple[str, str], list[float]] = {}
+    counts: dict[tuple[str, str], dict] = {}
     try:
         for _ in range(1 if options.profile else options.rounds):
             for label, checkout in checkouts.items():
@@ -267,6 +295,7 @@ def main() -> int:
                     result = sample(checkout, task_id, data, requests, options.profile)
                     requests = result["result"] if task_id == "cluster_requests" else requests
                     seconds.setdefault((label, task_id), []).append(result["seconds"])
+                    counts[(label, task_id)] = result["counts"]
     finally:
         process.terminate()
         process.wait()
@@ -274,6 +303,7 @@ def main() -> int:
         f"{'task':<32}"
         + "".join(f"{label + ' s':>12}" for label in checkouts)
         + ("  after/before" * ("before" in checkouts))
+        + "  settings reads/sessions"
     )
     for task_id in TASKS:
         row = f"{task_id:<32}" + "".join(
@@ -282,6 +312,9 @@ def main() -> int:
         if "before" in checkouts:
             ratios = [a / b for a, b in zip(seconds[("after", task_id)], seconds[("before", task_id)])]
             row += f"  {statistics.median(ratios):12.2f}"
+        row += "  " + " vs ".join(
+            "{settings}/{sessions}".format(**counts[(label, task_id)]) for label in checkouts
+        )
         print(row)
     print(json.dumps({f"{label}/{task}": values for (label, task), values in seconds.items()}))
     return 0
