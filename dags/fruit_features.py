@@ -265,9 +265,10 @@ def fruit_features():
         from orchard.sweep import finish_run
 
         export_base = naming.resource_name("sagemaker_processing_job", dag.dag_id, run_id, "export")
+        emr, sagemaker = aws.clients("emr", "sagemaker")  # one settings read, one session
         swept = sweep_run_resources(
-            aws.client("emr"),
-            aws.client("sagemaker"),
+            emr,
+            sagemaker,
             requests,
             export_base,
             params["poll_seconds"],
@@ -335,7 +336,8 @@ def fruit_features():
             from orchard import aws
             from orchard.fruit_features.outputs import scaling_record
 
-            record = scaling_record(aws.client("emr"), aws.client("s3"), cluster_id, step_ids[0], point)
+            emr, s3 = aws.clients("emr", "s3")  # one settings read, one session
+            record = scaling_record(emr, s3, cluster_id, step_ids[0], point)
             print(
                 f"{record['core_nodes']} core nodes: step {record['step_wall_s']} s, {record['images_per_s']} images/s"
             )

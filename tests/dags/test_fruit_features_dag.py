@@ -141,3 +141,65 @@ def test_every_wait_polls_at_the_runs_poll_seconds_param(dag, poll):
     polls = create.render_template(create.waiter_max_attempts, run, dag.get_template_env())
     assert as_attempts(polls, "waiter_max_attempts") * poll >= 45 * 60
     assert "ORCHARD_POLL_SECONDS" not in DAG_FILE.read_text()
+
+
+@pytest.fixture
+def reads_and_sessions(monkeypatch):
+    """The settings reads and the provider hooks' boto3 sessions (an AssumeRole each with the connection's
+    role_arn, and a user-agent stack walk for its first client) while the test runs."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+    import orchard.settings
+
+    counted = {"settings": 0, "sessions": 0}
+    load_settings, get_session = orchard.settings.load_settings, AwsGenericHook.get_session
+
+    def read(*args, **kwargs):
+        counted["settings"] += 1
+        return load_settings(*args, **kwargs)
+
+    def session(self, *args, **kwargs):
+        counted["sessions"] += 1
+        return get_session(self, *args, **kwargs)
+
+    monkeypatch.setattr(orchard.settings, "load_settings", read)
+    monkeypatch.setattr(AwsGenericHook, "get_session", session)
+    return counted
+
+
+def test_record_timing_reads_the_settings_once_on_one_session(dag, aws, monkeypatch, reads_and_sessions):
+    """Its EMR and S3 clients share one session and one settings read (was: two of each)."""
+    from orchard.fruit_features import outputs
+
+    services = []
+
+    def record(emr, s3, cluster_id, step_id, point):
+        services.append((emr.meta.service_model.service_name, s3.meta.service_model.service_name))
+        return {"core_nodes": point["core_nodes"], "step_wall_s": 1.0, "images_per_s": 2.0}
+
+    monkeypatch.setattr(outputs, "scaling_record", record)
+
+    dag.task_dict["scaling_run.record_timing"].python_callable("j-1", ["s-1"], {"core_nodes": 2})
+
+    assert services == [("emr", "s3")]
+    assert reads_and_sessions == {"settings": 1, "sessions": 1}
+
+
+def test_the_sweep_reads_the_settings_once_on_one_session(dag, aws, monkeypatch, reads_and_sessions):
+    """Its EMR and SageMaker clients share one session and one settings read (was: two of each)."""
+    from orchard import run_results
+    from orchard.fruit_features import clusters
+
+    services = []
+
+    def sweep(emr, sagemaker, *args):
+        services.append((emr.meta.service_model.service_name, sagemaker.meta.service_model.service_name))
+        return {"scaling_run.terminate_cluster": [], "stop_export": []}
+
+    monkeypatch.setattr(clusters, "sweep_run_resources", sweep)
+    monkeypatch.setattr(run_results, "failure_causes", lambda ti: None)
+    callable_ = dag.task_dict["sweep_leftovers"].python_callable
+
+    assert "nothing left behind" in callable_(None, params={"poll_seconds": 1}, dag=dag, run_id="r1", ti=None)
+    assert services == [("emr", "sagemaker")]
+    assert reads_and_sessions == {"settings": 1, "sessions": 1}

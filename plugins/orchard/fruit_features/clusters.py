@@ -219,14 +219,28 @@ def sweep_run_resources(
 ) -> dict[str, list[str]]:
     """The sweep (orchard.sweep): the teardowns' own removal run again by name; teardown -> what it left.
     `requests` is cluster_requests' output (None when that task never ran: no cluster was requested);
-    one ListClusters per scaling point and one ListProcessingJobs when nothing is left."""
-    clusters = []
-    for request in requests or []:
-        overrides = request["overrides"]
-        name = overrides["Name"]
-        ids = terminate_run_clusters(emr, name, dag_of(overrides), poll_seconds, limit_s)
-        clusters += [f"cluster {cluster_id} ({name})" for cluster_id in ids]
-    stopped = stop_export_jobs(sagemaker, export_base)
+    one ListClusters per scaling point and one ListProcessingJobs when nothing is left.
+
+    The scaling points' clusters and the export job are swept at once (a thread each, clients shared: the
+    sweep waits for the slowest, not for their sum); a failure is raised in that order once all have run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    overrides = [request["overrides"] for request in requests or []]
+
+    def terminate(cluster: dict[str, Any]) -> list[str]:
+        return terminate_run_clusters(emr, cluster["Name"], dag_of(cluster), poll_seconds, limit_s)
+
+    # a cluster thread each + the export's (within botocore's 10 connections: at most 5 scaling points)
+    with ThreadPoolExecutor(max_workers=len(overrides) + 1) as pool:
+        stopping = pool.submit(stop_export_jobs, sagemaker, export_base)
+        terminating = [pool.submit(terminate, cluster) for cluster in overrides]
+        ended = [future.result() for future in terminating]
+        stopped = stopping.result()
+    clusters = [
+        f"cluster {cluster_id} ({cluster['Name']})"
+        for cluster, ids in zip(overrides, ended, strict=True)
+        for cluster_id in ids
+    ]
     return {
         "scaling_run.terminate_cluster": clusters,
         "stop_export": [f"export job {name} (stopped)" for name in stopped],

@@ -22,6 +22,9 @@ EXPECTED_SCHEMA = {
 }
 
 
+FOOTER_READERS = 8  # threads reading parquet footers at once (a client keeps 10 connections)
+
+
 class OutputError(ValueError):
     """The step's output does not hold what the job promises."""
 
@@ -68,12 +71,19 @@ def vector_lengths(s3: Any, uri: str) -> dict[str, set[int]]:
 
 
 def check_output(s3: Any, plan: dict[str, Any], output: str) -> dict[str, Any]:
-    """Rows = readable images, schema, PCA dimension and explained variance, corrupt images listed."""
-    metrics = read_json(s3, f"{output}metrics.json")
-    parts = parquet_parts(s3, f"{output}features/")
-    if not parts:
-        raise OutputError(f"no parquet files under {output}features/: the step wrote no features")
-    footers = [parquet_footer(s3, uri, size) for uri, size in parts]
+    """Rows = readable images, schema, PCA dimension and explained variance, corrupt images listed.
+
+    metrics.json is read while the parts are listed, and the parts' footers are read at once
+    (FOOTER_READERS threads, within botocore's 10 connections of `s3`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=FOOTER_READERS) as pool:
+        metrics_read = pool.submit(read_json, s3, f"{output}metrics.json")
+        parts = parquet_parts(s3, f"{output}features/")
+        metrics = metrics_read.result()
+        if not parts:
+            raise OutputError(f"no parquet files under {output}features/: the step wrote no features")
+        footers = list(pool.map(lambda part: parquet_footer(s3, *part), parts))
     rows = sum(footer.num_rows for footer in footers)
     # Spark marks some list elements "not null": nullability is not what this check is about.
     schema = {f.name: str(f.type).replace(" not null", "") for f in footers[0].schema.to_arrow_schema()}
@@ -129,24 +139,36 @@ def check_output(s3: Any, plan: dict[str, Any], output: str) -> dict[str, Any]:
 
 def exported_model(model: dict[str, Any]) -> dict[str, Any]:
     """The ONNX model is in S3 (exported by this run or an earlier one), with what the export recorded
-    about it (`model.json`: model, weights, torch vs ONNX difference); FileNotFoundError when it is not."""
+    about it (`model.json`: model, weights, torch vs ONNX difference); FileNotFoundError when it is not.
+    The two objects are read at once; a missing model is still the error named first."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from orchard import aws
     from orchard.fruit_features.plan import object_exists
 
     s3 = aws.client("s3")
-    if not object_exists(s3, model["uri"]):
-        raise FileNotFoundError(f"{model['uri']} is missing after the export: see the export_model task log")
-    info = read_json(s3, f"{model['prefix']}model.json")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        info_read = pool.submit(read_json, s3, f"{model['prefix']}model.json")
+        if not object_exists(s3, model["uri"]):
+            raise FileNotFoundError(
+                f"{model['uri']} is missing after the export: see the export_model task log"
+            )
+        info = info_read.result()
     print(f"model {info['model']} ({info['weights']}); torch vs ONNX max abs diff {info['max_abs_diff']:.2e}")
     return {**model, "info": info}
 
 
 def scaling_record(emr: Any, s3: Any, cluster_id: str, step_id: str, point: dict[str, Any]) -> dict[str, Any]:
-    """One scaling point: the step's wall time (EMR's timeline) and images/s, with the job's own timings."""
-    step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
+    """One scaling point: the step's wall time (EMR's timeline) and images/s, with the job's own timings.
+    The step and the job's metrics.json are read at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        metrics_read = pool.submit(read_json, s3, f"{point['output']}metrics.json")
+        step = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
+        metrics = metrics_read.result()
     timeline = step["Status"]["Timeline"]
     wall = (timeline["EndDateTime"] - timeline["StartDateTime"]).total_seconds()
-    metrics = read_json(s3, f"{point['output']}metrics.json")
     return {
         "core_nodes": point["core_nodes"],
         "cluster_id": cluster_id,

@@ -68,8 +68,8 @@ def publish_run_report(
     from orchard.fruit_features.outputs import scaling_records
     from orchard.settings import load_settings
 
-    settings = load_settings()
-    emr, s3 = aws.client("emr"), aws.client("s3")
+    settings = load_settings()  # once; and the three services' clients on one session (orchard.aws)
+    emr, s3, sagemaker = aws.clients("emr", "s3", "sagemaker", conn_id=settings.aws_conn_id)
     export_job = (  # this run's export job, when the model was not in S3 yet
         None
         if model["exists"]
@@ -77,7 +77,7 @@ def publish_run_report(
     )
     report = build_report(
         emr=emr,
-        sagemaker=aws.client("sagemaker"),
+        sagemaker=sagemaker,
         s3=s3,
         plan=plan,
         checked=checked,

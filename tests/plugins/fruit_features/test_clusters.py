@@ -228,3 +228,35 @@ def test_the_dags_emr_waits_fail_at_the_first_poll_on_a_vanished_cluster(aws, tr
         outcome = str(error)
     assert "Cluster id 'j-GONE' is not valid" in outcome, outcome
     assert time.monotonic() - started < 30
+
+
+class _NoExportJobs:
+    """SageMaker with no processing job in progress."""
+
+    def get_paginator(self, operation):
+        assert operation == "list_processing_jobs"
+        return mock.Mock(paginate=mock.Mock(return_value=[{"ProcessingJobSummaries": []}]))
+
+
+def test_the_sweep_looks_for_every_points_cluster_and_the_export_at_once(emr):
+    """Each scaling point's ListClusters and the export's ListProcessingJobs answer only once all three are in
+    flight (one by one they time out): the sweep waits for the slowest, not for their sum."""
+    from tests.plugins.fruit_features.gates import Gated, barrier
+
+    both = barrier(3)
+    listings = lambda name, _: name == "get_paginator"  # noqa: E731
+    requests = [
+        {
+            "overrides": {**OVERRIDES, "Name": f"{NAME}-{nodes}"},
+            "steps": [STEP],
+            "point": {"core_nodes": nodes},
+        }
+        for nodes in (2, 4)
+    ]
+    left = emr.run_job_flow(**requests[1]["overrides"])["JobFlowId"]
+
+    swept = clusters.sweep_run_resources(
+        Gated(emr, both, listings), Gated(_NoExportJobs(), both, listings), requests, "export-base", 0, 60
+    )
+
+    assert swept == {"scaling_run.terminate_cluster": [f"cluster {left} ({NAME}-4)"], "stop_export": []}

@@ -110,3 +110,69 @@ def test_a_model_missing_after_the_export_fails_naming_it(sandbox_s3):
         FileNotFoundError, match="s3://data/models/m/v1/model.onnx is missing after the export"
     ):
         outputs.exported_model(MODEL)
+
+
+def test_the_model_and_what_the_export_measured_are_read_at_once(s3, monkeypatch):
+    """model.onnx's listing and model.json's GET answer only once both are in flight (one by one: timeout)."""
+    import orchard.aws
+    from tests.plugins.fruit_features.gates import Gated, barrier
+
+    s3.put_object(Bucket="data", Key="models/m/v1/model.onnx", Body=b"onnx")
+    info = {"model": "efficientnet_lite0", "weights": "wheel", "max_abs_diff": 1e-6}
+    s3.put_object(Bucket="data", Key="models/m/v1/model.json", Body=json.dumps(info))
+    gated = Gated(s3, barrier(2), lambda name, _: name in ("list_objects_v2", "get_object"))
+    monkeypatch.setattr(orchard.aws, "client", lambda service, conn_id=None: gated)
+
+    assert outputs.exported_model(MODEL) == {**MODEL, "info": info}
+
+
+class _Emr:
+    """DescribeStep of one COMPLETED step (a fake: moto's steps have no end time)."""
+
+    def describe_step(self, ClusterId, StepId):
+        from datetime import UTC, datetime
+
+        timeline = {
+            "StartDateTime": datetime(2026, 12, 7, 10, 0, 0, tzinfo=UTC),
+            "EndDateTime": datetime(2026, 12, 7, 10, 0, 30, tzinfo=UTC),
+        }
+        return {"Step": {"Id": StepId, "Status": {"State": "COMPLETED", "Timeline": timeline}}}
+
+
+def test_the_scaling_record_reads_the_step_and_its_metrics_at_once(s3):
+    """DescribeStep and metrics.json's GET answer only once both are in flight."""
+    from tests.plugins.fruit_features.gates import Gated, barrier
+
+    metrics = {"images_found": 60, "images_per_second": 4.0, "default_parallelism": 2, "timings": {}}
+    s3.put_object(Bucket="data", Key="out/metrics.json", Body=json.dumps(metrics))
+    both = barrier(2)
+    emr = Gated(_Emr(), both, lambda name, _: name == "describe_step")
+    gated_s3 = Gated(s3, both, lambda name, _: name == "get_object")
+
+    record = outputs.scaling_record(
+        emr, gated_s3, "j-1", "s-1", {"core_nodes": 2, "output": "s3://data/out/"}
+    )
+
+    assert (record["step_wall_s"], record["images"], record["images_per_s"]) == (30.0, 60, 2.0)
+
+
+def is_tail_read(kwargs: dict) -> bool:
+    """A footer's first read: the part's last 8 bytes (footer length + PAR1)."""
+    first, _, last = kwargs.get("Range", "bytes=0-0").removeprefix("bytes=").partition("-")
+    return int(last) - int(first) == 7
+
+
+def test_the_parquet_footers_are_read_at_once(s3):
+    """Each part's footer read (its tail GET) answers only once the three parts' are in flight."""
+    from tests.plugins.fruit_features.gates import Gated, barrier
+
+    write_output(s3, rows=1, readable=3)
+    for part in (1, 2):
+        source = {"Bucket": "data", "Key": "out/features/part-0.parquet"}
+        s3.copy_object(Bucket="data", Key=f"out/features/part-{part}.parquet", CopySource=source)
+    tail_reads = Gated(s3, barrier(3), lambda name, kwargs: name == "get_object" and is_tail_read(kwargs))
+    planned = {"params": {**PARAMS, "images_prefix": "s3://data/fruits/"}, "images": {"count": 4}}
+
+    checked = outputs.check_output(tail_reads, planned, "s3://data/out/")
+
+    assert (checked["rows"], checked["parquet_files"]) == (3, 3)

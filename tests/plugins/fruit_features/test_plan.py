@@ -282,3 +282,71 @@ def test_the_iam_policy_limits_passrole_by_service_and_covers_the_emr_calls():
         "sagemaker:ListProcessingJobs",  # the export cleanup finds the run's export job by name
         "sagemaker:StopProcessingJob",
     } <= actions
+
+
+def test_run_plan_reads_the_settings_once_and_asks_s3_at_once(s3, monkeypatch):
+    """The buckets' regions, the images' listing and the job code's manifest are asked at once (each gated
+    call answers only once all four are in flight: one by one they time out), on one client whose connection
+    comes from the one settings read (was: two reads, every call one after the other)."""
+    import orchard.aws
+    import orchard.settings
+    from deploy.job_code import deploy
+    from tests.plugins.fruit_features.gates import Gated, barrier
+
+    put_photos(s3, ["apple/a.jpg", "pear/b.jpg"])
+    deploy(bucket="artifacts", image_tag=SETTINGS.image_tag, names=["fruit_features"], s3=s3)
+    reads, clients = [], []
+    monkeypatch.setattr(orchard.settings, "load_settings", lambda: reads.append(1) or SETTINGS)
+    buckets = {"data", "artifacts"}  # images, output, artifacts, reports (= the artifacts bucket)
+    gated = Gated(
+        s3,
+        barrier(len(buckets) + 2),
+        lambda name, kwargs: (
+            name in ("get_bucket_location", "get_paginator")
+            or (name == "get_object" and kwargs["Key"].endswith("manifest.json"))
+        ),
+    )
+
+    def client(service, conn_id=None):
+        clients.append((service, conn_id))
+        return gated
+
+    monkeypatch.setattr(orchard.aws, "client", client)
+
+    planned = plan.run_plan(PARAMS, "fruit_features", "manual__1")
+
+    assert planned["images"]["count"] == 2 and planned["images"]["classes"] == ["apple", "pear"]
+    assert (len(reads), clients) == (1, [("s3", SETTINGS.aws_conn_id)])
+
+
+def test_a_wrong_region_is_named_before_missing_job_code_even_when_asked_at_once(s3, monkeypatch):
+    """The checks run at once, the errors keep their order: the bucket's region, then the job code."""
+    import orchard.aws
+    import orchard.settings
+
+    make_bucket(s3, "in-ireland", "eu-west-1")
+    put_photos(s3, ["apple/a.jpg"])
+    settings = Settings(region="us-east-1", artifacts_bucket="artifacts", reports_bucket="in-ireland")
+    monkeypatch.setattr(orchard.settings, "load_settings", lambda: settings)
+    monkeypatch.setattr(orchard.aws, "client", lambda service, conn_id=None: s3)
+
+    with pytest.raises(
+        plan.InputError, match=r"bucket in-ireland \(setting reports_bucket\) is in eu-west-1"
+    ):
+        plan.run_plan(PARAMS, "fruit_features", "manual__1")  # and no job code is deployed either
+
+
+def test_find_model_reads_the_settings_once(s3, monkeypatch):
+    """The model's place and the client's connection come from one settings read (was: two)."""
+    import orchard.aws
+    import orchard.settings
+
+    reads = []
+    monkeypatch.setattr(orchard.settings, "load_settings", lambda: reads.append(1) or SETTINGS)
+    monkeypatch.setattr(orchard.aws, "client", lambda service, conn_id=None: conn_id and s3)
+    s3.put_object(
+        Bucket="artifacts", Key=f"fruit_features/models/mobilenet_v2/{SETTINGS.image_tag}/model.onnx"
+    )
+
+    assert plan.find_model("mobilenet_v2")["exists"] is True
+    assert len(reads) == 1
