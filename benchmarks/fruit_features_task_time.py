@@ -29,15 +29,15 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 if "--child" not in sys.argv:  # a child imports from the checkout it runs in (PYTHONPATH)
     sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+
+from _task_process import run_child, timed_call  # noqa: E402 (benchmarks/ is the script's folder)
 
 DAG_ID = "fruit_features"
 RUN_ID = "manual__2026-12-07T09:00:00+00:00"
@@ -207,19 +207,7 @@ def child(task_id: str, arguments_file: str, profile: bool) -> None:
     accepted = inspect.signature(callable_).parameters  # Airflow passes only the context a task asks for
     kwargs = {name: value for name, value in kwargs.items() if name in accepted}
     counts = count_settings_reads_and_sessions(callable_.__globals__)
-    if profile:
-        import cProfile
-        import pstats
-
-        profiler = cProfile.Profile()
-        started = time.perf_counter()
-        result = profiler.runcall(callable_, *call["args"], **kwargs)
-        seconds = time.perf_counter() - started
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
-    else:
-        started = time.perf_counter()
-        result = callable_(*call["args"], **kwargs)
-        seconds = time.perf_counter() - started
+    seconds, result = timed_call(callable_, call["args"], kwargs, profile)
     print(json.dumps({"seconds": seconds, "result": result, "counts": counts}, default=str))
 
 
@@ -249,25 +237,14 @@ def count_settings_reads_and_sessions(dag_globals: dict) -> dict[str, int]:
 
 
 def sample(checkout: Path, task_id: str, data: dict, requests: list | None, profile: bool) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump({"args": task_arguments(task_id, data, requests), "params": data["params"]}, handle)
-    env = {**data["env"], "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'plugins'}"}
-    try:
-        out = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--child", task_id, handle.name]
-            + (["--profile"] if profile else []),
-            cwd=checkout,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-    finally:
-        os.unlink(handle.name)
-    if out.returncode:
-        raise RuntimeError(f"{checkout.name} {task_id} failed:\n{out.stderr[-4000:]}")
-    if profile:
-        print(f"==== {checkout.name} {task_id}\n{out.stderr[-12000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(
+        __file__,
+        checkout,
+        task_id,
+        {"args": task_arguments(task_id, data, requests), "params": data["params"]},
+        data["env"],
+        profile,
+    )
 
 
 def main() -> int:

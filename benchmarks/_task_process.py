@@ -1,0 +1,57 @@
+"""Running one task's callable in a process of its own, for the per-task benchmarks
+(`*_task_time.py`): the parent writes the call's arguments to a file and starts the benchmark script again
+with `--child TASK_ID FILE` in the checkout measured; the child times the callable (or profiles it) and prints
+its figures as the last line of its output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def timed_call(callable_: Callable, args: list, kwargs: dict, profile: bool) -> tuple[float, Any]:
+    """(seconds, result) of one call; with `profile`, its cProfile top functions go to stderr."""
+    if not profile:
+        started = time.perf_counter()
+        result = callable_(*args, **kwargs)
+        return time.perf_counter() - started, result
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    result = profiler.runcall(callable_, *args, **kwargs)
+    seconds = time.perf_counter() - started
+    pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+    return seconds, result
+
+
+def run_child(script: str, checkout: Path, task_id: str, call: dict, env: dict, profile: bool) -> dict:
+    """Run `script --child task_id <file of call>` in `checkout` (its code on PYTHONPATH) and return the JSON
+    the child printed last; its profile, with `profile`, is printed here."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(call, handle)
+    env = {**env, "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'plugins'}"}
+    try:
+        out = subprocess.run(
+            [sys.executable, str(Path(script).resolve()), "--child", task_id, handle.name]
+            + (["--profile"] if profile else []),
+            cwd=checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        os.unlink(handle.name)
+    if out.returncode:
+        raise RuntimeError(f"{checkout.name} {task_id} failed:\n{out.stderr[-4000:]}")
+    if profile:
+        print(f"==== {checkout.name} {task_id}\n{out.stderr[-12000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
