@@ -20,15 +20,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from orchard.hooks.iot import IotHook
-from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
+from orchard.triggers.task_end import EndsTaskOnSuccess
 
 JOB_ENDED = ("COMPLETED", "CANCELED", "DELETION_IN_PROGRESS")
 
 
-class IotJobCompletedTrigger(BaseTrigger):
+class IotJobCompletedTrigger(EndsTaskOnSuccess, BaseTrigger):
     """Polls DescribeJob every `waiter_delay` s until the job ended (COMPLETED, or CANCELED by its
     abortConfig) or `window_ends_at` (epoch seconds) passed; fires {status: success, job_id, job_status,
     window_closed}, or with `end_in_trigger` ends the task when the rollout met `min_success_percent`."""
@@ -66,13 +66,10 @@ class IotJobCompletedTrigger(BaseTrigger):
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        if self.end_in_trigger:
-            await warm_the_supervisors_api(self)
-        event = await self._waiting()
-        yield await self._ending(event) if self.end_in_trigger else event
+    async def waiting(self) -> AsyncIterator[TriggerEvent]:
+        yield await self._job_end()
 
-    async def _waiting(self) -> TriggerEvent:
+    async def _job_end(self) -> TriggerEvent:
         hook = IotHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
         async with await hook.get_async_conn() as client:
             while True:
@@ -92,30 +89,16 @@ class IotJobCompletedTrigger(BaseTrigger):
                 )
                 await asyncio.sleep(self.waiter_delay)
 
-    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
-        """The task's end when the rollout met its policy, with the XComs its resume would push; else `event`."""
-        from airflow.providers.common.compat.sdk import AirflowException
-
-        from orchard.operators.iot import (
-            OUTCOMES_KEY,
-            judge_rollout,
-            log_outcomes,
-            log_pending,
-            read_rollout,
-        )
+    def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
+        """The device outcomes and return value the resume would push, logged as it logs them, when the
+        rollout met its policy; raises judge_rollout's words (the resume fails with them) when it did not."""
+        from orchard.operators.iot import OUTCOMES_KEY, judge_rollout, log_outcomes, log_pending, read_rollout
 
         hook = IotHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        try:
-            job_status, outcomes = await asyncio.to_thread(read_rollout, hook, self.job_id)
-            result = judge_rollout(
-                self.job_id, job_status, outcomes, self.min_success_percent, self.rollout_window_minutes
-            )
-        except AirflowException as not_met:  # the resume pushes the outcomes and fails with these words
-            self.log.info("%s; the task resumes to fail with it", not_met)
-            return event
-        except Exception as error:  # the resume reads them again, with the task's retries
-            self.log.warning("IoT job %s: %s; the task resumes to read its outcome", self.job_id, error)
-            return event
+        job_status, outcomes = read_rollout(hook, self.job_id)
+        result = judge_rollout(
+            self.job_id, job_status, outcomes, self.min_success_percent, self.rollout_window_minutes
+        )
         log_outcomes(self.log, outcomes)
         log_pending(self.log, result)
-        return await end_with_xcoms(self, {OUTCOMES_KEY: outcomes, "return_value": result}) or event
+        return {OUTCOMES_KEY: outcomes, "return_value": result}

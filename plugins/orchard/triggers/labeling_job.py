@@ -9,15 +9,13 @@ operator words it.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from orchard.compat import AwsBaseWaiterTrigger
 from orchard.hooks.labeling_job import LabelingJobHook
-from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
+from orchard.triggers.task_end import EndsTaskOnSuccess
 
 
 def labeling_result(client: Any, job_name: str) -> dict[str, Any]:
@@ -37,7 +35,7 @@ def labeling_result(client: Any, job_name: str) -> dict[str, Any]:
     }
 
 
-class SageMakerLabelingJobTrigger(AwsBaseWaiterTrigger):
+class SageMakerLabelingJobTrigger(EndsTaskOnSuccess, AwsBaseWaiterTrigger):
     aws_hook_class = LabelingJobHook
 
     def __init__(
@@ -70,23 +68,5 @@ class SageMakerLabelingJobTrigger(AwsBaseWaiterTrigger):
             botocore_config=botocore_config,
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        if self.end_in_trigger:
-            await warm_the_supervisors_api(self)
-        waiting = super().run()
-        try:
-            async for event in waiting:
-                yield await self._ending(event) if self.end_in_trigger else event
-        finally:  # closed with this one: left to the loop's shutdown, its AWS client took ~20 s to close
-            await waiting.aclose()
-
-    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
-        if event.payload.get("status") != "success":
-            return event
-        job_name = event.payload["job_name"]
-        try:
-            value = await asyncio.to_thread(labeling_result, self.hook().conn, job_name)
-        except Exception as error:  # not Completed, or the describe failed: the resume words it
-            self.log.warning("labeling job %s: %s; the task resumes", job_name, error)
-            return event
-        return await end_with_xcoms(self, {"return_value": value}) or event
+    def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
+        return {"return_value": labeling_result(self.hook().conn, event.payload["job_name"])}

@@ -11,16 +11,16 @@ its operator words the outcome (InputError for Neo's ClientError).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from typing import Any
 
-from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from orchard.compat import AwsBaseWaiterTrigger
 from orchard.hooks.neo import NeoHook
-from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
+from orchard.triggers.task_end import EndsTaskOnSuccess
 
 
-class NeoCompilationTrigger(AwsBaseWaiterTrigger):
+class NeoCompilationTrigger(EndsTaskOnSuccess, AwsBaseWaiterTrigger):
     """Polls DescribeCompilationJob until COMPLETED (success) or FAILED / STOPPED (failure, with its reason);
     with `end_in_trigger` a COMPLETED job ends the task (`target` and `compiler_options` are the operator's,
     for its return value)."""
@@ -63,27 +63,16 @@ class NeoCompilationTrigger(AwsBaseWaiterTrigger):
         self.end_in_trigger = bool(end_in_trigger)
         self.target, self.compiler_options = target, compiler_options
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        if self.end_in_trigger:
-            await warm_the_supervisors_api(self)
-        async for event in super().run():
-            yield await self._ending(event) if self.end_in_trigger else event
-
-    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
-        """The task's end when its job COMPLETED, with the XComs its resume would push; else `event`."""
-        if event.payload.get("status") != "success":
-            return event
+    def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
+        """What the resume pushes for a COMPLETED job; raises (the resume words it) for any other."""
         from orchard.operators.neo import compilation_result, compilation_xcoms
 
-        try:
-            job = await asyncio.to_thread(self.hook().describe, self.job_name)
-            if job is None:
-                raise LookupError("DescribeCompilationJob: no such job")
-            result = compilation_result(job, self.target, self.compiler_options)
-        except Exception as error:  # the resume describes it again and words it, with the task's retries
-            self.log.warning("Neo compilation job %s: %s; the task resumes", self.job_name, error)
-            return event
-        return await end_with_xcoms(self, compilation_xcoms(result)) or event
+        job = self.hook().describe(self.job_name)
+        if job is None:
+            raise LookupError(
+                f"Neo compilation job {self.job_name}: DescribeCompilationJob found no such job"
+            )
+        return compilation_xcoms(compilation_result(job, self.target, self.compiler_options))
 
     async def on_kill(self) -> None:
         """A person acted on the deferred task (mark failed / success, clear): stop the compilation."""

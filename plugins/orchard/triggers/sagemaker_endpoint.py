@@ -10,17 +10,15 @@ end (Failed, the waiter's timeout, a describe or push that fails) resumes the ta
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
-from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
+from orchard.triggers.task_end import EndsTaskOnSuccess
 
 
-class SageMakerEndpointInServiceTrigger(SageMakerTrigger):
+class SageMakerEndpointInServiceTrigger(EndsTaskOnSuccess, SageMakerTrigger):
     def __init__(self, *args: Any, end_in_trigger: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.end_in_trigger = bool(end_in_trigger)
@@ -29,25 +27,8 @@ class SageMakerEndpointInServiceTrigger(SageMakerTrigger):
         path, kwargs = super().serialize()
         return path, {**kwargs, "end_in_trigger": self.end_in_trigger}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        if self.end_in_trigger:
-            await warm_the_supervisors_api(self)
-        waiting = super().run()
-        try:
-            async for event in waiting:
-                yield await self._ending(event) if self.end_in_trigger else event
-        finally:  # closed with this one: left to the loop's shutdown, its AWS client took ~20 s to close
-            await waiting.aclose()
-
-    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
-        if event.payload.get("status") != "success":
-            return event
-        try:
-            value = await asyncio.to_thread(self.resume_value)
-        except Exception as error:  # the resume describes them again, with the task's retries
-            self.log.warning("endpoint %s: %s; the task resumes to describe it", self.job_name, error)
-            return event
-        return await end_with_xcoms(self, {"return_value": value}) or event
+    def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
+        return {"return_value": self.resume_value()}
 
     def resume_value(self) -> dict[str, Any]:
         """What `SageMakerEndpointOperator.execute_complete` returns for this endpoint."""

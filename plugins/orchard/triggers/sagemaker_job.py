@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from orchard.triggers.job_logs import (
     FINAL_PAGES,
@@ -30,12 +30,12 @@ from orchard.triggers.job_logs import (
     StreamLogsFlag,
     logging_while_waiting,
 )
-from orchard.triggers.task_end import end_with_xcoms, warm_the_supervisors_api
+from orchard.triggers.task_end import EndsTaskOnSuccess
 
 LOG_GROUPS = {"training": "/aws/sagemaker/TrainingJobs", "processing": "/aws/sagemaker/ProcessingJobs"}
 
 
-class OrchardSageMakerTrigger(StreamLogsFlag, SageMakerTrigger):
+class OrchardSageMakerTrigger(EndsTaskOnSuccess, StreamLogsFlag, SageMakerTrigger):
     """The provider's SageMakerTrigger; logs the job's lines while it waits (`stream_logs`) and `on_kill`
     stops the job it waits on (only if still InProgress); with `end_in_trigger` a Completed job ends the task."""
 
@@ -47,35 +47,23 @@ class OrchardSageMakerTrigger(StreamLogsFlag, SageMakerTrigger):
         path, kwargs = super().serialize()
         return path, {**kwargs, "end_in_trigger": self.end_in_trigger}
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        if self.end_in_trigger:
-            await warm_the_supervisors_api(self)
-        async for event in self._waiting():
-            yield await self._ending(event) if self.end_in_trigger else event
-
-    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
-        """The task's end when its job Completed, with the return value its resume would push; else `event`."""
-        if event.payload.get("status") != "success":
-            return event
+    def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
+        """The return value the resume would push for a Completed job; raises for any other (Stopped is the
+        waiter's success and the task's failure)."""
         from airflow.providers.amazon.aws.operators.sagemaker import serialize
 
         from orchard.operators.sagemaker_job_retry import KINDS
 
         kind = self.job_type.capitalize()
         describe, _, _, status_key = KINDS[kind]
-        try:
-            description = await asyncio.to_thread(getattr(self.hook(), describe), self.job_name)
-        except Exception as error:  # the resume describes it again, with the task's retries
-            self.log.warning("SageMaker %s: %s; the task resumes to read its outcome", self.job_name, error)
-            return event
-        if description[status_key] != "Completed":  # Stopped: the waiter's success, the task's failure
-            return event
-        ended = await end_with_xcoms(self, {"return_value": {kind: serialize(description)}})
-        return ended or event
+        description = getattr(self.hook(), describe)(self.job_name)
+        if description[status_key] != "Completed":
+            raise RuntimeError(f"SageMaker {kind.lower()} job {self.job_name} is {description[status_key]}")
+        return {"return_value": {kind: serialize(description)}}
 
-    async def _waiting(self) -> AsyncIterator[TriggerEvent]:
+    async def waiting(self) -> AsyncIterator[TriggerEvent]:
         if not self.stream_logs:
-            async for event in super().run():
+            async for event in SageMakerTrigger.run(self):
                 yield event
             return
         from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
@@ -88,7 +76,7 @@ class OrchardSageMakerTrigger(StreamLogsFlag, SageMakerTrigger):
                 await tail.follow(await tail.sagemaker_streams(self.job_name), pages)
 
             async for event in logging_while_waiting(
-                super().run(), tail, follow, lambda: follow(FINAL_PAGES), self.waiter_delay
+                SageMakerTrigger.run(self), tail, follow, lambda: follow(FINAL_PAGES), self.waiter_delay
             ):
                 yield event
 

@@ -21,10 +21,11 @@ event) or when a push fails, `end_with_xcoms` answers None and the trigger resum
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TaskSuccessEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 
 async def end_with_xcoms(trigger: BaseTrigger, xcoms: Mapping[str, Any]) -> TaskSuccessEvent | None:
@@ -70,6 +71,44 @@ async def warm_the_supervisors_api(trigger: BaseTrigger) -> None:
         await SUPERVISOR_COMMS.asend(GetDagRunState(dag_id=ti.dag_id, run_id=ti.run_id))
     except Exception as error:  # a courtesy: the push at the end builds it anyway
         trigger.log.info("the supervisor's API did not answer ahead of the task's end (%s)", error)
+
+
+class EndsTaskOnSuccess:
+    """A trigger (this mixin first in its bases) whose successful wait may end its task.
+
+    With `end_in_trigger` set, `run` warms the supervisor's API, waits as `waiting()` does (default: the
+    trigger's own `run`), and on a "success" event calls `success_xcoms(event)` in a thread: the calls its
+    operator's resume would make, returning the XComs it would push. Those pushed, the task ends here. Any
+    other event, an error there (the resume words it, with the task's retries) or a push that fails
+    resumes the task. Without `end_in_trigger` it is the trigger it wraps."""
+
+    end_in_trigger: bool = False
+
+    def waiting(self) -> AsyncIterator[TriggerEvent]:
+        return super().run()  # type: ignore[misc]
+
+    def success_xcoms(self, event: TriggerEvent) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        waiting = self.waiting()
+        try:
+            if self.end_in_trigger:
+                await warm_the_supervisors_api(self)  # type: ignore[arg-type]
+            async for event in waiting:
+                yield await self._ending(event) if self.end_in_trigger else event
+        finally:  # closed with this one: left to the loop's shutdown, its AWS client took ~20 s to close
+            await waiting.aclose()
+
+    async def _ending(self, event: TriggerEvent) -> TriggerEvent | TaskSuccessEvent:
+        if event.payload.get("status") != "success":
+            return event
+        try:
+            xcoms = await asyncio.to_thread(self.success_xcoms, event)
+        except Exception as error:
+            self.log.warning("%s: %s; the task resumes", type(self).__name__, error)  # type: ignore[attr-defined]
+            return event
+        return await end_with_xcoms(self, xcoms) or event  # type: ignore[arg-type]
 
 
 def may_end_in_trigger(operator: Any) -> bool:
