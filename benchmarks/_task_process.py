@@ -5,6 +5,7 @@ its figures as the last line of its output."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -14,6 +15,41 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+class TaskInstanceStandIn:
+    """What a report task's callable uses of its `ti`: `xcom_push`, kept."""
+
+    def __init__(self, *_: Any):
+        self.pushed: dict = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+class _OutletEvent:
+    extra: dict | None = None
+
+
+class OutletEventsStandIn(dict):
+    """A task's `outlet_events`: an event per Asset, made when first asked for."""
+
+    def __missing__(self, asset: Any) -> _OutletEvent:
+        self[asset] = _OutletEvent()
+        return self[asset]
+
+
+def arguments(description: str, rounds: int) -> argparse.ArgumentParser:
+    """The options every per-task benchmark takes; a script adds its own."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", "--runs", dest="rounds", type=int, default=rounds)
+    parser.add_argument("--before", type=Path, help="another checkout whose tasks run alternately")
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    return parser
 
 
 def timed_call(callable_: Callable, args: list, kwargs: dict, profile: bool) -> tuple[float, Any]:

@@ -21,7 +21,6 @@ the median seconds of each and the median of the per-round ratios (this checkout
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -33,7 +32,13 @@ REPO = Path(__file__).resolve().parent.parent
 if "--child" not in sys.argv:  # a child imports from the checkout it runs in (PYTHONPATH)
     sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-from _task_process import run_child, timed_call  # noqa: E402 (benchmarks/ is the script's folder)
+from _task_process import (
+    OutletEventsStandIn,
+    TaskInstanceStandIn,
+    arguments,
+    run_child,
+    timed_call,
+)  # noqa: E402 (benchmarks/ is the script's folder)
 
 DAG_ID = "aerial_pretraining"
 RUN_ID = "manual__2026-12-07T09:00:00+00:00"
@@ -137,24 +142,6 @@ def task_arguments(task_id: str, data: dict, evaluation: dict | None) -> tuple[l
 # ---------------------------------------------------------------- child (one task process)
 
 
-class _TaskInstance:
-    def __init__(self):
-        self.pushed: dict = {}
-
-    def xcom_push(self, key: str, value) -> None:
-        self.pushed[key] = value
-
-
-class _Event:
-    extra: dict | None = None
-
-
-class _OutletEvents(dict):
-    def __missing__(self, asset):
-        self[asset] = _Event()
-        return self[asset]
-
-
 def child(task_id: str, arguments_file: str, profile: bool) -> None:
     """In the task process: preload, parse, then time the task's callable."""
     import importlib
@@ -170,7 +157,7 @@ def child(task_id: str, arguments_file: str, profile: bool) -> None:
     params = call["params"]
     kwargs = {"params": params, "run_id": RUN_ID, **call["kwargs"]}
     if task_id == "publish_report":
-        kwargs.update(ti=_TaskInstance(), outlet_events=_OutletEvents())
+        kwargs.update(ti=TaskInstanceStandIn(), outlet_events=OutletEventsStandIn())
     callable_ = dag.task_dict[task_id].python_callable
     accepted = inspect.signature(callable_).parameters  # Airflow passes only the context a task asks for
     kwargs = {name: value for name, value in kwargs.items() if name in accepted}
@@ -191,14 +178,7 @@ def sample(checkout: Path, task_id: str, data: dict, evaluation: dict | None, pr
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--before", type=Path, help="another checkout whose tasks run alternately")
-    parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser = arguments(__doc__, rounds=5)
     options = parser.parse_args()
     if options.child:
         child(*options.child, options.profile)

@@ -25,7 +25,6 @@ task (top functions by cumulative time) instead. Settings come from the environm
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -36,7 +35,13 @@ REPO = Path(__file__).resolve().parent.parent
 if "--child" not in sys.argv:  # a child imports from the checkout it runs in (PYTHONPATH)
     sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-from _task_process import run_child, timed_call  # noqa: E402 (benchmarks/ is the script's folder)
+from _task_process import (
+    OutletEventsStandIn,
+    TaskInstanceStandIn,
+    arguments,
+    run_child,
+    timed_call,
+)  # noqa: E402 (benchmarks/ is the script's folder)
 
 DAG_ID = "auto_labeling"
 RUN_ID = "manual__2026-12-07T09:00:00+00:00"
@@ -143,24 +148,6 @@ def task_arguments(task_id: str, data: dict, sample_id: str) -> tuple[list, dict
 # ---------------------------------------------------------------- child (one task process)
 
 
-class _TaskInstance:
-    def __init__(self):
-        self.pushed: dict = {}
-
-    def xcom_push(self, key: str, value) -> None:
-        self.pushed[key] = value
-
-
-class _Event:
-    extra: dict | None = None
-
-
-class _OutletEvents(dict):
-    def __missing__(self, asset):
-        self[asset] = _Event()
-        return self[asset]
-
-
 class _Dag:
     dag_id = DAG_ID
 
@@ -179,7 +166,7 @@ def child(task_id: str, arguments_file: str, profile: bool) -> None:
     call = json.loads(Path(arguments_file).read_text())
     kwargs = {"params": call["params"], "run_id": RUN_ID, "dag": _Dag(), **call["kwargs"]}
     if task_id == "publish_report":
-        kwargs.update(ti=_TaskInstance(), outlet_events=_OutletEvents())
+        kwargs.update(ti=TaskInstanceStandIn(), outlet_events=OutletEventsStandIn())
     callable_ = dag.task_dict[task_id].python_callable
     accepted = inspect.signature(callable_).parameters  # Airflow passes only the context a task asks for
     kwargs = {name: value for name, value in kwargs.items() if name in accepted}
@@ -200,15 +187,8 @@ def sample(checkout: Path, task_id: str, data: dict, sample_id: str, profile: bo
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--before", type=Path, help="another checkout whose tasks run alternately")
-    parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--profile", action="store_true")
+    parser = arguments(__doc__, rounds=3)
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task ids")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
         child(*options.child, options.profile)
@@ -218,7 +198,7 @@ def main() -> int:
     checkouts = {"after": REPO} | ({"before": options.before.resolve()} if options.before else {})
     seconds: dict[tuple[str, str], list[float]] = {}
     try:
-        for round_ in range(1 if options.profile else options.runs):
+        for round_ in range(1 if options.profile else options.rounds):
             for label, checkout in checkouts.items():
                 for task_id in tasks:
                     result = sample(checkout, task_id, data, f"{label}-{round_}", options.profile)

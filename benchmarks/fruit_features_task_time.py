@@ -25,7 +25,6 @@ provider hooks' boto3 sessions (the last column: after vs before).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -37,7 +36,11 @@ REPO = Path(__file__).resolve().parent.parent
 if "--child" not in sys.argv:  # a child imports from the checkout it runs in (PYTHONPATH)
     sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-from _task_process import run_child, timed_call  # noqa: E402 (benchmarks/ is the script's folder)
+from _task_process import (
+    arguments,
+    run_child,
+    timed_call,
+)  # noqa: E402 (benchmarks/ is the script's folder)
 
 DAG_ID = "fruit_features"
 RUN_ID = "manual__2026-12-07T09:00:00+00:00"
@@ -248,14 +251,7 @@ def sample(checkout: Path, task_id: str, data: dict, requests: list | None, prof
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--before", type=Path, help="another checkout whose tasks run alternately")
-    parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser = arguments(__doc__, rounds=3)
     options = parser.parse_args()
     if options.child:
         child(*options.child, options.profile)
