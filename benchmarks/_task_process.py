@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,3 +92,25 @@ def run_child(script: str, checkout: Path, task_id: str, call: dict, env: dict, 
     if profile:
         print(f"==== {checkout.name} {task_id}\n{out.stderr[-12000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(
+    tasks: list[str] | tuple[str, ...],
+    checkouts: dict[str, Path],
+    seconds: dict[tuple[str, str], list[float]],
+    extra: tuple[str, Callable[[str], str]] | None = None,
+) -> None:
+    """The per-task table: median seconds per checkout, the median of the per-round after/before ratios
+    (with a "before" checkout), an `extra` (heading, task_id → cell) column; then the raw seconds as JSON."""
+    width = max(24, *(len(task) + 2 for task in tasks))
+    heading = f"{'task':<{width}}" + "".join(f"{label + ' s':>12}" for label in checkouts)
+    print(heading + ("  after/before" * ("before" in checkouts)) + (f"  {extra[0]}" if extra else ""))
+    for task_id in tasks:
+        row = f"{task_id:<{width}}" + "".join(
+            f"{statistics.median(seconds[(label, task_id)]):12.2f}" for label in checkouts
+        )
+        if "before" in checkouts:
+            ratios = [a / b for a, b in zip(seconds[("after", task_id)], seconds[("before", task_id)])]
+            row += f"  {statistics.median(ratios):12.2f}"
+        print(row + (f"  {extra[1](task_id)}" if extra else ""))
+    print(json.dumps({f"{label}/{task}": values for (label, task), values in seconds.items()}))

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from _task_process import (
     OutletEventsStandIn,
     TaskInstanceStandIn,
     arguments,
+    report,
     run_child,
     timed_call,
 )  # noqa: E402 (benchmarks/ is the script's folder)
@@ -197,20 +197,7 @@ def main() -> int:
     finally:
         process.terminate()
         process.wait()
-    print(
-        f"{'task':<24}"
-        + "".join(f"{label + ' s':>12}" for label in checkouts)
-        + ("  after/before" * ("before" in checkouts))
-    )
-    for task_id in TASKS:
-        row = f"{task_id:<24}" + "".join(
-            f"{statistics.median(seconds[(label, task_id)]):12.2f}" for label in checkouts
-        )
-        if "before" in checkouts:
-            ratios = [a / b for a, b in zip(seconds[("after", task_id)], seconds[("before", task_id)])]
-            row += f"  {statistics.median(ratios):12.2f}"
-        print(row)
-    print(json.dumps({f"{label}/{task}": values for (label, task), values in seconds.items()}))
+    report(TASKS, checkouts, seconds)
     return 0
 
 

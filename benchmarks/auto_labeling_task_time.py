@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from _task_process import (
     OutletEventsStandIn,
     TaskInstanceStandIn,
     arguments,
+    report,
     run_child,
     timed_call,
 )  # noqa: E402 (benchmarks/ is the script's folder)
@@ -206,20 +206,7 @@ def main() -> int:
     finally:
         process.terminate()
         process.wait()
-    print(
-        f"{'task':<24}"
-        + "".join(f"{label + ' s':>12}" for label in checkouts)
-        + ("  after/before" * ("before" in checkouts))
-    )
-    for task_id in tasks:
-        row = f"{task_id:<24}" + "".join(
-            f"{statistics.median(seconds[(label, task_id)]):12.2f}" for label in checkouts
-        )
-        if "before" in checkouts:
-            ratios = [a / b for a, b in zip(seconds[("after", task_id)], seconds[("before", task_id)])]
-            row += f"  {statistics.median(ratios):12.2f}"
-        print(row)
-    print(json.dumps({f"{label}/{task}": values for (label, task), values in seconds.items()}))
+    report(tasks, checkouts, seconds)
     return 0
 
 

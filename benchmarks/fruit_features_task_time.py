@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ if "--child" not in sys.argv:  # a child imports from the checkout it runs in (P
 
 from _task_process import (
     arguments,
+    report,
     run_child,
     timed_call,
 )  # noqa: E402 (benchmarks/ is the script's folder)
@@ -272,24 +272,11 @@ def main() -> int:
     finally:
         process.terminate()
         process.wait()
-    print(
-        f"{'task':<32}"
-        + "".join(f"{label + ' s':>12}" for label in checkouts)
-        + ("  after/before" * ("before" in checkouts))
-        + "  settings reads/sessions"
-    )
-    for task_id in TASKS:
-        row = f"{task_id:<32}" + "".join(
-            f"{statistics.median(seconds[(label, task_id)]):12.2f}" for label in checkouts
-        )
-        if "before" in checkouts:
-            ratios = [a / b for a, b in zip(seconds[("after", task_id)], seconds[("before", task_id)])]
-            row += f"  {statistics.median(ratios):12.2f}"
-        row += "  " + " vs ".join(
-            "{settings}/{sessions}".format(**counts[(label, task_id)]) for label in checkouts
-        )
-        print(row)
-    print(json.dumps({f"{label}/{task}": values for (label, task), values in seconds.items()}))
+
+    def reads_and_sessions(task_id: str) -> str:
+        return " vs ".join("{settings}/{sessions}".format(**counts[(label, task_id)]) for label in checkouts)
+
+    report(TASKS, checkouts, seconds, ("settings reads/sessions", reads_and_sessions))
     return 0
 
 
