@@ -1,10 +1,10 @@
 """How late a task process's end reaches the scheduler, and which resumed tasks that failed, read from a local
 stack's Airflow home (docs/architecture.md, "A deferred task resumed within seconds").
 
-    .venv/bin/python benchmarks/executor_report_lag.py HOME [HOME ...] [--json out.json]
+    .venv/bin/python benchmarks/executor_report_lag.py [HOME ...] [--json out.json]
 
 HOME is the Airflow home of a finished `make demo` / `python -m local_aws demo` / benchmarks/airflow_overhead.py
-stack (`.airflow` in the checkout that ran it). From its scheduler log (logs/stack/scheduler.log, which the
+stack (default: `.airflow`, the last one this checkout ran). From its scheduler log (logs/stack/scheduler.log, which the
 LocalExecutor's workers and their task processes write to as well), per workload of a task (one process: a
 run up to `defer()`, a resumed run, a plain run):
 
@@ -73,7 +73,7 @@ def report_lags(log: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("homes", nargs="+", type=Path)
+    parser.add_argument("homes", nargs="*", type=Path, default=[Path(".airflow")])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     found = {str(home): report_lags(home / "logs" / "stack" / "scheduler.log") for home in args.homes}
