@@ -22,7 +22,6 @@ the median seconds of each and the median of the per-round ratios (this checkout
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -97,35 +96,17 @@ def run_jobs(params: dict, settings) -> dict:
 
 def setup(latency_ms: int) -> tuple[object, dict]:
     """The sandbox process and the environment + XComs the children need."""
-    import boto3
-
-    from benchmarks._bench_sandbox import start_sandbox
-    from deploy.job_code import deploy
-    from local_aws import aws_connection
+    from benchmarks._bench_sandbox import seeded_sandbox
     from local_aws.demo_data import aerial_pretraining as demo_data
-    from local_aws.iam_setup import create_pipeline_roles
-    from orchard.settings import load_settings
-    from tests.dag_files import load_dag
 
-    process, url = start_sandbox(latency_ms)
-    settings = load_settings(variables=False)
-    s3 = boto3.client("s3")
-    for bucket in {settings.data_bucket, settings.artifacts_bucket, settings.reports_bucket}:
-        s3.create_bucket(Bucket=bucket)
-    deploy(bucket=settings.artifacts_bucket, image_tag=settings.image_tag, s3=s3)
-    conf = {**demo_data.upload(s3, settings, patches=PATCHES), "probe_epochs": 2}
-    params = {**load_dag(REPO / "dags" / f"{DAG_ID}.py").params.dump(), **conf}
-    role_arn = create_pipeline_roles(url, [DAG_ID])
+    def upload(s3, settings) -> dict:
+        return {**demo_data.upload(s3, settings, patches=PATCHES), "probe_epochs": 2}
+
+    process, box = seeded_sandbox(latency_ms, DAG_ID, upload)
     started = time.monotonic()
-    xcoms = run_jobs(params, settings)
+    xcoms = run_jobs(box["params"], box["settings"])
     print(f"setup: the run's jobs took {time.monotonic() - started:.0f} s", file=sys.stderr)
-    env = {
-        **os.environ,
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(url, role_arn=role_arn),
-        "AIRFLOW__AWS__SESSION_FACTORY": "orchard.aws_session.SharedLoaderSessionFactory",
-        "ORCHARD_USE_AIRFLOW_VARIABLES": "0",
-    }
-    return process, {"env": env, "params": params, **xcoms}
+    return process, {"env": box["env"], "params": box["params"], **xcoms}
 
 
 def task_arguments(task_id: str, data: dict, evaluation: dict | None) -> tuple[list, dict]:

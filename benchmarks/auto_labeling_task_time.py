@@ -89,39 +89,21 @@ def answer_the_shards(plan: dict) -> list[dict]:
 
 def setup(latency_ms: int) -> tuple[object, dict]:
     """The sandbox process and the environment + XComs the children need."""
-    import boto3
-
-    from benchmarks._bench_sandbox import start_sandbox
-    from local_aws import aws_connection
+    from benchmarks._bench_sandbox import seeded_sandbox
     from local_aws.demo_data import auto_labeling as demo_data
-    from local_aws.iam_setup import create_pipeline_roles
-    from orchard.settings import load_settings
+    from orchard.auto_labeling.predictions import build_manifest, collect_predictions
     from tests.dag_files import load_dag
 
-    process, url = start_sandbox(latency_ms)
-    settings = load_settings(variables=False)
-    s3 = boto3.client("s3")
-    for bucket in {settings.data_bucket, settings.artifacts_bucket, settings.reports_bucket}:
-        s3.create_bucket(Bucket=bucket)
-    conf = demo_data.upload(s3, settings)
+    process, box = seeded_sandbox(latency_ms, DAG_ID, demo_data.upload, job_code=False)
+    os.environ.update(box["env"])
     dag = load_dag(REPO / "dags" / f"{DAG_ID}.py")
-    params = {**dag.params.dump(), **conf}
-    role_arn = create_pipeline_roles(url, [DAG_ID])
-    env = {
-        **os.environ,
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(url, role_arn=role_arn),
-        "AIRFLOW__AWS__SESSION_FACTORY": "orchard.aws_session.SharedLoaderSessionFactory",
-        "ORCHARD_USE_AIRFLOW_VARIABLES": "0",
-    }
-    os.environ.update(env)
+    params = box["params"]
     plan = dag.task_dict["validate_inputs"].python_callable(params=params, run_id=RUN_ID, dag=dag)["plan"]
     summaries = answer_the_shards(plan)
-    from orchard.auto_labeling.predictions import build_manifest, collect_predictions
-
     collected = collect_predictions(summaries, plan)
     manifest = build_manifest(plan, collected)
     return process, {
-        "env": env,
+        "env": box["env"],
         "params": params,
         "plan": plan,
         "summaries": summaries,

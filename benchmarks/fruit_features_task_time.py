@@ -26,7 +26,6 @@ provider hooks' boto3 sessions (the last column: after vs before).
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -117,47 +116,26 @@ def completed_step(s3, settings, point: dict) -> tuple[str, str]:
 
 def setup(latency_ms: int) -> tuple[object, dict]:
     """The sandbox process and the environment + XComs the children need."""
-    import boto3
-
-    from benchmarks._bench_sandbox import start_sandbox
-    from deploy.job_code import deploy
-    from local_aws import aws_connection
+    from benchmarks._bench_sandbox import seeded_sandbox
     from local_aws.demo_data import fruit_features as demo_data
-    from local_aws.iam_setup import create_pipeline_roles
     from orchard.fruit_features import plan as fruit_plan
-    from orchard.settings import load_settings
-    from tests.dag_files import load_dag
 
-    process, url = start_sandbox(latency_ms)
-    settings = load_settings(variables=False)
-    s3 = boto3.client("s3")
-    for bucket in {settings.data_bucket, settings.artifacts_bucket, settings.reports_bucket}:
-        s3.create_bucket(Bucket=bucket)
-    deploy(bucket=settings.artifacts_bucket, image_tag=settings.image_tag, s3=s3)
-    conf = demo_data.upload(s3, settings)
-    params = {**load_dag(REPO / "dags" / f"{DAG_ID}.py").params.dump(), **conf}
-    role_arn = create_pipeline_roles(url, [DAG_ID])
+    process, box = seeded_sandbox(latency_ms, DAG_ID, demo_data.upload)
+    s3, settings, params = box["s3"], box["settings"], box["params"]
     plan = fruit_plan.check_inputs(params, s3, DAG_ID, RUN_ID, settings)
     location = fruit_plan.model_location(settings, params["feature_model"])
     bucket, prefix = fruit_plan.split_uri(location["prefix"])
     s3.put_object(Bucket=bucket, Key=f"{prefix}model.onnx", Body=b"onnx")
     info = {"model": params["feature_model"], "weights": "wheel", "max_abs_diff": 1e-6}
     s3.put_object(Bucket=bucket, Key=f"{prefix}model.json", Body=json.dumps(info).encode())
-    model = {**location, "exists": True}
     started = time.monotonic()
     cluster_id, step_id = completed_step(s3, settings, plan["points"][0])
     print(f"setup: the cluster's step took {time.monotonic() - started:.0f} s", file=sys.stderr)
-    env = {
-        **os.environ,
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(url, role_arn=role_arn),
-        "AIRFLOW__AWS__SESSION_FACTORY": "orchard.aws_session.SharedLoaderSessionFactory",
-        "ORCHARD_USE_AIRFLOW_VARIABLES": "0",
-    }
     return process, {
-        "env": env,
+        "env": box["env"],
         "params": params,
         "plan": plan,
-        "model": model,
+        "model": {**location, "exists": True},
         "cluster_id": cluster_id,
         "step_id": step_id,
     }
