@@ -147,24 +147,9 @@ def test_every_wait_polls_at_the_runs_poll_seconds_param(dag, poll):
 def reads_and_sessions(monkeypatch):
     """The settings reads and the provider hooks' boto3 sessions (an AssumeRole each with the connection's
     role_arn, and a user-agent stack walk for its first client) while the test runs."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+    from tests.plugins.reads import count_reads
 
-    import orchard.settings
-
-    counted = {"settings": 0, "sessions": 0}
-    load_settings, get_session = orchard.settings.load_settings, AwsGenericHook.get_session
-
-    def read(*args, **kwargs):
-        counted["settings"] += 1
-        return load_settings(*args, **kwargs)
-
-    def session(self, *args, **kwargs):
-        counted["sessions"] += 1
-        return get_session(self, *args, **kwargs)
-
-    monkeypatch.setattr(orchard.settings, "load_settings", read)
-    monkeypatch.setattr(AwsGenericHook, "get_session", session)
-    return counted
+    return count_reads(monkeypatch)
 
 
 def test_record_timing_reads_the_settings_once_on_one_session(dag, aws, monkeypatch, reads_and_sessions):
@@ -182,7 +167,7 @@ def test_record_timing_reads_the_settings_once_on_one_session(dag, aws, monkeypa
     dag.task_dict["scaling_run.record_timing"].python_callable("j-1", ["s-1"], {"core_nodes": 2})
 
     assert services == [("emr", "s3")]
-    assert reads_and_sessions == {"settings": 1, "sessions": 1}
+    assert (reads_and_sessions.settings, reads_and_sessions.sessions) == (1, 1)
 
 
 def test_the_sweep_reads_the_settings_once_on_one_session(dag, aws, monkeypatch, reads_and_sessions):
@@ -202,4 +187,4 @@ def test_the_sweep_reads_the_settings_once_on_one_session(dag, aws, monkeypatch,
 
     assert "nothing left behind" in callable_(None, params={"poll_seconds": 1}, dag=dag, run_id="r1", ti=None)
     assert services == [("emr", "sagemaker")]
-    assert reads_and_sessions == {"settings": 1, "sessions": 1}
+    assert (reads_and_sessions.settings, reads_and_sessions.sessions) == (1, 1)

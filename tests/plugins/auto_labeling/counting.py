@@ -9,30 +9,16 @@ from dataclasses import dataclass, field
 
 import pytest
 
-
-@dataclass
-class Reads:
-    settings: int = 0  # orchard.settings.load_settings calls: each looks up every Variable env lacks
+from tests.plugins.reads import Reads, count_reads
 
 
 @pytest.fixture
 def reads(monkeypatch) -> Reads:
     """How often the code under test reads orchard's settings (orchard.aws reads them for a client made
-    without conn_id)."""
-    import orchard.settings
+    without conn_id) and opens an AWS session."""
     from orchard.auto_labeling import plan, report
 
-    counted = Reads()
-    load_settings = orchard.settings.load_settings
-
-    def counting_load(*args, **kwargs):
-        counted.settings += 1
-        return load_settings(*args, **kwargs)
-
-    monkeypatch.setattr(orchard.settings, "load_settings", counting_load)
-    for module in (plan, report):  # imported by name at module level
-        monkeypatch.setattr(module, "load_settings", counting_load)
-    return counted
+    return count_reads(monkeypatch, plan, report)  # both imported load_settings by name
 
 
 @dataclass

@@ -27,22 +27,10 @@ def test_the_features_asset_extra_names_the_features_and_the_report():
 
 def test_the_report_reads_the_settings_once_and_opens_one_session(aws, monkeypatch):
     """EMR, S3 and SageMaker on one session, the settings read once (was: three sessions, four reads)."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
-
-    import orchard.settings
     from orchard.fruit_features import report
+    from tests.plugins.reads import count_reads
 
-    counted = {"settings": 0, "sessions": 0}
-    load_settings, get_session = orchard.settings.load_settings, AwsGenericHook.get_session
-
-    def read(*args, **kwargs):
-        counted["settings"] += 1
-        return load_settings(*args, **kwargs)
-
-    def session(self, *args, **kwargs):
-        counted["sessions"] += 1
-        return get_session(self, *args, **kwargs)
-
+    counted = count_reads(monkeypatch)
     services = []
 
     class Built:
@@ -55,8 +43,6 @@ def test_the_report_reads_the_settings_once_and_opens_one_session(aws, monkeypat
         services.extend(kwargs[name].meta.service_model.service_name for name in ("emr", "s3", "sagemaker"))
         return Built()
 
-    monkeypatch.setattr(orchard.settings, "load_settings", read)
-    monkeypatch.setattr(AwsGenericHook, "get_session", session)
     monkeypatch.setattr(report, "build_report", build)
     planned = {"region": "us-east-1"}
     checked = {"corrupt_count": 0}
@@ -66,4 +52,4 @@ def test_the_report_reads_the_settings_once_and_opens_one_session(aws, monkeypat
 
     assert summary["report_uri"].endswith("report.html") and summary["attention"] == []
     assert services == ["emr", "s3", "sagemaker"]
-    assert counted == {"settings": 1, "sessions": 1}
+    assert (counted.settings, counted.sessions) == (1, 1)
