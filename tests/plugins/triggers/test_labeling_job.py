@@ -4,8 +4,6 @@ tests/plugins/triggers/test_task_end.py); a Failed job or a push that fails resu
 
 from __future__ import annotations
 
-import asyncio
-
 import boto3
 import pytest
 
@@ -21,18 +19,11 @@ from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
     airflow_db,
     comms,
     deferred,
+    first_event,
     read_as_downstream,
     state_of,
     submit,
 )
-
-
-def first_event(trigger):
-    async def first():
-        async for event in trigger.run():
-            return event
-
-    return asyncio.run(first())
 
 
 def test_a_completed_labeling_job_ends_the_task_in_the_trigger(manifest_in_s3, deferred, comms):  # noqa: F811

@@ -5,8 +5,6 @@ resumes the task instead."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from airflow.exceptions import TaskDeferred
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
@@ -19,6 +17,7 @@ from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
     airflow_db,
     comms,
     deferred,
+    first_event,
     read_as_downstream,
     state_of,
     submit,
@@ -31,14 +30,6 @@ def without_call_metadata(value: dict) -> dict:
         kind: {k: v for k, v in description.items() if k != "ResponseMetadata"}
         for kind, description in value.items()
     }
-
-
-def first_event(trigger):
-    async def first():
-        async for event in trigger.run():
-            return event
-
-    return asyncio.run(first())
 
 
 def test_the_deploy_wait_ends_in_the_trigger_with_what_its_resume_would_return(endpoint, deferred, comms):  # noqa: F811

@@ -104,6 +104,16 @@ def deferred(airflow_db, tmp_path):  # noqa: F811 (the fixture imported above)
         return trigger.id, ti
 
 
+def first_event(trigger: Any) -> Any:
+    """The first event `trigger.run()` yields, as the triggerer takes it."""
+
+    async def first():
+        async for event in trigger.run():
+            return event
+
+    return asyncio.run(first())
+
+
 def read_as_downstream(ti: Any, key: str) -> Any:
     """The value a downstream task of the same run reads (Task SDK XCom.get_one, as `ti.xcom_pull` does)."""
     from airflow.sdk.execution_time.xcom import XCom
