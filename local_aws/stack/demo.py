@@ -13,7 +13,15 @@ from pathlib import Path
 
 from local_aws import DEFAULT_PORT
 from local_aws.stack.dags import DagFolder, list_dags, select_dags
-from local_aws.stack.environment import DEFAULT_API_PORT, _shown, airflow_env, airflow_home, dags_folder
+from local_aws.stack.environment import (
+    DEFAULT_API_PORT,
+    _shown,
+    airflow_env,
+    airflow_home,
+    dags_folder,
+    param_defaults_path,
+    write_param_defaults,
+)
 from local_aws.stack.errors import Interrupted, StackError
 from local_aws.stack.ports import attach_requested, claim_stack_ports
 from local_aws.stack.processes import Stack, _signals_as_interrupts
@@ -197,6 +205,13 @@ def celery_workloads(log_text: str) -> list[str]:
     return found
 
 
+def upload_runs_take_the_demo_conf(db_path: Path, confs: dict[str, dict], by_upload: Sequence[str]) -> None:
+    """A run its upload starts has no conf: it takes the DAG's form defaults. Make them the demo's conf
+    (its 2 s polls of the sandbox's jobs, not the form's 30 s for AWS) as `make up` does, for the parse
+    `await_upload_runs` asks for once it unpauses the DAG (orchard.params.with_defaults reads the file)."""
+    write_param_defaults(db_path, {dag_id: confs[dag_id] for dag_id in by_upload if confs.get(dag_id)})
+
+
 def request_reparse(stack: Stack, dag_id: str) -> None:
     """Ask the dag-processor to parse `dag_id`'s file now (PUT /api/v2/parseDagFile/{file_token}), not after
     `min_file_process_interval`: the Asset watcher of a DAG is registered by a parse of it while unpaused."""
@@ -325,11 +340,13 @@ def run_demo(
     try:
         with _signals_as_interrupts():
             try:
+                param_defaults_path(stack.db_path).unlink(missing_ok=True)  # a previous demo's
                 stack.start()
                 if on_started:
                     on_started(stack)
                 no_data: dict[str, str] = {}
                 confs = stack.seed(dag_ids, failures=no_data)
+                upload_runs_take_the_demo_conf(stack.db_path, confs, by_upload)
                 with_data = ", ".join(d for d in dag_ids if confs.get(d)) or "no DAG"
                 say(f"demo: demo data uploaded for {with_data}")
                 for dag_id, why in no_data.items():

@@ -30,3 +30,24 @@ def test_the_demo_upload_reaches_the_watched_queue_with_its_training_settings(aw
     sqs = boto3.client("sqs")
     [message] = sqs.receive_message(QueueUrl=pose_infra.upload_queue_url(settings))["Messages"]
     assert json.loads(message["Body"])["detail"]["object"]["key"] == key
+
+
+def test_the_run_its_upload_starts_polls_at_the_demos_pace(aws, tmp_path):
+    """The upload's run has no conf, so it takes the form's defaults: the demo makes them its conf (2 s polls
+    of the sandbox's jobs; the form's own 30 s, meant for AWS, left the Batch job's end unseen up to 30 s)."""
+    from local_aws.stack.demo import upload_runs_take_the_demo_conf
+    from local_aws.stack.environment import airflow_env
+    from orchard import params
+
+    settings = load_settings()
+    s3 = sandbox_client("s3", aws.url)
+    s3.create_bucket(Bucket=settings.data_bucket)
+    confs = {"pose_training": demo.upload(s3, settings), "fruit_features": {"poll_seconds": 2}}
+    db_path = tmp_path / "demo.db"
+
+    upload_runs_take_the_demo_conf(db_path, confs, triggered_by_upload(list(confs)))
+
+    env = airflow_env(tmp_path, tmp_path, db_path=db_path, sandbox_url=aws.url)  # the DAG processor's
+    assert params.default_overrides("pose_training", env) == confs["pose_training"]
+    assert params.default_overrides("pose_training", env)["poll_seconds"] == 2
+    assert params.default_overrides("fruit_features", env) == {}  # triggered with its conf: form unchanged
