@@ -15,8 +15,9 @@ format and an example, and a ``section`` (Airflow's trigger form groups params b
 naming the param, plus what a schema cannot say (S3 key length in bytes, categories equal but for case,
 rules across params). It raises ``orchard.errors.InputError`` listing every problem at once.
 
-``default_overrides(dag_id)`` lets a local stack make the form's defaults its demo's: ``make up`` writes
-``{dag_id: {param: value}}`` to a JSON file named by ``ORCHARD_PARAM_DEFAULTS``. Read at parse time from
+``default_overrides(dag_id)`` lets a local stack make the form's defaults its demo's: ``make up`` (and
+``make demo``, for the DAGs its uploads start) writes ``{dag_id: {param: value}}`` to a JSON file named by
+``ORCHARD_PARAM_DEFAULTS``. Read at parse time from
 that file only (no Variable, no API call); unset on AWS, where the defaults stay as written.
 
 S3 rules: "General purpose bucket naming rules", Amazon S3 User Guide,
@@ -390,8 +391,8 @@ POLL_SECONDS_DEFAULT = 30
 def poll_seconds(default: int = POLL_SECONDS_DEFAULT) -> Param:
     """The one poll setting of every pipeline: seconds between status polls of its AWS jobs and resources.
 
-    Operators take it as a template ("{{ params.poll_seconds }}"); `make up` lowers the default for the local
-    stack through ORCHARD_PARAM_DEFAULTS. Waits size their attempt counts from it and the job's time limit."""
+    Operators take it as a template ("{{ params.poll_seconds }}"); `make up` and `make demo` lower the default
+    for the local stack through ORCHARD_PARAM_DEFAULTS. Waits size their attempt counts from it and the job's time limit."""
     return integer(
         default,
         maximum=600,
