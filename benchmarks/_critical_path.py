@@ -9,7 +9,15 @@ step, the gap before it and its own phases:
 * start→code: process start, DAG parse, pre-execute (→ the log's first `::endgroup::`);
 * code: the task's own code (→ the log's `::group::Post Execute`, or its last line);
 * code→end: post-execute, XCom push, a deferral and its trigger (→ `end_date`);
+* resume: for a task that deferred and resumed in a new process, its trigger's event → `end_date`
+  (rescheduling, queueing and starting the resumed process, the method after the deferral);
 * job: seconds of the run's AWS jobs inside its start → end.
+
+A task that deferred and resumed keeps its first try's `start_date`, but the scheduler overwrites its
+`queued_when` when it queues the resume, and the trigger's event sets its `scheduled_when`
+(airflow/models/trigger.py `handle_event_submit`; 3.3's execution API keeps `start_date` on a resume). Its
+first queueing is not kept anywhere, so its ready→queued and queued→start are unknown: the table shows its
+ready→start whole (marked `*`), its code→end ends at the trigger's event and the resume is shown apart.
 
 Before the first task: the asset event that started the run (its EventBridge message's `time`: the S3
 upload, for an upload-triggered run) → the event's timestamp → the run's `queued_at` → `start_date`.
@@ -29,12 +37,15 @@ from urllib.parse import quote
 @dataclass
 class Step:
     task: str
-    ready_to_queued: float
-    queued_to_start: float
+    ready_to_queued: float | None  # None: unknown (a resumed task's first queueing is overwritten)
+    queued_to_start: float | None
     start_to_code: float | None
     code: float | None
     code_to_end: float | None
     job: float
+    ready_to_start: float = 0.0
+    resume: float | None = None  # the trigger's event → end, for a task that deferred and resumed
+    resume_to_queued: float | None = None  # the trigger's event → the resume queued
 
 
 def _epoch(value: Any) -> float | None:
@@ -108,22 +119,48 @@ def breakdown(stack: Any, dag_id: str, run_id: str, job_seconds: Callable[[float
     run_start = _epoch(run.get("start_date"))
     steps, ready = [], run_start
     for ti in path:
-        queued, start, end = (_epoch(ti.get(k)) for k in ("queued_when", "start_date", "end_date"))
-        queued = queued or start
-        code_start, code_end = log_marks(log_path(Path(stack.home), dag_id, run_id, ti))
-        steps.append(
-            Step(
-                _name(ti),
-                queued - ready,
-                start - queued,
-                None if code_start is None else code_start - start,
-                None if code_start is None else code_end - code_start,
-                None if code_end is None else end - code_end,
-                job_seconds(start, end),
-            )
-        )
-        ready = end
+        marks = log_marks(log_path(Path(stack.home), dag_id, run_id, ti))
+        steps.append(step(ti, ready, marks, job_seconds))
+        ready = _epoch(ti["end_date"])
     return {"start": run_start_gaps(stack, run_path, run, path), "steps": [asdict(s) for s in steps]}
+
+
+def resumed(ti: dict) -> bool:
+    """The task deferred and resumed in a new process: its resume was queued after its first start."""
+    queued, start = _epoch(ti.get("queued_when")), _epoch(ti.get("start_date"))
+    return queued is not None and queued > start
+
+
+def step(
+    ti: dict,
+    ready: float,
+    marks: tuple[float | None, float | None],
+    job_seconds: Callable[[float, float], float],
+) -> Step:
+    """One critical-path task instance's phases (see the module doc); `ready`: its upstream's end."""
+    queued, start, end = (_epoch(ti.get(k)) for k in ("queued_when", "start_date", "end_date"))
+    code_start, code_end = marks
+    ready_to_queued = queued_to_start = resume = resume_to_queued = None
+    first_try_end = end  # where code→end stops: the end, or a resumed task's trigger event
+    if resumed(ti):
+        event = _epoch(ti.get("scheduled_when"))
+        resumed_from = event if event is not None and start <= event <= queued else queued
+        first_try_end, resume, resume_to_queued = resumed_from, end - resumed_from, queued - resumed_from
+    else:
+        queued = queued or start
+        ready_to_queued, queued_to_start = queued - ready, start - queued
+    return Step(
+        _name(ti),
+        ready_to_queued,
+        queued_to_start,
+        None if code_start is None else code_start - start,
+        None if code_start is None else code_end - code_start,
+        None if code_end is None else first_try_end - code_end,
+        job_seconds(start, end),
+        ready_to_start=start - ready,
+        resume=resume,
+        resume_to_queued=resume_to_queued,
+    )
 
 
 def run_start_gaps(stack: Any, run_path: str, run: dict, path: list[dict]) -> dict[str, float]:
@@ -147,30 +184,38 @@ def run_start_gaps(stack: Any, run_path: str, run: dict, path: list[dict]) -> di
     return {f"{a}→{b}": tb - ta for (a, ta), (b, tb) in zip(known, known[1:])}
 
 
+WIDTHS = (7, 7, 10, 6, 8, 6, 6)
+
+
+def _cell(value: float | None, width: int, mark: str = "") -> str:
+    text = "-" if value is None else f"{value:.1f}{mark}"
+    return f"{text:>{width}}"
+
+
 def render(dag_id: str, found: dict) -> str:
     start = ", ".join(f"{k} {v:.1f}" for k, v in found["start"].items())
     head = (
         f"  {'critical path':34} {'ready→q':>7} {'q→start':>7} {'start→code':>10} {'code':>6} "
-        f"{'code→end':>8} {'job':>6}"
+        f"{'code→end':>8} {'resume':>6} {'job':>6}"
     )
     lines = [f"{dag_id}: {start}", head]
-
-    def cell(value: float | None, width: int) -> str:
-        return f"{'-':>{width}}" if value is None else f"{value:{width}.1f}"
-
-    totals = [0.0] * 6
+    totals, any_resumed = [0.0] * len(WIDTHS), False
     for s in found["steps"]:
-        values = [
-            s["ready_to_queued"],
-            s["queued_to_start"],
-            s["start_to_code"],
-            s["code"],
-            s["code_to_end"],
-            s["job"],
-        ]
+        was_resumed = s.get("resume") is not None
+        any_resumed |= was_resumed
+        # a resumed task's ready→start, whole, in the ready→q column (marked *)
+        first = s["ready_to_start"] if was_resumed else s["ready_to_queued"]
+        values = [first, s["queued_to_start"], s["start_to_code"], s["code"], s["code_to_end"]]
+        values += [s.get("resume"), s["job"]]
         totals = [t + (v or 0.0) for t, v in zip(totals, values)]
-        widths = (7, 7, 10, 6, 8, 6)
-        lines.append(f"  {s['task']:34} " + " ".join(cell(v, w) for v, w in zip(values, widths)))
-    widths = (7, 7, 10, 6, 8, 6)
-    lines.append(f"  {'sum':34} " + " ".join(cell(v, w) for v, w in zip(totals, widths)))
+        cells = [
+            _cell(v, w, "*" if i == 0 and was_resumed else "") for i, (v, w) in enumerate(zip(values, WIDTHS))
+        ]
+        lines.append(f"  {s['task']:34} " + " ".join(cells))
+    lines.append(f"  {'sum':34} " + " ".join(_cell(v, w) for v, w in zip(totals, WIDTHS)))
+    if any_resumed:
+        lines.append(
+            "  * deferred and resumed: ready→start whole (its first queueing is overwritten by the resume's); "
+            "code→end to its trigger's event; resume: event → end"
+        )
     return "\n".join(lines)

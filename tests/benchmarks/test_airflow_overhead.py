@@ -1,11 +1,14 @@
 """benchmarks/airflow_overhead.py counts a SageMaker endpoint's own work (creation, async answers) as AWS time,
-from what ListEndpoints, DescribeEndpoint(Config) and S3 say: fixed data, no stack."""
+from what ListEndpoints, DescribeEndpoint(Config) and S3 say, and "AWS s" from each job's creation and an EMR
+cluster's provisioning: fixed data in AWS's shapes, no stack."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -108,3 +111,114 @@ def test_a_realtime_endpoint_has_no_answer_paths():
     watch.observe(sm)
     assert watch.endpoints["edge-rt"].answer_paths == []
     assert watch.endpoints["edge-rt"].ready == T0.timestamp() + 3
+
+
+# "AWS s": from each job's creation/submission to its end, and an EMR cluster's provisioning
+
+
+def ms(seconds: float) -> int:
+    return int((T0.timestamp() + seconds) * 1000)  # Batch and IoT answer epoch milliseconds
+
+
+class FakeBatch:
+    def __init__(self, jobs: list[dict]):
+        self.jobs = jobs
+
+    def describe_job_queues(self):
+        return {"jobQueues": [{"jobQueueName": "q"}]}
+
+    def list_jobs(self, jobQueue, jobStatus, **_):
+        return {"jobSummaryList": [{"jobId": j["jobId"]} for j in self.jobs if j["status"] == jobStatus]}
+
+    def describe_jobs(self, jobs):
+        return {"jobs": [j for j in self.jobs if j["jobId"] in jobs]}
+
+
+class FakeEmr:
+    """ListClusters' ClusterSummary and ListSteps' StepSummary, with their Status.Timeline."""
+
+    def list_clusters(self, **_):
+        timeline = {"CreationDateTime": at(90), "ReadyDateTime": at(150)}
+        return {"Clusters": [{"Id": "j-1", "Name": "fruit-features-run-0", "Status": {"Timeline": timeline}}]}
+
+    def list_steps(self, ClusterId, **_):
+        timeline = {"CreationDateTime": at(150), "StartDateTime": at(160), "EndDateTime": at(200)}
+        return {"Steps": [{"Name": "extract", "Status": {"Timeline": timeline}}]}
+
+
+class Unused:
+    def __getattr__(self, name):
+        def call(**_):
+            raise RuntimeError("not used by this run")
+
+        return call
+
+
+def fake_clients(batch_jobs: list[dict]):
+    clients = {"batch": FakeBatch(batch_jobs), "emr": FakeEmr()}
+    return lambda service, url: clients.get(service, Unused())
+
+
+BATCH_JOB = {
+    "jobId": "b-1",
+    "jobName": "fruit-features-export-run-0",
+    "status": "SUCCEEDED",
+    "createdAt": ms(0),  # SUBMITTED at 0, RUNNABLE/STARTING until 30
+    "startedAt": ms(30),
+    "stoppedAt": ms(100),
+}
+
+
+def test_sandbox_jobs_read_each_jobs_creation_and_an_emr_clusters_provisioning(monkeypatch):
+    monkeypatch.setattr(overhead, "sandbox_client", fake_clients([BATCH_JOB]))
+    notes: list[str] = []
+    jobs = {j.kind: j for j in overhead.sandbox_jobs("http://unused", notes)}
+    t = T0.timestamp()
+    batch, cluster, step = jobs["batch"], jobs["emr cluster"], jobs["emr step"]
+    assert (batch.created, batch.start, batch.end) == (t, t + 30, t + 100)
+    assert (cluster.created, cluster.start, cluster.end) == (t + 90, None, t + 150)
+    assert (step.created, step.start, step.end) == (t + 150, t + 160, t + 200)
+    assert not any("no creation time" in n for n in notes)
+
+
+def test_a_job_without_its_creation_time_is_named(monkeypatch):
+    job = {k: v for k, v in BATCH_JOB.items() if k != "createdAt"}
+    monkeypatch.setattr(overhead, "sandbox_client", fake_clients([job]))
+    notes: list[str] = []
+    overhead.sandbox_jobs("http://unused", notes)
+    assert "batch fruit-features-export-run-0: no creation time" in notes
+
+
+class FakeStack:
+    """A finished run from 0 to 220 s with no task instances (the critical path is empty)."""
+
+    home = Path("/nonexistent")
+
+    def api(self, method, path):
+        if path.endswith("/upstreamAssetEvents"):
+            return {"asset_events": []}
+        if "/taskInstances" in path:
+            return {"task_instances": []}
+        if path.endswith("/tasks"):
+            return {"tasks": []}
+        return {"state": "success", "start_date": at(0), "end_date": at(220)}
+
+
+def test_aws_seconds_are_the_union_of_held_intervals_and_the_headline_counts_only_runs(monkeypatch):
+    monkeypatch.setattr(overhead, "sandbox_client", fake_clients([BATCH_JOB]))
+    jobs = overhead.sandbox_jobs("http://unused", [])
+    jobs.append(overhead.Job("batch", "edge-deployment-other", 0, 1e12, T0.timestamp()))  # another DAG's
+    stats = overhead.run_stats(FakeStack(), "fruit_features", "run-0", jobs, [])
+    assert stats.wall_s == pytest.approx(220)
+    assert stats.job_s == pytest.approx(70 + 40)  # ran: batch 30→100, step 160→200
+    assert len(stats.jobs) == 2  # the cluster's provisioning is no job that ran
+    # held: batch 0→100, cluster 90→150, step 150→200: one interval 0→200
+    assert stats.aws_s == pytest.approx(200)
+    assert stats.overhead == pytest.approx(110 / 220)
+    assert stats.airflow_share == pytest.approx(20 / 220)
+
+
+def test_a_job_still_held_at_the_run_end_counts_to_the_end():
+    start, end = T0.timestamp(), T0.timestamp() + 50
+    queued = overhead.Job("batch", "fruit-features-x", None, None, start + 40)
+    assert overhead.held_intervals([queued], start, end) == [(start + 40, end)]
