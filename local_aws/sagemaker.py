@@ -180,13 +180,17 @@ class SandboxTrainingJob(_SandboxJob, moto_sm.FakeTrainingJob):
         run = self._run
         try:
             self._set_secondary("Downloading", "Downloading input data")
+            # on its instances from here: AWS's TrainingStartTime, the bill's start, comes before the data and
+            # container download ("The start time in CloudWatch Logs might be later than this time. The
+            # difference is due to the time it takes to download the training data and to the size of the
+            # training container", DescribeTrainingJob, https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTrainingJob.html)
+            self.training_start_time = _now()
             try:
                 self._download_inputs()
             except Exception as error:
                 raise RuntimeError(f"Data download failed: {error}") from error
             image = images.resolve(self.algorithm_specification.get("TrainingImage", ""))
             self._set_secondary("Training", "Training image download completed. Training in progress.")
-            self.training_start_time = _now()
             outcome, tail = self._train(image)
             self._finish(outcome, tail)
         except Exception as error:

@@ -232,3 +232,25 @@ def test_a_multi_instance_job_runs_as_one_host_and_reports_billable_time_per_ins
     assert seen[-1] == "Completed/Completed"
     # AWS: "Multiply BillableTimeInSeconds by the number of instances (InstanceCount) ... to get the total".
     assert job["BillableTimeInSeconds"] == job["TrainingTimeInSeconds"]
+
+
+def test_training_start_time_and_the_bill_begin_before_the_download(s3, monkeypatch):
+    """AWS's TrainingStartTime is when the job starts on its instances, before it downloads its data and
+    container ("The start time in CloudWatch Logs might be later than this time. The difference is due to
+    the time it takes to download the training data", DescribeTrainingJob); the bill runs from it."""
+    import time
+
+    from local_aws.sagemaker import SandboxTrainingJob
+
+    download = SandboxTrainingJob._download_inputs
+    monkeypatch.setattr(SandboxTrainingJob, "_download_inputs", lambda job: time.sleep(1.5) or download(job))
+    start_training("billed-from-download")
+
+    job, _ = wait_training("billed-from-download")
+
+    transitions = {t["Status"]: t for t in job["SecondaryStatusTransitions"]}
+    downloading = transitions["Downloading"]
+    assert downloading["StartTime"] <= job["TrainingStartTime"]
+    assert (downloading["EndTime"] - job["TrainingStartTime"]).total_seconds() >= 1.4  # the whole download
+    billed = (job["TrainingEndTime"] - job["TrainingStartTime"]).total_seconds()
+    assert abs(job["BillableTimeInSeconds"] - max(1, int(billed))) <= 1
