@@ -63,7 +63,7 @@ class BenchOperator:
             callers.append((caller, time.perf_counter() - started))
             return caller
 
-        AwsGenericHook._get_caller = timed_get_caller
+        AwsGenericHook._get_caller = timed_get_caller  # the benchmark's timer, in this forked child only
         mapped = set(inspect.modulesbyfile.values())
         seconds = []
         for service in SERVICES:
