@@ -108,6 +108,10 @@ TASK_PRELOAD_MODULES = (
     # the tasks' AWS clients parse (endpoints, their services' models), so a task's first hook parses none
     # (plugins/orchard/aws_preload.py; benchmarks/aws_hook_warm_loader.py)
     "orchard.aws_preload",
+    # after every module that imports others: inspect's file → module map of the preloaded modules, which the
+    # provider's user-agent stack walk (AwsGenericHook._get_caller) built in each task on its first client,
+    # 0.5-1.4 s (plugins/orchard/caller_preload.py; benchmarks/aws_hook_caller_time.py)
+    "orchard.caller_preload",
     # the very last: gc.freeze(), so the tasks share the preloaded objects instead of copying them on their
     # first full garbage collection (plugins/orchard/preload_freeze.py)
     "orchard.preload_freeze",
