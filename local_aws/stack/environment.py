@@ -157,7 +157,10 @@ STACK_TUNING = {
     # the scheduler's CPU while runs ran (6x idle), the tasks' parse slowed on the 2 cores, and the whole
     # handoff was no shorter (1.07x); 0.25 and 0.5 s: 1.33x, 1.19x under load (benchmarks/
     # task_handoff_time.py, docs/architecture.md "Task handoffs"). At load ~10, though, 0.25 s gave 0.69x
-    # (3x the scheduler's idle CPU): a whole-run before/after should decide. `[api] workers = 2`: 1.02x.
+    # (3x the scheduler's idle CPU). Whole demos alternating 0.25 s / 1 s (2 each, load 12-21 from other work):
+    # overhead 34/32 % aerial, 51/51 % auto_labeling, 76/74 % edge, 25/21 % fruit, 15/16 % pose in the pair
+    # run at the same load, no gain anywhere (benchmarks/airflow_overhead.py with
+    # AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME=0.25 exported): 1 s stays. `[api] workers = 2`: 1.02x.
 }
 
 
