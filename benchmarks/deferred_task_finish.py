@@ -25,7 +25,14 @@ import statistics
 from pathlib import Path
 
 FIRED, ENDED_HERE = "Trigger fired event", "the task ends here"
-STILL_RUNNING = ("not done yet", "(poll ")  # SageMaker waiter's line, BatchJobWaitTrigger's line
+# SageMaker waiter's line, BatchJobWaitTrigger's line, the provider's EMR triggers' status messages (steps,
+# cluster start-up: EmrAddStepsTrigger / EmrCreateJobFlowTrigger)
+STILL_RUNNING = (
+    "not done yet",
+    "(poll ",
+    "Steps are still in non-terminal state",
+    "JobFlow creation in progress",
+)
 
 
 def _utc(text: str) -> dt.datetime:

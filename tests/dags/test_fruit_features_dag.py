@@ -69,6 +69,17 @@ def test_the_scaling_test_maps_cluster_step_and_timing_per_node_count(dag):
     assert "xcom_pull" not in DAG_FILE.read_text()
 
 
+def test_the_cluster_and_step_waits_may_end_in_the_triggerer_no_mapped_task_expands_over_them(dag):
+    """Issue 17.1: create_cluster's and extract's values are read per scaling point inside the mapped group
+    (by map index), never expanded over, so their triggers may push them (a worker records a map's length
+    with a value something expands over: `may_end_in_trigger` refuses that, e.g. cluster_requests')."""
+    from orchard.triggers.task_end import may_end_in_trigger
+
+    for task_id in ("scaling_run.create_cluster", "scaling_run.extract"):
+        assert may_end_in_trigger(dag.get_task(task_id)), task_id
+    assert not may_end_in_trigger(dag.get_task("cluster_requests"))  # scaling_run expands over it
+
+
 def test_the_form_defaults_follow_the_issue(dag):
     params = dag.params
     assert params["core_node_counts"] == [2] and params["emr_release"].startswith("emr-7.")

@@ -81,9 +81,18 @@ class OrchardEmrCreateJobFlowOperator(EmrCreateJobFlowOperator):
     graceful shutdown (the provider's on_kill terminates it on both: the retry then started over).
 
     `waiter_delay` and `waiter_max_attempts` (templated in the provider) may render from the run's params,
-    e.g. "{{ params.poll_seconds }}": they are made ints before the wait."""
+    e.g. "{{ params.poll_seconds }}": they are made ints before the wait. Deferred, it waits with
+    `orchard.triggers.emr_cluster.EmrClusterReadyTrigger`, which ends the task once the cluster is ready
+    (`end_in_trigger`: the resume would only return the cluster id)."""
 
     _ti: Any = None
+
+    def defer(self, *, trigger: Any, **kwargs: Any) -> Any:
+        from orchard.triggers.emr_cluster import cluster_ready_trigger
+        from orchard.triggers.task_end import may_end_in_trigger
+
+        trigger = cluster_ready_trigger(self, trigger, end_in_trigger=may_end_in_trigger(self))
+        return super().defer(trigger=trigger, **kwargs)
 
     def on_kill(self) -> None:
         if self._ti is not None and not ended_by_a_person(self._ti, self.log):

@@ -52,11 +52,12 @@ def _rendered_count(value: object, field: str, unit: str, at_least_one: str) -> 
     return count
 
 
-def with_step_logs(operator: Any, trigger: Any) -> Any:
+def with_step_logs(operator: Any, trigger: Any, **flags: Any) -> Any:
     """The trigger a step wait defers with: the provider's EmrAddStepsTrigger / EmrStepSensorTrigger become
     orchard's, which also log the steps' stdout/stderr lines from the cluster's LogUri while the task waits
-    (`orchard.triggers.emr_step`); they get the task's connection parameters (a 9.34.0 provider's lack them).
-    The provider's deferral itself (its first poll, its timeout) is kept."""
+    (`orchard.triggers.emr_step`); they get the task's connection parameters (a 9.34.0 provider's lack them)
+    and `flags` (the add-steps trigger's `end_in_trigger`). The provider's deferral itself (its first poll,
+    its timeout) is kept."""
     from orchard.triggers import emr_step
 
     log_trigger = {
@@ -71,13 +72,15 @@ def with_step_logs(operator: Any, trigger: Any) -> Any:
         "verify": operator.verify,
         "botocore_config": operator.botocore_config,
     }
-    return log_trigger(**{**params, **connection})
+    return log_trigger(**{**params, **connection, **flags})
 
 
 class EmrAddStepsSizedWait(EmrAddStepsOperator):
     """EmrAddStepsOperator whose `waiter_delay` and `waiter_max_attempts` may be templates (rendered, then
     made ints). Deferred, it waits with `EmrAddStepsLogTrigger`: the steps' stdout/stderr lines reach the
-    task log while the task waits (`stream_logs`, default True).
+    task log while the task waits (`stream_logs`, default True), and once every step COMPLETED the trigger
+    ends the task (`end_in_trigger`: the resume would only return the step ids the trigger delivers).
+    Without `stream_logs` it waits with the provider's trigger and resumes.
     """
 
     template_fields = (*EmrAddStepsOperator.template_fields, "waiter_delay", "waiter_max_attempts")
@@ -88,7 +91,9 @@ class EmrAddStepsSizedWait(EmrAddStepsOperator):
 
     def defer(self, *, trigger, **kwargs):
         if self.stream_logs:
-            trigger = with_step_logs(self, trigger)
+            from orchard.triggers.task_end import may_end_in_trigger
+
+            trigger = with_step_logs(self, trigger, end_in_trigger=may_end_in_trigger(self))
         return super().defer(trigger=trigger, **kwargs)
 
     def execute(self, context):

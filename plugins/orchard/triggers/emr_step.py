@@ -14,6 +14,13 @@ latest/APIReference/API_DescribeCluster.html, Cluster.LogUri; EMR may give it as
 The wait is the provider's EmrStepSensorTrigger's or EmrAddStepsTrigger's, unchanged (orchard.compat's on a
 provider whose EMR triggers drop the region); the log is a courtesy (`orchard.triggers.job_logs.
 logging_while_waiting`): a missing or unreadable log never fails the wait; the final event says `log_printed`.
+
+With `end_in_trigger` (fruit_features' `extract`, issue 17.1) steps that all COMPLETED end the add-steps task
+here (`orchard.triggers.task_end`): `EmrAddStepsOperator.execute_complete` would only return the step ids the
+event carries (the operator's links and `job_flow_id` XCom were pushed before it deferred). A failed,
+cancelled or interrupted step, a timeout or a push that fails resume the task, whose operator words it
+(InputError for a step that failed on its input). The step sensor's trigger never ends its task: after
+`extract` the sensor's first poke finds the step COMPLETED and it does not defer.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from orchard.triggers.job_logs import (
     StreamLogsFlag,
     logging_while_waiting,
 )
+from orchard.triggers.task_end import EndsTaskOnSuccess
 
 STEP_LOG_FILES = ("stdout.gz", "stderr.gz")  # the step process's own output (controller.gz is EMR's)
 LINES_PER_POLL = EVENTS_PER_CALL * PAGES_PER_POLL  # the same bound per poll as a CloudWatch stream's
@@ -192,8 +200,23 @@ class EmrStepLogTrigger(_StepLogsWhileWaiting, EmrStepSensorTrigger):
         return [self.serialized_fields["step_id"]]
 
 
-class EmrAddStepsLogTrigger(_StepLogsWhileWaiting, EmrAddStepsTrigger):
-    """EmrAddStepsTrigger (the steps just added) that logs the steps' lines while it waits."""
+class EmrAddStepsLogTrigger(EndsTaskOnSuccess, _StepLogsWhileWaiting, EmrAddStepsTrigger):
+    """EmrAddStepsTrigger (the steps just added) that logs the steps' lines while it waits; with
+    `end_in_trigger`, steps that all COMPLETED end the task (`orchard.triggers.task_end`)."""
+
+    def __init__(self, *args: Any, end_in_trigger: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.end_in_trigger = bool(end_in_trigger)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        path, kwargs = super().serialize()
+        return path, {**kwargs, "end_in_trigger": self.end_in_trigger}
 
     def step_ids(self) -> list[str]:
         return list(self.serialized_fields["step_ids"])
+
+    def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
+        """`EmrAddStepsOperator.execute_complete`'s return value for a success (the waiter saw every step
+        COMPLETED): the step ids the event delivers. Orchard's resume adds nothing to a success: its input
+        error check reads only failed steps."""
+        return {"return_value": event.payload["value"]}

@@ -197,6 +197,7 @@ def test_on_kill_terminates_the_cluster_only_when_a_person_stopped_the_task(emr,
         "EmrStepSensorTrigger",
         "EmrAddStepsLogTrigger",  # what the DAG's step waits defer with (they also log the step's lines)
         "EmrStepLogTrigger",
+        "EmrClusterReadyTrigger",  # what create_cluster defers with (it may end the task)
     ],
 )
 def test_the_dags_emr_waits_fail_at_the_first_poll_on_a_vanished_cluster(aws, trigger_name):
@@ -206,14 +207,15 @@ def test_the_dags_emr_waits_fail_at_the_first_poll_on_a_vanished_cluster(aws, tr
     import time
 
     from orchard import compat
-    from orchard.triggers import emr_step
+    from orchard.triggers import emr_cluster, emr_step
 
     kwargs = {"job_flow_id": "j-GONE", "aws_conn_id": None, "waiter_delay": 1, "waiter_max_attempts": 500}
     if trigger_name.startswith("EmrAddSteps"):
         kwargs["step_ids"] = ["s-1"]
     if trigger_name.startswith("EmrStep"):
         kwargs["step_id"] = "s-1"
-    trigger = getattr(emr_step if "Log" in trigger_name else compat, trigger_name)(**kwargs)
+    module = emr_cluster if "Ready" in trigger_name else emr_step if "Log" in trigger_name else compat
+    trigger = getattr(module, trigger_name)(**kwargs)
 
     async def first_event():
         async for event in trigger.run():

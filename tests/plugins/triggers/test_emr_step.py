@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+from typing import Any
 from unittest import mock
 
 import boto3
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
+from airflow.triggers.base import TriggerEvent
 from botocore.exceptions import ClientError
 
 from orchard.fruit_features.waits import EmrAddStepsSizedWait, EmrStepSensorSizedWait
@@ -25,6 +27,15 @@ from orchard.triggers.emr_step import (
 from tests.conftest import TEST_JOB_ROOT
 from tests.local_aws.test_emr import BUCKET, cluster  # noqa: F401 (fixture)
 from tests.plugins.triggers.test_job_logs import PAUSE_S, Lines, assert_streamed, run_until_done
+from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
+    airflow_db,
+    comms,
+    deferred,
+    first_event,
+    read_as_downstream,
+    state_of,
+    submit,
+)
 
 
 def test_a_steps_lines_reach_the_task_log_while_it_runs(cluster):  # noqa: F811 (fixture)
@@ -193,9 +204,9 @@ def test_the_fruit_step_wait_defers_with_the_log_trigger_and_the_tasks_connectio
         verify=False,
         botocore_config={"retries": {"max_attempts": 7}},
     )
-    with mock.patch.object(type(sensor), "poke", return_value=False), pytest.raises(TaskDeferred) as deferred:
+    with mock.patch.object(type(sensor), "poke", return_value=False), pytest.raises(TaskDeferred) as deferral:
         sensor.execute({})
-    path, params = deferred.value.trigger.serialize()
+    path, params = deferral.value.trigger.serialize()
     assert path == "orchard.triggers.emr_step.EmrStepLogTrigger"
     rebuilt = EmrStepLogTrigger(**params)  # as the triggerer rebuilds it
     assert rebuilt.stream_logs is True and rebuilt.serialized_fields == {
@@ -227,21 +238,22 @@ def test_the_fruit_add_steps_wait_defers_with_the_log_trigger_and_the_tasks_conn
         mock.patch.object(type(operator.hook), "add_job_flow_steps", return_value=["s-1"]),
         mock.patch("airflow.providers.amazon.aws.operators.emr.get_log_uri", return_value=None),
         mock.patch.object(type(operator.hook), "conn", mock.PropertyMock()),
-        pytest.raises(TaskDeferred) as deferred,
+        pytest.raises(TaskDeferred) as deferral,
     ):
         operator.execute({"ti": mock.MagicMock()})
-    path, params = deferred.value.trigger.serialize()
+    path, params = deferral.value.trigger.serialize()
     assert path == "orchard.triggers.emr_step.EmrAddStepsLogTrigger"
     rebuilt = EmrAddStepsLogTrigger(**params)
     assert rebuilt.step_ids() == ["s-1"] and rebuilt.stream_logs is True
+    assert rebuilt.end_in_trigger is True and rebuilt.serialize() == (path, params)  # issue 17.1
     assert (rebuilt.hook().region_name, rebuilt.waiter_delay, rebuilt.attempts) == ("eu-west-3", 5, 3)
     quiet = EmrAddStepsSizedWait(task_id="q", job_flow_id="j-1", steps=[], deferrable=True, stream_logs=False)
     provider_trigger = emr_step.EmrAddStepsTrigger(
         job_flow_id="j-1", step_ids=["s-1"], waiter_delay=1, waiter_max_attempts=1
     )
-    with pytest.raises(TaskDeferred) as deferred:
+    with pytest.raises(TaskDeferred) as deferral:
         quiet.defer(trigger=provider_trigger, method_name="execute_complete")
-    assert type(deferred.value.trigger).__name__ == "EmrAddStepsTrigger"
+    assert type(deferral.value.trigger).__name__ == "EmrAddStepsTrigger"
 
 
 @pytest.mark.parametrize(("limit", "size"), [("MAX_OBJECT_BYTES", 10), ("MAX_TEXT_BYTES", 100)])
@@ -256,3 +268,62 @@ def test_a_log_too_large_to_follow_gets_a_pointer_not_a_download_every_poll(monk
     assert messages(lines) == [] and not tail.broken
     pointers = [m for _, m in lines.seen if "too large to follow" in m]
     assert pointers == [f"[s-1] stdout.gz is too large to follow here: s3://logs-bucket/{STDOUT}"]
+
+
+STEPS_DONE = {"status": "success", "value": ["s-1"]}  # the provider's event: every step COMPLETED
+
+
+def add_steps_trigger(ti: Any) -> EmrAddStepsLogTrigger:
+    trigger = EmrAddStepsLogTrigger(
+        job_flow_id="j-1",
+        step_ids=["s-1"],
+        waiter_delay=1,
+        waiter_max_attempts=3,
+        stream_logs=False,
+        end_in_trigger=True,
+    )
+    trigger.task_instance = ti
+    return trigger
+
+
+def test_completed_steps_end_extract_with_the_step_ids_its_resume_would_return(
+    deferred,  # noqa: F811 (the fixtures imported above)
+    comms,  # noqa: F811
+):
+    """Issue 17.1: fruit_features' `extract` ends in the triggerer; wait_for_extract and record_timing read
+    the same list of step ids the resume (`EmrAddStepsOperator.execute_complete`) would have returned."""
+    from orchard.fruit_features.clusters import OrchardEmrAddStepsOperator
+
+    async def steps_done(self):
+        yield TriggerEvent(STEPS_DONE)
+
+    trigger_id, ti = deferred
+    with mock.patch.object(emr_step.EmrAddStepsTrigger, "run", steps_done):  # the provider's wait
+        event = first_event(add_steps_trigger(ti))
+    submit(trigger_id, event)
+
+    assert type(event).__name__ == "TaskSuccessEvent" and state_of(ti) == "success"
+    resumed = OrchardEmrAddStepsOperator(task_id="extract", job_flow_id="j-1", steps=[])
+    assert read_as_downstream(ti, "return_value") == resumed.execute_complete({}, STEPS_DONE) == ["s-1"]
+
+
+def test_a_failed_step_resumes_extract_whose_operator_names_an_input_error(
+    deferred,  # noqa: F811 (the fixtures imported above)
+    comms,  # noqa: F811
+):
+    from orchard.errors import InputError
+    from orchard.fruit_features.clusters import OrchardEmrAddStepsOperator
+
+    failed = TriggerEvent({"status": "failure", "message": "Steps failed", "value": ["s-1"]})
+    trigger_id, ti = deferred
+
+    ended = asyncio.run(add_steps_trigger(ti)._ending(failed))
+
+    assert ended is failed and comms.sent == [] and state_of(ti) == "deferred"
+    resumed = OrchardEmrAddStepsOperator(task_id="extract", job_flow_id="j-1", steps=[])
+    step = {"Message": "InputError: no images under s3://data/fruits/", "LogFile": "s3://logs/j-1/steps/s-1/"}
+    with (
+        mock.patch.object(OrchardEmrAddStepsOperator, "_failures", return_value=[step]),
+        pytest.raises(InputError, match="no images under s3://data/fruits/"),
+    ):
+        resumed.execute_complete({}, failed.payload)
