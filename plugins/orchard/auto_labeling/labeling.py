@@ -82,14 +82,15 @@ def _check_cors(s3: Any, bucket: str) -> None:
         )
 
 
-def stop_labeling_job(plan: dict[str, Any]) -> str:
+def stop_labeling_job(plan: dict[str, Any], sagemaker: Any = None) -> str:
     """Stop the run's Ground Truth job (found by its deterministic name) if it is still in progress: a run
     that failed or was stopped must not leave workers labeling (billed per object). Returns its status.
+    `sagemaker`: a client on a session the caller holds (the sweep's); none: one of its own.
     StopLabelingJob: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StopLabelingJob.html"""
     from botocore.exceptions import ClientError
 
     name = plan["labeling_job_name"]
-    sagemaker = aws.client("sagemaker", conn_id=plan["conn_id"])
+    sagemaker = sagemaker or aws.client("sagemaker", conn_id=plan["conn_id"])
     try:
         status = sagemaker.describe_labeling_job(LabelingJobName=name)["LabelingJobStatus"]
     except ClientError as error:
