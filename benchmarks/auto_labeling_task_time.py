@@ -20,7 +20,8 @@ preloads (local_aws/stack/environment.py TASK_PRELOAD_MODULES) and parses the DA
 both before the task runs: untimed), then times the task's own callable from that DAG file
 (`dag.task_dict[id].python_callable`). `create_model` / `create_endpoint_config` get names of their own per
 sample (each one creates, as in a run). With `--before <checkout>` each round also runs the same tasks from
-that checkout's DAG file and plugins, alternating, and the table gives per task the median seconds of each
+that checkout's DAG file and plugins, each task's two samples back to back (which goes first alternates by
+round), and the table gives per task the median seconds of each
 and the median of the per-round ratios (this checkout / before). `--profile` prints one cProfile run of each
 task (top functions by cumulative time) instead. Settings come from the environment here
 (ORCHARD_USE_AIRFLOW_VARIABLES=0): the Variable round trips a task saves in a stack are not in these figures.
@@ -229,8 +230,10 @@ def main() -> int:
     seconds: dict[tuple[str, str], list[float]] = {}
     try:
         for round_ in range(1 if options.profile else options.rounds):
-            for label, checkout in checkouts.items():
-                for task_id in tasks:
+            for task_id in tasks:  # each task's pair back to back, which checkout first alternating by round:
+                # on a loaded machine a whole checkout's turn lasts long enough for the load to change
+                order = list(checkouts.items())
+                for label, checkout in order if round_ % 2 == 0 else reversed(order):
                     result = sample(checkout, task_id, data, f"{label}-{round_}", options.profile)
                     seconds.setdefault((label, task_id), []).append(result["seconds"])
     finally:
