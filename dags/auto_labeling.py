@@ -376,11 +376,21 @@ def auto_labeling():
         from orchard.auto_labeling.report import publish_report
         from orchard.run_results import announce
 
-        uri = publish_report(plan, collected, manifest, verified, dag.dag_id, run_id)
+        published = publish_report(plan, collected, manifest, verified, dag.dag_id, run_id)
+        uri = published["report_uri"]
         ti.xcom_push(key="report_uri", value=uri)
         n_failed = collected["failed"]
         failed = [f"{n_failed} frame(s) failed: {collected.get('failures_uri')}"] if n_failed else []
-        announce(ti, uri, attention=failed, outlet_events=outlet_events, asset=VERIFIED)
+        # The metrics and cost in hand: no read-back of report.json (a settings read and a session)
+        announce(
+            ti,
+            uri,
+            published["metrics"],
+            attention=failed,
+            cost_usd=published["cost_usd"],
+            outlet_events=outlet_events,
+            asset=VERIFIED,
+        )
         return uri
 
     names = reserve_names(plan)

@@ -182,6 +182,37 @@ def test_figures_are_real_pngs_and_names_are_checked():
     assert "figures/as-bytes.png" in report.to_markdown()
 
 
+def zlib_level_of_png(png: bytes) -> int:
+    """FLEVEL of the first IDAT chunk's zlib header (RFC 1950): 0 fastest, 1 fast, 2 default, 3 maximum."""
+    offset = len(PNG_MAGIC)
+    while True:
+        length = int.from_bytes(png[offset : offset + 4], "big")
+        if png[offset + 4 : offset + 8] == b"IDAT":
+            return png[offset + 9] >> 6  # the FLG byte, after CMF
+        offset += 12 + length
+
+
+def test_figures_are_encoded_fast_with_the_same_pixels():
+    """Issue 17.1: the report's PNG encoding is on every pipeline's critical path (auto_labeling's grid of
+    six photos: 1.9 s at zlib's default level 6, 0.9 s at level 1, benchmarks/report_png_encoding.py). The
+    figure keeps its pixels, size and mode: only the file is a little larger."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    figure = loss_figure()
+    fast = Report("r", DAG_ID, RUN_ID).add_figure("loss", figure).figures["loss"]
+    default = io.BytesIO()
+    figure.savefig(default, format="png", dpi=110, bbox_inches="tight")
+
+    assert zlib_level_of_png(fast) == 0  # zlib's "fastest" (levels 0-1); it was 2, the default
+    assert zlib_level_of_png(default.getvalue()) == 2
+    with Image.open(io.BytesIO(fast)) as mine, Image.open(default) as theirs:
+        assert (mine.size, mine.mode) == (theirs.size, theirs.mode)
+        assert np.array_equal(np.asarray(mine), np.asarray(theirs))
+
+
 def test_a_pyplot_figure_renders_with_agg():
     import matplotlib.pyplot as plt
 

@@ -115,12 +115,15 @@ def _exists(describe: Any, **kwargs: Any) -> bool:
 # -------------------------------------------------------------------------------- teardown
 
 
-def remove_endpoint_resources(plan: dict[str, Any]) -> list[str]:
+def remove_endpoint_resources(plan: dict[str, Any], clients: aws.SessionClients | None = None) -> list[str]:
     """The run's cleanup, whatever failed and wherever: every resource is found by its deterministic name
     (orchard.naming, in the plan), so a setup that failed after creating is cleaned as well as one that
     succeeded. Scaling first (alarm, policies, scalable target), then endpoint, config and model.
-    Returns what it removed (empty when nothing was left)."""
-    return remove_autoscaling(plan) + delete_endpoint_stack(plan)
+    Returns what it removed (empty when nothing was left). Application Auto Scaling, CloudWatch and
+    SageMaker on ONE session (`clients`, else its own; made only if a call is needed): a hook each built
+    three, each with the connection's AssumeRole and the user-agent stack walk."""
+    clients = clients or aws.session_clients(plan["conn_id"])
+    return remove_autoscaling(plan, clients) + delete_endpoint_stack(plan, clients)
 
 
 def sweep_plan(params: dict[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
@@ -144,33 +147,37 @@ def sweep_run_resources(params: dict[str, Any], dag_id: str, run_id: str) -> dic
     from orchard.auto_labeling.labeling import stop_labeling_job
 
     plan = sweep_plan(params, dag_id, run_id)
-    stopped = stop_labeling_job(plan) == "Stopping"
+    clients = aws.session_clients(plan["conn_id"])  # one session for the four services: see above
+    stopped = stop_labeling_job(plan, clients.client("sagemaker")) == "Stopping"
     return {
-        "delete_endpoint": remove_endpoint_resources(plan),
+        "delete_endpoint": remove_endpoint_resources(plan, clients),
         "stop_labeling_job": [f"labeling job {plan['labeling_job_name']} (stopped)"] if stopped else [],
     }
 
 
-def remove_autoscaling(plan: dict[str, Any]) -> list[str]:
+def remove_autoscaling(plan: dict[str, Any], clients: aws.SessionClients) -> list[str]:
     from orchard.hooks.autoscaling import EndpointAutoScalingHook
 
     if not plan["owned"]:
         print(f"endpoint {plan['endpoint_name']} is not this run's: its scaling is left as it is")
         return []
     removed = EndpointAutoScalingHook(aws_conn_id=plan["conn_id"]).remove_scaling(
-        plan["endpoint_name"], VARIANT
+        plan["endpoint_name"],
+        VARIANT,
+        autoscaling=clients.client("application-autoscaling"),
+        cloudwatch=clients.client("cloudwatch"),
     )
     print("removed: " + (", ".join(removed) or "nothing (no scaling left)"))
     return removed
 
 
-def delete_endpoint_stack(plan: dict[str, Any]) -> list[str]:
+def delete_endpoint_stack(plan: dict[str, Any], clients: aws.SessionClients) -> list[str]:
     """Endpoint, then its config, then the model; each one only if this run created it and it still exists.
     Returns what it deleted."""
     if not plan["owned"]:
         print(f"endpoint {plan['endpoint_name']} is not this run's: left as it is")
         return []
-    sagemaker = aws.client("sagemaker", conn_id=plan["conn_id"])  # the plan holds it: no settings read
+    sagemaker = clients.client("sagemaker")
     deleted = []
     for describe, delete, key, name in (
         (sagemaker.describe_endpoint, sagemaker.delete_endpoint, "EndpointName", plan["endpoint_name"]),

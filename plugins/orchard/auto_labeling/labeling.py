@@ -12,7 +12,7 @@ from typing import Any
 from orchard import aws
 from orchard.auto_labeling import manifest
 from orchard.auto_labeling.predictions import PRELABEL_ATTRIBUTE
-from orchard.auto_labeling.s3_objects import exists, read_text, split, write_text
+from orchard.auto_labeling.s3_objects import read_text, read_text_if_any, split, write_text
 from orchard.errors import InputError
 
 # Ground Truth's CORS rule for input images ("CORS Requirement for Input Image Data",
@@ -82,14 +82,15 @@ def _check_cors(s3: Any, bucket: str) -> None:
         )
 
 
-def stop_labeling_job(plan: dict[str, Any]) -> str:
+def stop_labeling_job(plan: dict[str, Any], sagemaker: Any = None) -> str:
     """Stop the run's Ground Truth job (found by its deterministic name) if it is still in progress: a run
     that failed or was stopped must not leave workers labeling (billed per object). Returns its status.
+    `sagemaker`: a client on a session the caller holds (the sweep's); none: one of its own.
     StopLabelingJob: https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StopLabelingJob.html"""
     from botocore.exceptions import ClientError
 
     name = plan["labeling_job_name"]
-    sagemaker = aws.client("sagemaker", conn_id=plan["conn_id"])
+    sagemaker = sagemaker or aws.client("sagemaker", conn_id=plan["conn_id"])
     try:
         status = sagemaker.describe_labeling_job(LabelingJobName=name)["LabelingJobStatus"]
     except ClientError as error:
@@ -107,23 +108,29 @@ def stop_labeling_job(plan: dict[str, Any]) -> str:
 
 def read_verified(plan: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """The job's output manifest → `verified/verified.jsonl` (one record per frame) and its counts; the
-    auto-accept policy a job without human workers wrote next to it (the report states it)."""
+    auto-accept policy a job without human workers wrote next to it (the report states it), read while
+    the manifest is (one GET that may find nothing, not a HEAD then a GET after the manifest's write)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     s3 = aws.client("s3", conn_id=plan["conn_id"])
-    lines = [json.loads(line) for line in read_text(s3, job["output_manifest"]).splitlines() if line.strip()]
-    dataset = manifest.verified_dataset(
-        lines,
-        source_attribute=PRELABEL_ATTRIBUTE,
-        verified_attribute=job["label_attribute"],
-        mode=plan["mode"],
-    )
-    verified_uri = f"{plan['base_uri']}verified/verified.jsonl"
-    write_text(s3, verified_uri, "".join(json.dumps(r) + "\n" for r in dataset["records"]))
     policy_uri = f"{job['output_manifest'].split('/manifests/')[0]}/annotations/auto-accept-policy.txt"
-    policy = read_text(s3, policy_uri) if exists(s3, policy_uri) else ""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="policy") as pool:
+        policy = pool.submit(read_text_if_any, s3, policy_uri)
+        text = read_text(s3, job["output_manifest"])
+        lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+        dataset = manifest.verified_dataset(
+            lines,
+            source_attribute=PRELABEL_ATTRIBUTE,
+            verified_attribute=job["label_attribute"],
+            mode=plan["mode"],
+        )
+        verified_uri = f"{plan['base_uri']}verified/verified.jsonl"
+        write_text(s3, verified_uri, "".join(json.dumps(r) + "\n" for r in dataset["records"]))
+        auto_accept_policy = policy.result() or ""
     return {
         **dataset["counts"],
         "verified_uri": verified_uri,
         "job_name": job["job_name"],
         "output_manifest": job["output_manifest"],
-        "auto_accept_policy": policy,
+        "auto_accept_policy": auto_accept_policy,
     }

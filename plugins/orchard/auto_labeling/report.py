@@ -20,8 +20,10 @@ def publish_report(
     verified: dict[str, Any] | None,
     dag_id: str,
     run_id: str,
-) -> str:
-    """The report in S3 (the settings' reports bucket, else the artifacts bucket); returns its URI."""
+) -> dict[str, Any]:
+    """The report in S3 (the settings' reports bucket, else the artifacts bucket). Returns what the run
+    announces (orchard.run_results.announce): {"report_uri", "metrics", "cost_usd"}, as report.json has them,
+    so the announcement needs no read-back of report.json (a second settings read and AWS session)."""
     from orchard.reports import Report
 
     settings = load_settings()
@@ -37,7 +39,9 @@ def publish_report(
     )
     _add_costs(report, plan, collected, verified)
     bucket = settings.reports_bucket or settings.artifacts_bucket
-    return report.publish(s3, bucket, settings.reports_prefix)
+    uri = report.publish(s3, bucket, settings.reports_prefix)
+    published = report.to_dict()  # report.json's content
+    return {"report_uri": uri, "metrics": published["metrics"], "cost_usd": published["cost_usd"]}
 
 
 def _add_results(

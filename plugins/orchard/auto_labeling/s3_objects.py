@@ -58,6 +58,20 @@ def read_text(s3: Any, uri: str) -> str:
     return read_bytes(s3, uri).decode("utf-8")
 
 
+def read_text_if_any(s3: Any, uri: str) -> str | None:
+    """The object's text, or None when there is none: GetObject answers 404 NoSuchKey for a missing key
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html), one call where `exists` and a
+    read are two."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return read_text(s3, uri)
+    except ClientError as error:
+        if error.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            return None
+        raise
+
+
 def read_many(s3: Any, uris: list[str], concurrency: int) -> list[bytes]:
     """The objects at `uris`, in their order, at most `concurrency` GETs in flight (a boto3 client is
     thread-safe): one by one, each GET waits a full round trip. The first read that fails raises."""

@@ -22,6 +22,12 @@ def inference_id(endpoint_name: str, input_location: str) -> str:
     return hashlib.sha256(f"{endpoint_name}|{input_location}".encode()).hexdigest()[:40]
 
 
+def pool_size(max_concurrency: int) -> int:
+    """Connections for one (thread-safe) client shared by `max_concurrency` threads: one per thread, never
+    under botocore's 10 (with its default pool every call past the tenth would open a new connection)."""
+    return max(10, max_concurrency)
+
+
 class SageMakerAsyncInferenceHook(AwsBaseHook):
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs["client_type"] = "sagemaker-runtime"
@@ -63,16 +69,18 @@ class SageMakerAsyncInferenceHook(AwsBaseHook):
         max_concurrency: int,
         on_result: Callable[[dict[str, str]], None] | None = None,
         accept: str = "",
+        client: Any = None,
     ) -> list[dict[str, str]]:
         """Invoke for every input, at most `max_concurrency` calls in flight; results in input order.
 
-        `content_type`: one MIME type for every input, or a function of the input's location."""
+        `content_type`: one MIME type for every input, or a function of the input's location. `client`: a
+        sagemaker-runtime client with a pool of at least `max_concurrency` connections (a caller that
+        already holds a session makes it there); none: one is made on a session of its own."""
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be ≥ 1, got {max_concurrency}")
-        # One (thread-safe) client shared by the threads, with a connection per thread: botocore's default
-        # pool of 10 would make every call past the tenth open a new connection.
-        config = (self.config or Config()).merge(Config(max_pool_connections=max(10, max_concurrency)))
-        client = self.get_client_type(config=config)
+        if client is None:
+            config = (self.config or Config()).merge(Config(max_pool_connections=pool_size(max_concurrency)))
+            client = self.get_client_type(config=config)
         results = []
         with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="invoke-async") as pool:
             for result in pool.map(

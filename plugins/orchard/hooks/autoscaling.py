@@ -103,18 +103,22 @@ class EndpointAutoScalingHook(AwsBaseHook):
             "alarm": names["alarm"],
         }
 
-    def remove_scaling(self, endpoint_name: str, variant: str) -> list[str]:
-        """Delete the alarm, both policies and the scalable target; what was already gone is skipped."""
+    def remove_scaling(
+        self, endpoint_name: str, variant: str, autoscaling: Any = None, cloudwatch: Any = None
+    ) -> list[str]:
+        """Delete the alarm, both policies and the scalable target; what was already gone is skipped.
+        `autoscaling`, `cloudwatch`: clients a caller made on a session it holds; none: the hook's own."""
         rid, names = resource_id(endpoint_name, variant), policy_names(endpoint_name)
         removed = []
-        cloudwatch = self._cloudwatch()
+        autoscaling = autoscaling or self.conn
+        cloudwatch = cloudwatch or self._cloudwatch()
         # DeleteAlarms succeeds on a name that does not exist: describe first, so `removed` says what was there.
         if cloudwatch.describe_alarms(AlarmNames=[names["alarm"]]).get("MetricAlarms"):
             cloudwatch.delete_alarms(AlarmNames=[names["alarm"]])
             removed.append(f"alarm {names['alarm']}")
         for name in (names["target"], names["step"]):
             if self._ignore_missing(
-                self.conn.delete_scaling_policy,
+                autoscaling.delete_scaling_policy,
                 PolicyName=name,
                 ServiceNamespace=NAMESPACE,
                 ResourceId=rid,
@@ -122,7 +126,7 @@ class EndpointAutoScalingHook(AwsBaseHook):
             ):
                 removed.append(f"policy {name}")
         if self._ignore_missing(
-            self.conn.deregister_scalable_target,
+            autoscaling.deregister_scalable_target,
             ServiceNamespace=NAMESPACE,
             ResourceId=rid,
             ScalableDimension=DIMENSION,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from orchard.hooks.async_inference import SageMakerAsyncInferenceHook
+from orchard.hooks.async_inference import SageMakerAsyncInferenceHook, pool_size
 from orchard.triggers.async_inference import (
     AsyncInferenceOutputsTrigger,
     failure_reasons_to_read,
@@ -27,9 +27,6 @@ from orchard.triggers.async_inference import (
 )
 from orchard.triggers.task_end import may_end_in_trigger
 from orchard.waits import polls_covering
-
-if TYPE_CHECKING:  # the S3 hook module is only needed when a task runs, not when a DAG file is parsed
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 SAVE_EVERY = 200  # invocations between two saves of the record: a crash loses at most this many ids
 # A frame's own MIME type, by suffix: what `content_type=""` sends.
@@ -78,8 +75,11 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         self.max_concurrency, self.max_wait_s, self.waiter_delay = max_concurrency, max_wait_s, waiter_delay
 
     def execute(self, context: Any) -> dict[str, Any]:
-        s3 = self._s3()
-        frames = json.loads(s3.read_key(*reversed(split_uri(self.shard["frames_uri"]))))
+        from orchard.auto_labeling.s3_objects import read_text  # task code: not at DAG parse time
+
+        clients = self._clients()
+        s3 = clients.client("s3")
+        frames = json.loads(read_text(s3, self.shard["frames_uri"]))
         record = self._load_record(s3)
         invoked = {i["input"]: i for i in record["invocations"] if "output" in i}
         again = self._to_invoke_again(s3, record, list(invoked.values()))
@@ -111,6 +111,7 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
             int(self.max_concurrency),
             on_result=save_progress,
             accept=self.accept,
+            client=clients.client("sagemaker-runtime"),
         )
         record = {**record, "invocations": kept + fresh}
         self._save(s3, record)
@@ -140,7 +141,7 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         manifest of the answered frames and reports the rest; clearing the task invokes only those again."""
         if event and event.get("status") == "error":
             raise RuntimeError(f"shard {self.shard['index']}: {event.get('message')}")
-        s3 = self._s3()
+        s3 = self._clients().client("s3")
         record = self._load_record(s3)
         waited = (event or {}).get("waited_s", self.max_wait_s)
         results = self._results(s3, record["invocations"], waited)
@@ -161,28 +162,28 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
 
     # ------------------------------------------------------------------ record
 
-    def _s3(self) -> S3Hook:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    def _clients(self) -> Any:
+        """S3 and sagemaker-runtime clients on ONE session of the operator's hook (its connection, Region,
+        botocore config): an S3Hook beside the hook built two more sessions (its client and the boto3
+        resource of `read_key`), each with the connection's AssumeRole and the user-agent stack walk."""
+        from orchard.aws import SessionClients
 
-        return S3Hook(
-            aws_conn_id=self.aws_conn_id,
-            region_name=self.region_name,
-            verify=self.verify,
-            config=self.botocore_config,
-        )
+        return SessionClients(self.hook, max_pool_connections=pool_size(int(self.max_concurrency)))
 
-    def _load_record(self, s3: S3Hook) -> dict[str, Any]:
-        bucket, key = split_uri(self.shard["record_uri"])
-        if s3.check_for_key(key, bucket):
-            return json.loads(s3.read_key(key, bucket))
+    def _load_record(self, s3: Any) -> dict[str, Any]:
+        from orchard.auto_labeling.s3_objects import exists, read_text
+
+        if exists(s3, self.shard["record_uri"]):
+            return json.loads(read_text(s3, self.shard["record_uri"]))
         return {"endpoint": self.endpoint_name, "shard": self.shard["index"], "invocations": []}
 
-    def _save(self, s3: S3Hook, record: dict[str, Any]) -> None:
-        bucket, key = split_uri(self.shard["record_uri"])
-        s3.load_string(json.dumps(record), key, bucket, replace=True)
+    def _save(self, s3: Any, record: dict[str, Any]) -> None:
+        from orchard.auto_labeling.s3_objects import write_text
+
+        write_text(s3, self.shard["record_uri"], json.dumps(record))
 
     def _to_invoke_again(
-        self, s3: S3Hook, record: dict[str, Any], invocations: list[dict[str, str]]
+        self, s3: Any, record: dict[str, Any], invocations: list[dict[str, str]]
     ) -> set[str]:
         """Of the frames invoked by an earlier try, those to invoke again: not answered, and either failed
         (a failure object, or the earlier try recorded it failed, e.g. no answer in time). A frame still
@@ -198,19 +199,19 @@ class SageMakerAsyncInvokeOperator(AwsBaseOperator[SageMakerAsyncInferenceHook])
         }
 
     def _results(
-        self, s3: S3Hook, invocations: list[dict[str, str]], waited_s: int | float
+        self, s3: Any, invocations: list[dict[str, str]], waited_s: int | float
     ) -> list[dict[str, Any]]:
+        from orchard.auto_labeling.s3_objects import read_text
+
         existing = _existing(s3, [i[k] for i in invocations for k in ("output", "failure") if i.get(k)])
-        reasons = {
-            uri: s3.read_key(*reversed(split_uri(uri)))
-            for uri in failure_reasons_to_read(invocations, existing)
-        }
+        reasons = {uri: read_text(s3, uri) for uri in failure_reasons_to_read(invocations, existing)}
         return shard_results(invocations, existing, reasons, self.endpoint_name, waited_s)
 
 
-def _existing(s3: S3Hook, locations: list[str]) -> set[str]:
+def _existing(s3: Any, locations: list[str]) -> set[str]:
     """Which of `locations` exist, listing each folder once (not one HEAD per object)."""
     found: set[str] = set()
     for bucket, prefix in {(split_uri(u)[0], split_uri(u)[1].rsplit("/", 1)[0] + "/") for u in locations}:
-        found.update(f"s3://{bucket}/{key}" for key in s3.list_keys(bucket_name=bucket, prefix=prefix))
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.update(f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", ()))
     return found

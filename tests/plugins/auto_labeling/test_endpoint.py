@@ -123,3 +123,33 @@ def test_the_setups_clients_come_from_the_plans_connection_without_reading_the_s
     assert (endpoint.create_model(plan), endpoint.create_endpoint_config(plan)) == ("run-model", "run-config")
     assert endpoint.remove_endpoint_resources(plan) == ["endpointconfig run-config", "model run-model"]
     assert reads.settings == 0
+
+
+def test_the_cleanup_and_the_sweep_remove_everything_on_one_aws_session(aws, reads):
+    """sweep_leftovers is on the critical path (issue 17.1): the labeling job's check, the scaling's removal
+    (Application Auto Scaling, CloudWatch) and the endpoint's (SageMaker) share ONE session (before: four,
+    each with the connection's AssumeRole and a user-agent stack walk); delete_endpoint's removal too."""
+    from orchard.auto_labeling import endpoint
+    from orchard.hooks.autoscaling import EndpointAutoScalingHook
+
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    run_id = "manual__2026-12-07T03:00:00+00:00"
+    names = endpoint.sweep_plan({}, "auto_labeling", run_id)
+    plan = owned_plan(**{key: names[key] for key in ("model_name", "endpoint_config_name", "endpoint_name")})
+    endpoint.create_model(plan)
+    endpoint.create_endpoint_config(plan)
+    scaling = EndpointAutoScalingHook(aws_conn_id="aws_default", region_name="us-east-1")
+    scaling.scale_with_backlog(plan["endpoint_name"], endpoint.VARIANT, max_instances=2)
+    reads.sessions = 0
+
+    swept = endpoint.sweep_run_resources({}, "auto_labeling", run_id)
+
+    assert reads.sessions == 1
+    assert swept["delete_endpoint"][-2:] == [
+        f"endpointconfig {names['endpoint_config_name']}",
+        f"model {names['model_name']}",
+    ]
+    assert any(item.startswith("scalable target") for item in swept["delete_endpoint"])
+    reads.sessions = 0
+    assert endpoint.remove_endpoint_resources(plan) == []  # delete_endpoint after the sweep: nothing left
+    assert reads.sessions == 1

@@ -216,6 +216,33 @@ def test_a_shard_is_invoked_awaited_and_a_retry_invokes_only_what_failed(endpoin
     assert invoked == ["broken.png"]  # answered frames are not invoked again
 
 
+def test_a_shard_is_invoked_on_one_aws_session(endpoint, monkeypatch):
+    """invoke is on the critical path (issue 17.1): its S3 reads and writes and its InvokeEndpointAsync
+    calls share ONE session (before: an S3Hook's client, the boto3 resource of its read_key and the
+    runtime client, three sessions, each with the connection's AssumeRole and a user-agent stack walk)."""
+    from tests.plugins.reads import count_reads
+
+    shard = shard_with_frames(3)
+    operator = SageMakerAsyncInvokeOperator(
+        task_id="invoke", endpoint_name=endpoint, shard=shard, waiter_delay=1, max_wait_s=60
+    )
+    reads = count_reads(monkeypatch)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+
+    assert reads.sessions == 1
+    record = json.loads(
+        boto3.client("s3").get_object(Bucket=BUCKET, Key="shards/0.record.json")["Body"].read()
+    )
+    assert len(record["invocations"]) == 4  # the three frames and broken.png, each with its locations
+    assert all(invocation["output"].startswith("s3://") for invocation in record["invocations"])
+    event = run_trigger(deferred.value.trigger)  # the triggerer's sessions are not the task's
+    reads.sessions = 0
+    operator.execute_complete({}, event)  # a resumed task: one session too
+    assert reads.sessions == 1
+
+
 def never_answered(frame: str) -> dict[str, str]:
     """An invocation the endpoint accepted but never answers: its output and failure objects never appear."""
     name = frame.rsplit("/", 1)[-1]
