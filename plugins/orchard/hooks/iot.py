@@ -35,7 +35,11 @@ ORCHARD_TAG = {"Key": "orchard:managed-by", "Value": "orchard"}
 # drops one, with a warning in the task log).
 DEVICE_CONCURRENCY = 8
 CONNECTIONS = 3 * DEVICE_CONCURRENCY + 8
-UNREAD = object()  # remove_fleet's `group` when the caller has not read it
+UNREAD = object()
+ENDPOINT_TYPES = (
+    "iot:CredentialProvider",
+    "iot:Jobs",
+)  # remove_fleet's `group` when the caller has not read it
 
 
 @dataclass(frozen=True)
@@ -133,33 +137,38 @@ class IotHook(AwsBaseHook):
             attributes = {MANAGED_ATTRIBUTE: "true"}
             if spec.created_by:
                 attributes[CREATED_BY_ATTRIBUTE] = spec.created_by
-            iot.create_thing_group(
+            group = iot.create_thing_group(  # its answer has the group's ARN: no describe after it
                 thingGroupName=spec.fleet_name,
                 thingGroupProperties={
                     "thingGroupDescription": "orchard edge fleet (orchard.hooks.iot)",
                     "attributePayload": {"attributes": attributes},
                 },
             )
-            group = iot.describe_thing_group(thingGroupName=spec.fleet_name)
-        _ignore_exists(
-            iot.create_thing_type,
-            thingTypeName=spec.thing_type,
-            thingTypeProperties={
-                "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
-                "searchableAttributes": ["fleet", "simulated"],
-            },
+        # What the devices need is independent: made at once, then the devices at once. A thing is created
+        # with the thing type, its certificate gets the policy, and a new certificate's bundle names the
+        # endpoints, so the devices come after them.
+        iam, _ = self.service_client("iam"), self.service_client("secretsmanager")  # built in this thread
+        _, (role_arn, alias_arn), *endpoints = at_once(
+            partial(
+                _ignore_exists,
+                iot.create_thing_type,
+                thingTypeName=spec.thing_type,
+                thingTypeProperties={
+                    "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
+                    "searchableAttributes": ["fleet", "simulated"],
+                },
+            ),
+            partial(self._ensure_device_access, spec, iam),
+            *(partial(iot.describe_endpoint, endpointType=kind) for kind in ENDPOINT_TYPES),
         )
-        role_arn = self._ensure_role(spec)
-        alias_arn = self._ensure_role_alias(spec, role_arn)
-        self._ensure_policy(spec, alias_arn)
-        endpoints = {
-            kind: iot.describe_endpoint(endpointType=kind)["endpointAddress"]
-            for kind in ("iot:CredentialProvider", "iot:Jobs")
-        }
-        devices = [
-            self._ensure_device(spec, name, index, endpoints, rotate_certificates)
-            for index, name in enumerate(spec.device_names)
-        ]
+        addresses = {kind: e["endpointAddress"] for kind, e in zip(ENDPOINT_TYPES, endpoints, strict=True)}
+        devices = at_once(
+            *(
+                partial(self._ensure_device, spec, name, index, addresses, rotate_certificates)
+                for index, name in enumerate(spec.device_names)
+            ),
+            limit=DEVICE_CONCURRENCY,
+        )
         return {
             "fleet_name": spec.fleet_name,
             "thing_group_arn": group["thingGroupArn"],
@@ -187,13 +196,13 @@ class IotHook(AwsBaseHook):
                 "orchard deploys to an existing fleet as it is; add its devices to it, or "
                 "pick a new fleet_name"
             )
+        names = sorted(names)
+        described = at_once(
+            *(partial(iot.describe_thing, thingName=name) for name in names), limit=DEVICE_CONCURRENCY
+        )
         devices = [
-            {
-                "thing_name": name,
-                "thing_arn": iot.describe_thing(thingName=name)["thingArn"],
-                "managed": False,
-            }
-            for name in sorted(names)
+            {"thing_name": name, "thing_arn": thing["thingArn"], "managed": False}
+            for name, thing in zip(names, described, strict=True)
         ]
         return {
             "fleet_name": spec.fleet_name,
@@ -204,26 +213,48 @@ class IotHook(AwsBaseHook):
 
     def _refuse_foreign_names(self, spec: FleetSpec) -> None:
         """Before a new fleet is recorded as orchard's: the names it will own must be free."""
-        iot, iam, taken = self.conn, self.service_client("iam"), []
-        if _ignore_missing(iot.get_policy, policyName=spec.policy_name) is not None:
-            taken.append(f"IoT policy {spec.policy_name}")
-        if _ignore_missing(iot.describe_role_alias, roleAlias=spec.role_alias) is not None:
-            taken.append(f"role alias {spec.role_alias}")
-        role = _ignore_missing(iam.get_role, RoleName=spec.role_name)
-        if role is not None and not self._role_is_orchards(spec.role_name):
-            taken.append(f"IAM role {spec.role_name}")
+        iot, iam = self.conn, self.service_client("iam")
+        policy, alias, role_is_foreign = at_once(
+            partial(_ignore_missing, iot.get_policy, policyName=spec.policy_name),
+            partial(_ignore_missing, iot.describe_role_alias, roleAlias=spec.role_alias),
+            partial(self._role_is_foreign, spec.role_name, iam),
+        )
+        taken = [f"IoT policy {spec.policy_name}"] if policy is not None else []
+        taken += [f"role alias {spec.role_alias}"] if alias is not None else []
+        taken += [f"IAM role {spec.role_name}"] if role_is_foreign else []
         if taken:
             raise ValueError(
                 f"fleet {spec.fleet_name}: {', '.join(taken)} exist and are not orchard's; "
                 "orchard modifies only what it created: pick another fleet_name or remove them"
             )
 
-    def _role_is_orchards(self, role_name: str) -> bool:
-        tags = self.service_client("iam").list_role_tags(RoleName=role_name).get("Tags", [])
-        return _has_orchard_tag(tags)
+    def _role_is_foreign(self, role_name: str, iam: Any) -> bool:
+        """Whether a role of that name exists without orchard's tag (ListRoleTags: NoSuchEntity when none)."""
+        tags = _ignore_missing(iam.list_role_tags, RoleName=role_name)
+        return tags is not None and not _has_orchard_tag(tags.get("Tags", []))
 
-    def _ensure_role(self, spec: FleetSpec) -> str:
-        iam = self.service_client("iam")
+    def _ensure_device_access(self, spec: FleetSpec, iam: Any) -> tuple[str, str]:
+        """The devices' role, then its inline policy beside its role alias and the alias's IoT policy (both
+        need only the role's ARN): (role ARN, role alias ARN)."""
+        role_arn = self._ensure_role(spec, iam)
+        _, alias_arn = at_once(
+            partial(
+                iam.put_role_policy,
+                RoleName=spec.role_name,
+                PolicyName="edge-device",
+                PolicyDocument=json.dumps(device_role_policy(spec)),
+            ),
+            partial(self._ensure_role_alias_and_policy, spec, role_arn),
+        )
+        return role_arn, alias_arn
+
+    def _ensure_role_alias_and_policy(self, spec: FleetSpec, role_arn: str) -> str:
+        alias_arn = self._ensure_role_alias(spec, role_arn)
+        self._ensure_policy(spec, alias_arn)
+        return alias_arn
+
+    def _ensure_role(self, spec: FleetSpec, iam: Any) -> str:
+        """The devices' role (made under the permissions boundary), without its inline policy."""
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -235,22 +266,16 @@ class IotHook(AwsBaseHook):
             ],
         }
         try:
-            arn = iam.get_role(RoleName=spec.role_name)["Role"]["Arn"]
+            return iam.get_role(RoleName=spec.role_name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
             boundary = spec.permissions_boundary_arn
-            arn = iam.create_role(
+            return iam.create_role(
                 RoleName=spec.role_name,
                 AssumeRolePolicyDocument=json.dumps(trust),
                 Description=f"orchard edge devices of fleet {spec.fleet_name}",
                 Tags=[ORCHARD_TAG],
                 **({"PermissionsBoundary": boundary} if boundary else {}),
             )["Role"]["Arn"]
-        iam.put_role_policy(
-            RoleName=spec.role_name,
-            PolicyName="edge-device",
-            PolicyDocument=json.dumps(device_role_policy(spec)),
-        )
-        return arn
 
     def _ensure_role_alias(self, spec: FleetSpec, role_arn: str) -> str:
         iot = self.conn

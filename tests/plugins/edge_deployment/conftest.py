@@ -17,7 +17,8 @@ def s3(aws):
 
 @pytest.fixture
 def api_calls(monkeypatch):
-    """Each AWS API call's (operation, parameters) as it ends, in that order, from every thread.
+    """Each AWS API call's (operation, parameters) as it ends (answered or refused), in that order, from every
+    thread.
     `api_calls.meet(operations, parties)`: the first `parties` calls of those operations wait for each other,
     so they must be in flight at the same time (one after the other: BrokenBarrierError after 10 s)."""
     import threading
@@ -41,9 +42,10 @@ def api_calls(monkeypatch):
                 left[0] -= waits
             if waits:
                 barrier.wait()
-        answer = original(self, operation, api_params)
-        calls.append((operation, api_params))
-        return answer
+        try:
+            return original(self, operation, api_params)
+        finally:
+            calls.append((operation, api_params))
 
     monkeypatch.setattr(BaseClient, "_make_api_call", recording)
     return calls
