@@ -437,11 +437,17 @@ class IotHook(AwsBaseHook):
             return FleetRemoval(
                 [], [f"nothing: thing group {spec.fleet_name} is not orchard's (left as it is)"]
             )
-        # Clients are built here, in one thread (a boto3 session is not thread-safe; its clients are).
-        secrets = self.service_client("secretsmanager")
-        iam = self.service_client("iam") if group is not None else None
         names = sorted(set(spec.device_names) | set(members))
-        devices = [partial(self._remove_device, spec, name, secrets) for name in names]
+        things = at_once(
+            *(partial(_ignore_missing, iot.describe_thing, thingName=name) for name in names),
+            limit=DEVICE_CONCURRENCY,
+        )
+        ours = [name for name, thing in zip(names, things, strict=True) if _is_orchards_thing(thing)]
+        # Clients are built here, in one thread (a boto3 session is not thread-safe; its clients are), and
+        # only those needed: a sweep that finds nothing builds neither.
+        secrets = self.service_client("secretsmanager") if ours else None
+        iam = self.service_client("iam") if group is not None else None
+        devices = [partial(self._remove_device, spec, name, secrets) for name in ours]
         access = partial(self._remove_device_access, spec, iam) if iam is not None else lambda: []
         *done, access_removed = at_once(*devices, access, limit=DEVICE_CONCURRENCY + 1)
         removed = [line for lines, _ in done for line in lines]
@@ -466,9 +472,6 @@ class IotHook(AwsBaseHook):
     def _remove_device(self, spec: FleetSpec, name: str, secrets: Any) -> tuple[list[str], list[str]]:
         """One orchard device's certificate, secret and thing, in that order: (removed, left) lines."""
         iot, removed = self.conn, []
-        thing = _ignore_missing(iot.describe_thing, thingName=name)
-        if thing is None or (thing.get("attributes") or {}).get(MANAGED_ATTRIBUTE) != "true":
-            return [], []
         recorded = self._recorded_certificate(spec, name, active_only=False)
         if recorded is not None:
             self._delete_certificate(name, recorded)
@@ -576,6 +579,10 @@ def created_by(group_properties: dict[str, Any] | None) -> str:
     return (((group_properties or {}).get("attributePayload") or {}).get("attributes") or {}).get(
         CREATED_BY_ATTRIBUTE, ""
     )
+
+
+def _is_orchards_thing(thing: dict[str, Any] | None) -> bool:
+    return thing is not None and (thing.get("attributes") or {}).get(MANAGED_ATTRIBUTE) == "true"
 
 
 def _is_orchards(group_properties: dict[str, Any] | None) -> bool:

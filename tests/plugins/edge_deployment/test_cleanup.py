@@ -270,3 +270,36 @@ def test_a_certificate_left_inactive_by_a_removal_cut_short_is_deleted_by_the_ne
     for device in fleet["devices"]:
         assert f"certificate {device['certificate_id'][:12]}..." in removal.removed
     assert iot.list_certificates()["certificates"] == []
+
+
+def test_a_sweep_that_finds_nothing_reads_at_once_and_builds_no_client_it_does_not_use(
+    aws, api_calls, monkeypatch
+):
+    """After a cleanup that finished, the sweep's removal only looks: the SageMaker jobs, the IoT job and the
+    thing group are read at once (they wait here for each other), then the devices; no Secrets Manager or
+    IAM client is built for devices and a role that are not there (a client build is ~0.1-0.3 s)."""
+    from orchard import aws as orchard_aws
+    from orchard.edge_deployment.cleanup import sweep_run_resources
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    built, client = [], orchard_aws.SessionClients.client
+
+    def building(self, service):
+        built.append(service)
+        return client(self, service)
+
+    monkeypatch.setattr(orchard_aws.SessionClients, "client", building)
+    api_calls.meet({"DescribeProcessingJob", "DescribeJob", "DescribeThingGroup"}, 3)
+
+    swept = sweep_run_resources({**params, "delete_fleet": True}, "edge_deployment", "run-1", [])
+
+    assert swept == {"cleanup": []}
+    assert set(built) == {"iot", "sagemaker"}
+    assert {name for name, _ in api_calls} <= {
+        "DescribeProcessingJob",
+        "DescribeCompilationJob",
+        "DescribeJob",
+        "DescribeThingGroup",
+        "DescribeThing",
+    }
