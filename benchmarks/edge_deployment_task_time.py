@@ -1,7 +1,7 @@
 """edge_deployment's own work around its IoT job: each of ensure_fleet, monitor, cleanup, report and
-sweep_leftovers timed as a task runs it — in a fresh process that has the forkserver's preloaded modules (untimed), against a
-sandbox of its own, under the pipeline's Airflow role (the connection's `role_arn`: AssumeRole, as in
-the demo).
+sweep_leftovers timed as a task runs it — in a fresh process that has the forkserver's preloaded modules
+(untimed), against a sandbox of its own, under the pipeline's Airflow role (the connection's `role_arn`:
+AssumeRole, as in the demo). `--latency-ms 50` adds a Region's round trip to every sandbox call.
 
     PYTHONPATH=plugins:. .venv/bin/python benchmarks/edge_deployment_task_time.py [--rounds 5] [--json out.json]
         [--before /path/to/another/checkout] [--latency-ms 50]
