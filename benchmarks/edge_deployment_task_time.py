@@ -1,16 +1,18 @@
-"""edge_deployment's own work after its IoT job: each of monitor, cleanup, report and sweep_leftovers timed as
-a task runs it — in a fresh process that has the forkserver's preloaded modules (untimed), against a
-sandbox of its own, under the pipeline's Airflow role (the connection's `role_arn`: AssumeRole, as in
-the demo).
+"""edge_deployment's own work around its IoT job: each of ensure_fleet, monitor, cleanup, report and
+sweep_leftovers timed as a task runs it — in a fresh process that has the forkserver's preloaded modules
+(untimed), against a sandbox of its own, under the pipeline's Airflow role (the connection's `role_arn`:
+AssumeRole, as in the demo). `--latency-ms 50` adds a Region's round trip to every sandbox call.
 
     PYTHONPATH=plugins:. .venv/bin/python benchmarks/edge_deployment_task_time.py [--rounds 5] [--json out.json]
-        [--before /path/to/another/checkout]
+        [--before /path/to/another/checkout] [--latency-ms 50]
 
-What each round seeds (as the steps before them leave it in the demo): the signing key, a fleet of the
-demo's two devices (ensure_fleet's own code), an IoT job on it, 150 captures per device in batches of 10
-(the agent's object layout and record format), the package's reference.json. Then, each in a new process:
-monitor (monitor_drift), report (publish_report with monitor's result), cleanup (cleanup_run, delete_fleet
-as the demo asks: it removes the fleet) and sweep_leftovers (sweep_run_resources: finds nothing left).
+What each round does, each task in a new process: ensure_fleet (provision_fleet: a new fleet of the demo's
+two devices, as in the demo, whose previous run deleted its fleet), then the round seeds what the steps
+before monitor leave in the demo (an IoT job on that fleet, 150 captures per device in batches of 10 in the
+agent's object layout and record format, the package's reference.json), then monitor (monitor_drift),
+report (publish_report with monitor's result, then run_results.announce as the DAG's report task calls
+them), cleanup (cleanup_run, delete_fleet as the demo asks: it removes the fleet) and sweep_leftovers
+(sweep_run_resources: finds nothing left).
 Prints each task body's seconds per round and the median, and what each asked AWS for (the provider hooks'
 sessions: each one AssumeRole with the demo's role; the API calls, AssumeRole included); `--profile TASK`
 prints a cProfile of one.
@@ -38,7 +40,7 @@ if "--child" not in sys.argv:  # a child imports the code under test from its PY
 
 DAG_ID = "edge_deployment"
 RUN_ID = "manual__2026-12-07T10:00:00+00:00"  # + a count: each seed is a run of its own
-TASKS = ("monitor", "report", "cleanup", "sweep_leftovers")
+TASKS = ("ensure_fleet", "monitor", "report", "cleanup", "sweep_leftovers")
 PER_DEVICE, BATCH = 150, 10
 CAPTURE_PREFIX = "edge_deployment/captures"
 PACKAGE_PREFIX = "edge_deployment/packages"
@@ -77,6 +79,7 @@ def run_task(task: str, state: dict, profile: bool) -> tuple[float, dict]:
     get_hook_lineage_collector()  # a task's runner has loaded the plugins before the task's code runs
     counts = count_aws_requests()
     body = {
+        "ensure_fleet": lambda: ensure_fleet(state),
         "monitor": lambda: monitor(state),
         "report": lambda: report(state),
         "cleanup": lambda: cleanup(state),
@@ -120,6 +123,14 @@ def count_aws_requests() -> dict:
     return counts
 
 
+def ensure_fleet(state: dict) -> None:
+    from orchard.edge_deployment.fleet import provision_fleet
+
+    fleet = provision_fleet(params(), state["key_arn"], PACKAGE_PREFIX, CAPTURE_PREFIX, state["run_id"])
+    assert {d["certificate"] for d in fleet["devices"]} == {"created"}, fleet
+    Path(state["fleet_file"]).write_text(json.dumps(fleet))
+
+
 def monitor(state: dict) -> None:
     from orchard.edge_deployment.monitor import monitor_drift
 
@@ -142,7 +153,20 @@ def report(state: dict) -> None:
         "removed": [],
         "approval": None,
     }
-    publish_report(DAG_ID, state["run_id"], results, None, None)
+    published = publish_report(DAG_ID, state["run_id"], results, None, None)
+    announce_as_the_dag_does(published)
+
+
+def announce_as_the_dag_does(published) -> None:
+    """The DAG's report task announces the report it published: a checkout whose publish_report returns the
+    URI alone announces without metrics (announce reads report.json back), one that returns them passes them."""
+    from benchmarks._task_process import TaskInstanceStandIn
+    from orchard.run_results import announce
+
+    if isinstance(published, str):
+        announce(TaskInstanceStandIn(), published, attention=[])
+    else:
+        announce(TaskInstanceStandIn(), published.uri, published.metrics, cost_usd=published.cost_usd)
 
 
 def cleanup(state: dict) -> None:
@@ -162,16 +186,14 @@ def sweep(state: dict) -> None:
 # -- the parent: a sandbox, the seed, the rounds ------------------------------------------------------
 
 
-def seed(s3, settings, run_id: str) -> dict:
-    """What the steps before monitor leave: a fleet, its IoT job, the devices' captures, the reference."""
+def seed(s3, settings, run_id: str, key_arn: str, fleet: dict) -> dict:
+    """What the steps between ensure_fleet and monitor leave: the fleet's IoT job, the devices' captures,
+    the reference."""
     import boto3
     import numpy as np
 
     from orchard import naming
-    from orchard.edge_deployment.fleet import provision_fleet, signing_key
 
-    key_arn = signing_key("alias/orchard-edge-package-signing")
-    fleet = provision_fleet(params(), key_arn, PACKAGE_PREFIX, CAPTURE_PREFIX, run_id)
     job_id = naming.resource_name("iot_job", DAG_ID, run_id)
     boto3.client("iot").create_job(
         jobId=job_id, targets=[fleet["thing_group_arn"]], document=json.dumps({"operation": "bench"})
@@ -258,12 +280,24 @@ def code_env(env: dict, code: Path) -> dict:
 
 
 def run_round(code: Path, s3, settings, env: dict, tmp: str, profile: str | None) -> dict[str, dict]:
-    """Seed, then each task in a new process with `code`'s plugins."""
+    """ensure_fleet, the seed, then the other tasks, each task in a new process with `code`'s plugins."""
+    from orchard.edge_deployment.fleet import signing_key
+
     run_id = f"{RUN_ID}-{len(list(Path(tmp).glob('state-*')))}"
-    state = {**seed(s3, settings, run_id), "drift_file": f"{tmp}/drift.json"}
+    key_arn = signing_key("alias/orchard-edge-package-signing")
+    state = {"run_id": run_id, "key_arn": key_arn, "drift_file": f"{tmp}/drift.json"}
+    state["fleet_file"] = f"{tmp}/fleet.json"
     state_file = f"{tmp}/state-{run_id.rsplit('-', 1)[-1]}.json"
+    Path(state_file).write_text(json.dumps(state))
+    timed = {
+        "ensure_fleet": child("ensure_fleet", state_file, code_env(env, code), profile == "ensure_fleet")
+    }
+    fleet = json.loads(Path(state["fleet_file"]).read_text())
+    state |= seed(s3, settings, run_id, key_arn, fleet)
     Path(state_file).write_text(json.dumps(state, default=str))
-    return {task: child(task, state_file, code_env(env, code), profile == task) for task in TASKS}
+    for task in TASKS[1:]:
+        timed[task] = child(task, state_file, code_env(env, code), profile == task)
+    return timed
 
 
 def child(task: str, state_file: str, env: dict, profile: bool) -> dict:
@@ -283,6 +317,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="added to every sandbox API call (50: a Region's round trip)",
+    )
     parser.add_argument("--json")
     parser.add_argument("--profile", choices=TASKS)
     parser.add_argument("--before", help="another checkout whose plugins/ to time alongside, per round")
@@ -303,7 +343,7 @@ def main() -> None:
     from local_aws.stack.environment import STACK_TUNING
     from orchard.settings import load_settings
 
-    sandbox, url = start_sandbox(0)
+    sandbox, url = start_sandbox(args.latency_ms)
     try:
         role_arn = create_pipeline_roles(url, [DAG_ID])
         env = {

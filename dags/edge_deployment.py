@@ -396,9 +396,18 @@ def edge_deployment():
 
         causes = failure_causes(ti)  # the tasks that failed first, then those not run because of them
         outcomes = ti.xcom_pull(task_ids="deploy", key="device_outcomes")  # pushed also when deploy fails
-        uri = publish_report(DAG_ID, dag_run.run_id, results, outcomes, causes)
+        published = publish_report(DAG_ID, dag_run.run_id, results, outcomes, causes)
+        uri = published.uri
         ti.xcom_push(key="report_uri", value=uri)  # the key the UI and `make demo` read
-        announce(ti, uri, **announcement(results, causes), outlet_events=outlet_events, asset=PACKAGES_ASSET)
+        announce(  # with the report's metrics in hand: nothing read back
+            ti,
+            uri,
+            published.metrics,
+            cost_usd=published.cost_usd,
+            **announcement(results, causes),
+            outlet_events=outlet_events,
+            asset=PACKAGES_ASSET,
+        )
         if causes:  # the report is the run's last word: it must not turn a failed deployment green
             raise AirflowException(f"the run failed at {causes}; its report: {uri}")
         return uri

@@ -16,6 +16,7 @@ client a config whose user agent names the calling operator by walking the call 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -90,3 +91,16 @@ def clients(*services: str, conn_id: str | None = None) -> tuple[Any, ...]:
     """boto3 clients for `services`, in that order, on ONE session of orchard's connection."""
     shared = session_clients(conn_id)
     return tuple(shared.client(service) for service in services)
+
+
+def at_once(*calls: Callable[[], Any], limit: int | None = None) -> list[Any]:
+    """Each call's result, in the order given, the calls made at the same time (independent AWS requests:
+    boto3 clients are thread-safe; build them before, in one thread), at most `limit` at once. The first
+    call's error in that order is raised once every call has ended, so nothing is left running behind it."""
+    if not calls:
+        return []
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(calls), limit or len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+    return [future.result() for future in futures]

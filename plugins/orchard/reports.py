@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # for a file ~17 % larger (auto_labeling's grid of photos: benchmarks/report_png_encoding.py). Reports are
 # written once and read a few times; their encoding is on each pipeline's critical path.
 PNG_COMPRESS_LEVEL = 1
+PUT_CONCURRENCY = 8  # figures written at once (botocore keeps 10 connections a client)
 
 # Console deep links, in the shapes the AWS consoles (and the Amazon provider's operator links) use.
 CONSOLE_PATHS: dict[str, tuple[str, str]] = {
@@ -241,20 +243,31 @@ class Report:
         """Write figures, then report.md and report.json; returns ``s3://<bucket>/<...>/report.md``.
 
         Takes an Amazon provider ``S3Hook`` (its connection, retries and endpoint are used) or a boto3
-        S3 client. Figures go first so report.md never links a figure that is not there yet.
+        S3 client. The figures and report.json are written at once (independent PutObjects on one
+        thread-safe client), report.md after them, so it never links a figure that is not there yet.
         """
+        from orchard.aws import at_once
+
         client = s3_hook_or_client.get_conn() if hasattr(s3_hook_or_client, "get_conn") else s3_hook_or_client
         base = self.key_prefix(prefix)
-        for stem, png in self.figures.items():
-            client.put_object(
-                Bucket=bucket, Key=f"{base}figures/{stem}.png", Body=png, ContentType="image/png"
+        figures = [
+            partial(
+                client.put_object,
+                Bucket=bucket,
+                Key=f"{base}figures/{stem}.png",
+                Body=png,
+                ContentType="image/png",
             )
-        client.put_object(
+            for stem, png in self.figures.items()
+        ]
+        data = partial(
+            client.put_object,
             Bucket=bucket,
             Key=f"{base}report.json",
             Body=json.dumps(self.to_dict(), indent=2).encode(),
             ContentType="application/json",
         )
+        at_once(*figures, data, limit=PUT_CONCURRENCY)
         key = f"{base}report.md"
         client.put_object(
             Bucket=bucket,

@@ -279,3 +279,25 @@ def test_publish_with_an_s3_hook_and_no_prefix(s3_mock):
     assert uri.startswith("s3://reports-bucket/fruit_features/scheduled-20261121t000000-")
     key = uri.removeprefix("s3://reports-bucket/")
     assert hook.read_key(key, bucket_name="reports-bucket").startswith("# r\n")
+
+
+def test_publish_writes_the_figures_and_report_json_at_once_then_report_md(s3_mock):
+    """The figures and report.json are independent PutObjects: they wait here for each other, which one
+    after the other never happens; report.md goes after all of them (it links the figures)."""
+    import threading
+
+    s3_mock.create_bucket(Bucket="orchard-artifacts")
+    report = sample_report().add_figure("second", loss_figure())
+    together, written = threading.Barrier(3, timeout=10), []
+
+    class Client:
+        def put_object(self, **kwargs):
+            if not kwargs["Key"].endswith("report.md"):
+                together.wait()
+            s3_mock.put_object(**kwargs)
+            written.append(kwargs["Key"].rsplit("/", 1)[-1])
+
+    report.publish(Client(), "orchard-artifacts", "reports/")
+
+    assert sorted(written[:3]) == ["loss-curve.png", "report.json", "second.png"]
+    assert written[3:] == ["report.md"]

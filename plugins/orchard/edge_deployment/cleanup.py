@@ -9,7 +9,9 @@ successful rollout deployed to)."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from orchard import naming
@@ -77,35 +79,59 @@ def remove_run_resources(params: dict[str, Any], dag_id: str, run_id: str, faile
     - the fleet, when `deletes_fleet` says so. A fleet an earlier run made, or one orchard did not create,
       stays.
     """
+    from orchard.aws import at_once
     from orchard.hooks.iot import IotHook
 
     settings = load_settings()
     hook = IotHook(aws_conn_id=settings.aws_conn_id, region_name=settings.region)
-    removed = stop_run_jobs(hook.service_client("sagemaker"), dag_id, run_id)  # one session for all
+    sagemaker, iot = hook.service_client("sagemaker"), hook.conn  # one session for all, built here
     job_id = naming.resource_name("iot_job", dag_id, run_id)
-    if failed or params.get("delete_fleet"):
-        removed += cancel_iot_job(hook, job_id, "run failed" if failed else "fleet deleted")
-    fleet = remove_run_fleet(hook, params, job_id, failed)
-    return RunRemoval([*removed, *fleet.removed], fleet.left)
+    reason = "run failed" if failed else "fleet deleted"
+    cancels = bool(failed or params.get("delete_fleet"))
+    # The SageMaker jobs, the IoT job and the fleet are independent: the jobs are stopped beside the rest,
+    # the IoT job's and the fleet's reads go at once, the fleet's removal after the IoT job's cancel.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stopping = pool.submit(stop_run_jobs, sagemaker, dag_id, run_id)
+        canceled, group = at_once(
+            partial(cancel_iot_job, hook, job_id, reason) if cancels else lambda: [],
+            partial(thing_group, iot, params["fleet_name"]),
+        )
+        fleet = remove_run_fleet(hook, params, job_id, failed, group)
+    return RunRemoval([*stopping.result(), *canceled, *fleet.removed], fleet.left)
 
 
 def stop_run_jobs(sagemaker: Any, dag_id: str, run_id: str) -> list[str]:
-    """Stop the run's prepare processing job (every attempt) and its Neo compilation job if still running."""
+    """Stop the run's prepare processing job (every attempt) and its Neo compilation job if still running
+    (the two looked up at once)."""
+    from orchard.aws import at_once
     from orchard.operators.sagemaker_job_retry import stop_all_attempts
 
     prepare = naming.resource_name("sagemaker_processing_job", dag_id, run_id, "prepare")
-    removed = [
-        f"processing job {name} stopped" for name in stop_all_attempts(sagemaker, "Processing", prepare)
-    ]
     compilation = naming.resource_name("sagemaker_compilation_job", dag_id, run_id)
+    prepares, compiled = at_once(
+        partial(stop_all_attempts, sagemaker, "Processing", prepare),
+        partial(stop_compilation, sagemaker, compilation),
+    )
+    return [f"processing job {name} stopped" for name in prepares] + compiled
+
+
+def stop_compilation(sagemaker: Any, compilation: str) -> list[str]:
     try:
         status = sagemaker.describe_compilation_job(CompilationJobName=compilation)["CompilationJobStatus"]
     except sagemaker.exceptions.ResourceNotFound:
-        status = None
-    if status in ("INPROGRESS", "STARTING"):
-        sagemaker.stop_compilation_job(CompilationJobName=compilation)
-        removed.append(f"Neo compilation job {compilation} stopped")
-    return removed
+        return []
+    if status not in ("INPROGRESS", "STARTING"):
+        return []
+    sagemaker.stop_compilation_job(CompilationJobName=compilation)
+    return [f"Neo compilation job {compilation} stopped"]
+
+
+def thing_group(iot: Any, name: str) -> dict | None:
+    """The thing group's DescribeThingGroup answer, None when there is none."""
+    try:
+        return iot.describe_thing_group(thingGroupName=name)
+    except iot.exceptions.ResourceNotFoundException:
+        return None
 
 
 def cancel_iot_job(hook: IotHook, job_id: str, reason: str) -> list[str]:
@@ -125,14 +151,13 @@ def cancel_iot_job(hook: IotHook, job_id: str, reason: str) -> list[str]:
     return [f"IoT job {job_id} canceled ({reason})"]
 
 
-def remove_run_fleet(hook: IotHook, params: dict[str, Any], job_id: str, failed: list[str]) -> FleetRemoval:
-    """The fleet's removal (`IotHook.remove_fleet`) when `deletes_fleet` says so; nothing otherwise."""
+def remove_run_fleet(
+    hook: IotHook, params: dict[str, Any], job_id: str, failed: list[str], group: dict | None
+) -> FleetRemoval:
+    """The fleet's removal (`IotHook.remove_fleet`) when `deletes_fleet` says so; nothing otherwise. `group`:
+    the fleet's DescribeThingGroup answer, None when there is none (read once, for both)."""
     from orchard.hooks.iot import FleetRemoval, created_by
 
-    try:
-        group = hook.conn.describe_thing_group(thingGroupName=params["fleet_name"])
-    except hook.conn.exceptions.ResourceNotFoundException:
-        group = None
     made_here = group is not None and created_by(group.get("thingGroupProperties")) == job_id
     if not deletes_fleet(params, failed, made_here):
         log.info(
@@ -146,4 +171,4 @@ def remove_run_fleet(hook: IotHook, params: dict[str, Any], job_id: str, failed:
             ", ".join(failed),
             params["fleet_name"],
         )
-    return hook.remove_fleet(fleet_spec(params, "", "", ""))
+    return hook.remove_fleet(fleet_spec(params, "", "", ""), group)

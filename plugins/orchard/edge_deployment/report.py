@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from functools import partial
+from importlib import import_module
 from typing import Any
 
 from orchard import naming
@@ -15,10 +18,20 @@ from orchard.settings import load_settings
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class PublishedReport:
+    """What `publish_report` published: report.md's URI, and the metrics and cost it wrote to report.json,
+    for orchard.run_results.announce (which would otherwise read report.json back: a session of its own)."""
+
+    uri: str
+    metrics: dict[str, Any]
+    cost_usd: float | None
+
+
 def publish_report(
     dag_id: str, run_id: str, results: dict[str, Any], outcomes: list | None, causes: Any = None
-) -> str:
-    """Build and publish the run report; returns its s3:// URI.
+) -> PublishedReport:
+    """Build and publish the run report.
 
     `results`: the upstream tasks' XComs by name (compiled, package, fleet, deployment, drift, removed,
     approval: compile, package, ensure_fleet, deploy, monitor, cleanup, approve_rollout); `outcomes`: deploy's per-device outcomes, which it
@@ -30,11 +43,19 @@ def publish_report(
     from orchard.reports import Report
 
     settings = load_settings()
-    clients = aws.session_clients(settings.aws_conn_id)  # S3 and SageMaker on one session
-    s3 = clients.client("s3")
+    clients = aws.session_clients(settings.aws_conn_id)  # S3 and SageMaker on one session, built here
+    s3, sagemaker = clients.client("s3"), clients.client("sagemaker")
     compiled, package, fleet = results.get("compiled"), results.get("package"), results.get("fleet")
     deployment, drift, removed = results.get("deployment"), results.get("drift"), results.get("removed")
     outcomes = (deployment or {}).get("outcomes") or outcomes or []
+    prepare = naming.resource_name("sagemaker_processing_job", dag_id, run_id, "prepare")
+    plots = bool(drift and drift.get("devices"))
+    # The two reads are independent: at once; matplotlib (for the drift figures) is imported meanwhile.
+    stored, prepare_job, _ = aws.at_once(
+        partial(_stored_drift, s3, drift) if plots else dict,
+        partial(_prepare_job, sagemaker, prepare),
+        partial(import_module, "matplotlib.backends.backend_agg") if plots else dict,
+    )
     report = Report("Edge deployment", dag_id, run_id)
     if causes:
         report.add_text(f"**FAILED** at {causes}: the first task's log has the reason.")
@@ -66,19 +87,15 @@ def publish_report(
             ["Device", "Outcome", "Predictions", "Predictions/s", "Captured", "Reason"],
             title="Deployment per device",
         )
-    if drift and drift.get("devices"):
-        _add_drift(report, s3, drift)
+    if plots:
+        _add_drift(report, stored, drift)
     kept = "Nothing removed: the fleet stays (delete_fleet was not asked)."
     lines = "\n".join(f"- {line}" for line in removed or [])
     report.add_text("## Fleet deletion\n\n" + (lines or kept))
-    _add_prepare_cost(
-        report,
-        clients.client("sagemaker"),
-        settings.region,
-        naming.resource_name("sagemaker_processing_job", dag_id, run_id, "prepare"),
-    )
+    _add_prepare_cost(report, prepare_job, settings.region, prepare)
     _add_links_and_cost(report, settings.region, compiled, fleet, deployment)
-    return report.publish(s3, settings.reports_bucket, settings.reports_prefix)
+    uri = report.publish(s3, settings.reports_bucket, settings.reports_prefix)
+    return PublishedReport(uri, report.metrics, report.cost_usd)
 
 
 def announcement(results: dict[str, Any], causes: Any) -> dict[str, list[str]]:
@@ -119,11 +136,15 @@ def _model_metrics(package: dict[str, Any], compiled: dict[str, Any] | None) -> 
     return metrics
 
 
-def _add_drift(report: Any, s3: Any, drift: dict[str, Any]) -> None:
+def _stored_drift(s3: Any, drift: dict[str, Any]) -> dict[str, Any]:
+    """The monitor's drift.json: its summary and the reference the figures are drawn against."""
+    bucket, _, key = drift["drift_uri"][5:].partition("/")
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _add_drift(report: Any, stored: dict[str, Any], drift: dict[str, Any]) -> None:
     from orchard.edge_deployment.drift import figures
 
-    bucket, _, key = drift["drift_uri"][5:].partition("/")
-    stored = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     report.add_table(
         [
             [
@@ -148,15 +169,21 @@ def _add_drift(report: Any, s3: Any, drift: dict[str, Any]) -> None:
         report.add_figure(name, figure, caption=name.replace("_", " "))
 
 
-def _add_prepare_cost(report: Any, sagemaker: Any, region: str, name: str) -> None:
-    """The prepare job is the run's one instance-billed job: its seconds × its instances' price. Found by its
-    name (orchard.naming), so a job that failed is costed too."""
+def _prepare_job(sagemaker: Any, name: str) -> dict[str, Any] | None:
+    """The prepare job's DescribeProcessingJob answer; None if it never started (nothing billed)."""
     from botocore.exceptions import ClientError
 
     try:
-        job = sagemaker.describe_processing_job(ProcessingJobName=name)
+        return sagemaker.describe_processing_job(ProcessingJobName=name)
     except ClientError as error:  # never started: nothing billed, nothing to link
         log.info("no prepare job to cost (%s)", error)
+        return None
+
+
+def _add_prepare_cost(report: Any, job: dict[str, Any] | None, region: str, name: str) -> None:
+    """The prepare job is the run's one instance-billed job: its seconds × its instances' price. Found by its
+    name (orchard.naming), so a job that failed is costed too."""
+    if job is None:
         return
     report.add_console_link("sagemaker_processing_job", name, region)
     if job.get("ProcessingStartTime") and job.get("ProcessingEndTime"):

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+from orchard.aws import at_once
 
 WAITERS = Path(__file__).resolve().parent.parent / "waiters"
 JOB_EXECUTION_TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED", "CANCELED", "TIMED_OUT", "REMOVED")
@@ -28,6 +30,16 @@ MANAGED_ATTRIBUTE = "orchard_managed"
 # run's cleanup can remove a fleet it created itself when the run fails (nothing relies on it yet).
 CREATED_BY_ATTRIBUTE = "orchard_created_by"
 ORCHARD_TAG = {"Key": "orchard:managed-by", "Value": "orchard"}
+# Devices provisioned or removed at once; each may have 3 IoT calls in flight (`_delete_certificate`), so
+# the hook's clients keep CONNECTIONS connections (botocore keeps 10: an 11th concurrent call opens and
+# drops one, with a warning in the task log).
+DEVICE_CONCURRENCY = 8
+CONNECTIONS = 3 * DEVICE_CONCURRENCY + 8
+UNREAD = object()
+ENDPOINT_TYPES = (
+    "iot:CredentialProvider",
+    "iot:Jobs",
+)  # remove_fleet's `group` when the caller has not read it
 
 
 @dataclass(frozen=True)
@@ -94,7 +106,7 @@ class IotHook(AwsBaseHook):
         it calls share one session, one AssumeRole, one client config."""
         from orchard.aws import SessionClients
 
-        return SessionClients(self)
+        return SessionClients(self, max_pool_connections=CONNECTIONS)
 
     @cached_property
     def conn(self):
@@ -125,33 +137,38 @@ class IotHook(AwsBaseHook):
             attributes = {MANAGED_ATTRIBUTE: "true"}
             if spec.created_by:
                 attributes[CREATED_BY_ATTRIBUTE] = spec.created_by
-            iot.create_thing_group(
+            group = iot.create_thing_group(  # its answer has the group's ARN: no describe after it
                 thingGroupName=spec.fleet_name,
                 thingGroupProperties={
                     "thingGroupDescription": "orchard edge fleet (orchard.hooks.iot)",
                     "attributePayload": {"attributes": attributes},
                 },
             )
-            group = iot.describe_thing_group(thingGroupName=spec.fleet_name)
-        _ignore_exists(
-            iot.create_thing_type,
-            thingTypeName=spec.thing_type,
-            thingTypeProperties={
-                "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
-                "searchableAttributes": ["fleet", "simulated"],
-            },
+        # What the devices need is independent: made at once, then the devices at once. A thing is created
+        # with the thing type, its certificate gets the policy, and a new certificate's bundle names the
+        # endpoints, so the devices come after them.
+        iam, _ = self.service_client("iam"), self.service_client("secretsmanager")  # built in this thread
+        _, (role_arn, alias_arn), *endpoints = at_once(
+            partial(
+                _ignore_exists,
+                iot.create_thing_type,
+                thingTypeName=spec.thing_type,
+                thingTypeProperties={
+                    "thingTypeDescription": "orchard edge device (agent include/edge_agent)",
+                    "searchableAttributes": ["fleet", "simulated"],
+                },
+            ),
+            partial(self._ensure_device_access, spec, iam),
+            *(partial(iot.describe_endpoint, endpointType=kind) for kind in ENDPOINT_TYPES),
         )
-        role_arn = self._ensure_role(spec)
-        alias_arn = self._ensure_role_alias(spec, role_arn)
-        self._ensure_policy(spec, alias_arn)
-        endpoints = {
-            kind: iot.describe_endpoint(endpointType=kind)["endpointAddress"]
-            for kind in ("iot:CredentialProvider", "iot:Jobs")
-        }
-        devices = [
-            self._ensure_device(spec, name, index, endpoints, rotate_certificates)
-            for index, name in enumerate(spec.device_names)
-        ]
+        addresses = {kind: e["endpointAddress"] for kind, e in zip(ENDPOINT_TYPES, endpoints, strict=True)}
+        devices = at_once(
+            *(
+                partial(self._ensure_device, spec, name, index, addresses, rotate_certificates)
+                for index, name in enumerate(spec.device_names)
+            ),
+            limit=DEVICE_CONCURRENCY,
+        )
         return {
             "fleet_name": spec.fleet_name,
             "thing_group_arn": group["thingGroupArn"],
@@ -179,13 +196,13 @@ class IotHook(AwsBaseHook):
                 "orchard deploys to an existing fleet as it is; add its devices to it, or "
                 "pick a new fleet_name"
             )
+        names = sorted(names)
+        described = at_once(
+            *(partial(iot.describe_thing, thingName=name) for name in names), limit=DEVICE_CONCURRENCY
+        )
         devices = [
-            {
-                "thing_name": name,
-                "thing_arn": iot.describe_thing(thingName=name)["thingArn"],
-                "managed": False,
-            }
-            for name in sorted(names)
+            {"thing_name": name, "thing_arn": thing["thingArn"], "managed": False}
+            for name, thing in zip(names, described, strict=True)
         ]
         return {
             "fleet_name": spec.fleet_name,
@@ -196,26 +213,48 @@ class IotHook(AwsBaseHook):
 
     def _refuse_foreign_names(self, spec: FleetSpec) -> None:
         """Before a new fleet is recorded as orchard's: the names it will own must be free."""
-        iot, iam, taken = self.conn, self.service_client("iam"), []
-        if _ignore_missing(iot.get_policy, policyName=spec.policy_name) is not None:
-            taken.append(f"IoT policy {spec.policy_name}")
-        if _ignore_missing(iot.describe_role_alias, roleAlias=spec.role_alias) is not None:
-            taken.append(f"role alias {spec.role_alias}")
-        role = _ignore_missing(iam.get_role, RoleName=spec.role_name)
-        if role is not None and not self._role_is_orchards(spec.role_name):
-            taken.append(f"IAM role {spec.role_name}")
+        iot, iam = self.conn, self.service_client("iam")
+        policy, alias, role_is_foreign = at_once(
+            partial(_ignore_missing, iot.get_policy, policyName=spec.policy_name),
+            partial(_ignore_missing, iot.describe_role_alias, roleAlias=spec.role_alias),
+            partial(self._role_is_foreign, spec.role_name, iam),
+        )
+        taken = [f"IoT policy {spec.policy_name}"] if policy is not None else []
+        taken += [f"role alias {spec.role_alias}"] if alias is not None else []
+        taken += [f"IAM role {spec.role_name}"] if role_is_foreign else []
         if taken:
             raise ValueError(
                 f"fleet {spec.fleet_name}: {', '.join(taken)} exist and are not orchard's; "
                 "orchard modifies only what it created: pick another fleet_name or remove them"
             )
 
-    def _role_is_orchards(self, role_name: str) -> bool:
-        tags = self.service_client("iam").list_role_tags(RoleName=role_name).get("Tags", [])
-        return _has_orchard_tag(tags)
+    def _role_is_foreign(self, role_name: str, iam: Any) -> bool:
+        """Whether a role of that name exists without orchard's tag (ListRoleTags: NoSuchEntity when none)."""
+        tags = _ignore_missing(iam.list_role_tags, RoleName=role_name)
+        return tags is not None and not _has_orchard_tag(tags.get("Tags", []))
 
-    def _ensure_role(self, spec: FleetSpec) -> str:
-        iam = self.service_client("iam")
+    def _ensure_device_access(self, spec: FleetSpec, iam: Any) -> tuple[str, str]:
+        """The devices' role, then its inline policy beside its role alias and the alias's IoT policy (both
+        need only the role's ARN): (role ARN, role alias ARN)."""
+        role_arn = self._ensure_role(spec, iam)
+        _, alias_arn = at_once(
+            partial(
+                iam.put_role_policy,
+                RoleName=spec.role_name,
+                PolicyName="edge-device",
+                PolicyDocument=json.dumps(device_role_policy(spec)),
+            ),
+            partial(self._ensure_role_alias_and_policy, spec, role_arn),
+        )
+        return role_arn, alias_arn
+
+    def _ensure_role_alias_and_policy(self, spec: FleetSpec, role_arn: str) -> str:
+        alias_arn = self._ensure_role_alias(spec, role_arn)
+        self._ensure_policy(spec, alias_arn)
+        return alias_arn
+
+    def _ensure_role(self, spec: FleetSpec, iam: Any) -> str:
+        """The devices' role (made under the permissions boundary), without its inline policy."""
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -227,22 +266,16 @@ class IotHook(AwsBaseHook):
             ],
         }
         try:
-            arn = iam.get_role(RoleName=spec.role_name)["Role"]["Arn"]
+            return iam.get_role(RoleName=spec.role_name)["Role"]["Arn"]
         except iam.exceptions.NoSuchEntityException:
             boundary = spec.permissions_boundary_arn
-            arn = iam.create_role(
+            return iam.create_role(
                 RoleName=spec.role_name,
                 AssumeRolePolicyDocument=json.dumps(trust),
                 Description=f"orchard edge devices of fleet {spec.fleet_name}",
                 Tags=[ORCHARD_TAG],
                 **({"PermissionsBoundary": boundary} if boundary else {}),
             )["Role"]["Arn"]
-        iam.put_role_policy(
-            RoleName=spec.role_name,
-            PolicyName="edge-device",
-            PolicyDocument=json.dumps(device_role_policy(spec)),
-        )
-        return arn
 
     def _ensure_role_alias(self, spec: FleetSpec, role_arn: str) -> str:
         iot = self.conn
@@ -307,16 +340,20 @@ class IotHook(AwsBaseHook):
             "managed": True,
         }
 
-    def _recorded_certificate(self, spec: FleetSpec, name: str) -> str | None:
-        """The ARN of the ACTIVE certificate orchard made for this device (recorded in its provisioning
-        secret), or None. A certificate orchard did not record is someone else's: it is never touched."""
+    def _recorded_certificate(self, spec: FleetSpec, name: str, active_only: bool = True) -> str | None:
+        """The ARN of the certificate orchard made for this device (recorded in its provisioning secret): the
+        ACTIVE one, or with `active_only` off in any status (a removal cut short after making it INACTIVE
+        still deletes it); None if none. A certificate orchard did not record is someone else's: it is never
+        touched."""
         iot, secrets = self.conn, self.service_client("secretsmanager")
         try:
             bundle = json.loads(secrets.get_secret_value(SecretId=spec.secret_name(name))["SecretString"])
         except secrets.exceptions.ResourceNotFoundException:
             return None
         described = _ignore_missing(iot.describe_certificate, certificateId=bundle.get("certificateId", ""))
-        if described is None or described["certificateDescription"]["status"] != "ACTIVE":
+        if described is None:
+            return None
+        if active_only and described["certificateDescription"]["status"] != "ACTIVE":
             return None
         return described["certificateDescription"]["certificateArn"]
 
@@ -344,15 +381,27 @@ class IotHook(AwsBaseHook):
         return certificate_arn
 
     def _delete_certificate(self, thing: str, certificate_arn: str) -> None:
+        """Revoke and delete a certificate orchard made. DeleteCertificate refuses a certificate that is
+        ACTIVE or still has a policy or thing attached
+        (https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteCertificate.html): the three steps
+        before it are independent of each other, so they go at once, and the delete goes after them."""
         iot = self.conn
         certificate_id = certificate_arn.rsplit("/", 1)[-1]
-        _ignore_missing(iot.detach_thing_principal, thingName=thing, principal=certificate_arn)
-        attached = (_ignore_missing(iot.list_attached_policies, target=certificate_arn) or {}).get(
-            "policies", []
+
+        def detach_policies() -> None:
+            attached = (_ignore_missing(iot.list_attached_policies, target=certificate_arn) or {}).get(
+                "policies", []
+            )
+            for policy in attached:
+                iot.detach_policy(policyName=policy["policyName"], target=certificate_arn)
+
+        at_once(
+            lambda: _ignore_missing(iot.detach_thing_principal, thingName=thing, principal=certificate_arn),
+            detach_policies,
+            lambda: _ignore_missing(
+                iot.update_certificate, certificateId=certificate_id, newStatus="INACTIVE"
+            ),
         )
-        for policy in attached:
-            iot.detach_policy(policyName=policy["policyName"], target=certificate_arn)
-        _ignore_missing(iot.update_certificate, certificateId=certificate_id, newStatus="INACTIVE")
         _ignore_missing(iot.delete_certificate, certificateId=certificate_id, forceDelete=True)
 
     # ----------------------------------------------------------------------------------- teardown
@@ -361,59 +410,97 @@ class IotHook(AwsBaseHook):
         removal = self.remove_fleet(spec)
         return [*removal.removed, *removal.left]
 
-    def remove_fleet(self, spec: FleetSpec) -> FleetRemoval:
+    def remove_fleet(self, spec: FleetSpec, group: Any = UNREAD) -> FleetRemoval:
         """Delete what orchard made for this fleet — an explicit action, never the end of a run. Only what is
         recorded as orchard's goes: things with `orchard_managed`, the certificate recorded in each one's
         provisioning secret, the group, and the policy, role alias and role of an orchard group. A fleet
-        orchard did not create is left as it is (the thing type stays: deleting one takes 5 minutes)."""
-        iot, secrets, removed, left = self.conn, self.service_client("secretsmanager"), [], []
-        group = _ignore_missing(iot.describe_thing_group, thingGroupName=spec.fleet_name)
+        orchard did not create is left as it is (the thing type stays: deleting one takes 5 minutes).
+        `group`: the thing group's DescribeThingGroup answer (None: there is none) when the caller has read it.
+
+        Independent removals go at once (one round trip each instead of one after the other): the devices,
+        each in its own order, and the role alias and role beside them. What AWS orders stays ordered: a
+        certificate's detachments before its deletion (`_delete_certificate`), the IoT policy after every
+        certificate is detached from it (DeletePolicy refuses a policy attached to a certificate:
+        https://docs.aws.amazon.com/iot/latest/apireference/API_DeletePolicy.html), the role's inline policy
+        before the role (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRole.html). And what
+        marks a resource as orchard's goes after it, so a removal cut short is completed by the next one
+        (the sweep): each thing after its certificate and secret, the group after everything."""
+        iot = self.conn
+        if group is UNREAD:
+            group, members = at_once(
+                partial(_ignore_missing, iot.describe_thing_group, thingGroupName=spec.fleet_name),
+                partial(self._group_members, spec),
+            )
+        else:
+            members = self._group_members(spec) if group is not None else []
         if group is not None and not _is_orchards(group.get("thingGroupProperties")):
             return FleetRemoval(
                 [], [f"nothing: thing group {spec.fleet_name} is not orchard's (left as it is)"]
             )
-        members = set(spec.device_names)
-        if group is not None:
-            pages = iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=spec.fleet_name)
-            for page in pages:
-                members.update(page["things"])
-        for name in sorted(members):
-            thing = _ignore_missing(iot.describe_thing, thingName=name)
-            if thing is None or (thing.get("attributes") or {}).get(MANAGED_ATTRIBUTE) != "true":
-                continue
-            recorded = self._recorded_certificate(spec, name)
-            if recorded is not None:
-                self._delete_certificate(name, recorded)
-                removed.append(f"certificate {recorded.rsplit('/', 1)[-1][:12]}...")
-            # The thing goes after its secret, the group after everything: each marks what is orchard's, so a
-            # removal cut short (a teardown that did not finish) is completed by the next one (the sweep).
-            if (
-                _ignore_missing(
-                    secrets.delete_secret, SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True
-                )
-                is not None
-            ):
-                removed.append(f"secret {spec.secret_name(name)}")
-            others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
-            if others:
-                left.append(f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's")
-            elif _ignore_missing(iot.delete_thing, thingName=name) is not None:
-                removed.append(f"thing {name}")
+        names = sorted(set(spec.device_names) | set(members))
+        things = at_once(
+            *(partial(_ignore_missing, iot.describe_thing, thingName=name) for name in names),
+            limit=DEVICE_CONCURRENCY,
+        )
+        ours = [name for name, thing in zip(names, things, strict=True) if _is_orchards_thing(thing)]
+        # Clients are built here, in one thread (a boto3 session is not thread-safe; its clients are), and
+        # only those needed: a sweep that finds nothing builds neither.
+        secrets = self.service_client("secretsmanager") if ours else None
+        iam = self.service_client("iam") if group is not None else None
+        devices = [partial(self._remove_device, spec, name, secrets) for name in ours]
+        access = partial(self._remove_device_access, spec, iam) if iam is not None else lambda: []
+        *done, access_removed = at_once(*devices, access, limit=DEVICE_CONCURRENCY + 1)
+        removed = [line for lines, _ in done for line in lines]
+        left = [line for _, lines in done for line in lines]
         if group is None:
             return FleetRemoval(removed, left)
         if _ignore_missing(iot.delete_policy, policyName=spec.policy_name) is not None:
             removed.append(f"policy {spec.policy_name}")
-        if _ignore_missing(iot.delete_role_alias, roleAlias=spec.role_alias) is not None:
-            removed.append(f"role alias {spec.role_alias}")
-        iam = self.service_client("iam")
-        role = _ignore_missing(iam.get_role, RoleName=spec.role_name)
-        if role is not None and self._role_is_orchards(spec.role_name):
-            _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")
-            if _ignore_missing(iam.delete_role, RoleName=spec.role_name) is not None:
-                removed.append(f"role {spec.role_name}")
+        removed += access_removed
         if _ignore_missing(iot.delete_thing_group, thingGroupName=spec.fleet_name) is not None:
             removed.append(f"thing group {spec.fleet_name}")
         return FleetRemoval(removed, left)
+
+    def _group_members(self, spec: FleetSpec) -> list[str]:
+        """The things in the fleet's group ([] when there is no group)."""
+        pages = self.conn.get_paginator("list_things_in_thing_group").paginate(thingGroupName=spec.fleet_name)
+        try:
+            return [name for page in pages for name in page["things"]]
+        except self.conn.exceptions.ResourceNotFoundException:
+            return []
+
+    def _remove_device(self, spec: FleetSpec, name: str, secrets: Any) -> tuple[list[str], list[str]]:
+        """One orchard device's certificate, secret and thing, in that order: (removed, left) lines."""
+        iot, removed = self.conn, []
+        recorded = self._recorded_certificate(spec, name, active_only=False)
+        if recorded is not None:
+            self._delete_certificate(name, recorded)
+            removed.append(f"certificate {recorded.rsplit('/', 1)[-1][:12]}...")
+        secret = _ignore_missing(
+            secrets.delete_secret, SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True
+        )
+        if secret is not None:
+            removed.append(f"secret {spec.secret_name(name)}")
+        others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
+        if others:
+            return removed, [f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's"]
+        if _ignore_missing(iot.delete_thing, thingName=name) is not None:
+            removed.append(f"thing {name}")
+        return removed, []
+
+    def _remove_device_access(self, spec: FleetSpec, iam: Any) -> list[str]:
+        """The role alias, then the devices' role if orchard's (its tag), its inline policy first as DeleteRole
+        requires. A role that is not there answers ListRoleTags with NoSuchEntity."""
+        removed = []
+        if _ignore_missing(self.conn.delete_role_alias, roleAlias=spec.role_alias) is not None:
+            removed.append(f"role alias {spec.role_alias}")
+        tags = _ignore_missing(iam.list_role_tags, RoleName=spec.role_name)
+        if tags is None or not _has_orchard_tag(tags.get("Tags", [])):
+            return removed
+        _ignore_missing(iam.delete_role_policy, RoleName=spec.role_name, PolicyName="edge-device")
+        if _ignore_missing(iam.delete_role, RoleName=spec.role_name) is not None:
+            removed.append(f"role {spec.role_name}")
+        return removed
 
     # ----------------------------------------------------------------------------------------- jobs
     def job_executions(self, job_id: str) -> list[dict[str, Any]]:
@@ -492,6 +579,10 @@ def created_by(group_properties: dict[str, Any] | None) -> str:
     return (((group_properties or {}).get("attributePayload") or {}).get("attributes") or {}).get(
         CREATED_BY_ATTRIBUTE, ""
     )
+
+
+def _is_orchards_thing(thing: dict[str, Any] | None) -> bool:
+    return thing is not None and (thing.get("attributes") or {}).get(MANAGED_ATTRIBUTE) == "true"
 
 
 def _is_orchards(group_properties: dict[str, Any] | None) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -172,7 +174,9 @@ def test_a_fleet_removal_cut_short_is_completed_by_the_next_one(aws, monkeypatch
     assert f"IoT thing group {params['fleet_name']}" in inventory()
 
     removal = IotHook(aws_conn_id="aws_default").remove_fleet(spec)
+    # The role alias goes beside the devices, the policy after them: the cut at the alias left the policy too.
     assert removal.removed == [
+        f"policy {spec.policy_name}",
         f"role alias {spec.role_alias}",
         f"role {spec.role_name}",
         f"thing group {spec.fleet_name}",
@@ -198,3 +202,104 @@ def test_the_cleanup_calls_every_service_on_one_session(aws, sessions_built):
         line.startswith("role ") for line in removed
     )
     assert sessions_built == ["iot"]
+
+
+def test_the_fleet_removal_removes_its_devices_at_once_in_the_order_aws_requires(aws, api_calls):
+    """The devices' removals are independent: each device's first read waits here for the other's, which
+    one device after the other never comes. Within them AWS's order holds: a certificate is deleted after it
+    is detached from its thing and policy and made INACTIVE (DeleteCertificate), the policy after every
+    certificate is detached (DeletePolicy), a thing after its certificate and secret, the group last."""
+    from orchard.edge_deployment.cleanup import cleanup_run
+    from orchard.edge_deployment.fleet import provision_fleet
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    api_calls.clear()
+    api_calls.meet({"DescribeThing"}, len(fleet["devices"]))
+
+    removed = cleanup_run({**params, "delete_fleet": True}, "edge_deployment", "run-1", [])
+
+    assert f"thing group {params['fleet_name']}" in removed
+    order = [name for name, _ in api_calls]
+    position = {(name, json.dumps(p, sort_keys=True)): i for i, (name, p) in enumerate(api_calls)}
+
+    def at(name: str, **given) -> int:
+        return next(
+            i for (n, p), i in position.items() if n == name and given.items() <= json.loads(p).items()
+        )
+
+    for device in fleet["devices"]:
+        cert_id, cert_arn = device["certificate_id"], device["certificate_arn"]
+        deleted = at("DeleteCertificate", certificateId=cert_id)
+        assert at("DetachThingPrincipal", principal=cert_arn) < deleted
+        assert at("DetachPolicy", target=cert_arn) < deleted < at("DeletePolicy")
+        assert at("UpdateCertificate", certificateId=cert_id) < deleted
+        assert deleted < at("DeleteSecret", SecretId=device["secret_name"])
+        assert at("DeleteSecret", SecretId=device["secret_name"]) < at(
+            "DeleteThing", thingName=device["thing_name"]
+        )
+    assert at("DeleteRolePolicy") < at("DeleteRole")
+    assert order[-1] == "DeleteThingGroup"
+    assert order.count("DescribeThingGroup") == 1  # read once for the cleanup's decision and the removal
+
+
+def test_a_certificate_left_inactive_by_a_removal_cut_short_is_deleted_by_the_next_one(aws, monkeypatch):
+    """A removal that stopped after making a certificate INACTIVE, before deleting it: the next removal still
+    finds it through the device's secret and deletes it (it used to look for an ACTIVE one only, then delete
+    the secret, the certificate's only record)."""
+    from orchard.edge_deployment.fleet import fleet_spec, provision_fleet
+    from orchard.hooks.iot import IotHook
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    spec = fleet_spec(params, "", "", "")
+    cut_short = IotHook(aws_conn_id="aws_default")
+
+    def lost(**_):
+        raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(cut_short.conn, "delete_certificate", lost)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        cut_short.remove_fleet(spec)
+    iot = boto3.client("iot")
+    assert "INACTIVE" in {c["status"] for c in iot.list_certificates()["certificates"]}  # cut there
+
+    removal = IotHook(aws_conn_id="aws_default").remove_fleet(spec)
+    for device in fleet["devices"]:
+        assert f"certificate {device['certificate_id'][:12]}..." in removal.removed
+    assert iot.list_certificates()["certificates"] == []
+
+
+def test_a_sweep_that_finds_nothing_reads_at_once_and_builds_no_client_it_does_not_use(
+    aws, api_calls, monkeypatch
+):
+    """After a cleanup that finished, the sweep's removal only looks: the SageMaker jobs, the IoT job and the
+    thing group are read at once (they wait here for each other), then the devices; no Secrets Manager or
+    IAM client is built for devices and a role that are not there (a client build is ~0.1-0.3 s)."""
+    from orchard import aws as orchard_aws
+    from orchard.edge_deployment.cleanup import sweep_run_resources
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    built, client = [], orchard_aws.SessionClients.client
+
+    def building(self, service):
+        built.append(service)
+        return client(self, service)
+
+    monkeypatch.setattr(orchard_aws.SessionClients, "client", building)
+    api_calls.meet({"DescribeProcessingJob", "DescribeJob", "DescribeThingGroup"}, 3)
+
+    swept = sweep_run_resources({**params, "delete_fleet": True}, "edge_deployment", "run-1", [])
+
+    assert swept == {"cleanup": []}
+    assert set(built) == {"iot", "sagemaker"}
+    assert {name for name, _ in api_calls} <= {
+        "DescribeProcessingJob",
+        "DescribeCompilationJob",
+        "DescribeJob",
+        "DescribeThingGroup",
+        "DescribeThing",
+    }

@@ -48,3 +48,29 @@ def test_devices_keep_their_identity_across_runs_and_deleting_the_fleet_is_expli
     assert [t["thingName"] for t in iot.list_things()["things"]] == [DEVICES[1]]
     assert iot.list_thing_principals(thingName=DEVICES[1])["principals"] == [foreign["certificateArn"]]
     assert boto3.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_a_new_fleet_is_provisioned_with_its_independent_calls_at_once(aws, api_calls):
+    """What the devices need (the thing type, the role chain, the two endpoints) is made at once, then the
+    devices at once: each group of calls waits here for its others, which one after the other never come.
+    The order AWS needs holds: things after their type, a certificate's policy after the policy exists."""
+    from orchard.edge_deployment.fleet import provision_fleet
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    devices = len(params["device_names"])
+    api_calls.meet({"CreateThingType", "DescribeEndpoint"}, 3)
+    api_calls.meet({"DescribeThing"}, devices)
+
+    fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+
+    assert {d["certificate"] for d in fleet["devices"]} == {"created"}
+    order = [name for name, _ in api_calls]
+    assert order.index("CreateThingType") < order.index("CreateThing")
+    assert order.index("CreatePolicy") < order.index("AttachPolicy")
+    assert order.count("DescribeThingGroup") == 1  # the group's ARN comes with CreateThingGroup's answer
+    again = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-2")
+    assert again["thing_group_arn"] == fleet["thing_group_arn"]
+    assert [d["certificate_arn"] for d in again["devices"]] == [
+        d["certificate_arn"] for d in fleet["devices"]
+    ]

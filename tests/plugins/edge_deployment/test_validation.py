@@ -81,3 +81,27 @@ def test_validation_refuses_what_the_jobs_would_refuse_before_any_job_starts(s3,
     )
     assert validate(demo_params(), RUN)["model_files"] == ["model.onnx"]  # this run, cleared after packaging
     assert boto3.client("sagemaker").list_processing_jobs()["ProcessingJobSummaries"] == []
+
+
+def test_validation_reads_the_model_calibration_and_package_at_once_each_once(s3, tmp_path, api_calls):
+    """The model, the calibration folder and a published package of this version are independent reads:
+    their first requests wait here for each other, which one after the other never happens. The model is
+    looked up once (one HEAD, one GET) on one client: no boto3 resource, no second HEAD."""
+    from local_aws.demo_data import edge_deployment as demo
+    from orchard.edge_deployment.validation import validate
+
+    model = demo.generate(tmp_path, per_device=1, calibration=1) / "model.tar.gz"
+    s3.upload_file(str(model), "orchard-data", "m/model.tar.gz")
+    s3.put_object(Bucket="orchard-data", Key="m/calibration/0.npy", Body=b"\x93NUMPY")
+    api_calls.clear()
+    api_calls.meet({"HeadObject", "ListObjectsV2"}, 3)
+
+    assert validate(demo_params(), RUN)["model_files"] == ["model.onnx"]
+
+    calls = [(name, p.get("Key")) for name, p in api_calls]
+    assert sorted(calls) == [
+        ("GetObject", "m/model.tar.gz"),
+        ("HeadObject", "edge_deployment/packages/m/1.0.0/package.tar.gz"),
+        ("HeadObject", "m/model.tar.gz"),
+        ("ListObjectsV2", None),
+    ]
