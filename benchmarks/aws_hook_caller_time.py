@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import subprocess
 import sys
@@ -31,8 +30,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-for path in (REPO, REPO / "plugins"):
+for path in (REPO, REPO / "plugins", REPO / "benchmarks"):  # benchmarks/: PYTHONSAFEPATH in its parent
     sys.path.insert(0, str(path))
+
+from _forkserver import forked_reports, forkserver_rss_kib  # noqa: E402
 
 WARM_MODULE = "orchard.caller_preload"
 ARMS = ("without", "with")
@@ -103,28 +104,12 @@ def task(results, dag_file: str) -> None:
     BenchOperator().execute(results)
 
 
-def forkserver_rss_kib() -> int:
-    from multiprocessing import forkserver
-
-    pid = forkserver._forkserver._forkserver_pid
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 def parent(children: int, dag_file: str) -> dict:
     """A scheduler's stand-in: its forkserver preloads what the environment says, then `children` forks."""
     from airflow.utils.process_utils import set_component_mp_start_method
 
     set_component_mp_start_method("scheduler")
-    results = multiprocessing.Queue()
-    reports = []
-    for _ in range(children):
-        child = multiprocessing.Process(target=task, args=(results, dag_file))
-        child.start()
-        reports.append(results.get(timeout=300))
-        child.join()
+    reports = forked_reports(task, children, dag_file)
     figures = {name: [r[name] for r in reports] for name in (*FIGURES, "map_kib", "full_map_seconds")}
     return {**figures, "callers": reports[0]["callers"], "rss_kib": forkserver_rss_kib()}
 

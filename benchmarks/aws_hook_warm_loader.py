@@ -37,6 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 for path in (REPO, REPO / "plugins"):
     sys.path.insert(0, str(path))
 
+from _forkserver import forked_reports, forkserver_rss_kib  # noqa: E402
+
 FACTORY = "orchard.aws_session.SharedLoaderSessionFactory"
 WARM_MODULE = "orchard.aws_preload"
 FREEZE_MODULE = "orchard.preload_freeze"
@@ -94,16 +96,6 @@ def private_mib() -> float:
     return sum(int(fields[k].split()[0]) for k in ("Private_Clean", "Private_Dirty")) / 1024
 
 
-def forkserver_rss_kib() -> int:
-    from multiprocessing import forkserver
-
-    pid = forkserver._forkserver._forkserver_pid
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
-
-
 def parent(arm: str, children: int) -> dict:
     """A scheduler's stand-in: its forkserver preloads the stack's modules, then `children` forks."""
     from local_aws.stack.environment import TASK_PRELOAD_MODULES
@@ -111,13 +103,7 @@ def parent(arm: str, children: int) -> dict:
     preload = [m for m in TASK_PRELOAD_MODULES if m not in LEFT_OUT[arm]]
     multiprocessing.set_start_method("forkserver")
     multiprocessing.set_forkserver_preload(preload)
-    results = multiprocessing.Queue()
-    reports = []
-    for _ in range(children):
-        child = multiprocessing.Process(target=first_hook, args=(results,))
-        child.start()
-        reports.append(results.get(timeout=300))
-        child.join()
+    reports = forked_reports(first_hook, children)
     figures = {name: [r[name] for r in reports] for name in FIGURES}
     return {**figures, "files": reports[0]["files"], "rss_kib": forkserver_rss_kib()}
 
