@@ -67,11 +67,7 @@ def with_step_logs(operator: Any, trigger: Any, **flags: Any) -> Any:
     if log_trigger is None:
         return trigger
     _, params = trigger.serialize()
-    connection = {
-        "region_name": operator.region_name,
-        "verify": operator.verify,
-        "botocore_config": operator.botocore_config,
-    }
+    connection = emr_step.operator_connection(operator)
     return log_trigger(**{**params, **connection, **flags})
 
 

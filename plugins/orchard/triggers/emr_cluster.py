@@ -20,22 +20,20 @@ from typing import Any
 from airflow.triggers.base import TriggerEvent
 
 from orchard.compat import EmrCreateJobFlowTrigger
-from orchard.triggers.task_end import EndsTaskOnSuccess
+from orchard.triggers.emr_step import operator_connection
+from orchard.triggers.task_end import EndsProviderTaskOnSuccess
 
 
-class EmrClusterReadyTrigger(EndsTaskOnSuccess, EmrCreateJobFlowTrigger):
+class EmrClusterReadyTrigger(EndsProviderTaskOnSuccess, EmrCreateJobFlowTrigger):
     """EmrCreateJobFlowTrigger whose success may end its task (`end_in_trigger`)."""
 
-    def __init__(
-        self, *args: Any, waiter_name: str = "job_flow_waiting", end_in_trigger: bool = False, **kwargs: Any
-    ):
+    def __init__(self, *args: Any, waiter_name: str = "job_flow_waiting", **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.waiter_name = waiter_name  # set, not passed on: not every provider's trigger takes it
-        self.end_in_trigger = bool(end_in_trigger)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         path, kwargs = super().serialize()
-        return path, {**kwargs, "waiter_name": self.waiter_name, "end_in_trigger": self.end_in_trigger}
+        return path, {**kwargs, "waiter_name": self.waiter_name}
 
     def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
         """`EmrCreateJobFlowOperator.execute_complete`'s return value for a success: the cluster's id."""
@@ -49,11 +47,7 @@ def cluster_ready_trigger(operator: Any, trigger: Any, end_in_trigger: bool) -> 
     if type(trigger).__name__ != "EmrCreateJobFlowTrigger":
         return trigger
     _, params = trigger.serialize()
-    connection = {
-        "region_name": operator.region_name,
-        "verify": operator.verify,
-        "botocore_config": operator.botocore_config,
-    }
+    connection = operator_connection(operator)
     return EmrClusterReadyTrigger(
         **{**params, **connection}, waiter_name=trigger.waiter_name, end_in_trigger=end_in_trigger
     )

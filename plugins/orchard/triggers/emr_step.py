@@ -44,7 +44,7 @@ from orchard.triggers.job_logs import (
     StreamLogsFlag,
     logging_while_waiting,
 )
-from orchard.triggers.task_end import EndsTaskOnSuccess
+from orchard.triggers.task_end import EndsProviderTaskOnSuccess
 
 STEP_LOG_FILES = ("stdout.gz", "stderr.gz")  # the step process's own output (controller.gz is EMR's)
 LINES_PER_POLL = EVENTS_PER_CALL * PAGES_PER_POLL  # the same bound per poll as a CloudWatch stream's
@@ -200,17 +200,9 @@ class EmrStepLogTrigger(_StepLogsWhileWaiting, EmrStepSensorTrigger):
         return [self.serialized_fields["step_id"]]
 
 
-class EmrAddStepsLogTrigger(EndsTaskOnSuccess, _StepLogsWhileWaiting, EmrAddStepsTrigger):
+class EmrAddStepsLogTrigger(EndsProviderTaskOnSuccess, _StepLogsWhileWaiting, EmrAddStepsTrigger):
     """EmrAddStepsTrigger (the steps just added) that logs the steps' lines while it waits; with
     `end_in_trigger`, steps that all COMPLETED end the task (`orchard.triggers.task_end`)."""
-
-    def __init__(self, *args: Any, end_in_trigger: bool = False, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.end_in_trigger = bool(end_in_trigger)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        path, kwargs = super().serialize()
-        return path, {**kwargs, "end_in_trigger": self.end_in_trigger}
 
     def step_ids(self) -> list[str]:
         return list(self.serialized_fields["step_ids"])
@@ -220,3 +212,13 @@ class EmrAddStepsLogTrigger(EndsTaskOnSuccess, _StepLogsWhileWaiting, EmrAddStep
         COMPLETED): the step ids the event delivers. Orchard's resume adds nothing to a success: its input
         error check reads only failed steps."""
         return {"return_value": event.payload["value"]}
+
+
+def operator_connection(operator: Any) -> dict[str, Any]:
+    """The connection parameters an EMR operator gives its trigger (some providers' EMR triggers drop the
+    region when they serialize: orchard's triggers are built with the operator's own)."""
+    return {
+        "region_name": operator.region_name,
+        "verify": operator.verify,
+        "botocore_config": operator.botocore_config,
+    }

@@ -15,18 +15,10 @@ from typing import Any
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.triggers.base import TriggerEvent
 
-from orchard.triggers.task_end import EndsTaskOnSuccess
+from orchard.triggers.task_end import EndsProviderTaskOnSuccess
 
 
-class SageMakerEndpointInServiceTrigger(EndsTaskOnSuccess, SageMakerTrigger):
-    def __init__(self, *args: Any, end_in_trigger: bool = False, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.end_in_trigger = bool(end_in_trigger)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        path, kwargs = super().serialize()
-        return path, {**kwargs, "end_in_trigger": self.end_in_trigger}
-
+class SageMakerEndpointInServiceTrigger(EndsProviderTaskOnSuccess, SageMakerTrigger):
     def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
         return {"return_value": self.resume_value()}
 

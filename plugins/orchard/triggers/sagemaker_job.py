@@ -30,22 +30,14 @@ from orchard.triggers.job_logs import (
     StreamLogsFlag,
     logging_while_waiting,
 )
-from orchard.triggers.task_end import EndsTaskOnSuccess
+from orchard.triggers.task_end import EndsProviderTaskOnSuccess
 
 LOG_GROUPS = {"training": "/aws/sagemaker/TrainingJobs", "processing": "/aws/sagemaker/ProcessingJobs"}
 
 
-class OrchardSageMakerTrigger(EndsTaskOnSuccess, StreamLogsFlag, SageMakerTrigger):
+class OrchardSageMakerTrigger(EndsProviderTaskOnSuccess, StreamLogsFlag, SageMakerTrigger):
     """The provider's SageMakerTrigger; logs the job's lines while it waits (`stream_logs`) and `on_kill`
     stops the job it waits on (only if still InProgress); with `end_in_trigger` a Completed job ends the task."""
-
-    def __init__(self, *args: Any, end_in_trigger: bool = False, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.end_in_trigger = bool(end_in_trigger)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        path, kwargs = super().serialize()
-        return path, {**kwargs, "end_in_trigger": self.end_in_trigger}
 
     def success_xcoms(self, event: TriggerEvent) -> dict[str, Any]:
         """The return value the resume would push for a Completed job; raises for any other (Stopped is the

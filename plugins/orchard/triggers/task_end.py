@@ -111,6 +111,19 @@ class EndsTaskOnSuccess:
         return await end_with_xcoms(self, xcoms) or event  # type: ignore[arg-type]
 
 
+class EndsProviderTaskOnSuccess(EndsTaskOnSuccess):
+    """`EndsTaskOnSuccess` for a subclass of one of the provider's triggers (this class first in its bases):
+    takes `end_in_trigger` beside the provider trigger's own arguments and serializes it with them."""
+
+    def __init__(self, *args: Any, end_in_trigger: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.end_in_trigger = bool(end_in_trigger)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        path, kwargs = super().serialize()  # type: ignore[misc]
+        return path, {**kwargs, "end_in_trigger": self.end_in_trigger}
+
+
 def may_end_in_trigger(operator: Any) -> bool:
     """Whether `operator`'s trigger may end its task: its resume would do nothing but push what the trigger
     pushes. Not when nothing is pushed (links are XComs too), nor with output files read into the value
