@@ -17,6 +17,12 @@ after the group), never moves a job or an execution, and has no device-side API.
   Sandbox simplification: instead of a TLS client certificate, the device sends its certificate in a
   header and a signature of `<thing>|<unix time>` made with its private key (see
   include/edge_agent/credentials.py): the same proof of possession, over plain HTTP.
+* DetachThingPrincipal takes effect DETACH_PROPAGATION_S after it answers, as on AWS ("This call is
+  asynchronous. It might take several seconds for the detachment to propagate":
+  https://docs.aws.amazon.com/iot/latest/apireference/API_DetachThingPrincipal.html). Until then the
+  principal is still attached: DeleteCertificate answers DeleteConflictException, DeleteThing
+  InvalidRequestException ("still attached to one or more principals"), and ListThingPrincipals /
+  ListPrincipalThings still list it (docs/sandbox.md, "DetachThingPrincipal propagates").
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import base64
 import datetime
 import fnmatch
 import json
+import os
 import threading
 import time
 from typing import Any
@@ -43,6 +50,9 @@ TERMINAL = ("SUCCEEDED", "FAILED", "REJECTED", "CANCELED", "TIMED_OUT", "REMOVED
 JOBS_DATA_SIGNING_NAME = "iot-jobs-data"
 CREDENTIALS_PATH = "/role-aliases/"
 PROOF_MAX_AGE_S = 300
+# Seconds a DetachThingPrincipal takes to propagate (AWS: "several seconds"); read at each call, so tests
+# may monkeypatch it. ORCHARD_SANDBOX_IOT_DETACH_S sets it for a sandbox process (0: at once, moto's way).
+DETACH_PROPAGATION_S = float(os.environ.get("ORCHARD_SANDBOX_IOT_DETACH_S", "2"))
 
 _lock = threading.RLock()
 
@@ -422,6 +432,7 @@ def issue_credentials(iot: iot_models.IoTBackend, alias_name: str, headers: dict
         ) from error
     if abs(time.time() - signed_at) > PROOF_MAX_AGE_S:
         raise DataPlaneError(403, "ForbiddenException", "the proof of possession is stale")
+    settle_detachments(iot)
     if (certificate.arn, thing) not in iot.principal_things:
         raise DataPlaneError(403, "ForbiddenException", f"certificate is not attached to thing {thing!r}")
     alias = iot.role_aliases.get(alias_name)
@@ -477,6 +488,64 @@ def _policy_allows(
 
 def _as_list(value: Any) -> list[str]:
     return value if isinstance(value, list) else [value] if value else []
+
+
+# ------------------------------------------------------------------------- detachment propagation
+
+
+def _detaching(iot: iot_models.IoTBackend) -> dict[tuple[str, str], float]:
+    """(principal ARN, thing name) -> when its detachment takes effect (monotonic clock). Kept on the
+    backend, so moto's reset forgets it with the attachments."""
+    return iot.__dict__.setdefault("orchard_detaching", {})
+
+
+def settle_detachments(iot: iot_models.IoTBackend) -> None:
+    """Detachments whose propagation is over take effect: the principal is no longer attached."""
+    now = time.monotonic()
+    with _lock:
+        pending = _detaching(iot)
+        for key, due in list(pending.items()):
+            if due <= now:
+                del pending[key]
+                iot.principal_things.pop(key, None)
+
+
+def _detach_after_propagation(original: Any) -> Any:
+    def detach_thing_principal(self: iot_models.IoTBackend, thing_name: str, principal_arn: str) -> None:
+        settle_detachments(self)
+        key = (principal_arn, thing_name)
+        with _lock:
+            if key in _detaching(self):
+                return  # already detaching: answered as the first call was, its clock kept
+            if DETACH_PROPAGATION_S <= 0:
+                return original(self, thing_name, principal_arn)
+            self._get_principal(principal_arn)  # moto's checks: ResourceNotFound for an unknown principal,
+            self.describe_thing(thing_name)  # thing, or a principal that is not attached to it
+            if key not in self.principal_things:
+                raise iot_models.ResourceNotFoundException()
+            _detaching(self)[key] = time.monotonic() + DETACH_PROPAGATION_S
+
+    return detach_thing_principal
+
+
+def _attach_cancels_detachment(original: Any) -> Any:
+    def attach_thing_principal(self: iot_models.IoTBackend, thing_name: str, principal_arn: str) -> None:
+        settle_detachments(self)
+        with _lock:
+            _detaching(self).pop((principal_arn, thing_name), None)
+            return original(self, thing_name, principal_arn)
+
+    return attach_thing_principal
+
+
+def _settled_first(original: Any) -> Any:
+    """A call that reads the attachments sees the detachments that have propagated, not the others."""
+
+    def call(self: iot_models.IoTBackend, *args: Any, **kwargs: Any) -> Any:
+        settle_detachments(self)
+        return original(self, *args, **kwargs)
+
+    return call
 
 
 # ------------------------------------------------------------------------------- HTTP and install
@@ -563,6 +632,10 @@ def install() -> None:
     backend_class.cancel_job = _cancel_job(backend_class.cancel_job)
     backend_class.describe_job = _refreshed(backend_class.describe_job)
     backend_class.list_job_executions_for_job = _refreshed(backend_class.list_job_executions_for_job)
+    backend_class.detach_thing_principal = _detach_after_propagation(backend_class.detach_thing_principal)
+    backend_class.attach_thing_principal = _attach_cancels_detachment(backend_class.attach_thing_principal)
+    for name in ("delete_certificate", "delete_thing", "list_thing_principals", "list_principal_things"):
+        setattr(backend_class, name, _settled_first(getattr(backend_class, name)))
     iot_responses.IoTResponse.list_jobs = list_jobs
     dispatcher = werkzeug_app.DomainDispatcherApplication
     dispatcher.get_application = _route_device_side(dispatcher.get_application)

@@ -327,3 +327,50 @@ def test_list_jobs_filters_by_status_target_selection_and_thing_group(fleet):
     assert ids(status="IN_PROGRESS", PaginationConfig={"PageSize": 1}) == ["running"]
     with pytest.raises(iot.exceptions.InvalidRequestException, match="status must be one of"):
         iot.list_jobs(status="RUNNING")
+
+
+def test_a_detached_certificate_stays_attached_until_the_detachment_has_propagated(fleet, monkeypatch):
+    """DetachThingPrincipal "is asynchronous. It might take several seconds for the detachment to propagate"
+    (https://docs.aws.amazon.com/iot/latest/apireference/API_DetachThingPrincipal.html): until then
+    DeleteCertificate refuses the certificate as attached to a thing (DeleteConflictException,
+    https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteCertificate.html), DeleteThing refuses the
+    thing as attached to a principal, and both listings still show the attachment. After it, both go."""
+    from local_aws import iot as sandbox_iot
+
+    assert sandbox_iot.DETACH_PROPAGATION_S >= 1  # the default: AWS's "several seconds", not moto's at once
+    monkeypatch.setattr(sandbox_iot, "DETACH_PROPAGATION_S", 1.0)
+    iot, _, created = fleet
+    cert_id, cert_arn = created["certificateId"], created["certificateArn"]
+    iot.update_certificate(certificateId=cert_id, newStatus="INACTIVE")
+
+    detached_at = time.monotonic()
+    iot.detach_thing_principal(thingName="dev-1", principal=cert_arn)
+    iot.detach_thing_principal(thingName="dev-1", principal=cert_arn)  # again while it propagates: answered
+    with pytest.raises(iot.exceptions.DeleteConflictException, match="detached"):
+        iot.delete_certificate(certificateId=cert_id, forceDelete=True)
+    with pytest.raises(iot.exceptions.InvalidRequestException, match="still attached"):
+        iot.delete_thing(thingName="dev-1")
+    assert iot.list_thing_principals(thingName="dev-1")["principals"] == [cert_arn]
+    assert iot.list_principal_things(principal=cert_arn)["things"] == ["dev-1"]
+
+    while iot.list_thing_principals(thingName="dev-1")["principals"]:
+        assert time.monotonic() - detached_at < 10, "the detachment never propagated"
+        time.sleep(0.1)
+    assert time.monotonic() - detached_at >= 1.0
+    assert iot.list_principal_things(principal=cert_arn)["things"] == []
+    iot.delete_certificate(certificateId=cert_id, forceDelete=True)
+    iot.delete_thing(thingName="dev-1")
+    assert [t["thingName"] for t in iot.list_things()["things"]] == ["dev-2"]
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):  # nothing is attached any more
+        iot.detach_thing_principal(thingName="dev-2", principal=cert_arn)
+
+
+def test_attaching_again_while_a_detachment_propagates_keeps_the_attachment(fleet, monkeypatch):
+    from local_aws import iot as sandbox_iot
+
+    monkeypatch.setattr(sandbox_iot, "DETACH_PROPAGATION_S", 0.3)
+    iot, _, created = fleet
+    iot.detach_thing_principal(thingName="dev-1", principal=created["certificateArn"])
+    iot.attach_thing_principal(thingName="dev-1", principal=created["certificateArn"])
+    time.sleep(0.5)
+    assert iot.list_thing_principals(thingName="dev-1")["principals"] == [created["certificateArn"]]

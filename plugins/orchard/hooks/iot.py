@@ -12,6 +12,8 @@ else — not S3, not XCom, not a log line.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cached_property, partial
 from pathlib import Path
@@ -30,12 +32,18 @@ MANAGED_ATTRIBUTE = "orchard_managed"
 # run's cleanup can remove a fleet it created itself when the run fails (nothing relies on it yet).
 CREATED_BY_ATTRIBUTE = "orchard_created_by"
 ORCHARD_TAG = {"Key": "orchard:managed-by", "Value": "orchard"}
-# Devices provisioned or removed at once; each may have 3 IoT calls in flight (`_delete_certificate`), so
+# Devices provisioned or removed at once; each may have 3 IoT calls in flight (`_detach_certificate`), so
 # the hook's clients keep CONNECTIONS connections (botocore keeps 10: an 11th concurrent call opens and
 # drops one, with a warning in the task log).
 DEVICE_CONCURRENCY = 8
 CONNECTIONS = 3 * DEVICE_CONCURRENCY + 8
 UNREAD = object()
+# DetachThingPrincipal "is asynchronous. It might take several seconds for the detachment to propagate"
+# (https://docs.aws.amazon.com/iot/latest/apireference/API_DetachThingPrincipal.html): meanwhile
+# DeleteCertificate answers DeleteConflictException and DeleteThing InvalidRequestException ("still attached
+# to one or more principals"). Either is retried after each of these waits (31 s in all), then the removal
+# fails naming what is still attached.
+DETACH_WAITS_S = (1, 2, 4, 8, 16)
 ENDPOINT_TYPES = (
     "iot:CredentialProvider",
     "iot:Jobs",
@@ -329,7 +337,8 @@ class IotHook(AwsBaseHook):
         iot.attach_policy(policyName=spec.policy_name, target=certificate_arn)
         iot.attach_thing_principal(thingName=name, principal=certificate_arn)  # the device powers on
         if rotate and current is not None and current != certificate_arn:
-            self._delete_certificate(name, current)  # the old identity is revoked once the new one is on
+            self._detach_certificate(name, current)  # the old identity is revoked once the new one is on
+            self._delete_detached_certificate(current)
         return {
             "thing_name": name,
             "thing_arn": thing["thingArn"],
@@ -380,11 +389,10 @@ class IotHook(AwsBaseHook):
         del created, bundle  # the key lives on only in Secrets Manager
         return certificate_arn
 
-    def _delete_certificate(self, thing: str, certificate_arn: str) -> None:
-        """Revoke and delete a certificate orchard made. DeleteCertificate refuses a certificate that is
-        ACTIVE or still has a policy or thing attached
-        (https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteCertificate.html): the three steps
-        before it are independent of each other, so they go at once, and the delete goes after them."""
+    def _detach_certificate(self, thing: str, certificate_arn: str) -> None:
+        """What DeleteCertificate requires first: a certificate with no policy or thing attached, not ACTIVE
+        (https://docs.aws.amazon.com/iot/latest/apireference/API_DeleteCertificate.html). The three steps
+        are independent of each other, so they go at once."""
         iot = self.conn
         certificate_id = certificate_arn.rsplit("/", 1)[-1]
 
@@ -402,7 +410,23 @@ class IotHook(AwsBaseHook):
                 iot.update_certificate, certificateId=certificate_id, newStatus="INACTIVE"
             ),
         )
-        _ignore_missing(iot.delete_certificate, certificateId=certificate_id, forceDelete=True)
+
+    def _delete_detached_certificate(self, certificate_arn: str) -> None:
+        """Delete a certificate `_detach_certificate` detached, once its detachment has propagated."""
+        iot = self.conn
+
+        def things() -> list[str]:
+            return (_ignore_missing(iot.list_principal_things, principal=certificate_arn) or {}).get(
+                "things", []
+            )
+
+        _once_detached(
+            partial(
+                iot.delete_certificate, certificateId=certificate_arn.rsplit("/", 1)[-1], forceDelete=True
+            ),
+            f"certificate {certificate_arn}",
+            lambda: [f"thing {name}" for name in things()],
+        )
 
     # ----------------------------------------------------------------------------------- teardown
     def delete_fleet(self, spec: FleetSpec) -> list[str]:
@@ -418,8 +442,10 @@ class IotHook(AwsBaseHook):
         `group`: the thing group's DescribeThingGroup answer (None: there is none) when the caller has read it.
 
         Independent removals go at once (one round trip each instead of one after the other): the devices,
-        each in its own order, and the role alias and role beside them. What AWS orders stays ordered: a
-        certificate's detachments before its deletion (`_delete_certificate`), the IoT policy after every
+        each in its own order, and the role alias and role beside them. Every device's certificate is
+        detached first, then the devices are removed: AWS takes seconds to propagate a DetachThingPrincipal
+        (DETACH_WAITS_S), and these waits overlap. What AWS orders stays ordered: a certificate's
+        detachments before its deletion (`_detach_certificate`), the IoT policy after every
         certificate is detached from it (DeletePolicy refuses a policy attached to a certificate:
         https://docs.aws.amazon.com/iot/latest/apireference/API_DeletePolicy.html), the role's inline policy
         before the role (https://docs.aws.amazon.com/IAM/latest/APIReference/API_DeleteRole.html). And what
@@ -447,7 +473,14 @@ class IotHook(AwsBaseHook):
         # only those needed: a sweep that finds nothing builds neither.
         secrets = self.service_client("secretsmanager") if ours else None
         iam = self.service_client("iam") if group is not None else None
-        devices = [partial(self._remove_device, spec, name, secrets) for name in ours]
+        recorded = at_once(
+            *(partial(self._detach_recorded_certificate, spec, name) for name in ours),
+            limit=DEVICE_CONCURRENCY,
+        )
+        devices = [
+            partial(self._remove_device, spec, name, certificate, secrets)
+            for name, certificate in zip(ours, recorded, strict=True)
+        ]
         access = partial(self._remove_device_access, spec, iam) if iam is not None else lambda: []
         *done, access_removed = at_once(*devices, access, limit=DEVICE_CONCURRENCY + 1)
         removed = [line for lines, _ in done for line in lines]
@@ -469,22 +502,37 @@ class IotHook(AwsBaseHook):
         except self.conn.exceptions.ResourceNotFoundException:
             return []
 
-    def _remove_device(self, spec: FleetSpec, name: str, secrets: Any) -> tuple[list[str], list[str]]:
-        """One orchard device's certificate, secret and thing, in that order: (removed, left) lines."""
-        iot, removed = self.conn, []
+    def _detach_recorded_certificate(self, spec: FleetSpec, name: str) -> str | None:
+        """The device's recorded certificate (in any status), detached; None when it has none."""
         recorded = self._recorded_certificate(spec, name, active_only=False)
         if recorded is not None:
-            self._delete_certificate(name, recorded)
+            self._detach_certificate(name, recorded)
+        return recorded
+
+    def _remove_device(
+        self, spec: FleetSpec, name: str, recorded: str | None, secrets: Any
+    ) -> tuple[list[str], list[str]]:
+        """One orchard device's detached certificate (`recorded`), secret and thing, in that order: (removed,
+        left) lines."""
+        iot, removed = self.conn, []
+        if recorded is not None:
+            self._delete_detached_certificate(recorded)
             removed.append(f"certificate {recorded.rsplit('/', 1)[-1][:12]}...")
         secret = _ignore_missing(
             secrets.delete_secret, SecretId=spec.secret_name(name), ForceDeleteWithoutRecovery=True
         )
         if secret is not None:
             removed.append(f"secret {spec.secret_name(name)}")
-        others = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
+        principals = (_ignore_missing(iot.list_thing_principals, thingName=name) or {}).get("principals", [])
+        others = [p for p in principals if p != recorded]  # orchard's may still be listed as it propagates
         if others:
             return removed, [f"thing {name} kept: it holds {len(others)} certificate(s) not orchard's"]
-        if _ignore_missing(iot.delete_thing, thingName=name) is not None:
+
+        def attached() -> list[str]:
+            listed = _ignore_missing(iot.list_thing_principals, thingName=name) or {}
+            return [f"principal {p}" for p in listed.get("principals", [])]
+
+        if _once_detached(partial(iot.delete_thing, thingName=name), f"thing {name}", attached) is not None:
             removed.append(f"thing {name}")
         return removed, []
 
@@ -602,6 +650,42 @@ def _ignore_exists(call, *args, **kwargs):
         if "AlreadyExists" in type(error).__name__ or "ResourceAlreadyExists" in str(error):
             return None
         raise
+
+
+def _still_attached(error: Exception) -> bool:
+    """AWS's answer to deleting what a detachment not yet propagated still holds: DeleteCertificate's
+    DeleteConflictException, DeleteThing's InvalidRequestException "... still attached to one or more
+    principals" (not in DeleteThing's reference; what IoT answers, as the AWS IoT device SDKs' CI waits for)."""
+    code = (getattr(error, "response", None) or {}).get("Error", {}).get("Code")
+    return code == "DeleteConflictException" or (
+        code == "InvalidRequestException" and "attached" in str(error)
+    )
+
+
+class StillAttachedError(RuntimeError):
+    """A detached principal still attached once DETACH_WAITS_S have passed."""
+
+
+def _once_detached(call: Callable[[], Any], what: str, attached: Callable[[], list[str]]) -> Any:
+    """`_ignore_missing(call)`, retried after each of DETACH_WAITS_S while AWS still counts a detached
+    principal as attached; then StillAttachedError naming what `what` is still attached to."""
+    for wait in DETACH_WAITS_S:
+        try:
+            return _ignore_missing(call)
+        except Exception as error:
+            if not _still_attached(error):
+                raise
+        time.sleep(wait)
+    try:
+        return _ignore_missing(call)
+    except Exception as error:
+        if not _still_attached(error):
+            raise
+        holding = ", ".join(attached()) or "what AWS no longer lists"
+        raise StillAttachedError(
+            f"{what} is still attached to {holding} {sum(DETACH_WAITS_S):g} s after it was detached "
+            f"(DetachThingPrincipal propagates asynchronously): {error}"
+        ) from error
 
 
 def _ignore_missing(call, *args, **kwargs):

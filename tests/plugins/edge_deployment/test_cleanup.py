@@ -303,3 +303,93 @@ def test_a_sweep_that_finds_nothing_reads_at_once_and_builds_no_client_it_does_n
         "DescribeThingGroup",
         "DescribeThing",
     }
+
+
+def test_a_certificate_refused_while_its_detachment_propagates_is_deleted_on_a_retry(aws, api_calls):
+    """DetachThingPrincipal "might take several seconds for the detachment to propagate"
+    (https://docs.aws.amazon.com/iot/latest/apireference/API_DetachThingPrincipal.html; the sandbox takes
+    local_aws.iot.DETACH_PROPAGATION_S): DeleteCertificate right after it answers DeleteConflictException.
+    The removal retries it and the fleet goes; every certificate is detached before the first deletion, so
+    the devices' waits overlap."""
+    from orchard.edge_deployment.cleanup import cleanup_run
+    from orchard.edge_deployment.fleet import provision_fleet
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    api_calls.clear()
+
+    removed = cleanup_run({**params, "delete_fleet": True}, "edge_deployment", "run-1", [])
+
+    assert f"thing group {params['fleet_name']}" in removed
+    assert boto3.client("iot").list_certificates()["certificates"] == []
+    order = [name for name, _ in api_calls]
+    assert max(i for i, name in enumerate(order) if name == "DetachThingPrincipal") < order.index(
+        "DeleteCertificate"
+    )
+    for device in fleet["devices"]:
+        tries = [p for name, p in api_calls if name == "DeleteCertificate"]
+        assert (
+            sum(p["certificateId"] == device["certificate_id"] for p in tries) >= 2
+        )  # refused, then deleted
+        assert f"thing {device['thing_name']}" in removed
+
+
+def test_a_detachment_that_never_propagates_fails_the_removal_naming_what_is_still_attached(aws, monkeypatch):
+    from local_aws import iot as sandbox_iot
+    from orchard.edge_deployment.fleet import fleet_spec, provision_fleet
+    from orchard.hooks import iot as iot_hook
+    from tests.dag_files import load_dag
+
+    params = {name: param.value for name, param in load_dag(DAG_FILE).params.items()}
+    fleet = provision_fleet(params, KEY_ARN, "packages/", "captures", "run-1")
+    monkeypatch.setattr(sandbox_iot, "DETACH_PROPAGATION_S", 120.0)
+    monkeypatch.setattr(iot_hook, "DETACH_WAITS_S", (0.1, 0.2))
+
+    with pytest.raises(iot_hook.StillAttachedError) as failure:
+        iot_hook.IotHook(aws_conn_id="aws_default").remove_fleet(fleet_spec(params, "", "", ""))
+
+    device = next(d for d in fleet["devices"] if d["certificate_arn"] in str(failure.value))
+    assert f"is still attached to thing {device['thing_name']} 0.3 s after it was detached" in str(
+        failure.value
+    )
+    assert "DeleteConflictException" in str(failure.value)
+    assert len(boto3.client("iot").list_things()["things"]) == len(fleet["devices"])  # nothing half-deleted
+
+
+def test_a_thing_refused_as_still_attached_is_deleted_on_a_retry_and_other_refusals_are_not_retried(
+    monkeypatch,
+):
+    """DeleteThing's refusal of a thing whose principal's detachment has not propagated ("Cannot delete.
+    Thing ... is still attached to one or more principals", InvalidRequestException) is retried; an
+    InvalidRequestException for anything else is raised at once."""
+    from botocore.exceptions import ClientError
+
+    from orchard.hooks import iot as iot_hook
+
+    monkeypatch.setattr(iot_hook, "DETACH_WAITS_S", (0.01, 0.01, 0.01))
+    attached = "Cannot delete. Thing dev-1 is still attached to one or more principals"
+    answers = [
+        ClientError({"Error": {"Code": "InvalidRequestException", "Message": attached}}, "DeleteThing")
+    ]
+    answers.append({"ResponseMetadata": {}})
+
+    def delete_thing():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert iot_hook._once_detached(delete_thing, "thing dev-1", list) == {"ResponseMetadata": {}}
+    assert answers == []
+
+    other = ClientError({"Error": {"Code": "InvalidRequestException", "Message": "bad name"}}, "DeleteThing")
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise other
+
+    with pytest.raises(ClientError, match="bad name"):
+        iot_hook._once_detached(refused, "thing dev-1", list)
+    assert calls == [1]
