@@ -53,6 +53,19 @@ def arguments(description: str, rounds: int) -> argparse.ArgumentParser:
     return parser
 
 
+def preloaded_dag(dag_id: str) -> Any:
+    """In the child, untimed: what the scheduler's forkserver preloads (TASK_PRELOAD_MODULES), then the DAG
+    file of the checkout measured parsed, as a worker does before the task's callable."""
+    import importlib
+
+    from local_aws.stack.environment import TASK_PRELOAD_MODULES
+    from tests.dag_files import load_dag
+
+    for module in TASK_PRELOAD_MODULES:
+        importlib.import_module(module)
+    return load_dag(Path.cwd() / "dags" / f"{dag_id}.py")
+
+
 def timed_call(callable_: Callable, args: list, kwargs: dict, profile: bool) -> tuple[float, Any]:
     """(seconds, result) of one call; with `profile`, its cProfile top functions go to stderr."""
     if not profile:

@@ -34,6 +34,7 @@ from _task_process import (
     OutletEventsStandIn,
     TaskInstanceStandIn,
     arguments,
+    preloaded_dag,
     report,
     run_child,
     timed_call,
@@ -125,15 +126,9 @@ def task_arguments(task_id: str, data: dict, evaluation: dict | None) -> tuple[l
 
 def child(task_id: str, arguments_file: str, profile: bool) -> None:
     """In the task process: preload, parse, then time the task's callable."""
-    import importlib
     import inspect
 
-    from local_aws.stack.environment import TASK_PRELOAD_MODULES
-    from tests.dag_files import load_dag
-
-    for module in TASK_PRELOAD_MODULES:
-        importlib.import_module(module)
-    dag = load_dag(Path.cwd() / "dags" / f"{DAG_ID}.py")
+    dag = preloaded_dag(DAG_ID)
     call = json.loads(Path(arguments_file).read_text())
     params = call["params"]
     kwargs = {"params": params, "run_id": RUN_ID, **call["kwargs"]}

@@ -42,6 +42,7 @@ from _task_process import (
     OutletEventsStandIn,
     TaskInstanceStandIn,
     arguments,
+    preloaded_dag,
     report,
     run_child,
     timed_call,
@@ -185,15 +186,9 @@ class _TaskInstance(TaskInstanceStandIn):
 
 def child(task_id: str, arguments_file: str, profile: bool) -> None:
     """In the task process: preload, parse, then time the task's callable."""
-    import importlib
     import inspect
 
-    from local_aws.stack.environment import TASK_PRELOAD_MODULES
-    from tests.dag_files import load_dag
-
-    for module in TASK_PRELOAD_MODULES:
-        importlib.import_module(module)
-    dag = load_dag(Path.cwd() / "dags" / f"{DAG_ID}.py")
+    dag = preloaded_dag(DAG_ID)
     call = json.loads(Path(arguments_file).read_text())
     kwargs = {"params": call["params"], "run_id": RUN_ID, "dag": _Dag(), **call["kwargs"]}
     if task_id in ("publish_report", "sweep_leftovers"):

@@ -36,6 +36,7 @@ if "--child" not in sys.argv:  # a child imports from the checkout it runs in (P
 
 from _task_process import (
     arguments,
+    preloaded_dag,
     report,
     run_child,
     timed_call,
@@ -172,15 +173,9 @@ class _TaskInstance:
 
 def child(task_id: str, arguments_file: str, profile: bool) -> None:
     """In the task process: preload, parse, then time the task's callable."""
-    import importlib
     import inspect
 
-    from local_aws.stack.environment import TASK_PRELOAD_MODULES
-    from tests.dag_files import load_dag
-
-    for module in TASK_PRELOAD_MODULES:
-        importlib.import_module(module)
-    dag = load_dag(Path.cwd() / "dags" / f"{DAG_ID}.py")
+    dag = preloaded_dag(DAG_ID)
     call = json.loads(Path(arguments_file).read_text())
     task = dag.task_dict[task_id]
     kwargs = {"params": call["params"], "run_id": RUN_ID, "dag": dag, "ti": _TaskInstance(task)}
