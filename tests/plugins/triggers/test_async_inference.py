@@ -18,14 +18,7 @@ from orchard.triggers.async_inference import AsyncInferenceOutputsTrigger
 from tests.faults.sandbox_faults import faults
 from tests.local_aws.test_async_endpoints_and_labeling import BUCKET, sagemaker  # noqa: F401 (fixture)
 from tests.plugins.operators.test_auto_labeling_operators import endpoint, shard_with_frames  # noqa: F401
-from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
-    airflow_db,
-    comms,
-    deferred,
-    read_as_downstream,
-    state_of,
-    submit,
-)
+from tests.plugins.triggers.test_task_end import read_as_downstream, state_of, submit
 
 
 def deferred_shard(

@@ -19,12 +19,7 @@ from orchard.triggers.emr_cluster import EmrClusterReadyTrigger
 from tests.airflow_runs import new_run
 from tests.e2e.conftest import airflow_db  # noqa: F401 (fixture)
 from tests.plugins.fruit_features.test_clusters import OVERRIDES, emr  # noqa: F401 (fixture)
-from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
-    comms,
-    read_as_downstream,
-    state_of,
-    submit,
-)
+from tests.plugins.triggers.test_task_end import read_as_downstream, state_of, submit
 
 DAG_ID, GROUP = "orchard_emr_cluster_probe", "scaling_run"
 CLUSTER = "j-2AXXXXXXGAPLF"
@@ -95,7 +90,7 @@ READY = TriggerEvent({"status": "success", "job_flow_id": CLUSTER})
 
 def test_a_ready_cluster_ends_its_scaling_points_task_with_the_value_its_resume_would_return(
     deferred_point,
-    comms,  # noqa: F811 (the fixture imported above)
+    comms,
 ):
     trigger_id, ti = deferred_point
 
@@ -120,7 +115,7 @@ def test_a_ready_cluster_ends_its_scaling_points_task_with_the_value_its_resume_
 )
 def test_any_other_end_resumes_the_task_whose_operator_words_it(
     deferred_point,
-    comms,  # noqa: F811 (the fixture imported above)
+    comms,
     event,
 ):
     from airflow.sdk.exceptions import AirflowException
@@ -151,7 +146,7 @@ def test_the_operator_lets_its_trigger_end_the_task_and_the_switch_survives_seri
     assert rebuilt.serialized_fields["job_flow_id"].startswith("j-")
 
 
-def test_the_wait_itself_is_the_providers_and_its_success_ends_the_task(deferred_point, comms):  # noqa: F811
+def test_the_wait_itself_is_the_providers_and_its_success_ends_the_task(deferred_point, comms):
     """Through `run()`: the provider's waiter says success, the supervisor's API is warmed first."""
     from orchard.compat import EmrCreateJobFlowTrigger
 

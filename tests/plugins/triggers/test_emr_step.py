@@ -27,15 +27,7 @@ from orchard.triggers.emr_step import (
 from tests.conftest import TEST_JOB_ROOT
 from tests.local_aws.test_emr import BUCKET, cluster  # noqa: F401 (fixture)
 from tests.plugins.triggers.test_job_logs import PAUSE_S, Lines, assert_streamed, run_until_done
-from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
-    airflow_db,
-    comms,
-    deferred,
-    first_event,
-    read_as_downstream,
-    state_of,
-    submit,
-)
+from tests.plugins.triggers.test_task_end import first_event, read_as_downstream, state_of, submit
 
 
 def test_a_steps_lines_reach_the_task_log_while_it_runs(cluster):  # noqa: F811 (fixture)
@@ -95,7 +87,7 @@ class FakeS3:
     def push(self, key: str, text: str) -> None:
         self.objects[key] = (f'"{len(self.objects)}-{len(text)}"', gzip.compress(text.encode()))
 
-    async def get_object(self, Bucket, Key, IfNoneMatch=None):  # noqa: N803 (boto3's names)
+    async def get_object(self, Bucket, Key, IfNoneMatch=None):
         if self.fail:
             raise self.fail
         if Key not in self.objects:
@@ -110,7 +102,7 @@ class FakeEmr:
     def __init__(self, log_uri: str | None):
         self.log_uri = log_uri
 
-    async def describe_cluster(self, ClusterId):  # noqa: N803
+    async def describe_cluster(self, ClusterId):
         return {"Cluster": {"Id": ClusterId, **({"LogUri": self.log_uri} if self.log_uri else {})}}
 
 
@@ -287,8 +279,8 @@ def add_steps_trigger(ti: Any) -> EmrAddStepsLogTrigger:
 
 
 def test_completed_steps_end_extract_with_the_step_ids_its_resume_would_return(
-    deferred,  # noqa: F811 (the fixtures imported above)
-    comms,  # noqa: F811
+    deferred,
+    comms,
 ):
     """Issue 17.1: fruit_features' `extract` ends in the triggerer; wait_for_extract and record_timing read
     the same list of step ids the resume (`EmrAddStepsOperator.execute_complete`) would have returned."""
@@ -308,8 +300,8 @@ def test_completed_steps_end_extract_with_the_step_ids_its_resume_would_return(
 
 
 def test_a_failed_step_resumes_extract_whose_operator_names_an_input_error(
-    deferred,  # noqa: F811 (the fixtures imported above)
-    comms,  # noqa: F811
+    deferred,
+    comms,
 ):
     from orchard.errors import InputError
     from orchard.fruit_features.clusters import OrchardEmrAddStepsOperator

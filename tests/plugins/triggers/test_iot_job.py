@@ -21,14 +21,7 @@ from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
 from orchard.hooks.iot import FleetSpec, IotHook
 from orchard.operators.iot import IotDeployOperator
 from orchard.triggers.iot_job import IotJobCompletedTrigger
-from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
-    airflow_db,
-    comms,
-    deferred,
-    read_as_downstream,
-    state_of,
-    submit,
-)
+from tests.plugins.triggers.test_task_end import read_as_downstream, state_of, submit
 
 ONLINE, OFFLINE = "online-cam", "offline-cam"
 PACKAGE = {
@@ -110,8 +103,8 @@ def what_the_resume_pushes(operator: IotDeployOperator, job_id: str) -> dict[str
 
 def test_a_rollout_that_met_its_policy_ends_the_task_with_what_its_resume_would_push(
     aws,
-    deferred,  # noqa: F811 (the fixtures imported above)
-    comms,  # noqa: F811
+    deferred,
+    comms,
 ):
     trigger_id, ti = deferred
     operator = deploy("met-policy", fleet("met-fleet")["thing_group_arn"], min_success_percent=50)
@@ -135,8 +128,8 @@ def test_a_rollout_that_met_its_policy_ends_the_task_with_what_its_resume_would_
 
 def test_a_rollout_under_its_policy_resumes_the_task_to_fail_with_the_devices_words(
     aws,
-    deferred,  # noqa: F811 (the fixtures imported above)
-    comms,  # noqa: F811
+    deferred,
+    comms,
 ):
     trigger_id, ti = deferred
     operator = deploy("under-policy", fleet("under-fleet")["thing_group_arn"], min_success_percent=100)

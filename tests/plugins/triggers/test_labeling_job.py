@@ -15,15 +15,7 @@ from tests.local_aws.test_async_endpoints_and_labeling import (  # noqa: F401 (f
     sagemaker,
 )
 from tests.plugins.operators.test_auto_labeling_operators import labeling_operator
-from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
-    airflow_db,
-    comms,
-    deferred,
-    first_event,
-    read_as_downstream,
-    state_of,
-    submit,
-)
+from tests.plugins.triggers.test_task_end import first_event, read_as_downstream, state_of, submit
 
 
 def test_a_completed_labeling_job_ends_the_task_in_the_trigger(manifest_in_s3, deferred, comms):  # noqa: F811

@@ -18,14 +18,7 @@ from airflow.triggers.base import TriggerEvent
 from orchard.hooks.neo import NeoHook
 from orchard.operators.neo import NeoCompilationOperator
 from orchard.triggers.neo import NeoCompilationTrigger
-from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
-    airflow_db,
-    comms,
-    deferred,
-    read_as_downstream,
-    state_of,
-    submit,
-)
+from tests.plugins.triggers.test_task_end import read_as_downstream, state_of, submit
 
 JOB = "edge-deployment-x-compile"
 STARTED = dt.datetime(2026, 12, 7, 12, 0, 0, tzinfo=dt.UTC)
@@ -91,8 +84,8 @@ SUCCESS = TriggerEvent({"status": "success", "job_name": JOB})
 
 
 def test_a_completed_compilation_ends_the_task_with_what_its_resume_would_push(
-    deferred,  # noqa: F811 (the fixtures imported above)
-    comms,  # noqa: F811
+    deferred,
+    comms,
     monkeypatch,
 ):
     trigger_id, ti = deferred
@@ -120,8 +113,8 @@ def test_a_completed_compilation_ends_the_task_with_what_its_resume_would_push(
     ],
 )
 def test_any_other_end_resumes_the_task_with_the_waiters_event(
-    deferred,  # noqa: F811 (the fixtures imported above)
-    comms,  # noqa: F811
+    deferred,
+    comms,
     monkeypatch,
     event,
     description,

@@ -13,15 +13,7 @@ from local_aws.s3io import tar_gz
 from orchard.triggers.sagemaker_endpoint import SageMakerEndpointInServiceTrigger
 from tests.local_aws.test_async_endpoints_and_labeling import deploy, sagemaker  # noqa: F401 (fixture)
 from tests.plugins.operators.test_auto_labeling_operators import deploy_operator, endpoint  # noqa: F401
-from tests.plugins.triggers.test_task_end import (  # noqa: F401 (fixtures)
-    airflow_db,
-    comms,
-    deferred,
-    first_event,
-    read_as_downstream,
-    state_of,
-    submit,
-)
+from tests.plugins.triggers.test_task_end import first_event, read_as_downstream, state_of, submit
 
 
 def without_call_metadata(value: dict) -> dict:
